@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine: installs what the tests need, then cargo test.
+# The cross-checks against scikit-learn and the real-data tests are required here
+# (CARDSEG_REQUIRE_REFERENCE=1): they fail instead of skipping when something is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export CARDSEG_PYTHON="$PWD/.venv/bin/python"
+export CARDSEG_REQUIRE_REFERENCE=1
+cargo test --release --all-targets 2>&1

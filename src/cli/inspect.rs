@@ -1,0 +1,35 @@
+use cardseg::ingest::IdSpec;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Customer data: a CSV file (plain or .gz).
+    #[arg(long)]
+    pub input: String,
+    /// Id column (default CUST_ID when present).
+    #[arg(long)]
+    pub id_column: Option<String>,
+    /// Field delimiter (default: sniffed).
+    #[arg(long, value_parser = super::delimiter)]
+    pub delimiter: Option<u8>,
+    /// Machine-readable JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn exec(args: Args) -> cardseg::Result<()> {
+    let id = match args.id_column {
+        Some(c) => IdSpec::Column { name: c, explicit: true },
+        None => IdSpec::default_column(),
+    };
+    let report = cardseg::inspect::inspect(&args.input, id, args.delimiter)?;
+    let text = if args.json {
+        let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
+        s.push('\n');
+        s
+    } else {
+        let mut buf = Vec::new();
+        let _ = cardseg::inspect::write_text(&mut buf, &report);
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    super::print(&text)
+}

@@ -1,0 +1,62 @@
+//! Command-line parsing only: each subcommand's file turns flags into a library call.
+
+pub mod demo;
+pub mod generate;
+pub mod inspect;
+pub mod predict;
+pub mod run;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cardseg", version, about = "Credit-card customer segmentation: K-Means segments, names, dashboard and a production model", long_about = None)]
+pub struct Cli {
+    /// No progress bars and no summary table (errors are still printed).
+    #[arg(long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Generate synthetic customers and run the whole pipeline on them.
+    Demo(demo::Args),
+    /// Segment customers: labels, k selection, profiles, summary, dashboard, model.
+    Run(run::Args),
+    /// Describe a customer table: types, missing values, statistics, id problems.
+    Inspect(inspect::Args),
+    /// Label new customers with a saved model.
+    Predict(predict::Args),
+    /// Write synthetic customers with the CC GENERAL schema.
+    Generate(generate::Args),
+}
+
+/// Splits a comma-separated column list, trimming blanks.
+pub fn column_list(s: &str) -> Result<Vec<String>, String> {
+    let v: Vec<String> = s.split(',').map(|c| c.trim().to_string()).collect();
+    if v.iter().any(String::is_empty) {
+        return Err(format!("{s:?} has an empty column name; write names separated by commas"));
+    }
+    Ok(v)
+}
+
+/// `--delimiter`: one ASCII character, or "tab".
+pub fn delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() && s != "\"" => Ok(s.as_bytes()[0]),
+        _ => Err(format!("{s:?}: the delimiter must be one ASCII character (or \"tab\")")),
+    }
+}
+
+/// Prints to stdout; a closed pipe (`| head`) ends quietly instead of panicking.
+pub fn print(text: &str) -> cardseg::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(cardseg::Error::io(std::path::Path::new("standard output"), "writing", e)),
+    }
+}

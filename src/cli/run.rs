@@ -1,0 +1,148 @@
+use std::path::PathBuf;
+
+use cardseg::clean::MissingPolicy;
+use cardseg::cluster::select_k::KRule;
+use cardseg::ingest::IdSpec;
+use cardseg::pipeline::{self, KChoice, RunConfig, RunResult};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Customer data: a CSV file (plain or .gz).
+    #[arg(long)]
+    pub input: String,
+    /// Output directory (created; refused if it exists and is not empty, unless --force).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Flags shared by `run` and `demo`.
+#[derive(clap::Args)]
+pub struct Common {
+    /// Clustering features (comma-separated column names).
+    #[arg(long, default_value = "BALANCE,PURCHASES,CREDIT_LIMIT")]
+    pub features: String,
+    /// Profiling features imputed like the clustering ones (comma-separated; "" for none).
+    #[arg(long, default_value = "PAYMENTS,TENURE")]
+    pub profile_features: String,
+    /// Customer id column; without it, CUST_ID is used when present, else rows are numbered.
+    #[arg(long)]
+    pub id_column: Option<String>,
+    /// Number rows from 1 instead of reading an id column.
+    #[arg(long, conflicts_with = "id_column")]
+    pub no_id: bool,
+    /// Missing values in used columns: median, mean or drop (the customer).
+    #[arg(long, default_value = "median")]
+    pub missing: MissingPolicy,
+    /// Number of segments: auto (by --k-rule) or a number.
+    #[arg(long, default_value = "auto")]
+    pub k: KChoice,
+    #[arg(long, default_value_t = 2)]
+    pub k_min: usize,
+    #[arg(long, default_value_t = 10)]
+    pub k_max: usize,
+    /// How auto picks k: knee (elbow of inertia, Kneedle) or silhouette (highest).
+    #[arg(long, default_value = "knee")]
+    pub k_rule: KRule,
+    /// K-Means restarts per k (the lowest inertia is kept).
+    #[arg(long, default_value_t = 10)]
+    pub n_init: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Replace an existing output (atomically: the old one survives until the new is complete).
+    #[arg(long)]
+    pub force: bool,
+    /// Naming rules (TOML) replacing the defaults; see rules/default.toml.
+    #[arg(long)]
+    pub naming_rules: Option<PathBuf>,
+    /// Rows up to which silhouettes are exact; above, a sampled estimate.
+    #[arg(long, default_value_t = cardseg::cluster::silhouette::EXACT_MAX_ROWS)]
+    pub silhouette_exact_max: usize,
+    /// Sample size of the sampled silhouette.
+    #[arg(long, default_value_t = cardseg::cluster::silhouette::SAMPLE_SIZE)]
+    pub silhouette_sample: usize,
+    /// Field delimiter (default: sniffed from the header; "tab" for tabs).
+    #[arg(long, value_parser = super::delimiter)]
+    pub delimiter: Option<u8>,
+    /// Do not write dashboard.html.
+    #[arg(long)]
+    pub no_dashboard: bool,
+    /// Print the time of each stage to stderr.
+    #[arg(long)]
+    pub timings: bool,
+}
+
+impl Common {
+    pub fn config(&self, input: String, out: PathBuf) -> Result<RunConfig, cardseg::Error> {
+        let profile_features = if self.profile_features.trim().is_empty() {
+            vec![]
+        } else {
+            super::column_list(&self.profile_features).map_err(cardseg::Error::usage)?
+        };
+        let id = if self.no_id {
+            IdSpec::RowNumber
+        } else {
+            match &self.id_column {
+                Some(c) => IdSpec::Column { name: c.clone(), explicit: true },
+                None => IdSpec::default_column(),
+            }
+        };
+        Ok(RunConfig {
+            features: super::column_list(&self.features).map_err(cardseg::Error::usage)?,
+            profile_features,
+            id,
+            missing: self.missing,
+            k: self.k,
+            k_min: self.k_min,
+            k_max: self.k_max,
+            k_rule: self.k_rule,
+            n_init: self.n_init,
+            seed: self.seed,
+            force: self.force,
+            naming_rules: self.naming_rules.clone(),
+            silhouette_exact_max: self.silhouette_exact_max,
+            silhouette_sample: self.silhouette_sample,
+            delimiter: self.delimiter,
+            dashboard: !self.no_dashboard,
+            ..RunConfig::new(input, out)
+        })
+    }
+}
+
+/// What `run` and `demo` print when done: where the outputs are and the segment table.
+pub fn print_result(r: &RunResult, quiet: bool, timings: bool) -> cardseg::Result<()> {
+    if timings {
+        for (stage, secs) in &r.timings.0 {
+            eprintln!("timing {stage:<14} {secs:>9.3} s");
+        }
+    }
+    if quiet {
+        return Ok(());
+    }
+    let mut text = Vec::new();
+    let m = &r.model;
+    let _ = std::io::Write::write_fmt(
+        &mut text,
+        format_args!(
+            "Segmented {} customers into {} segments (silhouette {:.3}).\n{}\n\n",
+            r.clean.rows_out, m.k, m.silhouette.value, m.k_selection.reason
+        ),
+    );
+    let _ = cardseg::report::terminal::print_segments(&mut text, r);
+    let dir = r.out.display();
+    let _ = std::io::Write::write_fmt(
+        &mut text,
+        format_args!(
+            "\nOutputs in {dir}/: labels.csv, segments.csv, segments.json, k_selection.csv, summary.md, summary.json, model.json{}\n",
+            if r.out.join("dashboard.html").exists() { ", dashboard.html" } else { "" }
+        ),
+    );
+    super::print(&String::from_utf8_lossy(&text))
+}
+
+pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
+    let cfg = args.common.config(args.input, args.out)?;
+    let r = pipeline::run(&cfg)?;
+    print_result(&r, quiet, args.common.timings)
+}

@@ -1,0 +1,216 @@
+//! The saved model: everything `predict` and `serve` need to score new customers
+//! exactly as the training run labelled its own (fill values, scaler, centroids in
+//! segment order, names), plus the figures that justify it.
+//!
+//! File layout: `{"format": "cardseg-model", "format_version": N, "checksum":
+//! "sha256:…", "model": {…}}`. The checksum is SHA-256 of the `model` object serialized
+//! canonically (compact JSON, keys sorted), so any edit, including to numbers, is caught.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::clean::{ColumnCleaning, MissingPolicy};
+use crate::cluster::select_k::KRule;
+use crate::cluster::silhouette::Score;
+use crate::error::{Error, Result};
+use crate::scale::MinMaxScaler;
+
+pub const FORMAT: &str = "cardseg-model";
+/// Bumped when a change would make older cardseg read the file wrongly.
+pub const FORMAT_VERSION: u64 = 1;
+/// Models are small; anything larger is not one of ours.
+const MAX_MODEL_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegmentMeta {
+    pub id: u32,
+    pub name: String,
+    pub rationale: String,
+    pub action: String,
+    pub customers: u64,
+    pub share: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KRow {
+    pub k: usize,
+    pub inertia: f64,
+    pub silhouette: Score,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KSelection {
+    pub rule: KRule,
+    pub k_min: usize,
+    pub k_max: usize,
+    pub knee: Option<usize>,
+    pub best_silhouette: Option<usize>,
+    pub chosen: usize,
+    pub reason: String,
+    pub sweep: Vec<KRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Model {
+    pub cardseg_version: String,
+    pub id_column: Option<String>,
+    pub features: Vec<String>,
+    pub profile_features: Vec<String>,
+    pub missing_policy: MissingPolicy,
+    /// Missing counts in the training data and the values filled in.
+    pub cleaning: Vec<ColumnCleaning>,
+    pub scaler: MinMaxScaler,
+    pub k: usize,
+    /// Centroids in scaled units, in segment order (row s is segment s + 1).
+    pub centroids_scaled: Vec<Vec<f64>>,
+    /// The same centroids in the input's units.
+    pub centroids: Vec<Vec<f64>>,
+    pub segments: Vec<SegmentMeta>,
+    pub training_rows: u64,
+    pub training_source: String,
+    pub inertia: f64,
+    pub silhouette: Score,
+    pub k_selection: KSelection,
+    pub seed: u64,
+    pub n_init: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    format: String,
+    format_version: u64,
+    checksum: String,
+    model: serde_json::Value,
+}
+
+fn canonical_checksum(model: &serde_json::Value) -> String {
+    // serde_json's Value keeps keys sorted, so this text is canonical.
+    let text = serde_json::to_string(model).unwrap_or_default();
+    let digest = Sha256::digest(text.as_bytes());
+    let mut hex = String::with_capacity(71);
+    hex.push_str("sha256:");
+    for b in digest {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    hex
+}
+
+impl Model {
+    /// The model as file text (pretty JSON, sorted keys) and its checksum.
+    pub fn to_json(&self) -> Result<(String, String)> {
+        let value = serde_json::to_value(self).map_err(|e| Error::usage(format!("cannot serialize the model: {e}")))?;
+        let checksum = canonical_checksum(&value);
+        let env = serde_json::json!({
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "checksum": checksum,
+            "model": value,
+        });
+        let mut text = serde_json::to_string_pretty(&env).map_err(|e| Error::usage(format!("cannot serialize the model: {e}")))?;
+        text.push('\n');
+        Ok((text, checksum))
+    }
+
+    /// Loads and verifies a model file; each failure says what is wrong and what to do.
+    pub fn load(path: &Path) -> Result<(Model, String)> {
+        let shown = path.display().to_string();
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading model", e))?;
+        if meta.is_dir() {
+            return Err(Error::model(&shown, "is a directory; give the model.json file inside the run's output directory"));
+        }
+        if meta.len() > MAX_MODEL_BYTES {
+            return Err(Error::model(&shown, "is far larger than any cardseg model; check the path"));
+        }
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "reading model", e))?;
+        Self::from_bytes(&bytes, &shown)
+    }
+
+    pub fn from_bytes(bytes: &[u8], shown: &str) -> Result<(Model, String)> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::model(shown, "is empty; re-create it with cardseg run"));
+        }
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+            if e.is_eof() {
+                Error::model(shown, "is truncated (the JSON ends early); re-create it with cardseg run")
+            } else {
+                Error::model(
+                    shown,
+                    format!("is not valid model JSON (line {} column {}); re-create it with cardseg run", e.line(), e.column()),
+                )
+            }
+        })?;
+        let format = value.get("format").and_then(|f| f.as_str());
+        if format != Some(FORMAT) {
+            return Err(Error::model(shown, "is not a cardseg model file (no \"format\": \"cardseg-model\"); give the model.json written by cardseg run"));
+        }
+        let version = value.get("format_version").and_then(|v| v.as_u64()).ok_or_else(|| {
+            Error::model(shown, "has no valid format_version; the file was edited or damaged; re-create it with cardseg run")
+        })?;
+        if version > FORMAT_VERSION {
+            return Err(Error::model(
+                shown,
+                format!(
+                    "was written by a newer cardseg (model format {version}; this cardseg {} reads up to {FORMAT_VERSION}); upgrade cardseg",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            ));
+        }
+        let env: Envelope = serde_json::from_value(value).map_err(|e| {
+            Error::model(shown, format!("is damaged ({e}); re-create it with cardseg run"))
+        })?;
+        let actual = canonical_checksum(&env.model);
+        if actual != env.checksum {
+            return Err(Error::model(
+                shown,
+                "checksum mismatch: the file was edited or corrupted after cardseg wrote it; re-create it with cardseg run",
+            ));
+        }
+        let model: Model = serde_json::from_value(env.model).map_err(|e| {
+            Error::model(shown, format!("has unexpected content ({e}); re-create it with cardseg run"))
+        })?;
+        model.validate(shown)?;
+        Ok((model, actual))
+    }
+
+    /// Internal consistency, so a model that passed the checksum but was produced by a
+    /// buggy or foreign writer cannot make scoring index out of bounds.
+    fn validate(&self, shown: &str) -> Result<()> {
+        let d = self.features.len();
+        let bad = |what: &str| Err(Error::model(shown, format!("is inconsistent: {what}; re-create it with cardseg run")));
+        if d == 0 {
+            return bad("no features");
+        }
+        if self.k == 0 || self.centroids_scaled.len() != self.k || self.centroids.len() != self.k || self.segments.len() != self.k {
+            return bad("the number of centroids or segments does not match k");
+        }
+        if self.centroids_scaled.iter().chain(&self.centroids).any(|c| c.len() != d || c.iter().any(|v| !v.is_finite())) {
+            return bad("a centroid has the wrong length or a non-finite value");
+        }
+        let s = &self.scaler;
+        if s.features != self.features || s.scale.len() != d || s.min.len() != d || s.data_min.len() != d || s.data_max.len() != d {
+            return bad("the scaler does not match the features");
+        }
+        if s.scale.iter().chain(&s.min).any(|v| !v.is_finite()) {
+            return bad("the scaler has a non-finite value");
+        }
+        for f in &self.features {
+            if self.missing_policy != MissingPolicy::Drop
+                && !self.cleaning.iter().any(|c| &c.column == f && c.fill_value.is_some_and(f64::is_finite))
+            {
+                return bad(&format!("no fill value for feature {f}"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn fill_value(&self, feature: &str) -> Option<f64> {
+        self.cleaning.iter().find(|c| c.column == feature).and_then(|c| c.fill_value)
+    }
+
+    /// Centroids flattened row-major (the layout the kernels use).
+    pub fn centers_flat(&self) -> Vec<f64> {
+        self.centroids_scaled.iter().flatten().copied().collect()
+    }
+}

@@ -1,0 +1,434 @@
+//! `cardseg run`: ingest → clean → scale → k sweep (K-Means + silhouette) → choose k →
+//! segment order → profile → names → outputs, written atomically.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::clean::{self, CleanReport, MissingPolicy};
+use crate::ingest::ReadSpec;
+use crate::cluster::kmeans::{self, KMeansFit, KMeansParams};
+use crate::cluster::select_k::{self, KRule};
+use crate::cluster::silhouette;
+use crate::error::{Error, Result};
+use crate::ingest::{self, IdSpec};
+use crate::model::{KRow, KSelection, Model, SegmentMeta};
+use crate::naming::{self, Rules};
+use crate::output::OutputDir;
+use crate::profile::{self, Profile};
+use crate::progress::Progress;
+use crate::scale::MinMaxScaler;
+use crate::table::Table;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KChoice {
+    Auto,
+    Fixed(usize),
+}
+
+impl std::str::FromStr for KChoice {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "auto" {
+            return Ok(KChoice::Auto);
+        }
+        s.parse::<usize>()
+            .map(KChoice::Fixed)
+            .map_err(|_| format!("--k takes \"auto\" or a whole number, not {s:?}"))
+    }
+}
+
+/// Everything `cardseg run` is asked to do.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub input: String,
+    pub out: PathBuf,
+    pub features: Vec<String>,
+    pub profile_features: Vec<String>,
+    pub id: IdSpec,
+    pub missing: MissingPolicy,
+    pub k: KChoice,
+    pub k_min: usize,
+    pub k_max: usize,
+    pub k_rule: KRule,
+    pub n_init: usize,
+    pub seed: u64,
+    pub force: bool,
+    pub naming_rules: Option<PathBuf>,
+    pub silhouette_exact_max: usize,
+    pub silhouette_sample: usize,
+    pub delimiter: Option<u8>,
+    pub dashboard: bool,
+    /// Extra files to place in the output directory (the demo's generated input).
+    pub extra_files: Vec<(String, Vec<u8>)>,
+}
+
+impl RunConfig {
+    pub fn new(input: impl Into<String>, out: impl Into<PathBuf>) -> Self {
+        RunConfig {
+            input: input.into(),
+            out: out.into(),
+            features: crate::DEFAULT_FEATURES.iter().map(|s| s.to_string()).collect(),
+            profile_features: crate::DEFAULT_PROFILE_FEATURES.iter().map(|s| s.to_string()).collect(),
+            id: IdSpec::default_column(),
+            missing: MissingPolicy::Median,
+            k: KChoice::Auto,
+            k_min: 2,
+            k_max: 10,
+            k_rule: KRule::Knee,
+            n_init: 10,
+            seed: 42,
+            force: false,
+            naming_rules: None,
+            silhouette_exact_max: silhouette::EXACT_MAX_ROWS,
+            silhouette_sample: silhouette::SAMPLE_SIZE,
+            delimiter: None,
+            dashboard: true,
+            extra_files: Vec::new(),
+        }
+    }
+
+    /// Validates parameters before any data is read.
+    pub fn check(&self) -> Result<()> {
+        if self.features.is_empty() {
+            return Err(Error::usage("--features needs at least one column"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in &self.features {
+            if !seen.insert(f) {
+                return Err(Error::usage(format!("feature {f} is listed twice in --features")));
+            }
+        }
+        if self.k_min < 2 {
+            return Err(Error::usage("--k-min must be at least 2 (one segment is no segmentation)"));
+        }
+        if self.k_min > self.k_max {
+            return Err(Error::usage(format!(
+                "--k-min {} is larger than --k-max {}; swap them",
+                self.k_min, self.k_max
+            )));
+        }
+        if self.k_max > 1000 {
+            return Err(Error::usage("--k-max above 1000 is not a segmentation; lower it"));
+        }
+        if let KChoice::Fixed(k) = self.k {
+            if k < 2 {
+                return Err(Error::usage(format!("--k {k}: k must be at least 2, or auto")));
+            }
+            if k > 1000 {
+                return Err(Error::usage("--k above 1000 is not a segmentation; lower it"));
+            }
+        }
+        if self.n_init == 0 || self.n_init > 1000 {
+            return Err(Error::usage("--n-init must be between 1 and 1000"));
+        }
+        if self.silhouette_sample < 100 {
+            return Err(Error::usage("--silhouette-sample must be at least 100"));
+        }
+        Ok(())
+    }
+
+    fn ks(&self) -> Vec<usize> {
+        let mut ks: Vec<usize> = (self.k_min..=self.k_max).collect();
+        if let KChoice::Fixed(k) = self.k {
+            if !ks.contains(&k) {
+                ks.push(k);
+                ks.sort_unstable();
+            }
+        }
+        ks
+    }
+}
+
+/// Wall-clock time of each stage (reported with `--timings`, never written to outputs,
+/// so outputs stay byte-identical).
+#[derive(Debug, Default, Clone)]
+pub struct Timings(pub Vec<(&'static str, f64)>);
+
+impl Timings {
+    fn lap(&mut self, name: &'static str, since: &mut Instant) {
+        self.0.push((name, since.elapsed().as_secs_f64()));
+        *since = Instant::now();
+    }
+}
+
+/// Everything a run produced, in memory.
+pub struct RunResult {
+    pub table: Table,
+    pub clean: CleanReport,
+    pub model: Model,
+    pub checksum: String,
+    pub profile: Profile,
+    /// 0-based segment index of every kept row (segment id = index + 1).
+    pub labels: Vec<u32>,
+    pub out: PathBuf,
+    pub timings: Timings,
+    pub duplicate_ids: u64,
+}
+
+impl RunConfig {
+    /// Clustering features, then profiling features not already among them.
+    pub fn used_columns(&self) -> Vec<String> {
+        let mut used = self.features.clone();
+        for p in &self.profile_features {
+            if !used.contains(p) {
+                used.push(p.clone());
+            }
+        }
+        used
+    }
+
+    pub fn read_spec(&self) -> ReadSpec {
+        ReadSpec {
+            id: self.id.clone(),
+            required: self.used_columns(),
+            other_numeric: true,
+            delimiter: self.delimiter,
+        }
+    }
+}
+
+/// Runs the whole pipeline on `cfg.input` and writes every output into `cfg.out`.
+pub fn run(cfg: &RunConfig) -> Result<RunResult> {
+    cfg.check()?;
+    let rules = load_rules(cfg)?;
+    // Refuse an existing result and prove the place is writable before any work.
+    let out = OutputDir::create(&cfg.out, cfg.force)?;
+    let t = Instant::now();
+    let table = ingest::read(&cfg.input, &cfg.read_spec())?;
+    run_table(cfg, &rules, out, table, t)
+}
+
+fn load_rules(cfg: &RunConfig) -> Result<Rules> {
+    match &cfg.naming_rules {
+        Some(p) => Rules::load(p),
+        None => Ok(Rules::default_rules()),
+    }
+}
+
+/// Runs the pipeline on a table already in memory (the demo's generated data).
+pub fn run_in_memory(cfg: &RunConfig, table: Table) -> Result<RunResult> {
+    cfg.check()?;
+    let rules = load_rules(cfg)?;
+    let out = OutputDir::create(&cfg.out, cfg.force)?;
+    run_table(cfg, &rules, out, table, Instant::now())
+}
+
+fn run_table(cfg: &RunConfig, rules: &Rules, out: OutputDir, mut table: Table, mut t: Instant) -> Result<RunResult> {
+    let mut timings = Timings::default();
+    timings.lap("read", &mut t);
+    let clean_report = clean::clean(&mut table, &cfg.used_columns(), cfg.missing)?;
+    timings.lap("clean", &mut t);
+    let n = table.rows();
+    let ks = cfg.ks();
+    let k_top = *ks.last().unwrap_or(&2);
+    if n <= k_top {
+        return Err(Error::input(
+            &table.source,
+            format!(
+                "only {n} customers to segment{}, but k goes up to {k_top}; silhouettes need more customers than segments: lower --k-max (or --k)",
+                if clean_report.rows_in != clean_report.rows_out { " after dropping rows with missing values" } else { "" }
+            ),
+        ));
+    }
+    let scaler = MinMaxScaler::fit(&table, &cfg.features)?;
+    let x = scaler.transform(&table)?;
+    timings.lap("scale", &mut t);
+
+    let params = KMeansParams {
+        k: ks[0],
+        n_init: cfg.n_init,
+        max_iter: 300,
+        tol: 1e-4,
+        seed: cfg.seed,
+    };
+    let bar = Progress::steps((ks.len() * cfg.n_init) as u64, "k sweep");
+    let fits = kmeans::fit_sweep(&x, &ks, &params, &|| bar.inc(1))?;
+    bar.finish();
+    timings.lap("kmeans sweep", &mut t);
+
+    let labelings: Vec<(&[u32], usize)> = fits.iter().map(|f| (f.labels.as_slice(), f.k)).collect();
+    let sils = silhouette::scores(&x, &labelings, cfg.silhouette_exact_max, cfg.silhouette_sample, cfg.seed);
+    timings.lap("silhouette", &mut t);
+
+    let sweep: Vec<KRow> = fits
+        .iter()
+        .zip(&sils)
+        .map(|(f, s)| KRow {
+            k: f.k,
+            inertia: f.inertia,
+            silhouette: s.clone(),
+        })
+        .collect();
+    let selection = choose_k(cfg, &sweep);
+    let fit_idx = fits.iter().position(|f| f.k == selection.chosen).unwrap_or(0);
+    let mut fits = fits;
+    let fit = order_segments(fits.swap_remove(fit_idx));
+    drop(fits);
+    let k = fit.k;
+    // Label with the renumbered centroids through the scoring kernel itself, so `predict`
+    // on the training data reproduces these labels exactly, ties included.
+    let labels = kmeans::assign(&x, &fit.centroids);
+
+    let profile = profile::profile(&table, &labels, k);
+    rules.check_metrics(&profile)?;
+    let names = naming::name_segments(&profile, &rules, &cfg.features);
+    timings.lap("profile+names", &mut t);
+
+    let d = cfg.features.len();
+    let centroids_scaled: Vec<Vec<f64>> = fit.centroids.chunks_exact(d).map(<[f64]>::to_vec).collect();
+    let centroids: Vec<Vec<f64>> = centroids_scaled
+        .iter()
+        .map(|c| c.iter().enumerate().map(|(j, v)| scaler.inverse(j, *v)).collect())
+        .collect();
+    let segments: Vec<SegmentMeta> = profile
+        .segments
+        .iter()
+        .zip(&names)
+        .map(|(s, nm)| SegmentMeta {
+            id: s.id,
+            name: nm.name.clone(),
+            rationale: nm.rationale.clone(),
+            action: nm.action.clone(),
+            customers: s.customers,
+            share: s.share,
+        })
+        .collect();
+    let chosen_sil = sweep.iter().find(|r| r.k == k).map(|r| r.silhouette.clone()).unwrap_or(sils[0].clone());
+    let model = Model {
+        cardseg_version: env!("CARGO_PKG_VERSION").to_string(),
+        id_column: table.id_column.clone(),
+        features: cfg.features.clone(),
+        profile_features: cfg.profile_features.clone(),
+        missing_policy: cfg.missing,
+        cleaning: clean_report.columns.clone(),
+        scaler,
+        k,
+        centroids_scaled,
+        centroids,
+        segments,
+        training_rows: n as u64,
+        training_source: table.source.clone(),
+        inertia: fit.inertia,
+        silhouette: chosen_sil,
+        k_selection: selection,
+        seed: cfg.seed,
+        n_init: cfg.n_init,
+    };
+    let duplicate_ids = crate::inspect::count_duplicate_ids(&table.ids);
+    let (model_text, checksum) = model.to_json()?;
+
+    let result = RunResult {
+        table,
+        clean: clean_report,
+        model,
+        checksum,
+        profile,
+        labels,
+        out: cfg.out.clone(),
+        timings,
+        duplicate_ids,
+    };
+    let mut t = Instant::now();
+    crate::report::write_all(&out, &result, &model_text, cfg)?;
+    for (name, bytes) in &cfg.extra_files {
+        let path = out.file(name);
+        crate::output::write_file(&path, |w| w.write_all(bytes).map_err(crate::output::werr(&path)))?;
+    }
+    let mut result = result;
+    result.timings.lap("write outputs", &mut t);
+    out.commit()?;
+    Ok(result)
+}
+
+fn fmt_sil(s: &silhouette::Score) -> String {
+    match s.std_error {
+        Some(se) => format!("{:.3} (sampled, ±{:.3})", s.value, se),
+        None => format!("{:.3}", s.value),
+    }
+}
+
+/// Applies the k rule and explains the choice in one sentence.
+fn choose_k(cfg: &RunConfig, sweep: &[KRow]) -> KSelection {
+    let in_range: Vec<&KRow> = sweep.iter().filter(|r| r.k >= cfg.k_min && r.k <= cfg.k_max).collect();
+    let xs: Vec<f64> = in_range.iter().map(|r| r.k as f64).collect();
+    let ys: Vec<f64> = in_range.iter().map(|r| r.inertia).collect();
+    let knee = select_k::kneedle(&xs, &ys).map(|k| k as usize);
+    let ks: Vec<usize> = in_range.iter().map(|r| r.k).collect();
+    let sil_vals: Vec<f64> = in_range.iter().map(|r| r.silhouette.value).collect();
+    let best = select_k::best_silhouette(&ks, &sil_vals);
+    let sil_at = |k: usize| sweep.iter().find(|r| r.k == k).map(|r| fmt_sil(&r.silhouette)).unwrap_or_default();
+    let best_txt = best
+        .map(|b| format!("the best silhouette is {} at k = {b}", sil_at(b)))
+        .unwrap_or_else(|| "no silhouette could be computed".into());
+    let knee_txt = knee
+        .map(|kn| format!("the knee of the inertia curve (Kneedle) is at k = {kn}"))
+        .unwrap_or_else(|| "the inertia curve has no knee (Kneedle found none)".into());
+    let (chosen, reason) = match (cfg.k, cfg.k_rule, knee, best) {
+        (KChoice::Fixed(k), _, _, _) => (
+            k,
+            format!("k = {k} was set with --k (silhouette {}); for reference, {knee_txt} and {best_txt}.", sil_at(k)),
+        ),
+        (KChoice::Auto, KRule::Knee, Some(kn), _) => (
+            kn,
+            format!(
+                "k = {kn} is the knee of the inertia curve (Kneedle method): adding segments beyond it buys little reduction in within-segment spread; its silhouette is {}, and {best_txt}.",
+                sil_at(kn)
+            ),
+        ),
+        (KChoice::Auto, KRule::Knee, None, Some(b)) => (
+            b,
+            format!("k = {b} has the best silhouette ({}), taken because {knee_txt}.", sil_at(b)),
+        ),
+        (KChoice::Auto, KRule::Silhouette, _, Some(b)) => (
+            b,
+            format!("k = {b} has the best silhouette ({}) as --k-rule silhouette asks; {knee_txt}.", sil_at(b)),
+        ),
+        _ => (
+            cfg.k_min,
+            format!("k = {} (the smallest k swept): {knee_txt} and {best_txt}.", cfg.k_min),
+        ),
+    };
+    KSelection {
+        rule: cfg.k_rule,
+        k_min: cfg.k_min,
+        k_max: cfg.k_max,
+        knee,
+        best_silhouette: best,
+        chosen,
+        reason,
+        sweep: sweep.to_vec(),
+    }
+}
+
+/// Renumbers segments in a documented, data-driven order: largest segment first; equal
+/// sizes by centroid coordinates (scaled, feature by feature, ascending). Random restart
+/// order therefore never shows in the ids.
+pub fn order_segments(mut fit: KMeansFit) -> KMeansFit {
+    let (k, d) = (fit.k, fit.d);
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| {
+        fit.counts[b].cmp(&fit.counts[a]).then_with(|| {
+            let (ca, cb) = (&fit.centroids[a * d..(a + 1) * d], &fit.centroids[b * d..(b + 1) * d]);
+            ca.iter()
+                .zip(cb)
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+    });
+    let mut new_of_old = vec![0u32; k];
+    for (new, &old) in order.iter().enumerate() {
+        new_of_old[old] = new as u32;
+    }
+    let centroids: Vec<f64> = order
+        .iter()
+        .flat_map(|&old| fit.centroids[old * d..(old + 1) * d].to_vec())
+        .collect();
+    let counts = order.iter().map(|&old| fit.counts[old]).collect();
+    for l in &mut fit.labels {
+        *l = new_of_old[*l as usize];
+    }
+    fit.centroids = centroids;
+    fit.counts = counts;
+    fit
+}

@@ -1,0 +1,243 @@
+//! Business profile of each segment: size, share, mean and median of every numeric
+//! column, each mean as an index against the portfolio (100 = average), and the derived
+//! indicators a card business reads (utilisation, payment ratio, full-payment rate,
+//! cash-advance share, purchase frequency, tenure) when their columns are present.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::table::Table;
+
+/// A derived indicator: a ratio of column sums, or a column mean, with a business name.
+#[derive(Debug, Clone, Copy)]
+pub enum Derived {
+    /// sum(numerator) / sum(denominator), guarded against a zero denominator.
+    Ratio(&'static str, &'static str),
+    /// The mean of one column.
+    Mean(&'static str),
+}
+
+/// The derived indicators, by name. Ratios of sums (not means of ratios) so one customer
+/// with a tiny limit or balance cannot dominate a segment.
+pub const DERIVED: &[(&str, &str, Derived)] = &[
+    ("utilisation", "credit utilisation (balance / credit limit)", Derived::Ratio("BALANCE", "CREDIT_LIMIT")),
+    ("payment_ratio", "payments / balance", Derived::Ratio("PAYMENTS", "BALANCE")),
+    ("full_payment", "share of months paid in full", Derived::Mean("PRC_FULL_PAYMENT")),
+    ("cash_advance_share", "cash advance / (purchases + cash advance)", Derived::Ratio("CASH_ADVANCE", "PURCHASES+CASH_ADVANCE")),
+    ("purchase_frequency", "purchase frequency (0..1)", Derived::Mean("PURCHASES_FREQUENCY")),
+    ("tenure", "months of card service", Derived::Mean("TENURE")),
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Stat {
+    pub column: String,
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+    /// Segment mean / portfolio mean × 100 (None when the portfolio mean is 0).
+    pub index: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Indicator {
+    pub name: String,
+    pub label: String,
+    pub value: Option<f64>,
+    /// Segment value / portfolio value × 100.
+    pub index: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegmentProfile {
+    pub id: u32,
+    pub customers: u64,
+    pub share: f64,
+    pub stats: Vec<Stat>,
+    pub indicators: Vec<Indicator>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Profile {
+    pub customers: u64,
+    pub portfolio: SegmentProfile,
+    pub segments: Vec<SegmentProfile>,
+}
+
+impl SegmentProfile {
+    pub fn stat(&self, column: &str) -> Option<&Stat> {
+        self.stats.iter().find(|s| s.column == column)
+    }
+    pub fn indicator(&self, name: &str) -> Option<&Indicator> {
+        self.indicators.iter().find(|s| s.name == name)
+    }
+    /// Ratio to the portfolio (index / 100) of a column or indicator, for naming rules.
+    pub fn ratio(&self, metric: &str) -> Option<f64> {
+        self.stat(metric)
+            .and_then(|s| s.index)
+            .or_else(|| self.indicator(metric).and_then(|i| i.index))
+            .map(|i| i / 100.0)
+    }
+}
+
+/// Per-column figures for every group: (sum, count, median) per segment plus portfolio.
+struct ColumnFigures {
+    sums: Vec<f64>,
+    counts: Vec<u64>,
+    medians: Vec<Option<f64>>,
+}
+
+fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures {
+    // Group the values by segment (one pass, one buffer), then take medians in place.
+    let mut counts = vec![0u64; k + 1];
+    let mut sums = vec![0.0f64; k + 1];
+    for (&v, &l) in values.iter().zip(labels) {
+        if !v.is_nan() {
+            counts[l as usize] += 1;
+            sums[l as usize] += v;
+        }
+    }
+    let total_count: u64 = counts[..k].iter().sum();
+    let total_sum: f64 = {
+        let mut s = 0.0;
+        for &v in values {
+            if !v.is_nan() {
+                s += v;
+            }
+        }
+        s
+    };
+    counts[k] = total_count;
+    sums[k] = total_sum;
+    let mut starts = vec![0usize; k + 1];
+    for s in 1..=k {
+        starts[s] = starts[s - 1] + counts[s - 1] as usize;
+    }
+    let mut grouped = vec![0.0f64; total_count as usize];
+    let mut fill = starts.clone();
+    for (&v, &l) in values.iter().zip(labels) {
+        if !v.is_nan() {
+            grouped[fill[l as usize]] = v;
+            fill[l as usize] += 1;
+        }
+    }
+    let mut medians: Vec<Option<f64>> = (0..k)
+        .map(|s| crate::clean::median(&grouped[starts[s]..starts[s] + counts[s] as usize]))
+        .collect();
+    medians.push(crate::clean::median(&grouped));
+    ColumnFigures { sums, counts, medians }
+}
+
+fn index(seg: Option<f64>, all: Option<f64>) -> Option<f64> {
+    match (seg, all) {
+        (Some(s), Some(a)) if a != 0.0 => Some(s / a * 100.0),
+        _ => None,
+    }
+}
+
+/// Profiles every loaded numeric column. `labels` are 0-based segment indices.
+pub fn profile(table: &Table, labels: &[u32], k: usize) -> Profile {
+    let figures: Vec<ColumnFigures> = table
+        .columns
+        .par_iter()
+        .map(|c| column_figures(&c.values, labels, k))
+        .collect();
+    let n = labels.len() as u64;
+    let mut sizes = vec![0u64; k];
+    for &l in labels {
+        sizes[l as usize] += 1;
+    }
+    let sum_of = |name: &str, g: usize| -> Option<f64> {
+        let mut total = 0.0;
+        for part in name.split('+') {
+            let i = table.column_index(part)?;
+            total += figures[i].sums[g];
+        }
+        Some(total)
+    };
+    let mean_of = |name: &str, g: usize| -> Option<f64> {
+        let i = table.column_index(name)?;
+        let f = &figures[i];
+        (f.counts[g] > 0).then(|| f.sums[g] / f.counts[g] as f64)
+    };
+    let derived_value = |d: Derived, g: usize| -> Option<f64> {
+        match d {
+            Derived::Mean(c) => mean_of(c, g),
+            Derived::Ratio(a, b) => {
+                let (num, den) = (sum_of(a, g)?, sum_of(b, g)?);
+                (den != 0.0).then(|| num / den)
+            }
+        }
+    };
+    let available = |d: Derived| match d {
+        Derived::Mean(c) => table.column_index(c).is_some(),
+        Derived::Ratio(a, b) => a.split('+').chain(b.split('+')).all(|c| table.column_index(c).is_some()),
+    };
+    let group = |g: usize| -> SegmentProfile {
+        let customers = if g == k { n } else { sizes[g] };
+        let stats = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Stat {
+                column: c.name.clone(),
+                mean: mean_of(&c.name, g),
+                median: figures[i].medians[g],
+                index: index(mean_of(&c.name, g), mean_of(&c.name, k)),
+            })
+            .collect();
+        let indicators = DERIVED
+            .iter()
+            .filter(|(_, _, d)| available(*d))
+            .map(|(name, label, d)| Indicator {
+                name: name.to_string(),
+                label: label.to_string(),
+                value: derived_value(*d, g),
+                index: index(derived_value(*d, g), derived_value(*d, k)),
+            })
+            .collect();
+        SegmentProfile {
+            id: if g == k { 0 } else { g as u32 + 1 },
+            customers,
+            share: if n == 0 { 0.0 } else { customers as f64 / n as f64 },
+            stats,
+            indicators,
+        }
+    };
+    Profile {
+        customers: n,
+        portfolio: group(k),
+        segments: (0..k).map(group).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn means_medians_indexes_and_ratios() {
+        let t = crate::ingest::csv::read_bytes(
+            b"CUST_ID,BALANCE,CREDIT_LIMIT\na,100,1000\nb,300,1000\nc,1000,2000\nd,,2000\n",
+            "t.csv",
+            &crate::ingest::ReadSpec {
+                id: crate::ingest::IdSpec::default_column(),
+                required: vec![],
+                other_numeric: true,
+                delimiter: None,
+            },
+        )
+        .unwrap();
+        let p = profile(&t, &[0, 0, 1, 1], 2);
+        let s0 = &p.segments[0];
+        assert_eq!(s0.customers, 2);
+        assert_eq!(s0.stat("BALANCE").unwrap().mean, Some(200.0));
+        assert_eq!(s0.stat("BALANCE").unwrap().median, Some(200.0));
+        // Portfolio mean balance = 1400 / 3; segment 0 index = 200 / (1400/3) * 100.
+        let idx = s0.stat("BALANCE").unwrap().index.unwrap();
+        assert!((idx - 200.0 / (1400.0 / 3.0) * 100.0).abs() < 1e-9);
+        // Utilisation = sum balance / sum limit (missing balance counts as absent).
+        assert_eq!(s0.indicator("utilisation").unwrap().value, Some(400.0 / 2000.0));
+        assert!(s0.indicator("tenure").is_none());
+        assert_eq!(p.portfolio.customers, 4);
+        assert!((p.segments.iter().map(|s| s.share).sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,99 @@
+//! Writing a run's outputs: customer labels, the k sweep, the segment profile, the
+//! executive summary, the model and the dashboard.
+
+pub mod files;
+pub mod summary;
+pub mod terminal;
+
+use crate::error::Result;
+use crate::output::{write_file, OutputDir};
+use crate::pipeline::{RunConfig, RunResult};
+
+/// Writes every output file of a run into the (temporary) output directory.
+pub fn write_all(out: &OutputDir, r: &RunResult, model_text: &str, cfg: &RunConfig) -> Result<()> {
+    files::write_labels(&out.file("labels.csv"), r)?;
+    files::write_k_selection(&out.file("k_selection.csv"), &r.model)?;
+    files::write_segments_csv(&out.file("segments.csv"), r)?;
+    files::write_json(&out.file("segments.json"), &files::segments_json(r))?;
+    let summary = summary::Summary::build(r);
+    let path = out.file("summary.md");
+    write_file(&path, |w| summary::write_markdown(w, &summary).map_err(crate::output::werr(&path)))?;
+    files::write_json(&out.file("summary.json"), &summary)?;
+    let path = out.file("model.json");
+    write_file(&path, |w| w.write_all(model_text.as_bytes()).map_err(crate::output::werr(&path)))?;
+    if cfg.dashboard {
+        let path = out.file("dashboard.html");
+        crate::dashboard::write_for_run(&path, r, &summary)?;
+    }
+    Ok(())
+}
+
+/// Escapes text from the data for Markdown: no markup, no HTML, no table breaks.
+pub fn md_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' | '{' | '}' | '(' | ')' | '~' | '"' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Thousands separators for counts in human-facing text.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Compact number for people: 1234.5678 -> "1,234.57", 0.1234 -> "0.123".
+pub fn human(v: f64) -> String {
+    if !v.is_finite() {
+        return "n/a".into();
+    }
+    let a = v.abs();
+    if a >= 1000.0 {
+        let rounded = v.round();
+        let sign = if rounded < 0.0 { "-" } else { "" };
+        format!("{sign}{}", thousands(rounded.abs() as u64))
+    } else if a >= 100.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_escaping_neutralises_markup() {
+        assert_eq!(md_escape("<script>a|b</script>"), "&lt;script&gt;a\\|b&lt;/script&gt;");
+        assert_eq!(md_escape("x\ny"), "x y");
+    }
+
+    #[test]
+    fn human_numbers() {
+        assert_eq!(thousands(8950), "8,950");
+        assert_eq!(thousands(100), "100");
+        assert_eq!(human(1564.47), "1,564");
+        assert_eq!(human(0.5), "0.500");
+    }
+}

@@ -1,0 +1,232 @@
+//! The executive summary (`summary.md` and `summary.json`): one page for a manager.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::{human, md_escape, thousands};
+use crate::pipeline::RunResult;
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub source: String,
+    pub customers_read: u64,
+    pub customers_segmented: u64,
+    pub features: Vec<String>,
+    pub missing_policy: String,
+    pub missing: Vec<MissingLine>,
+    pub duplicate_ids: u64,
+    pub k: usize,
+    pub k_reason: String,
+    pub knee: Option<usize>,
+    pub best_silhouette_k: Option<usize>,
+    pub silhouette: f64,
+    pub silhouette_method: String,
+    pub segments: Vec<SegmentLine>,
+    pub findings: Vec<String>,
+    pub model_checksum: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MissingLine {
+    pub column: String,
+    pub missing: u64,
+    pub handled: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SegmentLine {
+    pub id: u32,
+    pub name: String,
+    pub customers: u64,
+    pub share: f64,
+    /// Mean of each clustering feature, in input units.
+    pub key_metrics: Vec<(String, f64)>,
+    pub rationale: String,
+    pub suggested_action: String,
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}%", v * 100.0)
+}
+
+impl Summary {
+    pub fn build(r: &RunResult) -> Summary {
+        let m = &r.model;
+        let policy = r.clean.policy;
+        let missing = r
+            .clean
+            .columns
+            .iter()
+            .filter(|c| c.missing > 0)
+            .map(|c| MissingLine {
+                column: c.column.clone(),
+                missing: c.missing,
+                handled: match c.fill_value {
+                    Some(v) => format!("filled with the {policy} ({})", human(v)),
+                    None => "customers dropped".to_string(),
+                },
+            })
+            .collect();
+        let mut segments: Vec<SegmentLine> = r
+            .profile
+            .segments
+            .iter()
+            .zip(&m.segments)
+            .map(|(p, s)| SegmentLine {
+                id: s.id,
+                name: s.name.clone(),
+                customers: p.customers,
+                share: p.share,
+                key_metrics: m
+                    .features
+                    .iter()
+                    .filter_map(|f| p.stat(f).and_then(|st| st.mean).map(|v| (f.clone(), v)))
+                    .collect(),
+                rationale: s.rationale.clone(),
+                suggested_action: s.action.clone(),
+            })
+            .collect();
+        segments.sort_by(|a, b| b.customers.cmp(&a.customers).then(a.id.cmp(&b.id)));
+        Summary {
+            source: r.table.source.clone(),
+            customers_read: r.clean.rows_in,
+            customers_segmented: r.clean.rows_out,
+            features: m.features.clone(),
+            missing_policy: policy.to_string(),
+            missing,
+            duplicate_ids: r.duplicate_ids,
+            k: m.k,
+            k_reason: m.k_selection.reason.clone(),
+            knee: m.k_selection.knee,
+            best_silhouette_k: m.k_selection.best_silhouette,
+            silhouette: m.silhouette.value,
+            silhouette_method: m.silhouette.method.to_string(),
+            segments,
+            findings: findings(r),
+            model_checksum: r.checksum.clone(),
+        }
+    }
+}
+
+/// Three to five plain-language findings computed from the profile.
+fn findings(r: &RunResult) -> Vec<String> {
+    let m = &r.model;
+    let p = &r.profile;
+    let name = |i: usize| m.segments[i].name.clone();
+    let mut out = Vec::new();
+    let largest = (0..p.segments.len()).max_by_key(|&i| (p.segments[i].customers, std::cmp::Reverse(i))).unwrap_or(0);
+    out.push(format!(
+        "{} is the largest segment: {} customers ({} of the portfolio).",
+        name(largest),
+        thousands(p.segments[largest].customers),
+        pct(p.segments[largest].share)
+    ));
+    // Concentration: which segment holds most of each clustering feature's total.
+    for f in &m.features {
+        let totals: Vec<f64> = p
+            .segments
+            .iter()
+            .map(|s| s.stat(f).and_then(|st| st.mean).unwrap_or(0.0) * s.customers as f64)
+            .collect();
+        let sum: f64 = totals.iter().sum();
+        if !(sum > 0.0) || totals.iter().any(|t| *t < 0.0) {
+            continue;
+        }
+        let top = (0..totals.len()).fold(0, |b, i| if totals[i] > totals[b] { i } else { b });
+        out.push(format!(
+            "{} holds {} of all {f} with {} of the customers.",
+            name(top),
+            pct(totals[top] / sum),
+            pct(p.segments[top].share)
+        ));
+        if out.len() >= 4 {
+            break;
+        }
+    }
+    if let Some(portfolio_util) = p.portfolio.indicator("utilisation").and_then(|i| i.value) {
+        let best = (0..p.segments.len())
+            .filter_map(|i| p.segments[i].indicator("utilisation").and_then(|x| x.value).map(|v| (i, v)))
+            .fold(None, |b: Option<(usize, f64)>, (i, v)| match b {
+                Some((_, bv)) if bv >= v => b,
+                _ => Some((i, v)),
+            });
+        if let Some((i, v)) = best {
+            out.push(format!(
+                "{} uses its credit lines the most: utilisation {} against {} for the portfolio.",
+                name(i),
+                pct(v),
+                pct(portfolio_util)
+            ));
+        }
+    }
+    if out.len() < 3 {
+        let smallest = (0..p.segments.len()).min_by_key(|&i| (p.segments[i].customers, i)).unwrap_or(0);
+        out.push(format!(
+            "{} is the smallest segment: {} customers ({}).",
+            name(smallest),
+            thousands(p.segments[smallest].customers),
+            pct(p.segments[smallest].share)
+        ));
+    }
+    if out.len() < 3 {
+        out.push(format!(
+            "The {} segments separate customers with a silhouette of {:.3} (1 = perfectly separated, 0 = overlapping).",
+            m.k, m.silhouette.value
+        ));
+    }
+    out.truncate(5);
+    out
+}
+
+pub fn write_markdown(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
+    writeln!(w, "# Customer segmentation: executive summary\n")?;
+    writeln!(
+        w,
+        "**{}** customers from {} were grouped into **{} segments** using {}.\n",
+        thousands(s.customers_segmented),
+        md_escape(&s.source),
+        s.k,
+        s.features.iter().map(|f| md_escape(f)).collect::<Vec<_>>().join(", ")
+    )?;
+    writeln!(w, "## Segments by size\n")?;
+    write!(w, "| Segment | Name | Customers | Share |")?;
+    for f in &s.features {
+        write!(w, " Avg {} |", md_escape(f))?;
+    }
+    writeln!(w, " Why this name | Suggested action |")?;
+    write!(w, "|---:|---|---:|---:|")?;
+    for _ in &s.features {
+        write!(w, "---:|")?;
+    }
+    writeln!(w, "---|---|")?;
+    for seg in &s.segments {
+        write!(w, "| {} | {} | {} | {} |", seg.id, md_escape(&seg.name), thousands(seg.customers), pct(seg.share))?;
+        for (_, v) in &seg.key_metrics {
+            write!(w, " {} |", human(*v))?;
+        }
+        writeln!(w, " {} | {} |", md_escape(&seg.rationale), md_escape(&seg.suggested_action))?;
+    }
+    writeln!(w, "\n## Key findings\n")?;
+    for f in &s.findings {
+        writeln!(w, "- {}", md_escape(f))?;
+    }
+    writeln!(w, "\n## How the number of segments was chosen\n")?;
+    writeln!(w, "{}\n", md_escape(&s.k_reason))?;
+    writeln!(w, "## Data quality\n")?;
+    writeln!(w, "- Customers read: {}", thousands(s.customers_read))?;
+    writeln!(w, "- Customers segmented: {}", thousands(s.customers_segmented))?;
+    if s.missing.is_empty() {
+        writeln!(w, "- Missing values in the columns used: none")?;
+    } else {
+        writeln!(w, "- Missing values (policy: {}):", s.missing_policy)?;
+        for m in &s.missing {
+            writeln!(w, "  - {}: {} missing, {}", md_escape(&m.column), thousands(m.missing), md_escape(&m.handled))?;
+        }
+    }
+    if s.duplicate_ids > 0 {
+        writeln!(w, "- Duplicate customer ids: {} (each row was segmented separately; check the extract)", thousands(s.duplicate_ids))?;
+    }
+    writeln!(w, "\nModel checksum: `{}`", s.model_checksum)?;
+    Ok(())
+}
