@@ -26,8 +26,14 @@ pub struct KMeansParams {
     pub n_init: usize,
     pub max_iter: usize,
     /// Relative tolerance: multiplied by the mean feature variance, as in scikit-learn.
+    /// The default 0 iterates to a fixed point (no label changes), where scikit-learn
+    /// stops at 1e-4: Lloyd steps never raise inertia, so going on can only lower it.
     pub tol: f64,
     pub seed: u64,
+    /// Swap-search trials per round after the restarts (0 turns it off).
+    pub swap_trials: usize,
+    /// At most this many swap rounds; a round without improvement ends the search.
+    pub swap_rounds: usize,
 }
 
 impl Default for KMeansParams {
@@ -36,8 +42,10 @@ impl Default for KMeansParams {
             k: 3,
             n_init: 10,
             max_iter: 300,
-            tol: 1e-4,
+            tol: 0.0,
             seed: 42,
+            swap_trials: 8,
+            swap_rounds: 4,
         }
     }
 }
@@ -113,7 +121,43 @@ pub fn fit_sweep(
     } else {
         tasks.par_iter().map(|t| run(t, false)).collect()
     };
-    let mut best: Vec<KMeansFit> = Vec::with_capacity(ks.len());
+    let mut runs = runs;
+    if x.n >= INNER_PARALLEL_ROWS {
+        // Keep only the best restart per k before the (sequential) Hartigan polish.
+        runs = pick_best(runs);
+        runs.par_iter_mut().for_each(|f| {
+            f.centroids = hartigan_refine(x, &mut f.labels, f.k);
+            let (inertia, counts) = final_assign(x, &f.centroids, &mut f.labels, true);
+            f.inertia = inertia;
+            f.counts = counts;
+        });
+    }
+    let inner = x.n >= INNER_PARALLEL_ROWS;
+    let best: Vec<KMeansFit> = if inner {
+        pick_best(runs)
+            .into_iter()
+            .map(|b| swap_search(x, b, base, tol, true))
+            .collect()
+    } else {
+        pick_best(runs)
+            .into_par_iter()
+            .map(|b| swap_search(x, b, base, tol, false))
+            .collect()
+    };
+    for b in &best {
+        if let Some(c) = b.counts.iter().position(|&c| c == 0) {
+            return Err(Error::usage(format!(
+                "k = {}: segment {c} is empty because the customers have fewer than {} distinct combinations of the features; lower k",
+                b.k, b.k
+            )));
+        }
+    }
+    Ok(best)
+}
+
+/// The lowest-inertia run of each k (the first on ties); runs arrive grouped by k.
+fn pick_best(runs: Vec<KMeansFit>) -> Vec<KMeansFit> {
+    let mut best: Vec<KMeansFit> = Vec::new();
     for fit in runs {
         match best.last_mut() {
             Some(b) if b.k == fit.k => {
@@ -124,15 +168,90 @@ pub fn fit_sweep(
             _ => best.push(fit),
         }
     }
-    for b in &best {
-        if let Some(c) = b.counts.iter().position(|&c| c == 0) {
-            return Err(Error::usage(format!(
-                "k = {}: segment {c} is empty because the customers have fewer than {} distinct combinations of the features; lower k",
-                b.k, b.k
-            )));
+    best
+}
+
+/// Hartigan's single-point moves from a Lloyd fixed point: move a customer to another
+/// segment whenever that lowers the total inertia once both centroids are updated
+/// (gain n_b/(n_b+1)·|x−c_b|² < n_a/(n_a−1)·|x−c_a|²). Lloyd cannot see these moves, so
+/// this reaches lower minima; every Hartigan optimum is also a Lloyd fixed point.
+/// Sequential by design (each move changes the centroids the next row sees), hence
+/// deterministic. Returns the centroids recomputed exactly from the final labels.
+fn hartigan_refine(x: &Matrix, labels: &mut [u32], k: usize) -> Vec<f64> {
+    let d = x.d;
+    let mut sums = vec![0.0; k * d];
+    let mut counts = vec![0u64; k];
+    for (row, &l) in x.data.chunks_exact(d).zip(labels.iter()) {
+        let l = l as usize;
+        counts[l] += 1;
+        for j in 0..d {
+            sums[l * d + j] += row[j];
         }
     }
-    Ok(best)
+    let mut centers = vec![0.0; k * d];
+    let update = |centers: &mut [f64], sums: &[f64], counts: &[u64], c: usize| {
+        for j in 0..d {
+            centers[c * d + j] = if counts[c] > 0 {
+                sums[c * d + j] / counts[c] as f64
+            } else {
+                0.0
+            };
+        }
+    };
+    for c in 0..k {
+        update(&mut centers, &sums, &counts, c);
+    }
+    for _pass in 0..50 {
+        let mut moved = 0u64;
+        for (i, row) in x.data.chunks_exact(d).enumerate() {
+            let a = labels[i] as usize;
+            if counts[a] <= 1 {
+                continue;
+            }
+            let na = counts[a] as f64;
+            let cost_out =
+                dispatch_d!(d, sqdist(row, &centers[a * d..(a + 1) * d], d)) * na / (na - 1.0);
+            let mut best = (a, cost_out * (1.0 - 1e-12));
+            for b in 0..k {
+                if b == a {
+                    continue;
+                }
+                let nb = counts[b] as f64;
+                let cost_in =
+                    dispatch_d!(d, sqdist(row, &centers[b * d..(b + 1) * d], d)) * nb / (nb + 1.0);
+                if cost_in < best.1 {
+                    best = (b, cost_in);
+                }
+            }
+            let b = best.0;
+            if b != a {
+                for j in 0..d {
+                    sums[a * d + j] -= row[j];
+                    sums[b * d + j] += row[j];
+                }
+                counts[a] -= 1;
+                counts[b] += 1;
+                update(&mut centers, &sums, &counts, a);
+                update(&mut centers, &sums, &counts, b);
+                labels[i] = b as u32;
+                moved += 1;
+            }
+        }
+        if moved == 0 {
+            break;
+        }
+    }
+    // Exact means of the final partition (the running sums carry rounding).
+    sums.iter_mut().for_each(|s| *s = 0.0);
+    for (row, &l) in x.data.chunks_exact(d).zip(labels.iter()) {
+        for j in 0..d {
+            sums[l as usize * d + j] += row[j];
+        }
+    }
+    for c in 0..k {
+        update(&mut centers, &sums, &counts, c);
+    }
+    centers
 }
 
 /// Mean of the per-feature variances (scikit-learn's `_tolerance`).
@@ -177,13 +296,36 @@ fn map_chunks<T: Send>(
     }
 }
 
-fn run_once(x: &Matrix, k: usize, p: &KMeansParams, restart: usize, tol: f64, parallel: bool) -> KMeansFit {
+fn run_once(
+    x: &Matrix,
+    k: usize,
+    p: &KMeansParams,
+    restart: usize,
+    tol: f64,
+    parallel: bool,
+) -> KMeansFit {
     let mut rng = Rng::derive(p.seed, &[k as u64, restart as u64]);
-    let mut centers = kmeans_plusplus(x, k, &mut rng, parallel);
+    let centers = kmeans_plusplus(x, k, &mut rng, parallel);
+    let mut fit = lloyd_from(x, centers, p.max_iter, tol, parallel, !parallel);
+    fit.best_init = restart;
+    fit
+}
+
+/// Lloyd iterations from given centres to a fixed point (or `tol`), then, if asked,
+/// Hartigan polish, then a final assignment pass.
+fn lloyd_from(
+    x: &Matrix,
+    mut centers: Vec<f64>,
+    max_iter: usize,
+    tol: f64,
+    parallel: bool,
+    polish: bool,
+) -> KMeansFit {
     let d = x.d;
+    let k = centers.len() / d;
     let mut labels = vec![u32::MAX; x.n];
     let mut n_iter = 0;
-    for _ in 0..p.max_iter {
+    for _ in 0..max_iter {
         n_iter += 1;
         let (new_centers, changed) = lloyd_step(x, &centers, &mut labels, parallel);
         let shift: f64 = centers
@@ -196,6 +338,9 @@ fn run_once(x: &Matrix, k: usize, p: &KMeansParams, restart: usize, tol: f64, pa
             break;
         }
     }
+    if polish {
+        centers = hartigan_refine(x, &mut labels, k);
+    }
     let (inertia, counts) = final_assign(x, &centers, &mut labels, parallel);
     KMeansFit {
         k,
@@ -205,8 +350,67 @@ fn run_once(x: &Matrix, k: usize, p: &KMeansParams, restart: usize, tol: f64, pa
         counts,
         inertia,
         n_iter,
-        best_init: restart,
+        best_init: 0,
     }
+}
+
+/// Swap search (after Kanungo et al.): from the best solution, move one centroid to a
+/// customer drawn in proportion to its squared distance (the k-means++ rule), re-run
+/// Lloyd + Hartigan, and keep the result if inertia drops. Random restarts rarely
+/// escape a basin that is almost as good as the best one; a swap does, cheaply.
+/// Trials of a round run in parallel, each with its own stream, and the best wins
+/// (first on ties), so the result does not depend on the thread count.
+fn swap_search(
+    x: &Matrix,
+    mut cur: KMeansFit,
+    p: &KMeansParams,
+    tol: f64,
+    parallel: bool,
+) -> KMeansFit {
+    let (d, k) = (x.d, cur.k);
+    if k < 2 || p.swap_trials == 0 {
+        return cur;
+    }
+    for round in 0..p.swap_rounds {
+        let dist: Vec<f64> = (0..x.n)
+            .map(|i| {
+                let c = cur.labels[i] as usize;
+                dispatch_d!(d, sqdist(x.row(i), &cur.centroids[c * d..(c + 1) * d], d))
+            })
+            .collect();
+        let chunk_totals: Vec<f64> = dist.chunks(CHUNK).map(|c| c.iter().sum()).collect();
+        let total: f64 = chunk_totals.iter().sum();
+        if total.is_nan() || total <= 0.0 {
+            break;
+        }
+        let trial = |t: usize| {
+            let mut rng = Rng::derive(p.seed, &[0x5A_u64, k as u64, round as u64, t as u64]);
+            let mut centers = cur.centroids.clone();
+            let drop = rng.below(k as u64) as usize;
+            let pick = search_cumulative(&dist, &chunk_totals, rng.uniform() * total);
+            centers[drop * d..(drop + 1) * d].copy_from_slice(x.row(pick));
+            lloyd_from(x, centers, p.max_iter, tol, parallel, true)
+        };
+        let cands: Vec<KMeansFit> = if parallel {
+            (0..p.swap_trials).map(trial).collect()
+        } else {
+            (0..p.swap_trials).into_par_iter().map(trial).collect()
+        };
+        let mut improved = false;
+        for c in cands {
+            if c.counts.iter().all(|&n| n > 0) && c.inertia < cur.inertia * (1.0 - 1e-12) {
+                cur = KMeansFit {
+                    best_init: cur.best_init,
+                    ..c
+                };
+                improved = true;
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    cur
 }
 
 /// Greedy k-means++ (Arthur & Vassilvitskii, with scikit-learn's local trials).
@@ -217,19 +421,20 @@ pub fn kmeans_plusplus(x: &Matrix, k: usize, rng: &mut Rng, parallel: bool) -> V
     let first = rng.below(n as u64) as usize;
     centers.extend_from_slice(x.row(first));
     let mut closest = vec![0.0f64; n];
-    let mut chunk_pot: Vec<f64> = {
-        let c0 = x.row(first).to_vec();
-        let parts = map_chunks_mut(&x.data, &mut closest, d, parallel, |rows, out| {
+    let c0 = x.row(first).to_vec();
+    let mut chunk_pot: Vec<f64> =
+        map_chunks_mut(&x.data, &mut closest, d, parallel, |rows, out| {
             dispatch_d!(d, fill_dist(rows, &c0, out, d))
         });
-        parts
-    };
     for _ in 1..k {
         let pot: f64 = chunk_pot.iter().sum();
         let cands: Vec<usize> = (0..trials)
             .map(|_| search_cumulative(&closest, &chunk_pot, rng.uniform() * pot))
             .collect();
-        let cand_rows: Vec<f64> = cands.iter().flat_map(|&c| x.row(c).iter().copied()).collect();
+        let cand_rows: Vec<f64> = cands
+            .iter()
+            .flat_map(|&c| x.row(c).iter().copied())
+            .collect();
         let partial: Vec<Vec<f64>> = map_chunks(&x.data, d, parallel, |start, rows| {
             let cl = &closest[start..start + rows.len() / d];
             dispatch_d!(d, trial_pots(rows, cl, &cand_rows, d))
@@ -384,7 +589,13 @@ fn lloyd_step(x: &Matrix, centers: &[f64], labels: &mut [u32], parallel: bool) -
     (new_centers, changed)
 }
 
-fn assign_accumulate<const D: usize>(rows: &[f64], centers: &[f64], labels: &mut [u32], k: usize, d: usize) -> StepPart {
+fn assign_accumulate<const D: usize>(
+    rows: &[f64],
+    centers: &[f64],
+    labels: &mut [u32],
+    k: usize,
+    d: usize,
+) -> StepPart {
     let d = dim::<D>(d);
     let mut part = StepPart {
         sums: vec![0.0; k * d],
@@ -409,12 +620,22 @@ fn assign_accumulate<const D: usize>(rows: &[f64], centers: &[f64], labels: &mut
 
 /// scikit-learn's rule: each empty cluster takes one of the rows farthest from their
 /// current centre (ties by row index), moved out of its old cluster's sums.
-fn relocate_empty(x: &Matrix, centers: &[f64], labels: &mut [u32], empty: &[usize], sums: &mut [f64], counts: &mut [u64]) {
+fn relocate_empty(
+    x: &Matrix,
+    centers: &[f64],
+    labels: &mut [u32],
+    empty: &[usize],
+    sums: &mut [f64],
+    counts: &mut [u64],
+) {
     let d = x.d;
     let mut far: Vec<(f64, usize)> = (0..x.n)
         .map(|i| {
             let c = labels[i] as usize;
-            (dispatch_d!(d, sqdist(x.row(i), &centers[c * d..(c + 1) * d], d)), i)
+            (
+                dispatch_d!(d, sqdist(x.row(i), &centers[c * d..(c + 1) * d], d)),
+                i,
+            )
         })
         .collect();
     let take = empty.len().min(far.len());
@@ -440,7 +661,12 @@ fn relocate_empty(x: &Matrix, centers: &[f64], labels: &mut [u32], empty: &[usiz
 }
 
 /// Labels every row with its nearest centre; returns the inertia and cluster sizes.
-pub fn final_assign(x: &Matrix, centers: &[f64], labels: &mut [u32], parallel: bool) -> (f64, Vec<u64>) {
+pub fn final_assign(
+    x: &Matrix,
+    centers: &[f64],
+    labels: &mut [u32],
+    parallel: bool,
+) -> (f64, Vec<u64>) {
     let d = x.d;
     let k = centers.len() / d;
     let work = |rows: &[f64], lab: &mut [u32]| -> (f64, Vec<u64>) {
@@ -470,7 +696,13 @@ pub fn final_assign(x: &Matrix, centers: &[f64], labels: &mut [u32], parallel: b
     (inertia, counts)
 }
 
-fn assign_only<const D: usize>(rows: &[f64], centers: &[f64], labels: &mut [u32], k: usize, d: usize) -> (f64, Vec<u64>) {
+fn assign_only<const D: usize>(
+    rows: &[f64],
+    centers: &[f64],
+    labels: &mut [u32],
+    k: usize,
+    d: usize,
+) -> (f64, Vec<u64>) {
     let d = dim::<D>(d);
     let mut counts = vec![0u64; k];
     let mut inertia = 0.0;
@@ -509,7 +741,10 @@ mod tests {
     #[test]
     fn finds_three_blobs_and_is_deterministic() {
         let x = blobs();
-        let p = KMeansParams { k: 3, ..Default::default() };
+        let p = KMeansParams {
+            k: 3,
+            ..Default::default()
+        };
         let a = fit(&x, &p).unwrap();
         let b = fit(&x, &p).unwrap();
         assert_eq!(a.labels, b.labels);
@@ -542,10 +777,32 @@ mod tests {
 
     #[test]
     fn too_few_rows_or_distinct_points() {
-        let x = Matrix { n: 2, d: 1, data: vec![0.0, 1.0] };
-        assert!(fit(&x, &KMeansParams { k: 3, ..Default::default() }).is_err());
-        let x = Matrix { n: 4, d: 1, data: vec![0.0, 0.0, 1.0, 1.0] };
-        let e = fit(&x, &KMeansParams { k: 3, ..Default::default() }).unwrap_err();
+        let x = Matrix {
+            n: 2,
+            d: 1,
+            data: vec![0.0, 1.0],
+        };
+        assert!(fit(
+            &x,
+            &KMeansParams {
+                k: 3,
+                ..Default::default()
+            }
+        )
+        .is_err());
+        let x = Matrix {
+            n: 4,
+            d: 1,
+            data: vec![0.0, 0.0, 1.0, 1.0],
+        };
+        let e = fit(
+            &x,
+            &KMeansParams {
+                k: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("distinct"), "{e}");
     }
 }
