@@ -1,6 +1,8 @@
 //! Clustering: K-Means ([`kmeans`]), silhouette scores ([`silhouette`]) and the choice
 //! of k from the elbow and the silhouettes ([`select_k`]).
 
+#![allow(clippy::needless_range_loop)] // kernels index several arrays by the same feature index
+
 pub mod kmeans;
 pub mod select_k;
 pub mod silhouette;

@@ -53,9 +53,42 @@ pub fn exact_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<f64> {
 }
 
 /// Per-customer silhouettes for each labeling: `result[l][i]`.
+///
+/// The customers are grouped by the tuple of their labels across all labelings (the
+/// common refinement of the partitions) and sorted by group. For each customer, one
+/// pass over the sorted rows sums the distances to every group over contiguous ranges
+/// (a vectorised loop with no scatter); each labeling's per-segment sums are then a
+/// sum of group sums. Every pair distance is computed once for all k, and the
+/// per-pair work is a subtraction, a square root and an add.
 pub fn samples_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<Vec<f64>> {
-    let d = x.d;
-    let n = x.n;
+    let (n, d) = (x.n, x.d);
+    let nl = labelings.len();
+    let tuple_cmp = |a: u32, b: u32| {
+        labelings
+            .iter()
+            .map(|(l, _)| l[a as usize].cmp(&l[b as usize]))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    };
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|&a, &b| tuple_cmp(a, b).then(a.cmp(&b)));
+    let mut starts = vec![0usize];
+    for p in 1..n {
+        if tuple_cmp(order[p - 1], order[p]).is_ne() {
+            starts.push(p);
+        }
+    }
+    starts.push(n);
+    let groups = starts.len() - 1;
+    // Segment of each group in each labeling, and segment sizes.
+    let glab: Vec<Vec<u32>> = labelings
+        .iter()
+        .map(|(lab, _)| {
+            (0..groups)
+                .map(|g| lab[order[starts[g]] as usize])
+                .collect()
+        })
+        .collect();
     let counts: Vec<Vec<u64>> = labelings
         .iter()
         .map(|(lab, k)| {
@@ -66,54 +99,31 @@ pub fn samples_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<Vec<f64>> 
             c
         })
         .collect();
-    let offsets: Vec<usize> = labelings
-        .iter()
-        .scan(0, |acc, (_, k)| {
-            let o = *acc;
-            *acc += k;
-            Some(o)
-        })
-        .collect();
-    let total_k: usize = labelings.iter().map(|(_, k)| k).sum();
-    // Labels of all labelings, interleaved per row and pre-offset, so the inner loop reads
-    // one small contiguous slice per row.
-    let mut slots = vec![0u32; n * labelings.len()];
-    for (l, (lab, _)) in labelings.iter().enumerate() {
-        for i in 0..n {
-            slots[i * labelings.len() + l] = lab[i] + offsets[l] as u32;
+    // Sorted rows, column by column, so the distance loop runs over contiguous memory.
+    let mut soa = vec![0.0f64; n * d];
+    for (p, &i) in order.iter().enumerate() {
+        for c in 0..d {
+            soa[c * n + p] = x.data[i as usize * d + c];
         }
     }
-    let nl = labelings.len();
+    let max_k = labelings.iter().map(|(_, k)| *k).max().unwrap_or(1);
+    let use_avx2 = avx2();
     let rows: Vec<Vec<f64>> = (0..n)
         .into_par_iter()
-        .with_min_len(16)
+        .with_min_len(8)
         .map_init(
-            || (vec![0.0f64; total_k], vec![0.0f64; n.min(4096)]),
-            |(sums, buf), i| {
-                sums.iter_mut().for_each(|s| *s = 0.0);
-                let xi = x.row(i);
-                let mut start = 0;
-                while start < n {
-                    let end = (start + buf.len()).min(n);
-                    dispatch_d!(
-                        d,
-                        distances(xi, &x.data[start * d..end * d], &mut buf[..end - start], d)
-                    );
-                    for (jj, &dist) in buf[..end - start].iter().enumerate() {
-                        let s = &slots[(start + jj) * nl..(start + jj + 1) * nl];
-                        for &slot in s {
-                            sums[slot as usize] += dist;
-                        }
-                    }
-                    start = end;
-                }
+            || (vec![0.0f64; groups], vec![0.0f64; max_k]),
+            |(gsum, sums), i| {
+                group_sums(x.row(i), &soa, n, &starts, gsum, use_avx2);
                 (0..nl)
                     .map(|l| {
-                        let own = labelings[l].0[i] as usize;
                         let k = labelings[l].1;
-                        let cnt = &counts[l];
-                        let sm = &sums[offsets[l]..offsets[l] + k];
-                        point_score(own, cnt, sm)
+                        let sm = &mut sums[..k];
+                        sm.iter_mut().for_each(|v| *v = 0.0);
+                        for (g, &v) in gsum.iter().enumerate() {
+                            sm[glab[l][g] as usize] += v;
+                        }
+                        point_score(labelings[l].0[i] as usize, &counts[l], sm)
                     })
                     .collect()
             },
@@ -122,6 +132,107 @@ pub fn samples_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<Vec<f64>> 
     (0..nl)
         .map(|l| rows.iter().map(|r| r[l]).collect())
         .collect()
+}
+
+fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Sum of distances from `xi` to the sorted rows of each group. The AVX2 build of the
+/// same code is chosen at run time; both sum in the same order (eight explicit lanes,
+/// no fused multiply-add), so results are identical on every x86-64 machine.
+fn group_sums(
+    xi: &[f64],
+    soa: &[f64],
+    n: usize,
+    starts: &[usize],
+    out: &mut [f64],
+    use_avx2: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2 {
+        // SAFETY: only called when the CPU reports AVX2.
+        unsafe { group_sums_avx2(xi, soa, n, starts, out) };
+        return;
+    }
+    let _ = use_avx2;
+    group_sums_generic(xi, soa, n, starts, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn group_sums_avx2(xi: &[f64], soa: &[f64], n: usize, starts: &[usize], out: &mut [f64]) {
+    group_sums_generic(xi, soa, n, starts, out)
+}
+
+#[inline(always)]
+fn group_sums_generic(xi: &[f64], soa: &[f64], n: usize, starts: &[usize], out: &mut [f64]) {
+    let d = xi.len();
+    dispatch_d!(d, group_sums_d(xi, soa, n, starts, out, d))
+}
+
+#[inline(always)]
+fn group_sums_d<const D: usize>(
+    xi: &[f64],
+    soa: &[f64],
+    n: usize,
+    starts: &[usize],
+    out: &mut [f64],
+    d: usize,
+) {
+    let d = dim::<D>(d);
+    for (g, o) in out.iter_mut().enumerate() {
+        *o = range_sum::<D>(xi, soa, n, starts[g], starts[g + 1], d);
+    }
+}
+
+/// Sum of Euclidean distances from `xi` to sorted rows `lo..hi` (columns of length `n`).
+#[inline(always)]
+fn range_sum<const D: usize>(
+    xi: &[f64],
+    soa: &[f64],
+    n: usize,
+    lo: usize,
+    hi: usize,
+    d: usize,
+) -> f64 {
+    const L: usize = 8;
+    let d = dim::<D>(d);
+    let mut acc = [0.0f64; L];
+    let mut j = lo;
+    while j + L <= hi {
+        let mut sq = [0.0f64; L];
+        for c in 0..d {
+            let col: &[f64; L] = soa[c * n + j..c * n + j + L].try_into().unwrap();
+            let xc = xi[c];
+            for l in 0..L {
+                let t = xc - col[l];
+                sq[l] += t * t;
+            }
+        }
+        for l in 0..L {
+            acc[l] += sq[l].sqrt();
+        }
+        j += L;
+    }
+    let mut tail = 0.0;
+    while j < hi {
+        let mut sq = 0.0;
+        for c in 0..d {
+            let t = xi[c] - soa[c * n + j];
+            sq += t * t;
+        }
+        tail += sq.sqrt();
+        j += 1;
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
 }
 
 #[inline]
@@ -141,19 +252,6 @@ fn point_score(own: usize, counts: &[u64], sums: &[f64]) -> f64 {
         0.0
     } else {
         (b - a) / m
-    }
-}
-
-fn distances<const D: usize>(xi: &[f64], rows: &[f64], out: &mut [f64], d: usize) {
-    let d = dim::<D>(d);
-    let xi = &xi[..d];
-    for (row, o) in rows.chunks_exact(d).zip(out.iter_mut()) {
-        let mut s = 0.0;
-        for j in 0..d {
-            let t = xi[j] - row[j];
-            s += t * t;
-        }
-        *o = s.sqrt();
     }
 }
 
