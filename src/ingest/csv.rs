@@ -338,6 +338,8 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
         }
     }
     columns.retain(|c| !c.name.is_empty());
+    // Header order, whatever order the caller asked for them in.
+    columns.sort_by_key(|c| names.iter().position(|n| *n == c.name).unwrap_or(usize::MAX));
     Ok(Table {
         source: source_name.to_string(),
         id_column,
