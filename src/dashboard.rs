@@ -9,7 +9,11 @@ use crate::report::summary::Summary;
 
 pub fn write_for_run(path: &Path, r: &RunResult, _summary: &Summary) -> Result<()> {
     crate::output::write_file(path, |w| {
-        writeln!(w, "<!doctype html><meta charset=utf-8><title>cardseg</title><p>{} segments</p>", r.model.k)
-            .map_err(crate::output::werr(path))
+        writeln!(
+            w,
+            "<!doctype html><meta charset=utf-8><title>cardseg</title><p>{} segments</p>",
+            r.model.k
+        )
+        .map_err(crate::output::werr(path))
     })
 }

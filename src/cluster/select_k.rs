@@ -75,11 +75,11 @@ pub fn kneedle(x: &[f64], y: &[f64]) -> Option<f64> {
     let mut max_idx = 0;
     let mut threshold = 0.0;
     let mut threshold_index = 0;
-    for i in 0..n {
+    for (i, &xi) in xn.iter().enumerate() {
         if i < maxima[0] {
             continue;
         }
-        if xn[i] == 1.0 {
+        if xi == 1.0 {
             break;
         }
         let j = i + 1;
