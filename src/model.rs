@@ -4,7 +4,10 @@
 //!
 //! File layout: `{"format": "cardseg-model", "format_version": N, "checksum":
 //! "sha256:…", "model": {…}}`. The checksum is SHA-256 of the `model` object serialized
-//! canonically (compact JSON, keys sorted), so any edit, including to numbers, is caught.
+//! canonically (compact JSON, keys sorted). On loading it is checked against the model's
+//! text as spelled in the file (white space between tokens removed), not against the
+//! parsed values, so any edit is caught, even a digit changed beyond the precision of a
+//! 64-bit number, which would parse to the same value.
 
 use std::path::Path;
 
@@ -85,10 +88,44 @@ struct Envelope {
     model: serde_json::Value,
 }
 
+/// The `model` member of a file, as spelled there.
+#[derive(Deserialize)]
+struct RawModel<'a> {
+    #[serde(borrow)]
+    model: &'a serde_json::value::RawValue,
+}
+
 fn canonical_checksum(model: &serde_json::Value) -> String {
     // serde_json's Value keeps keys sorted, so this text is canonical.
     let text = serde_json::to_string(model).unwrap_or_default();
-    let digest = Sha256::digest(text.as_bytes());
+    sha256_hex(text.as_bytes())
+}
+
+/// The checksum of JSON text as spelled: white space between tokens is dropped, every
+/// other byte counts. For the pretty text cardseg writes, this is the canonical text.
+fn spelled_checksum(raw: &str) -> String {
+    let mut compact = Vec::with_capacity(raw.len());
+    let (mut inside, mut escaped) = (false, false);
+    for &b in raw.as_bytes() {
+        if inside {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                inside = false;
+            }
+            compact.push(b);
+        } else if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            inside = b == b'"';
+            compact.push(b);
+        }
+    }
+    sha256_hex(&compact)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
     let mut hex = String::with_capacity(71);
     hex.push_str("sha256:");
     for b in digest {
@@ -100,7 +137,8 @@ fn canonical_checksum(model: &serde_json::Value) -> String {
 impl Model {
     /// The model as file text (pretty JSON, sorted keys) and its checksum.
     pub fn to_json(&self) -> Result<(String, String)> {
-        let value = serde_json::to_value(self).map_err(|e| Error::usage(format!("cannot serialize the model: {e}")))?;
+        let value = serde_json::to_value(self)
+            .map_err(|e| Error::usage(format!("cannot serialize the model: {e}")))?;
         let checksum = canonical_checksum(&value);
         let env = serde_json::json!({
             "format": FORMAT,
@@ -108,7 +146,8 @@ impl Model {
             "checksum": checksum,
             "model": value,
         });
-        let mut text = serde_json::to_string_pretty(&env).map_err(|e| Error::usage(format!("cannot serialize the model: {e}")))?;
+        let mut text = serde_json::to_string_pretty(&env)
+            .map_err(|e| Error::usage(format!("cannot serialize the model: {e}")))?;
         text.push('\n');
         Ok((text, checksum))
     }
@@ -118,18 +157,32 @@ impl Model {
         let shown = path.display().to_string();
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading model", e))?;
         if meta.is_dir() {
-            return Err(Error::model(&shown, "is a directory; give the model.json file inside the run's output directory"));
+            return Err(Error::model(
+                &shown,
+                "is a directory; give the model.json file inside the run's output directory",
+            ));
         }
+        // The size in the metadata is 0 for devices and pipes: the read itself is bounded.
+        let too_large = || {
+            Error::model(
+                &shown,
+                "is far larger than any cardseg model; check the path",
+            )
+        };
         if meta.len() > MAX_MODEL_BYTES {
-            return Err(Error::model(&shown, "is far larger than any cardseg model; check the path"));
+            return Err(too_large());
         }
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "reading model", e))?;
+        let bytes = crate::ingest::read_bounded(path, MAX_MODEL_BYTES, "reading model")?
+            .ok_or_else(too_large)?;
         Self::from_bytes(&bytes, &shown)
     }
 
     pub fn from_bytes(bytes: &[u8], shown: &str) -> Result<(Model, String)> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(Error::model(shown, "is empty; re-create it with cardseg run"));
+            return Err(Error::model(
+                shown,
+                "is empty; re-create it with cardseg run",
+            ));
         }
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
             if e.is_eof() {
@@ -148,6 +201,9 @@ impl Model {
         let version = value.get("format_version").and_then(|v| v.as_u64()).ok_or_else(|| {
             Error::model(shown, "has no valid format_version; the file was edited or damaged; re-create it with cardseg run")
         })?;
+        if version == 0 {
+            return Err(Error::model(shown, "has format_version 0, which no cardseg writes; the file was edited or damaged; re-create it with cardseg run"));
+        }
         if version > FORMAT_VERSION {
             return Err(Error::model(
                 shown,
@@ -158,9 +214,18 @@ impl Model {
             ));
         }
         let env: Envelope = serde_json::from_value(value).map_err(|e| {
-            Error::model(shown, format!("is damaged ({e}); re-create it with cardseg run"))
+            Error::model(
+                shown,
+                format!("is damaged ({e}); re-create it with cardseg run"),
+            )
         })?;
-        let actual = canonical_checksum(&env.model);
+        let raw: RawModel = serde_json::from_slice(bytes).map_err(|e| {
+            Error::model(
+                shown,
+                format!("is damaged ({e}); re-create it with cardseg run"),
+            )
+        })?;
+        let actual = spelled_checksum(raw.model.get());
         if actual != env.checksum {
             return Err(Error::model(
                 shown,
@@ -168,7 +233,10 @@ impl Model {
             ));
         }
         let model: Model = serde_json::from_value(env.model).map_err(|e| {
-            Error::model(shown, format!("has unexpected content ({e}); re-create it with cardseg run"))
+            Error::model(
+                shown,
+                format!("has unexpected content ({e}); re-create it with cardseg run"),
+            )
         })?;
         model.validate(shown)?;
         Ok((model, actual))
@@ -178,18 +246,37 @@ impl Model {
     /// buggy or foreign writer cannot make scoring index out of bounds.
     fn validate(&self, shown: &str) -> Result<()> {
         let d = self.features.len();
-        let bad = |what: &str| Err(Error::model(shown, format!("is inconsistent: {what}; re-create it with cardseg run")));
+        let bad = |what: &str| {
+            Err(Error::model(
+                shown,
+                format!("is inconsistent: {what}; re-create it with cardseg run"),
+            ))
+        };
         if d == 0 {
             return bad("no features");
         }
-        if self.k == 0 || self.centroids_scaled.len() != self.k || self.centroids.len() != self.k || self.segments.len() != self.k {
+        if self.k == 0
+            || self.centroids_scaled.len() != self.k
+            || self.centroids.len() != self.k
+            || self.segments.len() != self.k
+        {
             return bad("the number of centroids or segments does not match k");
         }
-        if self.centroids_scaled.iter().chain(&self.centroids).any(|c| c.len() != d || c.iter().any(|v| !v.is_finite())) {
+        if self
+            .centroids_scaled
+            .iter()
+            .chain(&self.centroids)
+            .any(|c| c.len() != d || c.iter().any(|v| !v.is_finite()))
+        {
             return bad("a centroid has the wrong length or a non-finite value");
         }
         let s = &self.scaler;
-        if s.features != self.features || s.scale.len() != d || s.min.len() != d || s.data_min.len() != d || s.data_max.len() != d {
+        if s.features != self.features
+            || s.scale.len() != d
+            || s.min.len() != d
+            || s.data_min.len() != d
+            || s.data_max.len() != d
+        {
             return bad("the scaler does not match the features");
         }
         if s.scale.iter().chain(&s.min).any(|v| !v.is_finite()) {
@@ -197,7 +284,10 @@ impl Model {
         }
         for f in &self.features {
             if self.missing_policy != MissingPolicy::Drop
-                && !self.cleaning.iter().any(|c| &c.column == f && c.fill_value.is_some_and(f64::is_finite))
+                && !self
+                    .cleaning
+                    .iter()
+                    .any(|c| &c.column == f && c.fill_value.is_some_and(f64::is_finite))
             {
                 return bad(&format!("no fill value for feature {f}"));
             }
@@ -206,7 +296,10 @@ impl Model {
     }
 
     pub fn fill_value(&self, feature: &str) -> Option<f64> {
-        self.cleaning.iter().find(|c| c.column == feature).and_then(|c| c.fill_value)
+        self.cleaning
+            .iter()
+            .find(|c| c.column == feature)
+            .and_then(|c| c.fill_value)
     }
 
     /// Centroids flattened row-major (the layout the kernels use).
