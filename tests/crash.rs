@@ -433,3 +433,41 @@ fn sigkill_never_leaves_a_half_written_file() {
         "predict leftovers not swept"
     );
 }
+
+/// The sweep removes the temporary siblings of dead processes only: a sibling whose
+/// process is alive is another run at work and must survive.
+#[test]
+fn sweep_removes_only_the_siblings_of_dead_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(d.join("in.csv"), synthetic_csv(200, 1)).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let live = d.join(format!(".out.cardseg-tmp-{}-0-1", std::process::id()));
+    let dead_dir = d.join(format!(".out.cardseg-tmp-{dead_pid}-0-1"));
+    let dead_old = d.join(format!(".out.cardseg-tmp-{dead_pid}-1-2-old"));
+    let dead_file = d.join(".out.cardseg-tmp-2147483000-Ab12Cd");
+    let other_name = d.join(format!(".other.cardseg-tmp-{dead_pid}-0-1"));
+    for dir in [&live, &dead_dir, &dead_old, &other_name] {
+        fs::create_dir(dir).unwrap();
+        fs::write(dir.join("labels.csv"), "partial").unwrap();
+    }
+    fs::write(&dead_file, "partial").unwrap();
+    let o = cardseg(
+        d,
+        &[
+            "--quiet", "run", "--input", "in.csv", "--out", "out", "--k", "3", "--n-init", "1",
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(live.exists(), "the sibling of a live process was removed");
+    assert!(
+        other_name.exists(),
+        "a sibling of another output was removed"
+    );
+    for p in [&dead_dir, &dead_old, &dead_file] {
+        assert!(!p.exists(), "{} was not swept", p.display());
+    }
+    assert_eq!(siblings(d, "out"), vec![live]);
+}

@@ -133,7 +133,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(config(3000))]
+    #![proptest_config(config(6000))]
 
     #[test]
     fn csv_reader_survives_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
@@ -151,7 +151,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(500))]
+    #![proptest_config(config(1500))]
 
     #[test]
     fn csv_reader_survives_damaged_gzip(text in csvish(), cut in 0usize..200, flip in any::<(usize, u8)>()) {
@@ -318,7 +318,7 @@ fn json() -> impl Strategy<Value = serde_json::Value> {
 }
 
 proptest! {
-    #![proptest_config(config(3000))]
+    #![proptest_config(config(5000))]
 
     #[test]
     fn model_loader_survives_edits(edits in proptest::collection::vec(edit(), 1..4)) {
@@ -474,7 +474,7 @@ fn apply_model_edit(m: &mut Model, e: &ModelEdit) {
 }
 
 proptest! {
-    #![proptest_config(config(1500))]
+    #![proptest_config(config(3000))]
 
     #[test]
     fn resigned_model_edits_are_refused_or_score_safely(edits in proptest::collection::vec(model_edit(), 1..4)) {

@@ -787,6 +787,12 @@ fn cases() -> Vec<Case> {
         .input(base())
         .file("out/notes.txt", "precious")
         .err(&["out", "not a cardseg output"]),
+        case(
+            "run: --force over the input's own directory",
+            &["run", "--input", "data/in.csv", "--out", "data", "--force"],
+        )
+        .file("data/in.csv", base())
+        .err(&["data", "not a cardseg output"]),
         run_case("run: output is an existing file", &[])
             .input(base())
             .file("out", "x")
