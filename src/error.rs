@@ -1,7 +1,13 @@
 //! The one error type of the library. Every message is a single line that names the
 //! file (or source), and where known the line, the column and the offending value, then
 //! says what to do. `main.rs` prints it with `error:` in front and exits non-zero.
+//!
+//! "Single line" is enforced here, not left to each caller: every part of a message is
+//! shown through [`one_line`], which escapes line breaks and other control characters
+//! (a column name, a path or a value from hostile data may hold them) and shortens
+//! enormous parts, keeping their start and their end (where the advice is).
 
+use std::borrow::Cow;
 use std::path::Path;
 
 /// Library result.
@@ -10,7 +16,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A problem with a data cell or record: the location is precise.
-    #[error("{source_name}:{line}: column {column}: {message}")]
+    #[error("{}:{line}: column {}: {}", one_line(.source_name), one_line(.column), one_line(.message))]
     Cell {
         source_name: String,
         line: u64,
@@ -18,33 +24,33 @@ pub enum Error {
         message: String,
     },
     /// A problem with a record as a whole (ragged row, bad quoting, invalid UTF-8).
-    #[error("{source_name}:{line}: {message}")]
+    #[error("{}:{line}: {}", one_line(.source_name), one_line(.message))]
     Record {
         source_name: String,
         line: u64,
         message: String,
     },
     /// A problem with an input as a whole (missing column, empty file, too few rows).
-    #[error("{source_name}: {message}")]
+    #[error("{}: {}", one_line(.source_name), one_line(.message))]
     Input {
         source_name: String,
         message: String,
     },
     /// Reading or writing a path failed at the operating-system level.
-    #[error("{path}: {action} failed: {reason}")]
+    #[error("{}: {action} failed: {}", one_line(.path), one_line(.reason))]
     Io {
         path: String,
         action: &'static str,
         reason: String,
     },
     /// A saved model that cannot be used (truncated, edited, newer format, wrong features).
-    #[error("model {path}: {message}")]
+    #[error("model {}: {}", one_line(.path), one_line(.message))]
     Model { path: String, message: String },
     /// Parameters that do not make sense together (checked before any work is done).
-    #[error("{0}")]
+    #[error("{}", one_line(.0))]
     Usage(String),
     /// The output already exists and `--force` was not given.
-    #[error("{path} already exists and is not empty; choose another output or pass --force to replace it")]
+    #[error("{} already exists and is not empty; choose another output or pass --force to replace it", one_line(.path))]
     OutputExists { path: String },
 }
 
@@ -53,6 +59,9 @@ impl Error {
         let reason = match err.kind() {
             std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
             std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            std::io::ErrorKind::NotADirectory => {
+                "a part of the path is a file, not a directory".to_string()
+            }
             _ => strip_os_error(&err.to_string()),
         };
         Error::Io {
@@ -79,6 +88,34 @@ impl Error {
             message: message.into(),
         }
     }
+}
+
+/// Longest part of a message shown whole; longer parts keep their start and end.
+const MAX_PART_CHARS: usize = 1000;
+
+/// One part of an error message as one line: control characters escaped (`\n`, `\r`,
+/// `\t`, `\u{..}`), and a part longer than 1,000 characters cut in the middle.
+pub fn one_line(s: &str) -> Cow<'_, str> {
+    let count = s.chars().count();
+    if count <= MAX_PART_CHARS && !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let (head, tail) = (MAX_PART_CHARS * 2 / 3, MAX_PART_CHARS / 3);
+    let mut out = String::with_capacity(s.len().min(4 * MAX_PART_CHARS));
+    for (i, ch) in s.chars().enumerate() {
+        if count > MAX_PART_CHARS && i == head {
+            out.push_str(" ... ");
+        }
+        if count > MAX_PART_CHARS && i >= head && i < count - tail {
+            continue;
+        }
+        if ch.is_control() {
+            out.extend(ch.escape_default());
+        } else {
+            out.push(ch);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// "Is a directory (os error 21)" reads better without the errno suffix.
@@ -108,4 +145,22 @@ pub fn show_value(raw: &[u8]) -> String {
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_bounded_line() {
+        let e = Error::input("a\nb.csv", "column X\r\nY not found");
+        assert_eq!(e.to_string(), "a\\nb.csv: column X\\r\\nY not found");
+        let e = Error::usage("x".repeat(5000) + " do this");
+        let s = e.to_string();
+        assert!(
+            s.len() < 1100 && s.ends_with(" do this") && s.contains(" ... "),
+            "{s}"
+        );
+        assert_eq!(one_line("plain"), "plain");
+    }
 }

@@ -4,6 +4,35 @@ mod cli;
 
 use clap::Parser;
 
+/// Exits on a command-line error (status 2) with the problem on one `error:` line: clap
+/// spreads some over several lines ("the following required arguments were not
+/// provided:" then the arguments), so its first paragraph is joined; the usage and tips
+/// follow on later lines. Help and version go out unchanged.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit()
+    }
+    let text = e.render().to_string();
+    let (first, rest) = text.split_once("\n\n").unwrap_or((text.as_str(), ""));
+    let line = first
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    eprintln!("{line}");
+    if !rest.trim().is_empty() {
+        eprintln!("\n{}", rest.trim_end());
+    }
+    std::process::exit(2)
+}
+
 fn main() {
     // A bug must still end in one readable line, never a backtrace.
     std::panic::set_hook(Box::new(|info| {
@@ -17,9 +46,10 @@ fn main() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
+        let msg = cardseg::error::one_line(&msg);
         eprintln!("error: internal error ({msg}{at}); please report it with the command you ran");
     }));
-    let args = cli::Cli::parse();
+    let args = cli::Cli::try_parse().unwrap_or_else(|e| usage_error(e));
     cardseg::progress::set_quiet(args.quiet);
     if let Err(e) = run(args) {
         eprintln!("error: {e:#}");

@@ -4,7 +4,10 @@
 //!
 //! File layout: `{"format": "cardseg-model", "format_version": N, "checksum":
 //! "sha256:…", "model": {…}}`. The checksum is SHA-256 of the `model` object serialized
-//! canonically (compact JSON, keys sorted), so any edit, including to numbers, is caught.
+//! canonically (compact JSON, keys sorted). On loading it is checked against the model's
+//! text as spelled in the file (white space between tokens removed), not against the
+//! parsed values, so any edit is caught, even a digit changed beyond the precision of a
+//! 64-bit number, which would parse to the same value.
 
 use std::path::Path;
 
@@ -85,10 +88,44 @@ struct Envelope {
     model: serde_json::Value,
 }
 
+/// The `model` member of a file, as spelled there.
+#[derive(Deserialize)]
+struct RawModel<'a> {
+    #[serde(borrow)]
+    model: &'a serde_json::value::RawValue,
+}
+
 fn canonical_checksum(model: &serde_json::Value) -> String {
     // serde_json's Value keeps keys sorted, so this text is canonical.
     let text = serde_json::to_string(model).unwrap_or_default();
-    let digest = Sha256::digest(text.as_bytes());
+    sha256_hex(text.as_bytes())
+}
+
+/// The checksum of JSON text as spelled: white space between tokens is dropped, every
+/// other byte counts. For the pretty text cardseg writes, this is the canonical text.
+fn spelled_checksum(raw: &str) -> String {
+    let mut compact = Vec::with_capacity(raw.len());
+    let (mut inside, mut escaped) = (false, false);
+    for &b in raw.as_bytes() {
+        if inside {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                inside = false;
+            }
+            compact.push(b);
+        } else if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            inside = b == b'"';
+            compact.push(b);
+        }
+    }
+    sha256_hex(&compact)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
     let mut hex = String::with_capacity(71);
     hex.push_str("sha256:");
     for b in digest {
@@ -125,13 +162,18 @@ impl Model {
                 "is a directory; give the model.json file inside the run's output directory",
             ));
         }
-        if meta.len() > MAX_MODEL_BYTES {
-            return Err(Error::model(
+        // The size in the metadata is 0 for devices and pipes: the read itself is bounded.
+        let too_large = || {
+            Error::model(
                 &shown,
                 "is far larger than any cardseg model; check the path",
-            ));
+            )
+        };
+        if meta.len() > MAX_MODEL_BYTES {
+            return Err(too_large());
         }
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "reading model", e))?;
+        let bytes = crate::ingest::read_bounded(path, MAX_MODEL_BYTES, "reading model")?
+            .ok_or_else(too_large)?;
         Self::from_bytes(&bytes, &shown)
     }
 
@@ -159,6 +201,9 @@ impl Model {
         let version = value.get("format_version").and_then(|v| v.as_u64()).ok_or_else(|| {
             Error::model(shown, "has no valid format_version; the file was edited or damaged; re-create it with cardseg run")
         })?;
+        if version == 0 {
+            return Err(Error::model(shown, "has format_version 0, which no cardseg writes; the file was edited or damaged; re-create it with cardseg run"));
+        }
         if version > FORMAT_VERSION {
             return Err(Error::model(
                 shown,
@@ -174,7 +219,13 @@ impl Model {
                 format!("is damaged ({e}); re-create it with cardseg run"),
             )
         })?;
-        let actual = canonical_checksum(&env.model);
+        let raw: RawModel = serde_json::from_slice(bytes).map_err(|e| {
+            Error::model(
+                shown,
+                format!("is damaged ({e}); re-create it with cardseg run"),
+            )
+        })?;
+        let actual = spelled_checksum(raw.model.get());
         if actual != env.checksum {
             return Err(Error::model(
                 shown,

@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 use crate::profile::{Profile, SegmentProfile, DERIVED};
 
 pub const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
+/// Naming rules are a short TOML file; anything larger is the wrong path.
+const MAX_RULES_BYTES: u64 = 1 << 20;
 const FALLBACK_ACTION: &str =
     "Lifecycle management: monitor behaviour and test offers against a control group";
 
@@ -99,9 +101,27 @@ impl Rules {
     }
 
     pub fn load(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(path, "reading naming rules", e))?;
-        Self::parse(&text, &path.display().to_string(), true)
+        let shown = path.display().to_string();
+        if path.is_dir() {
+            return Err(Error::input(
+                shown,
+                "is a directory; give the naming rules TOML file",
+            ));
+        }
+        let bytes = crate::ingest::read_bounded(path, MAX_RULES_BYTES, "reading naming rules")?
+            .ok_or_else(|| {
+                Error::input(
+                    &shown,
+                    "is too large for naming rules (over 1 MB); give the rules TOML file",
+                )
+            })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::input(
+                &shown,
+                "is not UTF-8 text; naming rules are a TOML file (see rules/default.toml)",
+            )
+        })?;
+        Self::parse(&text, &shown, true)
     }
 
     pub fn parse(text: &str, source: &str, strict: bool) -> Result<Self> {

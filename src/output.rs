@@ -89,17 +89,76 @@ pub fn check_target(path: &Path, force: bool) -> Result<()> {
     }
 }
 
+/// Directories created for an output's parent path: removed again (when still empty) if
+/// the output is not completed, so a failed command leaves the file system as it was.
+#[derive(Default)]
+struct CreatedDirs(Vec<PathBuf>);
+
+impl CreatedDirs {
+    fn keep(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for CreatedDirs {
+    fn drop(&mut self) {
+        for d in self.0.iter().rev() {
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+/// Creates `parent` and its missing ancestors. A part of the path that is a file is named
+/// as such (the operating system would only say "File exists").
+fn create_parent(parent: &Path) -> Result<CreatedDirs> {
+    let mut missing = Vec::new();
+    let mut p = parent.to_path_buf();
+    loop {
+        match fs::metadata(&p) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) => {
+                return Err(Error::usage(format!(
+                    "{} is a file, not a directory, so nothing can be created inside it; choose another output path",
+                    p.display()
+                )))
+            }
+            Err(_) => {
+                missing.push(p.clone());
+                match p.parent() {
+                    Some(q) if !q.as_os_str().is_empty() => p = q.to_path_buf(),
+                    _ => break,
+                }
+            }
+        }
+    }
+    missing.reverse();
+    let created = CreatedDirs(missing);
+    fs::create_dir_all(parent).map_err(|e| Error::io(parent, "creating directory", e))?;
+    Ok(created)
+}
+
+/// A directory `--force` may replace: empty, or an earlier cardseg result (it holds a
+/// model.json). Anything else is someone's data, which --force never deletes.
+fn replaceable(dir: &Path) -> bool {
+    let empty = fs::read_dir(dir)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    empty || dir.join("model.json").is_file()
+}
+
 /// An output directory under construction.
 pub struct OutputDir {
     target: PathBuf,
     tmp: PathBuf,
     done: bool,
+    created: CreatedDirs,
 }
 
 impl OutputDir {
     /// Checks the target and creates the temporary sibling (so an unwritable place fails
     /// before any work is done).
     pub fn create(target: &Path, force: bool) -> Result<Self> {
+        let (parent, name) = split(target)?;
         check_target(target, force)?;
         if let Ok(m) = fs::symlink_metadata(target) {
             if !m.is_dir() {
@@ -108,16 +167,22 @@ impl OutputDir {
                     target.display()
                 )));
             }
+            if !replaceable(target) {
+                return Err(Error::usage(format!(
+                    "{} is not a cardseg output directory (it has no model.json), so --force will not replace it; choose another --out",
+                    target.display()
+                )));
+            }
         }
-        let (parent, name) = split(target)?;
-        fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, "creating directory", e))?;
+        let created = create_parent(&parent)?;
         sweep_stale(&parent, &name);
         let tmp = parent.join(format!(".{name}{TMP_TAG}{}", unique_suffix()));
-        fs::create_dir(&tmp).map_err(|e| Error::io(&parent, "creating output directory in", e))?;
+        fs::create_dir(&tmp).map_err(|e| Error::io(target, "creating output directory", e))?;
         Ok(OutputDir {
             target: target.to_path_buf(),
             tmp,
             done: false,
+            created,
         })
     }
 
@@ -155,6 +220,7 @@ impl OutputDir {
                 .map_err(|e| Error::io(&self.target, "creating", e))?;
         }
         self.done = true;
+        self.created.keep();
         Ok(self.target.clone())
     }
 }
@@ -194,6 +260,7 @@ pub fn write_file_atomic(
     force: bool,
     write: impl FnOnce(&mut dyn Write) -> Result<()>,
 ) -> Result<()> {
+    let (parent, name) = split(path)?;
     check_target(path, force)?;
     if path.is_dir() {
         return Err(Error::usage(format!(
@@ -201,15 +268,14 @@ pub fn write_file_atomic(
             path.display()
         )));
     }
-    let (parent, name) = split(path)?;
-    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, "creating directory", e))?;
+    let mut created = create_parent(&parent)?;
     sweep_stale(&parent, &name);
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}{TMP_TAG}{}-", std::process::id()))
         .permissions(fs::Permissions::from_mode(0o666))
         .tempfile_in(&parent)
-        .map_err(|e| Error::io(&parent, "creating a file in", e))?;
+        .map_err(|e| Error::io(path, "creating file", e))?;
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
         write(&mut w)?;
@@ -217,6 +283,7 @@ pub fn write_file_atomic(
     }
     tmp.persist(path)
         .map_err(|e| Error::io(path, "writing", e.error))?;
+    created.keep();
     Ok(())
 }
 
@@ -245,6 +312,7 @@ mod tests {
         let target = dir.path().join("out");
         let o = OutputDir::create(&target, false).unwrap();
         fs::write(o.file("a.txt"), "one").unwrap();
+        fs::write(o.file("model.json"), "{}").unwrap();
         o.commit().unwrap();
         assert!(OutputDir::create(&target, false).is_err());
         let o = OutputDir::create(&target, true).unwrap();
@@ -255,6 +323,34 @@ mod tests {
         assert_eq!(fs::read_to_string(target.join("a.txt")).unwrap(), "two");
         // No temporary siblings remain.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn force_never_replaces_foreign_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("data");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("precious.txt"), "x").unwrap();
+        let e = OutputDir::create(&target, true).err().unwrap().to_string();
+        assert!(e.contains("not a cardseg output directory"), "{e}");
+        fs::write(target.join("model.json"), "{}").unwrap();
+        assert!(OutputDir::create(&target, true).is_ok());
+    }
+
+    #[test]
+    fn failed_output_removes_the_directories_it_created() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let _o = OutputDir::create(&dir.path().join("a/b/out"), false).unwrap();
+            assert!(dir.path().join("a/b").is_dir());
+        }
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        fs::write(dir.path().join("f"), "x").unwrap();
+        let e = OutputDir::create(&dir.path().join("f/x/out"), false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("is a file, not a directory"), "{e}");
     }
 
     #[test]

@@ -73,6 +73,12 @@ impl MinMaxScaler {
                 ));
             }
             let scale = 1.0 / range;
+            if !scale.is_finite() {
+                return Err(Error::input(
+                    &table.source,
+                    format!("feature {name} varies by only {range:e} (from {lo:e} to {hi:e}), too little to scale in 64-bit arithmetic; remove it from --features or check its units"),
+                ));
+            }
             s.data_min.push(lo);
             s.data_max.push(hi);
             s.scale.push(scale);
@@ -149,5 +155,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("feature B has the same value (3)"), "{e}");
+    }
+
+    #[test]
+    fn subnormal_range_is_a_clear_error() {
+        let t = table(b"CUST_ID,A,B\nx,0,3\ny,5e-324,4\n");
+        let e = MinMaxScaler::fit(&t, &["A".into(), "B".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("feature A varies by only") && e.contains("too little"),
+            "{e}"
+        );
     }
 }

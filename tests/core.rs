@@ -371,12 +371,30 @@ fn bad_input_gets_a_clear_error_and_no_output() {
         std::fs::read_to_string(out.join("mine.txt")).unwrap(),
         "keep"
     );
-    // With --force it is replaced as a whole.
+    // --force does not delete a directory that is not a cardseg output...
     let o = run(&[
         "run", "--quiet", "--input", &good, "--out", &out_s, "--k-max", "4", "--force",
     ]);
+    assert_clean_error(&o, "not a cardseg output");
+    assert_eq!(
+        std::fs::read_to_string(out.join("mine.txt")).unwrap(),
+        "keep"
+    );
+    // ...but replaces an earlier result as a whole.
+    std::fs::remove_dir_all(&out).unwrap();
+    let o = run(&[
+        "run", "--quiet", "--input", &good, "--out", &out_s, "--k-max", "4",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!out.join("mine.txt").exists() && out.join("model.json").exists());
+    let first = dir_bytes(&out);
+    let o = run(&[
+        "run", "--quiet", "--input", &good, "--out", &out_s, "--k-max", "3", "--force",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        dir_bytes(&out) != first,
+        "the second run should have replaced the first"
+    );
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! CSV (and gzip-compressed CSV) ingestion with the `csv` crate.
 //!
 //! Numbers are parsed strictly: an empty cell is missing; anything else must be a finite
-//! decimal number. NaN, infinity, thousands separators and values beyond `f64` are
-//! refused with the line, column and value, because silently reading them would skew
-//! every centroid.
+//! decimal number no larger than [`MAX_ABS`] in magnitude. NaN, infinity, thousands
+//! separators and values beyond that are refused with the line, column and value,
+//! because silently reading them would skew every centroid (or overflow the sums of the
+//! profile into infinities).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -55,6 +56,10 @@ fn sniff_binary(head: &[u8], name: &str) -> Result<()> {
         Some("a zstd-compressed file (decompress it first)")
     } else if head.starts_with(b"BZh") {
         Some("a bzip2-compressed file (decompress it first)")
+    } else if head.starts_with(b"\xFD7zXZ\x00") {
+        Some("an xz-compressed file (decompress it first)")
+    } else if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        Some("UTF-16 text (save it as UTF-8 CSV)")
     } else if head.iter().take(8192).any(|&b| b == 0) {
         Some("binary data, not CSV text")
     } else {
@@ -97,6 +102,23 @@ pub enum Cell {
     Bad(&'static str),
 }
 
+/// Largest magnitude accepted for a number. Far above any card amount, and low enough
+/// that sums, means and variances over billions of customers stay finite and exact to
+/// the cent; a larger value is a unit error or a corrupt cell. Sources that read binary
+/// numbers (not text) check theirs with [`check_value`].
+pub const MAX_ABS: f64 = 1e15;
+
+/// Judges a number read by any source: finite and within [`MAX_ABS`].
+pub fn check_value(v: f64) -> Cell {
+    if v.is_nan() || v.is_infinite() {
+        Cell::Bad("is not a finite number (NaN and infinity are not accepted); leave the cell empty to mark it missing")
+    } else if v.abs() > MAX_ABS {
+        Cell::Bad("is larger than 1e15 in magnitude, beyond any amount cardseg accepts (64-bit sums of such values lose precision or overflow); check the data for wrong units or corrupt values")
+    } else {
+        Cell::Value(v)
+    }
+}
+
 /// Strict number parsing shared by every text source (CSV, JSON strings, SQL text).
 pub fn parse_number(raw: &[u8]) -> Cell {
     let s = raw.trim_ascii();
@@ -120,7 +142,7 @@ pub fn parse_number(raw: &[u8]) -> Cell {
     // SAFETY-free: the bytes are all ASCII, so this is valid UTF-8.
     let text = std::str::from_utf8(s).unwrap_or("");
     match text.parse::<f64>() {
-        Ok(v) if v.is_finite() => Cell::Value(v),
+        Ok(v) if v.is_finite() => check_value(v),
         Ok(_) => Cell::Bad("is outside the range of a 64-bit number"),
         Err(_) => Cell::Bad("is not a number; fix the cell, or leave it empty to mark it missing"),
     }
@@ -140,15 +162,11 @@ enum Slot {
 
 /// Reads CSV from any reader. `source_name` is used in messages.
 pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -> Result<Table> {
-    let head = input
-        .fill_buf()
-        .map_err(|e| Error::io(Path::new(source_name), "reading", e))?;
+    let head = input.fill_buf().map_err(|e| io_error(e, source_name))?;
     if head.starts_with(b"\xEF\xBB\xBF") {
         input.consume(3);
     }
-    let head = input
-        .fill_buf()
-        .map_err(|e| Error::io(Path::new(source_name), "reading", e))?;
+    let head = input.fill_buf().map_err(|e| io_error(e, source_name))?;
     if head.is_empty() {
         return Err(Error::input(
             source_name,
@@ -271,6 +289,9 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
             Err(e) => return Err(csv_error(e, source_name)),
         }
         let line = record.position().map(|p| p.line()).unwrap_or(rows + 2);
+        if record.as_slice().contains(&b'\n') || record.as_slice().contains(&b'\r') {
+            check_quotes(&record, delimiter, &names, source_name, line)?;
+        }
         rows += 1;
         if id_column.is_none() {
             ids.push(itoa::Buffer::new().format(rows));
@@ -339,7 +360,12 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
     }
     columns.retain(|c| !c.name.is_empty());
     // Header order, whatever order the caller asked for them in.
-    columns.sort_by_key(|c| names.iter().position(|n| *n == c.name).unwrap_or(usize::MAX));
+    columns.sort_by_key(|c| {
+        names
+            .iter()
+            .position(|n| *n == c.name)
+            .unwrap_or(usize::MAX)
+    });
     Ok(Table {
         source: source_name.to_string(),
         id_column,
@@ -349,13 +375,59 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
     })
 }
 
+/// Refuses a record with a field that spans lines, one of which holds a whole row's worth
+/// of delimiters: that is customers swallowed by a quote that opens and is not closed
+/// where the field ends (the parser reads on to the next quote or the end of the file),
+/// which would otherwise lose those customers without a word.
+fn check_quotes(
+    record: &::csv::ByteRecord,
+    delimiter: u8,
+    names: &[String],
+    source_name: &str,
+    line: u64,
+) -> Result<()> {
+    let columns = names.len();
+    if columns < 2 {
+        return Ok(());
+    }
+    for (j, field) in record.iter().enumerate() {
+        let swallowed = field
+            .split(|&b| b == b'\n' || b == b'\r')
+            .skip(1)
+            .any(|l| l.iter().filter(|&&b| b == delimiter).count() >= columns - 1);
+        if swallowed {
+            return Err(Error::Cell {
+                source_name: source_name.to_string(),
+                line,
+                column: short_name(&names[j]),
+                message: "a quote opens in this field and is not closed where the field ends, so the lines after it were read as part of this one value; close the quote or remove it".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A column name as quoted in a message: at most 40 characters.
+fn short_name(name: &str) -> String {
+    if name.chars().count() <= 40 {
+        name.to_string()
+    } else {
+        name.chars().take(37).chain("...".chars()).collect()
+    }
+}
+
 fn missing_column(source: &str, want: &str, names: &[String], flag: &str) -> Error {
     let close = names
         .iter()
         .find(|n| n.eq_ignore_ascii_case(want))
-        .map(|n| format!(" (did you mean {n}? names are case-sensitive)"))
+        .map(|n| {
+            format!(
+                " (did you mean {}? names are case-sensitive)",
+                short_name(n)
+            )
+        })
         .unwrap_or_default();
-    let shown: Vec<&str> = names.iter().take(20).map(String::as_str).collect();
+    let shown: Vec<String> = names.iter().take(20).map(|n| short_name(n)).collect();
     let more = if names.len() > 20 { ", ..." } else { "" };
     Error::input(
         source,
@@ -378,19 +450,28 @@ fn csv_error(e: ::csv::Error, source_name: &str) -> Error {
                 "this row has {len} fields but the header has {expected_len}; every row needs one field per column (look for a stray delimiter or quote)"
             ),
         },
-        ::csv::ErrorKind::Io(io) => {
-            let msg = io.to_string();
-            if msg.contains("invalid gzip") || msg.contains("corrupt deflate") || io.kind() == std::io::ErrorKind::UnexpectedEof {
-                Error::input(source_name, format!("the compressed data is damaged or truncated ({msg}); re-export the file"))
-            } else {
-                Error::io(Path::new(source_name), "reading", io)
-            }
-        }
+        ::csv::ErrorKind::Io(io) => io_error(io, source_name),
         other => Error::Record {
             source_name: source_name.to_string(),
             line,
             message: format!("cannot read this CSV record: {other:?}"),
         },
+    }
+}
+
+/// A read error: damaged compressed data gets its own advice.
+fn io_error(io: std::io::Error, source_name: &str) -> Error {
+    let msg = io.to_string();
+    if msg.contains("invalid gzip")
+        || msg.contains("corrupt deflate")
+        || io.kind() == std::io::ErrorKind::UnexpectedEof
+    {
+        Error::input(
+            source_name,
+            format!("the compressed data is damaged or truncated ({msg}); re-export the file"),
+        )
+    } else {
+        Error::io(Path::new(source_name), "reading", io)
     }
 }
 
@@ -430,6 +511,9 @@ mod tests {
         assert!(matches!(parse_number(b"-inf"), Cell::Bad(_)));
         assert!(matches!(parse_number(b"1,234.5"), Cell::Bad(_)));
         assert!(matches!(parse_number(b"1e400"), Cell::Bad(_)));
+        assert!(matches!(parse_number(b"1e300"), Cell::Bad(_)));
+        assert!(matches!(parse_number(b"-2e15"), Cell::Bad(_)));
+        assert_eq!(parse_number(b"-1e15"), Cell::Value(-1e15));
         assert!(matches!(parse_number(b"12abc"), Cell::Bad(_)));
         assert!(matches!(parse_number(b"--1"), Cell::Bad(_)));
     }
@@ -478,6 +562,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no customer rows"), "{e}");
+    }
+
+    #[test]
+    fn unclosed_quotes_do_not_swallow_customers() {
+        let e = read_bytes(
+            b"CUST_ID,A,NOTE\nx,1,ok\ny,2,\"open\nz,3,ok\nw,4,ok\n",
+            "t.csv",
+            &spec(&["A"]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("t.csv:3: column NOTE: a quote opens"), "{e}");
+        // A quoted field may span lines when it is text, not rows.
+        let t = read_bytes(
+            b"CUST_ID,A,NOTE\nx,1,\"two\nlines\"\ny,2,ok\n",
+            "t.csv",
+            &spec(&["A"]),
+        )
+        .unwrap();
+        assert_eq!(t.rows(), 2);
     }
 
     #[test]

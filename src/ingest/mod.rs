@@ -37,6 +37,23 @@ pub struct ReadSpec {
     pub delimiter: Option<u8>,
 }
 
+/// Reads a small file whole (a model, naming rules), at most `limit` bytes: None when
+/// it is larger. Bounded by reading, not by the size the file system reports, which is 0
+/// for devices and pipes (`/dev/zero` would otherwise fill the memory).
+pub fn read_bounded(
+    path: &std::path::Path,
+    limit: u64,
+    action: &'static str,
+) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, action, e))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, action, e))?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
+}
+
 /// Reads any supported source into a table.
 pub fn read(input: &str, spec: &ReadSpec) -> Result<Table> {
     check_spec(spec)?;
