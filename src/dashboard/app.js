@@ -128,7 +128,7 @@
       }).join('');
       var t = {
         name: 'Centre: ' + esc(s.name), legendgroup: 'g' + si, showlegend: false, hoverinfo: 'text', text: [text],
-        mode: 'markers', marker: { color: s.color, symbol: 'diamond', size: kind === '3d' ? 9 : 14, line: { color: '#1f2933', width: 2 } }
+        mode: 'markers', marker: { color: s.color, symbol: 'diamond', size: kind === '3d' ? 11 : 14, line: { color: '#1f2933', width: 2 } }
       };
       if (kind === '3d') { t.type = 'scatter3d'; t.x = [c[0]]; t.y = [c[1]]; t.z = [c[2]]; }
       else if (kind === '2d') { t.type = 'scatter'; t.x = [c[0]]; t.y = [c[1]]; }
@@ -150,17 +150,17 @@
     var layout = {
       font: { family: FONT, size: 12, color: '#1f2933' }, paper_bgcolor: '#fff', plot_bgcolor: '#fff',
       margin: { l: 0, r: 0, t: 4, b: 0 }, uirevision: 'keep',
-      legend: { x: 0, y: 1, xanchor: 'left', yanchor: 'top', bgcolor: 'rgba(255,255,255,0.8)', bordercolor: '#e3e8ee',
-        borderwidth: 1, itemsizing: 'constant', title: { text: 'Segments' } },
+      legend: { orientation: 'h', x: 0, y: 0, xanchor: 'left', yanchor: 'top', itemsizing: 'constant',
+        font: { size: 12.5 } },
       hoverlabel: { font: { family: FONT } }
     };
     if (kind === '3d') {
       layout.scene = { xaxis: axis(0, log), yaxis: axis(1, log), zaxis: axis(2, log), aspectmode: 'cube',
-        camera: { eye: { x: 1.6, y: -1.6, z: 0.9 } } };
+        camera: { eye: { x: 1.45, y: -1.45, z: 0.8 } } };
     } else {
       layout.margin = { l: 10, r: 10, t: 10, b: 10 };
-      layout.legend.x = 1.02;
-      layout.legend.y = 1;
+      layout.legend.y = 1.02;
+      layout.legend.yanchor = 'bottom';
       layout.xaxis = axis(0, log);
       if (kind === '2d') layout.yaxis = axis(1, log);
       else layout.yaxis = { tickvals: segs.map(function (_, i) { return i; }), ticktext: segs.map(function (s) { return esc(s.name); }),
@@ -196,6 +196,9 @@
   var scatterTitle = kind === '3d' ? 'Customers in 3D: ' : kind === '2d' ? 'Customers in 2D: ' : 'Customers by ';
   $('scatter-title').textContent = scatterTitle + D.axes.join(' × ');
   scatterNote(false);
+  $('scatter-hint').textContent = (kind === '3d' ? 'Drag to rotate, scroll to zoom' : 'Drag to zoom, double-click to reset') +
+    ', hover a point for the customer. Click a segment in the legend to hide or show it; double-click it to show it alone. ' +
+    'Diamonds mark segment centres.';
   var plots = [];
   plots.push(Plotly.newPlot('scatter', scatterTraces(false), scatterLayout(false), CONFIG));
   $('log-axes').addEventListener('change', function (e) {
@@ -218,6 +221,9 @@
       fill.style.background = s.color;
       bar.appendChild(fill);
       row.appendChild(bar);
+      row.appendChild(el('span', 'centre', 'Centre: ' + D.features.map(function (f, j) {
+        return f + ' ' + human(s.centroid[j]);
+      }).join(' · ')));
       $('sizes').appendChild(row);
     });
   })();
@@ -416,7 +422,7 @@
         img.onload = function () {
           var c = document.createElement('canvas');
           c.width = img.width; c.height = img.height;
-          var ctx = c.getContext('2d');
+          var ctx = c.getContext('2d', { willReadFrequently: true });
           ctx.drawImage(img, 0, 0);
           var px = ctx.getImageData(0, 0, c.width, c.height).data;
           var nonWhite = 0, colours = {};
@@ -432,11 +438,29 @@
     });
   }
 
+  // The 2D views hover in SVG, so the check can show a point's label as a person sees it.
+  function hoverText(gd) {
+    if (kind === '3d' || !segs.length || !segs[0].ids.length) return null;
+    Plotly.Fx.hover(gd, [{ curveNumber: 0, pointNumber: 0 }]);
+    var box = gd.querySelector('.hoverlayer .hovertext');
+    var text = null;
+    if (box) {
+      var lines = box.querySelectorAll('tspan.line');
+      text = lines.length ? Array.prototype.map.call(lines, function (t) { return t.textContent; }) : [box.textContent];
+    }
+    Plotly.Fx.unhover(gd);
+    return text;
+  }
+  function rectOf(node) {
+    if (!node) return null;
+    var r = node.getBoundingClientRect();
+    return { x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height };
+  }
+
   var done = false;
   Promise.all(plots).then(function () {
     var gd = $('scatter');
     return scenePixels(gd).then(function (pixels) {
-      var r = gd.getBoundingClientRect();
       var pointTraces = gd.data.slice(0, segs.length);
       var scene = gd._fullLayout && gd._fullLayout.scene && gd._fullLayout.scene._scene;
       done = true;
@@ -451,7 +475,9 @@
         gl_canvases: gd.querySelectorAll('.gl-container canvas').length,
         webgl: !!(scene && scene.glplot),
         svg_points: gd.querySelectorAll('.scatterlayer .point').length,
-        plot_rect: { x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height },
+        plot_rect: rectOf(gd),
+        legend_rect: rectOf(gd.querySelector('.legend')),
+        hover: hoverText(gd),
         scene_pixels: pixels,
         typical: Array.prototype.map.call(document.querySelectorAll('.seg .typical'), function (e) { return e.textContent; }),
         size_rows: document.querySelectorAll('#sizes .row').length,

@@ -24,7 +24,8 @@ const SAMPLE_STREAM: u64 = 0xDA5B_0A8D;
 
 /// Tableau 10: distinct, colour-blind-aware, and familiar from BI tools.
 const PALETTE: [&str; 10] = [
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac",
 ];
 
 /// Colour of segment index `s` (0-based): the palette, then golden-angle hues.
@@ -51,7 +52,13 @@ pub fn round_sig(v: f64) -> f64 {
 /// remainders settle the rounding) but at least `min_per_segment` rows, drawn by
 /// selection sampling (Knuth's algorithm S) with a stream per segment derived from
 /// `seed`, so the sample depends only on the labels and the seed.
-pub fn sample_rows(labels: &[u32], k: usize, threshold: usize, min_per_segment: usize, seed: u64) -> Vec<usize> {
+pub fn sample_rows(
+    labels: &[u32],
+    k: usize,
+    threshold: usize,
+    min_per_segment: usize,
+    seed: u64,
+) -> Vec<usize> {
     let n = labels.len();
     if n <= threshold {
         return (0..n).collect();
@@ -61,7 +68,9 @@ pub fn sample_rows(labels: &[u32], k: usize, threshold: usize, min_per_segment: 
         sizes[l as usize] += 1;
     }
     let quotas = quotas(&sizes, threshold as u64, min_per_segment as u64);
-    let mut rngs: Vec<Rng> = (0..k).map(|s| Rng::derive(seed, &[SAMPLE_STREAM, s as u64])).collect();
+    let mut rngs: Vec<Rng> = (0..k)
+        .map(|s| Rng::derive(seed, &[SAMPLE_STREAM, s as u64]))
+        .collect();
     let mut remaining = sizes.clone();
     let mut needed = quotas;
     let mut out = Vec::with_capacity(needed.iter().sum::<u64>() as usize);
@@ -84,7 +93,10 @@ pub fn quotas(sizes: &[u64], total: u64, min_per_segment: u64) -> Vec<u64> {
         return vec![0; sizes.len()];
     }
     let total = total.min(n);
-    let mut q: Vec<u64> = sizes.iter().map(|&s| (total as u128 * s as u128 / n as u128) as u64).collect();
+    let mut q: Vec<u64> = sizes
+        .iter()
+        .map(|&s| (total as u128 * s as u128 / n as u128) as u64)
+        .collect();
     let mut order: Vec<usize> = (0..sizes.len()).collect();
     let rem = |s: usize| (total as u128 * sizes[s] as u128 % n as u128) as u64;
     order.sort_by(|&a, &b| rem(b).cmp(&rem(a)).then(a.cmp(&b)));
@@ -221,7 +233,11 @@ pub struct MissingNote<'a> {
 fn typical_rows(r: &RunResult) -> Vec<Vec<usize>> {
     let m = &r.model;
     let k = m.k;
-    let cols: Vec<Option<&[f64]>> = m.features.iter().map(|f| r.table.column(f).map(|c| c.values.as_slice())).collect();
+    let cols: Vec<Option<&[f64]>> = m
+        .features
+        .iter()
+        .map(|f| r.table.column(f).map(|c| c.values.as_slice()))
+        .collect();
     let mut best: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(TYPICAL + 1); k];
     for (i, &l) in r.labels.iter().enumerate() {
         let s = l as usize;
@@ -241,7 +257,9 @@ fn typical_rows(r: &RunResult) -> Vec<Vec<usize>> {
             b.truncate(TYPICAL);
         }
     }
-    best.into_iter().map(|b| b.into_iter().map(|(_, i)| i).collect()).collect()
+    best.into_iter()
+        .map(|b| b.into_iter().map(|(_, i)| i).collect())
+        .collect()
 }
 
 fn cell_of(stat: Option<&crate::profile::Stat>) -> Cell {
@@ -299,7 +317,12 @@ impl<'a> PageData<'a> {
             .map(|st| ColumnRow {
                 name: &st.column,
                 portfolio: cell_of(Some(st)),
-                segments: r.profile.segments.iter().map(|p| cell_of(p.stat(&st.column))).collect(),
+                segments: r
+                    .profile
+                    .segments
+                    .iter()
+                    .map(|p| cell_of(p.stat(&st.column)))
+                    .collect(),
             })
             .collect();
         let indicator_rows = r
@@ -317,7 +340,12 @@ impl<'a> PageData<'a> {
                     name: &ind.name,
                     label: &ind.label,
                     portfolio: cell(Some(ind)),
-                    segments: r.profile.segments.iter().map(|p| cell(p.indicator(&ind.name))).collect(),
+                    segments: r
+                        .profile
+                        .segments
+                        .iter()
+                        .map(|p| cell(p.indicator(&ind.name)))
+                        .collect(),
                 }
             })
             .collect();
@@ -428,7 +456,11 @@ mod tests {
         let n: usize = sizes.iter().sum();
         for s in 0..3 {
             let want = 50_000.0 * sizes[s] as f64 / n as f64;
-            assert!((got[s] as f64 - want).abs() <= 1.0, "segment {s}: {} vs {want}", got[s]);
+            assert!(
+                (got[s] as f64 - want).abs() <= 1.0,
+                "segment {s}: {} vs {want}",
+                got[s]
+            );
         }
         // The tiny segment keeps all of its 10 customers (floor 25 > size).
         assert_eq!(got[3], 10);

@@ -55,7 +55,11 @@ pub fn plotly_js() -> Result<String> {
     let mut text = String::with_capacity(1_800_000);
     flate2::read::GzDecoder::new(PLOTLY_GZ)
         .read_to_string(&mut text)
-        .map_err(|e| Error::usage(format!("the embedded plotly.js is damaged ({e}); rebuild cardseg")))?;
+        .map_err(|e| {
+            Error::usage(format!(
+                "the embedded plotly.js is damaged ({e}); rebuild cardseg"
+            ))
+        })?;
     Ok(text)
 }
 
@@ -68,7 +72,8 @@ pub fn write_for_run(path: &Path, r: &RunResult, summary: &Summary) -> Result<()
 /// that could end the element or start a comment, and the two line separators JavaScript
 /// once treated as newlines, are written as `\uXXXX` (they only occur inside strings).
 pub fn script_json<T: serde::Serialize>(value: &T) -> Result<String> {
-    let raw = serde_json::to_string(value).map_err(|e| Error::usage(format!("cannot serialize dashboard data: {e}")))?;
+    let raw = serde_json::to_string(value)
+        .map_err(|e| Error::usage(format!("cannot serialize dashboard data: {e}")))?;
     let mut out = String::with_capacity(raw.len() + raw.len() / 32);
     for ch in raw.chars() {
         match ch {
@@ -87,7 +92,11 @@ fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -112,7 +121,9 @@ pub fn render(w: &mut dyn Write, r: &RunResult, summary: &Summary, path: &Path) 
     let plotly = plotly_js()?;
     // The bundle is inlined as is; it must not be able to end its own element.
     if plotly.to_ascii_lowercase().contains("</script") {
-        return Err(Error::usage("the embedded plotly.js contains </script>; it cannot be inlined"));
+        return Err(Error::usage(
+            "the embedded plotly.js contains </script>; it cannot be inlined",
+        ));
     }
     let csp = format!(
         "default-src 'none'; script-src {} {} {}; style-src 'unsafe-inline'; img-src data: blob:; font-src data:; base-uri 'none'; form-action 'none'",
@@ -132,8 +143,16 @@ pub fn render(w: &mut dyn Write, r: &RunResult, summary: &Summary, path: &Path) 
         version = env!("CARGO_PKG_VERSION"),
     )
     .map_err(&e)?;
-    write!(w, "<script type=\"application/json\" id=\"cardseg-data\">{json}</script>\n").map_err(&e)?;
-    write!(w, "<script>{plotly}</script>\n<script>{APP_JS}</script>\n</body>\n</html>\n").map_err(&e)?;
+    write!(
+        w,
+        "<script type=\"application/json\" id=\"cardseg-data\">{json}</script>\n"
+    )
+    .map_err(&e)?;
+    write!(
+        w,
+        "<script>{plotly}</script>\n<script>{APP_JS}</script>\n</body>\n</html>\n"
+    )
+    .map_err(&e)?;
     Ok(())
 }
 
@@ -155,7 +174,7 @@ const BODY: &str = r#"<header class="top">
       </div>
       <p class="note" id="scatter-note"></p>
       <div id="scatter" class="plot plot-main"></div>
-      <p class="hint">Drag to rotate, scroll to zoom, hover a point for the customer. Click a segment in the legend to hide or show it; double-click to show it alone. Diamonds mark segment centres.</p>
+      <p class="hint" id="scatter-hint"></p>
     </div>
     <div class="card">
       <h2>Segment sizes</h2>
@@ -211,14 +230,22 @@ mod tests {
         let js = plotly_js().unwrap();
         let digest = Sha256::digest(js.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, PLOTLY_SHA256, "assets/plotly changed without updating PLOTLY_SHA256");
+        assert_eq!(
+            hex, PLOTLY_SHA256,
+            "assets/plotly changed without updating PLOTLY_SHA256"
+        );
         assert!(js.contains(&format!("v{PLOTLY_VERSION}")));
         assert!(!js.to_ascii_lowercase().contains("</script"));
     }
 
     #[test]
     fn script_json_cannot_close_the_element() {
-        let v = vec!["</script><script>alert(1)</script>", "a&b", "x\u{2028}y\u{2029}", "<!--"];
+        let v = vec![
+            "</script><script>alert(1)</script>",
+            "a&b",
+            "x\u{2028}y\u{2029}",
+            "<!--",
+        ];
         let s = script_json(&v).unwrap();
         for bad in ["<", ">", "&", "\u{2028}", "\u{2029}"] {
             assert!(!s.contains(bad), "{bad:?} left in {s}");

@@ -42,7 +42,9 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
     let mut f = BufReader::with_capacity(1 << 20, file);
     let reader: Box<dyn Read> = {
         use std::io::BufRead;
-        let buf = f.fill_buf().map_err(|e| Error::io(path, "reading labels", e))?;
+        let buf = f
+            .fill_buf()
+            .map_err(|e| Error::io(path, "reading labels", e))?;
         head[..buf.len().min(2)].copy_from_slice(&buf[..buf.len().min(2)]);
         if head == [0x1f, 0x8b] {
             Box::new(flate2::read::MultiGzDecoder::new(f))
@@ -50,7 +52,9 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
             Box::new(f)
         }
     };
-    let mut csv = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(reader);
     let bad_csv = |e: csv::Error| {
         let line = e.position().map(|p| p.line()).unwrap_or(0);
         Error::Record {
@@ -103,7 +107,13 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
             .parse()
             .ok()
             .filter(|s| (1..=model.k).contains(s))
-            .ok_or_else(|| at(format!("segment {} is not between 1 and {}", crate::error::show_value(record[1].as_bytes()), model.k)))?;
+            .ok_or_else(|| {
+                at(format!(
+                    "segment {} is not between 1 and {}",
+                    crate::error::show_value(record[1].as_bytes()),
+                    model.k
+                ))
+            })?;
         if record[2] != model.segments[seg - 1].name {
             return Err(at(format!(
                 "segment {seg} is named {} here but {} in the model; these labels come from another model",
@@ -148,12 +158,31 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
             delimiter: req.delimiter,
         },
     )?;
+    // The run loaded its used columns first (features, then profile features), and the
+    // profile follows that order; profile features are optional here (new data may lack
+    // them), so restore the run's order after reading.
+    let mut order: Vec<&String> = model.features.iter().collect();
+    order.extend(
+        model
+            .profile_features
+            .iter()
+            .filter(|p| !model.features.contains(p)),
+    );
+    let mut rest = std::mem::take(&mut table.columns);
+    for name in order {
+        if let Some(i) = rest.iter().position(|c| &c.name == name) {
+            table.columns.push(rest.remove(i));
+        }
+    }
+    table.columns.append(&mut rest);
     let labels = read_labels(&req.labels, &model, &table.ids)?;
     let rows = table.rows();
 
     let mut columns = Vec::new();
     for c in &model.cleaning {
-        let Some(col) = table.columns.iter_mut().find(|t| t.name == c.column) else { continue };
+        let Some(col) = table.columns.iter_mut().find(|t| t.name == c.column) else {
+            continue;
+        };
         let missing = col.values.iter().filter(|v| v.is_nan()).count() as u64;
         if let Some(fill) = c.fill_value {
             crate::clean::apply_fill(&mut col.values, fill);
@@ -167,7 +196,10 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
     let keep: Vec<bool> = labels.iter().map(Option::is_some).collect();
     let kept = keep.iter().filter(|k| **k).count();
     if kept == 0 {
-        return Err(Error::input(&req.labels.display().to_string(), "labels no customer; there is nothing to show"));
+        return Err(Error::input(
+            &req.labels.display().to_string(),
+            "labels no customer; there is nothing to show",
+        ));
     }
     let mut clean = CleanReport {
         policy: model.missing_policy,
