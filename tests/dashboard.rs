@@ -418,7 +418,7 @@ fn rebuild_refuses_labels_that_do_not_belong() {
 #[test]
 fn hostile_strings_stay_inside_the_json() {
     let dir = tempfile::tempdir().unwrap();
-    let (input, rules) = hostile_fixture(dir.path());
+    let (input, rules) = common::hostile_fixture(dir.path());
     let out = dir.path().join("out");
     let page = run(
         &input,
@@ -427,7 +427,7 @@ fn hostile_strings_stay_inside_the_json() {
             "--naming-rules",
             s(&rules),
             "--id-column",
-            HOSTILE_ID_COLUMN,
+            common::HOSTILE_ID_COLUMN,
             "--k",
             "2",
             "--k-min",
@@ -454,51 +454,12 @@ fn hostile_strings_stay_inside_the_json() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&HOSTILE_SEGMENT_A), "{names:?}");
+    assert!(names.contains(&common::HOSTILE_SEGMENT_A), "{names:?}");
     assert!(
-        names.iter().any(|n| n.starts_with(HOSTILE_SEGMENT_B)),
+        names
+            .iter()
+            .any(|n| n.starts_with(common::HOSTILE_SEGMENT_B)),
         "{names:?}"
     );
-    assert_eq!(data["id_label"], HOSTILE_ID_COLUMN);
-}
-
-pub const HOSTILE_ID_COLUMN: &str = "<u>cust</u>";
-pub const HOSTILE_SEGMENT_A: &str = "<script>alert('seg')</script>";
-pub const HOSTILE_SEGMENT_B: &str = "\"><img src=x onerror=alert(2)> & <b>Co</b>";
-
-/// 40 customers in two clear groups, every id and one column name an injection attempt,
-/// and naming rules whose names are HTML.
-pub fn hostile_fixture(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let ids = [
-        "<script>alert(1)</script>",
-        "\"><img src=x onerror=alert(1)>",
-        "</script><script>alert(3)</script>",
-        "&lt;&amp;\u{2028}<!--",
-    ];
-    let mut csv = format!("{HOSTILE_ID_COLUMN},BALANCE,PURCHASES,CREDIT_LIMIT,PAYMENTS,TENURE,<b onmouseover=alert(5)>SCORE</b>\n");
-    for i in 0..40u32 {
-        let high = i % 3 == 0;
-        let j = f64::from(i % 7);
-        let (b, p, c) = if high {
-            (5000.0 + 90.0 * j, 3000.0 + 50.0 * j, 12000.0 + 100.0 * j)
-        } else {
-            (100.0 + 9.0 * j, 50.0 + 5.0 * j, 1000.0 + 10.0 * j)
-        };
-        let id = format!("{}#{i}", ids[i as usize % ids.len()]);
-        let quoted = format!("\"{}\"", id.replace('"', "\"\""));
-        csv.push_str(&format!("{quoted},{b},{p},{c},{},12,{}\n", b / 2.0, i));
-    }
-    let input = dir.join("hostile.csv");
-    std::fs::write(&input, csv).unwrap();
-    let rules = dir.join("rules.toml");
-    std::fs::write(
-        &rules,
-        format!(
-            "[[rule]]\nname = {a:?}\nwhen = [\"BALANCE >= 1.5\"]\naction = \"<a href=javascript:alert(6)>call</a>\"\n\n[[rule]]\nname = {b:?}\nwhen = []\n",
-            a = HOSTILE_SEGMENT_A,
-            b = HOSTILE_SEGMENT_B
-        ),
-    )
-    .unwrap();
-    (input, rules)
+    assert_eq!(data["id_label"], common::HOSTILE_ID_COLUMN);
 }

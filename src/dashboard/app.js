@@ -492,8 +492,8 @@
   });
   setTimeout(function () {
     if (!done) {
-      rec.errors.push('charts did not finish drawing within 20 s');
+      rec.errors.push('charts did not finish drawing within 12 s');
       writeCheck({ ok: false });
     }
-  }, 20000);
+  }, 12000);
 })();

@@ -34,7 +34,10 @@ pub fn color(s: usize) -> String {
         Some(c) => c.to_string(),
         None => {
             let hue = (s as f64 * 137.508) % 360.0;
-            format!("hsl({hue:.0},55%,{}%)", if s % 2 == 0 { 45 } else { 60 })
+            format!(
+                "hsl({hue:.0},55%,{}%)",
+                if s.is_multiple_of(2) { 45 } else { 60 }
+            )
         }
     }
 }

@@ -143,9 +143,9 @@ pub fn render(w: &mut dyn Write, r: &RunResult, summary: &Summary, path: &Path) 
         version = env!("CARGO_PKG_VERSION"),
     )
     .map_err(&e)?;
-    write!(
+    writeln!(
         w,
-        "<script type=\"application/json\" id=\"cardseg-data\">{json}</script>\n"
+        "<script type=\"application/json\" id=\"cardseg-data\">{json}</script>"
     )
     .map_err(&e)?;
     write!(

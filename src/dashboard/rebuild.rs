@@ -197,7 +197,7 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
     let kept = keep.iter().filter(|k| **k).count();
     if kept == 0 {
         return Err(Error::input(
-            &req.labels.display().to_string(),
+            req.labels.display().to_string(),
             "labels no customer; there is nothing to show",
         ));
     }

@@ -142,3 +142,49 @@ pub fn model_segment_names(model_json: &Path) -> Vec<String> {
         .map(|s| s["name"].as_str().unwrap().to_string())
         .collect()
 }
+
+pub const HOSTILE_ID_COLUMN: &str = "<u>cust</u>";
+pub const HOSTILE_SEGMENT_A: &str = "<script>alert('seg')</script>";
+pub const HOSTILE_SEGMENT_B: &str = "\"><img src=x onerror=alert(2)> & <b>Co</b>";
+pub const HOSTILE_COLUMN: &str = "<b onmouseover=alert(5)>SCORE</b>";
+/// Customer ids are these followed by `#` and the row index.
+pub const HOSTILE_IDS: [&str; 4] = [
+    "<script>alert(1)</script>",
+    "\"><img src=x onerror=alert(1)>",
+    "</script><script>alert(3)</script>",
+    "&lt;&amp;\u{2028}<!--",
+];
+
+/// 40 customers in two clear groups, every id and one column name an injection attempt,
+/// and naming rules whose names are HTML.
+pub fn hostile_fixture(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let ids = HOSTILE_IDS;
+    let mut csv = format!(
+        "{HOSTILE_ID_COLUMN},BALANCE,PURCHASES,CREDIT_LIMIT,PAYMENTS,TENURE,{HOSTILE_COLUMN}\n"
+    );
+    for i in 0..40u32 {
+        let high = i % 3 == 0;
+        let j = f64::from(i % 7);
+        let (b, p, c) = if high {
+            (5000.0 + 90.0 * j, 3000.0 + 50.0 * j, 12000.0 + 100.0 * j)
+        } else {
+            (100.0 + 9.0 * j, 50.0 + 5.0 * j, 1000.0 + 10.0 * j)
+        };
+        let id = format!("{}#{i}", ids[i as usize % ids.len()]);
+        let quoted = format!("\"{}\"", id.replace('"', "\"\""));
+        csv.push_str(&format!("{quoted},{b},{p},{c},{},12,{}\n", b / 2.0, i));
+    }
+    let input = dir.join("hostile.csv");
+    std::fs::write(&input, csv).unwrap();
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[[rule]]\nname = {a:?}\nwhen = [\"BALANCE >= 1.5\"]\naction = \"<a href=javascript:alert(6)>call</a>\"\n\n[[rule]]\nname = {b:?}\nwhen = []\n",
+            a = HOSTILE_SEGMENT_A,
+            b = HOSTILE_SEGMENT_B
+        ),
+    )
+    .unwrap();
+    (input, rules)
+}
