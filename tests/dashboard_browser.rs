@@ -45,17 +45,18 @@ const FLAGS: &[&str] = &[
 ];
 
 fn chromium() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("CARDSEG_CHROMIUM") {
-        return Some(PathBuf::from(p));
-    }
-    let found = [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file());
+    // CARDSEG_CHROMIUM names another browser binary (for machines that keep it elsewhere).
+    let candidates: Vec<PathBuf> = match std::env::var("CARDSEG_CHROMIUM") {
+        Ok(p) => vec![PathBuf::from(p)],
+        Err(_) => [
+            "/usr/bin/chromium",
+            "/usr/bin/chromium-browser",
+            "/usr/bin/google-chrome",
+        ]
+        .map(PathBuf::from)
+        .to_vec(),
+    };
+    let found = candidates.into_iter().find(|p| p.is_file());
     if found.is_none() {
         common::skip(
             "Chromium is not installed (apt-get install chromium; scripts/setup.sh does it)",

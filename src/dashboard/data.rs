@@ -472,6 +472,30 @@ mod tests {
     }
 
     #[test]
+    fn ten_million_customers_still_give_a_bounded_sample() {
+        let n = 10_000_000usize;
+        // Segment of row i: a fixed mix with one tiny segment.
+        let l: Vec<u32> = (0..n as u32)
+            .map(|i| if i % 1_000_000 == 7 { 3 } else { i % 3 })
+            .collect();
+        let t = std::time::Instant::now();
+        let rows = sample_rows(&l, 4, SAMPLE_THRESHOLD, MIN_PER_SEGMENT, 42);
+        assert!(
+            t.elapsed().as_secs_f64() < 5.0,
+            "sampling took {:?}",
+            t.elapsed()
+        );
+        assert!(
+            rows.len() >= SAMPLE_THRESHOLD && rows.len() <= SAMPLE_THRESHOLD + 4 * MIN_PER_SEGMENT
+        );
+        assert_eq!(
+            rows.iter().filter(|&&i| l[i] == 3).count(),
+            10,
+            "the 10-customer segment is kept whole"
+        );
+    }
+
+    #[test]
     fn quotas_sum_and_floor() {
         let q = quotas(&[1, 1, 1], 2, 0);
         assert_eq!(q.iter().sum::<u64>(), 2);

@@ -170,7 +170,7 @@ const BODY: &str = r#"<header class="top">
     <div class="card">
       <div class="card-head">
         <h2 id="scatter-title">Customers in feature space</h2>
-        <label class="toggle"><input type="checkbox" id="log-axes"> Log axes</label>
+        <label class="toggle"><input type="checkbox" id="log-axes" autocomplete="off"> Log axes</label>
       </div>
       <p class="note" id="scatter-note"></p>
       <div id="scatter" class="plot plot-main"></div>
@@ -202,7 +202,7 @@ const BODY: &str = r#"<header class="top">
     <div class="card-head">
       <h2>Segment profiles</h2>
       <label class="toggle">Show
-        <select id="profile-stat">
+        <select id="profile-stat" autocomplete="off">
           <option value="mean">mean</option>
           <option value="median">median</option>
           <option value="index">index (100 = portfolio average)</option>
