@@ -388,6 +388,9 @@ fn real_file_dashboard_draws_in_a_browser() {
         (Some(false), Some(8_950), Some(8_950))
     );
     assert_eq!(c["size_rows"].as_u64(), Some(names.len() as u64));
+    // The log toggle reaches every axis (all three features have positive values) and back.
+    assert_eq!(c["axis_types"]["log"], serde_json::json!(["log", "log", "log"]));
+    assert_eq!(c["axis_types"]["linear"], serde_json::json!(["linear", "linear", "linear"]));
     // Profile table: every numeric column of CC GENERAL (17) plus six indicators, plus
     // two section rows.
     assert_eq!(c["profile_rows"].as_u64(), Some(17 + 6 + 2));
@@ -566,5 +569,7 @@ fn two_and_one_feature_views_draw() {
         let hover = strings(&c["hover"]);
         assert_eq!(hover.len(), 2 + features.split(',').count(), "{hover:?}");
         assert!(hover[1].starts_with("CUST_ID: C"), "{hover:?}");
+        let dims = features.split(',').count();
+        assert_eq!(c["axis_types"]["log"], serde_json::json!(vec!["log"; dims]));
     }
 }

@@ -16,6 +16,7 @@ pub struct Args {
     /// The page to write (refused if it exists, unless --force).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing page (atomically: the old one stays until the new one is whole).
     #[arg(long)]
     pub force: bool,
     /// Field delimiter (default: sniffed).

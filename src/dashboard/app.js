@@ -201,11 +201,12 @@
     'Diamonds mark segment centres.';
   var plots = [];
   plots.push(Plotly.newPlot('scatter', scatterTraces(false), scatterLayout(false), CONFIG));
-  $('log-axes').addEventListener('change', function (e) {
-    var log = e.target.checked;
+  function applyLog(log) {
+    $('log-axes').checked = log;
     scatterNote(log);
-    Plotly.react('scatter', scatterTraces(log), scatterLayout(log), CONFIG);
-  });
+    return Plotly.react('scatter', scatterTraces(log), scatterLayout(log), CONFIG);
+  }
+  $('log-axes').addEventListener('change', function (e) { applyLog(e.target.checked); });
 
   // ---- segment sizes ---------------------------------------------------------------
   (function sizes() {
@@ -457,10 +458,27 @@
     return { x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height };
   }
 
+  // Switches the scatter to log axes and back, reporting the axis types plotly applied.
+  function logRoundTrip(gd) {
+    var names = kind === '3d' ? ['xaxis', 'yaxis', 'zaxis'] : kind === '2d' ? ['xaxis', 'yaxis'] : ['xaxis'];
+    function types() {
+      var l = kind === '3d' ? gd._fullLayout.scene : gd._fullLayout;
+      return names.map(function (n) { return l[n].type; });
+    }
+    return applyLog(true).then(function () {
+      var onLog = types();
+      return applyLog(false).then(function () { return { log: onLog, linear: types() }; });
+    });
+  }
+
   var done = false;
   Promise.all(plots).then(function () {
     var gd = $('scatter');
-    return scenePixels(gd).then(function (pixels) {
+    var pixels;
+    return scenePixels(gd).then(function (p) {
+      pixels = p;
+      return logRoundTrip(gd);
+    }).then(function (axisTypes) {
       var pointTraces = gd.data.slice(0, segs.length);
       var scene = gd._fullLayout && gd._fullLayout.scene && gd._fullLayout.scene._scene;
       done = true;
@@ -478,6 +496,7 @@
         plot_rect: rectOf(gd),
         legend_rect: rectOf(gd.querySelector('.legend')),
         hover: hoverText(gd),
+        axis_types: axisTypes,
         scene_pixels: pixels,
         typical: Array.prototype.map.call(document.querySelectorAll('.seg .typical'), function (e) { return e.textContent; }),
         size_rows: document.querySelectorAll('#sizes .row').length,
