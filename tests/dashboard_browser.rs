@@ -389,8 +389,14 @@ fn real_file_dashboard_draws_in_a_browser() {
     );
     assert_eq!(c["size_rows"].as_u64(), Some(names.len() as u64));
     // The log toggle reaches every axis (all three features have positive values) and back.
-    assert_eq!(c["axis_types"]["log"], serde_json::json!(["log", "log", "log"]));
-    assert_eq!(c["axis_types"]["linear"], serde_json::json!(["linear", "linear", "linear"]));
+    assert_eq!(
+        c["axis_types"]["log"],
+        serde_json::json!(["log", "log", "log"])
+    );
+    assert_eq!(
+        c["axis_types"]["linear"],
+        serde_json::json!(["linear", "linear", "linear"])
+    );
     // Profile table: every numeric column of CC GENERAL (17) plus six indicators, plus
     // two section rows.
     assert_eq!(c["profile_rows"].as_u64(), Some(17 + 6 + 2));
