@@ -21,9 +21,7 @@ impl std::str::FromStr for MissingPolicy {
             "median" => Ok(Self::Median),
             "mean" => Ok(Self::Mean),
             "drop" => Ok(Self::Drop),
-            _ => Err(format!(
-                "unknown missing-value policy {s:?}: use median, mean or drop"
-            )),
+            _ => Err(format!("unknown missing-value policy {s:?}: use median, mean or drop")),
         }
     }
 }
@@ -123,11 +121,7 @@ pub fn clean(table: &mut Table, columns: &[String], policy: MissingPolicy) -> Re
         };
         if missing > 0 {
             match fill_value {
-                Some(fill) => col
-                    .values
-                    .iter_mut()
-                    .filter(|v| v.is_nan())
-                    .for_each(|v| *v = fill),
+                Some(fill) => col.values.iter_mut().filter(|v| v.is_nan()).for_each(|v| *v = fill),
                 None => col
                     .values
                     .iter()
@@ -169,10 +163,7 @@ pub fn clean(table: &mut Table, columns: &[String], policy: MissingPolicy) -> Re
 
 /// Fills missing cells with saved values (scoring new customers with a model).
 pub fn apply_fill(values: &mut [f64], fill: f64) {
-    values
-        .iter_mut()
-        .filter(|v| v.is_nan())
-        .for_each(|v| *v = fill);
+    values.iter_mut().filter(|v| v.is_nan()).for_each(|v| *v = fill);
 }
 
 #[cfg(test)]

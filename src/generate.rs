@@ -53,83 +53,17 @@ struct Group {
 /// (median, log-sd) pairs for log-normal amounts.
 const GROUPS: [Group; 6] = [
     // transactors: spend a lot, pay in full, little balance
-    Group {
-        weight: 0.22,
-        balance: (350.0, 1.0),
-        purchases: (1800.0, 0.8),
-        zero_purchases: 0.0,
-        oneoff_share: 0.55,
-        cash: (300.0, 1.0),
-        zero_cash: 0.85,
-        limit: (5500.0, 0.5),
-        full_pay: (0.75, 0.2),
-        tenure_short: 0.1,
-    },
+    Group { weight: 0.22, balance: (350.0, 1.0), purchases: (1800.0, 0.8), zero_purchases: 0.0, oneoff_share: 0.55, cash: (300.0, 1.0), zero_cash: 0.85, limit: (5500.0, 0.5), full_pay: (0.75, 0.2), tenure_short: 0.1 },
     // revolvers: carry a balance, buy little
-    Group {
-        weight: 0.24,
-        balance: (3200.0, 0.6),
-        purchases: (250.0, 1.2),
-        zero_purchases: 0.3,
-        oneoff_share: 0.5,
-        cash: (600.0, 1.0),
-        zero_cash: 0.55,
-        limit: (5000.0, 0.5),
-        full_pay: (0.02, 0.05),
-        tenure_short: 0.1,
-    },
+    Group { weight: 0.24, balance: (3200.0, 0.6), purchases: (250.0, 1.2), zero_purchases: 0.3, oneoff_share: 0.5, cash: (600.0, 1.0), zero_cash: 0.55, limit: (5000.0, 0.5), full_pay: (0.02, 0.05), tenure_short: 0.1 },
     // high-limit spenders
-    Group {
-        weight: 0.08,
-        balance: (2600.0, 0.8),
-        purchases: (6500.0, 0.6),
-        zero_purchases: 0.0,
-        oneoff_share: 0.7,
-        cash: (800.0, 1.0),
-        zero_cash: 0.7,
-        limit: (13000.0, 0.35),
-        full_pay: (0.35, 0.3),
-        tenure_short: 0.05,
-    },
+    Group { weight: 0.08, balance: (2600.0, 0.8), purchases: (6500.0, 0.6), zero_purchases: 0.0, oneoff_share: 0.7, cash: (800.0, 1.0), zero_cash: 0.7, limit: (13000.0, 0.35), full_pay: (0.35, 0.3), tenure_short: 0.05 },
     // dormant / low engagement
-    Group {
-        weight: 0.26,
-        balance: (120.0, 1.2),
-        purchases: (80.0, 1.0),
-        zero_purchases: 0.65,
-        oneoff_share: 0.4,
-        cash: (200.0, 1.0),
-        zero_cash: 0.85,
-        limit: (2500.0, 0.5),
-        full_pay: (0.1, 0.2),
-        tenure_short: 0.12,
-    },
+    Group { weight: 0.26, balance: (120.0, 1.2), purchases: (80.0, 1.0), zero_purchases: 0.65, oneoff_share: 0.4, cash: (200.0, 1.0), zero_cash: 0.85, limit: (2500.0, 0.5), full_pay: (0.1, 0.2), tenure_short: 0.12 },
     // cash-advance users
-    Group {
-        weight: 0.13,
-        balance: (2700.0, 0.7),
-        purchases: (150.0, 1.2),
-        zero_purchases: 0.45,
-        oneoff_share: 0.5,
-        cash: (2600.0, 0.7),
-        zero_cash: 0.0,
-        limit: (4500.0, 0.5),
-        full_pay: (0.01, 0.03),
-        tenure_short: 0.15,
-    },
+    Group { weight: 0.13, balance: (2700.0, 0.7), purchases: (150.0, 1.2), zero_purchases: 0.45, oneoff_share: 0.5, cash: (2600.0, 0.7), zero_cash: 0.0, limit: (4500.0, 0.5), full_pay: (0.01, 0.03), tenure_short: 0.15 },
     // new accounts
-    Group {
-        weight: 0.07,
-        balance: (700.0, 1.0),
-        purchases: (500.0, 1.0),
-        zero_purchases: 0.25,
-        oneoff_share: 0.5,
-        cash: (400.0, 1.0),
-        zero_cash: 0.6,
-        limit: (2000.0, 0.5),
-        full_pay: (0.1, 0.2),
-        tenure_short: 0.9,
-    },
+    Group { weight: 0.07, balance: (700.0, 1.0), purchases: (500.0, 1.0), zero_purchases: 0.25, oneoff_share: 0.5, cash: (400.0, 1.0), zero_cash: 0.6, limit: (2000.0, 0.5), full_pay: (0.1, 0.2), tenure_short: 0.9 },
 ];
 
 fn lognormal(rng: &mut Rng, (median, sd): (f64, f64)) -> f64 {
@@ -165,68 +99,26 @@ fn write_row(buf: &mut Vec<u8>, id: u64, rng: &mut Rng) {
             break;
         }
     }
-    let tenure: u64 = if rng.uniform() < g.tenure_short {
-        6 + rng.below(6)
-    } else {
-        12
-    };
+    let tenure: u64 = if rng.uniform() < g.tenure_short { 6 + rng.below(6) } else { 12 };
     let mut limit = (lognormal(rng, g.limit) / 50.0).round() * 50.0;
     limit = limit.clamp(50.0, 30_000.0);
     let balance = lognormal(rng, g.balance).min(limit * 1.6);
-    let purchases = if rng.uniform() < g.zero_purchases {
-        0.0
-    } else {
-        round_cents(lognormal(rng, g.purchases))
-    };
+    let purchases = if rng.uniform() < g.zero_purchases { 0.0 } else { round_cents(lognormal(rng, g.purchases)) };
     let oneoff_share = clamp01(g.oneoff_share + 0.25 * rng.normal());
     let oneoff = round_cents(purchases * oneoff_share);
     let installments = round_cents(purchases - oneoff).max(0.0);
-    let cash = if rng.uniform() < g.zero_cash {
-        0.0
-    } else {
-        lognormal(rng, g.cash)
-    };
-    let purchases_trx: u64 = if purchases > 0.0 {
-        1 + (purchases / (40.0 + 60.0 * rng.uniform())) as u64
-    } else {
-        0
-    };
+    let cash = if rng.uniform() < g.zero_cash { 0.0 } else { lognormal(rng, g.cash) };
+    let purchases_trx: u64 = if purchases > 0.0 { 1 + (purchases / (40.0 + 60.0 * rng.uniform())) as u64 } else { 0 };
     let purchases_trx = purchases_trx.min(360);
-    let pf = if purchases > 0.0 {
-        clamp01(purchases_trx as f64 / 24.0 + 0.1 * rng.normal()).max(1.0 / 12.0)
-    } else {
-        0.0
-    };
-    let ooff = if oneoff > 0.0 {
-        clamp01(pf * oneoff_share + 0.05 * rng.normal()).max(1.0 / 12.0)
-    } else {
-        0.0
-    };
-    let inf = if installments > 0.0 {
-        clamp01(pf * (1.0 - oneoff_share) + 0.05 * rng.normal()).max(1.0 / 12.0)
-    } else {
-        0.0
-    };
-    let cash_trx: u64 = if cash > 0.0 {
-        1 + (cash / (150.0 + 300.0 * rng.uniform())) as u64
-    } else {
-        0
-    };
-    let caf = if cash > 0.0 {
-        (cash_trx as f64 / 12.0).min(1.5)
-    } else {
-        0.0
-    };
-    let bf = if balance < 50.0 {
-        clamp01(0.3 + 0.4 * rng.uniform())
-    } else {
-        clamp01(0.85 + 0.2 * rng.uniform())
-    };
+    let pf = if purchases > 0.0 { clamp01(purchases_trx as f64 / 24.0 + 0.1 * rng.normal()).max(1.0 / 12.0) } else { 0.0 };
+    let ooff = if oneoff > 0.0 { clamp01(pf * oneoff_share + 0.05 * rng.normal()).max(1.0 / 12.0) } else { 0.0 };
+    let inf = if installments > 0.0 { clamp01(pf * (1.0 - oneoff_share) + 0.05 * rng.normal()).max(1.0 / 12.0) } else { 0.0 };
+    let cash_trx: u64 = if cash > 0.0 { 1 + (cash / (150.0 + 300.0 * rng.uniform())) as u64 } else { 0 };
+    let caf = if cash > 0.0 { (cash_trx as f64 / 12.0).min(1.5) } else { 0.0 };
+    let bf = if balance < 50.0 { clamp01(0.3 + 0.4 * rng.uniform()) } else { clamp01(0.85 + 0.2 * rng.uniform()) };
     let full_pay = clamp01(g.full_pay.0 + g.full_pay.1 * rng.normal());
-    let min_pay =
-        (balance * (0.03 + 0.1 * rng.uniform())).max(if balance > 0.0 { 0.02 } else { 0.0 });
-    let payments = (balance * (0.2 + full_pay) + purchases * (0.6 + 0.4 * full_pay) + cash * 0.8)
-        * (0.5 + rng.uniform());
+    let min_pay = (balance * (0.03 + 0.1 * rng.uniform())).max(if balance > 0.0 { 0.02 } else { 0.0 });
+    let payments = (balance * (0.2 + full_pay) + purchases * (0.6 + 0.4 * full_pay) + cash * 0.8) * (0.5 + rng.uniform());
 
     buf.push(b'C');
     buf.extend_from_slice(itoa::Buffer::new().format(10_001 + id).as_bytes());
@@ -270,22 +162,14 @@ fn block(seed: u64, b: u64, rows: u64) -> Vec<u8> {
 }
 
 /// Writes `rows` synthetic customers as CSV (header included).
-pub fn generate(
-    rows: u64,
-    seed: u64,
-    w: &mut dyn Write,
-    on_rows: &dyn Fn(u64),
-) -> std::io::Result<()> {
+pub fn generate(rows: u64, seed: u64, w: &mut dyn Write, on_rows: &dyn Fn(u64)) -> std::io::Result<()> {
     writeln!(w, "{}", COLUMNS.join(","))?;
     let blocks = rows.div_ceil(BLOCK);
     let batch = 64u64;
     let mut b = 0;
     while b < blocks {
         let end = (b + batch).min(blocks);
-        let parts: Vec<Vec<u8>> = (b..end)
-            .into_par_iter()
-            .map(|i| block(seed, i, rows))
-            .collect();
+        let parts: Vec<Vec<u8>> = (b..end).into_par_iter().map(|i| block(seed, i, rows)).collect();
         for (i, p) in (b..end).zip(&parts) {
             w.write_all(p)?;
             on_rows((((i + 1) * BLOCK).min(rows)) - i * BLOCK);

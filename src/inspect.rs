@@ -40,9 +40,7 @@ pub struct InspectReport {
 pub fn count_duplicate_ids(ids: &Ids) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault};
     let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
-    let mut keyed: Vec<(u64, u32)> = (0..ids.len())
-        .map(|i| (hasher.hash_one(ids.get(i)), i as u32))
-        .collect();
+    let mut keyed: Vec<(u64, u32)> = (0..ids.len()).map(|i| (hasher.hash_one(ids.get(i)), i as u32)).collect();
     keyed.sort_unstable();
     let mut dups = 0;
     let mut i = 0;
@@ -53,10 +51,7 @@ pub fn count_duplicate_ids(ids: &Ids) -> u64 {
         }
         if j - i > 1 {
             // Same hash: count exact duplicates within the run.
-            let mut group: Vec<&str> = keyed[i..j]
-                .iter()
-                .map(|(_, r)| ids.get(*r as usize))
-                .collect();
+            let mut group: Vec<&str> = keyed[i..j].iter().map(|(_, r)| ids.get(*r as usize)).collect();
             group.sort_unstable();
             dups += group.windows(2).filter(|w| w[0] == w[1]).count() as u64;
         }
@@ -68,19 +63,9 @@ pub fn count_duplicate_ids(ids: &Ids) -> u64 {
 /// Columns where a negative value is unusual in card data (amounts, counts, limits).
 fn negatives_unusual(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
-    [
-        "BALANCE",
-        "PURCHASE",
-        "PAYMENT",
-        "LIMIT",
-        "CASH",
-        "TRX",
-        "TENURE",
-        "FREQUENCY",
-        "PRC",
-    ]
-    .iter()
-    .any(|k| n.contains(k))
+    ["BALANCE", "PURCHASE", "PAYMENT", "LIMIT", "CASH", "TRX", "TENURE", "FREQUENCY", "PRC"]
+        .iter()
+        .any(|k| n.contains(k))
 }
 
 pub fn inspect(input: &str, id: IdSpec, delimiter: Option<u8>) -> Result<InspectReport> {
@@ -106,11 +91,7 @@ pub fn report(table: &Table) -> InspectReport {
                 name: info.name.clone(),
                 kind: info.kind,
                 missing: info.missing,
-                missing_share: if rows == 0 {
-                    0.0
-                } else {
-                    info.missing as f64 / rows as f64
-                },
+                missing_share: if rows == 0 { 0.0 } else { info.missing as f64 / rows as f64 },
                 min: None,
                 mean: None,
                 median: None,
@@ -118,15 +99,9 @@ pub fn report(table: &Table) -> InspectReport {
                 std: None,
                 negatives: None,
                 warning: None,
-                first_text: info
-                    .first_text
-                    .as_ref()
-                    .map(|(l, v)| format!("{v} on line {l}")),
+                first_text: info.first_text.as_ref().map(|(l, v)| format!("{v} on line {l}")),
             };
-            if let Some(col) = table
-                .column(&info.name)
-                .filter(|_| info.kind == ColumnKind::Numeric)
-            {
+            if let Some(col) = table.column(&info.name).filter(|_| info.kind == ColumnKind::Numeric) {
                 let vals: Vec<f64> = col.values.iter().copied().filter(|v| !v.is_nan()).collect();
                 if !vals.is_empty() {
                     let n = vals.len() as f64;
@@ -164,11 +139,7 @@ pub fn report(table: &Table) -> InspectReport {
         rows,
         columns: table.info.len(),
         id_column: table.id_column.clone(),
-        duplicate_ids: if table.id_column.is_some() {
-            count_duplicate_ids(&table.ids)
-        } else {
-            0
-        },
+        duplicate_ids: if table.id_column.is_some() { count_duplicate_ids(&table.ids) } else { 0 },
         empty_ids,
         column_reports,
     }
@@ -177,13 +148,7 @@ pub fn report(table: &Table) -> InspectReport {
 /// The human table.
 pub fn write_text(w: &mut dyn std::io::Write, r: &InspectReport) -> std::io::Result<()> {
     use crate::report::{human, thousands};
-    writeln!(
-        w,
-        "{}: {} rows, {} columns",
-        r.source,
-        thousands(r.rows),
-        r.columns
-    )?;
+    writeln!(w, "{}: {} rows, {} columns", r.source, thousands(r.rows), r.columns)?;
     match &r.id_column {
         Some(id) => writeln!(
             w,
@@ -205,12 +170,7 @@ pub fn write_text(w: &mut dyn std::io::Write, r: &InspectReport) -> std::io::Res
             ColumnKind::Text => "text",
             ColumnKind::Empty => "empty",
         };
-        let name: String = c
-            .name
-            .chars()
-            .map(|ch| if ch.is_control() { ' ' } else { ch })
-            .take(34)
-            .collect();
+        let name: String = c.name.chars().map(|ch| if ch.is_control() { ' ' } else { ch }).take(34).collect();
         writeln!(
             w,
             "{:<34} {:>7} {:>8} {:>5.1}% {:>12} {:>12} {:>12} {:>12} {:>12}",
@@ -240,12 +200,7 @@ mod tests {
         let t = crate::ingest::csv::read_bytes(
             b"CUST_ID,BALANCE,NAME\na,1,x\nb,-3,y\na,,z\n,5,w\n",
             "t.csv",
-            &ReadSpec {
-                id: IdSpec::default_column(),
-                required: vec![],
-                other_numeric: true,
-                delimiter: None,
-            },
+            &ReadSpec { id: IdSpec::default_column(), required: vec![], other_numeric: true, delimiter: None },
         )
         .unwrap();
         let r = report(&t);

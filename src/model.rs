@@ -100,8 +100,7 @@ fn canonical_checksum(model: &serde_json::Value) -> String {
 impl Model {
     /// The model as file text (pretty JSON, sorted keys) and its checksum.
     pub fn to_json(&self) -> Result<(String, String)> {
-        let value = serde_json::to_value(self)
-            .map_err(|e| Error::usage(format!("cannot serialize the model: {e}")))?;
+        let value = serde_json::to_value(self).map_err(|e| Error::usage(format!("cannot serialize the model: {e}")))?;
         let checksum = canonical_checksum(&value);
         let env = serde_json::json!({
             "format": FORMAT,
@@ -109,8 +108,7 @@ impl Model {
             "checksum": checksum,
             "model": value,
         });
-        let mut text = serde_json::to_string_pretty(&env)
-            .map_err(|e| Error::usage(format!("cannot serialize the model: {e}")))?;
+        let mut text = serde_json::to_string_pretty(&env).map_err(|e| Error::usage(format!("cannot serialize the model: {e}")))?;
         text.push('\n');
         Ok((text, checksum))
     }
@@ -120,16 +118,10 @@ impl Model {
         let shown = path.display().to_string();
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading model", e))?;
         if meta.is_dir() {
-            return Err(Error::model(
-                &shown,
-                "is a directory; give the model.json file inside the run's output directory",
-            ));
+            return Err(Error::model(&shown, "is a directory; give the model.json file inside the run's output directory"));
         }
         if meta.len() > MAX_MODEL_BYTES {
-            return Err(Error::model(
-                &shown,
-                "is far larger than any cardseg model; check the path",
-            ));
+            return Err(Error::model(&shown, "is far larger than any cardseg model; check the path"));
         }
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, "reading model", e))?;
         Self::from_bytes(&bytes, &shown)
@@ -137,10 +129,7 @@ impl Model {
 
     pub fn from_bytes(bytes: &[u8], shown: &str) -> Result<(Model, String)> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(Error::model(
-                shown,
-                "is empty; re-create it with cardseg run",
-            ));
+            return Err(Error::model(shown, "is empty; re-create it with cardseg run"));
         }
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
             if e.is_eof() {
@@ -169,10 +158,7 @@ impl Model {
             ));
         }
         let env: Envelope = serde_json::from_value(value).map_err(|e| {
-            Error::model(
-                shown,
-                format!("is damaged ({e}); re-create it with cardseg run"),
-            )
+            Error::model(shown, format!("is damaged ({e}); re-create it with cardseg run"))
         })?;
         let actual = canonical_checksum(&env.model);
         if actual != env.checksum {
@@ -182,10 +168,7 @@ impl Model {
             ));
         }
         let model: Model = serde_json::from_value(env.model).map_err(|e| {
-            Error::model(
-                shown,
-                format!("has unexpected content ({e}); re-create it with cardseg run"),
-            )
+            Error::model(shown, format!("has unexpected content ({e}); re-create it with cardseg run"))
         })?;
         model.validate(shown)?;
         Ok((model, actual))
@@ -195,37 +178,18 @@ impl Model {
     /// buggy or foreign writer cannot make scoring index out of bounds.
     fn validate(&self, shown: &str) -> Result<()> {
         let d = self.features.len();
-        let bad = |what: &str| {
-            Err(Error::model(
-                shown,
-                format!("is inconsistent: {what}; re-create it with cardseg run"),
-            ))
-        };
+        let bad = |what: &str| Err(Error::model(shown, format!("is inconsistent: {what}; re-create it with cardseg run")));
         if d == 0 {
             return bad("no features");
         }
-        if self.k == 0
-            || self.centroids_scaled.len() != self.k
-            || self.centroids.len() != self.k
-            || self.segments.len() != self.k
-        {
+        if self.k == 0 || self.centroids_scaled.len() != self.k || self.centroids.len() != self.k || self.segments.len() != self.k {
             return bad("the number of centroids or segments does not match k");
         }
-        if self
-            .centroids_scaled
-            .iter()
-            .chain(&self.centroids)
-            .any(|c| c.len() != d || c.iter().any(|v| !v.is_finite()))
-        {
+        if self.centroids_scaled.iter().chain(&self.centroids).any(|c| c.len() != d || c.iter().any(|v| !v.is_finite())) {
             return bad("a centroid has the wrong length or a non-finite value");
         }
         let s = &self.scaler;
-        if s.features != self.features
-            || s.scale.len() != d
-            || s.min.len() != d
-            || s.data_min.len() != d
-            || s.data_max.len() != d
-        {
+        if s.features != self.features || s.scale.len() != d || s.min.len() != d || s.data_min.len() != d || s.data_max.len() != d {
             return bad("the scaler does not match the features");
         }
         if s.scale.iter().chain(&s.min).any(|v| !v.is_finite()) {
@@ -233,10 +197,7 @@ impl Model {
         }
         for f in &self.features {
             if self.missing_policy != MissingPolicy::Drop
-                && !self
-                    .cleaning
-                    .iter()
-                    .any(|c| &c.column == f && c.fill_value.is_some_and(f64::is_finite))
+                && !self.cleaning.iter().any(|c| &c.column == f && c.fill_value.is_some_and(f64::is_finite))
             {
                 return bad(&format!("no fill value for feature {f}"));
             }
@@ -245,10 +206,7 @@ impl Model {
     }
 
     pub fn fill_value(&self, feature: &str) -> Option<f64> {
-        self.cleaning
-            .iter()
-            .find(|c| c.column == feature)
-            .and_then(|c| c.fill_value)
+        self.cleaning.iter().find(|c| c.column == feature).and_then(|c| c.fill_value)
     }
 
     /// Centroids flattened row-major (the layout the kernels use).

@@ -80,9 +80,7 @@ fn parse_condition(text: &str) -> std::result::Result<Condition, String> {
                 .parse()
                 .map_err(|_| format!("condition {text:?}: {:?} is not a number", v.trim()))?;
             if metric.is_empty() || !value.is_finite() {
-                return Err(format!(
-                    "condition {text:?} needs a metric and a finite number"
-                ));
+                return Err(format!("condition {text:?} needs a metric and a finite number"));
             }
             return Ok(Condition { metric, op, value });
         }
@@ -94,13 +92,11 @@ fn parse_condition(text: &str) -> std::result::Result<Condition, String> {
 
 impl Rules {
     pub fn default_rules() -> Self {
-        Self::parse(DEFAULT_RULES, "built-in default rules", false)
-            .expect("default rules are valid")
+        Self::parse(DEFAULT_RULES, "built-in default rules", false).expect("default rules are valid")
     }
 
     pub fn load(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(path, "reading naming rules", e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "reading naming rules", e))?;
         Self::parse(&text, &path.display().to_string(), true)
     }
 
@@ -113,14 +109,10 @@ impl Rules {
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
                 .map(|l| format!("line {l}: "))
                 .unwrap_or_default();
-            bad(format!(
-                "{line}invalid naming rules: {msg}; see rules/default.toml for the format"
-            ))
+            bad(format!("{line}invalid naming rules: {msg}; see rules/default.toml for the format"))
         })?;
         if raw.rule.is_empty() && strict {
-            return Err(bad(
-                "has no [[rule]] entries; see rules/default.toml for the format".into(),
-            ));
+            return Err(bad("has no [[rule]] entries; see rules/default.toml for the format".into()));
         }
         let mut rules = Vec::new();
         for (i, r) in raw.rule.into_iter().enumerate() {
@@ -160,12 +152,7 @@ impl Rules {
                 let known = profile.portfolio.stat(&c.metric).is_some()
                     || DERIVED.iter().any(|(n, _, _)| *n == c.metric);
                 if !known {
-                    let cols: Vec<&str> = profile
-                        .portfolio
-                        .stats
-                        .iter()
-                        .map(|s| s.column.as_str())
-                        .collect();
+                    let cols: Vec<&str> = profile.portfolio.stats.iter().map(|s| s.column.as_str()).collect();
                     return Err(Error::input(
                         &self.source,
                         format!(
@@ -208,11 +195,7 @@ fn holds(seg: &SegmentProfile, c: &Condition) -> Option<bool> {
 fn descriptive(seg: &SegmentProfile, features: &[String]) -> (String, Vec<(String, f64)>) {
     let mut scored: Vec<(f64, &String, f64)> = features
         .iter()
-        .filter_map(|f| {
-            seg.ratio(f)
-                .filter(|r| *r > 0.0)
-                .map(|r| (r.ln().abs(), f, r))
-        })
+        .filter_map(|f| seg.ratio(f).filter(|r| *r > 0.0).map(|r| (r.ln().abs(), f, r)))
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
     let top: Vec<(f64, &String, f64)> = scored
@@ -222,11 +205,7 @@ fn descriptive(seg: &SegmentProfile, features: &[String]) -> (String, Vec<(Strin
         .copied()
         .collect();
     if top.is_empty() {
-        let quoted = scored
-            .iter()
-            .take(2)
-            .map(|(_, f, r)| ((*f).clone(), *r))
-            .collect();
+        let quoted = scored.iter().take(2).map(|(_, f, r)| ((*f).clone(), *r)).collect();
         return ("Average Profile".to_string(), quoted);
     }
     let name = top
@@ -234,10 +213,7 @@ fn descriptive(seg: &SegmentProfile, features: &[String]) -> (String, Vec<(Strin
         .map(|(_, f, r)| format!("{} {}", if *r >= 1.0 { "High" } else { "Low" }, f))
         .collect::<Vec<_>>()
         .join(", ");
-    (
-        name,
-        top.iter().map(|(_, f, r)| ((*f).clone(), *r)).collect(),
-    )
+    (name, top.iter().map(|(_, f, r)| ((*f).clone(), *r)).collect())
 }
 
 fn rationale(quoted: &[(String, f64)]) -> String {
@@ -341,10 +317,7 @@ mod tests {
     fn profile(segs: Vec<SegmentProfile>) -> Profile {
         Profile {
             customers: 100,
-            portfolio: seg(
-                0,
-                &[("BALANCE", 1.0), ("PURCHASES", 1.0), ("CREDIT_LIMIT", 1.0)],
-            ),
+            portfolio: seg(0, &[("BALANCE", 1.0), ("PURCHASES", 1.0), ("CREDIT_LIMIT", 1.0)]),
             segments: segs,
         }
     }
@@ -355,16 +328,10 @@ mod tests {
 
     #[test]
     fn default_rules_name_revolvers_and_quote_numbers() {
-        let p = profile(vec![seg(
-            1,
-            &[("BALANCE", 2.4), ("PURCHASES", 0.3), ("CREDIT_LIMIT", 1.1)],
-        )]);
+        let p = profile(vec![seg(1, &[("BALANCE", 2.4), ("PURCHASES", 0.3), ("CREDIT_LIMIT", 1.1)])]);
         let n = name_segments(&p, &Rules::default_rules(), &feats());
         assert_eq!(n[0].name, "Revolvers");
-        assert_eq!(
-            n[0].rationale,
-            "BALANCE 2.40× portfolio, PURCHASES 0.30× portfolio"
-        );
+        assert_eq!(n[0].rationale, "BALANCE 2.40× portfolio, PURCHASES 0.30× portfolio");
     }
 
     #[test]
@@ -375,36 +342,15 @@ mod tests {
             true,
         )
         .unwrap();
-        let p = profile(vec![seg(
-            1,
-            &[("BALANCE", 3.0), ("PURCHASES", 1.0), ("CREDIT_LIMIT", 1.0)],
-        )]);
+        let p = profile(vec![seg(1, &[("BALANCE", 3.0), ("PURCHASES", 1.0), ("CREDIT_LIMIT", 1.0)])]);
         r.check_metrics(&p).unwrap();
         assert_eq!(name_segments(&p, &r, &feats())[0].name, "Big");
-        let e = Rules::parse(
-            "[[rule]]\nname = \"x\"\nwhen = [\"BALANCE ~ 2\"]\n",
-            "r.toml",
-            true,
-        )
-        .unwrap_err();
+        let e = Rules::parse("[[rule]]\nname = \"x\"\nwhen = [\"BALANCE ~ 2\"]\n", "r.toml", true).unwrap_err();
         assert!(e.to_string().contains("not of the form"), "{e}");
         let e = Rules::parse("[[rule]\nname=", "r.toml", true).unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("r.toml: line 1: invalid naming rules"),
-            "{e}"
-        );
-        let r = Rules::parse(
-            "[[rule]]\nname = \"x\"\nwhen = [\"NOPE >= 2\"]\n",
-            "r.toml",
-            true,
-        )
-        .unwrap();
-        assert!(r
-            .check_metrics(&p)
-            .unwrap_err()
-            .to_string()
-            .contains("unknown metric NOPE"));
+        assert!(e.to_string().starts_with("r.toml: line 1: invalid naming rules"), "{e}");
+        let r = Rules::parse("[[rule]]\nname = \"x\"\nwhen = [\"NOPE >= 2\"]\n", "r.toml", true).unwrap();
+        assert!(r.check_metrics(&p).unwrap_err().to_string().contains("unknown metric NOPE"));
     }
 
     proptest! {

@@ -45,17 +45,11 @@ fn split(path: &Path) -> Result<(PathBuf, String)> {
 /// Removes temporary siblings left by runs that were killed (their process is gone).
 fn sweep_stale(parent: &Path, name: &str) {
     let prefix = format!(".{name}{TMP_TAG}");
-    let Ok(entries) = fs::read_dir(parent) else {
-        return;
-    };
+    let Ok(entries) = fs::read_dir(parent) else { return };
     for e in entries.flatten() {
         let file_name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file_name.strip_prefix(&prefix) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
-            continue;
-        };
+        let Some(rest) = file_name.strip_prefix(&prefix) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
         // SAFETY: kill with signal 0 only checks whether the process exists.
         let alive = unsafe { libc::kill(pid, 0) } == 0
             || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
@@ -144,15 +138,12 @@ impl OutputDir {
                 // the old result sits in a hidden sibling.
                 let (parent, name) = split(&self.target)?;
                 let old = parent.join(format!(".{name}{TMP_TAG}{}-old", unique_suffix()));
-                fs::rename(&self.target, &old)
-                    .map_err(|e| Error::io(&self.target, "replacing", e))?;
-                fs::rename(&self.tmp, &self.target)
-                    .map_err(|e| Error::io(&self.target, "replacing", e))?;
+                fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, "replacing", e))?;
+                fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, "replacing", e))?;
                 let _ = fs::remove_dir_all(&old);
             }
         } else {
-            fs::rename(&self.tmp, &self.target)
-                .map_err(|e| Error::io(&self.target, "creating", e))?;
+            fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, "creating", e))?;
         }
         self.done = true;
         Ok(self.target.clone())
@@ -189,11 +180,7 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 
 /// Writes one file atomically: a temporary sibling, then a rename. The file gets the
 /// permissions the user's umask allows (0666 minus umask), like any file they create.
-pub fn write_file_atomic(
-    path: &Path,
-    force: bool,
-    write: impl FnOnce(&mut dyn Write) -> Result<()>,
-) -> Result<()> {
+pub fn write_file_atomic(path: &Path, force: bool, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     check_target(path, force)?;
     if path.is_dir() {
         return Err(Error::usage(format!(

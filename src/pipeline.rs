@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::clean::{self, CleanReport, MissingPolicy};
+use crate::ingest::ReadSpec;
 use crate::cluster::kmeans::{self, KMeansFit, KMeansParams};
 use crate::cluster::select_k::{self, KRule};
 use crate::cluster::silhouette;
 use crate::error::{Error, Result};
-use crate::ingest::ReadSpec;
 use crate::ingest::{self, IdSpec};
 use crate::model::{KRow, KSelection, Model, SegmentMeta};
 use crate::naming::{self, Rules};
@@ -67,14 +67,8 @@ impl RunConfig {
         RunConfig {
             input: input.into(),
             out: out.into(),
-            features: crate::DEFAULT_FEATURES
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            profile_features: crate::DEFAULT_PROFILE_FEATURES
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            features: crate::DEFAULT_FEATURES.iter().map(|s| s.to_string()).collect(),
+            profile_features: crate::DEFAULT_PROFILE_FEATURES.iter().map(|s| s.to_string()).collect(),
             id: IdSpec::default_column(),
             missing: MissingPolicy::Median,
             k: KChoice::Auto,
@@ -101,15 +95,11 @@ impl RunConfig {
         let mut seen = std::collections::HashSet::new();
         for f in &self.features {
             if !seen.insert(f) {
-                return Err(Error::usage(format!(
-                    "feature {f} is listed twice in --features"
-                )));
+                return Err(Error::usage(format!("feature {f} is listed twice in --features")));
             }
         }
         if self.k_min < 2 {
-            return Err(Error::usage(
-                "--k-min must be at least 2 (one segment is no segmentation)",
-            ));
+            return Err(Error::usage("--k-min must be at least 2 (one segment is no segmentation)"));
         }
         if self.k_min > self.k_max {
             return Err(Error::usage(format!(
@@ -118,20 +108,14 @@ impl RunConfig {
             )));
         }
         if self.k_max > 1000 {
-            return Err(Error::usage(
-                "--k-max above 1000 is not a segmentation; lower it",
-            ));
+            return Err(Error::usage("--k-max above 1000 is not a segmentation; lower it"));
         }
         if let KChoice::Fixed(k) = self.k {
             if k < 2 {
-                return Err(Error::usage(format!(
-                    "--k {k}: k must be at least 2, or auto"
-                )));
+                return Err(Error::usage(format!("--k {k}: k must be at least 2, or auto")));
             }
             if k > 1000 {
-                return Err(Error::usage(
-                    "--k above 1000 is not a segmentation; lower it",
-                ));
+                return Err(Error::usage("--k above 1000 is not a segmentation; lower it"));
             }
         }
         if self.n_init == 0 || self.n_init > 1000 {
@@ -229,13 +213,7 @@ pub fn run_in_memory(cfg: &RunConfig, table: Table) -> Result<RunResult> {
     run_table(cfg, &rules, out, table, Instant::now())
 }
 
-fn run_table(
-    cfg: &RunConfig,
-    rules: &Rules,
-    out: OutputDir,
-    mut table: Table,
-    mut t: Instant,
-) -> Result<RunResult> {
+fn run_table(cfg: &RunConfig, rules: &Rules, out: OutputDir, mut table: Table, mut t: Instant) -> Result<RunResult> {
     let mut timings = Timings::default();
     timings.lap("read", &mut t);
     let clean_report = clean::clean(&mut table, &cfg.used_columns(), cfg.missing)?;
@@ -269,13 +247,7 @@ fn run_table(
     timings.lap("kmeans sweep", &mut t);
 
     let labelings: Vec<(&[u32], usize)> = fits.iter().map(|f| (f.labels.as_slice(), f.k)).collect();
-    let sils = silhouette::scores(
-        &x,
-        &labelings,
-        cfg.silhouette_exact_max,
-        cfg.silhouette_sample,
-        cfg.seed,
-    );
+    let sils = silhouette::scores(&x, &labelings, cfg.silhouette_exact_max, cfg.silhouette_sample, cfg.seed);
     timings.lap("silhouette", &mut t);
 
     let sweep: Vec<KRow> = fits
@@ -288,10 +260,7 @@ fn run_table(
         })
         .collect();
     let selection = choose_k(cfg, &sweep);
-    let fit_idx = fits
-        .iter()
-        .position(|f| f.k == selection.chosen)
-        .unwrap_or(0);
+    let fit_idx = fits.iter().position(|f| f.k == selection.chosen).unwrap_or(0);
     let mut fits = fits;
     let fit = order_segments(fits.swap_remove(fit_idx));
     drop(fits);
@@ -306,16 +275,10 @@ fn run_table(
     timings.lap("profile+names", &mut t);
 
     let d = cfg.features.len();
-    let centroids_scaled: Vec<Vec<f64>> =
-        fit.centroids.chunks_exact(d).map(<[f64]>::to_vec).collect();
+    let centroids_scaled: Vec<Vec<f64>> = fit.centroids.chunks_exact(d).map(<[f64]>::to_vec).collect();
     let centroids: Vec<Vec<f64>> = centroids_scaled
         .iter()
-        .map(|c| {
-            c.iter()
-                .enumerate()
-                .map(|(j, v)| scaler.inverse(j, *v))
-                .collect()
-        })
+        .map(|c| c.iter().enumerate().map(|(j, v)| scaler.inverse(j, *v)).collect())
         .collect();
     let segments: Vec<SegmentMeta> = profile
         .segments
@@ -330,11 +293,7 @@ fn run_table(
             share: s.share,
         })
         .collect();
-    let chosen_sil = sweep
-        .iter()
-        .find(|r| r.k == k)
-        .map(|r| r.silhouette.clone())
-        .unwrap_or(sils[0].clone());
+    let chosen_sil = sweep.iter().find(|r| r.k == k).map(|r| r.silhouette.clone()).unwrap_or(sils[0].clone());
     let model = Model {
         cardseg_version: env!("CARGO_PKG_VERSION").to_string(),
         id_column: table.id_column.clone(),
@@ -373,9 +332,7 @@ fn run_table(
     crate::report::write_all(&out, &result, &model_text, cfg)?;
     for (name, bytes) in &cfg.extra_files {
         let path = out.file(name);
-        crate::output::write_file(&path, |w| {
-            w.write_all(bytes).map_err(crate::output::werr(&path))
-        })?;
+        crate::output::write_file(&path, |w| w.write_all(bytes).map_err(crate::output::werr(&path)))?;
     }
     let mut result = result;
     result.timings.lap("write outputs", &mut t);
@@ -392,23 +349,14 @@ fn fmt_sil(s: &silhouette::Score) -> String {
 
 /// Applies the k rule and explains the choice in one sentence.
 fn choose_k(cfg: &RunConfig, sweep: &[KRow]) -> KSelection {
-    let in_range: Vec<&KRow> = sweep
-        .iter()
-        .filter(|r| r.k >= cfg.k_min && r.k <= cfg.k_max)
-        .collect();
+    let in_range: Vec<&KRow> = sweep.iter().filter(|r| r.k >= cfg.k_min && r.k <= cfg.k_max).collect();
     let xs: Vec<f64> = in_range.iter().map(|r| r.k as f64).collect();
     let ys: Vec<f64> = in_range.iter().map(|r| r.inertia).collect();
     let knee = select_k::kneedle(&xs, &ys).map(|k| k as usize);
     let ks: Vec<usize> = in_range.iter().map(|r| r.k).collect();
     let sil_vals: Vec<f64> = in_range.iter().map(|r| r.silhouette.value).collect();
     let best = select_k::best_silhouette(&ks, &sil_vals);
-    let sil_at = |k: usize| {
-        sweep
-            .iter()
-            .find(|r| r.k == k)
-            .map(|r| fmt_sil(&r.silhouette))
-            .unwrap_or_default()
-    };
+    let sil_at = |k: usize| sweep.iter().find(|r| r.k == k).map(|r| fmt_sil(&r.silhouette)).unwrap_or_default();
     let best_txt = best
         .map(|b| format!("the best silhouette is {} at k = {b}", sil_at(b)))
         .unwrap_or_else(|| "no silhouette could be computed".into());
@@ -460,10 +408,7 @@ pub fn order_segments(mut fit: KMeansFit) -> KMeansFit {
     let mut order: Vec<usize> = (0..k).collect();
     order.sort_by(|&a, &b| {
         fit.counts[b].cmp(&fit.counts[a]).then_with(|| {
-            let (ca, cb) = (
-                &fit.centroids[a * d..(a + 1) * d],
-                &fit.centroids[b * d..(b + 1) * d],
-            );
+            let (ca, cb) = (&fit.centroids[a * d..(a + 1) * d], &fit.centroids[b * d..(b + 1) * d]);
             ca.iter()
                 .zip(cb)
                 .map(|(x, y)| x.total_cmp(y))

@@ -18,9 +18,10 @@ pub fn score_table(model: &Model, table: &Table) -> Result<Vec<Option<u32>>> {
     let mut cols: Vec<Vec<f64>> = Vec::with_capacity(model.features.len());
     let mut unscorable = vec![false; n];
     for f in &model.features {
-        let mut values = table.column(f).map(|c| c.values.clone()).ok_or_else(|| {
-            crate::error::Error::input(&table.source, format!("column {f} was not loaded"))
-        })?;
+        let mut values = table
+            .column(f)
+            .map(|c| c.values.clone())
+            .ok_or_else(|| crate::error::Error::input(&table.source, format!("column {f} was not loaded")))?;
         match model.fill_value(f) {
             Some(fill) => crate::clean::apply_fill(&mut values, fill),
             None => values
@@ -36,9 +37,7 @@ pub fn score_table(model: &Model, table: &Table) -> Result<Vec<Option<u32>>> {
     // Unscorable rows get a harmless value; their label is discarded below.
     for (i, u) in unscorable.iter().enumerate() {
         if *u {
-            x.data[i * x.d..(i + 1) * x.d]
-                .iter_mut()
-                .for_each(|v| *v = 0.0);
+            x.data[i * x.d..(i + 1) * x.d].iter_mut().for_each(|v| *v = 0.0);
         }
     }
     let labels = kmeans::assign(&x, &model.centers_flat());
@@ -52,10 +51,7 @@ pub fn score_table(model: &Model, table: &Table) -> Result<Vec<Option<u32>>> {
 /// Reads `input` with the model's id column and features.
 pub fn read_for_model(model: &Model, input: &str, delimiter: Option<u8>) -> Result<Table> {
     let id = match &model.id_column {
-        Some(c) => IdSpec::Column {
-            name: c.clone(),
-            explicit: true,
-        },
+        Some(c) => IdSpec::Column { name: c.clone(), explicit: true },
         None => IdSpec::RowNumber,
     };
     ingest::read(
@@ -76,25 +72,12 @@ pub struct PredictSummary {
 }
 
 /// `cardseg predict`: labels for every customer of `input`, written atomically to `out`.
-pub fn predict(
-    model: &Model,
-    input: &str,
-    out: &Path,
-    force: bool,
-    delimiter: Option<u8>,
-) -> Result<PredictSummary> {
+pub fn predict(model: &Model, input: &str, out: &Path, force: bool, delimiter: Option<u8>) -> Result<PredictSummary> {
     crate::output::check_target(out, force)?;
     let table = read_for_model(model, input, delimiter)?;
     let labels = score_table(model, &table)?;
     write_file_atomic(out, force, |w| {
-        crate::report::files::write_label_rows(
-            w,
-            out,
-            model,
-            table.rows(),
-            &|i| table.ids.get(i).to_string(),
-            &|i| labels[i],
-        )
+        crate::report::files::write_label_rows(w, out, model, table.rows(), &|i| table.ids.get(i).to_string(), &|i| labels[i])
     })?;
     let mut counts = vec![0u64; model.k];
     for l in labels.iter().flatten() {

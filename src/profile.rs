@@ -20,31 +20,11 @@ pub enum Derived {
 /// The derived indicators, by name. Ratios of sums (not means of ratios) so one customer
 /// with a tiny limit or balance cannot dominate a segment.
 pub const DERIVED: &[(&str, &str, Derived)] = &[
-    (
-        "utilisation",
-        "credit utilisation (balance / credit limit)",
-        Derived::Ratio("BALANCE", "CREDIT_LIMIT"),
-    ),
-    (
-        "payment_ratio",
-        "payments / balance",
-        Derived::Ratio("PAYMENTS", "BALANCE"),
-    ),
-    (
-        "full_payment",
-        "share of months paid in full",
-        Derived::Mean("PRC_FULL_PAYMENT"),
-    ),
-    (
-        "cash_advance_share",
-        "cash advance / (purchases + cash advance)",
-        Derived::Ratio("CASH_ADVANCE", "PURCHASES+CASH_ADVANCE"),
-    ),
-    (
-        "purchase_frequency",
-        "purchase frequency (0..1)",
-        Derived::Mean("PURCHASES_FREQUENCY"),
-    ),
+    ("utilisation", "credit utilisation (balance / credit limit)", Derived::Ratio("BALANCE", "CREDIT_LIMIT")),
+    ("payment_ratio", "payments / balance", Derived::Ratio("PAYMENTS", "BALANCE")),
+    ("full_payment", "share of months paid in full", Derived::Mean("PRC_FULL_PAYMENT")),
+    ("cash_advance_share", "cash advance / (purchases + cash advance)", Derived::Ratio("CASH_ADVANCE", "PURCHASES+CASH_ADVANCE")),
+    ("purchase_frequency", "purchase frequency (0..1)", Derived::Mean("PURCHASES_FREQUENCY")),
     ("tenure", "months of card service", Derived::Mean("TENURE")),
 ];
 
@@ -143,11 +123,7 @@ fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures {
         .map(|s| crate::clean::median(&grouped[starts[s]..starts[s] + counts[s] as usize]))
         .collect();
     medians.push(crate::clean::median(&grouped));
-    ColumnFigures {
-        sums,
-        counts,
-        medians,
-    }
+    ColumnFigures { sums, counts, medians }
 }
 
 fn index(seg: Option<f64>, all: Option<f64>) -> Option<f64> {
@@ -193,10 +169,7 @@ pub fn profile(table: &Table, labels: &[u32], k: usize) -> Profile {
     };
     let available = |d: Derived| match d {
         Derived::Mean(c) => table.column_index(c).is_some(),
-        Derived::Ratio(a, b) => a
-            .split('+')
-            .chain(b.split('+'))
-            .all(|c| table.column_index(c).is_some()),
+        Derived::Ratio(a, b) => a.split('+').chain(b.split('+')).all(|c| table.column_index(c).is_some()),
     };
     let group = |g: usize| -> SegmentProfile {
         let customers = if g == k { n } else { sizes[g] };
@@ -224,11 +197,7 @@ pub fn profile(table: &Table, labels: &[u32], k: usize) -> Profile {
         SegmentProfile {
             id: if g == k { 0 } else { g as u32 + 1 },
             customers,
-            share: if n == 0 {
-                0.0
-            } else {
-                customers as f64 / n as f64
-            },
+            share: if n == 0 { 0.0 } else { customers as f64 / n as f64 },
             stats,
             indicators,
         }
@@ -266,10 +235,7 @@ mod tests {
         let idx = s0.stat("BALANCE").unwrap().index.unwrap();
         assert!((idx - 200.0 / (1400.0 / 3.0) * 100.0).abs() < 1e-9);
         // Utilisation = sum balance / sum limit (missing balance counts as absent).
-        assert_eq!(
-            s0.indicator("utilisation").unwrap().value,
-            Some(400.0 / 2000.0)
-        );
+        assert_eq!(s0.indicator("utilisation").unwrap().value, Some(400.0 / 2000.0));
         assert!(s0.indicator("tenure").is_none());
         assert_eq!(p.portfolio.customers, 4);
         assert!((p.segments.iter().map(|s| s.share).sum::<f64>() - 1.0).abs() < 1e-12);

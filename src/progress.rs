@@ -24,11 +24,7 @@ pub struct Progress(Option<indicatif::ProgressBar>);
 
 impl Progress {
     pub fn bytes(total: u64, label: &str) -> Self {
-        Self::make(
-            total,
-            label,
-            "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {eta}",
-        )
+        Self::make(total, label, "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {eta}")
     }
     pub fn steps(total: u64, label: &str) -> Self {
         Self::make(total, label, "{msg:>10} [{bar:30}] {pos}/{len} {elapsed}")

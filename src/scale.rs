@@ -44,20 +44,15 @@ impl MinMaxScaler {
             min: Vec::new(),
         };
         for name in features {
-            let col = table.column(name).ok_or_else(|| {
-                Error::input(&table.source, format!("column {name} was not loaded"))
-            })?;
+            let col = table
+                .column(name)
+                .ok_or_else(|| Error::input(&table.source, format!("column {name} was not loaded")))?;
             let (lo, hi) = col
                 .values
                 .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                    (lo.min(v), hi.max(v))
-                });
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
             if lo.is_nan() || hi.is_nan() || !lo.is_finite() || !hi.is_finite() {
-                return Err(Error::input(
-                    &table.source,
-                    format!("column {name} has no usable values"),
-                ));
+                return Err(Error::input(&table.source, format!("column {name} has no usable values")));
             }
             let range = hi - lo;
             if range == 0.0 {
@@ -88,9 +83,10 @@ impl MinMaxScaler {
             .features
             .iter()
             .map(|f| {
-                table.column(f).map(|c| c.values.as_slice()).ok_or_else(|| {
-                    Error::input(&table.source, format!("column {f} was not loaded"))
-                })
+                table
+                    .column(f)
+                    .map(|c| c.values.as_slice())
+                    .ok_or_else(|| Error::input(&table.source, format!("column {f} was not loaded")))
             })
             .collect::<Result<_>>()?;
         Ok(self.transform_columns(&cols))
@@ -145,9 +141,7 @@ mod tests {
     #[test]
     fn constant_column_is_a_clear_error() {
         let t = table(b"CUST_ID,A,B\nx,10,3\ny,20,3\n");
-        let e = MinMaxScaler::fit(&t, &["A".into(), "B".into()])
-            .unwrap_err()
-            .to_string();
+        let e = MinMaxScaler::fit(&t, &["A".into(), "B".into()]).unwrap_err().to_string();
         assert!(e.contains("feature B has the same value (3)"), "{e}");
     }
 }

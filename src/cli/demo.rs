@@ -19,21 +19,14 @@ const MARKER: &str = ".cardseg-demo";
 
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     if args.rows < 20 || args.rows > 5_000_000 {
-        return Err(cardseg::Error::usage(
-            "--rows for the demo must be between 20 and 5,000,000",
-        ));
+        return Err(cardseg::Error::usage("--rows for the demo must be between 20 and 5,000,000"));
     }
     let mut csv = Vec::new();
     cardseg::generate::generate(args.rows, args.common.seed, &mut csv, &|_| {})
         .map_err(|e| cardseg::Error::io(std::path::Path::new("generated data"), "writing", e))?;
-    let mut cfg = args
-        .common
-        .config("demo_input.csv".into(), args.out.clone())?;
+    let mut cfg = args.common.config("demo_input.csv".into(), args.out.clone())?;
     cfg.force |= args.out.join(MARKER).exists();
-    let source = format!(
-        "synthetic demo data ({} customers, seed {})",
-        args.rows, args.common.seed
-    );
+    let source = format!("synthetic demo data ({} customers, seed {})", args.rows, args.common.seed);
     let table = read_bytes(&csv, &source, &cfg.read_spec())?;
     cfg.extra_files = vec![("demo_input.csv".into(), csv), (MARKER.into(), Vec::new())];
     let r = cardseg::pipeline::run_in_memory(&cfg, table)?;

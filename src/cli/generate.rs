@@ -16,14 +16,11 @@ pub struct Args {
 
 pub fn exec(args: Args) -> cardseg::Result<()> {
     if args.rows == 0 || args.rows > 1_000_000_000 {
-        return Err(cardseg::Error::usage(
-            "--rows must be between 1 and 1,000,000,000",
-        ));
+        return Err(cardseg::Error::usage("--rows must be between 1 and 1,000,000,000"));
     }
     let bar = cardseg::progress::Progress::steps(args.rows, "generating");
     cardseg::output::write_file_atomic(&args.out, args.force, |w| {
-        cardseg::generate::generate(args.rows, args.seed, w, &|n| bar.inc(n))
-            .map_err(cardseg::output::werr(&args.out))
+        cardseg::generate::generate(args.rows, args.seed, w, &|n| bar.inc(n)).map_err(cardseg::output::werr(&args.out))
     })?;
     bar.finish();
     Ok(())

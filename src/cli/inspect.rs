@@ -18,10 +18,7 @@ pub struct Args {
 
 pub fn exec(args: Args) -> cardseg::Result<()> {
     let id = match args.id_column {
-        Some(c) => IdSpec::Column {
-            name: c,
-            explicit: true,
-        },
+        Some(c) => IdSpec::Column { name: c, explicit: true },
         None => IdSpec::default_column(),
     };
     let report = cardseg::inspect::inspect(&args.input, id, args.delimiter)?;

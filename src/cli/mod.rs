@@ -39,9 +39,7 @@ pub enum Command {
 pub fn column_list(s: &str) -> Result<Vec<String>, String> {
     let v: Vec<String> = s.split(',').map(|c| c.trim().to_string()).collect();
     if v.iter().any(String::is_empty) {
-        return Err(format!(
-            "{s:?} has an empty column name; write names separated by commas"
-        ));
+        return Err(format!("{s:?} has an empty column name; write names separated by commas"));
     }
     Ok(v)
 }
@@ -51,9 +49,7 @@ pub fn delimiter(s: &str) -> Result<u8, String> {
     match s {
         "tab" | "\\t" => Ok(b'\t'),
         _ if s.len() == 1 && s.is_ascii() && s != "\"" => Ok(s.as_bytes()[0]),
-        _ => Err(format!(
-            "{s:?}: the delimiter must be one ASCII character (or \"tab\")"
-        )),
+        _ => Err(format!("{s:?}: the delimiter must be one ASCII character (or \"tab\")")),
     }
 }
 
@@ -64,10 +60,6 @@ pub fn print(text: &str) -> cardseg::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(cardseg::Error::io(
-            std::path::Path::new("standard output"),
-            "writing",
-            e,
-        )),
+        Err(e) => Err(cardseg::Error::io(std::path::Path::new("standard output"), "writing", e)),
     }
 }

@@ -24,16 +24,9 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     let (model, _) = Model::load(&args.model)?;
     let s = cardseg::predict::predict(&model, &args.input, &args.out, args.force, args.delimiter)?;
     if !quiet {
-        let mut text = format!(
-            "Scored {} customers into {}",
-            s.rows - s.unscored,
-            args.out.display()
-        );
+        let mut text = format!("Scored {} customers into {}", s.rows - s.unscored, args.out.display());
         if s.unscored > 0 {
-            text.push_str(&format!(
-                " ({} left unlabelled: missing features and the model drops such customers)",
-                s.unscored
-            ));
+            text.push_str(&format!(" ({} left unlabelled: missing features and the model drops such customers)", s.unscored));
         }
         text.push('\n');
         for (seg, c) in model.segments.iter().zip(&s.counts) {

@@ -84,10 +84,7 @@ impl Common {
             IdSpec::RowNumber
         } else {
             match &self.id_column {
-                Some(c) => IdSpec::Column {
-                    name: c.clone(),
-                    explicit: true,
-                },
+                Some(c) => IdSpec::Column { name: c.clone(), explicit: true },
                 None => IdSpec::default_column(),
             }
         };

@@ -177,14 +177,7 @@ fn map_chunks<T: Send>(
     }
 }
 
-fn run_once(
-    x: &Matrix,
-    k: usize,
-    p: &KMeansParams,
-    restart: usize,
-    tol: f64,
-    parallel: bool,
-) -> KMeansFit {
+fn run_once(x: &Matrix, k: usize, p: &KMeansParams, restart: usize, tol: f64, parallel: bool) -> KMeansFit {
     let mut rng = Rng::derive(p.seed, &[k as u64, restart as u64]);
     let mut centers = kmeans_plusplus(x, k, &mut rng, parallel);
     let d = x.d;
@@ -235,10 +228,7 @@ pub fn kmeans_plusplus(x: &Matrix, k: usize, rng: &mut Rng, parallel: bool) -> V
         let cands: Vec<usize> = (0..trials)
             .map(|_| search_cumulative(&closest, &chunk_pot, rng.uniform() * pot))
             .collect();
-        let cand_rows: Vec<f64> = cands
-            .iter()
-            .flat_map(|&c| x.row(c).iter().copied())
-            .collect();
+        let cand_rows: Vec<f64> = cands.iter().flat_map(|&c| x.row(c).iter().copied()).collect();
         let partial: Vec<Vec<f64>> = map_chunks(&x.data, d, parallel, |start, rows| {
             let cl = &closest[start..start + rows.len() / d];
             dispatch_d!(d, trial_pots(rows, cl, &cand_rows, d))
@@ -393,13 +383,7 @@ fn lloyd_step(x: &Matrix, centers: &[f64], labels: &mut [u32], parallel: bool) -
     (new_centers, changed)
 }
 
-fn assign_accumulate<const D: usize>(
-    rows: &[f64],
-    centers: &[f64],
-    labels: &mut [u32],
-    k: usize,
-    d: usize,
-) -> StepPart {
+fn assign_accumulate<const D: usize>(rows: &[f64], centers: &[f64], labels: &mut [u32], k: usize, d: usize) -> StepPart {
     let d = dim::<D>(d);
     let mut part = StepPart {
         sums: vec![0.0; k * d],
@@ -424,22 +408,12 @@ fn assign_accumulate<const D: usize>(
 
 /// scikit-learn's rule: each empty cluster takes one of the rows farthest from their
 /// current centre (ties by row index), moved out of its old cluster's sums.
-fn relocate_empty(
-    x: &Matrix,
-    centers: &[f64],
-    labels: &mut [u32],
-    empty: &[usize],
-    sums: &mut [f64],
-    counts: &mut [u64],
-) {
+fn relocate_empty(x: &Matrix, centers: &[f64], labels: &mut [u32], empty: &[usize], sums: &mut [f64], counts: &mut [u64]) {
     let d = x.d;
     let mut far: Vec<(f64, usize)> = (0..x.n)
         .map(|i| {
             let c = labels[i] as usize;
-            (
-                dispatch_d!(d, sqdist(x.row(i), &centers[c * d..(c + 1) * d], d)),
-                i,
-            )
+            (dispatch_d!(d, sqdist(x.row(i), &centers[c * d..(c + 1) * d], d)), i)
         })
         .collect();
     let take = empty.len().min(far.len());
@@ -465,12 +439,7 @@ fn relocate_empty(
 }
 
 /// Labels every row with its nearest centre; returns the inertia and cluster sizes.
-pub fn final_assign(
-    x: &Matrix,
-    centers: &[f64],
-    labels: &mut [u32],
-    parallel: bool,
-) -> (f64, Vec<u64>) {
+pub fn final_assign(x: &Matrix, centers: &[f64], labels: &mut [u32], parallel: bool) -> (f64, Vec<u64>) {
     let d = x.d;
     let k = centers.len() / d;
     let work = |rows: &[f64], lab: &mut [u32]| -> (f64, Vec<u64>) {
@@ -500,13 +469,7 @@ pub fn final_assign(
     (inertia, counts)
 }
 
-fn assign_only<const D: usize>(
-    rows: &[f64],
-    centers: &[f64],
-    labels: &mut [u32],
-    k: usize,
-    d: usize,
-) -> (f64, Vec<u64>) {
+fn assign_only<const D: usize>(rows: &[f64], centers: &[f64], labels: &mut [u32], k: usize, d: usize) -> (f64, Vec<u64>) {
     let d = dim::<D>(d);
     let mut counts = vec![0u64; k];
     let mut inertia = 0.0;
@@ -545,10 +508,7 @@ mod tests {
     #[test]
     fn finds_three_blobs_and_is_deterministic() {
         let x = blobs();
-        let p = KMeansParams {
-            k: 3,
-            ..Default::default()
-        };
+        let p = KMeansParams { k: 3, ..Default::default() };
         let a = fit(&x, &p).unwrap();
         let b = fit(&x, &p).unwrap();
         assert_eq!(a.labels, b.labels);
@@ -581,32 +541,10 @@ mod tests {
 
     #[test]
     fn too_few_rows_or_distinct_points() {
-        let x = Matrix {
-            n: 2,
-            d: 1,
-            data: vec![0.0, 1.0],
-        };
-        assert!(fit(
-            &x,
-            &KMeansParams {
-                k: 3,
-                ..Default::default()
-            }
-        )
-        .is_err());
-        let x = Matrix {
-            n: 4,
-            d: 1,
-            data: vec![0.0, 0.0, 1.0, 1.0],
-        };
-        let e = fit(
-            &x,
-            &KMeansParams {
-                k: 3,
-                ..Default::default()
-            },
-        )
-        .unwrap_err();
+        let x = Matrix { n: 2, d: 1, data: vec![0.0, 1.0] };
+        assert!(fit(&x, &KMeansParams { k: 3, ..Default::default() }).is_err());
+        let x = Matrix { n: 4, d: 1, data: vec![0.0, 0.0, 1.0, 1.0] };
+        let e = fit(&x, &KMeansParams { k: 3, ..Default::default() }).unwrap_err();
         assert!(e.to_string().contains("distinct"), "{e}");
     }
 }

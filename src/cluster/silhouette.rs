@@ -95,10 +95,7 @@ pub fn samples_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<Vec<f64>> 
                 let mut start = 0;
                 while start < n {
                     let end = (start + buf.len()).min(n);
-                    dispatch_d!(
-                        d,
-                        distances(xi, &x.data[start * d..end * d], &mut buf[..end - start], d)
-                    );
+                    dispatch_d!(d, distances(xi, &x.data[start * d..end * d], &mut buf[..end - start], d));
                     for (jj, &dist) in buf[..end - start].iter().enumerate() {
                         let s = &slots[(start + jj) * nl..(start + jj + 1) * nl];
                         for &slot in s {
@@ -119,9 +116,7 @@ pub fn samples_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<Vec<f64>> 
             },
         )
         .collect();
-    (0..nl)
-        .map(|l| rows.iter().map(|r| r[l]).collect())
-        .collect()
+    (0..nl).map(|l| rows.iter().map(|r| r[l]).collect()).collect()
 }
 
 #[inline]
@@ -179,13 +174,7 @@ pub fn sample_indices(n: usize, m: usize, seed: u64) -> Vec<usize> {
 /// Silhouettes of several labelings: exact up to `exact_max` rows, otherwise the mean
 /// over a random sample of `sample` customers (distances within the sample, as
 /// scikit-learn's `sample_size`), with the standard error of that mean.
-pub fn scores(
-    x: &Matrix,
-    labelings: &[(&[u32], usize)],
-    exact_max: usize,
-    sample: usize,
-    seed: u64,
-) -> Vec<Score> {
+pub fn scores(x: &Matrix, labelings: &[(&[u32], usize)], exact_max: usize, sample: usize, seed: u64) -> Vec<Score> {
     if x.n <= exact_max {
         return exact_many(x, labelings)
             .into_iter()
@@ -203,11 +192,7 @@ pub fn scores(
     for &i in &idx {
         data.extend_from_slice(x.row(i));
     }
-    let sub = Matrix {
-        n: idx.len(),
-        d,
-        data,
-    };
+    let sub = Matrix { n: idx.len(), d, data };
     let sub_labels: Vec<Vec<u32>> = labelings
         .iter()
         .map(|(lab, _)| idx.iter().map(|&i| lab[i]).collect())
@@ -242,11 +227,7 @@ mod tests {
         // Points 0, 1 in one segment and 4, 6 in another, on a line.
         // s(0) = (b-a)/max: a=1, b=(4+6)/2=5 -> 0.8; s(1): a=1, b=4 -> 0.75;
         // s(4): a=2, b=(4+3)/2=3.5 -> 1.5/3.5; s(6): a=2, b=(6+5)/2=5.5 -> 3.5/5.5.
-        let x = Matrix {
-            n: 4,
-            d: 1,
-            data: vec![0.0, 1.0, 4.0, 6.0],
-        };
+        let x = Matrix { n: 4, d: 1, data: vec![0.0, 1.0, 4.0, 6.0] };
         let labels = [0u32, 0, 1, 1];
         let got = exact_many(&x, &[(&labels, 2)])[0];
         let want = (0.8 + 0.75 + 1.5 / 3.5 + 3.5 / 5.5) / 4.0;
@@ -255,11 +236,7 @@ mod tests {
 
     #[test]
     fn singleton_segments_score_zero_and_labelings_are_independent() {
-        let x = Matrix {
-            n: 3,
-            d: 1,
-            data: vec![0.0, 1.0, 10.0],
-        };
+        let x = Matrix { n: 3, d: 1, data: vec![0.0, 1.0, 10.0] };
         let a = [0u32, 0, 1];
         let b = [0u32, 1, 2];
         let both = exact_many(&x, &[(&a, 2), (&b, 3)]);

@@ -47,9 +47,7 @@ fn check_spec(spec: &ReadSpec) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for name in &spec.required {
         if name.trim().is_empty() {
-            return Err(Error::usage(
-                "an empty column name was given in a column list",
-            ));
+            return Err(Error::usage("an empty column name was given in a column list"));
         }
         if let IdSpec::Column { name: id, .. } = &spec.id {
             if id == name {

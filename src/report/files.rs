@@ -58,23 +58,13 @@ pub fn write_labels(path: &Path, r: &RunResult) -> Result<()> {
                     j += 1;
                 }
             }
-            write_label_rows(
-                w,
-                path,
-                &r.model,
-                kept.len(),
-                &|i| orig.get(i).to_string(),
-                &|i| (kept_index[i] != u32::MAX).then(|| r.labels[kept_index[i] as usize]),
-            )
+            write_label_rows(w, path, &r.model, kept.len(), &|i| orig.get(i).to_string(), &|i| {
+                (kept_index[i] != u32::MAX).then(|| r.labels[kept_index[i] as usize])
+            })
         }
-        _ => write_label_rows(
-            w,
-            path,
-            &r.model,
-            r.labels.len(),
-            &|i| r.table.ids.get(i).to_string(),
-            &|i| Some(r.labels[i]),
-        ),
+        _ => write_label_rows(w, path, &r.model, r.labels.len(), &|i| r.table.ids.get(i).to_string(), &|i| {
+            Some(r.labels[i])
+        }),
     })
 }
 
@@ -89,10 +79,7 @@ pub fn write_k_selection(path: &Path, model: &Model) -> Result<()> {
                 row.inertia,
                 row.silhouette.value,
                 row.silhouette.method,
-                row.silhouette
-                    .std_error
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
+                row.silhouette.std_error.map(|v| v.to_string()).unwrap_or_default(),
                 row.silhouette.sample_size,
                 row.k == model.k
             )
@@ -111,9 +98,7 @@ fn opt(v: Option<f64>) -> String {
 pub fn write_segments_csv(path: &Path, r: &RunResult) -> Result<()> {
     write_file(path, |w| {
         let mut csv = csv::WriterBuilder::new().from_writer(w);
-        let mut header: Vec<String> = ["segment", "name", "customers", "share"]
-            .map(String::from)
-            .to_vec();
+        let mut header: Vec<String> = ["segment", "name", "customers", "share"].map(String::from).to_vec();
         for s in &r.profile.portfolio.stats {
             header.push(format!("{}_mean", s.column));
             header.push(format!("{}_median", s.column));
@@ -127,12 +112,7 @@ pub fn write_segments_csv(path: &Path, r: &RunResult) -> Result<()> {
         header.push("suggested_action".into());
         csv.write_record(&header).map_err(csv_err(path))?;
         for (seg, meta) in r.profile.segments.iter().zip(&r.model.segments) {
-            let mut row = vec![
-                seg.id.to_string(),
-                meta.name.clone(),
-                seg.customers.to_string(),
-                seg.share.to_string(),
-            ];
+            let mut row = vec![seg.id.to_string(), meta.name.clone(), seg.customers.to_string(), seg.share.to_string()];
             for s in &seg.stats {
                 row.push(opt(s.mean));
                 row.push(opt(s.median));
@@ -182,13 +162,7 @@ pub fn segments_json(r: &RunResult) -> SegmentsJson<'_> {
                 name: &m.name,
                 rationale: &m.rationale,
                 suggested_action: &m.action,
-                centroid: r
-                    .model
-                    .features
-                    .iter()
-                    .map(String::as_str)
-                    .zip(c.iter().copied())
-                    .collect(),
+                centroid: r.model.features.iter().map(String::as_str).zip(c.iter().copied()).collect(),
                 profile: p,
             })
             .collect(),
@@ -197,8 +171,7 @@ pub fn segments_json(r: &RunResult) -> SegmentsJson<'_> {
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_file(path, |w| {
-        serde_json::to_writer_pretty(&mut *w, value)
-            .map_err(|e| Error::io(path, "writing", std::io::Error::other(e.to_string())))?;
+        serde_json::to_writer_pretty(&mut *w, value).map_err(|e| Error::io(path, "writing", std::io::Error::other(e.to_string())))?;
         w.write_all(b"\n").map_err(werr(path))
     })
 }

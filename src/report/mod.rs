@@ -17,15 +17,10 @@ pub fn write_all(out: &OutputDir, r: &RunResult, model_text: &str, cfg: &RunConf
     files::write_json(&out.file("segments.json"), &files::segments_json(r))?;
     let summary = summary::Summary::build(r);
     let path = out.file("summary.md");
-    write_file(&path, |w| {
-        summary::write_markdown(w, &summary).map_err(crate::output::werr(&path))
-    })?;
+    write_file(&path, |w| summary::write_markdown(w, &summary).map_err(crate::output::werr(&path)))?;
     files::write_json(&out.file("summary.json"), &summary)?;
     let path = out.file("model.json");
-    write_file(&path, |w| {
-        w.write_all(model_text.as_bytes())
-            .map_err(crate::output::werr(&path))
-    })?;
+    write_file(&path, |w| w.write_all(model_text.as_bytes()).map_err(crate::output::werr(&path)))?;
     if cfg.dashboard {
         let path = out.file("dashboard.html");
         crate::dashboard::write_for_run(&path, r, &summary)?;
@@ -41,8 +36,7 @@ pub fn md_escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' | '{' | '}' | '(' | ')' | '~'
-            | '"' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' | '{' | '}' | '(' | ')' | '~' | '"' => {
                 out.push('\\');
                 out.push(ch);
             }
@@ -91,10 +85,7 @@ mod tests {
 
     #[test]
     fn markdown_escaping_neutralises_markup() {
-        assert_eq!(
-            md_escape("<script>a|b</script>"),
-            "&lt;script&gt;a\\|b&lt;/script&gt;"
-        );
+        assert_eq!(md_escape("<script>a|b</script>"), "&lt;script&gt;a\\|b&lt;/script&gt;");
         assert_eq!(md_escape("x\ny"), "x y");
     }
 

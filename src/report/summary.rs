@@ -115,9 +115,7 @@ fn findings(r: &RunResult) -> Vec<String> {
     let p = &r.profile;
     let name = |i: usize| m.segments[i].name.clone();
     let mut out = Vec::new();
-    let largest = (0..p.segments.len())
-        .max_by_key(|&i| (p.segments[i].customers, std::cmp::Reverse(i)))
-        .unwrap_or(0);
+    let largest = (0..p.segments.len()).max_by_key(|&i| (p.segments[i].customers, std::cmp::Reverse(i))).unwrap_or(0);
     out.push(format!(
         "{} is the largest segment: {} customers ({} of the portfolio).",
         name(largest),
@@ -148,12 +146,7 @@ fn findings(r: &RunResult) -> Vec<String> {
     }
     if let Some(portfolio_util) = p.portfolio.indicator("utilisation").and_then(|i| i.value) {
         let best = (0..p.segments.len())
-            .filter_map(|i| {
-                p.segments[i]
-                    .indicator("utilisation")
-                    .and_then(|x| x.value)
-                    .map(|v| (i, v))
-            })
+            .filter_map(|i| p.segments[i].indicator("utilisation").and_then(|x| x.value).map(|v| (i, v)))
             .fold(None, |b: Option<(usize, f64)>, (i, v)| match b {
                 Some((_, bv)) if bv >= v => b,
                 _ => Some((i, v)),
@@ -168,9 +161,7 @@ fn findings(r: &RunResult) -> Vec<String> {
         }
     }
     if out.len() < 3 {
-        let smallest = (0..p.segments.len())
-            .min_by_key(|&i| (p.segments[i].customers, i))
-            .unwrap_or(0);
+        let smallest = (0..p.segments.len()).min_by_key(|&i| (p.segments[i].customers, i)).unwrap_or(0);
         out.push(format!(
             "{} is the smallest segment: {} customers ({}).",
             name(smallest),
@@ -196,11 +187,7 @@ pub fn write_markdown(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
         thousands(s.customers_segmented),
         md_escape(&s.source),
         s.k,
-        s.features
-            .iter()
-            .map(|f| md_escape(f))
-            .collect::<Vec<_>>()
-            .join(", ")
+        s.features.iter().map(|f| md_escape(f)).collect::<Vec<_>>().join(", ")
     )?;
     writeln!(w, "## Segments by size\n")?;
     write!(w, "| Segment | Name | Customers | Share |")?;
@@ -214,23 +201,11 @@ pub fn write_markdown(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
     }
     writeln!(w, "---|---|")?;
     for seg in &s.segments {
-        write!(
-            w,
-            "| {} | {} | {} | {} |",
-            seg.id,
-            md_escape(&seg.name),
-            thousands(seg.customers),
-            pct(seg.share)
-        )?;
+        write!(w, "| {} | {} | {} | {} |", seg.id, md_escape(&seg.name), thousands(seg.customers), pct(seg.share))?;
         for (_, v) in &seg.key_metrics {
             write!(w, " {} |", human(*v))?;
         }
-        writeln!(
-            w,
-            " {} | {} |",
-            md_escape(&seg.rationale),
-            md_escape(&seg.suggested_action)
-        )?;
+        writeln!(w, " {} | {} |", md_escape(&seg.rationale), md_escape(&seg.suggested_action))?;
     }
     writeln!(w, "\n## Key findings\n")?;
     for f in &s.findings {
@@ -240,31 +215,17 @@ pub fn write_markdown(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
     writeln!(w, "{}\n", md_escape(&s.k_reason))?;
     writeln!(w, "## Data quality\n")?;
     writeln!(w, "- Customers read: {}", thousands(s.customers_read))?;
-    writeln!(
-        w,
-        "- Customers segmented: {}",
-        thousands(s.customers_segmented)
-    )?;
+    writeln!(w, "- Customers segmented: {}", thousands(s.customers_segmented))?;
     if s.missing.is_empty() {
         writeln!(w, "- Missing values in the columns used: none")?;
     } else {
         writeln!(w, "- Missing values (policy: {}):", s.missing_policy)?;
         for m in &s.missing {
-            writeln!(
-                w,
-                "  - {}: {} missing, {}",
-                md_escape(&m.column),
-                thousands(m.missing),
-                md_escape(&m.handled)
-            )?;
+            writeln!(w, "  - {}: {} missing, {}", md_escape(&m.column), thousands(m.missing), md_escape(&m.handled))?;
         }
     }
     if s.duplicate_ids > 0 {
-        writeln!(
-            w,
-            "- Duplicate customer ids: {} (each row was segmented separately; check the extract)",
-            thousands(s.duplicate_ids)
-        )?;
+        writeln!(w, "- Duplicate customer ids: {} (each row was segmented separately; check the extract)", thousands(s.duplicate_ids))?;
     }
     writeln!(w, "\nModel checksum: `{}`", s.model_checksum)?;
     Ok(())

@@ -7,18 +7,8 @@ use crate::pipeline::RunResult;
 
 pub fn print_segments(w: &mut dyn Write, r: &RunResult) -> std::io::Result<()> {
     let m = &r.model;
-    let name_w = m
-        .segments
-        .iter()
-        .map(|s| s.name.chars().count())
-        .max()
-        .unwrap_or(4)
-        .clamp(4, 48);
-    write!(
-        w,
-        "{:>3}  {:<name_w$}  {:>10}  {:>6}",
-        "#", "segment", "customers", "share"
-    )?;
+    let name_w = m.segments.iter().map(|s| s.name.chars().count()).max().unwrap_or(4).clamp(4, 48);
+    write!(w, "{:>3}  {:<name_w$}  {:>10}  {:>6}", "#", "segment", "customers", "share")?;
     for f in &m.features {
         write!(w, "  {:>14}", truncate(f, 14))?;
     }
@@ -42,17 +32,10 @@ pub fn print_segments(w: &mut dyn Write, r: &RunResult) -> std::io::Result<()> {
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let clean: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if clean.chars().count() <= n {
         clean
     } else {
-        clean
-            .chars()
-            .take(n.saturating_sub(1))
-            .chain(std::iter::once('…'))
-            .collect()
+        clean.chars().take(n.saturating_sub(1)).chain(std::iter::once('…')).collect()
     }
 }
