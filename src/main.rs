@@ -66,6 +66,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         Inspect(a) => cli::inspect::exec(a)?,
         Predict(a) => cli::predict::exec(a, quiet)?,
         Generate(a) => cli::generate::exec(a)?,
+        Dashboard(a) => cli::dashboard::exec(a, quiet)?,
     }
     Ok(())
 }

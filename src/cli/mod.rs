@@ -1,5 +1,6 @@
 //! Command-line parsing only: each subcommand's file turns flags into a library call.
 
+pub mod dashboard;
 pub mod demo;
 pub mod generate;
 pub mod inspect;
@@ -30,6 +31,8 @@ pub enum Command {
     Predict(predict::Args),
     /// Write synthetic customers with the CC GENERAL schema.
     Generate(generate::Args),
+    /// Rebuild dashboard.html from a model, its labels and the customer data.
+    Dashboard(dashboard::Args),
 }
 
 /// Splits a comma-separated column list, trimming blanks.

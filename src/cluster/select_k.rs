@@ -52,6 +52,8 @@ fn rel_extrema(y: &[f64], cmp: fn(f64, f64) -> bool) -> Vec<usize> {
 
 /// The knee of a convex, decreasing curve, as `kneed.KneeLocator(x, y, curve="convex",
 /// direction="decreasing")` finds it; None when there is no knee.
+// The scan mirrors kneed's loop, which needs the index for several arrays at once.
+#[allow(clippy::needless_range_loop)]
 pub fn kneedle(x: &[f64], y: &[f64]) -> Option<f64> {
     let n = x.len();
     if n < 3 || y.len() != n {

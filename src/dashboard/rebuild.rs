@@ -1,0 +1,254 @@
+//! `cardseg dashboard`: rebuilds `dashboard.html` from a saved model, a labels file
+//! (`labels.csv` of a run, or the output of `predict`) and the customer data, without
+//! re-clustering. The profile is recomputed from the data, so the page describes the
+//! customers given; on the training file the page is byte-identical to the run's own.
+
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::clean::{CleanReport, ColumnCleaning, MissingPolicy};
+use crate::error::{Error, Result};
+use crate::ingest::{self, IdSpec, ReadSpec};
+use crate::model::Model;
+use crate::pipeline::{RunResult, Timings};
+use crate::report::files::id_header;
+use crate::report::summary::Summary;
+
+/// What to rebuild from, and where to write the page.
+#[derive(Debug, Clone)]
+pub struct RebuildRequest {
+    pub model: PathBuf,
+    pub labels: PathBuf,
+    pub input: String,
+    pub out: PathBuf,
+    pub force: bool,
+    pub delimiter: Option<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RebuildReport {
+    pub customers_read: u64,
+    pub customers_labelled: u64,
+    pub bytes: u64,
+}
+
+/// Reads the labels file: one entry per input row, `Some(segment index)` or `None` for
+/// a customer left unlabelled. Every row must carry the input row's id, and every name
+/// the model's name for that segment, so labels from another file or model are refused.
+fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Vec<Option<u32>>> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, "reading labels", e))?;
+    let mut head = [0u8; 2];
+    let mut f = BufReader::with_capacity(1 << 20, file);
+    let reader: Box<dyn Read> = {
+        use std::io::BufRead;
+        let buf = f
+            .fill_buf()
+            .map_err(|e| Error::io(path, "reading labels", e))?;
+        head[..buf.len().min(2)].copy_from_slice(&buf[..buf.len().min(2)]);
+        if head == [0x1f, 0x8b] {
+            Box::new(flate2::read::MultiGzDecoder::new(f))
+        } else {
+            Box::new(f)
+        }
+    };
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(reader);
+    let bad_csv = |e: csv::Error| {
+        let line = e.position().map(|p| p.line()).unwrap_or(0);
+        Error::Record {
+            source_name: shown.clone(),
+            line,
+            message: format!("{e}; give the labels.csv written by cardseg run or predict"),
+        }
+    };
+    let header = csv.headers().map_err(bad_csv)?.clone();
+    let want = [id_header(model), "segment", "segment_name"];
+    if header.iter().collect::<Vec<_>>() != want {
+        return Err(Error::input(
+            &shown,
+            format!(
+                "line 1: the header is {:?}, expected {:?}; give the labels written by cardseg run or predict with this model",
+                header.iter().collect::<Vec<_>>().join(","),
+                want.join(",")
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    let mut record = csv::StringRecord::new();
+    while csv.read_record(&mut record).map_err(bad_csv)? {
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let row = out.len();
+        let at = |message: String| Error::Record {
+            source_name: shown.clone(),
+            line,
+            message,
+        };
+        if row >= ids.len() {
+            return Err(at(format!(
+                "more label rows than the input's {} customers; give the labels written for this input",
+                ids.len()
+            )));
+        }
+        if &record[0] != ids.get(row) {
+            return Err(at(format!(
+                "id {} does not match the input's customer {} (row {}); give the labels written for this input",
+                crate::error::show_value(record[0].as_bytes()),
+                crate::error::show_value(ids.get(row).as_bytes()),
+                row + 1
+            )));
+        }
+        if record[1].is_empty() {
+            out.push(None);
+            continue;
+        }
+        let seg: usize = record[1]
+            .parse()
+            .ok()
+            .filter(|s| (1..=model.k).contains(s))
+            .ok_or_else(|| {
+                at(format!(
+                    "segment {} is not between 1 and {}",
+                    crate::error::show_value(record[1].as_bytes()),
+                    model.k
+                ))
+            })?;
+        if record[2] != model.segments[seg - 1].name {
+            return Err(at(format!(
+                "segment {seg} is named {} here but {} in the model; these labels come from another model",
+                crate::error::show_value(record[2].as_bytes()),
+                crate::error::show_value(model.segments[seg - 1].name.as_bytes())
+            )));
+        }
+        out.push(Some(seg as u32 - 1));
+    }
+    if out.len() != ids.len() {
+        return Err(Error::input(
+            &shown,
+            format!(
+                "has {} label rows but the input has {} customers; give the labels written for this input",
+                out.len(),
+                ids.len()
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Rebuilds the page: the input is read and cleaned with the model's saved fill values,
+/// unlabelled customers are left out (as the run left out dropped ones), the profile and
+/// summary are recomputed, and the page is written atomically.
+pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
+    let (model, checksum) = Model::load(&req.model)?;
+    crate::output::check_target(&req.out, req.force)?;
+    let id = match &model.id_column {
+        Some(c) => IdSpec::Column {
+            name: c.clone(),
+            explicit: true,
+        },
+        None => IdSpec::RowNumber,
+    };
+    let mut table = ingest::read(
+        &req.input,
+        &ReadSpec {
+            id,
+            required: model.features.clone(),
+            other_numeric: true,
+            delimiter: req.delimiter,
+        },
+    )?;
+    // The reader returns columns in header order, as it did for the run, so the profile
+    // comes out in the same order.
+    let labels = read_labels(&req.labels, &model, &table.ids)?;
+    let rows = table.rows();
+
+    let mut columns = Vec::new();
+    for c in &model.cleaning {
+        let Some(col) = table.columns.iter_mut().find(|t| t.name == c.column) else {
+            continue;
+        };
+        let missing = col.values.iter().filter(|v| v.is_nan()).count() as u64;
+        if let Some(fill) = c.fill_value {
+            crate::clean::apply_fill(&mut col.values, fill);
+        }
+        columns.push(ColumnCleaning {
+            column: c.column.clone(),
+            missing,
+            fill_value: c.fill_value,
+        });
+    }
+    let keep: Vec<bool> = labels.iter().map(Option::is_some).collect();
+    let kept = keep.iter().filter(|k| **k).count();
+    if kept == 0 {
+        return Err(Error::input(
+            req.labels.display().to_string(),
+            "labels no customer; there is nothing to show",
+        ));
+    }
+    let mut clean = CleanReport {
+        policy: model.missing_policy,
+        rows_in: rows as u64,
+        rows_out: kept as u64,
+        columns,
+        kept: None,
+        original_ids: None,
+    };
+    if kept < rows {
+        let kept_ids = table.ids.retain(&keep);
+        clean.original_ids = Some(std::mem::replace(&mut table.ids, kept_ids));
+        for col in &mut table.columns {
+            let mut i = 0;
+            col.values.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
+        clean.kept = Some(keep);
+    } else if model.missing_policy == MissingPolicy::Drop {
+        clean.kept = Some(keep);
+    }
+    let labels: Vec<u32> = labels.into_iter().flatten().collect();
+    let profile = crate::profile::profile(&table, &labels, model.k);
+    let duplicate_ids = crate::inspect::count_duplicate_ids(&table.ids);
+    let r = RunResult {
+        table,
+        clean,
+        model,
+        checksum,
+        profile,
+        labels,
+        out: req.out.clone(),
+        timings: Timings::default(),
+        duplicate_ids,
+    };
+    let summary = Summary::build(&r);
+    let mut bytes = 0u64;
+    crate::output::write_file_atomic(&req.out, req.force, |w| {
+        let mut counted = Counting { inner: w, n: 0 };
+        super::render(&mut counted, &r, &summary, &req.out)?;
+        bytes = counted.n;
+        Ok(())
+    })?;
+    Ok(RebuildReport {
+        customers_read: rows as u64,
+        customers_labelled: kept as u64,
+        bytes,
+    })
+}
+
+struct Counting<'a> {
+    inner: &'a mut dyn std::io::Write,
+    n: u64,
+}
+
+impl std::io::Write for Counting<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
