@@ -267,10 +267,13 @@ fn run_table(
     bar.finish();
     timings.lap("kmeans sweep", &mut t);
 
-    let labelings: Vec<(&[u32], usize)> = fits.iter().map(|f| (f.labels.as_slice(), f.k)).collect();
+    let fit_views: Vec<(&[u32], &[f64], usize)> = fits
+        .iter()
+        .map(|f| (f.labels.as_slice(), f.centroids.as_slice(), f.k))
+        .collect();
     let sils = silhouette::scores(
         &x,
-        &labelings,
+        &fit_views,
         cfg.silhouette_exact_max,
         cfg.silhouette_sample,
         cfg.seed,

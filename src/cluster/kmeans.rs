@@ -19,6 +19,11 @@ use crate::scale::Matrix;
 pub const CHUNK: usize = 4096;
 /// Below this many rows a restart runs on one thread and restarts run side by side.
 const INNER_PARALLEL_ROWS: usize = 100_000;
+/// Above this many rows the restarts, Hartigan polish and swap search run on a random
+/// sample of this size, and each k's best centres are then refined by Lloyd on all rows.
+/// The search for a good basin needs the shape of the data, not every customer; the
+/// refinement makes the centres exact for the full data.
+pub const SAMPLE_FIT_ROWS: usize = 25_000;
 /// Lloyd results within this relative distance of the best get the Hartigan polish;
 /// Hartigan gains are small, so runs further behind cannot overtake.
 const POLISH_MARGIN: f64 = 1e-3;
@@ -109,6 +114,9 @@ pub fn fit_sweep(
     for &k in ks {
         KMeansParams { k, ..base.clone() }.check(x.n)?;
     }
+    if x.n > SAMPLE_FIT_ROWS {
+        return fit_sweep_sampled(x, ks, base, on_run_done);
+    }
     let var = mean_variance(x);
     let tols = Tols {
         coarse: base.tol * var,
@@ -118,7 +126,8 @@ pub fn fit_sweep(
         .iter()
         .flat_map(|&k| (0..base.n_init).map(move |r| (k, r)))
         .collect();
-    let inner = x.n >= INNER_PARALLEL_ROWS;
+    // Inputs that reach here have at most SAMPLE_FIT_ROWS rows: restarts run side by side.
+    let inner = false;
     let run = |&(k, r): &(usize, usize)| {
         let out = run_once(x, k, base, r, tols.coarse, inner);
         on_run_done();
@@ -171,6 +180,48 @@ pub fn fit_sweep(
         }
     }
     Ok(best)
+}
+
+/// Large inputs: the full search on a sample, then Lloyd (Hamerly) on every row from the
+/// sample's best centres, rows split across threads. The returned fits carry no labels
+/// (at 10 million rows, one label vector per k would cost more memory than the data);
+/// callers label with [`assign`].
+fn fit_sweep_sampled(
+    x: &Matrix,
+    ks: &[usize],
+    base: &KMeansParams,
+    on_run_done: &(dyn Fn() + Sync),
+) -> Result<Vec<KMeansFit>> {
+    let idx =
+        crate::cluster::silhouette::sample_indices(x.n, SAMPLE_FIT_ROWS, base.seed ^ 0x5A4D_F17E);
+    let d = x.d;
+    let mut data = Vec::with_capacity(idx.len() * d);
+    for &i in &idx {
+        data.extend_from_slice(x.row(i));
+    }
+    let sample = Matrix {
+        n: idx.len(),
+        d,
+        data,
+    };
+    drop(idx);
+    let on_sample = fit_sweep(&sample, ks, base, on_run_done)?;
+    drop(sample);
+    let tol = base.tol * mean_variance(x);
+    let mut out = Vec::with_capacity(on_sample.len());
+    for f in on_sample {
+        let mut full = lloyd_from(x, f.centroids, base.max_iter, tol, true);
+        full.best_init = f.best_init;
+        full.labels = Vec::new();
+        if let Some(c) = full.counts.iter().position(|&c| c == 0) {
+            return Err(Error::usage(format!(
+                "k = {}: segment {c} is empty; the customers have fewer than {} distinct combinations of the features; lower k",
+                full.k, full.k
+            )));
+        }
+        out.push(full);
+    }
+    Ok(out)
 }
 
 /// The lowest-inertia run of each k (the first on ties); runs arrive grouped by k.

@@ -274,17 +274,21 @@ pub fn sample_indices(n: usize, m: usize, seed: u64) -> Vec<usize> {
     out
 }
 
-/// Silhouettes of several labelings: exact up to `exact_max` rows, otherwise the mean
-/// over a random sample of `sample` customers (distances within the sample, as
-/// scikit-learn's `sample_size`), with the standard error of that mean.
+/// Silhouettes of several K-Means fits, given as (labels, centroids, k): exact up to
+/// `exact_max` rows, otherwise the mean over a random sample of `sample` customers
+/// (distances within the sample, as scikit-learn's `sample_size`), with the standard
+/// error of that mean. Sampled customers are labelled with their nearest centroid (what
+/// the fit's labels are), so large fits need not keep their labels.
 pub fn scores(
     x: &Matrix,
-    labelings: &[(&[u32], usize)],
+    fits: &[(&[u32], &[f64], usize)],
     exact_max: usize,
     sample: usize,
     seed: u64,
 ) -> Vec<Score> {
     if x.n <= exact_max {
+        let labelings: Vec<(&[u32], usize)> = fits.iter().map(|(l, _, k)| (*l, *k)).collect();
+        let labelings = labelings.as_slice();
         return exact_many(x, labelings)
             .into_iter()
             .map(|value| Score {
@@ -306,14 +310,14 @@ pub fn scores(
         d,
         data,
     };
-    let sub_labels: Vec<Vec<u32>> = labelings
+    let sub_labels: Vec<Vec<u32>> = fits
         .iter()
-        .map(|(lab, _)| idx.iter().map(|&i| lab[i]).collect())
+        .map(|(_, centers, _)| crate::cluster::kmeans::assign(&sub, centers))
         .collect();
     let sub_lab: Vec<(&[u32], usize)> = sub_labels
         .iter()
-        .zip(labelings)
-        .map(|(l, (_, k))| (l.as_slice(), *k))
+        .zip(fits)
+        .map(|(l, (_, _, k))| (l.as_slice(), *k))
         .collect();
     let m = sub.n as f64;
     samples_many(&sub, &sub_lab)
