@@ -1381,7 +1381,7 @@ fn check_success(
             continue;
         }
         let text = String::from_utf8_lossy(bytes);
-        let t = non_finite_tokens(&text);
+        let t = non_finite_tokens(&scannable(p, &text));
         if !t.is_empty() {
             bad.push(format!(
                 "{} holds non-finite numbers {:?}",
