@@ -469,9 +469,24 @@ fn hamerly(
     let mut init = true;
     let mut half_sep = vec![0.0f64; k];
     let mut moved = vec![0.0f64; k];
+    let mut drift = Drift {
+        moved: vec![0.0; k],
+        r1: 0,
+        max1: 0.0,
+        max2: 0.0,
+    };
     loop {
         // Assignment pass (a full scan of every row on the first pass).
-        let deltas = hamerly_pass(x, &centers, &mut labels, &mut b, &half_sep, init, parallel);
+        let deltas = hamerly_pass(
+            x,
+            &centers,
+            &mut labels,
+            &mut b,
+            &half_sep,
+            &drift,
+            init,
+            parallel,
+        );
         for dl in &deltas {
             for (a, v) in sums.iter_mut().zip(&dl.sums) {
                 *a += v;
@@ -553,10 +568,12 @@ fn hamerly(
             }
             half_sep[c] = 0.5 * best.sqrt();
         }
-        for ((u, l), &a) in b.upper.iter_mut().zip(b.lower.iter_mut()).zip(&labels) {
-            *u += moved[a as usize];
-            *l -= if a as usize == r1 { max2 } else { max1 };
-        }
+        drift = Drift {
+            moved: moved.clone(),
+            r1,
+            max1,
+            max2,
+        };
     }
     // Exact means of the final labels (the running sums carry rounding).
     let mut s2 = vec![0.0; k * d];
@@ -577,12 +594,24 @@ fn hamerly(
     (centers, labels, n_iter)
 }
 
+/// How far the centres moved in the last update: bounds are loosened by it lazily, in
+/// the same pass that tests them (one sweep over the rows per iteration, not two).
+struct Drift {
+    moved: Vec<f64>,
+    /// The centre that moved most, its move, and the second largest move.
+    r1: usize,
+    max1: f64,
+    max2: f64,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn hamerly_pass(
     x: &Matrix,
     centers: &[f64],
     labels: &mut [u32],
     b: &mut Bounds,
     half_sep: &[f64],
+    drift: &Drift,
     init: bool,
     parallel: bool,
 ) -> Vec<Delta> {
@@ -590,7 +619,7 @@ fn hamerly_pass(
     let work = |rows: &[f64], lab: &mut [u32], up: &mut [f64], lo: &mut [f64]| -> Delta {
         dispatch_d!(
             d,
-            hamerly_chunk(rows, centers, lab, up, lo, half_sep, init, d)
+            hamerly_chunk(rows, centers, lab, up, lo, half_sep, drift, init, d)
         )
     };
     if parallel {
@@ -621,6 +650,7 @@ fn hamerly_chunk<const D: usize>(
     upper: &mut [f64],
     lower: &mut [f64],
     half_sep: &[f64],
+    drift: &Drift,
     init: bool,
     d: usize,
 ) -> Delta {
@@ -634,6 +664,12 @@ fn hamerly_chunk<const D: usize>(
     for (i, row) in rows.chunks_exact(d).enumerate() {
         let a = labels[i] as usize;
         if !init {
+            upper[i] += drift.moved[a];
+            lower[i] -= if a == drift.r1 {
+                drift.max2
+            } else {
+                drift.max1
+            };
             let m = half_sep[a].max(lower[i]);
             if upper[i] <= m {
                 continue;
