@@ -334,6 +334,7 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
         ids,
         columns,
         info,
+        row_based: false,
     })
 }
 
