@@ -31,7 +31,10 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     if path.is_empty() {
         return Err(Error::usage("sqlite:// needs a path: sqlite:///abs/path.db or sqlite://relative/path.db"));
     }
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(std::path::Path::new(path), "opening SQLite database", e))?;
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(&name, format!("no such database file: {path}")),
+        _ => Error::input(&name, format!("cannot open {path}: {e}")),
+    })?;
     if meta.is_dir() {
         return Err(Error::input(&name, "is a directory, not an SQLite database file"));
     }
