@@ -28,7 +28,11 @@ pub struct LabelTarget {
 
 impl LabelTarget {
     pub fn new(url: impl Into<String>) -> Self {
-        LabelTarget { url: url.into(), table: DEFAULT_TABLE.to_string(), timeout: ingest::DEFAULT_TIMEOUT }
+        LabelTarget {
+            url: url.into(),
+            table: DEFAULT_TABLE.to_string(),
+            timeout: ingest::DEFAULT_TIMEOUT,
+        }
     }
 
     /// The target as it may be shown (password hidden) with its table.
@@ -56,7 +60,7 @@ pub struct LabelRow<'a> {
 
 enum Conn {
     Sqlite(rusqlite::Connection),
-    Postgres(Box<postgres::Client>, ingest::postgres::Connection),
+    Postgres(Box<(postgres::Client, ingest::postgres::Connection)>),
 }
 
 /// An open connection, ready for [`LabelWriter::write`].
@@ -88,7 +92,12 @@ pub fn rfc3339(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", tod / 3600, tod % 3600 / 60, tod % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        tod / 3600,
+        tod % 3600 / 60,
+        tod % 60
+    )
 }
 
 impl LabelWriter {
@@ -102,26 +111,38 @@ impl LabelWriter {
                 if path.is_empty() {
                     return Err(Error::usage("sqlite:// needs a path: sqlite:///abs/path.db or sqlite://relative/path.db"));
                 }
-                let c = rusqlite::Connection::open(path).map_err(|e| sqlite_error(&name, "opening", e))?;
-                c.busy_timeout(target.timeout).map_err(|e| sqlite_error(&name, "opening", e))?;
+                let c = rusqlite::Connection::open(path)
+                    .map_err(|e| sqlite_error(&name, "opening", e))?;
+                c.busy_timeout(target.timeout)
+                    .map_err(|e| sqlite_error(&name, "opening", e))?;
                 Conn::Sqlite(c)
             }
             _ => {
                 let cfg = ingest::postgres::configure(&target.url, target.timeout)?;
                 let client = cfg.connect(&name)?;
-                Conn::Postgres(Box::new(client), cfg)
+                Conn::Postgres(Box::new((client, cfg)))
             }
         };
-        Ok(LabelWriter { conn, table: target.table.clone(), name })
+        Ok(LabelWriter {
+            conn,
+            table: target.table.clone(),
+            name,
+        })
     }
 
     /// Upserts every row in one transaction; returns the number of rows written.
-    pub fn write(self, rows: &mut dyn Iterator<Item = LabelRow<'_>>, checksum: &str, scored_at: &str) -> Result<u64> {
+    pub fn write(
+        self,
+        rows: &mut dyn Iterator<Item = LabelRow<'_>>,
+        checksum: &str,
+        scored_at: &str,
+    ) -> Result<u64> {
         let table = quote_table(&self.table);
         let name = self.name;
         match self.conn {
             Conn::Sqlite(mut c) => {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                let tx = c
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                     .map_err(|e| sqlite_error(&name, "starting the transaction", e))?;
                 tx.execute_batch(&format!(
                     "CREATE TABLE IF NOT EXISTS {table} (customer_id TEXT PRIMARY KEY NOT NULL, segment INTEGER, segment_name TEXT, model_checksum TEXT NOT NULL, scored_at TEXT NOT NULL)"
@@ -142,16 +163,26 @@ impl LabelWriter {
                             None => (None, None),
                         };
                         stmt.execute(rusqlite::params![r.id, seg, seg_name, checksum, scored_at])
-                            .map_err(|e| sqlite_error(&name, &format!("writing the label of customer {:?}", r.id), e))?;
+                            .map_err(|e| {
+                                sqlite_error(
+                                    &name,
+                                    &format!("writing the label of customer {:?}", r.id),
+                                    e,
+                                )
+                            })?;
                         n += 1;
                     }
                 }
-                tx.commit().map_err(|e| sqlite_error(&name, "committing", e))?;
+                tx.commit()
+                    .map_err(|e| sqlite_error(&name, "committing", e))?;
                 Ok(n)
             }
-            Conn::Postgres(mut client, cfg) => {
+            Conn::Postgres(pg) => {
+                let (mut client, cfg) = *pg;
                 let pe = |action: &str, e: postgres::Error| cfg.error(&name, action, &e);
-                let mut tx = client.transaction().map_err(|e| pe("starting the transaction", e))?;
+                let mut tx = client
+                    .transaction()
+                    .map_err(|e| pe("starting the transaction", e))?;
                 tx.batch_execute(&format!(
                     "CREATE TABLE IF NOT EXISTS {table} (customer_id text PRIMARY KEY, segment integer, segment_name text, model_checksum text NOT NULL, scored_at timestamptz NOT NULL);
                      CREATE TEMP TABLE cardseg_stage (ord bigint NOT NULL, customer_id text NOT NULL, segment integer, segment_name text) ON COMMIT DROP;"
@@ -172,12 +203,18 @@ impl LabelWriter {
                             Some((s, nm)) => csv.write_record([ord, r.id, seg.format(s), nm]),
                             None => csv.write_record([ord, r.id, "", ""]),
                         };
-                        res.map_err(|e| Error::input(&name, format!("sending the labels failed: {e}")))?;
+                        res.map_err(|e| {
+                            Error::input(&name, format!("sending the labels failed: {e}"))
+                        })?;
                         n += 1;
                     }
-                    csv.flush().map_err(|e| Error::input(&name, format!("sending the labels failed: {e}")))?;
+                    csv.flush().map_err(|e| {
+                        Error::input(&name, format!("sending the labels failed: {e}"))
+                    })?;
                     drop(csv);
-                    buf.flush().map_err(|e| Error::input(&name, format!("sending the labels failed: {e}")))?;
+                    buf.flush().map_err(|e| {
+                        Error::input(&name, format!("sending the labels failed: {e}"))
+                    })?;
                     drop(buf);
                     w.finish().map_err(|e| pe("sending the labels", e))?;
                 }
@@ -204,7 +241,10 @@ fn sqlite_error(name: &str, action: &str, e: rusqlite::Error) -> Error {
         rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
         other => other.to_string(),
     };
-    Error::input(name, format!("{action} failed: {msg}; the labels table is unchanged"))
+    Error::input(
+        name,
+        format!("{action} failed: {msg}; the labels table is unchanged"),
+    )
 }
 
 #[cfg(test)]
@@ -224,22 +264,50 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("l.db").display());
         let t = LabelTarget::new(&url);
-        let rows = [("a", Some((1, "One"))), ("b", None), ("a", Some((2, "Two")))];
+        let rows = [
+            ("a", Some((1, "One"))),
+            ("b", None),
+            ("a", Some((2, "Two"))),
+        ];
         let mut it = rows.iter().map(|(id, s)| LabelRow { id, segment: *s });
-        let n = LabelWriter::connect(&t).unwrap().write(&mut it, "sha256:x", "2024-01-01T00:00:00Z").unwrap();
+        let n = LabelWriter::connect(&t)
+            .unwrap()
+            .write(&mut it, "sha256:x", "2024-01-01T00:00:00Z")
+            .unwrap();
         assert_eq!(n, 3);
         let c = rusqlite::Connection::open(dir.path().join("l.db")).unwrap();
-        let seg: i64 = c.query_row("SELECT segment FROM cardseg_labels WHERE customer_id = 'a'", [], |r| r.get(0)).unwrap();
+        let seg: i64 = c
+            .query_row(
+                "SELECT segment FROM cardseg_labels WHERE customer_id = 'a'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
         assert_eq!(seg, 2);
         // A trigger that fails on the second row: nothing of the write stays.
         c.execute_batch("CREATE TRIGGER stop BEFORE UPDATE ON cardseg_labels WHEN NEW.customer_id = 'b' BEGIN SELECT RAISE(ABORT, 'refused'); END;").unwrap();
         let rows = [("a", Some((3, "Three"))), ("b", Some((3, "Three")))];
         let mut it = rows.iter().map(|(id, s)| LabelRow { id, segment: *s });
-        let e = LabelWriter::connect(&t).unwrap().write(&mut it, "sha256:y", "2024-01-02T00:00:00Z").unwrap_err().to_string();
+        let e = LabelWriter::connect(&t)
+            .unwrap()
+            .write(&mut it, "sha256:y", "2024-01-02T00:00:00Z")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("refused") && e.contains("unchanged"), "{e}");
-        let seg: i64 = c.query_row("SELECT segment FROM cardseg_labels WHERE customer_id = 'a'", [], |r| r.get(0)).unwrap();
+        let seg: i64 = c
+            .query_row(
+                "SELECT segment FROM cardseg_labels WHERE customer_id = 'a'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
         assert_eq!(seg, 2);
-        assert!(LabelTarget { table: "x;y".into(), ..t.clone() }.check().is_err());
+        assert!(LabelTarget {
+            table: "x;y".into(),
+            ..t.clone()
+        }
+        .check()
+        .is_err());
         assert!(LabelTarget::new("labels.csv").check().is_err());
     }
 }

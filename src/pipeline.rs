@@ -288,7 +288,7 @@ fn run_table(
 
     let profile = profile::profile(&table, &labels, k);
     rules.check_metrics(&profile)?;
-    let names = naming::name_segments(&profile, &rules, &cfg.features);
+    let names = naming::name_segments(&profile, rules, &cfg.features);
     timings.lap("profile+names", &mut t);
 
     let d = cfg.features.len();

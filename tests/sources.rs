@@ -60,7 +60,11 @@ fn cardseg_env(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn ok(args: &[&str]) -> Output {
     let o = cardseg(args);
-    assert!(o.status.success(), "cardseg {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "cardseg {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     o
 }
 
@@ -69,10 +73,21 @@ fn ok(args: &[&str]) -> Output {
 fn fail_env(args: &[&str], env: &[(&str, &str)], out: &Path) -> String {
     let o = cardseg_env(args, env);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(!o.status.success(), "cardseg {args:?} should fail; stderr: {err}");
+    assert!(
+        !o.status.success(),
+        "cardseg {args:?} should fail; stderr: {err}"
+    );
     assert!(err.starts_with("error: "), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
-    assert!(!out.exists(), "{} was written although the command failed", out.display());
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
+    assert!(
+        !out.exists(),
+        "{} was written although the command failed",
+        out.display()
+    );
     err
 }
 
@@ -105,7 +120,10 @@ fn assert_same_labels(dir: &Path, name: &str, base: &[u8], input_args: &[&str]) 
 fn real_rows(real: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut rdr = csv::Reader::from_path(real).unwrap();
     let header = rdr.headers().unwrap().iter().map(String::from).collect();
-    let rows = rdr.records().map(|r| r.unwrap().iter().map(String::from).collect()).collect();
+    let rows = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
     (header, rows)
 }
 
@@ -119,7 +137,9 @@ fn num(cell: &str) -> Option<f64> {
 mod pq {
     use super::*;
     use parquet::basic::{Compression, LogicalType, Repetition, Type as Phys};
-    use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
+    use parquet::data_type::{
+        BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type,
+    };
     use parquet::file::properties::WriterProperties;
     use parquet::file::writer::SerializedFileWriter;
     use parquet::schema::types::Type;
@@ -141,12 +161,14 @@ mod pq {
                 .with_logical_type(Some(LogicalType::decimal(2, 18)))
                 .with_precision(18)
                 .with_scale(2),
-            "TENURE" => Type::primitive_type_builder(name, Phys::INT32).with_repetition(Repetition::REQUIRED),
-            "CASH_ADVANCE_TRX" | "PURCHASES_TRX" => {
-                Type::primitive_type_builder(name, Phys::INT64).with_repetition(Repetition::OPTIONAL)
-            }
-            "ACTIVE" => Type::primitive_type_builder(name, Phys::BOOLEAN).with_repetition(Repetition::OPTIONAL),
-            _ => Type::primitive_type_builder(name, Phys::DOUBLE).with_repetition(Repetition::OPTIONAL),
+            "TENURE" => Type::primitive_type_builder(name, Phys::INT32)
+                .with_repetition(Repetition::REQUIRED),
+            "CASH_ADVANCE_TRX" | "PURCHASES_TRX" => Type::primitive_type_builder(name, Phys::INT64)
+                .with_repetition(Repetition::OPTIONAL),
+            "ACTIVE" => Type::primitive_type_builder(name, Phys::BOOLEAN)
+                .with_repetition(Repetition::OPTIONAL),
+            _ => Type::primitive_type_builder(name, Phys::DOUBLE)
+                .with_repetition(Repetition::OPTIONAL),
         };
         b.build().unwrap()
     }
@@ -163,7 +185,12 @@ mod pq {
         names.push("NOTE".into());
         names.push("ACTIVE".into());
         let fields = names.iter().map(|n| Arc::new(field(n))).collect();
-        let schema = Arc::new(Type::group_type_builder("schema").with_fields(fields).build().unwrap());
+        let schema = Arc::new(
+            Type::group_type_builder("schema")
+                .with_fields(fields)
+                .build()
+                .unwrap(),
+        );
         let props = Arc::new(
             WriterProperties::builder()
                 .set_compression(compression)
@@ -188,33 +215,49 @@ mod pq {
                 let present: Vec<&str> = cells.iter().copied().filter(|c| !c.is_empty()).collect();
                 match name.as_str() {
                     "CUST_ID" => {
-                        let v: Vec<ByteArray> = present.iter().map(|c| ByteArray::from(*c)).collect();
-                        col.typed::<ByteArrayType>().write_batch(&v, None, None).unwrap();
+                        let v: Vec<ByteArray> =
+                            present.iter().map(|c| ByteArray::from(*c)).collect();
+                        col.typed::<ByteArrayType>()
+                            .write_batch(&v, None, None)
+                            .unwrap();
                     }
                     "BALANCE" | "NOTE" => {
-                        let v: Vec<ByteArray> = present.iter().map(|c| ByteArray::from(*c)).collect();
-                        col.typed::<ByteArrayType>().write_batch(&v, Some(&defs), None).unwrap();
+                        let v: Vec<ByteArray> =
+                            present.iter().map(|c| ByteArray::from(*c)).collect();
+                        col.typed::<ByteArrayType>()
+                            .write_batch(&v, Some(&defs), None)
+                            .unwrap();
                     }
                     "PURCHASES" => {
                         let v: Vec<i64> = present.iter().map(|c| decimal2(c)).collect();
-                        col.typed::<Int64Type>().write_batch(&v, None, None).unwrap();
+                        col.typed::<Int64Type>()
+                            .write_batch(&v, None, None)
+                            .unwrap();
                     }
                     "TENURE" => {
                         let v: Vec<i32> = present.iter().map(|c| c.parse().unwrap()).collect();
-                        col.typed::<Int32Type>().write_batch(&v, None, None).unwrap();
+                        col.typed::<Int32Type>()
+                            .write_batch(&v, None, None)
+                            .unwrap();
                     }
                     "CASH_ADVANCE_TRX" | "PURCHASES_TRX" => {
                         let v: Vec<i64> = present.iter().map(|c| c.parse().unwrap()).collect();
-                        col.typed::<Int64Type>().write_batch(&v, Some(&defs), None).unwrap();
+                        col.typed::<Int64Type>()
+                            .write_batch(&v, Some(&defs), None)
+                            .unwrap();
                     }
                     "ACTIVE" => {
                         let defs = vec![1i16; chunk.len()];
                         let v: Vec<bool> = (0..chunk.len()).map(|i| i % 2 == 0).collect();
-                        col.typed::<BoolType>().write_batch(&v, Some(&defs), None).unwrap();
+                        col.typed::<BoolType>()
+                            .write_batch(&v, Some(&defs), None)
+                            .unwrap();
                     }
                     _ => {
                         let v: Vec<f64> = present.iter().map(|c| c.parse().unwrap()).collect();
-                        col.typed::<DoubleType>().write_batch(&v, Some(&defs), None).unwrap();
+                        col.typed::<DoubleType>()
+                            .write_batch(&v, Some(&defs), None)
+                            .unwrap();
                     }
                 }
                 col.close().unwrap();
@@ -245,7 +288,12 @@ fn parquet_file_and_folder_give_the_csv_labels() {
         parquet::basic::Compression::UNCOMPRESSED,
     ];
     for (i, chunk) in rows.chunks(3000).enumerate() {
-        pq::write(&parts.join(format!("part-{i:05}.parquet")), &header, chunk, codecs[i % 3]);
+        pq::write(
+            &parts.join(format!("part-{i:05}.parquet")),
+            &header,
+            chunk,
+            codecs[i % 3],
+        );
     }
     std::fs::write(parts.join("_SUCCESS"), b"").unwrap();
     assert_same_labels(dir.path(), "pq-parts", &base, &["--input", s(&parts)]);
@@ -268,17 +316,30 @@ fn parquet_file_and_folder_give_the_csv_labels() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let out = dir.path().join("cut-run");
     let err = fail(&["run", "--input", s(&cut), "--out", s(&out)], &out);
-    assert!(err.contains("cut.parquet") && err.contains("damaged or truncated"), "{err}");
+    assert!(
+        err.contains("cut.parquet") && err.contains("damaged or truncated"),
+        "{err}"
+    );
     // A CSV file named .parquet, and a folder with a truncated part.
     let fake = dir.path().join("fake.parquet");
     std::fs::copy(&real, &fake).unwrap();
     let out = dir.path().join("fake-run");
     let err = fail(&["run", "--input", s(&fake), "--out", s(&out)], &out);
-    assert!(err.contains("fake.parquet") && err.contains("cannot read this Parquet file"), "{err}");
-    std::fs::write(parts.join("part-00001.parquet"), &bytes[..bytes.len() - 100]).unwrap();
+    assert!(
+        err.contains("fake.parquet") && err.contains("cannot read this Parquet file"),
+        "{err}"
+    );
+    std::fs::write(
+        parts.join("part-00001.parquet"),
+        &bytes[..bytes.len() - 100],
+    )
+    .unwrap();
     let out = dir.path().join("parts-run");
     let err = fail(&["run", "--input", s(&parts), "--out", s(&out)], &out);
-    assert!(err.contains("part-00001.parquet") && err.contains("damaged or truncated"), "{err}");
+    assert!(
+        err.contains("part-00001.parquet") && err.contains("damaged or truncated"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------- SQLite
@@ -300,17 +361,22 @@ fn sqlite_gives_the_csv_labels_and_clear_errors() {
                 _ => format!("\"{h}\" REAL"),
             })
             .collect();
-        c.execute_batch(&format!("CREATE TABLE cc ({}, note TEXT)", cols.join(", "))).unwrap();
+        c.execute_batch(&format!("CREATE TABLE cc ({}, note TEXT)", cols.join(", ")))
+            .unwrap();
         let tx = c.transaction().unwrap();
         {
             let marks = vec!["?"; header.len() + 1].join(", ");
-            let mut st = tx.prepare(&format!("INSERT INTO cc VALUES ({marks})")).unwrap();
+            let mut st = tx
+                .prepare(&format!("INSERT INTO cc VALUES ({marks})"))
+                .unwrap();
             for r in &rows {
                 let mut vals: Vec<rusqlite::types::Value> = Vec::new();
                 for (j, h) in header.iter().enumerate() {
                     vals.push(match (h.as_str(), num(&r[j])) {
                         ("CUST_ID", _) => rusqlite::types::Value::Text(r[j].clone()),
-                        ("TENURE" | "PURCHASES_TRX" | "CASH_ADVANCE_TRX", Some(x)) => rusqlite::types::Value::Integer(x as i64),
+                        ("TENURE" | "PURCHASES_TRX" | "CASH_ADVANCE_TRX", Some(x)) => {
+                            rusqlite::types::Value::Integer(x as i64)
+                        }
                         (_, Some(x)) => rusqlite::types::Value::Real(x),
                         (_, None) => rusqlite::types::Value::Null,
                     });
@@ -326,22 +392,93 @@ fn sqlite_gives_the_csv_labels_and_clear_errors() {
         .unwrap();
     }
     let url = format!("sqlite://{}", db.display());
-    assert_same_labels(dir.path(), "sqlite-table", &base, &["--input", &url, "--table", "cc"]);
-    assert_same_labels(dir.path(), "sqlite-query", &base, &["--input", &url, "--query", "SELECT * FROM cc ORDER BY rowid;"]);
+    assert_same_labels(
+        dir.path(),
+        "sqlite-table",
+        &base,
+        &["--input", &url, "--table", "cc"],
+    );
+    assert_same_labels(
+        dir.path(),
+        "sqlite-query",
+        &base,
+        &[
+            "--input",
+            &url,
+            "--query",
+            "SELECT * FROM cc ORDER BY rowid;",
+        ],
+    );
 
     let out = dir.path().join("fail");
-    let err = fail(&["run", "--input", &url, "--table", "missing_table", "--out", s(&out)], &out);
-    assert!(err.contains("(table missing_table)") && err.contains("no such table"), "{err}");
-    let err = fail(&["run", "--input", &url, "--query", "SELEKT 1", "--out", s(&out)], &out);
-    assert!(err.contains("(query)") && err.contains("syntax error"), "{err}");
-    let err = fail(&["run", "--input", &url, "--table", "cc_bad", "--out", s(&out)], &out);
-    assert!(err.contains("row 17: column BALANCE: \"n/a\" is text, not a number"), "{err}");
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &url,
+            "--table",
+            "missing_table",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
+    assert!(
+        err.contains("(table missing_table)") && err.contains("no such table"),
+        "{err}"
+    );
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &url,
+            "--query",
+            "SELEKT 1",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
+    assert!(
+        err.contains("(query)") && err.contains("syntax error"),
+        "{err}"
+    );
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &url,
+            "--table",
+            "cc_bad",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
+    assert!(
+        err.contains("row 17: column BALANCE: \"n/a\" is text, not a number"),
+        "{err}"
+    );
     let err = fail(&["run", "--input", &url, "--out", s(&out)], &out);
     assert!(err.contains("--table NAME or --query"), "{err}");
     let nowhere = format!("sqlite://{}", dir.path().join("nope.db").display());
-    let err = fail(&["run", "--input", &nowhere, "--table", "cc", "--out", s(&out)], &out);
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &nowhere,
+            "--table",
+            "cc",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
     assert!(err.contains("no such database file"), "{err}");
-    assert!(!dir.path().join("nope.db").exists(), "reading must not create a database");
+    assert!(
+        !dir.path().join("nope.db").exists(),
+        "reading must not create a database"
+    );
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -372,7 +509,10 @@ fn json_rows(header: &[String], rows: &[Vec<String>], balance_as_string: bool) -
                     format!("{}: {v}", serde_json::to_string(h).unwrap())
                 })
                 .collect();
-            format!("{{{}, \"segment_hint\": {{\"nested\": true}}}}", fields.join(", "))
+            format!(
+                "{{{}, \"segment_hint\": {{\"nested\": true}}}}",
+                fields.join(", ")
+            )
         })
         .collect()
 }
@@ -403,7 +543,12 @@ fn handle(mut stream: TcpStream, port: u16, bodies: &Bodies) {
         }
     }
     let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let page = |p: &str| -> usize { p.split("page=").nth(1).and_then(|n| n.parse().ok()).unwrap_or(1) };
+    let page = |p: &str| -> usize {
+        p.split("page=")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1)
+    };
     const PER_PAGE: usize = 1000;
     let pages = bodies.rows.len().div_ceil(PER_PAGE);
     let chunk = |rows: &[String], n: usize| -> String {
@@ -413,19 +558,51 @@ fn handle(mut stream: TcpStream, port: u16, bodies: &Bodies) {
     };
     match path.split('?').next().unwrap() {
         "/cc.csv" => respond(&mut stream, "200 OK", "text/csv", "", &bodies.csv),
-        "/cc.json" => respond(&mut stream, "200 OK", "application/json", "", chunk_all(&bodies.rows).as_bytes()),
+        "/cc.json" => respond(
+            &mut stream,
+            "200 OK",
+            "application/json",
+            "",
+            chunk_all(&bodies.rows).as_bytes(),
+        ),
         "/secure.json" => {
             if auth == format!("Bearer {TOKEN}") {
-                respond(&mut stream, "200 OK", "application/json", "", chunk_all(&bodies.rows).as_bytes())
+                respond(
+                    &mut stream,
+                    "200 OK",
+                    "application/json",
+                    "",
+                    chunk_all(&bodies.rows).as_bytes(),
+                )
             } else {
-                respond(&mut stream, "401 Unauthorized", "text/plain", "", b"missing or wrong token")
+                respond(
+                    &mut stream,
+                    "401 Unauthorized",
+                    "text/plain",
+                    "",
+                    b"missing or wrong token",
+                )
             }
         }
         "/paged" => {
             let n = page(&path);
-            let next = if n < pages { format!("\"/paged?page={}\"", n + 1) } else { "null".into() };
-            let body = format!("{{\"total\": {}, \"data\": {}, \"next\": {next}}}", bodies.rows.len(), chunk(&bodies.rows_strings, n));
-            respond(&mut stream, "200 OK", "application/json; charset=utf-8", "", body.as_bytes())
+            let next = if n < pages {
+                format!("\"/paged?page={}\"", n + 1)
+            } else {
+                "null".into()
+            };
+            let body = format!(
+                "{{\"total\": {}, \"data\": {}, \"next\": {next}}}",
+                bodies.rows.len(),
+                chunk(&bodies.rows_strings, n)
+            );
+            respond(
+                &mut stream,
+                "200 OK",
+                "application/json; charset=utf-8",
+                "",
+                body.as_bytes(),
+            )
         }
         "/linked" => {
             let n = page(&path);
@@ -434,15 +611,33 @@ fn handle(mut stream: TcpStream, port: u16, bodies: &Bodies) {
             } else {
                 String::new()
             };
-            respond(&mut stream, "200 OK", "application/json", &link, chunk(&bodies.rows, n).as_bytes())
+            respond(
+                &mut stream,
+                "200 OK",
+                "application/json",
+                &link,
+                chunk(&bodies.rows, n).as_bytes(),
+            )
         }
         "/badtype.json" => {
             let body = r#"[{"CUST_ID": "a", "BALANCE": 1, "PURCHASES": 2, "CREDIT_LIMIT": 3, "PAYMENTS": 4, "TENURE": 12},
                            {"CUST_ID": "b", "BALANCE": 1, "PURCHASES": 2, "CREDIT_LIMIT": 3, "PAYMENTS": 4, "TENURE": 12},
                            {"CUST_ID": "c", "BALANCE": "n/a", "PURCHASES": 2, "CREDIT_LIMIT": 3, "PAYMENTS": 4, "TENURE": 12}]"#;
-            respond(&mut stream, "200 OK", "application/json", "", body.as_bytes())
+            respond(
+                &mut stream,
+                "200 OK",
+                "application/json",
+                "",
+                body.as_bytes(),
+            )
         }
-        "/500" => respond(&mut stream, "500 Internal Server Error", "text/plain", "", b"database exploded"),
+        "/500" => respond(
+            &mut stream,
+            "500 Internal Server Error",
+            "text/plain",
+            "",
+            b"database exploded",
+        ),
         "/hang" => {
             // Accept, then never answer (bounded: the connection is dropped after 20 s).
             let deadline = Instant::now() + Duration::from_secs(20);
@@ -454,7 +649,13 @@ fn handle(mut stream: TcpStream, port: u16, bodies: &Bodies) {
                 }
             }
         }
-        _ => respond(&mut stream, "404 Not Found", "text/plain", "", b"no such page"),
+        _ => respond(
+            &mut stream,
+            "404 Not Found",
+            "text/plain",
+            "",
+            b"no such page",
+        ),
     }
 }
 
@@ -491,37 +692,144 @@ fn http_csv_json_and_pages_give_the_csv_labels() {
         rows: json_rows(&header, &rows, false),
         rows_strings: json_rows(&header, &rows, true),
     });
-    assert_same_labels(dir.path(), "http-csv", &base, &["--input", &http.url("/cc.csv")]);
-    assert_same_labels(dir.path(), "http-json", &base, &["--input", &http.url("/cc.json")]);
-    assert_same_labels(dir.path(), "http-paged", &base, &["--input", &http.url("/paged?page=1")]);
-    assert_same_labels(dir.path(), "http-linked", &base, &["--input", &http.url("/linked?page=1")]);
+    assert_same_labels(
+        dir.path(),
+        "http-csv",
+        &base,
+        &["--input", &http.url("/cc.csv")],
+    );
+    assert_same_labels(
+        dir.path(),
+        "http-json",
+        &base,
+        &["--input", &http.url("/cc.json")],
+    );
+    assert_same_labels(
+        dir.path(),
+        "http-paged",
+        &base,
+        &["--input", &http.url("/paged?page=1")],
+    );
+    assert_same_labels(
+        dir.path(),
+        "http-linked",
+        &base,
+        &["--input", &http.url("/linked?page=1")],
+    );
 
     // Bearer token from an environment variable; never printed.
     let out = dir.path().join("secure");
     let secure = http.url("/secure.json");
-    let o = cardseg_env(&["run", "--input", &secure, "--token-env", "CC_TOKEN", "--out", s(&out)], &[("CC_TOKEN", TOKEN)]);
+    let o = cardseg_env(
+        &[
+            "run",
+            "--input",
+            &secure,
+            "--token-env",
+            "CC_TOKEN",
+            "--out",
+            s(&out),
+        ],
+        &[("CC_TOKEN", TOKEN)],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read(out.join("labels.csv")).unwrap(), base);
-    assert!(!std::fs::read_to_string(out.join("model.json")).unwrap().contains(TOKEN));
+    assert!(!std::fs::read_to_string(out.join("model.json"))
+        .unwrap()
+        .contains(TOKEN));
     let out = dir.path().join("secure-fail");
-    let err = fail_env(&["run", "--input", &secure, "--token-env", "CC_TOKEN", "--out", s(&out)], &[("CC_TOKEN", "wrong-token-123")], &out);
-    assert!(err.contains("HTTP 401") && !err.contains("wrong-token-123"), "{err}");
+    let err = fail_env(
+        &[
+            "run",
+            "--input",
+            &secure,
+            "--token-env",
+            "CC_TOKEN",
+            "--out",
+            s(&out),
+        ],
+        &[("CC_TOKEN", "wrong-token-123")],
+        &out,
+    );
+    assert!(
+        err.contains("HTTP 401") && !err.contains("wrong-token-123"),
+        "{err}"
+    );
     let err = fail(&["run", "--input", &secure, "--out", s(&out)], &out);
     assert!(err.contains("HTTP 401"), "{err}");
 
     // Server error, timeout, wrong type, nothing listening.
-    let err = fail(&["run", "--input", &http.url("/500"), "--out", s(&out)], &out);
-    assert!(err.contains(&http.url("/500")) && err.contains("HTTP 500") && err.contains("database exploded"), "{err}");
+    let err = fail(
+        &["run", "--input", &http.url("/500"), "--out", s(&out)],
+        &out,
+    );
+    assert!(
+        err.contains(&http.url("/500"))
+            && err.contains("HTTP 500")
+            && err.contains("database exploded"),
+        "{err}"
+    );
     let t = Instant::now();
-    let err = fail(&["run", "--input", &http.url("/hang"), "--timeout-secs", "1", "--out", s(&out)], &out);
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &http.url("/hang"),
+            "--timeout-secs",
+            "1",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
     assert!(err.contains("within 1 s (--timeout-secs)"), "{err}");
-    assert!(t.elapsed() < Duration::from_secs(15), "the timeout took {:?}", t.elapsed());
-    let err = fail(&["run", "--input", &http.url("/badtype.json"), "--out", s(&out)], &out);
-    assert!(err.contains("row 3: column BALANCE: \"n/a\" is text, not a number"), "{err}");
-    let free = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let err = fail(&["run", "--input", &format!("http://127.0.0.1:{free}/x.csv"), "--out", s(&out)], &out);
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "the timeout took {:?}",
+        t.elapsed()
+    );
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &http.url("/badtype.json"),
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
+    assert!(
+        err.contains("row 3: column BALANCE: \"n/a\" is text, not a number"),
+        "{err}"
+    );
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &format!("http://127.0.0.1:{free}/x.csv"),
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
     assert!(err.contains("request failed"), "{err}");
-    let err = fail(&["run", "--input", &http.url("/cc.json"), "--max-download-mb", "1", "--out", s(&out)], &out);
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &http.url("/cc.json"),
+            "--max-download-mb",
+            "1",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
     assert!(err.contains("larger than the limit of 1 MB"), "{err}");
 }
 
@@ -538,7 +846,11 @@ struct Pg {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Pg {
@@ -573,10 +885,19 @@ impl Pg {
         let root = unsafe { libc::geteuid() } == 0;
         // initdb refuses to run as root: use the postgres system user then.
         let as_user = root.then(|| "postgres".to_string());
-        let dir = tempfile::Builder::new().prefix("cardseg-pg-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("cardseg-pg-")
+            .tempdir()
+            .unwrap();
         if root {
-            let out = Command::new("id").args(["-u", "postgres"]).output().unwrap();
-            let gid = Command::new("id").args(["-g", "postgres"]).output().unwrap();
+            let out = Command::new("id")
+                .args(["-u", "postgres"])
+                .output()
+                .unwrap();
+            let gid = Command::new("id")
+                .args(["-g", "postgres"])
+                .output()
+                .unwrap();
             if !out.status.success() {
                 skip("running as root and there is no postgres user to run the server");
                 return None;
@@ -588,17 +909,42 @@ impl Pg {
         let pwfile = dir.path().join("pw");
         std::fs::write(&pwfile, format!("{PG_PASSWORD}\n")).unwrap();
         if let Some(u) = &as_user {
-            let st = Command::new("chown").args([u.as_str(), s(&pwfile)]).status().unwrap();
+            let st = Command::new("chown")
+                .args([u.as_str(), s(&pwfile)])
+                .status()
+                .unwrap();
             assert!(st.success());
         }
-        let pg = Pg { port: free_port(), bin, as_user, dir };
+        let pg = Pg {
+            port: free_port(),
+            bin,
+            as_user,
+            dir,
+        };
         let data = pg.dir.path().join("data");
         let o = pg
             .cmd("initdb")
-            .args(["-D", s(&data), "-U", "cardseg", "--pwfile", s(&pwfile), "-A", "scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"])
+            .args([
+                "-D",
+                s(&data),
+                "-U",
+                "cardseg",
+                "--pwfile",
+                s(&pwfile),
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
             .output()
             .unwrap();
-        assert!(o.status.success(), "initdb: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off",
             pg.port,
@@ -606,16 +952,34 @@ impl Pg {
         );
         let o = pg
             .cmd("pg_ctl")
-            .args(["-D", s(&data), "-l", s(&pg.dir.path().join("log")), "-o", &opts, "-w", "-t", "60", "start"])
+            .args([
+                "-D",
+                s(&data),
+                "-l",
+                s(&pg.dir.path().join("log")),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ])
             .output()
             .unwrap();
         let log = std::fs::read_to_string(pg.dir.path().join("log")).unwrap_or_default();
-        assert!(o.status.success(), "pg_ctl start: {} {log}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "pg_ctl start: {} {log}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         Some(pg)
     }
 
     fn url(&self, password: &str) -> String {
-        format!("postgres://cardseg:{password}@127.0.0.1:{}/postgres", self.port)
+        format!(
+            "postgres://cardseg:{password}@127.0.0.1:{}/postgres",
+            self.port
+        )
     }
 
     fn client(&self) -> postgres::Client {
@@ -627,7 +991,14 @@ impl Drop for Pg {
     fn drop(&mut self) {
         let _ = self
             .cmd("pg_ctl")
-            .args(["-D", s(&self.dir.path().join("data")), "-m", "immediate", "-w", "stop"])
+            .args([
+                "-D",
+                s(&self.dir.path().join("data")),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
             .output();
     }
 }
@@ -656,21 +1027,47 @@ fn postgres_source_write_back_and_failures() {
     // since a heap without ORDER BY has none.
     let cols: Vec<String> = header
         .iter()
-        .map(|h| if h == "CUST_ID" { "\"CUST_ID\" text".into() } else { format!("\"{h}\" numeric") })
+        .map(|h| {
+            if h == "CUST_ID" {
+                "\"CUST_ID\" text".into()
+            } else {
+                format!("\"{h}\" numeric")
+            }
+        })
         .collect();
-    c.batch_execute(&format!("CREATE TABLE cc (ord bigserial, {}, note text DEFAULT 'free text')", cols.join(", "))).unwrap();
+    c.batch_execute(&format!(
+        "CREATE TABLE cc (ord bigserial, {}, note text DEFAULT 'free text')",
+        cols.join(", ")
+    ))
+    .unwrap();
     let quoted: Vec<String> = header.iter().map(|h| format!("\"{h}\"")).collect();
     {
-        let mut w = c.copy_in(&format!("COPY cc ({}) FROM STDIN WITH (FORMAT csv, HEADER true)", quoted.join(", "))).unwrap();
+        let mut w = c
+            .copy_in(&format!(
+                "COPY cc ({}) FROM STDIN WITH (FORMAT csv, HEADER true)",
+                quoted.join(", ")
+            ))
+            .unwrap();
         w.write_all(&std::fs::read(&real).unwrap()).unwrap();
         w.finish().unwrap();
     }
     let select = format!("SELECT {}, note FROM cc ORDER BY ord", quoted.join(", "));
     let url = pg.url(PG_PASSWORD);
-    assert_same_labels(dir.path(), "pg-query", &base, &["--input", &url, "--query", &select]);
+    assert_same_labels(
+        dir.path(),
+        "pg-query",
+        &base,
+        &["--input", &url, "--query", &select],
+    );
     let model = std::fs::read_to_string(dir.path().join("pg-query/model.json")).unwrap();
     assert!(!model.contains(PG_PASSWORD));
-    assert!(model.contains(&format!("postgres://cardseg:***@127.0.0.1:{}/postgres (query)", pg.port)), "training_source");
+    assert!(
+        model.contains(&format!(
+            "postgres://cardseg:***@127.0.0.1:{}/postgres (query)",
+            pg.port
+        )),
+        "training_source"
+    );
     // --table reads the whole table (in heap order, which need not be the file's: the
     // README tells to use --query ... ORDER BY for reproducible runs).
     let o = ok(&["inspect", "--input", &url, "--table", "public.cc", "--json"]);
@@ -678,65 +1075,175 @@ fn postgres_source_write_back_and_failures() {
     assert_eq!(report["rows"], 8950);
     assert_eq!(report["id_column"], "CUST_ID");
     let cols = report["column_reports"].as_array().unwrap();
-    let mp = cols.iter().find(|c| c["name"] == "MINIMUM_PAYMENTS").unwrap();
+    let mp = cols
+        .iter()
+        .find(|c| c["name"] == "MINIMUM_PAYMENTS")
+        .unwrap();
     assert_eq!(mp["missing"], 313);
-    assert_eq!(cols.iter().find(|c| c["name"] == "note").unwrap()["kind"], "text");
+    assert_eq!(
+        cols.iter().find(|c| c["name"] == "note").unwrap()["kind"],
+        "text"
+    );
 
     // The password from PGPASSWORD, then from a .pgpass file.
     let bare = format!("postgres://cardseg@127.0.0.1:{}/postgres", pg.port);
-    let o = cardseg_env(&["inspect", "--input", &bare, "--table", "cc"], &[("PGPASSWORD", PG_PASSWORD)]);
+    let o = cardseg_env(
+        &["inspect", "--input", &bare, "--table", "cc"],
+        &[("PGPASSWORD", PG_PASSWORD)],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("8,950 rows"));
     let pgpass = dir.path().join("pgpass");
-    std::fs::write(&pgpass, format!("# test\n127.0.0.1:{}:*:cardseg:{PG_PASSWORD}\n", pg.port)).unwrap();
+    std::fs::write(
+        &pgpass,
+        format!("# test\n127.0.0.1:{}:*:cardseg:{PG_PASSWORD}\n", pg.port),
+    )
+    .unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let o = cardseg_env(&["inspect", "--input", &bare, "--table", "cc"], &[("PGPASSFILE", s(&pgpass)), ("PGPASSWORD", "")]);
+    let o = cardseg_env(
+        &["inspect", "--input", &bare, "--table", "cc"],
+        &[("PGPASSFILE", s(&pgpass)), ("PGPASSWORD", "")],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // Failures: one line naming the redacted source, never the password, nothing written.
     let out = dir.path().join("fail");
     let wrong = pg.url("Wrong-Pass-991");
-    let err = fail(&["run", "--input", &wrong, "--table", "cc", "--out", s(&out)], &out);
-    assert!(err.contains("password authentication failed") && err.contains("postgres://cardseg:***@127.0.0.1"), "{err}");
+    let err = fail(
+        &["run", "--input", &wrong, "--table", "cc", "--out", s(&out)],
+        &out,
+    );
+    assert!(
+        err.contains("password authentication failed")
+            && err.contains("postgres://cardseg:***@127.0.0.1"),
+        "{err}"
+    );
     assert!(!err.contains("Wrong-Pass-991"), "{err}");
-    let down = format!("postgres://cardseg:{PG_PASSWORD}@127.0.0.1:{}/postgres", free_port());
-    let err = fail(&["run", "--input", &down, "--table", "cc", "--timeout-secs", "5", "--out", s(&out)], &out);
+    let down = format!(
+        "postgres://cardseg:{PG_PASSWORD}@127.0.0.1:{}/postgres",
+        free_port()
+    );
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &down,
+            "--table",
+            "cc",
+            "--timeout-secs",
+            "5",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
     assert!(err.contains("Connection refused"), "{err}");
     let mut all_errors = err;
-    let err = fail(&["run", "--input", &url, "--query", "SELECT * FROM cc WHERE no_such_column > 0", "--out", s(&out)], &out);
-    assert!(err.contains("(query)") && err.contains("no_such_column"), "{err}");
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &url,
+            "--query",
+            "SELECT * FROM cc WHERE no_such_column > 0",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
+    assert!(
+        err.contains("(query)") && err.contains("no_such_column"),
+        "{err}"
+    );
     all_errors += &err;
-    let err = fail(&["run", "--input", &url, "--table", "missing_table", "--out", s(&out)], &out);
-    assert!(err.contains("relation \"missing_table\" does not exist"), "{err}");
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &url,
+            "--table",
+            "missing_table",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
+    assert!(
+        err.contains("relation \"missing_table\" does not exist"),
+        "{err}"
+    );
     all_errors += &err;
     c.batch_execute(
         "CREATE TABLE cc_bad AS SELECT ord, \"CUST_ID\", CASE WHEN ord = 17 THEN 'n/a' ELSE \"BALANCE\"::text END AS \"BALANCE\", \"PURCHASES\", \"CREDIT_LIMIT\", \"PAYMENTS\", \"TENURE\" FROM cc",
     )
     .unwrap();
-    let err = fail(&["run", "--input", &url, "--query", "SELECT * FROM cc_bad ORDER BY ord", "--out", s(&out)], &out);
-    assert!(err.contains("row 17: column BALANCE: \"n/a\" is not a number"), "{err}");
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &url,
+            "--query",
+            "SELECT * FROM cc_bad ORDER BY ord",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
+    assert!(
+        err.contains("row 17: column BALANCE: \"n/a\" is not a number"),
+        "{err}"
+    );
     all_errors += &err;
     assert!(!all_errors.contains(PG_PASSWORD), "{all_errors}");
 
     // Write-back: run stores every customer's label; a second run replaces them.
     let out = dir.path().join("wb");
-    ok(&["run", "--input", s(&real), "--out", s(&out), "--write-labels", &url, "--labels-table", "seg"]);
+    ok(&[
+        "run",
+        "--input",
+        s(&real),
+        "--out",
+        s(&out),
+        "--write-labels",
+        &url,
+        "--labels-table",
+        "seg",
+    ]);
     let (n, first) = snapshot(&mut c, "seg");
     assert_eq!(n, 8950);
     let labels = std::fs::read_to_string(out.join("labels.csv")).unwrap();
     let line = labels.lines().nth(1).unwrap();
     let (id, rest) = line.split_once(',').unwrap();
     let (seg, name) = rest.split_once(',').unwrap();
-    let row = c.query_one("SELECT segment, segment_name, model_checksum FROM seg WHERE customer_id = $1", &[&id]).unwrap();
+    let row = c
+        .query_one(
+            "SELECT segment, segment_name, model_checksum FROM seg WHERE customer_id = $1",
+            &[&id],
+        )
+        .unwrap();
     assert_eq!(row.get::<_, i32>(0).to_string(), seg);
     assert_eq!(row.get::<_, String>(1), name);
     assert!(row.get::<_, String>(2).starts_with("sha256:"));
     std::thread::sleep(Duration::from_millis(1100));
     let scored = dir.path().join("scored.csv");
-    ok(&["predict", "--model", s(&out.join("model.json")), "--input", &url, "--query", &select, "--out", s(&scored), "--write-labels", &url, "--labels-table", "seg"]);
+    ok(&[
+        "predict",
+        "--model",
+        s(&out.join("model.json")),
+        "--input",
+        &url,
+        "--query",
+        &select,
+        "--out",
+        s(&scored),
+        "--write-labels",
+        &url,
+        "--labels-table",
+        "seg",
+    ]);
     let (n, second) = snapshot(&mut c, "seg");
     assert_eq!(n, 8950, "upsert: one row per customer");
     assert_ne!(first, second, "scored_at was refreshed");
@@ -751,10 +1258,25 @@ fn postgres_source_write_back_and_failures() {
     .unwrap();
     let scored2 = dir.path().join("scored2.csv");
     let err = fail(
-        &["predict", "--model", s(&out.join("model.json")), "--input", s(&real), "--out", s(&scored2), "--write-labels", &url, "--labels-table", "seg"],
+        &[
+            "predict",
+            "--model",
+            s(&out.join("model.json")),
+            "--input",
+            s(&real),
+            "--out",
+            s(&scored2),
+            "--write-labels",
+            &url,
+            "--labels-table",
+            "seg",
+        ],
         &scored2,
     );
-    assert!(err.contains("trigger refused row") && !err.contains(PG_PASSWORD), "{err}");
+    assert!(
+        err.contains("trigger refused row") && !err.contains(PG_PASSWORD),
+        "{err}"
+    );
     assert_eq!(snapshot(&mut c, "seg"), (8950, second.clone()));
     c.batch_execute("DROP TRIGGER boom ON seg").unwrap();
 
@@ -764,10 +1286,21 @@ fn postgres_source_write_back_and_failures() {
     ok(&["generate", "--rows", "200000", "--out", s(&big)]);
     let mut locker = pg.client();
     let mut lock_tx = locker.transaction().unwrap();
-    lock_tx.batch_execute("LOCK TABLE seg IN ACCESS EXCLUSIVE MODE").unwrap();
+    lock_tx
+        .batch_execute("LOCK TABLE seg IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
     let scored3 = dir.path().join("scored3.csv");
     let child = Command::new(env!("CARGO_BIN_EXE_cardseg"))
-        .args(["--quiet", "predict", "--model", s(&out.join("model.json")), "--input", s(&big), "--out", s(&scored3)])
+        .args([
+            "--quiet",
+            "predict",
+            "--model",
+            s(&out.join("model.json")),
+            "--input",
+            s(&big),
+            "--out",
+            s(&scored3),
+        ])
         .args(["--write-labels", &url, "--labels-table", "seg"])
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -783,16 +1316,28 @@ fn postgres_source_write_back_and_failures() {
         if let Some(r) = rows.first() {
             break r.get(0);
         }
-        assert!(Instant::now() < deadline, "cardseg never reached the upsert");
+        assert!(
+            Instant::now() < deadline,
+            "cardseg never reached the upsert"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let killed: bool = c.query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap().get(0);
+    let killed: bool = c
+        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+        .unwrap()
+        .get(0);
     assert!(killed);
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(!o.status.success() && err.starts_with("error: ") && err.contains("seg"), "{err}");
+    assert!(
+        !o.status.success() && err.starts_with("error: ") && err.contains("seg"),
+        "{err}"
+    );
     assert!(!err.contains(PG_PASSWORD), "{err}");
-    assert!(!scored3.exists(), "no labels file when the database write failed");
+    assert!(
+        !scored3.exists(),
+        "no labels file when the database write failed"
+    );
     lock_tx.rollback().unwrap();
     assert_eq!(snapshot(&mut c, "seg"), (8950, second));
 }
@@ -801,16 +1346,82 @@ fn postgres_source_write_back_and_failures() {
 fn usage_errors_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
-    let err = fail(&["run", "--input", "x.csv", "--query", "SELECT 1", "--out", s(&out)], &out);
-    assert!(err.contains("--query and --table apply to sqlite:// and postgres://"), "{err}");
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            "x.csv",
+            "--query",
+            "SELECT 1",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
+    assert!(
+        err.contains("--query and --table apply to sqlite:// and postgres://"),
+        "{err}"
+    );
     let err = fail(&["inspect", "--input", "x.csv", "--token-env", "T"], &out);
     assert!(err.contains("--token-env applies to http"), "{err}");
-    let err = fail(&["run", "--input", "http://127.0.0.1:9/x", "--token-env", "CARDSEG_UNSET_VAR", "--out", s(&out)], &out);
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            "http://127.0.0.1:9/x",
+            "--token-env",
+            "CARDSEG_UNSET_VAR",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
     assert!(err.contains("CARDSEG_UNSET_VAR is not set"), "{err}");
-    let err = fail(&["run", "--input", "x.csv", "--out", s(&out), "--write-labels", "labels.csv"], &out);
-    assert!(err.contains("--write-labels labels.csv: give a sqlite://PATH"), "{err}");
-    let err = fail(&["run", "--input", "x.csv", "--out", s(&out), "--write-labels", "sqlite://l.db", "--labels-table", "a b"], &out);
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            "x.csv",
+            "--out",
+            s(&out),
+            "--write-labels",
+            "labels.csv",
+        ],
+        &out,
+    );
+    assert!(
+        err.contains("--write-labels labels.csv: give a sqlite://PATH"),
+        "{err}"
+    );
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            "x.csv",
+            "--out",
+            s(&out),
+            "--write-labels",
+            "sqlite://l.db",
+            "--labels-table",
+            "a b",
+        ],
+        &out,
+    );
     assert!(err.contains("--labels-table"), "{err}");
-    let err = fail(&["run", "--input", "postgres://u:Sekrit-42@127.0.0.1:1/db?sslmode=require", "--table", "t", "--out", s(&out)], &out);
-    assert!(err.contains("without TLS") && !err.contains("Sekrit-42"), "{err}");
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            "postgres://u:Sekrit-42@127.0.0.1:1/db?sslmode=require",
+            "--table",
+            "t",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
+    assert!(
+        err.contains("without TLS") && !err.contains("Sekrit-42"),
+        "{err}"
+    );
 }

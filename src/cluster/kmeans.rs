@@ -219,10 +219,9 @@ pub fn kmeans_plusplus(x: &Matrix, k: usize, rng: &mut Rng, parallel: bool) -> V
     let mut closest = vec![0.0f64; n];
     let mut chunk_pot: Vec<f64> = {
         let c0 = x.row(first).to_vec();
-        let parts = map_chunks_mut(&x.data, &mut closest, d, parallel, |rows, out| {
+        map_chunks_mut(&x.data, &mut closest, d, parallel, |rows, out| {
             dispatch_d!(d, fill_dist(rows, &c0, out, d))
-        });
-        parts
+        })
     };
     for _ in 1..k {
         let pot: f64 = chunk_pot.iter().sum();

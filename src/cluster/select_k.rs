@@ -75,6 +75,7 @@ pub fn kneedle(x: &[f64], y: &[f64]) -> Option<f64> {
     let mut max_idx = 0;
     let mut threshold = 0.0;
     let mut threshold_index = 0;
+    #[allow(clippy::needless_range_loop)]
     for i in 0..n {
         if i < maxima[0] {
             continue;

@@ -70,31 +70,52 @@ impl TableBuilder {
                     slots[j] = Slot::Id;
                     Some(name.clone())
                 }
-                None if *explicit => return Err(missing_column(source, name, &names, "--id-column")),
+                None if *explicit => {
+                    return Err(missing_column(source, name, &names, "--id-column"))
+                }
                 None => None,
             },
         };
         let mut columns = Vec::new();
         for want in &spec.required {
-            let j = find(want)?.ok_or_else(|| missing_column(source, want, &names, "--features / --profile-features"))?;
+            let j = find(want)?.ok_or_else(|| {
+                missing_column(source, want, &names, "--features / --profile-features")
+            })?;
             if matches!(slots[j], Slot::Load { .. }) {
                 continue;
             }
-            slots[j] = Slot::Load { col: columns.len(), required: true };
-            columns.push(Column { name: want.clone(), values: Vec::new() });
+            slots[j] = Slot::Load {
+                col: columns.len(),
+                required: true,
+            };
+            columns.push(Column {
+                name: want.clone(),
+                values: Vec::new(),
+            });
         }
         if spec.other_numeric {
             let mut seen = std::collections::HashSet::new();
             for j in 0..names.len() {
                 if slots[j] == Slot::Skip && !names[j].is_empty() && seen.insert(names[j].clone()) {
-                    slots[j] = Slot::Load { col: columns.len(), required: false };
-                    columns.push(Column { name: names[j].clone(), values: Vec::new() });
+                    slots[j] = Slot::Load {
+                        col: columns.len(),
+                        required: false,
+                    };
+                    columns.push(Column {
+                        name: names[j].clone(),
+                        values: Vec::new(),
+                    });
                 }
             }
         }
         let info = names
             .iter()
-            .map(|n| ColumnInfo { name: n.clone(), kind: ColumnKind::Numeric, missing: 0, first_text: None })
+            .map(|n| ColumnInfo {
+                name: n.clone(),
+                kind: ColumnKind::Numeric,
+                missing: 0,
+                first_text: None,
+            })
             .collect();
         Ok(TableBuilder {
             source: source.to_string(),
@@ -143,10 +164,18 @@ impl TableBuilder {
         match self.slots[j] {
             Slot::Load { required: true, .. } | Slot::Id => Err(Error::input(
                 &self.error_source,
-                format!("column {} is {what}, which cannot be read as {}", self.names[j], if self.is_id(j) { "customer ids" } else { "numbers" }),
+                format!(
+                    "column {} is {what}, which cannot be read as {}",
+                    self.names[j],
+                    if self.is_id(j) {
+                        "customer ids"
+                    } else {
+                        "numbers"
+                    }
+                ),
             )),
             Slot::Load { col, .. } => {
-                self.to_text(j, col, None);
+                self.make_text(j, col, None);
                 Ok(())
             }
             Slot::Skip => {
@@ -156,7 +185,7 @@ impl TableBuilder {
         }
     }
 
-    fn to_text(&mut self, j: usize, col: usize, first: Option<(u64, String)>) {
+    fn make_text(&mut self, j: usize, col: usize, first: Option<(u64, String)>) {
         self.slots[j] = Slot::Skip;
         self.text_cols[j] = true;
         if self.info[j].first_text.is_none() {
@@ -177,7 +206,11 @@ impl TableBuilder {
             Slot::Skip => {
                 if !self.text_cols[j] {
                     let shown = match v {
-                        Val::Text(t) if !matches!(parse_number(t), Cell::Value(_) | Cell::Missing) => Some(show_value(t)),
+                        Val::Text(t)
+                            if !matches!(parse_number(t), Cell::Value(_) | Cell::Missing) =>
+                        {
+                            Some(show_value(t))
+                        }
                         Val::Other(o) => Some(o.to_string()),
                         _ => None,
                     };
@@ -200,7 +233,10 @@ impl TableBuilder {
                             source_name: self.error_source.clone(),
                             row,
                             column: self.names[j].clone(),
-                            message: format!("customer id {} is not valid UTF-8 text", show_value(t)),
+                            message: format!(
+                                "customer id {} is not valid UTF-8 text",
+                                show_value(t)
+                            ),
                         })?;
                         self.ids.push(s.trim());
                     }
@@ -238,7 +274,7 @@ impl TableBuilder {
                                 message: format!("{shown} {why}"),
                             });
                         }
-                        self.to_text(j, col, Some((row, shown)));
+                        self.make_text(j, col, Some((row, shown)));
                     }
                 }
                 Ok(())
@@ -329,9 +365,19 @@ mod tests {
         let names = vec!["CUST_ID".into(), "A".into(), "NOTE".into(), "B".into()];
         let mut b = TableBuilder::new("db", names.clone(), &spec(&["A"])).unwrap();
         let rows: [[Val; 4]; 3] = [
-            [Val::Text(b"c1"), Val::Int(3), Val::Text(b"hello"), Val::Null],
+            [
+                Val::Text(b"c1"),
+                Val::Int(3),
+                Val::Text(b"hello"),
+                Val::Null,
+            ],
             [Val::Int(7), Val::Num(2.5), Val::Null, Val::Text(b" 4.5 ")],
-            [Val::Null, Val::Text(b"1e3"), Val::Other("true"), Val::UInt(u64::MAX)],
+            [
+                Val::Null,
+                Val::Text(b"1e3"),
+                Val::Other("true"),
+                Val::UInt(u64::MAX),
+            ],
         ];
         for (i, r) in rows.iter().enumerate() {
             for (j, v) in r.iter().enumerate() {
@@ -354,7 +400,10 @@ mod tests {
         assert_eq!(e, "db: row 12: column A: \"abc\" is text, not a number; fix the value, or make it NULL to mark it missing");
         let e = b.push(1, 13, Val::Num(f64::NAN)).unwrap_err().to_string();
         assert!(e.contains("row 13") && e.contains("finite"), "{e}");
-        let e = TableBuilder::new("db", vec!["a".into()], &spec(&["A"])).err().unwrap().to_string();
+        let e = TableBuilder::new("db", vec!["a".into()], &spec(&["A"]))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("column A not found (did you mean a?"), "{e}");
     }
 }

@@ -52,14 +52,28 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     loop {
         pages += 1;
         if pages > MAX_PAGES || !seen.insert(url.clone()) {
-            return Err(Error::input(&name, format!("page {pages} links back to {} (a loop of next links)", redact(&url))));
+            return Err(Error::input(
+                &name,
+                format!(
+                    "page {pages} links back to {} (a loop of next links)",
+                    redact(&url)
+                ),
+            ));
         }
-        let page_name = if pages == 1 { name.clone() } else { format!("{name} page {pages} ({})", redact(&url)) };
-        let mut req = agent.get(&url).header("Accept", "application/json, text/csv;q=0.9, */*;q=0.1");
+        let page_name = if pages == 1 {
+            name.clone()
+        } else {
+            format!("{name} page {pages} ({})", redact(&url))
+        };
+        let mut req = agent
+            .get(&url)
+            .header("Accept", "application/json, text/csv;q=0.9, */*;q=0.1");
         if let (Some(t), true) = (&token, origin_of(&url) == origin) {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
-        let mut resp = req.call().map_err(|e| http_error(&page_name, e, source, &secrets))?;
+        let mut resp = req
+            .call()
+            .map_err(|e| http_error(&page_name, e, source, &secrets))?;
         let status = resp.status();
         let ctype = resp
             .headers()
@@ -81,7 +95,10 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
             .map_err(|e| http_error(&page_name, e, source, &secrets))?;
         if !status.is_success() {
             let snippet: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-            let snippet = scrub(&snippet.split_whitespace().collect::<Vec<_>>().join(" "), &secrets.iter().map(String::as_str).collect::<Vec<_>>());
+            let snippet = scrub(
+                &snippet.split_whitespace().collect::<Vec<_>>().join(" "),
+                &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
             let hint = match status.as_u16() {
                 401 | 403 => " (check the token: --token-env names the variable that holds it)",
                 404 => " (check the URL)",
@@ -90,14 +107,25 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
             };
             return Err(Error::input(
                 &page_name,
-                format!("the server answered HTTP {status}{hint}{}", if snippet.is_empty() { String::new() } else { format!(": {snippet}") }),
+                format!(
+                    "the server answered HTTP {status}{hint}{}",
+                    if snippet.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {snippet}")
+                    }
+                ),
             ));
         }
         let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
-        let is_json = ctype.contains("json") || (!ctype.contains("csv") && matches!(first, Some(b'[' | b'{')));
+        let is_json = ctype.contains("json")
+            || (!ctype.contains("csv") && matches!(first, Some(b'[' | b'{')));
         if !is_json {
             if pages > 1 {
-                return Err(Error::input(&page_name, "a next page is not JSON; paging is supported for JSON answers"));
+                return Err(Error::input(
+                    &page_name,
+                    "a next page is not JSON; paging is supported for JSON answers",
+                ));
             }
             let mut spec = spec.clone();
             if spec.delimiter.is_none() && ctype.contains("tab-separated") {
@@ -105,7 +133,9 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
             }
             return csv::read_bytes(&body, &name, &spec);
         }
-        let next = json.add_page(&body).map_err(|m| Error::input(&page_name, m))?;
+        let next = json
+            .add_page(&body)
+            .map_err(|m| Error::input(&page_name, m))?;
         match next.or(link_next) {
             Some(n) if !n.trim().is_empty() => url = resolve(&url, n.trim()),
             _ => break,
@@ -116,12 +146,18 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
 
 /// `scheme://host:port` of a URL, lowercased.
 fn origin_of(url: &str) -> String {
-    let Some(i) = url.find("://") else { return String::new() };
+    let Some(i) = url.find("://") else {
+        return String::new();
+    };
     let rest = &url[i + 3..];
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..end];
     let host = authority.rsplit('@').next().unwrap_or(authority);
-    format!("{}://{}", url[..i].to_ascii_lowercase(), host.to_ascii_lowercase())
+    format!(
+        "{}://{}",
+        url[..i].to_ascii_lowercase(),
+        host.to_ascii_lowercase()
+    )
 }
 
 /// Resolves a next-page link against the page it came from.
@@ -133,7 +169,9 @@ fn resolve(base: &str, link: &str) -> String {
         let rest = &base[i + 3..];
         i + 3 + rest.find(['/', '?', '#']).unwrap_or(rest.len())
     });
-    let Some(oe) = origin_end else { return link.to_string() };
+    let Some(oe) = origin_end else {
+        return link.to_string();
+    };
     let origin = &base[..oe];
     if let Some(rest) = link.strip_prefix("//") {
         let scheme = &base[..base.find("://").unwrap_or(0)];
@@ -143,7 +181,9 @@ fn resolve(base: &str, link: &str) -> String {
         return format!("{origin}{link}");
     }
     let path_and_query = &base[oe..];
-    let path = &path_and_query[..path_and_query.find(['?', '#']).unwrap_or(path_and_query.len())];
+    let path = &path_and_query[..path_and_query
+        .find(['?', '#'])
+        .unwrap_or(path_and_query.len())];
     if link.starts_with('?') {
         return format!("{origin}{path}{link}");
     }
@@ -159,7 +199,10 @@ fn next_from_link(header: &str) -> Option<String> {
         let target = pieces.next()?.trim();
         let is_next = pieces.any(|p| {
             let p = p.trim().to_ascii_lowercase();
-            p == "rel=\"next\"" || p == "rel=next" || p.starts_with("rel=\"next ") || p.contains(" next\"")
+            p == "rel=\"next\""
+                || p == "rel=next"
+                || p.starts_with("rel=\"next ")
+                || p.contains(" next\"")
         });
         if is_next && target.starts_with('<') && target.ends_with('>') {
             return Some(target[1..target.len() - 1].to_string());
@@ -184,10 +227,15 @@ fn http_error(name: &str, e: ureq::Error, source: &Source, secrets: &[String]) -
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             "connection refused (is the server running and listening on that port?)".to_string()
         }
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut || io.kind() == std::io::ErrorKind::WouldBlock => format!(
+        ureq::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::TimedOut
+                || io.kind() == std::io::ErrorKind::WouldBlock =>
+        {
+            format!(
             "no complete answer within {} s (--timeout-secs); the server is slow or not answering",
             source.timeout.as_secs()
-        ),
+        )
+        }
         other => {
             let s = other.to_string();
             if s.contains("rustls") || s.contains("https") && !cfg!(feature = "https") {
@@ -276,13 +324,18 @@ impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
 impl<'de> Visitor<'de> for PageSeed<'_> {
     type Value = Option<String>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of customer objects, or an object with a \"data\" array and a \"next\" link")
+        f.write_str(
+            "an array of customer objects, or an object with a \"data\" array and a \"next\" link",
+        )
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
         RowsVisitor(self.0).visit_seq(seq)?;
         Ok(None)
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         let mut next = None;
         let mut found = false;
         while let Some(key) = map.next_key::<String>()? {
@@ -296,7 +349,9 @@ impl<'de> Visitor<'de> for PageSeed<'_> {
             }
         }
         if !found {
-            return Err(de::Error::custom("the object has no \"data\" array of customers"));
+            return Err(de::Error::custom(
+                "the object has no \"data\" array of customers",
+            ));
         }
         Ok(next)
     }
@@ -340,7 +395,10 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a customer object ({\"column\": value, ...})")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         let mut row = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             let cell = map.next_value::<JCellDe>()?.0;
@@ -387,7 +445,9 @@ impl<'de> Visitor<'de> for JCellVisitor {
         Ok(JCellDe(JCell::Int(v)))
     }
     fn visit_u64<E>(self, v: u64) -> std::result::Result<JCellDe, E> {
-        Ok(JCellDe(i64::try_from(v).map(JCell::Int).unwrap_or(JCell::UInt(v))))
+        Ok(JCellDe(
+            i64::try_from(v).map(JCell::Int).unwrap_or(JCell::UInt(v)),
+        ))
     }
     fn visit_f64<E>(self, v: f64) -> std::result::Result<JCellDe, E> {
         Ok(JCellDe(JCell::Num(v)))
@@ -429,17 +489,25 @@ mod tests {
             .add_page(br#"{"data": [{"CUST_ID": "a", "Z": 1, "A": "2.5", "N": null}, {"A": 3, "CUST_ID": 7, "B": true}], "next": "/p2"}"#)
             .unwrap();
         assert_eq!(next.as_deref(), Some("/p2"));
-        assert_eq!(j.add_page(br#"[{"CUST_ID": "c", "Z": 1e2, "A": {"x": 1}}]"#).unwrap(), None);
+        assert_eq!(
+            j.add_page(br#"[{"CUST_ID": "c", "Z": 1e2, "A": {"x": 1}}]"#)
+                .unwrap(),
+            None
+        );
         assert_eq!(j.keys, vec!["CUST_ID", "Z", "A", "N", "B"]);
         let t = j.into_table("api", &spec(&["Z"])).unwrap();
         assert_eq!(t.ids.iter().collect::<Vec<_>>(), vec!["a", "7", "c"]);
         let z = &t.column("Z").unwrap().values;
         assert!(z[0] == 1.0 && z[1].is_nan() && z[2] == 100.0);
-        assert!(t.column("A").is_none(), "A has a nested value, so it is text");
+        assert!(
+            t.column("A").is_none(),
+            "A has a nested value, so it is text"
+        );
         assert_eq!(t.info[3].kind, crate::table::ColumnKind::Empty);
 
         let mut j = JsonRows::default();
-        j.add_page(br#"[{"CUST_ID": "a", "Z": 1}, {"CUST_ID": "b", "Z": "x1"}]"#).unwrap();
+        j.add_page(br#"[{"CUST_ID": "a", "Z": 1}, {"CUST_ID": "b", "Z": "x1"}]"#)
+            .unwrap();
         let e = j.into_table("api", &spec(&["Z"])).unwrap_err().to_string();
         assert!(e.starts_with("api: row 2: column Z: \"x1\" is text"), "{e}");
         let e = JsonRows::default().add_page(b"{\"oops\": 1}").unwrap_err();
@@ -450,11 +518,24 @@ mod tests {
 
     #[test]
     fn links() {
-        assert_eq!(next_from_link(r#"<https://a/x?page=2>; rel="next", <https://a/x?page=9>; rel="last""#).as_deref(), Some("https://a/x?page=2"));
+        assert_eq!(
+            next_from_link(r#"<https://a/x?page=2>; rel="next", <https://a/x?page=9>; rel="last""#)
+                .as_deref(),
+            Some("https://a/x?page=2")
+        );
         assert_eq!(next_from_link(r#"<https://a/x?page=1>; rel="prev""#), None);
-        assert_eq!(resolve("http://h:1/api/v1/c?page=1", "?page=2"), "http://h:1/api/v1/c?page=2");
-        assert_eq!(resolve("http://h:1/api/v1/c?page=1", "/other"), "http://h:1/other");
-        assert_eq!(resolve("http://h:1/api/v1/c", "d?x=1"), "http://h:1/api/v1/d?x=1");
+        assert_eq!(
+            resolve("http://h:1/api/v1/c?page=1", "?page=2"),
+            "http://h:1/api/v1/c?page=2"
+        );
+        assert_eq!(
+            resolve("http://h:1/api/v1/c?page=1", "/other"),
+            "http://h:1/other"
+        );
+        assert_eq!(
+            resolve("http://h:1/api/v1/c", "d?x=1"),
+            "http://h:1/api/v1/d?x=1"
+        );
         assert_eq!(resolve("http://h:1/a", "http://z/b"), "http://z/b");
         assert_eq!(origin_of("HTTP://u:p@Host:80/x"), "http://host:80");
     }

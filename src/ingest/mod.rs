@@ -170,7 +170,8 @@ pub fn kind_of(input: &str) -> Kind {
         return Kind::Http;
     }
     let path = std::path::Path::new(input);
-    let is_parquet_name = input.to_ascii_lowercase().ends_with(".parquet") || input.to_ascii_lowercase().ends_with(".parq");
+    let is_parquet_name = input.to_ascii_lowercase().ends_with(".parquet")
+        || input.to_ascii_lowercase().ends_with(".parq");
     if is_parquet_name || path.is_dir() && parquet::has_parts(path) {
         return Kind::Parquet;
     }
@@ -200,15 +201,29 @@ pub fn check_table_name(name: &str, flag: &str) -> Result<()> {
 
 /// Quotes a (possibly schema-qualified) table name checked by [`check_table_name`].
 pub fn quote_table(name: &str) -> String {
-    name.split('.').map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(".")
+    name.split('.')
+        .map(|p| format!("\"{p}\""))
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// Query parameters whose values are secrets.
 fn secret_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["password", "passwd", "pwd", "token", "secret", "key", "signature", "sig", "auth", "credential"]
-        .iter()
-        .any(|s| n.contains(s))
+    [
+        "password",
+        "passwd",
+        "pwd",
+        "token",
+        "secret",
+        "key",
+        "signature",
+        "sig",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
 }
 
 /// Hides the credentials of a URL: `postgres://user:secret@host/db` becomes
@@ -279,7 +294,9 @@ fn check_spec(spec: &ReadSpec) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for name in &spec.required {
         if name.trim().is_empty() {
-            return Err(Error::usage("an empty column name was given in a column list"));
+            return Err(Error::usage(
+                "an empty column name was given in a column list",
+            ));
         }
         if let IdSpec::Column { name: id, .. } = &spec.id {
             if id == name {
@@ -299,10 +316,19 @@ mod tests {
 
     #[test]
     fn redaction() {
-        assert_eq!(redact("postgres://u:s3cret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:s3cret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("postgres://h/db?password=x&sslmode=disable"), "postgres://h/db?password=***&sslmode=disable");
-        assert_eq!(redact("https://api/x?api_key=abc&page=2#f"), "https://api/x?api_key=***&page=2#f");
+        assert_eq!(
+            redact("postgres://h/db?password=x&sslmode=disable"),
+            "postgres://h/db?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact("https://api/x?api_key=abc&page=2#f"),
+            "https://api/x?api_key=***&page=2#f"
+        );
         assert_eq!(redact("https://a:b@c"), "https://a:***@c");
         assert_eq!(redact("data/cc.csv"), "data/cc.csv");
         assert_eq!(redact("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
@@ -317,7 +343,11 @@ mod tests {
         assert_eq!(kind_of("x.csv.gz"), Kind::Csv);
         let mut s = Source::new("x.csv");
         s.table = Some("t".into());
-        assert!(s.check().unwrap_err().to_string().contains("--query and --table apply"));
+        assert!(s
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("--query and --table apply"));
         let s = Source::new("sqlite://x.db");
         assert!(s.check().unwrap_err().to_string().contains("--table NAME"));
         assert!(check_table_name("public.cc_general", "--table").is_ok());

@@ -35,8 +35,13 @@ fn parts(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            !name.starts_with(['.', '_']) && (name.ends_with(".parquet") || name.ends_with(".parq")) && p.is_file()
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            !name.starts_with(['.', '_'])
+                && (name.ends_with(".parquet") || name.ends_with(".parq"))
+                && p.is_file()
         })
         .collect();
     out.sort();
@@ -65,16 +70,18 @@ fn conv_of(col: &ColumnDescriptor) -> Conv {
         _ if converted == ConvertedType::DECIMAL => Some(col.type_scale()),
         _ => None,
     };
-    let temporal = matches!(logical, Some(LogicalType::Date | LogicalType::Time(_) | LogicalType::Timestamp(_)))
-        || matches!(
-            converted,
-            ConvertedType::DATE
-                | ConvertedType::TIME_MILLIS
-                | ConvertedType::TIME_MICROS
-                | ConvertedType::TIMESTAMP_MILLIS
-                | ConvertedType::TIMESTAMP_MICROS
-                | ConvertedType::INTERVAL
-        );
+    let temporal = matches!(
+        logical,
+        Some(LogicalType::Date | LogicalType::Time(_) | LogicalType::Timestamp(_))
+    ) || matches!(
+        converted,
+        ConvertedType::DATE
+            | ConvertedType::TIME_MILLIS
+            | ConvertedType::TIME_MICROS
+            | ConvertedType::TIMESTAMP_MILLIS
+            | ConvertedType::TIMESTAMP_MICROS
+            | ConvertedType::INTERVAL
+    );
     match col.physical_type() {
         PhysicalType::BOOLEAN => Conv::Other("a boolean"),
         PhysicalType::INT96 => Conv::Other("an INT96 timestamp"),
@@ -84,7 +91,13 @@ fn conv_of(col: &ColumnDescriptor) -> Conv {
             None if temporal => Conv::Other("a date or time"),
             None => {
                 let unsigned = matches!(logical, Some(LogicalType::Integer(i)) if !i.is_signed)
-                    || matches!(converted, ConvertedType::UINT_8 | ConvertedType::UINT_16 | ConvertedType::UINT_32 | ConvertedType::UINT_64);
+                    || matches!(
+                        converted,
+                        ConvertedType::UINT_8
+                            | ConvertedType::UINT_16
+                            | ConvertedType::UINT_32
+                            | ConvertedType::UINT_64
+                    );
                 Conv::Int { unsigned }
             }
         },
@@ -190,7 +203,13 @@ pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
         let cols: Vec<Arc<ColumnDescriptor>> = schema.columns().to_vec();
         let names: Vec<String> = cols
             .iter()
-            .map(|c| if c.path().parts().len() > 1 { c.path().string() } else { c.name().to_string() })
+            .map(|c| {
+                if c.path().parts().len() > 1 {
+                    c.path().string()
+                } else {
+                    c.name().to_string()
+                }
+            })
             .collect();
         let b = match &mut builder {
             None => {
@@ -235,61 +254,101 @@ pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
                     (PhysicalType::DOUBLE, _) => read_chunk::<DoubleType>(cr, max_def, |i, v| {
                         b.push(j, base + i as u64, v.map_or(Val::Null, |x| Val::Num(*x)))
                     }),
-                    (PhysicalType::FLOAT, _) => read_chunk::<parquet::data_type::FloatType>(cr, max_def, |i, v| {
-                        b.push(j, base + i as u64, v.map_or(Val::Null, |x| Val::Num(*x as f64)))
-                    }),
-                    (PhysicalType::INT32, c) => read_chunk::<parquet::data_type::Int32Type>(cr, max_def, |i, v| {
-                        let val = match (v, c) {
-                            (None, _) => Val::Null,
-                            (Some(x), Conv::Decimal { scale }) => Val::Num(decimal(*x as i128, scale)),
-                            (Some(x), Conv::Int { unsigned: true }) => Val::Int(*x as u32 as i64),
-                            (Some(_), Conv::Other(what)) => Val::Other(what),
-                            (Some(x), _) => Val::Int(*x as i64),
-                        };
-                        b.push(j, base + i as u64, val)
-                    }),
-                    (PhysicalType::INT64, c) => read_chunk::<parquet::data_type::Int64Type>(cr, max_def, |i, v| {
-                        let val = match (v, c) {
-                            (None, _) => Val::Null,
-                            (Some(x), Conv::Decimal { scale }) => Val::Num(decimal(*x as i128, scale)),
-                            (Some(x), Conv::Int { unsigned: true }) => Val::UInt(*x as u64),
-                            (Some(_), Conv::Other(what)) => Val::Other(what),
-                            (Some(x), _) => Val::Int(*x),
-                        };
-                        b.push(j, base + i as u64, val)
-                    }),
-                    (PhysicalType::BYTE_ARRAY, c) => read_chunk::<ByteArrayType>(cr, max_def, |i, v| {
-                        let val = match (v, c) {
-                            (None, _) => Val::Null,
-                            (Some(x), Conv::Decimal { scale }) => match decimal_bytes(x.data(), scale) {
-                                Some(d) => Val::Num(d),
-                                None => Val::Other("an oversized decimal"),
-                            },
-                            (Some(_), Conv::Other(what)) => Val::Other(what),
-                            (Some(x), _) => Val::Text(x.data()),
-                        };
-                        b.push(j, base + i as u64, val)
-                    }),
-                    (PhysicalType::FIXED_LEN_BYTE_ARRAY, c) => {
-                        read_chunk::<parquet::data_type::FixedLenByteArrayType>(cr, max_def, |i, v| {
+                    (PhysicalType::FLOAT, _) => {
+                        read_chunk::<parquet::data_type::FloatType>(cr, max_def, |i, v| {
+                            b.push(
+                                j,
+                                base + i as u64,
+                                v.map_or(Val::Null, |x| Val::Num(*x as f64)),
+                            )
+                        })
+                    }
+                    (PhysicalType::INT32, c) => {
+                        read_chunk::<parquet::data_type::Int32Type>(cr, max_def, |i, v| {
                             let val = match (v, c) {
                                 (None, _) => Val::Null,
-                                (Some(x), Conv::Decimal { scale }) => match decimal_bytes(x.data(), scale) {
-                                    Some(d) => Val::Num(d),
-                                    None => Val::Other("an oversized decimal"),
-                                },
+                                (Some(x), Conv::Decimal { scale }) => {
+                                    Val::Num(decimal(*x as i128, scale))
+                                }
+                                (Some(x), Conv::Int { unsigned: true }) => {
+                                    Val::Int(*x as u32 as i64)
+                                }
                                 (Some(_), Conv::Other(what)) => Val::Other(what),
-                                (Some(_), _) => Val::Other("fixed-length binary"),
+                                (Some(x), _) => Val::Int(*x as i64),
                             };
                             b.push(j, base + i as u64, val)
                         })
                     }
-                    (PhysicalType::BOOLEAN, _) => read_chunk::<parquet::data_type::BoolType>(cr, max_def, |i, v| {
-                        b.push(j, base + i as u64, v.map_or(Val::Null, |x| Val::Other(if *x { "true" } else { "false" })))
-                    }),
-                    (PhysicalType::INT96, _) => read_chunk::<parquet::data_type::Int96Type>(cr, max_def, |i, v| {
-                        b.push(j, base + i as u64, v.map_or(Val::Null, |_| Val::Other("an INT96 timestamp")))
-                    }),
+                    (PhysicalType::INT64, c) => {
+                        read_chunk::<parquet::data_type::Int64Type>(cr, max_def, |i, v| {
+                            let val = match (v, c) {
+                                (None, _) => Val::Null,
+                                (Some(x), Conv::Decimal { scale }) => {
+                                    Val::Num(decimal(*x as i128, scale))
+                                }
+                                (Some(x), Conv::Int { unsigned: true }) => Val::UInt(*x as u64),
+                                (Some(_), Conv::Other(what)) => Val::Other(what),
+                                (Some(x), _) => Val::Int(*x),
+                            };
+                            b.push(j, base + i as u64, val)
+                        })
+                    }
+                    (PhysicalType::BYTE_ARRAY, c) => {
+                        read_chunk::<ByteArrayType>(cr, max_def, |i, v| {
+                            let val = match (v, c) {
+                                (None, _) => Val::Null,
+                                (Some(x), Conv::Decimal { scale }) => {
+                                    match decimal_bytes(x.data(), scale) {
+                                        Some(d) => Val::Num(d),
+                                        None => Val::Other("an oversized decimal"),
+                                    }
+                                }
+                                (Some(_), Conv::Other(what)) => Val::Other(what),
+                                (Some(x), _) => Val::Text(x.data()),
+                            };
+                            b.push(j, base + i as u64, val)
+                        })
+                    }
+                    (PhysicalType::FIXED_LEN_BYTE_ARRAY, c) => {
+                        read_chunk::<parquet::data_type::FixedLenByteArrayType>(
+                            cr,
+                            max_def,
+                            |i, v| {
+                                let val = match (v, c) {
+                                    (None, _) => Val::Null,
+                                    (Some(x), Conv::Decimal { scale }) => {
+                                        match decimal_bytes(x.data(), scale) {
+                                            Some(d) => Val::Num(d),
+                                            None => Val::Other("an oversized decimal"),
+                                        }
+                                    }
+                                    (Some(_), Conv::Other(what)) => Val::Other(what),
+                                    (Some(_), _) => Val::Other("fixed-length binary"),
+                                };
+                                b.push(j, base + i as u64, val)
+                            },
+                        )
+                    }
+                    (PhysicalType::BOOLEAN, _) => {
+                        read_chunk::<parquet::data_type::BoolType>(cr, max_def, |i, v| {
+                            b.push(
+                                j,
+                                base + i as u64,
+                                v.map_or(Val::Null, |x| {
+                                    Val::Other(if *x { "true" } else { "false" })
+                                }),
+                            )
+                        })
+                    }
+                    (PhysicalType::INT96, _) => {
+                        read_chunk::<parquet::data_type::Int96Type>(cr, max_def, |i, v| {
+                            b.push(
+                                j,
+                                base + i as u64,
+                                v.map_or(Val::Null, |_| Val::Other("an INT96 timestamp")),
+                            )
+                        })
+                    }
                 };
                 let count = got.map_err(|e| damaged(&fname, e))??;
                 if count as u64 != n {
@@ -325,7 +384,9 @@ fn damaged(name: &str, e: parquet::errors::ParquetError) -> Error {
 /// Used by `cardseg generate --out F.parquet`.
 pub fn write_table(table: &Table, path: &Path, row_group: usize, force: bool) -> Result<()> {
     crate::output::check_target(path, force)?;
-    let werr = |e: parquet::errors::ParquetError| Error::io(path, "writing", std::io::Error::other(e.to_string()));
+    let werr = |e: parquet::errors::ParquetError| {
+        Error::io(path, "writing", std::io::Error::other(e.to_string()))
+    };
     let mut fields = Vec::new();
     let id_name = table.id_column.clone().unwrap_or_else(|| "row".to_string());
     fields.push(Arc::new(
@@ -343,7 +404,12 @@ pub fn write_table(table: &Table, path: &Path, row_group: usize, force: bool) ->
                 .map_err(werr)?,
         ));
     }
-    let schema = Arc::new(Type::group_type_builder("schema").with_fields(fields).build().map_err(werr)?);
+    let schema = Arc::new(
+        Type::group_type_builder("schema")
+            .with_fields(fields)
+            .build()
+            .map_err(werr)?,
+    );
     let row_group = row_group.max(1);
     let props = Arc::new(
         WriterProperties::builder()
@@ -360,15 +426,24 @@ pub fn write_table(table: &Table, path: &Path, row_group: usize, force: bool) ->
         .tempfile_in(&parent)
         .map_err(|e| Error::io(&parent, "creating a file in", e))?;
     let file = tmp.reopen().map_err(|e| Error::io(path, "writing", e))?;
-    let mut writer = SerializedFileWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), schema, props).map_err(werr)?;
+    let mut writer = SerializedFileWriter::new(
+        std::io::BufWriter::with_capacity(1 << 20, file),
+        schema,
+        props,
+    )
+    .map_err(werr)?;
     let n = table.rows();
     let mut start = 0;
     while start < n {
         let end = (start + row_group).min(n);
         let mut rg = writer.next_row_group().map_err(werr)?;
         if let Some(mut col) = rg.next_column().map_err(werr)? {
-            let ids: Vec<ByteArray> = (start..end).map(|i| ByteArray::from(table.ids.get(i))).collect();
-            col.typed::<ByteArrayType>().write_batch(&ids, None, None).map_err(werr)?;
+            let ids: Vec<ByteArray> = (start..end)
+                .map(|i| ByteArray::from(table.ids.get(i)))
+                .collect();
+            col.typed::<ByteArrayType>()
+                .write_batch(&ids, None, None)
+                .map_err(werr)?;
             col.close().map_err(werr)?;
         }
         for c in &table.columns {
@@ -376,7 +451,9 @@ pub fn write_table(table: &Table, path: &Path, row_group: usize, force: bool) ->
                 let slice = &c.values[start..end];
                 let defs: Vec<i16> = slice.iter().map(|v| i16::from(!v.is_nan())).collect();
                 let vals: Vec<f64> = slice.iter().copied().filter(|v| !v.is_nan()).collect();
-                col.typed::<DoubleType>().write_batch(&vals, Some(&defs), None).map_err(werr)?;
+                col.typed::<DoubleType>()
+                    .write_batch(&vals, Some(&defs), None)
+                    .map_err(werr)?;
                 col.close().map_err(werr)?;
             }
         }
@@ -388,7 +465,8 @@ pub fn write_table(table: &Table, path: &Path, row_group: usize, force: bool) ->
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
     }
-    tmp.persist(path).map_err(|e| Error::io(path, "writing", e.error))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io(path, "writing", e.error))?;
     Ok(())
 }
 
@@ -404,6 +482,9 @@ mod tests {
         assert_eq!(decimal_bytes(&[0xff, 0x85], 1), Some(-12.3));
         assert_eq!(decimal_bytes(&[0x30, 0x39], 3), Some(12.345));
         let big: i128 = 123_456_789_012_345_678_901;
-        assert_eq!(decimal(big, 4), "12345678901234567.8901".parse::<f64>().unwrap());
+        assert_eq!(
+            decimal(big, 4),
+            "12345678901234567.8901".parse::<f64>().unwrap()
+        );
     }
 }

@@ -38,7 +38,10 @@ pub fn configure(url: &str, timeout: Duration) -> Result<Connection> {
     let mut config = Config::from_str(url).map_err(|e| {
         Error::input(
             &shown,
-            format!("not a valid PostgreSQL URL ({}); write postgres://user@host:port/database", describe(&e)),
+            format!(
+                "not a valid PostgreSQL URL ({}); write postgres://user@host:port/database",
+                describe(&e)
+            ),
         )
     })?;
     if config.get_ssl_mode() == SslMode::Require {
@@ -49,7 +52,9 @@ pub fn configure(url: &str, timeout: Duration) -> Result<Connection> {
     }
     config.ssl_mode(SslMode::Disable);
     if config.get_user().is_none() {
-        let user = std::env::var("PGUSER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "postgres".into());
+        let user = std::env::var("PGUSER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "postgres".into());
         config.user(&user);
     }
     if config.get_hosts().is_empty() {
@@ -68,19 +73,28 @@ pub fn configure(url: &str, timeout: Duration) -> Result<Connection> {
         .get_password()
         .map(|p| vec![String::from_utf8_lossy(p).into_owned()])
         .unwrap_or_default();
-    Ok(Connection { config, shown, secrets })
+    Ok(Connection {
+        config,
+        shown,
+        secrets,
+    })
 }
 
 impl Connection {
     pub fn connect(&self, name: &str) -> Result<Client> {
-        self.config.connect(NoTls).map_err(|e| self.error(name, "connecting", &e))
+        self.config
+            .connect(NoTls)
+            .map_err(|e| self.error(name, "connecting", &e))
     }
 
     /// One line naming the source, the action and the server's reason, without secrets.
     pub fn error(&self, name: &str, action: &str, e: &postgres::Error) -> Error {
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
         let mut msg = describe(e);
-        if msg.contains("password authentication failed") || msg.contains("no password") || msg.contains("password missing") {
+        if msg.contains("password authentication failed")
+            || msg.contains("no password")
+            || msg.contains("password missing")
+        {
             msg.push_str(" (the password comes from the URL, PGPASSWORD or ~/.pgpass)");
         } else if msg.contains("Connection refused") {
             msg.push_str(" (is the server running and listening on that host and port?)");
@@ -133,9 +147,17 @@ fn pgpass_lookup(config: &Config) -> Option<String> {
         Some(Host::Tcp(h)) => h.clone(),
         Some(Host::Unix(_)) | None => "localhost".to_string(),
     };
-    let port = config.get_ports().first().copied().unwrap_or(5432).to_string();
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
     let user = config.get_user().unwrap_or_default().to_string();
-    let db = config.get_dbname().map(str::to_string).unwrap_or_else(|| user.clone());
+    let db = config
+        .get_dbname()
+        .map(str::to_string)
+        .unwrap_or_else(|| user.clone());
     let want = [host.as_str(), port.as_str(), db.as_str(), user.as_str()];
     for line in text.lines() {
         if line.trim_start().starts_with('#') || line.trim().is_empty() {
@@ -145,7 +167,11 @@ fn pgpass_lookup(config: &Config) -> Option<String> {
         if fields.len() != 5 {
             continue;
         }
-        if fields[..4].iter().zip(want).all(|(f, w)| f == "*" || f == w) {
+        if fields[..4]
+            .iter()
+            .zip(want)
+            .all(|(f, w)| f == "*" || f == w)
+        {
             return Some(fields[4].clone());
         }
     }
@@ -179,7 +205,10 @@ struct CopyReader<R> {
 impl<R: Read> Read for CopyReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.inner.read(buf).map_err(|e| {
-            let msg = match e.get_ref().and_then(|inner| inner.downcast_ref::<postgres::Error>()) {
+            let msg = match e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<postgres::Error>())
+            {
                 Some(pg) => describe(pg),
                 None => e.to_string(),
             };
@@ -195,9 +224,17 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     let mut client = conn.connect(&name)?;
     let select = crate::ingest::sqlite::select_sql(source);
     let copy = format!("COPY ({select}) TO STDOUT WITH (FORMAT csv, HEADER true)");
-    let reader = client.copy_out(copy.as_str()).map_err(|e| conn.error(&name, "running the query", &e))?;
-    let reader = CopyReader { inner: reader, secrets: conn.secrets.clone() };
-    let spec = ReadSpec { delimiter: Some(b','), ..spec.clone() };
+    let reader = client
+        .copy_out(copy.as_str())
+        .map_err(|e| conn.error(&name, "running the query", &e))?;
+    let reader = CopyReader {
+        inner: reader,
+        secrets: conn.secrets.clone(),
+    };
+    let spec = ReadSpec {
+        delimiter: Some(b','),
+        ..spec.clone()
+    };
     let result = csv::read_from(BufReader::with_capacity(1 << 20, reader), &name, &spec);
     let mut table = result.map_err(|e| lines_to_rows(e, &name))?;
     // Header line 1 is not a row: line n is row n - 1.
@@ -214,19 +251,40 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
 /// The CSV reader counts file lines; rows of a query are one line each after the header.
 fn lines_to_rows(e: Error, name: &str) -> Error {
     match e {
-        Error::Cell { source_name, line, column, message } => Error::RowCell {
+        Error::Cell {
+            source_name,
+            line,
+            column,
+            message,
+        } => Error::RowCell {
             source_name,
             row: line.saturating_sub(1),
             column,
-            message: message.replace("leave the cell empty", "make it NULL").replace("leave it empty", "make it NULL"),
+            message: message
+                .replace("leave the cell empty", "make it NULL")
+                .replace("leave it empty", "make it NULL"),
         },
-        Error::Record { source_name, line, message } => {
-            Error::input(source_name, format!("row {}: {message}", line.saturating_sub(1)))
-        }
+        Error::Record {
+            source_name,
+            line,
+            message,
+        } => Error::input(
+            source_name,
+            format!("row {}: {message}", line.saturating_sub(1)),
+        ),
         Error::Io { reason, .. } => Error::input(name, format!("reading rows failed: {reason}")),
-        Error::Input { source_name, message } => {
-            Error::input(source_name, message.replace("has a header line but no customer rows", "has no customer rows").replace("line 1: ", ""))
-        }
+        Error::Input {
+            source_name,
+            message,
+        } => Error::input(
+            source_name,
+            message
+                .replace(
+                    "has a header line but no customer rows",
+                    "has no customer rows",
+                )
+                .replace("line 1: ", ""),
+        ),
         other => other,
     }
 }
@@ -237,16 +295,29 @@ mod tests {
 
     #[test]
     fn pgpass_lines() {
-        assert_eq!(split_pgpass(r"h:5432:db:u:pa\:ss\\w:rd"), vec!["h", "5432", "db", "u", r"pa:ss\w:rd"]);
+        assert_eq!(
+            split_pgpass(r"h:5432:db:u:pa\:ss\\w:rd"),
+            vec!["h", "5432", "db", "u", r"pa:ss\w:rd"]
+        );
         assert_eq!(split_pgpass("*:*:*:u:pw").len(), 5);
     }
 
     #[test]
     fn url_password_is_hidden() {
-        let c = configure("postgres://u:topsecret@127.0.0.1:1/db", Duration::from_secs(1)).unwrap();
+        let c = configure(
+            "postgres://u:topsecret@127.0.0.1:1/db",
+            Duration::from_secs(1),
+        )
+        .unwrap();
         assert_eq!(c.shown, "postgres://u:***@127.0.0.1:1/db");
         assert_eq!(c.secrets, vec!["topsecret".to_string()]);
-        let e = configure("postgres://u:pw@h/db?sslmode=require", Duration::from_secs(1)).err().unwrap().to_string();
+        let e = configure(
+            "postgres://u:pw@h/db?sslmode=require",
+            Duration::from_secs(1),
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(e.contains("without TLS") && !e.contains(":pw@"), "{e}");
     }
 }

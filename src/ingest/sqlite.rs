@@ -29,30 +29,52 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     let name = source.source_name();
     let path = path_of(&source.input);
     if path.is_empty() {
-        return Err(Error::usage("sqlite:// needs a path: sqlite:///abs/path.db or sqlite://relative/path.db"));
+        return Err(Error::usage(
+            "sqlite:// needs a path: sqlite:///abs/path.db or sqlite://relative/path.db",
+        ));
     }
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::input(&name, format!("no such database file: {path}")),
+        std::io::ErrorKind::NotFound => {
+            Error::input(&name, format!("no such database file: {path}"))
+        }
         _ => Error::input(&name, format!("cannot open {path}: {e}")),
     })?;
     if meta.is_dir() {
-        return Err(Error::input(&name, "is a directory, not an SQLite database file"));
+        return Err(Error::input(
+            &name,
+            "is a directory, not an SQLite database file",
+        ));
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sql_error(&name, "opening", e))?;
+    conn.busy_timeout(source.timeout)
         .map_err(|e| sql_error(&name, "opening", e))?;
-    conn.busy_timeout(source.timeout).map_err(|e| sql_error(&name, "opening", e))?;
     let sql = select_sql(source);
-    let mut stmt = conn.prepare(&sql).map_err(|e| sql_error(&name, "running the query", e))?;
+    let mut stmt = conn
+        .prepare(&sql)
+        .map_err(|e| sql_error(&name, "running the query", e))?;
     let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
     let mut b = TableBuilder::new(&name, names, spec)?;
     let n = b.column_count();
-    let wanted: Vec<usize> = (0..n).filter(|&j| b.wanted(j) || spec.other_numeric).collect();
-    let mut rows = stmt.query([]).map_err(|e| sql_error(&name, "running the query", e))?;
+    let wanted: Vec<usize> = (0..n)
+        .filter(|&j| b.wanted(j) || spec.other_numeric)
+        .collect();
+    let mut rows = stmt
+        .query([])
+        .map_err(|e| sql_error(&name, "running the query", e))?;
     let mut row_no = 0u64;
-    while let Some(row) = rows.next().map_err(|e| sql_error(&name, "reading rows", e))? {
+    while let Some(row) = rows
+        .next()
+        .map_err(|e| sql_error(&name, "reading rows", e))?
+    {
         row_no += 1;
         for &j in &wanted {
-            let v = row.get_ref(j).map_err(|e| sql_error(&name, "reading rows", e))?;
+            let v = row
+                .get_ref(j)
+                .map_err(|e| sql_error(&name, "reading rows", e))?;
             let val = match v {
                 ValueRef::Null => Val::Null,
                 ValueRef::Integer(i) => Val::Int(i),

@@ -130,7 +130,7 @@ fn findings(r: &RunResult) -> Vec<String> {
             .map(|s| s.stat(f).and_then(|st| st.mean).unwrap_or(0.0) * s.customers as f64)
             .collect();
         let sum: f64 = totals.iter().sum();
-        if !(sum > 0.0) || totals.iter().any(|t| *t < 0.0) {
+        if sum.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || totals.iter().any(|t| *t < 0.0) {
             continue;
         }
         let top = (0..totals.len()).fold(0, |b, i| if totals[i] > totals[b] { i } else { b });
