@@ -1036,7 +1036,7 @@ fn postgres_source_write_back_and_failures() {
         })
         .collect();
     c.batch_execute(&format!(
-        "CREATE TABLE cc (ord bigserial, {}, note text DEFAULT 'free text')",
+        "CREATE TABLE cc (ord bigserial, {}, note text DEFAULT 'free text', opened date DEFAULT '2020-01-31', active boolean DEFAULT true, extra jsonb DEFAULT '{{\"a\": 1}}')",
         cols.join(", ")
     ))
     .unwrap();
@@ -1051,7 +1051,10 @@ fn postgres_source_write_back_and_failures() {
         w.write_all(&std::fs::read(&real).unwrap()).unwrap();
         w.finish().unwrap();
     }
-    let select = format!("SELECT {}, note FROM cc ORDER BY ord", quoted.join(", "));
+    let select = format!(
+        "SELECT {}, note, opened, active, extra FROM cc ORDER BY ord",
+        quoted.join(", ")
+    );
     let url = pg.url(PG_PASSWORD);
     assert_same_labels(
         dir.path(),
@@ -1080,10 +1083,10 @@ fn postgres_source_write_back_and_failures() {
         .find(|c| c["name"] == "MINIMUM_PAYMENTS")
         .unwrap();
     assert_eq!(mp["missing"], 313);
-    assert_eq!(
-        cols.iter().find(|c| c["name"] == "note").unwrap()["kind"],
-        "text"
-    );
+    for text_col in ["note", "opened", "active", "extra"] {
+        let kind = &cols.iter().find(|c| c["name"] == text_col).unwrap()["kind"];
+        assert_eq!(kind, "text", "{text_col}");
+    }
 
     // The password from PGPASSWORD, then from a .pgpass file.
     let bare = format!("postgres://cardseg@127.0.0.1:{}/postgres", pg.port);
@@ -1193,7 +1196,7 @@ fn postgres_source_write_back_and_failures() {
         &out,
     );
     assert!(
-        err.contains("row 17: column BALANCE: \"n/a\" is not a number"),
+        err.contains("row 17: column BALANCE: \"n/a\" is text, not a number"),
         "{err}"
     );
     all_errors += &err;

@@ -170,9 +170,20 @@ pub fn kind_of(input: &str) -> Kind {
         return Kind::Http;
     }
     let path = std::path::Path::new(input);
-    let is_parquet_name = input.to_ascii_lowercase().ends_with(".parquet")
-        || input.to_ascii_lowercase().ends_with(".parq");
-    if is_parquet_name || path.is_dir() && parquet::has_parts(path) {
+    let name = input.to_ascii_lowercase();
+    if name.ends_with(".parquet")
+        || name.ends_with(".parq")
+        || path.is_dir() && parquet::has_parts(path)
+    {
+        return Kind::Parquet;
+    }
+    // A Parquet file under another name is recognised by its magic bytes.
+    let mut magic = [0u8; 4];
+    if std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"PAR1"
+    {
         return Kind::Parquet;
     }
     Kind::Csv

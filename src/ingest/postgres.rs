@@ -1,11 +1,12 @@
 //! PostgreSQL: `--input postgres://user@host:port/db` with `--table NAME` or `--query
 //! "SELECT ..."`.
 //!
-//! Rows are streamed with `COPY (query) TO STDOUT (FORMAT csv, HEADER)` straight into
-//! the CSV reader: one pass, never held twice. Integers, floats and numeric/decimal come
-//! as their exact text, so a table gives the same numbers as the CSV file it was loaded
-//! from; NULL is missing; text that is not a number in a feature column is an error
-//! naming the row.
+//! Rows are streamed with `COPY (query) TO STDOUT (FORMAT binary)` straight into the
+//! table: one pass, never held twice, no text formatting on the server. Integers and
+//! floats are numbers, `numeric` is converted through its exact decimal digits (so a
+//! table gives the same doubles as the CSV file it was loaded from), text is a number
+//! when it reads as one, other types (dates, json, enums ...) are read as text; NULL is
+//! missing; text that is not a number in a feature column is an error naming the row.
 //!
 //! The password comes from the URL, else `PGPASSWORD`, else the `.pgpass` file
 //! (`PGPASSFILE` or `~/.pgpass`, ignored unless only its owner can read it, like libpq).
@@ -20,7 +21,8 @@ use postgres::config::{Host, SslMode};
 use postgres::{Client, Config, NoTls};
 
 use crate::error::{Error, Result};
-use crate::ingest::{csv, redact, scrub, ReadSpec, Source};
+use crate::ingest::builder::{TableBuilder, Val};
+use crate::ingest::{redact, scrub, ReadSpec, Source};
 use crate::table::Table;
 
 /// A connection configuration with its password resolved, and what may be shown of it.
@@ -218,80 +220,255 @@ impl<R: Read> Read for CopyReader<R> {
     }
 }
 
+/// How a column of the result is decoded from binary COPY.
+#[derive(Clone, Copy, PartialEq)]
+enum Wire {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Oid,
+    Float4,
+    Float8,
+    Numeric,
+    Text,
+    /// Any other type: selected as `::text` (dates, json, enums, uuid ...).
+    AsText,
+}
+
+fn wire_of(oid: u32) -> Wire {
+    match oid {
+        16 => Wire::Bool,
+        21 => Wire::Int2,
+        23 => Wire::Int4,
+        20 => Wire::Int8,
+        26 => Wire::Oid,
+        700 => Wire::Float4,
+        701 => Wire::Float8,
+        1700 => Wire::Numeric,
+        25 | 1043 | 1042 | 19 | 18 => Wire::Text,
+        _ => Wire::AsText,
+    }
+}
+
+/// A binary `numeric` as decimal text (`-123456e-4`), or None for NaN and infinities.
+fn numeric_text(b: &[u8], out: &mut String) -> Option<()> {
+    if b.len() < 8 {
+        return None;
+    }
+    let ndigits = i16::from_be_bytes([b[0], b[1]]) as i64;
+    let weight = i16::from_be_bytes([b[2], b[3]]) as i64;
+    let sign = u16::from_be_bytes([b[4], b[5]]);
+    if sign != 0 && sign != 0x4000 || b.len() < 8 + 2 * ndigits as usize {
+        return None;
+    }
+    out.clear();
+    if sign == 0x4000 {
+        out.push('-');
+    }
+    if ndigits == 0 {
+        out.push('0');
+        return Some(());
+    }
+    for i in 0..ndigits as usize {
+        let d = u16::from_be_bytes([b[8 + 2 * i], b[9 + 2 * i]]);
+        if i == 0 {
+            out.push_str(itoa::Buffer::new().format(d));
+        } else {
+            let mut buf = itoa::Buffer::new();
+            let t = buf.format(d);
+            out.extend(std::iter::repeat_n('0', 4 - t.len()));
+            out.push_str(t);
+        }
+    }
+    let exp = 4 * (weight - ndigits + 1);
+    if exp != 0 {
+        out.push('e');
+        out.push_str(itoa::Buffer::new().format(exp));
+    }
+    Some(())
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     let name = source.source_name();
     let conn = configure(&source.input, source.timeout)?;
     let mut client = conn.connect(&name)?;
     let select = crate::ingest::sqlite::select_sql(source);
-    let copy = format!("COPY ({select}) TO STDOUT WITH (FORMAT csv, HEADER true)");
+    let stmt = client
+        .prepare(&select)
+        .map_err(|e| conn.error(&name, "running the query", &e))?;
+    let names: Vec<String> = stmt
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let mut wires: Vec<Wire> = stmt
+        .columns()
+        .iter()
+        .map(|c| wire_of(c.type_().oid()))
+        .collect();
+    let mut b = TableBuilder::new(&name, names.clone(), spec)?;
+    // Types without a numeric meaning are read as their text (when the names allow
+    // selecting them one by one: duplicated names cannot be, and are reported as text).
+    let unique = names.iter().collect::<std::collections::HashSet<_>>().len() == names.len();
+    let copy = if wires.contains(&Wire::AsText) && unique {
+        let cols: Vec<String> = names
+            .iter()
+            .zip(&wires)
+            .map(|(n, w)| {
+                if *w == Wire::AsText {
+                    format!("q.{}::text", quote_ident(n))
+                } else {
+                    format!("q.{}", quote_ident(n))
+                }
+            })
+            .collect();
+        format!(
+            "COPY (SELECT {} FROM ({select}) AS q) TO STDOUT WITH (FORMAT binary)",
+            cols.join(", ")
+        )
+    } else {
+        format!("COPY ({select}) TO STDOUT WITH (FORMAT binary)")
+    };
+    if !unique {
+        wires
+            .iter_mut()
+            .filter(|w| **w == Wire::AsText)
+            .for_each(|w| *w = Wire::Bool);
+    }
     let reader = client
         .copy_out(copy.as_str())
         .map_err(|e| conn.error(&name, "running the query", &e))?;
-    let reader = CopyReader {
-        inner: reader,
-        secrets: conn.secrets.clone(),
-    };
-    let spec = ReadSpec {
-        delimiter: Some(b','),
-        ..spec.clone()
-    };
-    let result = csv::read_from(BufReader::with_capacity(1 << 20, reader), &name, &spec);
-    let mut table = result.map_err(|e| lines_to_rows(e, &name))?;
-    // Header line 1 is not a row: line n is row n - 1.
-    for info in &mut table.info {
-        if let Some((line, _)) = &mut info.first_text {
-            *line = line.saturating_sub(1);
-        }
-    }
-    table.row_based = true;
-    drop(client);
-    Ok(table)
-}
-
-/// The CSV reader counts file lines; rows of a query are one line each after the header.
-fn lines_to_rows(e: Error, name: &str) -> Error {
-    match e {
-        Error::Cell {
-            source_name,
-            line,
-            column,
-            message,
-        } => Error::RowCell {
-            source_name,
-            row: line.saturating_sub(1),
-            column,
-            message: message
-                .replace("leave the cell empty", "make it NULL")
-                .replace("leave it empty", "make it NULL"),
+    let mut r = BufReader::with_capacity(
+        1 << 20,
+        CopyReader {
+            inner: reader,
+            secrets: conn.secrets.clone(),
         },
-        Error::Record {
-            source_name,
-            line,
-            message,
-        } => Error::input(
-            source_name,
-            format!("row {}: {message}", line.saturating_sub(1)),
-        ),
-        Error::Io { reason, .. } => Error::input(name, format!("reading rows failed: {reason}")),
-        Error::Input {
-            source_name,
-            message,
-        } => Error::input(
-            source_name,
-            message
-                .replace(
-                    "has a header line but no customer rows",
-                    "has no customer rows",
-                )
-                .replace("line 1: ", ""),
-        ),
-        other => other,
+    );
+    let ioerr = |e: std::io::Error| Error::input(&name, format!("reading rows failed: {e}"));
+    let mut head = [0u8; 19];
+    r.read_exact(&mut head).map_err(ioerr)?;
+    if &head[..11] != b"PGCOPY\n\xff\r\n\0" {
+        return Err(Error::input(
+            &name,
+            "the server's COPY answer is not binary COPY",
+        ));
     }
+    let ext = u32::from_be_bytes([head[15], head[16], head[17], head[18]]) as u64;
+    std::io::copy(&mut (&mut r).take(ext), &mut std::io::sink()).map_err(ioerr)?;
+    let wanted: Vec<bool> = (0..names.len())
+        .map(|j| b.wanted(j) || spec.other_numeric)
+        .collect();
+    let mut field = Vec::with_capacity(256);
+    let mut text = String::new();
+    let mut row = 0u64;
+    loop {
+        let mut n2 = [0u8; 2];
+        r.read_exact(&mut n2).map_err(ioerr)?;
+        let count = i16::from_be_bytes(n2);
+        if count == -1 {
+            break;
+        }
+        if count as usize != names.len() {
+            return Err(Error::input(
+                &name,
+                format!(
+                    "row {}: {count} fields for {} columns",
+                    row + 1,
+                    names.len()
+                ),
+            ));
+        }
+        row += 1;
+        for j in 0..names.len() {
+            let mut n4 = [0u8; 4];
+            r.read_exact(&mut n4).map_err(ioerr)?;
+            let len = i32::from_be_bytes(n4);
+            let val = if len < 0 {
+                Val::Null
+            } else {
+                field.resize(len as usize, 0);
+                r.read_exact(&mut field).map_err(ioerr)?;
+                if !wanted[j] {
+                    continue;
+                }
+                let f = field.as_slice();
+                let bad = || {
+                    Error::input(
+                        &name,
+                        format!("row {row}: column {}: a value of unexpected size", names[j]),
+                    )
+                };
+                match wires[j] {
+                    Wire::Bool => Val::Other(if f.first() == Some(&1) {
+                        "true"
+                    } else {
+                        "false"
+                    }),
+                    Wire::Int2 => {
+                        Val::Int(i16::from_be_bytes(f.try_into().map_err(|_| bad())?) as i64)
+                    }
+                    Wire::Int4 => {
+                        Val::Int(i32::from_be_bytes(f.try_into().map_err(|_| bad())?) as i64)
+                    }
+                    Wire::Oid => {
+                        Val::Int(u32::from_be_bytes(f.try_into().map_err(|_| bad())?) as i64)
+                    }
+                    Wire::Int8 => Val::Int(i64::from_be_bytes(f.try_into().map_err(|_| bad())?)),
+                    Wire::Float4 => {
+                        Val::Num(f32::from_be_bytes(f.try_into().map_err(|_| bad())?) as f64)
+                    }
+                    Wire::Float8 => Val::Num(f64::from_be_bytes(f.try_into().map_err(|_| bad())?)),
+                    Wire::Numeric => match numeric_text(f, &mut text) {
+                        Some(()) => Val::Num(text.parse::<f64>().unwrap_or(f64::INFINITY)),
+                        None => Val::Num(f64::NAN),
+                    },
+                    Wire::Text | Wire::AsText => Val::Text(f),
+                }
+            };
+            if wanted[j] {
+                b.push(j, row, val)?;
+            }
+        }
+        b.end_row();
+    }
+    drop(r);
+    drop(client);
+    b.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_binary_to_text() {
+        // 40.900749 = digits [40, 9007, 4900] with weight 0.
+        let enc = |ndigits: i16, weight: i16, sign: u16, digits: &[u16]| {
+            let mut v = Vec::new();
+            v.extend(ndigits.to_be_bytes());
+            v.extend(weight.to_be_bytes());
+            v.extend(sign.to_be_bytes());
+            v.extend(6i16.to_be_bytes());
+            digits.iter().for_each(|d| v.extend(d.to_be_bytes()));
+            v
+        };
+        let mut t = String::new();
+        numeric_text(&enc(3, 0, 0, &[40, 9007, 4900]), &mut t).unwrap();
+        assert_eq!(t.parse::<f64>().unwrap(), 40.900749);
+        numeric_text(&enc(2, 1, 0x4000, &[12, 3400]), &mut t).unwrap();
+        assert_eq!(t.parse::<f64>().unwrap(), -123400.0);
+        numeric_text(&enc(0, 0, 0, &[]), &mut t).unwrap();
+        assert_eq!(t, "0");
+        numeric_text(&enc(1, -2, 0, &[5]), &mut t).unwrap();
+        assert_eq!(t.parse::<f64>().unwrap(), 0.00000005);
+        assert!(numeric_text(&enc(0, 0, 0xC000, &[]), &mut t).is_none());
+    }
 
     #[test]
     fn pgpass_lines() {
