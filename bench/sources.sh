@@ -75,7 +75,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo
   echo "## Data sources ingest ($(date -u '+%Y-%m-%d %H:%M UTC'))"
   echo
-  echo "- machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr); load: $(uptime | sed 's/.*load average/load average/')"
+  echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr); load: $(uptime | sed 's/.*load average/load average/')"
   echo "- command: \`bash bench/sources.sh $ROWS_PQ $ROWS_PG\` (read stage of \`cardseg run --timings\`, best of 3; inputs from \`cardseg generate\`)"
   echo
   echo "| input | rows | read (s) | vs CSV |"
@@ -83,7 +83,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo "| CSV | $ROWS_PQ | $csv_pq | 1.00 |"
   echo "| Parquet (snappy, 1M-row groups) | $ROWS_PQ | $pq | $(ratio "$pq" "$csv_pq") |"
   echo "| CSV | $ROWS_PG | $csv_pg | 1.00 |"
-  echo "| PostgreSQL 15, \`--query ... ORDER BY ord\` (COPY, loopback) | $ROWS_PG | $pg | $(ratio "$pg" "$csv_pg") |"
+  echo "| PostgreSQL 15, \`--query ... ORDER BY ord\` (binary COPY, loopback) | $ROWS_PG | $pg | $(ratio "$pg" "$csv_pg") |"
   echo "| PostgreSQL 15, \`--table cc\` | $ROWS_PG | $pg_table | $(ratio "$pg_table" "$csv_pg") |"
 } >> bench/RESULTS.md
 tail -12 bench/RESULTS.md

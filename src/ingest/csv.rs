@@ -19,10 +19,7 @@ pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
     let name = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading", e))?;
     if meta.is_dir() {
-        return Err(Error::input(
-            name,
-            "is a directory without *.parquet parts; give the path of a CSV or Parquet file",
-        ));
+        return Err(Error::input(name, "is a directory without *.parquet parts; give the path of a CSV or Parquet file"));
     }
     let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
     let progress = Progress::bytes(meta.len(), "reading");
@@ -61,12 +58,9 @@ fn sniff_binary(head: &[u8], name: &str) -> Result<()> {
         None
     };
     match what {
-        Some(w) if !(w.starts_with("a Parquet") && name.ends_with(".parquet")) => {
-            Err(Error::input(
-                name,
-                format!("line 1: this looks like {w}; expected a CSV file"),
-            ))
-        }
+        Some(w) if !(w.starts_with("a Parquet") && name.ends_with(".parquet")) => Err(
+            Error::input(name, format!("line 1: this looks like {w}; expected a CSV file")),
+        ),
         _ => Ok(()),
     }
 }
@@ -115,14 +109,18 @@ pub fn parse_number(raw: &[u8]) -> Cell {
         if s.contains(&b',') && s.iter().any(u8::is_ascii_digit) {
             return Cell::Bad("is not a number (thousands separators and decimal commas are not accepted; write 1234.5)");
         }
-        return Cell::Bad("is not a number; fix the cell, or leave it empty to mark it missing");
+        return Cell::Bad(
+            "is not a number; fix the cell, or leave it empty to mark it missing",
+        );
     }
     // SAFETY-free: the bytes are all ASCII, so this is valid UTF-8.
     let text = std::str::from_utf8(s).unwrap_or("");
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() => Cell::Value(v),
         Ok(_) => Cell::Bad("is outside the range of a 64-bit number"),
-        Err(_) => Cell::Bad("is not a number; fix the cell, or leave it empty to mark it missing"),
+        Err(_) => Cell::Bad(
+            "is not a number; fix the cell, or leave it empty to mark it missing",
+        ),
     }
 }
 
@@ -132,10 +130,7 @@ enum Slot {
     Skip,
     Id,
     /// Loaded into `columns[i]`; required columns error on bad cells, others turn to text.
-    Load {
-        col: usize,
-        required: bool,
-    },
+    Load { col: usize, required: bool },
 }
 
 /// Reads CSV from any reader. `source_name` is used in messages.
@@ -217,9 +212,7 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
     };
     let mut columns: Vec<Column> = Vec::new();
     for want in &spec.required {
-        let j = find(want)?.ok_or_else(|| {
-            missing_column(source_name, want, &names, "--features / --profile-features")
-        })?;
+        let j = find(want)?.ok_or_else(|| missing_column(source_name, want, &names, "--features / --profile-features"))?;
         if matches!(slots[j], Slot::Load { .. }) {
             continue;
         }
@@ -235,10 +228,7 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
     if spec.other_numeric {
         let mut seen = std::collections::HashSet::new();
         for j in 0..names.len() {
-            if matches!(slots[j], Slot::Skip)
-                && !names[j].is_empty()
-                && seen.insert(names[j].clone())
-            {
+            if matches!(slots[j], Slot::Skip) && !names[j].is_empty() && seen.insert(names[j].clone()) {
                 slots[j] = Slot::Load {
                     col: columns.len(),
                     required: false,
@@ -457,10 +447,7 @@ mod tests {
         let e = read_bytes(b"CUST_ID,A\nx,1\ny,abc\n", "t.csv", &spec(&["A"]))
             .unwrap_err()
             .to_string();
-        assert!(
-            e.starts_with("t.csv:3: column A: \"abc\" is not a number"),
-            "{e}"
-        );
+        assert!(e.starts_with("t.csv:3: column A: \"abc\" is not a number"), "{e}");
         let e = read_bytes(b"CUST_ID,A\nx,1,2\n", "t.csv", &spec(&["A"]))
             .unwrap_err()
             .to_string();
@@ -469,13 +456,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("column A not found"), "{e}");
-        let e = read_bytes(b"", "t.csv", &spec(&["A"]))
-            .unwrap_err()
-            .to_string();
+        let e = read_bytes(b"", "t.csv", &spec(&["A"])).unwrap_err().to_string();
         assert!(e.contains("empty"), "{e}");
-        let e = read_bytes(b"CUST_ID,A\n", "t.csv", &spec(&["A"]))
-            .unwrap_err()
-            .to_string();
+        let e = read_bytes(b"CUST_ID,A\n", "t.csv", &spec(&["A"])).unwrap_err().to_string();
         assert!(e.contains("no customer rows"), "{e}");
     }
 
