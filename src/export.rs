@@ -18,12 +18,22 @@ use crate::ingest::{self, check_table_name, quote_table, redact, Kind};
 
 pub const DEFAULT_TABLE: &str = "cardseg_labels";
 
-/// Where labels go.
-#[derive(Debug, Clone)]
+/// Where labels go. `Debug` shows the URL redacted.
+#[derive(Clone)]
 pub struct LabelTarget {
     pub url: String,
     pub table: String,
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for LabelTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LabelTarget")
+            .field("url", &redact(&self.url))
+            .field("table", &self.table)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl LabelTarget {

@@ -60,8 +60,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default size limit of one HTTP response.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
-/// Where to read customers from: `--input` and the flags that go with it.
-#[derive(Debug, Clone)]
+/// Where to read customers from: `--input` and the flags that go with it. Its `Debug`
+/// output shows the input redacted, so no password reaches a log by accident.
+#[derive(Clone)]
 pub struct Source {
     /// A path, or a `sqlite://`, `postgres://`, `http://` or `https://` URL.
     pub input: String,
@@ -85,6 +86,19 @@ pub enum Kind {
     Sqlite,
     Postgres,
     Http,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("input", &self.display())
+            .field("query", &self.query)
+            .field("table", &self.table)
+            .field("token_env", &self.token_env)
+            .field("timeout", &self.timeout)
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
 }
 
 impl Source {
@@ -343,6 +357,14 @@ mod tests {
         assert_eq!(redact("https://a:b@c"), "https://a:***@c");
         assert_eq!(redact("data/cc.csv"), "data/cc.csv");
         assert_eq!(redact("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+    }
+
+    #[test]
+    fn debug_output_is_redacted() {
+        let s = Source::new("postgres://u:hunter22@h/db");
+        assert!(!format!("{s:?}").contains("hunter22"));
+        let t = crate::export::LabelTarget::new("postgres://u:hunter22@h/db");
+        assert!(!format!("{t:?}").contains("hunter22"));
     }
 
     #[test]

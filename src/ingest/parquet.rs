@@ -372,6 +372,12 @@ pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
 fn damaged(name: &str, e: parquet::errors::ParquetError) -> Error {
     let msg = e.to_string();
     let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+    if msg.contains("Disabled feature") {
+        return Error::input(
+            name,
+            format!("{msg}: this cardseg was built without that compression (rebuild with the default features, e.g. --features zstd)"),
+        );
+    }
     Error::input(
         name,
         format!("cannot read this Parquet file ({msg}); it is damaged or truncated: re-export it"),
