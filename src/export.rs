@@ -69,7 +69,7 @@ pub struct LabelRow<'a> {
 }
 
 enum Conn {
-    Sqlite(rusqlite::Connection),
+    Sqlite(String, Duration),
     Postgres(Box<(postgres::Client, ingest::postgres::Connection)>),
 }
 
@@ -121,11 +121,26 @@ impl LabelWriter {
                 if path.is_empty() {
                     return Err(Error::usage("sqlite:// needs a path: sqlite:///abs/path.db or sqlite://relative/path.db"));
                 }
-                let c = rusqlite::Connection::open(path)
-                    .map_err(|e| sqlite_error(&name, "opening", e))?;
-                c.busy_timeout(target.timeout)
-                    .map_err(|e| sqlite_error(&name, "opening", e))?;
-                Conn::Sqlite(c)
+                // An existing file must be a database now; a new one is created only when
+                // the labels are written, so a failed run leaves no empty file behind.
+                let p = std::path::Path::new(path);
+                if p.exists() {
+                    let c = open_sqlite(path, target.timeout, &name)?;
+                    c.query_row("PRAGMA schema_version", [], |_| Ok(()))
+                        .map_err(|e| sqlite_error(&name, "opening", e))?;
+                } else {
+                    let parent = match p.parent() {
+                        Some(d) if !d.as_os_str().is_empty() => d,
+                        _ => std::path::Path::new("."),
+                    };
+                    if !parent.is_dir() {
+                        return Err(Error::input(
+                            &name,
+                            format!("the folder {} does not exist", parent.display()),
+                        ));
+                    }
+                }
+                Conn::Sqlite(path.to_string(), target.timeout)
             }
             _ => {
                 let cfg = ingest::postgres::configure(&target.url, target.timeout)?;
@@ -150,7 +165,8 @@ impl LabelWriter {
         let table = quote_table(&self.table);
         let name = self.name;
         match self.conn {
-            Conn::Sqlite(mut c) => {
+            Conn::Sqlite(path, timeout) => {
+                let mut c = open_sqlite(&path, timeout, &name)?;
                 let tx = c
                     .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                     .map_err(|e| sqlite_error(&name, "starting the transaction", e))?;
@@ -244,6 +260,13 @@ impl LabelWriter {
             }
         }
     }
+}
+
+fn open_sqlite(path: &str, timeout: Duration, name: &str) -> Result<rusqlite::Connection> {
+    let c = rusqlite::Connection::open(path).map_err(|e| sqlite_error(name, "opening", e))?;
+    c.busy_timeout(timeout)
+        .map_err(|e| sqlite_error(name, "opening", e))?;
+    Ok(c)
 }
 
 fn sqlite_error(name: &str, action: &str, e: rusqlite::Error) -> Error {

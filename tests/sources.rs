@@ -461,6 +461,49 @@ fn sqlite_gives_the_csv_labels_and_clear_errors() {
     );
     let err = fail(&["run", "--input", &url, "--out", s(&out)], &out);
     assert!(err.contains("--table NAME or --query"), "{err}");
+    // Write-back into SQLite: created on success, untouched (not even created) on failure.
+    let labels_db = dir.path().join("labels.db");
+    let labels_url = format!("sqlite://{}", labels_db.display());
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &url,
+            "--table",
+            "missing_table",
+            "--out",
+            s(&out),
+            "--write-labels",
+            &labels_url,
+        ],
+        &out,
+    );
+    assert!(err.contains("no such table"), "{err}");
+    assert!(
+        !labels_db.exists(),
+        "a failed run must not create the labels database"
+    );
+    let wb = dir.path().join("wb");
+    ok(&[
+        "run",
+        "--input",
+        &url,
+        "--table",
+        "cc",
+        "--out",
+        s(&wb),
+        "--write-labels",
+        &labels_url,
+        "--labels-table",
+        "seg",
+    ]);
+    let c = rusqlite::Connection::open(&labels_db).unwrap();
+    let (n, named): (i64, i64) = c
+        .query_row("SELECT count(*), count(segment_name) FROM seg", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((n, named), (8950, 8950));
     let nowhere = format!("sqlite://{}", dir.path().join("nope.db").display());
     let err = fail(
         &[
