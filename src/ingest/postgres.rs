@@ -234,6 +234,8 @@ enum Wire {
     Text,
     /// Any other type: selected as `::text` (dates, json, enums, uuid ...).
     AsText,
+    /// Another type that could not be cast (duplicate column names): never a number.
+    Opaque,
 }
 
 fn wire_of(oid: u32) -> Wire {
@@ -338,7 +340,7 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
         wires
             .iter_mut()
             .filter(|w| **w == Wire::AsText)
-            .for_each(|w| *w = Wire::Bool);
+            .for_each(|w| *w = Wire::Opaque);
     }
     let reader = client
         .copy_out(copy.as_str())
@@ -429,6 +431,7 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
                         None => Val::Num(f64::NAN),
                     },
                     Wire::Text | Wire::AsText => Val::Text(f),
+                    Wire::Opaque => Val::Other("a value of a non-numeric type"),
                 }
             };
             if wanted[j] {
