@@ -23,6 +23,15 @@ pub enum Error {
         column: String,
         message: String,
     },
+    /// A problem with a cell of a source without lines (database, Parquet, JSON): the
+    /// row is counted from 1 in the order the source returned rows.
+    #[error("{source_name}: row {row}: column {column}: {message}")]
+    RowCell {
+        source_name: String,
+        row: u64,
+        column: String,
+        message: String,
+    },
     /// A problem with a record as a whole (ragged row, bad quoting, invalid UTF-8).
     #[error("{}:{line}: {}", one_line(.source_name), one_line(.message))]
     Record {

@@ -83,9 +83,13 @@ fn negatives_unusual(name: &str) -> bool {
     .any(|k| n.contains(k))
 }
 
-pub fn inspect(input: &str, id: IdSpec, delimiter: Option<u8>) -> Result<InspectReport> {
+pub fn inspect(
+    source: &ingest::Source,
+    id: IdSpec,
+    delimiter: Option<u8>,
+) -> Result<InspectReport> {
     let table = ingest::read(
-        input,
+        source,
         &ReadSpec {
             id,
             required: vec![],
@@ -118,10 +122,12 @@ pub fn report(table: &Table) -> InspectReport {
                 std: None,
                 negatives: None,
                 warning: None,
-                first_text: info
-                    .first_text
-                    .as_ref()
-                    .map(|(l, v)| format!("{v} on line {l}")),
+                first_text: info.first_text.as_ref().map(|(l, v)| {
+                    format!(
+                        "{v} on {} {l}",
+                        if table.row_based { "row" } else { "line" }
+                    )
+                }),
             };
             if let Some(col) = table
                 .column(&info.name)

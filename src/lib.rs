@@ -4,12 +4,13 @@
 //! [`inspect`] → [`clean`] (missing values) → [`scale`] (MinMax) → [`cluster`] (K-Means,
 //! silhouette, choice of k) → [`profile`] → [`naming`] → [`report`] and [`dashboard`] →
 //! [`model`] (saved for [`predict`] and `serve`). [`pipeline`] runs them in order;
-//! [`output`] makes every write atomic.
+//! [`output`] makes every write atomic; [`export`] writes labels back to a database.
 
 pub mod clean;
 pub mod cluster;
 pub mod dashboard;
 pub mod error;
+pub mod export;
 pub mod generate;
 pub mod ingest;
 pub mod inspect;

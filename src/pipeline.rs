@@ -9,8 +9,9 @@ use crate::cluster::kmeans::{self, KMeansFit, KMeansParams};
 use crate::cluster::select_k::{self, KRule};
 use crate::cluster::silhouette;
 use crate::error::{Error, Result};
-use crate::ingest::ReadSpec;
+use crate::export::{LabelRow, LabelTarget, LabelWriter};
 use crate::ingest::{self, IdSpec};
+use crate::ingest::{ReadSpec, Source};
 use crate::model::{KRow, KSelection, Model, SegmentMeta};
 use crate::naming::{self, Rules};
 use crate::output::OutputDir;
@@ -40,7 +41,8 @@ impl std::str::FromStr for KChoice {
 /// Everything `cardseg run` is asked to do.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    pub input: String,
+    /// Where the customers come from (file, folder, database or URL).
+    pub source: Source,
     pub out: PathBuf,
     pub features: Vec<String>,
     pub profile_features: Vec<String>,
@@ -60,12 +62,14 @@ pub struct RunConfig {
     pub dashboard: bool,
     /// Extra files to place in the output directory (the demo's generated input).
     pub extra_files: Vec<(String, Vec<u8>)>,
+    /// Also store the labels in this database table (`--write-labels`).
+    pub write_labels: Option<LabelTarget>,
 }
 
 impl RunConfig {
     pub fn new(input: impl Into<String>, out: impl Into<PathBuf>) -> Self {
         RunConfig {
-            input: input.into(),
+            source: Source::new(input),
             out: out.into(),
             features: crate::DEFAULT_FEATURES
                 .iter()
@@ -90,6 +94,7 @@ impl RunConfig {
             delimiter: None,
             dashboard: true,
             extra_files: Vec::new(),
+            write_labels: None,
         }
     }
 
@@ -203,15 +208,24 @@ impl RunConfig {
     }
 }
 
-/// Runs the whole pipeline on `cfg.input` and writes every output into `cfg.out`.
+/// Runs the whole pipeline on `cfg.source` and writes every output into `cfg.out`
+/// (and the labels into the `--write-labels` table, before the outputs are committed,
+/// so a failed write-back leaves no output directory either).
 pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     cfg.check()?;
+    cfg.source.check()?;
     let rules = load_rules(cfg)?;
+    // Connect to the label database before any work: a wrong URL fails fast.
+    let writer = cfg
+        .write_labels
+        .as_ref()
+        .map(LabelWriter::connect)
+        .transpose()?;
     // Refuse an existing result and prove the place is writable before any work.
     let out = OutputDir::create(&cfg.out, cfg.force)?;
     let t = Instant::now();
-    let table = ingest::read(&cfg.input, &cfg.read_spec())?;
-    run_table(cfg, &rules, out, table, t)
+    let table = ingest::read(&cfg.source, &cfg.read_spec())?;
+    run_table(cfg, &rules, out, table, t, writer)
 }
 
 fn load_rules(cfg: &RunConfig) -> Result<Rules> {
@@ -226,7 +240,7 @@ pub fn run_in_memory(cfg: &RunConfig, table: Table) -> Result<RunResult> {
     cfg.check()?;
     let rules = load_rules(cfg)?;
     let out = OutputDir::create(&cfg.out, cfg.force)?;
-    run_table(cfg, &rules, out, table, Instant::now())
+    run_table(cfg, &rules, out, table, Instant::now(), None)
 }
 
 fn run_table(
@@ -235,6 +249,7 @@ fn run_table(
     out: OutputDir,
     mut table: Table,
     mut t: Instant,
+    writer: Option<LabelWriter>,
 ) -> Result<RunResult> {
     let mut timings = Timings::default();
     timings.lap("read", &mut t);
@@ -381,6 +396,20 @@ fn run_table(
     }
     let mut result = result;
     result.timings.lap("write outputs", &mut t);
+    if let Some(w) = writer {
+        let segs = &result.model.segments;
+        let scored_at = crate::export::now_rfc3339();
+        let mut rows = Vec::with_capacity(result.labels.len());
+        crate::report::files::for_each_label(&result, &mut |id, seg| {
+            rows.push((
+                id.to_string(),
+                seg.map(|s| (segs[s as usize].id, segs[s as usize].name.as_str())),
+            ));
+        });
+        let mut it = rows.iter().map(|(id, seg)| LabelRow { id, segment: *seg });
+        w.write(&mut it, &result.checksum, &scored_at)?;
+        result.timings.lap("write labels to db", &mut t);
+    }
     out.commit()?;
     Ok(result)
 }

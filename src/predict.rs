@@ -6,7 +6,8 @@ use std::path::Path;
 
 use crate::cluster::kmeans;
 use crate::error::Result;
-use crate::ingest::{self, IdSpec, ReadSpec};
+use crate::export::{LabelRow, LabelTarget, LabelWriter};
+use crate::ingest::{self, IdSpec, ReadSpec, Source};
 use crate::model::Model;
 use crate::output::write_file_atomic;
 use crate::table::Table;
@@ -50,7 +51,7 @@ pub fn score_table(model: &Model, table: &Table) -> Result<Vec<Option<u32>>> {
 }
 
 /// Reads `input` with the model's id column and features.
-pub fn read_for_model(model: &Model, input: &str, delimiter: Option<u8>) -> Result<Table> {
+pub fn read_for_model(model: &Model, source: &Source, delimiter: Option<u8>) -> Result<Table> {
     let id = match &model.id_column {
         Some(c) => IdSpec::Column {
             name: c.clone(),
@@ -59,7 +60,7 @@ pub fn read_for_model(model: &Model, input: &str, delimiter: Option<u8>) -> Resu
         None => IdSpec::RowNumber,
     };
     ingest::read(
-        input,
+        source,
         &ReadSpec {
             id,
             required: model.features.clone(),
@@ -75,17 +76,37 @@ pub struct PredictSummary {
     pub counts: Vec<u64>,
 }
 
-/// `cardseg predict`: labels for every customer of `input`, written atomically to `out`.
-pub fn predict(
-    model: &Model,
-    input: &str,
-    out: &Path,
-    force: bool,
-    delimiter: Option<u8>,
-) -> Result<PredictSummary> {
+/// What `cardseg predict` is asked to do.
+pub struct PredictJob<'a> {
+    pub model: &'a Model,
+    /// The model file's checksum (stored with database labels).
+    pub checksum: &'a str,
+    pub source: &'a Source,
+    pub out: &'a Path,
+    pub force: bool,
+    pub delimiter: Option<u8>,
+    pub write_labels: Option<&'a LabelTarget>,
+}
+
+/// `cardseg predict`: labels for every customer of the source, written atomically to
+/// `out` and, with `write_labels`, into a database table in one transaction. The
+/// database is written first: when it fails, the labels file is not written either.
+pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
+    let (model, out, force) = (job.model, job.out, job.force);
     crate::output::check_target(out, force)?;
-    let table = read_for_model(model, input, delimiter)?;
+    job.source.check()?;
+    let writer = job.write_labels.map(LabelWriter::connect).transpose()?;
+    let table = read_for_model(model, job.source, job.delimiter)?;
     let labels = score_table(model, &table)?;
+    if let Some(w) = writer {
+        let scored_at = crate::export::now_rfc3339();
+        let segs = &model.segments;
+        let mut rows = (0..table.rows()).map(|i| LabelRow {
+            id: table.ids.get(i),
+            segment: labels[i].map(|s| (segs[s as usize].id, segs[s as usize].name.as_str())),
+        });
+        w.write(&mut rows, job.checksum, &scored_at)?;
+    }
     write_file_atomic(out, force, |w| {
         crate::report::files::write_label_rows(
             w,

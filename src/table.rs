@@ -62,7 +62,8 @@ pub struct ColumnInfo {
     pub name: String,
     pub kind: ColumnKind,
     pub missing: u64,
-    /// For text columns: the first cell that is not a number, and its line.
+    /// For text columns: the first cell that is not a number, and its line (or row, see
+    /// [`Table::row_based`]).
     pub first_text: Option<(u64, String)>,
 }
 
@@ -85,6 +86,9 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// Every header column, loaded or not, in header order.
     pub info: Vec<ColumnInfo>,
+    /// True when the positions in `info` are row numbers (databases, Parquet, JSON)
+    /// rather than line numbers of a text file.
+    pub row_based: bool,
 }
 
 impl Table {

@@ -26,7 +26,7 @@ fn cross_check_against_scikit_learn_on_the_real_file() {
     let Some(py) = python() else { return };
     // cardseg, through the library, with --missing drop.
     let mut table = ingest::read(
-        data.to_str().unwrap(),
+        &ingest::Source::new(data.to_str().unwrap()),
         &ReadSpec {
             id: IdSpec::default_column(),
             required: strings(&USED),

@@ -39,7 +39,7 @@ const FLAGS: &[&str] = &[
     "--host-resolver-rules=MAP * ~NOTFOUND",
     "--enable-logging=stderr",
     "--v=0",
-    "--virtual-time-budget=15000",
+    "--virtual-time-budget=90000",
     "--window-size=1400,1000",
     "--hide-scrollbars",
 ];

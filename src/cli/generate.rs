@@ -7,7 +7,8 @@ pub struct Args {
     pub rows: u64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// CSV file to write (refused if it exists, unless --force).
+    /// File to write: CSV, or Parquet when the name ends in .parquet (refused if it
+    /// exists, unless --force).
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long)]
@@ -21,6 +22,24 @@ pub fn exec(args: Args) -> cardseg::Result<()> {
         ));
     }
     let bar = cardseg::progress::Progress::steps(args.rows, "generating");
+    if args.out.extension().is_some_and(|e| e == "parquet") {
+        // Generate the CSV text in memory, read it like any input, write it as Parquet.
+        cardseg::output::check_target(&args.out, args.force)?;
+        let mut csv = Vec::new();
+        cardseg::generate::generate(args.rows, args.seed, &mut csv, &|n| bar.inc(n)).map_err(
+            |e| cardseg::Error::io(std::path::Path::new("generated data"), "writing", e),
+        )?;
+        bar.finish();
+        let spec = cardseg::ingest::ReadSpec {
+            id: cardseg::ingest::IdSpec::default_column(),
+            required: vec![],
+            other_numeric: true,
+            delimiter: Some(b','),
+        };
+        let table = cardseg::ingest::csv::read_bytes(&csv, "generated data", &spec)?;
+        drop(csv);
+        return cardseg::ingest::parquet::write_table(&table, &args.out, 1 << 20, args.force);
+    }
     cardseg::output::write_file_atomic(&args.out, args.force, |w| {
         cardseg::generate::generate(args.rows, args.seed, w, &|n| bar.inc(n))
             .map_err(cardseg::output::werr(&args.out))

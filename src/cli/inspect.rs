@@ -2,9 +2,8 @@ use cardseg::ingest::IdSpec;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Customer data: a CSV file (plain or .gz).
-    #[arg(long)]
-    pub input: String,
+    #[command(flatten)]
+    pub source: super::SourceArgs,
     /// Id column (default CUST_ID when present).
     #[arg(long)]
     pub id_column: Option<String>,
@@ -24,7 +23,7 @@ pub fn exec(args: Args) -> cardseg::Result<()> {
         },
         None => IdSpec::default_column(),
     };
-    let report = cardseg::inspect::inspect(&args.input, id, args.delimiter)?;
+    let report = cardseg::inspect::inspect(&args.source.source(), id, args.delimiter)?;
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
         s.push('\n');

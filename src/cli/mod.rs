@@ -35,6 +35,68 @@ pub enum Command {
     Dashboard(dashboard::Args),
 }
 
+/// `--input` and the flags that say how to read it (run, predict, inspect).
+#[derive(clap::Args)]
+pub struct SourceArgs {
+    /// Customer data: a CSV file (plain or .gz), a Parquet file or folder of *.parquet
+    /// parts, sqlite://PATH, postgres://user@host:port/db, or an http(s):// URL answering
+    /// CSV or JSON.
+    #[arg(long)]
+    pub input: String,
+    /// SQL query to read (sqlite:// and postgres:// inputs).
+    #[arg(long, conflicts_with = "table")]
+    pub query: Option<String>,
+    /// Table to read (sqlite:// and postgres:// inputs): NAME or schema.NAME.
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Environment variable holding a bearer token for an http(s):// input.
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// Time limit in seconds for connecting to a database and for each HTTP request.
+    #[arg(long, default_value_t = 60)]
+    pub timeout_secs: u64,
+    /// Largest HTTP response accepted, in megabytes.
+    #[arg(long, default_value_t = 1024)]
+    pub max_download_mb: u64,
+}
+
+impl SourceArgs {
+    pub fn source(&self) -> cardseg::ingest::Source {
+        cardseg::ingest::Source {
+            input: self.input.clone(),
+            query: self.query.clone(),
+            table: self.table.clone(),
+            token_env: self.token_env.clone(),
+            timeout: std::time::Duration::from_secs(self.timeout_secs),
+            max_bytes: self.max_download_mb.saturating_mul(1 << 20),
+        }
+    }
+}
+
+/// `--write-labels` and its table (run, predict).
+#[derive(clap::Args)]
+pub struct WriteArgs {
+    /// Also store the labels (id, segment, name, model checksum, time) in a database
+    /// table, in one transaction: sqlite://PATH or postgres://user@host:port/db.
+    #[arg(long, value_name = "URL")]
+    pub write_labels: Option<String>,
+    /// Table for --write-labels (created if absent; rows of the same customer replaced).
+    #[arg(long, default_value = cardseg::export::DEFAULT_TABLE, requires = "write_labels")]
+    pub labels_table: String,
+}
+
+impl WriteArgs {
+    pub fn target(&self, timeout_secs: u64) -> Option<cardseg::export::LabelTarget> {
+        self.write_labels
+            .as_ref()
+            .map(|url| cardseg::export::LabelTarget {
+                url: url.clone(),
+                table: self.labels_table.clone(),
+                timeout: std::time::Duration::from_secs(timeout_secs.max(1)),
+            })
+    }
+}
+
 /// Splits a comma-separated column list, trimming blanks.
 pub fn column_list(s: &str) -> Result<Vec<String>, String> {
     let v: Vec<String> = s.split(',').map(|c| c.trim().to_string()).collect();

@@ -7,9 +7,11 @@ pub struct Args {
     /// A model.json written by `cardseg run`.
     #[arg(long)]
     pub model: PathBuf,
-    /// Customers to score (CSV, plain or .gz), with the model's feature columns.
-    #[arg(long)]
-    pub input: String,
+    /// Customers to score, with the model's feature columns (any --input form).
+    #[command(flatten)]
+    pub source: super::SourceArgs,
+    #[command(flatten)]
+    pub write: super::WriteArgs,
     /// Labels file to write (refused if it exists, unless --force).
     #[arg(long)]
     pub out: PathBuf,
@@ -21,8 +23,17 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
-    let (model, _) = Model::load(&args.model)?;
-    let s = cardseg::predict::predict(&model, &args.input, &args.out, args.force, args.delimiter)?;
+    let (model, checksum) = Model::load(&args.model)?;
+    let target = args.write.target(args.source.timeout_secs);
+    let s = cardseg::predict::predict(&cardseg::predict::PredictJob {
+        model: &model,
+        checksum: &checksum,
+        source: &args.source.source(),
+        out: &args.out,
+        force: args.force,
+        delimiter: args.delimiter,
+        write_labels: target.as_ref(),
+    })?;
     if !quiet {
         let mut text = format!(
             "Scored {} customers into {}",

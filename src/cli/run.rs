@@ -7,9 +7,10 @@ use cardseg::pipeline::{self, KChoice, RunConfig, RunResult};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Customer data: a CSV file (plain or .gz).
-    #[arg(long)]
-    pub input: String,
+    #[command(flatten)]
+    pub source: super::SourceArgs,
+    #[command(flatten)]
+    pub write: super::WriteArgs,
     /// Output directory (created; refused if it exists and is not empty, unless --force).
     #[arg(long)]
     pub out: PathBuf,
@@ -145,7 +146,9 @@ pub fn print_result(r: &RunResult, quiet: bool, timings: bool) -> cardseg::Resul
 }
 
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
-    let cfg = args.common.config(args.input, args.out)?;
+    let mut cfg = args.common.config(args.source.input.clone(), args.out)?;
+    cfg.source = args.source.source();
+    cfg.write_labels = args.write.target(args.source.timeout_secs);
     let r = pipeline::run(&cfg)?;
     print_result(&r, quiet, args.common.timings)
 }

@@ -511,8 +511,8 @@
   });
   setTimeout(function () {
     if (!done) {
-      rec.errors.push('charts did not finish drawing within 12 s');
+      rec.errors.push('charts did not finish drawing within 60 s');
       writeCheck({ ok: false });
     }
-  }, 12000);
+  }, 60000);
 })();

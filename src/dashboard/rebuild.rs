@@ -150,7 +150,7 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
         None => IdSpec::RowNumber,
     };
     let mut table = ingest::read(
-        &req.input,
+        &ingest::Source::new(req.input.clone()),
         &ReadSpec {
             id,
             required: model.features.clone(),

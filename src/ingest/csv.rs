@@ -22,7 +22,7 @@ pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
     if meta.is_dir() {
         return Err(Error::input(
             name,
-            "is a directory; give the path of a CSV file",
+            "is a directory without *.parquet parts; give the path of a CSV or Parquet file",
         ));
     }
     let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
@@ -372,6 +372,7 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
         ids,
         columns,
         info,
+        row_based: false,
     })
 }
 

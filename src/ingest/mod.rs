@@ -1,7 +1,25 @@
 //! Reading customer data. Every source produces the same [`Table`], so inspection,
 //! cleaning and the pipeline do not care where the rows came from.
+//!
+//! Sources, chosen by the form of `--input`:
+//! - a CSV file, plain or gzip ([`csv`]);
+//! - a Parquet file, or a folder of `*.parquet` parts read in name order ([`parquet`]);
+//! - `sqlite://PATH` with `--table` or `--query` ([`sqlite`]);
+//! - `postgres://user@host:port/db` with `--table` or `--query` ([`postgres`]);
+//! - an `http://` or `https://` URL answering CSV or JSON ([`http`]).
+//!
+//! Credentials never reach a message: [`redact`] hides passwords and secret query
+//! parameters, and the table's `source` (printed by errors, stored in `model.json`) is
+//! always the redacted form.
 
+pub mod builder;
 pub mod csv;
+pub mod http;
+pub mod parquet;
+pub mod postgres;
+pub mod sqlite;
+
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::table::Table;
@@ -37,27 +55,264 @@ pub struct ReadSpec {
     pub delimiter: Option<u8>,
 }
 
-/// Reads a small file whole (a model, naming rules), at most `limit` bytes: None when
-/// it is larger. Bounded by reading, not by the size the file system reports, which is 0
-/// for devices and pipes (`/dev/zero` would otherwise fill the memory).
-pub fn read_bounded(
-    path: &std::path::Path,
-    limit: u64,
-    action: &'static str,
-) -> Result<Option<Vec<u8>>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, action, e))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, action, e))?;
-    Ok((bytes.len() as u64 <= limit).then_some(bytes))
+/// Default time limit of a network source (connect, and each HTTP request as a whole).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default size limit of one HTTP response.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+
+/// Where to read customers from: `--input` and the flags that go with it. Its `Debug`
+/// output shows the input redacted, so no password reaches a log by accident.
+#[derive(Clone)]
+pub struct Source {
+    /// A path, or a `sqlite://`, `postgres://`, `http://` or `https://` URL.
+    pub input: String,
+    /// SQL query (SQLite, PostgreSQL).
+    pub query: Option<String>,
+    /// Table name (SQLite, PostgreSQL).
+    pub table: Option<String>,
+    /// Environment variable holding a bearer token (HTTP).
+    pub token_env: Option<String>,
+    /// Connect timeout (databases) and whole-request timeout (HTTP).
+    pub timeout: Duration,
+    /// Largest HTTP response accepted, in bytes.
+    pub max_bytes: u64,
+}
+
+/// The kind of source `--input` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Csv,
+    Parquet,
+    Sqlite,
+    Postgres,
+    Http,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("input", &self.display())
+            .field("query", &self.query)
+            .field("table", &self.table)
+            .field("token_env", &self.token_env)
+            .field("timeout", &self.timeout)
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+impl Source {
+    pub fn new(input: impl Into<String>) -> Self {
+        Source {
+            input: input.into(),
+            query: None,
+            table: None,
+            token_env: None,
+            timeout: DEFAULT_TIMEOUT,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        kind_of(&self.input)
+    }
+
+    /// The input as it may be shown: credentials replaced by `***`.
+    pub fn display(&self) -> String {
+        redact(&self.input)
+    }
+
+    /// Checks that the flags fit the kind of input, before any work is done.
+    pub fn check(&self) -> Result<()> {
+        let kind = self.kind();
+        let shown = self.display();
+        let sql = matches!(kind, Kind::Sqlite | Kind::Postgres);
+        if self.query.is_some() && self.table.is_some() {
+            return Err(Error::usage("give either --query or --table, not both"));
+        }
+        if !sql && (self.query.is_some() || self.table.is_some()) {
+            return Err(Error::usage(format!(
+                "--query and --table apply to sqlite:// and postgres:// inputs, not to {shown}"
+            )));
+        }
+        if sql && self.query.is_none() && self.table.is_none() {
+            return Err(Error::usage(format!(
+                "{shown}: name what to read with --table NAME or --query \"SELECT ...\""
+            )));
+        }
+        if let Some(q) = &self.query {
+            if q.trim().trim_end_matches(';').trim().is_empty() {
+                return Err(Error::usage("--query is empty"));
+            }
+        }
+        if let Some(t) = &self.table {
+            check_table_name(t, "--table")?;
+        }
+        if self.token_env.is_some() && kind != Kind::Http {
+            return Err(Error::usage(format!(
+                "--token-env applies to http:// and https:// inputs, not to {shown}"
+            )));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::usage("--timeout-secs must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The name errors print and `model.json` stores: the redacted input, plus the table
+    /// or "query" for databases.
+    pub fn source_name(&self) -> String {
+        let shown = self.display();
+        match (&self.table, &self.query) {
+            (Some(t), _) => format!("{shown} (table {t})"),
+            (None, Some(_)) => format!("{shown} (query)"),
+            _ => shown,
+        }
+    }
+}
+
+/// Which reader an input string goes to.
+pub fn kind_of(input: &str) -> Kind {
+    let lower = input.get(..16).unwrap_or(input).to_ascii_lowercase();
+    if lower.starts_with("sqlite://") {
+        return Kind::Sqlite;
+    }
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        return Kind::Postgres;
+    }
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Kind::Http;
+    }
+    let path = std::path::Path::new(input);
+    let name = input.to_ascii_lowercase();
+    if name.ends_with(".parquet")
+        || name.ends_with(".parq")
+        || path.is_dir() && parquet::has_parts(path)
+    {
+        return Kind::Parquet;
+    }
+    // A Parquet file under another name is recognised by its magic bytes.
+    let mut magic = [0u8; 4];
+    if std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"PAR1"
+    {
+        return Kind::Parquet;
+    }
+    Kind::Csv
+}
+
+/// Table and column names given on the command line: letters, digits and underscores,
+/// optionally qualified by a schema (`schema.table`). They are quoted in SQL, so no
+/// name can change the statement.
+pub fn check_table_name(name: &str, flag: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.split('.').count() <= 2
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part.len() <= 63
+                && !part.starts_with(|c: char| c.is_ascii_digit())
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "{flag} {name:?}: a table name is letters, digits and underscores, optionally schema.table; use --query for anything else"
+        )))
+    }
+}
+
+/// Quotes a (possibly schema-qualified) table name checked by [`check_table_name`].
+pub fn quote_table(name: &str) -> String {
+    name.split('.')
+        .map(|p| format!("\"{p}\""))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Query parameters whose values are secrets.
+fn secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "pwd",
+        "token",
+        "secret",
+        "key",
+        "signature",
+        "sig",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+}
+
+/// Hides the credentials of a URL: `postgres://user:secret@host/db` becomes
+/// `postgres://user:***@host/db`, and secret query parameters (`?password=`,
+/// `api_key=`, `token=` ...) become `***`. Paths and other strings come back unchanged.
+pub fn redact(input: &str) -> String {
+    let Some(scheme_end) = input.find("://") else {
+        return input.to_string();
+    };
+    let (scheme, rest) = input.split_at(scheme_end + 3);
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(auth_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = authority.split_at(at);
+            match userinfo.find(':') {
+                Some(colon) => format!("{}:***{host}", &userinfo[..colon]),
+                None => format!("{userinfo}{host}"),
+            }
+        }
+        None => authority.to_string(),
+    };
+    let tail = match tail.find('?') {
+        Some(q) => {
+            let (path, query) = tail.split_at(q + 1);
+            let (query, fragment) = match query.find('#') {
+                Some(h) => query.split_at(h),
+                None => (query, ""),
+            };
+            let params: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if secret_param(k) => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{path}{}{fragment}", params.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}{authority}{tail}")
+}
+
+/// Removes every occurrence of the given secrets from a message (a last line of defence
+/// for texts that come from drivers and servers).
+pub fn scrub(message: &str, secrets: &[&str]) -> String {
+    let mut out = message.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 3) {
+        out = out.replace(s, "***");
+    }
+    out
 }
 
 /// Reads any supported source into a table.
-pub fn read(input: &str, spec: &ReadSpec) -> Result<Table> {
+pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     check_spec(spec)?;
-    csv::read_path(std::path::Path::new(input), spec)
+    source.check()?;
+    match source.kind() {
+        Kind::Csv => csv::read_path(std::path::Path::new(&source.input), spec),
+        Kind::Parquet => parquet::read_path(std::path::Path::new(&source.input), spec),
+        Kind::Sqlite => sqlite::read(source, spec),
+        Kind::Postgres => postgres::read(source, spec),
+        Kind::Http => http::read(source, spec),
+    }
 }
 
 fn check_spec(spec: &ReadSpec) -> Result<()> {
@@ -78,4 +333,75 @@ fn check_spec(spec: &ReadSpec) -> Result<()> {
         seen.insert(name.as_str());
     }
     Ok(())
+}
+
+/// Reads a small file whole (a model, naming rules), at most `limit` bytes: None when
+/// it is larger. Bounded by reading, not by the size the file system reports, which is 0
+/// for devices and pipes (`/dev/zero` would otherwise fill the memory).
+pub fn read_bounded(
+    path: &std::path::Path,
+    limit: u64,
+    action: &'static str,
+) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, action, e))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, action, e))?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact("postgres://u:s3cret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("postgres://h/db?password=x&sslmode=disable"),
+            "postgres://h/db?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact("https://api/x?api_key=abc&page=2#f"),
+            "https://api/x?api_key=***&page=2#f"
+        );
+        assert_eq!(redact("https://a:b@c"), "https://a:***@c");
+        assert_eq!(redact("data/cc.csv"), "data/cc.csv");
+        assert_eq!(redact("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+    }
+
+    #[test]
+    fn debug_output_is_redacted() {
+        let s = Source::new("postgres://u:hunter22@h/db");
+        assert!(!format!("{s:?}").contains("hunter22"));
+        let t = crate::export::LabelTarget::new("postgres://u:hunter22@h/db");
+        assert!(!format!("{t:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn kinds_and_flags() {
+        assert_eq!(kind_of("sqlite:///x.db"), Kind::Sqlite);
+        assert_eq!(kind_of("postgresql://h/db"), Kind::Postgres);
+        assert_eq!(kind_of("HTTP://h/x"), Kind::Http);
+        assert_eq!(kind_of("x.parquet"), Kind::Parquet);
+        assert_eq!(kind_of("x.csv.gz"), Kind::Csv);
+        let mut s = Source::new("x.csv");
+        s.table = Some("t".into());
+        assert!(s
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("--query and --table apply"));
+        let s = Source::new("sqlite://x.db");
+        assert!(s.check().unwrap_err().to_string().contains("--table NAME"));
+        assert!(check_table_name("public.cc_general", "--table").is_ok());
+        assert!(check_table_name("x; drop table y", "--table").is_err());
+        assert_eq!(quote_table("public.cc"), "\"public\".\"cc\"");
+    }
 }

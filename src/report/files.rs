@@ -46,6 +46,29 @@ pub fn write_label_rows(
     Ok(())
 }
 
+/// Calls `f(customer id, segment index)` for every input row in order, like
+/// `labels.csv`: customers dropped for missing values come with None.
+pub fn for_each_label(r: &RunResult, f: &mut dyn FnMut(&str, Option<u32>)) {
+    match (&r.clean.kept, &r.clean.original_ids) {
+        (Some(kept), Some(orig)) => {
+            let mut j = 0usize;
+            for (i, k) in kept.iter().enumerate() {
+                if *k {
+                    f(orig.get(i), Some(r.labels[j]));
+                    j += 1;
+                } else {
+                    f(orig.get(i), None);
+                }
+            }
+        }
+        _ => {
+            for (i, l) in r.labels.iter().enumerate() {
+                f(r.table.ids.get(i), Some(*l));
+            }
+        }
+    }
+}
+
 pub fn write_labels(path: &Path, r: &RunResult) -> Result<()> {
     write_file(path, |w| match (&r.clean.kept, &r.clean.original_ids) {
         (Some(kept), Some(orig)) => {

@@ -1,0 +1,409 @@
+//! Builds a [`Table`] from sources that hand over typed values (SQLite, Parquet, JSON)
+//! with the same rules as the CSV reader: the id column is text, required columns must
+//! be numbers (an error names the row, column and value), other columns are loaded when
+//! every value is a number and reported as text otherwise; nulls are missing values.
+
+use crate::error::{show_value, Error, Result};
+use crate::ingest::csv::{parse_number, Cell};
+use crate::ingest::{IdSpec, ReadSpec};
+use crate::table::{Column, ColumnInfo, ColumnKind, Ids, Table};
+
+/// One value as a source delivers it.
+#[derive(Debug, Clone, Copy)]
+pub enum Val<'a> {
+    /// SQL NULL, JSON null, a Parquet null or an absent JSON key.
+    Null,
+    /// A floating-point number (must be finite).
+    Num(f64),
+    /// An integer.
+    Int(i64),
+    /// An unsigned integer too large for `i64`.
+    UInt(u64),
+    /// Text; a numeric string is a number, an empty one is missing.
+    Text(&'a [u8]),
+    /// A value of a type that is never a number (boolean, blob, date, nested); the text
+    /// is how it is shown.
+    Other(&'a str),
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Slot {
+    Skip,
+    Id,
+    Load { col: usize, required: bool },
+}
+
+/// Accumulates a table column by column or row by row.
+pub struct TableBuilder {
+    source: String,
+    /// The name errors print (a part file of a Parquet folder, for example).
+    error_source: String,
+    names: Vec<String>,
+    slots: Vec<Slot>,
+    columns: Vec<Column>,
+    info: Vec<ColumnInfo>,
+    text_cols: Vec<bool>,
+    ids: Ids,
+    id_column: Option<String>,
+    rows: u64,
+}
+
+impl TableBuilder {
+    /// Resolves the columns the spec asks for against the source's column `names`.
+    pub fn new(source: &str, names: Vec<String>, spec: &ReadSpec) -> Result<Self> {
+        let find = |want: &str| -> Result<Option<usize>> {
+            let hits: Vec<usize> = (0..names.len()).filter(|&j| names[j] == want).collect();
+            match hits.len() {
+                0 => Ok(None),
+                1 => Ok(Some(hits[0])),
+                n => Err(Error::input(
+                    source,
+                    format!("column {want} appears {n} times; rename the copies (in SQL: SELECT ... AS other_name)"),
+                )),
+            }
+        };
+        let mut slots = vec![Slot::Skip; names.len()];
+        let id_column = match &spec.id {
+            IdSpec::RowNumber => None,
+            IdSpec::Column { name, explicit } => match find(name)? {
+                Some(j) => {
+                    slots[j] = Slot::Id;
+                    Some(name.clone())
+                }
+                None if *explicit => {
+                    return Err(missing_column(source, name, &names, "--id-column"))
+                }
+                None => None,
+            },
+        };
+        let mut columns = Vec::new();
+        for want in &spec.required {
+            let j = find(want)?.ok_or_else(|| {
+                missing_column(source, want, &names, "--features / --profile-features")
+            })?;
+            if matches!(slots[j], Slot::Load { .. }) {
+                continue;
+            }
+            slots[j] = Slot::Load {
+                col: columns.len(),
+                required: true,
+            };
+            columns.push(Column {
+                name: want.clone(),
+                values: Vec::new(),
+            });
+        }
+        if spec.other_numeric {
+            let mut seen = std::collections::HashSet::new();
+            for j in 0..names.len() {
+                if slots[j] == Slot::Skip && !names[j].is_empty() && seen.insert(names[j].clone()) {
+                    slots[j] = Slot::Load {
+                        col: columns.len(),
+                        required: false,
+                    };
+                    columns.push(Column {
+                        name: names[j].clone(),
+                        values: Vec::new(),
+                    });
+                }
+            }
+        }
+        let info = names
+            .iter()
+            .map(|n| ColumnInfo {
+                name: n.clone(),
+                kind: ColumnKind::Numeric,
+                missing: 0,
+                first_text: None,
+            })
+            .collect();
+        Ok(TableBuilder {
+            source: source.to_string(),
+            error_source: source.to_string(),
+            text_cols: vec![false; names.len()],
+            names,
+            slots,
+            columns,
+            info,
+            ids: Ids::with_capacity(1024),
+            id_column,
+            rows: 0,
+        })
+    }
+
+    /// Sets the name that errors print from now on (the part being read).
+    pub fn set_error_source(&mut self, name: &str) {
+        self.error_source = name.to_string();
+    }
+
+    pub fn column_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether column `j` has to be read at all (id, or loaded). Columns that are not are
+    /// still described by `inspect` when `other_numeric` is set, because then every
+    /// column is loaded.
+    pub fn wanted(&self, j: usize) -> bool {
+        self.slots[j] != Slot::Skip
+    }
+
+    pub fn is_id(&self, j: usize) -> bool {
+        self.slots[j] == Slot::Id
+    }
+
+    /// Reserves room for `n` more rows in every loaded column.
+    pub fn reserve(&mut self, n: usize) {
+        for c in &mut self.columns {
+            c.values.reserve(n);
+        }
+    }
+
+    /// Marks column `j` as one that cannot hold numbers (a nested or repeated Parquet
+    /// column): an error if it is required, otherwise it is reported as text.
+    pub fn unsupported(&mut self, j: usize, what: &str) -> Result<()> {
+        match self.slots[j] {
+            Slot::Load { required: true, .. } | Slot::Id => Err(Error::input(
+                &self.error_source,
+                format!(
+                    "column {} is {what}, which cannot be read as {}",
+                    self.names[j],
+                    if self.is_id(j) {
+                        "customer ids"
+                    } else {
+                        "numbers"
+                    }
+                ),
+            )),
+            Slot::Load { col, .. } => {
+                self.make_text(j, col, None);
+                Ok(())
+            }
+            Slot::Skip => {
+                self.text_cols[j] = true;
+                Ok(())
+            }
+        }
+    }
+
+    fn make_text(&mut self, j: usize, col: usize, first: Option<(u64, String)>) {
+        self.slots[j] = Slot::Skip;
+        self.text_cols[j] = true;
+        if self.info[j].first_text.is_none() {
+            self.info[j].first_text = first;
+        }
+        self.columns[col].values = Vec::new();
+        self.columns[col].name.clear();
+    }
+
+    /// Adds the value of column `j` at `row` (1-based, for messages). Values of a column
+    /// must come in row order; columns may be filled one after the other.
+    #[inline]
+    pub fn push(&mut self, j: usize, row: u64, v: Val) -> Result<()> {
+        if matches!(v, Val::Null) || matches!(v, Val::Text(t) if t.trim_ascii().is_empty()) {
+            self.info[j].missing += 1;
+        }
+        match self.slots[j] {
+            Slot::Skip => {
+                if !self.text_cols[j] {
+                    let shown = match v {
+                        Val::Text(t)
+                            if !matches!(parse_number(t), Cell::Value(_) | Cell::Missing) =>
+                        {
+                            Some(show_value(t))
+                        }
+                        Val::Other(o) => Some(o.to_string()),
+                        _ => None,
+                    };
+                    if let Some(s) = shown {
+                        self.text_cols[j] = true;
+                        self.info[j].first_text = Some((row, s));
+                    }
+                }
+                Ok(())
+            }
+            Slot::Id => {
+                match v {
+                    Val::Null => self.ids.push(""),
+                    Val::Int(i) => self.ids.push(itoa::Buffer::new().format(i)),
+                    Val::UInt(u) => self.ids.push(itoa::Buffer::new().format(u)),
+                    Val::Num(f) => self.ids.push(&f.to_string()),
+                    Val::Other(o) => self.ids.push(o),
+                    Val::Text(t) => {
+                        let s = std::str::from_utf8(t).map_err(|_| Error::RowCell {
+                            source_name: self.error_source.clone(),
+                            row,
+                            column: self.names[j].clone(),
+                            message: format!(
+                                "customer id {} is not valid UTF-8 text",
+                                show_value(t)
+                            ),
+                        })?;
+                        self.ids.push(s.trim());
+                    }
+                }
+                Ok(())
+            }
+            Slot::Load { col, required } => {
+                let cell = match v {
+                    Val::Null => Cell::Missing,
+                    Val::Num(f) if f.is_finite() => Cell::Value(f),
+                    Val::Num(_) => Cell::Bad("is not a finite number (NaN and infinity are not accepted); use NULL to mark it missing"),
+                    Val::Int(i) => Cell::Value(i as f64),
+                    Val::UInt(u) => Cell::Value(u as f64),
+                    Val::Text(t) => match parse_number(t) {
+                        Cell::Bad(_) => Cell::Bad("is text, not a number; fix the value, or make it NULL to mark it missing"),
+                        c => c,
+                    },
+                    Val::Other(_) => Cell::Bad("is not a number; fix the value, or make it NULL to mark it missing"),
+                };
+                match cell {
+                    Cell::Missing => self.columns[col].values.push(f64::NAN),
+                    Cell::Value(x) => self.columns[col].values.push(x),
+                    Cell::Bad(why) => {
+                        let shown = match v {
+                            Val::Text(t) => show_value(t),
+                            Val::Num(f) => f.to_string(),
+                            Val::Other(o) => o.to_string(),
+                            _ => String::new(),
+                        };
+                        if required {
+                            return Err(Error::RowCell {
+                                source_name: self.error_source.clone(),
+                                row,
+                                column: self.names[j].clone(),
+                                message: format!("{shown} {why}"),
+                            });
+                        }
+                        self.make_text(j, col, Some((row, shown)));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends a row of a row-by-row source.
+    #[inline]
+    pub fn end_row(&mut self) {
+        self.rows += 1;
+        if self.id_column.is_none() {
+            self.ids.push(itoa::Buffer::new().format(self.rows));
+        }
+    }
+
+    /// Ends `n` rows of a column-by-column source (after all its columns were pushed).
+    pub fn end_rows(&mut self, n: u64) {
+        for _ in 0..n {
+            self.end_row();
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn finish(mut self) -> Result<Table> {
+        let rows = self.rows;
+        if rows == 0 {
+            return Err(Error::input(&self.source, "has no customer rows"));
+        }
+        for (j, ci) in self.info.iter_mut().enumerate() {
+            if self.text_cols[j] {
+                ci.kind = ColumnKind::Text;
+            } else if ci.missing == rows {
+                ci.kind = ColumnKind::Empty;
+            }
+            if self.slots[j] == Slot::Id {
+                ci.kind = ColumnKind::Text;
+            }
+        }
+        self.columns.retain(|c| !c.name.is_empty());
+        debug_assert!(self.columns.iter().all(|c| c.values.len() as u64 == rows));
+        Ok(Table {
+            source: self.source,
+            id_column: self.id_column,
+            ids: self.ids,
+            columns: self.columns,
+            info: self.info,
+            row_based: true,
+        })
+    }
+}
+
+fn missing_column(source: &str, want: &str, names: &[String], flag: &str) -> Error {
+    let close = names
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case(want))
+        .map(|n| format!(" (did you mean {n}? names are case-sensitive)"))
+        .unwrap_or_default();
+    let shown: Vec<&str> = names.iter().take(20).map(String::as_str).collect();
+    let more = if names.len() > 20 { ", ..." } else { "" };
+    Error::input(
+        source,
+        format!(
+            "column {want} not found{close}; the columns are: {}{more}; name the right column with {flag}",
+            shown.join(", ")
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(required: &[&str]) -> ReadSpec {
+        ReadSpec {
+            id: IdSpec::default_column(),
+            required: required.iter().map(|s| s.to_string()).collect(),
+            other_numeric: true,
+            delimiter: None,
+        }
+    }
+
+    #[test]
+    fn rows_types_and_errors() {
+        let names = vec!["CUST_ID".into(), "A".into(), "NOTE".into(), "B".into()];
+        let mut b = TableBuilder::new("db", names.clone(), &spec(&["A"])).unwrap();
+        let rows: [[Val; 4]; 3] = [
+            [
+                Val::Text(b"c1"),
+                Val::Int(3),
+                Val::Text(b"hello"),
+                Val::Null,
+            ],
+            [Val::Int(7), Val::Num(2.5), Val::Null, Val::Text(b" 4.5 ")],
+            [
+                Val::Null,
+                Val::Text(b"1e3"),
+                Val::Other("true"),
+                Val::UInt(u64::MAX),
+            ],
+        ];
+        for (i, r) in rows.iter().enumerate() {
+            for (j, v) in r.iter().enumerate() {
+                b.push(j, i as u64 + 1, *v).unwrap();
+            }
+            b.end_row();
+        }
+        let t = b.finish().unwrap();
+        assert_eq!(t.ids.iter().collect::<Vec<_>>(), vec!["c1", "7", ""]);
+        assert_eq!(t.column("A").unwrap().values, vec![3.0, 2.5, 1000.0]);
+        assert!(t.column("NOTE").is_none());
+        assert_eq!(t.info[2].kind, ColumnKind::Text);
+        assert_eq!(t.info[2].first_text, Some((1, "\"hello\"".into())));
+        let bv = &t.column("B").unwrap().values;
+        assert!(bv[0].is_nan() && bv[1] == 4.5);
+        assert_eq!(t.info[3].missing, 1);
+
+        let mut b = TableBuilder::new("db", names, &spec(&["A"])).unwrap();
+        let e = b.push(1, 12, Val::Text(b"abc")).unwrap_err().to_string();
+        assert_eq!(e, "db: row 12: column A: \"abc\" is text, not a number; fix the value, or make it NULL to mark it missing");
+        let e = b.push(1, 13, Val::Num(f64::NAN)).unwrap_err().to_string();
+        assert!(e.contains("row 13") && e.contains("finite"), "{e}");
+        let e = TableBuilder::new("db", vec!["a".into()], &spec(&["A"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("column A not found (did you mean a?"), "{e}");
+    }
+}

@@ -1,0 +1,496 @@
+//! Parquet: a `.parquet` file, or a folder of `*.parquet` parts (as Spark, pandas and
+//! DuckDB write them) read in sorted name order as one table.
+//!
+//! Read with the `parquet` crate's column readers (no Arrow): only the columns the run
+//! needs are decoded. DOUBLE, FLOAT, INT32/INT64 (signed or not) and DECIMAL are numbers,
+//! UTF-8 strings are numbers when they read as one, nulls are missing; booleans, dates,
+//! timestamps and binary are never numbers. Snappy, zstd, gzip and LZ4 pages are read.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parquet::basic::{ConvertedType, LogicalType, Repetition, Type as PhysicalType};
+use parquet::column::reader::{get_typed_column_reader, ColumnReader};
+use parquet::data_type::{ByteArray, ByteArrayType, DataType, DoubleType};
+use parquet::file::properties::WriterProperties;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::{ColumnDescriptor, Type};
+
+use crate::error::{Error, Result};
+use crate::ingest::builder::{TableBuilder, Val};
+use crate::ingest::ReadSpec;
+use crate::table::Table;
+
+/// Whether a folder holds `*.parquet` parts.
+pub fn has_parts(dir: &Path) -> bool {
+    parts(dir).map(|p| !p.is_empty()).unwrap_or(false)
+}
+
+/// The `*.parquet` files of a folder in name order (hidden files and `_SUCCESS`-style
+/// markers are skipped).
+fn parts(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            !name.starts_with(['.', '_'])
+                && (name.ends_with(".parquet") || name.ends_with(".parq"))
+                && p.is_file()
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// How a column's values become table values.
+#[derive(Clone, Copy)]
+enum Conv {
+    Float,
+    Int { unsigned: bool },
+    Decimal { scale: i32 },
+    Text,
+    Other(&'static str),
+    Nested,
+}
+
+fn conv_of(col: &ColumnDescriptor) -> Conv {
+    if col.max_rep_level() > 0 || col.path().parts().len() > 1 {
+        return Conv::Nested;
+    }
+    let logical = col.logical_type_ref();
+    let converted = col.converted_type();
+    let decimal = match logical {
+        Some(LogicalType::Decimal(d)) => Some(d.scale),
+        _ if converted == ConvertedType::DECIMAL => Some(col.type_scale()),
+        _ => None,
+    };
+    let temporal = matches!(
+        logical,
+        Some(LogicalType::Date | LogicalType::Time(_) | LogicalType::Timestamp(_))
+    ) || matches!(
+        converted,
+        ConvertedType::DATE
+            | ConvertedType::TIME_MILLIS
+            | ConvertedType::TIME_MICROS
+            | ConvertedType::TIMESTAMP_MILLIS
+            | ConvertedType::TIMESTAMP_MICROS
+            | ConvertedType::INTERVAL
+    );
+    match col.physical_type() {
+        PhysicalType::BOOLEAN => Conv::Other("a boolean"),
+        PhysicalType::INT96 => Conv::Other("an INT96 timestamp"),
+        PhysicalType::FLOAT | PhysicalType::DOUBLE => Conv::Float,
+        PhysicalType::INT32 | PhysicalType::INT64 => match decimal {
+            Some(scale) => Conv::Decimal { scale },
+            None if temporal => Conv::Other("a date or time"),
+            None => {
+                let unsigned = matches!(logical, Some(LogicalType::Integer(i)) if !i.is_signed)
+                    || matches!(
+                        converted,
+                        ConvertedType::UINT_8
+                            | ConvertedType::UINT_16
+                            | ConvertedType::UINT_32
+                            | ConvertedType::UINT_64
+                    );
+                Conv::Int { unsigned }
+            }
+        },
+        PhysicalType::BYTE_ARRAY => match (decimal, logical) {
+            (Some(scale), _) => Conv::Decimal { scale },
+            (None, Some(LogicalType::Bson | LogicalType::Uuid)) => Conv::Other("binary"),
+            _ => Conv::Text,
+        },
+        PhysicalType::FIXED_LEN_BYTE_ARRAY => match decimal {
+            Some(scale) => Conv::Decimal { scale },
+            None => Conv::Other("fixed-length binary"),
+        },
+    }
+}
+
+/// A decimal's unscaled big-endian two's-complement bytes as a number, rounded exactly
+/// as its decimal text would be.
+fn decimal_bytes(bytes: &[u8], scale: i32) -> Option<f64> {
+    if bytes.is_empty() || bytes.len() > 16 {
+        return None;
+    }
+    let mut v: i128 = if bytes[0] & 0x80 != 0 { -1 } else { 0 };
+    for b in bytes {
+        v = (v << 8) | *b as i128;
+    }
+    Some(decimal(v, scale))
+}
+
+fn decimal(unscaled: i128, scale: i32) -> f64 {
+    if scale == 0 {
+        return unscaled as f64;
+    }
+    if (0..=22).contains(&scale) && unscaled.unsigned_abs() < (1u128 << 53) {
+        // Both operands are exact, and IEEE division rounds once: the same double as
+        // parsing the decimal text.
+        return unscaled as f64 / 10f64.powi(scale);
+    }
+    format!("{unscaled}e{}", -scale).parse().unwrap_or(f64::NAN)
+}
+
+const BATCH: usize = 64 * 1024;
+
+/// Reads one column chunk, calling `f(index in chunk, value or None for null)`.
+fn read_chunk<T: DataType>(
+    reader: ColumnReader,
+    max_def: i16,
+    mut f: impl FnMut(usize, Option<&T::T>) -> Result<()>,
+) -> std::result::Result<Result<usize>, parquet::errors::ParquetError> {
+    let mut r = get_typed_column_reader::<T>(reader);
+    let mut defs: Vec<i16> = Vec::with_capacity(BATCH);
+    let mut vals: Vec<T::T> = Vec::with_capacity(BATCH);
+    let mut at = 0usize;
+    loop {
+        defs.clear();
+        vals.clear();
+        let (records, values, levels) = r.read_records(BATCH, Some(&mut defs), None, &mut vals)?;
+        if records == 0 {
+            break;
+        }
+        if max_def == 0 {
+            for v in &vals[..values] {
+                if let Err(e) = f(at, Some(v)) {
+                    return Ok(Err(e));
+                }
+                at += 1;
+            }
+        } else {
+            let mut next = vals[..values].iter();
+            for d in &defs[..levels] {
+                let v = if *d == max_def { next.next() } else { None };
+                if let Err(e) = f(at, v) {
+                    return Ok(Err(e));
+                }
+                at += 1;
+            }
+        }
+    }
+    Ok(Ok(at))
+}
+
+/// Reads a Parquet file or a folder of parts.
+pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
+    let name = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading", e))?;
+    let files = if meta.is_dir() {
+        let p = parts(path).map_err(|e| Error::io(path, "listing", e))?;
+        if p.is_empty() {
+            return Err(Error::input(&name, "is a folder without *.parquet files"));
+        }
+        p
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut builder: Option<TableBuilder> = None;
+    let mut first_names: Vec<String> = Vec::new();
+    let progress = crate::progress::Progress::steps(files.len() as u64, "reading");
+    for file in &files {
+        let fname = file.display().to_string();
+        let f = File::open(file).map_err(|e| Error::io(file, "opening", e))?;
+        let reader = SerializedFileReader::new(f).map_err(|e| damaged(&fname, e))?;
+        let md = reader.metadata();
+        let schema = md.file_metadata().schema_descr();
+        let cols: Vec<Arc<ColumnDescriptor>> = schema.columns().to_vec();
+        let names: Vec<String> = cols
+            .iter()
+            .map(|c| {
+                if c.path().parts().len() > 1 {
+                    c.path().string()
+                } else {
+                    c.name().to_string()
+                }
+            })
+            .collect();
+        let b = match &mut builder {
+            None => {
+                first_names = names.clone();
+                builder.insert(TableBuilder::new(&name, names, spec)?)
+            }
+            Some(b) => {
+                if names != first_names {
+                    return Err(Error::input(
+                        &fname,
+                        format!(
+                            "its columns ({}) differ from those of the first part ({}); every part of a folder needs the same columns",
+                            names.join(", "),
+                            first_names.join(", ")
+                        ),
+                    ));
+                }
+                b
+            }
+        };
+        b.set_error_source(&fname);
+        let convs: Vec<Conv> = cols.iter().map(|c| conv_of(c)).collect();
+        for (j, c) in convs.iter().enumerate() {
+            if matches!(c, Conv::Nested) && b.wanted(j) {
+                b.unsupported(j, "a nested or repeated column")?;
+            }
+        }
+        let mut file_rows = 0u64;
+        for g in 0..md.num_row_groups() {
+            let rg = reader.get_row_group(g).map_err(|e| damaged(&fname, e))?;
+            let n = rg.metadata().num_rows().max(0) as u64;
+            b.reserve(n as usize);
+            for (j, conv) in convs.iter().enumerate() {
+                if !b.wanted(j) && !spec.other_numeric || matches!(conv, Conv::Nested) {
+                    continue;
+                }
+                let col = &cols[j];
+                let max_def = col.max_def_level();
+                let cr = rg.get_column_reader(j).map_err(|e| damaged(&fname, e))?;
+                let base = file_rows + 1;
+                let got = match (col.physical_type(), *conv) {
+                    (PhysicalType::DOUBLE, _) => read_chunk::<DoubleType>(cr, max_def, |i, v| {
+                        b.push(j, base + i as u64, v.map_or(Val::Null, |x| Val::Num(*x)))
+                    }),
+                    (PhysicalType::FLOAT, _) => {
+                        read_chunk::<parquet::data_type::FloatType>(cr, max_def, |i, v| {
+                            b.push(
+                                j,
+                                base + i as u64,
+                                v.map_or(Val::Null, |x| Val::Num(*x as f64)),
+                            )
+                        })
+                    }
+                    (PhysicalType::INT32, c) => {
+                        read_chunk::<parquet::data_type::Int32Type>(cr, max_def, |i, v| {
+                            let val = match (v, c) {
+                                (None, _) => Val::Null,
+                                (Some(x), Conv::Decimal { scale }) => {
+                                    Val::Num(decimal(*x as i128, scale))
+                                }
+                                (Some(x), Conv::Int { unsigned: true }) => {
+                                    Val::Int(*x as u32 as i64)
+                                }
+                                (Some(_), Conv::Other(what)) => Val::Other(what),
+                                (Some(x), _) => Val::Int(*x as i64),
+                            };
+                            b.push(j, base + i as u64, val)
+                        })
+                    }
+                    (PhysicalType::INT64, c) => {
+                        read_chunk::<parquet::data_type::Int64Type>(cr, max_def, |i, v| {
+                            let val = match (v, c) {
+                                (None, _) => Val::Null,
+                                (Some(x), Conv::Decimal { scale }) => {
+                                    Val::Num(decimal(*x as i128, scale))
+                                }
+                                (Some(x), Conv::Int { unsigned: true }) => Val::UInt(*x as u64),
+                                (Some(_), Conv::Other(what)) => Val::Other(what),
+                                (Some(x), _) => Val::Int(*x),
+                            };
+                            b.push(j, base + i as u64, val)
+                        })
+                    }
+                    (PhysicalType::BYTE_ARRAY, c) => {
+                        read_chunk::<ByteArrayType>(cr, max_def, |i, v| {
+                            let val = match (v, c) {
+                                (None, _) => Val::Null,
+                                (Some(x), Conv::Decimal { scale }) => {
+                                    match decimal_bytes(x.data(), scale) {
+                                        Some(d) => Val::Num(d),
+                                        None => Val::Other("an oversized decimal"),
+                                    }
+                                }
+                                (Some(_), Conv::Other(what)) => Val::Other(what),
+                                (Some(x), _) => Val::Text(x.data()),
+                            };
+                            b.push(j, base + i as u64, val)
+                        })
+                    }
+                    (PhysicalType::FIXED_LEN_BYTE_ARRAY, c) => {
+                        read_chunk::<parquet::data_type::FixedLenByteArrayType>(
+                            cr,
+                            max_def,
+                            |i, v| {
+                                let val = match (v, c) {
+                                    (None, _) => Val::Null,
+                                    (Some(x), Conv::Decimal { scale }) => {
+                                        match decimal_bytes(x.data(), scale) {
+                                            Some(d) => Val::Num(d),
+                                            None => Val::Other("an oversized decimal"),
+                                        }
+                                    }
+                                    (Some(_), Conv::Other(what)) => Val::Other(what),
+                                    (Some(_), _) => Val::Other("fixed-length binary"),
+                                };
+                                b.push(j, base + i as u64, val)
+                            },
+                        )
+                    }
+                    (PhysicalType::BOOLEAN, _) => {
+                        read_chunk::<parquet::data_type::BoolType>(cr, max_def, |i, v| {
+                            b.push(
+                                j,
+                                base + i as u64,
+                                v.map_or(Val::Null, |x| {
+                                    Val::Other(if *x { "true" } else { "false" })
+                                }),
+                            )
+                        })
+                    }
+                    (PhysicalType::INT96, _) => {
+                        read_chunk::<parquet::data_type::Int96Type>(cr, max_def, |i, v| {
+                            b.push(
+                                j,
+                                base + i as u64,
+                                v.map_or(Val::Null, |_| Val::Other("an INT96 timestamp")),
+                            )
+                        })
+                    }
+                };
+                let count = got.map_err(|e| damaged(&fname, e))??;
+                if count as u64 != n {
+                    return Err(Error::input(
+                        &fname,
+                        format!("row group {g}: column {} has {count} values for {n} rows; the file is damaged", first_names[j]),
+                    ));
+                }
+            }
+            b.end_rows(n);
+            file_rows += n;
+        }
+        progress.inc(1);
+    }
+    progress.finish();
+    let mut b = builder.ok_or_else(|| Error::input(&name, "has no Parquet files"))?;
+    b.set_error_source(&name);
+    b.finish()
+}
+
+fn damaged(name: &str, e: parquet::errors::ParquetError) -> Error {
+    let msg = e.to_string();
+    let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+    if msg.contains("Disabled feature") {
+        return Error::input(
+            name,
+            format!("{msg}: this cardseg was built without that compression (rebuild with the default features, e.g. --features zstd)"),
+        );
+    }
+    Error::input(
+        name,
+        format!("cannot read this Parquet file ({msg}); it is damaged or truncated: re-export it"),
+    )
+}
+
+/// Writes a table as Parquet: the id column as UTF-8 text (REQUIRED), every loaded
+/// numeric column as an OPTIONAL DOUBLE (NaN becomes null), snappy-compressed, in row
+/// groups of `row_group` rows, atomically (a temporary sibling renamed into place).
+/// Used by `cardseg generate --out F.parquet`.
+pub fn write_table(table: &Table, path: &Path, row_group: usize, force: bool) -> Result<()> {
+    crate::output::check_target(path, force)?;
+    let werr = |e: parquet::errors::ParquetError| {
+        Error::io(path, "writing", std::io::Error::other(e.to_string()))
+    };
+    let mut fields = Vec::new();
+    let id_name = table.id_column.clone().unwrap_or_else(|| "row".to_string());
+    fields.push(Arc::new(
+        Type::primitive_type_builder(&id_name, PhysicalType::BYTE_ARRAY)
+            .with_repetition(Repetition::REQUIRED)
+            .with_logical_type(Some(LogicalType::String))
+            .build()
+            .map_err(werr)?,
+    ));
+    for c in &table.columns {
+        fields.push(Arc::new(
+            Type::primitive_type_builder(&c.name, PhysicalType::DOUBLE)
+                .with_repetition(Repetition::OPTIONAL)
+                .build()
+                .map_err(werr)?,
+        ));
+    }
+    let schema = Arc::new(
+        Type::group_type_builder("schema")
+            .with_fields(fields)
+            .build()
+            .map_err(werr)?,
+    );
+    let row_group = row_group.max(1);
+    let props = Arc::new(
+        WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(row_group))
+            .build(),
+    );
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".cardseg-tmp-parquet-")
+        .tempfile_in(&parent)
+        .map_err(|e| Error::io(&parent, "creating a file in", e))?;
+    let file = tmp.reopen().map_err(|e| Error::io(path, "writing", e))?;
+    let mut writer = SerializedFileWriter::new(
+        std::io::BufWriter::with_capacity(1 << 20, file),
+        schema,
+        props,
+    )
+    .map_err(werr)?;
+    let n = table.rows();
+    let mut start = 0;
+    while start < n {
+        let end = (start + row_group).min(n);
+        let mut rg = writer.next_row_group().map_err(werr)?;
+        if let Some(mut col) = rg.next_column().map_err(werr)? {
+            let ids: Vec<ByteArray> = (start..end)
+                .map(|i| ByteArray::from(table.ids.get(i)))
+                .collect();
+            col.typed::<ByteArrayType>()
+                .write_batch(&ids, None, None)
+                .map_err(werr)?;
+            col.close().map_err(werr)?;
+        }
+        for c in &table.columns {
+            if let Some(mut col) = rg.next_column().map_err(werr)? {
+                let slice = &c.values[start..end];
+                let defs: Vec<i16> = slice.iter().map(|v| i16::from(!v.is_nan())).collect();
+                let vals: Vec<f64> = slice.iter().copied().filter(|v| !v.is_nan()).collect();
+                col.typed::<DoubleType>()
+                    .write_batch(&vals, Some(&defs), None)
+                    .map_err(werr)?;
+                col.close().map_err(werr)?;
+            }
+        }
+        rg.close().map_err(werr)?;
+        start = end;
+    }
+    writer.close().map_err(werr)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
+    }
+    tmp.persist(path)
+        .map_err(|e| Error::io(path, "writing", e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_round_like_text() {
+        assert_eq!(decimal(123456, 2), "1234.56".parse::<f64>().unwrap());
+        assert_eq!(decimal(-5, 1), -0.5);
+        assert_eq!(decimal(7, 0), 7.0);
+        assert_eq!(decimal_bytes(&[0xff, 0x85], 1), Some(-12.3));
+        assert_eq!(decimal_bytes(&[0x30, 0x39], 3), Some(12.345));
+        let big: i128 = 123_456_789_012_345_678_901;
+        assert_eq!(
+            decimal(big, 4),
+            "12345678901234567.8901".parse::<f64>().unwrap()
+        );
+    }
+}
