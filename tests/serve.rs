@@ -14,20 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cardseg");
-const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/cc_general.csv");
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
+mod common;
 
-fn real_file() -> Option<&'static str> {
-    if Path::new(REAL).is_file() {
-        return Some(REAL);
-    }
-    if std::env::var("CARDSEG_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!("{REAL} is missing and CARDSEG_REQUIRE_REFERENCE=1");
-    }
-    eprintln!("SKIPPED: {REAL} is absent (set CARDSEG_REQUIRE_REFERENCE=1 to fail instead)");
-    None
-}
+const BIN: &str = env!("CARGO_BIN_EXE_cardseg");
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn tmpdir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -377,7 +367,10 @@ fn first_three(line: &str) -> String {
 
 #[test]
 fn csv_and_json_scores_equal_predict_on_the_real_file() {
-    let Some(real) = real_file() else { return };
+    let Some(real) = common::real_data() else {
+        return;
+    };
+    let real = real.to_str().unwrap();
     let dir = tmpdir();
     let (model, predicted) = real_model_and_labels(dir.path(), real);
     let server = Server::start(&model, &[], &[]);
@@ -754,8 +747,7 @@ fn token_is_required_except_for_healthz() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("CARDSEG_TEST_UNSET_VAR"));
+    common::assert_clean_error(&out, "CARDSEG_TEST_UNSET_VAR");
 }
 
 #[test]
