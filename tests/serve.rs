@@ -796,6 +796,20 @@ fn single_customers_missing_values_ids_and_model_metadata() {
     assert!(res["distance"].as_f64().unwrap() <= res["second_distance"].as_f64().unwrap());
     assert!((1..=k as u64).contains(&res["segment"].as_u64().unwrap()));
     assert_eq!(server.json("[]").json()["customers"], 0);
+
+    // A gzip-compressed CSV body gives the same answer as the plain one.
+    let csv_body = b"CUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT\nx,100,200,3000\ny,5000,,12000\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(csv_body).unwrap();
+    let gz = gz.finish().unwrap();
+    let csv = ("Content-Type", "text/csv");
+    let plain = server.req("POST", "/v1/score", &[csv], csv_body);
+    assert_eq!(plain.status, 200, "{}", plain.text());
+    assert_eq!(plain.text().lines().count(), 3);
+    assert_eq!(
+        server.req("POST", "/v1/score", &[csv], &gz).text(),
+        plain.text()
+    );
 }
 
 #[test]
