@@ -575,6 +575,19 @@ fn bad_requests_get_json_errors_with_the_right_status() {
     msg.extend_from_slice(b"0\r\n\r\n");
     s.write_all(&msg).unwrap();
     read_response(&mut s).error(413);
+    // 413 for a small gzip CSV body that inflates past --max-body.
+    let mut plain = b"CUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT\n".to_vec();
+    for _ in 0..20_000 {
+        plain.extend_from_slice(b"c,1,2,3\n");
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&plain).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(gz.len() < 4096, "{}", gz.len());
+    let v = server
+        .req("POST", "/v1/score", &[("Content-Type", "text/csv")], &gz)
+        .error(413);
+    assert!(v["error"].as_str().unwrap().contains("decompressed"), "{v}");
     // 413 for more customers than one request may carry (limit 10,000).
     let server2 = Server::start(&model, &[], &[]);
     let many = format!("[{}]", vec!["{}"; 10_001].join(","));

@@ -10,6 +10,7 @@
 //! `{"error": "..."}` with a fitting status; a panic in a handler is answered 500 and
 //! counted, and the server keeps running.
 
+mod csv_answer;
 pub mod metrics;
 pub mod parse;
 
@@ -36,6 +37,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::model::{Model, FORMAT_VERSION};
 use crate::predict::{read_spec, score_columns, Scores};
+use crate::table::Table;
 use metrics::Metrics;
 
 /// Most customers one JSON request may carry (CSV bodies are bounded by `--max-body`).
@@ -280,7 +282,7 @@ fn body_kind(headers: &HeaderMap) -> std::result::Result<BodyKind, ApiError> {
 
 /// One scored request: the response body and counts for the metrics.
 pub struct Scored {
-    pub body: Vec<u8>,
+    pub body: Body,
     pub content_type: &'static str,
     pub scored: usize,
     pub unscored: usize,
@@ -373,7 +375,7 @@ pub fn score_json(loaded: &Loaded, body: &[u8]) -> std::result::Result<Scored, A
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     body.push(b'\n');
     Ok(Scored {
-        body,
+        body: Body::from(body),
         content_type: "application/json",
         scored,
         unscored: n - scored,
@@ -381,52 +383,71 @@ pub fn score_json(loaded: &Loaded, body: &[u8]) -> std::result::Result<Scored, A
 }
 
 /// Scores a CSV body: the first three output columns are exactly `cardseg predict`'s
-/// (`ID,segment,segment_name`), then `distance,second_distance`.
-pub fn score_csv(loaded: &Loaded, body: &[u8]) -> std::result::Result<Scored, ApiError> {
+/// (`ID,segment,segment_name`), then `distance,second_distance`. A gzip-compressed body is
+/// decompressed first, to at most `max_body` bytes (a small "gzip bomb" cannot fill memory).
+pub fn score_csv(
+    loaded: Arc<Loaded>,
+    body: &[u8],
+    max_body: usize,
+) -> std::result::Result<Scored, ApiError> {
     let model = &loaded.model;
+    let inflated;
+    let body = if body.starts_with(&[0x1f, 0x8b]) {
+        inflated = gunzip_bounded(body, max_body)?;
+        &inflated[..]
+    } else {
+        body
+    };
     let table = crate::ingest::csv::read_bytes(body, "request body", &read_spec(model, None))
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let cols = crate::predict::feature_columns(model, &table)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let Scores { labels, distances } = score_columns(model, &loaded.centers, cols, true);
-    let mut out = Vec::with_capacity(64 + table.rows() * 64);
-    let mut scored = 0;
-    {
-        let mut w = csv::WriterBuilder::new().from_writer(&mut out);
-        let err = |e: csv::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-        w.write_record([
-            crate::report::files::id_header(model),
-            "segment",
-            "segment_name",
-            "distance",
-            "second_distance",
-        ])
-        .map_err(err)?;
-        let seg_ids: Vec<String> = model.segments.iter().map(|s| s.id.to_string()).collect();
-        let mut num = [String::new(), String::new()];
-        for (i, (label, (d1, d2))) in labels.iter().zip(distances).enumerate() {
-            let id = table.ids.get(i);
-            match label {
-                Some(l) => {
-                    scored += 1;
-                    num[0] = d1.to_string();
-                    num[1] = finite(d2).map(|v| v.to_string()).unwrap_or_default();
-                    let s = *l as usize;
-                    w.write_record([id, &seg_ids[s], &model.segments[s].name, &num[0], &num[1]])
-                }
-                None => w.write_record([id, "", "", "", ""]),
-            }
-            .map_err(err)?;
-        }
-        w.flush()
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    // The feature columns move into scoring; only the ids are kept for the answer.
+    let Table {
+        ids, mut columns, ..
+    } = table;
+    let mut cols = Vec::with_capacity(model.features.len());
+    for f in &model.features {
+        let c = columns.iter_mut().find(|c| &c.name == f).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("request body: column {f} was not loaded"),
+            )
+        })?;
+        cols.push(std::mem::take(&mut c.values));
     }
+    drop(columns);
+    let Scores { labels, distances } = score_columns(model, &loaded.centers, cols, true);
+    let scored = labels.iter().filter(|l| l.is_some()).count();
+    let unscored = labels.len() - scored;
     Ok(Scored {
-        body: out,
+        body: Body::new(csv_answer::CsvAnswer::new(
+            loaded.clone(),
+            ids,
+            labels,
+            distances,
+        )),
         content_type: "text/csv; charset=utf-8",
         scored,
-        unscored: labels.len() - scored,
+        unscored,
     })
+}
+
+fn gunzip_bounded(body: &[u8], max: usize) -> std::result::Result<Vec<u8>, ApiError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut decoder = flate2::read::MultiGzDecoder::new(body).take(max as u64 + 1);
+    decoder.read_to_end(&mut out).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("request body: the gzip data is damaged or truncated ({e})"),
+        )
+    })?;
+    if out.len() > max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the decompressed body is larger than the server's limit of {max} bytes (--max-body); split the file"),
+        ));
+    }
+    Ok(out)
 }
 
 async fn read_body(app: &App, req: Request) -> std::result::Result<Bytes, ApiError> {
@@ -477,10 +498,11 @@ async fn score(State(app): State<Arc<App>>, req: Request) -> Response {
     };
     // One model for the whole request, even if a reload lands meanwhile.
     let loaded = app.current();
-    let small = body.len() <= INLINE_BYTES;
+    let small = body.len() <= INLINE_BYTES && !body.starts_with(&[0x1f, 0x8b]);
+    let max_body = app.max_body;
     let work = move || match kind {
         BodyKind::Json => score_json(&loaded, &body),
-        BodyKind::Csv => score_csv(&loaded, &body),
+        BodyKind::Csv => score_csv(loaded, &body, max_body),
     };
     // Small requests are microseconds of work; large ones must not stall the workers.
     let result = if small {
@@ -498,7 +520,7 @@ async fn score(State(app): State<Arc<App>>, req: Request) -> Response {
     match result {
         Ok(s) => {
             app.metrics.scored(s.scored, s.unscored);
-            let mut r = Response::new(Body::from(s.body));
+            let mut r = Response::new(s.body);
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(s.content_type),
