@@ -723,10 +723,8 @@ async fn serve(config: Config, loaded: Loaded) -> Result<()> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::io(Path::new(&shown_addr), "binding", e))?;
-    if !local.ip().is_loopback() && config.token.is_none() {
-        eprintln!(
-            "warning: serving on {local}, which other machines can reach, without a token; anyone who can connect can score customers and read the model (set --token-env, and put a TLS proxy in front)"
-        );
+    if let Some(w) = exposure_warning(&local, config.token.is_some()) {
+        eprintln!("{w}");
     }
     let app = Arc::new(App {
         current: RwLock::new(Arc::new(loaded)),
@@ -787,6 +785,15 @@ async fn serve(config: Config, loaded: Loaded) -> Result<()> {
     Ok(())
 }
 
+/// The start-up warning for a server that other machines can reach without a token.
+pub fn exposure_warning(addr: &SocketAddr, has_token: bool) -> Option<String> {
+    (!addr.ip().is_loopback() && !has_token).then(|| {
+        format!(
+            "warning: serving on {addr}, which other machines can reach, without a token; anyone who can connect can score customers and read the model (set --token-env, and put a TLS proxy in front)"
+        )
+    })
+}
+
 /// SIGHUP: load the model file again; swap it in only if it loads and verifies.
 async fn reload(app: &Arc<App>) {
     let path = app.model_path.clone();
@@ -814,5 +821,234 @@ async fn reload(app: &Arc<App>) {
             app.metrics.reloaded(false);
             eprintln!("SIGHUP: reload failed with an internal error, still serving {old}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clean::MissingPolicy;
+    use tower::ServiceExt;
+
+    /// Two features A and B on 0..10, two segments at scaled (0, 0) and (1, 1).
+    fn tiny_model(policy: MissingPolicy) -> Model {
+        let fill = |v: f64| {
+            if policy == MissingPolicy::Drop {
+                serde_json::Value::Null
+            } else {
+                serde_json::json!(v)
+            }
+        };
+        let seg = |id: u32, name: &str| serde_json::json!({"id": id, "name": name, "rationale": "r", "action": "a", "customers": 1, "share": 0.5});
+        let score = serde_json::json!({"method": "exact", "sample_size": 2, "std_error": null, "value": 1.0});
+        serde_json::from_value(serde_json::json!({
+            "cardseg_version": "test",
+            "id_column": "ID",
+            "features": ["A", "B"],
+            "profile_features": [],
+            "missing_policy": policy,
+            "cleaning": [
+                {"column": "A", "missing": 0, "fill_value": fill(5.0)},
+                {"column": "B", "missing": 0, "fill_value": fill(0.0)},
+            ],
+            "scaler": {"features": ["A", "B"], "data_min": [0.0, 0.0], "data_max": [10.0, 10.0], "scale": [0.1, 0.1], "min": [0.0, 0.0]},
+            "k": 2,
+            "centroids_scaled": [[0.0, 0.0], [1.0, 1.0]],
+            "centroids": [[0.0, 0.0], [10.0, 10.0]],
+            "segments": [seg(1, "Low"), seg(2, "High, \"quoted\"")],
+            "training_rows": 2,
+            "training_source": "test",
+            "inertia": 0.0,
+            "silhouette": score,
+            "k_selection": {"rule": "knee", "k_min": 2, "k_max": 2, "knee": null, "best_silhouette": 2, "chosen": 2, "reason": "test", "sweep": []},
+            "seed": 1,
+            "n_init": 1,
+        }))
+        .unwrap()
+    }
+
+    fn loaded(policy: MissingPolicy) -> Arc<Loaded> {
+        Arc::new(Loaded::new(
+            tiny_model(policy),
+            "sha256:test".into(),
+            Path::new("m.json"),
+            1 << 20,
+        ))
+    }
+
+    fn json_of(s: Scored) -> serde_json::Value {
+        let bytes = futures_bytes(s.body);
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn futures_bytes(body: Body) -> Vec<u8> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async { body.collect().await.unwrap().to_bytes().to_vec() })
+    }
+
+    #[test]
+    fn json_scores_distances_fill_values_and_ids() {
+        let l = loaded(MissingPolicy::Median);
+        let v = json_of(
+            score_json(
+                &l,
+                br#"[{"ID":"x","A":0,"B":"0"},{"A":10,"B":10.0,"Z":[1]},{"A":null}]"#,
+            )
+            .unwrap(),
+        );
+        assert_eq!(v["customers"], 3);
+        assert_eq!(v["scored"], 3);
+        let r = &v["results"];
+        assert_eq!(r[0]["id"], "x");
+        assert_eq!(r[0]["segment"], 1);
+        assert_eq!(r[0]["distance"], 0.0);
+        assert_eq!(r[0]["second_distance"], 2f64.sqrt());
+        assert_eq!(r[1]["id"], "1");
+        assert_eq!(r[1]["segment"], 2);
+        assert_eq!(r[1]["segment_name"], "High, \"quoted\"");
+        // A missing, filled with 5 -> scaled 0.5; B filled with 0: nearer segment 1.
+        assert_eq!(r[2]["segment"], 1);
+        assert_eq!(r[2]["distance"], 0.5);
+        let one = json_of(score_json(&l, br#"{"A":"1e1","B":10}"#).unwrap());
+        assert_eq!(one["results"][0]["segment"], 2);
+    }
+
+    #[test]
+    fn drop_policy_marks_unscorable_customers() {
+        let l = loaded(MissingPolicy::Drop);
+        let v = json_of(score_json(&l, br#"[{"A":1,"B":1},{"B":1}]"#).unwrap());
+        assert_eq!(v["scored"], 1);
+        assert!(v["results"][1]["segment"].is_null());
+        assert!(v["results"][1]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("missing A;"));
+        let csv = futures_bytes(
+            score_csv(l.clone(), b"ID,A,B\np,1,1\nq,,1\n", 1 << 20)
+                .unwrap()
+                .body,
+        );
+        assert_eq!(
+            String::from_utf8(csv).unwrap(),
+            "ID,segment,segment_name,distance,second_distance\np,1,Low,0.14142135623730953,1.2727922061357855\nq,,,,\n"
+        );
+    }
+
+    #[test]
+    fn csv_answers_stream_in_chunks_and_quote_like_predict() {
+        let l = loaded(MissingPolicy::Median);
+        let mut body = b"ID,A,B\n".to_vec();
+        for i in 0..5000 {
+            body.extend_from_slice(format!("c{i},9,9\n").as_bytes());
+        }
+        let s = score_csv(l.clone(), &body, 1 << 20).unwrap();
+        assert_eq!((s.scored, s.unscored), (5000, 0));
+        let text = String::from_utf8(futures_bytes(s.body)).unwrap();
+        assert_eq!(text.lines().count(), 5001);
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("c0,2,\"High, \"\"quoted\"\"\",0.1414"),
+            "{text:.200}"
+        );
+        let mut chunks =
+            csv_answer::CsvAnswer::new(l, crate::table::Ids::default(), Vec::new(), Vec::new());
+        assert!(chunks.next_chunk().is_some());
+        assert!(chunks.next_chunk().is_none());
+    }
+
+    #[test]
+    fn content_types_and_encodings() {
+        let h = |pairs: &[(&str, &str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(
+                    header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            m
+        };
+        assert_eq!(
+            body_kind(&h(&[("content-type", "application/json")])),
+            Ok(BodyKind::Json)
+        );
+        assert_eq!(
+            body_kind(&h(&[("content-type", "Application/JSON; charset=utf-8")])),
+            Ok(BodyKind::Json)
+        );
+        assert_eq!(
+            body_kind(&h(&[("content-type", "text/csv")])),
+            Ok(BodyKind::Csv)
+        );
+        for bad in [
+            h(&[]),
+            h(&[("content-type", "text/plain")]),
+            h(&[("content-type", "text/csv"), ("content-encoding", "br")]),
+        ] {
+            assert_eq!(
+                body_kind(&bad).unwrap_err().status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            );
+        }
+    }
+
+    #[test]
+    fn token_digests_and_exposure_warning() {
+        assert!(digests_equal(&sha256(b"abc"), &sha256(b"abc")));
+        assert!(!digests_equal(&sha256(b"abc"), &sha256(b"abd")));
+        assert!(!digests_equal(&sha256(b"abc"), &sha256(b"abcabc")));
+        assert!(exposure_warning(&"127.0.0.1:1".parse().unwrap(), false).is_none());
+        assert!(exposure_warning(&"[::1]:1".parse().unwrap(), false).is_none());
+        assert!(exposure_warning(&"0.0.0.0:1".parse().unwrap(), true).is_none());
+        let w = exposure_warning(&"0.0.0.0:8080".parse().unwrap(), false).unwrap();
+        assert!(
+            w.starts_with("warning: serving on 0.0.0.0:8080") && w.contains("--token-env"),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn a_panicking_handler_is_answered_500_and_counted() {
+        let app = Arc::new(App {
+            current: RwLock::new(loaded(MissingPolicy::Median)),
+            metrics: Metrics::default(),
+            token_digest: None,
+            max_body: 1 << 20,
+            model_path: PathBuf::from("m.json"),
+        });
+        let router = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    if std::hint::black_box(true) {
+                        panic!("deliberate test panic");
+                    }
+                    "unreachable"
+                }),
+            )
+            .layer(middleware::from_fn_with_state(app.clone(), observe))
+            .with_state(app.clone());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let response = rt
+            .block_on(router.oneshot(Request::builder().uri("/boom").body(Body::empty()).unwrap()))
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = rt
+            .block_on(response.into_body().collect())
+            .unwrap()
+            .to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("still running"));
+        let text = app.metrics.render("c", 0);
+        assert!(text.contains("cardseg_panics_total 1"), "{text}");
+        assert!(
+            text.contains("cardseg_http_requests_total{route=\"other\",status=\"500\"} 1"),
+            "{text}"
+        );
     }
 }

@@ -494,3 +494,90 @@ impl<'de> Visitor<'de> for IdSeed<'_, '_> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> Model {
+        serde_json::from_value(serde_json::json!({
+            "cardseg_version": "t", "id_column": "ID", "features": ["A", "B"], "profile_features": [],
+            "missing_policy": "median",
+            "cleaning": [{"column": "A", "missing": 0, "fill_value": 1.0}, {"column": "B", "missing": 0, "fill_value": 2.0}],
+            "scaler": {"features": ["A", "B"], "data_min": [0.0, 0.0], "data_max": [1.0, 1.0], "scale": [1.0, 1.0], "min": [0.0, 0.0]},
+            "k": 1, "centroids_scaled": [[0.0, 0.0]], "centroids": [[0.0, 0.0]],
+            "segments": [{"id": 1, "name": "x", "rationale": "", "action": "", "customers": 1, "share": 1.0}],
+            "training_rows": 1, "training_source": "t", "inertia": 0.0,
+            "silhouette": {"method": "exact", "sample_size": 1, "std_error": null, "value": 0.0},
+            "k_selection": {"rule": "knee", "k_min": 1, "k_max": 1, "knee": null, "best_silhouette": null, "chosen": 1, "reason": "", "sweep": []},
+            "seed": 1, "n_init": 1
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn columns_ids_and_missing_values() {
+        let b = parse_customers(
+            br#"[{"ID":"a","A":1.5,"B":"2"},{"B":null,"X":{"deep":[1,2]}},{"ID":7,"A":""}]"#,
+            &model(),
+            10,
+        )
+        .unwrap();
+        assert_eq!(b.len(), 3);
+        assert_eq!(
+            b.ids,
+            vec![Some("a".to_string()), None, Some("7".to_string())]
+        );
+        assert_eq!(b.cols[0][0], 1.5);
+        assert_eq!(b.cols[1][0], 2.0);
+        assert!(b.cols[0][1].is_nan() && b.cols[1][1].is_nan() && b.cols[0][2].is_nan());
+    }
+
+    #[test]
+    fn limits_and_errors_name_index_and_field() {
+        let m = model();
+        assert_eq!(parse_customers(b"[{},{},{}]", &m, 3).unwrap().len(), 3);
+        assert_eq!(
+            parse_customers(b"[{},{},{},{}]", &m, 3).unwrap_err(),
+            ParseError::TooMany { limit: 3 }
+        );
+        let e = parse_customers(br#"[{},{"A":1,"A":2}]"#, &m, 10).unwrap_err();
+        assert!(
+            matches!(&e, ParseError::Field { index: 1, field, .. } if field == "A"),
+            "{e}"
+        );
+        let e = parse_customers(br#"[{"B":"0x10"}]"#, &m, 10).unwrap_err();
+        assert!(
+            matches!(&e, ParseError::Field { index: 0, field, .. } if field == "B"),
+            "{e}"
+        );
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(
+            parse_customers(deep.as_bytes(), &m, 10),
+            Err(ParseError::Body(_))
+        ));
+        let deep_value = format!(
+            r#"[{{"X":{}{}}}]"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        // Skipped keys are ignored without recursion: deep nesting there is harmless.
+        assert_eq!(
+            parse_customers(deep_value.as_bytes(), &m, 10)
+                .unwrap()
+                .len(),
+            1
+        );
+        let deep_feature = format!(
+            r#"[{{"A":{}{}}}]"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let e = parse_customers(deep_feature.as_bytes(), &m, 10).unwrap_err();
+        assert!(matches!(e, ParseError::Field { index: 0, .. }), "{e}");
+        assert!(matches!(
+            parse_customers(b"\xff", &m, 10),
+            Err(ParseError::Body(_))
+        ));
+    }
+}
