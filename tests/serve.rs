@@ -896,15 +896,21 @@ fn sighup_reloads_a_good_model_and_refuses_a_bad_one() {
     let log = server.wait_log("reload refused");
     assert!(log.contains("checksum mismatch"), "{log}");
     // Not a model at all, and a missing file: refused too.
+    // (One signal at a time: signals sent while one is pending coalesce.)
+    let refusals = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.log().matches("reload refused").count() < n {
+            assert!(Instant::now() < deadline, "{}", server.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
     std::fs::write(&served, b"{ not json").unwrap();
     signal(&server.child, libc::SIGHUP);
+    refusals(2);
     std::fs::remove_file(&served).unwrap();
     signal(&server.child, libc::SIGHUP);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while server.log().matches("reload refused").count() < 3 {
-        assert!(Instant::now() < deadline, "{}", server.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    refusals(3);
+    assert!(server.log().contains("no such file"), "{}", server.log());
     assert_eq!(
         server.req("GET", "/v1/model", &[], b"").json()["checksum"],
         c2
