@@ -505,6 +505,13 @@ fn bad_requests_get_json_errors_with_the_right_status() {
         (r#"[{},{},{"CREDIT_LIMIT":NaN}]"#, 2, "CREDIT_LIMIT"),
         (r#"[{"CREDIT_LIMIT":Infinity}]"#, 0, "CREDIT_LIMIT"),
         (r#"[{"CREDIT_LIMIT":1e999}]"#, 0, "CREDIT_LIMIT"),
+        (r#"[{},{"CREDIT_LIMIT":2e15}]"#, 1, "CREDIT_LIMIT"),
+        (
+            r#"[{"CREDIT_LIMIT":-12345678901234567}]"#,
+            0,
+            "CREDIT_LIMIT",
+        ),
+        (r#"[{"CREDIT_LIMIT":"1e16"}]"#, 0, "CREDIT_LIMIT"),
         (r#"[{"BALANCE":true}]"#, 0, "BALANCE"),
         (r#"[{},{"BALANCE":[1]}]"#, 1, "BALANCE"),
         (r#"{"BALANCE":{"x":1}}"#, 0, "BALANCE"),

@@ -13,7 +13,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::show_value;
-use crate::ingest::csv::{parse_number, Cell};
+use crate::ingest::csv::{check_value, parse_number, Cell};
 use crate::model::Model;
 
 /// Customers of one JSON request, as columns in the model's feature order.
@@ -369,20 +369,23 @@ impl<'de> Visitor<'de> for NumberSeed<'_, '_> {
         f.write_str("a number")
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<f64>, E> {
-        if v.is_finite() {
-            Ok(Some(v))
-        } else {
-            Err(self
-                .ctx
-                .field_error(self.index, self.field, "is not a finite number".into()))
+        // The same limits as a CSV cell (finite, at most 1e15 in magnitude).
+        match check_value(v) {
+            Cell::Value(v) => Ok(Some(v)),
+            Cell::Bad(why) => {
+                Err(self
+                    .ctx
+                    .field_error(self.index, self.field, format!("{v} {why}")))
+            }
+            Cell::Missing => Ok(None),
         }
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<f64>, E> {
         // `as` rounds to nearest, like parsing the same digits as a float.
-        Ok(Some(v as f64))
+        self.visit_f64(v as f64)
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<f64>, E> {
-        Ok(Some(v as f64))
+        self.visit_f64(v as f64)
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Option<f64>, E> {
         match parse_number(s.as_bytes()) {
