@@ -3,7 +3,7 @@
 //! The pipeline, in module order: [`ingest`] (read any source into a [`table::Table`]) →
 //! [`inspect`] → [`clean`] (missing values) → [`scale`] (MinMax) → [`cluster`] (K-Means,
 //! silhouette, choice of k) → [`profile`] → [`naming`] → [`report`] and [`dashboard`] →
-//! [`model`] (saved for [`predict`] and `serve`). [`pipeline`] runs them in order;
+//! [`model`] (saved for [`predict`] and [`serve`]). [`pipeline`] runs them in order;
 //! [`output`] makes every write atomic; [`export`] writes labels back to a database.
 
 pub mod clean;
@@ -24,6 +24,7 @@ pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod scale;
+pub mod serve;
 pub mod table;
 
 pub use error::{Error, Result};

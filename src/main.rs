@@ -67,6 +67,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         Predict(a) => cli::predict::exec(a, quiet)?,
         Generate(a) => cli::generate::exec(a)?,
         Dashboard(a) => cli::dashboard::exec(a, quiet)?,
+        Serve(a) => cli::serve::exec(a)?,
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod generate;
 pub mod inspect;
 pub mod predict;
 pub mod run;
+pub mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,8 @@ pub enum Command {
     Generate(generate::Args),
     /// Rebuild dashboard.html from a model, its labels and the customer data.
     Dashboard(dashboard::Args),
+    /// Serve a saved model over HTTP: score customers in real time (JSON or CSV).
+    Serve(serve::Args),
 }
 
 /// `--input` and the flags that say how to read it (run, predict, inspect).

@@ -1,0 +1,86 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use cardseg::serve::{Config, DEFAULT_MAX_BODY};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A model.json written by `cardseg run` (reloaded on SIGHUP).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Address to listen on; port 0 picks a free port (the chosen one is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Name of an environment variable holding a bearer token that every request except
+    /// GET /healthz must send (Authorization: Bearer TOKEN).
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// Largest request body accepted, in bytes, or with a K, M or G suffix (powers of
+    /// 1024); larger bodies get 413. Default 16M.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY, value_parser = byte_size, hide_default_value = true)]
+    pub max_body: usize,
+}
+
+pub fn exec(args: Args) -> cardseg::Result<()> {
+    let token = match &args.token_env {
+        None => None,
+        Some(var) => match std::env::var(var) {
+            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            Ok(_) => return Err(cardseg::Error::usage(format!("--token-env {var}: the variable is empty; put the token in it"))),
+            Err(_) => {
+                return Err(cardseg::Error::usage(format!(
+                    "--token-env {var}: no such environment variable (or not valid UTF-8); export {var}=TOKEN first"
+                )))
+            }
+        },
+    };
+    cardseg::serve::run(Config {
+        model_path: args.model,
+        addr: args.addr,
+        token,
+        max_body: args.max_body,
+    })
+}
+
+/// "1048576", "512K", "16M", "1G" → bytes; at least 1 byte, at most 4 GiB.
+fn byte_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_uppercase()),
+        _ => (t, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        _ => {
+            return Err(format!(
+                "{s:?}: use a number of bytes, optionally with K, M or G (e.g. 16M)"
+            ))
+        }
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| {
+        format!("{s:?}: use a number of bytes, optionally with K, M or G (e.g. 16M)")
+    })?;
+    let bytes = n
+        .checked_shl(shift)
+        .filter(|b| (1..=(4u64 << 30)).contains(b) && b >> shift == n);
+    bytes
+        .map(|b| b as usize)
+        .ok_or_else(|| format!("{s:?}: the body limit must be between 1 byte and 4G"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(super::byte_size("100"), Ok(100));
+        assert_eq!(super::byte_size("16M"), Ok(16 << 20));
+        assert_eq!(super::byte_size("2k"), Ok(2048));
+        assert!(super::byte_size("0").is_err());
+        assert!(super::byte_size("5G").is_err());
+        assert!(super::byte_size("1.5M").is_err());
+        assert!(super::byte_size("12X").is_err());
+    }
+}

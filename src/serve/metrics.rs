@@ -1,0 +1,213 @@
+//! Counters for `GET /metrics`, rendered in the Prometheus text format (version 0.0.4).
+//! Routes are a fixed set (unknown paths count as "other"), so label cardinality is bounded.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Route labels: every known path, then "other".
+pub const ROUTES: [&str; 5] = ["/v1/score", "/v1/model", "/healthz", "/metrics", "other"];
+
+/// Upper bounds of the latency histogram, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+pub fn route_label(path: &str) -> &'static str {
+    ROUTES[route_index(path)]
+}
+
+fn route_index(path: &str) -> usize {
+    ROUTES[..ROUTES.len() - 1]
+        .iter()
+        .position(|r| *r == path)
+        .unwrap_or(ROUTES.len() - 1)
+}
+
+#[derive(Default)]
+struct Histogram {
+    /// Per bucket (not cumulative); the last slot is +Inf.
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(usize, u16), u64>>,
+    latency: [Histogram; ROUTES.len()],
+    customers_scored: AtomicU64,
+    customers_unscored: AtomicU64,
+    client_errors: AtomicU64,
+    server_errors: AtomicU64,
+    panics: AtomicU64,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+}
+
+impl Metrics {
+    pub fn record(&self, path: &str, status: u16, elapsed: Duration) {
+        let r = route_index(path);
+        {
+            let mut m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+            *m.entry((r, status)).or_insert(0) += 1;
+        }
+        let secs = elapsed.as_secs_f64();
+        let b = BUCKETS
+            .iter()
+            .position(|&ub| secs <= ub)
+            .unwrap_or(BUCKETS.len());
+        let h = &self.latency[r];
+        h.counts[b].fetch_add(1, Relaxed);
+        h.sum_nanos
+            .fetch_add(elapsed.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
+        if (400..500).contains(&status) {
+            self.client_errors.fetch_add(1, Relaxed);
+        } else if status >= 500 {
+            self.server_errors.fetch_add(1, Relaxed);
+        }
+    }
+    pub fn scored(&self, scored: usize, unscored: usize) {
+        self.customers_scored.fetch_add(scored as u64, Relaxed);
+        self.customers_unscored.fetch_add(unscored as u64, Relaxed);
+    }
+    pub fn panicked(&self) {
+        self.panics.fetch_add(1, Relaxed);
+    }
+    pub fn reloaded(&self, ok: bool) {
+        if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        }
+        .fetch_add(1, Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, checksum: &str, loaded_unix: u64) -> String {
+        let mut o = String::with_capacity(4096);
+        o.push_str("# HELP cardseg_http_requests_total HTTP requests answered, by route and status code.\n");
+        o.push_str("# TYPE cardseg_http_requests_total counter\n");
+        {
+            let m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+            for ((r, status), n) in m.iter() {
+                let _ = writeln!(
+                    o,
+                    "cardseg_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                    ROUTES[*r]
+                );
+            }
+        }
+        o.push_str("# HELP cardseg_http_errors_total HTTP responses with an error status, by class (client: 4xx, server: 5xx).\n");
+        o.push_str("# TYPE cardseg_http_errors_total counter\n");
+        let _ = writeln!(
+            o,
+            "cardseg_http_errors_total{{class=\"client\"}} {}",
+            self.client_errors.load(Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "cardseg_http_errors_total{{class=\"server\"}} {}",
+            self.server_errors.load(Relaxed)
+        );
+        o.push_str("# HELP cardseg_http_request_duration_seconds Time from request to response head, by route.\n");
+        o.push_str("# TYPE cardseg_http_request_duration_seconds histogram\n");
+        for (r, h) in self.latency.iter().enumerate() {
+            let route = ROUTES[r];
+            let mut cumulative = 0u64;
+            for (i, ub) in BUCKETS.iter().enumerate() {
+                cumulative += h.counts[i].load(Relaxed);
+                let _ = writeln!(o, "cardseg_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{ub}\"}} {cumulative}");
+            }
+            cumulative += h.counts[BUCKETS.len()].load(Relaxed);
+            let _ = writeln!(o, "cardseg_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {cumulative}");
+            let sum = h.sum_nanos.load(Relaxed) as f64 / 1e9;
+            let _ = writeln!(
+                o,
+                "cardseg_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
+            );
+            let _ = writeln!(
+                o,
+                "cardseg_http_request_duration_seconds_count{{route=\"{route}\"}} {cumulative}"
+            );
+        }
+        o.push_str("# HELP cardseg_customers_scored_total Customers given a segment.\n");
+        o.push_str("# TYPE cardseg_customers_scored_total counter\n");
+        let _ = writeln!(
+            o,
+            "cardseg_customers_scored_total {}",
+            self.customers_scored.load(Relaxed)
+        );
+        o.push_str("# HELP cardseg_customers_unscored_total Customers left without a segment (missing features under the drop policy).\n");
+        o.push_str("# TYPE cardseg_customers_unscored_total counter\n");
+        let _ = writeln!(
+            o,
+            "cardseg_customers_unscored_total {}",
+            self.customers_unscored.load(Relaxed)
+        );
+        o.push_str("# HELP cardseg_panics_total Requests that hit an internal error (answered 500; the server keeps running).\n");
+        o.push_str("# TYPE cardseg_panics_total counter\n");
+        let _ = writeln!(o, "cardseg_panics_total {}", self.panics.load(Relaxed));
+        o.push_str("# HELP cardseg_model_reloads_total Model reloads on SIGHUP, by result.\n");
+        o.push_str("# TYPE cardseg_model_reloads_total counter\n");
+        let _ = writeln!(
+            o,
+            "cardseg_model_reloads_total{{result=\"ok\"}} {}",
+            self.reloads_ok.load(Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "cardseg_model_reloads_total{{result=\"refused\"}} {}",
+            self.reloads_failed.load(Relaxed)
+        );
+        o.push_str("# HELP cardseg_model_info The model being served (value 1), labelled with its checksum.\n");
+        o.push_str("# TYPE cardseg_model_info gauge\n");
+        let _ = writeln!(o, "cardseg_model_info{{checksum=\"{checksum}\"}} 1");
+        o.push_str("# HELP cardseg_model_loaded_timestamp_seconds When the model being served was loaded (Unix time).\n");
+        o.push_str("# TYPE cardseg_model_loaded_timestamp_seconds gauge\n");
+        let _ = writeln!(o, "cardseg_model_loaded_timestamp_seconds {loaded_unix}");
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative_and_routes_are_bounded() {
+        let m = Metrics::default();
+        m.record("/v1/score", 200, Duration::from_micros(300));
+        m.record("/v1/score", 400, Duration::from_millis(3));
+        m.record("/random/path", 404, Duration::from_micros(50));
+        m.scored(7, 1);
+        let t = m.render("sha256:x", 5);
+        assert!(
+            t.contains("cardseg_http_requests_total{route=\"/v1/score\",status=\"200\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains("cardseg_http_requests_total{route=\"other\",status=\"404\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "cardseg_http_request_duration_seconds_bucket{route=\"/v1/score\",le=\"0.0005\"} 1"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "cardseg_http_request_duration_seconds_bucket{route=\"/v1/score\",le=\"+Inf\"} 2"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("cardseg_http_errors_total{class=\"client\"} 2"),
+            "{t}"
+        );
+        assert!(t.contains("cardseg_customers_scored_total 7"), "{t}");
+        assert!(!t.contains("random"), "{t}");
+    }
+}

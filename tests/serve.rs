@@ -1,0 +1,996 @@
+//! `cardseg serve` end to end: the real binary on an ephemeral loopback port, spoken to
+//! with a minimal HTTP/1.1 client over std::net. Every wait is bounded, and each server is
+//! killed by a Drop guard if a test fails midway.
+//!
+//! Tests that need the real CC GENERAL file skip (with a message) when it is absent,
+//! unless CARDSEG_REQUIRE_REFERENCE=1, when they fail instead.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cardseg");
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn tmpdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("cardseg-serve-test")
+        .tempdir()
+        .unwrap()
+}
+
+/// Runs a cardseg command to completion (bounded) and asserts success.
+fn cardseg(args: &[&str]) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .arg("--quiet")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            assert!(status.success(), "cardseg {args:?} failed: {err}");
+            return;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("cardseg {args:?} took more than 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A model trained on synthetic customers (no real data needed).
+fn synthetic_model(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let data = dir.join(format!("{name}.csv"));
+    if !data.exists() {
+        cardseg(&[
+            "generate",
+            "--rows",
+            "3000",
+            "--seed",
+            "7",
+            "--out",
+            data.to_str().unwrap(),
+        ]);
+    }
+    let out = dir.join(name);
+    let mut args = vec![
+        "run",
+        "--input",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-dashboard",
+        "--n-init",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    cardseg(&args);
+    out.join("model.json")
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+    assert_eq!(rc, 0, "kill failed");
+}
+
+/// A running `cardseg serve`; killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(model: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "serve",
+            "--model",
+            model.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                log2.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = lines.next() {
+                let _ = tx.send(first);
+            }
+            for _ in lines {}
+        });
+        let mut server = Server {
+            child,
+            port: 0,
+            stderr: log,
+        };
+        let line = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) => l,
+            Err(_) => panic!(
+                "the server printed no listening line within 20 s; stderr: {}",
+                server.log()
+            ),
+        };
+        let port = line
+            .strip_prefix("listening on http://127.0.0.1:")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        server.port = port.parse().unwrap();
+        assert_ne!(server.port, 0, "{line}");
+        server
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stderr never showed {needle:?}: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        request(self.port, method, path, headers, body)
+    }
+
+    fn json(&self, body: &str) -> Resp {
+        self.req(
+            "POST",
+            "/v1/score",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within {within:?}: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    /// Asserts a JSON error with this status; returns the body.
+    fn error(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert!(
+            self.header("content-type")
+                .unwrap_or("")
+                .starts_with("application/json"),
+            "{:?}",
+            self.headers
+        );
+        let v = self.json();
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+        v
+    }
+}
+
+fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    s
+}
+
+fn head(method: &str, path: &str, headers: &[(&str, &str)], len: Option<usize>) -> Vec<u8> {
+    let mut h = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        h.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(n) = len {
+        h.push_str(&format!("Content-Length: {n}\r\n"));
+    }
+    h.push_str("\r\n");
+    h.into_bytes()
+}
+
+fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut s = connect(port);
+    let mut msg = head(
+        method,
+        path,
+        headers,
+        (method != "GET" || !body.is_empty()).then_some(body.len()),
+    );
+    msg.extend_from_slice(body);
+    s.write_all(&msg).unwrap();
+    read_response(&mut s)
+}
+
+fn read_response(s: &mut TcpStream) -> Resp {
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Resp {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+    let head = std::str::from_utf8(&raw[..end]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let nl = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).unwrap().trim(), 16)
+                .unwrap();
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[nl + 2..nl + 2 + size]);
+            rest = &rest[nl + 2 + size + 2..];
+        }
+        body = out;
+    }
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `cardseg run` + `cardseg predict` on the real file: the model and predict's labels.
+fn real_model_and_labels(dir: &Path, real: &str) -> (PathBuf, String) {
+    let out = dir.join("run");
+    cardseg(&[
+        "run",
+        "--input",
+        real,
+        "--out",
+        out.to_str().unwrap(),
+        "--no-dashboard",
+    ]);
+    let labels = dir.join("predict.csv");
+    let model = out.join("model.json");
+    cardseg(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        real,
+        "--out",
+        labels.to_str().unwrap(),
+    ]);
+    (model, std::fs::read_to_string(labels).unwrap())
+}
+
+fn first_three(line: &str) -> String {
+    // Segment names may be quoted and contain commas: parse properly.
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line.as_bytes());
+    let rec = r.records().next().unwrap().unwrap();
+    format!("{}|{}|{}", &rec[0], &rec[1], &rec[2])
+}
+
+#[test]
+fn csv_and_json_scores_equal_predict_on_the_real_file() {
+    let Some(real) = common::real_data() else {
+        return;
+    };
+    let real = real.to_str().unwrap();
+    let dir = tmpdir();
+    let (model, predicted) = real_model_and_labels(dir.path(), real);
+    let server = Server::start(&model, &[], &[]);
+    let raw = std::fs::read(real).unwrap();
+
+    // CSV in, CSV out: the first three columns are predict's, byte for byte.
+    let r = server.req("POST", "/v1/score", &[("Content-Type", "text/csv")], &raw);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("content-type").unwrap().starts_with("text/csv"));
+    let served = r.text();
+    let want: Vec<&str> = predicted.lines().collect();
+    let got: Vec<&str> = served.lines().collect();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(want.len(), 8951);
+    assert_eq!(
+        got[0],
+        "CUST_ID,segment,segment_name,distance,second_distance"
+    );
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(first_three(g), first_three(w), "line {}", i + 1);
+    }
+    // Distances: the CSV's, per customer, to compare with the JSON answers.
+    let mut csv_dist = std::collections::HashMap::new();
+    let mut rdr = csv::Reader::from_reader(served.as_bytes());
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        csv_dist.insert(
+            rec[0].to_string(),
+            (
+                rec[3].parse::<f64>().unwrap(),
+                rec[4].parse::<f64>().unwrap(),
+            ),
+        );
+    }
+    let want_by_id: std::collections::HashMap<String, (String, String)> = want[1..]
+        .iter()
+        .map(|l| {
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(l.as_bytes());
+            let rec = r.records().next().unwrap().unwrap();
+            (rec[0].to_string(), (rec[1].to_string(), rec[2].to_string()))
+        })
+        .collect();
+
+    // JSON in batches of 1,000: every column of the file, numbers as JSON numbers (and
+    // every third customer's as numeric strings), empty cells as null.
+    let text = String::from_utf8(raw).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<&str> = lines.collect();
+    let mut seen = 0;
+    for (b, chunk) in rows.chunks(1000).enumerate() {
+        let mut body = String::from("[");
+        for (i, row) in chunk.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push('{');
+            for (j, (name, cell)) in header.iter().zip(row.split(',')).enumerate() {
+                if j > 0 {
+                    body.push(',');
+                }
+                let value = if *name == "CUST_ID" || (i % 3 == 2 && !cell.is_empty()) {
+                    format!("\"{cell}\"")
+                } else if cell.is_empty() {
+                    "null".to_string()
+                } else {
+                    cell.to_string()
+                };
+                body.push_str(&format!("\"{name}\":{value}"));
+            }
+            body.push('}');
+        }
+        body.push(']');
+        let r = server.json(&body);
+        assert_eq!(r.status, 200, "batch {b}: {}", r.text());
+        let v = r.json();
+        let results = v["results"].as_array().unwrap();
+        assert_eq!(results.len(), chunk.len());
+        assert_eq!(v["customers"], chunk.len());
+        for (i, res) in results.iter().enumerate() {
+            let id = res["id"].as_str().unwrap();
+            assert_eq!(res["index"], i);
+            let (seg, name) = &want_by_id[id];
+            assert_eq!(res["segment"].to_string(), *seg, "{id}");
+            assert_eq!(res["segment_name"].as_str().unwrap(), name, "{id}");
+            let (d1, d2) = csv_dist[id];
+            assert_eq!(res["distance"].as_f64().unwrap(), d1, "{id}");
+            assert_eq!(res["second_distance"].as_f64().unwrap(), d2, "{id}");
+            assert!(d1 <= d2, "{id}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 8950);
+
+    // One customer object (not an array) works too; metrics counted everything.
+    let r = server
+        .json(r#"{"CUST_ID":"C10001","BALANCE":40.900749,"PURCHASES":95.4,"CREDIT_LIMIT":1000}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        v["results"][0]["segment"].to_string(),
+        want_by_id["C10001"].0
+    );
+    let m = server.req("GET", "/metrics", &[], b"").text();
+    assert!(
+        m.contains(&format!("cardseg_customers_scored_total {}", 8950 * 2 + 1)),
+        "{m}"
+    );
+    assert!(
+        m.contains("cardseg_http_requests_total{route=\"/v1/score\",status=\"200\"} 11"),
+        "{m}"
+    );
+}
+
+#[test]
+fn bad_requests_get_json_errors_with_the_right_status() {
+    let dir = tmpdir();
+    let model = synthetic_model(dir.path(), "m", &[]);
+    let server = Server::start(&model, &["--max-body", "4096"], &[]);
+
+    // 400 naming the field and the index.
+    let cases = [
+        (
+            r#"[{"BALANCE":1,"PURCHASES":2,"CREDIT_LIMIT":3},{"BALANCE":"12abc"}]"#,
+            1,
+            "BALANCE",
+        ),
+        (r#"[{"PURCHASES":"NaN"}]"#, 0, "PURCHASES"),
+        (r#"[{"PURCHASES":"-inf"}]"#, 0, "PURCHASES"),
+        (r#"[{},{},{"CREDIT_LIMIT":NaN}]"#, 2, "CREDIT_LIMIT"),
+        (r#"[{"CREDIT_LIMIT":Infinity}]"#, 0, "CREDIT_LIMIT"),
+        (r#"[{"CREDIT_LIMIT":1e999}]"#, 0, "CREDIT_LIMIT"),
+        (r#"[{},{"CREDIT_LIMIT":2e15}]"#, 1, "CREDIT_LIMIT"),
+        (
+            r#"[{"CREDIT_LIMIT":-12345678901234567}]"#,
+            0,
+            "CREDIT_LIMIT",
+        ),
+        (r#"[{"CREDIT_LIMIT":"1e16"}]"#, 0, "CREDIT_LIMIT"),
+        (r#"[{"BALANCE":true}]"#, 0, "BALANCE"),
+        (r#"[{},{"BALANCE":[1]}]"#, 1, "BALANCE"),
+        (r#"{"BALANCE":{"x":1}}"#, 0, "BALANCE"),
+        (r#"[{"BALANCE":"1,234.5"}]"#, 0, "BALANCE"),
+        (r#"[{"BALANCE":1,"BALANCE":2}]"#, 0, "BALANCE"),
+        (r#"[{"CUST_ID":{"a":1}}]"#, 0, "CUST_ID"),
+    ];
+    for (body, index, field) in cases {
+        let v = server.json(body).error(400);
+        assert_eq!(v["index"], index, "{body}: {v}");
+        assert_eq!(v["field"], field, "{body}: {v}");
+        let msg = v["error"].as_str().unwrap();
+        assert!(
+            msg.contains(&format!("customer {index}")) && msg.contains(field),
+            "{body}: {msg}"
+        );
+    }
+    // 400 for bodies that are not customers at all.
+    for body in [
+        "", "[", "nope", "42", "\"x\"", "[1]", "[{}", "{}{}", "[{}] x", "null",
+    ] {
+        let v = server.json(body).error(400);
+        assert!(v.get("field").is_none(), "{body}: {v}");
+    }
+    // CSV errors name the line and the column.
+    let r = server.req(
+        "POST",
+        "/v1/score",
+        &[("Content-Type", "text/csv")],
+        b"CUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT\nc1,1,2,3\nc2,1,x,3\n",
+    );
+    let msg = r.error(400)["error"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains(":3:") && msg.contains("PURCHASES") && msg.contains("\"x\""),
+        "{msg}"
+    );
+    let r = server.req(
+        "POST",
+        "/v1/score",
+        &[("Content-Type", "text/csv")],
+        b"CUST_ID,BALANCE\nc1,1\n",
+    );
+    assert!(r.error(400)["error"]
+        .as_str()
+        .unwrap()
+        .contains("PURCHASES not found"));
+
+    // 413: over --max-body by Content-Length, and by a chunked body that keeps going.
+    let big = format!("[{}]", vec![r#"{"BALANCE":1}"#; 400].join(","));
+    assert!(big.len() > 4096);
+    let v = server.json(&big).error(413);
+    assert!(v["error"].as_str().unwrap().contains("4096"), "{v}");
+    let mut s = connect(server.port);
+    let mut msg = head(
+        "POST",
+        "/v1/score",
+        &[
+            ("Content-Type", "application/json"),
+            ("Transfer-Encoding", "chunked"),
+        ],
+        None,
+    );
+    for _ in 0..3 {
+        msg.extend_from_slice(format!("{:x}\r\n", 2000).as_bytes());
+        msg.extend_from_slice(&[b' '; 2000]);
+        msg.extend_from_slice(b"\r\n");
+    }
+    msg.extend_from_slice(b"0\r\n\r\n");
+    s.write_all(&msg).unwrap();
+    read_response(&mut s).error(413);
+    // 413 for a small gzip CSV body that inflates past --max-body.
+    let mut plain = b"CUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT\n".to_vec();
+    for _ in 0..20_000 {
+        plain.extend_from_slice(b"c,1,2,3\n");
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&plain).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(gz.len() < 4096, "{}", gz.len());
+    let v = server
+        .req("POST", "/v1/score", &[("Content-Type", "text/csv")], &gz)
+        .error(413);
+    assert!(v["error"].as_str().unwrap().contains("decompressed"), "{v}");
+    // 413 for more customers than one request may carry (limit 10,000).
+    let server2 = Server::start(&model, &[], &[]);
+    let many = format!("[{}]", vec!["{}"; 10_001].join(","));
+    let v = server2.json(&many).error(413);
+    assert!(v["error"].as_str().unwrap().contains("10000"), "{v}");
+    let ok = format!("[{}]", vec!["{}"; 10_000].join(","));
+    assert_eq!(server2.json(&ok).status, 200);
+
+    // 415: no or an unsupported Content-Type / Content-Encoding.
+    server.req("POST", "/v1/score", &[], b"{}").error(415);
+    server
+        .req(
+            "POST",
+            "/v1/score",
+            &[("Content-Type", "text/plain")],
+            b"{}",
+        )
+        .error(415);
+    server
+        .req(
+            "POST",
+            "/v1/score",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"a=1",
+        )
+        .error(415);
+    server
+        .req(
+            "POST",
+            "/v1/score",
+            &[
+                ("Content-Type", "application/json"),
+                ("Content-Encoding", "gzip"),
+            ],
+            b"{}",
+        )
+        .error(415);
+    assert_eq!(
+        server
+            .req(
+                "POST",
+                "/v1/score",
+                &[("Content-Type", "application/json; charset=utf-8")],
+                b"{}"
+            )
+            .status,
+        200
+    );
+
+    // 404 and 405, as JSON.
+    server.req("GET", "/nope", &[], b"").error(404);
+    server.req("GET", "/v1/score/extra", &[], b"").error(404);
+    let r = server.req("GET", "/v1/score", &[], b"");
+    r.error(405);
+    assert_eq!(r.header("allow"), Some("POST"));
+    server.req("DELETE", "/v1/model", &[], b"").error(405);
+    server
+        .req(
+            "POST",
+            "/healthz",
+            &[("Content-Type", "application/json")],
+            b"{}",
+        )
+        .error(405);
+
+    // Garbage on the wire does not hurt the server.
+    for junk in [
+        &b"\x00\x01\x02\r\n\r\n"[..],
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"POST /v1/score HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        &[b'A'; 70_000],
+    ] {
+        let mut s = connect(server.port);
+        let _ = s.write_all(junk);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+    let r = server.req("GET", "/healthz", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "ok");
+    let m = server.req("GET", "/metrics", &[], b"").text();
+    assert!(
+        m.contains("cardseg_http_requests_total{route=\"/v1/score\",status=\"400\"}"),
+        "{m}"
+    );
+    assert!(
+        m.contains("cardseg_http_requests_total{route=\"other\",status=\"404\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("cardseg_http_request_duration_seconds_bucket{route=\"/v1/score\",le=\"+Inf\"}"),
+        "{m}"
+    );
+    assert!(m.contains("cardseg_panics_total 0"), "{m}");
+}
+
+#[test]
+fn token_is_required_except_for_healthz() {
+    let dir = tmpdir();
+    let model = synthetic_model(dir.path(), "m", &[]);
+    let server = Server::start(
+        &model,
+        &["--token-env", "CARDSEG_TEST_TOKEN"],
+        &[("CARDSEG_TEST_TOKEN", "s3cret-token")],
+    );
+    let body = br#"{"BALANCE":1,"PURCHASES":2,"CREDIT_LIMIT":3}"#;
+    let json = ("Content-Type", "application/json");
+    let r = server.req("POST", "/v1/score", &[json], body);
+    r.error(401);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    server
+        .req(
+            "POST",
+            "/v1/score",
+            &[json, ("Authorization", "Bearer wrong")],
+            body,
+        )
+        .error(401);
+    server
+        .req(
+            "POST",
+            "/v1/score",
+            &[json, ("Authorization", "Bearer s3cret-toke")],
+            body,
+        )
+        .error(401);
+    server
+        .req(
+            "POST",
+            "/v1/score",
+            &[json, ("Authorization", "Basic s3cret-token")],
+            body,
+        )
+        .error(401);
+    server.req("GET", "/v1/model", &[], b"").error(401);
+    server.req("GET", "/metrics", &[], b"").error(401);
+    let r = server.req(
+        "POST",
+        "/v1/score",
+        &[json, ("Authorization", "Bearer s3cret-token")],
+        body,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        server
+            .req(
+                "GET",
+                "/v1/model",
+                &[("Authorization", "bearer s3cret-token")],
+                b""
+            )
+            .status,
+        200
+    );
+    assert_eq!(server.req("GET", "/healthz", &[], b"").status, 200);
+
+    // An unset variable is a startup error, not an open server.
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--model",
+            model.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--token-env",
+            "CARDSEG_TEST_UNSET_VAR",
+        ])
+        .env_remove("CARDSEG_TEST_UNSET_VAR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    common::assert_clean_error(&out, "CARDSEG_TEST_UNSET_VAR");
+}
+
+#[test]
+fn single_customers_missing_values_ids_and_model_metadata() {
+    let dir = tmpdir();
+    let model = synthetic_model(dir.path(), "m", &[]);
+    let server = Server::start(&model, &[], &[]);
+    let info = server.req("GET", "/v1/model", &[], b"").json();
+    let saved: Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
+    assert_eq!(info["checksum"], saved["checksum"]);
+    assert_eq!(info["features"], saved["model"]["features"]);
+    let k = saved["model"]["k"].as_u64().unwrap() as usize;
+    assert_eq!(info["segments"].as_array().unwrap().len(), k);
+    for (seg, meta) in info["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(saved["model"]["segments"].as_array().unwrap())
+    {
+        assert_eq!(seg["name"], meta["name"]);
+        assert_eq!(seg["action"], meta["action"]);
+        assert!(seg["rationale"].is_string() && seg["centroid"]["BALANCE"].is_number());
+    }
+    assert_eq!(info["limits"]["max_customers_per_request"], 10000);
+
+    // Missing values (null, absent, "") are filled like predict fills them: a customer
+    // with only nulls lands where one with the fill values does.
+    let fill = &info["fill_values"];
+    let filled = format!(
+        r#"{{"BALANCE":{},"PURCHASES":{},"CREDIT_LIMIT":{}}}"#,
+        fill["BALANCE"], fill["PURCHASES"], fill["CREDIT_LIMIT"]
+    );
+    let a = server.json(&filled).json();
+    let b = server
+        .json(r#"[{"BALANCE":null,"PURCHASES":"","EXTRA":[1,{"x":null}]}]"#)
+        .json();
+    assert_eq!(a["results"][0]["segment"], b["results"][0]["segment"]);
+    assert_eq!(a["results"][0]["distance"], b["results"][0]["distance"]);
+    assert_eq!(b["results"][0]["id"], "0");
+    // Out-of-range values are allowed, numbers may be strings, ids are echoed.
+    let r = server.json(r#"[{"CUST_ID":"X1","BALANCE":-5,"PURCHASES":"1e7","CREDIT_LIMIT":12345678},{"CUST_ID":77}]"#).json();
+    assert_eq!(r["scored"], 2);
+    assert_eq!(r["results"][0]["id"], "X1");
+    assert_eq!(r["results"][1]["id"], "77");
+    let res = &r["results"][0];
+    assert!(res["distance"].as_f64().unwrap() <= res["second_distance"].as_f64().unwrap());
+    assert!((1..=k as u64).contains(&res["segment"].as_u64().unwrap()));
+    assert_eq!(server.json("[]").json()["customers"], 0);
+
+    // A gzip-compressed CSV body gives the same answer as the plain one.
+    let csv_body = b"CUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT\nx,100,200,3000\ny,5000,,12000\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(csv_body).unwrap();
+    let gz = gz.finish().unwrap();
+    let csv = ("Content-Type", "text/csv");
+    let plain = server.req("POST", "/v1/score", &[csv], csv_body);
+    assert_eq!(plain.status, 200, "{}", plain.text());
+    assert_eq!(plain.text().lines().count(), 3);
+    assert_eq!(
+        server.req("POST", "/v1/score", &[csv], &gz).text(),
+        plain.text()
+    );
+}
+
+#[test]
+fn drop_policy_gives_per_customer_errors() {
+    let dir = tmpdir();
+    let model = synthetic_model(dir.path(), "drop", &["--missing", "drop"]);
+    let server = Server::start(&model, &[], &[]);
+    let r = server.json(r#"[{"CUST_ID":"a","BALANCE":10,"PURCHASES":20,"CREDIT_LIMIT":3000},{"CUST_ID":"b","BALANCE":10,"CREDIT_LIMIT":null}]"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["scored"], 1);
+    assert!(v["results"][0]["segment"].is_u64());
+    assert!(v["results"][0].get("error").is_none());
+    let bad = &v["results"][1];
+    assert!(bad["segment"].is_null() && bad["segment_name"].is_null() && bad["distance"].is_null());
+    let msg = bad["error"].as_str().unwrap();
+    assert!(
+        msg.contains("PURCHASES, CREDIT_LIMIT") && msg.contains("drop"),
+        "{msg}"
+    );
+    // CSV: the customer keeps its row, unlabelled, as in predict's output.
+    let r = server.req(
+        "POST",
+        "/v1/score",
+        &[("Content-Type", "text/csv")],
+        b"CUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT\na,10,20,3000\nb,10,,\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    assert_eq!(text.lines().nth(2), Some("b,,,,"), "{text}");
+}
+
+#[test]
+fn sighup_reloads_a_good_model_and_refuses_a_bad_one() {
+    let dir = tmpdir();
+    let first = synthetic_model(dir.path(), "m", &["--k", "3"]);
+    let second = synthetic_model(dir.path(), "m2", &["--k", "4"]);
+    let served = dir.path().join("served.json");
+    std::fs::copy(&first, &served).unwrap();
+    let mut server = Server::start(&served, &[], &[]);
+    let checksum = |p: &Path| -> Value {
+        serde_json::from_slice::<Value>(&std::fs::read(p).unwrap()).unwrap()["checksum"].clone()
+    };
+    let (c1, c2) = (checksum(&first), checksum(&second));
+    assert_ne!(c1, c2);
+    assert_eq!(
+        server.req("GET", "/v1/model", &[], b"").json()["checksum"],
+        c1
+    );
+
+    // A good new file: swapped in.
+    let tmp = dir.path().join("served.json.tmp");
+    std::fs::copy(&second, &tmp).unwrap();
+    std::fs::rename(&tmp, &served).unwrap();
+    signal(&server.child, libc::SIGHUP);
+    server.wait_log("reloaded");
+    let info = server.req("GET", "/v1/model", &[], b"").json();
+    assert_eq!(info["checksum"], c2);
+    assert_eq!(info["k"], 4);
+    let r = server
+        .json(r#"{"BALANCE":1,"PURCHASES":2,"CREDIT_LIMIT":3}"#)
+        .json();
+    assert_eq!(r["model_checksum"], c2);
+
+    // A damaged file (edited after cardseg wrote it): refused, the old model keeps serving.
+    let text = std::fs::read_to_string(&second)
+        .unwrap()
+        .replacen("\"k\": 4", "\"k\": 5", 1);
+    std::fs::write(&served, text).unwrap();
+    signal(&server.child, libc::SIGHUP);
+    let log = server.wait_log("reload refused");
+    assert!(log.contains("checksum mismatch"), "{log}");
+    // Not a model at all, and a missing file: refused too.
+    // (One signal at a time: signals sent while one is pending coalesce.)
+    let refusals = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.log().matches("reload refused").count() < n {
+            assert!(Instant::now() < deadline, "{}", server.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    std::fs::write(&served, b"{ not json").unwrap();
+    signal(&server.child, libc::SIGHUP);
+    refusals(2);
+    std::fs::remove_file(&served).unwrap();
+    signal(&server.child, libc::SIGHUP);
+    refusals(3);
+    assert!(server.log().contains("no such file"), "{}", server.log());
+    assert_eq!(
+        server.req("GET", "/v1/model", &[], b"").json()["checksum"],
+        c2
+    );
+    assert_eq!(server.json(r#"{"BALANCE":1}"#).status, 200);
+    let m = server.req("GET", "/metrics", &[], b"").text();
+    assert!(
+        m.contains("cardseg_model_reloads_total{result=\"ok\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("cardseg_model_reloads_total{result=\"refused\"} 3"),
+        "{m}"
+    );
+    signal(&server.child, libc::SIGTERM);
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
+    let dir = tmpdir();
+    let model = synthetic_model(dir.path(), "m", &[]);
+    let mut server = Server::start(&model, &[], &[]);
+    // A slow client: the head and half the body now, the rest after SIGTERM.
+    let body = br#"[{"CUST_ID":"slow","BALANCE":100,"PURCHASES":200,"CREDIT_LIMIT":3000}]"#;
+    let mut s = connect(server.port);
+    s.write_all(&head(
+        "POST",
+        "/v1/score",
+        &[("Content-Type", "application/json")],
+        Some(body.len()),
+    ))
+    .unwrap();
+    s.write_all(&body[..20]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&server.child, libc::SIGTERM);
+    server.wait_log("shutting down");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    s.write_all(&body[20..]).unwrap();
+    let r = read_response(&mut s);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["results"][0]["id"], "slow");
+    let status = server.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}: {}", server.log());
+    // No new connections after shutdown.
+    assert!(TcpStream::connect(("127.0.0.1", server.port)).is_err());
+}
+
+#[test]
+fn startup_errors_are_one_clear_line() {
+    let dir = tmpdir();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, b"{}").unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--model",
+            bad.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: model ") && err.contains("not a cardseg model"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
