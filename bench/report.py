@@ -88,6 +88,8 @@ def best(dirpath, tool, clk_tck):
 def secs(v):
     if v is None:
         return "–"
+    if v == 0:
+        return "<1 ms"  # cardseg prints its stage times in whole milliseconds
     if v >= 100:
         return f"{v:,.0f} s"
     if v >= 1:
@@ -124,10 +126,12 @@ def header(meta, title):
     lines += [
         f"- command: `{meta.get('command', '?')}`",
         f"- machine: `{meta.get('uname', '?')}`",
-        f"- CPU: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores, {meta.get('mem', '?')} RAM",
+        f"- CPU: {meta.get('cpu', '?')} (cache {meta.get('cache', '?')}), {meta.get('cores', '?')} cores, {meta.get('mem', '?')} RAM",
         f"- uptime at start: `{meta.get('uptime_start', '?').strip()}` (threshold {meta.get('threshold')} = load per core limit × cores)",
-        f"- cardseg: `{meta.get('cardseg_version', '?')}` from `{meta.get('cardseg_bin', '?')}`, checkout {meta.get('git', '?')}",
     ]
+    if "cardseg_bin" in meta:
+        lines.append(f"- cardseg: `{meta.get('cardseg_version', '?')}` from `{meta['cardseg_bin']}`")
+    lines.append(f"- checkout: {meta.get('git', '?')} (examples and benches are built from it)")
     if "python" in meta:
         lines.append(f"- reference: {meta['python']}")
     lines.append("")

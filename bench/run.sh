@@ -141,6 +141,7 @@ fi
   echo "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "uname=$(uname -a)"
   echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "cache=$(grep -m1 'cache size' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "cores=$cores"
   echo "mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
   echo "uptime_start=$(uptime)"
