@@ -88,7 +88,7 @@ def best(dirpath, tool, clk_tck):
 def secs(v):
     if v is None:
         return "–"
-    if v == 0:
+    if v < 0.0005:
         return "<1 ms"  # cardseg prints its stage times in whole milliseconds
     if v >= 100:
         return f"{v:,.0f} s"
@@ -224,12 +224,15 @@ def pipeline_section(run, meta, clk):
             f"| load before / others during | {sk['load_before'] if sk else '–'} / {contention(sk)} | {li['load_before'] if li else '–'} / {contention(li)} | {cs['load_before'] if cs else '–'} / {contention(cs)} | | |",
         ]
         sks = skj["stages"] if skj else {}
-        lis = lij["stages"] if lij else {}
+        lis = dict(lij["stages"]) if lij else {}
+        if lij and lij.get("silhouette_method") == "not run":
+            lis.pop("silhouette", None)  # the stage ran empty: not comparable
         tot = lambda st, keys: sum(st[k] for k in keys if k in st) if st and any(k in st for k in keys) else None
         for label, a, b, c in GROUPS:
             x, y, z = tot(sks, a), tot(lis, b), tot(cst, c)
             lines.append(f"| {label} | {secs(x)} | {secs(y)} | {secs(z)} | {ratio(x, z)} | {ratio(y, z)} |")
-        start = lambda m, st, drop=(): (m["wall"] - sum(v for k, v in st.items() if k not in drop)) if m and st else None
+        # /usr/bin/time reports wall clock in 10 ms steps: clamp the tiny negatives that gives.
+        start = lambda m, st, drop=(): max(0.0, m["wall"] - sum(v for k, v in st.items() if k not in drop)) if m and st else None
         lines.append(
             f"| process start, imports, exit | {secs(start(sk, sks, ('import',)))} | {secs(start(li, lis))} | {secs(start(cs, cst))} | | |"
         )
