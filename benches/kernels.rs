@@ -1,0 +1,121 @@
+//! Criterion micro-benchmarks of cardseg's kernels, small enough that
+//! `cargo test --release --all-targets` (which runs each once) stays quick:
+//! the assignment pass (`kmeans::final_assign`), k-means++ seeding
+//! (`kmeans::kmeans_plusplus`), the exact silhouette (`silhouette::exact_many`, 5,000
+//! points) and CSV parsing (`ingest::csv::read_bytes`, 100,000 generated rows).
+//!
+//! Run: cargo bench --bench kernels [-- FILTER]
+
+use std::hint::black_box;
+
+use cardseg::cluster::{kmeans, silhouette};
+use cardseg::ingest::{IdSpec, ReadSpec};
+use cardseg::rng::Rng;
+use cardseg::scale::Matrix;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+/// Scaled-looking customers: a few skewed blobs in [0, 1]^3.
+fn matrix(n: usize, seed: u64) -> Matrix {
+    let d = 3;
+    let mut rng = Rng::new(seed);
+    let mut data = Vec::with_capacity(n * d);
+    for _ in 0..n {
+        let blob = rng.below(5) as f64 / 5.0;
+        for _ in 0..d {
+            data.push((blob + 0.08 * rng.normal().abs()).clamp(0.0, 1.0));
+        }
+    }
+    Matrix { n, d, data }
+}
+
+fn assignment(c: &mut Criterion) {
+    let x = matrix(100_000, 1);
+    let centers = kmeans::kmeans_plusplus(&x, 10, &mut Rng::new(42), false);
+    let mut labels = vec![0u32; x.n];
+    let mut g = c.benchmark_group("final_assign 100k x 3, k=10");
+    g.throughput(Throughput::Elements(x.n as u64));
+    g.sample_size(20);
+    g.bench_function("one thread", |b| {
+        b.iter(|| {
+            black_box(kmeans::final_assign(
+                black_box(&x),
+                &centers,
+                &mut labels,
+                false,
+            ))
+        })
+    });
+    g.bench_function("parallel", |b| {
+        b.iter(|| {
+            black_box(kmeans::final_assign(
+                black_box(&x),
+                &centers,
+                &mut labels,
+                true,
+            ))
+        })
+    });
+    g.finish();
+}
+
+fn seeding(c: &mut Criterion) {
+    let x = matrix(100_000, 2);
+    let mut g = c.benchmark_group("kmeans_plusplus 100k x 3");
+    g.throughput(Throughput::Elements(x.n as u64));
+    g.sample_size(10);
+    g.bench_function("k=10 one thread", |b| {
+        b.iter(|| {
+            black_box(kmeans::kmeans_plusplus(
+                black_box(&x),
+                10,
+                &mut Rng::new(42),
+                false,
+            ))
+        })
+    });
+    g.finish();
+}
+
+fn silhouette_exact(c: &mut Criterion) {
+    let x = matrix(5_000, 3);
+    let centers = kmeans::kmeans_plusplus(&x, 5, &mut Rng::new(42), false);
+    let mut labels = vec![0u32; x.n];
+    kmeans::final_assign(&x, &centers, &mut labels, false);
+    let mut g = c.benchmark_group("silhouette exact_many 5k x 3");
+    g.throughput(Throughput::Elements((x.n * x.n) as u64));
+    g.sample_size(10);
+    g.bench_function("k=5", |b| {
+        b.iter(|| black_box(silhouette::exact_many(black_box(&x), &[(&labels, 5)])))
+    });
+    g.finish();
+}
+
+fn csv_parse(c: &mut Criterion) {
+    let mut buf = Vec::new();
+    cardseg::generate::generate(100_000, 42, &mut buf, &|_| {}).expect("generate into memory");
+    let spec = ReadSpec {
+        id: IdSpec::default_column(),
+        required: cardseg::DEFAULT_FEATURES
+            .iter()
+            .chain(&cardseg::DEFAULT_PROFILE_FEATURES)
+            .map(|s| s.to_string())
+            .collect(),
+        other_numeric: true,
+        delimiter: None,
+    };
+    let mut g = c.benchmark_group("read_bytes 100k generated rows");
+    g.throughput(Throughput::Bytes(buf.len() as u64));
+    g.sample_size(10);
+    g.bench_function("all numeric columns", |b| {
+        b.iter(|| {
+            black_box(
+                cardseg::ingest::csv::read_bytes(black_box(&buf), "bench.csv", &spec)
+                    .expect("parses"),
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(kernels, assignment, seeding, silhouette_exact, csv_parse);
+criterion_main!(kernels);
