@@ -5,7 +5,8 @@
 
 use crate::error::{show_value, Error, Result};
 use crate::ingest::csv::{parse_number, Cell};
-use crate::ingest::{IdSpec, ReadSpec};
+use crate::ingest::plan::{plan, Plan, Slot, Wording};
+use crate::ingest::ReadSpec;
 use crate::table::{Column, ColumnInfo, ColumnKind, Ids, Table};
 
 /// One value as a source delivers it.
@@ -26,13 +27,6 @@ pub enum Val<'a> {
     Other(&'a str),
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Slot {
-    Skip,
-    Id,
-    Load { col: usize, required: bool },
-}
-
 /// Accumulates a table column by column or row by row.
 pub struct TableBuilder {
     source: String,
@@ -51,63 +45,22 @@ pub struct TableBuilder {
 impl TableBuilder {
     /// Resolves the columns the spec asks for against the source's column `names`.
     pub fn new(source: &str, names: Vec<String>, spec: &ReadSpec) -> Result<Self> {
-        let find = |want: &str| -> Result<Option<usize>> {
-            let hits: Vec<usize> = (0..names.len()).filter(|&j| names[j] == want).collect();
-            match hits.len() {
-                0 => Ok(None),
-                1 => Ok(Some(hits[0])),
-                n => Err(Error::input(
-                    source,
-                    format!("column {want} appears {n} times; rename the copies (in SQL: SELECT ... AS other_name)"),
-                )),
-            }
+        let duplicate = |want: &str, hits: &[usize]| {
+            format!(
+                "column {want} appears {} times; rename the copies (in SQL: SELECT ... AS other_name)",
+                hits.len()
+            )
         };
-        let mut slots = vec![Slot::Skip; names.len()];
-        let id_column = match &spec.id {
-            IdSpec::RowNumber => None,
-            IdSpec::Column { name, explicit } => match find(name)? {
-                Some(j) => {
-                    slots[j] = Slot::Id;
-                    Some(name.clone())
-                }
-                None if *explicit => {
-                    return Err(missing_column(source, name, &names, "--id-column"))
-                }
-                None => None,
-            },
+        let words = Wording {
+            place: "",
+            listing: "the columns are",
+            duplicate: &duplicate,
         };
-        let mut columns = Vec::new();
-        for want in &spec.required {
-            let j = find(want)?.ok_or_else(|| {
-                missing_column(source, want, &names, "--features / --profile-features")
-            })?;
-            if matches!(slots[j], Slot::Load { .. }) {
-                continue;
-            }
-            slots[j] = Slot::Load {
-                col: columns.len(),
-                required: true,
-            };
-            columns.push(Column {
-                name: want.clone(),
-                values: Vec::new(),
-            });
-        }
-        if spec.other_numeric {
-            let mut seen = std::collections::HashSet::new();
-            for j in 0..names.len() {
-                if slots[j] == Slot::Skip && !names[j].is_empty() && seen.insert(names[j].clone()) {
-                    slots[j] = Slot::Load {
-                        col: columns.len(),
-                        required: false,
-                    };
-                    columns.push(Column {
-                        name: names[j].clone(),
-                        values: Vec::new(),
-                    });
-                }
-            }
-        }
+        let Plan {
+            slots,
+            id_column,
+            columns,
+        } = plan(source, &names, spec, &words)?;
         let info = names
             .iter()
             .map(|n| ColumnInfo {
@@ -330,26 +283,10 @@ impl TableBuilder {
     }
 }
 
-fn missing_column(source: &str, want: &str, names: &[String], flag: &str) -> Error {
-    let close = names
-        .iter()
-        .find(|n| n.eq_ignore_ascii_case(want))
-        .map(|n| format!(" (did you mean {n}? names are case-sensitive)"))
-        .unwrap_or_default();
-    let shown: Vec<&str> = names.iter().take(20).map(String::as_str).collect();
-    let more = if names.len() > 20 { ", ..." } else { "" };
-    Error::input(
-        source,
-        format!(
-            "column {want} not found{close}; the columns are: {}{more}; name the right column with {flag}",
-            shown.join(", ")
-        ),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::IdSpec;
 
     fn spec(required: &[&str]) -> ReadSpec {
         ReadSpec {

@@ -11,9 +11,10 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use crate::error::{show_value, Error, Result};
-use crate::ingest::{IdSpec, ReadSpec};
+use crate::ingest::plan::{plan, short_name, Plan, Slot, Wording};
+use crate::ingest::ReadSpec;
 use crate::progress::Progress;
-use crate::table::{Column, ColumnInfo, ColumnKind, Ids, Table};
+use crate::table::{ColumnInfo, ColumnKind, Ids, Table};
 
 /// Reads a CSV file (plain or gzip) from disk.
 pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
@@ -148,18 +149,6 @@ pub fn parse_number(raw: &[u8]) -> Cell {
     }
 }
 
-/// What happens to each header column while reading.
-#[derive(Clone, Copy)]
-enum Slot {
-    Skip,
-    Id,
-    /// Loaded into `columns[i]`; required columns error on bad cells, others turn to text.
-    Load {
-        col: usize,
-        required: bool,
-    },
-}
-
 /// Reads CSV from any reader. `source_name` is used in messages.
 pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -> Result<Table> {
     let head = input.fill_buf().map_err(|e| io_error(e, source_name))?;
@@ -203,71 +192,23 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
         ));
     }
 
-    let find = |want: &str| -> Result<Option<usize>> {
-        let hits: Vec<usize> = (0..names.len()).filter(|&j| names[j] == want).collect();
-        match hits.len() {
-            0 => Ok(None),
-            1 => Ok(Some(hits[0])),
-            _ => Err(Error::input(
-                source_name,
-                format!(
-                    "line 1: column {want} appears {} times in the header (fields {}); rename or remove the copies",
-                    hits.len(),
-                    hits.iter().map(|h| (h + 1).to_string()).collect::<Vec<_>>().join(", ")
-                ),
-            )),
-        }
+    let duplicate = |want: &str, hits: &[usize]| {
+        format!(
+            "line 1: column {want} appears {} times in the header (fields {}); rename or remove the copies",
+            hits.len(),
+            hits.iter().map(|h| (h + 1).to_string()).collect::<Vec<_>>().join(", ")
+        )
     };
-
-    let mut slots = vec![Slot::Skip; names.len()];
-    let id_column = match &spec.id {
-        IdSpec::RowNumber => None,
-        IdSpec::Column { name, explicit } => match find(name)? {
-            Some(j) => {
-                slots[j] = Slot::Id;
-                Some(name.clone())
-            }
-            None if *explicit => {
-                return Err(missing_column(source_name, name, &names, "--id-column"));
-            }
-            None => None,
-        },
+    let words = Wording {
+        place: "line 1: ",
+        listing: "the header has",
+        duplicate: &duplicate,
     };
-    let mut columns: Vec<Column> = Vec::new();
-    for want in &spec.required {
-        let j = find(want)?.ok_or_else(|| {
-            missing_column(source_name, want, &names, "--features / --profile-features")
-        })?;
-        if matches!(slots[j], Slot::Load { .. }) {
-            continue;
-        }
-        slots[j] = Slot::Load {
-            col: columns.len(),
-            required: true,
-        };
-        columns.push(Column {
-            name: want.clone(),
-            values: Vec::new(),
-        });
-    }
-    if spec.other_numeric {
-        let mut seen = std::collections::HashSet::new();
-        for j in 0..names.len() {
-            if matches!(slots[j], Slot::Skip)
-                && !names[j].is_empty()
-                && seen.insert(names[j].clone())
-            {
-                slots[j] = Slot::Load {
-                    col: columns.len(),
-                    required: false,
-                };
-                columns.push(Column {
-                    name: names[j].clone(),
-                    values: Vec::new(),
-                });
-            }
-        }
-    }
+    let Plan {
+        mut slots,
+        id_column,
+        mut columns,
+    } = plan(source_name, &names, spec, &words)?;
 
     let mut info: Vec<ColumnInfo> = names
         .iter()
@@ -409,36 +350,6 @@ fn check_quotes(
 }
 
 /// A column name as quoted in a message: at most 40 characters.
-fn short_name(name: &str) -> String {
-    if name.chars().count() <= 40 {
-        name.to_string()
-    } else {
-        name.chars().take(37).chain("...".chars()).collect()
-    }
-}
-
-fn missing_column(source: &str, want: &str, names: &[String], flag: &str) -> Error {
-    let close = names
-        .iter()
-        .find(|n| n.eq_ignore_ascii_case(want))
-        .map(|n| {
-            format!(
-                " (did you mean {}? names are case-sensitive)",
-                short_name(n)
-            )
-        })
-        .unwrap_or_default();
-    let shown: Vec<String> = names.iter().take(20).map(|n| short_name(n)).collect();
-    let more = if names.len() > 20 { ", ..." } else { "" };
-    Error::input(
-        source,
-        format!(
-            "line 1: column {want} not found{close}; the header has: {}{more}; name the right column with {flag}",
-            shown.join(", ")
-        ),
-    )
-}
-
 fn csv_error(e: ::csv::Error, source_name: &str) -> Error {
     let line = e.position().map(|p| p.line()).unwrap_or(0);
     match e.into_kind() {
@@ -492,6 +403,7 @@ fn _assert_read<R: Read>(_: R) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::IdSpec;
 
     fn spec(required: &[&str]) -> ReadSpec {
         ReadSpec {

@@ -16,6 +16,7 @@ pub mod builder;
 pub mod csv;
 pub mod http;
 pub mod parquet;
+mod plan;
 pub mod postgres;
 pub mod sqlite;
 
