@@ -387,7 +387,9 @@ def micro_section(run, meta, clk):
     lines = header(meta, "criterion micro-benchmarks (benches/kernels.rs)")
     if not m:
         return lines + ["not run", ""]
-    keep = [l for l in (m["out"] + m["err"]).splitlines() if re.search(r"time:|thrpt:|^[a-z_].*(k=|thread|parallel|numeric)", l)]
+    # Absolute times only: criterion's "change" lines compare with whatever ran before.
+    keep = [l for l in (m["out"] + m["err"]).splitlines()
+            if re.search(r"time:|thrpt:|^[a-z_].*(k=|thread|parallel|numeric)", l) and "%" not in l]
     lines += [f"load before {m['load_before']}, others during {contention(m)}.", "", "```", *keep, "```", ""]
     return lines
 
