@@ -121,7 +121,6 @@ wait_for_idle() {
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 RUN="$ROOT/bench/out/runs/$mode-$stamp"
-mkdir -p "$RUN" "$ROOT/bench/out/data"
 busy=0
 echo "run.sh: $(uptime)" >&2
 if ! wait_for_idle "$wait_idle"; then
@@ -135,6 +134,7 @@ if ! wait_for_idle "$wait_idle"; then
   fi
 fi
 
+mkdir -p "$RUN" "$ROOT/bench/out/data"
 {
   echo "mode=$mode"
   echo "command=$ORIG_CMD"
