@@ -15,31 +15,12 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/cc_general.csv");
+#[path = "common/reference.rs"]
+mod reference;
+use reference::{real_data as real_file, skip_or_fail as skip};
+
 const PG_PASSWORD: &str = "Pw-7f3a9c1e-secret";
 const TOKEN: &str = "tok-5d1b77e2-SECRET";
-
-fn required() -> bool {
-    std::env::var("CARDSEG_REQUIRE_REFERENCE").is_ok_and(|v| v == "1")
-}
-
-/// Skips (prints why) or, under CARDSEG_REQUIRE_REFERENCE=1, fails.
-fn skip(why: &str) {
-    if required() {
-        panic!("required by CARDSEG_REQUIRE_REFERENCE=1 but unavailable: {why}");
-    }
-    eprintln!("SKIPPED: {why}");
-}
-
-fn real_file() -> Option<PathBuf> {
-    let p = PathBuf::from(REAL);
-    if p.is_file() {
-        Some(p)
-    } else {
-        skip(&format!("the real CC GENERAL file is not at {REAL}"));
-        None
-    }
-}
 
 fn cardseg(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cardseg"))

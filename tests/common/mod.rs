@@ -8,29 +8,15 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_cardseg")
 }
 
-/// True when missing references (real data, Python, servers) must fail the test
-/// instead of skipping it (set by scripts/test.sh, so CI never skips silently).
-pub fn required() -> bool {
-    std::env::var("CARDSEG_REQUIRE_REFERENCE").is_ok_and(|v| v == "1")
-}
+#[path = "reference.rs"]
+mod reference;
+#[allow(unused_imports)]
+pub use reference::{real_data, required, REAL_DATA};
 
 /// Skips (returns None) or fails, depending on [`required`].
 pub fn skip<T>(what: &str) -> Option<T> {
-    if required() {
-        panic!("{what} is required (CARDSEG_REQUIRE_REFERENCE=1) but missing");
-    }
-    eprintln!("SKIPPED: {what} is missing");
+    reference::skip_or_fail(what);
     None
-}
-
-/// The real CC GENERAL file, read in place from ../shared/data.
-pub fn real_data() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cc_general.csv");
-    if p.is_file() {
-        Some(p)
-    } else {
-        skip("the real data file ../shared/data/cc_general.csv")
-    }
 }
 
 /// A Python with scikit-learn, pandas and kneed (CARDSEG_PYTHON, or the repo's .venv).

@@ -23,31 +23,10 @@ pub fn run_ok(args: &[&str]) -> Output {
     out
 }
 
-pub fn required() -> bool {
-    std::env::var("CARDSEG_REQUIRE_REFERENCE").is_ok_and(|v| v == "1")
-}
-
-/// Says why a test is skipped; with CARDSEG_REQUIRE_REFERENCE=1 it fails instead.
-pub fn skip(what: &str) {
-    if required() {
-        panic!("{what}, and CARDSEG_REQUIRE_REFERENCE=1 requires it");
-    }
-    eprintln!("skipping: {what} (set CARDSEG_REQUIRE_REFERENCE=1 to make this a failure)");
-}
-
-/// The real CC GENERAL file beside the repository, when present.
-pub fn reference_data() -> Option<PathBuf> {
-    let p = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/cc_general.csv"
-    ));
-    if p.is_file() {
-        Some(p.to_path_buf())
-    } else {
-        skip(&format!("the reference data {} is absent", p.display()));
-        None
-    }
-}
+#[path = "../common/reference.rs"]
+mod reference;
+#[allow(unused_imports)]
+pub use reference::{real_data as reference_data, required, skip_or_fail as skip};
 
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")

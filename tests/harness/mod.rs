@@ -301,25 +301,10 @@ pub fn non_finite_files(dir: &Path) -> Vec<String> {
     bad
 }
 
-/// The real CC GENERAL file, or None (printing why) when it is absent and the reference
-/// is not required; with CARDSEG_REQUIRE_REFERENCE=1 its absence fails the test.
-pub fn reference_file() -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/cc_general.csv"
-    ));
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var("CARDSEG_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!("{} is missing and CARDSEG_REQUIRE_REFERENCE=1", p.display());
-    }
-    eprintln!(
-        "SKIPPED: {} is absent (set CARDSEG_REQUIRE_REFERENCE=1 to require it)",
-        p.display()
-    );
-    None
-}
+#[path = "../common/reference.rs"]
+mod reference;
+#[allow(unused_imports)]
+pub use reference::real_data as reference_file;
 
 /// Synthetic customers with the CC GENERAL schema (the library's generator).
 pub fn synthetic_csv(rows: u64, seed: u64) -> Vec<u8> {
