@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{dim, dispatch_d};
+use super::dim;
 use crate::rng::Rng;
 use crate::scale::Matrix;
 
@@ -55,14 +55,23 @@ pub fn exact_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<f64> {
 /// Per-customer silhouettes for each labeling: `result[l][i]`.
 ///
 /// The customers are grouped by the tuple of their labels across all labelings (the
-/// common refinement of the partitions) and sorted by group. For each customer, one
-/// pass over the sorted rows sums the distances to every group over contiguous ranges
-/// (a vectorised loop with no scatter); each labeling's per-segment sums are then a
-/// sum of group sums. Every pair distance is computed once for all k, and the
-/// per-pair work is a subtraction, a square root and an add.
+/// common refinement of the partitions) and laid out group by group, each group starting
+/// on a [`W`]-lane boundary. For each customer, one pass over that layout sums the
+/// distances to every group (a vectorised loop with no scatter and no gather); each
+/// labeling's per-segment sums are then a sum of group sums. Every pair distance is
+/// computed once for all k, so the cost is that of one silhouette whatever the sweep.
+///
+/// Distances are computed in f32 (coordinates rounded to f32, IEEE square root) because
+/// the square root is the bottleneck and an f32 lane costs a quarter to a sixth of an
+/// f64 one; partial sums stay in f32 for at most [`FLUSH`] vectors per lane before they
+/// are added to f64 accumulators, which bounds the relative error of every sum (see
+/// [`group_sums_block`] and the test `f32_kernel_is_close_to_an_f64_reference`).
 pub fn samples_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<Vec<f64>> {
     let (n, d) = (x.n, x.d);
     let nl = labelings.len();
+    if n == 0 {
+        return vec![Vec::new(); nl];
+    }
     let tuple_cmp = |a: u32, b: u32| {
         labelings
             .iter()
@@ -71,7 +80,27 @@ pub fn samples_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<Vec<f64>> 
             .unwrap_or(std::cmp::Ordering::Equal)
     };
     let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_unstable_by(|&a, &b| tuple_cmp(a, b).then(a.cmp(&b)));
+    // The tuple of labels as one mixed-radix number when it fits in 64 bits (always, for
+    // a k sweep): sorting plain keys is several times faster than comparing tuples.
+    let radix = labelings
+        .iter()
+        .try_fold(1u64, |acc, (_, k)| acc.checked_mul((*k).max(1) as u64));
+    if radix.is_some()
+        && labelings
+            .iter()
+            .all(|(l, k)| l.iter().all(|&v| (v as usize) < *k))
+    {
+        let key = |i: usize| {
+            labelings
+                .iter()
+                .fold(0u64, |acc, (l, k)| acc * *k as u64 + l[i] as u64)
+        };
+        let mut keyed: Vec<(u64, u32)> = (0..n).map(|i| (key(i), i as u32)).collect();
+        keyed.sort_unstable();
+        order = keyed.into_iter().map(|(_, i)| i).collect();
+    } else {
+        order.sort_unstable_by(|&a, &b| tuple_cmp(a, b).then(a.cmp(&b)));
+    }
     let mut starts = vec![0usize];
     for p in 1..n {
         if tuple_cmp(order[p - 1], order[p]).is_ne() {
@@ -99,140 +128,366 @@ pub fn samples_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<Vec<f64>> 
             c
         })
         .collect();
-    // Sorted rows, column by column, so the distance loop runs over contiguous memory.
-    let mut soa = vec![0.0f64; n * d];
-    for (p, &i) in order.iter().enumerate() {
-        for c in 0..d {
-            soa[c * n + p] = x.data[i as usize * d + c];
+    // Group-padded column layout: group g occupies lanes off..off + len of each column,
+    // with off a multiple of W; the padding lanes hold 0.0 and are masked off.
+    let mut layout = Vec::with_capacity(groups);
+    let mut p = 0usize;
+    for g in 0..groups {
+        let len = starts[g + 1] - starts[g];
+        layout.push((p, len));
+        p += len.div_ceil(W) * W;
+    }
+    let mut soa = vec![0.0f32; p * d];
+    for (g, &(off, len)) in layout.iter().enumerate() {
+        for q in 0..len {
+            let i = order[starts[g] + q] as usize;
+            for c in 0..d {
+                soa[c * p + off + q] = x.data[i * d + c] as f32;
+            }
         }
     }
-    let max_k = labelings.iter().map(|(_, k)| *k).max().unwrap_or(1);
-    let use_avx2 = avx2();
-    let rows: Vec<Vec<f64>> = (0..n)
-        .into_par_iter()
-        .with_min_len(8)
-        .map_init(
-            || (vec![0.0f64; groups], vec![0.0f64; max_k]),
-            |(gsum, sums), i| {
-                group_sums(x.row(i), &soa, n, &starts, gsum, use_avx2);
-                (0..nl)
-                    .map(|l| {
-                        let k = labelings[l].1;
-                        let sm = &mut sums[..k];
-                        sm.iter_mut().for_each(|v| *v = 0.0);
-                        for (g, &v) in gsum.iter().enumerate() {
-                            sm[glab[l][g] as usize] += v;
-                        }
-                        point_score(labelings[l].0[i] as usize, &counts[l], sm)
-                    })
-                    .collect()
-            },
-        )
+    // The groups of each segment of each labeling, segment by segment (a CSR list), so
+    // a segment's sum is a run of additions in group order with no scatter.
+    let members: Vec<(Vec<usize>, Vec<u32>)> = glab
+        .iter()
+        .zip(labelings)
+        .map(|(gl, (_, k))| {
+            let mut first = vec![0usize; k + 1];
+            for &s in gl {
+                first[s as usize + 1] += 1;
+            }
+            for s in 0..*k {
+                first[s + 1] += first[s];
+            }
+            let mut next = first.clone();
+            let mut list = vec![0u32; groups];
+            for (g, &s) in gl.iter().enumerate() {
+                list[next[s as usize]] = g as u32;
+                next[s as usize] += 1;
+            }
+            (first, list)
+        })
         .collect();
+    let max_k = labelings.iter().map(|(_, k)| *k).max().unwrap_or(1);
+    let path = Path::detect();
+    let mut flat = vec![0.0f64; n * nl];
+    flat.par_chunks_mut(ROWS * nl.max(1))
+        .enumerate()
+        .for_each_init(
+            || (vec![0.0f64; ROWS * groups], vec![0.0f64; max_k]),
+            |(gsum, sums), (b, out)| {
+                let i0 = b * ROWS;
+                let rows = (n - i0).min(ROWS);
+                group_sums(x, i0, rows, &soa, p, &layout, gsum, path);
+                for r in 0..rows {
+                    let i = i0 + r;
+                    let gs = &gsum[r * groups..(r + 1) * groups];
+                    for l in 0..nl {
+                        let k = labelings[l].1;
+                        let (first, list) = &members[l];
+                        let sm = &mut sums[..k];
+                        for (s, v) in sm.iter_mut().enumerate() {
+                            *v = list[first[s]..first[s + 1]]
+                                .iter()
+                                .fold(0.0, |a, &g| a + gs[g as usize]);
+                        }
+                        out[r * nl + l] = point_score(labelings[l].0[i] as usize, &counts[l], sm);
+                    }
+                }
+            },
+        );
     (0..nl)
-        .map(|l| rows.iter().map(|r| r[l]).collect())
+        .map(|l| (0..n).map(|i| flat[i * nl + l]).collect())
         .collect()
 }
 
-fn avx2() -> bool {
+/// Lanes per vector of the distance kernel. Sixteen f32 lanes are one AVX-512 register
+/// or two AVX2 registers; every path does the same per-lane operations in the same
+/// order, so the width of the hardware changes the speed, not the bits.
+const W: usize = 16;
+/// Vectors summed per lane in f32 before the lanes are added up (in f32, a four-level
+/// tree) and the partial is added to the row's f64 total. Each distance then goes
+/// through at most FLUSH + 4 f32 additions of non-negative terms, so every partial has
+/// relative error at most about (FLUSH + 4)·2⁻²⁴ ≈ 7e-7 on top of the distances' own.
+const FLUSH: usize = 8;
+/// Customers per parallel work item (and per register block of the AVX-512 path).
+const ROWS: usize = 4;
+
+/// Which build of the distance kernel runs. All give identical results.
+#[derive(Clone, Copy)]
+enum Path {
+    Generic,
     #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Path {
+    fn detect() -> Path {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::env::var_os("CARDSEG_SILHOUETTE_GENERIC").is_some() {
+                return Path::Generic;
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Path::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Path::Avx2;
+            }
+        }
+        Path::Generic
     }
 }
 
-/// Sum of distances from `xi` to the sorted rows of each group. The AVX2 build of the
-/// same code is chosen at run time; both sum in the same order (eight explicit lanes,
-/// no fused multiply-add), so results are identical on every x86-64 machine.
+/// Sums of distances from rows `i0..i0 + rows` of `x` to every group, into
+/// `out[r * groups + g]`, with the build of the kernel `path` names.
+#[allow(clippy::too_many_arguments)]
 fn group_sums(
-    xi: &[f64],
-    soa: &[f64],
-    n: usize,
-    starts: &[usize],
+    x: &Matrix,
+    i0: usize,
+    rows: usize,
+    soa: &[f32],
+    p: usize,
+    layout: &[(usize, usize)],
     out: &mut [f64],
-    use_avx2: bool,
+    path: Path,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if use_avx2 {
-        // SAFETY: only called when the CPU reports AVX2.
-        unsafe { group_sums_avx2(xi, soa, n, starts, out) };
+    let d = x.d;
+    let mut xs = [0.0f32; ROWS * MAX_D];
+    if d > MAX_D {
+        // Wide data: one row at a time with the run-time dimension.
+        for r in 0..rows {
+            let xi: Vec<f32> = x.row(i0 + r).iter().map(|&v| v as f32).collect();
+            let o = &mut out[r * layout.len()..(r + 1) * layout.len()];
+            group_sums_block::<0, 1>(&xi, soa, p, layout, o, d);
+        }
         return;
     }
-    let _ = use_avx2;
-    group_sums_generic(xi, soa, n, starts, out);
+    for r in 0..rows {
+        for (c, &v) in x.row(i0 + r).iter().enumerate() {
+            xs[r * d + c] = v as f32;
+        }
+    }
+    let xs = &xs[..rows * d];
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512 => {
+            // SAFETY: only chosen when the CPU reports AVX-512F.
+            unsafe { group_sums_avx512(xs, rows, soa, p, layout, out, d) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 => {
+            // SAFETY: only chosen when the CPU reports AVX2.
+            unsafe { group_sums_avx2(xs, rows, soa, p, layout, out, d) }
+        }
+        Path::Generic => group_sums_rows::<1>(xs, rows, soa, p, layout, out, d),
+    }
+}
+
+/// Widest dimension with a register-resident kernel (wider data use the run-time loop).
+const MAX_D: usize = 6;
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn group_sums_avx512(
+    xs: &[f32],
+    rows: usize,
+    soa: &[f32],
+    p: usize,
+    layout: &[(usize, usize)],
+    out: &mut [f64],
+    d: usize,
+) {
+    group_sums_rows::<ROWS>(xs, rows, soa, p, layout, out, d)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn group_sums_avx2(xi: &[f64], soa: &[f64], n: usize, starts: &[usize], out: &mut [f64]) {
-    group_sums_generic(xi, soa, n, starts, out)
+unsafe fn group_sums_avx2(
+    xs: &[f32],
+    rows: usize,
+    soa: &[f32],
+    p: usize,
+    layout: &[(usize, usize)],
+    out: &mut [f64],
+    d: usize,
+) {
+    group_sums_rows::<1>(xs, rows, soa, p, layout, out, d)
 }
 
+/// Rows in register blocks of `R` (then one at a time); each row's arithmetic is the
+/// same whatever block it is in.
 #[inline(always)]
-fn group_sums_generic(xi: &[f64], soa: &[f64], n: usize, starts: &[usize], out: &mut [f64]) {
-    let d = xi.len();
-    dispatch_d!(d, group_sums_d(xi, soa, n, starts, out, d))
+fn group_sums_rows<const R: usize>(
+    xs: &[f32],
+    rows: usize,
+    soa: &[f32],
+    p: usize,
+    layout: &[(usize, usize)],
+    out: &mut [f64],
+    d: usize,
+) {
+    let g = layout.len();
+    let mut r = 0;
+    while r + R <= rows {
+        let o = &mut out[r * g..(r + R) * g];
+        block_d::<R>(&xs[r * d..], soa, p, layout, o, d);
+        r += R;
+    }
+    while r < rows {
+        let o = &mut out[r * g..(r + 1) * g];
+        block_d::<1>(&xs[r * d..], soa, p, layout, o, d);
+        r += 1;
+    }
 }
 
+/// [`group_sums_block`] specialised for the dimension `d` (at most [`MAX_D`]).
 #[inline(always)]
-fn group_sums_d<const D: usize>(
-    xi: &[f64],
-    soa: &[f64],
-    n: usize,
-    starts: &[usize],
+fn block_d<const R: usize>(
+    xs: &[f32],
+    soa: &[f32],
+    p: usize,
+    layout: &[(usize, usize)],
+    out: &mut [f64],
+    d: usize,
+) {
+    match d {
+        1 => group_sums_block::<1, R>(xs, soa, p, layout, out, d),
+        2 => group_sums_block::<2, R>(xs, soa, p, layout, out, d),
+        3 => group_sums_block::<3, R>(xs, soa, p, layout, out, d),
+        4 => group_sums_block::<4, R>(xs, soa, p, layout, out, d),
+        5 => group_sums_block::<5, R>(xs, soa, p, layout, out, d),
+        6 => group_sums_block::<6, R>(xs, soa, p, layout, out, d),
+        _ => group_sums_block::<0, R>(xs, soa, p, layout, out, d),
+    }
+}
+
+/// Sum of Euclidean distances from each of `R` points (`xs`, row-major, f32) to every
+/// group of the padded layout, into `out[r * groups + g]`.
+///
+/// Per lane: the squared distance is summed over features in order in f32, its IEEE
+/// square root is added to an f32 partial sum, and every [`FLUSH`] vectors the partial
+/// is added to an f64 lane accumulator; the sixteen f64 lanes are then added in a fixed
+/// halving tree. No fused multiply-add and no approximate square root, so every build
+/// (generic, AVX2, AVX-512) gives the same bits.
+#[inline(always)]
+fn group_sums_block<const D: usize, const R: usize>(
+    xs: &[f32],
+    soa: &[f32],
+    p: usize,
+    layout: &[(usize, usize)],
     out: &mut [f64],
     d: usize,
 ) {
     let d = dim::<D>(d);
-    for (g, o) in out.iter_mut().enumerate() {
-        *o = range_sum::<D>(xi, soa, n, starts[g], starts[g + 1], d);
+    let groups = layout.len();
+    let mut xr = [[0.0f32; R]; MAX_D];
+    if D != 0 {
+        for c in 0..d {
+            for r in 0..R {
+                xr[c][r] = xs[r * d + c];
+            }
+        }
+    }
+    for (g, &(off, len)) in layout.iter().enumerate() {
+        let full = len / W;
+        let mut total = [0.0f64; R];
+        let mut acc = [[0.0f32; W]; R];
+        let mut run = 0;
+        for v in 0..full {
+            let sq = sq_vec::<D, R>(&xr, xs, soa, p, off + v * W, d);
+            for r in 0..R {
+                for l in 0..W {
+                    acc[r][l] += sq[r][l].sqrt();
+                }
+            }
+            run += 1;
+            if run == FLUSH {
+                flush(&mut total, &mut acc);
+                run = 0;
+            }
+        }
+        let valid = len - full * W;
+        if valid > 0 {
+            // The last, partial vector: padding lanes are multiplied by 0 (their
+            // distances are finite), real lanes by 1, which leaves them exact.
+            let keep = &KEEP[valid];
+            let sq = sq_vec::<D, R>(&xr, xs, soa, p, off + full * W, d);
+            for r in 0..R {
+                for l in 0..W {
+                    acc[r][l] += sq[r][l].sqrt() * keep[l];
+                }
+            }
+            run += 1;
+        }
+        if run > 0 {
+            flush(&mut total, &mut acc);
+        }
+        for r in 0..R {
+            out[r * groups + g] = total[r];
+        }
     }
 }
 
-/// Sum of Euclidean distances from `xi` to sorted rows `lo..hi` (columns of length `n`).
+/// `KEEP[v]`: 1.0 in the first `v` lanes, 0.0 in the others.
+const KEEP: [[f32; W]; W + 1] = {
+    let mut t = [[0.0f32; W]; W + 1];
+    let mut v = 0;
+    while v <= W {
+        let mut l = 0;
+        while l < v {
+            t[v][l] = 1.0;
+            l += 1;
+        }
+        v += 1;
+    }
+    t
+};
+
+/// Squared distances from `R` points to the `W` sorted rows starting at lane `j`,
+/// summed over features in order.
 #[inline(always)]
-fn range_sum<const D: usize>(
-    xi: &[f64],
-    soa: &[f64],
-    n: usize,
-    lo: usize,
-    hi: usize,
+fn sq_vec<const D: usize, const R: usize>(
+    xr: &[[f32; R]; MAX_D],
+    xs: &[f32],
+    soa: &[f32],
+    p: usize,
+    j: usize,
     d: usize,
-) -> f64 {
-    const L: usize = 8;
+) -> [[f32; W]; R] {
     let d = dim::<D>(d);
-    let mut acc = [0.0f64; L];
-    let mut j = lo;
-    while j + L <= hi {
-        let mut sq = [0.0f64; L];
-        for c in 0..d {
-            let col: &[f64; L] = soa[c * n + j..c * n + j + L].try_into().unwrap();
-            let xc = xi[c];
-            for l in 0..L {
+    let mut sq = [[0.0f32; W]; R];
+    for c in 0..d {
+        let col: &[f32; W] = soa[c * p + j..c * p + j + W].try_into().unwrap();
+        for r in 0..R {
+            let xc = if D != 0 { xr[c][r] } else { xs[r * d + c] };
+            for l in 0..W {
                 let t = xc - col[l];
-                sq[l] += t * t;
+                sq[r][l] += t * t;
             }
         }
-        for l in 0..L {
-            acc[l] += sq[l].sqrt();
-        }
-        j += L;
     }
-    let mut tail = 0.0;
-    while j < hi {
-        let mut sq = 0.0;
-        for c in 0..d {
-            let t = xi[c] - soa[c * n + j];
-            sq += t * t;
+    sq
+}
+
+/// Adds each row's f32 lane partials, summed in a fixed halving tree, to its f64 total
+/// and clears them.
+#[inline(always)]
+fn flush<const R: usize>(total: &mut [f64; R], acc: &mut [[f32; W]; R]) {
+    for r in 0..R {
+        let a = &mut acc[r];
+        let mut w = W / 2;
+        while w > 0 {
+            for l in 0..w {
+                a[l] += a[l + w];
+            }
+            w /= 2;
         }
-        tail += sq.sqrt();
-        j += 1;
+        total[r] += a[0] as f64;
+        *a = [0.0; W];
     }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
 }
 
 #[inline]
