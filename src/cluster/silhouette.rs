@@ -174,24 +174,31 @@ pub fn samples_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<Vec<f64>> 
     flat.par_chunks_mut(ROWS * nl.max(1))
         .enumerate()
         .for_each_init(
-            || (vec![0.0f64; ROWS * groups], vec![0.0f64; max_k]),
+            || (vec![0.0f64; ROWS * groups], vec![[0.0f64; ROWS]; max_k]),
             |(gsum, sums), (b, out)| {
                 let i0 = b * ROWS;
                 let rows = (n - i0).min(ROWS);
                 group_sums(x, i0, rows, &soa, p, &layout, gsum, path);
-                for r in 0..rows {
-                    let i = i0 + r;
-                    let gs = &gsum[r * groups..(r + 1) * groups];
-                    for l in 0..nl {
-                        let k = labelings[l].1;
-                        let (first, list) = &members[l];
-                        let sm = &mut sums[..k];
-                        for (s, v) in sm.iter_mut().enumerate() {
-                            *v = list[first[s]..first[s + 1]]
-                                .iter()
-                                .fold(0.0, |a, &g| a + gs[g as usize]);
+                for l in 0..nl {
+                    let k = labelings[l].1;
+                    let (first, list) = &members[l];
+                    // Segment sums for the ROWS customers at once (one vector add per
+                    // group); each customer's sum is still its groups' in list order.
+                    for (s, v) in sums[..k].iter_mut().enumerate() {
+                        let mut a = [0.0f64; ROWS];
+                        for &g in &list[first[s]..first[s + 1]] {
+                            let g = g as usize;
+                            let gs: &[f64; ROWS] =
+                                gsum[g * ROWS..(g + 1) * ROWS].try_into().unwrap();
+                            for r in 0..ROWS {
+                                a[r] += gs[r];
+                            }
                         }
-                        out[r * nl + l] = point_score(labelings[l].0[i] as usize, &counts[l], sm);
+                        *v = a;
+                    }
+                    for r in 0..rows {
+                        let own = labelings[l].0[i0 + r] as usize;
+                        out[r * nl + l] = point_score_t(own, &counts[l], &sums[..k], r);
                     }
                 }
             },
@@ -211,7 +218,9 @@ const W: usize = 16;
 /// relative error at most about (FLUSH + 4)·2⁻²⁴ ≈ 7e-7 on top of the distances' own.
 const FLUSH: usize = 8;
 /// Customers per parallel work item (and per register block of the AVX-512 path).
-const ROWS: usize = 4;
+const ROWS: usize = 8;
+/// Rows per register block of the AVX-512 kernel.
+const RB: usize = 4;
 
 /// Which build of the distance kernel runs. All give identical results.
 #[derive(Clone, Copy)]
@@ -242,7 +251,7 @@ impl Path {
 }
 
 /// Sums of distances from rows `i0..i0 + rows` of `x` to every group, into
-/// `out[r * groups + g]`, with the build of the kernel `path` names.
+/// `out[g * ROWS + r]`, with the build of the kernel `path` names.
 #[allow(clippy::too_many_arguments)]
 fn group_sums(
     x: &Matrix,
@@ -260,8 +269,7 @@ fn group_sums(
         // Wide data: one row at a time with the run-time dimension.
         for r in 0..rows {
             let xi: Vec<f32> = x.row(i0 + r).iter().map(|&v| v as f32).collect();
-            let o = &mut out[r * layout.len()..(r + 1) * layout.len()];
-            group_sums_block::<0, 1>(&xi, soa, p, layout, o, d);
+            group_sums_block::<0, 1>(&xi, soa, p, layout, out, r, d);
         }
         return;
     }
@@ -300,7 +308,7 @@ unsafe fn group_sums_avx512(
     out: &mut [f64],
     d: usize,
 ) {
-    group_sums_rows::<ROWS>(xs, rows, soa, p, layout, out, d)
+    group_sums_rows::<RB>(xs, rows, soa, p, layout, out, d)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -329,16 +337,13 @@ fn group_sums_rows<const R: usize>(
     out: &mut [f64],
     d: usize,
 ) {
-    let g = layout.len();
     let mut r = 0;
     while r + R <= rows {
-        let o = &mut out[r * g..(r + R) * g];
-        block_d::<R>(&xs[r * d..], soa, p, layout, o, d);
+        block_d::<R>(&xs[r * d..], soa, p, layout, out, r, d);
         r += R;
     }
     while r < rows {
-        let o = &mut out[r * g..(r + 1) * g];
-        block_d::<1>(&xs[r * d..], soa, p, layout, o, d);
+        block_d::<1>(&xs[r * d..], soa, p, layout, out, r, d);
         r += 1;
     }
 }
@@ -351,21 +356,22 @@ fn block_d<const R: usize>(
     p: usize,
     layout: &[(usize, usize)],
     out: &mut [f64],
+    r0: usize,
     d: usize,
 ) {
     match d {
-        1 => group_sums_block::<1, R>(xs, soa, p, layout, out, d),
-        2 => group_sums_block::<2, R>(xs, soa, p, layout, out, d),
-        3 => group_sums_block::<3, R>(xs, soa, p, layout, out, d),
-        4 => group_sums_block::<4, R>(xs, soa, p, layout, out, d),
-        5 => group_sums_block::<5, R>(xs, soa, p, layout, out, d),
-        6 => group_sums_block::<6, R>(xs, soa, p, layout, out, d),
-        _ => group_sums_block::<0, R>(xs, soa, p, layout, out, d),
+        1 => group_sums_block::<1, R>(xs, soa, p, layout, out, r0, d),
+        2 => group_sums_block::<2, R>(xs, soa, p, layout, out, r0, d),
+        3 => group_sums_block::<3, R>(xs, soa, p, layout, out, r0, d),
+        4 => group_sums_block::<4, R>(xs, soa, p, layout, out, r0, d),
+        5 => group_sums_block::<5, R>(xs, soa, p, layout, out, r0, d),
+        6 => group_sums_block::<6, R>(xs, soa, p, layout, out, r0, d),
+        _ => group_sums_block::<0, R>(xs, soa, p, layout, out, r0, d),
     }
 }
 
 /// Sum of Euclidean distances from each of `R` points (`xs`, row-major, f32) to every
-/// group of the padded layout, into `out[r * groups + g]`.
+/// group of the padded layout, into `out[g * ROWS + r0 + r]`.
 ///
 /// Per lane: the squared distance is summed over features in order in f32, its IEEE
 /// square root is added to an f32 partial sum, and every [`FLUSH`] vectors the partial
@@ -373,16 +379,17 @@ fn block_d<const R: usize>(
 /// halving tree. No fused multiply-add and no approximate square root, so every build
 /// (generic, AVX2, AVX-512) gives the same bits.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn group_sums_block<const D: usize, const R: usize>(
     xs: &[f32],
     soa: &[f32],
     p: usize,
     layout: &[(usize, usize)],
     out: &mut [f64],
+    r0: usize,
     d: usize,
 ) {
     let d = dim::<D>(d);
-    let groups = layout.len();
     let mut xr = [[0.0f32; R]; MAX_D];
     if D != 0 {
         for c in 0..d {
@@ -426,7 +433,7 @@ fn group_sums_block<const D: usize, const R: usize>(
             flush(&mut total, &mut acc);
         }
         for r in 0..R {
-            out[r * groups + g] = total[r];
+            out[g * ROWS + r0 + r] = total[r];
         }
     }
 }
@@ -488,6 +495,20 @@ fn flush<const R: usize>(total: &mut [f64; R], acc: &mut [[f32; W]; R]) {
         total[r] += a[0] as f64;
         *a = [0.0; W];
     }
+}
+
+/// [`point_score`] of row `r` of a block of segment sums.
+#[inline]
+fn point_score_t(own: usize, counts: &[u64], sums: &[[f64; ROWS]], r: usize) -> f64 {
+    let mut row = [0.0f64; 64];
+    if sums.len() <= row.len() {
+        for (v, s) in row.iter_mut().zip(sums) {
+            *v = s[r];
+        }
+        return point_score(own, counts, &row[..sums.len()]);
+    }
+    let row: Vec<f64> = sums.iter().map(|s| s[r]).collect();
+    point_score(own, counts, &row)
 }
 
 #[inline]
