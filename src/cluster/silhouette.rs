@@ -67,6 +67,12 @@ pub fn exact_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<f64> {
 /// are added to f64 accumulators, which bounds the relative error of every sum (see
 /// [`group_sums_block`] and the test `f32_kernel_is_close_to_an_f64_reference`).
 pub fn samples_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<Vec<f64>> {
+    samples_many_on(x, labelings, Path::detect())
+}
+
+/// [`samples_many`] with the build of the distance kernel chosen by the caller (the
+/// tests run every build the CPU has and compare the bits).
+fn samples_many_on(x: &Matrix, labelings: &[(&[u32], usize)], path: Path) -> Vec<Vec<f64>> {
     let (n, d) = (x.n, x.d);
     let nl = labelings.len();
     if n == 0 {
@@ -169,7 +175,6 @@ pub fn samples_many(x: &Matrix, labelings: &[(&[u32], usize)]) -> Vec<Vec<f64>> 
         })
         .collect();
     let max_k = labelings.iter().map(|(_, k)| *k).max().unwrap_or(1);
-    let path = Path::detect();
     let mut flat = vec![0.0f64; n * nl];
     flat.par_chunks_mut(ROWS * nl.max(1))
         .enumerate()
@@ -223,7 +228,7 @@ const ROWS: usize = 8;
 const RB: usize = 4;
 
 /// Which build of the distance kernel runs. All give identical results.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Path {
     Generic,
     #[cfg(target_arch = "x86_64")]
@@ -233,12 +238,26 @@ enum Path {
 }
 
 impl Path {
+    /// Every build this CPU can run, generic first.
+    #[cfg(test)]
+    fn available() -> Vec<Path> {
+        #[allow(unused_mut)]
+        let mut v = vec![Path::Generic];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push(Path::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                v.push(Path::Avx512);
+            }
+        }
+        v
+    }
+
     fn detect() -> Path {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::env::var_os("CARDSEG_SILHOUETTE_GENERIC").is_some() {
-                return Path::Generic;
-            }
             if std::arch::is_x86_feature_detected!("avx512f") {
                 return Path::Avx512;
             }
@@ -647,6 +666,146 @@ mod tests {
         // s(0): a = 1, b = 10 -> 0.9; s(1): a = 1, b = 9 -> 8/9; s(10) is alone -> 0.
         let want = (0.9 + 8.0 / 9.0) / 3.0;
         assert!((both[0] - want).abs() < 1e-15);
+    }
+
+    /// Clustered points in [0, 1]^d (a few tight blobs plus uniform noise, like scaled
+    /// customer data) and labelings by the nearest of k random centres, k = 2..=kmax.
+    fn clustered(n: usize, d: usize, kmax: usize, seed: u64) -> (Matrix, Vec<(Vec<u32>, usize)>) {
+        let mut rng = Rng::new(seed);
+        let blobs: Vec<Vec<f64>> = (0..4)
+            .map(|_| (0..d).map(|_| rng.uniform() * 0.8).collect())
+            .collect();
+        let mut data = Vec::with_capacity(n * d);
+        for i in 0..n {
+            let b = &blobs[i % blobs.len()];
+            for c in 0..d {
+                let v = if i % 7 == 0 {
+                    rng.uniform()
+                } else {
+                    b[c] + rng.uniform() * 0.05 * (1 + i % 4) as f64
+                };
+                data.push(v.clamp(0.0, 1.0));
+            }
+        }
+        let x = Matrix { n, d, data };
+        let labelings = (2..=kmax)
+            .map(|k| {
+                let centres: Vec<usize> = (0..k).map(|j| (j * 7919 + 13) % n).collect();
+                let labels = (0..n)
+                    .map(|i| {
+                        let mut best = (f64::INFINITY, 0u32);
+                        for (c, &j) in centres.iter().enumerate() {
+                            let dd: f64 = (0..d).map(|f| (x.row(i)[f] - x.row(j)[f]).powi(2)).sum();
+                            if dd < best.0 {
+                                best = (dd, c as u32);
+                            }
+                        }
+                        best.1
+                    })
+                    .collect();
+                (labels, k)
+            })
+            .collect();
+        (x, labelings)
+    }
+
+    /// Straightforward f64 silhouettes with each point's a and b, for reference.
+    fn reference(x: &Matrix, labels: &[u32], k: usize) -> Vec<(f64, f64, f64)> {
+        let mut counts = vec![0usize; k];
+        for &l in labels {
+            counts[l as usize] += 1;
+        }
+        (0..x.n)
+            .map(|i| {
+                let mut sums = vec![0.0f64; k];
+                for j in 0..x.n {
+                    let dd: f64 = (0..x.d).map(|c| (x.row(i)[c] - x.row(j)[c]).powi(2)).sum();
+                    sums[labels[j] as usize] += dd.sqrt();
+                }
+                let own = labels[i] as usize;
+                if counts[own] <= 1 {
+                    return (0.0, 0.0, 0.0);
+                }
+                let a = sums[own] / (counts[own] - 1) as f64;
+                let b = (0..k)
+                    .filter(|&c| c != own && counts[c] > 0)
+                    .map(|c| sums[c] / counts[c] as f64)
+                    .fold(f64::INFINITY, f64::min);
+                (a, b, (b - a) / a.max(b))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn f32_kernel_is_close_to_an_f64_reference() {
+        for (n, d) in [(1500, 3), (300, 1), (400, 8)] {
+            let (x, labelings) = clustered(n, d, 6, 7 + d as u64);
+            let lab: Vec<(&[u32], usize)> =
+                labelings.iter().map(|(l, k)| (l.as_slice(), *k)).collect();
+            let got = samples_many(&x, &lab);
+            // Bound per point. Coordinates in [0, 1] rounded to f32 move by at most 2^-25
+            // each, so a distance by at most sqrt(d)·2^-24 (absolute); the f32 arithmetic
+            // of one distance (d subtractions, products and additions, a square root)
+            // and its at most FLUSH + 4 f32 additions into a partial add a relative
+            // error of at most (3d + FLUSH + 6)·2^-24 (the f64 steps are negligible). So
+            // a and b each move by at most e = sqrt(d)·2^-24 + m·(3d + FLUSH + 6)·2^-24,
+            // m = max(a, b), and s = (b - a)/m by at most about 2·2e/m.
+            let u = f32::EPSILON as f64 / 2.0;
+            for (l, (labels, k)) in labelings.iter().enumerate() {
+                let want = reference(&x, labels, *k);
+                let mut diff_sum = 0.0;
+                for (i, &(a, b, s)) in want.iter().enumerate() {
+                    let m = a.max(b);
+                    let e = (d as f64).sqrt() * 2.0 * u + m * (3 * d + FLUSH + 6) as f64 * u;
+                    let bound = if m > 0.0 { 4.0 * e / m } else { 0.0 };
+                    let diff = (got[l][i] - s).abs();
+                    assert!(
+                        diff <= bound,
+                        "n={n} d={d} k={k} point {i}: {} vs f64 {s} (bound {bound:e})",
+                        got[l][i]
+                    );
+                    diff_sum += got[l][i] - s;
+                }
+                // The mean (the score) is far closer: the errors are not systematic.
+                assert!(
+                    (diff_sum / n as f64).abs() < 1e-7,
+                    "n={n} d={d} k={k}: mean moved {}",
+                    diff_sum / n as f64
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_build_gives_the_same_bits() {
+        let (x, labelings) = clustered(1203, 3, 10, 99);
+        let lab: Vec<(&[u32], usize)> = labelings.iter().map(|(l, k)| (l.as_slice(), *k)).collect();
+        let paths = Path::available();
+        let first = samples_many_on(&x, &lab, paths[0]);
+        for &p in &paths[1..] {
+            let other = samples_many_on(&x, &lab, p);
+            for (a, b) in first.iter().zip(&other) {
+                let a: Vec<u64> = a.iter().map(|v| v.to_bits()).collect();
+                let b: Vec<u64> = b.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(a, b, "{p:?} differs from {:?}", paths[0]);
+            }
+        }
+    }
+
+    #[test]
+    fn same_bits_whatever_the_thread_count() {
+        let (x, labelings) = clustered(1001, 3, 6, 5);
+        let lab: Vec<(&[u32], usize)> = labelings.iter().map(|(l, k)| (l.as_slice(), *k)).collect();
+        let run = |t: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+                .install(|| exact_many(&x, &lab))
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(3));
     }
 
     #[test]
