@@ -284,8 +284,8 @@ fn group_sums(
 ) {
     let d = x.d;
     let mut xs = [0.0f32; ROWS * MAX_D];
-    if d > MAX_D {
-        // Wide data: one row at a time with the run-time dimension.
+    if d > MAX_D || d == 0 {
+        // Wide (or empty) rows: one at a time with the run-time dimension.
         for r in 0..rows {
             let xi: Vec<f32> = x.row(i0 + r).iter().map(|&v| v as f32).collect();
             group_sums_block::<0, 1>(&xi, soa, p, layout, out, r, d);
@@ -341,7 +341,119 @@ unsafe fn group_sums_avx2(
     out: &mut [f64],
     d: usize,
 ) {
-    group_sums_rows::<1>(xs, rows, soa, p, layout, out, d)
+    for r in 0..rows {
+        let xi = &xs[r * d..(r + 1) * d];
+        match d {
+            1 => avx2::row::<1>(xi, soa, p, layout, out, r),
+            2 => avx2::row::<2>(xi, soa, p, layout, out, r),
+            3 => avx2::row::<3>(xi, soa, p, layout, out, r),
+            4 => avx2::row::<4>(xi, soa, p, layout, out, r),
+            5 => avx2::row::<5>(xi, soa, p, layout, out, r),
+            _ => avx2::row::<6>(xi, soa, p, layout, out, r),
+        }
+    }
+}
+
+/// The AVX2 build of [`group_sums_block`] for one row, written with intrinsics because
+/// the compiler splits the sixteen-lane loops into 128-bit pieces there. Sixteen lanes
+/// are two 256-bit halves; every step is the generic code's, lane for lane, and the
+/// halving tree is the same (lanes l and l + 8, then l + 4, l + 2, l + 1).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{FLUSH, KEEP, ROWS, W};
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn row<const D: usize>(
+        xi: &[f32],
+        soa: &[f32],
+        p: usize,
+        layout: &[(usize, usize)],
+        out: &mut [f64],
+        r: usize,
+    ) {
+        assert!(xi.len() == D && D >= 1);
+        let mut xb = [_mm256_setzero_ps(); D];
+        for c in 0..D {
+            xb[c] = _mm256_set1_ps(xi[c]);
+        }
+        for (g, &(off, len)) in layout.iter().enumerate() {
+            let full = len / W;
+            let nv = len.div_ceil(W);
+            // Every column holds the group's lanes off..off + nv * W.
+            for c in 0..D {
+                assert!(c * p + off + nv * W <= soa.len());
+            }
+            let mut total = 0.0f64;
+            let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut run = 0;
+            for v in 0..nv {
+                let j = off + v * W;
+                // SAFETY: j + W <= off + nv * W, checked above for every column.
+                let (sl, sh) = unsafe { sq::<D>(&xb, soa.as_ptr(), p, j) };
+                let (mut dl, mut dh) = (_mm256_sqrt_ps(sl), _mm256_sqrt_ps(sh));
+                if v == full {
+                    let keep = &KEEP[len - full * W];
+                    // SAFETY: keep has W = 16 lanes.
+                    let (kl, kh) = unsafe {
+                        (
+                            _mm256_loadu_ps(keep.as_ptr()),
+                            _mm256_loadu_ps(keep.as_ptr().add(8)),
+                        )
+                    };
+                    dl = _mm256_mul_ps(dl, kl);
+                    dh = _mm256_mul_ps(dh, kh);
+                }
+                lo = _mm256_add_ps(lo, dl);
+                hi = _mm256_add_ps(hi, dh);
+                run += 1;
+                if run == FLUSH || v + 1 == nv {
+                    total += hsum(lo, hi) as f64;
+                    lo = _mm256_setzero_ps();
+                    hi = _mm256_setzero_ps();
+                    run = 0;
+                }
+            }
+            out[g * ROWS + r] = total;
+        }
+    }
+
+    /// Squared distances to the sixteen lanes at `j`, summed over features in order.
+    ///
+    /// # Safety
+    /// Lanes `c * p + j .. c * p + j + 16` of `soa` must exist for every feature c < D.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sq<const D: usize>(
+        xb: &[__m256; D],
+        soa: *const f32,
+        p: usize,
+        j: usize,
+    ) -> (__m256, __m256) {
+        let mut sl = _mm256_setzero_ps();
+        let mut sh = _mm256_setzero_ps();
+        for c in 0..D {
+            let col = unsafe { soa.add(c * p + j) };
+            let (cl, ch) = unsafe { (_mm256_loadu_ps(col), _mm256_loadu_ps(col.add(8))) };
+            let tl = _mm256_sub_ps(xb[c], cl);
+            let th = _mm256_sub_ps(xb[c], ch);
+            sl = _mm256_add_ps(sl, _mm256_mul_ps(tl, tl));
+            sh = _mm256_add_ps(sh, _mm256_mul_ps(th, th));
+        }
+        (sl, sh)
+    }
+
+    /// The generic halving tree over sixteen lanes held as two halves.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn hsum(lo: __m256, hi: __m256) -> f32 {
+        let v8 = _mm256_add_ps(lo, hi);
+        let v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps::<1>(v8));
+        let v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
+        let v1 = _mm_add_ss(v2, _mm_shuffle_ps::<0b01>(v2, v2));
+        _mm_cvtss_f32(v1)
+    }
 }
 
 /// Rows in register blocks of `R` (then one at a time); each row's arithmetic is the
