@@ -327,7 +327,111 @@ unsafe fn group_sums_avx512(
     out: &mut [f64],
     d: usize,
 ) {
-    group_sums_rows::<RB>(xs, rows, soa, p, layout, out, d)
+    let mut r = 0;
+    while r < rows {
+        let block = if rows - r >= RB { RB } else { 1 };
+        let x = &xs[r * d..(r + block) * d];
+        macro_rules! go {
+            ($($d:literal)*) => {
+                match (d, block) {
+                    $(($d, RB) => avx512::rows::<$d, RB>(x, soa, p, layout, out, r),
+                      ($d, _) => avx512::rows::<$d, 1>(x, soa, p, layout, out, r),)*
+                    _ => unreachable!("d is 1..=MAX_D here"),
+                }
+            };
+        }
+        go!(1 2 3 4 5 6);
+        r += block;
+    }
+}
+
+/// The AVX-512 build of [`group_sums_block`] for `R` rows at once, in intrinsics so each
+/// sixteen-lane vector is one register: every step is the generic code's, lane for
+/// lane, and the halving tree is the same (lanes l and l + 8, then l + 4, l + 2, l + 1).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{FLUSH, KEEP, ROWS, W};
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn rows<const D: usize, const R: usize>(
+        xs: &[f32],
+        soa: &[f32],
+        p: usize,
+        layout: &[(usize, usize)],
+        out: &mut [f64],
+        r0: usize,
+    ) {
+        assert!(xs.len() == D * R && D >= 1);
+        let mut xb = [[_mm512_setzero_ps(); D]; R];
+        for r in 0..R {
+            for c in 0..D {
+                xb[r][c] = _mm512_set1_ps(xs[r * D + c]);
+            }
+        }
+        for (g, &(off, len)) in layout.iter().enumerate() {
+            let full = len / W;
+            let nv = len.div_ceil(W);
+            // Every column holds the group's lanes off..off + nv * W.
+            for c in 0..D {
+                assert!(c * p + off + nv * W <= soa.len());
+            }
+            let mut total = [0.0f64; R];
+            let mut acc = [_mm512_setzero_ps(); R];
+            let mut run = 0;
+            for v in 0..nv {
+                let j = off + v * W;
+                let mut col = [_mm512_setzero_ps(); D];
+                for c in 0..D {
+                    // SAFETY: c * p + j + W <= c * p + off + nv * W, checked above.
+                    col[c] = unsafe { _mm512_loadu_ps(soa.as_ptr().add(c * p + j)) };
+                }
+                let keep = if v == full {
+                    // SAFETY: KEEP rows have W = 16 lanes.
+                    Some(unsafe { _mm512_loadu_ps(KEEP[len - full * W].as_ptr()) })
+                } else {
+                    None
+                };
+                for r in 0..R {
+                    let mut sq = _mm512_setzero_ps();
+                    for c in 0..D {
+                        let t = _mm512_sub_ps(xb[r][c], col[c]);
+                        sq = _mm512_add_ps(sq, _mm512_mul_ps(t, t));
+                    }
+                    let mut dist = _mm512_sqrt_ps(sq);
+                    if let Some(k) = keep {
+                        dist = _mm512_mul_ps(dist, k);
+                    }
+                    acc[r] = _mm512_add_ps(acc[r], dist);
+                }
+                run += 1;
+                if run == FLUSH || v + 1 == nv {
+                    for r in 0..R {
+                        total[r] += hsum(acc[r]) as f64;
+                        acc[r] = _mm512_setzero_ps();
+                    }
+                    run = 0;
+                }
+            }
+            for r in 0..R {
+                out[g * ROWS + r0 + r] = total[r];
+            }
+        }
+    }
+
+    /// The generic halving tree over the sixteen lanes.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn hsum(v: __m512) -> f32 {
+        let lo = _mm512_castps512_ps256(v);
+        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+        let v8 = _mm256_add_ps(lo, hi);
+        let v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps::<1>(v8));
+        let v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
+        let v1 = _mm_add_ss(v2, _mm_shuffle_ps::<0b01>(v2, v2));
+        _mm_cvtss_f32(v1)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
