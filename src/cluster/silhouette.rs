@@ -4,7 +4,13 @@
 //!
 //! Written by hand because it is the costly part of choosing k: the exact score is
 //! O(n²), and computing each pair distance once for the labelings of every k in the
-//! sweep cuts the work by the number of k values.
+//! sweep cuts the work by the number of k values. The distances are computed in f32 with
+//! IEEE square roots (the square root is the bottleneck, and sixteen f32 lanes cost
+//! what four f64 lanes do) and summed in short f32 runs flushed into f64, which keeps
+//! every score within about 1e-7 of an all-f64 computation (tested against one); the
+//! generic, AVX2 and AVX-512 builds do the same operations lane for lane, so the bits do
+//! not depend on the CPU, and each customer is computed on its own, so they do not
+//! depend on the thread count either.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
