@@ -614,11 +614,11 @@ fn block_d<const R: usize>(
 /// Sum of Euclidean distances from each of `R` points (`xs`, row-major, f32) to every
 /// group of the padded layout, into `out[g * ROWS + r0 + r]`.
 ///
-/// Per lane: the squared distance is summed over features in order in f32, its IEEE
-/// square root is added to an f32 partial sum, and every [`FLUSH`] vectors the partial
-/// is added to an f64 lane accumulator; the sixteen f64 lanes are then added in a fixed
-/// halving tree. No fused multiply-add and no approximate square root, so every build
-/// (generic, AVX2, AVX-512) gives the same bits.
+/// Per lane: the squared distance is summed over features in order in f32 and its IEEE
+/// square root is added to an f32 lane partial; every [`FLUSH`] vectors (and at the end
+/// of the group) the sixteen lane partials are added in a fixed f32 halving tree and
+/// the result is added to the row's f64 total. No fused multiply-add and no approximate
+/// square root, so every build (this generic one, AVX2, AVX-512) gives the same bits.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn group_sums_block<const D: usize, const R: usize>(
