@@ -320,7 +320,12 @@ def silhouette_section(run, meta, clk):
         "",
     ]
     if cj:
-        lines += [f"cardseg: {cj['pairs_per_second']:.3g} point pairs per second.", ""]
+        lines += [
+            f"cardseg: {cj['pairs_per_second']:.3g} point pairs per second (n² distances, each "
+            "computed in f32 with an IEEE square root and summed in short f32 runs into f64; the "
+            "silhouette row above is the accuracy check against scikit-learn's f64).",
+            "",
+        ]
     return lines
 
 

@@ -2,7 +2,7 @@
 //! `cargo test --release --all-targets` (which runs each once) stays quick:
 //! the assignment pass (`kmeans::final_assign`), k-means++ seeding
 //! (`kmeans::kmeans_plusplus`), the exact silhouette (`silhouette::exact_many`, 5,000
-//! points) and CSV parsing (`ingest::csv::read_bytes`, 100,000 generated rows).
+//! points, one k and k = 2..10 at once) and CSV parsing (`ingest::csv::read_bytes`, 100,000 generated rows).
 //!
 //! Run: cargo bench --bench kernels [-- FILTER]
 
@@ -86,6 +86,20 @@ fn silhouette_exact(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("k=5", |b| {
         b.iter(|| black_box(silhouette::exact_many(black_box(&x), &[(&labels, 5)])))
+    });
+    // The k sweep's case: the labelings of k = 2..=10 at once (one distance per pair for
+    // all of them, over the common refinement of the nine partitions).
+    let all: Vec<(Vec<u32>, usize)> = (2..=10)
+        .map(|k| {
+            let centers = kmeans::kmeans_plusplus(&x, k, &mut Rng::new(42), false);
+            let mut labels = vec![0u32; x.n];
+            kmeans::final_assign(&x, &centers, &mut labels, false);
+            (labels, k)
+        })
+        .collect();
+    let all: Vec<(&[u32], usize)> = all.iter().map(|(l, k)| (l.as_slice(), *k)).collect();
+    g.bench_function("k=2..10 at once", |b| {
+        b.iter(|| black_box(silhouette::exact_many(black_box(&x), &all)))
     });
     g.finish();
 }

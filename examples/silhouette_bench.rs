@@ -2,8 +2,11 @@
 //! with labels read from a CSV, for the side-by-side with scikit-learn's
 //! `silhouette_score` (bench/silhouette.py writes the CSV and times scikit-learn on it).
 //!
-//! Input CSV: a header, then one row per customer: the scaled features, then the label
-//! (0-based or 1-based integers; k is the number of distinct labels after renumbering).
+//! Input CSV: a header, then one row per customer: the scaled features, then one or more
+//! label columns (header names starting with "label"; 0-based or 1-based integers; k is
+//! the number of distinct labels after renumbering). With several label columns (e.g.
+//! the fits for k = 2..10) all silhouettes are computed in one `exact_many` call, as the
+//! k sweep does, and `seconds` is the time of that one call.
 //!
 //! Usage: cargo run --release --example silhouette_bench -- --input scaled.csv [--reps 1]
 //! Prints one JSON object on stdout.
@@ -34,13 +37,23 @@ fn main() {
 
     let t = Instant::now();
     let mut rdr = csv::Reader::from_path(&input).unwrap_or_else(|e| fail(&format!("{input}: {e}")));
-    let width = rdr.headers().map(|h| h.len()).unwrap_or(0);
-    if width < 2 {
+    let headers = rdr
+        .headers()
+        .unwrap_or_else(|e| fail(&format!("{input}: {e}")))
+        .clone();
+    let width = headers.len();
+    let nlab = headers
+        .iter()
+        .rev()
+        .take_while(|h| h.trim().to_ascii_lowercase().starts_with("label"))
+        .count()
+        .max(1);
+    if width < nlab + 1 {
         fail("need at least one feature column and a label column");
     }
-    let d = width - 1;
+    let d = width - nlab;
     let mut data = Vec::new();
-    let mut raw_labels: Vec<i64> = Vec::new();
+    let mut raw_labels: Vec<Vec<i64>> = vec![Vec::new(); nlab];
     for rec in rdr.records() {
         let rec = rec.unwrap_or_else(|e| fail(&e.to_string()));
         for j in 0..d {
@@ -51,31 +64,40 @@ fn main() {
                     .unwrap_or_else(|e| fail(&format!("{}: {e}", &rec[j]))),
             );
         }
-        raw_labels.push(
-            rec[d]
-                .trim()
-                .parse::<i64>()
-                .unwrap_or_else(|e| fail(&format!("{}: {e}", &rec[d]))),
-        );
+        for (l, raw) in raw_labels.iter_mut().enumerate() {
+            raw.push(
+                rec[d + l]
+                    .trim()
+                    .parse::<i64>()
+                    .unwrap_or_else(|e| fail(&format!("{}: {e}", &rec[d + l]))),
+            );
+        }
     }
     let read_secs = t.elapsed().as_secs_f64();
-    // Renumber labels densely to 0..k.
-    let mut distinct = raw_labels.clone();
-    distinct.sort_unstable();
-    distinct.dedup();
-    let labels: Vec<u32> = raw_labels
+    // Renumber each labeling densely to 0..k.
+    let labelings: Vec<(Vec<u32>, usize)> = raw_labels
         .iter()
-        .map(|l| distinct.binary_search(l).expect("label present") as u32)
+        .map(|raw| {
+            let mut distinct = raw.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let labels = raw
+                .iter()
+                .map(|l| distinct.binary_search(l).expect("label present") as u32)
+                .collect();
+            (labels, distinct.len())
+        })
         .collect();
-    let k = distinct.len();
-    let n = labels.len();
+    let n = labelings[0].0.len();
+    let ks: Vec<usize> = labelings.iter().map(|(_, k)| *k).collect();
+    let lab: Vec<(&[u32], usize)> = labelings.iter().map(|(l, k)| (l.as_slice(), *k)).collect();
     let x = Matrix { n, d, data };
 
     let mut secs = Vec::with_capacity(reps);
-    let mut value = f64::NAN;
+    let mut values = Vec::new();
     for _ in 0..reps {
         let t = Instant::now();
-        value = silhouette::exact_many(&x, &[(&labels, k)])[0];
+        values = silhouette::exact_many(&x, &lab);
         secs.push(t.elapsed().as_secs_f64());
     }
     let best = secs.iter().copied().fold(f64::INFINITY, f64::min);
@@ -85,12 +107,14 @@ fn main() {
             "tool": "cardseg exact_many",
             "rows": n,
             "d": d,
-            "k": k,
+            "k": ks[0],
+            "ks": ks,
             "threads": rayon::current_num_threads(),
             "read_seconds": read_secs,
             "seconds": secs,
             "best_seconds": best,
-            "silhouette": value,
+            "silhouette": values[0],
+            "silhouettes": values,
             "pairs_per_second": (n as f64) * (n as f64) / best,
         })
     );
