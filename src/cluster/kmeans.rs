@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+use super::small::Small;
 use super::{dim, dispatch_d, nearest, sqdist};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -128,8 +129,9 @@ pub fn fit_sweep(
         .collect();
     // Inputs that reach here have at most SAMPLE_FIT_ROWS rows: restarts run side by side.
     let inner = false;
+    let s = Small::new(x);
     let run = |&(k, r): &(usize, usize)| {
-        let out = run_once(x, k, base, r, tols.coarse, inner);
+        let out = run_once(&s, k, base, r, tols.coarse);
         on_run_done();
         out
     };
@@ -149,7 +151,7 @@ pub fn fit_sweep(
             .find(|b| b.k == f.k)
             .map_or(f64::INFINITY, |b| b.inertia);
         if f.inertia <= bc * (1.0 + margin) {
-            finish(x, f, tols.fine, base.max_iter, inner)
+            finish(&s, f, tols.fine, base.max_iter)
         } else {
             f
         }
@@ -163,12 +165,12 @@ pub fn fit_sweep(
     let best: Vec<KMeansFit> = if inner {
         pick_best(runs)
             .into_iter()
-            .map(|b| swap_search(x, b, base, tols, true))
+            .map(|b| swap_search(&s, b, base, tols, true))
             .collect()
     } else {
         pick_best(runs)
             .into_par_iter()
-            .map(|b| swap_search(x, b, base, tols, false))
+            .map(|b| swap_search(&s, b, base, tols, false))
             .collect()
     };
     for b in &best {
@@ -365,24 +367,17 @@ fn map_chunks<T: Send>(
     }
 }
 
-fn run_once(
-    x: &Matrix,
-    k: usize,
-    p: &KMeansParams,
-    restart: usize,
-    tol: f64,
-    parallel: bool,
-) -> KMeansFit {
+fn run_once(s: &Small, k: usize, p: &KMeansParams, restart: usize, tol: f64) -> KMeansFit {
     let mut rng = Rng::derive(p.seed, &[k as u64, restart as u64]);
-    let centers = kmeans_plusplus(x, k, &mut rng, parallel);
-    let mut fit = lloyd_from(x, centers, p.max_iter, tol, parallel);
+    let centers = kmeans_plusplus(s.x, k, &mut rng, false);
+    let mut fit = s.lloyd(centers, p.max_iter, tol);
     fit.best_init = restart;
     fit
 }
 
 /// Lloyd iterations from given centres to a fixed point (or `tol`), then, if asked,
 /// Hartigan polish, then a final assignment pass.
-fn lloyd_from(
+pub(super) fn lloyd_from(
     x: &Matrix,
     centers: Vec<f64>,
     max_iter: usize,
@@ -418,12 +413,12 @@ struct Tols {
 
 /// Finishes a promising fit: Lloyd from its centres to `tol`, then Hartigan polish,
 /// then labels, sizes and inertia recomputed.
-fn finish(x: &Matrix, f: KMeansFit, tol: f64, max_iter: usize, parallel: bool) -> KMeansFit {
+fn finish(s: &Small, f: KMeansFit, tol: f64, max_iter: usize) -> KMeansFit {
     let best_init = f.best_init;
-    let mut f = lloyd_from(x, f.centroids, max_iter, tol, parallel);
+    let mut f = s.lloyd(f.centroids, max_iter, tol);
     f.best_init = best_init;
-    f.centroids = hartigan_refine(x, &mut f.labels, f.k);
-    let (inertia, counts) = final_assign(x, &f.centroids, &mut f.labels, parallel);
+    f.centroids = hartigan_refine(s.x, &mut f.labels, f.k);
+    let (inertia, counts) = s.assign(&f.centroids, &mut f.labels);
     f.inertia = inertia;
     f.counts = counts;
     f
@@ -718,12 +713,13 @@ fn hamerly_chunk<const D: usize>(
 /// Trials of a round run in parallel, each with its own stream, and the best wins
 /// (first on ties), so the result does not depend on the thread count.
 fn swap_search(
-    x: &Matrix,
+    s: &Small,
     mut cur: KMeansFit,
     p: &KMeansParams,
     tols: Tols,
     parallel: bool,
 ) -> KMeansFit {
+    let x = s.x;
     let (d, k) = (x.d, cur.k);
     if k < 2 || p.swap_trials == 0 {
         return cur;
@@ -746,9 +742,9 @@ fn swap_search(
             let drop = rng.below(k as u64) as usize;
             let pick = search_cumulative(&dist, &chunk_totals, rng.uniform() * total);
             centers[drop * d..(drop + 1) * d].copy_from_slice(x.row(pick));
-            let f = lloyd_from(x, centers, p.max_iter, tols.coarse, parallel);
+            let f = s.lloyd(centers, p.max_iter, tols.coarse);
             if f.inertia <= cur.inertia * (1.0 + POLISH_MARGIN) {
-                finish(x, f, tols.fine, p.max_iter, parallel)
+                finish(s, f, tols.fine, p.max_iter)
             } else {
                 f
             }
@@ -897,7 +893,7 @@ fn search_cumulative(values: &[f64], chunk_totals: &[f64], target: f64) -> usize
 
 /// scikit-learn's rule: each empty cluster takes one of the rows farthest from their
 /// current centre (ties by row index), moved out of its old cluster's sums.
-fn relocate_empty(
+pub(super) fn relocate_empty(
     x: &Matrix,
     centers: &[f64],
     labels: &mut [u32],
