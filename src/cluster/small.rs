@@ -11,12 +11,13 @@
 //! running sums are updated row by row in row order with one delta per `CHUNK` rows,
 //! exactly as `hamerly` does.
 
+use super::dim;
 use super::kmeans::{relocate_empty, KMeansFit, CHUNK};
-use super::{dim, dispatch_d};
 use crate::scale::Matrix;
 
-/// Rows per SIMD block: one AVX-512 register of f64, two AVX2 registers, four SSE2.
-const L: usize = 8;
+/// Rows per SIMD block: two AVX-512 registers of f64 (four AVX2), so two (four)
+/// independent compare-and-select chains hide the latency of each.
+const L: usize = 16;
 
 /// Which build of the kernels runs; chosen once per input from what the CPU reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +62,8 @@ impl<'a> Small<'a> {
     pub fn with_isa(x: &'a Matrix, isa: Isa) -> Small<'a> {
         let (n, d) = (x.n, x.d);
         let np = n.div_ceil(L) * L;
+        // The SIMD kernels read feature 0 unconditionally.
+        let isa = if d == 0 { Isa::Base } else { isa };
         let mut cols = vec![0.0; np * d];
         for (i, row) in x.data.chunks_exact(d.max(1)).enumerate() {
             for j in 0..d {
@@ -76,7 +79,8 @@ impl<'a> Small<'a> {
     pub fn lloyd(&self, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> KMeansFit {
         let (n, d) = (self.x.n, self.x.d);
         let k = centers.len() / d;
-        let mut labels = vec![0u32; n];
+        // Padded to whole blocks; the padding rows are masked out of every update.
+        let mut labels = vec![0u32; self.np];
         let mut sums = vec![0.0f64; k * d];
         let mut counts = vec![0i64; k];
         let mut dsum = vec![0.0f64; k * d];
@@ -132,6 +136,7 @@ impl<'a> Small<'a> {
                 break;
             }
         }
+        labels.truncate(n);
         // Exact means of the final labels (the running sums carry rounding).
         let (s2, c2) = self.exact_sums(&labels, k);
         for c in 0..k {
@@ -241,43 +246,81 @@ struct Pass<'a> {
     dcnt: &'a mut [i64],
 }
 
+/// `dispatch_d!` for kernels that also take the instruction-set variant.
+macro_rules! by_d {
+    ($d:expr, $f:ident, $v:expr, ($($arg:expr),*)) => {
+        match $d {
+            1 => $f::<1, $v>($($arg),*),
+            2 => $f::<2, $v>($($arg),*),
+            3 => $f::<3, $v>($($arg),*),
+            4 => $f::<4, $v>($($arg),*),
+            _ => $f::<0, $v>($($arg),*),
+        }
+    };
+}
+
+/// Instruction-set variants of the block kernel, chosen at compile time inside each
+/// `#[target_feature]` wrapper so the intrinsics inline.
+const BASE: u8 = 0;
+#[cfg(target_arch = "x86_64")]
+const AVX2: u8 = 1;
+#[cfg(target_arch = "x86_64")]
+const AVX512: u8 = 2;
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn pass_avx2(a: &Args, init: bool, p: &mut Pass) -> u64 {
-    pass_generic(a, init, p)
+    by_d!(a.d, pass_d, AVX2, (a, init, p))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn pass_avx512(a: &Args, init: bool, p: &mut Pass) -> u64 {
-    pass_generic(a, init, p)
+    by_d!(a.d, pass_d, AVX512, (a, init, p))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn assign_avx2(a: &Args, labels: &mut [u32]) -> (f64, Vec<u64>) {
-    assign_generic(a, labels)
+    by_d!(a.d, assign_d, AVX2, (a, labels))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn assign_avx512(a: &Args, labels: &mut [u32]) -> (f64, Vec<u64>) {
-    assign_generic(a, labels)
+    by_d!(a.d, assign_d, AVX512, (a, labels))
 }
 
-#[inline(always)]
 fn pass_generic(a: &Args, init: bool, p: &mut Pass) -> u64 {
-    dispatch_d!(a.d, pass_d(a, init, p))
+    by_d!(a.d, pass_d, BASE, (a, init, p))
 }
 
-#[inline(always)]
 fn assign_generic(a: &Args, labels: &mut [u32]) -> (f64, Vec<u64>) {
-    dispatch_d!(a.d, assign_d(a, labels))
+    by_d!(a.d, assign_d, BASE, (a, labels))
 }
 
-/// Nearest centre (first on ties) and its squared distance for rows `i..i + L`.
+/// Nearest centre (first on ties, as an f64 index) and its squared distance for rows
+/// `i..i + L`, with the build `V`. Every build computes ((x0−c0)² + (x1−c1)²) + … in
+/// feature order with separate multiply and add, so all return the same bits.
 #[inline(always)]
-fn block<const D: usize>(a: &Args, i: usize) -> ([f64; L], [f64; L]) {
+fn block<const D: usize, const V: u8>(a: &Args, i: usize) -> ([f64; L], [f64; L]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: V is AVX2 or AVX512 only inside the wrappers above, which run only
+        // when the CPU reports the feature; the loads stay inside `cols` (rows padded
+        // to whole blocks).
+        if V == AVX512 {
+            return unsafe { block_avx512::<D>(a, i) };
+        }
+        if V == AVX2 {
+            return unsafe { block_avx2::<D>(a, i) };
+        }
+    }
+    block_scalar::<D>(a, i)
+}
+
+#[inline(always)]
+fn block_scalar<const D: usize>(a: &Args, i: usize) -> ([f64; L], [f64; L]) {
     let d = dim::<D>(a.d);
     let k = a.k;
     let mut best = [f64::INFINITY; L];
@@ -302,8 +345,93 @@ fn block<const D: usize>(a: &Args, i: usize) -> ([f64; L], [f64; L]) {
     (idx, best)
 }
 
+/// Sums start from the first feature's square: 0 + y = y for every y >= +0 (and NaN),
+/// so this matches `sqdist`'s `0.0 + t0² + …` bit for bit.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn pass_d<const D: usize>(a: &Args, init: bool, p: &mut Pass) -> u64 {
+unsafe fn block_avx512<const D: usize>(a: &Args, i: usize) -> ([f64; L], [f64; L]) {
+    use std::arch::x86_64::*;
+    let d = dim::<D>(a.d);
+    let k = a.k;
+    let base = a.cols.as_ptr().add(i);
+    let mut best0 = _mm512_set1_pd(f64::INFINITY);
+    let mut best1 = best0;
+    let mut idx0 = _mm512_setzero_pd();
+    let mut idx1 = idx0;
+    for c in 0..k {
+        let cj = _mm512_set1_pd(a.ct[c]);
+        let t0 = _mm512_sub_pd(_mm512_loadu_pd(base), cj);
+        let t1 = _mm512_sub_pd(_mm512_loadu_pd(base.add(8)), cj);
+        let mut s0 = _mm512_mul_pd(t0, t0);
+        let mut s1 = _mm512_mul_pd(t1, t1);
+        for j in 1..d {
+            let cj = _mm512_set1_pd(a.ct[j * k + c]);
+            let p = base.add(j * a.np);
+            let t0 = _mm512_sub_pd(_mm512_loadu_pd(p), cj);
+            let t1 = _mm512_sub_pd(_mm512_loadu_pd(p.add(8)), cj);
+            s0 = _mm512_add_pd(s0, _mm512_mul_pd(t0, t0));
+            s1 = _mm512_add_pd(s1, _mm512_mul_pd(t1, t1));
+        }
+        let cf = _mm512_set1_pd(c as f64);
+        let lt0 = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(s0, best0);
+        let lt1 = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(s1, best1);
+        best0 = _mm512_mask_blend_pd(lt0, best0, s0);
+        best1 = _mm512_mask_blend_pd(lt1, best1, s1);
+        idx0 = _mm512_mask_blend_pd(lt0, idx0, cf);
+        idx1 = _mm512_mask_blend_pd(lt1, idx1, cf);
+    }
+    let mut oi = [0.0; L];
+    let mut ob = [0.0; L];
+    _mm512_storeu_pd(oi.as_mut_ptr(), idx0);
+    _mm512_storeu_pd(oi.as_mut_ptr().add(8), idx1);
+    _mm512_storeu_pd(ob.as_mut_ptr(), best0);
+    _mm512_storeu_pd(ob.as_mut_ptr().add(8), best1);
+    (oi, ob)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn block_avx2<const D: usize>(a: &Args, i: usize) -> ([f64; L], [f64; L]) {
+    use std::arch::x86_64::*;
+    const V: usize = L / 4;
+    let d = dim::<D>(a.d);
+    let k = a.k;
+    let base = a.cols.as_ptr().add(i);
+    let mut best = [_mm256_set1_pd(f64::INFINITY); V];
+    let mut idx = [_mm256_setzero_pd(); V];
+    for c in 0..k {
+        let cj = _mm256_set1_pd(a.ct[c]);
+        let mut s = [_mm256_setzero_pd(); V];
+        for v in 0..V {
+            let t = _mm256_sub_pd(_mm256_loadu_pd(base.add(4 * v)), cj);
+            s[v] = _mm256_mul_pd(t, t);
+        }
+        for j in 1..d {
+            let cj = _mm256_set1_pd(a.ct[j * k + c]);
+            let p = base.add(j * a.np);
+            for v in 0..V {
+                let t = _mm256_sub_pd(_mm256_loadu_pd(p.add(4 * v)), cj);
+                s[v] = _mm256_add_pd(s[v], _mm256_mul_pd(t, t));
+            }
+        }
+        let cf = _mm256_set1_pd(c as f64);
+        for v in 0..V {
+            let lt = _mm256_cmp_pd::<_CMP_LT_OQ>(s[v], best[v]);
+            best[v] = _mm256_blendv_pd(best[v], s[v], lt);
+            idx[v] = _mm256_blendv_pd(idx[v], cf, lt);
+        }
+    }
+    let mut oi = [0.0; L];
+    let mut ob = [0.0; L];
+    for v in 0..V {
+        _mm256_storeu_pd(oi.as_mut_ptr().add(4 * v), idx[v]);
+        _mm256_storeu_pd(ob.as_mut_ptr().add(4 * v), best[v]);
+    }
+    (oi, ob)
+}
+
+#[inline(always)]
+fn pass_d<const D: usize, const V: u8>(a: &Args, init: bool, p: &mut Pass) -> u64 {
     let (n, np) = (a.n, a.np);
     let d = dim::<D>(a.d);
     let mut changed = 0u64;
@@ -314,25 +442,37 @@ fn pass_d<const D: usize>(a: &Args, init: bool, p: &mut Pass) -> u64 {
         p.dcnt.iter_mut().for_each(|v| *v = 0);
         let mut i = start;
         while i < end {
-            let (idx, _) = block::<D>(a, i);
-            for l in 0..L.min(end - i) {
+            let (idx, _) = block::<D, V>(a, i);
+            let valid = (1u32 << L.min(end - i)) - 1;
+            // Rows whose segment changed, as a bit mask (compared eight at a time).
+            let mut mask = if init {
+                valid
+            } else {
+                let old: &[u32; L] = p.labels[i..i + L].try_into().unwrap();
+                let mut m = 0u32;
+                for l in 0..L {
+                    m |= ((idx[l] != old[l] as f64) as u32) << l;
+                }
+                m & valid
+            };
+            while mask != 0 {
+                let l = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
                 let r = i + l;
                 let b = idx[l] as usize;
                 let old = p.labels[r] as usize;
-                if init || b != old {
-                    if !init {
-                        p.dcnt[old] -= 1;
-                        for j in 0..d {
-                            p.dsum[old * d + j] -= a.cols[j * np + r];
-                        }
-                        changed += 1;
-                    }
-                    p.dcnt[b] += 1;
+                if !init {
+                    p.dcnt[old] -= 1;
                     for j in 0..d {
-                        p.dsum[b * d + j] += a.cols[j * np + r];
+                        p.dsum[old * d + j] -= a.cols[j * np + r];
                     }
-                    p.labels[r] = b as u32;
+                    changed += 1;
                 }
+                p.dcnt[b] += 1;
+                for j in 0..d {
+                    p.dsum[b * d + j] += a.cols[j * np + r];
+                }
+                p.labels[r] = b as u32;
             }
             i += L;
         }
@@ -348,7 +488,7 @@ fn pass_d<const D: usize>(a: &Args, init: bool, p: &mut Pass) -> u64 {
 }
 
 #[inline(always)]
-fn assign_d<const D: usize>(a: &Args, labels: &mut [u32]) -> (f64, Vec<u64>) {
+fn assign_d<const D: usize, const V: u8>(a: &Args, labels: &mut [u32]) -> (f64, Vec<u64>) {
     let n = a.n;
     let mut counts = vec![0u64; a.k];
     let mut inertia = 0.0;
@@ -358,7 +498,7 @@ fn assign_d<const D: usize>(a: &Args, labels: &mut [u32]) -> (f64, Vec<u64>) {
         let mut part = 0.0;
         let mut i = start;
         while i < end {
-            let (idx, dist) = block::<D>(a, i);
+            let (idx, dist) = block::<D, V>(a, i);
             for l in 0..L.min(end - i) {
                 let b = idx[l] as usize;
                 labels[i + l] = b as u32;
@@ -388,7 +528,12 @@ mod tests {
     /// nearest-centre search used everywhere else.
     #[test]
     fn builds_agree_bit_for_bit_with_the_scalar_search() {
-        for &(n, d, k) in &[(1000usize, 3usize, 7usize), (4099, 2, 10), (13, 9, 3), (5000, 1, 2)] {
+        for &(n, d, k) in &[
+            (1000usize, 3usize, 7usize),
+            (4099, 2, 10),
+            (13, 9, 3),
+            (5000, 1, 2),
+        ] {
             let x = data(n, d, n as u64);
             let centers: Vec<f64> = x.data[..k * d].to_vec();
             let mut isas = vec![Isa::Base];
