@@ -248,7 +248,7 @@ fn pick_best(runs: Vec<KMeansFit>) -> Vec<KMeansFit> {
 /// this reaches lower minima; every Hartigan optimum is also a Lloyd fixed point.
 /// Sequential by design (each move changes the centroids the next row sees), hence
 /// deterministic. Returns the centroids recomputed exactly from the final labels.
-fn hartigan_refine(x: &Matrix, labels: &mut [u32], k: usize) -> Vec<f64> {
+pub(super) fn hartigan_refine(x: &Matrix, labels: &mut [u32], k: usize) -> Vec<f64> {
     let d = x.d;
     let mut sums = vec![0.0; k * d];
     let mut counts = vec![0u64; k];
@@ -417,7 +417,7 @@ fn finish(s: &Small, f: KMeansFit, tol: f64, max_iter: usize) -> KMeansFit {
     let best_init = f.best_init;
     let mut f = s.lloyd(f.centroids, max_iter, tol);
     f.best_init = best_init;
-    f.centroids = hartigan_refine(s.x, &mut f.labels, f.k);
+    f.centroids = s.hartigan(&mut f.labels, f.k);
     let (inertia, counts) = s.assign(&f.centroids, &mut f.labels);
     f.inertia = inertia;
     f.counts = counts;

@@ -49,6 +49,7 @@ impl Isa {
 pub(super) struct Small<'a> {
     pub x: &'a Matrix,
     /// Column j is `cols[j * np..(j + 1) * np]`; rows past `n` are zeros, never used.
+    /// `np >= n + L`, so a block of `L` rows may start at any row.
     cols: Vec<f64>,
     np: usize,
     isa: Isa,
@@ -61,7 +62,8 @@ impl<'a> Small<'a> {
 
     pub fn with_isa(x: &'a Matrix, isa: Isa) -> Small<'a> {
         let (n, d) = (x.n, x.d);
-        let np = n.div_ceil(L) * L;
+        // Whole blocks, plus one block more so a block may start at any row (Hartigan).
+        let np = n.div_ceil(L) * L + L;
         // The SIMD kernels read feature 0 unconditionally.
         let isa = if d == 0 { Isa::Base } else { isa };
         let mut cols = vec![0.0; np * d];
@@ -157,6 +159,149 @@ impl<'a> Small<'a> {
             n_iter,
             best_init: 0,
         }
+    }
+
+    /// `hartigan_refine`, with the same moves in the same order and the same bits; on
+    /// AVX-512 the costs of eight rows are computed at once against the current
+    /// centres, and after a move the scan resumes at the next row with the new centres.
+    pub fn hartigan(&self, labels: &mut [u32], k: usize) -> Vec<f64> {
+        #[cfg(target_arch = "x86_64")]
+        if self.isa == Isa::Avx512 && k < (1 << 20) {
+            // SAFETY: Avx512 is only chosen when the CPU reports AVX-512F.
+            return unsafe { self.hartigan_avx512(labels, k) };
+        }
+        super::kmeans::hartigan_refine(self.x, labels, k)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn hartigan_avx512(&self, labels: &mut [u32], k: usize) -> Vec<f64> {
+        use std::arch::x86_64::*;
+        const W: usize = 8;
+        let (n, d, np) = (self.x.n, self.x.d, self.np);
+        let mut lab = vec![0u32; np];
+        lab[..n].copy_from_slice(labels);
+        let mut sums = vec![0.0; k * d];
+        let mut counts = vec![0u64; k];
+        for (row, &l) in self.x.data.chunks_exact(d).zip(labels.iter()) {
+            let l = l as usize;
+            counts[l] += 1;
+            for j in 0..d {
+                sums[l * d + j] += row[j];
+            }
+        }
+        // Centres feature-major (ct[j * k + c]), sizes as f64 and size + 1.
+        let mut ct = vec![0.0; k * d];
+        let mut nf = vec![0.0; k];
+        let mut nf1 = vec![0.0; k];
+        let update = |ct: &mut [f64],
+                      nf: &mut [f64],
+                      nf1: &mut [f64],
+                      sums: &[f64],
+                      counts: &[u64],
+                      c: usize| {
+            for j in 0..d {
+                ct[j * k + c] = if counts[c] > 0 {
+                    sums[c * d + j] / counts[c] as f64
+                } else {
+                    0.0
+                };
+            }
+            nf[c] = counts[c] as f64;
+            nf1[c] = nf[c] + 1.0;
+        };
+        for c in 0..k {
+            update(&mut ct, &mut nf, &mut nf1, &sums, &counts, c);
+        }
+        let cols = self.cols.as_ptr();
+        let one = _mm512_set1_pd(1.0);
+        let shrink = _mm512_set1_pd(1.0 - 1e-12);
+        for _pass in 0..50 {
+            let mut moved = 0u64;
+            let mut i = 0;
+            while i < n {
+                let valid: __mmask8 = if n - i >= W {
+                    0xFF
+                } else {
+                    (1u8 << (n - i)) - 1
+                };
+                let labv =
+                    _mm512_cvtepu32_pd(_mm256_loadu_si256(lab.as_ptr().add(i) as *const __m256i));
+                let mut best = _mm512_set1_pd(f64::INFINITY);
+                let mut bidx = _mm512_setzero_pd();
+                let mut own = _mm512_setzero_pd();
+                let mut nown = _mm512_setzero_pd();
+                for c in 0..k {
+                    let base = cols.add(i);
+                    let t = _mm512_sub_pd(_mm512_loadu_pd(base), _mm512_set1_pd(ct[c]));
+                    let mut s = _mm512_mul_pd(t, t);
+                    for j in 1..d {
+                        let t = _mm512_sub_pd(
+                            _mm512_loadu_pd(base.add(j * np)),
+                            _mm512_set1_pd(ct[j * k + c]),
+                        );
+                        s = _mm512_add_pd(s, _mm512_mul_pd(t, t));
+                    }
+                    let cf = _mm512_set1_pd(c as f64);
+                    let is_own = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(labv, cf);
+                    own = _mm512_mask_blend_pd(is_own, own, s);
+                    let nb = _mm512_set1_pd(nf[c]);
+                    nown = _mm512_mask_blend_pd(is_own, nown, nb);
+                    let cost = _mm512_div_pd(_mm512_mul_pd(s, nb), _mm512_set1_pd(nf1[c]));
+                    let lt = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(cost, best) & !is_own;
+                    best = _mm512_mask_blend_pd(lt, best, cost);
+                    bidx = _mm512_mask_blend_pd(lt, bidx, cf);
+                }
+                let out = _mm512_div_pd(_mm512_mul_pd(own, nown), _mm512_sub_pd(nown, one));
+                let thr = _mm512_mul_pd(out, shrink);
+                let mv = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(best, thr)
+                    & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(nown, one)
+                    & valid;
+                if mv == 0 {
+                    i += W;
+                    continue;
+                }
+                let l = mv.trailing_zeros() as usize;
+                let mut bi = [0.0f64; W];
+                _mm512_storeu_pd(bi.as_mut_ptr(), bidx);
+                let r = i + l;
+                let (a, b) = (lab[r] as usize, bi[l] as usize);
+                let row = self.x.row(r);
+                for j in 0..d {
+                    sums[a * d + j] -= row[j];
+                    sums[b * d + j] += row[j];
+                }
+                counts[a] -= 1;
+                counts[b] += 1;
+                update(&mut ct, &mut nf, &mut nf1, &sums, &counts, a);
+                update(&mut ct, &mut nf, &mut nf1, &sums, &counts, b);
+                lab[r] = b as u32;
+                moved += 1;
+                i = r + 1;
+            }
+            if moved == 0 {
+                break;
+            }
+        }
+        labels.copy_from_slice(&lab[..n]);
+        // Exact means of the final partition (the running sums carry rounding).
+        sums.iter_mut().for_each(|s| *s = 0.0);
+        for (row, &l) in self.x.data.chunks_exact(d).zip(labels.iter()) {
+            for j in 0..d {
+                sums[l as usize * d + j] += row[j];
+            }
+        }
+        let mut centers = vec![0.0; k * d];
+        for c in 0..k {
+            for j in 0..d {
+                centers[c * d + j] = if counts[c] > 0 {
+                    sums[c * d + j] / counts[c] as f64
+                } else {
+                    0.0
+                };
+            }
+        }
+        centers
     }
 
     /// Per-segment sums and sizes of the rows, summed in row order.
