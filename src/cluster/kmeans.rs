@@ -369,7 +369,7 @@ fn map_chunks<T: Send>(
 
 fn run_once(s: &Small, k: usize, p: &KMeansParams, restart: usize, tol: f64) -> KMeansFit {
     let mut rng = Rng::derive(p.seed, &[k as u64, restart as u64]);
-    let centers = kmeans_plusplus(s.x, k, &mut rng, false);
+    let centers = s.plusplus(k, &mut rng);
     let mut fit = s.lloyd(centers, p.max_iter, tol);
     fit.best_init = restart;
     fit
@@ -872,7 +872,7 @@ fn trial_pots<const D: usize>(rows: &[f64], closest: &[f64], cands: &[f64], d: u
 
 /// First index whose running sum reaches `target` (numpy's `searchsorted`, side left),
 /// found through the per-chunk totals so no n-long prefix array is needed.
-fn search_cumulative(values: &[f64], chunk_totals: &[f64], target: f64) -> usize {
+pub(super) fn search_cumulative(values: &[f64], chunk_totals: &[f64], target: f64) -> usize {
     let mut acc = 0.0;
     for (c, &t) in chunk_totals.iter().enumerate() {
         if acc + t >= target {

@@ -19,6 +19,19 @@ use crate::scale::Matrix;
 /// independent compare-and-select chains hide the latency of each.
 const L: usize = 16;
 
+/// `dispatch_d!` for kernels that also take the instruction-set variant.
+macro_rules! by_d {
+    ($d:expr, $f:ident, $v:expr, ($($arg:expr),*)) => {
+        match $d {
+            1 => $f::<1, $v>($($arg),*),
+            2 => $f::<2, $v>($($arg),*),
+            3 => $f::<3, $v>($($arg),*),
+            4 => $f::<4, $v>($($arg),*),
+            _ => $f::<0, $v>($($arg),*),
+        }
+    };
+}
+
 /// Which build of the kernels runs; chosen once per input from what the CPU reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Isa {
@@ -304,6 +317,76 @@ impl<'a> Small<'a> {
         centers
     }
 
+    /// Greedy k-means++ (scikit-learn's algorithm, 2 + ln k local trials), as
+    /// `kmeans_plusplus` but vectorised: the trials of a step are scored in one pass,
+    /// the winner's distances become the new closest-centre distances (no second pass),
+    /// and potentials are summed in `PL` interleaved lanes per chunk, combined in lane
+    /// order, identically in every build.
+    pub fn plusplus(&self, k: usize, rng: &mut crate::rng::Rng) -> Vec<f64> {
+        let (n, d) = (self.x.n, self.x.d);
+        let trials = 2 + (k as f64).ln().floor() as usize;
+        let mut centers = Vec::with_capacity(k * d);
+        let first = rng.below(n as u64) as usize;
+        centers.extend_from_slice(self.x.row(first));
+        // closest[i]: squared distance to the nearest chosen centre; zero past n.
+        let mut closest = vec![0.0f64; self.np];
+        let mut chunk_pot = self.pp_first(self.x.row(first), &mut closest);
+        let mut bufs: Vec<Vec<f64>> = (0..trials).map(|_| vec![0.0f64; self.np]).collect();
+        let mut cand_rows = vec![0.0f64; trials * d];
+        for _ in 1..k {
+            let pot: f64 = chunk_pot.iter().sum();
+            let cands: Vec<usize> = (0..trials)
+                .map(|_| {
+                    super::kmeans::search_cumulative(&closest[..n], &chunk_pot, rng.uniform() * pot)
+                })
+                .collect();
+            for (t, &c) in cands.iter().enumerate() {
+                cand_rows[t * d..(t + 1) * d].copy_from_slice(self.x.row(c));
+            }
+            let parts = self.pp_trials(&cand_rows, &closest, &mut bufs);
+            // Per trial, its chunk sums; the trial's potential is their sum in order.
+            let pots: Vec<f64> = parts.iter().map(|p| p.iter().sum()).collect();
+            let best = (0..trials).fold(0, |b, t| if pots[t] < pots[b] { t } else { b });
+            centers.extend_from_slice(self.x.row(cands[best]));
+            std::mem::swap(&mut closest, &mut bufs[best]);
+            chunk_pot = parts.into_iter().nth(best).unwrap_or_default();
+        }
+        centers
+    }
+
+    /// Distances to the first centre into `closest`; returns the per-chunk sums.
+    fn pp_first(&self, c0: &[f64], closest: &mut Vec<f64>) -> Vec<f64> {
+        // Infinite for real rows (so the minimum is the distance), zero for padding.
+        let mut init = vec![0.0f64; self.np];
+        init[..self.x.n].iter_mut().for_each(|v| *v = f64::INFINITY);
+        let mut bufs = [std::mem::take(closest)];
+        let parts = self.pp_trials(c0, &init, &mut bufs);
+        let [b] = bufs;
+        *closest = b;
+        parts.into_iter().next().unwrap_or_default()
+    }
+
+    /// For each candidate t (rows of `cands`), out[t][i] = min(|x_i − cand_t|², closest[i])
+    /// and the per-chunk sums of out[t] over rows < n.
+    fn pp_trials(&self, cands: &[f64], closest: &[f64], out: &mut [Vec<f64>]) -> Vec<Vec<f64>> {
+        let a = PpArgs {
+            cols: &self.cols,
+            np: self.np,
+            n: self.x.n,
+            d: self.x.d,
+            cands,
+            closest,
+        };
+        match self.isa {
+            Isa::Base => by_d!(a.d, pp_d, BASE, (&a, out)),
+            // SAFETY: these variants are only chosen when the CPU reports the feature.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { pp_avx2(&a, out) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { pp_avx512(&a, out) },
+        }
+    }
+
     /// Per-segment sums and sizes of the rows, summed in row order.
     fn exact_sums(&self, labels: &[u32], k: usize) -> (Vec<f64>, Vec<u64>) {
         let d = self.x.d;
@@ -389,19 +472,6 @@ struct Pass<'a> {
     counts: &'a mut [i64],
     dsum: &'a mut [f64],
     dcnt: &'a mut [i64],
-}
-
-/// `dispatch_d!` for kernels that also take the instruction-set variant.
-macro_rules! by_d {
-    ($d:expr, $f:ident, $v:expr, ($($arg:expr),*)) => {
-        match $d {
-            1 => $f::<1, $v>($($arg),*),
-            2 => $f::<2, $v>($($arg),*),
-            3 => $f::<3, $v>($($arg),*),
-            4 => $f::<4, $v>($($arg),*),
-            _ => $f::<0, $v>($($arg),*),
-        }
-    };
 }
 
 /// Instruction-set variants of the block kernel, chosen at compile time inside each
@@ -656,6 +726,75 @@ fn assign_d<const D: usize, const V: u8>(a: &Args, labels: &mut [u32]) -> (f64, 
         start = end;
     }
     (inertia, counts)
+}
+
+struct PpArgs<'a> {
+    cols: &'a [f64],
+    np: usize,
+    n: usize,
+    d: usize,
+    cands: &'a [f64],
+    closest: &'a [f64],
+}
+
+/// Lanes of the k-means++ potential sums (row i of a chunk goes to lane i % PL).
+const PL: usize = 8;
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn pp_avx2(a: &PpArgs, out: &mut [Vec<f64>]) -> Vec<Vec<f64>> {
+    by_d!(a.d, pp_d, AVX2, (a, out))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pp_avx512(a: &PpArgs, out: &mut [Vec<f64>]) -> Vec<Vec<f64>> {
+    by_d!(a.d, pp_d, AVX512, (a, out))
+}
+
+/// The k-means++ trial pass: plain lane arithmetic the compiler vectorises in each
+/// build (`V` only selects the wrapper). Rows past `n` are padding with closest = 0,
+/// so they add +0 to the lane sums, which changes nothing.
+#[inline(always)]
+fn pp_d<const D: usize, const V: u8>(a: &PpArgs, out: &mut [Vec<f64>]) -> Vec<Vec<f64>> {
+    let d = dim::<D>(a.d);
+    let trials = out.len();
+    let nchunks = a.n.div_ceil(CHUNK);
+    let mut parts = vec![vec![0.0f64; nchunks]; trials];
+    for (t, o) in out.iter_mut().enumerate() {
+        let cand = &a.cands[t * d..(t + 1) * d];
+        for ch in 0..nchunks {
+            let start = ch * CHUNK;
+            let end = (start + CHUNK).min(a.n).div_ceil(PL) * PL;
+            let mut acc = [0.0f64; PL];
+            let mut i = start;
+            while i < end {
+                let cl: &[f64; PL] = a.closest[i..i + PL].try_into().unwrap();
+                let mut s = [0.0f64; PL];
+                for j in 0..d {
+                    let xs: &[f64; PL] =
+                        a.cols[j * a.np + i..j * a.np + i + PL].try_into().unwrap();
+                    for l in 0..PL {
+                        let t = xs[l] - cand[j];
+                        s[l] += t * t;
+                    }
+                }
+                let o: &mut [f64; PL] = (&mut o[i..i + PL]).try_into().unwrap();
+                for l in 0..PL {
+                    let m = if s[l] < cl[l] { s[l] } else { cl[l] };
+                    o[l] = m;
+                    acc[l] += m;
+                }
+                i += PL;
+            }
+            let mut total = 0.0;
+            for v in acc {
+                total += v;
+            }
+            parts[t][ch] = total;
+        }
+    }
+    parts
 }
 
 #[cfg(test)]
