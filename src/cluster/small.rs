@@ -645,6 +645,32 @@ unsafe fn block_avx2<const D: usize>(a: &Args, i: usize) -> ([f64; L], [f64; L])
     (oi, ob)
 }
 
+/// Bit l set when row l's new nearest centre differs from its label.
+#[inline(always)]
+fn changed_mask<const V: u8>(idx: &[f64; L], old: &[u32; L]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if V == AVX512 {
+        use std::arch::x86_64::*;
+        // SAFETY: V is AVX512 only inside the AVX-512 wrappers; both arrays hold 16.
+        unsafe {
+            let mut m = 0u32;
+            for h in 0..L / 8 {
+                let o = _mm512_cvtepu32_pd(_mm256_loadu_si256(
+                    old.as_ptr().add(8 * h) as *const __m256i
+                ));
+                let v = _mm512_loadu_pd(idx.as_ptr().add(8 * h));
+                m |= (_mm512_cmp_pd_mask::<_CMP_NEQ_UQ>(v, o) as u32) << (8 * h);
+            }
+            return m;
+        }
+    }
+    let mut m = 0u32;
+    for l in 0..L {
+        m |= ((idx[l] != old[l] as f64) as u32) << l;
+    }
+    m
+}
+
 #[inline(always)]
 fn pass_d<const D: usize, const V: u8>(a: &Args, init: bool, p: &mut Pass) -> u64 {
     let (n, np) = (a.n, a.np);
@@ -664,11 +690,7 @@ fn pass_d<const D: usize, const V: u8>(a: &Args, init: bool, p: &mut Pass) -> u6
                 valid
             } else {
                 let old: &[u32; L] = p.labels[i..i + L].try_into().unwrap();
-                let mut m = 0u32;
-                for l in 0..L {
-                    m |= ((idx[l] != old[l] as f64) as u32) << l;
-                }
-                m & valid
+                changed_mask::<V>(&idx, old) & valid
             };
             while mask != 0 {
                 let l = mask.trailing_zeros() as usize;
