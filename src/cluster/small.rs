@@ -17,7 +17,7 @@ use crate::scale::Matrix;
 
 /// Rows per SIMD block: two AVX-512 registers of f64 (four AVX2), so two (four)
 /// independent compare-and-select chains hide the latency of each.
-const L: usize = 16;
+const L: usize = 32;
 
 /// `dispatch_d!` for kernels that also take the instruction-set variant.
 macro_rules! by_d {
@@ -566,41 +566,40 @@ fn block_scalar<const D: usize>(a: &Args, i: usize) -> ([f64; L], [f64; L]) {
 #[inline(always)]
 unsafe fn block_avx512<const D: usize>(a: &Args, i: usize) -> ([f64; L], [f64; L]) {
     use std::arch::x86_64::*;
+    const V: usize = L / 8;
     let d = dim::<D>(a.d);
     let k = a.k;
     let base = a.cols.as_ptr().add(i);
-    let mut best0 = _mm512_set1_pd(f64::INFINITY);
-    let mut best1 = best0;
-    let mut idx0 = _mm512_setzero_pd();
-    let mut idx1 = idx0;
+    let mut best = [_mm512_set1_pd(f64::INFINITY); V];
+    let mut idx = [_mm512_setzero_pd(); V];
     for c in 0..k {
         let cj = _mm512_set1_pd(a.ct[c]);
-        let t0 = _mm512_sub_pd(_mm512_loadu_pd(base), cj);
-        let t1 = _mm512_sub_pd(_mm512_loadu_pd(base.add(8)), cj);
-        let mut s0 = _mm512_mul_pd(t0, t0);
-        let mut s1 = _mm512_mul_pd(t1, t1);
+        let mut s = [_mm512_setzero_pd(); V];
+        for v in 0..V {
+            let t = _mm512_sub_pd(_mm512_loadu_pd(base.add(8 * v)), cj);
+            s[v] = _mm512_mul_pd(t, t);
+        }
         for j in 1..d {
             let cj = _mm512_set1_pd(a.ct[j * k + c]);
             let p = base.add(j * a.np);
-            let t0 = _mm512_sub_pd(_mm512_loadu_pd(p), cj);
-            let t1 = _mm512_sub_pd(_mm512_loadu_pd(p.add(8)), cj);
-            s0 = _mm512_add_pd(s0, _mm512_mul_pd(t0, t0));
-            s1 = _mm512_add_pd(s1, _mm512_mul_pd(t1, t1));
+            for v in 0..V {
+                let t = _mm512_sub_pd(_mm512_loadu_pd(p.add(8 * v)), cj);
+                s[v] = _mm512_add_pd(s[v], _mm512_mul_pd(t, t));
+            }
         }
         let cf = _mm512_set1_pd(c as f64);
-        let lt0 = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(s0, best0);
-        let lt1 = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(s1, best1);
-        best0 = _mm512_mask_blend_pd(lt0, best0, s0);
-        best1 = _mm512_mask_blend_pd(lt1, best1, s1);
-        idx0 = _mm512_mask_blend_pd(lt0, idx0, cf);
-        idx1 = _mm512_mask_blend_pd(lt1, idx1, cf);
+        for v in 0..V {
+            let lt = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(s[v], best[v]);
+            best[v] = _mm512_mask_blend_pd(lt, best[v], s[v]);
+            idx[v] = _mm512_mask_blend_pd(lt, idx[v], cf);
+        }
     }
     let mut oi = [0.0; L];
     let mut ob = [0.0; L];
-    _mm512_storeu_pd(oi.as_mut_ptr(), idx0);
-    _mm512_storeu_pd(oi.as_mut_ptr().add(8), idx1);
-    _mm512_storeu_pd(ob.as_mut_ptr(), best0);
-    _mm512_storeu_pd(ob.as_mut_ptr().add(8), best1);
+    for v in 0..V {
+        _mm512_storeu_pd(oi.as_mut_ptr().add(8 * v), idx[v]);
+        _mm512_storeu_pd(ob.as_mut_ptr().add(8 * v), best[v]);
+    }
     (oi, ob)
 }
 
@@ -684,7 +683,11 @@ fn pass_d<const D: usize, const V: u8>(a: &Args, init: bool, p: &mut Pass) -> u6
         let mut i = start;
         while i < end {
             let (idx, _) = block::<D, V>(a, i);
-            let valid = (1u32 << L.min(end - i)) - 1;
+            let valid = if end - i >= L {
+                u32::MAX >> (32 - L)
+            } else {
+                (1u32 << (end - i)) - 1
+            };
             // Rows whose segment changed, as a bit mask (compared eight at a time).
             let mut mask = if init {
                 valid
