@@ -833,8 +833,8 @@ mod tests {
         Matrix { n, d, data }
     }
 
-    /// Every instruction-set build gives the same bits, and they match the scalar
-    /// nearest-centre search used everywhere else.
+    /// Every instruction-set build gives the same bits (assignment, Lloyd, Hartigan,
+    /// seeding), and they match the scalar code used everywhere else.
     #[test]
     fn builds_agree_bit_for_bit_with_the_scalar_search() {
         for &(n, d, k) in &[
@@ -844,7 +844,11 @@ mod tests {
             (5000, 1, 2),
         ] {
             let x = data(n, d, n as u64);
-            let centers: Vec<f64> = x.data[..k * d].to_vec();
+            let mut centers: Vec<f64> = x.data[..k * d].to_vec();
+            if k == 7 {
+                // A centre no row is nearest to: exercises the empty-segment relocation.
+                centers[..d].iter_mut().for_each(|v| *v = 1e3);
+            }
             let mut isas = vec![Isa::Base];
             #[cfg(target_arch = "x86_64")]
             {
@@ -861,20 +865,34 @@ mod tests {
                 let mut labels = vec![0u32; n];
                 let (inertia, counts) = s.assign(&centers, &mut labels);
                 let fit = s.lloyd(centers.clone(), 300, 0.0);
-                results.push((labels, inertia.to_bits(), counts, fit));
+                let mut hl = fit.labels.clone();
+                let hc = s.hartigan(&mut hl, k);
+                let seeds = s.plusplus(k, &mut Rng::new(5));
+                results.push((labels, inertia.to_bits(), counts, fit, (hl, hc, seeds)));
             }
             let mut expect = vec![0u32; n];
             let (inertia, counts) =
                 super::super::kmeans::final_assign(&x, &centers, &mut expect, false);
             let fit = super::super::kmeans::lloyd_from(&x, centers.clone(), 300, 0.0, false);
-            for (labels, bits, c, f) in &results {
+            let mut hl = fit.labels.clone();
+            let hc = super::super::kmeans::hartigan_refine(&x, &mut hl, k);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let seeds0 = &results[0].4 .2;
+            for c in seeds0.chunks(d) {
+                assert!((0..n).any(|i| x.row(i) == c), "seeds are data points");
+            }
+            for (labels, bits_i, c, f, (hlab, hcen, seeds)) in &results {
+                let bits_i = *bits_i;
+                assert_eq!(hlab, &hl);
+                assert_eq!(bits(hcen), bits(&hc));
+                assert_eq!(bits(seeds), bits(seeds0));
+                let bits_e = inertia.to_bits();
+                assert_eq!(bits_i, bits_e);
                 assert_eq!(labels, &expect);
-                assert_eq!(*bits, inertia.to_bits());
                 assert_eq!(c, &counts);
                 assert_eq!(f.labels, fit.labels);
                 assert_eq!(f.inertia.to_bits(), fit.inertia.to_bits());
                 assert_eq!(f.n_iter, fit.n_iter);
-                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&f.centroids), bits(&fit.centroids));
             }
         }
