@@ -570,29 +570,48 @@ unsafe fn block_avx512<const D: usize>(a: &Args, i: usize) -> ([f64; L], [f64; L
     let d = dim::<D>(a.d);
     let k = a.k;
     let base = a.cols.as_ptr().add(i);
+    // With the feature count known at compile time the rows stay in registers.
+    const DMAX: usize = 4;
+    let mut xs = [[_mm512_setzero_pd(); V]; DMAX];
+    if D > 0 && D <= DMAX {
+        for j in 0..D {
+            for v in 0..V {
+                xs[j][v] = _mm512_loadu_pd(base.add(j * a.np + 8 * v));
+            }
+        }
+    }
+    let x = |j: usize, v: usize| {
+        if D > 0 && D <= DMAX {
+            xs[j][v]
+        } else {
+            _mm512_loadu_pd(base.add(j * a.np + 8 * v))
+        }
+    };
     let mut best = [_mm512_set1_pd(f64::INFINITY); V];
     let mut idx = [_mm512_setzero_pd(); V];
+    let mut cf = _mm512_setzero_pd();
+    let one = _mm512_set1_pd(1.0);
     for c in 0..k {
         let cj = _mm512_set1_pd(a.ct[c]);
         let mut s = [_mm512_setzero_pd(); V];
         for v in 0..V {
-            let t = _mm512_sub_pd(_mm512_loadu_pd(base.add(8 * v)), cj);
+            let t = _mm512_sub_pd(x(0, v), cj);
             s[v] = _mm512_mul_pd(t, t);
         }
         for j in 1..d {
             let cj = _mm512_set1_pd(a.ct[j * k + c]);
-            let p = base.add(j * a.np);
             for v in 0..V {
-                let t = _mm512_sub_pd(_mm512_loadu_pd(p.add(8 * v)), cj);
+                let t = _mm512_sub_pd(x(j, v), cj);
                 s[v] = _mm512_add_pd(s[v], _mm512_mul_pd(t, t));
             }
         }
-        let cf = _mm512_set1_pd(c as f64);
         for v in 0..V {
             let lt = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(s[v], best[v]);
             best[v] = _mm512_mask_blend_pd(lt, best[v], s[v]);
             idx[v] = _mm512_mask_blend_pd(lt, idx[v], cf);
         }
+        // c as f64, exactly (small integers).
+        cf = _mm512_add_pd(cf, one);
     }
     let mut oi = [0.0; L];
     let mut ob = [0.0; L];
