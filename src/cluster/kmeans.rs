@@ -129,6 +129,8 @@ pub fn fit_sweep(
         .collect();
     // Inputs that reach here have at most SAMPLE_FIT_ROWS rows: restarts run side by side.
     let inner = false;
+    // Restarts, polish and swaps use the SIMD kernels of `small` (same results as
+    // `lloyd_from`, `hartigan_refine` and `final_assign`, several times faster here).
     let s = Small::new(x);
     let run = |&(k, r): &(usize, usize)| {
         let out = run_once(&s, k, base, r, tols.coarse);
