@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+use super::small::Small;
 use super::{dim, dispatch_d, nearest, sqdist};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -128,8 +129,11 @@ pub fn fit_sweep(
         .collect();
     // Inputs that reach here have at most SAMPLE_FIT_ROWS rows: restarts run side by side.
     let inner = false;
+    // Restarts, polish and swaps use the SIMD kernels of `small` (same results as
+    // `lloyd_from`, `hartigan_refine` and `final_assign`, several times faster here).
+    let s = Small::new(x);
     let run = |&(k, r): &(usize, usize)| {
-        let out = run_once(x, k, base, r, tols.coarse, inner);
+        let out = run_once(&s, k, base, r, tols.coarse);
         on_run_done();
         out
     };
@@ -149,7 +153,7 @@ pub fn fit_sweep(
             .find(|b| b.k == f.k)
             .map_or(f64::INFINITY, |b| b.inertia);
         if f.inertia <= bc * (1.0 + margin) {
-            finish(x, f, tols.fine, base.max_iter, inner)
+            finish(&s, f, tols.fine, base.max_iter)
         } else {
             f
         }
@@ -163,12 +167,12 @@ pub fn fit_sweep(
     let best: Vec<KMeansFit> = if inner {
         pick_best(runs)
             .into_iter()
-            .map(|b| swap_search(x, b, base, tols, true))
+            .map(|b| swap_search(&s, b, base, tols, true))
             .collect()
     } else {
         pick_best(runs)
             .into_par_iter()
-            .map(|b| swap_search(x, b, base, tols, false))
+            .map(|b| swap_search(&s, b, base, tols, false))
             .collect()
     };
     for b in &best {
@@ -246,7 +250,7 @@ fn pick_best(runs: Vec<KMeansFit>) -> Vec<KMeansFit> {
 /// this reaches lower minima; every Hartigan optimum is also a Lloyd fixed point.
 /// Sequential by design (each move changes the centroids the next row sees), hence
 /// deterministic. Returns the centroids recomputed exactly from the final labels.
-fn hartigan_refine(x: &Matrix, labels: &mut [u32], k: usize) -> Vec<f64> {
+pub(super) fn hartigan_refine(x: &Matrix, labels: &mut [u32], k: usize) -> Vec<f64> {
     let d = x.d;
     let mut sums = vec![0.0; k * d];
     let mut counts = vec![0u64; k];
@@ -365,24 +369,17 @@ fn map_chunks<T: Send>(
     }
 }
 
-fn run_once(
-    x: &Matrix,
-    k: usize,
-    p: &KMeansParams,
-    restart: usize,
-    tol: f64,
-    parallel: bool,
-) -> KMeansFit {
+fn run_once(s: &Small, k: usize, p: &KMeansParams, restart: usize, tol: f64) -> KMeansFit {
     let mut rng = Rng::derive(p.seed, &[k as u64, restart as u64]);
-    let centers = kmeans_plusplus(x, k, &mut rng, parallel);
-    let mut fit = lloyd_from(x, centers, p.max_iter, tol, parallel);
+    let centers = s.plusplus(k, &mut rng);
+    let mut fit = s.lloyd(centers, p.max_iter, tol);
     fit.best_init = restart;
     fit
 }
 
 /// Lloyd iterations from given centres to a fixed point (or `tol`), then, if asked,
 /// Hartigan polish, then a final assignment pass.
-fn lloyd_from(
+pub(super) fn lloyd_from(
     x: &Matrix,
     centers: Vec<f64>,
     max_iter: usize,
@@ -418,12 +415,12 @@ struct Tols {
 
 /// Finishes a promising fit: Lloyd from its centres to `tol`, then Hartigan polish,
 /// then labels, sizes and inertia recomputed.
-fn finish(x: &Matrix, f: KMeansFit, tol: f64, max_iter: usize, parallel: bool) -> KMeansFit {
+fn finish(s: &Small, f: KMeansFit, tol: f64, max_iter: usize) -> KMeansFit {
     let best_init = f.best_init;
-    let mut f = lloyd_from(x, f.centroids, max_iter, tol, parallel);
+    let mut f = s.lloyd(f.centroids, max_iter, tol);
     f.best_init = best_init;
-    f.centroids = hartigan_refine(x, &mut f.labels, f.k);
-    let (inertia, counts) = final_assign(x, &f.centroids, &mut f.labels, parallel);
+    f.centroids = s.hartigan(&mut f.labels, f.k);
+    let (inertia, counts) = s.assign(&f.centroids, &mut f.labels);
     f.inertia = inertia;
     f.counts = counts;
     f
@@ -718,12 +715,13 @@ fn hamerly_chunk<const D: usize>(
 /// Trials of a round run in parallel, each with its own stream, and the best wins
 /// (first on ties), so the result does not depend on the thread count.
 fn swap_search(
-    x: &Matrix,
+    s: &Small,
     mut cur: KMeansFit,
     p: &KMeansParams,
     tols: Tols,
     parallel: bool,
 ) -> KMeansFit {
+    let x = s.x;
     let (d, k) = (x.d, cur.k);
     if k < 2 || p.swap_trials == 0 {
         return cur;
@@ -746,9 +744,9 @@ fn swap_search(
             let drop = rng.below(k as u64) as usize;
             let pick = search_cumulative(&dist, &chunk_totals, rng.uniform() * total);
             centers[drop * d..(drop + 1) * d].copy_from_slice(x.row(pick));
-            let f = lloyd_from(x, centers, p.max_iter, tols.coarse, parallel);
+            let f = s.lloyd(centers, p.max_iter, tols.coarse);
             if f.inertia <= cur.inertia * (1.0 + POLISH_MARGIN) {
-                finish(x, f, tols.fine, p.max_iter, parallel)
+                finish(s, f, tols.fine, p.max_iter)
             } else {
                 f
             }
@@ -876,7 +874,7 @@ fn trial_pots<const D: usize>(rows: &[f64], closest: &[f64], cands: &[f64], d: u
 
 /// First index whose running sum reaches `target` (numpy's `searchsorted`, side left),
 /// found through the per-chunk totals so no n-long prefix array is needed.
-fn search_cumulative(values: &[f64], chunk_totals: &[f64], target: f64) -> usize {
+pub(super) fn search_cumulative(values: &[f64], chunk_totals: &[f64], target: f64) -> usize {
     let mut acc = 0.0;
     for (c, &t) in chunk_totals.iter().enumerate() {
         if acc + t >= target {
@@ -897,7 +895,7 @@ fn search_cumulative(values: &[f64], chunk_totals: &[f64], target: f64) -> usize
 
 /// scikit-learn's rule: each empty cluster takes one of the rows farthest from their
 /// current centre (ties by row index), moved out of its old cluster's sums.
-fn relocate_empty(
+pub(super) fn relocate_empty(
     x: &Matrix,
     centers: &[f64],
     labels: &mut [u32],

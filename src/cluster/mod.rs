@@ -6,6 +6,7 @@
 pub mod kmeans;
 pub mod select_k;
 pub mod silhouette;
+mod small;
 
 /// Runs `$f::<D>(args)` with D fixed at compile time for the common feature counts, so
 /// the distance loops are unrolled; D = 0 is the general fallback (loop bound at run time).
