@@ -19,6 +19,22 @@ impl Ids {
         self.buf.push_str(id);
         self.ends.push(self.buf.len());
     }
+    /// Appends every id of `other`, in order.
+    pub fn append(&mut self, other: &Ids) {
+        let base = self.buf.len();
+        self.buf.push_str(&other.buf);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
+    }
+    /// Reserves room for `rows` more ids taking `bytes` bytes in all.
+    pub fn reserve(&mut self, rows: usize, bytes: usize) {
+        self.ends.reserve(rows);
+        self.buf.reserve(bytes);
+    }
+    /// Gives back the room reserved and not used.
+    pub fn shrink_to_fit(&mut self) {
+        self.ends.shrink_to_fit();
+        self.buf.shrink_to_fit();
+    }
     pub fn len(&self) -> usize {
         self.ends.len()
     }

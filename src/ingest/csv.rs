@@ -14,7 +14,8 @@ use crate::error::{show_value, Error, Result};
 use crate::ingest::plan::{plan, short_name, Plan, Slot, Wording};
 use crate::ingest::ReadSpec;
 use crate::progress::Progress;
-use crate::table::{ColumnInfo, ColumnKind, Ids, Table};
+use crate::table::{Column, ColumnInfo, ColumnKind, Ids, Table};
+use rayon::prelude::*;
 
 /// Reads a CSV file (plain or gzip) from disk.
 pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
@@ -39,7 +40,13 @@ pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
         read_from(BufReader::with_capacity(1 << 20, decoder), &name, spec)?
     } else {
         sniff_binary(&head, &name)?;
-        read_from(buffered, &name, spec)?
+        read_chunked(
+            &mut buffered,
+            &name,
+            spec,
+            Some(meta.len()),
+            Chunking::default(),
+        )?
     };
     progress.finish();
     Ok(table)
@@ -126,6 +133,9 @@ pub fn parse_number(raw: &[u8]) -> Cell {
     if s.is_empty() {
         return Cell::Missing;
     }
+    if let Some(v) = fast_decimal(s) {
+        return check_value(v);
+    }
     if !s
         .iter()
         .all(|b| matches!(b, b'0'..=b'9' | b'+' | b'-' | b'.' | b'e' | b'E'))
@@ -149,7 +159,54 @@ pub fn parse_number(raw: &[u8]) -> Cell {
     }
 }
 
-/// Reads CSV from any reader. `source_name` is used in messages.
+/// Powers of ten exactly representable as `f64`.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Plain decimals (`[+-]digits[.digits]`, at most 19 digits) the quick way: the digits
+/// as an integer `m` below 2^53 over a power of ten up to 10^22. Both are exact in
+/// `f64` and IEEE division rounds correctly, so `m / 10^f` is the correctly rounded
+/// value, bit for bit what `str::parse::<f64>` gives (this is its own fast path, without
+/// the UTF-8 check and the general grammar). None sends anything else to the general path.
+#[inline]
+fn fast_decimal(s: &[u8]) -> Option<f64> {
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut count = 0usize;
+    let mut frac: Option<usize> = None;
+    for (i, &b) in digits.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                m = m * 10 + u64::from(b - b'0');
+                count += 1;
+            }
+            b'.' if frac.is_none() => frac = Some(digits.len() - i - 1),
+            _ => return None,
+        }
+    }
+    // 20 bytes with a dot are 19 digits at most: no overflow above.
+    if count == 0 || count > 19 || m > (1u64 << 53) {
+        return None;
+    }
+    let f = frac.unwrap_or(0);
+    if f >= POW10.len() {
+        return None;
+    }
+    let v = m as f64 / POW10[f];
+    Some(if neg { -v } else { v })
+}
+
+/// Reads CSV from any reader, one record after the other. `source_name` is used in
+/// messages. Used for gzip streams; plain text goes through [`read_chunked`].
 pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -> Result<Table> {
     let head = input.fill_buf().map_err(|e| io_error(e, source_name))?;
     if head.starts_with(b"\xEF\xBB\xBF") {
@@ -157,96 +214,116 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
     }
     let head = input.fill_buf().map_err(|e| io_error(e, source_name))?;
     if head.is_empty() {
-        return Err(Error::input(
-            source_name,
-            "the file is empty; expected a header line with column names, then one row per customer",
-        ));
+        return Err(empty_file(source_name));
     }
     let delimiter = spec.delimiter.unwrap_or_else(|| sniff_delimiter(head));
-    let mut rdr = ::csv::ReaderBuilder::new()
+    let mut rdr = record_reader(delimiter, true, input);
+    let mut acc = Accumulator::new(&mut rdr, source_name, spec, delimiter)?;
+    let part = parse_records(&mut rdr, &acc.layout(), 0, 0)?;
+    acc.merge(part);
+    acc.finish()
+}
+
+/// The `csv` reader every path uses: same quoting rules, so a chunk parsed on its own
+/// splits fields exactly as the whole file read in one go would. Field counts are
+/// checked by [`parse_records`] (not by the crate) so every path words them the same.
+fn record_reader<R: Read>(delimiter: u8, headers: bool, input: R) -> ::csv::Reader<R> {
+    ::csv::ReaderBuilder::new()
         .delimiter(delimiter)
-        .has_headers(true)
-        .flexible(false)
+        .has_headers(headers)
+        .flexible(true)
         .buffer_capacity(1 << 16)
-        .from_reader(input);
-    let header = rdr
-        .byte_headers()
-        .map_err(|e| csv_error(e, source_name))?
-        .clone();
-    let mut names = Vec::with_capacity(header.len());
-    for (j, raw) in header.iter().enumerate() {
-        let name = std::str::from_utf8(raw).map_err(|_| Error::Record {
-            source_name: source_name.to_string(),
-            line: 1,
-            message: format!(
-                "header field {} is not valid UTF-8 text; save the file as UTF-8",
-                j + 1
-            ),
-        })?;
-        names.push(name.trim().to_string());
-    }
-    if names.iter().all(|n| n.is_empty()) {
-        return Err(Error::input(
-            source_name,
-            "line 1: the header has no column names; the first line must name the columns",
-        ));
-    }
+        .from_reader(input)
+}
 
-    let duplicate = |want: &str, hits: &[usize]| {
-        format!(
-            "line 1: column {want} appears {} times in the header (fields {}); rename or remove the copies",
-            hits.len(),
-            hits.iter().map(|h| (h + 1).to_string()).collect::<Vec<_>>().join(", ")
-        )
-    };
-    let words = Wording {
-        place: "line 1: ",
-        listing: "the header has",
-        duplicate: &duplicate,
-    };
-    let Plan {
-        mut slots,
-        id_column,
-        mut columns,
-    } = plan(source_name, &names, spec, &words)?;
+fn empty_file(source_name: &str) -> Error {
+    Error::input(
+        source_name,
+        "the file is empty; expected a header line with column names, then one row per customer",
+    )
+}
 
-    let mut info: Vec<ColumnInfo> = names
-        .iter()
-        .map(|n| ColumnInfo {
-            name: n.clone(),
-            kind: ColumnKind::Numeric,
-            missing: 0,
-            first_text: None,
-        })
-        .collect();
-    let mut text_cols = vec![false; names.len()];
-    let mut ids = Ids::with_capacity(1024);
+/// How the columns of the file are read: fixed once the header is known, except that a
+/// column that is not required turns to text (and stops being loaded) at its first cell
+/// that is not a number.
+#[derive(Clone)]
+struct Layout<'a> {
+    source_name: &'a str,
+    names: &'a [String],
+    slots: Vec<Slot>,
+    /// Whether a row-number id has to be made (no id column).
+    columns: usize,
+    delimiter: u8,
+}
+
+/// What one run of records (a chunk, or the rest of a stream) holds, with line numbers
+/// already absolute. Merged in file order by [`Accumulator::merge`].
+struct Part {
+    rows: u64,
+    ids: Ids,
+    /// Per loaded column (the plan's `col` numbers); empty for a column whose
+    /// first non-number cell came in this part.
+    values: Vec<Vec<f64>>,
+    /// Per header column: empty cells.
+    missing: Vec<u64>,
+    /// Per header column: the first cell that makes it text (for a skipped column, its
+    /// first non-empty cell; for a loaded one, its first cell that is not a number).
+    first: Vec<Option<(u64, String)>>,
+}
+
+/// Parses every record `rdr` still has. `offset` is added to the reader's line numbers
+/// (the lines before the point where this reader started). Stops at the first error,
+/// which is therefore the first error of this run of records.
+fn parse_records<R: Read>(
+    rdr: &mut ::csv::Reader<R>,
+    lay: &Layout,
+    offset: u64,
+    rows_hint: usize,
+) -> Result<Part> {
+    let source_name = lay.source_name;
+    let names = lay.names;
+    let mut slots = lay.slots.clone();
+    let mut part = Part {
+        rows: 0,
+        ids: Ids::with_capacity(rows_hint),
+        values: (0..lay.columns)
+            .map(|_| Vec::with_capacity(rows_hint))
+            .collect(),
+        missing: vec![0; names.len()],
+        first: vec![None; names.len()],
+    };
     let mut record = ::csv::ByteRecord::new();
-    let mut rows: u64 = 0;
     loop {
         match rdr.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(csv_error(e, source_name)),
+            Err(e) => return Err(csv_error(e, source_name, offset)),
         }
-        let line = record.position().map(|p| p.line()).unwrap_or(rows + 2);
+        let line = record.position().map(|p| p.line()).unwrap_or(part.rows + 2) + offset;
+        if record.len() != names.len() {
+            return Err(Error::Record {
+                source_name: source_name.to_string(),
+                line,
+                message: format!(
+                    "this row has {} fields but the header has {}; every row needs one field per column (look for a stray delimiter or quote)",
+                    record.len(),
+                    names.len()
+                ),
+            });
+        }
         if record.as_slice().contains(&b'\n') || record.as_slice().contains(&b'\r') {
-            check_quotes(&record, delimiter, &names, source_name, line)?;
+            check_quotes(&record, lay.delimiter, names, source_name, line)?;
         }
-        rows += 1;
-        if id_column.is_none() {
-            ids.push(itoa::Buffer::new().format(rows));
-        }
+        part.rows += 1;
         for (j, raw) in record.iter().enumerate() {
             let empty = raw.trim_ascii().is_empty();
             if empty {
-                info[j].missing += 1;
+                part.missing[j] += 1;
             }
             match slots[j] {
                 Slot::Skip => {
-                    if !empty && !text_cols[j] {
-                        text_cols[j] = true;
-                        info[j].first_text = Some((line, show_value(raw)));
+                    if !empty && part.first[j].is_none() {
+                        part.first[j] = Some((line, show_value(raw)));
                     }
                 }
                 Slot::Id => {
@@ -259,11 +336,11 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
                             show_value(raw)
                         ),
                     })?;
-                    ids.push(id.trim());
+                    part.ids.push(id.trim());
                 }
                 Slot::Load { col, required } => match parse_number(raw) {
-                    Cell::Missing => columns[col].values.push(f64::NAN),
-                    Cell::Value(v) => columns[col].values.push(v),
+                    Cell::Missing => part.values[col].push(f64::NAN),
+                    Cell::Value(v) => part.values[col].push(v),
                     Cell::Bad(why) => {
                         if required {
                             return Err(Error::Cell {
@@ -274,47 +351,479 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
                             });
                         }
                         slots[j] = Slot::Skip;
-                        text_cols[j] = true;
-                        info[j].first_text = Some((line, show_value(raw)));
-                        columns[col].values = Vec::new();
-                        columns[col].name.clear();
+                        part.first[j] = Some((line, show_value(raw)));
+                        part.values[col] = Vec::new();
                     }
                 },
             }
         }
     }
-    if rows == 0 {
-        return Err(Error::input(
-            source_name,
-            "has a header line but no customer rows",
-        ));
-    }
-    for (j, ci) in info.iter_mut().enumerate() {
-        if text_cols[j] {
-            ci.kind = ColumnKind::Text;
-        } else if ci.missing == rows {
-            ci.kind = ColumnKind::Empty;
+    Ok(part)
+}
+
+/// The table being built: header facts, then parts merged in file order.
+struct Accumulator<'a> {
+    source_name: &'a str,
+    names: Vec<String>,
+    slots: Vec<Slot>,
+    id_column: Option<String>,
+    columns: Vec<Column>,
+    info: Vec<ColumnInfo>,
+    text_cols: Vec<bool>,
+    ids: Ids,
+    rows: u64,
+    delimiter: u8,
+}
+
+impl<'a> Accumulator<'a> {
+    /// Reads the header from `rdr` and resolves the columns `spec` asks for.
+    fn new<R: Read>(
+        rdr: &mut ::csv::Reader<R>,
+        source_name: &'a str,
+        spec: &ReadSpec,
+        delimiter: u8,
+    ) -> Result<Self> {
+        let header = rdr
+            .byte_headers()
+            .map_err(|e| csv_error(e, source_name, 0))?
+            .clone();
+        let mut names = Vec::with_capacity(header.len());
+        for (j, raw) in header.iter().enumerate() {
+            let name = std::str::from_utf8(raw).map_err(|_| Error::Record {
+                source_name: source_name.to_string(),
+                line: 1,
+                message: format!(
+                    "header field {} is not valid UTF-8 text; save the file as UTF-8",
+                    j + 1
+                ),
+            })?;
+            names.push(name.trim().to_string());
         }
-        if matches!(slots[j], Slot::Id) {
-            ci.kind = ColumnKind::Text;
+        if names.iter().all(|n| n.is_empty()) {
+            return Err(Error::input(
+                source_name,
+                "line 1: the header has no column names; the first line must name the columns",
+            ));
         }
-    }
-    columns.retain(|c| !c.name.is_empty());
-    // Header order, whatever order the caller asked for them in.
-    columns.sort_by_key(|c| {
-        names
+        let duplicate = |want: &str, hits: &[usize]| {
+            format!(
+                "line 1: column {want} appears {} times in the header (fields {}); rename or remove the copies",
+                hits.len(),
+                hits.iter().map(|h| (h + 1).to_string()).collect::<Vec<_>>().join(", ")
+            )
+        };
+        let words = Wording {
+            place: "line 1: ",
+            listing: "the header has",
+            duplicate: &duplicate,
+        };
+        let Plan {
+            slots,
+            id_column,
+            columns,
+        } = plan(source_name, &names, spec, &words)?;
+        let info = names
             .iter()
-            .position(|n| *n == c.name)
-            .unwrap_or(usize::MAX)
-    });
-    Ok(Table {
-        source: source_name.to_string(),
-        id_column,
-        ids,
-        columns,
-        info,
-        row_based: false,
-    })
+            .map(|n| ColumnInfo {
+                name: n.clone(),
+                kind: ColumnKind::Numeric,
+                missing: 0,
+                first_text: None,
+            })
+            .collect();
+        Ok(Accumulator {
+            source_name,
+            text_cols: vec![false; names.len()],
+            names,
+            slots,
+            id_column,
+            columns,
+            info,
+            ids: Ids::default(),
+            rows: 0,
+            delimiter,
+        })
+    }
+
+    fn layout(&self) -> Layout<'_> {
+        Layout {
+            source_name: self.source_name,
+            names: &self.names,
+            slots: self.slots.clone(),
+            columns: self.columns.len(),
+            delimiter: self.delimiter,
+        }
+    }
+
+    /// Reserves room for about `rows` more customers (a guess from the file size; pages
+    /// never written are never resident).
+    fn reserve(&mut self, rows: usize) {
+        for (j, slot) in self.slots.iter().enumerate() {
+            match slot {
+                Slot::Load { col, .. } => self.columns[*col].values.reserve(rows),
+                Slot::Id => self.ids.reserve(rows, rows * self.names[j].len().max(8)),
+                Slot::Skip => {}
+            }
+        }
+    }
+
+    /// Appends the next part in file order. The part may have been parsed with an older
+    /// layout (a column that turned to text since): its values for such columns are
+    /// ignored, which is what reading the rows one by one would have done.
+    fn merge(&mut self, part: Part) {
+        for (j, first) in part.first.into_iter().enumerate() {
+            self.info[j].missing += part.missing[j];
+            if let Some(first) = first {
+                if !self.text_cols[j] {
+                    self.text_cols[j] = true;
+                    self.info[j].first_text = Some(first);
+                    if let Slot::Load { col, .. } = self.slots[j] {
+                        self.slots[j] = Slot::Skip;
+                        self.columns[col].values = Vec::new();
+                        self.columns[col].name.clear();
+                    }
+                }
+            }
+        }
+        for slot in &self.slots {
+            if let Slot::Load { col, .. } = slot {
+                self.columns[*col]
+                    .values
+                    .extend_from_slice(&part.values[*col]);
+            }
+        }
+        if self.id_column.is_some() {
+            self.ids.append(&part.ids);
+        }
+        self.rows += part.rows;
+    }
+
+    fn finish(mut self) -> Result<Table> {
+        let rows = self.rows;
+        if rows == 0 {
+            return Err(Error::input(
+                self.source_name,
+                "has a header line but no customer rows",
+            ));
+        }
+        if self.id_column.is_none() {
+            let mut ids = Ids::with_capacity(rows as usize);
+            let mut b = itoa::Buffer::new();
+            for r in 1..=rows {
+                ids.push(b.format(r));
+            }
+            self.ids = ids;
+        }
+        for (j, ci) in self.info.iter_mut().enumerate() {
+            if self.text_cols[j] {
+                ci.kind = ColumnKind::Text;
+            } else if ci.missing == rows {
+                ci.kind = ColumnKind::Empty;
+            }
+            if matches!(self.slots[j], Slot::Id) {
+                ci.kind = ColumnKind::Text;
+            }
+        }
+        let names = self.names;
+        let mut columns = self.columns;
+        columns.retain(|c| !c.name.is_empty());
+        for c in &mut columns {
+            c.values.shrink_to_fit();
+        }
+        // Header order, whatever order the caller asked for them in.
+        columns.sort_by_key(|c| {
+            names
+                .iter()
+                .position(|n| *n == c.name)
+                .unwrap_or(usize::MAX)
+        });
+        self.ids.shrink_to_fit();
+        Ok(Table {
+            source: self.source_name.to_string(),
+            id_column: self.id_column,
+            ids: self.ids,
+            columns,
+            info: self.info,
+            row_based: false,
+        })
+    }
+}
+
+/// Sizes of the chunked reader: bytes read per block, and chunks per block (parsed in
+/// parallel). Tests shrink them to put chunk boundaries everywhere.
+#[derive(Debug, Clone, Copy)]
+pub struct Chunking {
+    pub block: usize,
+    pub chunks: usize,
+}
+
+impl Default for Chunking {
+    fn default() -> Self {
+        Chunking {
+            block: 16 << 20,
+            chunks: 4 * rayon::current_num_threads().max(1),
+        }
+    }
+}
+
+/// Fills `buf` from `input` until it holds `want` more bytes or the input ends; true at
+/// the end of the input.
+fn fill(input: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    let target = buf.len() + want;
+    buf.reserve(want);
+    while buf.len() < target {
+        let start = buf.len();
+        buf.resize(target, 0);
+        match input.read(&mut buf[start..]) {
+            Ok(0) => {
+                buf.truncate(start);
+                return Ok(true);
+            }
+            Ok(n) => buf.truncate(start + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(start),
+            Err(e) => {
+                buf.truncate(start);
+                return Err(e);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Whether a chunk may start at `p` (just after a `\n`): the line before it is a
+/// non-blank record ended by `\n` or `\r\n`. There the `csv` reader reading the whole
+/// file has just finished that record, so a fresh reader started at `p` splits the rest
+/// identically. Returns the correction to the line count: the whole-file reader counts
+/// lines by `\n` seen when a record ends, and a record ended by `\r\n` ends at the `\r`,
+/// so its next record is reported one line lower (kept, so chunking changes no message).
+fn boundary(b: &[u8], p: usize) -> Option<u64> {
+    if p < 2 || b[p - 1] != b'\n' {
+        return None;
+    }
+    match b[p - 2] {
+        b'\n' => None,
+        b'\r' if p >= 3 && !matches!(b[p - 3], b'\n' | b'\r') => Some(1),
+        b'\r' => None,
+        _ => Some(0),
+    }
+}
+
+/// The first chunk start at or after `from` (the end of `b` when there is none).
+fn next_boundary(b: &[u8], from: usize) -> usize {
+    let mut p = from;
+    while p < b.len() {
+        match b[p..].iter().position(|&c| c == b'\n') {
+            Some(i) => {
+                p += i + 1;
+                if boundary(b, p).is_some() {
+                    return p;
+                }
+            }
+            None => return b.len(),
+        }
+    }
+    b.len()
+}
+
+/// The last chunk start in `b` after `from`, if any.
+fn last_boundary(b: &[u8], from: usize) -> Option<usize> {
+    let mut end = b.len();
+    while end > from {
+        let i = b[from..end].iter().rposition(|&c| c == b'\n')? + from;
+        if boundary(b, i + 1).is_some() && i + 1 > from {
+            return Some(i + 1);
+        }
+        end = i;
+    }
+    None
+}
+
+/// Where parsing a region stopped.
+enum After {
+    /// At a chunk holding a quote: its start in the region, and its line offset.
+    Quoted(usize, u64),
+    /// At the end of the region; the line offset there.
+    End(u64),
+}
+
+/// Parses `region` (whole records, starting at a chunk start whose line offset is
+/// `offset`) in parallel chunks. Chunks holding a quote are not split safely (a quoted
+/// field may hold a newline), so parsing stops at the first of them: returns the parts
+/// before it, and where it starts with its line offset when there is one; otherwise the
+/// line offset of the end of the region.
+fn parse_region(
+    region: &[u8],
+    offset: u64,
+    lay: &Layout,
+    chunks: usize,
+    final_region: bool,
+) -> (Vec<Result<Part>>, After) {
+    let mut cuts = vec![0usize];
+    for c in 1..chunks.max(1) {
+        let target = region.len() * c / chunks;
+        let p = next_boundary(region, target.max(*cuts.last().unwrap_or(&0)));
+        if p < region.len() && p > *cuts.last().unwrap_or(&0) {
+            cuts.push(p);
+        }
+    }
+    cuts.push(region.len());
+    let spans: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+    let scans: Vec<(u64, bool)> = spans
+        .par_iter()
+        .map(|&(a, b)| {
+            let s = &region[a..b];
+            (
+                s.iter().filter(|&&c| c == b'\n').count() as u64,
+                s.contains(&b'"'),
+            )
+        })
+        .collect();
+    let mut offsets = Vec::with_capacity(spans.len());
+    let mut newlines = 0u64;
+    let mut quoted = None;
+    for (i, &(a, _)) in spans.iter().enumerate() {
+        let fix = if a == 0 {
+            0
+        } else {
+            boundary(region, a).unwrap_or(0)
+        };
+        let off = offset + newlines - fix;
+        if scans[i].1 {
+            quoted = Some((a, off));
+            break;
+        }
+        offsets.push(off);
+        newlines += scans[i].0;
+    }
+    let parts = spans[..offsets.len()]
+        .par_iter()
+        .zip(&offsets)
+        .zip(&scans)
+        .map(|((&(a, b), &off), &(lines, _))| {
+            let mut rdr = record_reader(lay.delimiter, false, &region[a..b]);
+            parse_records(&mut rdr, lay, off, lines as usize + 1)
+        })
+        .collect();
+    let next = match quoted {
+        Some((q, off)) => After::Quoted(q, off),
+        None => {
+            let fix = if final_region || region.is_empty() {
+                0
+            } else {
+                boundary(region, region.len()).unwrap_or(0)
+            };
+            After::End(offset + newlines - fix)
+        }
+    };
+    (parts, next)
+}
+
+/// Reads plain CSV text in blocks, each split at record boundaries into chunks parsed in
+/// parallel while the next block is read. Results, and the error reported (the first in
+/// file order), are exactly those of reading record by record: every chunk starts where
+/// the whole-file reader would have just ended a record, and parts are merged in order.
+/// Text from the first chunk holding a quote on is read record by record.
+pub fn read_chunked(
+    input: &mut (dyn Read + Send),
+    source_name: &str,
+    spec: &ReadSpec,
+    size_hint: Option<u64>,
+    sizes: Chunking,
+) -> Result<Table> {
+    let mut buf = Vec::new();
+    let mut eof = fill(input, &mut buf, sizes.block).map_err(|e| io_error(e, source_name))?;
+    let start = if buf.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    if buf.len() == start {
+        return Err(empty_file(source_name));
+    }
+    let delimiter = spec
+        .delimiter
+        .unwrap_or_else(|| sniff_delimiter(&buf[start..]));
+    let mut hdr = record_reader(delimiter, true, &buf[start..]);
+    let mut acc = Accumulator::new(&mut hdr, source_name, spec, delimiter)?;
+    let pos = hdr.position().clone();
+    drop(hdr);
+    let mut from = start + pos.byte() as usize;
+    let mut offset = pos.line() - 1;
+    if !eof && from >= buf.len() {
+        // A header longer than a block: read the rest record by record.
+        return sequential_rest(acc, &buf[from.min(buf.len())..], input, offset);
+    }
+    if let Some(total) = size_hint {
+        let sample = &buf[from..];
+        let rows_seen = sample.iter().filter(|&&c| c == b'\n').count();
+        if rows_seen > 0 {
+            let per_row = sample.len() as f64 / rows_seen as f64;
+            let guess = (total as f64 / per_row * 1.02) as u64;
+            acc.reserve(guess.min(total / 2) as usize);
+        }
+    }
+    loop {
+        let end = if eof {
+            buf.len()
+        } else {
+            match last_boundary(&buf, from) {
+                Some(e) => e,
+                None => return sequential_rest(acc, &buf[from..], input, offset),
+            }
+        };
+        let lay = acc.layout();
+        let mut next = Vec::new();
+        let ((parts, after), read) = rayon::join(
+            || parse_region(&buf[from..end], offset, &lay, sizes.chunks, eof),
+            || {
+                if eof {
+                    return Ok(true);
+                }
+                next.reserve(sizes.block + buf.len() - end);
+                next.extend_from_slice(&buf[end..]);
+                fill(input, &mut next, sizes.block)
+            },
+        );
+        drop(lay);
+        for part in parts {
+            acc.merge(part?);
+        }
+        let read = read.map_err(|e| io_error(e, source_name));
+        match after {
+            After::Quoted(q, off) if eof => {
+                return sequential_rest(acc, &buf[from + q..], input, off)
+            }
+            After::Quoted(q, off) => {
+                // `next` already holds the bytes after `end` and the next block.
+                read?;
+                let head: Vec<u8> = buf[from + q..end].iter().chain(&next).copied().collect();
+                drop(buf);
+                drop(next);
+                return sequential_rest(acc, &head, input, off);
+            }
+            After::End(off) => offset = off,
+        }
+        if eof {
+            return acc.finish();
+        }
+        eof = read?;
+        buf = next;
+        from = 0;
+    }
+}
+
+/// Reads `head` and then the rest of `input` record by record, from a chunk start whose
+/// line offset is `offset`.
+fn sequential_rest(
+    mut acc: Accumulator,
+    head: &[u8],
+    input: &mut (dyn Read + Send),
+    offset: u64,
+) -> Result<Table> {
+    let mut rdr = record_reader(acc.delimiter, false, head.chain(input));
+    let part = parse_records(&mut rdr, &acc.layout(), offset, 0)?;
+    acc.merge(part);
+    acc.finish()
 }
 
 /// Refuses a record with a field that spans lines, one of which holds a whole row's worth
@@ -350,8 +859,8 @@ fn check_quotes(
 }
 
 /// A column name as quoted in a message: at most 40 characters.
-fn csv_error(e: ::csv::Error, source_name: &str) -> Error {
-    let line = e.position().map(|p| p.line()).unwrap_or(0);
+fn csv_error(e: ::csv::Error, source_name: &str, offset: u64) -> Error {
+    let line = e.position().map(|p| p.line() + offset).unwrap_or(0);
     match e.into_kind() {
         ::csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
@@ -394,7 +903,13 @@ pub fn read_bytes(bytes: &[u8], source_name: &str, spec: &ReadSpec) -> Result<Ta
         return read_from(BufReader::new(decoder), source_name, spec);
     }
     sniff_binary(bytes, source_name)?;
-    read_from(BufReader::new(bytes), source_name, spec)
+    read_chunked(
+        &mut &bytes[..],
+        source_name,
+        spec,
+        Some(bytes.len() as u64),
+        Chunking::default(),
+    )
 }
 
 #[allow(dead_code)]
@@ -429,6 +944,70 @@ mod tests {
         assert_eq!(parse_number(b"-1e15"), Cell::Value(-1e15));
         assert!(matches!(parse_number(b"12abc"), Cell::Bad(_)));
         assert!(matches!(parse_number(b"--1"), Cell::Bad(_)));
+        assert!(matches!(parse_number(b"."), Cell::Bad(_)));
+        assert!(matches!(parse_number(b"1.2.3"), Cell::Bad(_)));
+        assert!(matches!(parse_number(b"-"), Cell::Bad(_)));
+    }
+
+    /// The quick decimal path gives exactly what `str::parse::<f64>` gives, including
+    /// signed zeros, leading zeros, bare dots and numbers at its digit limits.
+    #[test]
+    fn fast_decimals_equal_std_parse() {
+        let mut cases: Vec<String> = [
+            "0",
+            "-0",
+            "+0",
+            "-0.0",
+            "0.1",
+            ".5",
+            "5.",
+            "-.5",
+            "007.250",
+            "1234567890123456789",
+            "9007199254740993",
+            "9007199254740992",
+            "0.30000000000000004",
+            "123456.789012",
+            "0.0000000000000000000001",
+            "1e5",
+            "+12.5",
+            "99999999999999999999",
+            "3328.717012",
+            "0.864511",
+            "1000000000000000",
+            "-999999999999999.9",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 19 + 1) as usize;
+            let m = x >> 5;
+            let mut t = format!("{m}");
+            t.truncate(digits);
+            let dot = ((x >> 50) as usize) % (t.len() + 1);
+            t.insert(dot, '.');
+            if x & 1 == 1 {
+                t.insert(0, '-');
+            }
+            cases.push(t);
+        }
+        for c in &cases {
+            let want = c.parse::<f64>().ok();
+            let got = fast_decimal(c.as_bytes());
+            if let Some(g) = got {
+                assert_eq!(Some(g.to_bits()), want.map(f64::to_bits), "{c}");
+            }
+            match (parse_number(c.as_bytes()), want) {
+                (Cell::Value(v), Some(w)) => assert_eq!(v.to_bits(), w.to_bits(), "{c}"),
+                (Cell::Bad(_), _) => {}
+                (other, w) => panic!("{c}: {other:?} vs {w:?}"),
+            }
+        }
     }
 
     #[test]
