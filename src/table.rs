@@ -30,6 +30,10 @@ impl Ids {
         self.ends.reserve(rows);
         self.buf.reserve(bytes);
     }
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
     /// Gives back the room reserved and not used.
     pub fn shrink_to_fit(&mut self) {
         self.ends.shrink_to_fit();

@@ -220,7 +220,7 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
     let mut rdr = record_reader(delimiter, true, input);
     let mut acc = Accumulator::new(&mut rdr, source_name, spec, delimiter)?;
     let part = parse_records(&mut rdr, &acc.layout(), 0, 0)?;
-    acc.merge(part);
+    acc.merge(&part);
     acc.finish()
 }
 
@@ -271,56 +271,112 @@ struct Part {
     first: Vec<Option<(u64, String)>>,
 }
 
-/// Parses every record `rdr` still has. `offset` is added to the reader's line numbers
-/// (the lines before the point where this reader started). Stops at the first error,
-/// which is therefore the first error of this run of records.
-fn parse_records<R: Read>(
-    rdr: &mut ::csv::Reader<R>,
-    lay: &Layout,
-    offset: u64,
-    rows_hint: usize,
-) -> Result<Part> {
-    let source_name = lay.source_name;
-    let names = lay.names;
-    let mut slots = lay.slots.clone();
-    let mut part = Part {
-        rows: 0,
-        ids: Ids::with_capacity(rows_hint),
-        values: (0..lay.columns)
-            .map(|_| Vec::with_capacity(rows_hint))
-            .collect(),
-        missing: vec![0; names.len()],
-        first: vec![None; names.len()],
-    };
-    let mut record = ::csv::ByteRecord::new();
-    loop {
-        match rdr.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(e, source_name, offset)),
+/// Collects the records of one run into a [`Part`], with the same checks in the same
+/// order for every way of splitting records.
+struct Sink<'l, 'a, 'p> {
+    lay: &'l Layout<'a>,
+    slots: Vec<Slot>,
+    part: &'p mut Part,
+}
+
+impl Part {
+    fn new(columns: usize, names: usize) -> Self {
+        Part {
+            rows: 0,
+            ids: Ids::default(),
+            values: vec![Vec::new(); columns],
+            missing: vec![0; names],
+            first: vec![None; names],
         }
-        let line = record.position().map(|p| p.line()).unwrap_or(part.rows + 2) + offset;
-        if record.len() != names.len() {
+    }
+
+    /// Empties the part for the next chunk, keeping its memory (no page faults, no
+    /// returning memory to the system and asking for it again block after block).
+    fn reset(&mut self, rows_hint: usize) {
+        self.rows = 0;
+        self.ids.clear();
+        self.ids.reserve(rows_hint, 0);
+        for v in &mut self.values {
+            v.clear();
+            v.reserve(rows_hint);
+        }
+        self.missing.iter_mut().for_each(|m| *m = 0);
+        self.first.iter_mut().for_each(|f| *f = None);
+    }
+
+    /// Adds `by` to every line number held.
+    fn shift_lines(&mut self, by: u64) {
+        for (line, _) in self.first.iter_mut().flatten() {
+            *line += by;
+        }
+    }
+}
+
+/// Adds `by` to the line number of an error found in a chunk parsed on its own.
+fn shift_error(e: Error, by: u64) -> Error {
+    match e {
+        Error::Cell {
+            source_name,
+            line,
+            column,
+            message,
+        } => Error::Cell {
+            source_name,
+            line: line + by,
+            column,
+            message,
+        },
+        Error::Record {
+            source_name,
+            line,
+            message,
+        } => Error::Record {
+            source_name,
+            line: line + by,
+            message,
+        },
+        other => other,
+    }
+}
+
+impl<'l, 'a, 'p> Sink<'l, 'a, 'p> {
+    fn new(lay: &'l Layout<'a>, part: &'p mut Part, rows_hint: usize) -> Self {
+        part.reset(rows_hint);
+        Sink {
+            lay,
+            slots: lay.slots.clone(),
+            part,
+        }
+    }
+
+    /// One record of `count` fields starting on `line`.
+    #[inline]
+    fn record<'f>(
+        &mut self,
+        line: u64,
+        count: usize,
+        fields: impl Iterator<Item = &'f [u8]>,
+    ) -> Result<()> {
+        let source_name = self.lay.source_name;
+        let names = self.lay.names;
+        if count != names.len() {
             return Err(Error::Record {
                 source_name: source_name.to_string(),
                 line,
                 message: format!(
-                    "this row has {} fields but the header has {}; every row needs one field per column (look for a stray delimiter or quote)",
-                    record.len(),
+                    "this row has {count} fields but the header has {}; every row needs one field per column (look for a stray delimiter or quote)",
                     names.len()
                 ),
             });
         }
-        if record.as_slice().contains(&b'\n') || record.as_slice().contains(&b'\r') {
-            check_quotes(&record, lay.delimiter, names, source_name, line)?;
-        }
+        let part = &mut *self.part;
         part.rows += 1;
-        for (j, raw) in record.iter().enumerate() {
+        for (j, raw) in fields.enumerate() {
             let empty = raw.trim_ascii().is_empty();
             if empty {
                 part.missing[j] += 1;
             }
-            match slots[j] {
+            match self.slots[j] {
                 Slot::Skip => {
                     if !empty && part.first[j].is_none() {
                         part.first[j] = Some((line, show_value(raw)));
@@ -350,15 +406,115 @@ fn parse_records<R: Read>(
                                 message: format!("{} {why}", show_value(raw)),
                             });
                         }
-                        slots[j] = Slot::Skip;
+                        self.slots[j] = Slot::Skip;
                         part.first[j] = Some((line, show_value(raw)));
                         part.values[col] = Vec::new();
                     }
                 },
             }
         }
+        Ok(())
+    }
+}
+
+/// Parses every record `rdr` still has. `offset` is added to the reader's line numbers
+/// (the lines before the point where this reader started). Stops at the first error,
+/// which is therefore the first error of this run of records.
+fn parse_records<R: Read>(
+    rdr: &mut ::csv::Reader<R>,
+    lay: &Layout,
+    offset: u64,
+    rows_hint: usize,
+) -> Result<Part> {
+    let mut part = Part::new(lay.columns, lay.names.len());
+    let mut sink = Sink::new(lay, &mut part, rows_hint);
+    let mut record = ::csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_error(e, lay.source_name, offset)),
+        }
+        let line = record
+            .position()
+            .map(|p| p.line())
+            .unwrap_or(sink.part.rows + 2)
+            + offset;
+        if record.len() == lay.names.len()
+            && (record.as_slice().contains(&b'\n') || record.as_slice().contains(&b'\r'))
+        {
+            check_quotes(&record, lay.delimiter, lay.names, lay.source_name, line)?;
+        }
+        sink.record(line, record.len(), record.iter())?;
     }
     Ok(part)
+}
+
+/// What parsing a chunk on its own found.
+enum Chunk {
+    /// Parsed into its part; the `\n` bytes it holds.
+    Done(u64),
+    /// It holds a quote and was not parsed.
+    Quoted,
+}
+
+/// Parses a chunk without quotes into `part`, splitting records and fields directly:
+/// the same records, fields and line numbers as the `csv` reader (which is what
+/// `chunked_reading_equals_record_by_record_reading` checks), at a fraction of the cost.
+/// Without quotes a record is the bytes up to the next `\r` or `\n`; line ends between
+/// records are skipped as blank lines; the line of a record is 1 + the `\n` bytes
+/// consumed when the record before it ended (a record ended by `\r` leaves its `\n` to
+/// be skipped later, as the `csv` reader does). Line numbers are counted from the
+/// chunk's start: the caller adds the lines before it. A quote anywhere stops it (a
+/// quoted field may hold delimiters and line ends): [`Chunk::Quoted`].
+fn parse_plain(chunk: &[u8], lay: &Layout, part: &mut Part) -> Result<Chunk> {
+    let rows_hint = chunk.len() / 64 + 1;
+    let mut sink = Sink::new(lay, part, rows_hint);
+    let delimiter = lay.delimiter;
+    let mut newlines = 0u64;
+    let mut p = 0usize;
+    let end = chunk.len();
+    // Where each field ends (one scan finds fields and the end of the record).
+    let mut ends: Vec<usize> = Vec::with_capacity(lay.names.len() + 1);
+    loop {
+        let line = 1 + newlines;
+        while p < end && is_eol(&chunk[p]) {
+            newlines += u64::from(chunk[p] == b'\n');
+            p += 1;
+        }
+        if p == end {
+            break;
+        }
+        let start = p;
+        ends.clear();
+        while p < end {
+            let c = chunk[p];
+            if c == delimiter {
+                ends.push(p);
+            } else if c == b'\n' || c == b'\r' {
+                break;
+            } else if c == b'"' {
+                return Ok(Chunk::Quoted);
+            }
+            p += 1;
+        }
+        let stop = p;
+        ends.push(stop);
+        let mut from = start;
+        let fields = ends.iter().map(|&e| {
+            let f = &chunk[from..e];
+            from = e + 1;
+            f
+        });
+        sink.record(line, ends.len(), fields)?;
+        if stop < end {
+            newlines += u64::from(chunk[stop] == b'\n');
+            p = stop + 1;
+        } else {
+            p = end;
+        }
+    }
+    Ok(Chunk::Done(newlines))
 }
 
 /// The table being built: header facts, then parts merged in file order.
@@ -470,13 +626,13 @@ impl<'a> Accumulator<'a> {
     /// Appends the next part in file order. The part may have been parsed with an older
     /// layout (a column that turned to text since): its values for such columns are
     /// ignored, which is what reading the rows one by one would have done.
-    fn merge(&mut self, part: Part) {
-        for (j, first) in part.first.into_iter().enumerate() {
+    fn merge(&mut self, part: &Part) {
+        for (j, first) in part.first.iter().enumerate() {
             self.info[j].missing += part.missing[j];
             if let Some(first) = first {
                 if !self.text_cols[j] {
                     self.text_cols[j] = true;
-                    self.info[j].first_text = Some(first);
+                    self.info[j].first_text = Some(first.clone());
                     if let Slot::Load { col, .. } = self.slots[j] {
                         self.slots[j] = Slot::Skip;
                         self.columns[col].values = Vec::new();
@@ -590,32 +746,28 @@ fn fill(input: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result
     Ok(false)
 }
 
-/// Whether a chunk may start at `p` (just after a `\n`): the line before it is a
-/// non-blank record ended by `\n` or `\r\n`. There the `csv` reader reading the whole
-/// file has just finished that record, so a fresh reader started at `p` splits the rest
-/// identically. Returns the correction to the line count: the whole-file reader counts
-/// lines by `\n` seen when a record ends, and a record ended by `\r\n` ends at the `\r`,
-/// so its next record is reported one line lower (kept, so chunking changes no message).
-fn boundary(b: &[u8], p: usize) -> Option<u64> {
-    if p < 2 || b[p - 1] != b'\n' {
-        return None;
-    }
-    match b[p - 2] {
-        b'\n' => None,
-        b'\r' if p >= 3 && !matches!(b[p - 3], b'\n' | b'\r') => Some(1),
-        b'\r' => None,
-        _ => Some(0),
-    }
+/// Whether a chunk may start at `p`: just after a line end (`\n` or `\r`) that ends a
+/// non-blank record. There the `csv` reader reading the whole file has just finished
+/// that record (a `\r\n` record ends at the `\r`; the `\n` is skipped with the next
+/// one), and it numbers lines by the `\n` bytes consumed so far, so a fresh reader
+/// started at `p` with the `\n` count before `p` as line offset splits and numbers the
+/// rest identically, blank lines and all.
+fn boundary(b: &[u8], p: usize) -> bool {
+    p >= 2 && matches!(b[p - 1], b'\n' | b'\r') && !matches!(b[p - 2], b'\n' | b'\r')
+}
+
+fn is_eol(c: &u8) -> bool {
+    matches!(c, b'\n' | b'\r')
 }
 
 /// The first chunk start at or after `from` (the end of `b` when there is none).
 fn next_boundary(b: &[u8], from: usize) -> usize {
     let mut p = from;
     while p < b.len() {
-        match b[p..].iter().position(|&c| c == b'\n') {
+        match b[p..].iter().position(is_eol) {
             Some(i) => {
                 p += i + 1;
-                if boundary(b, p).is_some() {
+                if boundary(b, p) {
                     return p;
                 }
             }
@@ -629,8 +781,8 @@ fn next_boundary(b: &[u8], from: usize) -> usize {
 fn last_boundary(b: &[u8], from: usize) -> Option<usize> {
     let mut end = b.len();
     while end > from {
-        let i = b[from..end].iter().rposition(|&c| c == b'\n')? + from;
-        if boundary(b, i + 1).is_some() && i + 1 > from {
+        let i = b[from..end].iter().rposition(is_eol)? + from;
+        if i + 1 > from && boundary(b, i + 1) {
             return Some(i + 1);
         }
         end = i;
@@ -647,17 +799,16 @@ enum After {
 }
 
 /// Parses `region` (whole records, starting at a chunk start whose line offset is
-/// `offset`) in parallel chunks. Chunks holding a quote are not split safely (a quoted
-/// field may hold a newline), so parsing stops at the first of them: returns the parts
-/// before it, and where it starts with its line offset when there is one; otherwise the
-/// line offset of the end of the region.
+/// `offset`) in parallel chunks into `pool`, and merges them in file order into `acc`.
+/// Returns where it stopped: at the first chunk holding a quote (which is not split
+/// safely: a quoted field may hold a line end), or at the end of the region.
 fn parse_region(
     region: &[u8],
     offset: u64,
-    lay: &Layout,
+    acc: &mut Accumulator,
+    pool: &mut Vec<Part>,
     chunks: usize,
-    final_region: bool,
-) -> (Vec<Result<Part>>, After) {
+) -> Result<After> {
     let mut cuts = vec![0usize];
     for c in 1..chunks.max(1) {
         let target = region.len() * c / chunks;
@@ -668,54 +819,29 @@ fn parse_region(
     }
     cuts.push(region.len());
     let spans: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
-    let scans: Vec<(u64, bool)> = spans
-        .par_iter()
-        .map(|&(a, b)| {
-            let s = &region[a..b];
-            (
-                s.iter().filter(|&&c| c == b'\n').count() as u64,
-                s.contains(&b'"'),
-            )
-        })
-        .collect();
-    let mut offsets = Vec::with_capacity(spans.len());
-    let mut newlines = 0u64;
-    let mut quoted = None;
-    for (i, &(a, _)) in spans.iter().enumerate() {
-        let fix = if a == 0 {
-            0
-        } else {
-            boundary(region, a).unwrap_or(0)
-        };
-        let off = offset + newlines - fix;
-        if scans[i].1 {
-            quoted = Some((a, off));
-            break;
-        }
-        offsets.push(off);
-        newlines += scans[i].0;
+    while pool.len() < spans.len() {
+        pool.push(Part::new(acc.columns.len(), acc.names.len()));
     }
-    let parts = spans[..offsets.len()]
-        .par_iter()
-        .zip(&offsets)
-        .zip(&scans)
-        .map(|((&(a, b), &off), &(lines, _))| {
-            let mut rdr = record_reader(lay.delimiter, false, &region[a..b]);
-            parse_records(&mut rdr, lay, off, lines as usize + 1)
-        })
+    let lay = acc.layout();
+    let outcomes: Vec<Result<Chunk>> = pool[..spans.len()]
+        .par_iter_mut()
+        .zip(&spans)
+        .map(|(part, &(a, b))| parse_plain(&region[a..b], &lay, part))
         .collect();
-    let next = match quoted {
-        Some((q, off)) => After::Quoted(q, off),
-        None => {
-            let fix = if final_region || region.is_empty() {
-                0
-            } else {
-                boundary(region, region.len()).unwrap_or(0)
-            };
-            After::End(offset + newlines - fix)
+    drop(lay);
+    let mut offset = offset;
+    for ((outcome, part), &(a, _)) in outcomes.into_iter().zip(pool.iter_mut()).zip(&spans) {
+        match outcome {
+            Err(e) => return Err(shift_error(e, offset)),
+            Ok(Chunk::Quoted) => return Ok(After::Quoted(a, offset)),
+            Ok(Chunk::Done(newlines)) => {
+                part.shift_lines(offset);
+                acc.merge(part);
+                offset += newlines;
+            }
         }
-    };
-    (parts, next)
+    }
+    Ok(After::End(offset))
 }
 
 /// Reads plain CSV text in blocks, each split at record boundaries into chunks parsed in
@@ -743,16 +869,23 @@ pub fn read_chunked(
     let delimiter = spec
         .delimiter
         .unwrap_or_else(|| sniff_delimiter(&buf[start..]));
+    // The header must be whole in the buffer: read on until the header reader stops
+    // before its end (or the input ends).
+    while !eof {
+        let mut hdr = record_reader(delimiter, true, &buf[start..]);
+        let _ = hdr.byte_headers();
+        if start + (hdr.position().byte() as usize) < buf.len() {
+            break;
+        }
+        let more = buf.len().max(sizes.block);
+        eof = fill(input, &mut buf, more).map_err(|e| io_error(e, source_name))?;
+    }
     let mut hdr = record_reader(delimiter, true, &buf[start..]);
     let mut acc = Accumulator::new(&mut hdr, source_name, spec, delimiter)?;
     let pos = hdr.position().clone();
     drop(hdr);
     let mut from = start + pos.byte() as usize;
     let mut offset = pos.line() - 1;
-    if !eof && from >= buf.len() {
-        // A header longer than a block: read the rest record by record.
-        return sequential_rest(acc, &buf[from.min(buf.len())..], input, offset);
-    }
     if let Some(total) = size_hint {
         let sample = &buf[from..];
         let rows_seen = sample.iter().filter(|&&c| c == b'\n').count();
@@ -762,6 +895,10 @@ pub fn read_chunked(
             acc.reserve(guess.min(total / 2) as usize);
         }
     }
+    if matches!(delimiter, b'\n' | b'\r' | b'"') {
+        return sequential_rest(acc, &buf[from..], input, offset);
+    }
+    let mut pool = Vec::new();
     loop {
         let end = if eof {
             buf.len()
@@ -771,10 +908,9 @@ pub fn read_chunked(
                 None => return sequential_rest(acc, &buf[from..], input, offset),
             }
         };
-        let lay = acc.layout();
         let mut next = Vec::new();
-        let ((parts, after), read) = rayon::join(
-            || parse_region(&buf[from..end], offset, &lay, sizes.chunks, eof),
+        let (after, read) = rayon::join(
+            || parse_region(&buf[from..end], offset, &mut acc, &mut pool, sizes.chunks),
             || {
                 if eof {
                     return Ok(true);
@@ -784,10 +920,7 @@ pub fn read_chunked(
                 fill(input, &mut next, sizes.block)
             },
         );
-        drop(lay);
-        for part in parts {
-            acc.merge(part?);
-        }
+        let after = after?;
         let read = read.map_err(|e| io_error(e, source_name));
         match after {
             After::Quoted(q, off) if eof => {
@@ -822,7 +955,7 @@ fn sequential_rest(
 ) -> Result<Table> {
     let mut rdr = record_reader(acc.delimiter, false, head.chain(input));
     let part = parse_records(&mut rdr, &acc.layout(), offset, 0)?;
-    acc.merge(part);
+    acc.merge(&part);
     acc.finish()
 }
 
@@ -1074,6 +1207,122 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.rows(), 2);
+    }
+
+    /// Reads `data` record by record (the reference) and in chunks of every size in
+    /// `blocks`, and checks both give the same table, or the same error.
+    fn same_chunked(data: &[u8], spec: &ReadSpec, blocks: &[usize]) -> String {
+        let whole = match read_from(BufReader::new(data), "t.csv", spec) {
+            Ok(t) => format!("{t:?}"),
+            Err(e) => format!("error: {e}"),
+        };
+        for &block in blocks {
+            for chunks in [1, 3, 8] {
+                let got = match read_chunked(
+                    &mut &data[..],
+                    "t.csv",
+                    spec,
+                    Some(data.len() as u64),
+                    Chunking { block, chunks },
+                ) {
+                    Ok(t) => format!("{t:?}"),
+                    Err(e) => format!("error: {e}"),
+                };
+                assert_eq!(
+                    got,
+                    whole,
+                    "block {block}, {chunks} chunks, input {:?}",
+                    String::from_utf8_lossy(data)
+                );
+            }
+        }
+        whole
+    }
+
+    #[test]
+    fn chunks_split_at_records_not_inside_quotes() {
+        let mut data = b"CUST_ID,A,NOTE\n".to_vec();
+        for i in 0..400 {
+            let note = match i % 7 {
+                0 => "\"two\nlines, with a comma\"".to_string(),
+                3 => "\"say \"\"hi\"\"\r\nthere\"".to_string(),
+                _ => format!("n{i}"),
+            };
+            data.extend_from_slice(format!("c{i},{i}.5,{note}\n").as_bytes());
+        }
+        let t = same_chunked(&data, &spec(&["A"]), &[16, 64, 100, 1000, 1 << 20]);
+        assert!(t.contains("c399"), "{t}");
+        // Quotes only late in the file: chunks first, then record by record.
+        let mut data = b"CUST_ID,A\n".to_vec();
+        for i in 0..300 {
+            data.extend_from_slice(format!("c{i},{i}\n").as_bytes());
+        }
+        data.extend_from_slice(b"\"q\nq\",7\nlast,8\n");
+        let t = same_chunked(&data, &spec(&["A"]), &[32, 200, 1 << 20]);
+        assert!(t.contains("c299q\\nqlast"), "{t}");
+    }
+
+    #[test]
+    fn errors_from_later_chunks_keep_line_and_column() {
+        let mut data = b"CUST_ID,A,B\n".to_vec();
+        for i in 0..1000 {
+            let b = match i {
+                700 => "x7".to_string(),
+                900 => "1,2".to_string(),
+                _ => format!("{i}"),
+            };
+            data.extend_from_slice(format!("c{i},{i},{b}\n").as_bytes());
+        }
+        let e = same_chunked(&data, &spec(&["A", "B"]), &[50, 999, 4096, 1 << 20]);
+        assert_eq!(
+            e,
+            "error: t.csv:702: column B: \"x7\" is not a number; fix the cell, or leave it empty to mark it missing"
+        );
+        // The first error in file order wins, even when a later chunk fails too.
+        let e = same_chunked(&data[..data.len() - 1], &spec(&["A"]), &[50, 4096]);
+        assert!(e.contains("t.csv:902:") && e.contains("4 fields"), "{e}");
+        // Not required: B turns to text at its first non-number, whatever chunk it is in.
+        let mut fixed = data.clone();
+        let at = fixed.windows(4).position(|w| w == b"1,2\n").unwrap();
+        fixed[at + 1] = b'.';
+        let t = same_chunked(&fixed, &spec(&["A"]), &[50, 4096]);
+        assert!(t.contains("first_text: Some((702, \"\\\"x7\\\"\"))"), "{t}");
+    }
+
+    #[test]
+    fn chunked_reading_equals_record_by_record_reading() {
+        // Random small files over an alphabet with every troublesome byte: CR, LF,
+        // quotes, blank lines, bad numbers, spaces, short and long rows.
+        let alphabet: &[&[u8]] = &[
+            b"1", b"2.5", b"-3", b"", b" ", b"x", b",", b"\n", b"\r\n", b"\r", b"\"", b"\n\n",
+            b"1e3", b"\xff", b"7", b"8", b"9,",
+        ];
+        let mut x: u64 = 12345;
+        for case in 0..600 {
+            let mut data = b"CUST_ID,A,B\n".to_vec();
+            let rows = 1 + case % 40;
+            for r in 0..rows {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if x % 5 == 0 {
+                    let mut piece = alphabet[(x >> 8) as usize % alphabet.len()];
+                    if case % 3 == 0 && piece == b"\"" {
+                        // Some files without any quote: chunked from start to end.
+                        piece = b"\r\r\n";
+                    }
+                    data.extend_from_slice(format!("c{r},").as_bytes());
+                    data.extend_from_slice(piece);
+                    data.extend_from_slice(b",1\n");
+                } else if x % 7 == 0 {
+                    data.extend_from_slice(format!("c{r},{},\r\n", r).as_bytes());
+                } else {
+                    data.extend_from_slice(format!("c{r},{r}.25,{}\n", x % 100).as_bytes());
+                }
+            }
+            let required: &[&str] = if case % 2 == 0 { &["A"] } else { &["A", "B"] };
+            same_chunked(&data, &spec(required), &[8, 33, 1 << 20]);
+        }
     }
 
     #[test]
