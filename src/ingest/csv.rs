@@ -14,11 +14,27 @@ use crate::error::{show_value, Error, Result};
 use crate::ingest::plan::{plan, short_name, Plan, Slot, Wording};
 use crate::ingest::ReadSpec;
 use crate::progress::Progress;
-use crate::table::{Column, ColumnInfo, ColumnKind, Ids, Table};
+use crate::table::{Column, ColumnInfo, ColumnKind, Ids, Spilled, Table};
 use rayon::prelude::*;
 
 /// Reads a CSV file (plain or gzip) from disk.
 pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
+    read_path_spilling(path, spec, None).map(|(t, _)| t)
+}
+
+/// Files at least this large keep the columns that are not required in a temporary
+/// file while they are read, when the caller gives a place for it.
+pub const SPILL_MIN_BYTES: u64 = 64 << 20;
+
+/// Reads a CSV file; with `spill_dir`, a plain file of [`SPILL_MIN_BYTES`] or more keeps
+/// its columns that are not required (the ones only the profile reads) in a temporary
+/// file there rather than in memory: they are then absent from the table and held by
+/// the [`Spilled`] returned.
+pub fn read_path_spilling(
+    path: &Path,
+    spec: &ReadSpec,
+    spill_dir: Option<&Path>,
+) -> Result<(Table, Option<Spilled>)> {
     let name = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading", e))?;
     if meta.is_dir() {
@@ -35,21 +51,29 @@ pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
         .fill_buf()
         .map_err(|e| Error::io(path, "reading", e))?
         .to_vec();
-    let table = if head.starts_with(&[0x1f, 0x8b]) {
+    let read = if head.starts_with(&[0x1f, 0x8b]) {
         let decoder = flate2::read::MultiGzDecoder::new(buffered);
-        read_from(BufReader::with_capacity(1 << 20, decoder), &name, spec)?
+        (
+            read_from(BufReader::with_capacity(1 << 20, decoder), &name, spec)?,
+            None,
+        )
     } else {
         sniff_binary(&head, &name)?;
+        let spill = match spill_dir {
+            Some(dir) if meta.len() >= SPILL_MIN_BYTES => Some(Spilled::create_in(dir)?),
+            _ => None,
+        };
         read_chunked(
             &mut buffered,
             &name,
             spec,
             Some(meta.len()),
             Chunking::default(),
+            spill,
         )?
     };
     progress.finish();
-    Ok(table)
+    Ok(read)
 }
 
 /// Refuses files that are clearly not delimited text, with a hint about what they are.
@@ -220,8 +244,8 @@ pub fn read_from<R: BufRead>(mut input: R, source_name: &str, spec: &ReadSpec) -
     let mut rdr = record_reader(delimiter, true, input);
     let mut acc = Accumulator::new(&mut rdr, source_name, spec, delimiter)?;
     let part = parse_records(&mut rdr, &acc.layout(), 0, 0)?;
-    acc.merge(&part);
-    acc.finish()
+    acc.merge(&part)?;
+    acc.finish().map(|(t, _)| t)
 }
 
 /// The `csv` reader every path uses: same quoting rules, so a chunk parsed on its own
@@ -529,6 +553,8 @@ struct Accumulator<'a> {
     ids: Ids,
     rows: u64,
     delimiter: u8,
+    /// Where columns that are not required go instead of memory, if anywhere.
+    spill: Option<Spilled>,
 }
 
 impl<'a> Accumulator<'a> {
@@ -598,6 +624,7 @@ impl<'a> Accumulator<'a> {
             ids: Ids::default(),
             rows: 0,
             delimiter,
+            spill: None,
         })
     }
 
@@ -616,6 +643,9 @@ impl<'a> Accumulator<'a> {
     fn reserve(&mut self, rows: usize) {
         for (j, slot) in self.slots.iter().enumerate() {
             match slot {
+                Slot::Load {
+                    required: false, ..
+                } if self.spill.is_some() => {}
                 Slot::Load { col, .. } => self.columns[*col].values.reserve(rows),
                 Slot::Id => self.ids.reserve(rows, rows * self.names[j].len().max(8)),
                 Slot::Skip => {}
@@ -626,7 +656,7 @@ impl<'a> Accumulator<'a> {
     /// Appends the next part in file order. The part may have been parsed with an older
     /// layout (a column that turned to text since): its values for such columns are
     /// ignored, which is what reading the rows one by one would have done.
-    fn merge(&mut self, part: &Part) {
+    fn merge(&mut self, part: &Part) -> Result<()> {
         for (j, first) in part.first.iter().enumerate() {
             self.info[j].missing += part.missing[j];
             if let Some(first) = first {
@@ -635,6 +665,9 @@ impl<'a> Accumulator<'a> {
                     self.info[j].first_text = Some(first.clone());
                     if let Slot::Load { col, .. } = self.slots[j] {
                         self.slots[j] = Slot::Skip;
+                        if let Some(spill) = &mut self.spill {
+                            spill.forget(&self.columns[col].name);
+                        }
                         self.columns[col].values = Vec::new();
                         self.columns[col].name.clear();
                     }
@@ -642,19 +675,30 @@ impl<'a> Accumulator<'a> {
             }
         }
         for slot in &self.slots {
-            if let Slot::Load { col, .. } = slot {
-                self.columns[*col]
+            match (slot, &mut self.spill) {
+                (
+                    Slot::Load {
+                        col,
+                        required: false,
+                    },
+                    Some(spill),
+                ) => {
+                    spill.append(&self.columns[*col].name, &part.values[*col])?;
+                }
+                (Slot::Load { col, .. }, _) => self.columns[*col]
                     .values
-                    .extend_from_slice(&part.values[*col]);
+                    .extend_from_slice(&part.values[*col]),
+                _ => {}
             }
         }
         if self.id_column.is_some() {
             self.ids.append(&part.ids);
         }
         self.rows += part.rows;
+        Ok(())
     }
 
-    fn finish(mut self) -> Result<Table> {
+    fn finish(mut self) -> Result<(Table, Option<Spilled>)> {
         let rows = self.rows;
         if rows == 0 {
             return Err(Error::input(
@@ -682,7 +726,9 @@ impl<'a> Accumulator<'a> {
         }
         let names = self.names;
         let mut columns = self.columns;
-        columns.retain(|c| !c.name.is_empty());
+        let spill = self.spill;
+        columns
+            .retain(|c| !c.name.is_empty() && !spill.as_ref().is_some_and(|s| s.contains(&c.name)));
         for c in &mut columns {
             c.values.shrink_to_fit();
         }
@@ -694,14 +740,15 @@ impl<'a> Accumulator<'a> {
                 .unwrap_or(usize::MAX)
         });
         self.ids.shrink_to_fit();
-        Ok(Table {
+        let table = Table {
             source: self.source_name.to_string(),
             id_column: self.id_column,
             ids: self.ids,
             columns,
             info: self.info,
             row_based: false,
-        })
+        };
+        Ok((table, spill))
     }
 }
 
@@ -836,7 +883,7 @@ fn parse_region(
             Ok(Chunk::Quoted) => return Ok(After::Quoted(a, offset)),
             Ok(Chunk::Done(newlines)) => {
                 part.shift_lines(offset);
-                acc.merge(part);
+                acc.merge(part)?;
                 offset += newlines;
             }
         }
@@ -855,7 +902,8 @@ pub fn read_chunked(
     spec: &ReadSpec,
     size_hint: Option<u64>,
     sizes: Chunking,
-) -> Result<Table> {
+    spill: Option<Spilled>,
+) -> Result<(Table, Option<Spilled>)> {
     let mut buf = Vec::new();
     let mut eof = fill(input, &mut buf, sizes.block).map_err(|e| io_error(e, source_name))?;
     let start = if buf.starts_with(b"\xEF\xBB\xBF") {
@@ -882,6 +930,7 @@ pub fn read_chunked(
     }
     let mut hdr = record_reader(delimiter, true, &buf[start..]);
     let mut acc = Accumulator::new(&mut hdr, source_name, spec, delimiter)?;
+    acc.spill = spill;
     let pos = hdr.position().clone();
     drop(hdr);
     let mut from = start + pos.byte() as usize;
@@ -952,10 +1001,10 @@ fn sequential_rest(
     head: &[u8],
     input: &mut (dyn Read + Send),
     offset: u64,
-) -> Result<Table> {
+) -> Result<(Table, Option<Spilled>)> {
     let mut rdr = record_reader(acc.delimiter, false, head.chain(input));
     let part = parse_records(&mut rdr, &acc.layout(), offset, 0)?;
-    acc.merge(&part);
+    acc.merge(&part)?;
     acc.finish()
 }
 
@@ -1042,7 +1091,9 @@ pub fn read_bytes(bytes: &[u8], source_name: &str, spec: &ReadSpec) -> Result<Ta
         spec,
         Some(bytes.len() as u64),
         Chunking::default(),
+        None,
     )
+    .map(|(t, _)| t)
 }
 
 #[allow(dead_code)]
@@ -1224,8 +1275,9 @@ mod tests {
                     spec,
                     Some(data.len() as u64),
                     Chunking { block, chunks },
+                    None,
                 ) {
-                    Ok(t) => format!("{t:?}"),
+                    Ok((t, _)) => format!("{t:?}"),
                     Err(e) => format!("error: {e}"),
                 };
                 assert_eq!(
