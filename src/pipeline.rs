@@ -227,7 +227,11 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     // Refuse an existing result and prove the place is writable before any work.
     let out = OutputDir::create(&cfg.out, cfg.force)?;
     let t = Instant::now();
-    let (table, spilled) = ingest::read_spilling(&cfg.source, &cfg.read_spec(), out.path())?;
+    let (table, spilled) = if spill_enabled() {
+        ingest::read_spilling(&cfg.source, &cfg.read_spec(), out.path())?
+    } else {
+        (ingest::read(&cfg.source, &cfg.read_spec())?, None)
+    };
     run_table(cfg, &rules, out, table, spilled, t, writer)
 }
 
@@ -273,7 +277,9 @@ fn run_table(
     }
     let mut spilled = match spilled {
         Some(sp) => Some(sp),
-        None if table.rows() * table.columns.len() * 8 >= SPILL_MIN_BYTES as usize => {
+        None if spill_enabled()
+            && table.rows() * table.columns.len() * 8 >= SPILL_MIN_BYTES as usize =>
+        {
             Some(Spilled::create_in(out.path())?)
         }
         None => None,
@@ -474,6 +480,14 @@ fn run_table(
     }
     out.commit()?;
     Ok(result)
+}
+
+/// Whether large runs keep columns in a temporary file while the k sweep runs (on
+/// unless `CARDSEG_SPILL=0`). It lowers peak memory at ten million customers from about
+/// 2.1 GB to under 1 GB with identical outputs, at the cost of writing about 1.4 GB to
+/// the output's disk: cheap where the page cache absorbs it, seconds where writes are slow.
+fn spill_enabled() -> bool {
+    std::env::var_os("CARDSEG_SPILL").is_none_or(|v| v != "0")
 }
 
 /// Reads a column back from the temporary file; one kept there since reading still has

@@ -1357,7 +1357,7 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                if x % 5 == 0 {
+                if x.is_multiple_of(5) {
                     let mut piece = alphabet[(x >> 8) as usize % alphabet.len()];
                     if case % 3 == 0 && piece == b"\"" {
                         // Some files without any quote: chunked from start to end.
@@ -1366,7 +1366,7 @@ mod tests {
                     data.extend_from_slice(format!("c{r},").as_bytes());
                     data.extend_from_slice(piece);
                     data.extend_from_slice(b",1\n");
-                } else if x % 7 == 0 {
+                } else if x.is_multiple_of(7) {
                     data.extend_from_slice(format!("c{r},{},\r\n", r).as_bytes());
                 } else {
                     data.extend_from_slice(format!("c{r},{r}.25,{}\n", x % 100).as_bytes());
