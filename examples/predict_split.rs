@@ -49,7 +49,7 @@ fn main() {
             &out,
             &model,
             table.rows(),
-            &|i| table.ids.get(i).to_string(),
+            &|i| table.ids.get(i),
             &|i| labels[i],
         )
     })

@@ -79,6 +79,24 @@ pub fn median(values: &[f64]) -> Option<f64> {
     Some(lo + (hi - lo) / 2.0)
 }
 
+/// [`median`] of values holding no NaN, reordering them instead of copying them (the
+/// profile of millions of customers would otherwise copy every column once more).
+pub fn median_in_place(v: &mut [f64]) -> Option<f64> {
+    debug_assert!(v.iter().all(|x| !x.is_nan()));
+    if v.is_empty() {
+        return None;
+    }
+    let n = v.len();
+    let mid = n / 2;
+    let (_, hi, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    let hi = *hi;
+    if n % 2 == 1 {
+        return Some(hi);
+    }
+    let lo = v[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some(lo + (hi - lo) / 2.0)
+}
+
 /// Mean of the non-missing values, summed in order (pairwise differences from numpy are
 /// below 1e-12 relative for these sizes).
 pub fn mean(values: &[f64]) -> Option<f64> {
@@ -185,6 +203,17 @@ mod tests {
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
         assert_eq!(median(&[f64::NAN, 5.0, 1.0]), Some(3.0));
         assert_eq!(median(&[f64::NAN]), None);
+        for v in [
+            vec![3.0, 1.0, 2.0],
+            vec![4.0, 1.0, 3.0, 2.0],
+            vec![-0.0, 0.0],
+            vec![],
+        ] {
+            assert_eq!(
+                median_in_place(&mut v.clone()).map(f64::to_bits),
+                median(&v).map(f64::to_bits)
+            );
+        }
     }
 
     fn table() -> Table {

@@ -170,7 +170,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
             out,
             model,
             table.rows(),
-            &|i| table.ids.get(i).to_string(),
+            &|i| table.ids.get(i),
             &|i| labels[i],
         )
     })?;

@@ -99,13 +99,15 @@ impl SegmentProfile {
 }
 
 /// Per-column figures for every group: (sum, count, median) per segment plus portfolio.
-struct ColumnFigures {
+/// Computed one column at a time ([`column_figures`]), so a caller can load a column,
+/// take its figures and free it before the next ([`assemble`] then builds the profile).
+pub struct ColumnFigures {
     sums: Vec<f64>,
     counts: Vec<u64>,
     medians: Vec<Option<f64>>,
 }
 
-fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures {
+pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures {
     // Group the values by segment (one pass, one buffer), then take medians in place.
     let mut counts = vec![0u64; k + 1];
     let mut sums = vec![0.0f64; k + 1];
@@ -139,10 +141,14 @@ fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures {
             fill[l as usize] += 1;
         }
     }
+    // In place: `grouped` holds no NaN, and the order of values does not change a median
+    // (each segment's part is done before the whole buffer is reordered).
     let mut medians: Vec<Option<f64>> = (0..k)
-        .map(|s| crate::clean::median(&grouped[starts[s]..starts[s] + counts[s] as usize]))
+        .map(|s| {
+            crate::clean::median_in_place(&mut grouped[starts[s]..starts[s] + counts[s] as usize])
+        })
         .collect();
-    medians.push(crate::clean::median(&grouped));
+    medians.push(crate::clean::median_in_place(&mut grouped));
     ColumnFigures {
         sums,
         counts,
@@ -164,6 +170,13 @@ pub fn profile(table: &Table, labels: &[u32], k: usize) -> Profile {
         .par_iter()
         .map(|c| column_figures(&c.values, labels, k))
         .collect();
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+    assemble(&names, &figures, labels, k)
+}
+
+/// Builds the profile from the figures of the columns `names` (in that order).
+pub fn assemble(names: &[&str], figures: &[ColumnFigures], labels: &[u32], k: usize) -> Profile {
+    let column_index = |name: &str| names.iter().position(|n| *n == name);
     let n = labels.len() as u64;
     let mut sizes = vec![0u64; k];
     for &l in labels {
@@ -172,13 +185,13 @@ pub fn profile(table: &Table, labels: &[u32], k: usize) -> Profile {
     let sum_of = |name: &str, g: usize| -> Option<f64> {
         let mut total = 0.0;
         for part in name.split('+') {
-            let i = table.column_index(part)?;
+            let i = column_index(part)?;
             total += figures[i].sums[g];
         }
         Some(total)
     };
     let mean_of = |name: &str, g: usize| -> Option<f64> {
-        let i = table.column_index(name)?;
+        let i = column_index(name)?;
         let f = &figures[i];
         (f.counts[g] > 0).then(|| f.sums[g] / f.counts[g] as f64)
     };
@@ -192,23 +205,22 @@ pub fn profile(table: &Table, labels: &[u32], k: usize) -> Profile {
         }
     };
     let available = |d: Derived| match d {
-        Derived::Mean(c) => table.column_index(c).is_some(),
+        Derived::Mean(c) => column_index(c).is_some(),
         Derived::Ratio(a, b) => a
             .split('+')
             .chain(b.split('+'))
-            .all(|c| table.column_index(c).is_some()),
+            .all(|c| column_index(c).is_some()),
     };
     let group = |g: usize| -> SegmentProfile {
         let customers = if g == k { n } else { sizes[g] };
-        let stats = table
-            .columns
+        let stats = names
             .iter()
             .enumerate()
-            .map(|(i, c)| Stat {
-                column: c.name.clone(),
-                mean: mean_of(&c.name, g),
+            .map(|(i, name)| Stat {
+                column: name.to_string(),
+                mean: mean_of(name, g),
                 median: figures[i].medians[g],
-                index: index(mean_of(&c.name, g), mean_of(&c.name, k)),
+                index: index(mean_of(name, g), mean_of(name, k)),
             })
             .collect();
         let indicators = DERIVED

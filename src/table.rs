@@ -19,6 +19,26 @@ impl Ids {
         self.buf.push_str(id);
         self.ends.push(self.buf.len());
     }
+    /// Appends every id of `other`, in order.
+    pub fn append(&mut self, other: &Ids) {
+        let base = self.buf.len();
+        self.buf.push_str(&other.buf);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
+    }
+    /// Reserves room for `rows` more ids taking `bytes` bytes in all.
+    pub fn reserve(&mut self, rows: usize, bytes: usize) {
+        self.ends.reserve(rows);
+        self.buf.reserve(bytes);
+    }
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
+    /// Gives back the room reserved and not used.
+    pub fn shrink_to_fit(&mut self) {
+        self.ends.shrink_to_fit();
+        self.buf.shrink_to_fit();
+    }
     pub fn len(&self) -> usize {
         self.ends.len()
     }
@@ -103,5 +123,144 @@ impl Table {
     }
     pub fn header_names(&self) -> Vec<&str> {
         self.info.iter().map(|c| c.name.as_str()).collect()
+    }
+}
+
+/// Numeric columns kept in an unnamed temporary file instead of memory while the k sweep
+/// runs (at ten million customers the columns only the profile reads are most of the
+/// memory). Values are stored as their exact bits, so a column loaded back is the column
+/// that was written, and every statistic computed from it is unchanged. The file has no
+/// name: it disappears with the process, however the process ends.
+#[derive(Debug)]
+pub struct Spilled {
+    file: std::fs::File,
+    /// Where it is (for messages).
+    dir: std::path::PathBuf,
+    end: u64,
+    columns: Vec<SpilledColumn>,
+}
+
+#[derive(Debug)]
+struct SpilledColumn {
+    name: String,
+    /// (byte offset, values) of each piece, in row order.
+    pieces: Vec<(u64, usize)>,
+    rows: usize,
+}
+
+impl Spilled {
+    /// An empty store in `dir` (the output's temporary directory, on the disk the
+    /// outputs go to).
+    pub fn create_in(dir: &std::path::Path) -> crate::error::Result<Self> {
+        let file = tempfile::tempfile_in(dir)
+            .map_err(|e| crate::error::Error::io(dir, "creating a temporary file in", e))?;
+        Ok(Spilled {
+            file,
+            dir: dir.to_path_buf(),
+            end: 0,
+            columns: Vec::new(),
+        })
+    }
+
+    /// Appends `values` to column `name` (created at its first piece).
+    pub fn append(&mut self, name: &str, values: &[f64]) -> crate::error::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut bytes = Vec::with_capacity(values.len() * 8);
+        for v in values {
+            bytes.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+        self.file
+            .write_all_at(&bytes, self.end)
+            .map_err(|e| crate::error::Error::io(&self.dir, "writing a temporary file in", e))?;
+        let i = match self.columns.iter().position(|c| c.name == name) {
+            Some(i) => i,
+            None => {
+                self.columns.push(SpilledColumn {
+                    name: name.to_string(),
+                    pieces: Vec::new(),
+                    rows: 0,
+                });
+                self.columns.len() - 1
+            }
+        };
+        let c = &mut self.columns[i];
+        c.pieces.push((self.end, values.len()));
+        c.rows += values.len();
+        self.end += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Moves a whole column out of `table` into the file.
+    pub fn take(&mut self, table: &mut Table, name: &str) -> crate::error::Result<()> {
+        if let Some(i) = table.column_index(name) {
+            let col = table.columns.remove(i);
+            self.append(&col.name, &col.values)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets a column (it turned out to be text).
+    pub fn forget(&mut self, name: &str) {
+        self.columns.retain(|c| c.name != name);
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.columns.iter().map(|c| c.name.as_str())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.columns.iter().any(|c| c.name == name)
+    }
+
+    /// Rows stored for column `name`.
+    pub fn rows(&self, name: &str) -> Option<usize> {
+        self.columns.iter().find(|c| c.name == name).map(|c| c.rows)
+    }
+
+    /// Reads column `name` back, bit for bit. Safe from several threads at once.
+    pub fn load(&self, name: &str) -> crate::error::Result<Option<Vec<f64>>> {
+        use std::os::unix::fs::FileExt;
+        let Some(c) = self.columns.iter().find(|c| c.name == name) else {
+            return Ok(None);
+        };
+        let mut values = Vec::with_capacity(c.rows);
+        let mut bytes = Vec::new();
+        for &(at, count) in &c.pieces {
+            bytes.resize(count * 8, 0);
+            self.file.read_exact_at(&mut bytes, at).map_err(|e| {
+                crate::error::Error::io(&self.dir, "reading a temporary file in", e)
+            })?;
+            values.extend(bytes.chunks_exact(8).map(|b| {
+                f64::from_bits(u64::from_le_bytes([
+                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                ]))
+            }));
+        }
+        Ok(Some(values))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spilled_columns_come_back_bit_for_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spilled::create_in(dir.path()).unwrap();
+        let a = [1.5, f64::NAN, -0.0, 1e15, 5e-324];
+        s.append("A", &a[..2]).unwrap();
+        s.append("B", &[7.0]).unwrap();
+        s.append("A", &a[2..]).unwrap();
+        let back = s.load("A").unwrap().unwrap();
+        assert_eq!(
+            back.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            a.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(s.rows("A"), Some(5));
+        assert_eq!(s.load("B").unwrap(), Some(vec![7.0]));
+        s.forget("B");
+        assert_eq!(s.load("B").unwrap(), None);
+        assert_eq!(s.names().collect::<Vec<_>>(), vec!["A"]);
     }
 }

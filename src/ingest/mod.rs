@@ -316,6 +316,23 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     }
 }
 
+/// Like [`read`], but a large plain CSV file keeps its columns that are not required in
+/// a temporary file in `spill_dir` instead of memory (see [`csv::read_path_spilling`]).
+pub fn read_spilling(
+    source: &Source,
+    spec: &ReadSpec,
+    spill_dir: &std::path::Path,
+) -> Result<(Table, Option<crate::table::Spilled>)> {
+    check_spec(spec)?;
+    source.check()?;
+    match source.kind() {
+        Kind::Csv => {
+            csv::read_path_spilling(std::path::Path::new(&source.input), spec, Some(spill_dir))
+        }
+        _ => read(source, spec).map(|t| (t, None)),
+    }
+}
+
 fn check_spec(spec: &ReadSpec) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for name in &spec.required {

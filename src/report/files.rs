@@ -21,28 +21,56 @@ pub fn id_header(model: &Model) -> &str {
 
 /// Writes `id,segment,segment_name` rows. `segment_of(i)` is None for customers that
 /// could not be scored (dropped for missing values); they keep their row, unlabelled.
-pub fn write_label_rows(
+///
+/// Millions of rows: the header, and each segment's `,id,name` ending, are encoded once
+/// by the `csv` writer; an id goes out as it is unless it holds a byte the writer quotes
+/// (delimiter, quote, CR, LF), when the writer encodes it. The bytes are those of
+/// writing every row with the `csv` writer (`label_rows_match_the_csv_writer`).
+pub fn write_label_rows<'a>(
     w: &mut dyn Write,
     path: &Path,
     model: &Model,
     rows: usize,
-    id_of: &dyn Fn(usize) -> String,
+    id_of: &dyn Fn(usize) -> &'a str,
     segment_of: &dyn Fn(usize) -> Option<u32>,
 ) -> Result<()> {
-    let mut csv = csv::WriterBuilder::new().from_writer(w);
-    csv.write_record([id_header(model), "segment", "segment_name"])
-        .map_err(csv_err(path))?;
-    let names: Vec<&str> = model.segments.iter().map(|s| s.name.as_str()).collect();
-    let ids: Vec<String> = model.segments.iter().map(|s| s.id.to_string()).collect();
+    let encode = |fields: &[&str]| -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        {
+            let mut csv = csv::WriterBuilder::new().from_writer(&mut buf);
+            csv.write_record(fields).map_err(csv_err(path))?;
+            csv.flush().map_err(werr(path))?;
+        }
+        Ok(buf)
+    };
+    let header = encode(&[id_header(model), "segment", "segment_name"])?;
+    // "x" is written bare, so what follows it is the encoded rest of the row.
+    let mut tails = Vec::with_capacity(model.segments.len());
+    for s in &model.segments {
+        tails.push(encode(&["x", &s.id.to_string(), &s.name])?.split_off(1));
+    }
+    let unscored = encode(&["x", "", ""])?.split_off(1);
+    let mut out = Vec::with_capacity(1 << 20);
+    out.extend_from_slice(&header);
     for i in 0..rows {
         let id = id_of(i);
-        match segment_of(i) {
-            Some(s) => csv.write_record([id.as_str(), &ids[s as usize], names[s as usize]]),
-            None => csv.write_record([id.as_str(), "", ""]),
+        let tail = match segment_of(i) {
+            Some(s) => &tails[s as usize],
+            None => &unscored,
+        };
+        if id.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
+            let row = encode(&[id, "", ""])?;
+            out.extend_from_slice(&row[..row.len() - unscored.len()]);
+        } else {
+            out.extend_from_slice(id.as_bytes());
         }
-        .map_err(csv_err(path))?;
+        out.extend_from_slice(tail);
+        if out.len() >= 1 << 20 {
+            w.write_all(&out).map_err(werr(path))?;
+            out.clear();
+        }
     }
-    csv.flush().map_err(werr(path))?;
+    w.write_all(&out).map_err(werr(path))?;
     Ok(())
 }
 
@@ -81,21 +109,16 @@ pub fn write_labels(path: &Path, r: &RunResult) -> Result<()> {
                     j += 1;
                 }
             }
-            write_label_rows(
-                w,
-                path,
-                &r.model,
-                kept.len(),
-                &|i| orig.get(i).to_string(),
-                &|i| (kept_index[i] != u32::MAX).then(|| r.labels[kept_index[i] as usize]),
-            )
+            write_label_rows(w, path, &r.model, kept.len(), &|i| orig.get(i), &|i| {
+                (kept_index[i] != u32::MAX).then(|| r.labels[kept_index[i] as usize])
+            })
         }
         _ => write_label_rows(
             w,
             path,
             &r.model,
             r.labels.len(),
-            &|i| r.table.ids.get(i).to_string(),
+            &|i| r.table.ids.get(i),
             &|i| Some(r.labels[i]),
         ),
     })
@@ -224,4 +247,85 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
             .map_err(|e| Error::io(path, "writing", std::io::Error::other(e.to_string())))?;
         w.write_all(b"\n").map_err(werr(path))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model with a segment name the `csv` writer has to quote.
+    fn model() -> Model {
+        let seg = |id: u32, name: &str| serde_json::json!({"id": id, "name": name, "rationale": "r", "action": "a", "customers": 1, "share": 0.5});
+        let score = serde_json::json!({"method": "exact", "sample_size": 2, "std_error": null, "value": 1.0});
+        serde_json::from_value(serde_json::json!({
+            "cardseg_version": "test",
+            "id_column": "ID, the \"key\"",
+            "features": ["A"],
+            "profile_features": [],
+            "missing_policy": "drop",
+            "cleaning": [{"column": "A", "missing": 0, "fill_value": null}],
+            "scaler": {"features": ["A"], "data_min": [0.0], "data_max": [10.0], "scale": [0.1], "min": [0.0]},
+            "k": 2,
+            "centroids_scaled": [[0.0], [1.0]],
+            "centroids": [[0.0], [10.0]],
+            "segments": [seg(1, "Low"), seg(2, "High, \"quoted\"\nsecond line")],
+            "training_rows": 2,
+            "training_source": "test",
+            "inertia": 0.0,
+            "silhouette": score,
+            "k_selection": {"rule": "knee", "k_min": 2, "k_max": 2, "knee": null, "best_silhouette": 2, "chosen": 2, "reason": "test", "sweep": []},
+            "seed": 1,
+            "n_init": 1,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn label_rows_match_the_csv_writer() {
+        let m = model();
+        let ids = [
+            "C1",
+            "",
+            "a,b",
+            "say \"hi\"",
+            "cr\rlf\n",
+            " spaced ",
+            "#hash",
+            "ünï",
+            "x",
+            "\"",
+        ];
+        let seg = |i: usize| (i % 3 != 2).then_some((i % 2) as u32);
+        let mut fast = Vec::new();
+        write_label_rows(
+            &mut fast,
+            Path::new("l.csv"),
+            &m,
+            ids.len(),
+            &|i| ids[i],
+            &seg,
+        )
+        .unwrap();
+        let mut slow = Vec::new();
+        {
+            let mut csv = csv::WriterBuilder::new().from_writer(&mut slow);
+            csv.write_record([id_header(&m), "segment", "segment_name"])
+                .unwrap();
+            for (i, id) in ids.iter().enumerate() {
+                match seg(i) {
+                    Some(s) => {
+                        let sm = &m.segments[s as usize];
+                        csv.write_record([*id, &sm.id.to_string(), &sm.name])
+                    }
+                    None => csv.write_record([*id, "", ""]),
+                }
+                .unwrap();
+            }
+            csv.flush().unwrap();
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&fast),
+            String::from_utf8_lossy(&slow)
+        );
+    }
 }
