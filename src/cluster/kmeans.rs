@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use super::{dim, dispatch_d, nearest, sqdist};
+use super::{dim, dispatch_d, sqdist};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::scale::Matrix;
@@ -210,7 +210,24 @@ fn fit_sweep_sampled(
     let tol = base.tol * mean_variance(x);
     let mut out = Vec::with_capacity(on_sample.len());
     for f in on_sample {
-        let mut full = lloyd_from(x, f.centroids, base.max_iter, tol, true);
+        let t0 = std::time::Instant::now();
+        let mut full = match super::lloyd::refine(x, f.centroids.clone(), base.max_iter, tol) {
+            Some(r) => KMeansFit {
+                k: f.k,
+                d,
+                centroids: r.centers,
+                labels: Vec::new(),
+                counts: r.counts,
+                inertia: r.inertia,
+                n_iter: r.n_iter,
+                best_init: 0,
+            },
+            // A segment emptied: the general path relocates it.
+            None => lloyd_from(x, f.centroids, base.max_iter, tol, true),
+        };
+        if std::env::var_os("CARDSEG_DEBUG_LLOYD").is_some() {
+            eprintln!("DEBUG k={} iters={} secs={:.3} inertia={:.6}", full.k, full.n_iter, t0.elapsed().as_secs_f64(), full.inertia);
+        }
         full.best_init = f.best_init;
         full.labels = Vec::new();
         if let Some(c) = full.counts.iter().position(|&c| c == 0) {
@@ -937,59 +954,16 @@ fn relocate_empty(
     }
 }
 
-/// Labels every row with its nearest centre; returns the inertia and cluster sizes.
+/// Labels every row with its nearest centre (first on ties); returns the inertia and
+/// cluster sizes. The scan is [`super::lloyd::assign_labels`] (blocks of rows in vector
+/// registers), bit-identical to a row-by-row `nearest` loop.
 pub fn final_assign(
     x: &Matrix,
     centers: &[f64],
     labels: &mut [u32],
     parallel: bool,
 ) -> (f64, Vec<u64>) {
-    let d = x.d;
-    let k = centers.len() / d;
-    let work = |rows: &[f64], lab: &mut [u32]| -> (f64, Vec<u64>) {
-        dispatch_d!(d, assign_only(rows, centers, lab, k, d))
-    };
-    let parts: Vec<(f64, Vec<u64>)> = if parallel {
-        x.data
-            .par_chunks(CHUNK * d)
-            .zip(labels.par_chunks_mut(CHUNK))
-            .map(|(r, l)| work(r, l))
-            .collect()
-    } else {
-        x.data
-            .chunks(CHUNK * d)
-            .zip(labels.chunks_mut(CHUNK))
-            .map(|(r, l)| work(r, l))
-            .collect()
-    };
-    let mut inertia = 0.0;
-    let mut counts = vec![0u64; k];
-    for (i, c) in parts {
-        inertia += i;
-        for (a, b) in counts.iter_mut().zip(c) {
-            *a += b;
-        }
-    }
-    (inertia, counts)
-}
-
-fn assign_only<const D: usize>(
-    rows: &[f64],
-    centers: &[f64],
-    labels: &mut [u32],
-    k: usize,
-    d: usize,
-) -> (f64, Vec<u64>) {
-    let d = dim::<D>(d);
-    let mut counts = vec![0u64; k];
-    let mut inertia = 0.0;
-    for (row, lab) in rows.chunks_exact(d).zip(labels.iter_mut()) {
-        let (c, dist) = nearest::<D>(row, centers, d);
-        *lab = c;
-        counts[c as usize] += 1;
-        inertia += dist;
-    }
-    (inertia, counts)
+    super::lloyd::assign_labels(x, centers, labels, parallel)
 }
 
 /// Labels rows with the nearest of the given centres (prediction); parallel, deterministic.
