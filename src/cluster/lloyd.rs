@@ -485,20 +485,25 @@ pub fn refine(x: &Matrix, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> O
     let mut counts = vec![0i64; k];
     let mut n_iter = 0;
     let mut init = true;
-    let mut active: Option<Active> = None;
+    // The active set of the current epoch, when `live`; its buffers are reused.
+    let mut act = Active::empty();
+    let mut live = false;
     let mut half_sep = vec![0.0f64; k];
     let mut moved = vec![0.0f64; k];
     loop {
         if std::env::var_os("CARDSEG_DEBUG_LLOYD").is_some() {
-            match &active {
-                None => eprintln!("  it {n_iter} full"),
-                Some(a) => eprintln!("  it {n_iter} active {} theta {:.3e} travelled {:.3e}", a.index.len(), a.theta, a.travelled.iter().fold(0.0f64, |m, &v| m.max(v))),
+            if live {
+                let a = &act;
+                eprintln!("  it {n_iter} active {} theta {:.3e} travelled {:.3e}", a.index.len(), a.theta, a.travelled.iter().fold(0.0f64, |m, &v| m.max(v)));
+            } else {
+                eprintln!("  it {n_iter} full");
             }
         }
         let tp = std::time::Instant::now();
-        let deltas: Vec<Delta> = match &mut active {
-            None => full_pass(x, &centers, &mut labels, &mut gap, init, avx2),
-            Some(a) => active_pass(a, &centers, &half_sep, &moved, d),
+        let deltas: Vec<Delta> = if live {
+            active_pass(&mut act, &centers, &half_sep, &moved, d)
+        } else {
+            full_pass(x, &centers, &mut labels, &mut gap, init, avx2)
         };
         for dl in &deltas {
             sums.iter_mut().zip(&dl.sums).for_each(|(a, v)| *a += v);
@@ -548,35 +553,33 @@ pub fn refine(x: &Matrix, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> O
             }
             half_sep[c] = 0.5 * best.sqrt();
         }
-        match &mut active {
-            Some(a) => {
-                let mut far = 0.0f64;
-                for (t, m) in a.travelled.iter_mut().zip(&moved) {
-                    *t += m;
-                    far = far.max(*t);
-                }
-                if far > a.theta {
-                    // Frozen rows may now be near a boundary: back to a full pass.
-                    let a = active.take().expect("active set");
-                    for (&i, &l) in a.index.iter().zip(&a.labels) {
-                        labels[i as usize] = l;
-                    }
-                }
+        if live {
+            let mut far = 0.0f64;
+            for (t, m) in act.travelled.iter_mut().zip(&moved) {
+                *t += m;
+                far = far.max(*t);
             }
-            None => {
-                let tg = std::time::Instant::now();
-                active = gather(x, &centers, &labels, &gap, &moved, avx2);
-                if std::env::var_os("CARDSEG_DEBUG_LLOYD").is_some() {
-                    eprintln!("  gather {:.4}", tg.elapsed().as_secs_f64());
+            if far > act.theta {
+                // Frozen rows may now be near a boundary: back to a full pass.
+                for (&i, &l) in act.index.iter().zip(&act.labels) {
+                    labels[i as usize] = l;
                 }
+                live = false;
+            }
+        } else {
+            let tg = std::time::Instant::now();
+            live = gather(x, &centers, &labels, &gap, &moved, &mut act);
+            if std::env::var_os("CARDSEG_DEBUG_LLOYD").is_some() {
+                eprintln!("  gather {:.4}", tg.elapsed().as_secs_f64());
             }
         }
     }
-    if let Some(a) = active.take() {
-        for (&i, &l) in a.index.iter().zip(&a.labels) {
+    if live {
+        for (&i, &l) in act.index.iter().zip(&act.labels) {
             labels[i as usize] = l;
         }
     }
+    drop(act);
     drop(gap);
     let tf = std::time::Instant::now();
     // Exact means of the final labels, summed in row order like `kmeans::hamerly`.
@@ -630,88 +633,170 @@ fn full_pass(
         .collect()
 }
 
+/// Splits `s` into consecutive parts of the given sizes.
+fn split_sizes<'a, T>(mut s: &'a mut [T], sizes: impl Iterator<Item = usize>) -> Vec<&'a mut [T]> {
+    let mut out = Vec::new();
+    for m in sizes {
+        let (a, b) = std::mem::take(&mut s).split_at_mut(m);
+        out.push(a);
+        s = b;
+    }
+    out
+}
+
+/// Per-chunk output slices of [`gather`].
+type GatherOut<'a> = (
+    &'a mut [f64],
+    &'a mut [u32],
+    &'a mut [u32],
+    &'a mut [f64],
+    &'a mut [f64],
+);
+
 /// After a full pass at the previous centres (whose gaps are in `gap`) and the update
 /// to `centers` (each centre having moved by `moved`): picks the threshold and copies
-/// out the active rows with Hamerly bounds at `centers`. None when too few rows would
-/// stay frozen for long enough to be worth it.
+/// the active rows with Hamerly bounds at `centers` into `act` (whose buffers are
+/// reused from epoch to epoch). False when too few rows would stay frozen for long
+/// enough to be worth it.
 fn gather(
     x: &Matrix,
     centers: &[f64],
     labels: &[u32],
     gap: &[f32],
     moved: &[f64],
-    avx2: bool,
-) -> Option<Active> {
+    act: &mut Active,
+) -> bool {
     let d = x.d;
     let k = centers.len() / d;
     if k < 2 {
-        return None;
+        return false;
     }
     let mut sample: Vec<f32> = gap.iter().step_by(GAP_SAMPLE_STEP).copied().collect();
     if sample.is_empty() {
-        return None;
+        return false;
     }
     let q = ((sample.len() as f64 * ACTIVE_FRACTION) as usize).min(sample.len() - 1);
     let (_, &mut g, _) = sample.select_nth_unstable_by(q, f32::total_cmp);
     let far = moved.iter().fold(0.0f64, |m, &v| m.max(v));
     let theta = (f64::from(g) / 2.0).min(TRAVEL_FACTOR * far);
     if !(theta.is_finite() && theta > 2.0 * far) {
-        return None;
+        return false;
     }
     // Rows with a stored gap above `cut` are frozen: the stored gap is within a relative
     // 2^-24 of the true one, and so is `cut` of 2 theta (1 + 1e-6), so their true gap
     // exceeds 2 theta.
     let cut = (2.0 * theta * (1.0 + 1e-6)) as f32;
-    let parts: Vec<(usize, Active)> = x
-        .data
+    let t0 = std::time::Instant::now();
+    let sizes: Vec<usize> = gap
+        .par_chunks(CHUNK)
+        .map(|g| g.iter().filter(|&&v| v <= cut).count())
+        .collect();
+    let total: usize = sizes.iter().sum();
+    act.rows.resize(total * d, 0.0);
+    act.index.resize(total, 0);
+    act.labels.resize(total, 0);
+    act.upper.resize(total, 0.0);
+    act.lower.resize(total, 0.0);
+    act.groups.clear();
+    let mut start = 0;
+    for (ci, &m) in sizes.iter().enumerate() {
+        if m > 0 {
+            act.groups.push((ci, start, start + m));
+            start += m;
+        }
+    }
+    let t1 = t0.elapsed().as_secs_f64();
+    let t0 = std::time::Instant::now();
+    let outs: Vec<GatherOut> = split_sizes(&mut act.rows, sizes.iter().map(|&m| m * d))
+        .into_iter()
+        .zip(split_sizes(&mut act.index, sizes.iter().copied()))
+        .zip(split_sizes(&mut act.labels, sizes.iter().copied()))
+        .zip(split_sizes(&mut act.upper, sizes.iter().copied()))
+        .zip(split_sizes(&mut act.lower, sizes.iter().copied()))
+        .map(|((((r, i), l), u), lo)| (r, i, l, u, lo))
+        .collect();
+    let t2 = t0.elapsed().as_secs_f64();
+    x.data
         .par_chunks(CHUNK * d)
         .zip(labels.par_chunks(CHUNK))
         .zip(gap.par_chunks(CHUNK))
+        .zip(outs)
         .enumerate()
-        .map(|(ci, ((rows, lab), gp))| {
-            let mut a = Active::empty();
-            for (i, &g) in gp.iter().enumerate() {
-                if g <= cut {
-                    let row = &rows[i * d..(i + 1) * d];
-                    let l = lab[i] as usize;
-                    let mut up = 0.0;
-                    let mut lo = f64::INFINITY;
-                    for (c, center) in centers.chunks_exact(d).enumerate() {
-                        let s = dispatch_d!(d, sqdist(row, center, d));
-                        if c == l {
-                            up = s;
-                        } else if s < lo {
-                            lo = s;
-                        }
-                    }
-                    a.rows.extend_from_slice(row);
-                    a.index.push((ci * CHUNK + i) as u32);
-                    a.labels.push(l as u32);
-                    a.upper.push(up.sqrt());
-                    a.lower.push(lo.sqrt());
-                }
-            }
-            (ci, a)
-        })
-        .collect();
-    let _ = avx2;
-    let mut out = Active::empty();
-    for (ci, a) in parts {
-        if a.index.is_empty() {
-            continue;
-        }
-        let start = out.index.len();
-        out.rows.extend_from_slice(&a.rows);
-        out.index.extend_from_slice(&a.index);
-        out.labels.extend_from_slice(&a.labels);
-        out.upper.extend_from_slice(&a.upper);
-        out.lower.extend_from_slice(&a.lower);
-        out.groups.push((ci, start, out.index.len()));
+        .for_each(|(ci, (((rows, lab), gp), out))| {
+            dispatch_d!(d, gather_chunk(rows, lab, gp, ci * CHUNK, cut, out, d))
+        });
+    // Hamerly bounds at `centers`, with the vectorised scan over the copied rows: the
+    // distance to the row's centre, and a lower bound on the distance to the others.
+    let avx2 = use_avx2();
+    act.rows
+        .par_chunks(CHUNK * d)
+        .zip(act.labels.par_chunks(CHUNK))
+        .zip(act.upper.par_chunks_mut(CHUNK))
+        .zip(act.lower.par_chunks_mut(CHUNK))
+        .for_each(|(((rows, lab), up), lo)| {
+            dispatch_d!(d, bounds_chunk(rows, lab, up, lo, centers, d, avx2))
+        });
+    if std::env::var_os("CARDSEG_DEBUG_LLOYD").is_some() {
+        eprintln!("  gather count+resize {t1:.4} split {t2:.4} fill {:.4} rows {total}", t0.elapsed().as_secs_f64());
     }
-    out.theta = theta;
-    out.travelled = moved.to_vec();
-    out.fresh = true;
-    Some(out)
+    act.theta = theta;
+    act.travelled.clear();
+    act.travelled.extend_from_slice(moved);
+    act.fresh = true;
+    true
+}
+
+/// Copies the active rows of one chunk (stored gap <= `cut`), their indices and labels.
+#[allow(clippy::too_many_arguments)]
+fn gather_chunk<const D: usize>(
+    rows: &[f64],
+    lab: &[u32],
+    gp: &[f32],
+    first: usize,
+    cut: f32,
+    out: GatherOut,
+    d: usize,
+) {
+    let d = dim::<D>(d);
+    let (o_rows, o_idx, o_lab, _, _) = out;
+    let mut m = 0;
+    for (i, &g) in gp.iter().enumerate() {
+        if g <= cut {
+            o_rows[m * d..(m + 1) * d].copy_from_slice(&rows[i * d..(i + 1) * d]);
+            o_idx[m] = (first + i) as u32;
+            o_lab[m] = lab[i];
+            m += 1;
+        }
+    }
+}
+
+/// Hamerly bounds of rows labelled `lab` at `centers`: upper = distance to the labelled
+/// centre, lower = distance to the nearest other centre (the nearest, when that is not
+/// the labelled one, else the second nearest).
+fn bounds_chunk<const D: usize>(
+    rows: &[f64],
+    lab: &[u32],
+    up: &mut [f64],
+    lo: &mut [f64],
+    centers: &[f64],
+    d: usize,
+    avx2: bool,
+) {
+    let d = dim::<D>(d);
+    scan::<D, true, _>(rows, centers, d, avx2, |i0, b, m| {
+        for l in 0..m {
+            let i = i0 + l;
+            let a = lab[i] as usize;
+            if b.lab[l] as usize == a {
+                up[i] = b.best[l].sqrt();
+                lo[i] = b.second[l].sqrt();
+            } else {
+                let row = &rows[i * d..(i + 1) * d];
+                up[i] = sqdist::<D>(row, &centers[a * d..(a + 1) * d], d).sqrt();
+                lo[i] = b.best[l].sqrt();
+            }
+        }
+    });
 }
 
 impl Active {
