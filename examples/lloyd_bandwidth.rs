@@ -1,13 +1,12 @@
 //! Is one Lloyd pass memory-bound? Times, in the same process and on the same matrix,
-//! a plain streaming read of the scaled matrix (a parallel sum over every value, chunked
-//! like the K-Means kernels) against the assignment pass `cluster::kmeans::final_assign`
-//! (nearest of k centres for every row, labels written, inertia and counts summed).
-//!
-//! A full Lloyd iteration is assignment + centroid update. cardseg fuses both in one
-//! private pass (`lloyd_step`), which the public API does not expose, so this example
-//! times (a) `final_assign` alone (the assignment half, which also writes labels) and
-//! (b) `final_assign` followed by a separate centroid-update pass over rows and labels,
-//! an upper bound for a fused iteration. Both are reported honestly under those names.
+//! interleaved, a plain streaming read of the scaled matrix (a parallel sum over every
+//! value, chunked like the K-Means kernels) against:
+//! (a) `cluster::lloyd::lloyd_step`, one real Lloyd iteration: nearest of k centres for
+//!     every row (labels written) and, in the same pass, per-centre sums, counts, inertia;
+//! (b) the assignment pass alone, `cluster::kmeans::final_assign` (labels, inertia, counts);
+//! (c) `final_assign` followed by a separate centroid-update pass (the unfused iteration).
+//! `CARDSEG_NO_SIMD=1` forces the portable (non-AVX2) build of the distance kernel, which
+//! gives bit-identical results, to compare the two.
 //!
 //! Data: `--rows N` synthetic customers (default 10,000,000; three features drawn as a
 //! mixture of skewed blobs in [0, 1]), or `--input FILE.csv` read, median-imputed and
@@ -186,7 +185,12 @@ fn main() {
     let mut fused = Vec::new();
     for _ in 0..o.reps {
         let t = Instant::now();
-        black_box(lloyd::lloyd_step(black_box(&x), &centers, &mut labels, true));
+        black_box(lloyd::lloyd_step(
+            black_box(&x),
+            &centers,
+            &mut labels,
+            true,
+        ));
         fused.push(t.elapsed().as_secs_f64());
 
         // Interleaved, so load changes hit every measurement alike.
@@ -258,6 +262,7 @@ fn main() {
             "assign_over_stream": a_min / s_min,
             "iteration_over_stream": i_min / s_min,
             "ns_per_row_assign": a_min / n as f64 * 1e9,
+            "simd": lloyd::kernel_name(),
         })
     );
 }

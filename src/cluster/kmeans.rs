@@ -210,7 +210,6 @@ fn fit_sweep_sampled(
     let tol = base.tol * mean_variance(x);
     let mut out = Vec::with_capacity(on_sample.len());
     for f in on_sample {
-        let t0 = std::time::Instant::now();
         let mut full = match super::lloyd::refine(x, f.centroids.clone(), base.max_iter, tol) {
             Some(r) => KMeansFit {
                 k: f.k,
@@ -225,9 +224,6 @@ fn fit_sweep_sampled(
             // A segment emptied: the general path relocates it.
             None => lloyd_from(x, f.centroids, base.max_iter, tol, true),
         };
-        if std::env::var_os("CARDSEG_DEBUG_LLOYD").is_some() {
-            eprintln!("DEBUG k={} iters={} secs={:.3} inertia={:.6}", full.k, full.n_iter, t0.elapsed().as_secs_f64(), full.inertia);
-        }
         full.best_init = f.best_init;
         full.labels = Vec::new();
         if let Some(c) = full.counts.iter().position(|&c| c == 0) {

@@ -174,6 +174,15 @@ fn scan<const D: usize, const SECOND: bool, F: FnMut(usize, &BlockOut, usize)>(
     }
 }
 
+/// Which build of the distance kernel runs on this CPU ("avx2" or "portable"; same results).
+pub fn kernel_name() -> &'static str {
+    if use_avx2() {
+        "avx2"
+    } else {
+        "portable"
+    }
+}
+
 /// Whether the AVX2 build of the scan may run (checked once; the answer is cached by std).
 #[inline]
 fn use_avx2() -> bool {
@@ -300,7 +309,11 @@ fn step_chunk<const D: usize>(
         changed,
     };
     for set in 1..SETS {
-        for (a, b) in st.sums.iter_mut().zip(&sums[set * k * d..(set + 1) * k * d]) {
+        for (a, b) in st
+            .sums
+            .iter_mut()
+            .zip(&sums[set * k * d..(set + 1) * k * d])
+        {
             *a += b;
         }
         for (a, b) in st.counts.iter_mut().zip(&counts[set * k..(set + 1) * k]) {
@@ -385,7 +398,10 @@ pub fn lloyd_step(x: &Matrix, centers: &[f64], labels: &mut [u32], parallel: boo
     };
     for p in parts {
         out.sums.iter_mut().zip(&p.sums).for_each(|(a, b)| *a += b);
-        out.counts.iter_mut().zip(&p.counts).for_each(|(a, b)| *a += b);
+        out.counts
+            .iter_mut()
+            .zip(&p.counts)
+            .for_each(|(a, b)| *a += b);
         out.inertia += p.inertia;
         out.changed += p.changed;
     }
@@ -452,6 +468,8 @@ pub struct Refined {
     pub counts: Vec<u64>,
     pub inertia: f64,
     pub n_iter: usize,
+    /// Passes over every row (the other `n_iter` passes scanned only the active rows).
+    pub full_passes: usize,
 }
 
 /// Fraction of rows kept active (nearest a boundary) between full passes.
@@ -478,12 +496,16 @@ const GAP_SAMPLE_STEP: usize = 61;
 pub fn refine(x: &Matrix, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> Option<Refined> {
     let (n, d) = (x.n, x.d);
     let k = centers.len() / d;
+    if u32::try_from(n).is_err() {
+        return None; // active rows are indexed by u32
+    }
     let avx2 = use_avx2();
     let mut labels = vec![0u32; n];
     let mut gap = vec![0.0f32; n];
     let mut sums = vec![0.0f64; k * d];
     let mut counts = vec![0i64; k];
     let mut n_iter = 0;
+    let mut full_passes = 0;
     let mut init = true;
     // The active set of the current epoch, when `live`; its buffers are reused.
     let mut act = Active::empty();
@@ -491,18 +513,10 @@ pub fn refine(x: &Matrix, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> O
     let mut half_sep = vec![0.0f64; k];
     let mut moved = vec![0.0f64; k];
     loop {
-        if std::env::var_os("CARDSEG_DEBUG_LLOYD").is_some() {
-            if live {
-                let a = &act;
-                eprintln!("  it {n_iter} active {} theta {:.3e} travelled {:.3e}", a.index.len(), a.theta, a.travelled.iter().fold(0.0f64, |m, &v| m.max(v)));
-            } else {
-                eprintln!("  it {n_iter} full");
-            }
-        }
-        let tp = std::time::Instant::now();
         let deltas: Vec<Delta> = if live {
             active_pass(&mut act, &centers, &half_sep, &moved, d)
         } else {
+            full_passes += 1;
             full_pass(x, &centers, &mut labels, &mut gap, init, avx2)
         };
         for dl in &deltas {
@@ -511,9 +525,6 @@ pub fn refine(x: &Matrix, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> O
         }
         let changed: u64 = deltas.iter().map(|dl| dl.changed).sum();
         drop(deltas);
-        if std::env::var_os("CARDSEG_DEBUG_LLOYD").is_some() {
-            eprintln!("    pass {:.4}", tp.elapsed().as_secs_f64());
-        }
         n_iter += 1;
         if (!init && changed == 0) || n_iter > max_iter {
             break;
@@ -567,11 +578,7 @@ pub fn refine(x: &Matrix, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> O
                 live = false;
             }
         } else {
-            let tg = std::time::Instant::now();
             live = gather(x, &centers, &labels, &gap, &moved, &mut act);
-            if std::env::var_os("CARDSEG_DEBUG_LLOYD").is_some() {
-                eprintln!("  gather {:.4}", tg.elapsed().as_secs_f64());
-            }
         }
     }
     if live {
@@ -581,7 +588,6 @@ pub fn refine(x: &Matrix, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> O
     }
     drop(act);
     drop(gap);
-    let tf = std::time::Instant::now();
     // Exact means of the final labels, summed in row order like `kmeans::hamerly`.
     let mut s2 = vec![0.0; k * d];
     let mut c2 = vec![0u64; k];
@@ -599,14 +605,12 @@ pub fn refine(x: &Matrix, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> O
         }
     }
     let (inertia, counts) = assign_labels(x, &centers, &mut labels, true);
-    if std::env::var_os("CARDSEG_DEBUG_LLOYD").is_some() {
-        eprintln!("  final {:.3}", tf.elapsed().as_secs_f64());
-    }
     Some(Refined {
         centers,
         counts,
         inertia,
         n_iter,
+        full_passes,
     })
 }
 
@@ -686,7 +690,6 @@ fn gather(
     // 2^-24 of the true one, and so is `cut` of 2 theta (1 + 1e-6), so their true gap
     // exceeds 2 theta.
     let cut = (2.0 * theta * (1.0 + 1e-6)) as f32;
-    let t0 = std::time::Instant::now();
     let sizes: Vec<usize> = gap
         .par_chunks(CHUNK)
         .map(|g| g.iter().filter(|&&v| v <= cut).count())
@@ -705,8 +708,6 @@ fn gather(
             start += m;
         }
     }
-    let t1 = t0.elapsed().as_secs_f64();
-    let t0 = std::time::Instant::now();
     let outs: Vec<GatherOut> = split_sizes(&mut act.rows, sizes.iter().map(|&m| m * d))
         .into_iter()
         .zip(split_sizes(&mut act.index, sizes.iter().copied()))
@@ -715,7 +716,6 @@ fn gather(
         .zip(split_sizes(&mut act.lower, sizes.iter().copied()))
         .map(|((((r, i), l), u), lo)| (r, i, l, u, lo))
         .collect();
-    let t2 = t0.elapsed().as_secs_f64();
     x.data
         .par_chunks(CHUNK * d)
         .zip(labels.par_chunks(CHUNK))
@@ -736,9 +736,6 @@ fn gather(
         .for_each(|(((rows, lab), up), lo)| {
             dispatch_d!(d, bounds_chunk(rows, lab, up, lo, centers, d, avx2))
         });
-    if std::env::var_os("CARDSEG_DEBUG_LLOYD").is_some() {
-        eprintln!("  gather count+resize {t1:.4} split {t2:.4} fill {:.4} rows {total}", t0.elapsed().as_secs_f64());
-    }
     act.theta = theta;
     act.travelled.clear();
     act.travelled.extend_from_slice(moved);
@@ -946,4 +943,163 @@ fn hamerly_rows<const D: usize>(
         }
     }
     delta
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::nearest;
+    use crate::rng::Rng;
+
+    fn blobs(n: usize, d: usize, seed: u64) -> Matrix {
+        let mut rng = Rng::new(seed);
+        let mut data = Vec::with_capacity(n * d);
+        for _ in 0..n {
+            let blob = rng.below(5) as f64 / 5.0;
+            for _ in 0..d {
+                data.push((blob + 0.08 * rng.normal().abs()).clamp(0.0, 1.0));
+            }
+        }
+        Matrix { n, d, data }
+    }
+
+    /// The row-by-row reference: `nearest` per row, inertia summed per chunk in row order.
+    fn reference(x: &Matrix, centers: &[f64]) -> (Vec<u32>, f64, Vec<u64>) {
+        let (d, k) = (x.d, centers.len() / x.d);
+        let mut labels = Vec::with_capacity(x.n);
+        let mut counts = vec![0u64; k];
+        let mut inertia = 0.0;
+        for rows in x.data.chunks(CHUNK * d) {
+            let mut part = 0.0;
+            for row in rows.chunks_exact(d) {
+                let (c, dist) = nearest::<0>(row, centers, d);
+                labels.push(c);
+                counts[c as usize] += 1;
+                part += dist;
+            }
+            inertia += part;
+        }
+        (labels, inertia, counts)
+    }
+
+    #[test]
+    fn assign_labels_is_bit_identical_to_nearest_for_every_d() {
+        // Row counts that are not multiples of the block or the chunk exercise the tails.
+        for d in 1..=7 {
+            let x = blobs(2 * CHUNK + 13, d, d as u64);
+            let centers = crate::cluster::kmeans::kmeans_plusplus(&x, 6, &mut Rng::new(3), false);
+            let (want_l, want_i, want_c) = reference(&x, &centers);
+            for parallel in [false, true] {
+                let mut labels = vec![0u32; x.n];
+                let (inertia, counts) = assign_labels(&x, &centers, &mut labels, parallel);
+                assert_eq!(labels, want_l, "d = {d}");
+                assert_eq!(inertia.to_bits(), want_i.to_bits(), "d = {d}");
+                assert_eq!(counts, want_c, "d = {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn simd_and_portable_builds_agree_bit_for_bit() {
+        if !use_avx2() {
+            return; // nothing to compare on this CPU
+        }
+        let x = blobs(1000, 3, 2);
+        let centers = crate::cluster::kmeans::kmeans_plusplus(&x, 9, &mut Rng::new(4), false);
+        let run = |avx2: bool| {
+            let mut out = Vec::new();
+            scan::<3, true, _>(&x.data, &centers, 3, avx2, |i0, b, m| {
+                for l in 0..m {
+                    out.push((
+                        i0 + l,
+                        b.lab[l],
+                        b.best[l].to_bits(),
+                        b.second[l].to_bits(),
+                        b.gap[l].to_bits(),
+                    ));
+                }
+            });
+            out
+        };
+        assert_eq!(run(true), run(false));
+    }
+
+    #[test]
+    fn ties_go_to_the_first_centre_in_the_blocked_kernel() {
+        // Every row is equidistant from centres 1 and 2 and farther from 0.
+        let x = Matrix {
+            n: 20,
+            d: 2,
+            data: (0..20).flat_map(|i| [0.5, i as f64 * 0.01]).collect(),
+        };
+        let centers = vec![5.0, 5.0, 0.4, 0.0, 0.6, 0.0];
+        let mut labels = vec![9u32; x.n];
+        assign_labels(&x, &centers, &mut labels, false);
+        assert!(labels.iter().all(|&l| l == 1), "{labels:?}");
+    }
+
+    #[test]
+    fn lloyd_step_sums_and_counts_match_its_labels() {
+        let x = blobs(3 * CHUNK + 5, 3, 11);
+        let centers = crate::cluster::kmeans::kmeans_plusplus(&x, 5, &mut Rng::new(1), false);
+        let mut labels = vec![0u32; x.n];
+        let st = lloyd_step(&x, &centers, &mut labels, true);
+        let (want_l, want_i, want_c) = reference(&x, &centers);
+        assert_eq!(labels, want_l);
+        assert_eq!(st.counts, want_c);
+        assert!((st.inertia - want_i).abs() <= 1e-9 * want_i);
+        assert_eq!(
+            st.changed,
+            labels.iter().filter(|&&l| l != 0).count() as u64
+        );
+        for c in 0..5 {
+            for j in 0..3 {
+                let direct: f64 = (0..x.n)
+                    .filter(|&i| labels[i] as usize == c)
+                    .map(|i| x.row(i)[j])
+                    .sum();
+                assert!((st.sums[c * 3 + j] - direct).abs() <= 1e-9 * direct.abs().max(1.0));
+            }
+        }
+        // Same labels again: nothing changes, and the results do not depend on threads.
+        let again = lloyd_step(&x, &centers, &mut labels, false);
+        assert_eq!(again.changed, 0);
+        assert_eq!(again.sums, st.sums);
+        assert_eq!(again.inertia.to_bits(), st.inertia.to_bits());
+    }
+
+    #[test]
+    fn refine_reaches_the_plain_lloyd_fixed_point() {
+        let x = blobs(40_000, 3, 5);
+        let k = 7;
+        let start = crate::cluster::kmeans::kmeans_plusplus(&x, k, &mut Rng::new(9), true);
+        let r = refine(&x, start.clone(), 300, 0.0).expect("no empty segment");
+        assert!(
+            r.full_passes < r.n_iter / 2,
+            "{} of {}",
+            r.full_passes,
+            r.n_iter
+        );
+        // Plain Lloyd with the fused step to its fixed point.
+        let mut centers = start;
+        let mut labels = vec![u32::MAX; x.n];
+        let mut iters = 0;
+        loop {
+            let st = lloyd_step(&x, &centers, &mut labels, true);
+            iters += 1;
+            if st.changed == 0 || iters > 300 {
+                break;
+            }
+            centers = st.means(&centers);
+        }
+        let mut mine = vec![0u32; x.n];
+        assign_labels(&x, &r.centers, &mut mine, true);
+        assert_eq!(mine, labels, "same partition");
+        let (inertia, counts) = assign_labels(&x, &r.centers, &mut mine, false);
+        assert_eq!(r.inertia.to_bits(), inertia.to_bits());
+        assert_eq!(r.counts, counts);
+        for (a, b) in r.centers.iter().zip(&centers) {
+            assert!((a - b).abs() < 1e-12);
+        }
+    }
 }
