@@ -638,7 +638,7 @@ fn full_pass(
 }
 
 /// Splits `s` into consecutive parts of the given sizes.
-fn split_sizes<'a, T>(mut s: &'a mut [T], sizes: impl Iterator<Item = usize>) -> Vec<&'a mut [T]> {
+fn split_sizes<T>(mut s: &mut [T], sizes: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
     let mut out = Vec::new();
     for m in sizes {
         let (a, b) = std::mem::take(&mut s).split_at_mut(m);
