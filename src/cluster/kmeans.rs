@@ -182,8 +182,9 @@ pub fn fit_sweep(
     Ok(best)
 }
 
-/// Large inputs: the full search on a sample, then Lloyd (Hamerly) on every row from the
-/// sample's best centres, rows split across threads. The returned fits carry no labels
+/// Large inputs: the full search on a sample, then Lloyd on every row from the sample's
+/// best centres to a fixed point ([`super::lloyd::refine`]: the same iterates as
+/// [`hamerly`], but late iterations scan only the rows near a boundary). The returned fits carry no labels
 /// (at 10 million rows, one label vector per k would cost more memory than the data);
 /// callers label with [`assign`].
 fn fit_sweep_sampled(
