@@ -12,8 +12,10 @@
 #   silhouette  Exact silhouette of --rows (100,000) generated customers at k = --k (5):
 #               sklearn.metrics.silhouette_score on cardseg's own labels (bench/silhouette.py)
 #               vs cardseg's exact_many (examples/silhouette_bench.rs) on the same matrix.
-#   lloyd       One assignment pass over --rows (10,000,000) x 3 at k = --k (10) vs a plain
-#               streaming read of the same matrix (examples/lloyd_bandwidth.rs).
+#   lloyd       One Lloyd iteration (cluster::lloyd::lloyd_step: assignment + per-centre sums
+#               in one pass) and the assignment pass alone over --rows (10,000,000) x 3 at
+#               k = --k (10) vs a plain streaming read of the same matrix, interleaved in one
+#               process (examples/lloyd_bandwidth.rs).
 #   predict     `cardseg predict` vs `cardseg inspect` on the same generated file
 #               (--rows, default 10,000,000), plus the read / score / write split of the
 #               predict library calls (examples/predict_split.rs): the share spent scoring.

@@ -1,6 +1,7 @@
 //! Criterion micro-benchmarks of cardseg's kernels, small enough that
 //! `cargo test --release --all-targets` (which runs each once) stays quick:
-//! the assignment pass (`kmeans::final_assign`), k-means++ seeding
+//! the assignment pass (`kmeans::final_assign`), one fused Lloyd iteration
+//! (`lloyd::lloyd_step`), k-means++ seeding
 //! (`kmeans::kmeans_plusplus`), the exact silhouette (`silhouette::exact_many`, 5,000
 //! points, one k and k = 2..10 at once) and CSV parsing (`ingest::csv::read_bytes`, 100,000 generated rows).
 //!
@@ -8,7 +9,7 @@
 
 use std::hint::black_box;
 
-use cardseg::cluster::{kmeans, silhouette};
+use cardseg::cluster::{kmeans, lloyd, silhouette};
 use cardseg::ingest::{IdSpec, ReadSpec};
 use cardseg::rng::Rng;
 use cardseg::scale::Matrix;
@@ -52,6 +53,20 @@ fn assignment(c: &mut Criterion) {
                 &centers,
                 &mut labels,
                 true,
+            ))
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group("lloyd_step 100k x 3, k=10");
+    g.throughput(Throughput::Elements(x.n as u64));
+    g.sample_size(20);
+    g.bench_function("one thread", |b| {
+        b.iter(|| {
+            black_box(lloyd::lloyd_step(
+                black_box(&x),
+                &centers,
+                &mut labels,
+                false,
             ))
         })
     });

@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::small::Small;
-use super::{dim, dispatch_d, nearest, sqdist};
+use super::{dim, dispatch_d, sqdist};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::scale::Matrix;
@@ -186,8 +186,9 @@ pub fn fit_sweep(
     Ok(best)
 }
 
-/// Large inputs: the full search on a sample, then Lloyd (Hamerly) on every row from the
-/// sample's best centres, rows split across threads. The returned fits carry no labels
+/// Large inputs: the full search on a sample, then Lloyd on every row from the sample's
+/// best centres to a fixed point ([`super::lloyd::refine`]: the same iterates as
+/// [`hamerly`], but late iterations scan only the rows near a boundary). The returned fits carry no labels
 /// (at 10 million rows, one label vector per k would cost more memory than the data);
 /// callers label with [`assign`].
 fn fit_sweep_sampled(
@@ -214,7 +215,20 @@ fn fit_sweep_sampled(
     let tol = base.tol * mean_variance(x);
     let mut out = Vec::with_capacity(on_sample.len());
     for f in on_sample {
-        let mut full = lloyd_from(x, f.centroids, base.max_iter, tol, true);
+        let mut full = match super::lloyd::refine(x, f.centroids.clone(), base.max_iter, tol) {
+            Some(r) => KMeansFit {
+                k: f.k,
+                d,
+                centroids: r.centers,
+                labels: Vec::new(),
+                counts: r.counts,
+                inertia: r.inertia,
+                n_iter: r.n_iter,
+                best_init: 0,
+            },
+            // A segment emptied: the general path relocates it.
+            None => lloyd_from(x, f.centroids, base.max_iter, tol, true),
+        };
         full.best_init = f.best_init;
         full.labels = Vec::new();
         if let Some(c) = full.counts.iter().position(|&c| c == 0) {
@@ -935,59 +949,16 @@ pub(super) fn relocate_empty(
     }
 }
 
-/// Labels every row with its nearest centre; returns the inertia and cluster sizes.
+/// Labels every row with its nearest centre (first on ties); returns the inertia and
+/// cluster sizes. The scan is [`super::lloyd::assign_labels`] (blocks of rows in vector
+/// registers), bit-identical to a row-by-row `nearest` loop.
 pub fn final_assign(
     x: &Matrix,
     centers: &[f64],
     labels: &mut [u32],
     parallel: bool,
 ) -> (f64, Vec<u64>) {
-    let d = x.d;
-    let k = centers.len() / d;
-    let work = |rows: &[f64], lab: &mut [u32]| -> (f64, Vec<u64>) {
-        dispatch_d!(d, assign_only(rows, centers, lab, k, d))
-    };
-    let parts: Vec<(f64, Vec<u64>)> = if parallel {
-        x.data
-            .par_chunks(CHUNK * d)
-            .zip(labels.par_chunks_mut(CHUNK))
-            .map(|(r, l)| work(r, l))
-            .collect()
-    } else {
-        x.data
-            .chunks(CHUNK * d)
-            .zip(labels.chunks_mut(CHUNK))
-            .map(|(r, l)| work(r, l))
-            .collect()
-    };
-    let mut inertia = 0.0;
-    let mut counts = vec![0u64; k];
-    for (i, c) in parts {
-        inertia += i;
-        for (a, b) in counts.iter_mut().zip(c) {
-            *a += b;
-        }
-    }
-    (inertia, counts)
-}
-
-fn assign_only<const D: usize>(
-    rows: &[f64],
-    centers: &[f64],
-    labels: &mut [u32],
-    k: usize,
-    d: usize,
-) -> (f64, Vec<u64>) {
-    let d = dim::<D>(d);
-    let mut counts = vec![0u64; k];
-    let mut inertia = 0.0;
-    for (row, lab) in rows.chunks_exact(d).zip(labels.iter_mut()) {
-        let (c, dist) = nearest::<D>(row, centers, d);
-        *lab = c;
-        counts[c as usize] += 1;
-        inertia += dist;
-    }
-    (inertia, counts)
+    super::lloyd::assign_labels(x, centers, labels, parallel)
 }
 
 /// Labels rows with the nearest of the given centres (prediction); parallel, deterministic.

@@ -4,6 +4,7 @@
 #![allow(clippy::needless_range_loop)] // kernels index several arrays by the same feature index
 
 pub mod kmeans;
+pub mod lloyd;
 pub mod select_k;
 pub mod silhouette;
 mod small;
