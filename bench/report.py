@@ -174,8 +174,8 @@ def pipeline_section(run, meta, clk):
         "OpenMP spin-waiting counts in it); "
         "stage times are each tool's own clock. *others* = share of the machine's CPU used by other "
         f"processes during the run (⚠ above {CONTENDED:.0%}). linfa does read, clean, scale, the K-Means "
-        "sweep and (up to 20,000 rows) its silhouette; it writes no outputs. cardseg's dashboard is still a "
-        "placeholder page on this checkout, scikit-learn's is a full plotly page.",
+        "sweep and (up to 20,000 rows) its silhouette; it writes no outputs. cardseg and scikit-learn both write "
+        "every output (labels, summaries, model, scaler, a plotly 3D dashboard page).",
         "",
     ]
     summary = []

@@ -62,21 +62,10 @@ pub struct CleanReport {
     pub original_ids: Option<crate::table::Ids>,
 }
 
-/// Median as numpy computes it: the mean of the two middle values for an even count.
+/// Median as numpy computes it: the mean of the two middle values for an even count
+/// (missing values skipped). Large columns go through [`crate::median::median`].
 pub fn median(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    let n = v.len();
-    let mid = n / 2;
-    let (_, hi, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
-    let hi = *hi;
-    if n % 2 == 1 {
-        return Some(hi);
-    }
-    let lo = v[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    Some(lo + (hi - lo) / 2.0)
+    crate::median::median(values)
 }
 
 /// [`median`] of values holding no NaN, reordering them instead of copying them (the

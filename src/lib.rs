@@ -15,6 +15,7 @@ pub mod generate;
 pub mod ingest;
 pub mod inspect;
 pub mod model;
+pub mod median;
 pub mod naming;
 pub mod output;
 pub mod pipeline;

@@ -108,13 +108,23 @@ pub struct ColumnFigures {
 }
 
 pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures {
-    // Group the values by segment (one pass, one buffer), then take medians in place.
+    let use_radix = crate::median::radix_pays(values.len(), k);
     let mut counts = vec![0u64; k + 1];
     let mut sums = vec![0.0f64; k + 1];
+    // First pass: sums and counts per segment, and (for the radix medians) a histogram of
+    // the top 16 key bits per segment.
+    let mut hist = if use_radix {
+        vec![0u32; k * crate::median::BINS]
+    } else {
+        Vec::new()
+    };
     for (&v, &l) in values.iter().zip(labels) {
         if !v.is_nan() {
             counts[l as usize] += 1;
             sums[l as usize] += v;
+            if use_radix {
+                hist[l as usize * crate::median::BINS + crate::median::top_bin(v)] += 1;
+            }
         }
     }
     let total_count: u64 = counts[..k].iter().sum();
@@ -129,26 +139,11 @@ pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures
     };
     counts[k] = total_count;
     sums[k] = total_sum;
-    let mut starts = vec![0usize; k + 1];
-    for s in 1..=k {
-        starts[s] = starts[s - 1] + counts[s - 1] as usize;
-    }
-    let mut grouped = vec![0.0f64; total_count as usize];
-    let mut fill = starts.clone();
-    for (&v, &l) in values.iter().zip(labels) {
-        if !v.is_nan() {
-            grouped[fill[l as usize]] = v;
-            fill[l as usize] += 1;
-        }
-    }
-    // In place: `grouped` holds no NaN, and the order of values does not change a median
-    // (each segment's part is done before the whole buffer is reordered).
-    let mut medians: Vec<Option<f64>> = (0..k)
-        .map(|s| {
-            crate::clean::median_in_place(&mut grouped[starts[s]..starts[s] + counts[s] as usize])
-        })
-        .collect();
-    medians.push(crate::clean::median_in_place(&mut grouped));
+    let medians = if use_radix {
+        crate::median::radix_medians(values, Some(labels), k, &counts, hist)
+    } else {
+        crate::median::medians_by_grouping(values, labels, k, &counts)
+    };
     ColumnFigures {
         sums,
         counts,
@@ -255,6 +250,59 @@ pub fn assemble(names: &[&str], figures: &[ColumnFigures], labels: &[u32], k: us
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The radix medians are the medians of grouping and selecting, bit for bit, on
+    /// columns built to reach every level: heavy ties, one repeated value, values apart
+    /// only in their last bits, signed zeros, negatives, missing values, empty segments.
+    #[test]
+    fn radix_medians_equal_grouped_medians() {
+        let mut rng = crate::rng::Rng::new(7);
+        let n = 150_000;
+        let columns: Vec<(&str, Vec<f64>)> = vec![
+            ("uniform", (0..n).map(|_| rng.uniform() * 1e4).collect()),
+            ("ties", (0..n).map(|_| (rng.uniform() * 5.0).floor()).collect()),
+            ("constant", vec![12.0; n]),
+            (
+                "last bits",
+                (0..n)
+                    .map(|_| f64::from_bits(1.0f64.to_bits() + (rng.uniform() * 3e5) as u64))
+                    .collect(),
+            ),
+            (
+                "signed",
+                (0..n)
+                    .map(|i| match i % 5 {
+                        0 => 0.0,
+                        1 => -0.0,
+                        2 => f64::NAN,
+                        3 => -rng.uniform(),
+                        _ => rng.uniform() * 1e-300,
+                    })
+                    .collect(),
+            ),
+            ("mostly missing", (0..n).map(|i| if i % 1000 == 3 { i as f64 } else { f64::NAN }).collect()),
+        ];
+        for k in [1usize, 2, 5, 9] {
+            // Segment k-1 stays empty when k > 2.
+            let labels: Vec<u32> = (0..n)
+                .map(|_| (rng.uniform() * (k.max(3) - 1) as f64) as u32 % k as u32)
+                .collect();
+            for (name, values) in &columns {
+                let f = column_figures(values, &labels, k);
+                let mut counts = vec![0u64; k + 1];
+                for (&v, &l) in values.iter().zip(&labels) {
+                    if !v.is_nan() {
+                        counts[l as usize] += 1;
+                        counts[k] += 1;
+                    }
+                }
+                let reference = crate::median::medians_by_grouping(values, &labels, k, &counts);
+                let bits = |m: &[Option<f64>]| m.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>();
+                assert_eq!(bits(&f.medians), bits(&reference), "{name}, k = {k}");
+                assert_eq!(f.counts, counts, "{name}, k = {k}");
+            }
+        }
+    }
 
     #[test]
     fn means_medians_indexes_and_ratios() {
