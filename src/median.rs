@@ -15,11 +15,17 @@ const BITS: u32 = 16;
 pub const BINS: usize = 1 << BITS;
 /// A bucket holding a wanted rank is collected and selected in when it has at most this
 /// many values; a bigger one is narrowed by the next 16 key bits first.
-const COLLECT_MAX: u64 = 1 << 16;
+/// (Unit tests use a small bound so that their columns reach every level.)
+const COLLECT_MAX: u64 = if cfg!(test) { 1 << 12 } else { 1 << 18 };
 
 /// Median of each segment (and, last, of all values) by grouping the values by segment
 /// and selecting in place: the reference for [`radix_medians`], and the path for small inputs.
-pub fn medians_by_grouping(values: &[f64], labels: &[u32], k: usize, counts: &[u64]) -> Vec<Option<f64>> {
+pub fn medians_by_grouping(
+    values: &[f64],
+    labels: &[u32],
+    k: usize,
+    counts: &[u64],
+) -> Vec<Option<f64>> {
     let mut starts = vec![0usize; k + 1];
     for s in 1..=k {
         starts[s] = starts[s - 1] + counts[s - 1] as usize;
@@ -85,7 +91,29 @@ fn order_key(v: f64) -> u64 {
 
 #[inline]
 fn from_order_key(key: u64) -> f64 {
-    f64::from_bits(if key >> 63 == 1 { key & !(1 << 63) } else { !key })
+    f64::from_bits(if key >> 63 == 1 {
+        key & !(1 << 63)
+    } else {
+        !key
+    })
+}
+
+/// An open bucket as the streaming pass tests it: values whose key shifted right by
+/// `shift` equals `prefix` belong to bucket `id`.
+#[derive(Clone, Copy)]
+struct Slot {
+    shift: u32,
+    prefix: u64,
+    id: u32,
+}
+
+impl Slot {
+    /// Matches nothing (a key shifted right by 63 is 0 or 1).
+    const NONE: Slot = Slot {
+        shift: 63,
+        prefix: 2,
+        id: u32::MAX,
+    };
 }
 
 /// One order statistic being looked for: the value of rank `rank` among the values of
@@ -147,9 +175,20 @@ pub fn radix_medians(
         if n == 0 {
             continue;
         }
-        let ranks: &[u64] = if n % 2 == 1 { &[n / 2] } else { &[n / 2 - 1, n / 2] };
+        let ranks: &[u64] = if n % 2 == 1 {
+            &[n / 2]
+        } else {
+            &[n / 2 - 1, n / 2]
+        };
         for &rank in ranks {
-            wanted.push(Wanted { group: g, rank, known: 0, prefix: 0, count: n, value: None });
+            wanted.push(Wanted {
+                group: g,
+                rank,
+                known: 0,
+                prefix: 0,
+                count: n,
+                value: None,
+            });
         }
     }
     // Level 1 from the first pass; all values = the sum of the segments' histograms.
@@ -165,7 +204,11 @@ pub fn radix_medians(
         all
     };
     for w in &mut wanted {
-        let h = if w.group == k { &all[..] } else { &hist[w.group * BINS..(w.group + 1) * BINS] };
+        let h = if w.group == k {
+            &all[..]
+        } else {
+            &hist[w.group * BINS..(w.group + 1) * BINS]
+        };
         w.narrow(h);
     }
     drop(hist);
@@ -194,32 +237,68 @@ pub fn radix_medians(
         let mut gathered: Vec<Vec<f64>> = buckets
             .iter()
             .zip(&collect)
-            .map(|(b, &c)| if c { Vec::with_capacity(b.3 as usize) } else { Vec::new() })
+            .map(|(b, &c)| {
+                if c {
+                    Vec::with_capacity(b.3 as usize)
+                } else {
+                    Vec::new()
+                }
+            })
             .collect();
-        let mut hists: Vec<Vec<u32>> = collect.iter().map(|&c| if c { Vec::new() } else { vec![0u32; BINS] }).collect();
-        // The open buckets of each group (at most two ranks per group).
-        let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); k + 1];
+        let mut hists: Vec<Vec<u32>> = collect
+            .iter()
+            .map(|&c| if c { Vec::new() } else { vec![0u32; BINS] })
+            .collect();
+        // The open buckets of each group: at most two (its two middle ranks), in fixed
+        // slots so the pass below is a few shifts and compares per value.
+        let mut slots = vec![[Slot::NONE; 2]; k + 1];
         for (b, bucket) in buckets.iter().enumerate() {
-            by_group[bucket.0].push(b);
-        }
-        let portfolio = std::mem::take(&mut by_group[k]);
-        let none: &[usize] = &[];
-        for (i, &v) in values.iter().enumerate() {
-            if v.is_nan() {
-                continue;
-            }
-            let key = order_key(v);
-            let of_segment = match labels {
-                Some(l) => &by_group[l[i] as usize][..],
-                None => none,
+            let g = &mut slots[bucket.0];
+            let free = if g[0].id == u32::MAX { 0 } else { 1 };
+            g[free] = Slot {
+                shift: 64 - bucket.1,
+                prefix: bucket.2,
+                id: b as u32,
             };
-            for &b in of_segment.iter().chain(&portfolio) {
-                let (_, known, prefix, _) = buckets[b];
-                if key >> (64 - known) == prefix {
-                    if collect[b] {
-                        gathered[b].push(v);
-                    } else {
-                        hists[b][((key >> (64 - known - BITS)) & (BINS as u64 - 1)) as usize] += 1;
+        }
+        let portfolio = slots[k];
+        // Smallest and largest key seen in each narrowed bucket: equal when every value
+        // in it is the same (heavy ties, common in customer data: tenure 12, zero cash
+        // advance), which then ends the search without narrowing down to the last bit.
+        let mut lo = vec![u64::MAX; buckets.len()];
+        let mut hi = vec![0u64; buckets.len()];
+        let mut visit = |s: &Slot, key: u64, v: f64| {
+            if key >> s.shift == s.prefix {
+                let b = s.id as usize;
+                if collect[b] {
+                    gathered[b].push(v);
+                } else {
+                    hists[b][((key >> (s.shift - BITS)) & (BINS as u64 - 1)) as usize] += 1;
+                    lo[b] = lo[b].min(key);
+                    hi[b] = hi[b].max(key);
+                }
+            }
+        };
+        match labels {
+            Some(labels) => {
+                for (&v, &l) in values.iter().zip(labels) {
+                    if v.is_nan() {
+                        continue;
+                    }
+                    let key = order_key(v);
+                    let segment = &slots[l as usize];
+                    for s in segment.iter().chain(&portfolio) {
+                        visit(s, key, v);
+                    }
+                }
+            }
+            None => {
+                for &v in values {
+                    if !v.is_nan() {
+                        let key = order_key(v);
+                        for s in &portfolio {
+                            visit(s, key, v);
+                        }
                     }
                 }
             }
@@ -234,23 +313,28 @@ pub fn radix_medians(
                 debug_assert_eq!(bucket.len() as u64, w.count);
                 let (_, v, _) = bucket.select_nth_unstable_by(w.rank as usize, f64::total_cmp);
                 w.value = Some(*v);
+            } else if lo[b] == hi[b] {
+                w.value = Some(from_order_key(lo[b]));
             } else {
                 w.narrow(&hists[b]);
             }
         }
     }
-    let mut medians = vec![None; k + 1];
-    for g in 0..=k {
-        let mut of_group = wanted.iter().filter(|w| w.group == g).map(|w| w.value.expect("every wanted rank is found"));
-        medians[g] = match (of_group.next(), of_group.next()) {
-            (Some(mid), None) => Some(mid),
-            (Some(lo), Some(hi)) => Some(lo + (hi - lo) / 2.0),
-            _ => None,
-        };
-    }
-    medians
+    (0..=k)
+        .map(|g| {
+            // Every wanted rank has its value once the loop ends.
+            let mut of_group = wanted
+                .iter()
+                .filter(|w| w.group == g)
+                .filter_map(|w| w.value);
+            match (of_group.next(), of_group.next()) {
+                (Some(mid), None) => Some(mid),
+                (Some(lo), Some(hi)) => Some(lo + (hi - lo) / 2.0),
+                _ => None,
+            }
+        })
+        .collect()
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -369,16 +369,17 @@ fn run_table(
             .columns
             .sort_by_key(|c| order.iter().position(|n| *n == c.name));
     }
+    // Each worker loads spilled columns into one reused buffer.
     let figures: Vec<ColumnFigures> = order
         .par_iter()
-        .map(|name| match table.column(name) {
+        .map_init(Vec::new, |buf, name| match table.column(name) {
             Some(c) => Ok(profile::column_figures(&c.values, &labels, k)),
             None => {
                 let sp = spilled.as_ref().ok_or_else(|| {
                     Error::input(&table.source, format!("column {name} was not loaded"))
                 })?;
-                let values = load_column(sp, name, &clean_report, n)?;
-                Ok(profile::column_figures(&values, &labels, k))
+                load_column_into(sp, name, &clean_report, n, buf)?;
+                Ok(profile::column_figures(buf, &labels, k))
             }
         })
         .collect::<Result<_>>()?;
@@ -493,7 +494,20 @@ fn spill_enabled() -> bool {
 /// Reads a column back from the temporary file; one kept there since reading still has
 /// the rows `--missing drop` removed afterwards, which are removed the same way here.
 fn load_column(sp: &Spilled, name: &str, clean: &CleanReport, n: usize) -> Result<Vec<f64>> {
-    let mut values = sp.load(name)?.unwrap_or_default();
+    let mut values = Vec::new();
+    load_column_into(sp, name, clean, n, &mut values)?;
+    Ok(values)
+}
+
+/// [`load_column`] into a reused buffer.
+fn load_column_into(
+    sp: &Spilled,
+    name: &str,
+    clean: &CleanReport,
+    n: usize,
+    values: &mut Vec<f64>,
+) -> Result<()> {
+    sp.load_into(name, values)?;
     if values.len() != n {
         if let Some(keep) = &clean.kept {
             let mut i = 0;
@@ -503,7 +517,7 @@ fn load_column(sp: &Spilled, name: &str, clean: &CleanReport, n: usize) -> Resul
             });
         }
     }
-    Ok(values)
+    Ok(())
 }
 
 fn fmt_sil(s: &silhouette::Score) -> String {

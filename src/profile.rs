@@ -260,7 +260,10 @@ mod tests {
         let n = 150_000;
         let columns: Vec<(&str, Vec<f64>)> = vec![
             ("uniform", (0..n).map(|_| rng.uniform() * 1e4).collect()),
-            ("ties", (0..n).map(|_| (rng.uniform() * 5.0).floor()).collect()),
+            (
+                "ties",
+                (0..n).map(|_| (rng.uniform() * 5.0).floor()).collect(),
+            ),
             ("constant", vec![12.0; n]),
             (
                 "last bits",
@@ -280,7 +283,12 @@ mod tests {
                     })
                     .collect(),
             ),
-            ("mostly missing", (0..n).map(|i| if i % 1000 == 3 { i as f64 } else { f64::NAN }).collect()),
+            (
+                "mostly missing",
+                (0..n)
+                    .map(|i| if i % 1000 == 3 { i as f64 } else { f64::NAN })
+                    .collect(),
+            ),
         ];
         for k in [1usize, 2, 5, 9] {
             // Segment k-1 stays empty when k > 2.
@@ -297,7 +305,8 @@ mod tests {
                     }
                 }
                 let reference = crate::median::medians_by_grouping(values, &labels, k, &counts);
-                let bits = |m: &[Option<f64>]| m.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>();
+                let bits =
+                    |m: &[Option<f64>]| m.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>();
                 assert_eq!(bits(&f.medians), bits(&reference), "{name}, k = {k}");
                 assert_eq!(f.counts, counts, "{name}, k = {k}");
             }

@@ -131,9 +131,14 @@ impl Table {
 /// memory). Values are stored as their exact bits, so a column loaded back is the column
 /// that was written, and every statistic computed from it is unchanged. The file has no
 /// name: it disappears with the process, however the process ends.
+/// Values per piece of a spilled column (512 KiB): the unit of writes and reads.
+const SPILL_PIECE_VALUES: usize = 1 << 16;
+
 #[derive(Debug)]
 pub struct Spilled {
     file: std::fs::File,
+    /// Reused for every write.
+    buf: Vec<u8>,
     /// Where it is (for messages).
     dir: std::path::PathBuf,
     end: u64,
@@ -156,6 +161,7 @@ impl Spilled {
             .map_err(|e| crate::error::Error::io(dir, "creating a temporary file in", e))?;
         Ok(Spilled {
             file,
+            buf: Vec::new(),
             dir: dir.to_path_buf(),
             end: 0,
             columns: Vec::new(),
@@ -165,13 +171,8 @@ impl Spilled {
     /// Appends `values` to column `name` (created at its first piece).
     pub fn append(&mut self, name: &str, values: &[f64]) -> crate::error::Result<()> {
         use std::os::unix::fs::FileExt;
-        let mut bytes = Vec::with_capacity(values.len() * 8);
-        for v in values {
-            bytes.extend_from_slice(&v.to_bits().to_le_bytes());
-        }
-        self.file
-            .write_all_at(&bytes, self.end)
-            .map_err(|e| crate::error::Error::io(&self.dir, "writing a temporary file in", e))?;
+        // Written in slices of a reused buffer (a whole column's worth of fresh memory
+        // per call cost more than the write), each slice a piece read back on its own.
         let i = match self.columns.iter().position(|c| c.name == name) {
             Some(i) => i,
             None => {
@@ -183,10 +184,19 @@ impl Spilled {
                 self.columns.len() - 1
             }
         };
-        let c = &mut self.columns[i];
-        c.pieces.push((self.end, values.len()));
-        c.rows += values.len();
-        self.end += bytes.len() as u64;
+        for part in values.chunks(SPILL_PIECE_VALUES) {
+            self.buf.clear();
+            for v in part {
+                self.buf.extend_from_slice(&v.to_bits().to_le_bytes());
+            }
+            self.file.write_all_at(&self.buf, self.end).map_err(|e| {
+                crate::error::Error::io(&self.dir, "writing a temporary file in", e)
+            })?;
+            let c = &mut self.columns[i];
+            c.pieces.push((self.end, part.len()));
+            c.rows += part.len();
+            self.end += self.buf.len() as u64;
+        }
         Ok(())
     }
 
@@ -219,11 +229,20 @@ impl Spilled {
 
     /// Reads column `name` back, bit for bit. Safe from several threads at once.
     pub fn load(&self, name: &str) -> crate::error::Result<Option<Vec<f64>>> {
+        let mut values = Vec::new();
+        Ok(self.load_into(name, &mut values)?.then_some(values))
+    }
+
+    /// [`Spilled::load`] into `values` (cleared first), reusing its memory: at ten million
+    /// customers, fresh memory for every column cost more than reading them back.
+    /// Returns false (and leaves `values` empty) when the column is not in the file.
+    pub fn load_into(&self, name: &str, values: &mut Vec<f64>) -> crate::error::Result<bool> {
         use std::os::unix::fs::FileExt;
+        values.clear();
         let Some(c) = self.columns.iter().find(|c| c.name == name) else {
-            return Ok(None);
+            return Ok(false);
         };
-        let mut values = Vec::with_capacity(c.rows);
+        values.reserve(c.rows);
         let mut bytes = Vec::new();
         for &(at, count) in &c.pieces {
             bytes.resize(count * 8, 0);
@@ -236,7 +255,7 @@ impl Spilled {
                 ]))
             }));
         }
-        Ok(Some(values))
+        Ok(true)
     }
 }
 

@@ -25,6 +25,14 @@ const INNER_PARALLEL_ROWS: usize = 100_000;
 /// The search for a good basin needs the shape of the data, not every customer; the
 /// refinement makes the centres exact for the full data.
 pub const SAMPLE_FIT_ROWS: usize = 25_000;
+/// Sizes of the random samples Lloyd runs on between the search on [`SAMPLE_FIT_ROWS`] rows
+/// and the refinement on every row, each used when the input has at least four times as
+/// many rows. Centres converged on a sample are close to those of all rows, so the
+/// passes over every row are fewer. On 10M generated rows, sweep k = 2..10: no stage
+/// 3.71 s; 500k 2.57 s; 100k then 500k 2.40-2.42 s; 100k then 400k 2.57-2.77 s; 100k,
+/// 400k then 1.6M 2.91 s; 250k then 2.5M 3.11 s (inertia at or below scikit-learn's at
+/// every k in each).
+pub const STAGE_ROWS: [usize; 2] = [100_000, 500_000];
 /// Lloyd results within this relative distance of the best get the Hartigan polish;
 /// Hartigan gains are small, so runs further behind cannot overtake.
 const POLISH_MARGIN: f64 = 1e-3;
@@ -213,9 +221,34 @@ fn fit_sweep_sampled(
     let on_sample = fit_sweep(&sample, ks, base, on_run_done)?;
     drop(sample);
     let tol = base.tol * mean_variance(x);
+    // Larger samples in between: most Lloyd iterations happen on them instead of on
+    // every row (see STAGE_ROWS).
+    let stages: Vec<Matrix> = STAGE_ROWS
+        .iter()
+        .filter(|&&m| m.saturating_mul(4) <= x.n)
+        .map(|&m| {
+            let idx = crate::cluster::silhouette::sample_indices(x.n, m, base.seed ^ 0x3417_A6E5);
+            let mut data = Vec::with_capacity(idx.len() * d);
+            for &i in &idx {
+                data.extend_from_slice(x.row(i));
+            }
+            Matrix {
+                n: idx.len(),
+                d,
+                data,
+            }
+        })
+        .collect();
     let mut out = Vec::with_capacity(on_sample.len());
     for f in on_sample {
-        let mut full = match super::lloyd::refine(x, f.centroids.clone(), base.max_iter, tol) {
+        let mut start = f.centroids.clone();
+        for st in &stages {
+            let tol_st = base.tol * mean_variance(st);
+            if let Some(r) = super::lloyd::refine(st, start.clone(), base.max_iter, tol_st) {
+                start = r.centers;
+            }
+        }
+        let mut full = match super::lloyd::refine(x, start, base.max_iter, tol) {
             Some(r) => KMeansFit {
                 k: f.k,
                 d,
