@@ -5,8 +5,8 @@
 //!     every row (labels written) and, in the same pass, per-centre sums, counts, inertia;
 //! (b) the assignment pass alone, `cluster::kmeans::final_assign` (labels, inertia, counts);
 //! (c) `final_assign` followed by a separate centroid-update pass (the unfused iteration).
-//! `CARDSEG_NO_SIMD=1` forces the portable (non-AVX2) build of the distance kernel, which
-//! gives bit-identical results, to compare the two.
+//! `CARDSEG_NO_SIMD=1` forces the portable build of the distance kernel and
+//! `CARDSEG_NO_AVX512=1` the AVX2 one (all give bit-identical results), to compare them.
 //!
 //! Data: `--rows N` synthetic customers (default 10,000,000; three features drawn as a
 //! mixture of skewed blobs in [0, 1]), or `--input FILE.csv` read, median-imputed and
