@@ -10,8 +10,9 @@
 
 use rayon::prelude::*;
 
+use super::lloyd::chunked;
 use super::small::Small;
-use super::{dim, dispatch_d, sqdist};
+use super::{dim, dispatch_d, half_separations, move_to_means, set_exact_means, sqdist};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::scale::Matrix;
@@ -484,10 +485,36 @@ struct Bounds {
 
 /// What one chunk of rows changed in an iteration: moved rows' contributions to the
 /// per-centre sums and counts (applied in chunk order, so results are deterministic).
-struct Delta {
-    sums: Vec<f64>,
-    counts: Vec<i64>,
-    changed: u64,
+pub(super) struct Delta {
+    pub(super) sums: Vec<f64>,
+    pub(super) counts: Vec<i64>,
+    pub(super) changed: u64,
+}
+
+impl Delta {
+    pub(super) fn new(k: usize, d: usize) -> Self {
+        Delta {
+            sums: vec![0.0; k * d],
+            counts: vec![0; k],
+            changed: 0,
+        }
+    }
+
+    /// Records a row moving from `from` (None on the first pass) to `to`.
+    #[inline(always)]
+    pub(super) fn moved(&mut self, row: &[f64], from: Option<usize>, to: usize, d: usize) {
+        if let Some(a) = from {
+            self.counts[a] -= 1;
+            for j in 0..d {
+                self.sums[a * d + j] -= row[j];
+            }
+            self.changed += 1;
+        }
+        self.counts[to] += 1;
+        for j in 0..d {
+            self.sums[to * d + j] += row[j];
+        }
+    }
 }
 
 /// Lloyd's algorithm with Hamerly's bounds (Hamerly 2010): the same iterates as plain
@@ -572,18 +599,7 @@ fn hamerly(
             continue;
         }
         // Move the centres to the means and loosen the bounds by how far they moved.
-        let mut shift = 0.0;
-        for c in 0..k {
-            let mut m2 = 0.0;
-            for j in 0..d {
-                let v = sums[c * d + j] / counts[c] as f64;
-                let t = v - centers[c * d + j];
-                m2 += t * t;
-                centers[c * d + j] = v;
-            }
-            moved[c] = m2.sqrt();
-            shift += m2;
-        }
+        let shift = move_to_means(&mut centers, &sums, &counts, &mut moved, d);
         if shift <= tol {
             break;
         }
@@ -598,22 +614,7 @@ fn hamerly(
         }
         let max1 = moved[r1];
         let max2 = if r2 == usize::MAX { 0.0 } else { moved[r2] };
-        for c in 0..k {
-            let mut best = f64::INFINITY;
-            for o in 0..k {
-                if o != c {
-                    best = best.min(dispatch_d!(
-                        d,
-                        sqdist(
-                            &centers[c * d..(c + 1) * d],
-                            &centers[o * d..(o + 1) * d],
-                            d
-                        )
-                    ));
-                }
-            }
-            half_sep[c] = 0.5 * best.sqrt();
-        }
+        half_separations(&centers, d, &mut half_sep);
         drift = Drift {
             moved: moved.clone(),
             r1,
@@ -622,32 +623,18 @@ fn hamerly(
         };
     }
     // Exact means of the final labels (the running sums carry rounding).
-    let mut s2 = vec![0.0; k * d];
-    let mut c2 = vec![0u64; k];
-    for (row, &l) in x.data.chunks_exact(d).zip(&labels) {
-        c2[l as usize] += 1;
-        for j in 0..d {
-            s2[l as usize * d + j] += row[j];
-        }
-    }
-    for c in 0..k {
-        if c2[c] > 0 {
-            for j in 0..d {
-                centers[c * d + j] = s2[c * d + j] / c2[c] as f64;
-            }
-        }
-    }
+    set_exact_means(x, &labels, &mut centers);
     (centers, labels, n_iter)
 }
 
 /// How far the centres moved in the last update: bounds are loosened by it lazily, in
 /// the same pass that tests them (one sweep over the rows per iteration, not two).
-struct Drift {
-    moved: Vec<f64>,
+pub(super) struct Drift {
+    pub(super) moved: Vec<f64>,
     /// The centre that moved most, its move, and the second largest move.
-    r1: usize,
-    max1: f64,
-    max2: f64,
+    pub(super) r1: usize,
+    pub(super) max1: f64,
+    pub(super) max2: f64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -687,9 +674,12 @@ fn hamerly_pass(
     }
 }
 
+/// One Hamerly iteration over consecutive rows (also the active-row pass of
+/// [`super::lloyd::refine`]): the bounds are loosened by `drift`, rows they prove settled
+/// are skipped, the others get a full scan; moved rows' contributions in row order.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn hamerly_chunk<const D: usize>(
+pub(super) fn hamerly_chunk<const D: usize>(
     rows: &[f64],
     centers: &[f64],
     labels: &mut [u32],
@@ -702,11 +692,7 @@ fn hamerly_chunk<const D: usize>(
 ) -> Delta {
     let d = dim::<D>(d);
     let k = centers.len() / d;
-    let mut delta = Delta {
-        sums: vec![0.0; k * d],
-        counts: vec![0; k],
-        changed: 0,
-    };
+    let mut delta = Delta::new(k, d);
     for (i, row) in rows.chunks_exact(d).enumerate() {
         let a = labels[i] as usize;
         if !init {
@@ -740,17 +726,7 @@ fn hamerly_chunk<const D: usize>(
         upper[i] = d1.sqrt();
         lower[i] = d2.sqrt();
         if init || b1 != a {
-            if !init {
-                delta.counts[a] -= 1;
-                for j in 0..d {
-                    delta.sums[a * d + j] -= row[j];
-                }
-                delta.changed += 1;
-            }
-            delta.counts[b1] += 1;
-            for j in 0..d {
-                delta.sums[b1 * d + j] += row[j];
-            }
+            delta.moved(row, (!init).then_some(a), b1, d);
             labels[i] = b1 as u32;
         }
     }
@@ -831,10 +807,9 @@ pub fn kmeans_plusplus(x: &Matrix, k: usize, rng: &mut Rng, parallel: bool) -> V
     centers.extend_from_slice(x.row(first));
     let mut closest = vec![0.0f64; n];
     let c0 = x.row(first).to_vec();
-    let mut chunk_pot: Vec<f64> =
-        map_chunks_mut(&x.data, &mut closest, d, parallel, |rows, out| {
-            dispatch_d!(d, fill_dist(rows, &c0, out, d))
-        });
+    let mut chunk_pot: Vec<f64> = chunked(&x.data, d, &mut closest, parallel, |rows, out| {
+        dispatch_d!(d, fill_dist(rows, &c0, out, d))
+    });
     for _ in 1..k {
         let pot: f64 = chunk_pot.iter().sum();
         let cands: Vec<usize> = (0..trials)
@@ -857,31 +832,11 @@ pub fn kmeans_plusplus(x: &Matrix, k: usize, rng: &mut Rng, parallel: bool) -> V
         let best = (0..trials).fold(0, |b, t| if pots[t] < pots[b] { t } else { b });
         let c = x.row(cands[best]).to_vec();
         centers.extend_from_slice(&c);
-        chunk_pot = map_chunks_mut(&x.data, &mut closest, d, parallel, |rows, out| {
+        chunk_pot = chunked(&x.data, d, &mut closest, parallel, |rows, out| {
             dispatch_d!(d, min_dist(rows, &c, out, d))
         });
     }
     centers
-}
-
-fn map_chunks_mut(
-    data: &[f64],
-    out: &mut [f64],
-    d: usize,
-    parallel: bool,
-    f: impl Fn(&[f64], &mut [f64]) -> f64 + Sync + Send,
-) -> Vec<f64> {
-    if parallel {
-        data.par_chunks(CHUNK * d)
-            .zip(out.par_chunks_mut(CHUNK))
-            .map(|(rows, o)| f(rows, o))
-            .collect()
-    } else {
-        data.chunks(CHUNK * d)
-            .zip(out.chunks_mut(CHUNK))
-            .map(|(rows, o)| f(rows, o))
-            .collect()
-    }
 }
 
 fn fill_dist<const D: usize>(rows: &[f64], c: &[f64], out: &mut [f64], d: usize) -> f64 {

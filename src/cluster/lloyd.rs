@@ -24,7 +24,8 @@
 use rayon::prelude::*;
 
 use super::kmeans::CHUNK;
-use super::{dim, dispatch_d, sqdist};
+use super::kmeans::{hamerly_chunk, Delta, Drift};
+use super::{dim, dispatch_d, half_separations, move_to_means, set_exact_means, sqdist};
 use crate::scale::Matrix;
 
 /// Rows per block of the vectorised scan: 8 doubles fill two AVX2 registers (or four
@@ -236,8 +237,8 @@ fn use_avx2() -> bool {
 }
 
 /// Splits rows (and a per-row slice) into fixed chunks, in parallel or not; the
-/// per-chunk results come back in chunk order.
-fn chunked<T: Send, L: Send>(
+/// per-chunk results come back in chunk order (the same for every thread count).
+pub(super) fn chunked<T: Send, L: Send>(
     data: &[f64],
     d: usize,
     per_row: &mut [L],
@@ -431,41 +432,6 @@ pub fn lloyd_step(x: &Matrix, centers: &[f64], labels: &mut [u32], parallel: boo
     out
 }
 
-/// What one chunk of rows changed in an iteration: moved rows' contributions to the
-/// per-centre sums and counts, in row order (the same arithmetic as the small-input
-/// Hamerly pass, so the iterates agree with it bit for bit).
-struct Delta {
-    sums: Vec<f64>,
-    counts: Vec<i64>,
-    changed: u64,
-}
-
-impl Delta {
-    fn new(k: usize, d: usize) -> Self {
-        Delta {
-            sums: vec![0.0; k * d],
-            counts: vec![0; k],
-            changed: 0,
-        }
-    }
-
-    /// Records a row moving from `from` (None on the first pass) to `to`.
-    #[inline(always)]
-    fn moved(&mut self, row: &[f64], from: Option<usize>, to: usize, d: usize) {
-        if let Some(a) = from {
-            self.counts[a] -= 1;
-            for j in 0..d {
-                self.sums[a * d + j] -= row[j];
-            }
-            self.changed += 1;
-        }
-        self.counts[to] += 1;
-        for j in 0..d {
-            self.sums[to * d + j] += row[j];
-        }
-    }
-}
-
 /// The rows near a boundary, copied out of the matrix with Hamerly bounds, grouped by
 /// the chunk they come from (so each chunk's delta is the one a full pass would make).
 struct Active {
@@ -558,37 +524,11 @@ pub fn refine(x: &Matrix, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> O
         if counts.iter().any(|&c| c <= 0) {
             return None;
         }
-        let mut shift = 0.0;
-        for c in 0..k {
-            let mut m2 = 0.0;
-            for j in 0..d {
-                let v = sums[c * d + j] / counts[c] as f64;
-                let t = v - centers[c * d + j];
-                m2 += t * t;
-                centers[c * d + j] = v;
-            }
-            moved[c] = m2.sqrt();
-            shift += m2;
-        }
+        let shift = move_to_means(&mut centers, &sums, &counts, &mut moved, d);
         if shift <= tol {
             break;
         }
-        for c in 0..k {
-            let mut best = f64::INFINITY;
-            for o in 0..k {
-                if o != c {
-                    best = best.min(dispatch_d!(
-                        d,
-                        sqdist(
-                            &centers[c * d..(c + 1) * d],
-                            &centers[o * d..(o + 1) * d],
-                            d
-                        )
-                    ));
-                }
-            }
-            half_sep[c] = 0.5 * best.sqrt();
-        }
+        half_separations(&centers, d, &mut half_sep);
         if live {
             let mut far = 0.0f64;
             for (t, m) in act.travelled.iter_mut().zip(&moved) {
@@ -614,21 +554,7 @@ pub fn refine(x: &Matrix, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> O
     drop(act);
     drop(gap);
     // Exact means of the final labels, summed in row order like `kmeans::hamerly`.
-    let mut s2 = vec![0.0; k * d];
-    let mut c2 = vec![0u64; k];
-    for (row, &l) in x.data.chunks_exact(d).zip(&labels) {
-        c2[l as usize] += 1;
-        for j in 0..d {
-            s2[l as usize * d + j] += row[j];
-        }
-    }
-    for c in 0..k {
-        if c2[c] > 0 {
-            for j in 0..d {
-                centers[c * d + j] = s2[c * d + j] / c2[c] as f64;
-            }
-        }
-    }
+    set_exact_means(x, &labels, &mut centers);
     let (inertia, counts) = assign_labels(x, &centers, &mut labels, true);
     Some(Refined {
         centers,
@@ -887,7 +813,7 @@ fn active_pass(
         orr = o2;
     }
     let drift = Drift {
-        moved,
+        moved: moved.to_vec(),
         r1,
         max1,
         max2,
@@ -901,73 +827,10 @@ fn active_pass(
             let rws = &rows[s * d..e * d];
             dispatch_d!(
                 d,
-                hamerly_rows(rws, centers, lab, up, lo, half_sep, &drift, d)
+                hamerly_chunk(rws, centers, lab, up, lo, half_sep, &drift, false, d)
             )
         })
         .collect()
-}
-
-/// How far the centres moved in the last update, for loosening Hamerly bounds.
-struct Drift<'a> {
-    moved: &'a [f64],
-    /// The centre that moved most, its move, and the second largest move.
-    r1: usize,
-    max1: f64,
-    max2: f64,
-}
-
-/// Hamerly's test and, where it fails, a full scan, for consecutive active rows of one
-/// source chunk; returns the chunk's delta (moved rows in row order).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn hamerly_rows<const D: usize>(
-    rows: &[f64],
-    centers: &[f64],
-    labels: &mut [u32],
-    upper: &mut [f64],
-    lower: &mut [f64],
-    half_sep: &[f64],
-    drift: &Drift,
-    d: usize,
-) -> Delta {
-    let d = dim::<D>(d);
-    let k = centers.len() / d;
-    let mut delta = Delta::new(k, d);
-    for (i, row) in rows.chunks_exact(d).enumerate() {
-        let a = labels[i] as usize;
-        upper[i] += drift.moved[a];
-        lower[i] -= if a == drift.r1 {
-            drift.max2
-        } else {
-            drift.max1
-        };
-        let m = half_sep[a].max(lower[i]);
-        if upper[i] <= m {
-            continue;
-        }
-        upper[i] = sqdist::<D>(row, &centers[a * d..(a + 1) * d], d).sqrt();
-        if upper[i] <= m {
-            continue;
-        }
-        let (mut b1, mut d1, mut d2) = (0usize, f64::INFINITY, f64::INFINITY);
-        for (c, center) in centers.chunks_exact(d).enumerate() {
-            let dist = sqdist::<D>(row, center, d);
-            if dist < d1 {
-                d2 = d1;
-                d1 = dist;
-                b1 = c;
-            } else if dist < d2 {
-                d2 = dist;
-            }
-        }
-        upper[i] = d1.sqrt();
-        lower[i] = d2.sqrt();
-        if b1 != a {
-            delta.moved(row, Some(a), b1, d);
-            labels[i] = b1 as u32;
-        }
-    }
-    delta
 }
 
 #[cfg(test)]

@@ -76,3 +76,73 @@ pub fn nearest_two(row: &[f64], centers: &[f64]) -> (u32, f64, f64) {
     }
     (label, best, second)
 }
+
+/// Moves each centre to the mean of its segment (`sums` / `counts`, every count > 0),
+/// writing in `moved` how far each centre went; returns the summed squared move (the
+/// convergence test of scikit-learn). One function for every Lloyd loop, so their
+/// iterates agree bit for bit.
+pub(crate) fn move_to_means(
+    centers: &mut [f64],
+    sums: &[f64],
+    counts: &[i64],
+    moved: &mut [f64],
+    d: usize,
+) -> f64 {
+    let mut shift = 0.0;
+    for (c, m) in moved.iter_mut().enumerate() {
+        let mut m2 = 0.0;
+        for j in 0..d {
+            let v = sums[c * d + j] / counts[c] as f64;
+            let t = v - centers[c * d + j];
+            m2 += t * t;
+            centers[c * d + j] = v;
+        }
+        *m = m2.sqrt();
+        shift += m2;
+    }
+    shift
+}
+
+/// Half the distance from each centre to its nearest other centre (Hamerly's bound: a
+/// row closer than this to its centre cannot be nearer another).
+pub(crate) fn half_separations(centers: &[f64], d: usize, out: &mut [f64]) {
+    let k = out.len();
+    for c in 0..k {
+        let mut best = f64::INFINITY;
+        for o in 0..k {
+            if o != c {
+                best = best.min(dispatch_d!(
+                    d,
+                    sqdist(
+                        &centers[c * d..(c + 1) * d],
+                        &centers[o * d..(o + 1) * d],
+                        d
+                    )
+                ));
+            }
+        }
+        out[c] = 0.5 * best.sqrt();
+    }
+}
+
+/// Puts every non-empty segment's centre at the exact mean of its rows, summed in row
+/// order (running sums of moved rows carry rounding; the final centres must not).
+pub(crate) fn set_exact_means(x: &crate::scale::Matrix, labels: &[u32], centers: &mut [f64]) {
+    let d = x.d;
+    let k = centers.len() / d;
+    let mut s2 = vec![0.0; k * d];
+    let mut c2 = vec![0u64; k];
+    for (row, &l) in x.data.chunks_exact(d).zip(labels) {
+        c2[l as usize] += 1;
+        for j in 0..d {
+            s2[l as usize * d + j] += row[j];
+        }
+    }
+    for c in 0..k {
+        if c2[c] > 0 {
+            for j in 0..d {
+                centers[c * d + j] = s2[c * d + j] / c2[c] as f64;
+            }
+        }
+    }
+}

@@ -98,6 +98,8 @@ impl<'a> Small<'a> {
         let mut labels = vec![0u32; self.np];
         let mut sums = vec![0.0f64; k * d];
         let mut counts = vec![0i64; k];
+        // How far each centre moved in the last update (unused here: no bounds to loosen).
+        let mut moved = vec![0.0f64; k];
         let mut dsum = vec![0.0f64; k * d];
         let mut dcnt = vec![0i64; k];
         let mut ct = vec![0.0f64; k * d];
@@ -136,17 +138,7 @@ impl<'a> Small<'a> {
                 init = true;
                 continue;
             }
-            let mut shift = 0.0;
-            for c in 0..k {
-                let mut m2 = 0.0;
-                for j in 0..d {
-                    let v = sums[c * d + j] / counts[c] as f64;
-                    let t = v - centers[c * d + j];
-                    m2 += t * t;
-                    centers[c * d + j] = v;
-                }
-                shift += m2;
-            }
+            let shift = super::move_to_means(&mut centers, &sums, &counts, &mut moved, d);
             if shift <= tol {
                 break;
             }
