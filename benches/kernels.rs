@@ -3,7 +3,9 @@
 //! the assignment pass (`kmeans::final_assign`), one fused Lloyd iteration
 //! (`lloyd::lloyd_step`), k-means++ seeding
 //! (`kmeans::kmeans_plusplus`), the exact silhouette (`silhouette::exact_many`, 5,000
-//! points, one k and k = 2..10 at once) and CSV parsing (`ingest::csv::read_bytes`, 100,000 generated rows).
+//! points, one k and k = 2..10 at once), CSV parsing (`ingest::csv::read_bytes`, 100,000 generated rows)
+//! and the profile's per-segment medians (`median::radix_medians` against grouping and
+//! selecting, 10,000,000 values in 4 segments).
 //!
 //! Run: cargo bench --bench kernels [-- FILTER]
 
@@ -146,5 +148,62 @@ fn csv_parse(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(kernels, assignment, seeding, silhouette_exact, csv_parse);
+fn medians(c: &mut Criterion) {
+    use cardseg::median;
+    // Ten million, as at the scale where the copy made by grouping stops fitting in cache.
+    let n = 10_000_000;
+    let k = 4;
+    let mut rng = Rng::new(9);
+    // Money-like values with a tenth of zeros, and their segments.
+    let values: Vec<f64> = (0..n)
+        .map(|_| {
+            if rng.below(10) == 0 {
+                0.0
+            } else {
+                (rng.normal().abs() * 2e3 * 1e6).round() / 1e6
+            }
+        })
+        .collect();
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(k as u64) as u32).collect();
+    let mut counts = vec![0u64; k + 1];
+    let mut hist = vec![0u32; k * median::BINS];
+    for (&v, &l) in values.iter().zip(&labels) {
+        counts[l as usize] += 1;
+        counts[k] += 1;
+        hist[l as usize * median::BINS + median::top_bin(v)] += 1;
+    }
+    let mut g = c.benchmark_group("segment medians 10M values, k=4");
+    g.sample_size(10);
+    g.bench_function("radix selection (histogram given)", |b| {
+        b.iter(|| {
+            black_box(median::radix_medians(
+                black_box(&values),
+                Some(&labels),
+                k,
+                &counts,
+                hist.clone(),
+            ))
+        })
+    });
+    g.bench_function("grouping + select", |b| {
+        b.iter(|| {
+            black_box(median::medians_by_grouping(
+                black_box(&values),
+                &labels,
+                k,
+                &counts,
+            ))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    kernels,
+    assignment,
+    seeding,
+    silhouette_exact,
+    csv_parse,
+    medians
+);
 criterion_main!(kernels);
