@@ -8,6 +8,7 @@
 //! `cargo bench --bench kernels -- medians` (10M values, 4 segments, 2-core EPYC):
 //! 33 ms against 77 ms for grouping and selecting, the first histogram pass excluded
 //! (the profile fuses it into its pass for sums and counts).
+
 /// Below this many rows the medians come from grouping and selecting (the histograms of
 /// [`radix_medians`] would cost more than they save).
 const RADIX_MIN_ROWS: usize = 1 << 16;
