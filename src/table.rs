@@ -126,14 +126,14 @@ impl Table {
     }
 }
 
+/// Values per piece of a spilled column (512 KiB): the unit of writes and reads.
+const SPILL_PIECE_VALUES: usize = 1 << 16;
+
 /// Numeric columns kept in an unnamed temporary file instead of memory while the k sweep
 /// runs (at ten million customers the columns only the profile reads are most of the
 /// memory). Values are stored as their exact bits, so a column loaded back is the column
 /// that was written, and every statistic computed from it is unchanged. The file has no
 /// name: it disappears with the process, however the process ends.
-/// Values per piece of a spilled column (512 KiB): the unit of writes and reads.
-const SPILL_PIECE_VALUES: usize = 1 << 16;
-
 #[derive(Debug)]
 pub struct Spilled {
     file: std::fs::File,
