@@ -542,12 +542,7 @@ fn hamerly(
     let mut init = true;
     let mut half_sep = vec![0.0f64; k];
     let mut moved = vec![0.0f64; k];
-    let mut drift = Drift {
-        moved: vec![0.0; k],
-        r1: 0,
-        max1: 0.0,
-        max2: 0.0,
-    };
+    let mut drift = Drift::of(&vec![0.0; k]);
     loop {
         // Assignment pass (a full scan of every row on the first pass).
         let deltas = hamerly_pass(
@@ -603,24 +598,8 @@ fn hamerly(
         if shift <= tol {
             break;
         }
-        let (mut r1, mut r2) = (0usize, usize::MAX);
-        for c in 1..k {
-            if moved[c] > moved[r1] {
-                r2 = r1;
-                r1 = c;
-            } else if r2 == usize::MAX || moved[c] > moved[r2] {
-                r2 = c;
-            }
-        }
-        let max1 = moved[r1];
-        let max2 = if r2 == usize::MAX { 0.0 } else { moved[r2] };
         half_separations(&centers, d, &mut half_sep);
-        drift = Drift {
-            moved: moved.clone(),
-            r1,
-            max1,
-            max2,
-        };
+        drift = Drift::of(&moved);
     }
     // Exact means of the final labels (the running sums carry rounding).
     set_exact_means(x, &labels, &mut centers);
@@ -635,6 +614,29 @@ pub(super) struct Drift {
     pub(super) r1: usize,
     pub(super) max1: f64,
     pub(super) max2: f64,
+}
+
+impl Drift {
+    /// The drift of centres that moved by `moved` (first centre on ties; tied moves give
+    /// the same largest and second largest either way).
+    pub(super) fn of(moved: &[f64]) -> Drift {
+        let (mut r1, mut max1, mut max2) = (0usize, 0.0f64, 0.0f64);
+        for (c, &m) in moved.iter().enumerate() {
+            if m > max1 {
+                max2 = max1;
+                max1 = m;
+                r1 = c;
+            } else if m > max2 {
+                max2 = m;
+            }
+        }
+        Drift {
+            moved: moved.to_vec(),
+            r1,
+            max1,
+            max2,
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

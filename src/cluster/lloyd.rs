@@ -777,16 +777,7 @@ fn active_pass(
     let zero = vec![0.0; k];
     let moved = if a.fresh { &zero[..] } else { moved };
     a.fresh = false;
-    let (mut r1, mut max1, mut max2) = (0usize, 0.0f64, 0.0f64);
-    for (c, &m) in moved.iter().enumerate() {
-        if m > max1 {
-            max2 = max1;
-            max1 = m;
-            r1 = c;
-        } else if m > max2 {
-            max2 = m;
-        }
-    }
+    let drift = Drift::of(moved);
     let Active {
         rows,
         labels,
@@ -812,12 +803,6 @@ fn active_pass(
         ur = u2;
         orr = o2;
     }
-    let drift = Drift {
-        moved: moved.to_vec(),
-        r1,
-        max1,
-        max2,
-    };
     groups
         .par_iter()
         .zip(lab_parts)
