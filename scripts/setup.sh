@@ -8,6 +8,8 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
+# Java 17 for Spark in local mode and the PMML evaluator (jpmml-evaluator runs on the JVM).
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${need_apt[*]}" >&2
@@ -19,8 +21,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sklearn, kneed, pandas' 2>/dev/null; then
-  echo "setup: creating .venv with scikit-learn (reference for cross-checks)" >&2
+# The venv is (re)made whenever scripts/requirements.txt changes (its hash is kept in .venv).
+want=$(sha256sum scripts/requirements.txt | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.requirements-sha 2>/dev/null)" != "$want" ]; then
+  echo "setup: creating .venv (scikit-learn reference, pytest, DuckDB, Spark, jpmml-evaluator, maturin)" >&2
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
+  echo "$want" > .venv/.requirements-sha
 fi

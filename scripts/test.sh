@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test on a fresh machine: installs what the tests need, then cargo test.
+# Runs every test on a fresh machine: installs what the tests need, then cargo test, then
+# the Python suite (tests/python: the exported SQL/PMML inside real engines, the Python package).
 # The cross-checks against scikit-learn and the real-data tests are required here
 # (CARDSEG_REQUIRE_REFERENCE=1): they fail instead of skipping when something is missing.
 set -euo pipefail
@@ -11,3 +12,6 @@ export CARDSEG_REQUIRE_REFERENCE=1
 # for quick local runs).
 export CARDSEG_CRASH_ROWS="${CARDSEG_CRASH_ROWS:-1000000}"
 cargo test --release --all-targets 2>&1
+# The Python suite drives the release binary that cargo test just built.
+export CARDSEG_BIN="$PWD/target/release/cardseg"
+.venv/bin/python -m pytest -q -p no:cacheprovider tests/python 2>&1
