@@ -4,7 +4,8 @@
 //! [`inspect`] → [`clean`] (missing values) → [`scale`] (MinMax) → [`cluster`] (K-Means,
 //! silhouette, choice of k) → [`profile`] → [`naming`] → [`report`] and [`dashboard`] →
 //! [`model`] (saved for [`predict`] and [`serve`]). [`pipeline`] runs them in order;
-//! [`output`] makes every write atomic; [`export`] writes labels back to a database.
+//! [`output`] makes every write atomic; [`writeback`] writes labels back to a database;
+//! [`export`] turns a model into SQL or PMML that scores customers inside other systems.
 
 pub mod clean;
 pub mod cluster;
@@ -27,6 +28,7 @@ pub mod rng;
 pub mod scale;
 pub mod serve;
 pub mod table;
+pub mod writeback;
 
 pub use error::{Error, Result};
 

@@ -68,6 +68,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         Generate(a) => cli::generate::exec(a)?,
         Dashboard(a) => cli::dashboard::exec(a, quiet)?,
         Serve(a) => cli::serve::exec(a)?,
+        Export(a) => cli::export::exec(a, quiet)?,
     }
     Ok(())
 }

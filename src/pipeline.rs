@@ -9,7 +9,6 @@ use crate::cluster::kmeans::{self, KMeansFit, KMeansParams};
 use crate::cluster::select_k::{self, KRule};
 use crate::cluster::silhouette;
 use crate::error::{Error, Result};
-use crate::export::{LabelRow, LabelTarget, LabelWriter};
 use crate::ingest::csv::SPILL_MIN_BYTES;
 use crate::ingest::{self, IdSpec};
 use crate::ingest::{ReadSpec, Source};
@@ -21,6 +20,7 @@ use crate::progress::Progress;
 use crate::scale::MinMaxScaler;
 use crate::table::Spilled;
 use crate::table::Table;
+use crate::writeback::{LabelRow, LabelTarget, LabelWriter};
 use rayon::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -467,7 +467,7 @@ fn run_table(
     result.timings.lap("write outputs", &mut t);
     if let Some(w) = writer {
         let segs = &result.model.segments;
-        let scored_at = crate::export::now_rfc3339();
+        let scored_at = crate::writeback::now_rfc3339();
         let mut rows = Vec::with_capacity(result.labels.len());
         crate::report::files::for_each_label(&result, &mut |id, seg| {
             rows.push((

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use crate::cluster::kmeans;
 use crate::error::Result;
-use crate::export::{LabelRow, LabelTarget, LabelWriter};
 use crate::ingest::{self, IdSpec, ReadSpec, Source};
 use crate::model::Model;
 use crate::output::write_file_atomic;
 use crate::table::Table;
+use crate::writeback::{LabelRow, LabelTarget, LabelWriter};
 
 /// What scoring a batch gives for each customer.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -156,7 +156,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     let table = read_for_model(model, job.source, job.delimiter)?;
     let labels = score_table(model, &table)?;
     if let Some(w) = writer {
-        let scored_at = crate::export::now_rfc3339();
+        let scored_at = crate::writeback::now_rfc3339();
         let segs = &model.segments;
         let mut rows = (0..table.rows()).map(|i| LabelRow {
             id: table.ids.get(i),

@@ -2,6 +2,7 @@
 
 pub mod dashboard;
 pub mod demo;
+pub mod export;
 pub mod generate;
 pub mod inspect;
 pub mod predict;
@@ -36,6 +37,8 @@ pub enum Command {
     Dashboard(dashboard::Args),
     /// Serve a saved model over HTTP: score customers in real time (JSON or CSV).
     Serve(serve::Args),
+    /// Export a saved model as SQL (per dialect) or PMML, to score inside other systems.
+    Export(export::Args),
 }
 
 /// `--input` and the flags that say how to read it (run, predict, inspect).
@@ -84,15 +87,15 @@ pub struct WriteArgs {
     #[arg(long, value_name = "URL")]
     pub write_labels: Option<String>,
     /// Table for --write-labels (created if absent; rows of the same customer replaced).
-    #[arg(long, default_value = cardseg::export::DEFAULT_TABLE, requires = "write_labels")]
+    #[arg(long, default_value = cardseg::writeback::DEFAULT_TABLE, requires = "write_labels")]
     pub labels_table: String,
 }
 
 impl WriteArgs {
-    pub fn target(&self, timeout_secs: u64) -> Option<cardseg::export::LabelTarget> {
+    pub fn target(&self, timeout_secs: u64) -> Option<cardseg::writeback::LabelTarget> {
         self.write_labels
             .as_ref()
-            .map(|url| cardseg::export::LabelTarget {
+            .map(|url| cardseg::writeback::LabelTarget {
                 url: url.clone(),
                 table: self.labels_table.clone(),
                 timeout: std::time::Duration::from_secs(timeout_secs.max(1)),

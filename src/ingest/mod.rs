@@ -398,7 +398,7 @@ mod tests {
     fn debug_output_is_redacted() {
         let s = Source::new("postgres://u:hunter22@h/db");
         assert!(!format!("{s:?}").contains("hunter22"));
-        let t = crate::export::LabelTarget::new("postgres://u:hunter22@h/db");
+        let t = crate::writeback::LabelTarget::new("postgres://u:hunter22@h/db");
         assert!(!format!("{t:?}").contains("hunter22"));
     }
 
