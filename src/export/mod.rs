@@ -126,6 +126,13 @@ pub fn check_model(model: &Model, checksum: &str) -> Result<()> {
         return bad("the scaler does not match the features".into());
     }
     let sane = |v: f64| v.is_finite() && v.abs() <= MAX_MAGNITUDE;
+    let show = |v: f64| {
+        if v.is_finite() {
+            fmt_f64(v)
+        } else {
+            v.to_string()
+        }
+    };
     for (c, row) in model.centroids_scaled.iter().enumerate() {
         if row.len() != d {
             return bad(format!(
@@ -137,8 +144,9 @@ pub fn check_model(model: &Model, checksum: &str) -> Result<()> {
         for (j, &v) in row.iter().enumerate() {
             if !sane(v) {
                 return bad(format!(
-                    "centroid {} has the value {v} for feature {}, which is not a finite number of sane size (|x| <= 1e100)",
+                    "centroid {} has the value {} for feature {}, which is not a finite number of sane size (|x| <= 1e100)",
                     c + 1,
+                    show(v),
                     model.features[j]
                 ));
             }
@@ -148,7 +156,8 @@ pub fn check_model(model: &Model, checksum: &str) -> Result<()> {
         for (what, v) in [("scale", s.scale[j]), ("offset (min)", s.min[j])] {
             if !sane(v) {
                 return bad(format!(
-                    "the scaler's {what} of feature {f} is {v}, not a finite number of sane size (|x| <= 1e100)"
+                    "the scaler's {what} of feature {f} is {}, not a finite number of sane size (|x| <= 1e100)",
+                    show(v)
                 ));
             }
         }
@@ -160,7 +169,8 @@ pub fn check_model(model: &Model, checksum: &str) -> Result<()> {
         match fill {
             Some(v) if !sane(v) => {
                 return bad(format!(
-                    "the fill value of feature {f} is {v}, not a finite number of sane size"
+                    "the fill value of feature {f} is {}, not a finite number of sane size",
+                    show(v)
                 ))
             }
             None if model.missing_policy != MissingPolicy::Drop => {
