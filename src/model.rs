@@ -78,6 +78,11 @@ pub struct Model {
     pub k_selection: KSelection,
     pub seed: u64,
     pub n_init: usize,
+    /// With `run --train-sample N`: the number of customers K-Means and the k sweep were
+    /// trained on (a uniform sample); fill values, scaler and labels cover all
+    /// `training_rows`, and `inertia` is that of every customer. Absent: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_sample: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -67,6 +67,10 @@ pub struct RunConfig {
     pub extra_files: Vec<(String, Vec<u8>)>,
     /// Also store the labels in this database table (`--write-labels`).
     pub write_labels: Option<LabelTarget>,
+    /// `--train-sample N`: K-Means, the k sweep and the silhouettes run on a uniform
+    /// sample of N customers (seeded by `seed`); fill values, the scaler range and the
+    /// labels still cover every customer.
+    pub train_sample: Option<usize>,
 }
 
 impl RunConfig {
@@ -98,6 +102,7 @@ impl RunConfig {
             dashboard: true,
             extra_files: Vec::new(),
             write_labels: None,
+            train_sample: None,
         }
     }
 
@@ -144,6 +149,14 @@ impl RunConfig {
         }
         if self.n_init == 0 || self.n_init > 1000 {
             return Err(Error::usage("--n-init must be between 1 and 1000"));
+        }
+        if let Some(m) = self.train_sample {
+            let k_top = self.ks().last().copied().unwrap_or(2);
+            if m <= k_top {
+                return Err(Error::usage(format!(
+                    "--train-sample {m} is too small: K-Means needs more customers than segments (k goes up to {k_top})"
+                )));
+            }
         }
         if self.silhouette_sample < 100 {
             return Err(Error::usage("--silhouette-sample must be at least 100"));
@@ -313,8 +326,14 @@ fn run_table(
         seed: cfg.seed,
         ..KMeansParams::default()
     };
+    // With --train-sample the sweep sees a uniform sample; everything else sees all rows.
+    let sample = match cfg.train_sample {
+        Some(m) if m < n => Some(train_sample(&x, m, cfg.seed)),
+        _ => None,
+    };
+    let xs = sample.as_ref().unwrap_or(&x);
     let bar = Progress::steps((ks.len() * cfg.n_init) as u64, "k sweep");
-    let fits = kmeans::fit_sweep(&x, &ks, &params, &|| bar.inc(1))?;
+    let fits = kmeans::fit_sweep(xs, &ks, &params, &|| bar.inc(1))?;
     bar.finish();
     timings.lap("kmeans sweep", &mut t);
 
@@ -323,7 +342,7 @@ fn run_table(
         .map(|f| (f.labels.as_slice(), f.centroids.as_slice(), f.k))
         .collect();
     let sils = silhouette::scores(
-        &x,
+        xs,
         &fit_views,
         cfg.silhouette_exact_max,
         cfg.silhouette_sample,
@@ -346,8 +365,19 @@ fn run_table(
         .position(|f| f.k == selection.chosen)
         .unwrap_or(0);
     let mut fits = fits;
-    let mut fit = order_segments(fits.swap_remove(fit_idx));
+    let mut fit = fits.swap_remove(fit_idx);
     drop(fits);
+    if sample.is_some() {
+        // Sizes (which order the segments) and inertia of every customer, not the sample's.
+        let mut all = vec![0u32; n];
+        let (inertia, counts) = kmeans::final_assign(&x, &fit.centroids, &mut all, true);
+        fit.labels = all;
+        fit.inertia = inertia;
+        fit.counts = counts;
+    }
+    let train_rows = sample.as_ref().map(|s| s.n as u64);
+    drop(sample);
+    let mut fit = order_segments(fit);
     let k = fit.k;
     // Label with the renumbered centroids through the scoring kernel itself, so `predict`
     // on the training data reproduces these labels exactly, ties included.
@@ -440,6 +470,7 @@ fn run_table(
         k_selection: selection,
         seed: cfg.seed,
         n_init: cfg.n_init,
+        train_sample: train_rows,
     };
     let duplicate_ids = crate::inspect::count_duplicate_ids(&table.ids);
     let (model_text, checksum) = model.to_json()?;
@@ -481,6 +512,26 @@ fn run_table(
     }
     out.commit()?;
     Ok(result)
+}
+
+/// A uniform random sample of `m` of the rows of `x`, in row order (selection sampling,
+/// one pass), from a stream of its own derived from `seed`: same input and seed, same
+/// sample, whatever the thread count.
+fn train_sample(x: &crate::scale::Matrix, m: usize, seed: u64) -> crate::scale::Matrix {
+    let n = x.n;
+    let mut rng = crate::rng::Rng::derive(seed, &[0x7A5A_3D1E, n as u64, m as u64]);
+    let mut data = Vec::with_capacity(m * x.d);
+    let mut needed = m;
+    for i in 0..n {
+        if needed == 0 {
+            break;
+        }
+        if rng.below((n - i) as u64) < needed as u64 {
+            data.extend_from_slice(x.row(i));
+            needed -= 1;
+        }
+    }
+    crate::scale::Matrix { n: m, d: x.d, data }
 }
 
 /// Whether large runs keep columns in a temporary file while the k sweep runs (on

@@ -16,6 +16,10 @@ pub struct Args {
     pub out: PathBuf,
     #[command(flatten)]
     pub common: Common,
+    /// Train K-Means (and the k sweep, the silhouettes) on a uniform sample of N
+    /// customers, seeded by --seed; fill values, scaling and labels cover every customer.
+    #[arg(long, value_name = "N")]
+    pub train_sample: Option<usize>,
 }
 
 /// Flags shared by `run` and `demo`.
@@ -149,6 +153,7 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     let mut cfg = args.common.config(args.source.input.clone(), args.out)?;
     cfg.source = args.source.source();
     cfg.write_labels = args.write.target(args.source.timeout_secs);
+    cfg.train_sample = args.train_sample;
     let r = pipeline::run(&cfg)?;
     print_result(&r, quiet, args.common.timings)
 }
