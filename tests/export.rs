@@ -890,3 +890,88 @@ fn unsound_models_are_refused_and_nothing_is_written() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+// ------------------------------------------------------------------ --train-sample
+
+/// `run --train-sample N`: the model records N; every customer is labelled with its
+/// nearest centroid (predict reproduces labels.csv byte for byte), the model's inertia
+/// is that of every customer, the outputs are the same for any thread count, and a
+/// sample too small for k is refused.
+#[test]
+fn train_sample_fits_on_a_sample_and_labels_everyone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("c.csv");
+    ok(&[
+        "generate",
+        "--rows",
+        "30000",
+        "--seed",
+        "5",
+        "--out",
+        s(&data),
+    ]);
+    let run_with = |out: &Path, threads: &str| {
+        let o = common::run_env(
+            &[
+                "run",
+                "--quiet",
+                "--no-dashboard",
+                "--input",
+                s(&data),
+                "--out",
+                s(out),
+                "--train-sample",
+                "3000",
+            ],
+            &[("RAYON_NUM_THREADS", threads)],
+        );
+        assert!(o.status.success(), "{}", common::stderr(&o));
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    run_with(&a, "1");
+    run_with(&b, "2");
+    assert_eq!(common::dir_bytes(&a), common::dir_bytes(&b));
+    let (model, _) = Model::load(&a.join("model.json")).unwrap();
+    assert_eq!(model.train_sample, Some(3000));
+    assert_eq!(model.training_rows, 30000);
+    let labels = dir.path().join("p.csv");
+    ok(&[
+        "predict",
+        "--quiet",
+        "--model",
+        s(&a.join("model.json")),
+        "--input",
+        s(&data),
+        "--out",
+        s(&labels),
+    ]);
+    assert_eq!(
+        std::fs::read(&labels).unwrap(),
+        std::fs::read(a.join("labels.csv")).unwrap()
+    );
+    let table =
+        cardseg::predict::read_for_model(&model, &cardseg::ingest::Source::new(s(&data)), None)
+            .unwrap();
+    let cols = cardseg::predict::feature_columns(&model, &table).unwrap();
+    let sc = cardseg::predict::score_columns(&model, &model.centers_flat(), cols, true);
+    let inertia: f64 = sc.distances.iter().map(|d| d.0 * d.0).sum();
+    assert!(
+        (inertia - model.inertia).abs() <= 1e-9 * model.inertia,
+        "{inertia} vs {}",
+        model.inertia
+    );
+    // Segment sizes are those of every customer (segment 1 the largest).
+    let sizes: Vec<u64> = model.segments.iter().map(|s| s.customers).collect();
+    assert_eq!(sizes.iter().sum::<u64>(), 30000);
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+    let o = run(&[
+        "run",
+        "--input",
+        s(&data),
+        "--out",
+        s(&dir.path().join("c")),
+        "--train-sample",
+        "10",
+    ]);
+    assert_clean_error(&o, "--train-sample 10 is too small");
+}
