@@ -62,8 +62,16 @@ def spark():
     except ImportError:
         need("pyspark")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder
+    try:
+        # The PMML evaluator's jars (test_export.py scores the exported PMML on Spark).
+        import jpmml_evaluator_pyspark
+
+        builder = builder.config("spark.jars", jpmml_evaluator_pyspark.spark_jars())
+    except ImportError:
+        pass
     session = (
-        SparkSession.builder.master("local[2]")
+        builder.master("local[2]")
         .appName("cardseg-tests")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")

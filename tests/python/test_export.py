@@ -185,15 +185,19 @@ def test_sqlite_system_library(cases, run_cardseg):
 # ------------------------------------------------------------------- Spark SQL
 
 
-def test_spark_sql(cases, run_cardseg, spark):
+def spark_frame(spark, case):
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+    schema = StructType([StructField(c, StringType() if c == case.id else DoubleType(), True) for c in case.header])
+    # An explicit schema; an empty cell is null (nullValue defaults to "").
+    return spark.read.csv(str(case.data_path), header=True, schema=schema, escape='"')
+
+
+def test_spark_sql(cases, run_cardseg, spark):
     from pyspark.sql.utils import AnalysisException
 
     def view(case):
-        schema = StructType([StructField(c, StringType() if c == case.id else DoubleType(), True) for c in case.header])
-        # An explicit schema; an empty cell is null (nullValue defaults to "").
-        df = spark.read.csv(str(case.data_path), header=True, schema=schema, escape='"')
-        df.createOrReplaceTempView("customers")
+        spark_frame(spark, case).createOrReplaceTempView("customers")
 
     for name in ["real", "gen100k", "hostile"]:
         case = cases[name]
@@ -226,3 +230,24 @@ def test_pmml_in_jpmml_evaluator(cases, run_cardseg):
         res = ev.evaluateAll(case.df[case.features])
         ids = list(case.df[case.id])
         case.compare("jpmml-evaluator", ids, list(res["segment"]), list(res["segment_name"]), list(res["distance"]))
+
+
+def test_pmml_on_spark(cases, run_cardseg, spark):
+    """The same PMML through jpmml-evaluator-pyspark's transformer on a Spark DataFrame
+    (the shared session loads its jars, see conftest.py)."""
+    try:
+        from jpmml_evaluator_pyspark import FlatPMMLTransformer
+    except ImportError:
+        need("the jpmml_evaluator_pyspark Python package")
+    jvm = spark.sparkContext._jvm
+    for name in ["real", "gen100k", "hostile"]:
+        case = cases[name]
+        path = cases["_dir"] / f"{name}.spark.pmml"
+        export(run_cardseg, case, path, "--format", "pmml")
+        ev = jvm.org.jpmml.evaluator.LoadingModelEvaluatorBuilder().load(jvm.java.io.File(str(path))).build()
+        ev.verify()
+        out = FlatPMMLTransformer(ev).transform(spark_frame(spark, case))
+        # Columns picked by position: Spark's select() would parse a hostile name.
+        pos = [out.columns.index(c) for c in [case.id, "segment", "segment_name", "distance"]]
+        rows = [tuple(r[i] for i in pos) for r in out.collect()]
+        case.compare("jpmml-evaluator-pyspark", *zip(*rows))
