@@ -42,6 +42,7 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     };
     cardseg::export::export(&ExportJob {
         model: &model,
+        model_name: &args.model.display().to_string(),
         checksum: &checksum,
         format: args.format,
         sql: SqlOptions {

@@ -47,6 +47,8 @@ impl std::str::FromStr for Format {
 /// What `cardseg export` is asked to do.
 pub struct ExportJob<'a> {
     pub model: &'a Model,
+    /// How errors name the model (its file path).
+    pub model_name: &'a str,
     /// The model file's checksum (named in the exported text's header).
     pub checksum: &'a str,
     pub format: Format,
@@ -62,9 +64,14 @@ pub struct ExportJob<'a> {
 pub fn export(job: &ExportJob) -> Result<()> {
     crate::output::check_target(job.out, job.force)?;
     let text = match job.format {
-        Format::Sql => sql::to_sql(job.model, job.checksum, &job.sql)?,
-        Format::Pmml => pmml::to_pmml(job.model, job.checksum)?,
-    };
+        Format::Sql => sql::to_sql(job.model, job.checksum, &job.sql),
+        Format::Pmml => pmml::to_pmml(job.model, job.checksum),
+    }
+    .map_err(|e| match e {
+        // The library names the model by its checksum; the command names its file.
+        Error::Model { message, .. } => Error::model(job.model_name, message),
+        other => other,
+    })?;
     crate::output::write_file_atomic(job.out, job.force, |w| {
         w.write_all(text.as_bytes())
             .map_err(crate::output::werr(job.out))
