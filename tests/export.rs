@@ -268,7 +268,18 @@ fn cases(dir: &Path) -> Option<Vec<Case>> {
         "--out",
         s(&m),
     ]);
-    out.push(case("generated 100k", dir, m.join("model.json"), &score));
+    let gen = case("generated 100k", dir, m.join("model.json"), &score);
+    // Values beyond the training range on both sides, and missing cells, are there.
+    let sc = &gen.model.scaler;
+    let outside = |j: usize| {
+        gen.data
+            .rows
+            .iter()
+            .filter(move |(_, v)| v[j].is_some_and(|x| x > sc.data_max[j] || x < sc.data_min[j]))
+    };
+    assert!(outside(0).count() > 5000 && outside(1).count() > 5000);
+    assert!(gen.data.rows.iter().filter(|(_, v)| v[2].is_none()).count() > 5000);
+    out.push(gen);
 
     // (c) the real file with hostile column names.
     let mut r = csv::Reader::from_path(&real).unwrap();
