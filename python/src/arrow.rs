@@ -371,5 +371,13 @@ pub fn read_table(mut stream: Stream, source: &str, spec: &ReadSpec) -> Result<T
         row0 += n as u64;
     }
     drop(schema);
-    b.finish()
+    let mut table = b.finish()?;
+    // `Table::columns` is documented in header order, and the CSV reader keeps it; the
+    // builder puts required columns first. Header order makes every output (the profile's
+    // columns) the same as the CLI's on the same data in CSV.
+    let info = &table.info;
+    table
+        .columns
+        .sort_by_key(|c| info.iter().position(|i| i.name == c.name));
+    Ok(table)
 }

@@ -33,7 +33,10 @@ def cardseg_bin():
 
 @pytest.fixture(scope="session")
 def real_data():
-    path = ROOT.parent / "shared" / "data" / "cc_general.csv"
+    # CARDSEG_REAL_DATA overrides the place (a checkout that is not beside shared/).
+    path = pathlib.Path(
+        os.environ.get("CARDSEG_REAL_DATA") or ROOT.parent / "shared" / "data" / "cc_general.csv"
+    )
     if not path.is_file():
         need(f"the real CC GENERAL file at {path}")
     return path
@@ -75,3 +78,13 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def cardseg_pkg():
+    """The installed cardseg Python package (scripts/test.sh builds the wheel and installs it)."""
+    try:
+        import cardseg
+    except ImportError as e:
+        need(f"the cardseg Python package ({e}); scripts/test.sh builds and installs the wheel")
+    return cardseg
