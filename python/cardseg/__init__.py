@@ -120,6 +120,10 @@ class Model:
         """The ``model.json`` text, as ``cardseg run`` writes it."""
         return self._m.to_json()
 
+    def __reduce__(self):
+        # Pickled as its model.json text (Spark closures, joblib, scikit-learn clones).
+        return (Model.from_json, (self.to_json(),))
+
     @property
     def features(self) -> list:
         return self._m.features

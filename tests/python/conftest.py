@@ -9,6 +9,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -65,6 +66,9 @@ def spark():
     except ImportError:
         need("pyspark")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers (mapInArrow, UDFs) run this interpreter: the venv with pyarrow and the
+    # cardseg wheel, as executors of a real cluster run the job's Python environment.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master("local[2]")
         .appName("cardseg-tests")
