@@ -146,18 +146,27 @@ impl Stream {
 
     fn schema(&mut self, source: &str) -> Result<FfiSchema> {
         let mut s = FfiSchema::empty();
-        let f = self.0.get_schema.ok_or_else(|| bad(source, "the Arrow stream has no schema"))?;
+        let f = self
+            .0
+            .get_schema
+            .ok_or_else(|| bad(source, "the Arrow stream has no schema"))?;
         // SAFETY: callback of a live stream writing into a struct we own.
         if unsafe { f(&mut self.0, &mut s) } != 0 {
             let e = self.last_error();
-            return Err(bad(source, &format!("reading the Arrow schema failed: {e}")));
+            return Err(bad(
+                source,
+                &format!("reading the Arrow schema failed: {e}"),
+            ));
         }
         Ok(s)
     }
 
     fn next(&mut self, source: &str) -> Result<Option<FfiArray>> {
         let mut a = FfiArray::empty();
-        let f = self.0.get_next.ok_or_else(|| bad(source, "the Arrow stream has no batches"))?;
+        let f = self
+            .0
+            .get_next
+            .ok_or_else(|| bad(source, "the Arrow stream has no batches"))?;
         // SAFETY: as in `schema`.
         if unsafe { f(&mut self.0, &mut a) } != 0 {
             let e = self.last_error();

@@ -89,9 +89,8 @@ fn take_stream(capsule: &Bound<'_, PyAny>) -> PyResult<arrow::Stream> {
         PyValueError::new_err("expected the capsule returned by __arrow_c_stream__()")
     })?;
     // SAFETY: the name is checked by PyCapsule_GetPointer; the pointer is a live stream.
-    let ptr = unsafe {
-        pyo3::ffi::PyCapsule_GetPointer(cap.as_ptr(), c"arrow_array_stream".as_ptr())
-    };
+    let ptr =
+        unsafe { pyo3::ffi::PyCapsule_GetPointer(cap.as_ptr(), c"arrow_array_stream".as_ptr()) };
     if ptr.is_null() {
         return Err(PyErr::fetch(capsule.py()));
     }
@@ -194,7 +193,10 @@ fn save(py: Python<'_>, src: PathBuf, out: PathBuf, force: bool) -> PyResult<Str
     let work = || -> cardseg::Result<PathBuf> {
         let dir = cardseg::output::OutputDir::create(&out, force)?;
         let entries = std::fs::read_dir(&src).map_err(|e| Error::io(&src, "reading", e))?;
-        let mut names: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        let mut names: Vec<_> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
         names.sort();
         for name in names {
             let from = src.join(&name);
@@ -330,7 +332,8 @@ impl Model {
         let (offsets, text, labels, dist) = py
             .detach(|| -> cardseg::Result<_> {
                 let cols = cardseg::predict::feature_columns(&self.inner, &table)?;
-                let s = cardseg::predict::score_columns(&self.inner, &self.centers, cols, distances);
+                let s =
+                    cardseg::predict::score_columns(&self.inner, &self.centers, cols, distances);
                 let n = table.rows();
                 let mut offsets = Vec::with_capacity((n + 1) * 8);
                 let mut text = Vec::new();
@@ -416,7 +419,10 @@ fn _cardseg(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "SILHOUETTE_EXACT_MAX",
         cardseg::cluster::silhouette::EXACT_MAX_ROWS,
     )?;
-    m.add("SILHOUETTE_SAMPLE", cardseg::cluster::silhouette::SAMPLE_SIZE)?;
+    m.add(
+        "SILHOUETTE_SAMPLE",
+        cardseg::cluster::silhouette::SAMPLE_SIZE,
+    )?;
     m.add("DEFAULT_FEATURES", cardseg::DEFAULT_FEATURES.to_vec())?;
     m.add(
         "DEFAULT_PROFILE_FEATURES",
