@@ -284,7 +284,7 @@ def test_spark_score_equals_predict_on_a_million(cardseg_pkg, spark, run_cardseg
     )
     df = spark.read.csv(str(data), header=True, schema=schema)
     scored = cardseg.spark.score(df, cli_run / "model.json")
-    got = pa.Table.from_pandas(scored.toPandas(), preserve_index=False)
+    got = scored.toArrow()
     assert got.num_rows == want.num_rows == rows
     got = got.sort_by("CUST_ID")
     want = want.sort_by("CUST_ID")
