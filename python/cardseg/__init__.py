@@ -369,6 +369,8 @@ def run(
     out: Optional[Union[str, os.PathLike]] = None,
     force: bool = False,
     source_name: Optional[str] = None,
+    table: Optional[str] = None,
+    query: Optional[str] = None,
 ) -> Segmentation:
     """Segments the customers of ``data`` with the ``cardseg run`` pipeline.
 
@@ -381,6 +383,9 @@ def run(
     """
     if isinstance(k, bool) or not isinstance(k, (str, int)):
         raise UsageError(f'k takes "auto" or a whole number, not {k!r}')
+    if out is not None:
+        # Refused before any work, as the CLI does; save() checks again when writing.
+        _cardseg.check_out(os.fspath(out), force)
     src, name = _source(data, source_name)
     tmp = tempfile.mkdtemp(prefix="cardseg-")
     try:
@@ -405,6 +410,8 @@ def run(
             delimiter,
             dashboard,
             False,
+            table,
+            query,
         )
     except BaseException:
         _remove(tmp)

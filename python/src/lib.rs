@@ -115,7 +115,7 @@ fn id_spec(id_column: Option<String>, no_id: bool) -> IdSpec {
 #[pyfunction]
 #[pyo3(signature = (data, source_name, out, features, profile_features, id_column, no_id,
     missing, k, k_min, k_max, k_rule, n_init, seed, naming_rules, silhouette_exact_max,
-    silhouette_sample, delimiter, dashboard, force))]
+    silhouette_sample, delimiter, dashboard, force, table=None, query=None))]
 #[allow(clippy::too_many_arguments)]
 fn run(
     py: Python<'_>,
@@ -139,6 +139,8 @@ fn run(
     delimiter: Option<String>,
     dashboard: bool,
     force: bool,
+    table: Option<String>,
+    query: Option<String>,
 ) -> PyResult<String> {
     let usage = |m: String| to_py(py, Error::usage(m));
     let delimiter = match delimiter.as_deref() {
@@ -166,6 +168,9 @@ fn run(
         dashboard,
         ..RunConfig::new(input.clone().unwrap_or_default(), out)
     };
+    let mut cfg = cfg;
+    cfg.source.table = table;
+    cfg.source.query = query;
     let done = match input {
         Some(_) => interruptible(py, move || pipeline::run(&cfg).map(|r| r.out))?,
         None => {
@@ -208,6 +213,13 @@ fn save(py: Python<'_>, src: PathBuf, out: PathBuf, force: bool) -> PyResult<Str
     py.detach(work)
         .map(|p| p.display().to_string())
         .map_err(|e| to_py(py, e))
+}
+
+/// Refuses `out` before any work, as `cardseg run` does (exists and not empty, without `force`).
+#[pyfunction]
+#[pyo3(signature = (out, force=false))]
+fn check_out(py: Python<'_>, out: PathBuf, force: bool) -> PyResult<()> {
+    cardseg::output::check_target(&out, force).map_err(|e| to_py(py, e))
 }
 
 /// A saved model (`model.json`), scoring customers like `cardseg predict`.
@@ -412,6 +424,7 @@ fn set_quiet(quiet: bool) {
 fn _cardseg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(save, m)?)?;
+    m.add_function(wrap_pyfunction!(check_out, m)?)?;
     m.add_function(wrap_pyfunction!(set_quiet, m)?)?;
     m.add_class::<Model>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

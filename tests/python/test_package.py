@@ -338,3 +338,28 @@ def test_notebook_executes(cardseg_pkg, real_data):
     client.execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
+
+
+def test_out_dashboard_and_repr(cardseg_pkg, real_data, tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "mine.txt").write_text("x")
+    with pytest.raises(cardseg_pkg.OutputExistsError, match="already exists"):
+        cardseg_pkg.run(real_data, out=taken)
+    assert os.listdir(taken) == ["mine.txt"]
+    seg = cardseg_pkg.run(real_data, k=3, out=tmp_path / "o")
+    assert_same_files(tmp_path / "o", seg.directory)
+    assert seg.k == 3 and "k=3" in repr(seg)
+    html = seg.dashboard()._repr_html_()
+    assert html.startswith("<iframe srcdoc=") and "plotly" in html.lower()
+    path = seg.write_dashboard(tmp_path / "d.html")
+    assert path.read_bytes() == (seg.directory / "dashboard.html").read_bytes()
+    with pytest.raises(cardseg_pkg.OutputExistsError):
+        seg.write_dashboard(path)
+    # The temporary directory goes with the object.
+    d = seg.directory
+    del seg
+    import gc
+
+    gc.collect()
+    assert not d.exists()
