@@ -25,6 +25,7 @@ Errors are :class:`cardseg.CardsegError` subclasses with the CLI's one-line mess
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import shutil
 import tempfile
@@ -381,8 +382,10 @@ def run(
     name messages and ``model.json`` (``training_source``) show for a DataFrame (default:
     "pandas DataFrame", "pyarrow table", "polars DataFrame"; a path shows itself).
     """
-    if isinstance(k, bool) or not isinstance(k, (str, int)):
+    if isinstance(k, bool) or not isinstance(k, (str, numbers.Integral)):
         raise UsageError(f'k takes "auto" or a whole number, not {k!r}')
+    if not isinstance(k, str):
+        k = int(k)
     if out is not None:
         # Refused before any work, as the CLI does; save() checks again when writing.
         _cardseg.check_out(os.fspath(out), force)
