@@ -322,7 +322,7 @@ def test_ctrl_c_interrupts_a_long_run(cardseg_pkg, run_cardseg, tmp_path):
     assert not out.exists()
 
 
-def test_notebook_executes(cardseg_pkg, real_data):
+def test_notebook_executes(cardseg_pkg, real_data, monkeypatch):
     try:
         import nbformat
         from nbclient import NotebookClient
@@ -330,7 +330,7 @@ def test_notebook_executes(cardseg_pkg, real_data):
         need("nbclient and nbformat")
     path = ROOT / "examples" / "segmentation.ipynb"
     nb = nbformat.read(path, as_version=4)
-    os.environ["CARDSEG_DATA"] = str(real_data)
+    monkeypatch.setenv("CARDSEG_DATA", str(real_data))
     # The kernel is this Python (the venv with the wheel): ipykernel's own kernelspec.
     client = NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
