@@ -363,3 +363,15 @@ def test_out_dashboard_and_repr(cardseg_pkg, real_data, tmp_path):
 
     gc.collect()
     assert not d.exists()
+
+
+def test_nan_is_a_missing_value(cardseg_pkg, real_data, cli_run, tmp_path):
+    """polars keeps NaN apart from null: cardseg reads both as missing, like an empty CSV cell."""
+    import polars as pl
+
+    df = pl.read_csv(real_data, infer_schema_length=None)
+    assert df["CREDIT_LIMIT"].null_count() > 0 and df["MINIMUM_PAYMENTS"].null_count() > 0
+    df = df.with_columns(pl.col("CREDIT_LIMIT", "MINIMUM_PAYMENTS").fill_null(float("nan")))
+    assert df["CREDIT_LIMIT"].null_count() == 0
+    seg = cardseg_pkg.run(df, source_name=str(real_data))
+    assert_same_files(seg.save(tmp_path / "nan"), cli_run)
