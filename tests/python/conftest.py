@@ -9,6 +9,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -33,7 +34,10 @@ def cardseg_bin():
 
 @pytest.fixture(scope="session")
 def real_data():
-    path = ROOT.parent / "shared" / "data" / "cc_general.csv"
+    # CARDSEG_REAL_DATA overrides the place (a checkout that is not beside shared/).
+    path = pathlib.Path(
+        os.environ.get("CARDSEG_REAL_DATA") or ROOT.parent / "shared" / "data" / "cc_general.csv"
+    )
     if not path.is_file():
         need(f"the real CC GENERAL file at {path}")
     return path
@@ -62,6 +66,9 @@ def spark():
     except ImportError:
         need("pyspark")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers (mapInArrow, UDFs) run this interpreter: the venv with pyarrow and the
+    # cardseg wheel, as executors of a real cluster run the job's Python environment.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     try:
         # The PMML evaluator's jars (test_export.py scores the exported PMML on Spark).
@@ -83,3 +90,13 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def cardseg_pkg():
+    """The installed cardseg Python package (scripts/test.sh builds the wheel and installs it)."""
+    try:
+        import cardseg
+    except ImportError as e:
+        need(f"the cardseg Python package ({e}); scripts/test.sh builds and installs the wheel")
+    return cardseg

@@ -1,0 +1,167 @@
+"""A scikit-learn estimator over cardseg: :class:`CardsegKMeans`.
+
+It is cardseg's whole clustering step in one estimator: missing values filled (median by
+default), every feature min-max scaled to [0, 1] on the training data, then K-Means
+(k-means++ restarts, the best of ``n_init``), segments renumbered largest first. So:
+
+* ``cluster_centers_`` are in the features' own units (the scaled centroids mapped back);
+* ``inertia_`` and ``transform`` distances are in the scaled space, where the clustering
+  happens (``scaled_centers_`` holds the centroids there);
+* ``labels_`` are 0-based segment indices (cardseg's segment id minus one); segment 0 is
+  the largest;
+* ``n_clusters="auto"`` chooses k like ``cardseg run --k auto`` (knee of the inertia curve
+  between ``k_min`` and ``k_max``); the chosen k is ``n_clusters_``;
+* ``random_state`` must be an int (cardseg's ``--seed``); None means 42, a
+  ``RandomState`` gives an int drawn from it.
+
+``fit_predict(X)`` with ``n_clusters=k``, ``random_state=s`` gives the labels of
+``cardseg run --k k --k-min k --k-max k --seed s`` on the same columns (minus one).
+
+scikit-learn's ``check_estimator`` passes except for the checks listed in
+:data:`SKIPPED_CHECKS`, each with the reason.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+import cardseg
+
+_ONE = (
+    "the check sets n_clusters=1; cardseg segments into k >= 2 (one segment is no "
+    "segmentation), so fit raises UsageError (a ValueError) instead"
+)
+
+#: scikit-learn checks the estimator does not pass, and why (``check_estimator``'s
+#: ``expected_failed_checks``; tests/python/test_package.py runs every other check).
+SKIPPED_CHECKS: dict = {
+    "check_dont_overwrite_parameters": _ONE,
+    "check_methods_subset_invariance": _ONE,
+    "check_fit2d_1feature": _ONE,
+    "check_fit2d_predict1d": _ONE,
+}
+
+
+def _seed(random_state) -> int:
+    if random_state is None:
+        return 42
+    if isinstance(random_state, numbers.Integral):
+        if random_state < 0:
+            raise ValueError(f"random_state must be a non-negative int, not {random_state}")
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    raise ValueError(f"random_state must be an int, None or a RandomState, not {random_state!r}")
+
+
+def _table(X: np.ndarray):
+    import pyarrow as pa
+
+    return pa.table({f"x{j}": pa.array(X[:, j], from_pandas=True) for j in range(X.shape[1])})
+
+
+class CardsegKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Min-max scaling + K-Means, as ``cardseg run`` does it (see the module docstring).
+
+    Parameters are those of ``cardseg run``: ``n_clusters`` (``--k``, an int >= 2 or
+    "auto"), ``k_min``/``k_max``/``k_rule`` (only with "auto"), ``n_init``, ``missing``
+    ("median", "mean" or "drop"; NaN in X are missing values), ``random_state`` (``--seed``).
+    """
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        k_min=2,
+        k_max=10,
+        k_rule="knee",
+        n_init=10,
+        missing="median",
+        random_state=42,
+    ):
+        self.n_clusters = n_clusters
+        self.k_min = k_min
+        self.k_max = k_max
+        self.k_rule = k_rule
+        self.n_init = n_init
+        self.missing = missing
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def _check(self, X, reset):
+        return validate_data(
+            self, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan", order="F"
+        )
+
+    def fit(self, X, y=None):
+        X = self._check(X, reset=True)
+        if self.n_clusters == "auto":
+            k, k_min, k_max = "auto", self.k_min, self.k_max
+        elif isinstance(self.n_clusters, numbers.Integral) and not isinstance(self.n_clusters, bool):
+            k = k_min = k_max = int(self.n_clusters)
+        else:
+            raise ValueError(f'n_clusters must be an int >= 2 or "auto", not {self.n_clusters!r}')
+        if k != "auto" and X.shape[0] <= k:
+            raise ValueError(
+                f"n_samples={X.shape[0]} is too few for n_clusters={k}: cardseg needs more "
+                "customers than segments (silhouettes are computed)"
+            )
+        names = [f"x{j}" for j in range(X.shape[1])]
+        seg = cardseg.run(
+            _table(X),
+            features=names,
+            profile_features=[],
+            no_id=True,
+            k=k,
+            k_min=k_min,
+            k_max=k_max,
+            k_rule=self.k_rule,
+            n_init=self.n_init,
+            seed=_seed(self.random_state),
+            missing=self.missing,
+            dashboard=False,
+            source_name="X",
+        )
+        model = seg.model
+        self.model_ = model
+        seg_ids = seg.labels["segment"]
+        self.labels_ = np.where(seg_ids.isna(), -1, seg_ids.fillna(0).astype(np.int64) - 1).astype(np.int32)
+        self.cluster_centers_ = np.asarray(model.centroids, dtype=np.float64)
+        self.scaled_centers_ = np.asarray(model.centroids_scaled, dtype=np.float64)
+        self.inertia_ = float(model.inertia)
+        self.n_clusters_ = int(model.k)
+        self.segment_names_ = list(model.segment_names)
+        return self
+
+    def predict(self, X):
+        """Segment index (0-based) of each row, as ``cardseg predict`` scores it; -1 for rows
+        with a missing feature when ``missing="drop"``."""
+        check_is_fitted(self)
+        X = self._check(X, reset=False)
+        _, idx = self.model_._score_arrow(_table(X), "X")
+        return idx.astype(np.int32)
+
+    def fit_predict(self, X, y=None):
+        return self.fit(X).labels_
+
+    def transform(self, X):
+        """Euclidean distance of each row to each centroid, in the scaled space."""
+        check_is_fitted(self)
+        X = self._check(X, reset=False)
+        raw = self.model_._m.scaled(_table(X).__arrow_c_stream__(), "X")
+        Z = np.frombuffer(raw, dtype="<f8").reshape(X.shape[0], -1)
+        C = self.scaled_centers_
+        return np.sqrt(((Z[:, None, :] - C[None, :, :]) ** 2).sum(axis=2))
+
+    def score(self, X, y=None):
+        """Minus the inertia of X (in the scaled space) against the fitted centroids."""
+        d = self.transform(X)
+        return -float(np.nansum(np.min(d, axis=1) ** 2))

@@ -1,0 +1,446 @@
+//! `cardseg._cardseg`: the native half of the Python package. Every function here parses
+//! its arguments, calls ONE library entry point (`pipeline::run`, `pipeline::run_in_memory`,
+//! `Model::load`, `predict::score_columns`, `output::OutputDir`) and maps
+//! [`cardseg::Error`] to the package's exception classes (`cardseg.errors`) with the CLI's
+//! one-line message. The Python half (`python/cardseg/`) turns the files and arrays these
+//! return into pandas objects.
+//!
+//! Long work runs on a worker thread while the calling thread waits without the GIL and
+//! checks for signals every 50 ms, so Ctrl-C raises `KeyboardInterrupt` at once; the
+//! worker then finishes on its own in the background and its results (a temporary
+//! directory) are discarded.
+
+mod arrow;
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cardseg::clean::MissingPolicy;
+use cardseg::cluster::select_k::KRule;
+use cardseg::error::Error;
+use cardseg::ingest::{IdSpec, ReadSpec, Source};
+use cardseg::model::Model as CoreModel;
+use cardseg::pipeline::{self, KChoice, RunConfig};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyCapsule};
+
+/// The Python exception for a library error: `cardseg.errors.<Class>(message)`.
+fn to_py(py: Python<'_>, e: Error) -> PyErr {
+    let class = match &e {
+        Error::Cell { .. } | Error::RowCell { .. } | Error::Record { .. } | Error::Input { .. } => {
+            "InputError"
+        }
+        Error::Model { .. } => "ModelError",
+        Error::Usage(_) => "UsageError",
+        Error::OutputExists { .. } => "OutputExistsError",
+        Error::Io { .. } => "CardsegIOError",
+    };
+    let msg = e.to_string();
+    match py
+        .import("cardseg.errors")
+        .and_then(|m| m.getattr(class))
+        .and_then(|c| c.call1((msg.clone(),)))
+    {
+        Ok(v) => PyErr::from_value(v),
+        Err(_) => PyValueError::new_err(msg),
+    }
+}
+
+/// Runs `work` on a worker thread; waits for it without the GIL, checking signals.
+fn interruptible<T: Send + 'static>(
+    py: Python<'_>,
+    work: impl FnOnce() -> cardseg::Result<T> + Send + 'static,
+) -> PyResult<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("cardseg".into())
+        .spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            let _ = tx.send(r);
+        })
+        .map_err(|e| PyValueError::new_err(format!("cannot start a thread: {e}")))?;
+    let mut rx = rx;
+    loop {
+        // The receiver is moved in and back out: closures run without the GIL must be Send.
+        let (got, back) = py.detach(move || (rx.recv_timeout(Duration::from_millis(50)), rx));
+        rx = back;
+        match got {
+            Ok(Ok(r)) => return r.map_err(|e| to_py(py, e)),
+            Ok(Err(_)) => {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "cardseg: internal error (a panic in the Rust code); please report it",
+                ))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => py.check_signals()?,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "cardseg: the worker thread ended without a result",
+                ))
+            }
+        }
+    }
+}
+
+/// Takes the Arrow C stream out of a `__arrow_c_stream__()` capsule.
+fn take_stream(capsule: &Bound<'_, PyAny>) -> PyResult<arrow::Stream> {
+    let cap = capsule.cast::<PyCapsule>().map_err(|_| {
+        PyValueError::new_err("expected the capsule returned by __arrow_c_stream__()")
+    })?;
+    // SAFETY: the name is checked by PyCapsule_GetPointer; the pointer is a live stream.
+    let ptr =
+        unsafe { pyo3::ffi::PyCapsule_GetPointer(cap.as_ptr(), c"arrow_array_stream".as_ptr()) };
+    if ptr.is_null() {
+        return Err(PyErr::fetch(capsule.py()));
+    }
+    // SAFETY: a capsule named arrow_array_stream holds an ArrowArrayStream.
+    Ok(unsafe { arrow::Stream::take(ptr as *mut arrow::FfiStream) })
+}
+
+fn id_spec(id_column: Option<String>, no_id: bool) -> IdSpec {
+    match (no_id, id_column) {
+        (true, _) => IdSpec::RowNumber,
+        (false, Some(c)) => IdSpec::Column {
+            name: c,
+            explicit: true,
+        },
+        (false, None) => IdSpec::default_column(),
+    }
+}
+
+/// Runs the whole pipeline (`cardseg run`) into the new directory `out` and returns it.
+/// `data` is a path or URL (str) read by the CLI's ingest, or an Arrow stream capsule,
+/// read into a table by the rules of every other source and named `source_name`.
+#[pyfunction]
+#[pyo3(signature = (data, source_name, out, features, profile_features, id_column, no_id,
+    missing, k, k_min, k_max, k_rule, n_init, seed, naming_rules, silhouette_exact_max,
+    silhouette_sample, delimiter, dashboard, force, table=None, query=None))]
+#[allow(clippy::too_many_arguments)]
+fn run(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    source_name: String,
+    out: PathBuf,
+    features: Vec<String>,
+    profile_features: Vec<String>,
+    id_column: Option<String>,
+    no_id: bool,
+    missing: &str,
+    k: &str,
+    k_min: usize,
+    k_max: usize,
+    k_rule: &str,
+    n_init: usize,
+    seed: u64,
+    naming_rules: Option<PathBuf>,
+    silhouette_exact_max: usize,
+    silhouette_sample: usize,
+    delimiter: Option<String>,
+    dashboard: bool,
+    force: bool,
+    table: Option<String>,
+    query: Option<String>,
+) -> PyResult<String> {
+    let usage = |m: String| to_py(py, Error::usage(m));
+    let delimiter = match delimiter.as_deref() {
+        None => None,
+        Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
+        Some(d) => return Err(usage(format!("delimiter must be one character, not {d:?}"))),
+    };
+    let input = data.extract::<String>().ok();
+    let cfg = RunConfig {
+        features,
+        profile_features,
+        id: id_spec(id_column, no_id),
+        missing: missing.parse::<MissingPolicy>().map_err(usage)?,
+        k: k.parse::<KChoice>().map_err(usage)?,
+        k_min,
+        k_max,
+        k_rule: k_rule.parse::<KRule>().map_err(usage)?,
+        n_init,
+        seed,
+        force,
+        naming_rules,
+        silhouette_exact_max,
+        silhouette_sample,
+        delimiter,
+        dashboard,
+        ..RunConfig::new(input.clone().unwrap_or_default(), out)
+    };
+    let mut cfg = cfg;
+    cfg.source.table = table;
+    cfg.source.query = query;
+    let done = match input {
+        Some(_) => interruptible(py, move || pipeline::run(&cfg).map(|r| r.out))?,
+        None => {
+            let stream = take_stream(data)?;
+            // Read the stream on this thread (its release may need Python); the pipeline
+            // then runs on the worker.
+            let spec = cfg.read_spec();
+            let table = py
+                .detach(move || arrow::read_table(stream, &source_name, &spec))
+                .map_err(|e| to_py(py, e))?;
+            interruptible(py, move || {
+                pipeline::run_in_memory(&cfg, table).map(|r| r.out)
+            })?
+        }
+    };
+    Ok(done.display().to_string())
+}
+
+/// Copies the files of a finished run (`src`, a directory written by [`run`]) into `out`
+/// the way `cardseg run --out` writes them: refused when `out` exists unless `force`
+/// (and never over a directory that is not a cardseg result), atomic.
+#[pyfunction]
+#[pyo3(signature = (src, out, force=false))]
+fn save(py: Python<'_>, src: PathBuf, out: PathBuf, force: bool) -> PyResult<String> {
+    let work = || -> cardseg::Result<PathBuf> {
+        let dir = cardseg::output::OutputDir::create(&out, force)?;
+        let entries = std::fs::read_dir(&src).map_err(|e| Error::io(&src, "reading", e))?;
+        let mut names: Vec<_> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        for name in names {
+            let from = src.join(&name);
+            let to = dir.path().join(&name);
+            std::fs::copy(&from, &to).map_err(|e| Error::io(&to, "writing", e))?;
+        }
+        dir.commit()
+    };
+    py.detach(work)
+        .map(|p| p.display().to_string())
+        .map_err(|e| to_py(py, e))
+}
+
+/// Refuses `out` before any work, as `cardseg run` does (exists and not empty, without `force`).
+#[pyfunction]
+#[pyo3(signature = (out, force=false))]
+fn check_out(py: Python<'_>, out: PathBuf, force: bool) -> PyResult<()> {
+    cardseg::output::check_target(&out, force).map_err(|e| to_py(py, e))
+}
+
+/// A saved model (`model.json`), scoring customers like `cardseg predict`.
+#[pyclass(module = "cardseg._cardseg", frozen)]
+struct Model {
+    inner: CoreModel,
+    checksum: String,
+    centers: Vec<f64>,
+}
+
+impl Model {
+    fn wrap(inner: CoreModel, checksum: String) -> Self {
+        let centers = inner.centers_flat();
+        Model {
+            inner,
+            checksum,
+            centers,
+        }
+    }
+}
+
+#[pymethods]
+impl Model {
+    /// Loads and verifies a model file (the checks and messages of `cardseg predict`).
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let (m, c) = CoreModel::load(&path).map_err(|e| to_py(py, e))?;
+        Ok(Model::wrap(m, c))
+    }
+
+    /// A model from the text of a model.json (how Spark ships it to executors).
+    #[staticmethod]
+    #[pyo3(signature = (text, shown="model.json"))]
+    fn from_json(py: Python<'_>, text: &str, shown: &str) -> PyResult<Self> {
+        let (m, c) = CoreModel::from_bytes(text.as_bytes(), shown).map_err(|e| to_py(py, e))?;
+        Ok(Model::wrap(m, c))
+    }
+
+    /// The model file's text, as `cardseg run` writes it.
+    fn to_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.inner
+            .to_json()
+            .map(|(t, _)| t)
+            .map_err(|e| to_py(py, e))
+    }
+
+    #[getter]
+    fn checksum(&self) -> &str {
+        &self.checksum
+    }
+    #[getter]
+    fn features(&self) -> Vec<String> {
+        self.inner.features.clone()
+    }
+    #[getter]
+    fn profile_features(&self) -> Vec<String> {
+        self.inner.profile_features.clone()
+    }
+    #[getter]
+    fn id_column(&self) -> Option<String> {
+        self.inner.id_column.clone()
+    }
+    #[getter]
+    fn k(&self) -> usize {
+        self.inner.k
+    }
+    /// Segment ids (1-based, in segment order).
+    #[getter]
+    fn segment_ids(&self) -> Vec<u64> {
+        self.inner.segments.iter().map(|s| s.id as u64).collect()
+    }
+    #[getter]
+    fn segment_names(&self) -> Vec<String> {
+        self.inner.segments.iter().map(|s| s.name.clone()).collect()
+    }
+    /// Centroids in the features' own units, one list per segment.
+    #[getter]
+    fn centroids(&self) -> Vec<Vec<f64>> {
+        self.inner.centroids.clone()
+    }
+    /// Centroids in the scaled space the distances are measured in.
+    #[getter]
+    fn centroids_scaled(&self) -> Vec<Vec<f64>> {
+        self.inner.centroids_scaled.clone()
+    }
+    #[getter]
+    fn inertia(&self) -> f64 {
+        self.inner.inertia
+    }
+
+    /// Scores `data` (a path/URL str, or an Arrow stream capsule) like `cardseg predict`.
+    /// Returns `(ids_offsets, ids_data, segments)` as bytes: the customer ids as an Arrow
+    /// large-string array (int64 offsets, UTF-8 data) and the 0-based segment index of
+    /// each customer as int32, -1 where a feature is missing and the model drops such
+    /// customers.
+    #[pyo3(signature = (data, source_name, delimiter=None, distances=false))]
+    fn score<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        source_name: String,
+        delimiter: Option<String>,
+        distances: bool,
+    ) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
+        let delimiter = delimiter.and_then(|d| d.bytes().next());
+        let spec: ReadSpec = cardseg::predict::read_spec(&self.inner, delimiter);
+        let table = match data.extract::<String>() {
+            Ok(input) => {
+                let source = Source::new(input);
+                let spec2 = spec.clone();
+                py.detach(move || {
+                    source.check()?;
+                    cardseg::ingest::read(&source, &spec2)
+                })
+            }
+            Err(_) => {
+                let stream = take_stream(data)?;
+                py.detach(move || arrow::read_table(stream, &source_name, &spec))
+            }
+        }
+        .map_err(|e| to_py(py, e))?;
+        let (offsets, text, labels, dist) = py
+            .detach(|| -> cardseg::Result<_> {
+                let cols = cardseg::predict::feature_columns(&self.inner, &table)?;
+                let s =
+                    cardseg::predict::score_columns(&self.inner, &self.centers, cols, distances);
+                let n = table.rows();
+                let mut offsets = Vec::with_capacity((n + 1) * 8);
+                let mut text = Vec::new();
+                offsets.extend_from_slice(&0i64.to_le_bytes());
+                for id in table.ids.iter() {
+                    text.extend_from_slice(id.as_bytes());
+                    offsets.extend_from_slice(&(text.len() as i64).to_le_bytes());
+                }
+                let mut labels = Vec::with_capacity(n * 4);
+                for l in &s.labels {
+                    labels.extend_from_slice(&l.map(|v| v as i32).unwrap_or(-1).to_le_bytes());
+                }
+                let mut dist = Vec::with_capacity(s.distances.len() * 16);
+                for (a, b) in &s.distances {
+                    dist.extend_from_slice(&a.to_le_bytes());
+                    dist.extend_from_slice(&b.to_le_bytes());
+                }
+                Ok((offsets, text, labels, dist))
+            })
+            .map_err(|e| to_py(py, e))?;
+        pyo3::types::PyTuple::new(
+            py,
+            [
+                PyBytes::new(py, &offsets),
+                PyBytes::new(py, &text),
+                PyBytes::new(py, &labels),
+                PyBytes::new(py, &dist),
+            ],
+        )
+    }
+
+    /// The model's features of `data` (an Arrow stream capsule) after the saved fill
+    /// values and the scaler: the space the centroids and distances live in. Row-major
+    /// float64 bytes; NaN rows where a feature is missing and the model drops such rows.
+    fn scaled<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        source_name: String,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let spec = cardseg::predict::read_spec(&self.inner, None);
+        let stream = take_stream(data)?;
+        let bytes = py
+            .detach(move || -> cardseg::Result<Vec<u8>> {
+                let table = arrow::read_table(stream, &source_name, &spec)?;
+                let mut cols = cardseg::predict::feature_columns(&self.inner, &table)?;
+                for (f, values) in self.inner.features.iter().zip(cols.iter_mut()) {
+                    if let Some(fill) = self.inner.fill_value(f) {
+                        cardseg::clean::apply_fill(values, fill);
+                    }
+                }
+                let views: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+                let x = self.inner.scaler.transform_columns(&views);
+                Ok(x.data.iter().flat_map(|v| v.to_le_bytes()).collect())
+            })
+            .map_err(|e| to_py(py, e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "cardseg.Model(k={}, features={:?}, checksum={:?})",
+            self.inner.k, self.inner.features, self.checksum
+        )
+    }
+}
+
+/// Silences (or restores) the progress bars the library draws on a terminal's stderr.
+#[pyfunction]
+fn set_quiet(quiet: bool) {
+    cardseg::progress::set_quiet(quiet);
+}
+
+/// The native module.
+#[pymodule]
+fn _cardseg(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(save, m)?)?;
+    m.add_function(wrap_pyfunction!(check_out, m)?)?;
+    m.add_function(wrap_pyfunction!(set_quiet, m)?)?;
+    m.add_class::<Model>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add(
+        "SILHOUETTE_EXACT_MAX",
+        cardseg::cluster::silhouette::EXACT_MAX_ROWS,
+    )?;
+    m.add(
+        "SILHOUETTE_SAMPLE",
+        cardseg::cluster::silhouette::SAMPLE_SIZE,
+    )?;
+    m.add("DEFAULT_FEATURES", cardseg::DEFAULT_FEATURES.to_vec())?;
+    m.add(
+        "DEFAULT_PROFILE_FEATURES",
+        cardseg::DEFAULT_PROFILE_FEATURES.to_vec(),
+    )?;
+    m.add("DEFAULT_ID_COLUMN", cardseg::DEFAULT_ID_COLUMN)?;
+    Ok(())
+}
