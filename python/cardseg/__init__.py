@@ -121,6 +121,16 @@ class Model:
         """The ``model.json`` text, as ``cardseg run`` writes it."""
         return self._m.to_json()
 
+    def to_sql(self, dialect: str = "ansi", table: Optional[str] = None, query: Optional[str] = None) -> str:
+        """One SQL query that scores the customers of ``table`` (default ``customers``) or of
+        ``query`` inside a database, exactly as ``predict`` does (``cardseg export --format sql``).
+        ``dialect``: postgres, sqlite, duckdb, spark, bigquery or ansi."""
+        return self._m.to_sql(dialect, table, query)
+
+    def to_pmml(self) -> str:
+        """The model as a PMML 4.4 ClusteringModel (``cardseg export --format pmml``)."""
+        return self._m.to_pmml()
+
     def __reduce__(self):
         # Pickled as its model.json text (Spark closures, joblib, scikit-learn clones).
         return (Model.from_json, (self.to_json(),))

@@ -266,6 +266,38 @@ impl Model {
             .map_err(|e| to_py(py, e))
     }
 
+    /// The model as one SQL query (`cardseg export --format sql`): `dialect` is postgres,
+    /// sqlite, duckdb, spark, bigquery or ansi; the customers come from `table` or from
+    /// `query` (a SELECT used as a subquery).
+    #[pyo3(signature = (dialect="ansi", table=None, query=None))]
+    fn to_sql(
+        &self,
+        py: Python<'_>,
+        dialect: &str,
+        table: Option<String>,
+        query: Option<String>,
+    ) -> PyResult<String> {
+        use cardseg::export::sql::{self, SqlOptions, SqlSource};
+        let dialect = dialect
+            .parse()
+            .map_err(|m: String| to_py(py, Error::usage(m)))?;
+        let source = match (table, query) {
+            (Some(_), Some(_)) => {
+                return Err(to_py(py, Error::usage("give table or query, not both")))
+            }
+            (_, Some(q)) => SqlSource::Query(q),
+            (Some(t), None) => SqlSource::Table(t),
+            (None, None) => SqlSource::Table(sql::DEFAULT_TABLE.to_string()),
+        };
+        sql::to_sql(&self.inner, &self.checksum, &SqlOptions { dialect, source })
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// The model as a PMML 4.4 document (`cardseg export --format pmml`).
+    fn to_pmml(&self, py: Python<'_>) -> PyResult<String> {
+        cardseg::export::pmml::to_pmml(&self.inner, &self.checksum).map_err(|e| to_py(py, e))
+    }
+
     #[getter]
     fn checksum(&self) -> &str {
         &self.checksum

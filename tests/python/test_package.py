@@ -157,6 +157,24 @@ def test_model_predict_equals_cli_predict(cardseg_pkg, run_cardseg, cli_run, rea
         assert got["segment_name"].tolist() == want["segment_name"].tolist()
 
 
+def test_model_to_sql_and_pmml_equal_cardseg_export(cardseg_pkg, run_cardseg, cli_run, tmp_path):
+    """Model.to_sql / to_pmml are the library's export (the engines check that text in
+    test_export.py): byte for byte what `cardseg export` writes, for every dialect."""
+    model_path = cli_run / "model.json"
+    model = cardseg_pkg.Model.load(model_path)
+    for dialect in ["postgres", "sqlite", "duckdb", "spark", "bigquery", "ansi"]:
+        for source in [("--table", "bank.Customers 2026"), ("--query", "SELECT * FROM t WHERE x > 0")]:
+            out = tmp_path / f"{dialect}{source[0]}.sql"
+            run_cardseg("export", "--model", model_path, "--format", "sql", "--dialect", dialect, *source, "--out", out)
+            kw = {"table": source[1]} if source[0] == "--table" else {"query": source[1]}
+            assert model.to_sql(dialect, **kw) == out.read_text(), (dialect, source)
+    out = tmp_path / "model.pmml"
+    run_cardseg("export", "--model", model_path, "--format", "pmml", "--out", out)
+    assert model.to_pmml() == out.read_text()
+    with pytest.raises(cardseg_pkg.UsageError):
+        model.to_sql("oracle")
+
+
 def test_model_errors_are_model_errors(cardseg_pkg, run_cardseg, tmp_path, cardseg_bin):
     bad = tmp_path / "model.json"
     bad.write_text('{"format": "cardseg-model", "model": ')
