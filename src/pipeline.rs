@@ -16,9 +16,9 @@ use crate::ingest::{ReadSpec, Source};
 use crate::model::{KRow, KSelection, Model, SegmentMeta};
 use crate::naming::{self, Rules};
 use crate::output::OutputDir;
-use crate::profile::{self, ColumnFigures, Profile};
+use crate::profile::{self, Figures, Profile, ProfileOptions};
 use crate::progress::Progress;
-use crate::scale::MinMaxScaler;
+use crate::scale::{MinMaxScaler, ScalerKind};
 use crate::table::Spilled;
 use crate::table::Table;
 use rayon::prelude::*;
@@ -67,6 +67,13 @@ pub struct RunConfig {
     pub extra_files: Vec<(String, Vec<u8>)>,
     /// Also store the labels in this database table (`--write-labels`).
     pub write_labels: Option<LabelTarget>,
+    /// `--scaler`: how features are scaled before K-Means.
+    pub scaler: ScalerKind,
+    /// `--categorical`: exactly these columns are profiled as a category mix (None:
+    /// low-cardinality integer codes are detected).
+    pub categorical: Option<Vec<String>>,
+    /// `--additive`: exactly these columns are additive amounts ("holds X% of all").
+    pub additive: Option<Vec<String>>,
 }
 
 impl RunConfig {
@@ -98,6 +105,9 @@ impl RunConfig {
             dashboard: true,
             extra_files: Vec::new(),
             write_labels: None,
+            scaler: ScalerKind::Minmax,
+            categorical: None,
+            additive: None,
         }
     }
 
@@ -187,6 +197,9 @@ pub struct RunResult {
     pub out: PathBuf,
     pub timings: Timings,
     pub duplicate_ids: u64,
+    /// Which naming rules named the segments (credit-card archetypes, custom rules, or
+    /// none: names from the distinguishing features).
+    pub naming_basis: naming::Basis,
 }
 
 impl RunConfig {
@@ -199,6 +212,15 @@ impl RunConfig {
             }
         }
         used
+    }
+
+    /// How the profile reads columns (`--categorical`, `--additive`).
+    pub fn profile_options(&self) -> ProfileOptions {
+        ProfileOptions {
+            features: self.features.clone(),
+            categorical: self.categorical.clone(),
+            additive: self.additive.clone(),
+        }
     }
 
     pub fn read_spec(&self) -> ReadSpec {
@@ -297,7 +319,7 @@ fn run_table(
             ),
         ));
     }
-    let scaler = MinMaxScaler::fit(&table, &cfg.features)?;
+    let scaler = MinMaxScaler::fit_kind(&table, &cfg.features, cfg.scaler)?;
     let x = scaler.transform(&table)?;
     if let Some(sp) = &mut spilled {
         // The sweep reads only `x`: every column waits in the file meanwhile.
@@ -370,25 +392,26 @@ fn run_table(
             .sort_by_key(|c| order.iter().position(|n| *n == c.name));
     }
     // Each worker loads spilled columns into one reused buffer.
-    let figures: Vec<ColumnFigures> = order
+    let popts = cfg.profile_options();
+    let figures: Vec<Figures> = order
         .par_iter()
         .map_init(Vec::new, |buf, name| match table.column(name) {
-            Some(c) => Ok(profile::column_figures(&c.values, &labels, k)),
+            Some(c) => Ok(profile::figures_of(name, &c.values, &labels, k, &popts)),
             None => {
                 let sp = spilled.as_ref().ok_or_else(|| {
                     Error::input(&table.source, format!("column {name} was not loaded"))
                 })?;
                 load_column_into(sp, name, &clean_report, n, buf)?;
-                Ok(profile::column_figures(buf, &labels, k))
+                Ok(profile::figures_of(name, buf, &labels, k, &popts))
             }
         })
         .collect::<Result<_>>()?;
     drop(spilled);
     let names: Vec<&str> = order.iter().map(String::as_str).collect();
-    let profile = profile::assemble(&names, &figures, &labels, k);
-    drop(figures);
+    let profile = profile::assemble_all(&names, figures, &labels, k, &popts);
     rules.check_metrics(&profile)?;
-    let names = naming::name_segments(&profile, rules, &cfg.features);
+    let naming = naming::name_segments(&profile, rules, &cfg.features);
+    let names = naming.names;
     timings.lap("profile+names", &mut t);
 
     let d = cfg.features.len();
@@ -454,6 +477,7 @@ fn run_table(
         out: cfg.out.clone(),
         timings,
         duplicate_ids,
+        naming_basis: naming.basis,
     };
     let mut t = Instant::now();
     crate::report::write_all(&out, &result, &model_text, cfg)?;

@@ -247,7 +247,7 @@ fn typical_rows(r: &RunResult) -> Vec<Vec<usize>> {
         let c = &m.centroids_scaled[s];
         let mut d = 0.0;
         for (j, col) in cols.iter().enumerate() {
-            let v = col.map_or(f64::NAN, |c| c[i]) * m.scaler.scale[j] + m.scaler.min[j];
+            let v = m.scaler.transform_value(j, col.map_or(f64::NAN, |c| c[i]));
             d += (v - c[j]) * (v - c[j]);
         }
         if d.is_nan() {

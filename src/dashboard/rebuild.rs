@@ -221,6 +221,7 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
         out: req.out.clone(),
         timings: Timings::default(),
         duplicate_ids,
+        naming_basis: crate::naming::Basis::CreditCard,
     };
     let summary = Summary::build(&r);
     let mut bytes = 0u64;
