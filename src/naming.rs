@@ -173,11 +173,21 @@ fn metric_ratio(seg: &SegmentProfile, portfolio: &SegmentProfile, metric: &str) 
     seg.ratio(metric)
 }
 
+/// Whether a metric names something a rules file may use (a column of this profile or
+/// any derived indicator, even one whose columns are absent).
 fn metric_known(profile: &Profile, metric: &str) -> bool {
     if let Some((col, stat)) = metric.rsplit_once(':') {
         return matches!(stat, "median" | "nonzero") && profile.portfolio.stat(col).is_some();
     }
     profile.portfolio.stat(metric).is_some() || DERIVED.iter().any(|(n, _, _)| *n == metric)
+}
+
+/// Whether a metric can be evaluated on this profile (its columns are present).
+fn metric_present(profile: &Profile, metric: &str) -> bool {
+    if metric.contains(':') {
+        return metric_known(profile, metric);
+    }
+    profile.portfolio.stat(metric).is_some() || profile.portfolio.indicator(metric).is_some()
 }
 
 impl Rules {
@@ -302,7 +312,7 @@ impl Rules {
         r.when
             .iter()
             .chain(&r.unless)
-            .all(|c| metric_known(profile, &c.metric))
+            .all(|c| metric_present(profile, &c.metric))
     }
 }
 
@@ -518,7 +528,7 @@ fn separators(profile: &Profile, basis: Basis) -> Vec<Separator> {
     let mut out = Vec::new();
     if basis == Basis::CreditCard {
         for (m, hi, lo) in QUALIFIERS {
-            if metric_known(profile, m) {
+            if metric_present(profile, m) {
                 out.push(Separator {
                     metric: m.to_string(),
                     high: hi.to_string(),
@@ -1049,8 +1059,8 @@ mod tests {
     #[test]
     fn twins_get_words_not_numbers() {
         let p = profile(vec![
-            cc_seg(1, &[0.5, 3.0, 3.0, 0.5, 2.0, 0.3, 2.5, 0.3, 1.4, 1.0]),
-            cc_seg(2, &[0.6, 2.6, 2.8, 0.5, 2.0, 0.3, 1.4, 0.3, 1.4, 1.0]),
+            cc_seg(1, &[2.5, 0.5, 1.0, 0.5, 0.5, 1.8, 0.2, 0.5, 0.9, 1.0]),
+            cc_seg(2, &[3.5, 0.9, 1.2, 0.6, 0.9, 1.9, 0.3, 0.5, 0.9, 1.0]),
         ]);
         let n = name_segments(&p, &Rules::default_rules(), &feats());
         let (a, b) = (&n.names[0].name, &n.names[1].name);

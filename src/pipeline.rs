@@ -306,6 +306,7 @@ fn run_table(
         }
         None => None,
     };
+    check_column_lists(cfg, &table)?;
     timings.lap("clean", &mut t);
     let n = table.rows();
     let ks = cfg.ks();
@@ -408,7 +409,8 @@ fn run_table(
         .collect::<Result<_>>()?;
     drop(spilled);
     let names: Vec<&str> = order.iter().map(String::as_str).collect();
-    let profile = profile::assemble_all(&names, figures, &labels, k, &popts);
+    let mut profile = profile::assemble_all(&names, figures, &labels, k, &popts);
+    attach_text_categories(cfg, &table, &clean_report, &labels, k, &mut profile)?;
     rules.check_metrics(&profile)?;
     let naming = naming::name_segments(&profile, rules, &cfg.features);
     let names = naming.names;
@@ -505,6 +507,84 @@ fn run_table(
     }
     out.commit()?;
     Ok(result)
+}
+
+/// `--categorical` and `--additive` must name columns of the input.
+fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
+    for (flag, list) in [("--categorical", &cfg.categorical), ("--additive", &cfg.additive)] {
+        for c in list.iter().flatten() {
+            let known = table.info.iter().any(|i| i.name == *c);
+            if !known {
+                return Err(Error::usage(format!(
+                    "{flag} names {c}, which {} has no column of; columns: {}",
+                    table.source,
+                    table.header_names().join(", ")
+                )));
+            }
+            if flag == "--additive" && table.column(c).is_none() && !table.info.iter().any(|i| i.name == *c && i.kind == crate::table::ColumnKind::Numeric) {
+                return Err(Error::usage(format!(
+                    "--additive names {c}, which is not a numeric column"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Text columns of a CSV input, profiled as a category mix per segment (a second, light
+/// pass over the file; other sources profile numeric columns only). With
+/// `--categorical`, only the text columns it names.
+fn attach_text_categories(
+    cfg: &RunConfig,
+    table: &Table,
+    clean: &CleanReport,
+    labels: &[u32],
+    k: usize,
+    profile: &mut Profile,
+) -> Result<()> {
+    if cfg.source.kind() != ingest::Kind::Csv {
+        return Ok(());
+    }
+    let path = std::path::Path::new(&cfg.source.input);
+    if !path.is_file() {
+        return Ok(());
+    }
+    let text: Vec<String> = table
+        .info
+        .iter()
+        .filter(|i| i.kind == crate::table::ColumnKind::Text)
+        .filter(|i| table.id_column.as_deref() != Some(i.name.as_str()))
+        .filter(|i| {
+            cfg.categorical
+                .as_ref()
+                .is_none_or(|list| list.contains(&i.name))
+        })
+        .map(|i| i.name.clone())
+        .collect();
+    if text.is_empty() {
+        return Ok(());
+    }
+    for tc in ingest::categories::read_text_categories(path, cfg.delimiter, &text)? {
+        if tc.codes.len() as u64 != clean.rows_in {
+            continue;
+        }
+        let codes: Vec<u32> = match &clean.kept {
+            Some(keep) => tc
+                .codes
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(c, _)| *c)
+                .collect(),
+            None => tc.codes,
+        };
+        if codes.len() != labels.len() {
+            continue;
+        }
+        let f = profile::category_figures(&tc.values, &codes, labels, k);
+        profile.attach_categories(&tc.column, &f);
+    }
+    Ok(())
 }
 
 /// Whether large runs keep columns in a temporary file while the k sweep runs (on

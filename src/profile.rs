@@ -220,8 +220,9 @@ pub const MAX_CATEGORIES: usize = 50;
 pub const MAX_CODE_VALUES: usize = 10;
 
 /// Whether a numeric column looks like a category code (Region 1..3, Channel 1..2):
-/// 2 to [`MAX_CODE_VALUES`] distinct integer values and a name that is not a quantity
-/// (tenure, age, counts...). `--categorical` replaces this detection.
+/// 2 to [`MAX_CODE_VALUES`] distinct integer values between -99 and 99, at least ten
+/// customers per value, and a name that is not a quantity (tenure, age, counts...).
+/// `--categorical` replaces this detection.
 pub fn looks_like_code(name: &str, values: &[f64]) -> bool {
     let words = name_words(name);
     if words.iter().any(|w| QUANTITY_WORDS.contains(&w.as_str())) {
@@ -232,7 +233,7 @@ pub fn looks_like_code(name: &str, values: &[f64]) -> bool {
         if v.is_nan() {
             continue;
         }
-        if v.fract() != 0.0 || v.abs() > 1e9 {
+        if v.fract() != 0.0 || v.abs() > 99.0 {
             return false;
         }
         if !distinct.contains(&v) {
@@ -242,7 +243,8 @@ pub fn looks_like_code(name: &str, values: &[f64]) -> bool {
             distinct.push(v);
         }
     }
-    distinct.len() >= 2
+    let present = values.iter().filter(|v| !v.is_nan()).count();
+    distinct.len() >= 2 && present >= 10 * distinct.len()
 }
 
 /// Per-group counts of each value of a categorical column (codes 0..values.len()).
