@@ -488,10 +488,12 @@ fn descriptive(
     if scored.is_empty() {
         return None;
     }
+    // The two strongest, in feature order: segments with the same traits get the same
+    // words (and then a qualifier), never the same words shuffled.
+    let mut top: Vec<(f64, &String)> = scored.into_iter().take(2).collect();
+    top.sort_by_key(|(_, f)| features.iter().position(|x| x == *f));
     Some(
-        scored
-            .iter()
-            .take(2)
+        top.iter()
             .map(|(z, f)| format!("{} {}", if *z > 0.0 { "High" } else { "Low" }, short(f)))
             .collect::<Vec<_>>()
             .join(", "),
@@ -1091,7 +1093,7 @@ mod tests {
         ];
         let n = name_segments(&p, &Rules::default_rules(), &f);
         assert_eq!(n.basis, Basis::Features);
-        assert_eq!(n.names[0].name, "High Spending Score, Low Annual Income");
+        assert_eq!(n.names[0].name, "Low Annual Income, High Spending Score");
         assert_eq!(n.names[1].name, "High Annual Income, Low Spending Score");
         assert_ne!(n.names[0].action, n.names[1].action);
     }

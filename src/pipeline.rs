@@ -511,7 +511,10 @@ fn run_table(
 
 /// `--categorical` and `--additive` must name columns of the input.
 fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
-    for (flag, list) in [("--categorical", &cfg.categorical), ("--additive", &cfg.additive)] {
+    for (flag, list) in [
+        ("--categorical", &cfg.categorical),
+        ("--additive", &cfg.additive),
+    ] {
         for c in list.iter().flatten() {
             let known = table.info.iter().any(|i| i.name == *c);
             if !known {
@@ -521,7 +524,13 @@ fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
                     table.header_names().join(", ")
                 )));
             }
-            if flag == "--additive" && table.column(c).is_none() && !table.info.iter().any(|i| i.name == *c && i.kind == crate::table::ColumnKind::Numeric) {
+            if flag == "--additive"
+                && table.column(c).is_none()
+                && !table
+                    .info
+                    .iter()
+                    .any(|i| i.name == *c && i.kind == crate::table::ColumnKind::Numeric)
+            {
                 return Err(Error::usage(format!(
                     "--additive names {c}, which is not a numeric column"
                 )));

@@ -22,7 +22,10 @@ fn read_json(p: &Path) -> Value {
 fn index_of(seg: &Value, metric: &str) -> Option<f64> {
     for key in ["stats", "indicators"] {
         for s in seg[key].as_array().unwrap() {
-            let name = s.get("column").or_else(|| s.get("name")).and_then(Value::as_str);
+            let name = s
+                .get("column")
+                .or_else(|| s.get("name"))
+                .and_then(Value::as_str);
             if name == Some(metric) {
                 return s["index"].as_f64();
             }
@@ -46,7 +49,10 @@ fn assert_signable(segments: &Path, what: &str) {
     uniq.dedup();
     assert_eq!(uniq.len(), names.len(), "{what}: names collide: {names:?}");
     for n in &names {
-        assert!(!n.chars().any(|c| c.is_ascii_digit()), "{what}: numeric name {n:?}");
+        assert!(
+            !n.chars().any(|c| c.is_ascii_digit()),
+            "{what}: numeric name {n:?}"
+        );
         assert!(!n.contains('#'), "{what}: {n:?}");
     }
     for s in list {
@@ -57,7 +63,10 @@ fn assert_signable(segments: &Path, what: &str) {
         // Risky payment behaviour never carries a premium name or a reward/upgrade action.
         if full < 50.0 || util > 150.0 {
             for word in ["premium", "high-value", "high value", "vip"] {
-                assert!(!name.contains(word), "{what}: {name} (full {full:.0}, util {util:.0})");
+                assert!(
+                    !name.contains(word),
+                    "{what}: {name} (full {full:.0}, util {util:.0})"
+                );
             }
             for word in ["reward", "upgrade"] {
                 assert!(
@@ -70,7 +79,10 @@ fn assert_signable(segments: &Path, what: &str) {
         if name.contains("dormant") || name.contains("inactive") {
             let freq = index_of(s, "purchase_frequency").unwrap();
             let trx = index_of(s, "PURCHASES_TRX").unwrap();
-            assert!(freq < 60.0 && trx < 60.0, "{what}: {name}: frequency {freq:.0}, transactions {trx:.0}");
+            assert!(
+                freq < 60.0 && trx < 60.0,
+                "{what}: {name}: frequency {freq:.0}, transactions {trx:.0}"
+            );
         }
         // The rationale says what came second.
         let why = s["rationale"].as_str().unwrap();
@@ -79,7 +91,11 @@ fn assert_signable(segments: &Path, what: &str) {
     // The segment with the highest balance and cash-advance indexes is a credit risk.
     let top = |m: &str| {
         (0..list.len())
-            .max_by(|&a, &b| index_of(&list[a], m).unwrap().total_cmp(&index_of(&list[b], m).unwrap()))
+            .max_by(|&a, &b| {
+                index_of(&list[a], m)
+                    .unwrap()
+                    .total_cmp(&index_of(&list[b], m).unwrap())
+            })
             .unwrap()
     };
     let (b, c) = (top("BALANCE"), top("CASH_ADVANCE"));
@@ -87,7 +103,9 @@ fn assert_signable(segments: &Path, what: &str) {
         let name = lower(&list[i], "name");
         let action = lower(&list[i], "suggested_action");
         assert!(
-            ["revolver", "credit-reliant", "cash-advance", "risk"].iter().any(|w| name.contains(w)),
+            ["revolver", "credit-reliant", "cash-advance", "risk"]
+                .iter()
+                .any(|w| name.contains(w)),
             "{what}: riskiest segment named {name}"
         );
         assert!(action.contains("risk"), "{what}: {name}: {action}");
@@ -151,10 +169,14 @@ fn one_million_generated_customers_names_hold() {
 
 /// A mall-customers-like table: text gender, coded region, age, income, score.
 fn mall_table(path: &Path) {
-    let mut text = String::from("CustomerID,Gender,Age,\"Annual Income (k$)\",\"Spending Score (1-100)\",Region\n");
+    let mut text = String::from(
+        "CustomerID,Gender,Age,\"Annual Income (k$)\",\"Spending Score (1-100)\",Region\n",
+    );
     let mut state = 12345u64;
     let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((state >> 33) as f64) / (1u64 << 31) as f64
     };
     for i in 0..400 {
@@ -168,7 +190,10 @@ fn mall_table(path: &Path) {
         };
         let age = 18 + (next() * 50.0) as u32;
         let region = 1 + ((next() * 3.0) as u32 + group as u32 % 2) % 3;
-        text.push_str(&format!("{},{g},{age},{inc:.0},{score:.0},{region}\n", i + 1));
+        text.push_str(&format!(
+            "{},{g},{age},{inc:.0},{score:.0},{region}\n",
+            i + 1
+        ));
     }
     std::fs::write(path, text).unwrap();
 }
@@ -200,9 +225,21 @@ fn other_tables_get_neutral_names_honest_findings_and_category_mixes() {
     let summary = read_json(&out.join("summary.json"));
     let summary_md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert_eq!(summary["naming_basis"], "features");
-    assert!(summary_md.contains("No credit-card naming rule"), "{summary_md}");
+    assert!(
+        summary_md.contains("No credit-card naming rule"),
+        "{summary_md}"
+    );
     let list = segs["segments"].as_array().unwrap();
-    let card_words = ["credit", "cash", "limit", "card", "balance", "instalment", "reward", "premium"];
+    let card_words = [
+        "credit",
+        "cash",
+        "limit",
+        "card",
+        "balance",
+        "instalment",
+        "reward",
+        "premium",
+    ];
     let mut names = Vec::new();
     let mut actions = Vec::new();
     for s in list {
@@ -213,7 +250,9 @@ fn other_tables_get_neutral_names_honest_findings_and_category_mixes() {
             assert!(!name.to_lowercase().contains(w), "credit-card name {name}");
         }
         assert!(
-            name.contains("Spending Score") || name.contains("Annual Income") || name.contains("Average"),
+            name.contains("Spending Score")
+                || name.contains("Annual Income")
+                || name.contains("Average"),
             "{name}"
         );
         names.push(name.to_string());
@@ -224,7 +263,11 @@ fn other_tables_get_neutral_names_honest_findings_and_category_mixes() {
     assert_eq!(names.len(), list.len());
     actions.sort();
     actions.dedup();
-    assert_eq!(actions.len(), list.len(), "actions must be distinct or empty");
+    assert_eq!(
+        actions.len(),
+        list.len(),
+        "actions must be distinct or empty"
+    );
     // Non-additive columns are never "held"; Annual Income (money) may be.
     for f in summary["findings"].as_array().unwrap() {
         let f = f.as_str().unwrap();
@@ -263,12 +306,18 @@ fn other_tables_get_neutral_names_honest_findings_and_category_mixes() {
                 .sum();
             assert!((total - 1.0).abs() < 1e-9, "{col}: shares sum to {total}");
         }
-        assert!(summary_md.contains(&format!("**{col}**")), "{col} missing from the summary");
+        assert!(
+            summary_md.contains(&format!("**{col}**")),
+            "{col} missing from the summary"
+        );
     }
     // The counts are the table's: every Female customer of segment 1 is counted.
     let csv = std::fs::read_to_string(out.join("segments.csv")).unwrap();
     let header = csv.lines().next().unwrap();
-    assert!(header.contains("Region=1_share") && header.contains("Gender=Female_share"), "{header}");
+    assert!(
+        header.contains("Region=1_share") && header.contains("Gender=Female_share"),
+        "{header}"
+    );
     let labels = std::fs::read_to_string(out.join("labels.csv")).unwrap();
     let data = std::fs::read_to_string(&input).unwrap();
     let mut female_in_1 = 0u64;
@@ -328,7 +377,10 @@ fn categorical_and_additive_overrides_and_unknown_columns() {
         .iter()
         .map(|c| c["column"].as_str().unwrap())
         .collect();
-    assert!(cats.contains(&"Age") && !cats.contains(&"Region"), "{cats:?}");
+    assert!(
+        cats.contains(&"Age") && !cats.contains(&"Region"),
+        "{cats:?}"
+    );
     let score = port["stats"]
         .as_array()
         .unwrap()

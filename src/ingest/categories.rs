@@ -42,11 +42,15 @@ pub fn read_text_categories(
         Box::new(buffered)
     };
     let mut input = BufReader::with_capacity(1 << 20, input);
-    let head = input.fill_buf().map_err(|e| Error::io(path, "reading", e))?;
+    let head = input
+        .fill_buf()
+        .map_err(|e| Error::io(path, "reading", e))?;
     if head.starts_with(b"\xEF\xBB\xBF") {
         input.consume(3);
     }
-    let head = input.fill_buf().map_err(|e| Error::io(path, "reading", e))?;
+    let head = input
+        .fill_buf()
+        .map_err(|e| Error::io(path, "reading", e))?;
     let delimiter = delimiter.unwrap_or_else(|| super::csv::sniff_delimiter(head));
     let mut rdr = ::csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -94,7 +98,9 @@ pub fn read_text_categories(
                         continue;
                     }
                     let c = out[i].values.len() as u32;
-                    out[i].values.push(String::from_utf8_lossy(key).into_owned());
+                    out[i]
+                        .values
+                        .push(String::from_utf8_lossy(key).into_owned());
                     lookup[i].insert(key.to_vec(), c);
                     c
                 }

@@ -313,6 +313,9 @@ pub fn write_markdown(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
         let mut col = "";
         for c in &s.categories {
             if c.column != col {
+                if !col.is_empty() {
+                    writeln!(w)?;
+                }
                 col = &c.column;
                 writeln!(w, "**{}**\n", md_escape(col))?;
             }
