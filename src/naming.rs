@@ -434,12 +434,15 @@ fn short(column: &str) -> &str {
     t
 }
 
+/// Quoted traits: (metric, ratio to the portfolio).
+type Traits = Vec<(String, f64)>;
+
 /// The strongest departures of a segment, both directions: ("high", column, ratio) lists.
 fn strongest(
     seg: &SegmentProfile,
     portfolio: &SegmentProfile,
     columns: &[&str],
-) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+) -> (Traits, Traits) {
     let mut scored: Vec<(f64, &str)> = columns
         .iter()
         .filter_map(|c| z_of(seg, portfolio, c).map(|z| (z, *c)))
@@ -554,6 +557,9 @@ fn separators(profile: &Profile, basis: Basis) -> Vec<Separator> {
     out
 }
 
+/// Segments of a group with their log ratio on one metric, highest first.
+type Ranked = Vec<(usize, f64)>;
+
 /// Gives the segments of each group of equal names a qualifier from the metric that
 /// separates them most; repeats until every name is distinct. Never adds a number.
 fn qualify(names: &mut [Naming], profile: &Profile, basis: Basis) {
@@ -574,7 +580,7 @@ fn qualify(names: &mut [Naming], profile: &Profile, basis: Basis) {
             let key = names[group[0]].name.clone();
             let taken = used.entry(key).or_default();
             // The separator with the widest smallest gap between neighbours (log ratio).
-            let mut best: Option<(f64, usize, Vec<(usize, f64)>)> = None;
+            let mut best: Option<(f64, usize, Ranked)> = None;
             for (si, sep) in seps.iter().enumerate() {
                 if taken.contains(&si) {
                     continue;

@@ -537,7 +537,7 @@ pub fn assemble_all(
     if let Some(list) = &opts.additive {
         for g in std::iter::once(&mut p.portfolio).chain(p.segments.iter_mut()) {
             for s in &mut g.stats {
-                s.additive = list.iter().any(|c| *c == s.column);
+                s.additive = list.contains(&s.column);
             }
         }
     }
