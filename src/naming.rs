@@ -319,10 +319,10 @@ impl Rules {
 /// How a metric reads in a rationale: "BALANCE 2.41× portfolio".
 pub fn describe(metric: &str, ratio: f64) -> String {
     match metric.rsplit_once(':') {
-        Some((col, "median")) => format!("{col} median {}× portfolio's", fmt_ratio(ratio)),
+        Some((col, "median")) => format!("{col} median {}× the portfolio's", fmt_ratio(ratio)),
         Some((col, "nonzero")) => {
             format!(
-                "customers with {col} {}× portfolio's share",
+                "share with {col} > 0 {}× the portfolio's",
                 fmt_ratio(ratio)
             )
         }
@@ -988,6 +988,7 @@ mod tests {
                     std: Some(0.5),
                     nonzero_share: Some(0.5 * r.min(2.0)),
                     additive: true,
+                    boxplot: None,
                 })
                 .collect(),
             indicators: ratios

@@ -220,6 +220,7 @@ impl RunConfig {
             features: self.features.clone(),
             categorical: self.categorical.clone(),
             additive: self.additive.clone(),
+            box_rows: Vec::new(),
         }
     }
 
@@ -393,7 +394,16 @@ fn run_table(
             .sort_by_key(|c| order.iter().position(|n| *n == c.name));
     }
     // Each worker loads spilled columns into one reused buffer.
-    let popts = cfg.profile_options();
+    let mut popts = cfg.profile_options();
+    if cfg.dashboard {
+        popts.box_rows = crate::dashboard::data::sample_rows(
+            &labels,
+            k,
+            crate::dashboard::data::SAMPLE_THRESHOLD,
+            crate::dashboard::data::MIN_PER_SEGMENT,
+            cfg.seed,
+        );
+    }
     let figures: Vec<Figures> = order
         .par_iter()
         .map_init(Vec::new, |buf, name| match table.column(name) {

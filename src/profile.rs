@@ -66,6 +66,65 @@ pub struct Stat {
     /// all" is meaningful; rates, scores, ages and tenure are not ([`is_additive`]).
     #[serde(default)]
     pub additive: bool,
+    /// Box-plot figures (quartiles, Tukey whiskers) for the dashboard; see [`BoxStats`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boxplot: Option<BoxStats>,
+}
+
+/// Quartiles and whiskers of one column in one group, computed on every customer up to
+/// the dashboard's sampling threshold and on its stratified sample above it (the rows
+/// the dashboard plots), so they cost nothing at ten million customers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BoxStats {
+    /// Customers the figures were computed on.
+    pub n: u64,
+    pub q1: f64,
+    pub median: f64,
+    pub q3: f64,
+    /// Smallest value at or above q1 − 1.5 IQR (Tukey's whisker).
+    pub lower: f64,
+    /// Largest value at or below q3 + 1.5 IQR.
+    pub upper: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Box figures of every group (segments 0..k, then the portfolio) of one column, from
+/// the rows `rows` only.
+pub fn box_stats(values: &[f64], labels: &[u32], k: usize, rows: &[usize]) -> Vec<Option<BoxStats>> {
+    let mut groups: Vec<Vec<f64>> = vec![Vec::new(); k + 1];
+    for &i in rows {
+        let v = values[i];
+        if !v.is_nan() {
+            groups[labels[i] as usize].push(v);
+            groups[k].push(v);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|mut g| {
+            if g.is_empty() {
+                return None;
+            }
+            g.sort_unstable_by(f64::total_cmp);
+            let q = |p: f64| crate::scale::quantile_sorted(&g, p);
+            let (q1, median, q3) = (q(0.25), q(0.5), q(0.75));
+            let iqr = q3 - q1;
+            let (lo, hi) = (q1 - 1.5 * iqr, q3 + 1.5 * iqr);
+            let lower = g.iter().copied().find(|v| *v >= lo).unwrap_or(q1);
+            let upper = g.iter().rev().copied().find(|v| *v <= hi).unwrap_or(q3);
+            Some(BoxStats {
+                n: g.len() as u64,
+                q1,
+                median,
+                q3,
+                lower,
+                upper,
+                min: g[0],
+                max: g[g.len() - 1],
+            })
+        })
+        .collect()
 }
 
 /// One value of a categorical column in one group: customers and their share.
@@ -375,6 +434,8 @@ pub struct ColumnFigures {
     m2: Vec<f64>,
     min: f64,
     max: f64,
+    /// Box figures per group, when rows were given ([`ProfileOptions::box_rows`]).
+    boxes: Vec<Option<BoxStats>>,
 }
 
 pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures {
@@ -440,6 +501,7 @@ pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures
         m2,
         min,
         max,
+        boxes: Vec::new(),
     }
 }
 
@@ -465,6 +527,8 @@ pub struct ProfileOptions {
     pub categorical: Option<Vec<String>>,
     /// `--additive`: exactly these columns are additive amounts (None: [`is_additive`]).
     pub additive: Option<Vec<String>>,
+    /// Rows box plots are computed on (the dashboard's sample; empty: no box plots).
+    pub box_rows: Vec<usize>,
 }
 
 impl ProfileOptions {
@@ -497,7 +561,11 @@ pub fn figures_of(
     if opts.is_categorical(name, values) {
         Figures::Category(numeric_category_figures(values, labels, k))
     } else {
-        Figures::Numeric(column_figures(values, labels, k))
+        let mut f = column_figures(values, labels, k);
+        if !opts.box_rows.is_empty() {
+            f.boxes = box_stats(values, labels, k, &opts.box_rows);
+        }
+        Figures::Numeric(f)
     }
 }
 
@@ -600,6 +668,7 @@ pub fn assemble(names: &[&str], figures: &[ColumnFigures], labels: &[u32], k: us
                     std: has.then(|| (f.m2[g] / f.counts[g] as f64).sqrt()),
                     nonzero_share: has.then(|| f.nonzero[g] as f64 / f.counts[g] as f64),
                     additive: is_additive(name, f.min, f.max),
+                    boxplot: f.boxes.get(g).cloned().flatten(),
                 }
             })
             .collect();
