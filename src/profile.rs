@@ -91,7 +91,12 @@ pub struct BoxStats {
 
 /// Box figures of every group (segments 0..k, then the portfolio) of one column, from
 /// the rows `rows` only.
-pub fn box_stats(values: &[f64], labels: &[u32], k: usize, rows: &[usize]) -> Vec<Option<BoxStats>> {
+pub fn box_stats(
+    values: &[f64],
+    labels: &[u32],
+    k: usize,
+    rows: &[usize],
+) -> Vec<Option<BoxStats>> {
     let mut groups: Vec<Vec<f64>> = vec![Vec::new(); k + 1];
     for &i in rows {
         let v = values[i];

@@ -403,7 +403,7 @@ fn real_file_dashboard_draws_in_a_browser() {
     // Box plots of every profiled column: the portfolio and each segment, drawn.
     let k = names.len() as u64;
     assert_eq!(c["box_traces"].as_u64(), Some(k + 1), "{c}");
-    assert!(c["boxes_drawn"].as_u64().unwrap() >= k + 1, "{c}");
+    assert!(c["boxes_drawn"].as_u64().unwrap() > k, "{c}");
     // The per-customer silhouette plot: one bar per sampled customer (2,000 of 8,950).
     assert_eq!(c["silhouette_shown"].as_u64(), Some(2_000));
     assert!(c["silhouette_bars"].as_u64().unwrap() >= 1_900, "{c}");

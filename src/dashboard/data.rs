@@ -551,7 +551,12 @@ fn silhouette_plot(r: &RunResult) -> SilhouettePlot {
         for j in 0..n {
             if i != j {
                 let xj = &x[j * d..(j + 1) * d];
-                let dist: f64 = xi.iter().zip(xj).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+                let dist: f64 = xi
+                    .iter()
+                    .zip(xj)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+                    .sqrt();
                 sums[lab[j]] += dist;
             }
         }
@@ -588,6 +593,7 @@ fn silhouette_plot(r: &RunResult) -> SilhouettePlot {
 /// Principal components of the scaled features, fitted on the plotted rows (every
 /// customer up to the sampling threshold), by Jacobi rotations of the covariance
 /// matrix; each component's sign is fixed so its largest loading is positive.
+#[allow(clippy::needless_range_loop)] // matrix indices read as the formulas do
 fn pca(r: &RunResult, rows: &[usize]) -> Pca {
     let d = r.model.features.len();
     let k = r.model.k;
@@ -621,7 +627,10 @@ fn pca(r: &RunResult, rows: &[usize]) -> Pca {
         .iter()
         .map(|&c| {
             let v: Vec<f64> = (0..d).map(|i| vecs[i][c]).collect();
-            let big = v.iter().copied().fold(0.0f64, |b, x| if x.abs() > b.abs() { x } else { b });
+            let big = v
+                .iter()
+                .copied()
+                .fold(0.0f64, |b, x| if x.abs() > b.abs() { x } else { b });
             v.iter().map(|x| if big < 0.0 { -x } else { *x }).collect()
         })
         .collect();
@@ -630,14 +639,25 @@ fn pca(r: &RunResult, rows: &[usize]) -> Pca {
         let row = &x[ri * d..(ri + 1) * d];
         let s = r.labels[i] as usize;
         for (c, l) in loadings.iter().enumerate() {
-            let p: f64 = row.iter().zip(&mean).zip(l).map(|((v, m), w)| (v - m) * w).sum();
+            let p: f64 = row
+                .iter()
+                .zip(&mean)
+                .zip(l)
+                .map(|((v, m), w)| (v - m) * w)
+                .sum();
             values[s][c].push(round_sig(p));
         }
     }
     Pca {
         explained: order[..comps]
             .iter()
-            .map(|&c| if total > 0.0 { vals[c].max(0.0) / total } else { 0.0 })
+            .map(|&c| {
+                if total > 0.0 {
+                    vals[c].max(0.0) / total
+                } else {
+                    0.0
+                }
+            })
             .collect(),
         loadings,
         values,
@@ -646,6 +666,7 @@ fn pca(r: &RunResult, rows: &[usize]) -> Pca {
 
 /// Eigenvalues and eigenvectors (columns) of a small symmetric matrix, by cyclic Jacobi
 /// rotations.
+#[allow(clippy::needless_range_loop)] // matrix indices read as the formulas do
 fn jacobi_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = a.len();
     let mut v = vec![vec![0.0; n]; n];
