@@ -315,6 +315,31 @@
     plots.push(Plotly.newPlot('silhouette', traces, layout, CONFIG));
   })();
 
+  // ---- hand-drawn SVG (the embedded plotly bundle has no box or bar traces) ----------
+  var SVGNS = 'http://www.w3.org/2000/svg';
+  function svgEl(tag, attrs, parent) {
+    var e = document.createElementNS(SVGNS, tag);
+    for (var a in attrs) e.setAttribute(a, attrs[a]);
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+  function svgText(parent, x, y, text, attrs) {
+    var t = svgEl('text', attrs || {}, parent);
+    t.setAttribute('x', x); t.setAttribute('y', y);
+    t.setAttribute('font-size', (attrs && attrs['font-size']) || '11');
+    t.setAttribute('fill', (attrs && attrs.fill) || '#5f6b7a');
+    t.textContent = text;
+    return t;
+  }
+  function niceTicks(lo, hi, n) {
+    var span = hi - lo || Math.abs(hi) || 1;
+    var step = Math.pow(10, Math.floor(Math.log10(span / n)));
+    [1, 2, 5, 10].some(function (m) { if (span / (step * m) <= n) { step *= m; return true; } return false; });
+    var out = [];
+    for (var v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(v);
+    return out;
+  }
+
   // ---- distributions: box plots per segment ------------------------------------------
   (function distributions() {
     var dist = D.distributions;
@@ -327,53 +352,82 @@
     });
     function draw(i) {
       var d = dist[i];
-      var groups = [{ name: 'Portfolio', color: '#7b8794', b: d.portfolio }].concat(segs.map(function (s, si) {
-        return { name: s.name, color: s.color, b: d.segments[si] };
+      var host = $('boxes');
+      while (host.firstChild) host.removeChild(host.firstChild);
+      var groups = [{ label: 'Portfolio', name: 'Portfolio', color: '#7b8794', b: d.portfolio }].concat(segs.map(function (s, si) {
+        return { label: String(s.id), name: s.name, color: s.color, b: d.segments[si] };
       })).filter(function (g) { return g.b; });
-      var traces = groups.map(function (g) {
-        return { type: 'box', name: esc(g.name), x: [esc(g.name)], q1: [g.b.q1], median: [g.b.median], q3: [g.b.q3],
-          lowerfence: [g.b.lower], upperfence: [g.b.upper], marker: { color: g.color }, line: { color: g.color },
-          fillcolor: g.color, opacity: 0.75, boxpoints: false, showlegend: false };
+      var W = 560, H = 300, L = 64, R = 10, T = 10, B = 34;
+      var lo = Math.min.apply(null, groups.map(function (g) { return g.b.lower; }));
+      var hi = Math.max.apply(null, groups.map(function (g) { return g.b.upper; }));
+      if (!(hi > lo)) { hi = lo + 1; }
+      var y = function (v) { return T + (H - T - B) * (1 - (v - lo) / (hi - lo)); };
+      var svg = svgEl('svg', { viewBox: '0 0 ' + W + ' ' + H, width: '100%', height: '100%', preserveAspectRatio: 'xMidYMid meet', role: 'img' }, host);
+      svgEl('title', {}, svg).textContent = 'Box plots of ' + d.column + ' by segment';
+      niceTicks(lo, hi, 5).forEach(function (t) {
+        svgEl('line', { x1: L, x2: W - R, y1: y(t), y2: y(t), stroke: '#eef1f5' }, svg);
+        svgText(svg, L - 6, y(t) + 4, human(t), { 'text-anchor': 'end' });
       });
-      var layout = smallLayout(esc(d.column));
-      layout.xaxis = { automargin: true, tickangle: -20 };
-      delete layout.annotations;
+      var slot = (W - L - R) / groups.length;
+      groups.forEach(function (g, gi) {
+        var cx = L + slot * (gi + 0.5), bw = Math.min(40, slot * 0.6), b = g.b;
+        var grp = svgEl('g', { 'class': 'box' }, svg);
+        svgEl('title', {}, grp).textContent = g.name + ': median ' + exact(b.median) + ', quartiles ' + exact(b.q1) + ' – ' +
+          exact(b.q3) + ', whiskers ' + exact(b.lower) + ' – ' + exact(b.upper) + ' (' + count(b.n) + ' customers)';
+        svgEl('line', { x1: cx, x2: cx, y1: y(b.upper), y2: y(b.q3), stroke: g.color, 'stroke-width': 1.5 }, grp);
+        svgEl('line', { x1: cx, x2: cx, y1: y(b.q1), y2: y(b.lower), stroke: g.color, 'stroke-width': 1.5 }, grp);
+        svgEl('line', { x1: cx - bw / 4, x2: cx + bw / 4, y1: y(b.upper), y2: y(b.upper), stroke: g.color, 'stroke-width': 1.5 }, grp);
+        svgEl('line', { x1: cx - bw / 4, x2: cx + bw / 4, y1: y(b.lower), y2: y(b.lower), stroke: g.color, 'stroke-width': 1.5 }, grp);
+        svgEl('rect', { 'class': 'box-body', x: cx - bw / 2, y: y(b.q3), width: bw, height: Math.max(1, y(b.q1) - y(b.q3)),
+          fill: g.color, 'fill-opacity': 0.45, stroke: g.color, 'stroke-width': 1.5 }, grp);
+        svgEl('line', { x1: cx - bw / 2, x2: cx + bw / 2, y1: y(b.median), y2: y(b.median), stroke: '#1f2933', 'stroke-width': 2 }, grp);
+        svgText(svg, cx, H - B + 16, g.label, { 'text-anchor': 'middle' });
+      });
+      svgText(svg, L + (W - L - R) / 2, H - 4, 'segment (hover a box for its figures)', { 'text-anchor': 'middle' });
       var n = d.portfolio ? d.portfolio.n : 0;
-      $('dist-note').textContent = 'Boxes: quartiles; whiskers: the furthest values within 1.5 × IQR (Tukey); computed on ' +
+      $('dist-note').textContent = d.column + ': boxes span the quartiles, the dark line is the median, whiskers reach the furthest values within 1.5 × IQR (Tukey); computed on ' +
         (D.sample.sampled ? 'the plotted stratified sample of ' + count(n) + ' customers' : 'all ' + count(n) + ' customers with a value') + '.';
-      return Plotly.react('boxes', traces, layout, CONFIG);
     }
-    plots.push(draw(0));
+    draw(0);
     sel.addEventListener('change', function (e) { draw(Number(e.target.value)); });
   })();
 
   // ---- per-customer silhouettes of the chosen k (as yellowbrick's SilhouetteVisualizer) --
   (function silhouetteSamples() {
     var sp = D.silhouettes;
-    var traces = [];
-    var y = 0, ticks = [], names = [];
+    var host = $('silplot');
+    var gap = Math.max(4, Math.round(sp.shown / 80));
+    var rows = segs.reduce(function (n, s, si) { return n + (sp.values[si] || []).length + gap; }, gap);
+    var W = 560, H = 300, L = 40, R = 10, T = 14, B = 34;
+    var minV = Math.min(-0.1, Math.min.apply(null, sp.values.map(function (v) { return v.length ? v[v.length - 1] : 0; })));
+    var x = function (v) { return L + (W - L - R) * (v - minV) / (1 - minV); };
+    var yh = (H - T - B) / rows;
+    var svg = svgEl('svg', { viewBox: '0 0 ' + W + ' ' + H, width: '100%', height: '100%', preserveAspectRatio: 'xMidYMid meet', role: 'img' }, host);
+    svgEl('title', {}, svg).textContent = 'Silhouette of each customer, by segment';
+    niceTicks(minV, 1, 6).forEach(function (t) {
+      svgEl('line', { x1: x(t), x2: x(t), y1: T, y2: H - B, stroke: '#eef1f5' }, svg);
+      svgText(svg, x(t), H - B + 14, t.toFixed(1), { 'text-anchor': 'middle' });
+    });
+    svgEl('line', { x1: x(0), x2: x(0), y1: T, y2: H - B, stroke: '#9aa5b1' }, svg);
+    var r = gap;
     segs.forEach(function (s, si) {
       var v = sp.values[si] || [];
-      var ys = v.map(function (_, i) { return y + i; });
-      traces.push({ type: 'bar', orientation: 'h', x: v, y: ys, width: 1, marker: { color: s.color, line: { width: 0 } },
-        name: esc(s.name), showlegend: false, hovertemplate: esc(s.name) + '<br>silhouette %{x:.3f}<extra></extra>' });
-      ticks.push(y + v.length / 2);
-      names.push(String(s.id));
-      y += v.length + Math.max(2, Math.round(sp.shown / 60));
+      var g = svgEl('g', { 'class': 'silhouette-segment' }, svg);
+      svgEl('title', {}, g).textContent = s.name + ': ' + count(v.length) + ' customers plotted';
+      v.forEach(function (val, i) {
+        svgEl('rect', { 'class': 'bar', x: Math.min(x(0), x(val)), y: T + (r + i) * yh, width: Math.max(0.3, Math.abs(x(val) - x(0))),
+          height: Math.max(yh, 0.5), fill: s.color }, g);
+      });
+      svgText(svg, L - 6, T + (r + v.length / 2) * yh + 4, String(s.id), { 'text-anchor': 'end' });
+      r += v.length + gap;
     });
-    var layout = smallLayout('segment');
-    layout.xaxis = { title: { text: 'silhouette coefficient' }, range: [Math.min(-0.1, Math.min.apply(null, traces.map(function (t) {
-      return t.x.length ? t.x[t.x.length - 1] : 0; }))), 1], gridcolor: '#e3e8ee' };
-    layout.yaxis = { tickvals: ticks, ticktext: names, title: { text: 'segment' }, showgrid: false, zeroline: false };
-    layout.bargap = 0;
-    layout.shapes = [{ type: 'line', x0: sp.mean, x1: sp.mean, yref: 'paper', y0: 0, y1: 1, line: { color: '#e15759', dash: 'dash', width: 2 } }];
-    layout.annotations = [{ x: sp.mean, yref: 'paper', y: 1, text: 'mean ' + sp.mean.toFixed(3), showarrow: false, xanchor: 'left', yanchor: 'bottom',
-      font: { size: 11, color: '#e15759' } }];
+    svgEl('line', { 'class': 'mean', x1: x(sp.mean), x2: x(sp.mean), y1: T, y2: H - B, stroke: '#e15759', 'stroke-width': 2, 'stroke-dasharray': '6 4' }, svg);
+    svgText(svg, x(sp.mean) + 4, T - 2, 'mean ' + sp.mean.toFixed(3), { fill: '#e15759' });
+    svgText(svg, L + (W - L - R) / 2, H - 4, 'silhouette coefficient (segments by id, top to bottom)', { 'text-anchor': 'middle' });
     $('silplot-title').textContent = 'Silhouette of each customer (k = ' + D.k + ')';
     $('silplot-note').textContent = sp.sampled ?
       'A stratified sample of ' + count(sp.shown) + ' of ' + count(sp.total) + ' customers; silhouettes computed within the sample.' :
       'All ' + count(sp.shown) + ' customers.';
-    plots.push(Plotly.newPlot('silplot', traces, layout, CONFIG));
   })();
 
   // ---- principal components (more than three features) -------------------------------
@@ -387,7 +441,7 @@
         var v = P.values[si];
         var t = { name: esc(s.name), mode: 'markers', hoverinfo: 'name', marker: { color: s.color, size: pcaKind === '3d' ? markerSize : markerSize + 1, opacity: 0.8 } };
         if (pcaKind === '3d') { t.type = 'scatter3d'; t.x = v[0]; t.y = v[1]; t.z = v[2]; }
-        else { t.type = 'scattergl'; t.x = v[0]; t.y = v[1]; }
+        else { t.type = 'scatter'; t.x = v[0]; t.y = v[1]; }
         return t;
       });
       function title(c) { return 'PC' + (c + 1) + ' (' + pct(P.explained[c]) + ')'; }
@@ -658,13 +712,15 @@
         typical: Array.prototype.map.call(document.querySelectorAll('.seg .typical'), function (e) { return e.textContent; }),
         size_rows: document.querySelectorAll('#sizes .row').length,
         profile_rows: document.querySelectorAll('#profile tbody tr').length,
-        box_traces: $('boxes').data ? $('boxes').data.length : 0,
-        boxes_drawn: document.querySelectorAll('#boxes .boxlayer .trace path').length,
-        silhouette_bars: document.querySelectorAll('#silplot .barlayer .point').length,
+        box_traces: document.querySelectorAll('#boxes svg g.box').length,
+        boxes_drawn: Array.prototype.filter.call(document.querySelectorAll('#boxes svg rect.box-body'), function (r) {
+          return r.getBoundingClientRect().height > 0; }).length,
+        silhouette_bars: document.querySelectorAll('#silplot svg rect.bar').length,
+        silhouette_mean_line: document.querySelectorAll('#silplot svg line.mean').length,
         silhouette_shown: D.silhouettes.shown,
         pca_kind: pcaKind,
         pca_points: $('pca').data ? $('pca').data.reduce(function (n, t) { return n + t.x.length; }, 0) : 0,
-        pca_canvases: document.querySelectorAll('#pca canvas').length,
+        pca_svg_points: document.querySelectorAll('#pca .scatterlayer .point').length,
         axis_selects: document.querySelectorAll('#axis-pick select').length,
         category_rows: document.querySelectorAll('#categories tbody tr').length,
         ms: Math.round(performance.now())
