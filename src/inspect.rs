@@ -18,9 +18,20 @@ pub struct ColumnReport {
     pub max: Option<f64>,
     pub std: Option<f64>,
     pub negatives: Option<u64>,
-    /// Set when the column holds values that look wrong for it (e.g. negatives in an
-    /// amount column).
+    /// Quantiles 1, 25, 75 and 99% (linear interpolation, as numpy and pandas).
+    pub q01: Option<f64>,
+    pub q25: Option<f64>,
+    pub q75: Option<f64>,
+    pub q99: Option<f64>,
+    /// Sample skewness, bias-adjusted (pandas' `skew`): above 1, a heavy right tail.
+    pub skewness: Option<f64>,
+    /// Share of the non-missing values that are exactly 0.
+    pub zero_share: Option<f64>,
+    /// The first of [`ColumnReport::warnings`] (kept for readers of the older report).
     pub warning: Option<String>,
+    /// Every suspicious range found: a share or frequency above 1, negative amounts, a
+    /// constant column.
+    pub warnings: Vec<String>,
     /// For text columns: the first value that is not a number and its line.
     pub first_text: Option<String>,
 }
@@ -34,6 +45,36 @@ pub struct InspectReport {
     pub duplicate_ids: u64,
     pub empty_ids: u64,
     pub column_reports: Vec<ColumnReport>,
+    /// Table-level warnings (an id column that is not unique).
+    pub warnings: Vec<String>,
+}
+
+/// Columns whose values are shares or frequencies, so must lie in 0..1.
+fn is_share(name: &str) -> bool {
+    name.split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .any(|w| {
+            matches!(
+                w.as_str(),
+                "freq" | "frequency" | "share" | "prc" | "pct" | "fraction"
+            )
+        })
+}
+
+/// Bias-adjusted sample skewness (pandas' `Series.skew`), None below 3 values or when
+/// the column is constant.
+fn skewness(vals: &[f64], mean: f64) -> Option<f64> {
+    let n = vals.len() as f64;
+    if vals.len() < 3 {
+        return None;
+    }
+    let m2 = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let m3 = vals.iter().map(|v| (v - mean).powi(3)).sum::<f64>() / n;
+    if m2 <= 0.0 {
+        return None;
+    }
+    let g1 = m3 / m2.powf(1.5);
+    Some(g1 * (n * (n - 1.0)).sqrt() / (n - 2.0))
 }
 
 /// Counts rows whose id already appeared (sorting hashes: no per-id allocation).
@@ -121,7 +162,14 @@ pub fn report(table: &Table) -> InspectReport {
                 max: None,
                 std: None,
                 negatives: None,
+                q01: None,
+                q25: None,
+                q75: None,
+                q99: None,
+                skewness: None,
+                zero_share: None,
                 warning: None,
+                warnings: Vec::new(),
                 first_text: info.first_text.as_ref().map(|(l, v)| {
                     format!(
                         "{v} on {} {l}",
@@ -149,12 +197,28 @@ pub fn report(table: &Table) -> InspectReport {
                     r.median = crate::clean::median(&vals);
                     let neg = vals.iter().filter(|v| **v < 0.0).count() as u64;
                     r.negatives = Some(neg);
-                    if neg > 0 && negatives_unusual(&info.name) {
-                        r.warning = Some(format!("{neg} negative values, unusual for this column"));
-                    }
+                    let mut sorted = vals.clone();
+                    sorted.sort_unstable_by(f64::total_cmp);
+                    let q = |p: f64| Some(crate::scale::quantile_sorted(&sorted, p));
+                    (r.q01, r.q25, r.q75, r.q99) = (q(0.01), q(0.25), q(0.75), q(0.99));
+                    r.skewness = skewness(&vals, mean);
+                    r.zero_share = Some(vals.iter().filter(|v| **v == 0.0).count() as f64 / n);
                     if r.min == r.max {
-                        r.warning = Some("constant column: it cannot separate customers".into());
+                        r.warnings
+                            .push("constant column: it cannot separate customers".into());
                     }
+                    if neg > 0 && negatives_unusual(&info.name) {
+                        r.warnings
+                            .push(format!("{neg} negative values, unusual for this column"));
+                    }
+                    let above = vals.iter().filter(|v| **v > 1.0).count();
+                    if above > 0 && is_share(&info.name) {
+                        r.warnings.push(format!(
+                            "{above} values above 1 (up to {}) in a share or frequency column, which should lie in 0..1",
+                            crate::report::human(r.max.unwrap_or(f64::NAN))
+                        ));
+                    }
+                    r.warning = r.warnings.first().cloned();
                 }
             }
             r
@@ -165,18 +229,26 @@ pub fn report(table: &Table) -> InspectReport {
     } else {
         0
     };
+    let duplicate_ids = if table.id_column.is_some() {
+        count_duplicate_ids(&table.ids)
+    } else {
+        0
+    };
+    let mut warnings = Vec::new();
+    if let (Some(id), true) = (&table.id_column, duplicate_ids > 0) {
+        warnings.push(format!(
+            "id column {id} is not unique: {duplicate_ids} rows repeat an earlier id; check the extract"
+        ));
+    }
     InspectReport {
         source: table.source.clone(),
         rows,
         columns: table.info.len(),
         id_column: table.id_column.clone(),
-        duplicate_ids: if table.id_column.is_some() {
-            count_duplicate_ids(&table.ids)
-        } else {
-            0
-        },
+        duplicate_ids,
         empty_ids,
         column_reports,
+        warnings,
     }
 }
 
@@ -230,9 +302,39 @@ pub fn write_text(w: &mut dyn std::io::Write, r: &InspectReport) -> std::io::Res
             f(c.max),
             f(c.std)
         )?;
-        if let Some(wn) = &c.warning {
+        for wn in &c.warnings {
             writeln!(w, "    warning: {wn}")?;
         }
+    }
+    writeln!(w)?;
+    writeln!(
+        w,
+        "{:<34} {:>12} {:>12} {:>12} {:>12} {:>9} {:>7}",
+        "distribution", "p1", "p25", "p75", "p99", "skewness", "zeros"
+    )?;
+    for c in r.column_reports.iter().filter(|c| c.q25.is_some()) {
+        let name: String = c
+            .name
+            .chars()
+            .map(|ch| if ch.is_control() { ' ' } else { ch })
+            .take(34)
+            .collect();
+        writeln!(
+            w,
+            "{:<34} {:>12} {:>12} {:>12} {:>12} {:>9} {:>6.1}%",
+            name,
+            f(c.q01),
+            f(c.q25),
+            f(c.q75),
+            f(c.q99),
+            c.skewness
+                .map(|s| format!("{s:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            c.zero_share.unwrap_or(0.0) * 100.0
+        )?;
+    }
+    for wn in &r.warnings {
+        writeln!(w, "warning: {wn}")?;
     }
     Ok(())
 }
@@ -265,5 +367,40 @@ mod tests {
         assert_eq!(b.negatives, Some(1));
         assert!(b.warning.as_deref().unwrap().contains("negative"));
         assert_eq!(r.column_reports[2].kind, ColumnKind::Text);
+        assert!(r.warnings[0].contains("not unique"), "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn quantiles_skewness_zeros_and_range_warnings() {
+        let t = crate::ingest::csv::read_bytes(
+            b"CUST_ID,PURCHASES_FREQUENCY,AMOUNT,K\na,0,0,7\nb,0.5,1,7\nc,1.5,2,7\nd,1,10,7\ne,0.25,100,7\n",
+            "t.csv",
+            &ReadSpec {
+                id: IdSpec::default_column(),
+                required: vec![],
+                other_numeric: true,
+                delimiter: None,
+            },
+        )
+        .unwrap();
+        let r = report(&t);
+        assert!(r.warnings.is_empty());
+        let f = &r.column_reports[1];
+        assert!(f.warnings[0].contains("above 1"), "{:?}", f.warnings);
+        let a = &r.column_reports[2];
+        // numpy: np.percentile([0,1,2,10,100], [1,25,75,99]) = 0.04, 1, 10, 96.4
+        assert!((a.q01.unwrap() - 0.04).abs() < 1e-12);
+        assert_eq!(a.q25, Some(1.0));
+        assert_eq!(a.q75, Some(10.0));
+        assert!((a.q99.unwrap() - 96.4).abs() < 1e-9);
+        assert_eq!(a.zero_share, Some(0.2));
+        // pandas: pd.Series([0,1,2,10,100]).skew() = 2.1910695...
+        assert!(
+            (a.skewness.unwrap() - 2.191_069_504).abs() < 1e-8,
+            "{:?}",
+            a.skewness
+        );
+        assert!(a.warnings.is_empty());
+        assert!(r.column_reports[3].warnings[0].contains("constant"));
     }
 }

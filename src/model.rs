@@ -21,8 +21,11 @@ use crate::error::{Error, Result};
 use crate::scale::MinMaxScaler;
 
 pub const FORMAT: &str = "cardseg-model";
-/// Bumped when a change would make older cardseg read the file wrongly.
-pub const FORMAT_VERSION: u64 = 1;
+/// Bumped when a change would make older cardseg read the file wrongly: the newest
+/// format this cardseg reads. Version 2 adds a scaler `kind` other than minmax; a model
+/// with the default minmax scaler is still written as version 1, byte for byte as before,
+/// while an older cardseg refuses a version-2 file instead of scoring it as minmax.
+pub const FORMAT_VERSION: u64 = 2;
 /// Models are small; anything larger is not one of ours.
 const MAX_MODEL_BYTES: u64 = 64 << 20;
 
@@ -147,7 +150,7 @@ impl Model {
         let checksum = canonical_checksum(&value);
         let env = serde_json::json!({
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": self.format_version(),
             "checksum": checksum,
             "model": value,
         });
@@ -298,6 +301,16 @@ impl Model {
             }
         }
         Ok(())
+    }
+
+    /// The format version this model is written with: 1 unless it needs version 2
+    /// (a scaler kind other than minmax), so older cardseg refuses what it cannot score.
+    pub fn format_version(&self) -> u64 {
+        if self.scaler.kind.is_minmax() {
+            1
+        } else {
+            2
+        }
     }
 
     pub fn fill_value(&self, feature: &str) -> Option<f64> {

@@ -15,9 +15,9 @@ use crate::ingest::{ReadSpec, Source};
 use crate::model::{KRow, KSelection, Model, SegmentMeta};
 use crate::naming::{self, Rules};
 use crate::output::OutputDir;
-use crate::profile::{self, ColumnFigures, Profile};
+use crate::profile::{self, Figures, Profile, ProfileOptions};
 use crate::progress::Progress;
-use crate::scale::MinMaxScaler;
+use crate::scale::{MinMaxScaler, ScalerKind};
 use crate::table::Spilled;
 use crate::table::Table;
 use crate::writeback::{LabelRow, LabelTarget, LabelWriter};
@@ -71,6 +71,13 @@ pub struct RunConfig {
     /// sample of N customers (seeded by `seed`); fill values, the scaler range and the
     /// labels still cover every customer.
     pub train_sample: Option<usize>,
+    /// `--scaler`: how features are scaled before K-Means.
+    pub scaler: ScalerKind,
+    /// `--categorical`: exactly these columns are profiled as a category mix (None:
+    /// low-cardinality integer codes are detected).
+    pub categorical: Option<Vec<String>>,
+    /// `--additive`: exactly these columns are additive amounts ("holds X% of all").
+    pub additive: Option<Vec<String>>,
 }
 
 impl RunConfig {
@@ -103,6 +110,9 @@ impl RunConfig {
             extra_files: Vec::new(),
             write_labels: None,
             train_sample: None,
+            scaler: ScalerKind::Minmax,
+            categorical: None,
+            additive: None,
         }
     }
 
@@ -200,6 +210,9 @@ pub struct RunResult {
     pub out: PathBuf,
     pub timings: Timings,
     pub duplicate_ids: u64,
+    /// Which naming rules named the segments (credit-card archetypes, custom rules, or
+    /// none: names from the distinguishing features).
+    pub naming_basis: naming::Basis,
 }
 
 impl RunConfig {
@@ -212,6 +225,16 @@ impl RunConfig {
             }
         }
         used
+    }
+
+    /// How the profile reads columns (`--categorical`, `--additive`).
+    pub fn profile_options(&self) -> ProfileOptions {
+        ProfileOptions {
+            features: self.features.clone(),
+            categorical: self.categorical.clone(),
+            additive: self.additive.clone(),
+            box_rows: Vec::new(),
+        }
     }
 
     pub fn read_spec(&self) -> ReadSpec {
@@ -297,6 +320,7 @@ fn run_table(
         }
         None => None,
     };
+    check_column_lists(cfg, &table)?;
     timings.lap("clean", &mut t);
     let n = table.rows();
     let ks = cfg.ks();
@@ -310,7 +334,7 @@ fn run_table(
             ),
         ));
     }
-    let scaler = MinMaxScaler::fit(&table, &cfg.features)?;
+    let scaler = MinMaxScaler::fit_kind(&table, &cfg.features, cfg.scaler)?;
     let x = scaler.transform(&table)?;
     if let Some(sp) = &mut spilled {
         // The sweep reads only `x`: every column waits in the file meanwhile.
@@ -400,25 +424,36 @@ fn run_table(
             .sort_by_key(|c| order.iter().position(|n| *n == c.name));
     }
     // Each worker loads spilled columns into one reused buffer.
-    let figures: Vec<ColumnFigures> = order
+    let mut popts = cfg.profile_options();
+    if cfg.dashboard {
+        popts.box_rows = crate::dashboard::data::sample_rows(
+            &labels,
+            k,
+            crate::dashboard::data::SAMPLE_THRESHOLD,
+            crate::dashboard::data::MIN_PER_SEGMENT,
+            cfg.seed,
+        );
+    }
+    let figures: Vec<Figures> = order
         .par_iter()
         .map_init(Vec::new, |buf, name| match table.column(name) {
-            Some(c) => Ok(profile::column_figures(&c.values, &labels, k)),
+            Some(c) => Ok(profile::figures_of(name, &c.values, &labels, k, &popts)),
             None => {
                 let sp = spilled.as_ref().ok_or_else(|| {
                     Error::input(&table.source, format!("column {name} was not loaded"))
                 })?;
                 load_column_into(sp, name, &clean_report, n, buf)?;
-                Ok(profile::column_figures(buf, &labels, k))
+                Ok(profile::figures_of(name, buf, &labels, k, &popts))
             }
         })
         .collect::<Result<_>>()?;
     drop(spilled);
     let names: Vec<&str> = order.iter().map(String::as_str).collect();
-    let profile = profile::assemble(&names, &figures, &labels, k);
-    drop(figures);
+    let mut profile = profile::assemble_all(&names, figures, &labels, k, &popts);
+    attach_text_categories(cfg, &table, &clean_report, &labels, k, &mut profile)?;
     rules.check_metrics(&profile)?;
-    let names = naming::name_segments(&profile, rules, &cfg.features);
+    let naming = naming::name_segments(&profile, rules, &cfg.features);
+    let names = naming.names;
     timings.lap("profile+names", &mut t);
 
     let d = cfg.features.len();
@@ -485,6 +520,7 @@ fn run_table(
         out: cfg.out.clone(),
         timings,
         duplicate_ids,
+        naming_basis: naming.basis,
     };
     let mut t = Instant::now();
     crate::report::write_all(&out, &result, &model_text, cfg)?;
@@ -532,6 +568,93 @@ fn train_sample(x: &crate::scale::Matrix, m: usize, seed: u64) -> crate::scale::
         }
     }
     crate::scale::Matrix { n: m, d: x.d, data }
+}
+
+/// `--categorical` and `--additive` must name columns of the input.
+fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
+    for (flag, list) in [
+        ("--categorical", &cfg.categorical),
+        ("--additive", &cfg.additive),
+    ] {
+        for c in list.iter().flatten() {
+            let known = table.info.iter().any(|i| i.name == *c);
+            if !known {
+                return Err(Error::usage(format!(
+                    "{flag} names {c}, which {} has no column of; columns: {}",
+                    table.source,
+                    table.header_names().join(", ")
+                )));
+            }
+            if flag == "--additive"
+                && table.column(c).is_none()
+                && !table
+                    .info
+                    .iter()
+                    .any(|i| i.name == *c && i.kind == crate::table::ColumnKind::Numeric)
+            {
+                return Err(Error::usage(format!(
+                    "--additive names {c}, which is not a numeric column"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Text columns of a CSV input, profiled as a category mix per segment (a second, light
+/// pass over the file; other sources profile numeric columns only). With
+/// `--categorical`, only the text columns it names.
+fn attach_text_categories(
+    cfg: &RunConfig,
+    table: &Table,
+    clean: &CleanReport,
+    labels: &[u32],
+    k: usize,
+    profile: &mut Profile,
+) -> Result<()> {
+    if cfg.source.kind() != ingest::Kind::Csv {
+        return Ok(());
+    }
+    let path = std::path::Path::new(&cfg.source.input);
+    if !path.is_file() {
+        return Ok(());
+    }
+    let text: Vec<String> = table
+        .info
+        .iter()
+        .filter(|i| i.kind == crate::table::ColumnKind::Text)
+        .filter(|i| table.id_column.as_deref() != Some(i.name.as_str()))
+        .filter(|i| {
+            cfg.categorical
+                .as_ref()
+                .is_none_or(|list| list.contains(&i.name))
+        })
+        .map(|i| i.name.clone())
+        .collect();
+    if text.is_empty() {
+        return Ok(());
+    }
+    for tc in ingest::categories::read_text_categories(path, cfg.delimiter, &text)? {
+        if tc.codes.len() as u64 != clean.rows_in {
+            continue;
+        }
+        let codes: Vec<u32> = match &clean.kept {
+            Some(keep) => tc
+                .codes
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(c, _)| *c)
+                .collect(),
+            None => tc.codes,
+        };
+        if codes.len() != labels.len() {
+            continue;
+        }
+        let f = profile::category_figures(&tc.values, &codes, labels, k);
+        profile.attach_categories(&tc.column, &f);
+    }
+    Ok(())
 }
 
 /// Whether large runs keep columns in a temporary file while the k sweep runs (on

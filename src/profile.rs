@@ -55,6 +55,98 @@ pub struct Stat {
     pub median: Option<f64>,
     /// Segment mean / portfolio mean × 100 (None when the portfolio mean is 0).
     pub index: Option<f64>,
+    /// Population standard deviation, so departures can be read in portfolio spreads.
+    #[serde(default)]
+    pub std: Option<f64>,
+    /// Share of the customers with a value whose value is not zero ("uses cash advance"),
+    /// a robust view of heavy-tailed amounts whose median is often 0.
+    #[serde(default)]
+    pub nonzero_share: Option<f64>,
+    /// Whether the column is an additive amount (money, counts), so that "holds X% of
+    /// all" is meaningful; rates, scores, ages and tenure are not ([`is_additive`]).
+    #[serde(default)]
+    pub additive: bool,
+    /// Box-plot figures (quartiles, Tukey whiskers) for the dashboard; see [`BoxStats`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boxplot: Option<BoxStats>,
+}
+
+/// Quartiles and whiskers of one column in one group, computed on every customer up to
+/// the dashboard's sampling threshold and on its stratified sample above it (the rows
+/// the dashboard plots), so they cost nothing at ten million customers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BoxStats {
+    /// Customers the figures were computed on.
+    pub n: u64,
+    pub q1: f64,
+    pub median: f64,
+    pub q3: f64,
+    /// Smallest value at or above q1 − 1.5 IQR (Tukey's whisker).
+    pub lower: f64,
+    /// Largest value at or below q3 + 1.5 IQR.
+    pub upper: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Box figures of every group (segments 0..k, then the portfolio) of one column, from
+/// the rows `rows` only.
+pub fn box_stats(
+    values: &[f64],
+    labels: &[u32],
+    k: usize,
+    rows: &[usize],
+) -> Vec<Option<BoxStats>> {
+    let mut groups: Vec<Vec<f64>> = vec![Vec::new(); k + 1];
+    for &i in rows {
+        let v = values[i];
+        if !v.is_nan() {
+            groups[labels[i] as usize].push(v);
+            groups[k].push(v);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|mut g| {
+            if g.is_empty() {
+                return None;
+            }
+            g.sort_unstable_by(f64::total_cmp);
+            let q = |p: f64| crate::scale::quantile_sorted(&g, p);
+            let (q1, median, q3) = (q(0.25), q(0.5), q(0.75));
+            let iqr = q3 - q1;
+            let (lo, hi) = (q1 - 1.5 * iqr, q3 + 1.5 * iqr);
+            let lower = g.iter().copied().find(|v| *v >= lo).unwrap_or(q1);
+            let upper = g.iter().rev().copied().find(|v| *v <= hi).unwrap_or(q3);
+            Some(BoxStats {
+                n: g.len() as u64,
+                q1,
+                median,
+                q3,
+                lower,
+                upper,
+                min: g[0],
+                max: g[g.len() - 1],
+            })
+        })
+        .collect()
+}
+
+/// One value of a categorical column in one group: customers and their share.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CategoryShare {
+    pub value: String,
+    pub customers: u64,
+    pub share: f64,
+    /// Share in the group / share in the portfolio × 100.
+    pub index: Option<f64>,
+}
+
+/// The mix of a categorical column (text, or a low-cardinality integer code) in one group.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CategoryMix {
+    pub column: String,
+    pub values: Vec<CategoryShare>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -73,6 +165,9 @@ pub struct SegmentProfile {
     pub share: f64,
     pub stats: Vec<Stat>,
     pub indicators: Vec<Indicator>,
+    /// Categorical columns, as a mix of values (never as means of codes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<CategoryMix>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -98,6 +193,240 @@ impl SegmentProfile {
     }
 }
 
+/// Name words that mark a column as a rate, share, frequency, score, age, tenure or other
+/// non-additive measure: summing it over customers means nothing.
+const NON_ADDITIVE_WORDS: &[&str] = &[
+    "freq",
+    "frequency",
+    "rate",
+    "ratio",
+    "share",
+    "prc",
+    "pct",
+    "percent",
+    "percentage",
+    "score",
+    "age",
+    "tenure",
+    "index",
+    "year",
+    "years",
+    "month",
+    "months",
+    "days",
+    "avg",
+    "average",
+    "mean",
+    "median",
+    "prob",
+    "probability",
+    "rank",
+    "rating",
+    "level",
+    "grade",
+    "utilisation",
+    "utilization",
+    "pc",
+];
+
+/// Name words that mark an integer column as a quantity, never a category code.
+const QUANTITY_WORDS: &[&str] = &[
+    "tenure",
+    "age",
+    "year",
+    "years",
+    "month",
+    "months",
+    "days",
+    "count",
+    "trx",
+    "num",
+    "number",
+    "qty",
+    "quantity",
+    "score",
+    "freq",
+    "frequency",
+    "size",
+    "children",
+    "kids",
+    "items",
+    "visits",
+    "orders",
+    "transactions",
+];
+
+/// Lower-case words of a column name: "Spending Score (1-100)" → spending, score, 1, 100.
+fn name_words(name: &str) -> Vec<String> {
+    name.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// The documented additivity rule: a column is an additive amount (money, counts) when
+/// no word of its name marks a rate, share, frequency, score, age or tenure
+/// ([`NON_ADDITIVE_WORDS`]), no value is negative, and not every value lies in 0..1
+/// (a fraction). Only such columns get "holds X% of all"; `--additive` overrides.
+pub fn is_additive(name: &str, min: f64, max: f64) -> bool {
+    let words = name_words(name);
+    !words
+        .iter()
+        .any(|w| NON_ADDITIVE_WORDS.contains(&w.as_str()))
+        && min >= 0.0
+        && max > 1.0
+}
+
+/// Most distinct values a categorical column keeps; the rest are counted as "other"
+/// so memory stays bounded whatever the column holds.
+pub const MAX_CATEGORIES: usize = 50;
+/// Most distinct integer values a column may have to be detected as a code.
+pub const MAX_CODE_VALUES: usize = 10;
+
+/// Whether a numeric column looks like a category code (Region 1..3, Channel 1..2):
+/// 2 to [`MAX_CODE_VALUES`] distinct integer values between -99 and 99, at least ten
+/// customers per value, and a name that is not a quantity (tenure, age, counts...).
+/// `--categorical` replaces this detection.
+pub fn looks_like_code(name: &str, values: &[f64]) -> bool {
+    let words = name_words(name);
+    if words.iter().any(|w| QUANTITY_WORDS.contains(&w.as_str())) {
+        return false;
+    }
+    let mut distinct: Vec<f64> = Vec::new();
+    for &v in values {
+        if v.is_nan() {
+            continue;
+        }
+        if v.fract() != 0.0 || v.abs() > 99.0 {
+            return false;
+        }
+        if !distinct.contains(&v) {
+            if distinct.len() == MAX_CODE_VALUES {
+                return false;
+            }
+            distinct.push(v);
+        }
+    }
+    let present = values.iter().filter(|v| !v.is_nan()).count();
+    distinct.len() >= 2 && present >= 10 * distinct.len()
+}
+
+/// Per-group counts of each value of a categorical column (codes 0..values.len()).
+pub struct CategoryFigures {
+    /// Value labels, most frequent in the portfolio first; "other" last when capped.
+    pub values: Vec<String>,
+    /// counts[g][v] for groups 0..k (segments) and k (portfolio).
+    pub counts: Vec<Vec<u64>>,
+}
+
+/// Category figures of a numeric code column; missing cells count as "(missing)".
+pub fn numeric_category_figures(values: &[f64], labels: &[u32], k: usize) -> CategoryFigures {
+    let mut distinct: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    let text = |v: f64| {
+        if v.fract() == 0.0 && v.abs() < 1e15 {
+            format!("{}", v as i64)
+        } else {
+            v.to_string()
+        }
+    };
+    let mut labels_of: Vec<String> = distinct.iter().map(|v| text(*v)).collect();
+    labels_of.push("(missing)".into());
+    let codes: Vec<u32> = values
+        .iter()
+        .map(|v| {
+            if v.is_nan() {
+                distinct.len() as u32
+            } else {
+                distinct.partition_point(|d| d < v) as u32
+            }
+        })
+        .collect();
+    category_figures(&labels_of, &codes, labels, k)
+}
+
+/// Counts codes per group, orders values by portfolio count (ties by label), caps at
+/// [`MAX_CATEGORIES`] (the rest folded into "other") and drops values no customer has.
+pub fn category_figures(
+    value_labels: &[String],
+    codes: &[u32],
+    labels: &[u32],
+    k: usize,
+) -> CategoryFigures {
+    let m = value_labels.len();
+    let mut raw = vec![vec![0u64; m]; k + 1];
+    for (&c, &l) in codes.iter().zip(labels) {
+        raw[l as usize][c as usize] += 1;
+        raw[k][c as usize] += 1;
+    }
+    let mut order: Vec<usize> = (0..m).filter(|&v| raw[k][v] > 0).collect();
+    order.sort_by(|&a, &b| {
+        raw[k][b]
+            .cmp(&raw[k][a])
+            .then_with(|| value_labels[a].cmp(&value_labels[b]))
+    });
+    let capped = order.len() > MAX_CATEGORIES;
+    let kept = if capped {
+        MAX_CATEGORIES - 1
+    } else {
+        order.len()
+    };
+    let mut values: Vec<String> = order[..kept]
+        .iter()
+        .map(|&v| value_labels[v].clone())
+        .collect();
+    if capped {
+        values.push("other".into());
+    }
+    let counts = raw
+        .iter()
+        .map(|row| {
+            let mut out: Vec<u64> = order[..kept].iter().map(|&v| row[v]).collect();
+            if capped {
+                out.push(order[kept..].iter().map(|&v| row[v]).sum());
+            }
+            out
+        })
+        .collect();
+    CategoryFigures { values, counts }
+}
+
+impl Profile {
+    /// Adds the category mix of a categorical column to every group.
+    pub fn attach_categories(&mut self, column: &str, f: &CategoryFigures) {
+        let k = self.segments.len();
+        let total = |g: usize| f.counts[g].iter().sum::<u64>();
+        let share = |g: usize, v: usize| {
+            let t = total(g);
+            if t == 0 {
+                0.0
+            } else {
+                f.counts[g][v] as f64 / t as f64
+            }
+        };
+        let mix = |g: usize| CategoryMix {
+            column: column.to_string(),
+            values: f
+                .values
+                .iter()
+                .enumerate()
+                .map(|(v, value)| CategoryShare {
+                    value: value.clone(),
+                    customers: f.counts[g][v],
+                    share: share(g, v),
+                    index: index(Some(share(g, v)), Some(share(k, v))),
+                })
+                .collect(),
+        };
+        self.portfolio.categories.push(mix(k));
+        for g in 0..k {
+            let m = mix(g);
+            self.segments[g].categories.push(m);
+        }
+    }
+}
+
 /// Per-column figures for every group: (sum, count, median) per segment plus portfolio.
 /// Computed one column at a time ([`column_figures`]), so a caller can load a column,
 /// take its figures and free it before the next ([`assemble`] then builds the profile).
@@ -105,12 +434,21 @@ pub struct ColumnFigures {
     sums: Vec<f64>,
     counts: Vec<u64>,
     medians: Vec<Option<f64>>,
+    nonzero: Vec<u64>,
+    /// Sum of squared deviations from the group's mean.
+    m2: Vec<f64>,
+    min: f64,
+    max: f64,
+    /// Box figures per group, when rows were given ([`ProfileOptions::box_rows`]).
+    boxes: Vec<Option<BoxStats>>,
 }
 
 pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures {
     let use_radix = crate::median::radix_pays(values.len(), k);
     let mut counts = vec![0u64; k + 1];
     let mut sums = vec![0.0f64; k + 1];
+    let mut nonzero = vec![0u64; k + 1];
+    let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
     // First pass: sums and counts per segment, and (for the radix medians) a histogram of
     // the top 16 key bits per segment.
     let mut hist = if use_radix {
@@ -122,6 +460,11 @@ pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures
         if !v.is_nan() {
             counts[l as usize] += 1;
             sums[l as usize] += v;
+            if v != 0.0 {
+                nonzero[l as usize] += 1;
+            }
+            min = min.min(v);
+            max = max.max(v);
             if use_radix {
                 hist[l as usize * crate::median::BINS + crate::median::top_bin(v)] += 1;
             }
@@ -139,6 +482,17 @@ pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures
     };
     counts[k] = total_count;
     sums[k] = total_sum;
+    nonzero[k] = nonzero[..k].iter().sum();
+    let means: Vec<f64> = (0..=k).map(|g| sums[g] / counts[g].max(1) as f64).collect();
+    let mut m2 = vec![0.0f64; k + 1];
+    for (&v, &l) in values.iter().zip(labels) {
+        if !v.is_nan() {
+            let d = v - means[l as usize];
+            m2[l as usize] += d * d;
+            let d = v - means[k];
+            m2[k] += d * d;
+        }
+    }
     let medians = if use_radix {
         crate::median::radix_medians(values, Some(labels), k, &counts, hist)
     } else {
@@ -148,6 +502,11 @@ pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures
         sums,
         counts,
         medians,
+        nonzero,
+        m2,
+        min,
+        max,
+        boxes: Vec::new(),
     }
 }
 
@@ -158,18 +517,110 @@ fn index(seg: Option<f64>, all: Option<f64>) -> Option<f64> {
     }
 }
 
-/// Profiles every loaded numeric column. `labels` are 0-based segment indices.
+/// Profiles every loaded numeric column (codes detected as categories, see
+/// [`ProfileOptions`]). `labels` are 0-based segment indices.
 pub fn profile(table: &Table, labels: &[u32], k: usize) -> Profile {
-    let figures: Vec<ColumnFigures> = table
-        .columns
-        .par_iter()
-        .map(|c| column_figures(&c.values, labels, k))
-        .collect();
-    let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
-    assemble(&names, &figures, labels, k)
+    profile_with(table, labels, k, &ProfileOptions::default())
 }
 
-/// Builds the profile from the figures of the columns `names` (in that order).
+/// How columns are read in the profile: which are categories, which are additive.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileOptions {
+    /// Clustering features: always profiled as numbers.
+    pub features: Vec<String>,
+    /// `--categorical`: exactly these columns are categories (None: detect codes).
+    pub categorical: Option<Vec<String>>,
+    /// `--additive`: exactly these columns are additive amounts (None: [`is_additive`]).
+    pub additive: Option<Vec<String>>,
+    /// Rows box plots are computed on (the dashboard's sample; empty: no box plots).
+    pub box_rows: Vec<usize>,
+}
+
+impl ProfileOptions {
+    /// Whether a numeric column is profiled as a category mix.
+    pub fn is_categorical(&self, name: &str, values: &[f64]) -> bool {
+        if self.features.iter().any(|f| f == name) {
+            return false;
+        }
+        match &self.categorical {
+            Some(list) => list.iter().any(|c| c == name),
+            None => looks_like_code(name, values),
+        }
+    }
+}
+
+/// Figures of one column: numeric, or a category mix.
+pub enum Figures {
+    Numeric(ColumnFigures),
+    Category(CategoryFigures),
+}
+
+/// The figures of one numeric column, as the options read it.
+pub fn figures_of(
+    name: &str,
+    values: &[f64],
+    labels: &[u32],
+    k: usize,
+    opts: &ProfileOptions,
+) -> Figures {
+    if opts.is_categorical(name, values) {
+        Figures::Category(numeric_category_figures(values, labels, k))
+    } else {
+        let mut f = column_figures(values, labels, k);
+        if !opts.box_rows.is_empty() {
+            f.boxes = box_stats(values, labels, k, &opts.box_rows);
+        }
+        Figures::Numeric(f)
+    }
+}
+
+/// [`profile`] with options.
+pub fn profile_with(table: &Table, labels: &[u32], k: usize, opts: &ProfileOptions) -> Profile {
+    let figures: Vec<Figures> = table
+        .columns
+        .par_iter()
+        .map(|c| figures_of(&c.name, &c.values, labels, k, opts))
+        .collect();
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+    assemble_all(&names, figures, labels, k, opts)
+}
+
+/// Builds the profile from the figures of the columns `names` (in that order), numeric
+/// and categorical.
+pub fn assemble_all(
+    names: &[&str],
+    figures: Vec<Figures>,
+    labels: &[u32],
+    k: usize,
+    opts: &ProfileOptions,
+) -> Profile {
+    let mut numeric_names = Vec::new();
+    let mut numeric = Vec::new();
+    let mut cats = Vec::new();
+    for (name, f) in names.iter().zip(figures) {
+        match f {
+            Figures::Numeric(f) => {
+                numeric_names.push(*name);
+                numeric.push(f);
+            }
+            Figures::Category(c) => cats.push((*name, c)),
+        }
+    }
+    let mut p = assemble(&numeric_names, &numeric, labels, k);
+    if let Some(list) = &opts.additive {
+        for g in std::iter::once(&mut p.portfolio).chain(p.segments.iter_mut()) {
+            for s in &mut g.stats {
+                s.additive = list.contains(&s.column);
+            }
+        }
+    }
+    for (name, c) in cats {
+        p.attach_categories(name, &c);
+    }
+    p
+}
+
+/// Builds the profile from the figures of the numeric columns `names` (in that order).
 pub fn assemble(names: &[&str], figures: &[ColumnFigures], labels: &[u32], k: usize) -> Profile {
     let column_index = |name: &str| names.iter().position(|n| *n == name);
     let n = labels.len() as u64;
@@ -211,11 +662,19 @@ pub fn assemble(names: &[&str], figures: &[ColumnFigures], labels: &[u32], k: us
         let stats = names
             .iter()
             .enumerate()
-            .map(|(i, name)| Stat {
-                column: name.to_string(),
-                mean: mean_of(name, g),
-                median: figures[i].medians[g],
-                index: index(mean_of(name, g), mean_of(name, k)),
+            .map(|(i, name)| {
+                let f = &figures[i];
+                let has = f.counts[g] > 0;
+                Stat {
+                    column: name.to_string(),
+                    mean: mean_of(name, g),
+                    median: f.medians[g],
+                    index: index(mean_of(name, g), mean_of(name, k)),
+                    std: has.then(|| (f.m2[g] / f.counts[g] as f64).sqrt()),
+                    nonzero_share: has.then(|| f.nonzero[g] as f64 / f.counts[g] as f64),
+                    additive: is_additive(name, f.min, f.max),
+                    boxplot: f.boxes.get(g).cloned().flatten(),
+                }
             })
             .collect();
         let indicators = DERIVED
@@ -238,6 +697,7 @@ pub fn assemble(names: &[&str], figures: &[ColumnFigures], labels: &[u32], k: us
             },
             stats,
             indicators,
+            categories: Vec::new(),
         }
     };
     Profile {

@@ -1,5 +1,7 @@
-//! MinMax scaling to [0, 1] with scikit-learn's exact arithmetic (`x * scale + min`),
-//! so scaled values, and therefore distances and inertia, agree to the last bit.
+//! Feature scaling. Every scaler transforms a value as `g(x) * scale + min` in f64, in
+//! that order: `g` is the identity for minmax (scikit-learn's exact arithmetic, so
+//! scaled values, distances and inertia agree to the last bit), standard and robust, and
+//! `sign(x) * ln(1 + |x|)` for log-minmax. Exports and other engines apply exactly this.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,14 +23,98 @@ impl Matrix {
     }
 }
 
+/// Which scaler (`--scaler`). Stored in the model as `kind`; absent means minmax, so
+/// models written before scalers had kinds load unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScalerKind {
+    /// `(x - min) / (max - min)`, as scikit-learn's MinMaxScaler (the default).
+    #[default]
+    Minmax,
+    /// `(x - mean) / std` (population std), as scikit-learn's StandardScaler.
+    Standard,
+    /// `(x - median) / IQR` (quartiles by linear interpolation), as RobustScaler.
+    Robust,
+    /// MinMax of `sign(x) * ln(1 + |x|)`, for heavy-tailed amounts.
+    LogMinmax,
+}
+
+impl ScalerKind {
+    /// The default (minmax) is not written into the model, so default outputs stay
+    /// byte-identical to models written before scaler kinds existed.
+    pub fn is_minmax(&self) -> bool {
+        *self == ScalerKind::Minmax
+    }
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ScalerKind::Minmax => "minmax",
+            ScalerKind::Standard => "standard",
+            ScalerKind::Robust => "robust",
+            ScalerKind::LogMinmax => "log-minmax",
+        }
+    }
+}
+
+impl std::fmt::Display for ScalerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ScalerKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "minmax" => Ok(ScalerKind::Minmax),
+            "standard" => Ok(ScalerKind::Standard),
+            "robust" => Ok(ScalerKind::Robust),
+            "log-minmax" => Ok(ScalerKind::LogMinmax),
+            _ => Err(format!(
+                "--scaler takes minmax, standard, robust or log-minmax, not {s:?}"
+            )),
+        }
+    }
+}
+
+/// `sign(x) * ln(1 + |x|)`, computed as `(1.0 + x.abs()).ln()` (not `ln_1p`) so SQL's
+/// `SIGN(x) * LN(1 + ABS(x))` is the same expression; 0 for 0.
+pub fn signed_log(x: f64) -> f64 {
+    if x == 0.0 {
+        0.0
+    } else if x < 0.0 {
+        -(1.0 + x.abs()).ln()
+    } else {
+        (1.0 + x.abs()).ln()
+    }
+}
+
+/// Quantile `q` (0..=1) of sorted values by linear interpolation, as numpy's default.
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let h = (n - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(n - 1);
+    let frac = h - lo as f64;
+    sorted[lo] + frac * (sorted[hi] - sorted[lo])
+}
+
+/// The fitted scaler of every feature (the name stays from when MinMax was the only kind).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MinMaxScaler {
+    /// minmax when absent (models written before scaler kinds existed).
+    #[serde(default, skip_serializing_if = "ScalerKind::is_minmax")]
+    pub kind: ScalerKind,
     pub features: Vec<String>,
     pub data_min: Vec<f64>,
     pub data_max: Vec<f64>,
-    /// `1 / (max - min)`, as scikit-learn's `scale_`.
+    /// minmax: `1 / (max - min)`, as scikit-learn's `scale_`; standard: `1 / std`;
+    /// robust: `1 / IQR`; log-minmax: `1 / (g(max) - g(min))`.
     pub scale: Vec<f64>,
-    /// `-min * scale`, as scikit-learn's `min_`.
+    /// minmax: `-min * scale`, as scikit-learn's `min_`; standard: `-mean / std`;
+    /// robust: `-median / IQR`; log-minmax: `-g(min) * scale`.
     pub min: Vec<f64>,
 }
 
@@ -36,7 +122,13 @@ impl MinMaxScaler {
     /// Learns min and max of each feature; a constant feature is an error, since it
     /// cannot separate customers and would divide by zero.
     pub fn fit(table: &Table, features: &[String]) -> Result<Self> {
+        Self::fit_kind(table, features, ScalerKind::Minmax)
+    }
+
+    /// Fits a scaler of the given kind (see [`ScalerKind`]).
+    pub fn fit_kind(table: &Table, features: &[String], kind: ScalerKind) -> Result<Self> {
         let mut s = MinMaxScaler {
+            kind,
             features: features.to_vec(),
             data_min: Vec::new(),
             data_max: Vec::new(),
@@ -81,10 +173,59 @@ impl MinMaxScaler {
             }
             s.data_min.push(lo);
             s.data_max.push(hi);
+            let (scale, min) = match kind {
+                ScalerKind::Minmax => (scale, 0.0 - lo * scale),
+                ScalerKind::LogMinmax => {
+                    let (glo, ghi) = (signed_log(lo), signed_log(hi));
+                    let scale = 1.0 / (ghi - glo);
+                    (scale, 0.0 - glo * scale)
+                }
+                ScalerKind::Standard => {
+                    let n = col.values.len() as f64;
+                    let mean = col.values.iter().sum::<f64>() / n;
+                    let var = col
+                        .values
+                        .iter()
+                        .map(|v| (v - mean) * (v - mean))
+                        .sum::<f64>()
+                        / n;
+                    let std = var.sqrt();
+                    if std == 0.0 || !(1.0 / std).is_finite() {
+                        return Err(Error::input(
+                            &table.source,
+                            format!("feature {name} has a standard deviation too small to scale; remove it from --features or use --scaler minmax"),
+                        ));
+                    }
+                    (1.0 / std, -mean / std)
+                }
+                ScalerKind::Robust => {
+                    let mut sorted = col.values.clone();
+                    sorted.sort_unstable_by(f64::total_cmp);
+                    let median = quantile_sorted(&sorted, 0.5);
+                    let iqr = quantile_sorted(&sorted, 0.75) - quantile_sorted(&sorted, 0.25);
+                    // As scikit-learn: a zero IQR scales by 1 (only the median is removed).
+                    let iqr = if iqr == 0.0 || !(1.0 / iqr).is_finite() {
+                        1.0
+                    } else {
+                        iqr
+                    };
+                    (1.0 / iqr, -median / iqr)
+                }
+            };
             s.scale.push(scale);
-            s.min.push(0.0 - lo * scale);
+            s.min.push(min);
         }
         Ok(s)
+    }
+
+    /// Scales one value of feature `j`: `g(v) * scale + min`.
+    pub fn transform_value(&self, j: usize, v: f64) -> f64 {
+        let g = if self.kind == ScalerKind::LogMinmax {
+            signed_log(v)
+        } else {
+            v
+        };
+        g * self.scale[j] + self.min[j]
     }
 
     /// Scales the named columns of `table` into a row-major matrix. Missing cells must
@@ -106,10 +247,17 @@ impl MinMaxScaler {
         let d = cols.len();
         let n = cols.first().map(|c| c.len()).unwrap_or(0);
         let mut data = vec![0.0; n * d];
+        let log = self.kind == ScalerKind::LogMinmax;
         for (j, col) in cols.iter().enumerate() {
             let (s, m) = (self.scale[j], self.min[j]);
-            for (i, &v) in col.iter().enumerate() {
-                data[i * d + j] = v * s + m;
+            if log {
+                for (i, &v) in col.iter().enumerate() {
+                    data[i * d + j] = signed_log(v) * s + m;
+                }
+            } else {
+                for (i, &v) in col.iter().enumerate() {
+                    data[i * d + j] = v * s + m;
+                }
             }
         }
         Matrix { n, d, data }
@@ -117,7 +265,12 @@ impl MinMaxScaler {
 
     /// Back to original units (centroids in the report).
     pub fn inverse(&self, j: usize, v: f64) -> f64 {
-        (v - self.min[j]) / self.scale[j]
+        let g = (v - self.min[j]) / self.scale[j];
+        if self.kind == ScalerKind::LogMinmax {
+            g.signum() * (g.abs().exp() - 1.0)
+        } else {
+            g
+        }
     }
 }
 
@@ -146,6 +299,36 @@ mod tests {
         let m = s.transform(&t).unwrap();
         assert_eq!(m.data, vec![0.0, 0.0, 1.0, 1.0, 0.5, 0.5]);
         assert!((s.inverse(0, 0.5) - 15.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn other_kinds_follow_scikit_learn_and_the_log_contract() {
+        let t = table(b"CUST_ID,A,B\nx,1,-3\ny,2,0\nz,3,5\nw,10,1\n");
+        let f = ["A".to_string(), "B".to_string()];
+        let s = MinMaxScaler::fit_kind(&t, &f, ScalerKind::Standard).unwrap();
+        // A: mean 4, population std sqrt(((9+4+1+36)/4)) = sqrt(12.5).
+        let std = 12.5f64.sqrt();
+        assert_eq!(s.scale[0], 1.0 / std);
+        assert_eq!(s.min[0], -4.0 / std);
+        let s = MinMaxScaler::fit_kind(&t, &f, ScalerKind::Robust).unwrap();
+        // A sorted 1,2,3,10: q25 = 1.75, median 2.5, q75 = 4.75 (numpy linear).
+        assert_eq!(s.scale[0], 1.0 / 3.0);
+        assert_eq!(s.min[0], -2.5 / 3.0);
+        let s = MinMaxScaler::fit_kind(&t, &f, ScalerKind::LogMinmax).unwrap();
+        let m = s.transform(&t).unwrap();
+        // B = -3 is the minimum: g = -ln 4 → 0; B = 5 → 1; B = 0 → g = 0.
+        assert_eq!(m.data[1], 0.0);
+        assert!((m.data[5] - 1.0).abs() < 1e-15);
+        let g0 = (0.0 - -(4.0f64).ln()) / ((6.0f64).ln() + (4.0f64).ln());
+        assert!((m.data[3] - g0).abs() < 1e-15);
+        assert!((s.inverse(1, m.data[7]) - 1.0).abs() < 1e-12);
+        assert_eq!(signed_log(-0.0), 0.0);
+        assert_eq!(signed_log(-1.0), -(2.0f64).ln());
+        assert!("nope".parse::<ScalerKind>().is_err());
+        assert_eq!(
+            "log-minmax".parse::<ScalerKind>(),
+            Ok(ScalerKind::LogMinmax)
+        );
     }
 
     #[test]

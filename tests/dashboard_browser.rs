@@ -400,6 +400,17 @@ fn real_file_dashboard_draws_in_a_browser() {
     // Profile table: every numeric column of CC GENERAL (17) plus six indicators, plus
     // two section rows.
     assert_eq!(c["profile_rows"].as_u64(), Some(17 + 6 + 2));
+    // Box plots of every profiled column: the portfolio and each segment, drawn.
+    let k = names.len() as u64;
+    assert_eq!(c["box_traces"].as_u64(), Some(k + 1), "{c}");
+    assert_eq!(c["boxes_drawn"].as_u64(), Some(k + 1), "{c}");
+    // The per-customer silhouette plot: one bar per sampled customer (2,000 of 8,950).
+    assert_eq!(c["silhouette_shown"].as_u64(), Some(2_000));
+    assert_eq!(c["silhouette_bars"].as_u64(), Some(2_000), "{c}");
+    assert_eq!(c["silhouette_mean_line"].as_u64(), Some(1), "{c}");
+    // Three features: no principal-component view, no axis choice.
+    assert_eq!(c["pca_kind"], Value::Null);
+    assert_eq!(c["axis_selects"].as_u64(), Some(0));
     // The typical customers are real ids of the file.
     let ids = std::fs::read_to_string(&real).unwrap();
     for line in strings(&c["typical"]) {
@@ -578,4 +589,33 @@ fn two_and_one_feature_views_draw() {
         let dims = features.split(',').count();
         assert_eq!(c["axis_types"]["log"], serde_json::json!(vec!["log"; dims]));
     }
+}
+
+#[test]
+fn more_features_add_a_principal_component_view_and_axis_choice() {
+    let Some(real) = dashcommon::reference_data() else {
+        return;
+    };
+    let Some(chrome) = chromium() else { return };
+    let dir = workdir("pca");
+    let out = dir.join("run");
+    let html = run_dashboard(
+        &real,
+        &out,
+        &[
+            "--features",
+            "BALANCE,PURCHASES,CREDIT_LIMIT,CASH_ADVANCE,PAYMENTS",
+            "--k",
+            "4",
+        ],
+    );
+    let page = open(&chrome, &html, &dir);
+    let names = model_segment_names(&out.join("model.json"));
+    assert_healthy(&page, &names, "3d");
+    let c = &page.check;
+    assert_eq!(c["pca_kind"], "2d", "{c}");
+    assert_eq!(c["pca_points"].as_u64(), Some(8_950), "{c}");
+    assert_eq!(c["pca_svg_points"].as_u64(), Some(8_950), "{c}");
+    assert_eq!(c["axis_selects"].as_u64(), Some(3));
+    assert_eq!(c["box_traces"].as_u64(), Some(5));
 }

@@ -61,9 +61,16 @@ fn names_are_distinct_and_rationales_quote_the_profile() {
     let mut quoted = 0;
     for seg in list {
         let rationale = seg["rationale"].as_str().unwrap();
-        for part in rationale.split(", ") {
-            let (metric, rest) = part.split_once(' ').unwrap();
-            let number: &str = rest.split('×').next().unwrap();
+        // Every "METRIC X.XX× portfolio" quoted is the profile's index (medians and
+        // shares of non-zero customers are quoted as "METRIC median X× portfolio's").
+        let pieces: Vec<&str> = rationale.split("× portfolio").collect();
+        for piece in &pieces[..pieces.len() - 1] {
+            let mut words = piece.rsplit(' ');
+            let number = words.next().unwrap();
+            let metric = words.next().unwrap();
+            if metric == "median" || metric == "share" {
+                continue;
+            }
             let idx = index_of(seg, metric);
             assert_eq!(
                 format!("{:.2}", idx / 100.0),

@@ -76,6 +76,28 @@ pub struct Common {
     /// Print the time of each stage to stderr.
     #[arg(long)]
     pub timings: bool,
+    /// Feature scaling: minmax (default), standard, robust or log-minmax.
+    #[arg(long, default_value = "minmax")]
+    pub scaler: cardseg::scale::ScalerKind,
+    /// Columns profiled as a category mix (comma-separated), replacing the detection of
+    /// low-cardinality integer codes; "" for none.
+    #[arg(long)]
+    pub categorical: Option<String>,
+    /// Columns that are additive amounts ("holds X% of all"), replacing the detection
+    /// by name and values; "" for none.
+    #[arg(long)]
+    pub additive: Option<String>,
+}
+
+/// A comma-separated column list where "" means none.
+fn optional_list(s: &Option<String>) -> Result<Option<Vec<String>>, cardseg::Error> {
+    match s {
+        None => Ok(None),
+        Some(t) if t.trim().is_empty() => Ok(Some(vec![])),
+        Some(t) => super::column_list(t)
+            .map(Some)
+            .map_err(cardseg::Error::usage),
+    }
 }
 
 impl Common {
@@ -113,6 +135,9 @@ impl Common {
             silhouette_sample: self.silhouette_sample,
             delimiter: self.delimiter,
             dashboard: !self.no_dashboard,
+            scaler: self.scaler,
+            categorical: optional_list(&self.categorical)?,
+            additive: optional_list(&self.additive)?,
             ..RunConfig::new(input, out)
         })
     }

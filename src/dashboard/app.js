@@ -77,7 +77,10 @@
   var dims = D.axes.length;
   var kind = dims >= 3 ? '3d' : dims === 2 ? '2d' : 'strip';
   // Smallest positive value per axis: where values <= 0 are drawn on log axes.
-  var floors = D.axes.map(function (_, j) {
+  // The features on the axes (indices into D.features): the first three, selectable.
+  var pick = D.axes.map(function (a) { return D.features.indexOf(a); });
+  function axisNames() { return pick.map(function (f) { return D.features[f]; }); }
+  var floors = D.features.map(function (_, j) {
     var m = Infinity;
     segs.forEach(function (s) {
       s.values[j].forEach(function (v) { if (v > 0 && v < m) m = v; });
@@ -85,19 +88,23 @@
     });
     return m === Infinity ? null : m;
   });
-  var nonPositive = D.axes.map(function (_, j) {
+  var nonPositive = D.features.map(function (_, j) {
     return segs.some(function (s) { return s.values[j].some(function (v) { return !(v > 0); }); });
   });
-  // Hover text, built once: every data string escaped for plotly.
-  var hover = segs.map(function (s) {
-    var head = '<b>' + esc(s.name) + '</b><br>' + esc(D.id_label) + ': ';
-    var labels = D.axes.map(function (a) { return '<br>' + esc(a) + ': '; });
-    return s.ids.map(function (id, i) {
-      var t = head + esc(id);
-      for (var j = 0; j < dims; j++) t += labels[j] + exact(s.values[j][i]);
-      return t;
+  // Hover text, rebuilt when the axes change: every data string escaped for plotly.
+  var hover;
+  function buildHover() {
+    hover = segs.map(function (s) {
+      var head = '<b>' + esc(s.name) + '</b><br>' + esc(D.id_label) + ': ';
+      var labels = axisNames().map(function (a) { return '<br>' + esc(a) + ': '; });
+      return s.ids.map(function (id, i) {
+        var t = head + esc(id);
+        for (var j = 0; j < dims; j++) t += labels[j] + exact(s.values[pick[j]][i]);
+        return t;
+      });
     });
-  });
+  }
+  buildHover();
   var markerSize = D.sample.shown > 20000 ? 2 : D.sample.shown > 5000 ? 2.6 : 3.6;
   // Deterministic jitter for the 1-feature strip view.
   function jitter(i) { return (((i * 2654435761) % 1000) / 1000 - 0.5) * 0.6; }
@@ -111,7 +118,7 @@
   function scatterTraces(log) {
     var traces = [];
     segs.forEach(function (s, si) {
-      var v = s.values.map(function (arr, j) { return axisValues(arr, j, log); });
+      var v = pick.map(function (f) { return axisValues(s.values[f], f, log); });
       var t = {
         name: esc(s.name), legendgroup: 'g' + si, text: hover[si], hoverinfo: 'text', mode: 'markers',
         marker: { color: s.color, size: kind === '3d' ? markerSize : markerSize + 2, opacity: 0.8 }
@@ -122,7 +129,7 @@
       traces.push(t);
     });
     segs.forEach(function (s, si) {
-      var c = s.centroid.slice(0, dims).map(function (x, j) { return axisValues([x], j, log)[0]; });
+      var c = pick.map(function (f) { return axisValues([s.centroid[f]], f, log)[0]; });
       var text = '<b>Centre of ' + esc(s.name) + '</b>' + D.features.map(function (f, j) {
         return '<br>' + esc(f) + ': ' + exact(s.centroid[j]);
       }).join('');
@@ -139,9 +146,10 @@
   }
 
   function axis(j, log) {
-    var isLog = log && floors[j] !== null;
+    var f = pick[j];
+    var isLog = log && floors[f] !== null;
     return {
-      title: { text: esc(D.axes[j]) + (isLog ? ' (log)' : '') }, type: isLog ? 'log' : 'linear',
+      title: { text: esc(D.features[f]) + (isLog ? ' (log)' : '') }, type: isLog ? 'log' : 'linear',
       gridcolor: '#e3e8ee', zerolinecolor: '#c7cfd9', automargin: true
     };
   }
@@ -179,22 +187,22 @@
       parts.push('Showing all ' + count(D.sample.total) + ' customers.');
     }
     if (D.features.length > dims) {
-      parts.push('Axes: the first ' + dims + ' of the ' + D.features.length + ' clustering features.');
+      parts.push('Axes: ' + dims + ' of the ' + D.features.length + ' clustering features, chosen above (the principal-component view below uses all of them).');
     }
     parts.push('Values in input units.');
     if (log) {
-      var clamped = D.axes.filter(function (_, j) { return nonPositive[j] && floors[j] !== null; }).map(function (a) {
-        return a + ' at ' + exact(floors[D.axes.indexOf(a)]);
+      var clamped = pick.filter(function (f) { return nonPositive[f] && floors[f] !== null; }).map(function (f) {
+        return D.features[f] + ' at ' + exact(floors[f]);
       });
       if (clamped.length) parts.push('Log axes: values of 0 or less are drawn at the smallest positive value (' + clamped.join('; ') + '); hover shows the true value.');
-      var linear = D.axes.filter(function (_, j) { return floors[j] === null; });
+      var linear = axisNames().filter(function (_, j) { return floors[pick[j]] === null; });
       if (linear.length) parts.push('No positive values, so kept linear: ' + linear.join(', ') + '.');
     }
     $('scatter-note').textContent = parts.join(' ');
   }
 
   var scatterTitle = kind === '3d' ? 'Customers in 3D: ' : kind === '2d' ? 'Customers in 2D: ' : 'Customers by ';
-  $('scatter-title').textContent = scatterTitle + D.axes.join(' × ');
+  $('scatter-title').textContent = scatterTitle + axisNames().join(' × ');
   scatterNote(false);
   $('scatter-hint').textContent = (kind === '3d' ? 'Drag to rotate, scroll to zoom' : 'Drag to zoom, double-click to reset') +
     ', hover a point for the customer. Click a segment in the legend to hide or show it; double-click it to show it alone. ' +
@@ -207,6 +215,29 @@
     return Plotly.react('scatter', scatterTraces(log), scatterLayout(log), CONFIG);
   }
   $('log-axes').addEventListener('change', function (e) { applyLog(e.target.checked); });
+  // With more than three features, each axis can show any of them.
+  if (D.features.length > dims) {
+    ['x', 'y', 'z'].slice(0, dims).forEach(function (name, j) {
+      var label = el('label', 'toggle', name + ' ');
+      var sel = document.createElement('select');
+      sel.id = 'axis-' + name;
+      sel.setAttribute('autocomplete', 'off');
+      D.features.forEach(function (f, fi) {
+        var o = el('option', null, f);
+        o.value = String(fi);
+        if (fi === pick[j]) o.selected = true;
+        sel.appendChild(o);
+      });
+      sel.addEventListener('change', function (e) {
+        pick[j] = Number(e.target.value);
+        buildHover();
+        $('scatter-title').textContent = scatterTitle + axisNames().join(' × ');
+        applyLog($('log-axes').checked);
+      });
+      label.appendChild(sel);
+      $('axis-pick').appendChild(label);
+    });
+  }
 
   // ---- segment sizes ---------------------------------------------------------------
   (function sizes() {
@@ -282,6 +313,186 @@
         text: 'sampled estimate, bars = 95% interval', font: { size: 11, color: '#5f6b7a' } });
     }
     plots.push(Plotly.newPlot('silhouette', traces, layout, CONFIG));
+  })();
+
+  // ---- hand-drawn SVG (the embedded plotly bundle has no box or bar traces) ----------
+  var SVGNS = 'http://www.w3.org/2000/svg';
+  function svgEl(tag, attrs, parent) {
+    var e = document.createElementNS(SVGNS, tag);
+    for (var a in attrs) e.setAttribute(a, attrs[a]);
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+  function svgText(parent, x, y, text, attrs) {
+    var t = svgEl('text', attrs || {}, parent);
+    t.setAttribute('x', x); t.setAttribute('y', y);
+    t.setAttribute('font-size', (attrs && attrs['font-size']) || '11');
+    t.setAttribute('fill', (attrs && attrs.fill) || '#5f6b7a');
+    t.textContent = text;
+    return t;
+  }
+  function niceTicks(lo, hi, n) {
+    var span = hi - lo || Math.abs(hi) || 1;
+    var step = Math.pow(10, Math.floor(Math.log10(span / n)));
+    [1, 2, 5, 10].some(function (m) { if (span / (step * m) <= n) { step *= m; return true; } return false; });
+    var out = [];
+    for (var v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(v);
+    return out;
+  }
+
+  // ---- distributions: box plots per segment ------------------------------------------
+  (function distributions() {
+    var dist = D.distributions;
+    if (!dist.length) { $('dist-card').hidden = true; return; }
+    var sel = $('dist-col');
+    dist.forEach(function (d, i) {
+      var o = el('option', null, d.column);
+      o.value = String(i);
+      sel.appendChild(o);
+    });
+    function draw(i) {
+      var d = dist[i];
+      var host = $('boxes');
+      while (host.firstChild) host.removeChild(host.firstChild);
+      var groups = [{ label: 'Portfolio', name: 'Portfolio', color: '#7b8794', b: d.portfolio }].concat(segs.map(function (s, si) {
+        return { label: String(s.id), name: s.name, color: s.color, b: d.segments[si] };
+      })).filter(function (g) { return g.b; });
+      var W = 560, H = 300, L = 64, R = 10, T = 10, B = 34;
+      var lo = Math.min.apply(null, groups.map(function (g) { return g.b.lower; }));
+      var hi = Math.max.apply(null, groups.map(function (g) { return g.b.upper; }));
+      if (!(hi > lo)) { hi = lo + 1; }
+      var y = function (v) { return T + (H - T - B) * (1 - (v - lo) / (hi - lo)); };
+      var svg = svgEl('svg', { viewBox: '0 0 ' + W + ' ' + H, width: '100%', height: '100%', preserveAspectRatio: 'xMidYMid meet', role: 'img' }, host);
+      svgEl('title', {}, svg).textContent = 'Box plots of ' + d.column + ' by segment';
+      niceTicks(lo, hi, 5).forEach(function (t) {
+        svgEl('line', { x1: L, x2: W - R, y1: y(t), y2: y(t), stroke: '#eef1f5' }, svg);
+        svgText(svg, L - 6, y(t) + 4, human(t), { 'text-anchor': 'end' });
+      });
+      var slot = (W - L - R) / groups.length;
+      groups.forEach(function (g, gi) {
+        var cx = L + slot * (gi + 0.5), bw = Math.min(40, slot * 0.6), b = g.b;
+        var grp = svgEl('g', { 'class': 'box' }, svg);
+        svgEl('title', {}, grp).textContent = g.name + ': median ' + exact(b.median) + ', quartiles ' + exact(b.q1) + ' – ' +
+          exact(b.q3) + ', whiskers ' + exact(b.lower) + ' – ' + exact(b.upper) + ' (' + count(b.n) + ' customers)';
+        svgEl('line', { x1: cx, x2: cx, y1: y(b.upper), y2: y(b.q3), stroke: g.color, 'stroke-width': 1.5 }, grp);
+        svgEl('line', { x1: cx, x2: cx, y1: y(b.q1), y2: y(b.lower), stroke: g.color, 'stroke-width': 1.5 }, grp);
+        svgEl('line', { x1: cx - bw / 4, x2: cx + bw / 4, y1: y(b.upper), y2: y(b.upper), stroke: g.color, 'stroke-width': 1.5 }, grp);
+        svgEl('line', { x1: cx - bw / 4, x2: cx + bw / 4, y1: y(b.lower), y2: y(b.lower), stroke: g.color, 'stroke-width': 1.5 }, grp);
+        svgEl('rect', { 'class': 'box-body', x: cx - bw / 2, y: y(b.q3), width: bw, height: Math.max(1, y(b.q1) - y(b.q3)),
+          fill: g.color, 'fill-opacity': 0.45, stroke: g.color, 'stroke-width': 1.5 }, grp);
+        svgEl('line', { x1: cx - bw / 2, x2: cx + bw / 2, y1: y(b.median), y2: y(b.median), stroke: '#1f2933', 'stroke-width': 2 }, grp);
+        svgText(svg, cx, H - B + 16, g.label, { 'text-anchor': 'middle' });
+      });
+      svgText(svg, L + (W - L - R) / 2, H - 4, 'segment (hover a box for its figures)', { 'text-anchor': 'middle' });
+      var n = d.portfolio ? d.portfolio.n : 0;
+      $('dist-note').textContent = d.column + ': boxes span the quartiles, the dark line is the median, whiskers reach the furthest values within 1.5 × IQR (Tukey); computed on ' +
+        (D.sample.sampled ? 'the plotted stratified sample of ' + count(n) + ' customers' : 'all ' + count(n) + ' customers with a value') + '.';
+    }
+    draw(0);
+    sel.addEventListener('change', function (e) { draw(Number(e.target.value)); });
+  })();
+
+  // ---- per-customer silhouettes of the chosen k (as yellowbrick's SilhouetteVisualizer) --
+  (function silhouetteSamples() {
+    var sp = D.silhouettes;
+    var host = $('silplot');
+    var gap = Math.max(4, Math.round(sp.shown / 80));
+    var rows = segs.reduce(function (n, s, si) { return n + (sp.values[si] || []).length + gap; }, gap);
+    var W = 560, H = 300, L = 40, R = 10, T = 14, B = 34;
+    var minV = Math.min(-0.1, Math.min.apply(null, sp.values.map(function (v) { return v.length ? v[v.length - 1] : 0; })));
+    var x = function (v) { return L + (W - L - R) * (v - minV) / (1 - minV); };
+    var yh = (H - T - B) / rows;
+    var svg = svgEl('svg', { viewBox: '0 0 ' + W + ' ' + H, width: '100%', height: '100%', preserveAspectRatio: 'xMidYMid meet', role: 'img' }, host);
+    svgEl('title', {}, svg).textContent = 'Silhouette of each customer, by segment';
+    niceTicks(minV, 1, 6).forEach(function (t) {
+      svgEl('line', { x1: x(t), x2: x(t), y1: T, y2: H - B, stroke: '#eef1f5' }, svg);
+      svgText(svg, x(t), H - B + 14, t.toFixed(1), { 'text-anchor': 'middle' });
+    });
+    svgEl('line', { x1: x(0), x2: x(0), y1: T, y2: H - B, stroke: '#9aa5b1' }, svg);
+    var r = gap;
+    segs.forEach(function (s, si) {
+      var v = sp.values[si] || [];
+      var g = svgEl('g', { 'class': 'silhouette-segment' }, svg);
+      svgEl('title', {}, g).textContent = s.name + ': ' + count(v.length) + ' customers plotted';
+      v.forEach(function (val, i) {
+        svgEl('rect', { 'class': 'bar', x: Math.min(x(0), x(val)), y: T + (r + i) * yh, width: Math.max(0.3, Math.abs(x(val) - x(0))),
+          height: Math.max(yh, 0.5), fill: s.color }, g);
+      });
+      svgText(svg, L - 6, T + (r + v.length / 2) * yh + 4, String(s.id), { 'text-anchor': 'end' });
+      r += v.length + gap;
+    });
+    svgEl('line', { 'class': 'mean', x1: x(sp.mean), x2: x(sp.mean), y1: T, y2: H - B, stroke: '#e15759', 'stroke-width': 2, 'stroke-dasharray': '6 4' }, svg);
+    svgText(svg, x(sp.mean) + 4, T - 2, 'mean ' + sp.mean.toFixed(3), { fill: '#e15759' });
+    svgText(svg, L + (W - L - R) / 2, H - 4, 'silhouette coefficient (segments by id, top to bottom)', { 'text-anchor': 'middle' });
+    $('silplot-title').textContent = 'Silhouette of each customer (k = ' + D.k + ')';
+    $('silplot-note').textContent = sp.sampled ?
+      'A stratified sample of ' + count(sp.shown) + ' of ' + count(sp.total) + ' customers; silhouettes computed within the sample.' :
+      'All ' + count(sp.shown) + ' customers.';
+  })();
+
+  // ---- principal components (more than three features) -------------------------------
+  var pcaKind = null;
+  (function principal() {
+    var P = D.pca;
+    if (!P) { $('pca-card').hidden = true; return; }
+    function draw(three) {
+      pcaKind = three && P.explained.length >= 3 ? '3d' : '2d';
+      var traces = segs.map(function (s, si) {
+        var v = P.values[si];
+        var t = { name: esc(s.name), mode: 'markers', hoverinfo: 'name', marker: { color: s.color, size: pcaKind === '3d' ? markerSize : markerSize + 1, opacity: 0.8 } };
+        if (pcaKind === '3d') { t.type = 'scatter3d'; t.x = v[0]; t.y = v[1]; t.z = v[2]; }
+        else { t.type = 'scatter'; t.x = v[0]; t.y = v[1]; }
+        return t;
+      });
+      function title(c) { return 'PC' + (c + 1) + ' (' + pct(P.explained[c]) + ')'; }
+      var layout = { font: { family: FONT, size: 12, color: '#1f2933' }, paper_bgcolor: '#fff', plot_bgcolor: '#fff',
+        margin: { l: 10, r: 10, t: 10, b: 10 }, legend: { orientation: 'h' } };
+      if (pcaKind === '3d') layout.scene = { xaxis: { title: { text: title(0) } }, yaxis: { title: { text: title(1) } }, zaxis: { title: { text: title(2) } } };
+      else { layout.xaxis = { title: { text: title(0) }, automargin: true }; layout.yaxis = { title: { text: title(1) }, automargin: true }; }
+      var top = P.loadings.map(function (l, c) {
+        var order = l.map(function (w, f) { return [Math.abs(w), f, w]; }).sort(function (a, b) { return b[0] - a[0]; }).slice(0, 3);
+        return 'PC' + (c + 1) + ' ≈ ' + order.map(function (o) { return (o[2] < 0 ? '−' : '+') + o[2].toFixed(2).replace('-', '') + ' ' + D.features[o[1]]; }).join(' ');
+      });
+      $('pca-note').textContent = 'Principal components of the scaled clustering features (' + D.features.length + '), fitted on the plotted customers. ' + top.join('; ') + '.';
+      return Plotly.react('pca', traces, layout, CONFIG);
+    }
+    plots.push(draw(false));
+    $('pca-3d').addEventListener('change', function (e) { draw(e.target.checked); });
+  })();
+
+  // ---- category mix ------------------------------------------------------------------
+  (function categories() {
+    if (!D.categories.length) { $('cat-card').hidden = true; return; }
+    var table = $('categories');
+    var thead = el('thead');
+    var hr = el('tr');
+    hr.appendChild(el('th', null, 'Column = value'));
+    hr.appendChild(el('th', null, 'Portfolio'));
+    segs.forEach(function (s) {
+      var th = el('th');
+      th.appendChild(swatch(s.color));
+      th.appendChild(document.createTextNode(' ' + s.name));
+      hr.appendChild(th);
+    });
+    thead.appendChild(hr);
+    table.appendChild(thead);
+    var body = el('tbody');
+    D.categories.forEach(function (c) {
+      c.values.forEach(function (v, vi) {
+        var tr = el('tr');
+        tr.appendChild(el('th', 'rowhead', c.column + ' = ' + v));
+        tr.appendChild(el('td', null, pct(c.portfolio[vi])));
+        c.segments.forEach(function (sh) {
+          var td = el('td', null, pct(sh[vi]));
+          var idx = c.portfolio[vi] > 0 ? sh[vi] / c.portfolio[vi] * 100 : null;
+          var bg = shade(idx);
+          if (bg) td.style.background = bg;
+          tr.appendChild(td);
+        });
+        body.appendChild(tr);
+      });
+    });
+    table.appendChild(body);
   })();
 
   // ---- executive summary -------------------------------------------------------------
@@ -501,6 +712,17 @@
         typical: Array.prototype.map.call(document.querySelectorAll('.seg .typical'), function (e) { return e.textContent; }),
         size_rows: document.querySelectorAll('#sizes .row').length,
         profile_rows: document.querySelectorAll('#profile tbody tr').length,
+        box_traces: document.querySelectorAll('#boxes svg g.box').length,
+        boxes_drawn: Array.prototype.filter.call(document.querySelectorAll('#boxes svg rect.box-body'), function (r) {
+          return r.getBoundingClientRect().height > 0; }).length,
+        silhouette_bars: document.querySelectorAll('#silplot svg rect.bar').length,
+        silhouette_mean_line: document.querySelectorAll('#silplot svg line.mean').length,
+        silhouette_shown: D.silhouettes.shown,
+        pca_kind: pcaKind,
+        pca_points: $('pca').data ? $('pca').data.reduce(function (n, t) { return n + t.x.length; }, 0) : 0,
+        pca_svg_points: document.querySelectorAll('#pca .scatterlayer .point').length,
+        axis_selects: document.querySelectorAll('#axis-pick select').length,
+        category_rows: document.querySelectorAll('#categories tbody tr').length,
         ms: Math.round(performance.now())
       });
     });

@@ -21,6 +21,10 @@ pub const TYPICAL: usize = 3;
 const POINT_DIGITS: usize = 6;
 /// Sub-stream of the seed used for sampling, so it never overlaps K-Means' streams.
 const SAMPLE_STREAM: u64 = 0xDA5B_0A8D;
+/// Customers in the per-customer silhouette plot: all up to this many, a stratified
+/// sample above (silhouettes computed within the sample, as scikit-learn's
+/// `silhouette_samples` on it).
+pub const SILHOUETTE_PLOT_MAX: usize = 2_000;
 
 /// Tableau 10: distinct, colour-blind-aware, and familiar from BI tools.
 const PALETTE: [&str; 10] = [
@@ -135,6 +139,51 @@ pub struct PageData<'a> {
     pub profile: ProfileData<'a>,
     pub findings: &'a [String],
     pub quality: Quality<'a>,
+    /// Box plots of every profiled numeric column, per segment.
+    pub distributions: Vec<Distribution<'a>>,
+    /// Per-customer silhouettes of the chosen k (yellowbrick's SilhouetteVisualizer).
+    pub silhouettes: SilhouettePlot,
+    /// Principal components of the scaled features (only with more than three features).
+    pub pca: Option<Pca>,
+    /// Category mix of every categorical column.
+    pub categories: Vec<CategoryRow<'a>>,
+}
+
+/// One column's box plots: the portfolio's, then one per segment.
+#[derive(Serialize)]
+pub struct Distribution<'a> {
+    pub column: &'a str,
+    pub portfolio: Option<&'a crate::profile::BoxStats>,
+    pub segments: Vec<Option<&'a crate::profile::BoxStats>>,
+}
+
+#[derive(Serialize)]
+pub struct SilhouettePlot {
+    pub sampled: bool,
+    pub shown: u64,
+    pub total: u64,
+    /// Mean of the plotted silhouettes (the red line).
+    pub mean: f64,
+    /// Per segment, its customers' silhouettes, highest first.
+    pub values: Vec<Vec<f64>>,
+}
+
+#[derive(Serialize)]
+pub struct Pca {
+    /// Share of the scaled features' variance each component explains.
+    pub explained: Vec<f64>,
+    /// Loadings: components × features.
+    pub loadings: Vec<Vec<f64>>,
+    /// Per segment, the plotted customers' coordinates: one array per component.
+    pub values: Vec<Vec<Vec<f64>>>,
+}
+
+#[derive(Serialize)]
+pub struct CategoryRow<'a> {
+    pub column: &'a str,
+    pub values: Vec<&'a str>,
+    pub portfolio: Vec<f64>,
+    pub segments: Vec<Vec<f64>>,
 }
 
 #[derive(Serialize)]
@@ -162,7 +211,7 @@ pub struct SegmentData<'a> {
     pub typical: Vec<&'a str>,
     /// Ids of the plotted customers.
     pub ids: Vec<&'a str>,
-    /// Plotted values, one array per axis.
+    /// Plotted values, one array per feature (the page picks three as axes).
     pub values: Vec<Vec<f64>>,
 }
 
@@ -247,7 +296,7 @@ fn typical_rows(r: &RunResult) -> Vec<Vec<usize>> {
         let c = &m.centroids_scaled[s];
         let mut d = 0.0;
         for (j, col) in cols.iter().enumerate() {
-            let v = col.map_or(f64::NAN, |c| c[i]) * m.scaler.scale[j] + m.scaler.min[j];
+            let v = m.scaler.transform_value(j, col.map_or(f64::NAN, |c| c[i]));
             d += (v - c[j]) * (v - c[j]);
         }
         if d.is_nan() {
@@ -279,7 +328,8 @@ impl<'a> PageData<'a> {
         let k = m.k;
         let axes: Vec<&str> = m.features.iter().take(3).map(String::as_str).collect();
         let rows = sample_rows(&r.labels, k, SAMPLE_THRESHOLD, MIN_PER_SEGMENT, m.seed);
-        let axis_cols: Vec<&[f64]> = axes
+        let axis_cols: Vec<&[f64]> = m
+            .features
             .iter()
             .map(|a| r.table.column(a).map_or(&[][..], |c| c.values.as_slice()))
             .collect();
@@ -301,7 +351,7 @@ impl<'a> PageData<'a> {
                     centroid: m.centroids[s_idx].clone(),
                     typical: typical[s_idx].iter().map(|&i| r.table.ids.get(i)).collect(),
                     ids: Vec::new(),
-                    values: vec![Vec::new(); axes.len()],
+                    values: vec![Vec::new(); m.features.len()],
                 }
             })
             .collect();
@@ -415,8 +465,251 @@ impl<'a> PageData<'a> {
                 duplicate_ids: s.duplicate_ids,
                 id_column: m.id_column.as_deref(),
             },
+            distributions: r
+                .profile
+                .portfolio
+                .stats
+                .iter()
+                .filter(|st| st.boxplot.is_some())
+                .map(|st| Distribution {
+                    column: &st.column,
+                    portfolio: st.boxplot.as_ref(),
+                    segments: r
+                        .profile
+                        .segments
+                        .iter()
+                        .map(|p| p.stat(&st.column).and_then(|x| x.boxplot.as_ref()))
+                        .collect(),
+                })
+                .collect(),
+            silhouettes: silhouette_plot(r),
+            pca: (m.features.len() > 3).then(|| pca(r, &rows)),
+            categories: r
+                .profile
+                .portfolio
+                .categories
+                .iter()
+                .enumerate()
+                .map(|(ci, c)| CategoryRow {
+                    column: &c.column,
+                    values: c.values.iter().map(|v| v.value.as_str()).collect(),
+                    portfolio: c.values.iter().map(|v| v.share).collect(),
+                    segments: r
+                        .profile
+                        .segments
+                        .iter()
+                        .map(|p| {
+                            p.categories
+                                .get(ci)
+                                .map(|x| x.values.iter().map(|v| v.share).collect())
+                                .unwrap_or_default()
+                        })
+                        .collect(),
+                })
+                .collect(),
         }
     }
+}
+
+/// The scaled features of the given rows, row-major.
+fn scaled_rows(r: &RunResult, rows: &[usize]) -> Vec<f64> {
+    let m = &r.model;
+    let cols: Vec<Option<&[f64]>> = m
+        .features
+        .iter()
+        .map(|f| r.table.column(f).map(|c| c.values.as_slice()))
+        .collect();
+    let mut x = Vec::with_capacity(rows.len() * cols.len());
+    for &i in rows {
+        for (j, c) in cols.iter().enumerate() {
+            x.push(m.scaler.transform_value(j, c.map_or(f64::NAN, |c| c[i])));
+        }
+    }
+    x
+}
+
+/// Per-customer silhouettes (scikit-learn's `silhouette_samples`: Euclidean distances,
+/// 0 for a customer alone in its segment) of a stratified sample of at most
+/// [`SILHOUETTE_PLOT_MAX`] customers, computed within the sample.
+fn silhouette_plot(r: &RunResult) -> SilhouettePlot {
+    let k = r.model.k;
+    let d = r.model.features.len();
+    let rows = sample_rows(&r.labels, k, SILHOUETTE_PLOT_MAX, 10, r.model.seed ^ 0x5111);
+    let x = scaled_rows(r, &rows);
+    let lab: Vec<usize> = rows.iter().map(|&i| r.labels[i] as usize).collect();
+    let n = rows.len();
+    let mut counts = vec![0usize; k];
+    for &l in &lab {
+        counts[l] += 1;
+    }
+    let mut values: Vec<Vec<f64>> = vec![Vec::new(); k];
+    let mut sums = vec![0.0f64; k];
+    let mut total = 0.0;
+    for i in 0..n {
+        sums.iter_mut().for_each(|s| *s = 0.0);
+        let xi = &x[i * d..(i + 1) * d];
+        for j in 0..n {
+            if i != j {
+                let xj = &x[j * d..(j + 1) * d];
+                let dist: f64 = xi
+                    .iter()
+                    .zip(xj)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+                    .sqrt();
+                sums[lab[j]] += dist;
+            }
+        }
+        let own = lab[i];
+        let s = if counts[own] <= 1 {
+            0.0
+        } else {
+            let a = sums[own] / (counts[own] - 1) as f64;
+            let b = (0..k)
+                .filter(|&c| c != own && counts[c] > 0)
+                .map(|c| sums[c] / counts[c] as f64)
+                .fold(f64::INFINITY, f64::min);
+            if b.is_finite() && a.max(b) > 0.0 {
+                (b - a) / a.max(b)
+            } else {
+                0.0
+            }
+        };
+        total += s;
+        values[own].push(round_sig(s));
+    }
+    for v in &mut values {
+        v.sort_by(|a, b| b.total_cmp(a));
+    }
+    SilhouettePlot {
+        sampled: n < r.labels.len(),
+        shown: n as u64,
+        total: r.labels.len() as u64,
+        mean: if n == 0 { 0.0 } else { total / n as f64 },
+        values,
+    }
+}
+
+/// Principal components of the scaled features, fitted on the plotted rows (every
+/// customer up to the sampling threshold), by Jacobi rotations of the covariance
+/// matrix; each component's sign is fixed so its largest loading is positive.
+#[allow(clippy::needless_range_loop)] // matrix indices read as the formulas do
+fn pca(r: &RunResult, rows: &[usize]) -> Pca {
+    let d = r.model.features.len();
+    let k = r.model.k;
+    let x = scaled_rows(r, rows);
+    let n = rows.len().max(1) as f64;
+    let mut mean = vec![0.0; d];
+    for row in x.chunks_exact(d) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v / n;
+        }
+    }
+    let mut cov = vec![vec![0.0; d]; d];
+    for row in x.chunks_exact(d) {
+        for a in 0..d {
+            for b in a..d {
+                cov[a][b] += (row[a] - mean[a]) * (row[b] - mean[b]) / n;
+            }
+        }
+    }
+    for a in 0..d {
+        for b in 0..a {
+            cov[a][b] = cov[b][a];
+        }
+    }
+    let (vals, vecs) = jacobi_eigen(cov);
+    let mut order: Vec<usize> = (0..d).collect();
+    order.sort_by(|&a, &b| vals[b].total_cmp(&vals[a]).then(a.cmp(&b)));
+    let total: f64 = vals.iter().map(|v| v.max(0.0)).sum();
+    let comps = d.min(3);
+    let loadings: Vec<Vec<f64>> = order[..comps]
+        .iter()
+        .map(|&c| {
+            let v: Vec<f64> = (0..d).map(|i| vecs[i][c]).collect();
+            let big = v
+                .iter()
+                .copied()
+                .fold(0.0f64, |b, x| if x.abs() > b.abs() { x } else { b });
+            v.iter().map(|x| if big < 0.0 { -x } else { *x }).collect()
+        })
+        .collect();
+    let mut values = vec![vec![Vec::new(); comps]; k];
+    for (ri, &i) in rows.iter().enumerate() {
+        let row = &x[ri * d..(ri + 1) * d];
+        let s = r.labels[i] as usize;
+        for (c, l) in loadings.iter().enumerate() {
+            let p: f64 = row
+                .iter()
+                .zip(&mean)
+                .zip(l)
+                .map(|((v, m), w)| (v - m) * w)
+                .sum();
+            values[s][c].push(round_sig(p));
+        }
+    }
+    Pca {
+        explained: order[..comps]
+            .iter()
+            .map(|&c| {
+                if total > 0.0 {
+                    vals[c].max(0.0) / total
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
+        loadings,
+        values,
+    }
+}
+
+/// Eigenvalues and eigenvectors (columns) of a small symmetric matrix, by cyclic Jacobi
+/// rotations.
+#[allow(clippy::needless_range_loop)] // matrix indices read as the formulas do
+fn jacobi_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let n = a.len();
+    let mut v = vec![vec![0.0; n]; n];
+    for (i, row) in v.iter_mut().enumerate() {
+        row[i] = 1.0;
+    }
+    for _sweep in 0..100 {
+        let off: f64 = (0..n)
+            .flat_map(|p| (0..n).filter(move |q| *q != p).map(move |q| (p, q)))
+            .map(|(p, q)| a[p][q] * a[p][q])
+            .sum();
+        if off < 1e-24 {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                if a[p][q].abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for kk in 0..n {
+                    let (akp, akq) = (a[kk][p], a[kk][q]);
+                    a[kk][p] = c * akp - s * akq;
+                    a[kk][q] = s * akp + c * akq;
+                }
+                for kk in 0..n {
+                    let (apk, aqk) = (a[p][kk], a[q][kk]);
+                    a[p][kk] = c * apk - s * aqk;
+                    a[q][kk] = s * apk + c * aqk;
+                }
+                for row in v.iter_mut() {
+                    let (vp, vq) = (row[p], row[q]);
+                    row[p] = c * vp - s * vq;
+                    row[q] = s * vp + c * vq;
+                }
+            }
+        }
+    }
+    ((0..n).map(|i| a[i][i]).collect(), v)
 }
 
 #[cfg(test)]
@@ -501,6 +794,23 @@ mod tests {
         assert_eq!(q.iter().sum::<u64>(), 2);
         assert_eq!(quotas(&[1000, 3], 100, 25), vec![100, 3]);
         assert_eq!(quotas(&[1000, 100], 110, 25), vec![100, 25]);
+    }
+
+    #[test]
+    fn jacobi_finds_the_eigenpairs() {
+        let (vals, vecs) = jacobi_eigen(vec![
+            vec![4.0, 1.0, 0.0],
+            vec![1.0, 3.0, 0.5],
+            vec![0.0, 0.5, 1.0],
+        ]);
+        let a = [[4.0, 1.0, 0.0], [1.0, 3.0, 0.5], [0.0, 0.5, 1.0]];
+        for c in 0..3 {
+            for i in 0..3 {
+                let av: f64 = (0..3).map(|j| a[i][j] * vecs[j][c]).sum();
+                assert!((av - vals[c] * vecs[i][c]).abs() < 1e-10);
+            }
+        }
+        assert!((vals.iter().sum::<f64>() - 8.0).abs() < 1e-10);
     }
 
     #[test]

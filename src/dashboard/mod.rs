@@ -170,6 +170,7 @@ const BODY: &str = r#"<header class="top">
     <div class="card">
       <div class="card-head">
         <h2 id="scatter-title">Customers in feature space</h2>
+        <span id="axis-pick"></span>
         <label class="toggle"><input type="checkbox" id="log-axes" autocomplete="off"> Log axes</label>
       </div>
       <p class="note" id="scatter-note"></p>
@@ -190,6 +191,34 @@ const BODY: &str = r#"<header class="top">
       <h2>Silhouette by number of segments</h2>
       <div id="silhouette" class="plot plot-small"></div>
     </div>
+  </section>
+  <section class="grid halves">
+    <div class="card" id="dist-card">
+      <div class="card-head">
+        <h2>Distributions by segment</h2>
+        <label class="toggle">Column <select id="dist-col" autocomplete="off"></select></label>
+      </div>
+      <div id="boxes" class="plot plot-small"></div>
+      <p class="note" id="dist-note"></p>
+    </div>
+    <div class="card">
+      <h2 id="silplot-title">Silhouette of each customer</h2>
+      <div id="silplot" class="plot plot-small"></div>
+      <p class="note" id="silplot-note"></p>
+    </div>
+  </section>
+  <section class="card" id="pca-card">
+    <div class="card-head">
+      <h2>Principal components of the clustering features</h2>
+      <label class="toggle"><input type="checkbox" id="pca-3d" autocomplete="off"> 3D</label>
+    </div>
+    <p class="note" id="pca-note"></p>
+    <div id="pca" class="plot plot-main"></div>
+  </section>
+  <section class="card" id="cat-card">
+    <h2>Category mix by segment</h2>
+    <p class="note">Share of each segment's customers with each value; shaded by the share against the portfolio's.</p>
+    <div class="table-wrap"><table id="categories" class="profile"></table></div>
   </section>
   <section class="card">
     <h2>Executive summary</h2>

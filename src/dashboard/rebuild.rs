@@ -209,7 +209,18 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
         clean.kept = Some(keep);
     }
     let labels: Vec<u32> = labels.into_iter().flatten().collect();
-    let profile = crate::profile::profile(&table, &labels, model.k);
+    let opts = crate::profile::ProfileOptions {
+        features: model.features.clone(),
+        box_rows: super::data::sample_rows(
+            &labels,
+            model.k,
+            super::data::SAMPLE_THRESHOLD,
+            super::data::MIN_PER_SEGMENT,
+            model.seed,
+        ),
+        ..Default::default()
+    };
+    let profile = crate::profile::profile_with(&table, &labels, model.k, &opts);
     let duplicate_ids = crate::inspect::count_duplicate_ids(&table.ids);
     let r = RunResult {
         table,
@@ -221,6 +232,7 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
         out: req.out.clone(),
         timings: Timings::default(),
         duplicate_ids,
+        naming_basis: crate::naming::Basis::CreditCard,
     };
     let summary = Summary::build(&r);
     let mut bytes = 0u64;

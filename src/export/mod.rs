@@ -268,6 +268,15 @@ pub(crate) fn header_lines(model: &Model, checksum: &str) -> Vec<String> {
                 .join(", ")
         ),
     });
+    v.push(format!(
+        "scaler: {} (each feature x becomes g(x) * scale + min{})",
+        model.scaler.kind,
+        if model.scaler.kind == crate::scale::ScalerKind::LogMinmax {
+            ", g(x) = sign(x) * ln(1 + |x|)"
+        } else {
+            ""
+        }
+    ));
     v
 }
 

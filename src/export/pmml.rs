@@ -19,6 +19,7 @@
 use crate::clean::MissingPolicy;
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::scale::ScalerKind;
 
 use super::{check_model, fills, fmt_f64, header_lines};
 
@@ -197,11 +198,29 @@ pub fn to_pmml(model: &Model, checksum: &str) -> Result<String> {
     Ok(x)
 }
 
-/// The body of feature `j`'s derived field: the scaler's `x * scale + min` (every scaler
-/// cardseg has applies `g(x) * scale + min`, `g` the identity for MinMax; the one place
-/// to add another `g`). `field` is the XML-escaped input field name.
+/// The body of feature `j`'s derived field: the scaler's `g(x) * scale + min`. For the
+/// identity `g` (minmax, standard, robust) a `NormContinuous` whose two points reproduce
+/// that arithmetic bit for bit when they exist, else the same as an expression; for a
+/// log-minmax scaler, `g(x) = sign(x) * ln(1 + |x|)` as PMML functions, as
+/// `scale::signed_log` computes it. `field` is the XML-escaped input field name.
 fn transform(model: &Model, j: usize, field: &str) -> String {
     let (scale, min) = (model.scaler.scale[j], model.scaler.min[j]);
+    let affine = |g: &str| {
+        format!(
+            "        <Apply function=\"+\"><Apply function=\"*\">{g}<Constant dataType=\"double\">{}</Constant></Apply><Constant dataType=\"double\">{}</Constant></Apply>\n",
+            fmt_f64(scale),
+            fmt_f64(min)
+        )
+    };
+    if model.scaler.kind == ScalerKind::LogMinmax {
+        let log = format!(
+            "<Apply function=\"ln\"><Apply function=\"+\"><Constant dataType=\"double\">1</Constant><Apply function=\"abs\"><FieldRef field=\"{field}\"/></Apply></Apply></Apply>"
+        );
+        let g = format!(
+            "<Apply function=\"if\"><Apply function=\"lessThan\"><FieldRef field=\"{field}\"/><Constant dataType=\"double\">0</Constant></Apply><Apply function=\"*\"><Constant dataType=\"double\">-1</Constant>{log}</Apply>{log}</Apply>"
+        );
+        return affine(&g);
+    }
     match linear_points(scale, min) {
         Some((a1, b1, a2, b2)) => format!(
             "        <NormContinuous field=\"{field}\" outliers=\"asIs\">\n          <LinearNorm orig=\"{}\" norm=\"{}\"/>\n          <LinearNorm orig=\"{}\" norm=\"{}\"/>\n        </NormContinuous>\n",
@@ -210,11 +229,7 @@ fn transform(model: &Model, j: usize, field: &str) -> String {
             fmt_f64(a2),
             fmt_f64(b2)
         ),
-        None => format!(
-            "        <Apply function=\"+\"><Apply function=\"*\"><FieldRef field=\"{field}\"/><Constant dataType=\"double\">{}</Constant></Apply><Constant dataType=\"double\">{}</Constant></Apply>\n",
-            fmt_f64(scale),
-            fmt_f64(min)
-        ),
+        None => affine(&format!("<FieldRef field=\"{field}\"/>")),
     }
 }
 

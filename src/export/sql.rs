@@ -24,6 +24,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::scale::ScalerKind;
 
 use super::{check_model, fills, fmt_f64, header_lines};
 
@@ -158,15 +159,20 @@ impl Default for SqlOptions {
     }
 }
 
-/// The scaler's transform of feature `j` as SQL: `x * scale + min` in 64-bit floating
+/// The scaler's transform of feature `j` as SQL: `g(x) * scale + min` in 64-bit floating
 /// point, the order of operations of `MinMaxScaler::transform_columns` (two roundings,
-/// never fused). Every scaler cardseg has applies `g(x) * scale + min`; `g` is the
-/// identity for MinMax. The one place to add another `g` (such as `SIGN(x) * LN(1 +
-/// ABS(x))` for a log scaler).
+/// never fused). `g` is the identity except for a log-minmax scaler, where it is
+/// `sign(x) * ln(1 + |x|)`, written as `LN(1 + ABS(x))` negated for negative x, the
+/// expression `scale::signed_log` computes.
 pub fn transform(model: &Model, dialect: Dialect, j: usize, x: &str) -> String {
     let s = &model.scaler;
+    let g = if s.kind == ScalerKind::LogMinmax {
+        format!("(CASE WHEN {x} < 0 THEN -LN(1 + ABS({x})) ELSE LN(1 + ABS({x})) END)")
+    } else {
+        x.to_string()
+    };
     format!(
-        "({x} * {} + {})",
+        "({g} * {} + {})",
         dialect.number(s.scale[j]),
         dialect.number(s.min[j])
     )

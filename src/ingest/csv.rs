@@ -110,7 +110,7 @@ fn sniff_binary(head: &[u8], name: &str) -> Result<()> {
 
 /// Picks the delimiter from the header line: a comma unless the line has none and has
 /// semicolons, tabs or pipes (European and database exports).
-fn sniff_delimiter(head: &[u8]) -> u8 {
+pub(crate) fn sniff_delimiter(head: &[u8]) -> u8 {
     let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let line = &head[..line_end];
     let count = |d: u8| line.iter().filter(|&&b| b == d).count();

@@ -13,6 +13,7 @@
 //! always the redacted form.
 
 pub mod builder;
+pub mod categories;
 pub mod csv;
 pub mod http;
 pub mod parquet;

@@ -169,6 +169,13 @@ pub fn write_segments_csv(path: &Path, r: &RunResult) -> Result<()> {
             header.push(i.name.clone());
             header.push(format!("{}_index", i.name));
         }
+        // Categorical columns: the share of each value, and its index against the portfolio.
+        for c in &r.profile.portfolio.categories {
+            for v in &c.values {
+                header.push(format!("{}={}_share", c.column, v.value));
+                header.push(format!("{}={}_index", c.column, v.value));
+            }
+        }
         header.push("rationale".into());
         header.push("suggested_action".into());
         csv.write_record(&header).map_err(csv_err(path))?;
@@ -187,6 +194,12 @@ pub fn write_segments_csv(path: &Path, r: &RunResult) -> Result<()> {
             for i in &seg.indicators {
                 row.push(opt(i.value));
                 row.push(opt(i.index));
+            }
+            for c in &seg.categories {
+                for v in &c.values {
+                    row.push(v.share.to_string());
+                    row.push(opt(v.index));
+                }
             }
             row.push(meta.rationale.clone());
             row.push(meta.action.clone());

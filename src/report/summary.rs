@@ -24,7 +24,23 @@ pub struct Summary {
     pub silhouette_method: String,
     pub segments: Vec<SegmentLine>,
     pub findings: Vec<String>,
+    /// What named the segments (credit-card archetypes, custom rules, or features).
+    pub naming_basis: crate::naming::Basis,
+    /// The same in one sentence.
+    pub naming_note: String,
+    /// Category mix of every categorical column, per segment (largest departures).
+    pub categories: Vec<CategoryLine>,
     pub model_checksum: String,
+}
+
+/// One categorical column's mix in one segment: each value's share against the portfolio.
+#[derive(Debug, Serialize)]
+pub struct CategoryLine {
+    pub column: String,
+    pub segment: u32,
+    pub name: String,
+    /// (value, share in the segment, share in the portfolio)
+    pub mix: Vec<(String, f64, f64)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -104,12 +120,41 @@ impl Summary {
             silhouette_method: m.silhouette.method.to_string(),
             segments,
             findings: findings(r),
+            naming_basis: r.naming_basis,
+            naming_note: r.naming_basis.sentence().to_string(),
+            categories: category_lines(r),
             model_checksum: r.checksum.clone(),
         }
     }
 }
 
-/// Three to five plain-language findings computed from the profile.
+fn category_lines(r: &RunResult) -> Vec<CategoryLine> {
+    let p = &r.profile;
+    let mut out = Vec::new();
+    for (ci, pc) in p.portfolio.categories.iter().enumerate() {
+        for (seg, meta) in p.segments.iter().zip(&r.model.segments) {
+            let Some(sc) = seg.categories.get(ci) else {
+                continue;
+            };
+            out.push(CategoryLine {
+                column: pc.column.clone(),
+                segment: seg.id,
+                name: meta.name.clone(),
+                mix: sc
+                    .values
+                    .iter()
+                    .zip(&pc.values)
+                    .map(|(v, pv)| (v.value.clone(), v.share, pv.share))
+                    .collect(),
+            });
+        }
+    }
+    out
+}
+
+/// Three to five plain-language findings computed from the profile. Only additive
+/// amounts (money, counts) get "holds X% of all"; rates, scores, ages and tenure are
+/// compared by average and median.
 fn findings(r: &RunResult) -> Vec<String> {
     let m = &r.model;
     let p = &r.profile;
@@ -124,8 +169,34 @@ fn findings(r: &RunResult) -> Vec<String> {
         thousands(p.segments[largest].customers),
         pct(p.segments[largest].share)
     ));
-    // Concentration: which segment holds most of each clustering feature's total.
+    // Concentration: which segment holds most of each additive feature's total; a
+    // non-additive feature: which segment has the highest average (and its median).
     for f in &m.features {
+        let additive = p.portfolio.stat(f).is_some_and(|s| s.additive);
+        if !additive {
+            let best = (0..p.segments.len())
+                .filter_map(|i| p.segments[i].stat(f).and_then(|s| s.mean).map(|v| (i, v)))
+                .fold(None, |b: Option<(usize, f64)>, (i, v)| match b {
+                    Some((_, bv)) if bv >= v => b,
+                    _ => Some((i, v)),
+                });
+            let port = p.portfolio.stat(f);
+            if let (Some((i, v)), Some(ps)) = (best, port) {
+                let med = p.segments[i].stat(f).and_then(|s| s.median);
+                out.push(format!(
+                    "{} has the highest average {f}: {} (median {}) against {} (median {}) for the portfolio.",
+                    name(i),
+                    human(v),
+                    med.map(human).unwrap_or_else(|| "n/a".into()),
+                    ps.mean.map(human).unwrap_or_else(|| "n/a".into()),
+                    ps.median.map(human).unwrap_or_else(|| "n/a".into()),
+                ));
+            }
+            if out.len() >= 4 {
+                break;
+            }
+            continue;
+        }
         let totals: Vec<f64> = p
             .segments
             .iter()
@@ -231,6 +302,37 @@ pub fn write_markdown(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
             md_escape(&seg.rationale),
             md_escape(&seg.suggested_action)
         )?;
+    }
+    writeln!(w, "\n{}", md_escape(&s.naming_note))?;
+    if !s.categories.is_empty() {
+        writeln!(w, "\n## Category mix by segment\n")?;
+        writeln!(
+            w,
+            "Share of each value in the segment (portfolio share in parentheses).\n"
+        )?;
+        let mut col = "";
+        for c in &s.categories {
+            if c.column != col {
+                if !col.is_empty() {
+                    writeln!(w)?;
+                }
+                col = &c.column;
+                writeln!(w, "**{}**\n", md_escape(col))?;
+            }
+            let mix: Vec<String> = c
+                .mix
+                .iter()
+                .map(|(v, sh, ps)| format!("{} {} ({})", md_escape(v), pct(*sh), pct(*ps)))
+                .collect();
+            writeln!(
+                w,
+                "- {} {}: {}",
+                c.segment,
+                md_escape(&c.name),
+                mix.join(", ")
+            )?;
+        }
+        writeln!(w)?;
     }
     writeln!(w, "\n## Key findings\n")?;
     for f in &s.findings {

@@ -35,7 +35,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::model::{Model, FORMAT_VERSION};
+use crate::model::Model;
 use crate::predict::{read_spec, score_columns, Scores};
 use crate::table::Table;
 use metrics::Metrics;
@@ -121,7 +121,7 @@ fn model_info(m: &Model, checksum: &str, path: &Path, max_body: usize, loaded_un
         .collect();
     let v = serde_json::json!({
         "checksum": checksum,
-        "format_version": FORMAT_VERSION,
+        "format_version": m.format_version(),
         "cardseg_version": m.cardseg_version,
         "path": path.display().to_string(),
         "loaded_at": loaded_unix,

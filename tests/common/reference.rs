@@ -25,7 +25,10 @@ pub fn skip_or_fail(what: &str) {
 
 /// The real CC GENERAL file, or None (saying why) when it is absent and not required.
 pub fn real_data() -> Option<PathBuf> {
-    let p = PathBuf::from(REAL_DATA);
+    // CARDSEG_REAL_DATA points elsewhere (a git worktree has no ../shared beside it).
+    let p = std::env::var_os("CARDSEG_REAL_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(REAL_DATA));
     if p.is_file() {
         return Some(p);
     }

@@ -58,6 +58,8 @@ class Case:
                 unscored |= miss
             else:
                 x[miss, j] = fills[f]
+        if m["scaler"].get("kind", "minmax") == "log-minmax":
+            x = np.sign(x) * np.log(1 + np.abs(x))
         z = x * np.array(m["scaler"]["scale"]) + np.array(m["scaler"]["min"])
         c = np.array(m["centroids_scaled"])
         d2 = np.zeros((len(z), len(c)))
@@ -104,6 +106,9 @@ def cases(tmp_path_factory, run_cardseg, real_data):
         out[name] = Case(name, d / name / "model.json", score, labels)
 
     make("real", real_data, real_data)
+    # The other scalers: log-minmax adds g(x) = sign(x) * ln(1 + |x|) to the query/PMML.
+    make("log", real_data, real_data, "--scaler", "log-minmax")
+    make("robust", real_data, real_data, "--scaler", "robust")
     train, score = d / "train.csv", d / "score.csv"
     run_cardseg("generate", "--rows", 20000, "--seed", 7, "--out", train)
     run_cardseg("generate", "--rows", 100000, "--seed", 8, "--out", score)
@@ -140,7 +145,7 @@ def test_duckdb(cases, run_cardseg):
     con = duckdb.connect()
     con.execute("CREATE TABLE x (v INTEGER); INSERT INTO x VALUES (1)")
     q = lambda n: '"' + n.replace('"', '""') + '"'
-    for name in ["real", "gen100k", "hostile"]:
+    for name in ["real", "gen100k", "hostile", "log", "robust"]:
         case = cases[name]
         table = HOSTILE_TABLE if name == "hostile" else "customers"
         types = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': '{'VARCHAR' if c == case.id else 'DOUBLE'}'" for c in case.header)
@@ -199,7 +204,7 @@ def test_spark_sql(cases, run_cardseg, spark):
     def view(case):
         spark_frame(spark, case).createOrReplaceTempView("customers")
 
-    for name in ["real", "gen100k", "hostile"]:
+    for name in ["real", "gen100k", "hostile", "log", "robust"]:
         case = cases[name]
         view(case)
         sql = export(run_cardseg, case, cases["_dir"] / f"{name}.spark.sql", "--format", "sql", "--dialect", "spark", "--force")
@@ -221,7 +226,7 @@ def test_pmml_in_jpmml_evaluator(cases, run_cardseg):
         from jpmml_evaluator import make_evaluator
     except ImportError:
         need("the jpmml_evaluator Python package")
-    for name in ["real", "gen100k", "hostile"]:
+    for name in ["real", "gen100k", "hostile", "log", "robust"]:
         case = cases[name]
         path = cases["_dir"] / f"{name}.pmml"
         export(run_cardseg, case, path, "--format", "pmml")
@@ -240,7 +245,7 @@ def test_pmml_on_spark(cases, run_cardseg, spark):
     except ImportError:
         need("the jpmml_evaluator_pyspark Python package")
     jvm = spark.sparkContext._jvm
-    for name in ["real", "gen100k", "hostile"]:
+    for name in ["real", "gen100k", "hostile", "log", "robust"]:
         case = cases[name]
         path = cases["_dir"] / f"{name}.spark.pmml"
         export(run_cardseg, case, path, "--format", "pmml")
