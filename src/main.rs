@@ -68,6 +68,12 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         Generate(a) => cli::generate::exec(a)?,
         Dashboard(a) => cli::dashboard::exec(a, quiet)?,
         Serve(a) => cli::serve::exec(a)?,
+        Compare(a) => cli::compare::exec(a, quiet)?,
+        Drift(a) => {
+            if cli::drift::exec(a, quiet)? {
+                std::process::exit(cardseg::lifecycle::drift::EXIT_FAIL_ABOVE)
+            }
+        }
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! Command-line parsing only: each subcommand's file turns flags into a library call.
 
+pub mod compare;
 pub mod dashboard;
 pub mod demo;
+pub mod drift;
 pub mod generate;
 pub mod inspect;
 pub mod predict;
@@ -36,6 +38,10 @@ pub enum Command {
     Dashboard(dashboard::Args),
     /// Serve a saved model over HTTP: score customers in real time (JSON or CSV).
     Serve(serve::Args),
+    /// Who moved between two runs: migration table from-segment x to-segment.
+    Compare(compare::Args),
+    /// Check new data against a model's training distribution (PSI); exit 3 with --fail-above.
+    Drift(drift::Args),
 }
 
 /// `--input` and the flags that say how to read it (run, predict, inspect).
