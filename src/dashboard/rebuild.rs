@@ -65,11 +65,12 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
     };
     let header = csv.headers().map_err(bad_csv)?.clone();
     let want = [id_header(model), "segment", "segment_name"];
-    if header.iter().collect::<Vec<_>>() != want {
+    // Later columns (the outlier figures) are not needed here.
+    if header.iter().take(3).collect::<Vec<_>>() != want {
         return Err(Error::input(
             &shown,
             format!(
-                "line 1: the header is {:?}, expected {:?}; give the labels written by cardseg run or predict with this model",
+                "line 1: the header is {:?}, expected {:?} (then any columns); give the labels written by cardseg run or predict with this model",
                 header.iter().collect::<Vec<_>>().join(","),
                 want.join(",")
             ),
