@@ -251,7 +251,21 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     } else {
         (ingest::read(&cfg.source, &cfg.read_spec())?, None)
     };
-    run_table(cfg, &rules, out, table, spilled, t, writer, previous)
+    run_table(
+        cfg,
+        &rules,
+        out,
+        table,
+        spilled,
+        t,
+        Ready { writer, previous },
+    )
+}
+
+/// What `run` prepared before reading, checked early so a bad one fails fast.
+struct Ready {
+    writer: Option<LabelWriter>,
+    previous: Option<Previous>,
 }
 
 /// The `--previous` model, checked against this run, and its run's labels when it sits
@@ -308,16 +322,11 @@ pub fn run_in_memory(cfg: &RunConfig, table: Table) -> Result<RunResult> {
     let rules = load_rules(cfg)?;
     let previous = load_previous(cfg)?;
     let out = OutputDir::create(&cfg.out, cfg.force)?;
-    run_table(
-        cfg,
-        &rules,
-        out,
-        table,
-        None,
-        Instant::now(),
-        None,
+    let ready = Ready {
+        writer: None,
         previous,
-    )
+    };
+    run_table(cfg, &rules, out, table, None, Instant::now(), ready)
 }
 
 fn run_table(
@@ -327,9 +336,9 @@ fn run_table(
     mut table: Table,
     spilled: Option<Spilled>,
     mut t: Instant,
-    writer: Option<LabelWriter>,
-    previous: Option<Previous>,
+    ready: Ready,
 ) -> Result<RunResult> {
+    let Ready { writer, previous } = ready;
     let mut timings = Timings::default();
     timings.lap("read", &mut t);
     // The drift baseline: raw values as read, before missing values are filled.

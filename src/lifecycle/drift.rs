@@ -295,7 +295,7 @@ pub fn drift(job: &DriftJob) -> Result<(DriftReport, String)> {
     let model = job.model;
     if model.feature_distributions.len() != model.features.len() {
         return Err(Error::model(
-            &job.model_path.display().to_string(),
+            job.model_path.display().to_string(),
             super::retrain_message("the training distributions drift needs"),
         ));
     }
