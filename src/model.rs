@@ -87,8 +87,9 @@ pub struct Model {
     /// (raw values as read, before missing values are filled). Empty in older models.
     #[serde(default)]
     pub feature_distributions: Vec<crate::lifecycle::drift::FeatureDistribution>,
-    /// Per segment (in segment order), the quantiles 0, 0.1, …, 100 % of its training
-    /// customers' distances to the centroid (scaled units), for outlier percentiles.
+    /// Per segment (in segment order), quantiles of its training customers' distances to
+    /// the centroid (scaled units) at the levels of `lifecycle::outliers::level`, for
+    /// outlier percentiles.
     /// Empty in older models.
     #[serde(default)]
     pub distance_quantiles: Vec<Vec<f64>>,

@@ -156,8 +156,9 @@ pub struct Migration {
     pub merges: Vec<Merge>,
 }
 
-/// Ids seen exactly once, with their row; counts of duplicated ids and empty ids.
-fn unique_ids(rows: &[LabelRecord]) -> (HashMap<&str, usize>, u64, u64) {
+/// Ids seen exactly once, with their row (None for an id seen more than once); counts of
+/// duplicated ids and empty ids.
+fn unique_ids(rows: &[LabelRecord]) -> (HashMap<&str, Option<usize>>, u64, u64) {
     let mut seen: HashMap<&str, (usize, u32)> = HashMap::with_capacity(rows.len());
     let mut empty = 0;
     for (i, (id, _)) in rows.iter().enumerate() {
@@ -170,8 +171,7 @@ fn unique_ids(rows: &[LabelRecord]) -> (HashMap<&str, usize>, u64, u64) {
     let dups = seen.values().filter(|(_, c)| *c > 1).count() as u64;
     let unique = seen
         .into_iter()
-        .filter(|(_, (_, c))| *c == 1)
-        .map(|(k, (i, _))| (k, i))
+        .map(|(k, (i, c))| (k, (c == 1).then_some(i)))
         .collect();
     (unique, dups, empty)
 }
@@ -191,7 +191,10 @@ pub fn migrate(
     let mut names_a: BTreeMap<u32, &str> = BTreeMap::new();
     let (mut in_both, mut unlabelled) = (0u64, 0u64);
     for (id, &ib) in &ub {
-        let Some(&ia) = ua.get(id) else { continue };
+        // Duplicated ids (None) are left out of the comparison.
+        let (Some(ib), Some(&Some(ia))) = (ib, ua.get(id)) else {
+            continue;
+        };
         in_both += 1;
         match (&before[ib].1, &after[ia].1) {
             (Some((sb, nb)), Some((sa, na))) => {
@@ -268,8 +271,14 @@ pub fn migrate(
         customers_compared: compared,
         moved: compared - stayed,
         stayed,
-        new_customers: ua.keys().filter(|id| !ub.contains_key(*id)).count() as u64,
-        gone_customers: ub.keys().filter(|id| !ua.contains_key(*id)).count() as u64,
+        new_customers: ua
+            .iter()
+            .filter(|(id, i)| i.is_some() && !ub.contains_key(*id))
+            .count() as u64,
+        gone_customers: ub
+            .iter()
+            .filter(|(id, i)| i.is_some() && !ua.contains_key(*id))
+            .count() as u64,
         unlabelled,
         duplicate_ids_before: dup_b,
         duplicate_ids_after: dup_a,

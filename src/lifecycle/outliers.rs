@@ -4,20 +4,30 @@
 //! segment's training customers.
 //!
 //! The model stores, per segment, [`QUANTILES`] quantiles of the training distances at
-//! 0 %, 0.1 %, …, 100 % (linear interpolation between order statistics, numpy's default:
-//! quantile p sits at position p × (n − 1) of the sorted distances). A distance's
-//! percentile is read back from them by linear interpolation: 0 below the first
-//! quantile, 100 at or above the last (and for a segment whose training distances
-//! are all equal), otherwise `(i + (d − q[i]) / (q[i+1] − q[i])) / 10`
-//! where i is the last quantile with `q[i] <= d` (so runs of equal quantiles resolve to
-//! the highest). A customer is an outlier when the percentile is above the model's
+//! the levels of [`level`]: 0 %, 1 %, …, 98 %, then 99.0 %, 99.1 %, …, 100 % (fine where
+//! the outlier threshold sits, coarse elsewhere, to keep the model small). Each is
+//! numpy's default (linear) quantile: level p sits at position p × (n − 1) of the sorted
+//! distances. A distance's percentile is read back by linear interpolation: 0 below the
+//! first quantile, 100 at or above the last (and for a segment whose training distances
+//! are all equal), otherwise `L[i] + (d − q[i]) / (q[i+1] − q[i]) × (L[i+1] − L[i])` where
+//! L are the levels in percent and i is the last quantile with `q[i] <= d` (so runs of
+//! equal quantiles resolve to the highest). A customer is an outlier when the percentile is above the model's
 //! `outlier_percentile` (default 99.5): about half a percent of the training customers
 //! are, and any customer beyond the farthest training customer of its segment is.
 
 use crate::model::Model;
 
-/// Quantiles stored per segment: 0 %, 0.1 %, …, 100 %.
-pub const QUANTILES: usize = 1001;
+/// Quantiles stored per segment (see [`level`]).
+pub const QUANTILES: usize = 110;
+
+/// Level of stored quantile `i`, in permille: 0, 10, …, 980, then 990, 991, …, 1000.
+pub fn level(i: usize) -> u32 {
+    if i < 99 {
+        i as u32 * 10
+    } else {
+        990 + (i as u32 - 99)
+    }
+}
 
 /// Default `--outlier-percentile`.
 pub fn default_percentile() -> f64 {
@@ -44,7 +54,7 @@ pub fn quantiles(distances: &mut [f64]) -> Option<Vec<f64>> {
     Some(
         (0..QUANTILES)
             .map(|i| {
-                let pos = (n - 1) as f64 * i as f64 / (QUANTILES - 1) as f64;
+                let pos = (n - 1) as f64 * f64::from(level(i)) / 1000.0;
                 let lo = pos.floor() as usize;
                 let hi = (lo + 1).min(n - 1);
                 let frac = pos - lo as f64;
@@ -70,8 +80,8 @@ pub fn percentile(q: &[f64], distance: f64) -> f64 {
     }
     let j = q.partition_point(|v| *v <= distance);
     let i = j - 1;
-    let steps = (last as f64) / 100.0;
-    (i as f64 + (distance - q[i]) / (q[j] - q[i])) / steps
+    let (li, lj) = (f64::from(level(i)) / 10.0, f64::from(level(j)) / 10.0);
+    li + (distance - q[i]) / (q[j] - q[i]) * (lj - li)
 }
 
 /// One customer's outlier figures.
@@ -120,11 +130,14 @@ mod tests {
         let mut d: Vec<f64> = (0..11).map(|i| i as f64).collect();
         let q = quantiles(&mut d).unwrap();
         assert_eq!(q.len(), QUANTILES);
+        assert_eq!(level(QUANTILES - 1), 1000);
         assert_eq!(q[0], 0.0);
-        assert_eq!(q[500], 5.0);
-        assert_eq!(q[1000], 10.0);
-        assert!((q[995] - 9.95).abs() < 1e-12);
+        assert_eq!(q[50], 5.0);
+        assert_eq!(q[QUANTILES - 1], 10.0);
+        assert!((q[104] - 9.95).abs() < 1e-12);
         assert_eq!(percentile(&q, 5.0), 50.0);
+        assert!((percentile(&q, 9.95) - 99.5).abs() < 1e-9);
+        assert!((percentile(&q, 2.55) - 25.5).abs() < 1e-9);
         assert_eq!(percentile(&q, -1.0), 0.0);
         assert_eq!(percentile(&q, 11.0), 100.0);
         assert!((percentile(&q, 9.96) - 99.6).abs() < 1e-9);
@@ -134,8 +147,9 @@ mod tests {
     fn equal_quantiles_resolve_to_the_highest() {
         let mut d = vec![1.0, 1.0, 1.0, 2.0];
         let q = quantiles(&mut d).unwrap();
-        // Two thirds of the positions hold 1.0: a distance of exactly 1 is at 66.6…%.
+        // Two thirds of the positions hold 1.0: a distance of exactly 1 is at the last
+        // level whose quantile is 1 (66 %).
         let p = percentile(&q, 1.0);
-        assert!((p - 66.6).abs() < 0.11, "{p}");
+        assert_eq!(p, 66.0);
     }
 }

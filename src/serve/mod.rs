@@ -942,7 +942,7 @@ mod tests {
         );
         assert_eq!(
             String::from_utf8(csv).unwrap(),
-            "ID,segment,segment_name,distance,second_distance\np,1,Low,0.14142135623730953,1.2727922061357855\nq,,,,\n"
+            "ID,segment,segment_name,distance,second_distance,distance_percentile,outlier\np,1,Low,0.14142135623730953,1.2727922061357855,,\nq,,,,,,\n"
         );
     }
 
