@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import need
 
 
 @pytest.fixture(scope="module")
