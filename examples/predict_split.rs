@@ -40,7 +40,8 @@ fn main() {
     .unwrap_or_else(|e| fail(e));
     let read = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let labels = cardseg::predict::score_table(&model, &table).unwrap_or_else(|e| fail(e));
+    let cardseg::predict::Scores { labels, distances } =
+        cardseg::predict::score_table_with_distances(&model, &table).unwrap_or_else(|e| fail(e));
     let score = t.elapsed().as_secs_f64();
     let t = Instant::now();
     cardseg::output::write_file_atomic(&out, true, |w| {
@@ -51,6 +52,13 @@ fn main() {
             table.rows(),
             &|i| table.ids.get(i),
             &|i| labels[i],
+            &|i| {
+                cardseg::lifecycle::outliers::Outlier::of(
+                    &model,
+                    labels[i].unwrap_or(0) as usize,
+                    distances[i].0,
+                )
+            },
         )
     })
     .unwrap_or_else(|e| fail(e));

@@ -15,6 +15,7 @@ pub mod export;
 pub mod generate;
 pub mod ingest;
 pub mod inspect;
+pub mod lifecycle;
 pub mod median;
 pub mod model;
 pub mod naming;

@@ -69,6 +69,12 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         Dashboard(a) => cli::dashboard::exec(a, quiet)?,
         Serve(a) => cli::serve::exec(a)?,
         Export(a) => cli::export::exec(a, quiet)?,
+        Compare(a) => cli::compare::exec(a, quiet)?,
+        Drift(a) => {
+            if cli::drift::exec(a, quiet)? {
+                std::process::exit(cardseg::lifecycle::drift::EXIT_FAIL_ABOVE)
+            }
+        }
     }
     Ok(())
 }

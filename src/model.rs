@@ -69,7 +69,8 @@ pub struct Model {
     pub cleaning: Vec<ColumnCleaning>,
     pub scaler: MinMaxScaler,
     pub k: usize,
-    /// Centroids in scaled units, in segment order (row s is segment s + 1).
+    /// Centroids in scaled units, in segment order (row s is `segments[s]`, whose id is
+    /// s + 1 unless the model continues a previous one).
     pub centroids_scaled: Vec<Vec<f64>>,
     /// The same centroids in the input's units.
     pub centroids: Vec<Vec<f64>>,
@@ -86,6 +87,23 @@ pub struct Model {
     /// `training_rows`, and `inertia` is that of every customer. Absent: all of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_sample: Option<u64>,
+    /// Where this model comes from in a chain of retrains (`run --previous`). Absent in
+    /// models written before lineage existed.
+    #[serde(default)]
+    pub lineage: Option<crate::lifecycle::Lineage>,
+    /// Per feature, the training distribution `cardseg drift` compares new data with
+    /// (raw values as read, before missing values are filled). Empty in older models.
+    #[serde(default)]
+    pub feature_distributions: Vec<crate::lifecycle::drift::FeatureDistribution>,
+    /// Per segment (in segment order), quantiles of its training customers' distances to
+    /// the centroid (scaled units) at the levels of `lifecycle::outliers::level`, for
+    /// outlier percentiles.
+    /// Empty in older models.
+    #[serde(default)]
+    pub distance_quantiles: Vec<Vec<f64>>,
+    /// Customers whose distance percentile is above this are flagged as outliers.
+    #[serde(default = "crate::lifecycle::outliers::default_percentile")]
+    pub outlier_percentile: f64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -290,6 +308,24 @@ impl Model {
         if s.scale.iter().chain(&s.min).any(|v| !v.is_finite()) {
             return bad("the scaler has a non-finite value");
         }
+        let mut ids: Vec<u32> = self.segments.iter().map(|s| s.id).collect();
+        ids.sort_unstable();
+        if ids.contains(&0) || ids.windows(2).any(|w| w[0] == w[1]) {
+            return bad("segment ids must be distinct and positive");
+        }
+        if !self.distance_quantiles.is_empty()
+            && (self.distance_quantiles.len() != self.k
+                || self.distance_quantiles.iter().any(|q| {
+                    q.len() != crate::lifecycle::outliers::QUANTILES
+                        || q.iter().any(|v| !v.is_finite())
+                        || q.windows(2).any(|w| w[0] > w[1])
+                }))
+        {
+            return bad("the distance quantiles do not match the segments");
+        }
+        if !(0.0..=100.0).contains(&self.outlier_percentile) {
+            return bad("the outlier percentile is not between 0 and 100");
+        }
         for f in &self.features {
             if self.missing_policy != MissingPolicy::Drop
                 && !self
@@ -311,6 +347,12 @@ impl Model {
         } else {
             2
         }
+}
+
+    /// Segment index of a segment id (ids are 1..=k unless the model continues a
+    /// previous one with `run --previous`).
+    pub fn index_of_id(&self, id: u32) -> Option<usize> {
+        self.segments.iter().position(|s| s.id == id)
     }
 
     pub fn fill_value(&self, feature: &str) -> Option<f64> {

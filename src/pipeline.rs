@@ -78,6 +78,10 @@ pub struct RunConfig {
     pub categorical: Option<Vec<String>>,
     /// `--additive`: exactly these columns are additive amounts ("holds X% of all").
     pub additive: Option<Vec<String>>,
+    /// The model this run continues (`--previous`): segment ids and names carry over.
+    pub previous: Option<PathBuf>,
+    /// Distance percentile above which a customer is flagged (`--outlier-percentile`).
+    pub outlier_percentile: f64,
 }
 
 impl RunConfig {
@@ -113,6 +117,8 @@ impl RunConfig {
             scaler: ScalerKind::Minmax,
             categorical: None,
             additive: None,
+            previous: None,
+            outlier_percentile: crate::lifecycle::outliers::default_percentile(),
         }
     }
 
@@ -168,6 +174,14 @@ impl RunConfig {
                 )));
             }
         }
+        if !(self.outlier_percentile.is_finite()
+            && (0.0..=100.0).contains(&self.outlier_percentile))
+        {
+            return Err(Error::usage(format!(
+                "--outlier-percentile {}: give a percentile between 0 and 100, e.g. 99.5",
+                self.outlier_percentile
+            )));
+        }
         if self.silhouette_sample < 100 {
             return Err(Error::usage("--silhouette-sample must be at least 100"));
         }
@@ -205,8 +219,12 @@ pub struct RunResult {
     pub model: Model,
     pub checksum: String,
     pub profile: Profile,
-    /// 0-based segment index of every kept row (segment id = index + 1).
+    /// 0-based segment index of every kept row (the id is `model.segments[index].id`).
     pub labels: Vec<u32>,
+    /// Distance of every kept row to its segment's centroid (scaled units).
+    pub distances: Vec<f64>,
+    /// What changed since the `--previous` model.
+    pub changes: Option<crate::lifecycle::continuity::Changes>,
     pub out: PathBuf,
     pub timings: Timings,
     pub duplicate_ids: u64,
@@ -254,6 +272,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     cfg.check()?;
     cfg.source.check()?;
     let rules = load_rules(cfg)?;
+    let previous = load_previous(cfg)?;
     // Connect to the label database before any work: a wrong URL fails fast.
     let writer = cfg
         .write_labels
@@ -268,7 +287,62 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     } else {
         (ingest::read(&cfg.source, &cfg.read_spec())?, None)
     };
-    run_table(cfg, &rules, out, table, spilled, t, writer)
+    run_table(
+        cfg,
+        &rules,
+        out,
+        table,
+        spilled,
+        t,
+        Ready { writer, previous },
+    )
+}
+
+/// What `run` prepared before reading, checked early so a bad one fails fast.
+struct Ready {
+    writer: Option<LabelWriter>,
+    previous: Option<Previous>,
+}
+
+/// The `--previous` model, checked against this run, and its run's labels when it sits
+/// in a run directory with labels.csv. Read before any work, so a bad one fails fast.
+pub struct Previous {
+    pub model: Model,
+    pub checksum: String,
+    pub shown: String,
+    pub labels: Option<(String, Vec<crate::lifecycle::migration::LabelRecord>)>,
+}
+
+fn load_previous(cfg: &RunConfig) -> Result<Option<Previous>> {
+    let Some(path) = &cfg.previous else {
+        return Ok(None);
+    };
+    let (model, checksum) = Model::load(path)?;
+    let shown = path.display().to_string();
+    crate::lifecycle::continuity::check_previous(
+        &model,
+        &shown,
+        &cfg.features,
+        cfg.k_min,
+        cfg.k_max,
+    )?;
+    let labels_path = path
+        .parent()
+        .map(|d| d.join("labels.csv"))
+        .filter(|p| p.is_file());
+    let labels = match labels_path {
+        Some(p) => Some((
+            p.display().to_string(),
+            crate::lifecycle::migration::read_labels(&p)?,
+        )),
+        None => None,
+    };
+    Ok(Some(Previous {
+        model,
+        checksum,
+        shown,
+        labels,
+    }))
 }
 
 fn load_rules(cfg: &RunConfig) -> Result<Rules> {
@@ -282,8 +356,13 @@ fn load_rules(cfg: &RunConfig) -> Result<Rules> {
 pub fn run_in_memory(cfg: &RunConfig, table: Table) -> Result<RunResult> {
     cfg.check()?;
     let rules = load_rules(cfg)?;
+    let previous = load_previous(cfg)?;
     let out = OutputDir::create(&cfg.out, cfg.force)?;
-    run_table(cfg, &rules, out, table, None, Instant::now(), None)
+    let ready = Ready {
+        writer: None,
+        previous,
+    };
+    run_table(cfg, &rules, out, table, None, Instant::now(), ready)
 }
 
 fn run_table(
@@ -293,10 +372,27 @@ fn run_table(
     mut table: Table,
     spilled: Option<Spilled>,
     mut t: Instant,
-    writer: Option<LabelWriter>,
+    ready: Ready,
 ) -> Result<RunResult> {
+    let Ready { writer, previous } = ready;
     let mut timings = Timings::default();
     timings.lap("read", &mut t);
+    // The drift baseline: raw values as read, before missing values are filled.
+    let feature_distributions = cfg
+        .features
+        .par_iter()
+        .map(|f| {
+            let c = table
+                .column(f)
+                .ok_or_else(|| Error::input(&table.source, format!("column {f} was not loaded")))?;
+            crate::lifecycle::drift::FeatureDistribution::of(f, &c.values).ok_or_else(|| {
+                Error::input(
+                    &table.source,
+                    format!("column {f} is empty in every row; it cannot be used as a feature"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let clean_report = clean::clean(&mut table, &cfg.used_columns(), cfg.missing)?;
     // The profile covers every loaded numeric column, in the order the source gave them
     // (a CSV reader that kept some in a temporary file gives header order).
@@ -406,7 +502,25 @@ fn run_table(
     // Label with the renumbered centroids through the scoring kernel itself, so `predict`
     // on the training data reproduces these labels exactly, ties included.
     let labels = kmeans::assign(&x, &fit.centroids);
+    let d = cfg.features.len();
+    let distances: Vec<f64> = labels
+        .par_iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            let c = &fit.centroids[l as usize * d..(l as usize + 1) * d];
+            crate::lifecycle::outliers::sqdist(x.row(i), c).sqrt()
+        })
+        .collect();
     drop(x);
+    let distance_quantiles = {
+        let mut per: Vec<Vec<f64>> = vec![Vec::new(); k];
+        for (l, dist) in labels.iter().zip(&distances) {
+            per[*l as usize].push(*dist);
+        }
+        per.par_iter_mut()
+            .map(|v| crate::lifecycle::outliers::quantiles(v).unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
     fit.labels = Vec::new();
 
     if let Some(sp) = &spilled {
@@ -452,15 +566,9 @@ fn run_table(
     let mut profile = profile::assemble_all(&names, figures, &labels, k, &popts);
     attach_text_categories(cfg, &table, &clean_report, &labels, k, &mut profile)?;
     rules.check_metrics(&profile)?;
-    let naming = naming::name_segments(&profile, rules, &cfg.features);
-    let names = naming.names;
-    timings.lap("profile+names", &mut t);
-
-    let d = cfg.features.len();
-    let centroids_scaled: Vec<Vec<f64>> =
-        fit.centroids.chunks_exact(d).map(<[f64]>::to_vec).collect();
-    let centroids: Vec<Vec<f64>> = centroids_scaled
-        .iter()
+    let centroids_raw: Vec<Vec<f64>> = fit
+        .centroids
+        .chunks_exact(d)
         .map(|c| {
             c.iter()
                 .enumerate()
@@ -468,6 +576,23 @@ fn run_table(
                 .collect()
         })
         .collect();
+    // Continuity: ids carry over before naming, so names that need an id to stay apart
+    // use the final one.
+    let matching = previous
+        .as_ref()
+        .map(|p| crate::lifecycle::continuity::match_segments(&p.model, &centroids_raw));
+    if let Some(m) = &matching {
+        for (seg, id) in profile.segments.iter_mut().zip(&m.ids) {
+            seg.id = *id;
+        }
+    }
+    let naming = naming::name_segments(&profile, rules, &cfg.features);
+    let names = naming.names;
+    timings.lap("profile+names", &mut t);
+
+    let centroids_scaled: Vec<Vec<f64>> =
+        fit.centroids.chunks_exact(d).map(<[f64]>::to_vec).collect();
+    let centroids = centroids_raw;
     let segments: Vec<SegmentMeta> = profile
         .segments
         .iter()
@@ -506,22 +631,37 @@ fn run_table(
         seed: cfg.seed,
         n_init: cfg.n_init,
         train_sample: train_rows,
+        lineage: Some(match &previous {
+            Some(p) => crate::lifecycle::Lineage {
+                previous_checksum: Some(p.checksum.clone()),
+                generation: p.model.lineage.as_ref().map_or(1, |l| l.generation) + 1,
+            },
+            None => crate::lifecycle::Lineage::first(),
+        }),
+        feature_distributions,
+        distance_quantiles,
+        outlier_percentile: cfg.outlier_percentile,
     };
     let duplicate_ids = crate::inspect::count_duplicate_ids(&table.ids);
     let (model_text, checksum) = model.to_json()?;
 
-    let result = RunResult {
+    let mut result = RunResult {
         table,
         clean: clean_report,
         model,
         checksum,
         profile,
         labels,
+        distances,
+        changes: None,
         out: cfg.out.clone(),
         timings,
         duplicate_ids,
         naming_basis: naming.basis,
     };
+    if let (Some(p), Some(m)) = (previous, matching) {
+        result.changes = Some(crate::lifecycle::continuity::changes(p, m, &result));
+    }
     let mut t = Instant::now();
     crate::report::write_all(&out, &result, &model_text, cfg)?;
     for (name, bytes) in &cfg.extra_files {
@@ -530,7 +670,6 @@ fn run_table(
             w.write_all(bytes).map_err(crate::output::werr(&path))
         })?;
     }
-    let mut result = result;
     result.timings.lap("write outputs", &mut t);
     if let Some(w) = writer {
         let segs = &result.model.segments;

@@ -15,7 +15,7 @@ use crate::writeback::{LabelRow, LabelTarget, LabelWriter};
 /// What scoring a batch gives for each customer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scores {
-    /// Segment index (0-based; the segment id is index + 1), or None when a feature is
+    /// Segment index (0-based; the id is `model.segments[index].id`), or None when a feature is
     /// missing and the model's policy is to drop such customers.
     pub labels: Vec<Option<u32>>,
     /// With `distances`: Euclidean distance (scaled units) to the customer's centroid and
@@ -104,6 +104,12 @@ pub fn score_table(model: &Model, table: &Table) -> Result<Vec<Option<u32>>> {
     Ok(score_columns(model, &model.centers_flat(), cols, false).labels)
 }
 
+/// Like [`score_table`], with each customer's distance to its centroid.
+pub fn score_table_with_distances(model: &Model, table: &Table) -> Result<Scores> {
+    let cols = feature_columns(model, table)?;
+    Ok(score_columns(model, &model.centers_flat(), cols, true))
+}
+
 /// What to read for scoring with `model`: its id column (required when the model has
 /// one) and its features.
 pub fn read_spec(model: &Model, delimiter: Option<u8>) -> ReadSpec {
@@ -154,7 +160,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     job.source.check()?;
     let writer = job.write_labels.map(LabelWriter::connect).transpose()?;
     let table = read_for_model(model, job.source, job.delimiter)?;
-    let labels = score_table(model, &table)?;
+    let Scores { labels, distances } = score_table_with_distances(model, &table)?;
     if let Some(w) = writer {
         let scored_at = crate::writeback::now_rfc3339();
         let segs = &model.segments;
@@ -172,6 +178,13 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
             table.rows(),
             &|i| table.ids.get(i),
             &|i| labels[i],
+            &|i| {
+                crate::lifecycle::outliers::Outlier::of(
+                    model,
+                    labels[i].unwrap_or(0) as usize,
+                    distances[i].0,
+                )
+            },
         )
     })?;
     let mut counts = vec![0u64; model.k];

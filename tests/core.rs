@@ -176,7 +176,7 @@ fn median_labels_everyone_and_predict_reproduces_labels_byte_for_byte() {
     let labels = std::fs::read(out.join("labels.csv")).unwrap();
     let text = String::from_utf8(labels.clone()).unwrap();
     assert_eq!(text.lines().count(), 8951);
-    assert!(text.starts_with("CUST_ID,segment,segment_name\n"));
+    assert!(text.starts_with("CUST_ID,segment,segment_name,distance,distance_percentile,outlier\n"));
     assert!(text.lines().skip(1).all(|l| !l.ends_with(",,")));
     let pred = dir.path().join("pred.csv");
     let o = run(&[

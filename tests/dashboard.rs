@@ -374,7 +374,7 @@ fn rebuild_refuses_labels_that_do_not_belong() {
     });
     let e = refused(&bad_segment, &input, false);
     assert!(
-        e.contains("bad_segment.csv:9:") && e.contains("not between 1 and"),
+        e.contains("bad_segment.csv:9:") && e.contains("is not a segment of the model"),
         "{e}"
     );
 

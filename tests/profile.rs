@@ -90,7 +90,7 @@ fn names_are_distinct_and_rationales_quote_the_profile() {
     for seg in list {
         let name = seg["name"].as_str().unwrap();
         assert!(
-            labels.contains(&format!(",{name}\n")) || labels.contains(&format!(",\"{name}\"\n")),
+            labels.contains(&format!(",{name},")) || labels.contains(&format!(",\"{name}\",")),
             "{name}"
         );
         assert!(summary_json["segments"]

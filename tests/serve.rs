@@ -387,7 +387,7 @@ fn csv_and_json_scores_equal_predict_on_the_real_file() {
     assert_eq!(want.len(), 8951);
     assert_eq!(
         got[0],
-        "CUST_ID,segment,segment_name,distance,second_distance"
+        "CUST_ID,segment,segment_name,distance,second_distance,distance_percentile,outlier"
     );
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(first_three(g), first_three(w), "line {}", i + 1);
@@ -859,7 +859,7 @@ fn drop_policy_gives_per_customer_errors() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let text = r.text();
-    assert_eq!(text.lines().nth(2), Some("b,,,,"), "{text}");
+    assert_eq!(text.lines().nth(2), Some("b,,,,,,"), "{text}");
 }
 
 #[test]

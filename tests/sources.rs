@@ -1244,7 +1244,9 @@ fn postgres_source_write_back_and_failures() {
     let labels = std::fs::read_to_string(out.join("labels.csv")).unwrap();
     let line = labels.lines().nth(1).unwrap();
     let (id, rest) = line.split_once(',').unwrap();
-    let (seg, name) = rest.split_once(',').unwrap();
+    let (seg, rest) = rest.split_once(',').unwrap();
+    // The outlier columns follow the name (a plain name on this line: no quotes).
+    let (name, _) = rest.split_once(',').unwrap();
     let row = c
         .query_one(
             "SELECT segment, segment_name, model_checksum FROM seg WHERE customer_id = $1",

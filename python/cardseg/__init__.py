@@ -195,7 +195,9 @@ class Model:
         import pyarrow as pa
 
         mask = idx < 0
-        seg = pa.array(idx.astype(np.int32) + 1, mask=mask)
+        # Segment ids are the model's (1..k, or carried over by `run --previous`).
+        seg_ids = np.asarray(self.segment_ids, dtype=np.int32)
+        seg = pa.array(seg_ids[np.where(mask, 0, idx)], mask=mask)
         names = pa.array(self.segment_names, type=pa.string()).take(
             pa.array(np.where(mask, 0, idx), mask=mask)
         )

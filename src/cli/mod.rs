@@ -1,8 +1,10 @@
 //! Command-line parsing only: each subcommand's file turns flags into a library call.
 
+pub mod compare;
 pub mod dashboard;
 pub mod demo;
 pub mod export;
+pub mod drift;
 pub mod generate;
 pub mod inspect;
 pub mod predict;
@@ -39,6 +41,10 @@ pub enum Command {
     Serve(serve::Args),
     /// Export a saved model as SQL (per dialect) or PMML, to score inside other systems.
     Export(export::Args),
+    /// Who moved between two runs: migration table from-segment x to-segment.
+    Compare(compare::Args),
+    /// Check new data against a model's training distribution (PSI); exit 3 with --fail-above.
+    Drift(drift::Args),
 }
 
 /// `--input` and the flags that say how to read it (run, predict, inspect).

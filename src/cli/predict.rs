@@ -24,6 +24,9 @@ pub struct Args {
 
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     let (model, checksum) = Model::load(&args.model)?;
+    if model.distance_quantiles.is_empty() {
+        eprintln!("{}", cardseg::lifecycle::outliers::NO_QUANTILES_NOTICE);
+    }
     let target = args.write.target(args.source.timeout_secs);
     let s = cardseg::predict::predict(&cardseg::predict::PredictJob {
         model: &model,

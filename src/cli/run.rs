@@ -14,6 +14,10 @@ pub struct Args {
     /// Output directory (created; refused if it exists and is not empty, unless --force).
     #[arg(long)]
     pub out: PathBuf,
+    /// The model.json of an earlier run to continue: matched segments keep their ids and
+    /// names; with labels.csv beside it, customer flows are reported too.
+    #[arg(long)]
+    pub previous: Option<PathBuf>,
     #[command(flatten)]
     pub common: Common,
     /// Train K-Means (and the k sweep, the silhouettes) on a uniform sample of N
@@ -76,6 +80,10 @@ pub struct Common {
     /// Print the time of each stage to stderr.
     #[arg(long)]
     pub timings: bool,
+    /// Flag customers whose distance to their centroid is above this percentile of
+    /// their segment's training customers.
+    #[arg(long, default_value_t = 99.5)]
+    pub outlier_percentile: f64,
     /// Feature scaling: minmax (default), standard, robust or log-minmax.
     #[arg(long, default_value = "minmax")]
     pub scaler: cardseg::scale::ScalerKind,
@@ -138,6 +146,7 @@ impl Common {
             scaler: self.scaler,
             categorical: optional_list(&self.categorical)?,
             additive: optional_list(&self.additive)?,
+            outlier_percentile: self.outlier_percentile,
             ..RunConfig::new(input, out)
         })
     }
@@ -163,12 +172,30 @@ pub fn print_result(r: &RunResult, quiet: bool, timings: bool) -> cardseg::Resul
         ),
     );
     let _ = cardseg::report::terminal::print_segments(&mut text, r);
+    if let Some(c) = &r.changes {
+        let _ = std::io::Write::write_fmt(
+            &mut text,
+            format_args!(
+                "\nContinues {}: {} segments kept, {} new, {} retired, {} renamed.{}\n",
+                c.previous_model,
+                c.matched.len(),
+                c.new_segments.len(),
+                c.retired.len(),
+                c.renamed.len(),
+                c.migration
+                    .as_ref()
+                    .map(|m| format!(" {}", cardseg::lifecycle::migration::describe(m)))
+                    .unwrap_or_default()
+            ),
+        );
+    }
     let dir = r.out.display();
     let _ = std::io::Write::write_fmt(
         &mut text,
         format_args!(
-            "\nOutputs in {dir}/: labels.csv, segments.csv, segments.json, k_selection.csv, summary.md, summary.json, model.json{}\n",
-            if r.out.join("dashboard.html").exists() { ", dashboard.html" } else { "" }
+            "\nOutputs in {dir}/: labels.csv, segments.csv, segments.json, k_selection.csv, summary.md, summary.json, model.json{}{}\n",
+            if r.out.join("dashboard.html").exists() { ", dashboard.html" } else { "" },
+            if r.out.join("migration.csv").exists() { ", migration.csv, migration.json" } else { "" }
         ),
     );
     super::print(&String::from_utf8_lossy(&text))
@@ -179,6 +206,7 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     cfg.source = args.source.source();
     cfg.write_labels = args.write.target(args.source.timeout_secs);
     cfg.train_sample = args.train_sample;
+    cfg.previous = args.previous;
     let r = pipeline::run(&cfg)?;
     print_result(&r, quiet, args.common.timings)
 }

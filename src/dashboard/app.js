@@ -601,6 +601,66 @@
       D.plotly_version + ' (MIT licence), embedded: this page makes no network requests.';
   })();
 
+  // ---- customer flows since the previous run (Sankey, plain SVG) ------------------------
+  (function sankey() {
+    var F = D.flows;
+    if (!F) return;
+    var NS = 'http://www.w3.org/2000/svg';
+    function svgEl(tag, attrs) {
+      var e = document.createElementNS(NS, tag);
+      Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+      return e;
+    }
+    var section = el('section', 'card');
+    section.id = 'flows';
+    section.appendChild(el('h2', null, 'Customer flows since the previous run'));
+    var moved = F.links.reduce(function (n, l) { return n + (l[0] !== l[1] ? l[2] : 0); }, 0);
+    var total = F.links.reduce(function (n, l) { return n + l[2]; }, 0);
+    section.appendChild(el('p', 'note', count(total) + ' customers in both runs, ' + count(moved) + ' moved to another segment; ' +
+      count(F.new_customers) + ' new, ' + count(F.gone_customers) + ' gone. Left: previous segments; right: this run.'));
+    var W = 900, H = 420, NW = 16, GAP = 12, LX = 220, RX = W - 220 - NW;
+    var svg = svgEl('svg', { viewBox: '0 0 ' + W + ' ' + H, width: '100%', role: 'img', 'aria-label': 'Customer flows between segments' });
+    function layout(nodes) {
+      var avail = H - GAP * (nodes.length - 1), y = 0, pos = {};
+      nodes.forEach(function (n) {
+        var h = Math.max(2, avail * n[2] / Math.max(total, 1));
+        pos[n[0]] = { y: y, h: h, used: 0 };
+        y += h + GAP;
+      });
+      return pos;
+    }
+    var L = layout(F.before), R = layout(F.after);
+    var colorOf = {};
+    F.after.forEach(function (n) { colorOf[n[0]] = n[3]; });
+    F.links.forEach(function (l) {
+      var a = L[l[0]], b = R[l[1]];
+      var h = Math.max(1, (H - GAP * (F.before.length - 1)) * l[2] / Math.max(total, 1));
+      var y0 = a.y + a.used + h / 2, y1 = b.y + b.used + h / 2;
+      a.used += h; b.used += h;
+      var x0 = LX + NW, x1 = RX, mx = (x0 + x1) / 2;
+      var path = svgEl('path', { d: 'M' + x0 + ',' + y0 + ' C' + mx + ',' + y0 + ' ' + mx + ',' + y1 + ' ' + x1 + ',' + y1,
+        fill: 'none', stroke: colorOf[l[1]] || '#999999', 'stroke-opacity': '0.45', 'stroke-width': String(h) });
+      var t = svgEl('title', {});
+      t.textContent = count(l[2]) + ' customers: segment ' + l[0] + ' → ' + l[1];
+      path.appendChild(t);
+      svg.appendChild(path);
+    });
+    function nodes(list, pos, x, anchor, tx) {
+      list.forEach(function (n) {
+        var p = pos[n[0]];
+        svg.appendChild(svgEl('rect', { x: x, y: p.y, width: NW, height: p.h, fill: colorOf[n[0]] || '#7b8794' }));
+        var label = svgEl('text', { x: tx, y: p.y + p.h / 2, 'text-anchor': anchor, 'dominant-baseline': 'middle', 'font-size': '12' });
+        label.textContent = n[0] + ' ' + n[1] + ' (' + count(n[2]) + ')';
+        svg.appendChild(label);
+      });
+    }
+    nodes(F.before, L, LX, 'end', LX - 6);
+    nodes(F.after, R, RX, 'start', RX + NW + 6);
+    section.appendChild(svg);
+    var main = document.querySelector('main');
+    main.insertBefore(section, $('footer'));
+  })();
+
   // ---- self-check ----------------------------------------------------------------------
   function writeCheck(extra) {
     var out = {

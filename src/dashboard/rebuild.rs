@@ -65,11 +65,12 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
     };
     let header = csv.headers().map_err(bad_csv)?.clone();
     let want = [id_header(model), "segment", "segment_name"];
-    if header.iter().collect::<Vec<_>>() != want {
+    // Later columns (the outlier figures) are not needed here.
+    if header.iter().take(3).collect::<Vec<_>>() != want {
         return Err(Error::input(
             &shown,
             format!(
-                "line 1: the header is {:?}, expected {:?}; give the labels written by cardseg run or predict with this model",
+                "line 1: the header is {:?}, expected {:?} (then any columns); give the labels written by cardseg run or predict with this model",
                 header.iter().collect::<Vec<_>>().join(","),
                 want.join(",")
             ),
@@ -103,25 +104,31 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
             out.push(None);
             continue;
         }
-        let seg: usize = record[1]
-            .parse()
-            .ok()
-            .filter(|s| (1..=model.k).contains(s))
-            .ok_or_else(|| {
-                at(format!(
-                    "segment {} is not between 1 and {}",
-                    crate::error::show_value(record[1].as_bytes()),
-                    model.k
-                ))
-            })?;
-        if record[2] != model.segments[seg - 1].name {
+        let seg: u32 = record[1].parse().ok().ok_or_else(|| {
+            at(format!(
+                "segment {} is not a segment id",
+                crate::error::show_value(record[1].as_bytes())
+            ))
+        })?;
+        let index = model.index_of_id(seg).ok_or_else(|| {
+            at(format!(
+                "segment {seg} is not a segment of the model (its ids are {}); these labels come from another model",
+                model
+                    .segments
+                    .iter()
+                    .map(|s| s.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        if record[2] != model.segments[index].name {
             return Err(at(format!(
                 "segment {seg} is named {} here but {} in the model; these labels come from another model",
                 crate::error::show_value(record[2].as_bytes()),
-                crate::error::show_value(model.segments[seg - 1].name.as_bytes())
+                crate::error::show_value(model.segments[index].name.as_bytes())
             )));
         }
-        out.push(Some(seg as u32 - 1));
+        out.push(Some(index as u32));
     }
     if out.len() != ids.len() {
         return Err(Error::input(
@@ -220,7 +227,23 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
         ),
         ..Default::default()
     };
-    let profile = crate::profile::profile_with(&table, &labels, model.k, &opts);
+    let mut profile = crate::profile::profile_with(&table, &labels, model.k, &opts);
+    for (p, m) in profile.segments.iter_mut().zip(&model.segments) {
+        p.id = m.id;
+    }
+    let distances = {
+        let x = model.scaler.transform(&table)?;
+        let centers = model.centers_flat();
+        let d = model.features.len();
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| {
+                let c = &centers[l as usize * d..(l as usize + 1) * d];
+                crate::lifecycle::outliers::sqdist(x.row(i), c).sqrt()
+            })
+            .collect()
+    };
     let duplicate_ids = crate::inspect::count_duplicate_ids(&table.ids);
     let r = RunResult {
         table,
@@ -229,6 +252,8 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
         checksum,
         profile,
         labels,
+        distances,
+        changes: None,
         out: req.out.clone(),
         timings: Timings::default(),
         duplicate_ids,

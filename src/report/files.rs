@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::lifecycle::outliers::Outlier;
 use crate::model::Model;
 use crate::output::{werr, write_file};
 use crate::pipeline::RunResult;
@@ -19,8 +20,10 @@ pub fn id_header(model: &Model) -> &str {
     model.id_column.as_deref().unwrap_or("row")
 }
 
-/// Writes `id,segment,segment_name` rows. `segment_of(i)` is None for customers that
-/// could not be scored (dropped for missing values); they keep their row, unlabelled.
+/// Writes `id,segment,segment_name,distance,distance_percentile,outlier` rows.
+/// `segment_of(i)` is None for customers that could not be scored (dropped for missing
+/// values); they keep their row, unlabelled, with the other cells empty. `outlier_of(i)`
+/// gives a scored customer's outlier figures (see [`crate::lifecycle::outliers`]).
 ///
 /// Millions of rows: the header, and each segment's `,id,name` ending, are encoded once
 /// by the `csv` writer; an id goes out as it is unless it holds a byte the writer quotes
@@ -33,6 +36,7 @@ pub fn write_label_rows<'a>(
     rows: usize,
     id_of: &dyn Fn(usize) -> &'a str,
     segment_of: &dyn Fn(usize) -> Option<u32>,
+    outlier_of: &dyn Fn(usize) -> Outlier,
 ) -> Result<()> {
     let encode = |fields: &[&str]| -> Result<Vec<u8>> {
         let mut buf = Vec::new();
@@ -43,28 +47,49 @@ pub fn write_label_rows<'a>(
         }
         Ok(buf)
     };
-    let header = encode(&[id_header(model), "segment", "segment_name"])?;
+    let header = encode(&[
+        id_header(model),
+        "segment",
+        "segment_name",
+        "distance",
+        "distance_percentile",
+        "outlier",
+    ])?;
     // "x" is written bare, so what follows it is the encoded rest of the row.
     let mut tails = Vec::with_capacity(model.segments.len());
     for s in &model.segments {
-        tails.push(encode(&["x", &s.id.to_string(), &s.name])?.split_off(1));
+        let mut t = encode(&["x", &s.id.to_string(), &s.name])?.split_off(1);
+        t.pop(); // the line end comes after the outlier cells
+        tails.push(t);
     }
-    let unscored = encode(&["x", "", ""])?.split_off(1);
+    let unscored = encode(&["x", "", "", "", "", ""])?.split_off(1);
     let mut out = Vec::with_capacity(1 << 20);
     out.extend_from_slice(&header);
     for i in 0..rows {
         let id = id_of(i);
-        let tail = match segment_of(i) {
-            Some(s) => &tails[s as usize],
-            None => &unscored,
-        };
+        let seg = segment_of(i);
         if id.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
-            let row = encode(&[id, "", ""])?;
+            let row = encode(&[id, "", "", "", "", ""])?;
             out.extend_from_slice(&row[..row.len() - unscored.len()]);
         } else {
             out.extend_from_slice(id.as_bytes());
         }
-        out.extend_from_slice(tail);
+        match seg {
+            Some(s) => {
+                use std::io::Write as _;
+                out.extend_from_slice(&tails[s as usize]);
+                // Numbers and true/false never need quoting.
+                let o = outlier_of(i);
+                let _ = write!(out, ",{}", o.distance);
+                match (o.percentile, o.outlier) {
+                    (Some(p), Some(f)) => {
+                        let _ = writeln!(out, ",{p},{f}");
+                    }
+                    _ => out.extend_from_slice(b",,\n"),
+                }
+            }
+            None => out.extend_from_slice(&unscored),
+        }
         if out.len() >= 1 << 20 {
             w.write_all(&out).map_err(werr(path))?;
             out.clear();
@@ -97,6 +122,11 @@ pub fn for_each_label(r: &RunResult, f: &mut dyn FnMut(&str, Option<u32>)) {
     }
 }
 
+/// Outlier figures of kept row `j` of a run.
+pub fn outlier(r: &RunResult, j: usize) -> Outlier {
+    Outlier::of(&r.model, r.labels[j] as usize, r.distances[j])
+}
+
 pub fn write_labels(path: &Path, r: &RunResult) -> Result<()> {
     write_file(path, |w| match (&r.clean.kept, &r.clean.original_ids) {
         (Some(kept), Some(orig)) => {
@@ -109,9 +139,15 @@ pub fn write_labels(path: &Path, r: &RunResult) -> Result<()> {
                     j += 1;
                 }
             }
-            write_label_rows(w, path, &r.model, kept.len(), &|i| orig.get(i), &|i| {
-                (kept_index[i] != u32::MAX).then(|| r.labels[kept_index[i] as usize])
-            })
+            write_label_rows(
+                w,
+                path,
+                &r.model,
+                kept.len(),
+                &|i| orig.get(i),
+                &|i| (kept_index[i] != u32::MAX).then(|| r.labels[kept_index[i] as usize]),
+                &|i| outlier(r, kept_index[i] as usize),
+            )
         }
         _ => write_label_rows(
             w,
@@ -120,6 +156,7 @@ pub fn write_labels(path: &Path, r: &RunResult) -> Result<()> {
             r.labels.len(),
             &|i| r.table.ids.get(i),
             &|i| Some(r.labels[i]),
+            &|i| outlier(r, i),
         ),
     })
 }
@@ -317,20 +354,29 @@ mod tests {
             ids.len(),
             &|i| ids[i],
             &seg,
+            &|i| Outlier::of(&m, seg(i).unwrap() as usize, i as f64 / 3.0),
         )
         .unwrap();
         let mut slow = Vec::new();
         {
             let mut csv = csv::WriterBuilder::new().from_writer(&mut slow);
-            csv.write_record([id_header(&m), "segment", "segment_name"])
-                .unwrap();
+            csv.write_record([
+                id_header(&m),
+                "segment",
+                "segment_name",
+                "distance",
+                "distance_percentile",
+                "outlier",
+            ])
+            .unwrap();
             for (i, id) in ids.iter().enumerate() {
                 match seg(i) {
                     Some(s) => {
                         let sm = &m.segments[s as usize];
-                        csv.write_record([*id, &sm.id.to_string(), &sm.name])
+                        let [d, p, o] = Outlier::of(&m, s as usize, i as f64 / 3.0).cells();
+                        csv.write_record([*id, &sm.id.to_string(), &sm.name, &d, &p, &o])
                     }
-                    None => csv.write_record([*id, "", ""]),
+                    None => csv.write_record([*id, "", "", "", "", ""]),
                 }
                 .unwrap();
             }

@@ -21,6 +21,9 @@ pub fn write_all(out: &OutputDir, r: &RunResult, model_text: &str, cfg: &RunConf
         summary::write_markdown(w, &summary).map_err(crate::output::werr(&path))
     })?;
     files::write_json(&out.file("summary.json"), &summary)?;
+    if let Some(m) = r.changes.as_ref().and_then(|c| c.migration.as_ref()) {
+        crate::lifecycle::migration::write_files(out, m)?;
+    }
     let path = out.file("model.json");
     write_file(&path, |w| {
         w.write_all(model_text.as_bytes())

@@ -31,6 +31,78 @@ pub struct Summary {
     /// Category mix of every categorical column, per segment (largest departures).
     pub categories: Vec<CategoryLine>,
     pub model_checksum: String,
+    /// Customers are outliers above this distance percentile of their segment.
+    pub outlier_percentile: f64,
+    /// Outlier customers per segment (segment order).
+    pub outliers: Vec<OutlierLine>,
+    /// The customers farthest from their centroid (most extreme first).
+    pub most_extreme: Vec<ExtremeLine>,
+    /// What changed since the `--previous` model (runs with --previous only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::lifecycle::continuity::Changes>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OutlierLine {
+    pub id: u32,
+    pub name: String,
+    pub customers: u64,
+    pub outliers: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExtremeLine {
+    pub customer: String,
+    pub segment: u32,
+    pub distance: f64,
+    pub distance_percentile: f64,
+}
+
+/// How many of the most extreme customers the summary lists.
+pub const MOST_EXTREME: usize = 5;
+
+fn outlier_lines(r: &RunResult) -> (Vec<OutlierLine>, Vec<ExtremeLine>) {
+    let m = &r.model;
+    let mut counts = vec![0u64; m.k];
+    let mut top: Vec<(f64, usize)> = Vec::with_capacity(MOST_EXTREME + 1);
+    for (j, (&l, &d)) in r.labels.iter().zip(&r.distances).enumerate() {
+        let o = crate::lifecycle::outliers::Outlier::of(m, l as usize, d);
+        if o.outlier == Some(true) {
+            counts[l as usize] += 1;
+            // Farthest first; equal distances in row order.
+            if top.len() < MOST_EXTREME || d > top[top.len() - 1].0 {
+                let at = top.partition_point(|(td, _)| *td >= d);
+                top.insert(at, (d, j));
+                top.truncate(MOST_EXTREME);
+            }
+        }
+    }
+    let lines = m
+        .segments
+        .iter()
+        .zip(&counts)
+        .map(|(s, &c)| OutlierLine {
+            id: s.id,
+            name: s.name.clone(),
+            customers: s.customers,
+            outliers: c,
+        })
+        .collect();
+    let extreme = top
+        .into_iter()
+        .map(|(d, j)| {
+            let l = r.labels[j] as usize;
+            ExtremeLine {
+                customer: r.table.ids.get(j).to_string(),
+                segment: m.segments[l].id,
+                distance: d,
+                distance_percentile: crate::lifecycle::outliers::Outlier::of(m, l, d)
+                    .percentile
+                    .unwrap_or(f64::NAN),
+            }
+        })
+        .collect();
+    (lines, extreme)
 }
 
 /// One categorical column's mix in one segment: each value's share against the portfolio.
@@ -104,6 +176,7 @@ impl Summary {
             })
             .collect();
         segments.sort_by(|a, b| b.customers.cmp(&a.customers).then(a.id.cmp(&b.id)));
+        let (outliers, most_extreme) = outlier_lines(r);
         Summary {
             source: r.table.source.clone(),
             customers_read: r.clean.rows_in,
@@ -124,6 +197,10 @@ impl Summary {
             naming_note: r.naming_basis.sentence().to_string(),
             categories: category_lines(r),
             model_checksum: r.checksum.clone(),
+            outlier_percentile: m.outlier_percentile,
+            outliers,
+            most_extreme,
+            changes: r.changes.clone(),
         }
     }
 }
@@ -334,6 +411,42 @@ pub fn write_markdown(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
         }
         writeln!(w)?;
     }
+    if !s.most_extreme.is_empty() || s.outliers.iter().any(|o| o.outliers > 0) {
+        writeln!(w, "\n## Outlier customers\n")?;
+        writeln!(
+            w,
+            "Customers farther from their segment's centre than {}% of the segment's customers were at training:\n",
+            s.outlier_percentile
+        )?;
+        writeln!(w, "| Segment | Name | Outliers | Customers |")?;
+        writeln!(w, "|---:|---|---:|---:|")?;
+        for o in &s.outliers {
+            writeln!(
+                w,
+                "| {} | {} | {} | {} |",
+                o.id,
+                md_escape(&o.name),
+                thousands(o.outliers),
+                thousands(o.customers)
+            )?;
+        }
+        if !s.most_extreme.is_empty() {
+            writeln!(w, "\nMost extreme:\n")?;
+            for e in &s.most_extreme {
+                writeln!(
+                    w,
+                    "- {} (segment {}): distance {}, percentile {}",
+                    md_escape(&e.customer),
+                    e.segment,
+                    human(e.distance),
+                    human(e.distance_percentile)
+                )?;
+            }
+        }
+    }
+    if let Some(c) = &s.changes {
+        write_changes(w, c)?;
+    }
     writeln!(w, "\n## Key findings\n")?;
     for f in &s.findings {
         writeln!(w, "- {}", md_escape(f))?;
@@ -369,5 +482,121 @@ pub fn write_markdown(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
         )?;
     }
     writeln!(w, "\nModel checksum: `{}`", s.model_checksum)?;
+    Ok(())
+}
+
+/// The "What changed since the previous run" section.
+fn write_changes(
+    w: &mut dyn Write,
+    c: &crate::lifecycle::continuity::Changes,
+) -> std::io::Result<()> {
+    writeln!(w, "\n## What changed since the previous run\n")?;
+    writeln!(
+        w,
+        "This model (generation {}) continues {} (`{}`).\n",
+        c.generation,
+        md_escape(&c.previous_model),
+        c.previous_checksum
+    )?;
+    writeln!(
+        w,
+        "- Segments kept (same id): {}",
+        if c.matched.is_empty() {
+            "none".to_string()
+        } else {
+            c.matched
+                .iter()
+                .map(|m| m.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    )?;
+    let list = |v: &[(u32, String)]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter()
+                .map(|(id, n)| format!("{id} {}", md_escape(n)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+    };
+    writeln!(w, "- New segments: {}", list(&c.new_segments))?;
+    writeln!(w, "- Retired segments: {}", list(&c.retired))?;
+    for r in &c.renamed {
+        writeln!(
+            w,
+            "- Segment {} renamed from {} to {}",
+            r.id,
+            md_escape(&r.from),
+            md_escape(&r.to)
+        )?;
+    }
+    match &c.migration {
+        Some(m) => {
+            writeln!(
+                w,
+                "- {}",
+                md_escape(&crate::lifecycle::migration::describe(m))
+            )?;
+            for sp in &m.splits {
+                writeln!(
+                    w,
+                    "- Segment {} split into {}",
+                    sp.from_segment,
+                    sp.into
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                )?;
+            }
+            for mg in &m.merges {
+                writeln!(
+                    w,
+                    "- Segments {} merged into {}",
+                    mg.from
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                    mg.to_segment
+                )?;
+            }
+            let mut moves: Vec<_> = m
+                .flows
+                .iter()
+                .filter(|f| f.from_segment != f.to_segment)
+                .collect();
+            moves.sort_by(|a, b| {
+                b.customers
+                    .cmp(&a.customers)
+                    .then(a.from_segment.cmp(&b.from_segment))
+                    .then(a.to_segment.cmp(&b.to_segment))
+            });
+            if !moves.is_empty() {
+                writeln!(w, "\nLargest flows between segments:\n")?;
+                writeln!(w, "| From | To | Customers | Share of from |")?;
+                writeln!(w, "|---|---|---:|---:|")?;
+                for f in moves.iter().take(5) {
+                    writeln!(
+                        w,
+                        "| {} {} | {} {} | {} | {} |",
+                        f.from_segment,
+                        md_escape(&f.from_name),
+                        f.to_segment,
+                        md_escape(&f.to_name),
+                        thousands(f.customers),
+                        pct(f.share_of_from)
+                    )?;
+                }
+            }
+        }
+        None => {
+            if let Some(n) = &c.migration_note {
+                writeln!(w, "- Customer flows: {}", md_escape(n))?;
+            }
+        }
+    }
     Ok(())
 }

@@ -54,12 +54,19 @@ impl CsvAnswer {
             let mut w = csv::WriterBuilder::new().from_writer(&mut buf);
             if !self.header_sent {
                 let id = crate::report::files::id_header(model);
-                let _ =
-                    w.write_record([id, "segment", "segment_name", "distance", "second_distance"]);
+                let _ = w.write_record([
+                    id,
+                    "segment",
+                    "segment_name",
+                    "distance",
+                    "second_distance",
+                    "distance_percentile",
+                    "outlier",
+                ]);
                 self.header_sent = true;
             }
             let mut seg = itoa::Buffer::new();
-            let mut num = [String::new(), String::new()];
+            let mut num = [String::new(), String::new(), String::new(), String::new()];
             while self.next < self.labels.len() {
                 let i = self.next;
                 self.next += 1;
@@ -75,9 +82,20 @@ impl CsvAnswer {
                         } else {
                             String::new()
                         };
-                        w.write_record([id, seg.format(s.id), s.name.as_str(), &num[0], &num[1]])
+                        let o = crate::lifecycle::outliers::Outlier::of(model, l as usize, d1);
+                        let [_, p, f] = o.cells();
+                        (num[2], num[3]) = (p, f);
+                        w.write_record([
+                            id,
+                            seg.format(s.id),
+                            s.name.as_str(),
+                            &num[0],
+                            &num[1],
+                            &num[2],
+                            &num[3],
+                        ])
                     }
-                    None => w.write_record([id, "", "", "", ""]),
+                    None => w.write_record([id, "", "", "", "", "", ""]),
                 };
                 // The writer hands its buffer over in pieces of 8 KiB.
                 if w.get_ref().len() >= CHUNK_BYTES {

@@ -304,6 +304,10 @@ struct ResultRow<'a> {
     segment_name: Option<&'a str>,
     distance: Option<f64>,
     second_distance: Option<f64>,
+    /// Percentile of `distance` among the segment's training customers (None with a
+    /// model written before distance quantiles existed).
+    distance_percentile: Option<f64>,
+    outlier: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -354,6 +358,7 @@ pub fn score_json(loaded: &Loaded, body: &[u8]) -> std::result::Result<Scored, A
         let id = batch.ids[i].clone().unwrap_or_else(|| i.to_string());
         let seg = label.map(|l| &model.segments[l as usize]);
         scored += usize::from(seg.is_some());
+        let o = label.map(|l| crate::lifecycle::outliers::Outlier::of(model, l as usize, d1));
         results.push(ResultRow {
             index: i,
             id,
@@ -361,6 +366,8 @@ pub fn score_json(loaded: &Loaded, body: &[u8]) -> std::result::Result<Scored, A
             segment_name: seg.map(|s| s.name.as_str()),
             distance: finite(d1),
             second_distance: finite(d2),
+            distance_percentile: o.and_then(|o| o.percentile),
+            outlier: o.and_then(|o| o.outlier),
             error: drop_reasons.get(i).cloned().flatten(),
         });
     }
@@ -383,7 +390,7 @@ pub fn score_json(loaded: &Loaded, body: &[u8]) -> std::result::Result<Scored, A
 }
 
 /// Scores a CSV body: the first three output columns are exactly `cardseg predict`'s
-/// (`ID,segment,segment_name`), then `distance,second_distance`. A gzip-compressed body is
+/// (`ID,segment,segment_name`), then `distance,second_distance,distance_percentile,outlier`. A gzip-compressed body is
 /// decompressed first, to at most `max_body` bytes (a small "gzip bomb" cannot fill memory).
 pub fn score_csv(
     loaded: Arc<Loaded>,
@@ -696,6 +703,9 @@ fn router(app: Arc<App>) -> Router {
 /// until SIGTERM or Ctrl-C.
 pub fn run(config: Config) -> Result<()> {
     let (model, checksum) = Model::load(&config.model_path)?;
+    if model.distance_quantiles.is_empty() {
+        eprintln!("{}", crate::lifecycle::outliers::NO_QUANTILES_NOTICE);
+    }
     let loaded = Loaded::new(model, checksum, &config.model_path, config.max_body);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -932,7 +942,7 @@ mod tests {
         );
         assert_eq!(
             String::from_utf8(csv).unwrap(),
-            "ID,segment,segment_name,distance,second_distance\np,1,Low,0.14142135623730953,1.2727922061357855\nq,,,,\n"
+            "ID,segment,segment_name,distance,second_distance,distance_percentile,outlier\np,1,Low,0.14142135623730953,1.2727922061357855,,\nq,,,,,,\n"
         );
     }
 

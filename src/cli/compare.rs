@@ -1,0 +1,29 @@
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The earlier run's output directory (or its labels.csv).
+    #[arg(long)]
+    pub before: PathBuf,
+    /// The later run's output directory (or its labels.csv, or a predict output).
+    #[arg(long)]
+    pub after: PathBuf,
+    /// Directory for migration.csv and migration.json (refused if it exists, unless --force).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
+    let m =
+        cardseg::lifecycle::migration::compare(&args.before, &args.after, &args.out, args.force)?;
+    if !quiet {
+        super::print(&format!(
+            "{}\nmigration.csv and migration.json in {}\n",
+            cardseg::lifecycle::migration::describe(&m),
+            args.out.display()
+        ))?;
+    }
+    Ok(())
+}

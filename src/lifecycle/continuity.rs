@@ -1,0 +1,357 @@
+//! Continuity across retrains (`cardseg run --previous OLD/model.json`): the new
+//! segments are matched one to one with the previous model's, so a segment that is still
+//! there keeps its id and name.
+//!
+//! Matching: both models' centroids (in input units) are put into ONE space, the previous
+//! model's scaler, and the one-to-one assignment minimising the summed Euclidean distance
+//! is found (Hungarian algorithm, O(k³)). An assigned pair is kept only when the new
+//! centroid lies closer to the previous centroid than [`THRESHOLD_FRACTION`] (one half)
+//! of the distance from that previous centroid to its nearest other previous centroid:
+//! nearer to it than to the midpoint towards any neighbour, so it cannot be "the same
+//! segment" of two previous ones. A matched segment keeps the previous id; its name is
+//! kept when the naming rules still give it that name, otherwise it takes the new name
+//! and the rename is reported. New segments left unmatched get fresh ids above every
+//! previous id; previous segments left unmatched are reported as retired.
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+
+/// A match must be closer than this fraction of the distance from the previous centroid
+/// to its nearest other previous centroid.
+pub const THRESHOLD_FRACTION: f64 = 0.5;
+
+/// Minimum-cost one-to-one assignment of the rows of `cost` (n × m, n <= m) to
+/// columns: `result[row] = column`. Hungarian algorithm with potentials, O(n²m).
+pub fn hungarian(cost: &[Vec<f64>]) -> Vec<usize> {
+    let n = cost.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let m = cost[0].len();
+    assert!(n <= m, "hungarian: more rows than columns");
+    // 1-based arrays as in the classic formulation; p[j] = row assigned to column j.
+    let (mut u, mut v) = (vec![0.0f64; n + 1], vec![0.0f64; m + 1]);
+    let (mut p, mut way) = (vec![0usize; m + 1], vec![0usize; m + 1]);
+    for i in 1..=n {
+        p[0] = i;
+        let mut j0 = 0;
+        let mut minv = vec![f64::INFINITY; m + 1];
+        let mut used = vec![false; m + 1];
+        loop {
+            used[j0] = true;
+            let i0 = p[j0];
+            let mut delta = f64::INFINITY;
+            let mut j1 = 0;
+            for j in 1..=m {
+                if !used[j] {
+                    let cur = cost[i0 - 1][j - 1] - u[i0] - v[j];
+                    if cur < minv[j] {
+                        minv[j] = cur;
+                        way[j] = j0;
+                    }
+                    if minv[j] < delta {
+                        delta = minv[j];
+                        j1 = j;
+                    }
+                }
+            }
+            for j in 0..=m {
+                if used[j] {
+                    u[p[j]] += delta;
+                    v[j] -= delta;
+                } else {
+                    minv[j] -= delta;
+                }
+            }
+            j0 = j1;
+            if p[j0] == 0 {
+                break;
+            }
+        }
+        loop {
+            let j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+            if j0 == 0 {
+                break;
+            }
+        }
+    }
+    let mut result = vec![0usize; n];
+    for j in 1..=m {
+        if p[j] != 0 {
+            result[p[j] - 1] = j - 1;
+        }
+    }
+    result
+}
+
+/// Checks that `previous` can be continued by a run with these features and k range;
+/// each refusal says what to change.
+pub fn check_previous(
+    previous: &Model,
+    shown: &str,
+    features: &[String],
+    k_min: usize,
+    k_max: usize,
+) -> Result<()> {
+    if previous.features != features {
+        return Err(Error::model(
+            shown,
+            format!(
+                "has the features {} but this run uses {}; --previous needs the same --features in the same order",
+                previous.features.join(","),
+                features.join(",")
+            ),
+        ));
+    }
+    let ks = &previous.k_selection;
+    if (ks.k_min, ks.k_max) != (k_min, k_max) {
+        return Err(Error::model(
+            shown,
+            format!(
+                "was trained with the k range {}..{} but this run sweeps {k_min}..{k_max}; --previous needs the same range: pass --k-min {} --k-max {}",
+                ks.k_min, ks.k_max, ks.k_min, ks.k_max
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// One matched pair.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Matched {
+    /// Index of the new segment (segment order).
+    #[serde(skip)]
+    pub new_index: usize,
+    pub id: u32,
+    /// Centroid distance in the previous model's scaled space.
+    pub distance: f64,
+    pub threshold: f64,
+}
+
+/// The outcome of matching a new fit with the previous model.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Matching {
+    /// Id of each new segment (segment order).
+    pub ids: Vec<u32>,
+    /// For each new segment: the previous segment index it continues, if any.
+    #[serde(skip)]
+    pub previous_of: Vec<Option<usize>>,
+    pub matched: Vec<Matched>,
+    /// Ids given to new segments with no previous match.
+    pub new_ids: Vec<u32>,
+    /// Previous segments with no match (id, name).
+    pub retired: Vec<(u32, String)>,
+}
+
+/// Centroids (input units) in `scaler`'s space.
+fn common_space(scaler: &crate::scale::MinMaxScaler, centroids: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let d = scaler.features.len();
+    let cols: Vec<Vec<f64>> = (0..d)
+        .map(|j| centroids.iter().map(|c| c[j]).collect())
+        .collect();
+    let views: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+    let m = scaler.transform_columns(&views);
+    (0..m.n).map(|i| m.row(i).to_vec()).collect()
+}
+
+/// Matches new centroids (input units, segment order) with the previous model's.
+pub fn match_segments(previous: &Model, new_centroids: &[Vec<f64>]) -> Matching {
+    let old = common_space(&previous.scaler, &previous.centroids);
+    let new = common_space(&previous.scaler, new_centroids);
+    let dist = |a: &[f64], b: &[f64]| super::outliers::sqdist(a, b).sqrt();
+    let thresholds: Vec<f64> = (0..old.len())
+        .map(|s| {
+            (0..old.len())
+                .filter(|&t| t != s)
+                .map(|t| dist(&old[s], &old[t]))
+                .fold(f64::INFINITY, f64::min)
+                * THRESHOLD_FRACTION
+        })
+        .collect();
+    // Rows are the smaller side.
+    let new_rows = new.len() <= old.len();
+    let (rows, cols) = if new_rows { (&new, &old) } else { (&old, &new) };
+    let cost: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| cols.iter().map(|c| dist(r, c)).collect())
+        .collect();
+    let assign = hungarian(&cost);
+    let mut previous_of = vec![None; new.len()];
+    let mut matched = Vec::new();
+    for (r, &c) in assign.iter().enumerate() {
+        let (ni, oi) = if new_rows { (r, c) } else { (c, r) };
+        let d = cost[r][c];
+        if d < thresholds[oi] {
+            previous_of[ni] = Some(oi);
+            matched.push(Matched {
+                new_index: ni,
+                id: previous.segments[oi].id,
+                distance: d,
+                threshold: thresholds[oi],
+            });
+        }
+    }
+    matched.sort_by_key(|m| m.new_index);
+    let mut next = previous.segments.iter().map(|s| s.id).max().unwrap_or(0);
+    let mut new_ids = Vec::new();
+    let ids = previous_of
+        .iter()
+        .map(|p| match p {
+            Some(oi) => previous.segments[*oi].id,
+            None => {
+                next += 1;
+                new_ids.push(next);
+                next
+            }
+        })
+        .collect();
+    let retired = previous
+        .segments
+        .iter()
+        .enumerate()
+        .filter(|(oi, _)| !previous_of.contains(&Some(*oi)))
+        .map(|(_, s)| (s.id, s.name.clone()))
+        .collect();
+    Matching {
+        ids,
+        previous_of,
+        matched,
+        new_ids,
+        retired,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brute(cost: &[Vec<f64>]) -> f64 {
+        fn go(cost: &[Vec<f64>], i: usize, used: &mut Vec<bool>) -> f64 {
+            if i == cost.len() {
+                return 0.0;
+            }
+            let mut best = f64::INFINITY;
+            for j in 0..cost[0].len() {
+                if !used[j] {
+                    used[j] = true;
+                    best = best.min(cost[i][j] + go(cost, i + 1, used));
+                    used[j] = false;
+                }
+            }
+            best
+        }
+        go(cost, 0, &mut vec![false; cost[0].len()])
+    }
+
+    #[test]
+    fn hungarian_is_optimal_on_small_matrices() {
+        let mut rng = crate::rng::Rng::new(7);
+        for n in 1..=5 {
+            for m in n..=6 {
+                let cost: Vec<Vec<f64>> = (0..n)
+                    .map(|_| (0..m).map(|_| rng.uniform()).collect())
+                    .collect();
+                let a = hungarian(&cost);
+                let mut seen = a.clone();
+                seen.sort_unstable();
+                seen.dedup();
+                assert_eq!(seen.len(), n);
+                let total: f64 = a.iter().enumerate().map(|(i, &j)| cost[i][j]).sum();
+                assert!((total - brute(&cost)).abs() < 1e-12, "{n}x{m}");
+            }
+        }
+    }
+}
+
+/// A matched segment whose profile now fits another name.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Rename {
+    pub id: u32,
+    pub from: String,
+    pub to: String,
+}
+
+/// Everything a run with `--previous` reports about what changed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Changes {
+    pub previous_model: String,
+    pub previous_checksum: String,
+    pub generation: u32,
+    /// Segments that continue a previous one (same id), with their centroid distance.
+    pub matched: Vec<Matched>,
+    /// New segments (id, name) with no previous counterpart.
+    pub new_segments: Vec<(u32, String)>,
+    /// Previous segments (id, name) with no counterpart now.
+    pub retired: Vec<(u32, String)>,
+    pub renamed: Vec<Rename>,
+    /// Customer flows, when the previous model sits in a run directory with labels.csv.
+    pub migration: Option<super::migration::Migration>,
+    /// Why there is no migration, when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration_note: Option<String>,
+}
+
+/// What changed since the previous model: renames, new and retired segments, and the
+/// customer flows when the previous run's labels are at hand.
+pub fn changes(
+    previous: crate::pipeline::Previous,
+    matching: Matching,
+    r: &crate::pipeline::RunResult,
+) -> Changes {
+    let segs = &r.model.segments;
+    let renamed = matching
+        .matched
+        .iter()
+        .filter_map(|m| {
+            let old = &previous.model.segments[matching.previous_of[m.new_index]?];
+            let now = &segs[m.new_index];
+            (old.name != now.name).then(|| Rename {
+                id: m.id,
+                from: old.name.clone(),
+                to: now.name.clone(),
+            })
+        })
+        .collect();
+    let new_segments = segs
+        .iter()
+        .filter(|s| matching.new_ids.contains(&s.id))
+        .map(|s| (s.id, s.name.clone()))
+        .collect();
+    let (migration, migration_note) = match &previous.labels {
+        None => (
+            None,
+            Some(format!(
+                "no labels.csv beside {}: customer flows are not known",
+                previous.shown
+            )),
+        ),
+        Some((name, before)) => {
+            let mut after = Vec::with_capacity(r.labels.len());
+            crate::report::files::for_each_label(r, &mut |id, seg| {
+                after.push((
+                    id.to_string(),
+                    seg.map(|s| (segs[s as usize].id, segs[s as usize].name.clone())),
+                ));
+            });
+            match super::migration::migrate(name, before, "this run", &after) {
+                Ok(m) => (Some(m), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        }
+    };
+    Changes {
+        previous_model: previous.shown,
+        previous_checksum: previous.checksum,
+        generation: r.model.lineage.as_ref().map_or(1, |l| l.generation),
+        matched: matching.matched,
+        new_segments,
+        retired: matching.retired,
+        renamed,
+        migration,
+        migration_note,
+    }
+}

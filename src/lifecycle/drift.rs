@@ -1,0 +1,431 @@
+//! Drift: does new data still look like the data the model was trained on?
+//!
+//! The model stores, per feature, the training distribution of the raw values as read
+//! (before missing values are filled, so the new data, read the same way, is compared
+//! like with like): the share missing, the range, and decile bins. Bin edges are the
+//! order statistics at positions ⌊i·(m − 1)/10⌋, i = 1…9, of the m sorted non-missing
+//! values, with repeated edges kept once (a feature that is zero for 40 % of customers
+//! has fewer bins); bin b holds the values v with `edge[b−1] < v <= edge[b]` (the first
+//! bin is everything up to the first edge, the last everything above the last edge), and
+//! the stored share is the training customers' exact share in each bin.
+//!
+//! Per feature, the population stability index over those bins is
+//! `PSI = Σ (a − e) · ln(a / e)` with `e` the training share and `a` the new share of the
+//! non-missing values, each first raised to at least [`SHARE_FLOOR`] (1e-4) so an empty
+//! bin does not make it infinite. Per segment, the same formula over the segments' shares
+//! (new customers scored with the model vs the training shares). Bands, as customary:
+//! below 0.1 stable, 0.1 to 0.25 watch, above 0.25 retrain.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ingest::{IdSpec, ReadSpec, Source};
+use crate::model::Model;
+use crate::output::OutputDir;
+use crate::table::Table;
+
+/// Smallest share used in a PSI term (shares below it are raised to it).
+pub const SHARE_FLOOR: f64 = 1e-4;
+/// PSI from which a distribution is worth watching.
+pub const WATCH: f64 = 0.1;
+/// PSI above which the model should be retrained.
+pub const RETRAIN: f64 = 0.25;
+/// Exit status of `cardseg drift` when `--fail-above` is crossed.
+pub const EXIT_FAIL_ABOVE: i32 = 3;
+
+/// One feature's training distribution (see the module documentation).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FeatureDistribution {
+    pub feature: String,
+    /// Rows read for training.
+    pub rows: u64,
+    /// Share of those rows with the value missing.
+    pub missing_share: f64,
+    /// Smallest and largest non-missing value.
+    pub min: f64,
+    pub max: f64,
+    /// Upper edges of all bins but the last (ascending, distinct).
+    pub edges: Vec<f64>,
+    /// Share of the non-missing values in each bin (`edges.len() + 1` of them).
+    pub shares: Vec<f64>,
+}
+
+/// Bin of `v` given the edges: the number of edges strictly below it.
+pub fn bin_of(edges: &[f64], v: f64) -> usize {
+    edges.partition_point(|e| *e < v)
+}
+
+/// Counts per bin of the non-missing `values`, and the number missing.
+fn counts(edges: &[f64], values: &[f64]) -> (Vec<u64>, u64) {
+    let mut c = vec![0u64; edges.len() + 1];
+    let mut missing = 0;
+    for &v in values {
+        if v.is_nan() {
+            missing += 1;
+        } else {
+            c[bin_of(edges, v)] += 1;
+        }
+    }
+    (c, missing)
+}
+
+fn shares(counts: &[u64]) -> Vec<f64> {
+    let m: u64 = counts.iter().sum();
+    counts
+        .iter()
+        .map(|&c| if m == 0 { 0.0 } else { c as f64 / m as f64 })
+        .collect()
+}
+
+impl FeatureDistribution {
+    /// The distribution of a raw column (NaN = missing); None when every value is missing.
+    pub fn of(feature: &str, values: &[f64]) -> Option<FeatureDistribution> {
+        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_unstable_by(f64::total_cmp);
+        let m = sorted.len();
+        let mut edges: Vec<f64> = (1..10).map(|i| sorted[i * (m - 1) / 10]).collect();
+        edges.dedup();
+        let (c, missing) = counts(&edges, values);
+        Some(FeatureDistribution {
+            feature: feature.to_string(),
+            rows: values.len() as u64,
+            missing_share: missing as f64 / values.len() as f64,
+            min: sorted[0],
+            max: sorted[m - 1],
+            shares: shares(&c),
+            edges,
+        })
+    }
+}
+
+/// PSI of `actual` against `expected` shares, each floored at [`SHARE_FLOOR`].
+pub fn psi(expected: &[f64], actual: &[f64]) -> f64 {
+    expected
+        .iter()
+        .zip(actual)
+        .map(|(&e, &a)| {
+            let (e, a) = (e.max(SHARE_FLOOR), a.max(SHARE_FLOOR));
+            (a - e) * (a / e).ln()
+        })
+        .sum()
+}
+
+/// The customary PSI band.
+pub fn verdict(psi: f64) -> &'static str {
+    if psi < WATCH {
+        "stable"
+    } else if psi <= RETRAIN {
+        "watch"
+    } else {
+        "retrain"
+    }
+}
+
+/// One bin of a feature's comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct BinDrift {
+    /// Upper edge (inclusive); None for the last bin.
+    pub upper: Option<f64>,
+    pub training_share: f64,
+    pub share_now: f64,
+}
+
+/// One feature's drift.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeatureDrift {
+    pub feature: String,
+    pub psi: f64,
+    pub verdict: &'static str,
+    pub missing_share_training: f64,
+    pub missing_share_now: f64,
+    pub missing_share_change: f64,
+    /// Share of the new rows whose value lies outside the training [min, max].
+    pub outside_range_share: f64,
+    pub bins: Vec<BinDrift>,
+}
+
+/// One segment's share now and at training.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentDrift {
+    pub id: u32,
+    pub name: String,
+    pub training_share: f64,
+    pub share_now: f64,
+}
+
+/// What `cardseg drift` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftReport {
+    pub model_checksum: String,
+    pub source: String,
+    pub rows: u64,
+    /// Customers the model could score (all but those with a missing feature under the
+    /// drop policy).
+    pub scored: u64,
+    pub share_floor: f64,
+    pub features: Vec<FeatureDrift>,
+    pub segments: Vec<SegmentDrift>,
+    pub segment_psi: f64,
+    pub segment_verdict: &'static str,
+    /// The worst verdict of all features and the segment shares.
+    pub verdict: &'static str,
+    pub fail_above: Option<f64>,
+    /// Whether any PSI is above `fail_above`.
+    pub failed: bool,
+}
+
+/// Compares feature columns (`cols[j]` = raw values of `model.features[j]`, NaN
+/// missing) with the model's training distribution.
+pub fn compare(
+    model: &Model,
+    checksum: &str,
+    source: &str,
+    cols: Vec<Vec<f64>>,
+    fail_above: Option<f64>,
+) -> Result<DriftReport> {
+    if model.feature_distributions.len() != model.features.len() {
+        return Err(Error::usage(format!(
+            "the model {}",
+            super::retrain_message("the training distributions drift needs")
+        )));
+    }
+    let rows = cols.first().map(Vec::len).unwrap_or(0) as u64;
+    let features: Vec<FeatureDrift> = model
+        .feature_distributions
+        .iter()
+        .zip(&cols)
+        .map(|(fd, values)| {
+            let (c, missing) = counts(&fd.edges, values);
+            let now = shares(&c);
+            let outside = values
+                .iter()
+                .filter(|v| **v < fd.min || **v > fd.max)
+                .count();
+            let missing_now = if rows == 0 {
+                0.0
+            } else {
+                missing as f64 / rows as f64
+            };
+            let p = psi(&fd.shares, &now);
+            FeatureDrift {
+                feature: fd.feature.clone(),
+                psi: p,
+                verdict: verdict(p),
+                missing_share_training: fd.missing_share,
+                missing_share_now: missing_now,
+                missing_share_change: missing_now - fd.missing_share,
+                outside_range_share: if rows == 0 {
+                    0.0
+                } else {
+                    outside as f64 / rows as f64
+                },
+                bins: fd
+                    .shares
+                    .iter()
+                    .zip(&now)
+                    .enumerate()
+                    .map(|(b, (&t, &n))| BinDrift {
+                        upper: fd.edges.get(b).copied(),
+                        training_share: t,
+                        share_now: n,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let scores = crate::predict::score_columns(model, &model.centers_flat(), cols, false);
+    let mut seg_counts = vec![0u64; model.k];
+    for l in scores.labels.iter().flatten() {
+        seg_counts[*l as usize] += 1;
+    }
+    let scored: u64 = seg_counts.iter().sum();
+    let now = shares(&seg_counts);
+    let training: Vec<f64> = model.segments.iter().map(|s| s.share).collect();
+    let segment_psi = psi(&training, &now);
+    let segments = model
+        .segments
+        .iter()
+        .zip(&now)
+        .map(|(s, &n)| SegmentDrift {
+            id: s.id,
+            name: s.name.clone(),
+            training_share: s.share,
+            share_now: n,
+        })
+        .collect();
+    let worst = features.iter().map(|f| f.psi).fold(segment_psi, f64::max);
+    Ok(DriftReport {
+        model_checksum: checksum.to_string(),
+        source: source.to_string(),
+        rows,
+        scored,
+        share_floor: SHARE_FLOOR,
+        features,
+        segments,
+        segment_psi,
+        segment_verdict: verdict(segment_psi),
+        verdict: verdict(worst),
+        fail_above,
+        failed: fail_above.is_some_and(|t| worst > t),
+    })
+}
+
+/// What `cardseg drift` is asked to do.
+pub struct DriftJob<'a> {
+    pub model: &'a Model,
+    pub checksum: &'a str,
+    pub model_path: &'a std::path::Path,
+    pub source: &'a Source,
+    pub delimiter: Option<u8>,
+    /// Directory for drift.md and drift.json.
+    pub out: Option<PathBuf>,
+    pub force: bool,
+    pub fail_above: Option<f64>,
+}
+
+/// `cardseg drift`: reads the new customers' features as training read them, compares
+/// them with the model's stored distributions and writes drift.md / drift.json into
+/// `out` (atomically) when given.
+pub fn drift(job: &DriftJob) -> Result<(DriftReport, String)> {
+    let model = job.model;
+    if model.feature_distributions.len() != model.features.len() {
+        return Err(Error::model(
+            job.model_path.display().to_string(),
+            super::retrain_message("the training distributions drift needs"),
+        ));
+    }
+    if let Some(t) = job.fail_above {
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(Error::usage(format!(
+                "--fail-above {t}: give a PSI of 0 or more, e.g. 0.25"
+            )));
+        }
+    }
+    let out = job
+        .out
+        .as_ref()
+        .map(|o| OutputDir::create(o, job.force))
+        .transpose()?;
+    job.source.check()?;
+    let spec = ReadSpec {
+        id: IdSpec::RowNumber,
+        required: model.features.clone(),
+        other_numeric: false,
+        delimiter: job.delimiter,
+    };
+    let table: Table = crate::ingest::read(job.source, &spec)?;
+    let cols = crate::predict::feature_columns(model, &table)?;
+    let report = compare(model, job.checksum, &table.source, cols, job.fail_above)?;
+    let md = markdown(&report);
+    if let Some(out) = out {
+        let path = out.file("drift.md");
+        crate::output::write_file(&path, |w| {
+            w.write_all(md.as_bytes())
+                .map_err(crate::output::werr(&path))
+        })?;
+        crate::report::files::write_json(&out.file("drift.json"), &report)?;
+        out.commit()?;
+    }
+    Ok((report, md))
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.2}%", v * 100.0)
+}
+
+/// The report for people.
+pub fn markdown(r: &DriftReport) -> String {
+    use crate::report::{md_escape, thousands};
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "# Drift check: {}\n", r.verdict);
+    let _ = writeln!(
+        s,
+        "{} customers from {} compared with the model's training data (model `{}`). PSI bands: below {WATCH} stable, {WATCH} to {RETRAIN} watch, above {RETRAIN} retrain; shares below {SHARE_FLOOR} count as {SHARE_FLOOR}.\n",
+        thousands(r.rows),
+        md_escape(&r.source),
+        r.model_checksum
+    );
+    let _ = writeln!(s, "## Features\n");
+    let _ = writeln!(
+        s,
+        "| Feature | PSI | Verdict | Missing at training | Missing now | Outside training range |"
+    );
+    let _ = writeln!(s, "|---|---:|---|---:|---:|---:|");
+    for f in &r.features {
+        let _ = writeln!(
+            s,
+            "| {} | {:.4} | {} | {} | {} | {} |",
+            md_escape(&f.feature),
+            f.psi,
+            f.verdict,
+            pct(f.missing_share_training),
+            pct(f.missing_share_now),
+            pct(f.outside_range_share)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n## Segments (PSI {:.4}: {})\n",
+        r.segment_psi, r.segment_verdict
+    );
+    let _ = writeln!(s, "| Segment | Name | Share at training | Share now |");
+    let _ = writeln!(s, "|---:|---|---:|---:|");
+    for g in &r.segments {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            g.id,
+            md_escape(&g.name),
+            pct(g.training_share),
+            pct(g.share_now)
+        );
+    }
+    if let Some(t) = r.fail_above {
+        let _ = writeln!(
+            s,
+            "\n--fail-above {t}: {}",
+            if r.failed {
+                "crossed (exit status 3)"
+            } else {
+                "not crossed"
+            }
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_and_psi() {
+        let values: Vec<f64> = (0..100)
+            .map(|i| (i % 50) as f64)
+            .chain([f64::NAN])
+            .collect();
+        let d = FeatureDistribution::of("x", &values).unwrap();
+        assert_eq!(d.rows, 101);
+        assert_eq!(d.shares.len(), d.edges.len() + 1);
+        assert!((d.shares.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert_eq!(psi(&d.shares, &d.shares), 0.0);
+        assert_eq!(bin_of(&d.edges, d.edges[0]), 0);
+        assert_eq!(verdict(0.05), "stable");
+        assert_eq!(verdict(0.2), "watch");
+        assert_eq!(verdict(0.3), "retrain");
+        let zeros = vec![0.0; 10];
+        let p = psi(&[0.5, 0.5], &[1.0, 0.0]);
+        assert!(p.is_finite() && p > 0.25);
+        assert!(FeatureDistribution::of("z", &[f64::NAN]).is_none());
+        assert_eq!(
+            FeatureDistribution::of("z", &zeros).unwrap().edges,
+            vec![0.0]
+        );
+    }
+}

@@ -1,0 +1,426 @@
+//! Migration between two runs: which customers moved from which segment to which.
+//!
+//! Customers are matched by id. An id that appears more than once in either labels file,
+//! and a row with an empty id, are left out and counted (never guessed); customers only in
+//! the earlier run are "gone", only in the later one "new"; customers without a segment
+//! in either run (dropped for missing values) are counted as unlabelled. The table counts
+//! every customer present and labelled in both, from-segment × to-segment, with the share
+//! of the from-segment's customers.
+//!
+//! Splits and merges are read from the flows: an earlier segment is split when at least
+//! two later segments each received at least [`SPLIT_SHARE`] (25 %) of its customers; a
+//! later segment is a merge when at least two earlier segments each supplied at least
+//! 25 % of its customers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::output::{werr, OutputDir};
+
+/// Share of a segment's customers that counts as a part of a split or merge.
+pub const SPLIT_SHARE: f64 = 0.25;
+
+/// One customer of a labels file: id, then segment id and name (None when unlabelled).
+pub type LabelRecord = (String, Option<(u32, String)>);
+
+/// Reads a labels file written by `run` or `predict` (`ID,segment,segment_name`, any
+/// trailing columns ignored).
+pub fn read_labels(path: &Path) -> Result<Vec<LabelRecord>> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, "reading labels", e))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(std::io::BufReader::new(file));
+    let bad = |line: u64, message: String| Error::Record {
+        source_name: shown.clone(),
+        line,
+        message,
+    };
+    let headers = rdr
+        .headers()
+        .map_err(|e| {
+            Error::input(
+                &shown,
+                format!("cannot read the header ({e}); give a labels.csv written by cardseg"),
+            )
+        })?
+        .clone();
+    if headers.len() < 3 || &headers[1] != "segment" || &headers[2] != "segment_name" {
+        return Err(Error::input(
+            &shown,
+            "is not a cardseg labels file (the header must start with ID,segment,segment_name); give a labels.csv written by cardseg run or predict",
+        ));
+    }
+    let mut out = Vec::new();
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                return Err(bad(
+                    line,
+                    format!("{e}; give a labels.csv written by cardseg"),
+                ));
+            }
+        }
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let seg = if rec[1].is_empty() {
+            None
+        } else {
+            let id: u32 = rec[1].parse().map_err(|_| {
+                bad(
+                    line,
+                    format!(
+                        "column segment: {} is not a segment id; give a labels.csv written by cardseg",
+                        crate::error::show_value(rec[1].as_bytes())
+                    ),
+                )
+            })?;
+            Some((id, rec[2].to_string()))
+        };
+        out.push((rec[0].to_string(), seg));
+    }
+    Ok(out)
+}
+
+/// The labels file of a run directory (or the file itself).
+pub fn labels_path(dir_or_file: &Path) -> PathBuf {
+    if dir_or_file.is_dir() {
+        dir_or_file.join("labels.csv")
+    } else {
+        dir_or_file.to_path_buf()
+    }
+}
+
+/// One cell of the migration table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Flow {
+    pub from_segment: u32,
+    pub from_name: String,
+    pub to_segment: u32,
+    pub to_name: String,
+    pub customers: u64,
+    /// Share of the from-segment's customers (present and labelled in both runs).
+    pub share_of_from: f64,
+}
+
+/// An earlier segment whose customers now sit mostly in several later ones.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Split {
+    pub from_segment: u32,
+    pub into: Vec<u32>,
+}
+
+/// A later segment that gathered most of several earlier ones.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Merge {
+    pub to_segment: u32,
+    pub from: Vec<u32>,
+}
+
+/// Who moved between two runs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Migration {
+    pub before: String,
+    pub after: String,
+    pub customers_before: u64,
+    pub customers_after: u64,
+    /// Customers (unique ids) in both runs.
+    pub customers_in_both: u64,
+    /// In both runs and labelled in both.
+    pub customers_compared: u64,
+    /// Compared customers whose segment id changed.
+    pub moved: u64,
+    pub stayed: u64,
+    /// Customers only in the later run.
+    pub new_customers: u64,
+    /// Customers only in the earlier run.
+    pub gone_customers: u64,
+    /// In both runs but without a segment in one of them.
+    pub unlabelled: u64,
+    /// Ids appearing more than once (left out), per run.
+    pub duplicate_ids_before: u64,
+    pub duplicate_ids_after: u64,
+    /// Rows with an empty id (left out), per run.
+    pub missing_ids_before: u64,
+    pub missing_ids_after: u64,
+    /// Non-empty cells, ordered by from-segment then to-segment.
+    pub flows: Vec<Flow>,
+    pub splits: Vec<Split>,
+    pub merges: Vec<Merge>,
+}
+
+/// Ids seen exactly once, with their row (None for an id seen more than once); counts of
+/// duplicated ids and empty ids.
+fn unique_ids(rows: &[LabelRecord]) -> (HashMap<&str, Option<usize>>, u64, u64) {
+    let mut seen: HashMap<&str, (usize, u32)> = HashMap::with_capacity(rows.len());
+    let mut empty = 0;
+    for (i, (id, _)) in rows.iter().enumerate() {
+        if id.is_empty() {
+            empty += 1;
+            continue;
+        }
+        seen.entry(id.as_str()).or_insert((i, 0)).1 += 1;
+    }
+    let dups = seen.values().filter(|(_, c)| *c > 1).count() as u64;
+    let unique = seen
+        .into_iter()
+        .map(|(k, (i, c))| (k, (c == 1).then_some(i)))
+        .collect();
+    (unique, dups, empty)
+}
+
+/// The migration from `before` to `after` (named for messages); an error when they
+/// share no customer id.
+pub fn migrate(
+    before_name: &str,
+    before: &[LabelRecord],
+    after_name: &str,
+    after: &[LabelRecord],
+) -> Result<Migration> {
+    let (ub, dup_b, empty_b) = unique_ids(before);
+    let (ua, dup_a, empty_a) = unique_ids(after);
+    let mut cells: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+    let mut names_b: BTreeMap<u32, &str> = BTreeMap::new();
+    let mut names_a: BTreeMap<u32, &str> = BTreeMap::new();
+    let (mut in_both, mut unlabelled) = (0u64, 0u64);
+    for (id, &ib) in &ub {
+        // Duplicated ids (None) are left out of the comparison.
+        let (Some(ib), Some(&Some(ia))) = (ib, ua.get(id)) else {
+            continue;
+        };
+        in_both += 1;
+        match (&before[ib].1, &after[ia].1) {
+            (Some((sb, nb)), Some((sa, na))) => {
+                names_b.entry(*sb).or_insert(nb);
+                names_a.entry(*sa).or_insert(na);
+                *cells.entry((*sb, *sa)).or_default() += 1;
+            }
+            _ => unlabelled += 1,
+        }
+    }
+    if in_both == 0 {
+        return Err(Error::input(
+            after_name,
+            format!("shares no customer id with {before_name}; migration compares the same customers in two runs: give labels of the same customer base"),
+        ));
+    }
+    let mut from_total: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut to_total: BTreeMap<u32, u64> = BTreeMap::new();
+    for (&(f, t), &c) in &cells {
+        *from_total.entry(f).or_default() += c;
+        *to_total.entry(t).or_default() += c;
+    }
+    let flows: Vec<Flow> = cells
+        .iter()
+        .map(|(&(f, t), &c)| Flow {
+            from_segment: f,
+            from_name: names_b[&f].to_string(),
+            to_segment: t,
+            to_name: names_a[&t].to_string(),
+            customers: c,
+            share_of_from: c as f64 / from_total[&f] as f64,
+        })
+        .collect();
+    let compared: u64 = cells.values().sum();
+    let stayed: u64 = cells
+        .iter()
+        .filter(|((f, t), _)| f == t)
+        .map(|(_, c)| c)
+        .sum();
+    let splits = from_total
+        .keys()
+        .filter_map(|&f| {
+            let into: Vec<u32> = flows
+                .iter()
+                .filter(|x| x.from_segment == f && x.share_of_from >= SPLIT_SHARE)
+                .map(|x| x.to_segment)
+                .collect();
+            (into.len() >= 2).then_some(Split {
+                from_segment: f,
+                into,
+            })
+        })
+        .collect();
+    let merges = to_total
+        .iter()
+        .filter_map(|(&t, &total)| {
+            let from: Vec<u32> = flows
+                .iter()
+                .filter(|x| x.to_segment == t && x.customers as f64 / total as f64 >= SPLIT_SHARE)
+                .map(|x| x.from_segment)
+                .collect();
+            (from.len() >= 2).then_some(Merge {
+                to_segment: t,
+                from,
+            })
+        })
+        .collect();
+    Ok(Migration {
+        before: before_name.to_string(),
+        after: after_name.to_string(),
+        customers_before: before.len() as u64,
+        customers_after: after.len() as u64,
+        customers_in_both: in_both,
+        customers_compared: compared,
+        moved: compared - stayed,
+        stayed,
+        new_customers: ua
+            .iter()
+            .filter(|(id, i)| i.is_some() && !ub.contains_key(*id))
+            .count() as u64,
+        gone_customers: ub
+            .iter()
+            .filter(|(id, i)| i.is_some() && !ua.contains_key(*id))
+            .count() as u64,
+        unlabelled,
+        duplicate_ids_before: dup_b,
+        duplicate_ids_after: dup_a,
+        missing_ids_before: empty_b,
+        missing_ids_after: empty_a,
+        flows,
+        splits,
+        merges,
+    })
+}
+
+/// Writes `migration.csv` (one row per non-empty cell) into a directory being built.
+pub fn write_csv(path: &Path, m: &Migration) -> Result<()> {
+    crate::output::write_file(path, |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        let err = |e: csv::Error| Error::io(path, "writing", std::io::Error::other(e.to_string()));
+        csv.write_record([
+            "from_segment",
+            "from_name",
+            "to_segment",
+            "to_name",
+            "customers",
+            "share_of_from",
+        ])
+        .map_err(err)?;
+        for f in &m.flows {
+            csv.write_record([
+                f.from_segment.to_string(),
+                f.from_name.clone(),
+                f.to_segment.to_string(),
+                f.to_name.clone(),
+                f.customers.to_string(),
+                f.share_of_from.to_string(),
+            ])
+            .map_err(err)?;
+        }
+        csv.flush().map_err(werr(path))
+    })
+}
+
+/// Writes migration.csv and migration.json into `out`.
+pub fn write_files(out: &OutputDir, m: &Migration) -> Result<()> {
+    write_csv(&out.file("migration.csv"), m)?;
+    crate::report::files::write_json(&out.file("migration.json"), m)
+}
+
+/// `cardseg compare`: the migration between two run directories (or labels files),
+/// written to `out` (migration.csv, migration.json) atomically.
+pub fn compare(before: &Path, after: &Path, out: &Path, force: bool) -> Result<Migration> {
+    let (pb, pa) = (labels_path(before), labels_path(after));
+    let lb = read_labels(&pb)?;
+    let la = read_labels(&pa)?;
+    let m = migrate(
+        &pb.display().to_string(),
+        &lb,
+        &pa.display().to_string(),
+        &la,
+    )?;
+    let dir = OutputDir::create(out, force)?;
+    write_files(&dir, &m)?;
+    dir.commit()?;
+    Ok(m)
+}
+
+/// A few lines for people.
+pub fn describe(m: &Migration) -> String {
+    use crate::report::thousands;
+    let mut s = format!(
+        "{} customers in both runs: {} stayed in their segment, {} moved; {} new, {} gone",
+        thousands(m.customers_in_both),
+        thousands(m.stayed),
+        thousands(m.moved),
+        thousands(m.new_customers),
+        thousands(m.gone_customers)
+    );
+    if m.unlabelled > 0 {
+        s.push_str(&format!(
+            ", {} unlabelled in one run",
+            thousands(m.unlabelled)
+        ));
+    }
+    let (d, e) = (
+        m.duplicate_ids_before + m.duplicate_ids_after,
+        m.missing_ids_before + m.missing_ids_after,
+    );
+    if d + e > 0 {
+        s.push_str(&format!(
+            "; left out: {} duplicated ids, {} rows without an id",
+            thousands(d),
+            thousands(e)
+        ));
+    }
+    s.push('.');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, seg: Option<u32>) -> LabelRecord {
+        (id.to_string(), seg.map(|s| (s, format!("S{s}"))))
+    }
+
+    #[test]
+    fn flows_new_gone_duplicates_and_splits() {
+        let before = vec![
+            rec("a", Some(1)),
+            rec("b", Some(1)),
+            rec("c", Some(1)),
+            rec("d", Some(1)),
+            rec("e", Some(2)),
+            rec("gone", Some(2)),
+            rec("dup", Some(2)),
+            rec("dup", Some(2)),
+            rec("", Some(2)),
+        ];
+        let after = vec![
+            rec("a", Some(1)),
+            rec("b", Some(1)),
+            rec("c", Some(3)),
+            rec("d", Some(3)),
+            rec("e", None),
+            rec("new", Some(1)),
+            rec("dup", Some(1)),
+        ];
+        let m = migrate("b", &before, "a", &after).unwrap();
+        assert_eq!(m.customers_in_both, 5);
+        assert_eq!(m.customers_compared, 4);
+        assert_eq!((m.stayed, m.moved), (2, 2));
+        assert_eq!((m.new_customers, m.gone_customers), (1, 1));
+        assert_eq!(m.unlabelled, 1);
+        assert_eq!((m.duplicate_ids_before, m.missing_ids_before), (1, 1));
+        assert_eq!(m.flows.len(), 2);
+        assert_eq!(m.flows[1].share_of_from, 0.5);
+        assert_eq!(
+            m.splits,
+            vec![Split {
+                from_segment: 1,
+                into: vec![1, 3]
+            }]
+        );
+        assert!(migrate("b", &before, "a", &[rec("zz", Some(1))]).is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! Outlier customers: each scored customer's distance to its segment's centroid (scaled
+//! units: the square root of the squared Euclidean distance summed in feature order, the
+//! distance `predict` and `serve` report) and that distance's percentile among the
+//! segment's training customers.
+//!
+//! The model stores, per segment, [`QUANTILES`] quantiles of the training distances at
+//! the levels of [`level`]: 0 %, 1 %, …, 98 %, then 99.0 %, 99.1 %, …, 100 % (fine where
+//! the outlier threshold sits, coarse elsewhere, to keep the model small). Each is
+//! numpy's default (linear) quantile: level p sits at position p × (n − 1) of the sorted
+//! distances. A distance's percentile is read back by linear interpolation: 0 below the
+//! first quantile, 100 at or above the last (and for a segment whose training distances
+//! are all equal), otherwise `L[i] + (d − q[i]) / (q[i+1] − q[i]) × (L[i+1] − L[i])` where
+//! L are the levels in percent and i is the last quantile with `q[i] <= d` (so runs of
+//! equal quantiles resolve to the highest). A customer is an outlier when the percentile is above the model's
+//! `outlier_percentile` (default 99.5): about half a percent of the training customers
+//! are, and any customer beyond the farthest training customer of its segment is.
+
+use crate::model::Model;
+
+/// Quantiles stored per segment (see [`level`]).
+pub const QUANTILES: usize = 110;
+
+/// Level of stored quantile `i`, in permille: 0, 10, …, 980, then 990, 991, …, 1000.
+pub fn level(i: usize) -> u32 {
+    if i < 99 {
+        i as u32 * 10
+    } else {
+        990 + (i as u32 - 99)
+    }
+}
+
+/// Default `--outlier-percentile`.
+pub fn default_percentile() -> f64 {
+    99.5
+}
+
+/// Squared Euclidean distance summed in feature order (the scoring kernel's order).
+pub fn sqdist(a: &[f64], b: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for (x, y) in a.iter().zip(b) {
+        let t = x - y;
+        s += t * t;
+    }
+    s
+}
+
+/// Quantiles of one segment's training distances (sorted in place); None when empty.
+pub fn quantiles(distances: &mut [f64]) -> Option<Vec<f64>> {
+    if distances.is_empty() {
+        return None;
+    }
+    distances.sort_unstable_by(f64::total_cmp);
+    let n = distances.len();
+    Some(
+        (0..QUANTILES)
+            .map(|i| {
+                let pos = (n - 1) as f64 * f64::from(level(i)) / 1000.0;
+                let lo = pos.floor() as usize;
+                let hi = (lo + 1).min(n - 1);
+                let frac = pos - lo as f64;
+                if frac == 0.0 {
+                    distances[lo]
+                } else {
+                    distances[lo] + (distances[hi] - distances[lo]) * frac
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Percentile (0 to 100) of `distance` among a segment's training distances, from its
+/// stored quantiles (see the module documentation).
+pub fn percentile(q: &[f64], distance: f64) -> f64 {
+    let last = q.len() - 1;
+    if distance >= q[last] {
+        return 100.0;
+    }
+    if distance < q[0] {
+        return 0.0;
+    }
+    let j = q.partition_point(|v| *v <= distance);
+    let i = j - 1;
+    let (li, lj) = (f64::from(level(i)) / 10.0, f64::from(level(j)) / 10.0);
+    li + (distance - q[i]) / (q[j] - q[i]) * (lj - li)
+}
+
+/// One customer's outlier figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outlier {
+    pub distance: f64,
+    /// None when the model has no distance quantiles (written before they existed).
+    pub percentile: Option<f64>,
+    pub outlier: Option<bool>,
+}
+
+impl Outlier {
+    /// Figures of a customer in segment `segment` (index) at `distance` from its centroid.
+    pub fn of(model: &Model, segment: usize, distance: f64) -> Outlier {
+        let percentile = model
+            .distance_quantiles
+            .get(segment)
+            .map(|q| percentile(q, distance));
+        Outlier {
+            distance,
+            percentile,
+            outlier: percentile.map(|p| p > model.outlier_percentile),
+        }
+    }
+
+    /// The three label-file cells: distance, percentile, outlier (shortest round-trip
+    /// text for numbers; empty when unknown).
+    pub fn cells(&self) -> [String; 3] {
+        [
+            self.distance.to_string(),
+            self.percentile.map(|p| p.to_string()).unwrap_or_default(),
+            self.outlier.map(|o| o.to_string()).unwrap_or_default(),
+        ]
+    }
+}
+
+/// The one stderr notice for scoring with a model that has no distance quantiles.
+pub const NO_QUANTILES_NOTICE: &str = "note: this model was written by a cardseg without distance quantiles: distance_percentile and outlier are left empty; retrain it with this cardseg (cardseg run) to get them";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_match_numpy_linear_and_percentile_inverts_them() {
+        let mut d: Vec<f64> = (0..11).map(|i| i as f64).collect();
+        let q = quantiles(&mut d).unwrap();
+        assert_eq!(q.len(), QUANTILES);
+        assert_eq!(level(QUANTILES - 1), 1000);
+        assert_eq!(q[0], 0.0);
+        assert_eq!(q[50], 5.0);
+        assert_eq!(q[QUANTILES - 1], 10.0);
+        assert!((q[104] - 9.95).abs() < 1e-12);
+        assert_eq!(percentile(&q, 5.0), 50.0);
+        assert!((percentile(&q, 9.95) - 99.5).abs() < 1e-9);
+        assert!((percentile(&q, 2.55) - 25.5).abs() < 1e-9);
+        assert_eq!(percentile(&q, -1.0), 0.0);
+        assert_eq!(percentile(&q, 11.0), 100.0);
+        assert!((percentile(&q, 9.96) - 99.6).abs() < 1e-9);
+    }
+
+    #[test]
+    fn equal_quantiles_resolve_to_the_highest() {
+        let mut d = vec![1.0, 1.0, 1.0, 2.0];
+        let q = quantiles(&mut d).unwrap();
+        // Two thirds of the positions hold 1.0: a distance of exactly 1 is at the last
+        // level whose quantile is 1 (66 %).
+        let p = percentile(&q, 1.0);
+        assert_eq!(p, 66.0);
+    }
+}
