@@ -79,7 +79,7 @@ fn a_file_written_into_out_during_a_run_survives() {
             "2",
         ],
     );
-    let mut child = r
+    let child = r
         .command()
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
