@@ -51,6 +51,7 @@ fn main() {
             table.rows(),
             &|i| table.ids.get(i),
             &|i| labels[i],
+            false,
         )
     })
     .unwrap_or_else(|e| fail(e));

@@ -59,6 +59,8 @@ pub struct RunConfig {
     pub seed: u64,
     pub force: bool,
     pub naming_rules: Option<PathBuf>,
+    /// Write CSV cells as they are (`--raw-csv`): no formula neutralisation.
+    pub raw_csv: bool,
     pub silhouette_exact_max: usize,
     pub silhouette_sample: usize,
     pub delimiter: Option<u8>,
@@ -92,6 +94,7 @@ impl RunConfig {
             seed: 42,
             force: false,
             naming_rules: None,
+            raw_csv: false,
             silhouette_exact_max: silhouette::EXACT_MAX_ROWS,
             silhouette_sample: silhouette::SAMPLE_SIZE,
             delimiter: None,

@@ -143,6 +143,8 @@ pub struct PredictJob<'a> {
     pub force: bool,
     pub delimiter: Option<u8>,
     pub write_labels: Option<&'a LabelTarget>,
+    /// Write CSV cells as they are (`--raw-csv`): no formula neutralisation.
+    pub raw_csv: bool,
 }
 
 /// `cardseg predict`: labels for every customer of the source, written atomically to
@@ -174,6 +176,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
             table.rows(),
             &|i| table.ids.get(i),
             &|i| labels[i],
+            job.raw_csv,
         )
     })?;
     let mut counts = vec![0u64; model.k];

@@ -20,6 +20,10 @@ pub struct Args {
     /// Field delimiter (default: sniffed).
     #[arg(long, value_parser = super::delimiter)]
     pub delimiter: Option<u8>,
+    /// Write CSV cells as they are: no quote before text that a spreadsheet would run as
+    /// a formula (=, +, -, @, tab, CR).
+    #[arg(long)]
+    pub raw_csv: bool,
 }
 
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
@@ -34,6 +38,7 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
         force: args.force,
         delimiter: args.delimiter,
         write_labels: target.as_ref(),
+        raw_csv: args.raw_csv,
     })?;
     if !quiet {
         let mut text = format!(

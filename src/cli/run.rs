@@ -57,6 +57,10 @@ pub struct Common {
     /// Naming rules (TOML) replacing the defaults; see rules/default.toml.
     #[arg(long)]
     pub naming_rules: Option<PathBuf>,
+    /// Write CSV cells as they are: no quote before text that a spreadsheet would run as
+    /// a formula (=, +, -, @, tab, CR).
+    #[arg(long)]
+    pub raw_csv: bool,
     /// Rows up to which silhouettes are exact; above, a sampled estimate.
     #[arg(long, default_value_t = cardseg::cluster::silhouette::EXACT_MAX_ROWS)]
     pub silhouette_exact_max: usize,
@@ -105,6 +109,7 @@ impl Common {
             seed: self.seed,
             force: self.force,
             naming_rules: self.naming_rules.clone(),
+            raw_csv: self.raw_csv,
             silhouette_exact_max: self.silhouette_exact_max,
             silhouette_sample: self.silhouette_sample,
             delimiter: self.delimiter,

@@ -91,7 +91,9 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
                 ids.len()
             )));
         }
-        if &record[0] != ids.get(row) {
+        // Cells written with formula neutralisation (crate::csvcell) or with --raw-csv.
+        let same = |cell: &str, want: &str| cell == want || crate::csvcell::restore(cell) == want;
+        if !same(&record[0], ids.get(row)) {
             return Err(at(format!(
                 "id {} does not match the input's customer {} (row {}); give the labels written for this input",
                 crate::error::show_value(record[0].as_bytes()),
@@ -114,7 +116,7 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
                     model.k
                 ))
             })?;
-        if record[2] != model.segments[seg - 1].name {
+        if !same(&record[2], &model.segments[seg - 1].name) {
             return Err(at(format!(
                 "segment {seg} is named {} here but {} in the model; these labels come from another model",
                 crate::error::show_value(record[2].as_bytes()),

@@ -11,9 +11,9 @@ use crate::pipeline::{RunConfig, RunResult};
 
 /// Writes every output file of a run into the (temporary) output directory.
 pub fn write_all(out: &OutputDir, r: &RunResult, model_text: &str, cfg: &RunConfig) -> Result<()> {
-    files::write_labels(&out.file("labels.csv"), r)?;
+    files::write_labels(&out.file("labels.csv"), r, cfg.raw_csv)?;
     files::write_k_selection(&out.file("k_selection.csv"), &r.model)?;
-    files::write_segments_csv(&out.file("segments.csv"), r)?;
+    files::write_segments_csv(&out.file("segments.csv"), r, cfg.raw_csv)?;
     files::write_json(&out.file("segments.json"), &files::segments_json(r))?;
     let summary = summary::Summary::build(r);
     let path = out.file("summary.md");

@@ -54,8 +54,14 @@ impl CsvAnswer {
             let mut w = csv::WriterBuilder::new().from_writer(&mut buf);
             if !self.header_sent {
                 let id = crate::report::files::id_header(model);
-                let _ =
-                    w.write_record([id, "segment", "segment_name", "distance", "second_distance"]);
+                let id = crate::csvcell::neutralise(id);
+                let _ = w.write_record([
+                    id.as_ref(),
+                    "segment",
+                    "segment_name",
+                    "distance",
+                    "second_distance",
+                ]);
                 self.header_sent = true;
             }
             let mut seg = itoa::Buffer::new();
@@ -63,7 +69,8 @@ impl CsvAnswer {
             while self.next < self.labels.len() {
                 let i = self.next;
                 self.next += 1;
-                let id = self.ids.get(i);
+                let id = crate::csvcell::neutralise(self.ids.get(i));
+                let id = id.as_ref();
                 let _ = match self.labels[i] {
                     Some(l) => {
                         let s = &model.segments[l as usize];
@@ -75,7 +82,8 @@ impl CsvAnswer {
                         } else {
                             String::new()
                         };
-                        w.write_record([id, seg.format(s.id), s.name.as_str(), &num[0], &num[1]])
+                        let name = crate::csvcell::neutralise(&s.name);
+                        w.write_record([id, seg.format(s.id), &name, &num[0], &num[1]])
                     }
                     None => w.write_record([id, "", "", "", ""]),
                 };
