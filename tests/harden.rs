@@ -207,3 +207,126 @@ fn a_command_never_overwrites_its_own_inputs() {
         );
     }
 }
+
+/// Ids and segment names that begin with a formula character are written with a leading
+/// quote in labels.csv, segments.csv and predict's output (numbers untouched); the
+/// dashboard rebuild reads the ids back exactly; --raw-csv writes them as they are.
+#[test]
+fn csv_cells_are_never_formulas_and_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = String::from_utf8(synthetic_csv(300, 5)).unwrap();
+    let mut lines = text.lines();
+    let mut csv = lines.next().unwrap().to_string() + "\n";
+    let evil = [
+        "=HYPERLINK(\"http://x\")",
+        "+1+2",
+        "-cmd|' /C calc'!A0",
+        "@SUM(A1)",
+        "'=quoted",
+    ];
+    for (i, l) in lines.enumerate() {
+        let (_, rest) = l.split_once(',').unwrap();
+        let id = if i < evil.len() {
+            evil[i].to_string()
+        } else {
+            format!("C{i}")
+        };
+        let quoted = format!("\"{}\"", id.replace('"', "\"\""));
+        csv.push_str(&format!("{quoted},{rest}\n"));
+    }
+    fs::write(dir.path().join("in.csv"), csv).unwrap();
+    fs::write(
+        dir.path().join("rules.toml"),
+        "[[rule]]\nname = \"=cmd()\"\nwhen = []\naction = \"@act\"\n",
+    )
+    .unwrap();
+    let o = cardseg(
+        dir.path(),
+        &[
+            "run",
+            "--input",
+            "in.csv",
+            "--out",
+            "res",
+            "--n-init",
+            "1",
+            "--k",
+            "3",
+            "--naming-rules",
+            "rules.toml",
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let o = cardseg(
+        dir.path(),
+        &[
+            "predict",
+            "--model",
+            "res/model.json",
+            "--input",
+            "in.csv",
+            "--out",
+            "p.csv",
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let o = cardseg(
+        dir.path(),
+        &[
+            "predict",
+            "--model",
+            "res/model.json",
+            "--input",
+            "in.csv",
+            "--out",
+            "raw.csv",
+            "--raw-csv",
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let cells = |path: &str| -> Vec<Vec<String>> {
+        let mut r = csv::ReaderBuilder::new()
+            .from_path(dir.path().join(path))
+            .unwrap();
+        r.records()
+            .map(|x| x.unwrap().iter().map(String::from).collect())
+            .collect()
+    };
+    let formula =
+        |c: &str| c.starts_with(['=', '+', '-', '@', '\t', '\r']) && c.parse::<f64>().is_err();
+    for f in ["res/labels.csv", "res/segments.csv", "p.csv"] {
+        for row in cells(f) {
+            for c in &row {
+                assert!(!formula(c), "{f}: formula cell {c:?}");
+            }
+        }
+    }
+    let labels = cells("res/labels.csv");
+    for (i, e) in evil.iter().enumerate() {
+        assert_eq!(labels[i][0], format!("'{e}"), "row {i}");
+        assert_eq!(cardseg::csvcell::restore(&labels[i][0]), *e);
+    }
+    assert_eq!(cells("p.csv"), labels);
+    let raw = cells("raw.csv");
+    for (i, e) in evil.iter().enumerate() {
+        assert_eq!(raw[i][0], *e);
+    }
+    // The dashboard rebuild reads the neutralised ids back (and the raw ones).
+    for l in ["res/labels.csv", "raw.csv"] {
+        let o = cardseg(
+            dir.path(),
+            &[
+                "dashboard",
+                "--model",
+                "res/model.json",
+                "--labels",
+                l,
+                "--input",
+                "in.csv",
+                "--out",
+                &format!("{l}.html"),
+            ],
+        );
+        assert_eq!(o.code, Some(0), "{l}: {o:?}");
+    }
+}
