@@ -330,3 +330,26 @@ fn csv_cells_are_never_formulas_and_read_back_exactly() {
         assert_eq!(o.code, Some(0), "{l}: {o:?}");
     }
 }
+
+/// Sample sizes and restarts far out of range are usage errors (exit 2), never an
+/// allocation failure or a capacity-overflow panic.
+#[test]
+fn huge_sample_sizes_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", 100);
+    for (flag, v) in [
+        ("--silhouette-sample", "10000000000"),
+        ("--silhouette-sample", "18446744073709551615"),
+        ("--silhouette-sample", "99999999999999999999999999"),
+        ("--silhouette-exact-max", "18446744073709551615"),
+        ("--n-init", "10000000000"),
+    ] {
+        let o = cardseg(
+            dir.path(),
+            &["run", "--input", "in.csv", "--out", "o", flag, v],
+        );
+        let bad = judge(&o, 2, &[flag]);
+        assert!(bad.is_empty(), "{flag} {v}: {bad:?}");
+        assert!(!dir.path().join("o").exists());
+    }
+}

@@ -1103,11 +1103,11 @@ mod tests {
         let v = json_of(
             score_json(
                 &l,
-                br#"[{"ID":"x","A":0,"B":"0"},{"A":10,"B":10.0,"Z":[1]},{"A":null}]"#,
+                br#"[{"ID":"x","A":0,"B":"0"},{"A":10,"B":10.0,"Z":[1]},{"A":null,"B":0},{"a":1}]"#,
             )
             .unwrap(),
         );
-        assert_eq!(v["customers"], 3);
+        assert_eq!(v["customers"], 4);
         assert_eq!(v["scored"], 3);
         let r = &v["results"];
         assert_eq!(r[0]["id"], "x");
@@ -1117,9 +1117,18 @@ mod tests {
         assert_eq!(r[1]["id"], "1");
         assert_eq!(r[1]["segment"], 2);
         assert_eq!(r[1]["segment_name"], "High, \"quoted\"");
-        // A missing, filled with 5 -> scaled 0.5; B filled with 0: nearer segment 1.
+        // A missing, filled with 5 -> scaled 0.5; B 0: nearer segment 1.
         assert_eq!(r[2]["segment"], 1);
         assert_eq!(r[2]["distance"], 0.5);
+        assert_eq!(r[2]["imputed"], serde_json::json!(["A"]));
+        assert!(r[0].get("imputed").is_none());
+        // No feature at all (only a wrong-case key): an error item with a did-you-mean.
+        assert!(r[3]["segment"].is_null());
+        let e = r[3]["error"].as_str().unwrap();
+        assert!(
+            e.contains("none of the model's features") && e.contains("did you mean \"A\""),
+            "{e}"
+        );
         let one = json_of(score_json(&l, br#"{"A":"1e1","B":10}"#).unwrap());
         assert_eq!(one["results"][0]["segment"], 2);
     }
