@@ -353,3 +353,104 @@ fn huge_sample_sizes_are_usage_errors() {
         assert!(!dir.path().join("o").exists());
     }
 }
+
+/// A warehouse extract whose id column is `customer_id` (or that has none) is scored with
+/// --id-column / --no-id; `--out x.parquet` is refused rather than filled with CSV.
+#[test]
+fn predict_takes_another_id_column_and_refuses_non_csv_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", 400);
+    let o = cardseg(
+        dir.path(),
+        &[
+            "run",
+            "--input",
+            "in.csv",
+            "--out",
+            "res",
+            "--n-init",
+            "1",
+            "--k",
+            "3",
+            "--no-dashboard",
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let text = fs::read_to_string(dir.path().join("in.csv")).unwrap();
+    let (head, rest) = text.split_once('\n').unwrap();
+    let (first, tail) = head.split_once(',').unwrap();
+    assert_eq!(first, "CUST_ID");
+    fs::write(
+        dir.path().join("wh.csv"),
+        format!("customer_id,{tail}\n{rest}"),
+    )
+    .unwrap();
+    let no_id: String = text
+        .lines()
+        .map(|l| l.split_once(',').unwrap().1.to_string() + "\n")
+        .collect();
+    fs::write(dir.path().join("noid.csv"), no_id).unwrap();
+    let o = cardseg(
+        dir.path(),
+        &[
+            "predict",
+            "--model",
+            "res/model.json",
+            "--input",
+            "wh.csv",
+            "--out",
+            "wh_labels.csv",
+            "--id-column",
+            "customer_id",
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let ours = fs::read_to_string(dir.path().join("wh_labels.csv")).unwrap();
+    let theirs = fs::read_to_string(dir.path().join("res/labels.csv")).unwrap();
+    assert_eq!(ours.replacen("customer_id,", "CUST_ID,", 1), theirs);
+    let o = cardseg(
+        dir.path(),
+        &[
+            "predict",
+            "--model",
+            "res/model.json",
+            "--input",
+            "noid.csv",
+            "--out",
+            "n.csv",
+            "--no-id",
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let n = fs::read_to_string(dir.path().join("n.csv")).unwrap();
+    let segs = |t: &str| -> Vec<String> {
+        t.lines()
+            .skip(1)
+            .map(|l| l.split_once(',').unwrap().1.to_string())
+            .collect()
+    };
+    assert!(
+        n.starts_with("row,segment,segment_name\n1,"),
+        "{}",
+        &n[..40]
+    );
+    assert_eq!(segs(&n), segs(&theirs));
+    let before = snapshot(dir.path());
+    for out in ["x.parquet", "x.json", "x.csv.gz"] {
+        let o = cardseg(
+            dir.path(),
+            &[
+                "predict",
+                "--model",
+                "res/model.json",
+                "--input",
+                "in.csv",
+                "--out",
+                out,
+            ],
+        );
+        let bad = judge(&o, 1, &["writes CSV", ".csv"]);
+        assert!(bad.is_empty(), "{out}: {bad:?}");
+    }
+    assert!(diff(&before, &snapshot(dir.path())).is_empty());
+}
