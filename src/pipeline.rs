@@ -220,13 +220,6 @@ impl RunConfig {
 pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     cfg.check()?;
     cfg.source.check()?;
-    let input = crate::output::local_input(&cfg.source.input);
-    let inputs: Vec<&std::path::Path> = input
-        .iter()
-        .chain(&cfg.naming_rules)
-        .map(|p| p.as_path())
-        .collect();
-    crate::output::refuse_inputs(&cfg.out, &inputs)?;
     let rules = load_rules(cfg)?;
     // Connect to the label database before any work: a wrong URL fails fast.
     let writer = cfg
@@ -234,8 +227,16 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
         .as_ref()
         .map(LabelWriter::connect)
         .transpose()?;
-    // Refuse an existing result and prove the place is writable before any work.
+    // Refuse an existing result and prove the place is writable before any work, and an
+    // output that holds this run's own input (--force would replace it).
     let out = OutputDir::create(&cfg.out, cfg.force)?;
+    let input = crate::output::local_input(&cfg.source.input);
+    let inputs: Vec<&std::path::Path> = input
+        .iter()
+        .chain(&cfg.naming_rules)
+        .map(|p| p.as_path())
+        .collect();
+    crate::output::refuse_inputs(&cfg.out, &inputs)?;
     let t = Instant::now();
     let (table, spilled) = if spill_enabled() {
         ingest::read_spilling(&cfg.source, &cfg.read_spec(), out.path())?

@@ -46,8 +46,8 @@ pub struct Common {
     /// How auto picks k: knee (elbow of inertia, Kneedle) or silhouette (highest).
     #[arg(long, default_value = "knee")]
     pub k_rule: KRule,
-    /// K-Means restarts per k (the lowest inertia is kept); 1 to 1,000.
-    #[arg(long, default_value_t = 10, value_parser = super::bounded::<1, 1_000>)]
+    /// K-Means restarts per k (the lowest inertia is kept); at most 1,000.
+    #[arg(long, default_value_t = 10, value_parser = super::bounded::<0, 1_000>)]
     pub n_init: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
