@@ -59,6 +59,7 @@ fn main() {
                     distances[i].0,
                 )
             },
+            false,
         )
     })
     .unwrap_or_else(|e| fail(e));

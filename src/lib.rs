@@ -9,6 +9,7 @@
 
 pub mod clean;
 pub mod cluster;
+pub mod csvcell;
 pub mod dashboard;
 pub mod error;
 pub mod export;

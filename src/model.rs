@@ -271,6 +271,12 @@ impl Model {
     /// Internal consistency, so a model that passed the checksum but was produced by a
     /// buggy or foreign writer cannot make scoring index out of bounds.
     fn validate(&self, shown: &str) -> Result<()> {
+        const MAX_FEATURES: usize = 10_000;
+        const MAX_K: usize = 1_000;
+        const MAX_NAME_BYTES: usize = 500;
+        const MAX_TEXT_BYTES: usize = 10_000;
+        // Fresh ids of `run --previous` grow by at most k per generation.
+        const MAX_SEGMENT_ID: usize = 1_000_000;
         let d = self.features.len();
         let bad = |what: &str| {
             Err(Error::model(
@@ -280,6 +286,14 @@ impl Model {
         };
         if d == 0 {
             return bad("no features");
+        }
+        // Sanity bounds (the checksum proves integrity, not sanity): far above what any run
+        // writes, far below what would make loading or answers huge.
+        if d > MAX_FEATURES {
+            return bad(&format!("{d} features, more than {MAX_FEATURES}"));
+        }
+        if self.k > MAX_K {
+            return bad(&format!("k is {}, more than {MAX_K}", self.k));
         }
         if self.k == 0
             || self.centroids_scaled.len() != self.k
@@ -326,6 +340,38 @@ impl Model {
         if !(0.0..=100.0).contains(&self.outlier_percentile) {
             return bad("the outlier percentile is not between 0 and 100");
         }
+        // A scale is positive, and maps the training range to a width of at most 1e30 (1
+        // for min-max; range / spread, or a log range, for other scalers, always far
+        // below): a scale of 1e300 would put every customer in one segment.
+        for j in 0..d {
+            let width = s.scale[j] * (s.data_max[j] - s.data_min[j]);
+            if s.scale[j] <= 0.0 || !(width.is_finite() && width > 0.0 && width <= 1e30) {
+                return bad(&format!(
+                    "the scale of feature {} ({}) does not fit its training range",
+                    self.features[j], s.scale[j]
+                ));
+            }
+        }
+        for (i, seg) in self.segments.iter().enumerate() {
+            // Ids are 1..k, or carried over by `run --previous` (fresh ids above the
+            // previous ones): bounded so a re-signed model cannot claim absurd ids.
+            if seg.id as usize > MAX_SEGMENT_ID {
+                return bad(&format!(
+                    "segment {} has id {}; ids are at most {MAX_SEGMENT_ID}",
+                    i + 1,
+                    seg.id
+                ));
+            }
+            if seg.name.len() > MAX_NAME_BYTES
+                || seg.action.len() > MAX_TEXT_BYTES
+                || seg.rationale.len() > MAX_TEXT_BYTES
+            {
+                return bad(&format!(
+                    "segment {}'s name, rationale or action is too long (at most {MAX_NAME_BYTES} bytes for a name, {MAX_TEXT_BYTES} for the others)",
+                    i + 1
+                ));
+            }
+        }
         for f in &self.features {
             if self.missing_policy != MissingPolicy::Drop
                 && !self
@@ -347,7 +393,7 @@ impl Model {
         } else {
             2
         }
-}
+    }
 
     /// Segment index of a segment id (ids are 1..=k unless the model continues a
     /// previous one with `run --previous`).

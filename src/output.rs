@@ -3,6 +3,16 @@
 //! never leaves a half-written result, and `--force` swaps the old result out in one
 //! step (Linux `renameat2(RENAME_EXCHANGE)`): the earlier result survives until the new
 //! one is whole.
+//!
+//! The commit never replaces what it did not check: a target that was absent at the start
+//! is created with a no-replace rename (`RENAME_NOREPLACE`), so a directory or file that
+//! appeared meanwhile (another run, a user's file) makes the command fail instead of being
+//! deleted; a target that existed is swapped out and the swapped-out entry is verified to
+//! be the one checked at the start (same inode, still empty or still a cardseg result),
+//! else it is swapped back and the command fails. Files and directories are fsynced before
+//! the rename and the parent directory after it, so a power loss leaves the old or the new
+//! output, never an empty file under the final name. [`refuse_inputs`] keeps a command from
+//! writing over its own inputs.
 
 use std::ffi::CString;
 use std::fs;
@@ -89,6 +99,69 @@ pub fn check_target(path: &Path, force: bool) -> Result<()> {
     }
 }
 
+/// A path's identity (device, inode, change time): what the commit re-checks. The change
+/// time tells a new file that reused a deleted one's inode, and an entry written since.
+type Identity = (u64, u64, i64, i64);
+
+fn identity(path: &Path) -> Option<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
+}
+
+/// The local file behind an `--input` string (a path or `sqlite://PATH`); `None` for
+/// network sources.
+pub fn local_input(input: &str) -> Option<PathBuf> {
+    if let Some(p) = input.strip_prefix("sqlite://") {
+        return Some(PathBuf::from(p));
+    }
+    (!input.contains("://")).then(|| PathBuf::from(input))
+}
+
+/// Refuses an output that is one of the command's own inputs (the same file, by device
+/// and inode, whatever path names it) or a directory holding one: `--force` would
+/// otherwise replace the data the command is reading.
+pub fn refuse_inputs(out: &Path, inputs: &[&Path]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // Followed through symlinks: the conservative reading of "the same file".
+    let Ok(out_meta) = fs::metadata(out) else {
+        return Ok(());
+    };
+    let out_id = (out_meta.dev(), out_meta.ino());
+    let out_is_dir = out_meta.is_dir();
+    for input in inputs {
+        let Ok(real) = fs::canonicalize(input) else {
+            continue;
+        };
+        let mut p: Option<&Path> = Some(&real);
+        while let Some(q) = p {
+            if identity(q).map(|i| (i.0, i.1)) == Some(out_id) {
+                let what = if out_is_dir && q != real {
+                    "holds"
+                } else {
+                    "is"
+                };
+                return Err(Error::usage(format!(
+                    "{} {what} this command's input {}; writing there would replace the data being read, so choose another output",
+                    out.display(),
+                    input.display()
+                )));
+            }
+            if !out_is_dir {
+                break;
+            }
+            p = q.parent();
+        }
+    }
+    Ok(())
+}
+
+/// Flushes a file's or directory's contents to the disk.
+fn sync_path(path: &Path) -> std::io::Result<()> {
+    fs::File::open(path)?.sync_all()
+}
+
 /// Directories created for an output's parent path: removed again (when still empty) if
 /// the output is not completed, so a failed command leaves the file system as it was.
 #[derive(Default)]
@@ -152,6 +225,9 @@ pub struct OutputDir {
     tmp: PathBuf,
     done: bool,
     created: CreatedDirs,
+    force: bool,
+    /// The target's identity when it was checked (`None`: it did not exist).
+    checked: Option<Identity>,
 }
 
 impl OutputDir {
@@ -174,6 +250,7 @@ impl OutputDir {
                 )));
             }
         }
+        let checked = identity(target);
         let created = create_parent(&parent)?;
         sweep_stale(&parent, &name);
         let tmp = parent.join(format!(".{name}{TMP_TAG}{}", unique_suffix()));
@@ -183,6 +260,8 @@ impl OutputDir {
             tmp,
             done: false,
             created,
+            force,
+            checked,
         })
     }
 
@@ -199,30 +278,111 @@ impl OutputDir {
         &self.target
     }
 
-    /// Moves the finished directory into place, replacing an earlier one atomically.
+    /// Moves the finished directory into place. An absent target is created with a
+    /// no-replace rename; an existing one is swapped out and must still be the directory
+    /// checked at the start (same inode, and empty, or a cardseg result with `--force`),
+    /// else it is swapped back and the command fails with nothing lost.
     pub fn commit(mut self) -> Result<PathBuf> {
-        if fs::symlink_metadata(&self.target).is_ok() {
-            if exchange(&self.tmp, &self.target).is_ok() {
-                let _ = fs::remove_dir_all(&self.tmp);
-            } else {
-                // Fallback for file systems without RENAME_EXCHANGE: a short window where
-                // the old result sits in a hidden sibling.
-                let (parent, name) = split(&self.target)?;
-                let old = parent.join(format!(".{name}{TMP_TAG}{}-old", unique_suffix()));
-                fs::rename(&self.target, &old)
-                    .map_err(|e| Error::io(&self.target, "replacing", e))?;
-                fs::rename(&self.tmp, &self.target)
-                    .map_err(|e| Error::io(&self.target, "replacing", e))?;
-                let _ = fs::remove_dir_all(&old);
+        let changed = || {
+            Error::usage(format!(
+                "{} changed while this command ran (something was created or written there); nothing was replaced, the new result was discarded; run again with another --out",
+                self.target.display()
+            ))
+        };
+        sync_tree(&self.tmp).map_err(|e| Error::io(&self.target, "writing", e))?;
+        match self.checked {
+            None => match rename_noreplace(&self.tmp, &self.target) {
+                Ok(()) => {}
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EEXIST)
+                        || e.raw_os_error() == Some(libc::ENOTEMPTY) =>
+                {
+                    return Err(changed())
+                }
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EINVAL)
+                        || e.raw_os_error() == Some(libc::ENOSYS) =>
+                {
+                    // A file system without RENAME_NOREPLACE: check, then rename.
+                    if fs::symlink_metadata(&self.target).is_ok() {
+                        return Err(changed());
+                    }
+                    fs::rename(&self.tmp, &self.target)
+                        .map_err(|e| Error::io(&self.target, "creating", e))?;
+                }
+                Err(e) => return Err(Error::io(&self.target, "creating", e)),
+            },
+            Some(id) => {
+                if identity(&self.target) != Some(id) {
+                    return Err(changed());
+                }
+                // Renaming changes the change time: after the swap, device and inode tell.
+                let acceptable = |old: &Path| {
+                    identity(old).map(|i| (i.0, i.1)) == Some((id.0, id.1))
+                        && fs::symlink_metadata(old).is_ok_and(|m| m.is_dir())
+                        && (is_empty(old) || (self.force && replaceable(old)))
+                };
+                if exchange(&self.tmp, &self.target).is_ok() {
+                    // The old directory now sits at the temporary name.
+                    if !acceptable(&self.tmp) {
+                        let _ = exchange(&self.tmp, &self.target);
+                        return Err(changed());
+                    }
+                    if self.force {
+                        let _ = fs::remove_dir_all(&self.tmp);
+                    } else if fs::remove_dir(&self.tmp).is_err() {
+                        // Something was written into it after the check: put it back.
+                        let _ = exchange(&self.tmp, &self.target);
+                        return Err(changed());
+                    }
+                } else {
+                    // Fallback for file systems without RENAME_EXCHANGE: a short window
+                    // where the old result sits in a hidden sibling.
+                    let (parent, name) = split(&self.target)?;
+                    let old = parent.join(format!(".{name}{TMP_TAG}{}-old", unique_suffix()));
+                    fs::rename(&self.target, &old)
+                        .map_err(|e| Error::io(&self.target, "replacing", e))?;
+                    if !acceptable(&old) {
+                        let _ = fs::rename(&old, &self.target);
+                        return Err(changed());
+                    }
+                    if let Err(e) = rename_noreplace(&self.tmp, &self.target) {
+                        let _ = fs::rename(&old, &self.target);
+                        return Err(Error::io(&self.target, "replacing", e));
+                    }
+                    if self.force {
+                        let _ = fs::remove_dir_all(&old);
+                    } else {
+                        let _ = fs::remove_dir(&old);
+                    }
+                }
             }
-        } else {
-            fs::rename(&self.tmp, &self.target)
-                .map_err(|e| Error::io(&self.target, "creating", e))?;
         }
+        let (parent, _) = split(&self.target)?;
+        let _ = sync_path(&parent);
         self.done = true;
         self.created.keep();
         Ok(self.target.clone())
     }
+}
+
+fn is_empty(dir: &Path) -> bool {
+    fs::read_dir(dir)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)
+}
+
+/// fsyncs every file of a finished output directory, then the directory itself.
+fn sync_tree(dir: &Path) -> std::io::Result<()> {
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            sync_tree(&e.path())?;
+        } else if e.file_type()?.is_file() {
+            sync_path(&e.path())?;
+        }
+    }
+    sync_path(dir)
 }
 
 impl Drop for OutputDir {
@@ -234,6 +394,15 @@ impl Drop for OutputDir {
 }
 
 fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    renameat2(a, b, libc::RENAME_EXCHANGE)
+}
+
+/// Renames `a` to `b` only if `b` does not exist (the check and the rename are one step).
+fn rename_noreplace(a: &Path, b: &Path) -> std::io::Result<()> {
+    renameat2(a, b, libc::RENAME_NOREPLACE)
+}
+
+fn renameat2(a: &Path, b: &Path, flags: libc::c_uint) -> std::io::Result<()> {
     let ca = CString::new(a.as_os_str().as_bytes())?;
     let cb = CString::new(b.as_os_str().as_bytes())?;
     // SAFETY: both are valid NUL-terminated paths; the call does not retain them.
@@ -243,7 +412,7 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
             ca.as_ptr(),
             libc::AT_FDCWD,
             cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
+            flags,
         )
     };
     if rc == 0 {
@@ -253,8 +422,11 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Writes one file atomically: a temporary sibling, then a rename. The file gets the
-/// permissions the user's umask allows (0666 minus umask), like any file they create.
+/// Writes one file atomically: a temporary sibling, fsynced, then a rename (a no-replace
+/// one without `force`, so a file that appeared meanwhile is never replaced) and an fsync
+/// of the directory. With `force`, the file replaced must still be the one checked at the
+/// start (or absent). The file gets the permissions the user's umask allows (0666 minus
+/// umask), like any file they create.
 pub fn write_file_atomic(
     path: &Path,
     force: bool,
@@ -262,6 +434,7 @@ pub fn write_file_atomic(
 ) -> Result<()> {
     let (parent, name) = split(path)?;
     check_target(path, force)?;
+    let checked = identity(path);
     if path.is_dir() {
         return Err(Error::usage(format!(
             "{} is a directory; give a file name for --out",
@@ -281,8 +454,34 @@ pub fn write_file_atomic(
         write(&mut w)?;
         w.flush().map_err(|e| Error::io(path, "writing", e))?;
     }
-    tmp.persist(path)
-        .map_err(|e| Error::io(path, "writing", e.error))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(path, "writing", e))?;
+    let changed = || {
+        Error::usage(format!(
+            "{} was created or changed by someone else while this command ran; nothing was replaced; run again",
+            path.display()
+        ))
+    };
+    match checked {
+        None => {
+            tmp.persist_noclobber(path).map_err(|e| {
+                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                    changed()
+                } else {
+                    Error::io(path, "writing", e.error)
+                }
+            })?;
+        }
+        Some(id) => {
+            if identity(path) != Some(id) {
+                return Err(changed());
+            }
+            tmp.persist(path)
+                .map_err(|e| Error::io(path, "writing", e.error))?;
+        }
+    }
+    let _ = sync_path(&parent);
     created.keep();
     Ok(())
 }
@@ -294,6 +493,9 @@ pub fn write_file(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>)
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
     write(&mut w)?;
     w.flush().map_err(|e| Error::io(path, "writing", e))?;
+    w.get_ref()
+        .sync_all()
+        .map_err(|e| Error::io(path, "writing", e))?;
     Ok(())
 }
 
@@ -362,5 +564,112 @@ mod tests {
             fs::write(o.file("a.txt"), "x").unwrap();
         }
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_file_written_into_the_target_during_the_run_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        fs::create_dir(&target).unwrap();
+        let o = OutputDir::create(&target, false).unwrap();
+        fs::write(o.file("model.json"), "{}").unwrap();
+        fs::write(target.join("mine.txt"), "precious").unwrap();
+        let e = o.commit().err().unwrap().to_string();
+        assert!(e.contains("changed while this command ran"), "{e}");
+        assert_eq!(
+            fs::read_to_string(target.join("mine.txt")).unwrap(),
+            "precious"
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_target_created_during_the_run_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        let a = OutputDir::create(&target, false).unwrap();
+        let b = OutputDir::create(&target, false).unwrap();
+        fs::write(a.file("who"), "a").unwrap();
+        fs::write(b.file("who"), "b").unwrap();
+        a.commit().unwrap();
+        let e = b.commit().err().unwrap().to_string();
+        assert!(e.contains("changed while this command ran"), "{e}");
+        assert_eq!(fs::read_to_string(target.join("who")).unwrap(), "a");
+        // Even with --force, a result that appeared after the check is not replaced.
+        let c = OutputDir::create(&dir.path().join("o2"), true).unwrap();
+        fs::create_dir(dir.path().join("o2")).unwrap();
+        fs::write(dir.path().join("o2/model.json"), "{}").unwrap();
+        assert!(c.commit().is_err());
+        assert_eq!(
+            fs::read_to_string(dir.path().join("o2/model.json")).unwrap(),
+            "{}"
+        );
+    }
+
+    #[test]
+    fn a_replaced_target_must_be_the_one_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("model.json"), "old").unwrap();
+        let o = OutputDir::create(&target, true).unwrap();
+        // Someone swaps in another directory with their data.
+        fs::rename(&target, dir.path().join("moved")).unwrap();
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("theirs.txt"), "x").unwrap();
+        assert!(o.commit().is_err());
+        assert_eq!(fs::read_to_string(target.join("theirs.txt")).unwrap(), "x");
+    }
+
+    #[test]
+    fn a_file_created_while_writing_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("labels.csv");
+        let e = write_file_atomic(&path, false, |w| {
+            fs::write(&path, "theirs").unwrap();
+            w.write_all(b"ours").map_err(werr(&path))
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("nothing was replaced"), "{e}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "theirs");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // With --force, the file replaced must be the one checked.
+        let e = write_file_atomic(&path, true, |w| {
+            fs::remove_file(&path).unwrap();
+            fs::write(&path, "theirs again").unwrap();
+            w.write_all(b"ours").map_err(werr(&path))
+        });
+        assert!(e.is_err());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "theirs again");
+        write_file_atomic(&path, true, |w| w.write_all(b"ours").map_err(werr(&path))).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "ours");
+    }
+
+    #[test]
+    fn own_inputs_are_refused_as_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        fs::write(&input, "x").unwrap();
+        let link = dir.path().join("alias.csv");
+        std::os::unix::fs::symlink(&input, &link).unwrap();
+        let e = refuse_inputs(&link, &[&input]).err().unwrap().to_string();
+        assert!(e.contains("is this command's input"), "{e}");
+        let sub = dir.path().join("res");
+        fs::create_dir(&sub).unwrap();
+        fs::write(sub.join("labels.csv"), "x").unwrap();
+        let e = refuse_inputs(&sub, &[&sub.join("labels.csv")])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("holds this command's input"), "{e}");
+        assert!(refuse_inputs(&dir.path().join("other.csv"), &[&input]).is_ok());
+        assert!(refuse_inputs(&sub, &[&input]).is_ok());
+        assert_eq!(
+            local_input("sqlite:///a/b.db"),
+            Some(PathBuf::from("/a/b.db"))
+        );
+        assert_eq!(local_input("https://x/y"), None);
     }
 }

@@ -59,6 +59,8 @@ pub struct RunConfig {
     pub seed: u64,
     pub force: bool,
     pub naming_rules: Option<PathBuf>,
+    /// Write CSV cells as they are (`--raw-csv`): no formula neutralisation.
+    pub raw_csv: bool,
     pub silhouette_exact_max: usize,
     pub silhouette_sample: usize,
     pub delimiter: Option<u8>,
@@ -107,6 +109,7 @@ impl RunConfig {
             seed: 42,
             force: false,
             naming_rules: None,
+            raw_csv: false,
             silhouette_exact_max: silhouette::EXACT_MAX_ROWS,
             silhouette_sample: silhouette::SAMPLE_SIZE,
             delimiter: None,
@@ -279,8 +282,16 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
         .as_ref()
         .map(LabelWriter::connect)
         .transpose()?;
-    // Refuse an existing result and prove the place is writable before any work.
+    // Refuse an existing result and prove the place is writable before any work, and an
+    // output that holds this run's own input (--force would replace it).
     let out = OutputDir::create(&cfg.out, cfg.force)?;
+    let input = crate::output::local_input(&cfg.source.input);
+    let inputs: Vec<&std::path::Path> = input
+        .iter()
+        .chain(&cfg.naming_rules)
+        .map(|p| p.as_path())
+        .collect();
+    crate::output::refuse_inputs(&cfg.out, &inputs)?;
     let t = Instant::now();
     let (table, spilled) = if spill_enabled() {
         ingest::read_spilling(&cfg.source, &cfg.read_spec(), out.path())?

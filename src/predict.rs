@@ -149,6 +149,26 @@ pub struct PredictJob<'a> {
     pub force: bool,
     pub delimiter: Option<u8>,
     pub write_labels: Option<&'a LabelTarget>,
+    /// Write CSV cells as they are (`--raw-csv`): no formula neutralisation.
+    pub raw_csv: bool,
+    /// The id column of this input (`--id-column NAME`, or row numbers for `--no-id`)
+    /// when it differs from the model's; `None` uses the model's.
+    pub id: Option<IdSpec>,
+}
+
+/// The labels file is CSV: a name ending in another format's extension (`.parquet`,
+/// `.json`, `.xlsx`, `.gz`, ...) is refused rather than filled with CSV text.
+fn check_out_extension(out: &Path) -> Result<()> {
+    let ext = out
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        None | Some("csv") | Some("txt") => Ok(()),
+        Some(other) => Err(crate::error::Error::usage(format!(
+            "--out {}: predict writes CSV, not .{other}; give a name ending in .csv",
+            out.display()
+        ))),
+    }
 }
 
 /// `cardseg predict`: labels for every customer of the source, written atomically to
@@ -156,10 +176,29 @@ pub struct PredictJob<'a> {
 /// database is written first: when it fails, the labels file is not written either.
 pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     let (model, out, force) = (job.model, job.out, job.force);
+    check_out_extension(out)?;
     crate::output::check_target(out, force)?;
+    let input = crate::output::local_input(&job.source.input);
+    crate::output::refuse_inputs(out, &input.iter().map(|p| p.as_path()).collect::<Vec<_>>())?;
     job.source.check()?;
     let writer = job.write_labels.map(LabelWriter::connect).transpose()?;
-    let table = read_for_model(model, job.source, job.delimiter)?;
+    let mut spec = read_spec(model, job.delimiter);
+    // Another id column than the training data's: read it, and name it in the labels.
+    let renamed;
+    let model = match &job.id {
+        Some(id) => {
+            spec.id = id.clone();
+            let mut m = model.clone();
+            m.id_column = match id {
+                IdSpec::Column { name, .. } => Some(name.clone()),
+                IdSpec::RowNumber => None,
+            };
+            renamed = m;
+            &renamed
+        }
+        None => model,
+    };
+    let table = ingest::read(job.source, &spec)?;
     let Scores { labels, distances } = score_table_with_distances(model, &table)?;
     if let Some(w) = writer {
         let scored_at = crate::writeback::now_rfc3339();
@@ -185,6 +224,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
                     distances[i].0,
                 )
             },
+            job.raw_csv,
         )
     })?;
     let mut counts = vec![0u64; model.k];

@@ -585,3 +585,60 @@ fn regression_model_from_a_device_is_bounded() {
         .to_string();
     assert!(e.contains("far larger"), "{e}");
 }
+
+/// Re-signed models with hostile values (the checksum holds; the content is insane) are
+/// refused with one line naming the problem: huge or non-positive scales, segment ids not
+/// 1..k, a 20 KB segment name, thousands of centroids.
+#[test]
+fn resigned_models_with_hostile_values_are_refused() {
+    type Edit = Box<dyn Fn(&mut Model)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        ("scale", Box::new(|m: &mut Model| m.scaler.scale[0] = 1e300)),
+        ("scale", Box::new(|m: &mut Model| m.scaler.scale[1] = 0.0)),
+        (
+            "scale",
+            Box::new(|m: &mut Model| m.scaler.scale[0] = -m.scaler.scale[0]),
+        ),
+        (
+            "id",
+            Box::new(|m: &mut Model| m.segments[0].id = 4_294_967_295),
+        ),
+        ("id", Box::new(|m: &mut Model| m.segments.swap(0, 1))),
+        (
+            "too long",
+            Box::new(|m: &mut Model| m.segments[0].name = "x".repeat(20_000)),
+        ),
+        (
+            "too long",
+            Box::new(|m: &mut Model| m.segments[1].action = "y".repeat(200_000)),
+        ),
+        (
+            "k is",
+            Box::new(|m: &mut Model| {
+                let k = 3_000;
+                let c = m.centroids[0].clone();
+                let cs = m.centroids_scaled[0].clone();
+                let s = m.segments[0].clone();
+                m.centroids = vec![c; k];
+                m.centroids_scaled = vec![cs; k];
+                m.segments = (1..=k as u32)
+                    .map(|id| cardseg::model::SegmentMeta { id, ..s.clone() })
+                    .collect();
+                m.k = k;
+            }),
+        ),
+    ];
+    // The unedited model loads (so each refusal is the edit's doing).
+    let (text, _) = original().to_json().unwrap();
+    Model::from_bytes(text.as_bytes(), "model.json").unwrap();
+    for (i, (needle, edit)) in cases.iter().enumerate() {
+        let mut m = original().clone();
+        edit(&mut m);
+        let (text, _) = m.to_json().unwrap();
+        let e = Model::from_bytes(text.as_bytes(), "model.json")
+            .err()
+            .unwrap_or_else(|| panic!("case {i} ({needle}) loaded"))
+            .to_string();
+        assert!(e.contains(needle) && !e.contains('\n'), "case {i}: {e}");
+    }
+}

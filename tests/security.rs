@@ -90,17 +90,14 @@ fn data_strings_cannot_break_out_of_the_summary() {
     let out = hostile_run(tmp.path());
     let md = fs::read_to_string(out.join("summary.md")).unwrap();
     // The hostile names are there, escaped.
+    assert!(md.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{md}");
     assert!(
-        md.contains("&lt;script&gt;alert\\(1\\)&lt;/script&gt;"),
-        "{md}"
-    );
-    assert!(
-        md.contains("&lt;script&gt;evil\\(\\)&lt;/script&gt; \\| \\`x\\`"),
+        md.contains("&lt;script&gt;evil()&lt;/script&gt; \\| \\`x\\`"),
         "{md}"
     );
     assert!(!md.contains('<'), "raw < in summary.md:\n{md}");
     assert!(!md.contains('\u{1b}'), "terminal escape in summary.md");
-    assert!(md.contains("\\*b\\* \\_i\\_ \\~s\\~ \\!"), "{md}");
+    assert!(md.contains("\\*b\\* \\_i\\_ \\~s\\~ !"), "{md}");
     let headings = [
         "# Customer segmentation: executive summary",
         "## Segments by size",
@@ -119,7 +116,11 @@ fn data_strings_cannot_break_out_of_the_summary() {
             continue;
         }
         assert_eq!(unescaped(line, '`'), 0, "unescaped backtick: {line}");
-        assert!(!line.contains("]("), "link syntax: {line}");
+        // An escaped \] before ( is text; only a bare ]( makes a link.
+        assert!(
+            !line.replace("\\](", "").contains("]("),
+            "link syntax: {line}"
+        );
         for ch in ['[', ']', '_', '~'] {
             assert_eq!(unescaped(line, ch), 0, "unescaped {ch}: {line}");
         }

@@ -794,7 +794,7 @@ fn single_customers_missing_values_ids_and_model_metadata() {
     assert_eq!(info["limits"]["max_customers_per_request"], 10000);
 
     // Missing values (null, absent, "") are filled like predict fills them: a customer
-    // with only nulls lands where one with the fill values does.
+    // with only some features lands where one with the fill values does, and is marked.
     let fill = &info["fill_values"];
     let filled = format!(
         r#"{{"BALANCE":{},"PURCHASES":{},"CREDIT_LIMIT":{}}}"#,
@@ -802,14 +802,27 @@ fn single_customers_missing_values_ids_and_model_metadata() {
     );
     let a = server.json(&filled).json();
     let b = server
-        .json(r#"[{"BALANCE":null,"PURCHASES":"","EXTRA":[1,{"x":null}]}]"#)
+        .json(&format!(
+            r#"[{{"BALANCE":null,"PURCHASES":"","CREDIT_LIMIT":{},"EXTRA":[1,{{"x":null}}]}}]"#,
+            fill["CREDIT_LIMIT"]
+        ))
         .json();
     assert_eq!(a["results"][0]["segment"], b["results"][0]["segment"]);
     assert_eq!(a["results"][0]["distance"], b["results"][0]["distance"]);
     assert_eq!(b["results"][0]["id"], "0");
+    assert_eq!(
+        b["results"][0]["imputed"],
+        serde_json::json!(["BALANCE", "PURCHASES"])
+    );
+    // A customer with only nulls has none of the features: an error item, not scored.
+    let c = server
+        .json(r#"[{"BALANCE":null,"PURCHASES":"","EXTRA":[1,{"x":null}]}]"#)
+        .json();
+    assert!(c["results"][0]["segment"].is_null(), "{c}");
+    assert!(c["results"][0]["error"].is_string(), "{c}");
     // Out-of-range values are allowed, numbers may be strings, ids are echoed.
     let r = server.json(r#"[{"CUST_ID":"X1","BALANCE":-5,"PURCHASES":"1e7","CREDIT_LIMIT":12345678},{"CUST_ID":77}]"#).json();
-    assert_eq!(r["scored"], 2);
+    assert_eq!(r["scored"], 1);
     assert_eq!(r["results"][0]["id"], "X1");
     assert_eq!(r["results"][1]["id"], "77");
     let res = &r["results"][0];
@@ -993,4 +1006,289 @@ fn startup_errors_are_one_clear_line() {
         "{err}"
     );
     assert!(out.stdout.is_empty());
+}
+
+// ---------------------------------------------------------------------------------
+// Hardening (issue 16): connection limits, timeouts, the memory budget, incomplete items
+
+/// Raises this process's open-files soft limit so the test can hold thousands of sockets.
+fn raise_nofile(want: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    assert!(
+        lim.rlim_cur >= want,
+        "this test needs {want} open files; the hard limit is {}",
+        lim.rlim_max
+    );
+}
+
+/// True when the server has closed the connection (EOF or reset), false while it is open.
+fn closed_by_server(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    let mut b = [0u8; 256];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue, // e.g. a 408 answer before the close
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+}
+
+/// 2,000 idle and 500 half-sent connections do not starve /healthz (answered within a
+/// second), and the server itself closes them after --header-timeout / --idle-timeout.
+#[test]
+fn idle_and_half_sent_connections_cannot_starve_the_server() {
+    raise_nofile(4096);
+    let dir = tmpdir();
+    let model = synthetic_model(dir.path(), "m", &[]);
+    let server = Server::start(
+        &model,
+        &[
+            "--header-timeout",
+            "2",
+            "--idle-timeout",
+            "8",
+            "--max-connections",
+            "3000",
+        ],
+        &[],
+    );
+    let mut idle: Vec<TcpStream> = (0..2000).map(|_| connect(server.port)).collect();
+    let mut half: Vec<TcpStream> = (0..500)
+        .map(|_| {
+            let mut s = connect(server.port);
+            s.write_all(
+                b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n",
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let r = server.req("GET", "/healthz", &[], b"");
+    let took = t.elapsed();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(took < Duration::from_secs(1), "/healthz took {took:?}");
+    // Half-sent heads are closed after the header timeout, idle ones are still open.
+    std::thread::sleep(Duration::from_millis(2600));
+    assert!(
+        half.iter_mut().all(closed_by_server),
+        "half-sent connections still open after --header-timeout"
+    );
+    assert!(
+        idle.iter_mut().rev().take(50).all(|s| !closed_by_server(s)),
+        "idle connections closed before --idle-timeout"
+    );
+    // Idle ones after the idle timeout.
+    std::thread::sleep(Duration::from_millis(6000));
+    assert!(
+        idle.iter_mut().all(closed_by_server),
+        "idle connections still open after --idle-timeout"
+    );
+    let m = server.req("GET", "/metrics", &[], b"").text();
+    assert!(
+        metric(&m, "cardseg_connections_timed_out_total{reason=\"header\"}") >= 500.0,
+        "{m}"
+    );
+    assert!(
+        metric(&m, "cardseg_connections_timed_out_total{reason=\"idle\"}") >= 2000.0,
+        "{m}"
+    );
+    assert_eq!(metric(&m, "cardseg_limit_max_connections"), 3000.0);
+    assert!(metric(&m, "cardseg_connections_open") <= 2.0, "{m}");
+}
+
+/// Connections beyond --max-connections are closed at once (and counted); the server
+/// answers again as soon as others go.
+#[test]
+fn connections_beyond_the_limit_are_closed_and_counted() {
+    let dir = tmpdir();
+    let model = synthetic_model(dir.path(), "m", &[]);
+    let server = Server::start(&model, &["--max-connections", "20"], &[]);
+    let held: Vec<TcpStream> = (0..20).map(|_| connect(server.port)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = connect(server.port);
+    let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = Vec::new();
+    let _ = extra.read_to_end(&mut buf);
+    assert!(
+        buf.is_empty(),
+        "a connection beyond the limit was served: {}",
+        String::from_utf8_lossy(&buf)
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    let m = server.req("GET", "/metrics", &[], b"").text();
+    assert!(
+        metric(&m, "cardseg_connections_refused_total") >= 1.0,
+        "{m}"
+    );
+}
+
+/// The server process's peak resident memory (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = s
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// Six concurrent gzip CSV bodies (85 KB each, 15 MB decompressed) are all scored, and the
+/// server's peak memory grows by no more than --memory-budget.
+#[test]
+fn concurrent_gzip_bodies_stay_within_the_memory_budget() {
+    use std::io::Write as _;
+    let dir = tmpdir();
+    let model = synthetic_model(dir.path(), "m", &[]);
+    let header = std::fs::read_to_string(dir.path().join("m.csv"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let ncol = header.split(',').count();
+    let row = format!("C1{}\n", ",0".repeat(ncol - 1));
+    let mut csv = header.clone() + "\n";
+    while csv.len() + row.len() < 15 << 20 {
+        csv.push_str(&row);
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(csv.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let budget: u64 = 256 << 20;
+    let server = Server::start(&model, &["--memory-budget", "256M"], &[]);
+    let _ = server.req("GET", "/healthz", &[], b"");
+    let base = peak_rss(server.child.id());
+    let port = server.port;
+    let gz = Arc::new(gz);
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            let gz = gz.clone();
+            std::thread::spawn(move || {
+                request(
+                    port,
+                    "POST",
+                    "/v1/score",
+                    &[("Content-Type", "text/csv")],
+                    &gz,
+                )
+            })
+        })
+        .collect();
+    for h in handles {
+        let r = h.join().unwrap();
+        assert_eq!(
+            r.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&r.body[..r.body.len().min(300)])
+        );
+    }
+    let grew = peak_rss(server.child.id()).saturating_sub(base);
+    eprintln!(
+        "gzip body {} bytes; peak RSS grew {} MB (budget {} MB)",
+        gz.len(),
+        grew >> 20,
+        budget >> 20
+    );
+    assert!(
+        grew <= budget,
+        "peak RSS grew {} MB, over the {} MB budget",
+        grew >> 20,
+        budget >> 20
+    );
+    let m = server.req("GET", "/metrics", &[], b"").text();
+    assert!(
+        metric(&m, "cardseg_request_memory_waits_total") >= 1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "cardseg_request_memory_reserved_bytes"),
+        0.0,
+        "{m}"
+    );
+    // One request larger than the whole budget is refused with 413, not queued forever.
+    let small = Server::start(&model, &["--memory-budget", "8M"], &[]);
+    small
+        .req("POST", "/v1/score", &[("Content-Type", "text/csv")], &gz)
+        .error(413);
+}
+
+/// `{}` and keys in the wrong case are error items (not scored, with a did-you-mean);
+/// items with some features filled in are marked "imputed" and counted in the metrics.
+#[test]
+fn incomplete_items_are_errors_or_marked_imputed() {
+    let dir = tmpdir();
+    let model = synthetic_model(dir.path(), "m", &[]);
+    let server = Server::start(&model, &[], &[]);
+    let info = server.req("GET", "/v1/model", &[], b"").json();
+    let features: Vec<String> = info["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    let f0 = &features[0];
+    let wrong_case = f0.to_lowercase();
+    assert_ne!(&wrong_case, f0);
+    let full: serde_json::Map<String, Value> = features
+        .iter()
+        .map(|f| (f.clone(), serde_json::json!(1.0)))
+        .collect();
+    let mut partial = full.clone();
+    partial.remove(f0);
+    let body = serde_json::json!([{}, {wrong_case.clone(): 5.0}, partial, full]).to_string();
+    let v = server.json(&body).json();
+    assert_eq!(v["scored"], 2, "{v}");
+    let r = &v["results"];
+    for i in [0, 1] {
+        assert!(r[i]["segment"].is_null(), "{v}");
+        assert!(
+            r[i]["error"]
+                .as_str()
+                .unwrap()
+                .contains("none of the model's features"),
+            "{v}"
+        );
+    }
+    let e1 = r[1]["error"].as_str().unwrap();
+    assert!(e1.contains(&format!("did you mean \"{f0}\"")), "{e1}");
+    assert_eq!(r[2]["imputed"], serde_json::json!([f0]), "{v}");
+    assert!(r[2]["segment"].is_u64(), "{v}");
+    assert!(r[3].get("imputed").is_none(), "{v}");
+    let m = server.req("GET", "/metrics", &[], b"").text();
+    assert_eq!(metric(&m, "cardseg_customers_imputed_total"), 1.0, "{m}");
+    assert_eq!(metric(&m, "cardseg_customers_scored_total"), 2.0, "{m}");
+    assert_eq!(metric(&m, "cardseg_customers_unscored_total"), 2.0, "{m}");
 }

@@ -3,8 +3,8 @@
 pub mod compare;
 pub mod dashboard;
 pub mod demo;
-pub mod export;
 pub mod drift;
+pub mod export;
 pub mod generate;
 pub mod inspect;
 pub mod predict;
@@ -121,6 +121,17 @@ pub fn column_list(s: &str) -> Result<Vec<String>, String> {
 }
 
 /// `--delimiter`: one ASCII character, or "tab".
+/// A whole number between LO and HI (a flag's documented range): a usage error, never an
+/// allocation the size of a typo.
+pub fn bounded<const LO: usize, const HI: usize>(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse::<u128>()
+        .ok()
+        .filter(|n| (LO as u128..=HI as u128).contains(n))
+        .map(|n| n as usize)
+        .ok_or_else(|| format!("{s:?}: use a whole number from {LO} to {HI}"))
+}
+
 pub fn delimiter(s: &str) -> Result<u8, String> {
     match s {
         "tab" | "\\t" => Ok(b'\t'),

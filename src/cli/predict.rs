@@ -20,9 +20,21 @@ pub struct Args {
     /// Field delimiter (default: sniffed).
     #[arg(long, value_parser = super::delimiter)]
     pub delimiter: Option<u8>,
+    /// The input's customer id column, when it is not the model's (e.g. customer_id in a
+    /// warehouse extract); the labels file names it in its header.
+    #[arg(long, value_name = "NAME", conflicts_with = "no_id")]
+    pub id_column: Option<String>,
+    /// The input has no id column: customers are numbered from 1 (header "row").
+    #[arg(long)]
+    pub no_id: bool,
+    /// Write CSV cells as they are: no quote before text that a spreadsheet would run as
+    /// a formula (=, +, -, @, tab, CR).
+    #[arg(long)]
+    pub raw_csv: bool,
 }
 
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
+    cardseg::output::refuse_inputs(&args.out, &[&args.model])?;
     let (model, checksum) = Model::load(&args.model)?;
     if model.distance_quantiles.is_empty() {
         eprintln!("{}", cardseg::lifecycle::outliers::NO_QUANTILES_NOTICE);
@@ -36,6 +48,15 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
         force: args.force,
         delimiter: args.delimiter,
         write_labels: target.as_ref(),
+        raw_csv: args.raw_csv,
+        id: match (&args.id_column, args.no_id) {
+            (Some(name), _) => Some(cardseg::ingest::IdSpec::Column {
+                name: name.clone(),
+                explicit: true,
+            }),
+            (None, true) => Some(cardseg::ingest::IdSpec::RowNumber),
+            (None, false) => None,
+        },
     })?;
     if !quiet {
         let mut text = format!(

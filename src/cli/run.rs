@@ -54,8 +54,8 @@ pub struct Common {
     /// How auto picks k: knee (elbow of inertia, Kneedle) or silhouette (highest).
     #[arg(long, default_value = "knee")]
     pub k_rule: KRule,
-    /// K-Means restarts per k (the lowest inertia is kept).
-    #[arg(long, default_value_t = 10)]
+    /// K-Means restarts per k (the lowest inertia is kept); at most 1,000.
+    #[arg(long, default_value_t = 10, value_parser = super::bounded::<0, 1_000>)]
     pub n_init: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -65,11 +65,16 @@ pub struct Common {
     /// Naming rules (TOML) replacing the defaults; see rules/default.toml.
     #[arg(long)]
     pub naming_rules: Option<PathBuf>,
-    /// Rows up to which silhouettes are exact; above, a sampled estimate.
-    #[arg(long, default_value_t = cardseg::cluster::silhouette::EXACT_MAX_ROWS)]
+    /// Write CSV cells as they are: no quote before text that a spreadsheet would run as
+    /// a formula (=, +, -, @, tab, CR).
+    #[arg(long)]
+    pub raw_csv: bool,
+    /// Rows up to which silhouettes are exact; above, a sampled estimate (at most 200,000:
+    /// the exact silhouette's work grows with the square of the rows).
+    #[arg(long, default_value_t = cardseg::cluster::silhouette::EXACT_MAX_ROWS, value_parser = super::bounded::<0, 200_000>)]
     pub silhouette_exact_max: usize,
-    /// Sample size of the sampled silhouette.
-    #[arg(long, default_value_t = cardseg::cluster::silhouette::SAMPLE_SIZE)]
+    /// Sample size of the sampled silhouette (2 to 1,000,000).
+    #[arg(long, default_value_t = cardseg::cluster::silhouette::SAMPLE_SIZE, value_parser = super::bounded::<2, 1_000_000>)]
     pub silhouette_sample: usize,
     /// Field delimiter (default: sniffed from the header; "tab" for tabs).
     #[arg(long, value_parser = super::delimiter)]
@@ -139,6 +144,7 @@ impl Common {
             seed: self.seed,
             force: self.force,
             naming_rules: self.naming_rules.clone(),
+            raw_csv: self.raw_csv,
             silhouette_exact_max: self.silhouette_exact_max,
             silhouette_sample: self.silhouette_sample,
             delimiter: self.delimiter,

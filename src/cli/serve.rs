@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use cardseg::serve::{Config, DEFAULT_MAX_BODY};
+use cardseg::serve::{Config, Limits, DEFAULT_MAX_BODY};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,6 +19,22 @@ pub struct Args {
     /// 1024); larger bodies get 413. Default 16M.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY, value_parser = byte_size, hide_default_value = true)]
     pub max_body: usize,
+    /// Seconds a client may take to send a request head once it has started it; slower
+    /// connections are closed.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+    /// Seconds a connection may stay open with no request in flight and nothing sent;
+    /// then the server closes it.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub idle_timeout: u64,
+    /// Most client connections open at once; more are closed as soon as they are accepted.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Memory that request bodies and their scoring may hold at once, across all requests
+    /// (K, M or G suffix); a request waits for room (up to 30 s, then 503), and one larger
+    /// than the whole budget gets 413. Default 1G.
+    #[arg(long, value_name = "BYTES", default_value_t = cardseg::serve::DEFAULT_MEMORY_BUDGET, value_parser = byte_size, hide_default_value = true)]
+    pub memory_budget: usize,
 }
 
 pub fn exec(args: Args) -> cardseg::Result<()> {
@@ -39,6 +55,12 @@ pub fn exec(args: Args) -> cardseg::Result<()> {
         addr: args.addr,
         token,
         max_body: args.max_body,
+        limits: Limits {
+            header_timeout: std::time::Duration::from_secs(args.header_timeout),
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+            max_connections: args.max_connections as usize,
+            memory_budget: args.memory_budget,
+        },
     })
 }
 
@@ -68,7 +90,7 @@ fn byte_size(s: &str) -> Result<usize, String> {
         .filter(|b| (1..=(4u64 << 30)).contains(b) && b >> shift == n);
     bytes
         .map(|b| b as usize)
-        .ok_or_else(|| format!("{s:?}: the body limit must be between 1 byte and 4G"))
+        .ok_or_else(|| format!("{s:?}: the size must be between 1 byte and 4G"))
 }
 
 #[cfg(test)]

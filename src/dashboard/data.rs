@@ -139,10 +139,6 @@ pub struct PageData<'a> {
     pub profile: ProfileData<'a>,
     pub findings: &'a [String],
     pub quality: Quality<'a>,
-    /// Customer flows since the `--previous` run, for the Sankey diagram (absent
-    /// otherwise, so the page data of other runs is unchanged).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub flows: Option<FlowsData<'a>>,
     /// Box plots of every profiled numeric column, per segment.
     pub distributions: Vec<Distribution<'a>>,
     /// Per-customer silhouettes of the chosen k (yellowbrick's SilhouetteVisualizer).
@@ -151,6 +147,10 @@ pub struct PageData<'a> {
     pub pca: Option<Pca>,
     /// Category mix of every categorical column.
     pub categories: Vec<CategoryRow<'a>>,
+    /// Customer flows since the `--previous` run, for the Sankey diagram (absent
+    /// otherwise, so the page data of other runs is unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flows: Option<FlowsData<'a>>,
 }
 
 /// One column's box plots: the portfolio's, then one per segment.

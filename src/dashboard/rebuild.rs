@@ -92,7 +92,9 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
                 ids.len()
             )));
         }
-        if &record[0] != ids.get(row) {
+        // Cells written with formula neutralisation (crate::csvcell) or with --raw-csv.
+        let same = |cell: &str, want: &str| cell == want || crate::csvcell::restore(cell) == want;
+        if !same(&record[0], ids.get(row)) {
             return Err(at(format!(
                 "id {} does not match the input's customer {} (row {}); give the labels written for this input",
                 crate::error::show_value(record[0].as_bytes()),
@@ -121,7 +123,7 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
                     .join(", ")
             ))
         })?;
-        if record[2] != model.segments[index].name {
+        if !same(&record[2], &model.segments[index].name) {
             return Err(at(format!(
                 "segment {seg} is named {} here but {} in the model; these labels come from another model",
                 crate::error::show_value(record[2].as_bytes()),
@@ -149,6 +151,10 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
 pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
     let (model, checksum) = Model::load(&req.model)?;
     crate::output::check_target(&req.out, req.force)?;
+    let input = crate::output::local_input(&req.input);
+    let mut inputs = vec![req.model.as_path(), req.labels.as_path()];
+    inputs.extend(input.as_deref());
+    crate::output::refuse_inputs(&req.out, &inputs)?;
     let id = match &model.id_column {
         Some(c) => IdSpec::Column {
             name: c.clone(),

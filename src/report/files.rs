@@ -29,6 +29,11 @@ pub fn id_header(model: &Model) -> &str {
 /// by the `csv` writer; an id goes out as it is unless it holds a byte the writer quotes
 /// (delimiter, quote, CR, LF), when the writer encodes it. The bytes are those of
 /// writing every row with the `csv` writer (`label_rows_match_the_csv_writer`).
+///
+/// Text cells that a spreadsheet would run as formulas are neutralised
+/// ([`crate::csvcell`]) unless `raw` (`--raw-csv`).
+#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)]
 pub fn write_label_rows<'a>(
     w: &mut dyn Write,
     path: &Path,
@@ -37,7 +42,9 @@ pub fn write_label_rows<'a>(
     id_of: &dyn Fn(usize) -> &'a str,
     segment_of: &dyn Fn(usize) -> Option<u32>,
     outlier_of: &dyn Fn(usize) -> Outlier,
+    raw: bool,
 ) -> Result<()> {
+    use crate::csvcell::cell;
     let encode = |fields: &[&str]| -> Result<Vec<u8>> {
         let mut buf = Vec::new();
         {
@@ -48,7 +55,7 @@ pub fn write_label_rows<'a>(
         Ok(buf)
     };
     let header = encode(&[
-        id_header(model),
+        &cell(id_header(model), raw),
         "segment",
         "segment_name",
         "distance",
@@ -58,7 +65,7 @@ pub fn write_label_rows<'a>(
     // "x" is written bare, so what follows it is the encoded rest of the row.
     let mut tails = Vec::with_capacity(model.segments.len());
     for s in &model.segments {
-        let mut t = encode(&["x", &s.id.to_string(), &s.name])?.split_off(1);
+        let mut t = encode(&["x", &s.id.to_string(), &cell(&s.name, raw)])?.split_off(1);
         t.pop(); // the line end comes after the outlier cells
         tails.push(t);
     }
@@ -66,7 +73,8 @@ pub fn write_label_rows<'a>(
     let mut out = Vec::with_capacity(1 << 20);
     out.extend_from_slice(&header);
     for i in 0..rows {
-        let id = id_of(i);
+        let id = cell(id_of(i), raw);
+        let id = id.as_ref();
         let seg = segment_of(i);
         if id.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
             let row = encode(&[id, "", "", "", "", ""])?;
@@ -127,7 +135,7 @@ pub fn outlier(r: &RunResult, j: usize) -> Outlier {
     Outlier::of(&r.model, r.labels[j] as usize, r.distances[j])
 }
 
-pub fn write_labels(path: &Path, r: &RunResult) -> Result<()> {
+pub fn write_labels(path: &Path, r: &RunResult, raw: bool) -> Result<()> {
     write_file(path, |w| match (&r.clean.kept, &r.clean.original_ids) {
         (Some(kept), Some(orig)) => {
             // Dropped customers are listed too, with empty segment fields.
@@ -147,6 +155,7 @@ pub fn write_labels(path: &Path, r: &RunResult) -> Result<()> {
                 &|i| orig.get(i),
                 &|i| (kept_index[i] != u32::MAX).then(|| r.labels[kept_index[i] as usize]),
                 &|i| outlier(r, kept_index[i] as usize),
+                raw,
             )
         }
         _ => write_label_rows(
@@ -157,6 +166,7 @@ pub fn write_labels(path: &Path, r: &RunResult) -> Result<()> {
             &|i| r.table.ids.get(i),
             &|i| Some(r.labels[i]),
             &|i| outlier(r, i),
+            raw,
         ),
     })
 }
@@ -191,7 +201,8 @@ fn opt(v: Option<f64>) -> String {
 
 /// One row per segment: id, name, size, share, then mean / median / index of every
 /// numeric column, then the derived indicators, then the rationale and action.
-pub fn write_segments_csv(path: &Path, r: &RunResult) -> Result<()> {
+/// Text cells (names, rationale, action, column names) are neutralised unless `raw`.
+pub fn write_segments_csv(path: &Path, r: &RunResult, raw: bool) -> Result<()> {
     write_file(path, |w| {
         let mut csv = csv::WriterBuilder::new().from_writer(w);
         let mut header: Vec<String> = ["segment", "name", "customers", "share"]
@@ -215,11 +226,15 @@ pub fn write_segments_csv(path: &Path, r: &RunResult) -> Result<()> {
         }
         header.push("rationale".into());
         header.push("suggested_action".into());
+        let header: Vec<String> = header
+            .iter()
+            .map(|h| crate::csvcell::cell(h, raw).into_owned())
+            .collect();
         csv.write_record(&header).map_err(csv_err(path))?;
         for (seg, meta) in r.profile.segments.iter().zip(&r.model.segments) {
             let mut row = vec![
                 seg.id.to_string(),
-                meta.name.clone(),
+                crate::csvcell::cell(&meta.name, raw).into_owned(),
                 seg.customers.to_string(),
                 seg.share.to_string(),
             ];
@@ -238,8 +253,8 @@ pub fn write_segments_csv(path: &Path, r: &RunResult) -> Result<()> {
                     row.push(opt(v.index));
                 }
             }
-            row.push(meta.rationale.clone());
-            row.push(meta.action.clone());
+            row.push(crate::csvcell::cell(&meta.rationale, raw).into_owned());
+            row.push(crate::csvcell::cell(&meta.action, raw).into_owned());
             csv.write_record(&row).map_err(csv_err(path))?;
         }
         csv.flush().map_err(werr(path))?;
@@ -344,47 +359,54 @@ mod tests {
             "ünï",
             "x",
             "\"",
+            "=HYPERLINK(1)",
+            "-5.3",
+            "@x",
         ];
-        let seg = |i: usize| (i % 3 != 2).then_some((i % 2) as u32);
-        let mut fast = Vec::new();
-        write_label_rows(
-            &mut fast,
-            Path::new("l.csv"),
-            &m,
-            ids.len(),
-            &|i| ids[i],
-            &seg,
-            &|i| Outlier::of(&m, seg(i).unwrap() as usize, i as f64 / 3.0),
-        )
-        .unwrap();
-        let mut slow = Vec::new();
-        {
-            let mut csv = csv::WriterBuilder::new().from_writer(&mut slow);
-            csv.write_record([
-                id_header(&m),
-                "segment",
-                "segment_name",
-                "distance",
-                "distance_percentile",
-                "outlier",
-            ])
+        for raw in [true, false] {
+            let cell = |c: &str| crate::csvcell::cell(c, raw).into_owned();
+            let seg = |i: usize| (i % 3 != 2).then_some((i % 2) as u32);
+            let mut fast = Vec::new();
+            write_label_rows(
+                &mut fast,
+                Path::new("l.csv"),
+                &m,
+                ids.len(),
+                &|i| ids[i],
+                &seg,
+                &|i| Outlier::of(&m, seg(i).unwrap() as usize, i as f64 / 3.0),
+                raw,
+            )
             .unwrap();
-            for (i, id) in ids.iter().enumerate() {
-                match seg(i) {
-                    Some(s) => {
-                        let sm = &m.segments[s as usize];
-                        let [d, p, o] = Outlier::of(&m, s as usize, i as f64 / 3.0).cells();
-                        csv.write_record([*id, &sm.id.to_string(), &sm.name, &d, &p, &o])
-                    }
-                    None => csv.write_record([*id, "", "", "", "", ""]),
-                }
+            let mut slow = Vec::new();
+            {
+                let mut csv = csv::WriterBuilder::new().from_writer(&mut slow);
+                csv.write_record([
+                    cell(id_header(&m)).as_str(),
+                    "segment",
+                    "segment_name",
+                    "distance",
+                    "distance_percentile",
+                    "outlier",
+                ])
                 .unwrap();
+                for (i, id) in ids.iter().enumerate() {
+                    match seg(i) {
+                        Some(s) => {
+                            let sm = &m.segments[s as usize];
+                            let [d, p, o] = Outlier::of(&m, s as usize, i as f64 / 3.0).cells();
+                            csv.write_record([cell(id), sm.id.to_string(), cell(&sm.name), d, p, o])
+                        }
+                        None => csv.write_record([cell(id).as_str(), "", "", "", "", ""]),
+                    }
+                    .unwrap();
+                }
+                csv.flush().unwrap();
             }
-            csv.flush().unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&fast),
+                String::from_utf8_lossy(&slow)
+            );
         }
-        assert_eq!(
-            String::from_utf8_lossy(&fast),
-            String::from_utf8_lossy(&slow)
-        );
     }
 }

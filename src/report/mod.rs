@@ -11,9 +11,9 @@ use crate::pipeline::{RunConfig, RunResult};
 
 /// Writes every output file of a run into the (temporary) output directory.
 pub fn write_all(out: &OutputDir, r: &RunResult, model_text: &str, cfg: &RunConfig) -> Result<()> {
-    files::write_labels(&out.file("labels.csv"), r)?;
+    files::write_labels(&out.file("labels.csv"), r, cfg.raw_csv)?;
     files::write_k_selection(&out.file("k_selection.csv"), &r.model)?;
-    files::write_segments_csv(&out.file("segments.csv"), r)?;
+    files::write_segments_csv(&out.file("segments.csv"), r, cfg.raw_csv)?;
     files::write_json(&out.file("segments.json"), &files::segments_json(r))?;
     let summary = summary::Summary::build(r);
     let path = out.file("summary.md");
@@ -39,13 +39,19 @@ pub fn write_all(out: &OutputDir, r: &RunResult, model_text: &str, cfg: &RunConf
 /// Escapes text from the data for Markdown: no markup, no HTML, no table breaks.
 pub fn md_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
+    for (i, ch) in s.chars().enumerate() {
         match ch {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' | '{' | '}' | '(' | ')' | '~'
-            | '"' => {
+            // Only what Markdown (CommonMark + GFM tables/strikethrough) reads as markup:
+            // with [ and ] escaped no link or image can form, so ( ) ! need nothing.
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            // Headings, list items and setext underlines start a line.
+            '#' | '+' | '-' | '=' if i == 0 => {
                 out.push('\\');
                 out.push(ch);
             }
@@ -99,6 +105,13 @@ mod tests {
             "&lt;script&gt;a\\|b&lt;/script&gt;"
         );
         assert_eq!(md_escape("x\ny"), "x y");
+        // Nothing that Markdown would not read as markup (issue 16.8).
+        assert_eq!(
+            md_escape("(58.9% of the portfolio) \"a\" {b} !c #d"),
+            "(58.9% of the portfolio) \"a\" {b} !c #d"
+        );
+        assert_eq!(md_escape("# x"), "\\# x");
+        assert_eq!(md_escape("*a* _b_ ~c~"), "\\*a\\* \\_b\\_ \\~c\\~");
     }
 
     #[test]

@@ -54,8 +54,9 @@ impl CsvAnswer {
             let mut w = csv::WriterBuilder::new().from_writer(&mut buf);
             if !self.header_sent {
                 let id = crate::report::files::id_header(model);
+                let id = crate::csvcell::neutralise(id);
                 let _ = w.write_record([
-                    id,
+                    id.as_ref(),
                     "segment",
                     "segment_name",
                     "distance",
@@ -70,7 +71,8 @@ impl CsvAnswer {
             while self.next < self.labels.len() {
                 let i = self.next;
                 self.next += 1;
-                let id = self.ids.get(i);
+                let id = crate::csvcell::neutralise(self.ids.get(i));
+                let id = id.as_ref();
                 let _ = match self.labels[i] {
                     Some(l) => {
                         let s = &model.segments[l as usize];
@@ -85,10 +87,11 @@ impl CsvAnswer {
                         let o = crate::lifecycle::outliers::Outlier::of(model, l as usize, d1);
                         let [_, p, f] = o.cells();
                         (num[2], num[3]) = (p, f);
+                        let name = crate::csvcell::neutralise(&s.name);
                         w.write_record([
                             id,
                             seg.format(s.id),
-                            s.name.as_str(),
+                            &name,
                             &num[0],
                             &num[1],
                             &num[2],

@@ -44,6 +44,20 @@ pub struct Metrics {
     panics: AtomicU64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+    /// Customers scored with at least one feature filled in (imputed).
+    customers_imputed: AtomicU64,
+    /// Connection layer: open now, and counts of what the limits did.
+    pub connections_open: AtomicU64,
+    pub connections_accepted: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub connections_idle_closed: AtomicU64,
+    pub connections_header_closed: AtomicU64,
+    /// Request memory budget: bytes reserved now, requests that waited and that were refused.
+    pub budget_in_use: AtomicU64,
+    pub budget_waited: AtomicU64,
+    pub budget_refused: AtomicU64,
+    /// The configured limits, exported as gauges (set once at start).
+    pub limits: Mutex<Vec<(&'static str, &'static str, u64)>>,
 }
 
 impl Metrics {
@@ -71,6 +85,9 @@ impl Metrics {
     pub fn scored(&self, scored: usize, unscored: usize) {
         self.customers_scored.fetch_add(scored as u64, Relaxed);
         self.customers_unscored.fetch_add(unscored as u64, Relaxed);
+    }
+    pub fn imputed(&self, n: usize) {
+        self.customers_imputed.fetch_add(n as u64, Relaxed);
     }
     pub fn panicked(&self) {
         self.panics.fetch_add(1, Relaxed);
@@ -146,6 +163,66 @@ impl Metrics {
             "cardseg_customers_unscored_total {}",
             self.customers_unscored.load(Relaxed)
         );
+        o.push_str("# HELP cardseg_customers_imputed_total Customers scored with at least one missing feature filled with the model's fill value (marked \"imputed\" in the answer).\n");
+        o.push_str("# TYPE cardseg_customers_imputed_total counter\n");
+        let _ = writeln!(
+            o,
+            "cardseg_customers_imputed_total {}",
+            self.customers_imputed.load(Relaxed)
+        );
+        let gauges: [(&str, &str, &str, &AtomicU64); 2] = [
+            ("cardseg_connections_open", "gauge", "Client connections open now.", &self.connections_open),
+            ("cardseg_request_memory_reserved_bytes", "gauge", "Bytes of the request memory budget (--memory-budget) reserved by requests being read or scored.", &self.budget_in_use),
+        ];
+        let counters: [(&str, &str, &str, &AtomicU64); 3] = [
+            (
+                "cardseg_connections_accepted_total",
+                "counter",
+                "Client connections accepted.",
+                &self.connections_accepted,
+            ),
+            (
+                "cardseg_connections_refused_total",
+                "counter",
+                "Connections closed at once because --max-connections were open.",
+                &self.connections_refused,
+            ),
+            (
+                "cardseg_request_memory_waits_total",
+                "counter",
+                "Requests that waited for room in the request memory budget.",
+                &self.budget_waited,
+            ),
+        ];
+        for (name, kind, help, v) in gauges.iter().chain(&counters) {
+            let _ = writeln!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                v.load(Relaxed)
+            );
+        }
+        o.push_str("# HELP cardseg_connections_timed_out_total Connections closed by the server: no complete request head within --header-timeout, or idle past --idle-timeout.\n");
+        o.push_str("# TYPE cardseg_connections_timed_out_total counter\n");
+        let _ = writeln!(
+            o,
+            "cardseg_connections_timed_out_total{{reason=\"header\"}} {}",
+            self.connections_header_closed.load(Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "cardseg_connections_timed_out_total{{reason=\"idle\"}} {}",
+            self.connections_idle_closed.load(Relaxed)
+        );
+        o.push_str("# HELP cardseg_request_memory_refused_total Requests answered 503 because the request memory budget stayed full (or 413: larger than the whole budget).\n");
+        o.push_str("# TYPE cardseg_request_memory_refused_total counter\n");
+        let _ = writeln!(
+            o,
+            "cardseg_request_memory_refused_total {}",
+            self.budget_refused.load(Relaxed)
+        );
+        for (name, help, v) in self.limits.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
         o.push_str("# HELP cardseg_panics_total Requests that hit an internal error (answered 500; the server keeps running).\n");
         o.push_str("# TYPE cardseg_panics_total counter\n");
         let _ = writeln!(o, "cardseg_panics_total {}", self.panics.load(Relaxed));

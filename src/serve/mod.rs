@@ -9,7 +9,15 @@
 //! in-flight requests finish (for at most [`SHUTDOWN_GRACE`]). Every error is a JSON
 //! `{"error": "..."}` with a fitting status; a panic in a handler is answered 500 and
 //! counted, and the server keeps running.
+//!
+//! Connections (see [`Limits`]): at most `max_connections` are open (more are closed at
+//! once and counted); a connection that sends part of a request head and stalls is closed
+//! after `header_timeout`, one that sends nothing after `idle_timeout`; request bodies and
+//! the work of scoring them reserve room in a byte budget (`memory_budget`) before they are
+//! read and scored, so concurrent large (or small gzip) bodies wait their turn instead of
+//! exhausting memory.
 
+mod conn;
 mod csv_answer;
 pub mod metrics;
 pub mod parse;
@@ -50,6 +58,46 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Bodies up to this size are scored on the async worker; larger ones on the blocking pool.
 const INLINE_BYTES: usize = 64 << 10;
+/// Bytes of memory one byte of a (decompressed) CSV body costs while it is parsed and
+/// scored: the text, the f64 columns (8 bytes per cell of often 2-3 bytes), ids and the
+/// answer. Measured: about 6.5 on 15 MB of short numeric rows; 12 leaves headroom
+/// (tests/serve.rs checks that concurrent requests stay within the budget).
+pub const CSV_COST_FACTOR: usize = 12;
+/// The same for JSON bodies (keys repeat, so values are a smaller share of the text).
+pub const JSON_COST_FACTOR: usize = 4;
+
+/// Connection-layer limits of `cardseg serve` (each a flag; see the README).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A request head must be complete this long after its first byte.
+    pub header_timeout: Duration,
+    /// A connection with no request in flight and no bytes moving is closed after this.
+    pub idle_timeout: Duration,
+    /// Most client connections open at once; more are closed right after accept.
+    pub max_connections: usize,
+    /// Bytes that request bodies and their scoring may hold at once, across requests.
+    pub memory_budget: usize,
+}
+
+/// Default `--header-timeout`.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `--idle-timeout`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default `--memory-budget`: 1 GiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+        }
+    }
+}
 
 /// What `cardseg serve` was asked to do.
 #[derive(Debug, Clone)]
@@ -59,6 +107,7 @@ pub struct Config {
     /// Bearer token required on every route except /healthz.
     pub token: Option<String>,
     pub max_body: usize,
+    pub limits: Limits,
 }
 
 /// A model ready to serve: the model plus what each request would otherwise recompute.
@@ -156,6 +205,7 @@ struct App {
     token_digest: Option<[u8; 32]>,
     max_body: usize,
     model_path: PathBuf,
+    budget: conn::Budget,
 }
 
 impl App {
@@ -286,6 +336,8 @@ pub struct Scored {
     pub content_type: &'static str,
     pub scored: usize,
     pub unscored: usize,
+    /// Customers scored with at least one feature filled in.
+    pub imputed: usize,
 }
 
 #[derive(Serialize)]
@@ -308,8 +360,27 @@ struct ResultRow<'a> {
     /// model written before distance quantiles existed).
     distance_percentile: Option<f64>,
     outlier: Option<bool>,
+    /// Features this customer did not send that were filled with the model's fill value.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    imputed: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Keys that differ from a feature only in letter case (ignored): "did you mean".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
+}
+
+/// "did you mean" for keys that match a feature except for letter case.
+fn did_you_mean(mismatches: &[(String, String)]) -> Option<String> {
+    (!mismatches.is_empty()).then(|| {
+        let parts: Vec<String> = mismatches
+            .iter()
+            .map(|(k, f)| {
+                format!("{k:?} is not a feature (did you mean {f:?}? names are case-sensitive)")
+            })
+            .collect();
+        parts.join("; ")
+    })
 }
 
 /// Names the missing features of customer `i` that the model cannot fill.
@@ -351,14 +422,58 @@ pub fn score_json(loaded: &Loaded, body: &[u8]) -> std::result::Result<Scored, A
     } else {
         Vec::new()
     };
+    // A customer with none of the model's features is not scored: filling every feature
+    // would give the segment of the training medians, whatever the customer is.
+    let empty: Vec<bool> = (0..n)
+        .map(|i| batch.cols.iter().all(|c| c[i].is_nan()))
+        .collect();
+    let imputed: Vec<Vec<&str>> = (0..n)
+        .map(|i| {
+            model
+                .features
+                .iter()
+                .zip(&batch.cols)
+                .filter(|(f, c)| c[i].is_nan() && model.fill_value(f).is_some())
+                .map(|(f, _)| f.as_str())
+                .collect()
+        })
+        .collect();
     let Scores { labels, distances } = score_columns(model, &loaded.centers, batch.cols, true);
     let mut results = Vec::with_capacity(n);
     let mut scored = 0;
-    for (i, (label, (d1, d2))) in labels.iter().zip(distances).enumerate() {
+    let mut imputed_count = 0;
+    for (i, ((label, (d1, d2)), imputed)) in labels.iter().zip(distances).zip(imputed).enumerate() {
         let id = batch.ids[i].clone().unwrap_or_else(|| i.to_string());
+        let hint = did_you_mean(&batch.case_mismatches[i]);
+        if empty[i] {
+            let mut error = format!(
+                "none of the model's features ({}) is present, so this customer cannot be scored",
+                model.features.join(", ")
+            );
+            if let Some(h) = &hint {
+                error.push_str("; ");
+                error.push_str(h);
+            }
+            results.push(ResultRow {
+                index: i,
+                id,
+                segment: None,
+                segment_name: None,
+                distance: None,
+                second_distance: None,
+                distance_percentile: None,
+                outlier: None,
+                imputed: Vec::new(),
+                error: Some(error),
+                warning: None,
+            });
+            continue;
+        }
         let seg = label.map(|l| &model.segments[l as usize]);
         scored += usize::from(seg.is_some());
         let o = label.map(|l| crate::lifecycle::outliers::Outlier::of(model, l as usize, d1));
+        let imputed = if seg.is_some() { imputed } else { Vec::new() };
+        imputed_count += usize::from(!imputed.is_empty());
         results.push(ResultRow {
             index: i,
             id,
@@ -368,7 +483,9 @@ pub fn score_json(loaded: &Loaded, body: &[u8]) -> std::result::Result<Scored, A
             second_distance: finite(d2),
             distance_percentile: o.and_then(|o| o.percentile),
             outlier: o.and_then(|o| o.outlier),
+            imputed,
             error: drop_reasons.get(i).cloned().flatten(),
+            warning: hint,
         });
     }
     let out = ScoreBody {
@@ -386,6 +503,7 @@ pub fn score_json(loaded: &Loaded, body: &[u8]) -> std::result::Result<Scored, A
         content_type: "application/json",
         scored,
         unscored: n - scored,
+        imputed: imputed_count,
     })
 }
 
@@ -422,6 +540,16 @@ pub fn score_csv(
         cols.push(std::mem::take(&mut c.values));
     }
     drop(columns);
+    let rows = cols.first().map_or(0, Vec::len);
+    let imputed = (0..rows)
+        .filter(|&i| {
+            model
+                .features
+                .iter()
+                .zip(&cols)
+                .any(|(f, c)| c[i].is_nan() && model.fill_value(f).is_some())
+        })
+        .count();
     let Scores { labels, distances } = score_columns(model, &loaded.centers, cols, true);
     let scored = labels.iter().filter(|l| l.is_some()).count();
     let unscored = labels.len() - scored;
@@ -435,7 +563,27 @@ pub fn score_csv(
         content_type: "text/csv; charset=utf-8",
         scored,
         unscored,
+        imputed,
     })
+}
+
+/// Size of a gzip body once decompressed, at most `max` (more is refused as in
+/// [`gunzip_bounded`]), measured without keeping the data.
+fn gunzip_len(body: &[u8], max: usize) -> std::result::Result<usize, ApiError> {
+    let mut decoder = std::io::Read::take(flate2::read::MultiGzDecoder::new(body), max as u64 + 1);
+    let n = std::io::copy(&mut decoder, &mut std::io::sink()).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("request body: the gzip data is damaged or truncated ({e})"),
+        )
+    })?;
+    if n > max as u64 {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the decompressed body is larger than the server's limit of {max} bytes (--max-body); split the file"),
+        ));
+    }
+    Ok(n as usize)
 }
 
 fn gunzip_bounded(body: &[u8], max: usize) -> std::result::Result<Vec<u8>, ApiError> {
@@ -499,10 +647,37 @@ async fn score(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
+    // Room for the body before it is read: its announced length, or the most it may be.
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .map_or(app.max_body, |n| n.min(app.max_body));
+    let mut reservation = match app.budget.reserve(announced, &app).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
     let body = match read_body(&app, req).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    // Then room for the work: a gzip body is measured decompressed (without keeping it).
+    let work = match kind {
+        BodyKind::Json => body.len().saturating_mul(JSON_COST_FACTOR),
+        BodyKind::Csv if body.starts_with(&[0x1f, 0x8b]) => {
+            let (b, max) = (body.clone(), app.max_body);
+            match tokio::task::spawn_blocking(move || gunzip_len(&b, max)).await {
+                Ok(Ok(n)) => (n + body.len()).saturating_mul(CSV_COST_FACTOR),
+                Ok(Err(e)) => return e.into_response(),
+                Err(_) => return internal_error(),
+            }
+        }
+        BodyKind::Csv => body.len().saturating_mul(CSV_COST_FACTOR),
+    };
+    if let Err(e) = app.budget.grow(&mut reservation, work, &app).await {
+        return e.into_response();
+    }
     // One model for the whole request, even if a reload lands meanwhile.
     let loaded = app.current();
     let small = body.len() <= INLINE_BYTES && !body.starts_with(&[0x1f, 0x8b]);
@@ -527,7 +702,9 @@ async fn score(State(app): State<Arc<App>>, req: Request) -> Response {
     match result {
         Ok(s) => {
             app.metrics.scored(s.scored, s.unscored);
-            let mut r = Response::new(s.body);
+            app.metrics.imputed(s.imputed);
+            // The reservation lasts until the answer is sent (or the client goes away).
+            let mut r = Response::new(Body::new(conn::ReservedBody::new(s.body, reservation)));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(s.content_type),
@@ -742,7 +919,39 @@ async fn serve(config: Config, loaded: Loaded) -> Result<()> {
         token_digest: config.token.as_deref().map(|t| sha256(t.as_bytes())),
         max_body: config.max_body,
         model_path: config.model_path.clone(),
+        budget: conn::Budget::new(config.limits.memory_budget),
     });
+    conn::raise_fd_limit(config.limits.max_connections);
+    {
+        let l = &config.limits;
+        *app.metrics.limits.lock().unwrap_or_else(|e| e.into_inner()) = vec![
+            (
+                "cardseg_limit_max_connections",
+                "Configured --max-connections.",
+                l.max_connections as u64,
+            ),
+            (
+                "cardseg_limit_header_timeout_seconds",
+                "Configured --header-timeout.",
+                l.header_timeout.as_secs(),
+            ),
+            (
+                "cardseg_limit_idle_timeout_seconds",
+                "Configured --idle-timeout.",
+                l.idle_timeout.as_secs(),
+            ),
+            (
+                "cardseg_limit_memory_budget_bytes",
+                "Configured --memory-budget.",
+                l.memory_budget as u64,
+            ),
+            (
+                "cardseg_limit_max_body_bytes",
+                "Configured --max-body.",
+                config.max_body as u64,
+            ),
+        ];
+    }
     {
         let l = app.current();
         eprintln!(
@@ -771,19 +980,21 @@ async fn serve(config: Config, loaded: Loaded) -> Result<()> {
         eprintln!("{name}: shutting down; finishing in-flight requests");
         started.notify_one();
     };
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on http://{local}");
         let _ = out.flush();
     }
-    let server = axum::serve(listener, router(app)).with_graceful_shutdown(signal_future);
+    let server = conn::serve_connections(
+        listener,
+        router(app.clone()),
+        config.limits,
+        app,
+        signal_future,
+    );
     tokio::select! {
-        r = server => r.map_err(|e| Error::io(Path::new(&shown_addr), "serving", e))?,
+        () = server => {},
         _ = async {
             shutdown_started.notified().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -904,11 +1115,11 @@ mod tests {
         let v = json_of(
             score_json(
                 &l,
-                br#"[{"ID":"x","A":0,"B":"0"},{"A":10,"B":10.0,"Z":[1]},{"A":null}]"#,
+                br#"[{"ID":"x","A":0,"B":"0"},{"A":10,"B":10.0,"Z":[1]},{"A":null,"B":0},{"a":1}]"#,
             )
             .unwrap(),
         );
-        assert_eq!(v["customers"], 3);
+        assert_eq!(v["customers"], 4);
         assert_eq!(v["scored"], 3);
         let r = &v["results"];
         assert_eq!(r[0]["id"], "x");
@@ -918,9 +1129,18 @@ mod tests {
         assert_eq!(r[1]["id"], "1");
         assert_eq!(r[1]["segment"], 2);
         assert_eq!(r[1]["segment_name"], "High, \"quoted\"");
-        // A missing, filled with 5 -> scaled 0.5; B filled with 0: nearer segment 1.
+        // A missing, filled with 5 -> scaled 0.5; B 0: nearer segment 1.
         assert_eq!(r[2]["segment"], 1);
         assert_eq!(r[2]["distance"], 0.5);
+        assert_eq!(r[2]["imputed"], serde_json::json!(["A"]));
+        assert!(r[0].get("imputed").is_none());
+        // No feature at all (only a wrong-case key): an error item with a did-you-mean.
+        assert!(r[3]["segment"].is_null());
+        let e = r[3]["error"].as_str().unwrap();
+        assert!(
+            e.contains("none of the model's features") && e.contains("did you mean \"A\""),
+            "{e}"
+        );
         let one = json_of(score_json(&l, br#"{"A":"1e1","B":10}"#).unwrap());
         assert_eq!(one["results"][0]["segment"], 2);
     }
@@ -1029,6 +1249,7 @@ mod tests {
             token_digest: None,
             max_body: 1 << 20,
             model_path: PathBuf::from("m.json"),
+            budget: conn::Budget::new(1 << 20),
         });
         let router = Router::new()
             .route(

@@ -23,6 +23,9 @@ pub struct Batch {
     pub ids: Vec<Option<String>>,
     /// `cols[j][i]`: feature j of customer i; NaN where missing.
     pub cols: Vec<Vec<f64>>,
+    /// Per customer: keys that match a model feature except for letter case, as
+    /// `(key, feature)` (the key was ignored; the feature counts as missing).
+    pub case_mismatches: Vec<Vec<(String, String)>>,
 }
 
 impl Batch {
@@ -98,6 +101,7 @@ pub fn parse_customers(body: &[u8], model: &Model, limit: usize) -> Result<Batch
         batch: RefCell::new(Batch {
             ids: Vec::new(),
             cols: vec![Vec::new(); model.features.len()],
+            case_mismatches: Vec::new(),
         }),
         error: RefCell::new(None),
     };
@@ -213,6 +217,8 @@ impl<'de> DeserializeSeed<'de> for CustomerSeed<'_, '_> {
 enum Key {
     Feature(usize),
     Id,
+    /// A feature's name in other letter case: the key as sent, and the feature's index.
+    CaseOf(String, usize),
     Other,
 }
 
@@ -239,6 +245,14 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_> {
         if self.ctx.id_column == Some(k) {
             return Ok(Key::Id);
         }
+        if let Some(j) = self
+            .ctx
+            .features
+            .iter()
+            .position(|f| f.eq_ignore_ascii_case(k) || f.to_lowercase() == k.to_lowercase())
+        {
+            return Ok(Key::CaseOf(k.to_string(), j));
+        }
         Ok(Key::Other)
     }
 }
@@ -256,6 +270,7 @@ impl<'de> Visitor<'de> for CustomerSeed<'_, '_> {
         let mut seen = vec![false; d];
         let mut id: Option<String> = None;
         let mut id_seen = false;
+        let mut mismatches = Vec::new();
         while let Some(key) = map.next_key_seed(KeySeed { ctx })? {
             match key {
                 Key::Feature(j) => {
@@ -292,6 +307,10 @@ impl<'de> Visitor<'de> for CustomerSeed<'_, '_> {
                         field,
                     })?;
                 }
+                Key::CaseOf(k, j) => {
+                    mismatches.push((k, ctx.features[j].clone()));
+                    map.next_value::<IgnoredAny>()?;
+                }
                 Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -299,6 +318,7 @@ impl<'de> Visitor<'de> for CustomerSeed<'_, '_> {
         }
         let mut b = ctx.batch.borrow_mut();
         b.ids.push(id);
+        b.case_mismatches.push(mismatches);
         for (col, v) in b.cols.iter_mut().zip(values) {
             col.push(v);
         }
