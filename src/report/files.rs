@@ -33,7 +33,6 @@ pub fn id_header(model: &Model) -> &str {
 /// Text cells that a spreadsheet would run as formulas are neutralised
 /// ([`crate::csvcell`]) unless `raw` (`--raw-csv`).
 #[allow(clippy::too_many_arguments)]
-#[allow(clippy::too_many_arguments)]
 pub fn write_label_rows<'a>(
     w: &mut dyn Write,
     path: &Path,
