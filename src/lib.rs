@@ -17,6 +17,7 @@ pub mod generate;
 pub mod ingest;
 pub mod inspect;
 pub mod lifecycle;
+pub mod matching;
 pub mod median;
 pub mod model;
 pub mod naming;

@@ -799,63 +799,15 @@ fn max_matching(w: &[Vec<Option<f64>>]) -> Vec<Option<usize>> {
             0.0
         }
     };
-    // e-maxx Hungarian, 1-based, n rows ≤ m columns.
-    let mut u = vec![0.0f64; n + 1];
-    let mut v = vec![0.0f64; m + 1];
-    let mut p = vec![0usize; m + 1];
-    let mut way = vec![0usize; m + 1];
-    for i in 1..=n {
-        p[0] = i;
-        let mut j0 = 0usize;
-        let mut minv = vec![f64::INFINITY; m + 1];
-        let mut used = vec![false; m + 1];
-        loop {
-            used[j0] = true;
-            let i0 = p[j0];
-            let mut delta = f64::INFINITY;
-            let mut j1 = 0usize;
-            for j in 1..=m {
-                if !used[j] {
-                    let cur = cost(i0 - 1, j - 1) - u[i0] - v[j];
-                    if cur < minv[j] {
-                        minv[j] = cur;
-                        way[j] = j0;
-                    }
-                    if minv[j] < delta {
-                        delta = minv[j];
-                        j1 = j;
-                    }
-                }
-            }
-            for j in 0..=m {
-                if used[j] {
-                    u[p[j]] += delta;
-                    v[j] -= delta;
-                } else {
-                    minv[j] -= delta;
-                }
-            }
-            j0 = j1;
-            if p[j0] == 0 {
-                break;
-            }
-        }
-        loop {
-            let j1 = way[j0];
-            p[j0] = p[j1];
-            j0 = j1;
-            if j0 == 0 {
-                break;
-            }
-        }
-    }
-    let mut out = vec![None; n];
-    for j in 1..=m {
-        if p[j] != 0 && j <= r && w[p[j] - 1][j - 1].is_some() {
-            out[p[j] - 1] = Some(j - 1);
-        }
-    }
-    out
+    let costs: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..m).map(|j| cost(i, j)).collect())
+        .collect();
+    let assigned = crate::matching::hungarian(&costs);
+    assigned
+        .into_iter()
+        .enumerate()
+        .map(|(i, j)| (j < r && w[i][j].is_some()).then_some(j))
+        .collect()
 }
 
 fn cond_text(c: &Condition, ratio: f64) -> String {
