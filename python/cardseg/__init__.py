@@ -152,6 +152,11 @@ class Model:
         return self._m.k
 
     @property
+    def outlier_percentile(self) -> float:
+        """Distance percentile above which ``predict`` flags a customer as an outlier."""
+        return self._m.outlier_percentile
+
+    @property
     def segment_ids(self) -> list:
         return self._m.segment_ids
 
@@ -177,20 +182,23 @@ class Model:
     def checksum(self) -> str:
         return self._m.checksum
 
-    def _score_arrow(self, data: Any, source_name: Optional[str] = None, delimiter=None):
-        """(pyarrow id array, numpy int32 segment index or -1)."""
+    def _score_arrow(self, data: Any, source_name: Optional[str] = None, delimiter=None, distances=False):
+        """(pyarrow id array, numpy int32 segment index or -1[, float64 (n, 3) distance,
+        second distance, distance percentile — NaN where unknown])."""
         import numpy as np
         import pyarrow as pa
 
         src, name = _source(data, source_name)
-        offsets, text, labels, _ = self._m.score(src, name, delimiter)
+        offsets, text, labels, dist = self._m.score(src, name, delimiter, distances)
         idx = np.frombuffer(labels, dtype="<i4")
         ids = pa.Array.from_buffers(
             pa.large_string(), len(idx), [None, pa.py_buffer(offsets), pa.py_buffer(text)]
         )
+        if distances:
+            return ids, idx, np.frombuffer(dist, dtype="<f8").reshape(len(idx), 3)
         return ids, idx
 
-    def _batch(self, ids, idx):
+    def _batch(self, ids, idx, dist=None):
         import numpy as np
         import pyarrow as pa
 
@@ -202,22 +210,38 @@ class Model:
             pa.array(np.where(mask, 0, idx), mask=mask)
         )
         header = self.id_column or "row"
-        return pa.RecordBatch.from_arrays(
-            [ids.cast(pa.string()), seg, names], names=[header, "segment", "segment_name"]
-        )
+        arrays = [ids.cast(pa.string()), seg, names]
+        fields = [header, "segment", "segment_name"]
+        if dist is not None:
+            pct = dist[:, 2]
+            unknown = np.isnan(pct)
+            threshold = self.outlier_percentile
+            arrays += [
+                pa.array(dist[:, 0], mask=mask),
+                pa.array(pct, mask=unknown),
+                pa.array(pct > threshold, mask=unknown),
+            ]
+            fields += ["distance", "distance_percentile", "outlier"]
+        return pa.RecordBatch.from_arrays(arrays, names=fields)
 
-    def predict_arrow(self, data: Any, *, source_name: Optional[str] = None, delimiter=None):
-        """Like :meth:`predict`, as a pyarrow RecordBatch (id: string, segment: int32, segment_name: string)."""
+    def predict_arrow(self, data: Any, *, source_name: Optional[str] = None, delimiter=None, outliers=False):
+        """Like :meth:`predict`, as a pyarrow RecordBatch (id: string, segment: int32,
+        segment_name: string, and with ``outliers=True`` the outlier columns)."""
+        if outliers:
+            ids, idx, dist = self._score_arrow(data, source_name, delimiter, distances=True)
+            return self._batch(ids, idx, dist)
         ids, idx = self._score_arrow(data, source_name, delimiter)
         return self._batch(ids, idx)
 
     def predict(self, data: Any, *, source_name: Optional[str] = None, delimiter=None):
-        """Scores ``data`` like ``cardseg predict``; a pandas DataFrame with the labels file's columns."""
+        """Scores ``data`` like ``cardseg predict``: a pandas DataFrame with the columns of its
+        labels file (id, segment, segment_name, distance, distance_percentile, outlier; the
+        last two empty for a model written before distance quantiles existed)."""
         import pandas as pd
         import pyarrow as pa
 
-        batch = self.predict_arrow(data, source_name=source_name, delimiter=delimiter)
-        return batch.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype()}.get)
+        batch = self.predict_arrow(data, source_name=source_name, delimiter=delimiter, outliers=True)
+        return batch.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype(), pa.bool_(): pd.BooleanDtype()}.get)
 
     def __repr__(self) -> str:
         return repr(self._m)

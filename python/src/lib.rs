@@ -20,6 +20,7 @@ use cardseg::clean::MissingPolicy;
 use cardseg::cluster::select_k::KRule;
 use cardseg::error::Error;
 use cardseg::ingest::{IdSpec, ReadSpec, Source};
+use cardseg::lifecycle::outliers::Outlier;
 use cardseg::model::Model as CoreModel;
 use cardseg::pipeline::{self, KChoice, RunConfig};
 use pyo3::exceptions::PyValueError;
@@ -298,6 +299,11 @@ impl Model {
         cardseg::export::pmml::to_pmml(&self.inner, &self.checksum).map_err(|e| to_py(py, e))
     }
 
+    /// Distance percentile above which a customer is an outlier (`run --outlier-percentile`).
+    #[getter]
+    fn outlier_percentile(&self) -> f64 {
+        self.inner.outlier_percentile
+    }
     #[getter]
     fn checksum(&self) -> &str {
         &self.checksum
@@ -390,10 +396,17 @@ impl Model {
                 for l in &s.labels {
                     labels.extend_from_slice(&l.map(|v| v as i32).unwrap_or(-1).to_le_bytes());
                 }
-                let mut dist = Vec::with_capacity(s.distances.len() * 16);
-                for (a, b) in &s.distances {
+                // With `distances`: per customer the distance to its centroid, the
+                // second-nearest distance and the distance's percentile among the segment's
+                // training customers (`lifecycle::outliers`, as labels.csv); NaN when unknown.
+                let mut dist = Vec::with_capacity(s.distances.len() * 24);
+                for (l, (a, b)) in s.labels.iter().zip(&s.distances) {
+                    let pct = l
+                        .and_then(|l| Outlier::of(&self.inner, l as usize, *a).percentile)
+                        .unwrap_or(f64::NAN);
                     dist.extend_from_slice(&a.to_le_bytes());
                     dist.extend_from_slice(&b.to_le_bytes());
+                    dist.extend_from_slice(&pct.to_le_bytes());
                 }
                 Ok((offsets, text, labels, dist))
             })

@@ -149,12 +149,23 @@ def test_model_predict_equals_cli_predict(cardseg_pkg, run_cardseg, cli_run, rea
     run_cardseg("predict", "--quiet", "--model", cli_run / "model.json", "--input", real_data, "--out", out)
     want = read_labels_file(out, "CUST_ID").to_pandas()
     model = cardseg_pkg.Model.load(cli_run / "model.json")
+    # The outlier columns as the CLI wrote them: shortest round-trip text, so parsing it
+    # back gives the exact float64; "" where unknown.
+    import pandas as pd
+
+    raw = pd.read_csv(out, dtype=str, keep_default_na=False)
+    cols = ["CUST_ID", "segment", "segment_name", "distance", "distance_percentile", "outlier"]
+    assert list(raw.columns) == cols
     for data in [real_data, *frames(real_data).values()]:
         got = model.predict(data)
-        assert list(got.columns) == ["CUST_ID", "segment", "segment_name"]
+        assert list(got.columns) == cols
         assert got["CUST_ID"].tolist() == want["CUST_ID"].tolist()
         assert got["segment"].tolist() == want["segment"].tolist()
         assert got["segment_name"].tolist() == want["segment_name"].tolist()
+        assert [float(x) for x in raw["distance"]] == got["distance"].tolist()
+        assert [float(x) for x in raw["distance_percentile"]] == got["distance_percentile"].tolist()
+        assert raw["outlier"].tolist() == [str(x).lower() for x in got["outlier"]]
+        assert got["outlier"].any() and not got["outlier"].all()
 
 
 def test_model_to_sql_and_pmml_equal_cardseg_export(cardseg_pkg, run_cardseg, cli_run, tmp_path):
