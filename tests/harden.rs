@@ -430,9 +430,9 @@ fn predict_takes_another_id_column_and_refuses_non_csv_outputs() {
             .collect()
     };
     assert!(
-        n.starts_with("row,segment,segment_name\n1,"),
+        n.starts_with("row,segment,segment_name,distance,distance_percentile,outlier\n1,"),
         "{}",
-        &n[..40]
+        &n[..80]
     );
     assert_eq!(segs(&n), segs(&theirs));
     let before = snapshot(dir.path());
