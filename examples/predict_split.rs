@@ -49,14 +49,12 @@ fn main() {
             w,
             &out,
             &model,
-            table.rows(),
-            &|i| table.ids.get(i),
-            &|i| labels[i],
-            &|i| {
+            &cardseg::labels::Labels::per_row(&table.ids, &labels),
+            &|l| {
                 cardseg::lifecycle::outliers::Outlier::of(
                     &model,
-                    labels[i].unwrap_or(0) as usize,
-                    distances[i].0,
+                    l.segment.unwrap_or(0) as usize,
+                    distances[l.row].0,
                 )
             },
             false,

@@ -158,15 +158,7 @@ pub fn clean(table: &mut Table, columns: &[String], policy: MissingPolicy) -> Re
             ));
         }
         if kept < rows {
-            let kept_ids = table.ids.retain(&keep);
-            report.original_ids = Some(std::mem::replace(&mut table.ids, kept_ids));
-            for col in &mut table.columns {
-                let mut i = 0;
-                col.values.retain(|_| {
-                    i += 1;
-                    keep[i - 1]
-                });
-            }
+            report.original_ids = Some(table.retain_rows(&keep));
         }
         report.rows_out = kept as u64;
         report.kept = Some(keep);

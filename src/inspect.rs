@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::ingest::{self, IdSpec, ReadSpec};
-use crate::table::{ColumnKind, Ids, Table};
+use crate::table::{ColumnKind, Table};
 
 #[derive(Debug, Serialize)]
 pub struct ColumnReport {
@@ -75,35 +75,6 @@ fn skewness(vals: &[f64], mean: f64) -> Option<f64> {
     }
     let g1 = m3 / m2.powf(1.5);
     Some(g1 * (n * (n - 1.0)).sqrt() / (n - 2.0))
-}
-
-/// Counts rows whose id already appeared (sorting hashes: no per-id allocation).
-pub fn count_duplicate_ids(ids: &Ids) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
-    let mut keyed: Vec<(u64, u32)> = (0..ids.len())
-        .map(|i| (hasher.hash_one(ids.get(i)), i as u32))
-        .collect();
-    keyed.sort_unstable();
-    let mut dups = 0;
-    let mut i = 0;
-    while i < keyed.len() {
-        let mut j = i + 1;
-        while j < keyed.len() && keyed[j].0 == keyed[i].0 {
-            j += 1;
-        }
-        if j - i > 1 {
-            // Same hash: count exact duplicates within the run.
-            let mut group: Vec<&str> = keyed[i..j]
-                .iter()
-                .map(|(_, r)| ids.get(*r as usize))
-                .collect();
-            group.sort_unstable();
-            dups += group.windows(2).filter(|w| w[0] == w[1]).count() as u64;
-        }
-        i = j;
-    }
-    dups
 }
 
 /// Columns where a negative value is unusual in card data (amounts, counts, limits).
@@ -215,7 +186,7 @@ pub fn report(table: &Table) -> InspectReport {
                     if above > 0 && is_share(&info.name) {
                         r.warnings.push(format!(
                             "{above} values above 1 (up to {}) in a share or frequency column, which should lie in 0..1",
-                            crate::report::human(r.max.unwrap_or(f64::NAN))
+                            crate::text::human(r.max.unwrap_or(f64::NAN))
                         ));
                     }
                     r.warning = r.warnings.first().cloned();
@@ -230,7 +201,7 @@ pub fn report(table: &Table) -> InspectReport {
         0
     };
     let duplicate_ids = if table.id_column.is_some() {
-        count_duplicate_ids(&table.ids)
+        table.ids.count_duplicates()
     } else {
         0
     };
@@ -254,7 +225,7 @@ pub fn report(table: &Table) -> InspectReport {
 
 /// The human table.
 pub fn write_text(w: &mut dyn std::io::Write, r: &InspectReport) -> std::io::Result<()> {
-    use crate::report::{human, thousands};
+    use crate::text::{human, thousands};
     writeln!(
         w,
         "{}: {} rows, {} columns",

@@ -504,6 +504,16 @@ pub fn werr(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::io(path, "writing", e)
 }
 
+/// Writes `value` as pretty JSON with a final newline, atomically like every output.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_file(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(|e| {
+            crate::error::Error::io(path, "writing", std::io::Error::other(e.to_string()))
+        })?;
+        w.write_all(b"\n").map_err(werr(path))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! `cardseg run`: ingest → clean → scale → k sweep (K-Means + silhouette) → choose k →
 //! segment order → profile → names → outputs, written atomically.
 
+use crate::segmentation::Segmentation;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -215,25 +216,15 @@ impl Timings {
     }
 }
 
-/// Everything a run produced, in memory.
+/// What a run produced: the segmentation, where its outputs went and how long each stage
+/// took (what belongs to the command, not to the segmentation).
 pub struct RunResult {
-    pub table: Table,
-    pub clean: CleanReport,
-    pub model: Model,
-    pub checksum: String,
-    pub profile: Profile,
-    /// 0-based segment index of every kept row (the id is `model.segments[index].id`).
-    pub labels: Vec<u32>,
-    /// Distance of every kept row to its segment's centroid (scaled units).
-    pub distances: Vec<f64>,
-    /// What changed since the `--previous` model.
-    pub changes: Option<crate::lifecycle::continuity::Changes>,
+    /// The segmented customers, the model and the profile.
+    pub segmentation: Segmentation,
+    /// The output directory.
     pub out: PathBuf,
+    /// Wall-clock time of each stage.
     pub timings: Timings,
-    pub duplicate_ids: u64,
-    /// Which naming rules named the segments (credit-card archetypes, custom rules, or
-    /// none: names from the distinguishing features).
-    pub naming_basis: naming::Basis,
 }
 
 impl RunConfig {
@@ -315,14 +306,7 @@ struct Ready {
     previous: Option<Previous>,
 }
 
-/// The `--previous` model, checked against this run, and its run's labels when it sits
-/// in a run directory with labels.csv. Read before any work, so a bad one fails fast.
-pub struct Previous {
-    pub model: Model,
-    pub checksum: String,
-    pub shown: String,
-    pub labels: Option<(String, Vec<crate::lifecycle::migration::LabelRecord>)>,
-}
+pub use crate::lifecycle::continuity::Previous;
 
 fn load_previous(cfg: &RunConfig) -> Result<Option<Previous>> {
     let Some(path) = &cfg.previous else {
@@ -653,10 +637,10 @@ fn run_table(
         distance_quantiles,
         outlier_percentile: cfg.outlier_percentile,
     };
-    let duplicate_ids = crate::inspect::count_duplicate_ids(&table.ids);
+    let duplicate_ids = table.ids.count_duplicates();
     let (model_text, checksum) = model.to_json()?;
 
-    let mut result = RunResult {
+    let mut seg = Segmentation {
         table,
         clean: clean_report,
         model,
@@ -665,16 +649,28 @@ fn run_table(
         labels,
         distances,
         changes: None,
-        out: cfg.out.clone(),
-        timings,
         duplicate_ids,
         naming_basis: naming.basis,
     };
     if let (Some(p), Some(m)) = (previous, matching) {
-        result.changes = Some(crate::lifecycle::continuity::changes(p, m, &result));
+        seg.changes = Some(crate::lifecycle::continuity::changes(
+            p,
+            m,
+            &seg.model,
+            &seg.labels(),
+        ));
     }
+    let mut result = RunResult {
+        segmentation: seg,
+        out: cfg.out.clone(),
+        timings,
+    };
     let mut t = Instant::now();
-    crate::report::write_all(&out, &result, &model_text, cfg)?;
+    let seg = &result.segmentation;
+    let summary = crate::report::write_all(&out, seg, &model_text, cfg.raw_csv)?;
+    if cfg.dashboard {
+        crate::dashboard::write_for_run(&out.file("dashboard.html"), seg, &summary)?;
+    }
     for (name, bytes) in &cfg.extra_files {
         let path = out.file(name);
         crate::output::write_file(&path, |w| {
@@ -683,17 +679,13 @@ fn run_table(
     }
     result.timings.lap("write outputs", &mut t);
     if let Some(w) = writer {
-        let segs = &result.model.segments;
         let scored_at = crate::writeback::now_rfc3339();
-        let mut rows = Vec::with_capacity(result.labels.len());
-        crate::report::files::for_each_label(&result, &mut |id, seg| {
-            rows.push((
-                id.to_string(),
-                seg.map(|s| (segs[s as usize].id, segs[s as usize].name.as_str())),
-            ));
-        });
-        let mut it = rows.iter().map(|(id, seg)| LabelRow { id, segment: *seg });
-        w.write(&mut it, &result.checksum, &scored_at)?;
+        let seg = &result.segmentation;
+        w.write(
+            &mut LabelRow::all(&seg.labels(), &seg.model),
+            &seg.checksum,
+            &scored_at,
+        )?;
         result.timings.lap("write labels to db", &mut t);
     }
     out.commit()?;
@@ -834,11 +826,7 @@ fn load_column_into(
     sp.load_into(name, values)?;
     if values.len() != n {
         if let Some(keep) = &clean.kept {
-            let mut i = 0;
-            values.retain(|_| {
-                i += 1;
-                keep[i - 1]
-            });
+            crate::table::retain_values(values, keep);
         }
     }
     Ok(())

@@ -4,111 +4,17 @@
 
 use std::path::Path;
 
-use crate::cluster::kmeans;
 use crate::error::Result;
 use crate::ingest::{self, IdSpec, ReadSpec, Source};
+use crate::labels::Labels;
 use crate::model::Model;
 use crate::output::write_file_atomic;
 use crate::table::Table;
 use crate::writeback::{LabelRow, LabelTarget, LabelWriter};
 
-/// What scoring a batch gives for each customer.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Scores {
-    /// Segment index (0-based; the id is `model.segments[index].id`), or None when a feature is
-    /// missing and the model's policy is to drop such customers.
-    pub labels: Vec<Option<u32>>,
-    /// With `distances`: Euclidean distance (scaled units) to the customer's centroid and
-    /// to the second-nearest centroid; NaN for unscored customers. Empty otherwise.
-    pub distances: Vec<(f64, f64)>,
-}
-
-/// Scores a batch of customers given as columns: `cols[j]` holds feature
-/// `model.features[j]` for every customer, NaN where it is missing. This is the one
-/// scoring path of `predict` and `serve`: the saved fill values (or unscorable with the
-/// drop policy), `scaler.transform_columns`, then `kmeans::assign` against `centers`
-/// (`model.centers_flat()`, passed in so a server computes it once per model).
-pub fn score_columns(
-    model: &Model,
-    centers: &[f64],
-    mut cols: Vec<Vec<f64>>,
-    distances: bool,
-) -> Scores {
-    let n = cols.first().map(Vec::len).unwrap_or(0);
-    debug_assert_eq!(cols.len(), model.features.len());
-    debug_assert!(cols.iter().all(|c| c.len() == n));
-    let mut unscorable = vec![false; n];
-    for (f, values) in model.features.iter().zip(cols.iter_mut()) {
-        match model.fill_value(f) {
-            Some(fill) => crate::clean::apply_fill(values, fill),
-            None => values
-                .iter()
-                .zip(unscorable.iter_mut())
-                .filter(|(v, _)| v.is_nan())
-                .for_each(|(_, u)| *u = true),
-        }
-    }
-    let views: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
-    let mut x = model.scaler.transform_columns(&views);
-    // Unscorable rows get a harmless value; their label is discarded below.
-    for (i, u) in unscorable.iter().enumerate() {
-        if *u {
-            x.data[i * x.d..(i + 1) * x.d]
-                .iter_mut()
-                .for_each(|v| *v = 0.0);
-        }
-    }
-    let labels = kmeans::assign(&x, centers);
-    let distances = if distances {
-        (0..x.n)
-            .map(|i| {
-                if unscorable[i] {
-                    return (f64::NAN, f64::NAN);
-                }
-                // nearest_two runs the same `nearest` kernel as `assign`, so its label is
-                // the same; the distances are what it adds.
-                let (_, best, second) = crate::cluster::nearest_two(x.row(i), centers);
-                (best.sqrt(), second.sqrt())
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Scores {
-        labels: labels
-            .into_iter()
-            .zip(unscorable)
-            .map(|(l, u)| (!u).then_some(l))
-            .collect(),
-        distances,
-    }
-}
-
-/// The model's feature columns of `table`, copied for [`score_columns`].
-pub fn feature_columns(model: &Model, table: &Table) -> Result<Vec<Vec<f64>>> {
-    model
-        .features
-        .iter()
-        .map(|f| {
-            table.column(f).map(|c| c.values.clone()).ok_or_else(|| {
-                crate::error::Error::input(&table.source, format!("column {f} was not loaded"))
-            })
-        })
-        .collect()
-}
-
-/// Labels for every row of `table`: Some(segment index) or None when a feature is
-/// missing and the model's policy is to drop such customers.
-pub fn score_table(model: &Model, table: &Table) -> Result<Vec<Option<u32>>> {
-    let cols = feature_columns(model, table)?;
-    Ok(score_columns(model, &model.centers_flat(), cols, false).labels)
-}
-
-/// Like [`score_table`], with each customer's distance to its centroid.
-pub fn score_table_with_distances(model: &Model, table: &Table) -> Result<Scores> {
-    let cols = feature_columns(model, table)?;
-    Ok(score_columns(model, &model.centers_flat(), cols, true))
-}
+pub use crate::score::{
+    feature_columns, score_columns, score_table, score_table_with_distances, Scores,
+};
 
 /// What to read for scoring with `model`: its id column (required when the model has
 /// one) and its features.
@@ -200,28 +106,22 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     };
     let table = ingest::read(job.source, &spec)?;
     let Scores { labels, distances } = score_table_with_distances(model, &table)?;
+    let scored = Labels::per_row(&table.ids, &labels);
     if let Some(w) = writer {
         let scored_at = crate::writeback::now_rfc3339();
-        let segs = &model.segments;
-        let mut rows = (0..table.rows()).map(|i| LabelRow {
-            id: table.ids.get(i),
-            segment: labels[i].map(|s| (segs[s as usize].id, segs[s as usize].name.as_str())),
-        });
-        w.write(&mut rows, job.checksum, &scored_at)?;
+        w.write(&mut LabelRow::all(&scored, model), job.checksum, &scored_at)?;
     }
     write_file_atomic(out, force, |w| {
         crate::report::files::write_label_rows(
             w,
             out,
             model,
-            table.rows(),
-            &|i| table.ids.get(i),
-            &|i| labels[i],
-            &|i| {
+            &scored,
+            &|l| {
                 crate::lifecycle::outliers::Outlier::of(
                     model,
-                    labels[i].unwrap_or(0) as usize,
-                    distances[i].0,
+                    l.segment.unwrap_or(0) as usize,
+                    distances[l.row].0,
                 )
             },
             job.raw_csv,

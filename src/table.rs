@@ -52,6 +52,36 @@ impl Ids {
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         (0..self.len()).map(move |i| self.get(i))
     }
+    /// Counts rows whose id already appeared (sorting hashes: no per-id allocation).
+    pub fn count_duplicates(&self) -> u64 {
+        let ids = self;
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        let mut keyed: Vec<(u64, u32)> = (0..ids.len())
+            .map(|i| (hasher.hash_one(ids.get(i)), i as u32))
+            .collect();
+        keyed.sort_unstable();
+        let mut dups = 0;
+        let mut i = 0;
+        while i < keyed.len() {
+            let mut j = i + 1;
+            while j < keyed.len() && keyed[j].0 == keyed[i].0 {
+                j += 1;
+            }
+            if j - i > 1 {
+                // Same hash: count exact duplicates within the run.
+                let mut group: Vec<&str> = keyed[i..j]
+                    .iter()
+                    .map(|(_, r)| ids.get(*r as usize))
+                    .collect();
+                group.sort_unstable();
+                dups += group.windows(2).filter(|w| w[0] == w[1]).count() as u64;
+            }
+            i = j;
+        }
+        dups
+    }
+
     /// Keeps only the rows where `keep` is true (used by `--missing drop`).
     pub fn retain(&self, keep: &[bool]) -> Ids {
         let mut out = Ids::with_capacity(keep.iter().filter(|k| **k).count());
@@ -112,6 +142,18 @@ pub struct Table {
 }
 
 impl Table {
+    /// Keeps only the rows where `keep` is true, in every column and the ids alike (one
+    /// filter, so they cannot fall out of step), and gives back the ids of every row as
+    /// they were, so outputs can still list the customers that were dropped.
+    pub fn retain_rows(&mut self, keep: &[bool]) -> Ids {
+        debug_assert_eq!(keep.len(), self.rows());
+        let kept_ids = self.ids.retain(keep);
+        for col in &mut self.columns {
+            retain_values(&mut col.values, keep);
+        }
+        std::mem::replace(&mut self.ids, kept_ids)
+    }
+
     pub fn rows(&self) -> usize {
         self.ids.len()
     }
@@ -257,6 +299,15 @@ impl Spilled {
         }
         Ok(true)
     }
+}
+
+/// Keeps the values where `keep` is true (a column read back later, as the table's were).
+pub fn retain_values(values: &mut Vec<f64>, keep: &[bool]) {
+    let mut i = 0;
+    values.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::ingest::{self, check_table_name, quote_table, redact, Kind};
+use crate::labels::Labels;
+use crate::model::Model;
 
 pub const DEFAULT_TABLE: &str = "cardseg_labels";
 
@@ -64,8 +66,23 @@ impl LabelTarget {
 
 /// One customer's label: `segment` is the 1-based segment id and its name, or None.
 pub struct LabelRow<'a> {
+    /// The customer id.
     pub id: &'a str,
+    /// Segment id (1-based, as in the model) and name; None for an unscored customer.
     pub segment: Option<(u32, &'a str)>,
+}
+
+impl<'a> LabelRow<'a> {
+    /// The rows of every label, with the segment ids and names of `model`.
+    pub fn all(labels: &Labels<'a>, model: &'a Model) -> impl Iterator<Item = LabelRow<'a>> + 'a {
+        let segs = &model.segments;
+        labels.iter().map(move |l| LabelRow {
+            id: l.id,
+            segment: l
+                .segment
+                .map(|s| (segs[s as usize].id, segs[s as usize].name.as_str())),
+        })
+    }
 }
 
 enum Conn {

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "profile",
             "naming",
             "model",
+            "labels",
             "lifecycle",
             "segmentation",
         ],
@@ -34,7 +35,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("outputs", &["report", "dashboard", "export"]),
     (
         "commands",
-        &["run", "pipeline", "predict", "inspect", "rebuild", "serve", "writeback"],
+        &[
+            "run",
+            "pipeline",
+            "predict",
+            "inspect",
+            "rebuild",
+            "serve",
+            "writeback",
+        ],
     ),
 ];
 
@@ -338,7 +347,11 @@ fn no_module_imports_a_higher_layer() {
             }
         }
     }
-    assert!(upward.is_empty(), "imports that point up the layers:\n{}", upward.join("\n"));
+    assert!(
+        upward.is_empty(),
+        "imports that point up the layers:\n{}",
+        upward.join("\n")
+    );
 }
 
 #[test]
@@ -374,5 +387,8 @@ fn the_checker_reads_imports() {
     assert_eq!(out, ["crate::a::b", "crate::a::c::d", "crate::a::c::e"]);
     let code = code_of("use crate::x::Y; // crate::z\nfn f() { crate::w::f(\"crate::q\") }\n#[cfg(test)]\nmod tests {\n    use crate::t;\n}\n");
     let found: BTreeSet<String> = paths_of(&code).into_iter().collect();
-    assert_eq!(found, BTreeSet::from(["crate::x::Y".into(), "crate::w::f".into()]));
+    assert_eq!(
+        found,
+        BTreeSet::from(["crate::x::Y".into(), "crate::w::f".into()])
+    );
 }

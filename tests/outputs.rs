@@ -33,7 +33,10 @@ fn every_output_is_byte_identical_to_the_pre_refactor_binary() {
     }
     let work = tempfile::tempdir().unwrap();
     let out = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/output-checksums.sh"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/output-checksums.sh"
+        ))
         .arg(common::bin())
         .arg(work.path().join("o"))
         .arg(&real)
@@ -57,5 +60,8 @@ fn every_output_is_byte_identical_to_the_pre_refactor_binary() {
         .filter(|(name, sum)| got.get(*name) != Some(*sum))
         .map(|(name, _)| name)
         .collect();
-    assert!(differ.is_empty(), "outputs differ from the recorded ones: {differ:?}");
+    assert!(
+        differ.is_empty(),
+        "outputs differ from the recorded ones: {differ:?}"
+    );
 }

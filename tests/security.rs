@@ -174,7 +174,7 @@ fn data_strings_cannot_break_out_of_the_summary() {
 fn escaping_check_detects_breakouts() {
     assert_eq!(unescaped("| a \\| b |", '|'), 2);
     assert_eq!(unescaped("\\\\|", '|'), 1);
-    assert_eq!(cardseg::report::md_escape("a|b"), "a\\|b");
+    assert_eq!(cardseg::text::md_escape("a|b"), "a\\|b");
 }
 
 // ---------------------------------------------------------------------------------

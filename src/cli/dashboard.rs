@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use cardseg::dashboard::RebuildRequest;
+use cardseg::rebuild::RebuildRequest;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,7 +25,7 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
-    let report = cardseg::dashboard::rebuild(&RebuildRequest {
+    let report = cardseg::rebuild::rebuild(&RebuildRequest {
         model: args.model,
         labels: args.labels,
         input: args.input,
@@ -38,12 +38,12 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
             "Wrote {} ({:.1} MB) for {} customers",
             args.out.display(),
             report.bytes as f64 / 1e6,
-            cardseg::report::thousands(report.customers_labelled)
+            cardseg::text::thousands(report.customers_labelled)
         );
         if report.customers_labelled < report.customers_read {
             text.push_str(&format!(
                 " ({} unlabelled customers left out)",
-                cardseg::report::thousands(report.customers_read - report.customers_labelled)
+                cardseg::text::thousands(report.customers_read - report.customers_labelled)
             ));
         }
         text.push_str("; open it in a browser.\n");

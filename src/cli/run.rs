@@ -169,16 +169,17 @@ pub fn print_result(r: &RunResult, quiet: bool, timings: bool) -> cardseg::Resul
         return Ok(());
     }
     let mut text = Vec::new();
-    let m = &r.model;
+    let s = &r.segmentation;
+    let m = &s.model;
     let _ = std::io::Write::write_fmt(
         &mut text,
         format_args!(
             "Segmented {} customers into {} segments (silhouette {:.3}).\n{}\n\n",
-            r.clean.rows_out, m.k, m.silhouette.value, m.k_selection.reason
+            s.clean.rows_out, m.k, m.silhouette.value, m.k_selection.reason
         ),
     );
-    let _ = cardseg::report::terminal::print_segments(&mut text, r);
-    if let Some(c) = &r.changes {
+    let _ = cardseg::report::terminal::print_segments(&mut text, s);
+    if let Some(c) = &s.changes {
         let _ = std::io::Write::write_fmt(
             &mut text,
             format_args!(

@@ -5,9 +5,9 @@
 
 use serde::Serialize;
 
-use crate::pipeline::RunResult;
 use crate::report::summary::Summary;
 use crate::rng::Rng;
+use crate::segmentation::Segmentation;
 
 /// Above this many customers the scatter shows a sample (WebGL stays fluid and the page
 /// small; more points would only overplot).
@@ -334,7 +334,7 @@ pub struct MissingNote<'a> {
 }
 
 /// The `TYPICAL` rows nearest each centre (scaled distance; ties by row order).
-fn typical_rows(r: &RunResult) -> Vec<Vec<usize>> {
+fn typical_rows(r: &Segmentation) -> Vec<Vec<usize>> {
     let m = &r.model;
     let k = m.k;
     let cols: Vec<Option<&[f64]>> = m
@@ -375,7 +375,7 @@ fn cell_of(stat: Option<&crate::profile::Stat>) -> Cell {
 }
 
 impl<'a> PageData<'a> {
-    pub fn build(r: &'a RunResult, s: &'a Summary) -> Self {
+    pub fn build(r: &'a Segmentation, s: &'a Summary) -> Self {
         let m = &r.model;
         let k = m.k;
         let axes: Vec<&str> = m.features.iter().take(3).map(String::as_str).collect();
@@ -460,7 +460,7 @@ impl<'a> PageData<'a> {
             plotly_version: super::PLOTLY_VERSION,
             source: &s.source,
             model_checksum: &s.model_checksum,
-            id_label: crate::report::files::id_header(m),
+            id_label: m.id_header(),
             features: &m.features,
             axes,
             customers_read: s.customers_read,
@@ -569,7 +569,7 @@ impl<'a> PageData<'a> {
 }
 
 /// The scaled features of the given rows, row-major.
-fn scaled_rows(r: &RunResult, rows: &[usize]) -> Vec<f64> {
+fn scaled_rows(r: &Segmentation, rows: &[usize]) -> Vec<f64> {
     let m = &r.model;
     let cols: Vec<Option<&[f64]>> = m
         .features
@@ -588,7 +588,7 @@ fn scaled_rows(r: &RunResult, rows: &[usize]) -> Vec<f64> {
 /// Per-customer silhouettes (scikit-learn's `silhouette_samples`: Euclidean distances,
 /// 0 for a customer alone in its segment) of a stratified sample of at most
 /// [`SILHOUETTE_PLOT_MAX`] customers, computed within the sample.
-fn silhouette_plot(r: &RunResult) -> SilhouettePlot {
+fn silhouette_plot(r: &Segmentation) -> SilhouettePlot {
     let k = r.model.k;
     let d = r.model.features.len();
     let rows = sample_rows(&r.labels, k, SILHOUETTE_PLOT_MAX, 10, r.model.seed ^ 0x5111);
@@ -651,7 +651,7 @@ fn silhouette_plot(r: &RunResult) -> SilhouettePlot {
 /// customer up to the sampling threshold), by Jacobi rotations of the covariance
 /// matrix; each component's sign is fixed so its largest loading is positive.
 #[allow(clippy::needless_range_loop)] // matrix indices read as the formulas do
-fn pca(r: &RunResult, rows: &[usize]) -> Pca {
+fn pca(r: &Segmentation, rows: &[usize]) -> Pca {
     let d = r.model.features.len();
     let k = r.model.k;
     let x = scaled_rows(r, rows);

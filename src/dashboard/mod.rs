@@ -27,7 +27,6 @@
 //! model's seed, so the same input and seed give a byte-identical file.
 
 pub mod data;
-pub mod rebuild;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -35,10 +34,8 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::pipeline::RunResult;
 use crate::report::summary::Summary;
-
-pub use rebuild::{rebuild, RebuildReport, RebuildRequest};
+use crate::segmentation::Segmentation;
 
 pub const PLOTLY_VERSION: &str = "4.1.1";
 /// SHA-256 of the decompressed `plotly-gl3d.min.js` from the npm tarball.
@@ -64,7 +61,7 @@ pub fn plotly_js() -> Result<String> {
 }
 
 /// Writes `dashboard.html` for a finished run (inside the run's temporary directory).
-pub fn write_for_run(path: &Path, r: &RunResult, summary: &Summary) -> Result<()> {
+pub fn write_for_run(path: &Path, r: &Segmentation, summary: &Summary) -> Result<()> {
     crate::output::write_file(path, |w| render(w, r, summary, path))
 }
 
@@ -115,7 +112,7 @@ fn csp_hash(script: &str) -> String {
 }
 
 /// Writes the whole page. `path` is only used in error messages.
-pub fn render(w: &mut dyn Write, r: &RunResult, summary: &Summary, path: &Path) -> Result<()> {
+pub fn render(w: &mut dyn Write, r: &Segmentation, summary: &Summary, path: &Path) -> Result<()> {
     let data = data::PageData::build(r, summary);
     let json = script_json(&data)?;
     let plotly = plotly_js()?;

@@ -16,6 +16,7 @@
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::labels::Labels;
 use crate::model::Model;
 
 /// A match must be closer than this fraction of the distance from the previous centroid
@@ -231,14 +232,23 @@ pub struct Changes {
     pub migration_note: Option<String>,
 }
 
+/// The `--previous` model, checked against this run, and its run's labels when it sits
+/// in a run directory with labels.csv. Read before any work, so a bad one fails fast.
+pub struct Previous {
+    /// The previous model.
+    pub model: Model,
+    /// SHA-256 of its file.
+    pub checksum: String,
+    /// Its path as the user gave it.
+    pub shown: String,
+    /// The labels.csv beside it (path as shown, rows), when there is one.
+    pub labels: Option<(String, Vec<super::migration::LabelRecord>)>,
+}
+
 /// What changed since the previous model: renames, new and retired segments, and the
 /// customer flows when the previous run's labels are at hand.
-pub fn changes(
-    previous: crate::pipeline::Previous,
-    matching: Matching,
-    r: &crate::pipeline::RunResult,
-) -> Changes {
-    let segs = &r.model.segments;
+pub fn changes(previous: Previous, matching: Matching, model: &Model, labels: &Labels) -> Changes {
+    let segs = &model.segments;
     let renamed = matching
         .matched
         .iter()
@@ -266,13 +276,16 @@ pub fn changes(
             )),
         ),
         Some((name, before)) => {
-            let mut after = Vec::with_capacity(r.labels.len());
-            crate::report::files::for_each_label(r, &mut |id, seg| {
-                after.push((
-                    id.to_string(),
-                    seg.map(|s| (segs[s as usize].id, segs[s as usize].name.clone())),
-                ));
-            });
+            let after: Vec<_> = labels
+                .iter()
+                .map(|l| {
+                    (
+                        l.id.to_string(),
+                        l.segment
+                            .map(|s| (segs[s as usize].id, segs[s as usize].name.clone())),
+                    )
+                })
+                .collect();
             match super::migration::migrate(name, before, "this run", &after) {
                 Ok(m) => (Some(m), None),
                 Err(e) => (None, Some(e.to_string())),
@@ -282,7 +295,7 @@ pub fn changes(
     Changes {
         previous_model: previous.shown,
         previous_checksum: previous.checksum,
-        generation: r.model.lineage.as_ref().map_or(1, |l| l.generation),
+        generation: model.lineage.as_ref().map_or(1, |l| l.generation),
         matched: matching.matched,
         new_segments,
         retired: matching.retired,

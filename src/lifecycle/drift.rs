@@ -18,10 +18,12 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::ingest::{IdSpec, ReadSpec, Source};
+pub use crate::model::baseline::{bin_of, FeatureDistribution};
+use crate::model::baseline::{counts, shares};
 use crate::model::Model;
 use crate::output::OutputDir;
 use crate::table::Table;
@@ -34,74 +36,6 @@ pub const WATCH: f64 = 0.1;
 pub const RETRAIN: f64 = 0.25;
 /// Exit status of `cardseg drift` when `--fail-above` is crossed.
 pub const EXIT_FAIL_ABOVE: i32 = 3;
-
-/// One feature's training distribution (see the module documentation).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FeatureDistribution {
-    pub feature: String,
-    /// Rows read for training.
-    pub rows: u64,
-    /// Share of those rows with the value missing.
-    pub missing_share: f64,
-    /// Smallest and largest non-missing value.
-    pub min: f64,
-    pub max: f64,
-    /// Upper edges of all bins but the last (ascending, distinct).
-    pub edges: Vec<f64>,
-    /// Share of the non-missing values in each bin (`edges.len() + 1` of them).
-    pub shares: Vec<f64>,
-}
-
-/// Bin of `v` given the edges: the number of edges strictly below it.
-pub fn bin_of(edges: &[f64], v: f64) -> usize {
-    edges.partition_point(|e| *e < v)
-}
-
-/// Counts per bin of the non-missing `values`, and the number missing.
-fn counts(edges: &[f64], values: &[f64]) -> (Vec<u64>, u64) {
-    let mut c = vec![0u64; edges.len() + 1];
-    let mut missing = 0;
-    for &v in values {
-        if v.is_nan() {
-            missing += 1;
-        } else {
-            c[bin_of(edges, v)] += 1;
-        }
-    }
-    (c, missing)
-}
-
-fn shares(counts: &[u64]) -> Vec<f64> {
-    let m: u64 = counts.iter().sum();
-    counts
-        .iter()
-        .map(|&c| if m == 0 { 0.0 } else { c as f64 / m as f64 })
-        .collect()
-}
-
-impl FeatureDistribution {
-    /// The distribution of a raw column (NaN = missing); None when every value is missing.
-    pub fn of(feature: &str, values: &[f64]) -> Option<FeatureDistribution> {
-        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-        if sorted.is_empty() {
-            return None;
-        }
-        sorted.sort_unstable_by(f64::total_cmp);
-        let m = sorted.len();
-        let mut edges: Vec<f64> = (1..10).map(|i| sorted[i * (m - 1) / 10]).collect();
-        edges.dedup();
-        let (c, missing) = counts(&edges, values);
-        Some(FeatureDistribution {
-            feature: feature.to_string(),
-            rows: values.len() as u64,
-            missing_share: missing as f64 / values.len() as f64,
-            min: sorted[0],
-            max: sorted[m - 1],
-            shares: shares(&c),
-            edges,
-        })
-    }
-}
 
 /// PSI of `actual` against `expected` shares, each floored at [`SHARE_FLOOR`].
 pub fn psi(expected: &[f64], actual: &[f64]) -> f64 {
@@ -238,7 +172,7 @@ pub fn compare(
             }
         })
         .collect();
-    let scores = crate::predict::score_columns(model, &model.centers_flat(), cols, false);
+    let scores = crate::score::score_columns(model, &model.centers_flat(), cols, false);
     let mut seg_counts = vec![0u64; model.k];
     for l in scores.labels.iter().flatten() {
         seg_counts[*l as usize] += 1;
@@ -319,7 +253,7 @@ pub fn drift(job: &DriftJob) -> Result<(DriftReport, String)> {
         delimiter: job.delimiter,
     };
     let table: Table = crate::ingest::read(job.source, &spec)?;
-    let cols = crate::predict::feature_columns(model, &table)?;
+    let cols = crate::score::feature_columns(model, &table)?;
     let report = compare(model, job.checksum, &table.source, cols, job.fail_above)?;
     let md = markdown(&report);
     if let Some(out) = out {
@@ -328,7 +262,7 @@ pub fn drift(job: &DriftJob) -> Result<(DriftReport, String)> {
             w.write_all(md.as_bytes())
                 .map_err(crate::output::werr(&path))
         })?;
-        crate::report::files::write_json(&out.file("drift.json"), &report)?;
+        crate::output::write_json(&out.file("drift.json"), &report)?;
         out.commit()?;
     }
     Ok((report, md))
@@ -340,7 +274,7 @@ fn pct(v: f64) -> String {
 
 /// The report for people.
 pub fn markdown(r: &DriftReport) -> String {
-    use crate::report::{md_escape, thousands};
+    use crate::text::{md_escape, thousands};
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(s, "# Drift check: {}\n", r.verdict);

@@ -322,7 +322,7 @@ pub fn write_csv(path: &Path, m: &Migration) -> Result<()> {
 /// Writes migration.csv and migration.json into `out`.
 pub fn write_files(out: &OutputDir, m: &Migration) -> Result<()> {
     write_csv(&out.file("migration.csv"), m)?;
-    crate::report::files::write_json(&out.file("migration.json"), m)
+    crate::output::write_json(&out.file("migration.json"), m)
 }
 
 /// `cardseg compare`: the migration between two run directories (or labels files),
@@ -345,7 +345,7 @@ pub fn compare(before: &Path, after: &Path, out: &Path, force: bool) -> Result<M
 
 /// A few lines for people.
 pub fn describe(m: &Migration) -> String {
-    use crate::report::thousands;
+    use crate::text::thousands;
     let mut s = format!(
         "{} customers in both runs: {} stayed in their segment, {} moved; {} new, {} gone",
         thousands(m.customers_in_both),

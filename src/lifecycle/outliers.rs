@@ -15,24 +15,8 @@
 //! `outlier_percentile` (default 99.5): about half a percent of the training customers
 //! are, and any customer beyond the farthest training customer of its segment is.
 
+pub use crate::model::baseline::{default_percentile, level, percentile, quantiles, QUANTILES};
 use crate::model::Model;
-
-/// Quantiles stored per segment (see [`level`]).
-pub const QUANTILES: usize = 110;
-
-/// Level of stored quantile `i`, in permille: 0, 10, …, 980, then 990, 991, …, 1000.
-pub fn level(i: usize) -> u32 {
-    if i < 99 {
-        i as u32 * 10
-    } else {
-        990 + (i as u32 - 99)
-    }
-}
-
-/// Default `--outlier-percentile`.
-pub fn default_percentile() -> f64 {
-    99.5
-}
 
 /// Squared Euclidean distance summed in feature order (the scoring kernel's order).
 pub fn sqdist(a: &[f64], b: &[f64]) -> f64 {
@@ -42,46 +26,6 @@ pub fn sqdist(a: &[f64], b: &[f64]) -> f64 {
         s += t * t;
     }
     s
-}
-
-/// Quantiles of one segment's training distances (sorted in place); None when empty.
-pub fn quantiles(distances: &mut [f64]) -> Option<Vec<f64>> {
-    if distances.is_empty() {
-        return None;
-    }
-    distances.sort_unstable_by(f64::total_cmp);
-    let n = distances.len();
-    Some(
-        (0..QUANTILES)
-            .map(|i| {
-                let pos = (n - 1) as f64 * f64::from(level(i)) / 1000.0;
-                let lo = pos.floor() as usize;
-                let hi = (lo + 1).min(n - 1);
-                let frac = pos - lo as f64;
-                if frac == 0.0 {
-                    distances[lo]
-                } else {
-                    distances[lo] + (distances[hi] - distances[lo]) * frac
-                }
-            })
-            .collect(),
-    )
-}
-
-/// Percentile (0 to 100) of `distance` among a segment's training distances, from its
-/// stored quantiles (see the module documentation).
-pub fn percentile(q: &[f64], distance: f64) -> f64 {
-    let last = q.len() - 1;
-    if distance >= q[last] {
-        return 100.0;
-    }
-    if distance < q[0] {
-        return 0.0;
-    }
-    let j = q.partition_point(|v| *v <= distance);
-    let i = j - 1;
-    let (li, lj) = (f64::from(level(i)) / 10.0, f64::from(level(j)) / 10.0);
-    li + (distance - q[i]) / (q[j] - q[i]) * (lj - li)
 }
 
 /// One customer's outlier figures.

@@ -6,24 +6,20 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::labels::{Label, Labels};
 use crate::lifecycle::outliers::Outlier;
 use crate::model::Model;
 use crate::output::{werr, write_file};
-use crate::pipeline::RunResult;
+use crate::segmentation::Segmentation;
 
 fn csv_err(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
     move |e| Error::io(path, "writing", std::io::Error::other(e.to_string()))
 }
 
-/// Header of the id column in label files: the input's id column, or "row".
-pub fn id_header(model: &Model) -> &str {
-    model.id_column.as_deref().unwrap_or("row")
-}
-
 /// Writes `id,segment,segment_name,distance,distance_percentile,outlier` rows.
-/// `segment_of(i)` is None for customers that could not be scored (dropped for missing
-/// values); they keep their row, unlabelled, with the other cells empty. `outlier_of(i)`
-/// gives a scored customer's outlier figures (see [`crate::lifecycle::outliers`]).
+/// A customer that could not be scored (dropped for missing values) keeps its row,
+/// unlabelled, with the other cells empty. `outlier_of(label)` gives a scored customer's
+/// outlier figures (see [`crate::lifecycle::outliers`]).
 ///
 /// Millions of rows: the header, and each segment's `,id,name` ending, are encoded once
 /// by the `csv` writer; an id goes out as it is unless it holds a byte the writer quotes
@@ -32,15 +28,12 @@ pub fn id_header(model: &Model) -> &str {
 ///
 /// Text cells that a spreadsheet would run as formulas are neutralised
 /// ([`crate::csvcell`]) unless `raw` (`--raw-csv`).
-#[allow(clippy::too_many_arguments)]
-pub fn write_label_rows<'a>(
+pub fn write_label_rows(
     w: &mut dyn Write,
     path: &Path,
     model: &Model,
-    rows: usize,
-    id_of: &dyn Fn(usize) -> &'a str,
-    segment_of: &dyn Fn(usize) -> Option<u32>,
-    outlier_of: &dyn Fn(usize) -> Outlier,
+    labels: &Labels,
+    outlier_of: &dyn Fn(&Label) -> Outlier,
     raw: bool,
 ) -> Result<()> {
     use crate::csvcell::cell;
@@ -54,7 +47,7 @@ pub fn write_label_rows<'a>(
         Ok(buf)
     };
     let header = encode(&[
-        &cell(id_header(model), raw),
+        &cell(model.id_header(), raw),
         "segment",
         "segment_name",
         "distance",
@@ -71,10 +64,10 @@ pub fn write_label_rows<'a>(
     let unscored = encode(&["x", "", "", "", "", ""])?.split_off(1);
     let mut out = Vec::with_capacity(1 << 20);
     out.extend_from_slice(&header);
-    for i in 0..rows {
-        let id = cell(id_of(i), raw);
+    for label in labels.iter() {
+        let id = cell(label.id, raw);
         let id = id.as_ref();
-        let seg = segment_of(i);
+        let seg = label.segment;
         if id.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
             let row = encode(&[id, "", "", "", "", ""])?;
             out.extend_from_slice(&row[..row.len() - unscored.len()]);
@@ -86,7 +79,7 @@ pub fn write_label_rows<'a>(
                 use std::io::Write as _;
                 out.extend_from_slice(&tails[s as usize]);
                 // Numbers and true/false never need quoting.
-                let o = outlier_of(i);
+                let o = outlier_of(&label);
                 let _ = write!(out, ",{}", o.distance);
                 match (o.percentile, o.outlier) {
                     (Some(p), Some(f)) => {
@@ -106,67 +99,18 @@ pub fn write_label_rows<'a>(
     Ok(())
 }
 
-/// Calls `f(customer id, segment index)` for every input row in order, like
-/// `labels.csv`: customers dropped for missing values come with None.
-pub fn for_each_label(r: &RunResult, f: &mut dyn FnMut(&str, Option<u32>)) {
-    match (&r.clean.kept, &r.clean.original_ids) {
-        (Some(kept), Some(orig)) => {
-            let mut j = 0usize;
-            for (i, k) in kept.iter().enumerate() {
-                if *k {
-                    f(orig.get(i), Some(r.labels[j]));
-                    j += 1;
-                } else {
-                    f(orig.get(i), None);
-                }
-            }
-        }
-        _ => {
-            for (i, l) in r.labels.iter().enumerate() {
-                f(r.table.ids.get(i), Some(*l));
-            }
-        }
-    }
-}
-
-/// Outlier figures of kept row `j` of a run.
-pub fn outlier(r: &RunResult, j: usize) -> Outlier {
-    Outlier::of(&r.model, r.labels[j] as usize, r.distances[j])
-}
-
-pub fn write_labels(path: &Path, r: &RunResult, raw: bool) -> Result<()> {
-    write_file(path, |w| match (&r.clean.kept, &r.clean.original_ids) {
-        (Some(kept), Some(orig)) => {
-            // Dropped customers are listed too, with empty segment fields.
-            let mut kept_index = vec![u32::MAX; kept.len()];
-            let mut j = 0;
-            for (i, k) in kept.iter().enumerate() {
-                if *k {
-                    kept_index[i] = j;
-                    j += 1;
-                }
-            }
-            write_label_rows(
-                w,
-                path,
-                &r.model,
-                kept.len(),
-                &|i| orig.get(i),
-                &|i| (kept_index[i] != u32::MAX).then(|| r.labels[kept_index[i] as usize]),
-                &|i| outlier(r, kept_index[i] as usize),
-                raw,
-            )
-        }
-        _ => write_label_rows(
+/// labels.csv of a segmentation: every input row, dropped customers with empty segment
+/// fields.
+pub fn write_labels(path: &Path, r: &Segmentation, raw: bool) -> Result<()> {
+    write_file(path, |w| {
+        write_label_rows(
             w,
             path,
             &r.model,
-            r.labels.len(),
-            &|i| r.table.ids.get(i),
-            &|i| Some(r.labels[i]),
-            &|i| outlier(r, i),
+            &r.labels(),
+            &|l| r.outlier(l.scored),
             raw,
-        ),
+        )
     })
 }
 
@@ -201,7 +145,7 @@ fn opt(v: Option<f64>) -> String {
 /// One row per segment: id, name, size, share, then mean / median / index of every
 /// numeric column, then the derived indicators, then the rationale and action.
 /// Text cells (names, rationale, action, column names) are neutralised unless `raw`.
-pub fn write_segments_csv(path: &Path, r: &RunResult, raw: bool) -> Result<()> {
+pub fn write_segments_csv(path: &Path, r: &Segmentation, raw: bool) -> Result<()> {
     write_file(path, |w| {
         let mut csv = csv::WriterBuilder::new().from_writer(w);
         let mut header: Vec<String> = ["segment", "name", "customers", "share"]
@@ -278,7 +222,7 @@ pub struct SegmentJson<'a> {
     pub profile: &'a crate::profile::SegmentProfile,
 }
 
-pub fn segments_json(r: &RunResult) -> SegmentsJson<'_> {
+pub fn segments_json(r: &Segmentation) -> SegmentsJson<'_> {
     SegmentsJson {
         customers: r.profile.customers,
         portfolio: &r.profile.portfolio,
@@ -303,14 +247,6 @@ pub fn segments_json(r: &RunResult) -> SegmentsJson<'_> {
             })
             .collect(),
     }
-}
-
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    write_file(path, |w| {
-        serde_json::to_writer_pretty(&mut *w, value)
-            .map_err(|e| Error::io(path, "writing", std::io::Error::other(e.to_string())))?;
-        w.write_all(b"\n").map_err(werr(path))
-    })
 }
 
 #[cfg(test)]
@@ -365,15 +301,16 @@ mod tests {
         for raw in [true, false] {
             let cell = |c: &str| crate::csvcell::cell(c, raw).into_owned();
             let seg = |i: usize| (i % 3 != 2).then_some((i % 2) as u32);
+            let mut packed = crate::table::Ids::default();
+            ids.iter().for_each(|id| packed.push(id));
+            let segs: Vec<Option<u32>> = (0..ids.len()).map(seg).collect();
             let mut fast = Vec::new();
             write_label_rows(
                 &mut fast,
                 Path::new("l.csv"),
                 &m,
-                ids.len(),
-                &|i| ids[i],
-                &seg,
-                &|i| Outlier::of(&m, seg(i).unwrap() as usize, i as f64 / 3.0),
+                &Labels::per_row(&packed, &segs),
+                &|l| Outlier::of(&m, seg(l.row).unwrap() as usize, l.row as f64 / 3.0),
                 raw,
             )
             .unwrap();
@@ -381,7 +318,7 @@ mod tests {
             {
                 let mut csv = csv::WriterBuilder::new().from_writer(&mut slow);
                 csv.write_record([
-                    cell(id_header(&m)).as_str(),
+                    cell(m.id_header()).as_str(),
                     "segment",
                     "segment_name",
                     "distance",

@@ -4,8 +4,8 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{human, md_escape, thousands};
-use crate::pipeline::RunResult;
+use crate::segmentation::Segmentation;
+use crate::text::{human, md_escape, thousands};
 
 #[derive(Debug, Serialize)]
 pub struct Summary {
@@ -61,7 +61,7 @@ pub struct ExtremeLine {
 /// How many of the most extreme customers the summary lists.
 pub const MOST_EXTREME: usize = 5;
 
-fn outlier_lines(r: &RunResult) -> (Vec<OutlierLine>, Vec<ExtremeLine>) {
+fn outlier_lines(r: &Segmentation) -> (Vec<OutlierLine>, Vec<ExtremeLine>) {
     let m = &r.model;
     let mut counts = vec![0u64; m.k];
     let mut top: Vec<(f64, usize)> = Vec::with_capacity(MOST_EXTREME + 1);
@@ -139,7 +139,7 @@ fn pct(v: f64) -> String {
 }
 
 impl Summary {
-    pub fn build(r: &RunResult) -> Summary {
+    pub fn build(r: &Segmentation) -> Summary {
         let m = &r.model;
         let policy = r.clean.policy;
         let missing = r
@@ -205,7 +205,7 @@ impl Summary {
     }
 }
 
-fn category_lines(r: &RunResult) -> Vec<CategoryLine> {
+fn category_lines(r: &Segmentation) -> Vec<CategoryLine> {
     let p = &r.profile;
     let mut out = Vec::new();
     for (ci, pc) in p.portfolio.categories.iter().enumerate() {
@@ -232,7 +232,7 @@ fn category_lines(r: &RunResult) -> Vec<CategoryLine> {
 /// Three to five plain-language findings computed from the profile. Only additive
 /// amounts (money, counts) get "holds X% of all"; rates, scores, ages and tenure are
 /// compared by average and median.
-fn findings(r: &RunResult) -> Vec<String> {
+fn findings(r: &Segmentation) -> Vec<String> {
     let m = &r.model;
     let p = &r.profile;
     let name = |i: usize| m.segments[i].name.clone();

@@ -2,10 +2,10 @@
 
 use std::io::Write;
 
-use super::{human, thousands};
-use crate::pipeline::RunResult;
+use crate::segmentation::Segmentation;
+use crate::text::{human, thousands};
 
-pub fn print_segments(w: &mut dyn Write, r: &RunResult) -> std::io::Result<()> {
+pub fn print_segments(w: &mut dyn Write, r: &Segmentation) -> std::io::Result<()> {
     let m = &r.model;
     let name_w = m
         .segments

@@ -53,7 +53,7 @@ impl CsvAnswer {
             // Each row is one CSV record, quoted exactly as `predict`'s labels file.
             let mut w = csv::WriterBuilder::new().from_writer(&mut buf);
             if !self.header_sent {
-                let id = crate::report::files::id_header(model);
+                let id = model.id_header();
                 let id = crate::csvcell::neutralise(id);
                 let _ = w.write_record([
                     id.as_ref(),

@@ -9,6 +9,8 @@
 //! parsed values, so any edit is caught, even a digit changed beyond the precision of a
 //! 64-bit number, which would parse to the same value.
 
+pub mod baseline;
+
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -90,11 +92,11 @@ pub struct Model {
     /// Where this model comes from in a chain of retrains (`run --previous`). Absent in
     /// models written before lineage existed.
     #[serde(default)]
-    pub lineage: Option<crate::lifecycle::Lineage>,
+    pub lineage: Option<baseline::Lineage>,
     /// Per feature, the training distribution `cardseg drift` compares new data with
     /// (raw values as read, before missing values are filled). Empty in older models.
     #[serde(default)]
-    pub feature_distributions: Vec<crate::lifecycle::drift::FeatureDistribution>,
+    pub feature_distributions: Vec<baseline::FeatureDistribution>,
     /// Per segment (in segment order), quantiles of its training customers' distances to
     /// the centroid (scaled units) at the levels of `lifecycle::outliers::level`, for
     /// outlier percentiles.
@@ -102,7 +104,7 @@ pub struct Model {
     #[serde(default)]
     pub distance_quantiles: Vec<Vec<f64>>,
     /// Customers whose distance percentile is above this are flagged as outliers.
-    #[serde(default = "crate::lifecycle::outliers::default_percentile")]
+    #[serde(default = "baseline::default_percentile")]
     pub outlier_percentile: f64,
 }
 
@@ -161,6 +163,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Model {
+    /// Header of the id column in label files: the input's id column, or "row".
+    pub fn id_header(&self) -> &str {
+        self.id_column.as_deref().unwrap_or("row")
+    }
+
     /// The model as file text (pretty JSON, sorted keys) and its checksum.
     pub fn to_json(&self) -> Result<(String, String)> {
         let value = serde_json::to_value(self)
@@ -330,7 +337,7 @@ impl Model {
         if !self.distance_quantiles.is_empty()
             && (self.distance_quantiles.len() != self.k
                 || self.distance_quantiles.iter().any(|q| {
-                    q.len() != crate::lifecycle::outliers::QUANTILES
+                    q.len() != baseline::QUANTILES
                         || q.iter().any(|v| !v.is_finite())
                         || q.windows(2).any(|w| w[0] > w[1])
                 }))

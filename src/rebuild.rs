@@ -10,9 +10,8 @@ use crate::clean::{CleanReport, ColumnCleaning, MissingPolicy};
 use crate::error::{Error, Result};
 use crate::ingest::{self, IdSpec, ReadSpec};
 use crate::model::Model;
-use crate::pipeline::{RunResult, Timings};
-use crate::report::files::id_header;
 use crate::report::summary::Summary;
+use crate::segmentation::Segmentation;
 
 /// What to rebuild from, and where to write the page.
 #[derive(Debug, Clone)]
@@ -64,7 +63,7 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
         }
     };
     let header = csv.headers().map_err(bad_csv)?.clone();
-    let want = [id_header(model), "segment", "segment_name"];
+    let want = [model.id_header(), "segment", "segment_name"];
     // Later columns (the outlier figures) are not needed here.
     if header.iter().take(3).collect::<Vec<_>>() != want {
         return Err(Error::input(
@@ -208,15 +207,7 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
         original_ids: None,
     };
     if kept < rows {
-        let kept_ids = table.ids.retain(&keep);
-        clean.original_ids = Some(std::mem::replace(&mut table.ids, kept_ids));
-        for col in &mut table.columns {
-            let mut i = 0;
-            col.values.retain(|_| {
-                i += 1;
-                keep[i - 1]
-            });
-        }
+        clean.original_ids = Some(table.retain_rows(&keep));
         clean.kept = Some(keep);
     } else if model.missing_policy == MissingPolicy::Drop {
         clean.kept = Some(keep);
@@ -224,11 +215,11 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
     let labels: Vec<u32> = labels.into_iter().flatten().collect();
     let opts = crate::profile::ProfileOptions {
         features: model.features.clone(),
-        box_rows: super::data::sample_rows(
+        box_rows: crate::dashboard::data::sample_rows(
             &labels,
             model.k,
-            super::data::SAMPLE_THRESHOLD,
-            super::data::MIN_PER_SEGMENT,
+            crate::dashboard::data::SAMPLE_THRESHOLD,
+            crate::dashboard::data::MIN_PER_SEGMENT,
             model.seed,
         ),
         ..Default::default()
@@ -250,8 +241,8 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
             })
             .collect()
     };
-    let duplicate_ids = crate::inspect::count_duplicate_ids(&table.ids);
-    let r = RunResult {
+    let duplicate_ids = table.ids.count_duplicates();
+    let r = Segmentation {
         table,
         clean,
         model,
@@ -260,8 +251,6 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
         labels,
         distances,
         changes: None,
-        out: req.out.clone(),
-        timings: Timings::default(),
         duplicate_ids,
         naming_basis: crate::naming::Basis::CreditCard,
     };
@@ -269,7 +258,7 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
     let mut bytes = 0u64;
     crate::output::write_file_atomic(&req.out, req.force, |w| {
         let mut counted = Counting { inner: w, n: 0 };
-        super::render(&mut counted, &r, &summary, &req.out)?;
+        crate::dashboard::render(&mut counted, &r, &summary, &req.out)?;
         bytes = counted.n;
         Ok(())
     })?;

@@ -1,0 +1,155 @@
+//! What a model records about its training data for the lifecycle: its place in a chain
+//! of retrains ([`Lineage`]), each feature's training distribution for drift checks
+//! ([`FeatureDistribution`], see `lifecycle::drift`), and quantiles of the training
+//! distances for outlier percentiles (see `lifecycle::outliers`). Kept with the model,
+//! below the lifecycle code that reads them, so the model never imports the lifecycle.
+
+use serde::{Deserialize, Serialize};
+
+/// A model's place in a chain of retrains, so a report can say which model it replaced.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Lineage {
+    /// Checksum of the model given with `run --previous` (None for a first model).
+    pub previous_checksum: Option<String>,
+    /// 1 for a first model, the previous generation + 1 for a retrain (a previous model
+    /// written before lineage existed counts as generation 1).
+    pub generation: u32,
+}
+
+impl Lineage {
+    /// Lineage of a model trained without `--previous`.
+    pub fn first() -> Self {
+        Lineage {
+            previous_checksum: None,
+            generation: 1,
+        }
+    }
+}
+
+/// One feature's training distribution (see the module documentation).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FeatureDistribution {
+    /// The feature (column name).
+    pub feature: String,
+    /// Rows read for training.
+    pub rows: u64,
+    /// Share of those rows with the value missing.
+    pub missing_share: f64,
+    /// Smallest non-missing value.
+    pub min: f64,
+    /// Largest non-missing value.
+    pub max: f64,
+    /// Upper edges of all bins but the last (ascending, distinct).
+    pub edges: Vec<f64>,
+    /// Share of the non-missing values in each bin (`edges.len() + 1` of them).
+    pub shares: Vec<f64>,
+}
+
+/// Bin of `v` given the edges: the number of edges strictly below it.
+pub fn bin_of(edges: &[f64], v: f64) -> usize {
+    edges.partition_point(|e| *e < v)
+}
+
+/// Counts per bin of the non-missing `values`, and the number missing.
+pub fn counts(edges: &[f64], values: &[f64]) -> (Vec<u64>, u64) {
+    let mut c = vec![0u64; edges.len() + 1];
+    let mut missing = 0;
+    for &v in values {
+        if v.is_nan() {
+            missing += 1;
+        } else {
+            c[bin_of(edges, v)] += 1;
+        }
+    }
+    (c, missing)
+}
+
+/// Shares of the counts (0 when there is none).
+pub fn shares(counts: &[u64]) -> Vec<f64> {
+    let m: u64 = counts.iter().sum();
+    counts
+        .iter()
+        .map(|&c| if m == 0 { 0.0 } else { c as f64 / m as f64 })
+        .collect()
+}
+
+impl FeatureDistribution {
+    /// The distribution of a raw column (NaN = missing); None when every value is missing.
+    pub fn of(feature: &str, values: &[f64]) -> Option<FeatureDistribution> {
+        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_unstable_by(f64::total_cmp);
+        let m = sorted.len();
+        let mut edges: Vec<f64> = (1..10).map(|i| sorted[i * (m - 1) / 10]).collect();
+        edges.dedup();
+        let (c, missing) = counts(&edges, values);
+        Some(FeatureDistribution {
+            feature: feature.to_string(),
+            rows: values.len() as u64,
+            missing_share: missing as f64 / values.len() as f64,
+            min: sorted[0],
+            max: sorted[m - 1],
+            shares: shares(&c),
+            edges,
+        })
+    }
+}
+
+/// Quantiles stored per segment (see [`level`]).
+pub const QUANTILES: usize = 110;
+
+/// Level of stored quantile `i`, in permille: 0, 10, …, 980, then 990, 991, …, 1000.
+pub fn level(i: usize) -> u32 {
+    if i < 99 {
+        i as u32 * 10
+    } else {
+        990 + (i as u32 - 99)
+    }
+}
+
+/// Default `--outlier-percentile`.
+pub fn default_percentile() -> f64 {
+    99.5
+}
+
+/// Quantiles of one segment's training distances (sorted in place); None when empty.
+pub fn quantiles(distances: &mut [f64]) -> Option<Vec<f64>> {
+    if distances.is_empty() {
+        return None;
+    }
+    distances.sort_unstable_by(f64::total_cmp);
+    let n = distances.len();
+    Some(
+        (0..QUANTILES)
+            .map(|i| {
+                let pos = (n - 1) as f64 * f64::from(level(i)) / 1000.0;
+                let lo = pos.floor() as usize;
+                let hi = (lo + 1).min(n - 1);
+                let frac = pos - lo as f64;
+                if frac == 0.0 {
+                    distances[lo]
+                } else {
+                    distances[lo] + (distances[hi] - distances[lo]) * frac
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Percentile (0 to 100) of `distance` among a segment's training distances, from its
+/// stored quantiles (see the module documentation).
+pub fn percentile(q: &[f64], distance: f64) -> f64 {
+    let last = q.len() - 1;
+    if distance >= q[last] {
+        return 100.0;
+    }
+    if distance < q[0] {
+        return 0.0;
+    }
+    let j = q.partition_point(|v| *v <= distance);
+    let i = j - 1;
+    let (li, lj) = (f64::from(level(i)) / 10.0, f64::from(level(j)) / 10.0);
+    li + (distance - q[i]) / (q[j] - q[i]) * (lj - li)
+}
