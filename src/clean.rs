@@ -6,11 +6,15 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::table::Table;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MissingPolicy {
+    /// Fill with the column's median (the default: robust to the long tails of balances).
+    #[default]
     Median,
+    /// Fill with the column's mean.
     Mean,
+    /// Drop the customer.
     Drop,
 }
 

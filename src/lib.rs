@@ -11,6 +11,7 @@ pub mod clean;
 pub mod cluster;
 pub mod csvcell;
 pub mod dashboard;
+pub mod defaults;
 pub mod error;
 pub mod export;
 pub mod generate;
@@ -40,8 +41,4 @@ pub mod writeback;
 
 pub use error::{Error, Result};
 
-/// Default clustering features (the CC GENERAL schema).
-pub const DEFAULT_FEATURES: [&str; 3] = ["BALANCE", "PURCHASES", "CREDIT_LIMIT"];
-/// Default profiling features, imputed like the clustering ones.
-pub const DEFAULT_PROFILE_FEATURES: [&str; 2] = ["PAYMENTS", "TENURE"];
-pub const DEFAULT_ID_COLUMN: &str = "CUST_ID";
+pub use defaults::{DEFAULT_FEATURES, DEFAULT_ID_COLUMN, DEFAULT_PROFILE_FEATURES};

@@ -1,6 +1,7 @@
 //! `cardseg run`: ingest → clean → scale → k sweep (K-Means + silhouette) → choose k →
 //! segment order → profile → names → outputs, written atomically.
 
+use crate::defaults;
 use crate::segmentation::Segmentation;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -24,10 +25,23 @@ use crate::table::Table;
 use crate::writeback::{LabelRow, LabelTarget, LabelWriter};
 use rayon::prelude::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `--k`: choose k by the k rule, or a fixed number of segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KChoice {
+    /// Chosen by the k rule over the sweep.
+    #[default]
     Auto,
+    /// Exactly this many segments.
     Fixed(usize),
+}
+
+impl std::fmt::Display for KChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KChoice::Auto => f.write_str("auto"),
+            KChoice::Fixed(k) => write!(f, "{k}"),
+        }
+    }
 }
 
 impl std::str::FromStr for KChoice {
@@ -101,13 +115,13 @@ impl RunConfig {
                 .map(|s| s.to_string())
                 .collect(),
             id: IdSpec::default_column(),
-            missing: MissingPolicy::Median,
-            k: KChoice::Auto,
-            k_min: 2,
-            k_max: 10,
-            k_rule: KRule::Knee,
-            n_init: 10,
-            seed: 42,
+            missing: MissingPolicy::default(),
+            k: KChoice::default(),
+            k_min: defaults::K_MIN,
+            k_max: defaults::K_MAX,
+            k_rule: KRule::default(),
+            n_init: defaults::N_INIT,
+            seed: defaults::SEED,
             force: false,
             naming_rules: None,
             raw_csv: false,
@@ -118,11 +132,11 @@ impl RunConfig {
             extra_files: Vec::new(),
             write_labels: None,
             train_sample: None,
-            scaler: ScalerKind::Minmax,
+            scaler: ScalerKind::default(),
             categorical: None,
             additive: None,
             previous: None,
-            outlier_percentile: crate::lifecycle::outliers::default_percentile(),
+            outlier_percentile: defaults::OUTLIER_PERCENTILE,
         }
     }
 

@@ -19,19 +19,7 @@ pub use crate::score::{
 /// What to read for scoring with `model`: its id column (required when the model has
 /// one) and its features.
 pub fn read_spec(model: &Model, delimiter: Option<u8>) -> ReadSpec {
-    let id = match &model.id_column {
-        Some(c) => IdSpec::Column {
-            name: c.clone(),
-            explicit: true,
-        },
-        None => IdSpec::RowNumber,
-    };
-    ReadSpec {
-        id,
-        required: model.features.clone(),
-        other_numeric: false,
-        delimiter,
-    }
+    model.read_spec(delimiter, false)
 }
 
 /// Reads `input` with the model's id column and features.

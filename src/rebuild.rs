@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::clean::{CleanReport, ColumnCleaning, MissingPolicy};
 use crate::error::{Error, Result};
-use crate::ingest::{self, IdSpec, ReadSpec};
+use crate::ingest;
 use crate::model::Model;
 use crate::report::summary::Summary;
 use crate::segmentation::Segmentation;
@@ -154,21 +154,9 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
     let mut inputs = vec![req.model.as_path(), req.labels.as_path()];
     inputs.extend(input.as_deref());
     crate::output::refuse_inputs(&req.out, &inputs)?;
-    let id = match &model.id_column {
-        Some(c) => IdSpec::Column {
-            name: c.clone(),
-            explicit: true,
-        },
-        None => IdSpec::RowNumber,
-    };
     let mut table = ingest::read(
         &ingest::Source::new(req.input.clone()),
-        &ReadSpec {
-            id,
-            required: model.features.clone(),
-            other_numeric: true,
-            delimiter: req.delimiter,
-        },
+        &model.read_spec(req.delimiter, true),
     )?;
     // The reader returns columns in header order, as it did for the run, so the profile
     // comes out in the same order.

@@ -5,7 +5,8 @@ pub struct Args {
     /// Number of customers.
     #[arg(long)]
     pub rows: u64,
-    #[arg(long, default_value_t = 42)]
+    /// Seed of the generator: same seed, same customers.
+    #[arg(long, default_value_t = cardseg::defaults::SEED)]
     pub seed: u64,
     /// File to write: CSV, or Parquet when the name ends in .parquet (refused if it
     /// exists, unless --force).

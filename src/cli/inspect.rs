@@ -16,13 +16,9 @@ pub struct Args {
 }
 
 pub fn exec(args: Args) -> cardseg::Result<()> {
-    let id = match args.id_column {
-        Some(c) => IdSpec::Column {
-            name: c,
-            explicit: true,
-        },
-        None => IdSpec::default_column(),
-    };
+    let id = args
+        .id_column
+        .map_or_else(IdSpec::default_column, IdSpec::named);
     let report = cardseg::inspect::inspect(&args.source.source(), id, args.delimiter)?;
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();

@@ -49,14 +49,7 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
         delimiter: args.delimiter,
         write_labels: target.as_ref(),
         raw_csv: args.raw_csv,
-        id: match (&args.id_column, args.no_id) {
-            (Some(name), _) => Some(cardseg::ingest::IdSpec::Column {
-                name: name.clone(),
-                explicit: true,
-            }),
-            (None, true) => Some(cardseg::ingest::IdSpec::RowNumber),
-            (None, false) => None,
-        },
+        id: cardseg::ingest::IdSpec::from_flags(args.id_column.as_deref(), args.no_id),
     })?;
     if !quiet {
         let mut text = format!(

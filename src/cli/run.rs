@@ -30,10 +30,10 @@ pub struct Args {
 #[derive(clap::Args)]
 pub struct Common {
     /// Clustering features (comma-separated column names).
-    #[arg(long, default_value = "BALANCE,PURCHASES,CREDIT_LIMIT")]
+    #[arg(long, default_value_t = cardseg::DEFAULT_FEATURES.join(","))]
     pub features: String,
     /// Profiling features imputed like the clustering ones (comma-separated; "" for none).
-    #[arg(long, default_value = "PAYMENTS,TENURE")]
+    #[arg(long, default_value_t = cardseg::DEFAULT_PROFILE_FEATURES.join(","))]
     pub profile_features: String,
     /// Customer id column; without it, CUST_ID is used when present, else rows are numbered.
     #[arg(long)]
@@ -42,22 +42,25 @@ pub struct Common {
     #[arg(long, conflicts_with = "id_column")]
     pub no_id: bool,
     /// Missing values in used columns: median, mean or drop (the customer).
-    #[arg(long, default_value = "median")]
+    #[arg(long, default_value_t = MissingPolicy::default())]
     pub missing: MissingPolicy,
     /// Number of segments: auto (by --k-rule) or a number.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value_t = KChoice::default())]
     pub k: KChoice,
-    #[arg(long, default_value_t = 2)]
+    /// Smallest k of the sweep.
+    #[arg(long, default_value_t = cardseg::defaults::K_MIN)]
     pub k_min: usize,
-    #[arg(long, default_value_t = 10)]
+    /// Largest k of the sweep.
+    #[arg(long, default_value_t = cardseg::defaults::K_MAX)]
     pub k_max: usize,
     /// How auto picks k: knee (elbow of inertia, Kneedle) or silhouette (highest).
-    #[arg(long, default_value = "knee")]
+    #[arg(long, default_value_t = KRule::default())]
     pub k_rule: KRule,
     /// K-Means restarts per k (the lowest inertia is kept); at most 1,000.
-    #[arg(long, default_value_t = 10, value_parser = super::bounded::<0, 1_000>)]
+    #[arg(long, default_value_t = cardseg::defaults::N_INIT, value_parser = super::bounded::<0, 1_000>)]
     pub n_init: usize,
-    #[arg(long, default_value_t = 42)]
+    /// Seed of every random choice: same input and seed, byte-identical outputs.
+    #[arg(long, default_value_t = cardseg::defaults::SEED)]
     pub seed: u64,
     /// Replace an existing output (atomically: the old one survives until the new is complete).
     #[arg(long)]
@@ -87,10 +90,10 @@ pub struct Common {
     pub timings: bool,
     /// Flag customers whose distance to their centroid is above this percentile of
     /// their segment's training customers.
-    #[arg(long, default_value_t = 99.5)]
+    #[arg(long, default_value_t = cardseg::defaults::OUTLIER_PERCENTILE)]
     pub outlier_percentile: f64,
     /// Feature scaling: minmax (default), standard, robust or log-minmax.
-    #[arg(long, default_value = "minmax")]
+    #[arg(long, default_value_t = cardseg::scale::ScalerKind::default())]
     pub scaler: cardseg::scale::ScalerKind,
     /// Columns profiled as a category mix (comma-separated), replacing the detection of
     /// low-cardinality integer codes; "" for none.
@@ -120,17 +123,8 @@ impl Common {
         } else {
             super::column_list(&self.profile_features).map_err(cardseg::Error::usage)?
         };
-        let id = if self.no_id {
-            IdSpec::RowNumber
-        } else {
-            match &self.id_column {
-                Some(c) => IdSpec::Column {
-                    name: c.clone(),
-                    explicit: true,
-                },
-                None => IdSpec::default_column(),
-            }
-        };
+        let id = IdSpec::from_flags(self.id_column.as_deref(), self.no_id)
+            .unwrap_or_else(IdSpec::default_column);
         Ok(RunConfig {
             features: super::column_list(&self.features).map_err(cardseg::Error::usage)?,
             profile_features,

@@ -4,10 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KRule {
+    /// The elbow of the inertia curve (Kneedle), the default.
+    #[default]
     Knee,
+    /// The highest silhouette.
     Silhouette,
 }
 

@@ -37,10 +37,33 @@ pub enum IdSpec {
 }
 
 impl IdSpec {
+    /// The built-in default (`CUST_ID` when present, else row numbers).
     pub fn default_column() -> Self {
         IdSpec::Column {
             name: crate::DEFAULT_ID_COLUMN.to_string(),
             explicit: false,
+        }
+    }
+
+    /// A column the user or a saved model named: it must exist.
+    pub fn named(name: impl Into<String>) -> Self {
+        IdSpec::Column {
+            name: name.into(),
+            explicit: true,
+        }
+    }
+
+    /// The id a saved model was trained with: its column, or row numbers.
+    pub fn saved(id_column: Option<&str>) -> Self {
+        id_column.map_or(IdSpec::RowNumber, IdSpec::named)
+    }
+
+    /// `--id-column NAME` / `--no-id`: None when neither was given (the caller's default).
+    pub fn from_flags(id_column: Option<&str>, no_id: bool) -> Option<Self> {
+        match (id_column, no_id) {
+            (Some(name), _) => Some(IdSpec::named(name)),
+            (None, true) => Some(IdSpec::RowNumber),
+            (None, false) => None,
         }
     }
 }

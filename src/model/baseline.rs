@@ -111,7 +111,7 @@ pub fn level(i: usize) -> u32 {
 
 /// Default `--outlier-percentile`.
 pub fn default_percentile() -> f64 {
-    99.5
+    crate::defaults::OUTLIER_PERCENTILE
 }
 
 /// Quantiles of one segment's training distances (sorted in place); None when empty.

@@ -163,6 +163,17 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Model {
+    /// What to read to score customers with this model: its id column (required when it
+    /// had one) and its features; `other_numeric` also loads every other numeric column.
+    pub fn read_spec(&self, delimiter: Option<u8>, other_numeric: bool) -> crate::ingest::ReadSpec {
+        crate::ingest::ReadSpec {
+            id: crate::ingest::IdSpec::saved(self.id_column.as_deref()),
+            required: self.features.clone(),
+            other_numeric,
+            delimiter,
+        }
+    }
+
     /// Header of the id column in label files: the input's id column, or "row".
     pub fn id_header(&self) -> &str {
         self.id_column.as_deref().unwrap_or("row")

@@ -1,0 +1,21 @@
+//! Every default of a run, defined once: the command line shows these (`--help`) and
+//! [`crate::pipeline::RunConfig::new`] starts from them, so a library caller and a CLI user
+//! get the same run. Defaults of enumerated choices (`--missing`, `--k-rule`, `--scaler`,
+//! `--k`) are their types' `Default`.
+
+/// Default clustering features (the CC GENERAL schema).
+pub const DEFAULT_FEATURES: [&str; 3] = ["BALANCE", "PURCHASES", "CREDIT_LIMIT"];
+/// Default profiling features, imputed like the clustering ones.
+pub const DEFAULT_PROFILE_FEATURES: [&str; 2] = ["PAYMENTS", "TENURE"];
+/// Id column used when present and none is named.
+pub const DEFAULT_ID_COLUMN: &str = "CUST_ID";
+/// Smallest k of the sweep (one segment is no segmentation).
+pub const K_MIN: usize = 2;
+/// Largest k of the sweep.
+pub const K_MAX: usize = 10;
+/// K-Means restarts per k; the lowest inertia is kept.
+pub const N_INIT: usize = 10;
+/// Seed of every random choice (seeding, samples), so runs repeat byte for byte.
+pub const SEED: u64 = 42;
+/// Distance percentile above which a customer is flagged as an outlier.
+pub const OUTLIER_PERCENTILE: f64 = 99.5;
