@@ -16,7 +16,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{ApiError, App, Limits, BODY_TIMEOUT};
+use super::errors::ApiError;
+use super::state::App;
+use super::{Limits, BODY_TIMEOUT};
 
 /// Budget unit: 1 KiB (keeps permit counts far below the semaphore's maximum).
 const UNIT: usize = 1024;
@@ -48,6 +50,7 @@ impl Drop for Reservation {
 }
 
 impl Budget {
+    /// A budget of `bytes` (`--memory-budget`), counted in KiB units.
     pub fn new(bytes: usize) -> Budget {
         let units = bytes.div_ceil(UNIT).clamp(1, Semaphore::MAX_PERMITS);
         Budget {
@@ -155,6 +158,7 @@ pub struct ReservedBody {
 }
 
 impl ReservedBody {
+    /// Ties `reservation` to `inner`: the room is given back when the body is dropped.
     pub fn new(inner: Body, reservation: Reservation) -> Self {
         ReservedBody {
             inner,

@@ -10,12 +10,13 @@ use std::task::{Context, Poll};
 use axum::body::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
-use super::Loaded;
+use super::state::Loaded;
 use crate::table::Ids;
 
 /// Rows are formatted into chunks of about this many bytes.
 const CHUNK_BYTES: usize = 64 << 10;
 
+/// The rows of a CSV answer still to send, formatted a chunk at a time.
 pub struct CsvAnswer {
     loaded: Arc<Loaded>,
     ids: Ids,
@@ -26,6 +27,7 @@ pub struct CsvAnswer {
 }
 
 impl CsvAnswer {
+    /// An answer for the customers `ids` of a request scored with `loaded`.
     pub fn new(
         loaded: Arc<Loaded>,
         ids: Ids,

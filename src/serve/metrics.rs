@@ -15,6 +15,8 @@ const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// The route label of a request path ("other" for unknown paths, so an attacker cannot
+/// grow the label set).
 pub fn route_label(path: &str) -> &'static str {
     ROUTES[route_index(path)]
 }
@@ -33,6 +35,8 @@ struct Histogram {
     sum_nanos: AtomicU64,
 }
 
+/// Every counter of the server, shared by all requests (atomics; the per-status counts
+/// behind a mutex).
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(usize, u16), u64>>,
@@ -46,21 +50,28 @@ pub struct Metrics {
     reloads_failed: AtomicU64,
     /// Customers scored with at least one feature filled in (imputed).
     customers_imputed: AtomicU64,
-    /// Connection layer: open now, and counts of what the limits did.
+    /// Connection layer: client connections open now.
     pub connections_open: AtomicU64,
+    /// Connections accepted (under `--max-connections`).
     pub connections_accepted: AtomicU64,
+    /// Connections closed at once because `--max-connections` were open.
     pub connections_refused: AtomicU64,
+    /// Connections closed after `--idle-timeout` without a request.
     pub connections_idle_closed: AtomicU64,
+    /// Connections closed because a request head took longer than `--header-timeout`.
     pub connections_header_closed: AtomicU64,
-    /// Request memory budget: bytes reserved now, requests that waited and that were refused.
+    /// Request memory budget: bytes reserved now.
     pub budget_in_use: AtomicU64,
+    /// Requests that had to wait for room in the budget.
     pub budget_waited: AtomicU64,
+    /// Requests refused for want of room (503) or larger than the whole budget (413).
     pub budget_refused: AtomicU64,
     /// The configured limits, exported as gauges (set once at start).
     pub limits: Mutex<Vec<(&'static str, &'static str, u64)>>,
 }
 
 impl Metrics {
+    /// Counts one answer of `path` with `status`, and its latency.
     pub fn record(&self, path: &str, status: u16, elapsed: Duration) {
         let r = route_index(path);
         {
@@ -82,16 +93,20 @@ impl Metrics {
             self.server_errors.fetch_add(1, Relaxed);
         }
     }
+    /// Counts the customers of one scoring request: scored and not.
     pub fn scored(&self, scored: usize, unscored: usize) {
         self.customers_scored.fetch_add(scored as u64, Relaxed);
         self.customers_unscored.fetch_add(unscored as u64, Relaxed);
     }
+    /// Counts customers scored with a feature filled in.
     pub fn imputed(&self, n: usize) {
         self.customers_imputed.fetch_add(n as u64, Relaxed);
     }
+    /// Counts a handler that panicked (answered 500).
     pub fn panicked(&self) {
         self.panics.fetch_add(1, Relaxed);
     }
+    /// Counts a SIGHUP reload, swapped in (`ok`) or refused.
     pub fn reloaded(&self, ok: bool) {
         if ok {
             &self.reloads_ok

@@ -29,9 +29,11 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Customers in the request.
     pub fn len(&self) -> usize {
         self.ids.len()
     }
+    /// Whether the request had no customer (an empty array).
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
@@ -42,12 +44,18 @@ impl Batch {
 pub enum ParseError {
     /// A customer's field is wrong: its 0-based index in the request and the field name.
     Field {
+        /// The customer's position in the request (0 for a single object).
         index: usize,
+        /// The key whose value was refused.
         field: String,
+        /// What is wrong with the value and what to do.
         message: String,
     },
     /// More customers than allowed in one request.
-    TooMany { limit: usize },
+    TooMany {
+        /// The most customers one request may carry.
+        limit: usize,
+    },
     /// Not JSON, or not an object / array of objects.
     Body(String),
 }
