@@ -323,6 +323,96 @@ fn parquet_file_and_folder_give_the_csv_labels() {
     );
 }
 
+/// A Python with pyarrow (CARDSEG_PYTHON, or the repo's .venv), or None (saying why).
+fn pyarrow_python() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var("CARDSEG_PYTHON").ok().map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")),
+    ];
+    let found = candidates.into_iter().flatten().find(|c| {
+        Command::new(c)
+            .args(["-c", "import pyarrow.parquet"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        skip("a Python with pyarrow (run scripts/setup.sh)");
+    }
+    found
+}
+
+/// Issue 16: a Parquet file whose pages carry CRC32 checksums (pyarrow's
+/// `write_page_checksum`) with one byte changed inside a data page was read as wrong
+/// numbers. The checksum is now verified: the damaged file is refused with one line
+/// naming it, the row group and the column; the intact file reads as before.
+#[test]
+fn parquet_page_checksum_catches_a_changed_byte() {
+    let Some(python) = pyarrow_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("crc.parquet");
+    let script = r#"
+import sys, pyarrow as pa, pyarrow.parquet as pq
+n = 300
+t = pa.table({
+    "CUST_ID": [f"C{i:04d}" for i in range(n)],
+    "BALANCE": [i * 1.5 + 0.25 for i in range(n)],
+    "PURCHASES": [float(i % 17) for i in range(n)],
+    "CREDIT_LIMIT": [1000.0 + 10 * i for i in range(n)],
+    "PAYMENTS": [float(i % 23) for i in range(n)],
+    "TENURE": [12.0] * n,
+})
+pq.write_table(t, sys.argv[1], compression="NONE", use_dictionary=False,
+               write_page_checksum=True)
+col = pq.ParquetFile(sys.argv[1]).metadata.row_group(0).column(1)
+assert col.path_in_schema == "BALANCE"
+print(col.data_page_offset, col.total_compressed_size)
+"#;
+    let o = Command::new(&python)
+        .args(["-c", script, s(&good)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let v: Vec<usize> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    let (offset, size) = (v[0], v[1]);
+
+    // The intact file reads, with every value as written.
+    let o = ok(&["inspect", "--input", s(&good), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["rows"], 300);
+    let cols = report["column_reports"].as_array().unwrap();
+    let balance = cols.iter().find(|c| c["name"] == "BALANCE").unwrap();
+    assert_eq!(
+        balance["max"].as_f64(),
+        Some(299.0 * 1.5 + 0.25),
+        "{balance}"
+    );
+
+    // One byte changed in the last BALANCE value (inside the data page, after its
+    // header): without the checksum it would read as a different number.
+    let mut bytes = std::fs::read(&good).unwrap();
+    bytes[offset + size - 4] ^= 0x10;
+    let bad = dir.path().join("damaged.parquet");
+    std::fs::write(&bad, &bytes).unwrap();
+    for cmd in ["inspect", "run"] {
+        let out = dir.path().join(format!("{cmd}-out"));
+        let mut args = vec![cmd, "--input", s(&bad)];
+        if cmd == "run" {
+            args.extend(["--out", s(&out)]);
+        }
+        let err = fail(&args, &out);
+        assert!(
+            err.starts_with(&format!(
+                "error: {}: row group 0, column BALANCE: a page's checksum (CRC32) does not match its bytes",
+                bad.display()
+            )) && err.contains("copy or export it again"),
+            "{err}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- SQLite
 
 #[test]
@@ -855,6 +945,157 @@ fn http_csv_json_and_pages_give_the_csv_labels() {
         &out,
     );
     assert!(err.contains("larger than the limit of 1 MB"), "{err}");
+}
+
+/// A server that never runs out of pages (issue 16: 56,693 requests, 906 MB, no end):
+/// `/endless?page=N` answers `rows` customers and a distinct `next` link to page N+1;
+/// `/finite` does the same but page 5 is the last; `/slow` waits 400 ms per page and
+/// hangs on page 3. Returns the port and the count of requests served.
+fn endless_server(rows: usize) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    return;
+                }
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (route, query) = path.split_once('?').unwrap_or((&path, ""));
+                let n: usize = query
+                    .strip_prefix("page=")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(1);
+                if route == "/slow" {
+                    let wait = if n >= 3 { 20_000 } else { 400 };
+                    std::thread::sleep(Duration::from_millis(wait));
+                }
+                let data: Vec<String> = (0..rows)
+                    .map(|i| {
+                        format!(
+                            r#"{{"CUST_ID": "C{n}-{i}", "BALANCE": {}.5, "PURCHASES": {}, "CREDIT_LIMIT": 1000, "PAYMENTS": 20, "TENURE": 12}}"#,
+                            i % 97,
+                            (i * n) % 113
+                        )
+                    })
+                    .collect();
+                let next = if route == "/finite" && n >= 5 {
+                    "null".to_string()
+                } else {
+                    format!("\"{route}?page={}\"", n + 1)
+                };
+                let body = format!("{{\"data\": [{}], \"next\": {next}}}", data.join(","));
+                respond(
+                    &mut stream,
+                    "200 OK",
+                    "application/json",
+                    "",
+                    body.as_bytes(),
+                );
+            });
+        }
+    });
+    (port, served)
+}
+
+#[test]
+fn http_read_stops_at_its_page_byte_and_time_limits() {
+    use std::sync::atomic::Ordering;
+    let (port, served) = endless_server(20);
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let inspect = |input: &str, flags: &[&str]| -> (Output, Duration) {
+        let t = Instant::now();
+        let mut args = vec!["inspect", "--input", input];
+        args.extend_from_slice(flags);
+        (cardseg(&args), t.elapsed())
+    };
+    let one_error = |o: &Output| -> String {
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.starts_with("error: "), "{err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "one line expected: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        err
+    };
+
+    // Pages: exactly the limit is followed, then one clear line naming the URL, the
+    // limit and the flag; the server saw no request beyond it.
+    let (o, took) = inspect(&url("/endless"), &["--max-pages", "40"]);
+    let err = one_error(&o);
+    assert!(
+        err.starts_with(&format!(
+            "error: {}: stopped after 40 pages",
+            url("/endless")
+        )) && err.contains("limit of 40 pages per HTTP read (--max-pages)")
+            && err.contains("raise --max-pages"),
+        "{err}"
+    );
+    assert_eq!(served.swap(0, Ordering::SeqCst), 40);
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    // A source with exactly as many pages as the limit is read whole; one more is refused.
+    let (o, _) = inspect(&url("/finite"), &["--max-pages", "5", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["rows"], 100);
+    let (o, _) = inspect(&url("/finite"), &["--max-pages", "4"]);
+    assert!(one_error(&o).contains("stopped after 4 pages"));
+    served.store(0, Ordering::SeqCst);
+
+    // Bytes: pages of about 0.1 MB stop at the 1 MB total, long before --max-pages.
+    let (port_big, served_big) = endless_server(1000);
+    let big = format!("http://127.0.0.1:{port_big}/endless");
+    let (o, took) = inspect(&big, &["--max-total-download-mb", "1"]);
+    let err = one_error(&o);
+    assert!(
+        err.starts_with(&format!("error: {big}: stopped after "))
+            && err.contains(
+                "limit of 1 MB per HTTP read, all pages together (--max-total-download-mb)"
+            )
+            && err.contains("raise --max-total-download-mb"),
+        "{err}"
+    );
+    let pages = served_big.load(Ordering::SeqCst);
+    assert!((5..=20).contains(&pages), "{pages} pages for 1 MB: {err}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+
+    // Time: 400 ms pages and then a page that never comes stop at the 1 s total, well
+    // before the 60 s per-request timeout.
+    let (o, took) = inspect(&url("/slow"), &["--total-timeout-secs", "1"]);
+    let err = one_error(&o);
+    assert!(
+        err.starts_with(&format!("error: {}: stopped after ", url("/slow")))
+            && err
+                .contains("limit of 1 s per HTTP read, all pages together (--total-timeout-secs)")
+            && err.contains("raise --total-timeout-secs"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    // A limit of zero is a usage error, not a read that stops before it starts.
+    let o = cardseg(&["inspect", "--input", &url("/endless"), "--max-pages", "0"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 // ---------------------------------------------------------------- PostgreSQL
