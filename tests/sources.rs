@@ -10,80 +10,24 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[path = "common/reference.rs"]
-mod reference;
-use reference::{real_data as real_file, skip_or_fail as skip};
+mod common;
 
-const PG_PASSWORD: &str = "Pw-7f3a9c1e-secret";
+use common::{
+    fail, fail_env, free_port, pyarrow_python, quiet, quiet_env, real_data, run_ok, s, Pg,
+    PG_PASSWORD,
+};
+
 const TOKEN: &str = "tok-5d1b77e2-SECRET";
-
-fn cardseg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cardseg"))
-        .arg("--quiet")
-        .args(args)
-        .output()
-        .expect("run cardseg")
-}
-
-fn cardseg_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cardseg"));
-    c.arg("--quiet").args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run cardseg")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let o = cardseg(args);
-    assert!(
-        o.status.success(),
-        "cardseg {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
-/// Runs a command that must fail: non-zero exit, one `error:` line, nothing written at
-/// `out`. Returns stderr.
-fn fail_env(args: &[&str], env: &[(&str, &str)], out: &Path) -> String {
-    let o = cardseg_env(args, env);
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(
-        !o.status.success(),
-        "cardseg {args:?} should fail; stderr: {err}"
-    );
-    assert!(err.starts_with("error: "), "{err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected: {err}"
-    );
-    assert!(
-        !out.exists(),
-        "{} was written although the command failed",
-        out.display()
-    );
-    err
-}
-
-fn fail(args: &[&str], out: &Path) -> String {
-    fail_env(args, &[], out)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// The CSV baseline: labels.csv of a default run on the real file.
 fn baseline(dir: &Path, real: &Path) -> Vec<u8> {
     let out = dir.join("csv-run");
-    ok(&["run", "--input", s(real), "--out", s(&out)]);
+    run_ok(&["run", "--input", s(real), "--out", s(&out)]);
     std::fs::read(out.join("labels.csv")).unwrap()
 }
 
@@ -92,7 +36,7 @@ fn assert_same_labels(dir: &Path, name: &str, base: &[u8], input_args: &[&str]) 
     let mut args = vec!["run"];
     args.extend_from_slice(input_args);
     args.extend_from_slice(&["--out", s(&out)]);
-    ok(&args);
+    run_ok(&args);
     let got = std::fs::read(out.join("labels.csv")).unwrap();
     assert!(got == base, "{name}: labels.csv differs from the CSV run");
 }
@@ -251,7 +195,7 @@ mod pq {
 
 #[test]
 fn parquet_file_and_folder_give_the_csv_labels() {
-    let Some(real) = real_file() else { return };
+    let Some(real) = real_data() else { return };
     let dir = tempfile::tempdir().unwrap();
     let base = baseline(dir.path(), &real);
     let (header, rows) = real_rows(&real);
@@ -280,7 +224,7 @@ fn parquet_file_and_folder_give_the_csv_labels() {
     assert_same_labels(dir.path(), "pq-parts", &base, &["--input", s(&parts)]);
 
     // inspect sees the same table, with the extra columns described.
-    let o = ok(&["inspect", "--input", s(&file), "--json"]);
+    let o = run_ok(&["inspect", "--input", s(&file), "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["rows"], 8950);
     let cols = report["column_reports"].as_array().unwrap();
@@ -323,24 +267,6 @@ fn parquet_file_and_folder_give_the_csv_labels() {
     );
 }
 
-/// A Python with pyarrow (CARDSEG_PYTHON, or the repo's .venv), or None (saying why).
-fn pyarrow_python() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var("CARDSEG_PYTHON").ok().map(PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")),
-    ];
-    let found = candidates.into_iter().flatten().find(|c| {
-        Command::new(c)
-            .args(["-c", "import pyarrow.parquet"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if found.is_none() {
-        skip("a Python with pyarrow (run scripts/setup.sh)");
-    }
-    found
-}
-
 /// Issue 16: a Parquet file whose pages carry CRC32 checksums (pyarrow's
 /// `write_page_checksum`) with one byte changed inside a data page was read as wrong
 /// numbers. The checksum is now verified: the damaged file is refused with one line
@@ -379,7 +305,7 @@ print(col.data_page_offset, col.total_compressed_size)
     let (offset, size) = (v[0], v[1]);
 
     // The intact file reads, with every value as written.
-    let o = ok(&["inspect", "--input", s(&good), "--json"]);
+    let o = run_ok(&["inspect", "--input", s(&good), "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["rows"], 300);
     let cols = report["column_reports"].as_array().unwrap();
@@ -417,7 +343,7 @@ print(col.data_page_offset, col.total_compressed_size)
 
 #[test]
 fn sqlite_gives_the_csv_labels_and_clear_errors() {
-    let Some(real) = real_file() else { return };
+    let Some(real) = real_data() else { return };
     let dir = tempfile::tempdir().unwrap();
     let base = baseline(dir.path(), &real);
     let (header, rows) = real_rows(&real);
@@ -555,7 +481,7 @@ fn sqlite_gives_the_csv_labels_and_clear_errors() {
         "a failed run must not create the labels database"
     );
     let wb = dir.path().join("wb");
-    ok(&[
+    run_ok(&[
         "run",
         "--input",
         &url,
@@ -797,7 +723,7 @@ impl Http {
 
 #[test]
 fn http_csv_json_and_pages_give_the_csv_labels() {
-    let Some(real) = real_file() else { return };
+    let Some(real) = real_data() else { return };
     let dir = tempfile::tempdir().unwrap();
     let base = baseline(dir.path(), &real);
     let (header, rows) = real_rows(&real);
@@ -834,7 +760,7 @@ fn http_csv_json_and_pages_give_the_csv_labels() {
     // Bearer token from an environment variable; never printed.
     let out = dir.path().join("secure");
     let secure = http.url("/secure.json");
-    let o = cardseg_env(
+    let o = quiet_env(
         &[
             "run",
             "--input",
@@ -1020,7 +946,7 @@ fn http_read_stops_at_its_page_byte_and_time_limits() {
         let t = Instant::now();
         let mut args = vec!["inspect", "--input", input];
         args.extend_from_slice(flags);
-        (cardseg(&args), t.elapsed())
+        (quiet(&args), t.elapsed())
     };
     let one_error = |o: &Output| -> String {
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -1089,7 +1015,7 @@ fn http_read_stops_at_its_page_byte_and_time_limits() {
     assert!(took < Duration::from_secs(10), "took {took:?}");
 
     // A limit of zero is a usage error, not a read that stops before it starts.
-    let o = cardseg(&["inspect", "--input", &url("/endless"), "--max-pages", "0"]);
+    let o = quiet(&["inspect", "--input", &url("/endless"), "--max-pages", "0"]);
     assert_eq!(
         o.status.code(),
         Some(2),
@@ -1099,174 +1025,6 @@ fn http_read_stops_at_its_page_byte_and_time_limits() {
 }
 
 // ---------------------------------------------------------------- PostgreSQL
-
-/// A PostgreSQL server in a temporary directory, on 127.0.0.1 and an ephemeral port,
-/// with password (SCRAM) authentication for the user `cardseg`. Stopped on drop, also
-/// when the test fails.
-struct Pg {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-    as_user: Option<String>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Pg {
-    fn find_bin() -> Option<PathBuf> {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .flatten()
-            .map(|e| e.path().join("bin"))
-            .filter(|p| p.join("initdb").is_file() && p.join("pg_ctl").is_file())
-            .collect();
-        dirs.sort();
-        dirs.pop()
-    }
-
-    fn cmd(&self, prog: &str) -> Command {
-        let path = self.bin.join(prog);
-        match &self.as_user {
-            Some(u) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", u, "--"]).arg(path);
-                c
-            }
-            None => Command::new(path),
-        }
-    }
-
-    fn start() -> Option<Pg> {
-        let Some(bin) = Self::find_bin() else {
-            skip("PostgreSQL is not installed (apt-get install postgresql; scripts/setup.sh does it)");
-            return None;
-        };
-        let root = unsafe { libc::geteuid() } == 0;
-        // initdb refuses to run as root: use the postgres system user then.
-        let as_user = root.then(|| "postgres".to_string());
-        let dir = tempfile::Builder::new()
-            .prefix("cardseg-pg-")
-            .tempdir()
-            .unwrap();
-        if root {
-            let out = Command::new("id")
-                .args(["-u", "postgres"])
-                .output()
-                .unwrap();
-            let gid = Command::new("id")
-                .args(["-g", "postgres"])
-                .output()
-                .unwrap();
-            if !out.status.success() {
-                skip("running as root and there is no postgres user to run the server");
-                return None;
-            }
-            let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-            let gid: u32 = String::from_utf8_lossy(&gid.stdout).trim().parse().unwrap();
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
-        }
-        let pwfile = dir.path().join("pw");
-        std::fs::write(&pwfile, format!("{PG_PASSWORD}\n")).unwrap();
-        if let Some(u) = &as_user {
-            let st = Command::new("chown")
-                .args([u.as_str(), s(&pwfile)])
-                .status()
-                .unwrap();
-            assert!(st.success());
-        }
-        let pg = Pg {
-            port: free_port(),
-            bin,
-            as_user,
-            dir,
-        };
-        let data = pg.dir.path().join("data");
-        let o = pg
-            .cmd("initdb")
-            .args([
-                "-D",
-                s(&data),
-                "-U",
-                "cardseg",
-                "--pwfile",
-                s(&pwfile),
-                "-A",
-                "scram-sha-256",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off",
-            pg.port,
-            pg.dir.path().display()
-        );
-        let o = pg
-            .cmd("pg_ctl")
-            .args([
-                "-D",
-                s(&data),
-                "-l",
-                s(&pg.dir.path().join("log")),
-                "-o",
-                &opts,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ])
-            .output()
-            .unwrap();
-        let log = std::fs::read_to_string(pg.dir.path().join("log")).unwrap_or_default();
-        assert!(
-            o.status.success(),
-            "pg_ctl start: {} {log}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        Some(pg)
-    }
-
-    fn url(&self, password: &str) -> String {
-        format!(
-            "postgres://cardseg:{password}@127.0.0.1:{}/postgres",
-            self.port
-        )
-    }
-
-    fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url(PG_PASSWORD), postgres::NoTls).unwrap()
-    }
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        let _ = self
-            .cmd("pg_ctl")
-            .args([
-                "-D",
-                s(&self.dir.path().join("data")),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ])
-            .output();
-    }
-}
 
 fn snapshot(c: &mut postgres::Client, table: &str) -> (i64, String) {
     let row = c
@@ -1282,7 +1040,7 @@ fn snapshot(c: &mut postgres::Client, table: &str) -> (i64, String) {
 
 #[test]
 fn postgres_source_write_back_and_failures() {
-    let Some(real) = real_file() else { return };
+    let Some(real) = real_data() else { return };
     let Some(pg) = Pg::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let base = baseline(dir.path(), &real);
@@ -1338,7 +1096,7 @@ fn postgres_source_write_back_and_failures() {
     );
     // --table reads the whole table (in heap order, which need not be the file's: the
     // README tells to use --query ... ORDER BY for reproducible runs).
-    let o = ok(&["inspect", "--input", &url, "--table", "public.cc", "--json"]);
+    let o = run_ok(&["inspect", "--input", &url, "--table", "public.cc", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["rows"], 8950);
     assert_eq!(report["id_column"], "CUST_ID");
@@ -1355,7 +1113,7 @@ fn postgres_source_write_back_and_failures() {
 
     // The password from PGPASSWORD, then from a .pgpass file.
     let bare = format!("postgres://cardseg@127.0.0.1:{}/postgres", pg.port);
-    let o = cardseg_env(
+    let o = quiet_env(
         &["inspect", "--input", &bare, "--table", "cc"],
         &[("PGPASSWORD", PG_PASSWORD)],
     );
@@ -1371,7 +1129,7 @@ fn postgres_source_write_back_and_failures() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let o = cardseg_env(
+    let o = quiet_env(
         &["inspect", "--input", &bare, "--table", "cc"],
         &[("PGPASSFILE", s(&pgpass)), ("PGPASSWORD", "")],
     );
@@ -1469,7 +1227,7 @@ fn postgres_source_write_back_and_failures() {
 
     // Write-back: run stores every customer's label; a second run replaces them.
     let out = dir.path().join("wb");
-    ok(&[
+    run_ok(&[
         "run",
         "--input",
         s(&real),
@@ -1499,7 +1257,7 @@ fn postgres_source_write_back_and_failures() {
     assert!(row.get::<_, String>(2).starts_with("sha256:"));
     std::thread::sleep(Duration::from_millis(1100));
     let scored = dir.path().join("scored.csv");
-    ok(&[
+    run_ok(&[
         "predict",
         "--model",
         s(&out.join("model.json")),
@@ -1553,7 +1311,7 @@ fn postgres_source_write_back_and_failures() {
     // Atomic 2: the connection is killed mid-write (rows staged, the upsert waiting on a
     // lock this test holds): the table is as it was.
     let big = dir.path().join("big.csv");
-    ok(&["generate", "--rows", "200000", "--out", s(&big)]);
+    run_ok(&["generate", "--rows", "200000", "--out", s(&big)]);
     let mut locker = pg.client();
     let mut lock_tx = locker.transaction().unwrap();
     lock_tx
