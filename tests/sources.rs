@@ -967,7 +967,7 @@ fn http_read_stops_at_its_page_byte_and_time_limits() {
     let err = one_error(&o);
     assert!(
         err.starts_with(&format!(
-            "error: {}: stopped after 40 pages",
+            "error: {}: stopped after 40 complete pages (",
             url("/endless")
         )) && err.contains("limit of 40 pages per HTTP read (--max-pages)")
             && err.contains("raise --max-pages"),
@@ -981,7 +981,7 @@ fn http_read_stops_at_its_page_byte_and_time_limits() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["rows"], 100);
     let (o, _) = inspect(&url("/finite"), &["--max-pages", "4"]);
-    assert!(one_error(&o).contains("stopped after 4 pages"));
+    assert!(one_error(&o).contains("stopped after 4 complete pages ("));
     served.store(0, Ordering::SeqCst);
 
     // Bytes: pages of about 0.1 MB stop at the 1 MB total, long before --max-pages.
@@ -991,6 +991,7 @@ fn http_read_stops_at_its_page_byte_and_time_limits() {
     let err = one_error(&o);
     assert!(
         err.starts_with(&format!("error: {big}: stopped after "))
+            && err.contains(" complete pages (1.0 MB, ")
             && err.contains(
                 "limit of 1 MB per HTTP read, all pages together (--max-total-download-mb)"
             )

@@ -108,7 +108,7 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
         };
         let mut resp = req.call().map_err(|e| {
             if total_bound && timed_out(&e) {
-                limit_hit(&name, Limit::Time, pages, total_bytes, started, source)
+                limit_hit(&name, Limit::Time, pages - 1, total_bytes, started, source)
             } else {
                 http_error(&page_name, e, source, &secrets)
             }
@@ -139,13 +139,13 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
                 ureq::Error::BodyExceedsLimit(_) if bytes_bound => limit_hit(
                     &name,
                     Limit::Bytes,
-                    pages,
-                    remaining_bytes + 1 + total_bytes,
+                    pages - 1,
+                    source.max_total_bytes,
                     started,
                     source,
                 ),
                 e if total_bound && timed_out(&e) => {
-                    limit_hit(&name, Limit::Time, pages, total_bytes, started, source)
+                    limit_hit(&name, Limit::Time, pages - 1, total_bytes, started, source)
                 }
                 e => http_error(&page_name, e, source, &secrets),
             })?;
@@ -210,7 +210,7 @@ enum Limit {
 }
 
 /// The one error line for a limit of the whole read: the URL (as `name`), how far the
-/// read got, the limit and the flag that raises it.
+/// read got (`pages` complete pages, `bytes` read), the limit and the flag that raises it.
 fn limit_hit(
     name: &str,
     limit: Limit,
@@ -220,9 +220,9 @@ fn limit_hit(
     source: &Source,
 ) -> Error {
     let got = format!(
-        "{pages} page{}, {} MB, {} s",
+        "{pages} complete page{} ({:.1} MB, {} s)",
         if pages == 1 { "" } else { "s" },
-        bytes >> 20,
+        bytes as f64 / (1u64 << 20) as f64,
         started.elapsed().as_secs()
     );
     let what = match limit {
