@@ -131,7 +131,7 @@ def header(meta, title):
     ]
     if "cardseg_bin" in meta:
         lines.append(f"- cardseg: `{meta.get('cardseg_version', '?')}` from `{meta['cardseg_bin']}`")
-    lines.append(f"- checkout: {meta.get('git', '?')} (examples and benches are built from it)")
+    lines.append(f"- checkout: {meta.get('git', '?')} (the benches/ programs are built from it)")
     if "python" in meta:
         lines.append(f"- reference: {meta['python']}")
     lines.append("")
@@ -303,7 +303,7 @@ def silhouette_section(run, meta, clk):
     sj = jload(sk["out"]) if sk and sk["rc"] == 0 else None
     lines += [
         "Both score cardseg's own labels (`cardseg run --k K`) on the same scaled matrix (written by "
-        "`bench/silhouette.py`, read by `examples/silhouette_bench.rs`). Times are the silhouette call "
+        "`bench/silhouette.py`, read by `benches/silhouette_bench.rs`). Times are the silhouette call "
         "alone; peak RSS is the whole process.",
         "",
         "| | sklearn.metrics.silhouette_score | cardseg exact_many | sklearn / cardseg |",
@@ -381,7 +381,7 @@ def predict_section(run, meta, clk):
     ]
     if sj:
         lines += [
-            "The same library calls as `predict`, timed one by one (`examples/predict_split.rs`):",
+            "The same library calls as `predict`, timed one by one (`benches/predict_split.rs`):",
             "",
             "| stage | time | share |",
             "|---|---:|---:|",

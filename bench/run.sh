@@ -11,14 +11,14 @@
 #               the check cardseg <= sklearn x (1 + 1e-6), silhouettes and chosen k.
 #   silhouette  Exact silhouette of --rows (100,000) generated customers at k = --k (5):
 #               sklearn.metrics.silhouette_score on cardseg's own labels (bench/silhouette.py)
-#               vs cardseg's exact_many (examples/silhouette_bench.rs) on the same matrix.
+#               vs cardseg's exact_many (benches/silhouette_bench.rs) on the same matrix.
 #   lloyd       One Lloyd iteration (cluster::lloyd::lloyd_step: assignment + per-centre sums
 #               in one pass) and the assignment pass alone over --rows (10,000,000) x 3 at
 #               k = --k (10) vs a plain streaming read of the same matrix, interleaved in one
-#               process (examples/lloyd_bandwidth.rs).
+#               process (benches/lloyd_bandwidth.rs).
 #   predict     `cardseg predict` vs `cardseg inspect` on the same generated file
 #               (--rows, default 10,000,000), plus the read / score / write split of the
-#               predict library calls (examples/predict_split.rs): the share spent scoring.
+#               predict library calls (benches/predict_split.rs): the share spent scoring.
 #   micro       criterion micro-benchmarks: cargo bench --bench kernels.
 #
 # Options:
@@ -166,9 +166,15 @@ build_cardseg() {
   echo "cardseg_bin=$CARDSEG" >> "$RUN/meta.txt"
   echo "cardseg_version=$("$CARDSEG" --version)" >> "$RUN/meta.txt"
 }
-build_example() {
-  echo "run.sh: building example $1 (release)" >&2
-  cargo build --release --quiet --example "$1"
+# Builds one of the benches/ programs (harness = false) and prints its executable's path.
+build_bench() {
+  echo "run.sh: building bench program $1 (release)" >&2
+  local exe
+  exe=$(cargo build --release --quiet --bench "$1" --message-format=json \
+    | grep -F "\"kind\":[\"bench\"]" | grep -F "\"name\":\"$1\"" \
+    | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+  [ -x "$exe" ] || die "cannot find the executable of benches/$1.rs"
+  echo "$exe"
 }
 check_python() {
   "$PY" -c 'import sklearn, pandas, numpy, kneed, plotly, joblib' 2>/dev/null \
@@ -267,7 +273,8 @@ mode_pipeline() {
 mode_silhouette() {
   build_cardseg
   check_python
-  build_example silhouette_bench
+  local exe
+  exe=$(build_bench silhouette_bench)
   local n=${rows:-100000} kk=${k:-5}
   local input dir="$RUN/silhouette"
   mkdir -p "$dir"
@@ -281,7 +288,7 @@ mode_silhouette() {
     --scaled-out "$dir/scaled.csv" --skip-sklearn > /dev/null
   for r in $(seq 1 "$reps"); do
     echo "run.sh:   cardseg exact_many (rep $r)" >&2
-    measure "$dir/cardseg.r$r" "$ROOT/target/release/examples/silhouette_bench" --input "$dir/scaled.csv"
+    measure "$dir/cardseg.r$r" "$exe" --input "$dir/scaled.csv"
     echo "run.sh:   sklearn silhouette_score (rep $r)" >&2
     measure "$dir/sklearn.r$r" "$PY" "$ROOT/bench/silhouette.py" --input "$input" \
       --labels "$dir/cardseg_out/labels.csv" --scaled-out "$dir/scaled_check.csv"
@@ -290,16 +297,18 @@ mode_silhouette() {
 }
 
 mode_lloyd() {
-  build_example lloyd_bandwidth
+  local exe
+  exe=$(build_bench lloyd_bandwidth)
   local n=${rows:-10000000} kk=${k:-10}
   mkdir -p "$RUN/lloyd"
   printf 'rows=%s\nk=%s\n' "$n" "$kk" > "$RUN/lloyd/input.txt"
-  measure "$RUN/lloyd/lloyd" "$ROOT/target/release/examples/lloyd_bandwidth" --rows "$n" --k "$kk" --reps "$((reps < 5 ? 5 : reps))"
+  measure "$RUN/lloyd/lloyd" "$exe" --rows "$n" --k "$kk" --reps "$((reps < 5 ? 5 : reps))"
 }
 
 mode_predict() {
   build_cardseg
-  build_example predict_split
+  local exe
+  exe=$(build_bench predict_split)
   local n=${rows:-10000000} input dir="$RUN/predict"
   mkdir -p "$dir"
   input=$(input_for "$n")
@@ -314,7 +323,7 @@ mode_predict() {
     echo "run.sh:   cardseg inspect (rep $r)" >&2
     measure "$dir/inspect.r$r" "$CARDSEG" inspect --json --input "$input"
     echo "run.sh:   predict split (rep $r)" >&2
-    measure "$dir/split.r$r" "$ROOT/target/release/examples/predict_split" --model "$dir/model_run/model.json" --input "$input" --out "$dir/labels_split.csv"
+    measure "$dir/split.r$r" "$exe" --model "$dir/model_run/model.json" --input "$input" --out "$dir/labels_split.csv"
   done
   rm -f "$dir/labels.csv" "$dir/labels_split.csv"
 }

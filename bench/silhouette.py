@@ -4,7 +4,7 @@
 Reads the raw customer CSV and cardseg's labels.csv (same rows, same order), fills missing
 feature cells with the column median and MinMax-scales BALANCE, PURCHASES, CREDIT_LIMIT
 exactly as cardseg does (so the matrix is the same to the last bit), writes the scaled
-matrix with the labels to --scaled-out (for examples/silhouette_bench.rs, cardseg's side),
+matrix with the labels to --scaled-out (for benches/silhouette_bench.rs, cardseg's side),
 then times sklearn.metrics.silhouette_score(X, labels) with no sampling.
 
 Usage:

@@ -216,7 +216,12 @@ fn median_labels_everyone_and_predict_reproduces_labels_byte_for_byte() {
     assert!((share - 1.0).abs() < 1e-9);
 }
 
-fn run_dir(data: &Path, out: &Path, threads: &str, extra: &[&str]) -> Vec<(String, Vec<u8>)> {
+fn run_dir(
+    data: &Path,
+    out: &Path,
+    threads: &str,
+    extra: &[&str],
+) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
     let mut args = vec![
         "run",
         "--quiet",
@@ -228,7 +233,7 @@ fn run_dir(data: &Path, out: &Path, threads: &str, extra: &[&str]) -> Vec<(Strin
     args.extend_from_slice(extra);
     let o = run_env(&args, &[("RAYON_NUM_THREADS", threads)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    dir_bytes(out)
+    snapshot(out)
 }
 
 #[test]
@@ -259,7 +264,8 @@ fn same_input_and_seed_give_byte_identical_outputs_whatever_the_thread_count() {
             assert_eq!(na, nb);
             assert!(
                 ba == bb,
-                "{na} differs between 1 and 2 threads for {}",
+                "{} differs between 1 and 2 threads for {}",
+                na.display(),
                 data.display()
             );
         }
@@ -386,13 +392,13 @@ fn bad_input_gets_a_clear_error_and_no_output() {
         "run", "--quiet", "--input", &good, "--out", &out_s, "--k-max", "4",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let first = dir_bytes(&out);
+    let first = snapshot(&out);
     let o = run(&[
         "run", "--quiet", "--input", &good, "--out", &out_s, "--k-max", "3", "--force",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        dir_bytes(&out) != first,
+        snapshot(&out) != first,
         "the second run should have replaced the first"
     );
 }

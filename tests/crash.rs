@@ -18,7 +18,7 @@
 //! 300k exercises the same code paths (sampled silhouette, multi-megabyte labels.csv) in
 //! about 1.5 s a run. `CARDSEG_CRASH_ROWS=1000000` runs it at full size.
 
-mod harness;
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use cardseg::rng::Rng;
-use harness::*;
+use common::*;
 
 const KILLS: usize = 20;
 

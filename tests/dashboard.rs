@@ -2,12 +2,12 @@
 //! escaped, and rebuilt byte for byte by `cardseg dashboard`. What it looks like and
 //! whether it runs is checked in a real browser by `dashboard_browser.rs`.
 
-mod dashcommon;
+mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use dashcommon::{cardseg, generate, markup_only, page_data, run_ok, s};
+use common::{command, generate, markup_only, page_data, run_ok, s};
 
 fn run(input: &Path, out: &Path, extra: &[&str]) -> String {
     let mut args = vec!["run", "--input", s(input), "--out", s(out)];
@@ -41,7 +41,7 @@ fn page_is_self_contained_deterministic_and_complete() {
     );
 
     let markup = markup_only(&a);
-    assert_eq!(dashcommon::external_refs(&markup), Vec::<String>::new());
+    assert_eq!(common::external_refs(&markup), Vec::<String>::new());
     assert!(markup.contains("http-equiv=\"Content-Security-Policy\""));
     let csp_start = markup
         .find("content=\"default-src 'none'")
@@ -222,7 +222,7 @@ fn punch_holes(input: &Path, column: &str, every: usize) -> std::path::PathBuf {
 
 #[test]
 fn rebuild_on_the_real_file_matches_the_run() {
-    let Some(real) = dashcommon::reference_data() else {
+    let Some(real) = common::real_data() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -312,7 +312,7 @@ fn rebuild_refuses_labels_that_do_not_belong() {
         if force {
             args.push("--force");
         }
-        let o = cardseg().args(&args).output().unwrap();
+        let o = command().args(&args).output().unwrap();
         assert!(!o.status.success(), "expected a refusal for {args:?}");
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
@@ -418,7 +418,7 @@ fn rebuild_refuses_labels_that_do_not_belong() {
 #[test]
 fn hostile_strings_stay_inside_the_json() {
     let dir = tempfile::tempdir().unwrap();
-    let (input, rules) = dashcommon::hostile_fixture(dir.path());
+    let (input, rules) = common::hostile_fixture(dir.path());
     let out = dir.path().join("out");
     let page = run(
         &input,
@@ -427,7 +427,7 @@ fn hostile_strings_stay_inside_the_json() {
             "--naming-rules",
             s(&rules),
             "--id-column",
-            dashcommon::HOSTILE_ID_COLUMN,
+            common::HOSTILE_ID_COLUMN,
             "--k",
             "2",
             "--k-min",
@@ -454,12 +454,12 @@ fn hostile_strings_stay_inside_the_json() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&dashcommon::HOSTILE_SEGMENT_A), "{names:?}");
+    assert!(names.contains(&common::HOSTILE_SEGMENT_A), "{names:?}");
     assert!(
         names
             .iter()
-            .any(|n| n.starts_with(dashcommon::HOSTILE_SEGMENT_B)),
+            .any(|n| n.starts_with(common::HOSTILE_SEGMENT_B)),
         "{names:?}"
     );
-    assert_eq!(data["id_label"], dashcommon::HOSTILE_ID_COLUMN);
+    assert_eq!(data["id_label"], common::HOSTILE_ID_COLUMN);
 }

@@ -14,13 +14,13 @@
 //! Skips with a message when Chromium or the reference file is absent, unless
 //! `CARDSEG_REQUIRE_REFERENCE=1` (CI), which turns a skip into a failure.
 
-mod dashcommon;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dashcommon::{model_segment_names, run_ok, s};
+use common::{model_segment_names, run_ok, s};
 use serde_json::Value;
 
 const FLAGS: &[&str] = &[
@@ -58,7 +58,7 @@ fn chromium() -> Option<PathBuf> {
     };
     let found = candidates.into_iter().find(|p| p.is_file());
     if found.is_none() {
-        dashcommon::skip(
+        common::skip_or_fail(
             "Chromium is not installed (apt-get install chromium; scripts/setup.sh does it)",
         );
     }
@@ -269,7 +269,7 @@ fn assert_healthy(p: &Page, names: &[String], kind: &str) {
     }
     // The markup itself (outside scripts) points nowhere.
     assert_eq!(
-        dashcommon::external_refs(&dashcommon::markup_only(&p.html)),
+        common::external_refs(&common::markup_only(&p.html)),
         Vec::<String>::new()
     );
 }
@@ -368,7 +368,7 @@ fn run_dashboard(input: &Path, out: &Path, extra: &[&str]) -> PathBuf {
 
 #[test]
 fn real_file_dashboard_draws_in_a_browser() {
-    let Some(real) = dashcommon::reference_data() else {
+    let Some(real) = common::real_data() else {
         return;
     };
     let Some(chrome) = chromium() else { return };
@@ -428,7 +428,7 @@ fn real_file_dashboard_draws_in_a_browser() {
 fn large_input_is_sampled_and_draws_quickly() {
     let Some(chrome) = chromium() else { return };
     let dir = workdir("large");
-    let input = dashcommon::generate(&dir, 200_000, 42);
+    let input = common::generate(&dir, 200_000, 42);
     let out = dir.join("run");
     let html = run_dashboard(&input, &out, &["--k-max", "5", "--n-init", "2"]);
     let size = std::fs::metadata(&html).unwrap().len();
@@ -483,12 +483,12 @@ fn thousands(n: u64) -> String {
 fn hostile_ids_and_names_show_as_text_and_never_run() {
     let Some(chrome) = chromium() else { return };
     let dir = workdir("hostile");
-    let (input, rules) = dashcommon::hostile_fixture(&dir);
+    let (input, rules) = common::hostile_fixture(&dir);
     let base = [
         "--naming-rules",
         s(&rules),
         "--id-column",
-        dashcommon::HOSTILE_ID_COLUMN,
+        common::HOSTILE_ID_COLUMN,
         "--k",
         "2",
         "--k-min",
@@ -506,13 +506,13 @@ fn hostile_ids_and_names_show_as_text_and_never_run() {
     );
     let names = model_segment_names(&out.join("model.json"));
     assert!(
-        names.iter().any(|n| n == dashcommon::HOSTILE_SEGMENT_A),
+        names.iter().any(|n| n == common::HOSTILE_SEGMENT_A),
         "{names:?}"
     );
     assert!(
         names
             .iter()
-            .any(|n| n.starts_with(dashcommon::HOSTILE_SEGMENT_B)),
+            .any(|n| n.starts_with(common::HOSTILE_SEGMENT_B)),
         "{names:?}"
     );
     assert_healthy(&page, &names, "3d");
@@ -524,20 +524,20 @@ fn hostile_ids_and_names_show_as_text_and_never_run() {
         );
     }
     assert!(
-        page.dom.contains(&escape_text(dashcommon::HOSTILE_COLUMN)),
+        page.dom.contains(&escape_text(common::HOSTILE_COLUMN)),
         "the column name is not shown as text"
     );
     let typical = strings(&page.check["typical"]);
     let label = format!(
         "Typical customers ({}, nearest the centre): ",
-        dashcommon::HOSTILE_ID_COLUMN
+        common::HOSTILE_ID_COLUMN
     );
     for line in &typical {
         let ids = line
             .strip_prefix(&label)
             .unwrap_or_else(|| panic!("{line:?}"));
         assert!(
-            dashcommon::HOSTILE_IDS.iter().any(|h| ids.contains(h)),
+            common::HOSTILE_IDS.iter().any(|h| ids.contains(h)),
             "{line:?} shows no id literally"
         );
     }
@@ -563,7 +563,7 @@ fn hostile_ids_and_names_show_as_text_and_never_run() {
     assert_eq!(hover[0], names[0]);
     assert_eq!(
         hover[1],
-        format!("{}: {first_of_segment_1}", dashcommon::HOSTILE_ID_COLUMN)
+        format!("{}: {first_of_segment_1}", common::HOSTILE_ID_COLUMN)
     );
     assert!(hover[2].starts_with("BALANCE: "), "{hover:?}");
 }
@@ -572,7 +572,7 @@ fn hostile_ids_and_names_show_as_text_and_never_run() {
 fn two_and_one_feature_views_draw() {
     let Some(chrome) = chromium() else { return };
     let dir = workdir("views");
-    let input = dashcommon::generate(&dir, 3_000, 8);
+    let input = common::generate(&dir, 3_000, 8);
     for (features, kind) in [("BALANCE,PURCHASES", "2d"), ("CREDIT_LIMIT", "strip")] {
         let out = dir.join(kind);
         let html = run_dashboard(&input, &out, &["--features", features, "--k-max", "5"]);
@@ -593,7 +593,7 @@ fn two_and_one_feature_views_draw() {
 
 #[test]
 fn more_features_add_a_principal_component_view_and_axis_choice() {
-    let Some(real) = dashcommon::reference_data() else {
+    let Some(real) = common::real_data() else {
         return;
     };
     let Some(chrome) = chromium() else { return };

@@ -2,11 +2,11 @@
 //! and across RAYON_NUM_THREADS=1 and 2, on the real CC GENERAL file and on a generated
 //! 50,000-customer file (above 20,000 rows, so the sampled silhouette is exercised).
 
-mod harness;
+mod common;
 
 use std::path::Path;
 
-use harness::*;
+use common::*;
 
 /// Runs `cardseg run` three times (2 threads, 1 thread, 2 threads again) and compares every
 /// output file byte for byte; returns the output of the first run.
@@ -42,7 +42,7 @@ fn assert_identical_runs(dir: &Path, input: &str) -> std::path::PathBuf {
 
 #[test]
 fn real_file_outputs_are_byte_identical() {
-    let Some(real) = reference_file() else { return };
+    let Some(real) = real_data() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let out = assert_identical_runs(tmp.path(), real.to_str().unwrap());
     assert_eq!(label_rows(&out.join("labels.csv")), 8950);

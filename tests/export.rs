@@ -11,28 +11,11 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cardseg::export::sql::{Dialect, SqlOptions, SqlSource};
 use cardseg::model::Model;
-use common::{assert_clean_error, real_data, run, skip};
-
-const PG_PASSWORD: &str = "Pw-2c9e81d4-export";
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn ok(args: &[&str]) {
-    let o = run(args);
-    assert!(
-        o.status.success(),
-        "cardseg {args:?}: {}",
-        common::stderr(&o)
-    );
-}
+use common::{assert_clean_error, real_data, run, run_ok, s, Pg};
 
 /// A customer table as loaded into the engines: the id and the model's feature cells
 /// (None = empty cell = NULL), parsed with Rust's correctly rounded parser, as cardseg's.
@@ -85,7 +68,7 @@ struct Case {
 fn case(name: &'static str, dir: &Path, model_path: PathBuf, data_path: &Path) -> Case {
     let (model, _) = Model::load(&model_path).unwrap();
     let labels = dir.join(format!("{name}.labels.csv"));
-    ok(&[
+    run_ok(&[
         "predict",
         "--quiet",
         "--model",
@@ -202,7 +185,7 @@ fn cases(dir: &Path) -> Option<Vec<Case>> {
     let mut out = Vec::new();
     // (a) the real file, its own model.
     let m = dir.join("real");
-    ok(&[
+    run_ok(&[
         "run",
         "--quiet",
         "--no-dashboard",
@@ -217,7 +200,7 @@ fn cases(dir: &Path) -> Option<Vec<Case>> {
     // pushed outside the training range (x5, negative) or emptied.
     let train = dir.join("train.csv");
     let score = dir.join("score.csv");
-    ok(&[
+    run_ok(&[
         "generate",
         "--rows",
         "20000",
@@ -226,7 +209,7 @@ fn cases(dir: &Path) -> Option<Vec<Case>> {
         "--out",
         s(&train),
     ]);
-    ok(&[
+    run_ok(&[
         "generate",
         "--rows",
         "100000",
@@ -259,7 +242,7 @@ fn cases(dir: &Path) -> Option<Vec<Case>> {
     }
     write_csv(&score, &header, &rows);
     let m = dir.join("gen");
-    ok(&[
+    run_ok(&[
         "run",
         "--quiet",
         "--no-dashboard",
@@ -302,7 +285,7 @@ fn cases(dir: &Path) -> Option<Vec<Case>> {
     write_csv(&hostile, &header, &rows);
     let m = dir.join("hostile");
     let feats = format!("{},{},{}", rename[1].1, rename[2].1, rename[3].1);
-    ok(&[
+    run_ok(&[
         "run",
         "--quiet",
         "--no-dashboard",
@@ -443,7 +426,7 @@ fn sqlite_drop_policy_leaves_rows_unscored() {
     let Some(real) = real_data() else { return };
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().join("drop");
-    ok(&[
+    run_ok(&[
         "run",
         "--quiet",
         "--no-dashboard",
@@ -465,150 +448,6 @@ fn sqlite_drop_policy_leaves_rows_unscored() {
 }
 
 // --------------------------------------------------------------------- PostgreSQL
-
-/// A PostgreSQL server in a temporary directory, on 127.0.0.1 and an ephemeral port
-/// (the same setup as tests/sources.rs). Stopped on drop, also when the test fails.
-struct Pg {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-    as_user: Option<String>,
-}
-
-impl Pg {
-    fn cmd(&self, prog: &str) -> Command {
-        let path = self.bin.join(prog);
-        match &self.as_user {
-            Some(u) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", u, "--"]).arg(path);
-                c
-            }
-            None => Command::new(path),
-        }
-    }
-
-    fn start() -> Option<Pg> {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.path().join("bin"))
-                    .filter(|p| p.join("initdb").is_file() && p.join("pg_ctl").is_file())
-                    .collect()
-            })
-            .unwrap_or_default();
-        dirs.sort();
-        let Some(bin) = dirs.pop() else {
-            return skip("PostgreSQL is not installed (apt-get install postgresql; scripts/setup.sh does it)");
-        };
-        let root = unsafe { libc::geteuid() } == 0;
-        let as_user = root.then(|| "postgres".to_string());
-        let dir = tempfile::Builder::new()
-            .prefix("cardseg-pg-")
-            .tempdir()
-            .unwrap();
-        if root {
-            let id = |flag: &str| -> Option<u32> {
-                let o = Command::new("id").args([flag, "postgres"]).output().ok()?;
-                String::from_utf8_lossy(&o.stdout).trim().parse().ok()
-            };
-            let (Some(uid), Some(gid)) = (id("-u"), id("-g")) else {
-                return skip("running as root and there is no postgres user to run the server");
-            };
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
-        }
-        let pwfile = dir.path().join("pw");
-        std::fs::write(&pwfile, format!("{PG_PASSWORD}\n")).unwrap();
-        if let Some(u) = &as_user {
-            assert!(Command::new("chown")
-                .args([u.as_str(), s(&pwfile)])
-                .status()
-                .unwrap()
-                .success());
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let pg = Pg {
-            dir,
-            bin,
-            port,
-            as_user,
-        };
-        let data = pg.dir.path().join("data");
-        let o = pg
-            .cmd("initdb")
-            .args(["-D", s(&data), "-U", "cardseg", "--pwfile", s(&pwfile)])
-            .args([
-                "-A",
-                "scram-sha-256",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off",
-            pg.port,
-            pg.dir.path().display()
-        );
-        let o = pg
-            .cmd("pg_ctl")
-            .args([
-                "-D",
-                s(&data),
-                "-l",
-                s(&pg.dir.path().join("log")),
-                "-o",
-                &opts,
-            ])
-            .args(["-w", "-t", "60", "start"])
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        Some(pg)
-    }
-
-    fn client(&self) -> postgres::Client {
-        postgres::Client::connect(
-            &format!(
-                "postgres://cardseg:{PG_PASSWORD}@127.0.0.1:{}/postgres",
-                self.port
-            ),
-            postgres::NoTls,
-        )
-        .unwrap()
-    }
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        let _ = self
-            .cmd("pg_ctl")
-            .args([
-                "-D",
-                s(&self.dir.path().join("data")),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ])
-            .output();
-    }
-}
 
 fn pg_load(c: &mut postgres::Client, table: &str, data: &Data) {
     let q = |n: &str| Dialect::Postgres.quote_ident(n);
@@ -697,7 +536,7 @@ fn postgres_scores_every_customer_like_predict() {
     c.batch_execute("CREATE SCHEMA bank; CREATE TABLE bank.cards AS SELECT * FROM customers;")
         .unwrap();
     let out = dir.path().join("q.sql");
-    ok(&[
+    run_ok(&[
         "export",
         "--quiet",
         "--model",
@@ -714,7 +553,7 @@ fn postgres_scores_every_customer_like_predict() {
     let got = pg_answers(&mut c, &std::fs::read_to_string(&out).unwrap()).unwrap();
     compare(case, "postgres (--query)", got);
     let out2 = dir.path().join("t.sql");
-    ok(&[
+    run_ok(&[
         "export",
         "--quiet",
         "--model",
@@ -759,7 +598,7 @@ fn unsound_models_are_refused_and_nothing_is_written() {
     let Some(real) = real_data() else { return };
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().join("m");
-    ok(&[
+    run_ok(&[
         "run",
         "--quiet",
         "--no-dashboard",
@@ -912,7 +751,7 @@ fn unsound_models_are_refused_and_nothing_is_written() {
 fn train_sample_fits_on_a_sample_and_labels_everyone() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("c.csv");
-    ok(&[
+    run_ok(&[
         "generate",
         "--rows",
         "30000",
@@ -941,12 +780,12 @@ fn train_sample_fits_on_a_sample_and_labels_everyone() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     run_with(&a, "1");
     run_with(&b, "2");
-    assert_eq!(common::dir_bytes(&a), common::dir_bytes(&b));
+    assert_eq!(common::snapshot(&a), common::snapshot(&b));
     let (model, _) = Model::load(&a.join("model.json")).unwrap();
     assert_eq!(model.train_sample, Some(3000));
     assert_eq!(model.training_rows, 30000);
     let labels = dir.path().join("p.csv");
-    ok(&[
+    run_ok(&[
         "predict",
         "--quiet",
         "--model",

@@ -13,7 +13,7 @@
 //! `proptest!` block here when it lands: arbitrary bodies and content types, no panic,
 //! one-line errors.
 
-mod harness;
+mod common;
 
 use std::sync::OnceLock;
 
@@ -125,13 +125,6 @@ fn csvish() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(proptest::sample::select(pieces), 0..80).prop_map(|v| v.concat())
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
 proptest! {
     #![proptest_config(config(6000))]
 
@@ -156,7 +149,7 @@ proptest! {
     #[test]
     fn csv_reader_survives_damaged_gzip(text in csvish(), cut in 0usize..200, flip in any::<(usize, u8)>()) {
         let header = [b"CUST_ID,BALANCE\n".as_slice(), &text].concat();
-        let mut gz = gzip(&header);
+        let mut gz = common::gzip(&header);
         check_read(&gz, &spec(&["BALANCE"], IdSpec::default_column()))?;
         let at = 10 + flip.0 % (gz.len() - 10);
         gz[at] ^= flip.1 | 1;
@@ -174,8 +167,8 @@ fn model_text() -> &'static [u8] {
     static M: OnceLock<Vec<u8>> = OnceLock::new();
     M.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("in.csv"), harness::synthetic_csv(300, 5)).unwrap();
-        let o = harness::cardseg(
+        std::fs::write(dir.path().join("in.csv"), common::synthetic_csv(300, 5)).unwrap();
+        let o = common::cardseg(
             dir.path(),
             &[
                 "--quiet", "run", "--input", "in.csv", "--out", "out", "--k", "4", "--n-init", "2",

@@ -3,12 +3,12 @@
 //! over its own inputs, incomplete scoring requests are marked, CSV cells are never
 //! formulas, and hostile sizes get clear errors.
 
-mod harness;
+mod common;
 
 use std::fs;
 use std::path::Path;
 
-use harness::*;
+use common::*;
 
 fn write_input(dir: &Path, name: &str, rows: u64) {
     fs::write(dir.join(name), synthetic_csv(rows, 3)).unwrap();

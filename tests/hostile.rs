@@ -18,15 +18,14 @@
 //! `CARDSEG_HOSTILE_REPORT=path` writes the table of outcomes and actual messages (the
 //! README's "What bad input gets" section is built from it).
 
-mod harness;
+mod common;
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use harness::*;
+use common::*;
 
 /// The documented outcome of a case.
 enum Expect {
@@ -185,12 +184,6 @@ fn renamed(mut g: Vec<Vec<String>>, from: &str, to: &str) -> Vec<Vec<String>> {
 
 fn first_rows(n: usize) -> Vec<Vec<String>> {
     grid().into_iter().take(n + 1).collect()
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
 }
 
 fn with_bytes_at(mut text: Vec<u8>, needle: &str, replacement: &[u8]) -> Vec<u8> {

@@ -10,20 +10,6 @@ use std::path::Path;
 
 use common::*;
 
-/// The real file: `CARDSEG_REAL_DATA` when set (a worktree outside the usual layout),
-/// else where every suite finds it.
-fn real() -> Option<std::path::PathBuf> {
-    match std::env::var_os("CARDSEG_REAL_DATA") {
-        Some(p) => Some(p.into()),
-        None => real_data(),
-    }
-}
-
-fn ok(args: &[&str]) {
-    let o = run(args);
-    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
-}
-
 /// id -> (segment, name, the rest of the row) of a labels file.
 fn labels(path: &Path) -> HashMap<String, (String, String, Vec<String>)> {
     let mut r = csv::Reader::from_path(path).unwrap();
@@ -73,14 +59,14 @@ fn model_json(dir: &Path) -> serde_json::Value {
 
 #[test]
 fn retraining_in_another_order_with_another_seed_keeps_every_id_and_name() {
-    let Some(real) = real() else { return };
+    let Some(real) = real_data() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (a, b, shuf) = (
         dir.path().join("a"),
         dir.path().join("b"),
         dir.path().join("s.csv"),
     );
-    ok(&[
+    run_ok(&[
         "run",
         "--quiet",
         "--input",
@@ -90,7 +76,7 @@ fn retraining_in_another_order_with_another_seed_keeps_every_id_and_name() {
         "--no-dashboard",
     ]);
     shuffled(&real, &shuf);
-    ok(&[
+    run_ok(&[
         "run",
         "--quiet",
         "--input",
@@ -128,11 +114,11 @@ fn retraining_in_another_order_with_another_seed_keeps_every_id_and_name() {
 
 #[test]
 fn another_k_keeps_matched_ids_and_scores_with_non_contiguous_ids() {
-    let Some(real) = real() else { return };
+    let Some(real) = real_data() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let r = real.to_str().unwrap();
-    ok(&[
+    run_ok(&[
         "run",
         "--quiet",
         "--input",
@@ -143,7 +129,7 @@ fn another_k_keeps_matched_ids_and_scores_with_non_contiguous_ids() {
         "--k",
         "5",
     ]);
-    ok(&[
+    run_ok(&[
         "run",
         "--quiet",
         "--input",
@@ -194,7 +180,7 @@ fn another_k_keeps_matched_ids_and_scores_with_non_contiguous_ids() {
     assert_eq!(reported, retired);
     // predict, on the training file, gives back the run's labels with these ids, byte for byte.
     let p = dir.path().join("p.csv");
-    ok(&[
+    run_ok(&[
         "predict",
         "--quiet",
         "--model",
@@ -214,7 +200,7 @@ fn another_k_keeps_matched_ids_and_scores_with_non_contiguous_ids() {
     // The dashboard is rebuilt from these labels (non-contiguous ids); a rebuilt page
     // has no previous run, so no flows, and otherwise equals the run's page.
     let page = dir.path().join("d.html");
-    ok(&[
+    run_ok(&[
         "dashboard",
         "--quiet",
         "--model",
@@ -237,7 +223,7 @@ fn another_k_keeps_matched_ids_and_scores_with_non_contiguous_ids() {
 fn bad_previous_and_compare_inputs_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("g.csv");
-    ok(&[
+    run_ok(&[
         "generate",
         "--rows",
         "1500",
@@ -248,7 +234,7 @@ fn bad_previous_and_compare_inputs_write_nothing() {
     ]);
     let d = data.to_str().unwrap();
     let a = dir.path().join("a");
-    ok(&[
+    run_ok(&[
         "run",
         "--quiet",
         "--input",
@@ -311,7 +297,7 @@ fn bad_previous_and_compare_inputs_write_nothing() {
         .replace("\nC", "\nX");
     std::fs::write(&other, body).unwrap();
     let b = dir.path().join("b");
-    ok(&[
+    run_ok(&[
         "run",
         "--quiet",
         "--input",
@@ -334,7 +320,7 @@ fn bad_previous_and_compare_inputs_write_nothing() {
     assert_clean_error(&e, "shares no customer id");
     assert!(!out.exists());
     // The same runs with customers in common compare fine.
-    ok(&[
+    run_ok(&[
         "compare",
         "--quiet",
         "--before",
@@ -351,7 +337,7 @@ fn bad_previous_and_compare_inputs_write_nothing() {
 fn drift_is_zero_on_the_training_data_and_fail_above_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("g.csv");
-    ok(&[
+    run_ok(&[
         "generate",
         "--rows",
         "2000",
@@ -361,7 +347,7 @@ fn drift_is_zero_on_the_training_data_and_fail_above_exits_3() {
         data.to_str().unwrap(),
     ]);
     let a = dir.path().join("a");
-    ok(&[
+    run_ok(&[
         "run",
         "--quiet",
         "--input",
@@ -397,7 +383,7 @@ fn drift_is_zero_on_the_training_data_and_fail_above_exits_3() {
     assert!(out.join("drift.md").is_file() && out.join("drift.json").is_file());
     // Other customers (another seed) drift a little: above a threshold of 0 → status 3.
     let other = dir.path().join("h.csv");
-    ok(&[
+    run_ok(&[
         "generate",
         "--rows",
         "2000",

@@ -9,11 +9,6 @@ use std::path::Path;
 use common::*;
 use serde_json::Value;
 
-fn run_ok(args: &[&str]) {
-    let o = run(args);
-    assert!(o.status.success(), "{}", stderr(&o));
-}
-
 fn read_json(p: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }

@@ -72,7 +72,7 @@ fn predict_matches(data: &Path, out: &Path) {
 
 /// POSTs the CSV to a fresh `cardseg serve` and returns the answer's body.
 fn serve_csv(model: &Path, body: &[u8]) -> String {
-    let mut child = Command::new(bin())
+    let mut child = Command::new(BIN)
         .args([
             "serve",
             "--model",

@@ -6,14 +6,14 @@
 //! cases go here: a PostgreSQL/HTTP URL with a password or token, through every error
 //! path and every output file, must never show the secret.
 
-mod harness;
+mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use cardseg::model::Model;
-use harness::*;
+use common::*;
 
 // ---------------------------------------------------------------------------------
 // Escaping

@@ -16,7 +16,8 @@ use serde_json::Value;
 
 mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cardseg");
+use common::BIN;
+
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn tmpdir() -> tempfile::TempDir {

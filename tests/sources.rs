@@ -10,80 +10,24 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[path = "common/reference.rs"]
-mod reference;
-use reference::{real_data as real_file, skip_or_fail as skip};
+mod common;
 
-const PG_PASSWORD: &str = "Pw-7f3a9c1e-secret";
+use common::{
+    fail, fail_env, free_port, pyarrow_python, quiet, quiet_env, real_data, run_ok, s, Pg,
+    PG_PASSWORD,
+};
+
 const TOKEN: &str = "tok-5d1b77e2-SECRET";
-
-fn cardseg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cardseg"))
-        .arg("--quiet")
-        .args(args)
-        .output()
-        .expect("run cardseg")
-}
-
-fn cardseg_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cardseg"));
-    c.arg("--quiet").args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run cardseg")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let o = cardseg(args);
-    assert!(
-        o.status.success(),
-        "cardseg {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
-/// Runs a command that must fail: non-zero exit, one `error:` line, nothing written at
-/// `out`. Returns stderr.
-fn fail_env(args: &[&str], env: &[(&str, &str)], out: &Path) -> String {
-    let o = cardseg_env(args, env);
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(
-        !o.status.success(),
-        "cardseg {args:?} should fail; stderr: {err}"
-    );
-    assert!(err.starts_with("error: "), "{err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected: {err}"
-    );
-    assert!(
-        !out.exists(),
-        "{} was written although the command failed",
-        out.display()
-    );
-    err
-}
-
-fn fail(args: &[&str], out: &Path) -> String {
-    fail_env(args, &[], out)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// The CSV baseline: labels.csv of a default run on the real file.
 fn baseline(dir: &Path, real: &Path) -> Vec<u8> {
     let out = dir.join("csv-run");
-    ok(&["run", "--input", s(real), "--out", s(&out)]);
+    run_ok(&["run", "--input", s(real), "--out", s(&out)]);
     std::fs::read(out.join("labels.csv")).unwrap()
 }
 
@@ -92,7 +36,7 @@ fn assert_same_labels(dir: &Path, name: &str, base: &[u8], input_args: &[&str]) 
     let mut args = vec!["run"];
     args.extend_from_slice(input_args);
     args.extend_from_slice(&["--out", s(&out)]);
-    ok(&args);
+    run_ok(&args);
     let got = std::fs::read(out.join("labels.csv")).unwrap();
     assert!(got == base, "{name}: labels.csv differs from the CSV run");
 }
@@ -251,7 +195,7 @@ mod pq {
 
 #[test]
 fn parquet_file_and_folder_give_the_csv_labels() {
-    let Some(real) = real_file() else { return };
+    let Some(real) = real_data() else { return };
     let dir = tempfile::tempdir().unwrap();
     let base = baseline(dir.path(), &real);
     let (header, rows) = real_rows(&real);
@@ -280,7 +224,7 @@ fn parquet_file_and_folder_give_the_csv_labels() {
     assert_same_labels(dir.path(), "pq-parts", &base, &["--input", s(&parts)]);
 
     // inspect sees the same table, with the extra columns described.
-    let o = ok(&["inspect", "--input", s(&file), "--json"]);
+    let o = run_ok(&["inspect", "--input", s(&file), "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["rows"], 8950);
     let cols = report["column_reports"].as_array().unwrap();
@@ -323,11 +267,83 @@ fn parquet_file_and_folder_give_the_csv_labels() {
     );
 }
 
+/// Issue 16: a Parquet file whose pages carry CRC32 checksums (pyarrow's
+/// `write_page_checksum`) with one byte changed inside a data page was read as wrong
+/// numbers. The checksum is now verified: the damaged file is refused with one line
+/// naming it, the row group and the column; the intact file reads as before.
+#[test]
+fn parquet_page_checksum_catches_a_changed_byte() {
+    let Some(python) = pyarrow_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("crc.parquet");
+    let script = r#"
+import sys, pyarrow as pa, pyarrow.parquet as pq
+n = 300
+t = pa.table({
+    "CUST_ID": [f"C{i:04d}" for i in range(n)],
+    "BALANCE": [i * 1.5 + 0.25 for i in range(n)],
+    "PURCHASES": [float(i % 17) for i in range(n)],
+    "CREDIT_LIMIT": [1000.0 + 10 * i for i in range(n)],
+    "PAYMENTS": [float(i % 23) for i in range(n)],
+    "TENURE": [12.0] * n,
+})
+pq.write_table(t, sys.argv[1], compression="NONE", use_dictionary=False,
+               write_page_checksum=True)
+col = pq.ParquetFile(sys.argv[1]).metadata.row_group(0).column(1)
+assert col.path_in_schema == "BALANCE"
+print(col.data_page_offset, col.total_compressed_size)
+"#;
+    let o = Command::new(&python)
+        .args(["-c", script, s(&good)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let v: Vec<usize> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    let (offset, size) = (v[0], v[1]);
+
+    // The intact file reads, with every value as written.
+    let o = run_ok(&["inspect", "--input", s(&good), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["rows"], 300);
+    let cols = report["column_reports"].as_array().unwrap();
+    let balance = cols.iter().find(|c| c["name"] == "BALANCE").unwrap();
+    assert_eq!(
+        balance["max"].as_f64(),
+        Some(299.0 * 1.5 + 0.25),
+        "{balance}"
+    );
+
+    // One byte changed in the last BALANCE value (inside the data page, after its
+    // header): without the checksum it would read as a different number.
+    let mut bytes = std::fs::read(&good).unwrap();
+    bytes[offset + size - 4] ^= 0x10;
+    let bad = dir.path().join("damaged.parquet");
+    std::fs::write(&bad, &bytes).unwrap();
+    for cmd in ["inspect", "run"] {
+        let out = dir.path().join(format!("{cmd}-out"));
+        let mut args = vec![cmd, "--input", s(&bad)];
+        if cmd == "run" {
+            args.extend(["--out", s(&out)]);
+        }
+        let err = fail(&args, &out);
+        assert!(
+            err.starts_with(&format!(
+                "error: {}: row group 0, column BALANCE: a page's checksum (CRC32) does not match its bytes",
+                bad.display()
+            )) && err.contains("copy or export it again"),
+            "{err}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- SQLite
 
 #[test]
 fn sqlite_gives_the_csv_labels_and_clear_errors() {
-    let Some(real) = real_file() else { return };
+    let Some(real) = real_data() else { return };
     let dir = tempfile::tempdir().unwrap();
     let base = baseline(dir.path(), &real);
     let (header, rows) = real_rows(&real);
@@ -465,7 +481,7 @@ fn sqlite_gives_the_csv_labels_and_clear_errors() {
         "a failed run must not create the labels database"
     );
     let wb = dir.path().join("wb");
-    ok(&[
+    run_ok(&[
         "run",
         "--input",
         &url,
@@ -707,7 +723,7 @@ impl Http {
 
 #[test]
 fn http_csv_json_and_pages_give_the_csv_labels() {
-    let Some(real) = real_file() else { return };
+    let Some(real) = real_data() else { return };
     let dir = tempfile::tempdir().unwrap();
     let base = baseline(dir.path(), &real);
     let (header, rows) = real_rows(&real);
@@ -744,7 +760,7 @@ fn http_csv_json_and_pages_give_the_csv_labels() {
     // Bearer token from an environment variable; never printed.
     let out = dir.path().join("secure");
     let secure = http.url("/secure.json");
-    let o = cardseg_env(
+    let o = quiet_env(
         &[
             "run",
             "--input",
@@ -857,175 +873,159 @@ fn http_csv_json_and_pages_give_the_csv_labels() {
     assert!(err.contains("larger than the limit of 1 MB"), "{err}");
 }
 
+/// A server that never runs out of pages (issue 16: 56,693 requests, 906 MB, no end):
+/// `/endless?page=N` answers `rows` customers and a distinct `next` link to page N+1;
+/// `/finite` does the same but page 5 is the last; `/slow` waits 400 ms per page and
+/// hangs on page 3. Returns the port and the count of requests served.
+fn endless_server(rows: usize) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    return;
+                }
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (route, query) = path.split_once('?').unwrap_or((&path, ""));
+                let n: usize = query
+                    .strip_prefix("page=")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(1);
+                if route == "/slow" {
+                    let wait = if n >= 3 { 20_000 } else { 400 };
+                    std::thread::sleep(Duration::from_millis(wait));
+                }
+                let data: Vec<String> = (0..rows)
+                    .map(|i| {
+                        format!(
+                            r#"{{"CUST_ID": "C{n}-{i}", "BALANCE": {}.5, "PURCHASES": {}, "CREDIT_LIMIT": 1000, "PAYMENTS": 20, "TENURE": 12}}"#,
+                            i % 97,
+                            (i * n) % 113
+                        )
+                    })
+                    .collect();
+                let next = if route == "/finite" && n >= 5 {
+                    "null".to_string()
+                } else {
+                    format!("\"{route}?page={}\"", n + 1)
+                };
+                let body = format!("{{\"data\": [{}], \"next\": {next}}}", data.join(","));
+                respond(
+                    &mut stream,
+                    "200 OK",
+                    "application/json",
+                    "",
+                    body.as_bytes(),
+                );
+            });
+        }
+    });
+    (port, served)
+}
+
+#[test]
+fn http_read_stops_at_its_page_byte_and_time_limits() {
+    use std::sync::atomic::Ordering;
+    let (port, served) = endless_server(20);
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let inspect = |input: &str, flags: &[&str]| -> (Output, Duration) {
+        let t = Instant::now();
+        let mut args = vec!["inspect", "--input", input];
+        args.extend_from_slice(flags);
+        (quiet(&args), t.elapsed())
+    };
+    let one_error = |o: &Output| -> String {
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.starts_with("error: "), "{err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "one line expected: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        err
+    };
+
+    // Pages: exactly the limit is followed, then one clear line naming the URL, the
+    // limit and the flag; the server saw no request beyond it.
+    let (o, took) = inspect(&url("/endless"), &["--max-pages", "40"]);
+    let err = one_error(&o);
+    assert!(
+        err.starts_with(&format!(
+            "error: {}: stopped after 40 complete pages (",
+            url("/endless")
+        )) && err.contains("limit of 40 pages per HTTP read (--max-pages)")
+            && err.contains("raise --max-pages"),
+        "{err}"
+    );
+    assert_eq!(served.swap(0, Ordering::SeqCst), 40);
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    // A source with exactly as many pages as the limit is read whole; one more is refused.
+    let (o, _) = inspect(&url("/finite"), &["--max-pages", "5", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["rows"], 100);
+    let (o, _) = inspect(&url("/finite"), &["--max-pages", "4"]);
+    assert!(one_error(&o).contains("stopped after 4 complete pages ("));
+    served.store(0, Ordering::SeqCst);
+
+    // Bytes: pages of about 0.1 MB stop at the 1 MB total, long before --max-pages.
+    let (port_big, served_big) = endless_server(1000);
+    let big = format!("http://127.0.0.1:{port_big}/endless");
+    let (o, took) = inspect(&big, &["--max-total-download-mb", "1"]);
+    let err = one_error(&o);
+    assert!(
+        err.starts_with(&format!("error: {big}: stopped after "))
+            && err.contains(" complete pages (1.0 MB, ")
+            && err.contains(
+                "limit of 1 MB per HTTP read, all pages together (--max-total-download-mb)"
+            )
+            && err.contains("raise --max-total-download-mb"),
+        "{err}"
+    );
+    let pages = served_big.load(Ordering::SeqCst);
+    assert!((5..=20).contains(&pages), "{pages} pages for 1 MB: {err}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+
+    // Time: 400 ms pages and then a page that never comes stop at the 1 s total, well
+    // before the 60 s per-request timeout.
+    let (o, took) = inspect(&url("/slow"), &["--total-timeout-secs", "1"]);
+    let err = one_error(&o);
+    assert!(
+        err.starts_with(&format!("error: {}: stopped after ", url("/slow")))
+            && err
+                .contains("limit of 1 s per HTTP read, all pages together (--total-timeout-secs)")
+            && err.contains("raise --total-timeout-secs"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    // A limit of zero is a usage error, not a read that stops before it starts.
+    let o = quiet(&["inspect", "--input", &url("/endless"), "--max-pages", "0"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 // ---------------------------------------------------------------- PostgreSQL
-
-/// A PostgreSQL server in a temporary directory, on 127.0.0.1 and an ephemeral port,
-/// with password (SCRAM) authentication for the user `cardseg`. Stopped on drop, also
-/// when the test fails.
-struct Pg {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-    as_user: Option<String>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Pg {
-    fn find_bin() -> Option<PathBuf> {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .flatten()
-            .map(|e| e.path().join("bin"))
-            .filter(|p| p.join("initdb").is_file() && p.join("pg_ctl").is_file())
-            .collect();
-        dirs.sort();
-        dirs.pop()
-    }
-
-    fn cmd(&self, prog: &str) -> Command {
-        let path = self.bin.join(prog);
-        match &self.as_user {
-            Some(u) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", u, "--"]).arg(path);
-                c
-            }
-            None => Command::new(path),
-        }
-    }
-
-    fn start() -> Option<Pg> {
-        let Some(bin) = Self::find_bin() else {
-            skip("PostgreSQL is not installed (apt-get install postgresql; scripts/setup.sh does it)");
-            return None;
-        };
-        let root = unsafe { libc::geteuid() } == 0;
-        // initdb refuses to run as root: use the postgres system user then.
-        let as_user = root.then(|| "postgres".to_string());
-        let dir = tempfile::Builder::new()
-            .prefix("cardseg-pg-")
-            .tempdir()
-            .unwrap();
-        if root {
-            let out = Command::new("id")
-                .args(["-u", "postgres"])
-                .output()
-                .unwrap();
-            let gid = Command::new("id")
-                .args(["-g", "postgres"])
-                .output()
-                .unwrap();
-            if !out.status.success() {
-                skip("running as root and there is no postgres user to run the server");
-                return None;
-            }
-            let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-            let gid: u32 = String::from_utf8_lossy(&gid.stdout).trim().parse().unwrap();
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
-        }
-        let pwfile = dir.path().join("pw");
-        std::fs::write(&pwfile, format!("{PG_PASSWORD}\n")).unwrap();
-        if let Some(u) = &as_user {
-            let st = Command::new("chown")
-                .args([u.as_str(), s(&pwfile)])
-                .status()
-                .unwrap();
-            assert!(st.success());
-        }
-        let pg = Pg {
-            port: free_port(),
-            bin,
-            as_user,
-            dir,
-        };
-        let data = pg.dir.path().join("data");
-        let o = pg
-            .cmd("initdb")
-            .args([
-                "-D",
-                s(&data),
-                "-U",
-                "cardseg",
-                "--pwfile",
-                s(&pwfile),
-                "-A",
-                "scram-sha-256",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off",
-            pg.port,
-            pg.dir.path().display()
-        );
-        let o = pg
-            .cmd("pg_ctl")
-            .args([
-                "-D",
-                s(&data),
-                "-l",
-                s(&pg.dir.path().join("log")),
-                "-o",
-                &opts,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ])
-            .output()
-            .unwrap();
-        let log = std::fs::read_to_string(pg.dir.path().join("log")).unwrap_or_default();
-        assert!(
-            o.status.success(),
-            "pg_ctl start: {} {log}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        Some(pg)
-    }
-
-    fn url(&self, password: &str) -> String {
-        format!(
-            "postgres://cardseg:{password}@127.0.0.1:{}/postgres",
-            self.port
-        )
-    }
-
-    fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url(PG_PASSWORD), postgres::NoTls).unwrap()
-    }
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        let _ = self
-            .cmd("pg_ctl")
-            .args([
-                "-D",
-                s(&self.dir.path().join("data")),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ])
-            .output();
-    }
-}
 
 fn snapshot(c: &mut postgres::Client, table: &str) -> (i64, String) {
     let row = c
@@ -1041,7 +1041,7 @@ fn snapshot(c: &mut postgres::Client, table: &str) -> (i64, String) {
 
 #[test]
 fn postgres_source_write_back_and_failures() {
-    let Some(real) = real_file() else { return };
+    let Some(real) = real_data() else { return };
     let Some(pg) = Pg::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let base = baseline(dir.path(), &real);
@@ -1097,7 +1097,7 @@ fn postgres_source_write_back_and_failures() {
     );
     // --table reads the whole table (in heap order, which need not be the file's: the
     // README tells to use --query ... ORDER BY for reproducible runs).
-    let o = ok(&["inspect", "--input", &url, "--table", "public.cc", "--json"]);
+    let o = run_ok(&["inspect", "--input", &url, "--table", "public.cc", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["rows"], 8950);
     assert_eq!(report["id_column"], "CUST_ID");
@@ -1114,7 +1114,7 @@ fn postgres_source_write_back_and_failures() {
 
     // The password from PGPASSWORD, then from a .pgpass file.
     let bare = format!("postgres://cardseg@127.0.0.1:{}/postgres", pg.port);
-    let o = cardseg_env(
+    let o = quiet_env(
         &["inspect", "--input", &bare, "--table", "cc"],
         &[("PGPASSWORD", PG_PASSWORD)],
     );
@@ -1130,7 +1130,7 @@ fn postgres_source_write_back_and_failures() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let o = cardseg_env(
+    let o = quiet_env(
         &["inspect", "--input", &bare, "--table", "cc"],
         &[("PGPASSFILE", s(&pgpass)), ("PGPASSWORD", "")],
     );
@@ -1228,7 +1228,7 @@ fn postgres_source_write_back_and_failures() {
 
     // Write-back: run stores every customer's label; a second run replaces them.
     let out = dir.path().join("wb");
-    ok(&[
+    run_ok(&[
         "run",
         "--input",
         s(&real),
@@ -1258,7 +1258,7 @@ fn postgres_source_write_back_and_failures() {
     assert!(row.get::<_, String>(2).starts_with("sha256:"));
     std::thread::sleep(Duration::from_millis(1100));
     let scored = dir.path().join("scored.csv");
-    ok(&[
+    run_ok(&[
         "predict",
         "--model",
         s(&out.join("model.json")),
@@ -1312,7 +1312,7 @@ fn postgres_source_write_back_and_failures() {
     // Atomic 2: the connection is killed mid-write (rows staged, the upsert waiting on a
     // lock this test holds): the table is as it was.
     let big = dir.path().join("big.csv");
-    ok(&["generate", "--rows", "200000", "--out", s(&big)]);
+    run_ok(&["generate", "--rows", "200000", "--out", s(&big)]);
     let mut locker = pg.client();
     let mut lock_tx = locker.transaction().unwrap();
     lock_tx

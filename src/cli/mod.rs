@@ -23,6 +23,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant (run's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum Command {
     /// Generate synthetic customers and run the whole pipeline on them.
@@ -70,6 +72,15 @@ pub struct SourceArgs {
     /// Largest HTTP response accepted, in megabytes.
     #[arg(long, default_value_t = 1024)]
     pub max_download_mb: u64,
+    /// Most pages one http(s):// read follows through next links.
+    #[arg(long, default_value_t = cardseg::ingest::DEFAULT_MAX_PAGES, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pages: u64,
+    /// Most megabytes of all pages of one http(s):// read together.
+    #[arg(long, default_value_t = cardseg::ingest::DEFAULT_MAX_TOTAL_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_total_download_mb: u64,
+    /// Time limit in seconds of one http(s):// read, all pages together.
+    #[arg(long, default_value_t = cardseg::ingest::DEFAULT_TOTAL_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub total_timeout_secs: u64,
 }
 
 impl SourceArgs {
@@ -81,6 +92,9 @@ impl SourceArgs {
             token_env: self.token_env.clone(),
             timeout: std::time::Duration::from_secs(self.timeout_secs),
             max_bytes: self.max_download_mb.saturating_mul(1 << 20),
+            max_pages: self.max_pages,
+            max_total_bytes: self.max_total_download_mb.saturating_mul(1 << 20),
+            total_timeout: std::time::Duration::from_secs(self.total_timeout_secs),
         }
     }
 }

@@ -9,7 +9,10 @@
 //! A bearer token is read from the environment variable named by `--token-env` and sent
 //! only to the origin of `--input` (never to another host a page links to, never
 //! printed). Every request has a time limit (`--timeout-secs`) and every response a size
-//! limit (`--max-download-mb`).
+//! limit (`--max-download-mb`); the read as a whole has limits on pages (`--max-pages`),
+//! bytes (`--max-total-download-mb`) and wall time (`--total-timeout-secs`), so a server
+//! that hands out endless distinct `next` links stops with one clear error instead of
+//! running on. Each limit hit names the URL, the limit and the flag that raises it.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,9 +23,6 @@ use crate::error::{Error, Result};
 use crate::ingest::builder::{TableBuilder, Val};
 use crate::ingest::{csv, redact, scrub, ReadSpec, Source};
 use crate::table::Table;
-
-/// Pages followed at most (a guard against a server that links back forever).
-const MAX_PAGES: usize = 100_000;
 
 pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     let name = source.source_name();
@@ -48,10 +48,33 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     let mut url = source.input.clone();
     let mut seen = std::collections::HashSet::new();
     let mut json = JsonRows::default();
-    let mut pages = 0usize;
+    let mut pages = 0u64;
+    let mut total_bytes = 0u64;
+    let started = std::time::Instant::now();
     loop {
+        if pages >= source.max_pages {
+            return Err(limit_hit(
+                &name,
+                Limit::Pages,
+                pages,
+                total_bytes,
+                started,
+                source,
+            ));
+        }
+        let remaining_time = source.total_timeout.saturating_sub(started.elapsed());
+        if remaining_time.is_zero() {
+            return Err(limit_hit(
+                &name,
+                Limit::Time,
+                pages,
+                total_bytes,
+                started,
+                source,
+            ));
+        }
         pages += 1;
-        if pages > MAX_PAGES || !seen.insert(url.clone()) {
+        if !seen.insert(url.clone()) {
             return Err(Error::input(
                 &name,
                 format!(
@@ -71,9 +94,25 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
         if let (Some(t), true) = (&token, origin_of(&url) == origin) {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
-        let mut resp = req
-            .call()
-            .map_err(|e| http_error(&page_name, e, source, &secrets))?;
+        // The request may use at most what is left of the read's total time; when that
+        // is the tighter limit, its expiry is reported as the total limit.
+        let total_bound = remaining_time < source.timeout;
+        let req = req
+            .config()
+            .timeout_global(Some(remaining_time.min(source.timeout)))
+            .build();
+        let timed_out = |e: &ureq::Error| {
+            matches!(e, ureq::Error::Timeout(_))
+                || matches!(e, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut
+                    || io.kind() == std::io::ErrorKind::WouldBlock)
+        };
+        let mut resp = req.call().map_err(|e| {
+            if total_bound && timed_out(&e) {
+                limit_hit(&name, Limit::Time, pages - 1, total_bytes, started, source)
+            } else {
+                http_error(&page_name, e, source, &secrets)
+            }
+        })?;
         let status = resp.status();
         let ctype = resp
             .headers()
@@ -87,12 +126,30 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(next_from_link);
+        // One response may use at most what is left of the read's total bytes; when
+        // that is the tighter limit, exceeding it is reported as the total limit.
+        let remaining_bytes = source.max_total_bytes.saturating_sub(total_bytes);
+        let bytes_bound = remaining_bytes < source.max_bytes;
         let body = resp
             .body_mut()
             .with_config()
-            .limit(source.max_bytes)
+            .limit(remaining_bytes.min(source.max_bytes))
             .read_to_vec()
-            .map_err(|e| http_error(&page_name, e, source, &secrets))?;
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) if bytes_bound => limit_hit(
+                    &name,
+                    Limit::Bytes,
+                    pages - 1,
+                    source.max_total_bytes,
+                    started,
+                    source,
+                ),
+                e if total_bound && timed_out(&e) => {
+                    limit_hit(&name, Limit::Time, pages - 1, total_bytes, started, source)
+                }
+                e => http_error(&page_name, e, source, &secrets),
+            })?;
+        total_bytes += body.len() as u64;
         if !status.is_success() {
             let snippet: String = String::from_utf8_lossy(&body).chars().take(200).collect();
             let snippet = scrub(
@@ -142,6 +199,47 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
         }
     }
     json.into_table(&name, spec)
+}
+
+/// Which limit of a whole HTTP read stopped it.
+#[derive(Clone, Copy)]
+enum Limit {
+    Pages,
+    Bytes,
+    Time,
+}
+
+/// The one error line for a limit of the whole read: the URL (as `name`), how far the
+/// read got (`pages` complete pages, `bytes` read), the limit and the flag that raises it.
+fn limit_hit(
+    name: &str,
+    limit: Limit,
+    pages: u64,
+    bytes: u64,
+    started: std::time::Instant,
+    source: &Source,
+) -> Error {
+    let got = format!(
+        "{pages} complete page{} ({:.1} MB, {} s)",
+        if pages == 1 { "" } else { "s" },
+        bytes as f64 / (1u64 << 20) as f64,
+        started.elapsed().as_secs()
+    );
+    let what = match limit {
+        Limit::Pages => format!(
+            "the limit of {} pages per HTTP read (--max-pages) was reached and the server still sends a next link; raise --max-pages if the data really has more pages",
+            source.max_pages
+        ),
+        Limit::Bytes => format!(
+            "the limit of {} MB per HTTP read, all pages together (--max-total-download-mb), was reached; raise --max-total-download-mb if the data really is that large",
+            source.max_total_bytes >> 20
+        ),
+        Limit::Time => format!(
+            "the limit of {} s per HTTP read, all pages together (--total-timeout-secs), was reached; raise --total-timeout-secs if the server is just slow",
+            source.total_timeout.as_secs()
+        ),
+    };
+    Error::input(name, format!("stopped after {got}: {what}"))
 }
 
 /// `scheme://host:port` of a URL, lowercased.

@@ -84,6 +84,15 @@ pub struct ReadSpec {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default size limit of one HTTP response.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+/// Default limit on the pages one HTTP read follows: a server that hands out endless
+/// distinct `next` links must not keep a run going for ever.
+pub const DEFAULT_MAX_PAGES: u64 = 100_000;
+/// Default limit on the bytes of all pages of one HTTP read together (4 GiB): the
+/// per-response limit alone lets endless small pages add up without bound.
+pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 4 << 30;
+/// Default wall-time limit of one HTTP read, all pages together (one hour): the
+/// per-request timeout alone lets endless quick pages run for ever.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Where to read customers from: `--input` and the flags that go with it. Its `Debug`
 /// output shows the input redacted, so no password reaches a log by accident.
@@ -101,6 +110,12 @@ pub struct Source {
     pub timeout: Duration,
     /// Largest HTTP response accepted, in bytes.
     pub max_bytes: u64,
+    /// Most pages one HTTP read follows (`--max-pages`).
+    pub max_pages: u64,
+    /// Most bytes of all HTTP pages together (`--max-total-download-mb`).
+    pub max_total_bytes: u64,
+    /// Wall-time limit of one HTTP read, all pages together (`--total-timeout-secs`).
+    pub total_timeout: Duration,
 }
 
 /// The kind of source `--input` names.
@@ -122,6 +137,9 @@ impl std::fmt::Debug for Source {
             .field("token_env", &self.token_env)
             .field("timeout", &self.timeout)
             .field("max_bytes", &self.max_bytes)
+            .field("max_pages", &self.max_pages)
+            .field("max_total_bytes", &self.max_total_bytes)
+            .field("total_timeout", &self.total_timeout)
             .finish()
     }
 }
@@ -135,6 +153,9 @@ impl Source {
             token_env: None,
             timeout: DEFAULT_TIMEOUT,
             max_bytes: DEFAULT_MAX_BYTES,
+            max_pages: DEFAULT_MAX_PAGES,
+            max_total_bytes: DEFAULT_MAX_TOTAL_BYTES,
+            total_timeout: DEFAULT_TOTAL_TIMEOUT,
         }
     }
 

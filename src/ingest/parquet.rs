@@ -5,6 +5,8 @@
 //! needs are decoded. DOUBLE, FLOAT, INT32/INT64 (signed or not) and DECIMAL are numbers,
 //! UTF-8 strings are numbers when they read as one, nulls are missing; booleans, dates,
 //! timestamps and binary are never numbers. Snappy, zstd, gzip and LZ4 pages are read.
+//! Page checksums (CRC32 in the page header, optional in the format) are verified when
+//! present (the crate's `crc` feature): a damaged page is refused, not decoded.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -350,7 +352,13 @@ pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
                         })
                     }
                 };
-                let count = got.map_err(|e| damaged(&fname, e))??;
+                let count = got.map_err(|e| {
+                    damaged_at(
+                        &fname,
+                        &format!("row group {g}, column {}: ", first_names[j]),
+                        e,
+                    )
+                })??;
                 if count as u64 != n {
                     return Err(Error::input(
                         &fname,
@@ -370,7 +378,21 @@ pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
 }
 
 fn damaged(name: &str, e: parquet::errors::ParquetError) -> Error {
+    damaged_at(name, "", e)
+}
+
+/// A reader error as one line naming the file and, when known, the row group and column
+/// (`at`). A page whose CRC does not match its bytes (checked when the writer stored one,
+/// as pyarrow and Spark can) was changed after it was written: refused, never read as
+/// numbers.
+fn damaged_at(name: &str, at: &str, e: parquet::errors::ParquetError) -> Error {
     let msg = e.to_string();
+    if msg.contains("CRC checksum mismatch") {
+        return Error::input(
+            name,
+            format!("{at}a page's checksum (CRC32) does not match its bytes: the file was damaged after it was written; copy or export it again"),
+        );
+    }
     let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
     if msg.contains("Disabled feature") {
         return Error::input(
@@ -380,7 +402,9 @@ fn damaged(name: &str, e: parquet::errors::ParquetError) -> Error {
     }
     Error::input(
         name,
-        format!("cannot read this Parquet file ({msg}); it is damaged or truncated: re-export it"),
+        format!(
+            "{at}cannot read this Parquet file ({msg}); it is damaged or truncated: re-export it"
+        ),
     )
 }
 

@@ -1,6 +1,6 @@
 //! The one place the integration tests locate the real CC GENERAL file and decide whether a
-//! missing reference (data, Python, a server) skips the test or fails it. Included by every
-//! test helper module (`#[path]`), so the rule cannot drift between suites.
+//! missing reference (data, Python, a server) skips the test or fails it. Part of the one
+//! shared `tests/common` module, so the rule cannot drift between suites.
 
 #![allow(dead_code)]
 

@@ -13,9 +13,10 @@
 //! MinMax-scaled through the library like `cardseg run` does. Centres: k-means++ seeding
 //! (`kmeans::kmeans_plusplus`, timed too) with k = `--k` (default 10).
 //!
-//! Usage: cargo run --release --example lloyd_bandwidth -- [--rows N | --input F.csv]
-//!        [--k 10] [--reps 5]
-//! Prints human lines on stderr and one JSON object on stdout.
+//! Usage: cargo bench --bench lloyd_bandwidth -- [--rows N | --input F.csv] [--k 10]
+//!        [--reps 5]   (or `bash bench/run.sh lloyd`)
+//! Prints human lines on stderr and one JSON object on stdout. Without any argument (as
+//! `cargo test --all-targets` runs it) it is a smoke run: 20,000 rows, k = 4, one rep.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -40,7 +41,13 @@ fn parse() -> Opts {
         k: 10,
         reps: 5,
     };
-    let mut args = std::env::args().skip(1);
+    // `cargo bench` appends --bench; `cargo test` passes nothing: a smoke run.
+    if std::env::args().len() == 1 {
+        o.rows = 20_000;
+        o.k = 4;
+        o.reps = 1;
+    }
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     while let Some(a) = args.next() {
         let v = args.next();
         match (a.as_str(), v) {

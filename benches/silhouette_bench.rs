@@ -8,8 +8,10 @@
 //! the fits for k = 2..10) all silhouettes are computed in one `exact_many` call, as the
 //! k sweep does, and `seconds` is the time of that one call.
 //!
-//! Usage: cargo run --release --example silhouette_bench -- --input scaled.csv [--reps 1]
-//! Prints one JSON object on stdout.
+//! Usage: cargo bench --bench silhouette_bench -- --input scaled.csv [--reps 1]
+//!        (or `bash bench/run.sh silhouette`, which writes the CSV)
+//! Prints one JSON object on stdout. Without any argument (as `cargo test --all-targets`
+//! runs it) it is a smoke run on 2,000 synthetic points with two labelings.
 
 use std::time::Instant;
 
@@ -19,7 +21,15 @@ use cardseg::scale::Matrix;
 fn main() {
     let mut input = None;
     let mut reps = 1usize;
-    let mut args = std::env::args().skip(1);
+    // `cargo bench` appends --bench; `cargo test` passes nothing: a smoke run.
+    let _smoke_dir = (std::env::args().len() == 1).then(|| {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| fail(&e.to_string()));
+        let path = dir.path().join("scaled.csv");
+        std::fs::write(&path, smoke_csv(2_000)).unwrap_or_else(|e| fail(&e.to_string()));
+        input = Some(path.to_string_lossy().into_owned());
+        dir
+    });
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     while let Some(a) = args.next() {
         match a.as_str() {
             "--input" => input = args.next(),
@@ -118,6 +128,23 @@ fn main() {
             "pairs_per_second": (n as f64) * (n as f64) / best,
         })
     );
+}
+
+/// `n` points in three loose groups of the unit cube, with two labelings (by group, and
+/// by group merged into two), as bench/silhouette.py writes them.
+fn smoke_csv(n: usize) -> String {
+    let mut rng = cardseg::rng::Rng::new(11);
+    let mut text = String::from("f1,f2,f3,label_3,label_2\n");
+    for i in 0..n {
+        let g = i % 3;
+        let c = 0.2 + 0.3 * g as f64;
+        let mut v = [0.0; 3];
+        for x in &mut v {
+            *x = (c + 0.1 * rng.normal()).clamp(0.0, 1.0);
+        }
+        text.push_str(&format!("{},{},{},{g},{}\n", v[0], v[1], v[2], g.min(1)));
+    }
+    text
 }
 
 fn fail(msg: &str) -> ! {

@@ -1,8 +1,6 @@
-//! Shared helpers of the reliability suites: run the binary in a fresh directory with a
-//! timeout, judge its stderr, snapshot directories byte for byte, scan outputs for
-//! non-finite numbers, and locate the real CC GENERAL file.
-
-#![allow(dead_code)]
+//! Running the binary as the reliability suites do: in a fresh directory with a timeout,
+//! judging its stderr, snapshotting directories byte for byte, scanning outputs for
+//! non-finite numbers.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -10,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_cardseg");
+use super::BIN;
 
 /// Text that must never reach a user: the marks of a panic or a backtrace.
 pub const PANIC_MARKS: [&str; 6] = [
@@ -267,27 +265,18 @@ pub fn non_finite_tokens(text: &str) -> Vec<String> {
     found
 }
 
-/// Output files under `dir` that hold non-finite numbers, with the tokens.
 /// The part of an output file that carries cardseg's numbers: all of it, except for a
 /// dashboard, which embeds plotly.js (whose code names NaN and Infinity); there only
 /// the page's JSON data element counts.
 pub fn scannable<'a>(path: &Path, text: &'a str) -> std::borrow::Cow<'a, str> {
     if path.extension().is_some_and(|e| e == "html") {
-        let tag = "<script type=\"application/json\" id=\"cardseg-data\">";
-        let start = text
-            .find(tag)
-            .map(|i| i + tag.len())
-            .expect("the dashboard embeds its data");
-        let end = start
-            + text[start..]
-                .find("</script>")
-                .expect("the data element is closed");
-        std::borrow::Cow::Owned(text[start..end].to_string())
+        std::borrow::Cow::Borrowed(super::page_data_text(text))
     } else {
         std::borrow::Cow::Borrowed(text)
     }
 }
 
+/// Output files under `dir` that hold non-finite numbers, with the tokens.
 pub fn non_finite_files(dir: &Path) -> Vec<String> {
     let mut bad = Vec::new();
     for (p, bytes) in snapshot(dir) {
@@ -300,11 +289,6 @@ pub fn non_finite_files(dir: &Path) -> Vec<String> {
     }
     bad
 }
-
-#[path = "../common/reference.rs"]
-mod reference;
-#[allow(unused_imports)]
-pub use reference::real_data as reference_file;
 
 /// Synthetic customers with the CC GENERAL schema (the library's generator).
 pub fn synthetic_csv(rows: u64, seed: u64) -> Vec<u8> {

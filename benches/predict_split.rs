@@ -3,16 +3,24 @@
 //! `predict::read_for_model`), score (fill, scale, nearest centre: `predict::score_table`),
 //! write (labels CSV: `report::files::write_label_rows`).
 //!
-//! Usage: cargo run --release --example predict_split -- --model model.json
-//!        --input F.csv --out labels.csv
-//! Prints one JSON object on stdout.
+//! Usage: cargo bench --bench predict_split -- --model model.json --input F.csv
+//!        --out labels.csv   (or `bash bench/run.sh predict`)
+//! Prints one JSON object on stdout. Without any argument (as `cargo test --all-targets`
+//! runs it) it is a smoke run: 3,000 generated customers, a model trained on them by the
+//! cardseg binary, scored back.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 fn main() {
     let (mut model, mut input, mut out) = (None, None, None);
-    let mut args = std::env::args().skip(1);
+    // `cargo bench` appends --bench; `cargo test` passes nothing: a smoke run.
+    let _smoke_dir = (std::env::args().len() == 1).then(|| {
+        let (m, i, o, dir) = smoke_inputs();
+        (model, input, out) = (Some(m), Some(i), Some(o));
+        dir
+    });
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     while let Some(a) = args.next() {
         match a.as_str() {
             "--model" => model = args.next().map(PathBuf::from),
@@ -76,6 +84,32 @@ fn main() {
             "write_share": write / total,
         })
     );
+}
+
+/// 3,000 generated customers and a model trained on them with `cardseg run`, in a
+/// temporary directory: (model, input, labels output, the directory).
+fn smoke_inputs() -> (PathBuf, String, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let input = dir.path().join("customers.csv");
+    let mut csv = Vec::new();
+    cardseg::generate::generate(3_000, 1, &mut csv, &|_| {}).expect("generate customers");
+    std::fs::write(&input, csv).expect("write customers");
+    let run = dir.path().join("run");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_cardseg"))
+        .args(["run", "--quiet", "--no-dashboard", "--k", "3", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&run)
+        .status()
+        .expect("run cardseg");
+    assert!(status.success(), "cardseg run failed");
+    let input = input.to_string_lossy().into_owned();
+    (
+        run.join("model.json"),
+        input,
+        dir.path().join("labels.csv"),
+        dir,
+    )
 }
 
 fn usage() -> ! {

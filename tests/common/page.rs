@@ -1,36 +1,9 @@
-//! Helpers shared by the integration tests: the binary, the reference data, and the
-//! rule for what is required (`CARDSEG_REQUIRE_REFERENCE=1`: missing means failure).
-#![allow(dead_code)]
+//! Dashboard pages and their fixtures: synthetic inputs, the data a page embeds, its
+//! markup without scripts, links off the machine, and ids and names that try to inject.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-pub fn cardseg() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cardseg"));
-    c.arg("--quiet");
-    c
-}
-
-/// Runs cardseg and returns its output, failing the test with stderr when it fails.
-pub fn run_ok(args: &[&str]) -> Output {
-    let out = cardseg().args(args).output().expect("cardseg runs");
-    assert!(
-        out.status.success(),
-        "cardseg {} failed:\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-#[path = "../common/reference.rs"]
-mod reference;
-#[allow(unused_imports)]
-pub use reference::{real_data as reference_data, required, skip_or_fail as skip};
-
-pub fn s(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
+use super::{run_ok, s};
 
 /// Writes `rows` synthetic customers (the generator's CC GENERAL schema).
 pub fn generate(dir: &Path, rows: u64, seed: u64) -> PathBuf {
@@ -47,15 +20,20 @@ pub fn generate(dir: &Path, rows: u64, seed: u64) -> PathBuf {
     path
 }
 
-/// The JSON document embedded in a dashboard page.
-pub fn page_data(html: &str) -> serde_json::Value {
+/// The text of the JSON data element a dashboard page embeds (`cardseg-data`).
+pub fn page_data_text(html: &str) -> &str {
     let start_tag = "<script type=\"application/json\" id=\"cardseg-data\">";
     let start = html.find(start_tag).expect("the page embeds its data") + start_tag.len();
     let end = start
         + html[start..]
             .find("</script>")
             .expect("the data element is closed");
-    serde_json::from_str(&html[start..end]).expect("the embedded data is JSON")
+    &html[start..end]
+}
+
+/// The JSON document embedded in a dashboard page.
+pub fn page_data(html: &str) -> serde_json::Value {
+    serde_json::from_str(page_data_text(html)).expect("the embedded data is JSON")
 }
 
 /// The page's markup with the contents of every <script> element removed.
@@ -136,7 +114,7 @@ pub const HOSTILE_IDS: [&str; 4] = [
 
 /// 40 customers in two clear groups, every id and one column name an injection attempt,
 /// and naming rules whose names are HTML.
-pub fn hostile_fixture(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+pub fn hostile_fixture(dir: &Path) -> (PathBuf, PathBuf) {
     let ids = HOSTILE_IDS;
     let mut csv = format!(
         "{HOSTILE_ID_COLUMN},BALANCE,PURCHASES,CREDIT_LIMIT,PAYMENTS,TENURE,{HOSTILE_COLUMN}\n"
