@@ -37,7 +37,7 @@ fn every_output_is_byte_identical_to_the_pre_refactor_binary() {
             env!("CARGO_MANIFEST_DIR"),
             "/scripts/output-checksums.sh"
         ))
-        .arg(common::bin())
+        .arg(common::BIN)
         .arg(work.path().join("o"))
         .arg(&real)
         .args(&rows)
