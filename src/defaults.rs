@@ -1,5 +1,5 @@
 //! Every default of a run, defined once: the command line shows these (`--help`) and
-//! [`crate::pipeline::RunConfig::new`] starts from them, so a library caller and a CLI user
+//! [`crate::run::RunConfig::new`] starts from them, so a library caller and a CLI user
 //! get the same run. Defaults of enumerated choices (`--missing`, `--k-rule`, `--scaler`,
 //! `--k`) are their types' `Default`.
 

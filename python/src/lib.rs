@@ -1,5 +1,5 @@
 //! `cardseg._cardseg`: the native half of the Python package. Every function here parses
-//! its arguments, calls ONE library entry point (`pipeline::run`, `pipeline::run_in_memory`,
+//! its arguments, calls ONE library entry point (`run::run`, `run::run_in_memory`,
 //! `Model::load`, `predict::score_columns`, `output::OutputDir`) and maps
 //! [`cardseg::Error`] to the package's exception classes (`cardseg.errors`) with the CLI's
 //! one-line message. The Python half (`python/cardseg/`) turns the files and arrays these
@@ -22,7 +22,7 @@ use cardseg::error::Error;
 use cardseg::ingest::{IdSpec, ReadSpec, Source};
 use cardseg::lifecycle::outliers::Outlier;
 use cardseg::model::Model as CoreModel;
-use cardseg::pipeline::{self, KChoice, RunConfig};
+use cardseg::run::{KChoice, RunConfig};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCapsule};
@@ -173,7 +173,7 @@ fn run(
     cfg.source.table = table;
     cfg.source.query = query;
     let done = match input {
-        Some(_) => interruptible(py, move || pipeline::run(&cfg).map(|r| r.out))?,
+        Some(_) => interruptible(py, move || cardseg::run::run(&cfg).map(|r| r.out))?,
         None => {
             let stream = take_stream(data)?;
             // Read the stream on this thread (its release may need Python); the pipeline
@@ -183,7 +183,7 @@ fn run(
                 .detach(move || arrow::read_table(stream, &source_name, &spec))
                 .map_err(|e| to_py(py, e))?;
             interruptible(py, move || {
-                pipeline::run_in_memory(&cfg, table).map(|r| r.out)
+                cardseg::run::run_in_memory(&cfg, table).map(|r| r.out)
             })?
         }
     };

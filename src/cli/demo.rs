@@ -36,7 +36,7 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     );
     let table = read_bytes(&csv, &source, &cfg.read_spec())?;
     cfg.extra_files = vec![("demo_input.csv".into(), csv), (MARKER.into(), Vec::new())];
-    let r = cardseg::pipeline::run_in_memory(&cfg, table)?;
+    let r = cardseg::run::run_in_memory(&cfg, table)?;
     super::run::print_result(&r, quiet, args.common.timings)?;
     if !quiet {
         super::print(&format!(

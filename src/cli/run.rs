@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use cardseg::clean::MissingPolicy;
 use cardseg::cluster::select_k::KRule;
 use cardseg::ingest::IdSpec;
-use cardseg::pipeline::{self, KChoice, RunConfig, RunResult};
+use cardseg::run::{self, KChoice, RunConfig, RunResult};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -208,6 +208,6 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     cfg.write_labels = args.write.target(args.source.timeout_secs);
     cfg.train_sample = args.train_sample;
     cfg.previous = args.previous;
-    let r = pipeline::run(&cfg)?;
+    let r = run::run(&cfg)?;
     print_result(&r, quiet, args.common.timings)
 }

@@ -1,222 +1,34 @@
 //! `cardseg run`: ingest → clean → scale → k sweep (K-Means + silhouette) → choose k →
 //! segment order → profile → names → outputs, written atomically.
 
-use crate::defaults;
+mod config;
+mod select;
+
+use config::check_column_lists;
+pub use config::{KChoice, RunConfig};
+pub use select::order_segments;
+use select::{choose_k, train_sample};
+
 use crate::segmentation::Segmentation;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::clean::{self, CleanReport, MissingPolicy};
-use crate::cluster::kmeans::{self, KMeansFit, KMeansParams};
-use crate::cluster::select_k::{self, KRule};
+use crate::clean::{self, CleanReport};
+use crate::cluster::kmeans::{self, KMeansParams};
 use crate::cluster::silhouette;
 use crate::error::{Error, Result};
+use crate::ingest;
 use crate::ingest::csv::SPILL_MIN_BYTES;
-use crate::ingest::{self, IdSpec};
-use crate::ingest::{ReadSpec, Source};
-use crate::model::{KRow, KSelection, Model, SegmentMeta};
+use crate::model::{KRow, Model, SegmentMeta};
 use crate::naming::{self, Rules};
 use crate::output::OutputDir;
-use crate::profile::{self, Figures, Profile, ProfileOptions};
+use crate::profile::{self, Figures, Profile};
 use crate::progress::Progress;
-use crate::scale::{MinMaxScaler, ScalerKind};
+use crate::scale::MinMaxScaler;
 use crate::table::Spilled;
 use crate::table::Table;
-use crate::writeback::{LabelRow, LabelTarget, LabelWriter};
+use crate::writeback::{LabelRow, LabelWriter};
 use rayon::prelude::*;
-
-/// `--k`: choose k by the k rule, or a fixed number of segments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum KChoice {
-    /// Chosen by the k rule over the sweep.
-    #[default]
-    Auto,
-    /// Exactly this many segments.
-    Fixed(usize),
-}
-
-impl std::fmt::Display for KChoice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KChoice::Auto => f.write_str("auto"),
-            KChoice::Fixed(k) => write!(f, "{k}"),
-        }
-    }
-}
-
-impl std::str::FromStr for KChoice {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        if s == "auto" {
-            return Ok(KChoice::Auto);
-        }
-        s.parse::<usize>()
-            .map(KChoice::Fixed)
-            .map_err(|_| format!("--k takes \"auto\" or a whole number, not {s:?}"))
-    }
-}
-
-/// Everything `cardseg run` is asked to do.
-#[derive(Debug, Clone)]
-pub struct RunConfig {
-    /// Where the customers come from (file, folder, database or URL).
-    pub source: Source,
-    pub out: PathBuf,
-    pub features: Vec<String>,
-    pub profile_features: Vec<String>,
-    pub id: IdSpec,
-    pub missing: MissingPolicy,
-    pub k: KChoice,
-    pub k_min: usize,
-    pub k_max: usize,
-    pub k_rule: KRule,
-    pub n_init: usize,
-    pub seed: u64,
-    pub force: bool,
-    pub naming_rules: Option<PathBuf>,
-    /// Write CSV cells as they are (`--raw-csv`): no formula neutralisation.
-    pub raw_csv: bool,
-    pub silhouette_exact_max: usize,
-    pub silhouette_sample: usize,
-    pub delimiter: Option<u8>,
-    pub dashboard: bool,
-    /// Extra files to place in the output directory (the demo's generated input).
-    pub extra_files: Vec<(String, Vec<u8>)>,
-    /// Also store the labels in this database table (`--write-labels`).
-    pub write_labels: Option<LabelTarget>,
-    /// `--train-sample N`: K-Means, the k sweep and the silhouettes run on a uniform
-    /// sample of N customers (seeded by `seed`); fill values, the scaler range and the
-    /// labels still cover every customer.
-    pub train_sample: Option<usize>,
-    /// `--scaler`: how features are scaled before K-Means.
-    pub scaler: ScalerKind,
-    /// `--categorical`: exactly these columns are profiled as a category mix (None:
-    /// low-cardinality integer codes are detected).
-    pub categorical: Option<Vec<String>>,
-    /// `--additive`: exactly these columns are additive amounts ("holds X% of all").
-    pub additive: Option<Vec<String>>,
-    /// The model this run continues (`--previous`): segment ids and names carry over.
-    pub previous: Option<PathBuf>,
-    /// Distance percentile above which a customer is flagged (`--outlier-percentile`).
-    pub outlier_percentile: f64,
-}
-
-impl RunConfig {
-    pub fn new(input: impl Into<String>, out: impl Into<PathBuf>) -> Self {
-        RunConfig {
-            source: Source::new(input),
-            out: out.into(),
-            features: crate::DEFAULT_FEATURES
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            profile_features: crate::DEFAULT_PROFILE_FEATURES
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            id: IdSpec::default_column(),
-            missing: MissingPolicy::default(),
-            k: KChoice::default(),
-            k_min: defaults::K_MIN,
-            k_max: defaults::K_MAX,
-            k_rule: KRule::default(),
-            n_init: defaults::N_INIT,
-            seed: defaults::SEED,
-            force: false,
-            naming_rules: None,
-            raw_csv: false,
-            silhouette_exact_max: silhouette::EXACT_MAX_ROWS,
-            silhouette_sample: silhouette::SAMPLE_SIZE,
-            delimiter: None,
-            dashboard: true,
-            extra_files: Vec::new(),
-            write_labels: None,
-            train_sample: None,
-            scaler: ScalerKind::default(),
-            categorical: None,
-            additive: None,
-            previous: None,
-            outlier_percentile: defaults::OUTLIER_PERCENTILE,
-        }
-    }
-
-    /// Validates parameters before any data is read.
-    pub fn check(&self) -> Result<()> {
-        if self.features.is_empty() {
-            return Err(Error::usage("--features needs at least one column"));
-        }
-        let mut seen = std::collections::HashSet::new();
-        for f in &self.features {
-            if !seen.insert(f) {
-                return Err(Error::usage(format!(
-                    "feature {f} is listed twice in --features"
-                )));
-            }
-        }
-        if self.k_min < 2 {
-            return Err(Error::usage(
-                "--k-min must be at least 2 (one segment is no segmentation)",
-            ));
-        }
-        if self.k_min > self.k_max {
-            return Err(Error::usage(format!(
-                "--k-min {} is larger than --k-max {}; swap them",
-                self.k_min, self.k_max
-            )));
-        }
-        if self.k_max > 1000 {
-            return Err(Error::usage(
-                "--k-max above 1000 is not a segmentation; lower it",
-            ));
-        }
-        if let KChoice::Fixed(k) = self.k {
-            if k < 2 {
-                return Err(Error::usage(format!(
-                    "--k {k}: k must be at least 2, or auto"
-                )));
-            }
-            if k > 1000 {
-                return Err(Error::usage(
-                    "--k above 1000 is not a segmentation; lower it",
-                ));
-            }
-        }
-        if self.n_init == 0 || self.n_init > 1000 {
-            return Err(Error::usage("--n-init must be between 1 and 1000"));
-        }
-        if let Some(m) = self.train_sample {
-            let k_top = self.ks().last().copied().unwrap_or(2);
-            if m <= k_top {
-                return Err(Error::usage(format!(
-                    "--train-sample {m} is too small: K-Means needs more customers than segments (k goes up to {k_top})"
-                )));
-            }
-        }
-        if !(self.outlier_percentile.is_finite()
-            && (0.0..=100.0).contains(&self.outlier_percentile))
-        {
-            return Err(Error::usage(format!(
-                "--outlier-percentile {}: give a percentile between 0 and 100, e.g. 99.5",
-                self.outlier_percentile
-            )));
-        }
-        if self.silhouette_sample < 100 {
-            return Err(Error::usage("--silhouette-sample must be at least 100"));
-        }
-        Ok(())
-    }
-
-    fn ks(&self) -> Vec<usize> {
-        let mut ks: Vec<usize> = (self.k_min..=self.k_max).collect();
-        if let KChoice::Fixed(k) = self.k {
-            if !ks.contains(&k) {
-                ks.push(k);
-                ks.sort_unstable();
-            }
-        }
-        ks
-    }
-}
 
 /// Wall-clock time of each stage (reported with `--timings`, never written to outputs,
 /// so outputs stay byte-identical).
@@ -239,38 +51,6 @@ pub struct RunResult {
     pub out: PathBuf,
     /// Wall-clock time of each stage.
     pub timings: Timings,
-}
-
-impl RunConfig {
-    /// Clustering features, then profiling features not already among them.
-    pub fn used_columns(&self) -> Vec<String> {
-        let mut used = self.features.clone();
-        for p in &self.profile_features {
-            if !used.contains(p) {
-                used.push(p.clone());
-            }
-        }
-        used
-    }
-
-    /// How the profile reads columns (`--categorical`, `--additive`).
-    pub fn profile_options(&self) -> ProfileOptions {
-        ProfileOptions {
-            features: self.features.clone(),
-            categorical: self.categorical.clone(),
-            additive: self.additive.clone(),
-            box_rows: Vec::new(),
-        }
-    }
-
-    pub fn read_spec(&self) -> ReadSpec {
-        ReadSpec {
-            id: self.id.clone(),
-            required: self.used_columns(),
-            other_numeric: true,
-            delimiter: self.delimiter,
-        }
-    }
 }
 
 /// Runs the whole pipeline on `cfg.source` and writes every output into `cfg.out`
@@ -706,57 +486,6 @@ fn run_table(
     Ok(result)
 }
 
-/// A uniform random sample of `m` of the rows of `x`, in row order (selection sampling,
-/// one pass), from a stream of its own derived from `seed`: same input and seed, same
-/// sample, whatever the thread count.
-fn train_sample(x: &crate::scale::Matrix, m: usize, seed: u64) -> crate::scale::Matrix {
-    let n = x.n;
-    let mut rng = crate::rng::Rng::derive(seed, &[0x7A5A_3D1E, n as u64, m as u64]);
-    let mut data = Vec::with_capacity(m * x.d);
-    let mut needed = m;
-    for i in 0..n {
-        if needed == 0 {
-            break;
-        }
-        if rng.below((n - i) as u64) < needed as u64 {
-            data.extend_from_slice(x.row(i));
-            needed -= 1;
-        }
-    }
-    crate::scale::Matrix { n: m, d: x.d, data }
-}
-
-/// `--categorical` and `--additive` must name columns of the input.
-fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
-    for (flag, list) in [
-        ("--categorical", &cfg.categorical),
-        ("--additive", &cfg.additive),
-    ] {
-        for c in list.iter().flatten() {
-            let known = table.info.iter().any(|i| i.name == *c);
-            if !known {
-                return Err(Error::usage(format!(
-                    "{flag} names {c}, which {} has no column of; columns: {}",
-                    table.source,
-                    table.header_names().join(", ")
-                )));
-            }
-            if flag == "--additive"
-                && table.column(c).is_none()
-                && !table
-                    .info
-                    .iter()
-                    .any(|i| i.name == *c && i.kind == crate::table::ColumnKind::Numeric)
-            {
-                return Err(Error::usage(format!(
-                    "--additive names {c}, which is not a numeric column"
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Text columns of a CSV input, profiled as a category mix per segment (a second, light
 /// pass over the file; other sources profile numeric columns only). With
 /// `--categorical`, only the text columns it names.
@@ -844,109 +573,4 @@ fn load_column_into(
         }
     }
     Ok(())
-}
-
-fn fmt_sil(s: &silhouette::Score) -> String {
-    match s.std_error {
-        Some(se) => format!("{:.3} (sampled, ±{:.3})", s.value, se),
-        None => format!("{:.3}", s.value),
-    }
-}
-
-/// Applies the k rule and explains the choice in one sentence.
-fn choose_k(cfg: &RunConfig, sweep: &[KRow]) -> KSelection {
-    let in_range: Vec<&KRow> = sweep
-        .iter()
-        .filter(|r| r.k >= cfg.k_min && r.k <= cfg.k_max)
-        .collect();
-    let xs: Vec<f64> = in_range.iter().map(|r| r.k as f64).collect();
-    let ys: Vec<f64> = in_range.iter().map(|r| r.inertia).collect();
-    let knee = select_k::kneedle(&xs, &ys).map(|k| k as usize);
-    let ks: Vec<usize> = in_range.iter().map(|r| r.k).collect();
-    let sil_vals: Vec<f64> = in_range.iter().map(|r| r.silhouette.value).collect();
-    let best = select_k::best_silhouette(&ks, &sil_vals);
-    let sil_at = |k: usize| {
-        sweep
-            .iter()
-            .find(|r| r.k == k)
-            .map(|r| fmt_sil(&r.silhouette))
-            .unwrap_or_default()
-    };
-    let best_txt = best
-        .map(|b| format!("the best silhouette is {} at k = {b}", sil_at(b)))
-        .unwrap_or_else(|| "no silhouette could be computed".into());
-    let knee_txt = knee
-        .map(|kn| format!("the knee of the inertia curve (Kneedle) is at k = {kn}"))
-        .unwrap_or_else(|| "the inertia curve has no knee (Kneedle found none)".into());
-    let (chosen, reason) = match (cfg.k, cfg.k_rule, knee, best) {
-        (KChoice::Fixed(k), _, _, _) => (
-            k,
-            format!("k = {k} was set with --k (silhouette {}); for reference, {knee_txt} and {best_txt}.", sil_at(k)),
-        ),
-        (KChoice::Auto, KRule::Knee, Some(kn), _) => (
-            kn,
-            format!(
-                "k = {kn} is the knee of the inertia curve (Kneedle method): adding segments beyond it buys little reduction in within-segment spread; its silhouette is {}, and {best_txt}.",
-                sil_at(kn)
-            ),
-        ),
-        (KChoice::Auto, KRule::Knee, None, Some(b)) => (
-            b,
-            format!("k = {b} has the best silhouette ({}), taken because {knee_txt}.", sil_at(b)),
-        ),
-        (KChoice::Auto, KRule::Silhouette, _, Some(b)) => (
-            b,
-            format!("k = {b} has the best silhouette ({}) as --k-rule silhouette asks; {knee_txt}.", sil_at(b)),
-        ),
-        _ => (
-            cfg.k_min,
-            format!("k = {} (the smallest k swept): {knee_txt} and {best_txt}.", cfg.k_min),
-        ),
-    };
-    KSelection {
-        rule: cfg.k_rule,
-        k_min: cfg.k_min,
-        k_max: cfg.k_max,
-        knee,
-        best_silhouette: best,
-        chosen,
-        reason,
-        sweep: sweep.to_vec(),
-    }
-}
-
-/// Renumbers segments in a documented, data-driven order: largest segment first; equal
-/// sizes by centroid coordinates (scaled, feature by feature, ascending). Random restart
-/// order therefore never shows in the ids.
-pub fn order_segments(mut fit: KMeansFit) -> KMeansFit {
-    let (k, d) = (fit.k, fit.d);
-    let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by(|&a, &b| {
-        fit.counts[b].cmp(&fit.counts[a]).then_with(|| {
-            let (ca, cb) = (
-                &fit.centroids[a * d..(a + 1) * d],
-                &fit.centroids[b * d..(b + 1) * d],
-            );
-            ca.iter()
-                .zip(cb)
-                .map(|(x, y)| x.total_cmp(y))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        })
-    });
-    let mut new_of_old = vec![0u32; k];
-    for (new, &old) in order.iter().enumerate() {
-        new_of_old[old] = new as u32;
-    }
-    let centroids: Vec<f64> = order
-        .iter()
-        .flat_map(|&old| fit.centroids[old * d..(old + 1) * d].to_vec())
-        .collect();
-    let counts = order.iter().map(|&old| fit.counts[old]).collect();
-    for l in &mut fit.labels {
-        *l = new_of_old[*l as usize];
-    }
-    fit.centroids = centroids;
-    fit.counts = counts;
-    fit
 }

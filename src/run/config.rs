@@ -1,0 +1,271 @@
+//! What `cardseg run` is asked to do ([`RunConfig`]), its defaults and its checks, all
+//! before any data is read, so a bad flag fails fast.
+
+use std::path::PathBuf;
+
+use crate::clean::MissingPolicy;
+use crate::cluster::select_k::KRule;
+use crate::cluster::silhouette;
+use crate::defaults;
+use crate::error::{Error, Result};
+use crate::ingest::{IdSpec, ReadSpec, Source};
+use crate::profile::ProfileOptions;
+use crate::scale::ScalerKind;
+use crate::table::Table;
+use crate::writeback::LabelTarget;
+
+/// `--k`: choose k by the k rule, or a fixed number of segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KChoice {
+    /// Chosen by the k rule over the sweep.
+    #[default]
+    Auto,
+    /// Exactly this many segments.
+    Fixed(usize),
+}
+
+impl std::fmt::Display for KChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KChoice::Auto => f.write_str("auto"),
+            KChoice::Fixed(k) => write!(f, "{k}"),
+        }
+    }
+}
+
+impl std::str::FromStr for KChoice {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "auto" {
+            return Ok(KChoice::Auto);
+        }
+        s.parse::<usize>()
+            .map(KChoice::Fixed)
+            .map_err(|_| format!("--k takes \"auto\" or a whole number, not {s:?}"))
+    }
+}
+
+/// Everything `cardseg run` is asked to do.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Where the customers come from (file, folder, database or URL).
+    pub source: Source,
+    pub out: PathBuf,
+    pub features: Vec<String>,
+    pub profile_features: Vec<String>,
+    pub id: IdSpec,
+    pub missing: MissingPolicy,
+    pub k: KChoice,
+    pub k_min: usize,
+    pub k_max: usize,
+    pub k_rule: KRule,
+    pub n_init: usize,
+    pub seed: u64,
+    pub force: bool,
+    pub naming_rules: Option<PathBuf>,
+    /// Write CSV cells as they are (`--raw-csv`): no formula neutralisation.
+    pub raw_csv: bool,
+    pub silhouette_exact_max: usize,
+    pub silhouette_sample: usize,
+    pub delimiter: Option<u8>,
+    pub dashboard: bool,
+    /// Extra files to place in the output directory (the demo's generated input).
+    pub extra_files: Vec<(String, Vec<u8>)>,
+    /// Also store the labels in this database table (`--write-labels`).
+    pub write_labels: Option<LabelTarget>,
+    /// `--train-sample N`: K-Means, the k sweep and the silhouettes run on a uniform
+    /// sample of N customers (seeded by `seed`); fill values, the scaler range and the
+    /// labels still cover every customer.
+    pub train_sample: Option<usize>,
+    /// `--scaler`: how features are scaled before K-Means.
+    pub scaler: ScalerKind,
+    /// `--categorical`: exactly these columns are profiled as a category mix (None:
+    /// low-cardinality integer codes are detected).
+    pub categorical: Option<Vec<String>>,
+    /// `--additive`: exactly these columns are additive amounts ("holds X% of all").
+    pub additive: Option<Vec<String>>,
+    /// The model this run continues (`--previous`): segment ids and names carry over.
+    pub previous: Option<PathBuf>,
+    /// Distance percentile above which a customer is flagged (`--outlier-percentile`).
+    pub outlier_percentile: f64,
+}
+
+impl RunConfig {
+    pub fn new(input: impl Into<String>, out: impl Into<PathBuf>) -> Self {
+        RunConfig {
+            source: Source::new(input),
+            out: out.into(),
+            features: crate::DEFAULT_FEATURES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            profile_features: crate::DEFAULT_PROFILE_FEATURES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            id: IdSpec::default_column(),
+            missing: MissingPolicy::default(),
+            k: KChoice::default(),
+            k_min: defaults::K_MIN,
+            k_max: defaults::K_MAX,
+            k_rule: KRule::default(),
+            n_init: defaults::N_INIT,
+            seed: defaults::SEED,
+            force: false,
+            naming_rules: None,
+            raw_csv: false,
+            silhouette_exact_max: silhouette::EXACT_MAX_ROWS,
+            silhouette_sample: silhouette::SAMPLE_SIZE,
+            delimiter: None,
+            dashboard: true,
+            extra_files: Vec::new(),
+            write_labels: None,
+            train_sample: None,
+            scaler: ScalerKind::default(),
+            categorical: None,
+            additive: None,
+            previous: None,
+            outlier_percentile: defaults::OUTLIER_PERCENTILE,
+        }
+    }
+
+    /// Validates parameters before any data is read.
+    pub fn check(&self) -> Result<()> {
+        if self.features.is_empty() {
+            return Err(Error::usage("--features needs at least one column"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in &self.features {
+            if !seen.insert(f) {
+                return Err(Error::usage(format!(
+                    "feature {f} is listed twice in --features"
+                )));
+            }
+        }
+        if self.k_min < 2 {
+            return Err(Error::usage(
+                "--k-min must be at least 2 (one segment is no segmentation)",
+            ));
+        }
+        if self.k_min > self.k_max {
+            return Err(Error::usage(format!(
+                "--k-min {} is larger than --k-max {}; swap them",
+                self.k_min, self.k_max
+            )));
+        }
+        if self.k_max > 1000 {
+            return Err(Error::usage(
+                "--k-max above 1000 is not a segmentation; lower it",
+            ));
+        }
+        if let KChoice::Fixed(k) = self.k {
+            if k < 2 {
+                return Err(Error::usage(format!(
+                    "--k {k}: k must be at least 2, or auto"
+                )));
+            }
+            if k > 1000 {
+                return Err(Error::usage(
+                    "--k above 1000 is not a segmentation; lower it",
+                ));
+            }
+        }
+        if self.n_init == 0 || self.n_init > 1000 {
+            return Err(Error::usage("--n-init must be between 1 and 1000"));
+        }
+        if let Some(m) = self.train_sample {
+            let k_top = self.ks().last().copied().unwrap_or(2);
+            if m <= k_top {
+                return Err(Error::usage(format!(
+                    "--train-sample {m} is too small: K-Means needs more customers than segments (k goes up to {k_top})"
+                )));
+            }
+        }
+        if !(self.outlier_percentile.is_finite()
+            && (0.0..=100.0).contains(&self.outlier_percentile))
+        {
+            return Err(Error::usage(format!(
+                "--outlier-percentile {}: give a percentile between 0 and 100, e.g. 99.5",
+                self.outlier_percentile
+            )));
+        }
+        if self.silhouette_sample < 100 {
+            return Err(Error::usage("--silhouette-sample must be at least 100"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn ks(&self) -> Vec<usize> {
+        let mut ks: Vec<usize> = (self.k_min..=self.k_max).collect();
+        if let KChoice::Fixed(k) = self.k {
+            if !ks.contains(&k) {
+                ks.push(k);
+                ks.sort_unstable();
+            }
+        }
+        ks
+    }
+}
+
+impl RunConfig {
+    /// Clustering features, then profiling features not already among them.
+    pub fn used_columns(&self) -> Vec<String> {
+        let mut used = self.features.clone();
+        for p in &self.profile_features {
+            if !used.contains(p) {
+                used.push(p.clone());
+            }
+        }
+        used
+    }
+
+    /// How the profile reads columns (`--categorical`, `--additive`).
+    pub fn profile_options(&self) -> ProfileOptions {
+        ProfileOptions {
+            features: self.features.clone(),
+            categorical: self.categorical.clone(),
+            additive: self.additive.clone(),
+            box_rows: Vec::new(),
+        }
+    }
+
+    pub fn read_spec(&self) -> ReadSpec {
+        ReadSpec {
+            id: self.id.clone(),
+            required: self.used_columns(),
+            other_numeric: true,
+            delimiter: self.delimiter,
+        }
+    }
+}
+
+/// `--categorical` and `--additive` must name columns of the input.
+pub(crate) fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
+    for (flag, list) in [
+        ("--categorical", &cfg.categorical),
+        ("--additive", &cfg.additive),
+    ] {
+        for c in list.iter().flatten() {
+            let known = table.info.iter().any(|i| i.name == *c);
+            if !known {
+                return Err(Error::usage(format!(
+                    "{flag} names {c}, which {} has no column of; columns: {}",
+                    table.source,
+                    table.header_names().join(", ")
+                )));
+            }
+            if flag == "--additive"
+                && table.column(c).is_none()
+                && !table
+                    .info
+                    .iter()
+                    .any(|i| i.name == *c && i.kind == crate::table::ColumnKind::Numeric)
+            {
+                return Err(Error::usage(format!(
+                    "--additive names {c}, which is not a numeric column"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
