@@ -23,6 +23,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum Command {
     /// Generate synthetic customers and run the whole pipeline on them.
@@ -70,6 +72,13 @@ pub struct SourceArgs {
     /// Largest HTTP response accepted, in megabytes.
     #[arg(long, default_value_t = 1024)]
     pub max_download_mb: u64,
+    /// Most columns a CSV header may have (1 to 1,000,000).
+    #[arg(long, default_value_t = cardseg::ingest::DEFAULT_MAX_COLUMNS, value_parser = bounded::<1, 1_000_000>)]
+    pub max_columns: usize,
+    /// Most megabytes one CSV row (or the header) may span, quoted line breaks included
+    /// (1 to 4096).
+    #[arg(long, default_value_t = (cardseg::ingest::DEFAULT_MAX_RECORD_BYTES >> 20) as usize, value_parser = bounded::<1, 4096>)]
+    pub max_record_mb: usize,
 }
 
 impl SourceArgs {
@@ -81,6 +90,10 @@ impl SourceArgs {
             token_env: self.token_env.clone(),
             timeout: std::time::Duration::from_secs(self.timeout_secs),
             max_bytes: self.max_download_mb.saturating_mul(1 << 20),
+            limits: cardseg::ingest::Limits {
+                max_columns: self.max_columns,
+                max_record_bytes: (self.max_record_mb as u64) << 20,
+            },
         }
     }
 }

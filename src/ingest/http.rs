@@ -131,7 +131,13 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
             if spec.delimiter.is_none() && ctype.contains("tab-separated") {
                 spec.delimiter = Some(b'\t');
             }
-            return csv::read_bytes(&body, &name, &spec);
+            return csv::read_bytes_with(
+                &body,
+                &name,
+                &spec,
+                &source.limits,
+                csv::Chunking::default(),
+            );
         }
         let next = json
             .add_page(&body)

@@ -62,6 +62,37 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default size limit of one HTTP response.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
+/// Default of [`Limits::max_columns`]: far above any customer table (CC GENERAL has 18
+/// columns, wide warehouse extracts a few hundred), far below the hundred thousand
+/// columns that make a small file cost minutes and gigabytes.
+pub const DEFAULT_MAX_COLUMNS: usize = 10_000;
+/// Default of [`Limits::max_record_bytes`]: 16 MiB, room for multi-megabyte quoted notes,
+/// while a gigabyte line (a gzip bomb, a quote never closed) stops long before memory runs
+/// out. Reading a record costs up to about 17 times its size (a line of delimiters: 8
+/// bytes of field bounds per byte, doubled while growing), some 300 MB at this default.
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 16 << 20;
+
+/// How much one input may make a reader do, so a small hostile file gets one clear error
+/// instead of minutes of work or an aborted allocation. Checked by the CSV reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most columns a header may name (`--max-columns`); refused before any per-column
+    /// memory is set aside.
+    pub max_columns: usize,
+    /// Most bytes one record (a row, or the header) may span, quoted line breaks and all
+    /// (`--max-record-mb`).
+    pub max_record_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_columns: DEFAULT_MAX_COLUMNS,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+}
+
 /// Where to read customers from: `--input` and the flags that go with it. Its `Debug`
 /// output shows the input redacted, so no password reaches a log by accident.
 #[derive(Clone)]
@@ -78,6 +109,8 @@ pub struct Source {
     pub timeout: Duration,
     /// Largest HTTP response accepted, in bytes.
     pub max_bytes: u64,
+    /// Bounds on columns and record size (CSV inputs).
+    pub limits: Limits,
 }
 
 /// The kind of source `--input` names.
@@ -99,6 +132,7 @@ impl std::fmt::Debug for Source {
             .field("token_env", &self.token_env)
             .field("timeout", &self.timeout)
             .field("max_bytes", &self.max_bytes)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -112,6 +146,7 @@ impl Source {
             token_env: None,
             timeout: DEFAULT_TIMEOUT,
             max_bytes: DEFAULT_MAX_BYTES,
+            limits: Limits::default(),
         }
     }
 
@@ -309,7 +344,7 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     check_spec(spec)?;
     source.check()?;
     match source.kind() {
-        Kind::Csv => csv::read_path(std::path::Path::new(&source.input), spec),
+        Kind::Csv => csv::read_path(std::path::Path::new(&source.input), spec, &source.limits),
         Kind::Parquet => parquet::read_path(std::path::Path::new(&source.input), spec),
         Kind::Sqlite => sqlite::read(source, spec),
         Kind::Postgres => postgres::read(source, spec),
@@ -327,9 +362,12 @@ pub fn read_spilling(
     check_spec(spec)?;
     source.check()?;
     match source.kind() {
-        Kind::Csv => {
-            csv::read_path_spilling(std::path::Path::new(&source.input), spec, Some(spill_dir))
-        }
+        Kind::Csv => csv::read_path_spilling(
+            std::path::Path::new(&source.input),
+            spec,
+            &source.limits,
+            Some(spill_dir),
+        ),
         _ => read(source, spec).map(|t| (t, None)),
     }
 }
