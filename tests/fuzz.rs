@@ -18,7 +18,8 @@ mod harness;
 use std::sync::OnceLock;
 
 use cardseg::error::show_value;
-use cardseg::ingest::csv::{read_bytes, read_bytes_with, Chunking, MAX_ABS};
+use cardseg::ingest::csv::{read_bytes, read_bytes_with, Chunking};
+use cardseg::ingest::number::MAX_ABS;
 use cardseg::ingest::Limits;
 use cardseg::ingest::{IdSpec, ReadSpec};
 use cardseg::model::Model;

@@ -24,6 +24,8 @@ use crate::table::Table;
 /// Pages followed at most (a guard against a server that links back forever).
 const MAX_PAGES: usize = 100_000;
 
+/// Reads an `http://` or `https://` source: one CSV answer, or JSON pages followed to
+/// the last one.
 pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     let name = source.source_name();
     let token = match &source.token_env {

@@ -2,7 +2,7 @@
 //! cleaning and the pipeline do not care where the rows came from.
 //!
 //! Sources, chosen by the form of `--input`:
-//! - a CSV file, plain or gzip ([`csv`]);
+//! - a CSV file, plain or gzip ([`csv`]; numbers in text are parsed by [`number`]);
 //! - a Parquet file, or a folder of `*.parquet` parts read in name order ([`parquet`]);
 //! - `sqlite://PATH` with `--table` or `--query` ([`sqlite`]);
 //! - `postgres://user@host:port/db` with `--table` or `--query` ([`postgres`]);
@@ -16,6 +16,7 @@ pub mod builder;
 pub mod categories;
 pub mod csv;
 pub mod http;
+pub mod number;
 pub mod parquet;
 mod plan;
 pub mod postgres;
@@ -31,12 +32,18 @@ use crate::table::Table;
 pub enum IdSpec {
     /// Use this column; `explicit` is false for the built-in default, which may be absent
     /// (rows are then numbered from 1).
-    Column { name: String, explicit: bool },
+    Column {
+        /// The column's name as in the header.
+        name: String,
+        /// Whether the user named it (an absent column is then an error).
+        explicit: bool,
+    },
     /// Number rows from 1.
     RowNumber,
 }
 
 impl IdSpec {
+    /// The built-in default, `CUST_ID`, which may be absent.
     pub fn default_column() -> Self {
         IdSpec::Column {
             name: crate::DEFAULT_ID_COLUMN.to_string(),
@@ -48,6 +55,7 @@ impl IdSpec {
 /// What to load from a source.
 #[derive(Debug, Clone)]
 pub struct ReadSpec {
+    /// Where customer ids come from.
     pub id: IdSpec,
     /// Columns that must exist and be numeric: an error otherwise, naming line and value.
     pub required: Vec<String>,
@@ -116,10 +124,15 @@ pub struct Source {
 /// The kind of source `--input` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A CSV file, plain or gzip.
     Csv,
+    /// A Parquet file or a folder of parts.
     Parquet,
+    /// `sqlite://PATH`.
     Sqlite,
+    /// `postgres://` or `postgresql://`.
     Postgres,
+    /// `http://` or `https://`.
     Http,
 }
 
@@ -138,6 +151,7 @@ impl std::fmt::Debug for Source {
 }
 
 impl Source {
+    /// A source with the default timeout and limits and no query, table or token.
     pub fn new(input: impl Into<String>) -> Self {
         Source {
             input: input.into(),
@@ -150,6 +164,7 @@ impl Source {
         }
     }
 
+    /// Which reader the input goes to.
     pub fn kind(&self) -> Kind {
         kind_of(&self.input)
     }
