@@ -17,9 +17,13 @@ mod common;
 
 use std::sync::OnceLock;
 
-use cardseg::ingest::csv::{read_bytes, MAX_ABS};
+use cardseg::error::show_value;
+use cardseg::ingest::csv::{read_bytes, read_bytes_with, Chunking};
+use cardseg::ingest::number::MAX_ABS;
+use cardseg::ingest::Limits;
 use cardseg::ingest::{IdSpec, ReadSpec};
 use cardseg::model::Model;
+use cardseg::table::ColumnKind;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
@@ -163,6 +167,189 @@ proptest! {
 // The model loader
 
 /// A real model file, written by a small run of the binary.
+/// One generated row: quoted id or not, the number in A (quoted or not, or empty), the
+/// NOTE cell, whether X holds text, and the line end.
+#[derive(Debug, Clone)]
+struct Row {
+    quoted_id: bool,
+    a: Option<(u32, bool)>,
+    note: Note,
+    x_text: bool,
+    crlf: bool,
+}
+
+/// A NOTE cell: plain text, empty, or a quoted field over several lines whose lines look
+/// like rows of this very file (delimiters, ids, numbers, escaped quotes, blank lines).
+#[derive(Debug, Clone)]
+enum Note {
+    Plain,
+    Empty,
+    Lines(Vec<u8>, bool),
+}
+
+fn row() -> impl Strategy<Value = Row> {
+    let note = prop_oneof![
+        2 => Just(Note::Plain),
+        1 => Just(Note::Empty),
+        3 => (proptest::collection::vec(0u8..6, 1..12), any::<bool>())
+            .prop_map(|(lines, end_nl)| Note::Lines(lines, end_nl)),
+    ];
+    (
+        any::<bool>(),
+        proptest::option::weighted(0.9, (0u32..100_000, any::<bool>())),
+        note,
+        proptest::bool::weighted(0.05),
+        any::<bool>(),
+    )
+        .prop_map(|(quoted_id, a, note, x_text, crlf)| Row {
+            quoted_id,
+            a,
+            note,
+            x_text,
+            crlf,
+        })
+}
+
+/// The file the rows make: `CUST_ID,A,NOTE,X`.
+fn render(rows: &[Row]) -> Vec<u8> {
+    let mut out = b"CUST_ID,A,NOTE,X\n".to_vec();
+    for (i, r) in rows.iter().enumerate() {
+        let id = format!("C{i}");
+        if r.quoted_id {
+            out.extend_from_slice(format!("\"{id}\",").as_bytes());
+        } else {
+            out.extend_from_slice(format!("{id},").as_bytes());
+        }
+        match r.a {
+            Some((v, true)) => {
+                out.extend_from_slice(format!("\"{}.{}\",", v / 100, v % 100).as_bytes())
+            }
+            Some((v, false)) => {
+                out.extend_from_slice(format!("{}.{},", v / 100, v % 100).as_bytes())
+            }
+            None => out.push(b','),
+        }
+        match &r.note {
+            Note::Plain => out.extend_from_slice(format!("note {i}").as_bytes()),
+            Note::Empty => {}
+            Note::Lines(lines, end_nl) => {
+                out.push(b'"');
+                for (k, l) in lines.iter().enumerate() {
+                    if k > 0 {
+                        out.extend_from_slice(if l % 2 == 0 { b"\n" } else { b"\r\n" });
+                    }
+                    let text = match l {
+                        0 => format!("C{k},{k}.5,n,{k}"),
+                        1 => format!("C{k},\"\"x\"\",\"\"{k}\"\",1"),
+                        2 => String::new(),
+                        3 => ",,,".to_string(),
+                        4 => format!("{k},{k},{k},{k},{k}"),
+                        _ => "CUST_ID,A,NOTE,X".to_string(),
+                    };
+                    out.extend_from_slice(text.as_bytes());
+                }
+                if *end_nl {
+                    out.push(b'\n');
+                }
+                out.push(b'"');
+            }
+        }
+        let x = if r.x_text {
+            format!("x{i}")
+        } else {
+            format!("{i}")
+        };
+        out.extend_from_slice(format!(",{x}").as_bytes());
+        out.extend_from_slice(if r.crlf { b"\r\n" } else { b"\n" });
+    }
+    out
+}
+
+/// What the `csv` crate reads from `bytes`, in cardseg's terms: ids, A, the NOTE and X
+/// columns' first non-number cell with its line, and the missing counts.
+fn reference(bytes: &[u8]) -> String {
+    let mut rdr = csv::ReaderBuilder::new().from_reader(bytes);
+    let mut ids = Vec::new();
+    let mut a = Vec::new();
+    let mut x = Vec::new();
+    let mut missing = [0u64; 4];
+    let mut first: [Option<(u64, String)>; 4] = [None, None, None, None];
+    for r in rdr.byte_records() {
+        let r = r.unwrap();
+        let line = r.position().unwrap().line();
+        ids.push(String::from_utf8(r[0].to_vec()).unwrap().trim().to_string());
+        for j in 0..4 {
+            let cell = &r[j];
+            if cell.trim_ascii().is_empty() {
+                missing[j] += 1;
+            } else if j >= 2
+                && first[j].is_none()
+                && std::str::from_utf8(cell)
+                    .unwrap()
+                    .trim()
+                    .parse::<f64>()
+                    .is_err()
+            {
+                first[j] = Some((line, show_value(cell)));
+            }
+        }
+        let num = |c: &[u8]| {
+            std::str::from_utf8(c)
+                .unwrap()
+                .trim()
+                .parse::<f64>()
+                .unwrap_or(f64::NAN)
+        };
+        a.push(num(&r[1]).to_bits());
+        x.push(num(&r[3]).to_bits());
+    }
+    let x = if first[3].is_some() { None } else { Some(x) };
+    format!("{ids:?} {a:?} {x:?} {missing:?} {first:?}")
+}
+
+/// The same summary of what cardseg read.
+fn summary(t: &cardseg::table::Table) -> String {
+    let ids: Vec<String> = (0..t.rows()).map(|i| t.ids.get(i).to_string()).collect();
+    let bits = |name: &str| {
+        t.column(name)
+            .map(|c| c.values.iter().map(|v| v.to_bits()).collect::<Vec<u64>>())
+    };
+    let a = bits("A").unwrap_or_default();
+    let missing: Vec<u64> = t.info.iter().map(|i| i.missing).collect();
+    let first: Vec<Option<(u64, String)>> = t
+        .info
+        .iter()
+        .enumerate()
+        .map(|(j, i)| if j >= 2 { i.first_text.clone() } else { None })
+        .collect();
+    assert!(t.info[2].kind == ColumnKind::Text || t.info[2].kind == ColumnKind::Empty);
+    format!("{ids:?} {a:?} {:?} {missing:?} {first:?}", bits("X"))
+}
+
+proptest! {
+    #![proptest_config(config(400))]
+
+    /// Multi-line quoted fields whose lines look like rows, read with blocks of 16 bytes
+    /// to 4 KiB (so block and chunk boundaries fall inside them, on lines that look like
+    /// records), give every cell the `csv` crate reads from the same bytes.
+    #[test]
+    fn block_boundaries_inside_quoted_fields_read_as_the_csv_crate(rows in proptest::collection::vec(row(), 1..60)) {
+        let bytes = render(&rows);
+        let want = reference(&bytes);
+        let spec = spec(&["A"], IdSpec::default_column());
+        for block in [16usize, 61, 256, 4096] {
+            for chunks in [1usize, 3] {
+                let t = read_bytes_with(&bytes, "fuzz.csv", &spec, &Limits::default(), Chunking { block, chunks })
+                    .map_err(|e| TestCaseError::fail(format!("block {block}: {e}")))?;
+                prop_assert_eq!(summary(&t), want.clone(), "block {}, chunks {}", block, chunks);
+            }
+        }
+        let t = read_bytes(&common::gzip(&bytes), "fuzz.csv", &spec)
+            .map_err(|e| TestCaseError::fail(format!("gzip: {e}")))?;
+        prop_assert_eq!(summary(&t), want, "gzip");
+    }
+}
+
 fn model_text() -> &'static [u8] {
     static M: OnceLock<Vec<u8>> = OnceLock::new();
     M.get_or_init(|| {

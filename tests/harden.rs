@@ -454,3 +454,216 @@ fn predict_takes_another_id_column_and_refuses_non_csv_outputs() {
     }
     assert!(diff(&before, &snapshot(dir.path())).is_empty());
 }
+
+/// The files in `dir` a run left behind (hidden temporary siblings included).
+fn leftovers(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("cardseg-tmp") || n == "out")
+        .collect()
+}
+
+/// A 100,000-column CSV (issue 16, item 5: `run` past 120 s at 3.5 GB) is refused at its
+/// header with one line naming the limit and the flag that raises it; a table within a
+/// raised limit is read.
+#[test]
+fn a_hundred_thousand_columns_are_refused_at_the_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 100_000;
+    let header: Vec<String> = (0..n).map(|j| format!("C{j}")).collect();
+    let row = vec!["1"; n].join(",");
+    let mut text = header.join(",") + "\n";
+    for _ in 0..20 {
+        text.push_str(&row);
+        text.push('\n');
+    }
+    fs::write(dir.path().join("wide.csv"), text).unwrap();
+    for args in [
+        &["inspect", "--input", "wide.csv"][..],
+        &[
+            "run",
+            "--input",
+            "wide.csv",
+            "--out",
+            "out",
+            "--features",
+            "C1,C2",
+        ][..],
+    ] {
+        let mut r = Run::new(dir.path(), args);
+        r.timeout = std::time::Duration::from_secs(20);
+        let o = r.go();
+        let bad = judge(
+            &o,
+            1,
+            &["wide.csv", "100000 columns", "10000", "--max-columns"],
+        );
+        assert!(bad.is_empty(), "{args:?}: {bad:?} {}", error_line(&o));
+        assert!(o.elapsed.as_secs() < 5, "{args:?} took {:?}", o.elapsed);
+        assert!(
+            leftovers(dir.path()).is_empty(),
+            "{:?}",
+            leftovers(dir.path())
+        );
+    }
+    // Within a raised limit the same kind of table is read.
+    let header: Vec<String> = (0..12_000).map(|j| format!("C{j}")).collect();
+    let row = vec!["1"; 12_000].join(",");
+    fs::write(
+        dir.path().join("w12k.csv"),
+        format!("{}\n{row}\n{row}\n", header.join(",")),
+    )
+    .unwrap();
+    let o = cardseg(dir.path(), &["inspect", "--input", "w12k.csv", "--json"]);
+    assert!(judge(&o, 1, &["--max-columns"]).is_empty(), "{o:?}");
+    let o = cardseg(
+        dir.path(),
+        &[
+            "inspect",
+            "--input",
+            "w12k.csv",
+            "--json",
+            "--max-columns",
+            "12000",
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{}", error_line(&o));
+    assert!(
+        o.stdout.contains("\"columns\": 12000"),
+        "{}",
+        &o.stdout[..200]
+    );
+}
+
+/// A 1 GB single line in a 1 MB `.csv.gz` (issue 16, item 5: aborted with "memory
+/// allocation of 2147483648 bytes failed", exit 134, temporary directory left) is one
+/// clear error under a 1.5 GiB address-space limit, and nothing is left behind.
+#[test]
+fn a_gigabyte_line_in_a_small_gzip_is_refused_without_an_abort() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = fs::File::create(dir.path().join("bomb.csv.gz")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    gz.write_all(b"CUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT\n")
+        .unwrap();
+    let block = vec![b'1'; 1 << 24];
+    for _ in 0..64 {
+        gz.write_all(&block).unwrap();
+    }
+    gz.write_all(b"\n").unwrap();
+    gz.finish().unwrap();
+    let r = Run::new(
+        dir.path(),
+        &[
+            "run",
+            "--input",
+            "bomb.csv.gz",
+            "--out",
+            "out",
+            "--profile-features",
+            "",
+        ],
+    );
+    let mut cmd = r.command();
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 3 << 29,
+                rlim_max: 3 << 29,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &lim);
+            Ok(())
+        });
+    }
+    let start = std::time::Instant::now();
+    let out = cmd.output().unwrap();
+    let o = Outcome {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        timed_out: false,
+        elapsed: start.elapsed(),
+    };
+    let bad = judge(
+        &o,
+        1,
+        &["bomb.csv.gz:2", "longer than 16 MiB", "--max-record-mb"],
+    );
+    assert!(bad.is_empty(), "{bad:?} {o:?}");
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+}
+
+/// A file of plain rows around a quoted field of 2.7 MB over 110,000 lines that look like
+/// rows of the file (issue 16, item 7: refused with "a quote opens in this field and is
+/// not closed"; pandas and the `csv` crate read it): every row is read, wherever the
+/// block boundaries of the reader fall, at the real 16 MiB blocks and at tiny ones.
+#[test]
+fn a_quoted_field_of_csv_looking_lines_across_block_boundaries_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |plain_bytes: usize| {
+        let mut text = String::from("CUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT,NOTE\n");
+        let mut i = 0;
+        while text.len() < plain_bytes {
+            text.push_str(&format!(
+                "C{i},{}.5,{}.25,{},ok\n",
+                i % 997,
+                i % 31,
+                1000 + i % 5000
+            ));
+            i += 1;
+        }
+        let mut note = String::from("\"");
+        for j in 0..110_000 {
+            note.push_str(&format!("C{j},{j}.5,1.25,1000,n\n"));
+        }
+        note.push_str("end\"");
+        assert!(note.len() > 2_700_000);
+        text.push_str(&format!("CX,1,2,3,{note}\n"));
+        for k in 0..2000 {
+            text.push_str(&format!("D{k},{}.5,1,2000,ok\n", k % 7));
+        }
+        text
+    };
+    for (name, plain, block) in [
+        ("small.csv", 3000, Some("4096")),
+        ("tiny.csv", 300, Some("64")),
+        ("real.csv", 15_500_000, None),
+    ] {
+        let text = make(plain);
+        fs::write(dir.path().join(name), &text).unwrap();
+        let want = csv::ReaderBuilder::new()
+            .from_reader(text.as_bytes())
+            .byte_records()
+            .count();
+        let mut r = Run::new(dir.path(), &["inspect", "--input", name, "--json"]);
+        if let Some(b) = block {
+            r.env.push(("CARDSEG_CSV_BLOCK_BYTES", b.to_string()));
+        }
+        let o = r.go();
+        assert_eq!(o.code, Some(0), "{name}: {}", error_line(&o));
+        assert!(
+            o.stdout.contains(&format!("\"rows\": {want},")),
+            "{name}: want {want} rows: {}",
+            &o.stdout[..200]
+        );
+        assert!(o.elapsed.as_secs() < 10, "{name} took {:?}", o.elapsed);
+    }
+    // A quote that really is not closed still stops the read, at its line.
+    fs::write(
+        dir.path().join("open.csv"),
+        "CUST_ID,BALANCE,NOTE\nx,1,ok\ny,2,\"open\nz,3,ok\nw,4,ok\n",
+    )
+    .unwrap();
+    let mut r = Run::new(dir.path(), &["inspect", "--input", "open.csv"]);
+    r.env.push(("CARDSEG_CSV_BLOCK_BYTES", "16".into()));
+    let o = r.go();
+    let bad = judge(&o, 1, &["open.csv:3", "column NOTE", "a quote opens"]);
+    assert!(bad.is_empty(), "{bad:?}");
+}

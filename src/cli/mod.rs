@@ -81,6 +81,13 @@ pub struct SourceArgs {
     /// Time limit in seconds of one http(s):// read, all pages together.
     #[arg(long, default_value_t = cardseg::ingest::DEFAULT_TOTAL_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub total_timeout_secs: u64,
+    /// Most columns a CSV header may have (1 to 1,000,000).
+    #[arg(long, default_value_t = cardseg::ingest::DEFAULT_MAX_COLUMNS, value_parser = bounded::<1, 1_000_000>)]
+    pub max_columns: usize,
+    /// Most megabytes one CSV row (or the header) may span, quoted line breaks included
+    /// (1 to 4096).
+    #[arg(long, default_value_t = (cardseg::ingest::DEFAULT_MAX_RECORD_BYTES >> 20) as usize, value_parser = bounded::<1, 4096>)]
+    pub max_record_mb: usize,
 }
 
 impl SourceArgs {
@@ -95,6 +102,10 @@ impl SourceArgs {
             max_pages: self.max_pages,
             max_total_bytes: self.max_total_download_mb.saturating_mul(1 << 20),
             total_timeout: std::time::Duration::from_secs(self.total_timeout_secs),
+            limits: cardseg::ingest::Limits {
+                max_columns: self.max_columns,
+                max_record_bytes: (self.max_record_mb as u64) << 20,
+            },
         }
     }
 }

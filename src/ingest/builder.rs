@@ -4,7 +4,7 @@
 //! every value is a number and reported as text otherwise; nulls are missing values.
 
 use crate::error::{show_value, Error, Result};
-use crate::ingest::csv::{parse_number, Cell};
+use crate::ingest::number::{parse_number, Cell};
 use crate::ingest::plan::{plan, Plan, Slot, Wording};
 use crate::ingest::ReadSpec;
 use crate::table::{Column, ColumnInfo, ColumnKind, Ids, Table};
@@ -89,6 +89,7 @@ impl TableBuilder {
         self.error_source = name.to_string();
     }
 
+    /// How many columns the source has.
     pub fn column_count(&self) -> usize {
         self.names.len()
     }
@@ -100,6 +101,7 @@ impl TableBuilder {
         self.slots[j] != Slot::Skip
     }
 
+    /// Whether column `j` is the id column.
     pub fn is_id(&self, j: usize) -> bool {
         self.slots[j] == Slot::Id
     }
@@ -251,10 +253,13 @@ impl TableBuilder {
         }
     }
 
+    /// Rows added so far.
     pub fn rows(&self) -> u64 {
         self.rows
     }
 
+    /// The table, once every row is in, with the column kinds settled (text, empty); an
+    /// error when the source has no rows.
     pub fn finish(mut self) -> Result<Table> {
         let rows = self.rows;
         if rows == 0 {

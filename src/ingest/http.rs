@@ -24,6 +24,8 @@ use crate::ingest::builder::{TableBuilder, Val};
 use crate::ingest::{csv, redact, scrub, ReadSpec, Source};
 use crate::table::Table;
 
+/// Reads an `http://` or `https://` source: one CSV answer, or JSON pages followed to
+/// the last one.
 pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     let name = source.source_name();
     let token = match &source.token_env {
@@ -188,7 +190,13 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
             if spec.delimiter.is_none() && ctype.contains("tab-separated") {
                 spec.delimiter = Some(b'\t');
             }
-            return csv::read_bytes(&body, &name, &spec);
+            return csv::read_bytes_with(
+                &body,
+                &name,
+                &spec,
+                &source.limits,
+                csv::Chunking::default(),
+            );
         }
         let next = json
             .add_page(&body)

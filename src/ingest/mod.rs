@@ -2,7 +2,7 @@
 //! cleaning and the pipeline do not care where the rows came from.
 //!
 //! Sources, chosen by the form of `--input`:
-//! - a CSV file, plain or gzip ([`csv`]);
+//! - a CSV file, plain or gzip ([`csv`]; numbers in text are parsed by [`number`]);
 //! - a Parquet file, or a folder of `*.parquet` parts read in name order ([`parquet`]);
 //! - `sqlite://PATH` with `--table` or `--query` ([`sqlite`]);
 //! - `postgres://user@host:port/db` with `--table` or `--query` ([`postgres`]);
@@ -16,6 +16,7 @@ pub mod builder;
 pub mod categories;
 pub mod csv;
 pub mod http;
+pub mod number;
 pub mod parquet;
 mod plan;
 pub mod postgres;
@@ -31,7 +32,12 @@ use crate::table::Table;
 pub enum IdSpec {
     /// Use this column; `explicit` is false for the built-in default, which may be absent
     /// (rows are then numbered from 1).
-    Column { name: String, explicit: bool },
+    Column {
+        /// The column's name as in the header.
+        name: String,
+        /// Whether the user named it (an absent column is then an error).
+        explicit: bool,
+    },
     /// Number rows from 1.
     RowNumber,
 }
@@ -71,6 +77,7 @@ impl IdSpec {
 /// What to load from a source.
 #[derive(Debug, Clone)]
 pub struct ReadSpec {
+    /// Where customer ids come from.
     pub id: IdSpec,
     /// Columns that must exist and be numeric: an error otherwise, naming line and value.
     pub required: Vec<String>,
@@ -94,6 +101,37 @@ pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 4 << 30;
 /// per-request timeout alone lets endless quick pages run for ever.
 pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// Default of [`Limits::max_columns`]: far above any customer table (CC GENERAL has 18
+/// columns, wide warehouse extracts a few hundred), far below the hundred thousand
+/// columns that make a small file cost minutes and gigabytes.
+pub const DEFAULT_MAX_COLUMNS: usize = 10_000;
+/// Default of [`Limits::max_record_bytes`]: 16 MiB, room for multi-megabyte quoted notes,
+/// while a gigabyte line (a gzip bomb, a quote never closed) stops long before memory runs
+/// out. Reading a record costs up to about 17 times its size (a line of delimiters: 8
+/// bytes of field bounds per byte, doubled while growing), some 300 MB at this default.
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 16 << 20;
+
+/// How much one input may make a reader do, so a small hostile file gets one clear error
+/// instead of minutes of work or an aborted allocation. Checked by the CSV reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most columns a header may name (`--max-columns`); refused before any per-column
+    /// memory is set aside.
+    pub max_columns: usize,
+    /// Most bytes one record (a row, or the header) may span, quoted line breaks and all
+    /// (`--max-record-mb`).
+    pub max_record_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_columns: DEFAULT_MAX_COLUMNS,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+}
+
 /// Where to read customers from: `--input` and the flags that go with it. Its `Debug`
 /// output shows the input redacted, so no password reaches a log by accident.
 #[derive(Clone)]
@@ -116,15 +154,22 @@ pub struct Source {
     pub max_total_bytes: u64,
     /// Wall-time limit of one HTTP read, all pages together (`--total-timeout-secs`).
     pub total_timeout: Duration,
+    /// Bounds on columns and record size (CSV inputs).
+    pub limits: Limits,
 }
 
 /// The kind of source `--input` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A CSV file, plain or gzip.
     Csv,
+    /// A Parquet file or a folder of parts.
     Parquet,
+    /// `sqlite://PATH`.
     Sqlite,
+    /// `postgres://` or `postgresql://`.
     Postgres,
+    /// `http://` or `https://`.
     Http,
 }
 
@@ -140,11 +185,13 @@ impl std::fmt::Debug for Source {
             .field("max_pages", &self.max_pages)
             .field("max_total_bytes", &self.max_total_bytes)
             .field("total_timeout", &self.total_timeout)
+            .field("limits", &self.limits)
             .finish()
     }
 }
 
 impl Source {
+    /// A source with the default timeout and limits and no query, table or token.
     pub fn new(input: impl Into<String>) -> Self {
         Source {
             input: input.into(),
@@ -156,9 +203,11 @@ impl Source {
             max_pages: DEFAULT_MAX_PAGES,
             max_total_bytes: DEFAULT_MAX_TOTAL_BYTES,
             total_timeout: DEFAULT_TOTAL_TIMEOUT,
+            limits: Limits::default(),
         }
     }
 
+    /// Which reader the input goes to.
     pub fn kind(&self) -> Kind {
         kind_of(&self.input)
     }
@@ -353,7 +402,7 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     check_spec(spec)?;
     source.check()?;
     match source.kind() {
-        Kind::Csv => csv::read_path(std::path::Path::new(&source.input), spec),
+        Kind::Csv => csv::read_path(std::path::Path::new(&source.input), spec, &source.limits),
         Kind::Parquet => parquet::read_path(std::path::Path::new(&source.input), spec),
         Kind::Sqlite => sqlite::read(source, spec),
         Kind::Postgres => postgres::read(source, spec),
@@ -371,9 +420,12 @@ pub fn read_spilling(
     check_spec(spec)?;
     source.check()?;
     match source.kind() {
-        Kind::Csv => {
-            csv::read_path_spilling(std::path::Path::new(&source.input), spec, Some(spill_dir))
-        }
+        Kind::Csv => csv::read_path_spilling(
+            std::path::Path::new(&source.input),
+            spec,
+            &source.limits,
+            Some(spill_dir),
+        ),
         _ => read(source, spec).map(|t| (t, None)),
     }
 }

@@ -13,7 +13,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::show_value;
-use crate::ingest::csv::{check_value, parse_number, Cell};
+use crate::ingest::number::{check_value, parse_number, Cell};
 use crate::model::Model;
 
 /// Customers of one JSON request, as columns in the model's feature order.
