@@ -31,7 +31,12 @@ use crate::table::Table;
 pub enum IdSpec {
     /// Use this column; `explicit` is false for the built-in default, which may be absent
     /// (rows are then numbered from 1).
-    Column { name: String, explicit: bool },
+    Column {
+        /// Header name of the id column.
+        name: String,
+        /// True when the user named the column, so its absence is an error.
+        explicit: bool,
+    },
     /// Number rows from 1.
     RowNumber,
 }
@@ -71,6 +76,7 @@ impl IdSpec {
 /// What to load from a source.
 #[derive(Debug, Clone)]
 pub struct ReadSpec {
+    /// Where customer ids come from.
     pub id: IdSpec,
     /// Columns that must exist and be numeric: an error otherwise, naming line and value.
     pub required: Vec<String>,
@@ -106,10 +112,15 @@ pub struct Source {
 /// The kind of source `--input` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A CSV file, gzip-compressed or not (anything not recognised as another kind).
     Csv,
+    /// A `.parquet` file, a file starting with Parquet's magic bytes, or a folder of parts.
     Parquet,
+    /// A `sqlite://PATH` URL.
     Sqlite,
+    /// A `postgres://` or `postgresql://` URL.
     Postgres,
+    /// An `http://` or `https://` URL.
     Http,
 }
 
@@ -127,6 +138,7 @@ impl std::fmt::Debug for Source {
 }
 
 impl Source {
+    /// A source reading `input` with no query, table or token and the default limits.
     pub fn new(input: impl Into<String>) -> Self {
         Source {
             input: input.into(),
@@ -138,6 +150,7 @@ impl Source {
         }
     }
 
+    /// The kind of source the input names (see [`kind_of`]).
     pub fn kind(&self) -> Kind {
         kind_of(&self.input)
     }
