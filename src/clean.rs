@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::table::Table;
 
+/// What to do with a missing value of a column the pipeline uses (`--missing`); saved in
+/// the model so new customers are treated as the training customers were.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MissingPolicy {
@@ -45,7 +47,9 @@ impl std::fmt::Display for MissingPolicy {
 /// What cleaning did to one column.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ColumnCleaning {
+    /// The column's header name.
     pub column: String,
+    /// Missing cells found in it.
     pub missing: u64,
     /// The value filled in (None with the drop policy).
     pub fill_value: Option<f64>,
@@ -54,9 +58,13 @@ pub struct ColumnCleaning {
 /// What cleaning did to the table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CleanReport {
+    /// The policy applied.
     pub policy: MissingPolicy,
+    /// Customers before cleaning.
     pub rows_in: u64,
+    /// Customers after cleaning (fewer than `rows_in` only with the drop policy).
     pub rows_out: u64,
+    /// Every cleaned column, in the order cleaned.
     pub columns: Vec<ColumnCleaning>,
     /// With the drop policy: for each input row, whether it was kept.
     #[serde(skip)]

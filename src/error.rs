@@ -13,57 +13,89 @@ use std::path::Path;
 /// Library result.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Every failure the library reports: each variant carries what its message needs to
+/// point at the problem (source, line, column, path) and the advice to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A problem with a data cell or record: the location is precise.
     #[error("{}:{line}: column {}: {}", one_line(.source_name), one_line(.column), one_line(.message))]
     Cell {
+        /// The file or source the cell came from.
         source_name: String,
+        /// Line of the file, counted from 1, as an editor shows it.
         line: u64,
+        /// Header name of the cell's column.
         column: String,
+        /// What is wrong with the value and what to do.
         message: String,
     },
     /// A problem with a cell of a source without lines (database, Parquet, JSON): the
     /// row is counted from 1 in the order the source returned rows.
     #[error("{source_name}: row {row}: column {column}: {message}")]
     RowCell {
+        /// The source the cell came from (a database URL is redacted).
         source_name: String,
+        /// Row counted from 1 in the order the source returned rows.
         row: u64,
+        /// Name of the cell's column.
         column: String,
+        /// What is wrong with the value and what to do.
         message: String,
     },
     /// A problem with a record as a whole (ragged row, bad quoting, invalid UTF-8).
     #[error("{}:{line}: {}", one_line(.source_name), one_line(.message))]
     Record {
+        /// The file or source the record came from.
         source_name: String,
+        /// Line of the file where the record starts, counted from 1.
         line: u64,
+        /// What is wrong with the record and what to do.
         message: String,
     },
     /// A problem with an input as a whole (missing column, empty file, too few rows).
     #[error("{}: {}", one_line(.source_name), one_line(.message))]
     Input {
+        /// The file or source as the user named it.
         source_name: String,
+        /// What is wrong with the input and what to do.
         message: String,
     },
     /// Reading or writing a path failed at the operating-system level.
     #[error("{}: {action} failed: {}", one_line(.path), one_line(.reason))]
     Io {
+        /// The path that could not be read or written.
         path: String,
+        /// What cardseg was doing ("reading model", "writing report"), so the user
+        /// knows which step failed.
         action: &'static str,
+        /// The operating system's reason, without the errno suffix.
         reason: String,
     },
     /// A saved model that cannot be used (truncated, edited, newer format, wrong features).
     #[error("model {}: {}", one_line(.path), one_line(.message))]
-    Model { path: String, message: String },
+    Model {
+        /// The model file as the user named it.
+        path: String,
+        /// What is wrong with the model and what to do.
+        message: String,
+    },
     /// Parameters that do not make sense together (checked before any work is done).
     #[error("{}", one_line(.0))]
-    Usage(String),
+    Usage(
+        /// The whole message: which parameters clash and what to pass instead.
+        String,
+    ),
     /// The output already exists and `--force` was not given.
     #[error("{} already exists and is not empty; choose another output or pass --force to replace it", one_line(.path))]
-    OutputExists { path: String },
+    OutputExists {
+        /// The output directory or file that would be overwritten.
+        path: String,
+    },
 }
 
 impl Error {
+    /// An [`Error::Io`] for `path`, with the common reasons spelled plainly instead of
+    /// the operating system's wording.
     pub fn io(path: &Path, action: &'static str, err: std::io::Error) -> Self {
         let reason = match err.kind() {
             std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
@@ -80,6 +112,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Input`]: a problem with `source_name` as a whole.
     pub fn input(source_name: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Input {
             source_name: source_name.into(),
@@ -87,10 +120,12 @@ impl Error {
         }
     }
 
+    /// An [`Error::Usage`]: parameters that do not make sense together.
     pub fn usage(message: impl Into<String>) -> Self {
         Error::Usage(message.into())
     }
 
+    /// An [`Error::Model`]: the model file at `path` cannot be used.
     pub fn model(path: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Model {
             path: path.into(),

@@ -270,10 +270,13 @@ impl OutputDir {
         &self.tmp
     }
 
+    /// Where to write output file `name` now: inside the temporary directory, so it
+    /// appears in the target only when the run commits.
     pub fn file(&self, name: &str) -> PathBuf {
         self.tmp.join(name)
     }
 
+    /// The directory the outputs end up in after [`commit`](Self::commit).
     pub fn target(&self) -> &Path {
         &self.target
     }

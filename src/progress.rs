@@ -11,6 +11,7 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
+/// Whether progress bars were silenced with `--quiet` ([`set_quiet`]).
 pub fn is_quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }
@@ -23,6 +24,7 @@ fn enabled() -> bool {
 pub struct Progress(Option<indicatif::ProgressBar>);
 
 impl Progress {
+    /// A bar counting bytes of an input of `total` bytes, with an estimated time left.
     pub fn bytes(total: u64, label: &str) -> Self {
         Self::make(
             total,
@@ -30,6 +32,8 @@ impl Progress {
             "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {eta}",
         )
     }
+    /// A bar counting `total` steps (fits of the k sweep, files read, rows generated),
+    /// with the time elapsed.
     pub fn steps(total: u64, label: &str) -> Self {
         Self::make(total, label, "{msg:>10} [{bar:30}] {pos}/{len} {elapsed}")
     }
@@ -47,11 +51,13 @@ impl Progress {
         bar.set_message(label.to_string());
         Progress(Some(bar))
     }
+    /// Advances the bar by `n` bytes or steps.
     pub fn inc(&self, n: u64) {
         if let Some(b) = &self.0 {
             b.inc(n);
         }
     }
+    /// Clears the bar, so it leaves nothing behind on the terminal.
     pub fn finish(&self) {
         if let Some(b) = &self.0 {
             b.finish_and_clear();
@@ -66,6 +72,7 @@ impl Progress {
     }
 }
 
+/// A reader that advances a bar by every byte read (see [`Progress::wrap_read`]).
 pub struct CountingReader<R> {
     inner: R,
     bar: Option<indicatif::ProgressBar>,

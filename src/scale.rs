@@ -12,12 +12,16 @@ use crate::table::Table;
 /// customer's few features in one cache line for the distance kernels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrix {
+    /// Number of rows (customers).
     pub n: usize,
+    /// Number of columns (features).
     pub d: usize,
+    /// The `n * d` values, row after row.
     pub data: Vec<f64>,
 }
 
 impl Matrix {
+    /// The features of customer `i`.
     pub fn row(&self, i: usize) -> &[f64] {
         &self.data[i * self.d..(i + 1) * self.d]
     }
@@ -45,6 +49,7 @@ impl ScalerKind {
     pub fn is_minmax(&self) -> bool {
         *self == ScalerKind::Minmax
     }
+    /// The name `--scaler` takes and the model stores.
     pub fn as_str(&self) -> &'static str {
         match self {
             ScalerKind::Minmax => "minmax",
@@ -107,8 +112,12 @@ pub struct MinMaxScaler {
     /// minmax when absent (models written before scaler kinds existed).
     #[serde(default, skip_serializing_if = "ScalerKind::is_minmax")]
     pub kind: ScalerKind,
+    /// The features scaled, in column order of the scaled matrix.
     pub features: Vec<String>,
+    /// Smallest training value of each feature in raw units, whatever the kind (as
+    /// scikit-learn's `data_min_`); loading a model checks `scale` against the range.
     pub data_min: Vec<f64>,
+    /// Largest training value of each feature in raw units (scikit-learn's `data_max_`).
     pub data_max: Vec<f64>,
     /// minmax: `1 / (max - min)`, as scikit-learn's `scale_`; standard: `1 / std`;
     /// robust: `1 / IQR`; log-minmax: `1 / (g(max) - g(min))`.
@@ -243,6 +252,8 @@ impl MinMaxScaler {
         Ok(self.transform_columns(&cols))
     }
 
+    /// Scales columns given as slices (in the order of `features`) into a row-major
+    /// matrix, for callers that hold columns outside a [`Table`].
     pub fn transform_columns(&self, cols: &[&[f64]]) -> Matrix {
         let d = cols.len();
         let n = cols.first().map(|c| c.len()).unwrap_or(0);

@@ -9,12 +9,14 @@ pub struct Ids {
 }
 
 impl Ids {
+    /// An empty list with room for `rows` ids of about eight bytes each.
     pub fn with_capacity(rows: usize) -> Self {
         Ids {
             buf: String::with_capacity(rows * 8),
             ends: Vec::with_capacity(rows),
         }
     }
+    /// Appends one id.
     pub fn push(&mut self, id: &str) {
         self.buf.push_str(id);
         self.ends.push(self.buf.len());
@@ -30,6 +32,7 @@ impl Ids {
         self.ends.reserve(rows);
         self.buf.reserve(bytes);
     }
+    /// Removes every id, keeping the memory for the next batch.
     pub fn clear(&mut self) {
         self.buf.clear();
         self.ends.clear();
@@ -39,16 +42,20 @@ impl Ids {
         self.ends.shrink_to_fit();
         self.buf.shrink_to_fit();
     }
+    /// Number of ids (one per customer).
     pub fn len(&self) -> usize {
         self.ends.len()
     }
+    /// True when there are no ids.
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
+    /// The id of row `i` (panics when `i` is out of range, as slice indexing does).
     pub fn get(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.buf[start..self.ends[i]]
     }
+    /// Every id, in row order.
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         (0..self.len()).map(move |i| self.get(i))
     }
@@ -109,8 +116,11 @@ pub enum ColumnKind {
 /// Per-column facts the reader gathers for every header column, loaded or not.
 #[derive(Debug, Clone)]
 pub struct ColumnInfo {
+    /// Header name.
     pub name: String,
+    /// What the column holds, which decides whether it can be a feature.
     pub kind: ColumnKind,
+    /// Missing cells in the column (blank, or NULL in a database or Parquet).
     pub missing: u64,
     /// For text columns: the first cell that is not a number, and its line (or row, see
     /// [`Table::row_based`]).
@@ -120,7 +130,9 @@ pub struct ColumnInfo {
 /// A numeric column; NaN marks a missing cell.
 #[derive(Debug, Clone)]
 pub struct Column {
+    /// Header name.
     pub name: String,
+    /// One value per row, in row order.
     pub values: Vec<f64>,
 }
 
@@ -131,6 +143,7 @@ pub struct Table {
     pub source: String,
     /// Name of the id column, or None when ids are row numbers.
     pub id_column: Option<String>,
+    /// The id of every row (row numbers from 1 when there is no id column).
     pub ids: Ids,
     /// Loaded numeric columns, in header order.
     pub columns: Vec<Column>,
@@ -154,15 +167,19 @@ impl Table {
         std::mem::replace(&mut self.ids, kept_ids)
     }
 
+    /// Number of customers.
     pub fn rows(&self) -> usize {
         self.ids.len()
     }
+    /// The loaded numeric column `name`, if it was loaded.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
+    /// Position of column `name` in `columns`.
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
     }
+    /// Every header column's name, loaded or not, in header order.
     pub fn header_names(&self) -> Vec<&str> {
         self.info.iter().map(|c| c.name.as_str()).collect()
     }
@@ -256,10 +273,12 @@ impl Spilled {
         self.columns.retain(|c| c.name != name);
     }
 
+    /// The columns in the file, in the order they were first written.
     pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
         self.columns.iter().map(|c| c.name.as_str())
     }
 
+    /// True when column `name` was spilled (and not forgotten).
     pub fn contains(&self, name: &str) -> bool {
         self.columns.iter().any(|c| c.name == name)
     }

@@ -11,10 +11,13 @@ pub struct Args {
     /// Directory for migration.csv and migration.json (refused if it exists, unless --force).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing output directory (atomically: the old one stays until the new
+    /// one is complete).
     #[arg(long)]
     pub force: bool,
 }
 
+/// `cardseg compare`: writes the migration table; `quiet` drops the printed summary.
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     let m =
         cardseg::lifecycle::migration::compare(&args.before, &args.after, &args.out, args.force)?;

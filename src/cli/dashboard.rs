@@ -24,6 +24,7 @@ pub struct Args {
     pub delimiter: Option<u8>,
 }
 
+/// `cardseg dashboard`: rebuilds the page from a finished run without re-clustering.
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     let report = cardseg::rebuild::rebuild(&RebuildRequest {
         model: args.model,

@@ -17,6 +17,8 @@ pub struct Args {
 /// Marks an output directory as the demo's own, so the next demo may replace it.
 const MARKER: &str = ".cardseg-demo";
 
+/// `cardseg demo`: generates customers in memory and runs the pipeline on them; the
+/// generated CSV is saved with the outputs so `predict` can be tried on it.
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     if args.rows < 20 || args.rows > 5_000_000 {
         return Err(cardseg::Error::usage(

@@ -14,6 +14,8 @@ pub struct Args {
     /// Directory for drift.md and drift.json (refused if it exists, unless --force).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace an existing output directory (atomically: the old one stays until the new
+    /// one is complete).
     #[arg(long)]
     pub force: bool,
     /// Exit with status 3 when any PSI (a feature's or the segment shares') is above this.

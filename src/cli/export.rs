@@ -15,6 +15,7 @@ pub struct Args {
     /// File to write (refused if it exists, unless --force).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing file (atomically: the old one stays until the new one is whole).
     #[arg(long)]
     pub force: bool,
     /// SQL dialect: postgres, sqlite, duckdb, spark, bigquery or ansi.
@@ -28,6 +29,7 @@ pub struct Args {
     pub query: Option<String>,
 }
 
+/// `cardseg export`: writes the model as SQL or PMML.
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     if args.format == Format::Pmml && (args.table.is_some() || args.query.is_some()) {
         return Err(cardseg::Error::usage(

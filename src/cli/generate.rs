@@ -12,10 +12,12 @@ pub struct Args {
     /// exists, unless --force).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing file (atomically: the old one stays until the new one is whole).
     #[arg(long)]
     pub force: bool,
 }
 
+/// `cardseg generate`: writes synthetic customers (CSV or Parquet).
 pub fn exec(args: Args) -> cardseg::Result<()> {
     if args.rows == 0 || args.rows > 1_000_000_000 {
         return Err(cardseg::Error::usage(

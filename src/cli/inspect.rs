@@ -15,6 +15,7 @@ pub struct Args {
     pub json: bool,
 }
 
+/// `cardseg inspect`: prints the description of a table as text or JSON.
 pub fn exec(args: Args) -> cardseg::Result<()> {
     let id = args
         .id_column

@@ -91,6 +91,7 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
+    /// The library's [`Source`](cardseg::ingest::Source) these flags describe.
     pub fn source(&self) -> cardseg::ingest::Source {
         cardseg::ingest::Source {
             input: self.input.clone(),
@@ -123,6 +124,8 @@ pub struct WriteArgs {
 }
 
 impl WriteArgs {
+    /// Where to store the labels, if `--write-labels` was given; `timeout_secs` is the
+    /// input's `--timeout-secs`, which the write shares.
     pub fn target(&self, timeout_secs: u64) -> Option<cardseg::writeback::LabelTarget> {
         self.write_labels
             .as_ref()
@@ -145,7 +148,6 @@ pub fn column_list(s: &str) -> Result<Vec<String>, String> {
     Ok(v)
 }
 
-/// `--delimiter`: one ASCII character, or "tab".
 /// A whole number between LO and HI (a flag's documented range): a usage error, never an
 /// allocation the size of a typo.
 pub fn bounded<const LO: usize, const HI: usize>(s: &str) -> Result<usize, String> {
@@ -157,6 +159,7 @@ pub fn bounded<const LO: usize, const HI: usize>(s: &str) -> Result<usize, Strin
         .ok_or_else(|| format!("{s:?}: use a whole number from {LO} to {HI}"))
 }
 
+/// `--delimiter`: one ASCII character, or "tab".
 pub fn delimiter(s: &str) -> Result<u8, String> {
     match s {
         "tab" | "\\t" => Ok(b'\t'),

@@ -15,6 +15,7 @@ pub struct Args {
     /// Labels file to write (refused if it exists, unless --force).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing labels file (atomically: the old one stays until the new one is whole).
     #[arg(long)]
     pub force: bool,
     /// Field delimiter (default: sniffed).
@@ -33,6 +34,7 @@ pub struct Args {
     pub raw_csv: bool,
 }
 
+/// `cardseg predict`: labels new customers with a saved model.
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     cardseg::output::refuse_inputs(&args.out, &[&args.model])?;
     let (model, checksum) = Model::load(&args.model)?;

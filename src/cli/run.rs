@@ -117,6 +117,8 @@ fn optional_list(s: &Option<String>) -> Result<Option<Vec<String>>, cardseg::Err
 }
 
 impl Common {
+    /// The run configuration the flags describe, reading `input` into `out`; a bad
+    /// column list is a usage error.
     pub fn config(&self, input: String, out: PathBuf) -> Result<RunConfig, cardseg::Error> {
         let profile_features = if self.profile_features.trim().is_empty() {
             vec![]
@@ -202,6 +204,7 @@ pub fn print_result(r: &RunResult, quiet: bool, timings: bool) -> cardseg::Resul
     super::print(&String::from_utf8_lossy(&text))
 }
 
+/// `cardseg run`: the whole pipeline on `--input`.
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     let mut cfg = args.common.config(args.source.input.clone(), args.out)?;
     cfg.source = args.source.source();

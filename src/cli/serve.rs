@@ -37,6 +37,8 @@ pub struct Args {
     pub memory_budget: usize,
 }
 
+/// `cardseg serve`: reads the token (if any) from its variable, then serves the model
+/// until the process is stopped.
 pub fn exec(args: Args) -> cardseg::Result<()> {
     let token = match &args.token_env {
         None => None,

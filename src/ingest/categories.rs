@@ -14,8 +14,12 @@ pub const MAX_TRACKED: usize = 1000;
 
 /// One text column read as categories: value labels and one code per row.
 pub struct TextCategories {
+    /// Header name of the column.
     pub column: String,
+    /// The distinct values, "(missing)" for empty cells; a code indexes this list.
     pub values: Vec<String>,
+    /// Each row's value as an index into `values`: one small number per customer instead
+    /// of a string.
     pub codes: Vec<u32>,
 }
 

@@ -33,9 +33,9 @@ pub enum IdSpec {
     /// Use this column; `explicit` is false for the built-in default, which may be absent
     /// (rows are then numbered from 1).
     Column {
-        /// The column's name as in the header.
+        /// Header name of the id column.
         name: String,
-        /// Whether the user named it (an absent column is then an error).
+        /// True when the user named the column, so its absence is an error.
         explicit: bool,
     },
     /// Number rows from 1.
@@ -161,15 +161,15 @@ pub struct Source {
 /// The kind of source `--input` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A CSV file, plain or gzip.
+    /// A CSV file, gzip-compressed or not (anything not recognised as another kind).
     Csv,
-    /// A Parquet file or a folder of parts.
+    /// A `.parquet` file, a file starting with Parquet's magic bytes, or a folder of parts.
     Parquet,
-    /// `sqlite://PATH`.
+    /// A `sqlite://PATH` URL.
     Sqlite,
-    /// `postgres://` or `postgresql://`.
+    /// A `postgres://` or `postgresql://` URL.
     Postgres,
-    /// `http://` or `https://`.
+    /// An `http://` or `https://` URL.
     Http,
 }
 
@@ -191,7 +191,7 @@ impl std::fmt::Debug for Source {
 }
 
 impl Source {
-    /// A source with the default timeout and limits and no query, table or token.
+    /// A source reading `input` with no query, table or token and the default limits.
     pub fn new(input: impl Into<String>) -> Self {
         Source {
             input: input.into(),
@@ -207,7 +207,7 @@ impl Source {
         }
     }
 
-    /// Which reader the input goes to.
+    /// The kind of source the input names (see [`kind_of`]).
     pub fn kind(&self) -> Kind {
         kind_of(&self.input)
     }

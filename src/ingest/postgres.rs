@@ -27,6 +27,7 @@ use crate::table::Table;
 
 /// A connection configuration with its password resolved, and what may be shown of it.
 pub struct Connection {
+    /// The driver's configuration, password included: never shown.
     pub config: Config,
     /// The redacted URL.
     pub shown: String,
@@ -83,6 +84,7 @@ pub fn configure(url: &str, timeout: Duration) -> Result<Connection> {
 }
 
 impl Connection {
+    /// Opens the connection; a failure names the source `name` and never the password.
     pub fn connect(&self, name: &str) -> Result<Client> {
         self.config
             .connect(NoTls)
@@ -295,6 +297,7 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Reads the table or query of a `postgres://` source into a [`Table`].
 pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     let name = source.source_name();
     let conn = configure(&source.input, source.timeout)?;

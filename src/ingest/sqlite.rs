@@ -17,6 +17,8 @@ pub fn path_of(url: &str) -> &str {
 }
 
 /// The SQL that reads the source: the query as given, or every column of the table.
+/// The SELECT a database source runs (shared with PostgreSQL): the `--query` as given
+/// (without a trailing semicolon), or every column of `--table`; empty with neither.
 pub fn select_sql(source: &Source) -> String {
     match (&source.query, &source.table) {
         (Some(q), _) => q.trim().trim_end_matches(';').to_string(),
@@ -25,6 +27,7 @@ pub fn select_sql(source: &Source) -> String {
     }
 }
 
+/// Reads the table or query of a `sqlite://` source into a [`Table`].
 pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     let name = source.source_name();
     let path = path_of(&source.input);

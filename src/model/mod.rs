@@ -22,6 +22,7 @@ use crate::cluster::silhouette::Score;
 use crate::error::{Error, Result};
 use crate::scale::MinMaxScaler;
 
+/// The `format` tag of a model file, so a stray JSON file is refused rather than misread.
 pub const FORMAT: &str = "cardseg-model";
 /// Bumped when a change would make older cardseg read the file wrongly: the newest
 /// format this cardseg reads. Version 2 adds a scaler `kind` other than minmax; a model
@@ -31,58 +32,97 @@ pub const FORMAT_VERSION: u64 = 2;
 /// Models are small; anything larger is not one of ours.
 const MAX_MODEL_BYTES: u64 = 64 << 20;
 
+/// One segment as the model records it: what `predict` and `serve` return with a label,
+/// so scored customers carry the same name and advice as the training report.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SegmentMeta {
+    /// Segment id shown in every output (1..=k unless the model continues a previous one).
     pub id: u32,
+    /// Business name of the segment, unique within the model.
     pub name: String,
+    /// Why the name fits: the profile figures it rests on.
     pub rationale: String,
+    /// The suggested marketing action for the segment.
     pub action: String,
+    /// Training customers in the segment.
     pub customers: u64,
+    /// Those customers as a fraction (0 to 1) of all training customers.
     pub share: f64,
 }
 
+/// One k of the sweep: the figures the elbow and silhouette rules choose from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KRow {
+    /// Number of segments tried.
     pub k: usize,
+    /// Within-segment sum of squared distances (scaled units) of the best fit at this k.
     pub inertia: f64,
+    /// Mean silhouette of that fit (exact or sampled).
     pub silhouette: Score,
 }
 
+/// How the number of segments was chosen, kept with the model so the choice can be
+/// audited and explained in the report without re-running the sweep.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KSelection {
+    /// The rule asked for (`--k-rule`).
     pub rule: KRule,
+    /// Smallest k swept.
     pub k_min: usize,
+    /// Largest k swept.
     pub k_max: usize,
+    /// The knee of the inertia curve (Kneedle), if it has one.
     pub knee: Option<usize>,
+    /// The k with the highest silhouette, if any silhouette could be computed.
     pub best_silhouette: Option<usize>,
+    /// The k the model uses.
     pub chosen: usize,
+    /// One sentence for people: why `chosen` was taken, with the alternatives.
     pub reason: String,
+    /// Every k swept, in ascending order.
     pub sweep: Vec<KRow>,
 }
 
+/// A trained segmentation, as saved in `model.json`: enough to label new customers
+/// exactly as the training run labelled its own, and the evidence for its choices.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Model {
+    /// The cardseg version that trained the model, for support and audits.
     pub cardseg_version: String,
+    /// The training input's id column; new data must have it too. None: ids were row numbers.
     pub id_column: Option<String>,
+    /// Clustering features, in the order of the scaler and the centroids.
     pub features: Vec<String>,
+    /// Extra columns profiled per segment (not clustered on).
     pub profile_features: Vec<String>,
+    /// How missing values were handled; new data is handled the same way.
     pub missing_policy: MissingPolicy,
     /// Missing counts in the training data and the values filled in.
     pub cleaning: Vec<ColumnCleaning>,
+    /// The scaler fitted on the training data; new data is scaled with it, never refitted.
     pub scaler: MinMaxScaler,
+    /// Number of segments.
     pub k: usize,
     /// Centroids in scaled units, in segment order (row s is `segments[s]`, whose id is
     /// s + 1 unless the model continues a previous one).
     pub centroids_scaled: Vec<Vec<f64>>,
     /// The same centroids in the input's units.
     pub centroids: Vec<Vec<f64>>,
+    /// Segment names, advice and sizes, in segment order.
     pub segments: Vec<SegmentMeta>,
+    /// Customers the model was trained on (after `--missing drop` removed any).
     pub training_rows: u64,
+    /// Where the training data came from (file path or redacted URL).
     pub training_source: String,
+    /// Within-segment sum of squared distances (scaled units) of the final fit.
     pub inertia: f64,
+    /// Mean silhouette of the final fit.
     pub silhouette: Score,
+    /// How `k` was chosen.
     pub k_selection: KSelection,
+    /// Seed of every random choice of the run, so it can be repeated byte for byte.
     pub seed: u64,
+    /// K-Means restarts per k; the fit with the lowest inertia is kept.
     pub n_init: usize,
     /// With `run --train-sample N`: the number of customers K-Means and the k sweep were
     /// trained on (a uniform sample); fill values, scaler and labels cover all
@@ -197,6 +237,7 @@ impl Model {
     }
 
     /// Loads and verifies a model file; each failure says what is wrong and what to do.
+    /// Returns the model and its checksum.
     pub fn load(path: &Path) -> Result<(Model, String)> {
         let shown = path.display().to_string();
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading model", e))?;
@@ -221,6 +262,8 @@ impl Model {
         Self::from_bytes(&bytes, &shown)
     }
 
+    /// Verifies and parses model file text (what [`Model::load`] read); `shown` names the
+    /// model in error messages. Returns the model and its checksum.
     pub fn from_bytes(bytes: &[u8], shown: &str) -> Result<(Model, String)> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Error::model(
@@ -419,6 +462,8 @@ impl Model {
         self.segments.iter().position(|s| s.id == id)
     }
 
+    /// The value filled into a missing cell of `feature`; None with the drop policy or
+    /// when `feature` is not one of the model's features.
     pub fn fill_value(&self, feature: &str) -> Option<f64> {
         self.cleaning
             .iter()
