@@ -27,6 +27,11 @@
 //! model's seed, so the same input and seed give a byte-identical file.
 
 pub mod data;
+mod flows;
+mod pca;
+mod sample;
+mod silhouettes;
+mod style;
 
 use std::io::{Read, Write};
 use std::path::Path;
