@@ -20,27 +20,45 @@ pub use super::style::{color, round_sig};
 /// Customers listed as typical of each segment (nearest its centre).
 pub const TYPICAL: usize = 3;
 
+/// Everything the dashboard page shows, serialised once into the page as JSON so the
+/// page needs no server and no second file.
 #[derive(Serialize)]
 pub struct PageData<'a> {
+    /// cardseg version that wrote the page, shown in its footer for provenance.
     pub version: &'static str,
+    /// Plotly version inlined in the page, so a reader knows which charting code drew it.
     pub plotly_version: &'static str,
+    /// Input the segments were computed from, named in the page header.
     pub source: &'a str,
+    /// Checksum of the model the page describes, to tie the page to its `model.json`.
     pub model_checksum: &'a str,
     /// Header of the id column ("row" when rows are numbered).
     pub id_label: &'a str,
+    /// Clustering features, in model order: the scatter's and the tables' columns.
     pub features: &'a [String],
     /// Features on the scatter's axes: the first three (or fewer) of `features`.
     pub axes: Vec<&'a str>,
+    /// Customers in the input, so the quality panel can say how many were segmented.
     pub customers_read: u64,
+    /// Customers with a segment (the scatter's population before sampling).
     pub customers: u64,
+    /// Number of segments.
     pub k: usize,
+    /// Mean silhouette of the chosen k, the headline fit figure.
     pub silhouette: f64,
+    /// How the silhouette was computed (exact or sampled), so the figure is read rightly.
     pub silhouette_method: String,
+    /// Whether and how the scatter is sampled, stated on the page.
     pub sample: SampleInfo,
+    /// Per segment: its figures and its plotted customers.
     pub segments: Vec<SegmentData<'a>>,
+    /// The k-selection chart (elbow and silhouette sweep).
     pub k_selection: KData<'a>,
+    /// The profile tables (columns and derived indicators).
     pub profile: ProfileData<'a>,
+    /// The summary's key findings, repeated on the page.
     pub findings: &'a [String],
+    /// Data-quality panel: what was dropped, filled or duplicated.
     pub quality: Quality<'a>,
     /// Box plots of every profiled numeric column, per segment.
     pub distributions: Vec<Distribution<'a>>,
@@ -59,36 +77,59 @@ pub struct PageData<'a> {
 /// One column's box plots: the portfolio's, then one per segment.
 #[derive(Serialize)]
 pub struct Distribution<'a> {
+    /// Column the box plots describe.
     pub column: &'a str,
+    /// The portfolio's box, drawn first as the reference.
     pub portfolio: Option<&'a crate::profile::BoxStats>,
+    /// One box per segment (segment order); None where the segment has no value.
     pub segments: Vec<Option<&'a crate::profile::BoxStats>>,
 }
+/// One categorical column's mix, as stacked bars: the portfolio's, then each segment's.
 #[derive(Serialize)]
 pub struct CategoryRow<'a> {
+    /// Categorical column shown.
     pub column: &'a str,
+    /// Its values, in the profile's order (most frequent first).
     pub values: Vec<&'a str>,
+    /// Share of each value in the portfolio.
     pub portfolio: Vec<f64>,
+    /// Share of each value per segment (segment order).
     pub segments: Vec<Vec<f64>>,
 }
 
+/// How the scatter was sampled, so the page can say it shows a sample and of what.
 #[derive(Serialize)]
 pub struct SampleInfo {
+    /// Whether the scatter shows fewer customers than were segmented.
     pub sampled: bool,
+    /// Customers plotted.
     pub shown: u64,
+    /// Customers segmented.
     pub total: u64,
+    /// Size above which the scatter samples ([`SAMPLE_THRESHOLD`]).
     pub threshold: usize,
+    /// Floor of plotted customers per segment ([`MIN_PER_SEGMENT`]).
     pub min_per_segment: usize,
+    /// Seed of the sample, so the same run plots the same customers.
     pub seed: u64,
 }
 
+/// One segment as the page shows it: legend, cards and scatter points.
 #[derive(Serialize)]
 pub struct SegmentData<'a> {
+    /// Stable segment id (kept across `--previous` runs).
     pub id: u32,
+    /// The segment's name.
     pub name: &'a str,
+    /// Its colour, the same in every chart of the page.
     pub color: String,
+    /// Customers in the segment (all of them, not the plotted sample).
     pub customers: u64,
+    /// Share of the segmented customers.
     pub share: f64,
+    /// Why it has its name, as the summary says.
     pub rationale: &'a str,
+    /// Suggested action for the segment.
     pub action: &'a str,
     /// Centre in input units, one value per feature.
     pub centroid: Vec<f64>,
@@ -100,69 +141,109 @@ pub struct SegmentData<'a> {
     pub values: Vec<Vec<f64>>,
 }
 
+/// The k-selection chart: the sweep and which rule chose k.
 #[derive(Serialize)]
 pub struct KData<'a> {
+    /// The selection rule used (elbow, silhouette, fixed k...).
     pub rule: String,
+    /// The k chosen.
     pub chosen: usize,
+    /// The elbow's k, marked on the inertia curve when found.
     pub knee: Option<usize>,
+    /// The k of the best silhouette, marked on the silhouette curve.
     pub best_silhouette: Option<usize>,
+    /// The summary's sentence on why this k.
     pub reason: &'a str,
+    /// One point per k tried.
     pub sweep: Vec<KPoint>,
 }
 
+/// One k of the sweep.
 #[derive(Serialize)]
 pub struct KPoint {
+    /// Number of segments tried.
     pub k: usize,
+    /// Within-segment sum of squares (the elbow curve).
     pub inertia: f64,
+    /// Mean silhouette at this k.
     pub silhouette: f64,
+    /// How that silhouette was computed (exact or sampled).
     pub method: String,
+    /// Standard error of a sampled silhouette, drawn as an error bar.
     pub std_error: Option<f64>,
 }
 
+/// The profile tables of the page.
 #[derive(Serialize)]
 pub struct ProfileData<'a> {
+    /// One row per numeric column.
     pub columns: Vec<ColumnRow<'a>>,
+    /// One row per derived indicator.
     pub indicators: Vec<IndicatorRow<'a>>,
 }
 
+/// One numeric column across the portfolio and the segments.
 #[derive(Serialize)]
 pub struct ColumnRow<'a> {
+    /// Column name.
     pub name: &'a str,
+    /// The portfolio's figures, the reference for the indexes.
     pub portfolio: Cell,
+    /// Each segment's figures (segment order).
     pub segments: Vec<Cell>,
 }
 
+/// One derived indicator across the portfolio and the segments.
 #[derive(Serialize)]
 pub struct IndicatorRow<'a> {
+    /// Indicator key (as naming rules name it).
     pub name: &'a str,
+    /// What it measures, in words, for the table's row header.
     pub label: &'a str,
+    /// The portfolio's value, the reference for the indexes.
     pub portfolio: Cell,
+    /// Each segment's value (segment order).
     pub segments: Vec<Cell>,
 }
 
 /// One profile cell: for an indicator, `mean` is its value and `median` is absent.
 #[derive(Serialize)]
 pub struct Cell {
+    /// Mean of the column (or the indicator's value).
     pub mean: Option<f64>,
+    /// Median of the column; heavy-tailed amounts read better by it.
     pub median: Option<f64>,
+    /// Against the portfolio, 100 = average; the table colours by it.
     pub index: Option<f64>,
 }
 
+/// The data-quality panel: what happened to the input before segmenting.
 #[derive(Serialize)]
 pub struct Quality<'a> {
+    /// Customers in the input.
     pub customers_read: u64,
+    /// Customers given a segment.
     pub customers_segmented: u64,
+    /// Customers left out (read minus segmented).
     pub dropped: u64,
+    /// How missing values were handled (fill or drop).
     pub missing_policy: &'a str,
+    /// Per column with missing values: how many and what was done.
     pub missing: Vec<MissingNote<'a>>,
+    /// Ids seen more than once, a warning sign about the extract.
     pub duplicate_ids: u64,
+    /// The id column's name, None when rows are numbered.
     pub id_column: Option<&'a str>,
 }
 
+/// Missing values of one column, for the quality panel.
 #[derive(Serialize)]
 pub struct MissingNote<'a> {
+    /// Column with missing values.
     pub column: &'a str,
+    /// How many were missing.
     pub missing: u64,
+    /// What was done with them.
     pub handled: &'a str,
 }
 
@@ -208,6 +289,8 @@ fn cell_of(stat: Option<&crate::profile::Stat>) -> Cell {
 }
 
 impl<'a> PageData<'a> {
+    /// Gathers the page's data from a segmentation and its summary, sampling the scatter
+    /// so the page stays small at any input size.
     pub fn build(r: &'a Segmentation, s: &'a Summary) -> Self {
         let m = &r.model;
         let k = m.k;

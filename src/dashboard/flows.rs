@@ -13,10 +13,14 @@ pub struct FlowsData<'a> {
     pub after: Vec<(u32, &'a str, u64, String)>,
     /// (from id, to id, customers).
     pub links: Vec<(u32, u32, u64)>,
+    /// Customers only in this run, not part of any flow.
     pub new_customers: u64,
+    /// Customers only in the earlier run.
     pub gone_customers: u64,
 }
 
+/// The Sankey's data from a migration: flows summed per earlier and per later segment,
+/// later segments in model order with their page colours.
 pub(super) fn flows_data<'a>(
     m: &crate::model::Model,
     mig: &'a crate::lifecycle::migration::Migration,

@@ -16,8 +16,11 @@ pub const SILHOUETTE_PLOT_MAX: usize = 2_000;
 /// The silhouette plot's data.
 #[derive(Serialize)]
 pub struct SilhouettePlot {
+    /// Whether the plot shows a sample rather than every customer.
     pub sampled: bool,
+    /// Customers plotted.
     pub shown: u64,
+    /// Customers segmented.
     pub total: u64,
     /// Mean of the plotted silhouettes (the red line).
     pub mean: f64,

@@ -44,6 +44,9 @@ pub(super) enum Fit {
     Unknown,
 }
 
+/// How `rule` meets `seg`: excluded by an `unless`, missing a `when` (the weakest), or
+/// fitting with the mean margin (plus a small bonus per condition, so a specific rule
+/// beats a vague one that fits as well).
 pub(super) fn fit(rule: &Rule, seg: &SegmentProfile, portfolio: &SegmentProfile) -> Fit {
     for c in &rule.unless {
         match metric_ratio(seg, portfolio, &c.metric) {

@@ -6,8 +6,11 @@ use serde::Serialize;
 /// A segment's name and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Naming {
+    /// The segment's name, distinct from every other segment's.
     pub name: String,
+    /// Why: the conditions that held, the strongest traits, and the runner-up.
     pub rationale: String,
+    /// What to do with the segment, from the rule that named it.
     pub action: String,
 }
 
@@ -37,6 +40,8 @@ impl Basis {
 /// Names of every segment, and what named them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Namings {
+    /// One naming per segment (segment order).
     pub names: Vec<Naming>,
+    /// What named them, for the summary.
     pub basis: Basis,
 }

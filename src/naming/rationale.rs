@@ -89,6 +89,7 @@ pub(super) fn runner_up(
     }
 }
 
+/// For a segment no archetype fits: the nearest archetype and why it does not apply.
 pub(super) fn runner_up_none(
     s: usize,
     rules: &Rules,

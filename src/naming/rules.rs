@@ -16,6 +16,7 @@ const MAX_RULES_BYTES: u64 = 1 << 20;
 pub(super) const FALLBACK_ACTION: &str =
     "Lifecycle management: monitor behaviour and test offers against a control group";
 
+/// A condition's comparison of a ratio with its threshold.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Op {
     Ge,
@@ -25,6 +26,7 @@ pub(super) enum Op {
 }
 
 impl Op {
+    /// The operator as the rules file writes it, for quoting conditions in rationales.
     pub(super) fn symbol(self) -> &'static str {
         match self {
             Op::Ge => ">=",
@@ -35,24 +37,34 @@ impl Op {
     }
 }
 
+/// One `METRIC OP NUMBER` condition of a rule.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Condition {
+    /// Column, derived indicator, `COLUMN:median` or `COLUMN:nonzero`.
     pub(super) metric: String,
+    /// How the ratio is compared.
     pub(super) op: Op,
+    /// Threshold on the ratio to the portfolio (1 = portfolio average).
     pub(super) value: f64,
 }
 
+/// One archetype: its name, when it applies, and what to do with its customers.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Rule {
+    /// Name given to the segments it fits.
     pub(super) name: String,
+    /// Conditions that must all hold.
     pub(super) when: Vec<Condition>,
+    /// Conditions any one of which rules the archetype out.
     pub(super) unless: Vec<Condition>,
+    /// Suggested action for its segments.
     pub(super) action: String,
 }
 
 /// A validated rule set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
+    /// The rules, in file order (ties go to the earlier rule).
     pub(super) rules: Vec<Rule>,
     /// Custom files must only name known metrics; the defaults skip absent columns.
     pub(super) strict: bool,
@@ -100,11 +112,13 @@ fn parse_condition(text: &str) -> std::result::Result<Condition, String> {
 }
 
 impl Rules {
+    /// The built-in credit-card archetypes; missing columns are skipped, not refused.
     pub fn default_rules() -> Self {
         Self::parse(DEFAULT_RULES, "built-in default rules", false)
             .expect("default rules are valid")
     }
 
+    /// Reads a `--naming-rules` file (bounded in size, UTF-8) and validates it strictly.
     pub fn load(path: &std::path::Path) -> Result<Self> {
         let shown = path.display().to_string();
         if path.is_dir() {
@@ -129,6 +143,8 @@ impl Rules {
         Self::parse(&text, &shown, true)
     }
 
+    /// Parses and validates a rules text; `source` names it in errors, and `strict` makes
+    /// unknown metrics an error later ([`Rules::check_metrics`]).
     pub fn parse(text: &str, source: &str, strict: bool) -> Result<Self> {
         let bad = |msg: String| Error::input(source, msg);
         let raw: RawFile = toml::from_str(text).map_err(|e| {

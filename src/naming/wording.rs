@@ -71,6 +71,7 @@ pub(super) fn strongest(
     (pick(true), pick(false))
 }
 
+/// The strongest traits as the rationale quotes them: "high A, B; low C".
 pub(super) fn traits_text(high: &[(String, f64)], low: &[(String, f64)]) -> String {
     let list = |v: &[(String, f64)]| {
         v.iter()

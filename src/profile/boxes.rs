@@ -10,14 +10,19 @@ use serde::{Deserialize, Serialize};
 pub struct BoxStats {
     /// Customers the figures were computed on.
     pub n: u64,
+    /// First quartile.
     pub q1: f64,
+    /// Median.
     pub median: f64,
+    /// Third quartile.
     pub q3: f64,
     /// Smallest value at or above q1 − 1.5 IQR (Tukey's whisker).
     pub lower: f64,
     /// Largest value at or below q3 + 1.5 IQR.
     pub upper: f64,
+    /// Smallest value, plotted as a point when it lies beyond the whisker.
     pub min: f64,
+    /// Largest value, likewise.
     pub max: f64,
 }
 

@@ -11,7 +11,7 @@ pub const MAX_CATEGORIES: usize = 50;
 pub struct CategoryFigures {
     /// Value labels, most frequent in the portfolio first; "other" last when capped.
     pub values: Vec<String>,
-    /// counts[g][v] for groups 0..k (segments) and k (portfolio).
+    /// `counts[g][v]` for groups 0..k (segments) and k (portfolio).
     pub counts: Vec<Vec<u64>>,
 }
 

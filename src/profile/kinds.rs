@@ -74,7 +74,7 @@ fn name_words(name: &str) -> Vec<String> {
 
 /// The documented additivity rule: a column is an additive amount (money, counts) when
 /// no word of its name marks a rate, share, frequency, score, age or tenure
-/// ([`NON_ADDITIVE_WORDS`]), no value is negative, and not every value lies in 0..1
+/// (`NON_ADDITIVE_WORDS`), no value is negative, and not every value lies in 0..1
 /// (a fraction). Only such columns get "holds X% of all"; `--additive` overrides.
 pub fn is_additive(name: &str, min: f64, max: f64) -> bool {
     let words = name_words(name);

@@ -57,7 +57,9 @@ impl ProfileOptions {
 
 /// Figures of one column: numeric, or a category mix.
 pub enum Figures {
+    /// A numeric column's sums, counts, medians and spreads.
     Numeric(ColumnFigures),
+    /// A categorical column's counts per value.
     Category(CategoryFigures),
 }
 

@@ -11,18 +11,26 @@ use super::segment::{index, Indicator, Profile, SegmentProfile, Stat};
 /// Computed one column at a time ([`column_figures`]), so a caller can load a column,
 /// take its figures and free it before the next ([`assemble`] then builds the profile).
 pub struct ColumnFigures {
+    /// Sum of the non-missing values per group.
     pub(super) sums: Vec<f64>,
+    /// Non-missing values per group.
     pub(super) counts: Vec<u64>,
+    /// Median per group (None for an empty group).
     pub(super) medians: Vec<Option<f64>>,
+    /// Non-zero values per group.
     pub(super) nonzero: Vec<u64>,
     /// Sum of squared deviations from the group's mean.
     pub(super) m2: Vec<f64>,
+    /// Smallest value of the column, for the additivity rule.
     pub(super) min: f64,
+    /// Largest value of the column, for the additivity rule.
     pub(super) max: f64,
-    /// Box figures per group, when rows were given ([`ProfileOptions::box_rows`]).
+    /// Box figures per group, when rows were given ([`super::ProfileOptions::box_rows`]).
     pub(super) boxes: Vec<Option<BoxStats>>,
 }
 
+/// Figures of one numeric column per group (segments, then the portfolio), in two passes;
+/// medians by radix selection when that pays, by grouping otherwise.
 pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures {
     let use_radix = crate::median::radix_pays(values.len(), k);
     let mut counts = vec![0u64; k + 1];
