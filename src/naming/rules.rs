@@ -19,9 +19,13 @@ pub(super) const FALLBACK_ACTION: &str =
 /// A condition's comparison of a ratio with its threshold.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Op {
+    /// `>=`: at least the threshold.
     Ge,
+    /// `<=`: at most the threshold.
     Le,
+    /// `>`: above the threshold.
     Gt,
+    /// `<`: below the threshold.
     Lt,
 }
 
