@@ -11,6 +11,8 @@ use rayon::prelude::*;
 
 use crate::rng::Rng;
 
+/// The CC GENERAL schema, in the real file's column order, so generated data reads
+/// like the real extract.
 pub const COLUMNS: [&str; 18] = [
     "CUST_ID",
     "BALANCE",

@@ -6,22 +6,36 @@ use crate::error::Result;
 use crate::ingest::{self, IdSpec, ReadSpec};
 use crate::table::{ColumnKind, Table};
 
+/// What `inspect` finds in one column.
 #[derive(Debug, Serialize)]
 pub struct ColumnReport {
+    /// Column header.
     pub name: String,
+    /// Inferred type (numeric or text).
     pub kind: ColumnKind,
+    /// Empty or missing cells.
     pub missing: u64,
+    /// Missing cells as a share of the rows.
     pub missing_share: f64,
+    /// Smallest value.
     pub min: Option<f64>,
+    /// Mean value.
     pub mean: Option<f64>,
+    /// Median value.
     pub median: Option<f64>,
+    /// Largest value.
     pub max: Option<f64>,
+    /// Standard deviation.
     pub std: Option<f64>,
+    /// Negative values: amounts should have none.
     pub negatives: Option<u64>,
     /// Quantiles 1, 25, 75 and 99% (linear interpolation, as numpy and pandas).
     pub q01: Option<f64>,
+    /// 25% quantile.
     pub q25: Option<f64>,
+    /// 75% quantile.
     pub q75: Option<f64>,
+    /// 99% quantile.
     pub q99: Option<f64>,
     /// Sample skewness, bias-adjusted (pandas' `skew`): above 1, a heavy right tail.
     pub skewness: Option<f64>,
@@ -36,14 +50,22 @@ pub struct ColumnReport {
     pub first_text: Option<String>,
 }
 
+/// What `cardseg inspect` reports about a table, as text or `--json`.
 #[derive(Debug, Serialize)]
 pub struct InspectReport {
+    /// Input inspected.
     pub source: String,
+    /// Data rows read.
     pub rows: u64,
+    /// Columns read (the id column included).
     pub columns: usize,
+    /// The id column, None when rows are numbered.
     pub id_column: Option<String>,
+    /// Ids seen more than once.
     pub duplicate_ids: u64,
+    /// Rows with an empty id.
     pub empty_ids: u64,
+    /// One report per column, in file order.
     pub column_reports: Vec<ColumnReport>,
     /// Table-level warnings (an id column that is not unique).
     pub warnings: Vec<String>,
@@ -95,6 +117,7 @@ fn negatives_unusual(name: &str) -> bool {
     .any(|k| n.contains(k))
 }
 
+/// Reads an input (every column, text kept) and reports on it.
 pub fn inspect(
     source: &ingest::Source,
     id: IdSpec,
@@ -112,6 +135,7 @@ pub fn inspect(
     Ok(report(&table))
 }
 
+/// Reports on a table already read.
 pub fn report(table: &Table) -> InspectReport {
     let rows = table.rows() as u64;
     let column_reports = table

@@ -27,21 +27,31 @@ pub fn read_for_model(model: &Model, source: &Source, delimiter: Option<u8>) -> 
     ingest::read(source, &read_spec(model, delimiter))
 }
 
+/// What `predict` did, for its closing message.
 pub struct PredictSummary {
+    /// Customers read.
     pub rows: usize,
+    /// Customers left without a segment (a missing feature under the drop policy).
     pub unscored: usize,
+    /// Customers per segment (segment order).
     pub counts: Vec<u64>,
 }
 
 /// What `cardseg predict` is asked to do.
 pub struct PredictJob<'a> {
+    /// The model scoring the customers.
     pub model: &'a Model,
     /// The model file's checksum (stored with database labels).
     pub checksum: &'a str,
+    /// The customers to score.
     pub source: &'a Source,
+    /// The labels file to write.
     pub out: &'a Path,
+    /// Replace an existing labels file.
     pub force: bool,
+    /// CSV delimiter, when not detected.
     pub delimiter: Option<u8>,
+    /// Also write the labels to a database (`--write-labels`).
     pub write_labels: Option<&'a LabelTarget>,
     /// Write CSV cells as they are (`--raw-csv`): no formula neutralisation.
     pub raw_csv: bool,

@@ -16,18 +16,28 @@ use crate::segmentation::Segmentation;
 /// What to rebuild from, and where to write the page.
 #[derive(Debug, Clone)]
 pub struct RebuildRequest {
+    /// The saved model.
     pub model: PathBuf,
+    /// The labels (a run's or `predict`'s).
     pub labels: PathBuf,
+    /// The data the labels were computed from.
     pub input: String,
+    /// Where to write the page.
     pub out: PathBuf,
+    /// Replace an existing page.
     pub force: bool,
+    /// CSV delimiter, when not detected.
     pub delimiter: Option<u8>,
 }
 
+/// What the rebuild read and wrote, for its closing message.
 #[derive(Debug, Clone)]
 pub struct RebuildReport {
+    /// Customers in the data.
     pub customers_read: u64,
+    /// Customers with a label.
     pub customers_labelled: u64,
+    /// Size of the written page.
     pub bytes: u64,
 }
 

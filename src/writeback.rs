@@ -18,13 +18,17 @@ use crate::ingest::{self, check_table_name, quote_table, redact, Kind};
 use crate::labels::Labels;
 use crate::model::Model;
 
+/// Table the labels go to when `--labels-table` is not given.
 pub const DEFAULT_TABLE: &str = "cardseg_labels";
 
 /// Where labels go. `Debug` shows the URL redacted.
 #[derive(Clone)]
 pub struct LabelTarget {
+    /// Database URL (sqlite:// or postgres://); it may hold a password, so it is never shown as is.
     pub url: String,
+    /// Table to write (checked as a plain identifier).
     pub table: String,
+    /// Connection timeout, so an unreachable server fails instead of hanging.
     pub timeout: Duration,
 }
 
@@ -39,6 +43,7 @@ impl std::fmt::Debug for LabelTarget {
 }
 
 impl LabelTarget {
+    /// A target with the default table and timeout.
     pub fn new(url: impl Into<String>) -> Self {
         LabelTarget {
             url: url.into(),
@@ -52,6 +57,8 @@ impl LabelTarget {
         format!("{} (table {})", redact(&self.url), self.table)
     }
 
+    /// Refuses a bad table name or a URL that is not SQLite or PostgreSQL before any
+    /// scoring starts.
     pub fn check(&self) -> Result<()> {
         check_table_name(&self.table, "--labels-table")?;
         match ingest::kind_of(&self.url) {

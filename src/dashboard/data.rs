@@ -5,139 +5,60 @@
 
 use serde::Serialize;
 
+use super::flows::flows_data;
+use super::pca::pca;
+use super::silhouettes::silhouette_plot;
 use crate::report::summary::Summary;
-use crate::rng::Rng;
 use crate::segmentation::Segmentation;
 
-/// Above this many customers the scatter shows a sample (WebGL stays fluid and the page
-/// small; more points would only overplot).
-pub const SAMPLE_THRESHOLD: usize = 50_000;
-/// Every segment keeps at least this many points (or all of its customers), so a small
-/// segment stays visible in the sample.
-pub const MIN_PER_SEGMENT: usize = 25;
+pub use super::flows::FlowsData;
+pub use super::pca::Pca;
+pub use super::sample::{quotas, sample_rows, MIN_PER_SEGMENT, SAMPLE_THRESHOLD};
+pub use super::silhouettes::{SilhouettePlot, SILHOUETTE_PLOT_MAX};
+pub use super::style::{color, round_sig};
+
 /// Customers listed as typical of each segment (nearest its centre).
 pub const TYPICAL: usize = 3;
-/// Significant digits of plotted values: more than the plot or the hover shows.
-const POINT_DIGITS: usize = 6;
-/// Sub-stream of the seed used for sampling, so it never overlaps K-Means' streams.
-const SAMPLE_STREAM: u64 = 0xDA5B_0A8D;
-/// Customers in the per-customer silhouette plot: all up to this many, a stratified
-/// sample above (silhouettes computed within the sample, as scikit-learn's
-/// `silhouette_samples` on it).
-pub const SILHOUETTE_PLOT_MAX: usize = 2_000;
 
-/// Tableau 10: distinct, colour-blind-aware, and familiar from BI tools.
-const PALETTE: [&str; 10] = [
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac",
-];
-
-/// Colour of segment index `s` (0-based): the palette, then golden-angle hues.
-pub fn color(s: usize) -> String {
-    match PALETTE.get(s) {
-        Some(c) => c.to_string(),
-        None => {
-            let hue = (s as f64 * 137.508) % 360.0;
-            format!(
-                "hsl({hue:.0},55%,{}%)",
-                if s.is_multiple_of(2) { 45 } else { 60 }
-            )
-        }
-    }
-}
-
-/// Rounds to `POINT_DIGITS` significant digits so numbers print short.
-pub fn round_sig(v: f64) -> f64 {
-    if !v.is_finite() || v == 0.0 {
-        return v;
-    }
-    format!("{v:.*e}", POINT_DIGITS - 1).parse().unwrap_or(v)
-}
-
-/// Rows the scatter shows, ascending. All rows up to `threshold`; above it, a stratified
-/// sample of about `threshold` rows: each segment gets its proportional share (largest
-/// remainders settle the rounding) but at least `min_per_segment` rows, drawn by
-/// selection sampling (Knuth's algorithm S) with a stream per segment derived from
-/// `seed`, so the sample depends only on the labels and the seed.
-pub fn sample_rows(
-    labels: &[u32],
-    k: usize,
-    threshold: usize,
-    min_per_segment: usize,
-    seed: u64,
-) -> Vec<usize> {
-    let n = labels.len();
-    if n <= threshold {
-        return (0..n).collect();
-    }
-    let mut sizes = vec![0u64; k];
-    for &l in labels {
-        sizes[l as usize] += 1;
-    }
-    let quotas = quotas(&sizes, threshold as u64, min_per_segment as u64);
-    let mut rngs: Vec<Rng> = (0..k)
-        .map(|s| Rng::derive(seed, &[SAMPLE_STREAM, s as u64]))
-        .collect();
-    let mut remaining = sizes.clone();
-    let mut needed = quotas;
-    let mut out = Vec::with_capacity(needed.iter().sum::<u64>() as usize);
-    for (i, &l) in labels.iter().enumerate() {
-        let s = l as usize;
-        if needed[s] > 0 && rngs[s].below(remaining[s]) < needed[s] {
-            out.push(i);
-            needed[s] -= 1;
-        }
-        remaining[s] -= 1;
-    }
-    out
-}
-
-/// Per-segment sample sizes: proportional shares of `total` by largest remainder, raised
-/// to `min(size, min_per_segment)`.
-pub fn quotas(sizes: &[u64], total: u64, min_per_segment: u64) -> Vec<u64> {
-    let n: u64 = sizes.iter().sum();
-    if n == 0 {
-        return vec![0; sizes.len()];
-    }
-    let total = total.min(n);
-    let mut q: Vec<u64> = sizes
-        .iter()
-        .map(|&s| (total as u128 * s as u128 / n as u128) as u64)
-        .collect();
-    let mut order: Vec<usize> = (0..sizes.len()).collect();
-    let rem = |s: usize| (total as u128 * sizes[s] as u128 % n as u128) as u64;
-    order.sort_by(|&a, &b| rem(b).cmp(&rem(a)).then(a.cmp(&b)));
-    let short = total - q.iter().sum::<u64>();
-    for &s in order.iter().take(short as usize) {
-        q[s] += 1;
-    }
-    for (qs, &size) in q.iter_mut().zip(sizes) {
-        *qs = (*qs).max(size.min(min_per_segment)).min(size);
-    }
-    q
-}
-
+/// Everything the dashboard page shows, serialised once into the page as JSON so the
+/// page needs no server and no second file.
 #[derive(Serialize)]
 pub struct PageData<'a> {
+    /// cardseg version that wrote the page, shown in its footer for provenance.
     pub version: &'static str,
+    /// Plotly version inlined in the page, so a reader knows which charting code drew it.
     pub plotly_version: &'static str,
+    /// Input the segments were computed from, named in the page header.
     pub source: &'a str,
+    /// Checksum of the model the page describes, to tie the page to its `model.json`.
     pub model_checksum: &'a str,
     /// Header of the id column ("row" when rows are numbered).
     pub id_label: &'a str,
+    /// Clustering features, in model order: the scatter's and the tables' columns.
     pub features: &'a [String],
     /// Features on the scatter's axes: the first three (or fewer) of `features`.
     pub axes: Vec<&'a str>,
+    /// Customers in the input, so the quality panel can say how many were segmented.
     pub customers_read: u64,
+    /// Customers with a segment (the scatter's population before sampling).
     pub customers: u64,
+    /// Number of segments.
     pub k: usize,
+    /// Mean silhouette of the chosen k, the headline fit figure.
     pub silhouette: f64,
+    /// How the silhouette was computed (exact or sampled), so the figure is read rightly.
     pub silhouette_method: String,
+    /// Whether and how the scatter is sampled, stated on the page.
     pub sample: SampleInfo,
+    /// Per segment: its figures and its plotted customers.
     pub segments: Vec<SegmentData<'a>>,
+    /// The k-selection chart (elbow and silhouette sweep).
     pub k_selection: KData<'a>,
+    /// The profile tables (columns and derived indicators).
     pub profile: ProfileData<'a>,
+    /// The summary's key findings, repeated on the page.
     pub findings: &'a [String],
+    /// Data-quality panel: what was dropped, filled or duplicated.
     pub quality: Quality<'a>,
     /// Box plots of every profiled numeric column, per segment.
     pub distributions: Vec<Distribution<'a>>,
@@ -156,106 +77,59 @@ pub struct PageData<'a> {
 /// One column's box plots: the portfolio's, then one per segment.
 #[derive(Serialize)]
 pub struct Distribution<'a> {
+    /// Column the box plots describe.
     pub column: &'a str,
+    /// The portfolio's box, drawn first as the reference.
     pub portfolio: Option<&'a crate::profile::BoxStats>,
+    /// One box per segment (segment order); None where the segment has no value.
     pub segments: Vec<Option<&'a crate::profile::BoxStats>>,
 }
-
-#[derive(Serialize)]
-pub struct SilhouettePlot {
-    pub sampled: bool,
-    pub shown: u64,
-    pub total: u64,
-    /// Mean of the plotted silhouettes (the red line).
-    pub mean: f64,
-    /// Per segment, its customers' silhouettes, highest first.
-    pub values: Vec<Vec<f64>>,
-}
-
-#[derive(Serialize)]
-pub struct Pca {
-    /// Share of the scaled features' variance each component explains.
-    pub explained: Vec<f64>,
-    /// Loadings: components × features.
-    pub loadings: Vec<Vec<f64>>,
-    /// Per segment, the plotted customers' coordinates: one array per component.
-    pub values: Vec<Vec<Vec<f64>>>,
-}
-
+/// One categorical column's mix, as stacked bars: the portfolio's, then each segment's.
 #[derive(Serialize)]
 pub struct CategoryRow<'a> {
+    /// Categorical column shown.
     pub column: &'a str,
+    /// Its values, in the profile's order (most frequent first).
     pub values: Vec<&'a str>,
+    /// Share of each value in the portfolio.
     pub portfolio: Vec<f64>,
+    /// Share of each value per segment (segment order).
     pub segments: Vec<Vec<f64>>,
 }
 
-/// The Sankey diagram's data: earlier segments on the left, this run's on the right.
-#[derive(Serialize)]
-pub struct FlowsData<'a> {
-    /// Earlier segments: (id, name, customers compared).
-    pub before: Vec<(u32, &'a str, u64)>,
-    /// This run's segments: (id, name, customers compared, colour).
-    pub after: Vec<(u32, &'a str, u64, String)>,
-    /// (from id, to id, customers).
-    pub links: Vec<(u32, u32, u64)>,
-    pub new_customers: u64,
-    pub gone_customers: u64,
-}
-
-fn flows_data<'a>(
-    m: &crate::model::Model,
-    mig: &'a crate::lifecycle::migration::Migration,
-) -> FlowsData<'a> {
-    let mut before: Vec<(u32, &str, u64)> = Vec::new();
-    let mut after: Vec<(u32, &str, u64, String)> = Vec::new();
-    for f in &mig.flows {
-        match before.iter_mut().find(|b| b.0 == f.from_segment) {
-            Some(b) => b.2 += f.customers,
-            None => before.push((f.from_segment, &f.from_name, f.customers)),
-        }
-        match after.iter_mut().find(|a| a.0 == f.to_segment) {
-            Some(a) => a.2 += f.customers,
-            None => {
-                let c = m
-                    .index_of_id(f.to_segment)
-                    .map_or("#999999".to_string(), color);
-                after.push((f.to_segment, &f.to_name, f.customers, c))
-            }
-        }
-    }
-    after.sort_by_key(|a| m.index_of_id(a.0));
-    FlowsData {
-        before,
-        after,
-        links: mig
-            .flows
-            .iter()
-            .map(|f| (f.from_segment, f.to_segment, f.customers))
-            .collect(),
-        new_customers: mig.new_customers,
-        gone_customers: mig.gone_customers,
-    }
-}
-
+/// How the scatter was sampled, so the page can say it shows a sample and of what.
 #[derive(Serialize)]
 pub struct SampleInfo {
+    /// Whether the scatter shows fewer customers than were segmented.
     pub sampled: bool,
+    /// Customers plotted.
     pub shown: u64,
+    /// Customers segmented.
     pub total: u64,
+    /// Size above which the scatter samples ([`SAMPLE_THRESHOLD`]).
     pub threshold: usize,
+    /// Floor of plotted customers per segment ([`MIN_PER_SEGMENT`]).
     pub min_per_segment: usize,
+    /// Seed of the sample, so the same run plots the same customers.
     pub seed: u64,
 }
 
+/// One segment as the page shows it: legend, cards and scatter points.
 #[derive(Serialize)]
 pub struct SegmentData<'a> {
+    /// Stable segment id (kept across `--previous` runs).
     pub id: u32,
+    /// The segment's name.
     pub name: &'a str,
+    /// Its colour, the same in every chart of the page.
     pub color: String,
+    /// Customers in the segment (all of them, not the plotted sample).
     pub customers: u64,
+    /// Share of the segmented customers.
     pub share: f64,
+    /// Why it has its name, as the summary says.
     pub rationale: &'a str,
+    /// Suggested action for the segment.
     pub action: &'a str,
     /// Centre in input units, one value per feature.
     pub centroid: Vec<f64>,
@@ -267,69 +141,109 @@ pub struct SegmentData<'a> {
     pub values: Vec<Vec<f64>>,
 }
 
+/// The k-selection chart: the sweep and which rule chose k.
 #[derive(Serialize)]
 pub struct KData<'a> {
+    /// The selection rule used (elbow, silhouette, fixed k...).
     pub rule: String,
+    /// The k chosen.
     pub chosen: usize,
+    /// The elbow's k, marked on the inertia curve when found.
     pub knee: Option<usize>,
+    /// The k of the best silhouette, marked on the silhouette curve.
     pub best_silhouette: Option<usize>,
+    /// The summary's sentence on why this k.
     pub reason: &'a str,
+    /// One point per k tried.
     pub sweep: Vec<KPoint>,
 }
 
+/// One k of the sweep.
 #[derive(Serialize)]
 pub struct KPoint {
+    /// Number of segments tried.
     pub k: usize,
+    /// Within-segment sum of squares (the elbow curve).
     pub inertia: f64,
+    /// Mean silhouette at this k.
     pub silhouette: f64,
+    /// How that silhouette was computed (exact or sampled).
     pub method: String,
+    /// Standard error of a sampled silhouette, drawn as an error bar.
     pub std_error: Option<f64>,
 }
 
+/// The profile tables of the page.
 #[derive(Serialize)]
 pub struct ProfileData<'a> {
+    /// One row per numeric column.
     pub columns: Vec<ColumnRow<'a>>,
+    /// One row per derived indicator.
     pub indicators: Vec<IndicatorRow<'a>>,
 }
 
+/// One numeric column across the portfolio and the segments.
 #[derive(Serialize)]
 pub struct ColumnRow<'a> {
+    /// Column name.
     pub name: &'a str,
+    /// The portfolio's figures, the reference for the indexes.
     pub portfolio: Cell,
+    /// Each segment's figures (segment order).
     pub segments: Vec<Cell>,
 }
 
+/// One derived indicator across the portfolio and the segments.
 #[derive(Serialize)]
 pub struct IndicatorRow<'a> {
+    /// Indicator key (as naming rules name it).
     pub name: &'a str,
+    /// What it measures, in words, for the table's row header.
     pub label: &'a str,
+    /// The portfolio's value, the reference for the indexes.
     pub portfolio: Cell,
+    /// Each segment's value (segment order).
     pub segments: Vec<Cell>,
 }
 
 /// One profile cell: for an indicator, `mean` is its value and `median` is absent.
 #[derive(Serialize)]
 pub struct Cell {
+    /// Mean of the column (or the indicator's value).
     pub mean: Option<f64>,
+    /// Median of the column; heavy-tailed amounts read better by it.
     pub median: Option<f64>,
+    /// Against the portfolio, 100 = average; the table colours by it.
     pub index: Option<f64>,
 }
 
+/// The data-quality panel: what happened to the input before segmenting.
 #[derive(Serialize)]
 pub struct Quality<'a> {
+    /// Customers in the input.
     pub customers_read: u64,
+    /// Customers given a segment.
     pub customers_segmented: u64,
+    /// Customers left out (read minus segmented).
     pub dropped: u64,
+    /// How missing values were handled (fill or drop).
     pub missing_policy: &'a str,
+    /// Per column with missing values: how many and what was done.
     pub missing: Vec<MissingNote<'a>>,
+    /// Ids seen more than once, a warning sign about the extract.
     pub duplicate_ids: u64,
+    /// The id column's name, None when rows are numbered.
     pub id_column: Option<&'a str>,
 }
 
+/// Missing values of one column, for the quality panel.
 #[derive(Serialize)]
 pub struct MissingNote<'a> {
+    /// Column with missing values.
     pub column: &'a str,
+    /// How many were missing.
     pub missing: u64,
+    /// What was done with them.
     pub handled: &'a str,
 }
 
@@ -375,6 +289,8 @@ fn cell_of(stat: Option<&crate::profile::Stat>) -> Cell {
 }
 
 impl<'a> PageData<'a> {
+    /// Gathers the page's data from a segmentation and its summary, sampling the scatter
+    /// so the page stays small at any input size.
     pub fn build(r: &'a Segmentation, s: &'a Summary) -> Self {
         let m = &r.model;
         let k = m.k;
@@ -565,322 +481,5 @@ impl<'a> PageData<'a> {
                 .and_then(|c| c.migration.as_ref())
                 .map(|mig| flows_data(m, mig)),
         }
-    }
-}
-
-/// The scaled features of the given rows, row-major.
-fn scaled_rows(r: &Segmentation, rows: &[usize]) -> Vec<f64> {
-    let m = &r.model;
-    let cols: Vec<Option<&[f64]>> = m
-        .features
-        .iter()
-        .map(|f| r.table.column(f).map(|c| c.values.as_slice()))
-        .collect();
-    let mut x = Vec::with_capacity(rows.len() * cols.len());
-    for &i in rows {
-        for (j, c) in cols.iter().enumerate() {
-            x.push(m.scaler.transform_value(j, c.map_or(f64::NAN, |c| c[i])));
-        }
-    }
-    x
-}
-
-/// Per-customer silhouettes (scikit-learn's `silhouette_samples`: Euclidean distances,
-/// 0 for a customer alone in its segment) of a stratified sample of at most
-/// [`SILHOUETTE_PLOT_MAX`] customers, computed within the sample.
-fn silhouette_plot(r: &Segmentation) -> SilhouettePlot {
-    let k = r.model.k;
-    let d = r.model.features.len();
-    let rows = sample_rows(&r.labels, k, SILHOUETTE_PLOT_MAX, 10, r.model.seed ^ 0x5111);
-    let x = scaled_rows(r, &rows);
-    let lab: Vec<usize> = rows.iter().map(|&i| r.labels[i] as usize).collect();
-    let n = rows.len();
-    let mut counts = vec![0usize; k];
-    for &l in &lab {
-        counts[l] += 1;
-    }
-    let mut values: Vec<Vec<f64>> = vec![Vec::new(); k];
-    let mut sums = vec![0.0f64; k];
-    let mut total = 0.0;
-    for i in 0..n {
-        sums.iter_mut().for_each(|s| *s = 0.0);
-        let xi = &x[i * d..(i + 1) * d];
-        for j in 0..n {
-            if i != j {
-                let xj = &x[j * d..(j + 1) * d];
-                let dist: f64 = xi
-                    .iter()
-                    .zip(xj)
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum::<f64>()
-                    .sqrt();
-                sums[lab[j]] += dist;
-            }
-        }
-        let own = lab[i];
-        let s = if counts[own] <= 1 {
-            0.0
-        } else {
-            let a = sums[own] / (counts[own] - 1) as f64;
-            let b = (0..k)
-                .filter(|&c| c != own && counts[c] > 0)
-                .map(|c| sums[c] / counts[c] as f64)
-                .fold(f64::INFINITY, f64::min);
-            if b.is_finite() && a.max(b) > 0.0 {
-                (b - a) / a.max(b)
-            } else {
-                0.0
-            }
-        };
-        total += s;
-        values[own].push(round_sig(s));
-    }
-    for v in &mut values {
-        v.sort_by(|a, b| b.total_cmp(a));
-    }
-    SilhouettePlot {
-        sampled: n < r.labels.len(),
-        shown: n as u64,
-        total: r.labels.len() as u64,
-        mean: if n == 0 { 0.0 } else { total / n as f64 },
-        values,
-    }
-}
-
-/// Principal components of the scaled features, fitted on the plotted rows (every
-/// customer up to the sampling threshold), by Jacobi rotations of the covariance
-/// matrix; each component's sign is fixed so its largest loading is positive.
-#[allow(clippy::needless_range_loop)] // matrix indices read as the formulas do
-fn pca(r: &Segmentation, rows: &[usize]) -> Pca {
-    let d = r.model.features.len();
-    let k = r.model.k;
-    let x = scaled_rows(r, rows);
-    let n = rows.len().max(1) as f64;
-    let mut mean = vec![0.0; d];
-    for row in x.chunks_exact(d) {
-        for (m, v) in mean.iter_mut().zip(row) {
-            *m += v / n;
-        }
-    }
-    let mut cov = vec![vec![0.0; d]; d];
-    for row in x.chunks_exact(d) {
-        for a in 0..d {
-            for b in a..d {
-                cov[a][b] += (row[a] - mean[a]) * (row[b] - mean[b]) / n;
-            }
-        }
-    }
-    for a in 0..d {
-        for b in 0..a {
-            cov[a][b] = cov[b][a];
-        }
-    }
-    let (vals, vecs) = jacobi_eigen(cov);
-    let mut order: Vec<usize> = (0..d).collect();
-    order.sort_by(|&a, &b| vals[b].total_cmp(&vals[a]).then(a.cmp(&b)));
-    let total: f64 = vals.iter().map(|v| v.max(0.0)).sum();
-    let comps = d.min(3);
-    let loadings: Vec<Vec<f64>> = order[..comps]
-        .iter()
-        .map(|&c| {
-            let v: Vec<f64> = (0..d).map(|i| vecs[i][c]).collect();
-            let big = v
-                .iter()
-                .copied()
-                .fold(0.0f64, |b, x| if x.abs() > b.abs() { x } else { b });
-            v.iter().map(|x| if big < 0.0 { -x } else { *x }).collect()
-        })
-        .collect();
-    let mut values = vec![vec![Vec::new(); comps]; k];
-    for (ri, &i) in rows.iter().enumerate() {
-        let row = &x[ri * d..(ri + 1) * d];
-        let s = r.labels[i] as usize;
-        for (c, l) in loadings.iter().enumerate() {
-            let p: f64 = row
-                .iter()
-                .zip(&mean)
-                .zip(l)
-                .map(|((v, m), w)| (v - m) * w)
-                .sum();
-            values[s][c].push(round_sig(p));
-        }
-    }
-    Pca {
-        explained: order[..comps]
-            .iter()
-            .map(|&c| {
-                if total > 0.0 {
-                    vals[c].max(0.0) / total
-                } else {
-                    0.0
-                }
-            })
-            .collect(),
-        loadings,
-        values,
-    }
-}
-
-/// Eigenvalues and eigenvectors (columns) of a small symmetric matrix, by cyclic Jacobi
-/// rotations.
-#[allow(clippy::needless_range_loop)] // matrix indices read as the formulas do
-fn jacobi_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
-    let n = a.len();
-    let mut v = vec![vec![0.0; n]; n];
-    for (i, row) in v.iter_mut().enumerate() {
-        row[i] = 1.0;
-    }
-    for _sweep in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|p| (0..n).filter(move |q| *q != p).map(move |q| (p, q)))
-            .map(|(p, q)| a[p][q] * a[p][q])
-            .sum();
-        if off < 1e-24 {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                if a[p][q].abs() < 1e-300 {
-                    continue;
-                }
-                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for kk in 0..n {
-                    let (akp, akq) = (a[kk][p], a[kk][q]);
-                    a[kk][p] = c * akp - s * akq;
-                    a[kk][q] = s * akp + c * akq;
-                }
-                for kk in 0..n {
-                    let (apk, aqk) = (a[p][kk], a[q][kk]);
-                    a[p][kk] = c * apk - s * aqk;
-                    a[q][kk] = s * apk + c * aqk;
-                }
-                for row in v.iter_mut() {
-                    let (vp, vq) = (row[p], row[q]);
-                    row[p] = c * vp - s * vq;
-                    row[q] = s * vp + c * vq;
-                }
-            }
-        }
-    }
-    ((0..n).map(|i| a[i][i]).collect(), v)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn labels(sizes: &[usize]) -> Vec<u32> {
-        // Interleaved, so segments are spread over the rows as in real data.
-        let mut out = Vec::new();
-        let mut left = sizes.to_vec();
-        while left.iter().any(|&l| l > 0) {
-            for (s, l) in left.iter_mut().enumerate() {
-                if *l > 0 {
-                    out.push(s as u32);
-                    *l -= 1;
-                }
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn small_inputs_are_shown_whole() {
-        let l = labels(&[10, 5]);
-        assert_eq!(sample_rows(&l, 2, 100, 25, 1), (0..15).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn sample_is_proportional_with_a_floor_and_deterministic() {
-        let sizes = [150_000usize, 45_000, 4_990, 10];
-        let l = labels(&sizes);
-        let rows = sample_rows(&l, 4, 50_000, 25, 7);
-        assert_eq!(rows, sample_rows(&l, 4, 50_000, 25, 7));
-        assert_ne!(rows, sample_rows(&l, 4, 50_000, 25, 8));
-        assert!(rows.windows(2).all(|w| w[0] < w[1]), "ascending and unique");
-        let mut got = [0usize; 4];
-        for &i in &rows {
-            got[l[i] as usize] += 1;
-        }
-        let n: usize = sizes.iter().sum();
-        for s in 0..3 {
-            let want = 50_000.0 * sizes[s] as f64 / n as f64;
-            assert!(
-                (got[s] as f64 - want).abs() <= 1.0,
-                "segment {s}: {} vs {want}",
-                got[s]
-            );
-        }
-        // The tiny segment keeps all of its 10 customers (floor 25 > size).
-        assert_eq!(got[3], 10);
-        // Rows spread over the whole file, not the first ones of each segment.
-        assert!(*rows.last().unwrap() > n * 9 / 10);
-    }
-
-    #[test]
-    fn ten_million_customers_still_give_a_bounded_sample() {
-        let n = 10_000_000usize;
-        // Segment of row i: a fixed mix with one tiny segment.
-        let l: Vec<u32> = (0..n as u32)
-            .map(|i| if i % 1_000_000 == 7 { 3 } else { i % 3 })
-            .collect();
-        let t = std::time::Instant::now();
-        let rows = sample_rows(&l, 4, SAMPLE_THRESHOLD, MIN_PER_SEGMENT, 42);
-        assert!(
-            t.elapsed().as_secs_f64() < 5.0,
-            "sampling took {:?}",
-            t.elapsed()
-        );
-        assert!(
-            rows.len() >= SAMPLE_THRESHOLD && rows.len() <= SAMPLE_THRESHOLD + 4 * MIN_PER_SEGMENT
-        );
-        assert_eq!(
-            rows.iter().filter(|&&i| l[i] == 3).count(),
-            10,
-            "the 10-customer segment is kept whole"
-        );
-    }
-
-    #[test]
-    fn quotas_sum_and_floor() {
-        let q = quotas(&[1, 1, 1], 2, 0);
-        assert_eq!(q.iter().sum::<u64>(), 2);
-        assert_eq!(quotas(&[1000, 3], 100, 25), vec![100, 3]);
-        assert_eq!(quotas(&[1000, 100], 110, 25), vec![100, 25]);
-    }
-
-    #[test]
-    fn jacobi_finds_the_eigenpairs() {
-        let (vals, vecs) = jacobi_eigen(vec![
-            vec![4.0, 1.0, 0.0],
-            vec![1.0, 3.0, 0.5],
-            vec![0.0, 0.5, 1.0],
-        ]);
-        let a = [[4.0, 1.0, 0.0], [1.0, 3.0, 0.5], [0.0, 0.5, 1.0]];
-        for c in 0..3 {
-            for i in 0..3 {
-                let av: f64 = (0..3).map(|j| a[i][j] * vecs[j][c]).sum();
-                assert!((av - vals[c] * vecs[i][c]).abs() < 1e-10);
-            }
-        }
-        assert!((vals.iter().sum::<f64>() - 8.0).abs() < 1e-10);
-    }
-
-    #[test]
-    fn round_sig_keeps_six_digits() {
-        assert_eq!(round_sig(12345.678), 12345.7);
-        assert_eq!(round_sig(40.900749), 40.9007);
-        assert_eq!(round_sig(0.0), 0.0);
-        assert_eq!(round_sig(1.0e-7 * 3.333333333), 3.33333e-7);
-    }
-
-    #[test]
-    fn colours_are_distinct_for_many_segments() {
-        let c: std::collections::HashSet<String> = (0..40).map(color).collect();
-        assert_eq!(c.len(), 40);
     }
 }

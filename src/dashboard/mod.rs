@@ -27,6 +27,11 @@
 //! model's seed, so the same input and seed give a byte-identical file.
 
 pub mod data;
+mod flows;
+mod pca;
+mod sample;
+mod silhouettes;
+mod style;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -37,6 +42,7 @@ use crate::error::{Error, Result};
 use crate::report::summary::Summary;
 use crate::segmentation::Segmentation;
 
+/// Version of the Plotly bundle inlined in every page (checked by [`PLOTLY_SHA256`]).
 pub const PLOTLY_VERSION: &str = "4.1.1";
 /// SHA-256 of the decompressed `plotly-gl3d.min.js` from the npm tarball.
 pub const PLOTLY_SHA256: &str = "aab04dcd9c103a92b18723f8c837712fe820f325d0bcd2421e415e8124a75b9f";

@@ -46,15 +46,19 @@ impl std::str::FromStr for Format {
 
 /// What `cardseg export` is asked to do.
 pub struct ExportJob<'a> {
+    /// The model to export.
     pub model: &'a Model,
     /// How errors name the model (its file path).
     pub model_name: &'a str,
     /// The model file's checksum (named in the exported text's header).
     pub checksum: &'a str,
+    /// PMML or SQL.
     pub format: Format,
     /// Dialect and source of the SQL (ignored for PMML).
     pub sql: sql::SqlOptions,
+    /// File the export is written to.
     pub out: &'a Path,
+    /// Replace an existing file (`--force`); without it an existing file is refused.
     pub force: bool,
 }
 

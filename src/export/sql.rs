@@ -31,11 +31,17 @@ use super::{check_model, fills, fmt_f64, header_lines};
 /// The SQL dialects `cardseg export --dialect` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
+    /// PostgreSQL.
     Postgres,
+    /// SQLite.
     Sqlite,
+    /// DuckDB.
     Duckdb,
+    /// Spark SQL.
     Spark,
+    /// Google BigQuery.
     Bigquery,
+    /// Standard SQL only, for an engine not listed.
     Ansi,
 }
 
@@ -143,7 +149,9 @@ pub enum SqlSource {
 /// Options of [`to_sql`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlOptions {
+    /// Which SQL dialect to write (types, quoting and functions differ).
     pub dialect: Dialect,
+    /// Where the query reads the customers from (a table or a query).
     pub source: SqlSource,
 }
 

@@ -63,9 +63,11 @@ pub struct Matched {
     /// Index of the new segment (segment order).
     #[serde(skip)]
     pub new_index: usize,
+    /// The id it keeps (the previous segment's id).
     pub id: u32,
     /// Centroid distance in the previous model's scaled space.
     pub distance: f64,
+    /// Largest distance at which a pair still counts as the same segment.
     pub threshold: f64,
 }
 
@@ -77,6 +79,7 @@ pub struct Matching {
     /// For each new segment: the previous segment index it continues, if any.
     #[serde(skip)]
     pub previous_of: Vec<Option<usize>>,
+    /// The pairs that continue a previous segment.
     pub matched: Vec<Matched>,
     /// Ids given to new segments with no previous match.
     pub new_ids: Vec<u32>,
@@ -207,16 +210,22 @@ mod tests {
 /// A matched segment whose profile now fits another name.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Rename {
+    /// The segment's id.
     pub id: u32,
+    /// Its name in the previous model.
     pub from: String,
+    /// Its name now.
     pub to: String,
 }
 
 /// Everything a run with `--previous` reports about what changed.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Changes {
+    /// Path of the previous model, as given to `--previous`.
     pub previous_model: String,
+    /// Checksum of the previous model, so the report names exactly which one.
     pub previous_checksum: String,
+    /// Generation of the new model in its lineage (1 for a first model).
     pub generation: u32,
     /// Segments that continue a previous one (same id), with their centroid distance.
     pub matched: Vec<Matched>,
@@ -224,6 +233,7 @@ pub struct Changes {
     pub new_segments: Vec<(u32, String)>,
     /// Previous segments (id, name) with no counterpart now.
     pub retired: Vec<(u32, String)>,
+    /// Continued segments whose name changed.
     pub renamed: Vec<Rename>,
     /// Customer flows, when the previous model sits in a run directory with labels.csv.
     pub migration: Option<super::migration::Migration>,

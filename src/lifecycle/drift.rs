@@ -65,49 +65,71 @@ pub fn verdict(psi: f64) -> &'static str {
 pub struct BinDrift {
     /// Upper edge (inclusive); None for the last bin.
     pub upper: Option<f64>,
+    /// Share of the training customers in the bin.
     pub training_share: f64,
+    /// Share of the new customers in the bin.
     pub share_now: f64,
 }
 
 /// One feature's drift.
 #[derive(Debug, Clone, Serialize)]
 pub struct FeatureDrift {
+    /// Feature compared.
     pub feature: String,
+    /// Population stability index over its bins.
     pub psi: f64,
+    /// The PSI's band: stable, watch or retrain.
     pub verdict: &'static str,
+    /// Share missing at training.
     pub missing_share_training: f64,
+    /// Share missing now.
     pub missing_share_now: f64,
+    /// Now minus training: a feed that stopped filling a column shows here first.
     pub missing_share_change: f64,
     /// Share of the new rows whose value lies outside the training [min, max].
     pub outside_range_share: f64,
+    /// Per bin shares, to see where the distribution moved.
     pub bins: Vec<BinDrift>,
 }
 
 /// One segment's share now and at training.
 #[derive(Debug, Clone, Serialize)]
 pub struct SegmentDrift {
+    /// Segment id.
     pub id: u32,
+    /// Segment name.
     pub name: String,
+    /// Share of the training customers.
     pub training_share: f64,
+    /// Share of the new customers scored with the model.
     pub share_now: f64,
 }
 
 /// What `cardseg drift` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct DriftReport {
+    /// Checksum of the model compared against.
     pub model_checksum: String,
+    /// New input compared.
     pub source: String,
+    /// Rows read from it.
     pub rows: u64,
     /// Customers the model could score (all but those with a missing feature under the
     /// drop policy).
     pub scored: u64,
+    /// Floor of the shares in every PSI term ([`SHARE_FLOOR`]), stated for reproducing the figures.
     pub share_floor: f64,
+    /// Drift per feature.
     pub features: Vec<FeatureDrift>,
+    /// Segment shares now against training.
     pub segments: Vec<SegmentDrift>,
+    /// PSI over the segment shares.
     pub segment_psi: f64,
+    /// Band of the segment PSI.
     pub segment_verdict: &'static str,
     /// The worst verdict of all features and the segment shares.
     pub verdict: &'static str,
+    /// `--fail-above`: the PSI above which the command fails (for schedulers).
     pub fail_above: Option<f64>,
     /// Whether any PSI is above `fail_above`.
     pub failed: bool,
@@ -211,14 +233,21 @@ pub fn compare(
 
 /// What `cardseg drift` is asked to do.
 pub struct DriftJob<'a> {
+    /// The model the data is compared against.
     pub model: &'a Model,
+    /// Its checksum, named in the report.
     pub checksum: &'a str,
+    /// Its path, for messages.
     pub model_path: &'a std::path::Path,
+    /// The new data.
     pub source: &'a Source,
+    /// CSV delimiter, when not detected.
     pub delimiter: Option<u8>,
     /// Directory for drift.md and drift.json.
     pub out: Option<PathBuf>,
+    /// Replace existing report files.
     pub force: bool,
+    /// Fail (exit [`EXIT_FAIL_ABOVE`]) when a PSI is above this.
     pub fail_above: Option<f64>,
 }
 

@@ -101,10 +101,15 @@ pub fn labels_path(dir_or_file: &Path) -> PathBuf {
 /// One cell of the migration table.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Flow {
+    /// Segment id in the earlier run.
     pub from_segment: u32,
+    /// Its name in the earlier run.
     pub from_name: String,
+    /// Segment id in the later run.
     pub to_segment: u32,
+    /// Its name in the later run.
     pub to_name: String,
+    /// Customers who made this move.
     pub customers: u64,
     /// Share of the from-segment's customers (present and labelled in both runs).
     pub share_of_from: f64,
@@ -113,23 +118,31 @@ pub struct Flow {
 /// An earlier segment whose customers now sit mostly in several later ones.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Split {
+    /// The earlier segment.
     pub from_segment: u32,
+    /// The later segments that took most of it.
     pub into: Vec<u32>,
 }
 
 /// A later segment that gathered most of several earlier ones.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Merge {
+    /// The later segment.
     pub to_segment: u32,
+    /// The earlier segments it gathered.
     pub from: Vec<u32>,
 }
 
 /// Who moved between two runs.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Migration {
+    /// The earlier run's labels file.
     pub before: String,
+    /// The later run's labels file.
     pub after: String,
+    /// Customers in the earlier run.
     pub customers_before: u64,
+    /// Customers in the later run.
     pub customers_after: u64,
     /// Customers (unique ids) in both runs.
     pub customers_in_both: u64,
@@ -137,6 +150,7 @@ pub struct Migration {
     pub customers_compared: u64,
     /// Compared customers whose segment id changed.
     pub moved: u64,
+    /// Compared customers whose segment id is the same.
     pub stayed: u64,
     /// Customers only in the later run.
     pub new_customers: u64,
@@ -146,13 +160,17 @@ pub struct Migration {
     pub unlabelled: u64,
     /// Ids appearing more than once (left out), per run.
     pub duplicate_ids_before: u64,
+    /// Ids appearing more than once in the later run (left out).
     pub duplicate_ids_after: u64,
     /// Rows with an empty id (left out), per run.
     pub missing_ids_before: u64,
+    /// Rows with an empty id in the later run (left out).
     pub missing_ids_after: u64,
     /// Non-empty cells, ordered by from-segment then to-segment.
     pub flows: Vec<Flow>,
+    /// Earlier segments that split.
     pub splits: Vec<Split>,
+    /// Later segments that merged earlier ones.
     pub merges: Vec<Merge>,
 }
 

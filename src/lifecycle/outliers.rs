@@ -31,9 +31,11 @@ pub fn sqdist(a: &[f64], b: &[f64]) -> f64 {
 /// One customer's outlier figures.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Outlier {
+    /// Distance to the segment's centroid in the model's scaled space.
     pub distance: f64,
     /// None when the model has no distance quantiles (written before they existed).
     pub percentile: Option<f64>,
+    /// Whether the percentile is above the model's outlier threshold (None without quantiles).
     pub outlier: Option<bool>,
 }
 

@@ -114,6 +114,7 @@ pub fn write_labels(path: &Path, r: &Segmentation, raw: bool) -> Result<()> {
     })
 }
 
+/// Writes `k_selection.csv`: the sweep behind the choice of k, for checking it.
 pub fn write_k_selection(path: &Path, model: &Model) -> Result<()> {
     write_file(path, |w| {
         writeln!(w, "k,inertia,silhouette,silhouette_method,silhouette_std_error,silhouette_sample_size,chosen").map_err(werr(path))?;
@@ -205,23 +206,34 @@ pub fn write_segments_csv(path: &Path, r: &Segmentation, raw: bool) -> Result<()
     })
 }
 
+/// `segments.json`: every segment's profile for other tools.
 #[derive(Serialize)]
 pub struct SegmentsJson<'a> {
+    /// Customers segmented.
     pub customers: u64,
+    /// The portfolio's profile, the reference of every index.
     pub portfolio: &'a crate::profile::SegmentProfile,
+    /// One entry per segment (segment order).
     pub segments: Vec<SegmentJson<'a>>,
 }
 
+/// One segment in `segments.json`: its naming, centroid and profile.
 #[derive(Serialize)]
 pub struct SegmentJson<'a> {
+    /// Segment name.
     pub name: &'a str,
+    /// Why it has that name.
     pub rationale: &'a str,
+    /// What to do with it.
     pub suggested_action: &'a str,
+    /// Centroid per feature, in input units (sorted by feature, for stable diffs).
     pub centroid: std::collections::BTreeMap<&'a str, f64>,
+    /// Its profile, flattened into the entry.
     #[serde(flatten)]
     pub profile: &'a crate::profile::SegmentProfile,
 }
 
+/// Gathers `segments.json` from a segmentation (borrowing, nothing copied).
 pub fn segments_json(r: &Segmentation) -> SegmentsJson<'_> {
     SegmentsJson {
         customers: r.profile.customers,

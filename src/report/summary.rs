@@ -7,22 +7,39 @@ use serde::Serialize;
 use crate::segmentation::Segmentation;
 use crate::text::{human, md_escape, thousands};
 
+/// The executive summary's content, written as `summary.md` for people and
+/// `summary.json` for tools, and reused by the dashboard.
 #[derive(Debug, Serialize)]
 pub struct Summary {
+    /// Input segmented.
     pub source: String,
+    /// Customers in the input.
     pub customers_read: u64,
+    /// Customers given a segment.
     pub customers_segmented: u64,
+    /// Clustering features used.
     pub features: Vec<String>,
+    /// How missing values were handled.
     pub missing_policy: String,
+    /// Per column with missing values: how many and what was done.
     pub missing: Vec<MissingLine>,
+    /// Ids seen more than once.
     pub duplicate_ids: u64,
+    /// Number of segments.
     pub k: usize,
+    /// Why this k, in one sentence.
     pub k_reason: String,
+    /// The elbow's k, when found.
     pub knee: Option<usize>,
+    /// The k of the best silhouette.
     pub best_silhouette_k: Option<usize>,
+    /// Mean silhouette of the chosen k.
     pub silhouette: f64,
+    /// How it was computed (exact or sampled).
     pub silhouette_method: String,
+    /// One line per segment.
     pub segments: Vec<SegmentLine>,
+    /// Key findings, the sentences a manager reads first.
     pub findings: Vec<String>,
     /// What named the segments (credit-card archetypes, custom rules, or features).
     pub naming_basis: crate::naming::Basis,
@@ -30,6 +47,7 @@ pub struct Summary {
     pub naming_note: String,
     /// Category mix of every categorical column, per segment (largest departures).
     pub categories: Vec<CategoryLine>,
+    /// Checksum of the saved model, to tie the summary to it.
     pub model_checksum: String,
     /// Customers are outliers above this distance percentile of their segment.
     pub outlier_percentile: f64,
@@ -42,19 +60,29 @@ pub struct Summary {
     pub changes: Option<crate::lifecycle::continuity::Changes>,
 }
 
+/// Outlier count of one segment.
 #[derive(Debug, Serialize)]
 pub struct OutlierLine {
+    /// Segment id.
     pub id: u32,
+    /// Segment name.
     pub name: String,
+    /// Customers in the segment.
     pub customers: u64,
+    /// Of those, how many are outliers.
     pub outliers: u64,
 }
 
+/// One of the customers farthest from their segment's centre, worth a look.
 #[derive(Debug, Serialize)]
 pub struct ExtremeLine {
+    /// Customer id.
     pub customer: String,
+    /// Segment id.
     pub segment: u32,
+    /// Distance to the centroid in scaled space.
     pub distance: f64,
+    /// Its percentile among the segment's training distances.
     pub distance_percentile: f64,
 }
 
@@ -108,29 +136,43 @@ fn outlier_lines(r: &Segmentation) -> (Vec<OutlierLine>, Vec<ExtremeLine>) {
 /// One categorical column's mix in one segment: each value's share against the portfolio.
 #[derive(Debug, Serialize)]
 pub struct CategoryLine {
+    /// Categorical column.
     pub column: String,
+    /// Segment id.
     pub segment: u32,
+    /// Segment name.
     pub name: String,
     /// (value, share in the segment, share in the portfolio)
     pub mix: Vec<(String, f64, f64)>,
 }
 
+/// Missing values of one column.
 #[derive(Debug, Serialize)]
 pub struct MissingLine {
+    /// Column with missing values.
     pub column: String,
+    /// How many were missing.
     pub missing: u64,
+    /// What was done with them.
     pub handled: String,
 }
 
+/// One segment's line of the summary.
 #[derive(Debug, Serialize)]
 pub struct SegmentLine {
+    /// Segment id.
     pub id: u32,
+    /// Segment name.
     pub name: String,
+    /// Customers in the segment.
     pub customers: u64,
+    /// Their share of the segmented customers.
     pub share: f64,
     /// Mean of each clustering feature, in input units.
     pub key_metrics: Vec<(String, f64)>,
+    /// Why it has its name.
     pub rationale: String,
+    /// What to do with it.
     pub suggested_action: String,
 }
 
@@ -139,6 +181,7 @@ fn pct(v: f64) -> String {
 }
 
 impl Summary {
+    /// Builds the summary of a segmentation: findings, outliers, categories and changes.
     pub fn build(r: &Segmentation) -> Summary {
         let m = &r.model;
         let policy = r.clean.policy;
@@ -336,6 +379,7 @@ fn findings(r: &Segmentation) -> Vec<String> {
     out
 }
 
+/// Writes the summary as one Markdown page for a manager.
 pub fn write_markdown(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
     writeln!(w, "# Customer segmentation: executive summary\n")?;
     writeln!(

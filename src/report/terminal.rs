@@ -5,6 +5,8 @@ use std::io::Write;
 use crate::segmentation::Segmentation;
 use crate::text::{human, thousands};
 
+/// Prints one line per segment (id, name, customers, share, mean of each feature), so a
+/// run ends with the answer on screen.
 pub fn print_segments(w: &mut dyn Write, r: &Segmentation) -> std::io::Result<()> {
     let m = &r.model;
     let name_w = m

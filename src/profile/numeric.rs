@@ -1,0 +1,186 @@
+//! Figures of one numeric column per group (sums, counts, medians, spreads), computed a
+//! column at a time, and the assembly of those figures into the profile with its derived
+//! indicators.
+
+use super::boxes::BoxStats;
+use super::indicators::{Derived, DERIVED};
+use super::kinds::is_additive;
+use super::segment::{index, Indicator, Profile, SegmentProfile, Stat};
+
+/// Per-column figures for every group: (sum, count, median) per segment plus portfolio.
+/// Computed one column at a time ([`column_figures`]), so a caller can load a column,
+/// take its figures and free it before the next ([`assemble`] then builds the profile).
+pub struct ColumnFigures {
+    /// Sum of the non-missing values per group.
+    pub(super) sums: Vec<f64>,
+    /// Non-missing values per group.
+    pub(super) counts: Vec<u64>,
+    /// Median per group (None for an empty group).
+    pub(super) medians: Vec<Option<f64>>,
+    /// Non-zero values per group.
+    pub(super) nonzero: Vec<u64>,
+    /// Sum of squared deviations from the group's mean.
+    pub(super) m2: Vec<f64>,
+    /// Smallest value of the column, for the additivity rule.
+    pub(super) min: f64,
+    /// Largest value of the column, for the additivity rule.
+    pub(super) max: f64,
+    /// Box figures per group, when rows were given ([`super::ProfileOptions::box_rows`]).
+    pub(super) boxes: Vec<Option<BoxStats>>,
+}
+
+/// Figures of one numeric column per group (segments, then the portfolio), in two passes;
+/// medians by radix selection when that pays, by grouping otherwise.
+pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures {
+    let use_radix = crate::median::radix_pays(values.len(), k);
+    let mut counts = vec![0u64; k + 1];
+    let mut sums = vec![0.0f64; k + 1];
+    let mut nonzero = vec![0u64; k + 1];
+    let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+    // First pass: sums and counts per segment, and (for the radix medians) a histogram of
+    // the top 16 key bits per segment.
+    let mut hist = if use_radix {
+        vec![0u32; k * crate::median::BINS]
+    } else {
+        Vec::new()
+    };
+    for (&v, &l) in values.iter().zip(labels) {
+        if !v.is_nan() {
+            counts[l as usize] += 1;
+            sums[l as usize] += v;
+            if v != 0.0 {
+                nonzero[l as usize] += 1;
+            }
+            min = min.min(v);
+            max = max.max(v);
+            if use_radix {
+                hist[l as usize * crate::median::BINS + crate::median::top_bin(v)] += 1;
+            }
+        }
+    }
+    let total_count: u64 = counts[..k].iter().sum();
+    let total_sum: f64 = {
+        let mut s = 0.0;
+        for &v in values {
+            if !v.is_nan() {
+                s += v;
+            }
+        }
+        s
+    };
+    counts[k] = total_count;
+    sums[k] = total_sum;
+    nonzero[k] = nonzero[..k].iter().sum();
+    let means: Vec<f64> = (0..=k).map(|g| sums[g] / counts[g].max(1) as f64).collect();
+    let mut m2 = vec![0.0f64; k + 1];
+    for (&v, &l) in values.iter().zip(labels) {
+        if !v.is_nan() {
+            let d = v - means[l as usize];
+            m2[l as usize] += d * d;
+            let d = v - means[k];
+            m2[k] += d * d;
+        }
+    }
+    let medians = if use_radix {
+        crate::median::radix_medians(values, Some(labels), k, &counts, hist)
+    } else {
+        crate::median::medians_by_grouping(values, labels, k, &counts)
+    };
+    ColumnFigures {
+        sums,
+        counts,
+        medians,
+        nonzero,
+        m2,
+        min,
+        max,
+        boxes: Vec::new(),
+    }
+}
+
+/// Builds the profile from the figures of the numeric columns `names` (in that order).
+pub fn assemble(names: &[&str], figures: &[ColumnFigures], labels: &[u32], k: usize) -> Profile {
+    let column_index = |name: &str| names.iter().position(|n| *n == name);
+    let n = labels.len() as u64;
+    let mut sizes = vec![0u64; k];
+    for &l in labels {
+        sizes[l as usize] += 1;
+    }
+    let sum_of = |name: &str, g: usize| -> Option<f64> {
+        let mut total = 0.0;
+        for part in name.split('+') {
+            let i = column_index(part)?;
+            total += figures[i].sums[g];
+        }
+        Some(total)
+    };
+    let mean_of = |name: &str, g: usize| -> Option<f64> {
+        let i = column_index(name)?;
+        let f = &figures[i];
+        (f.counts[g] > 0).then(|| f.sums[g] / f.counts[g] as f64)
+    };
+    let derived_value = |d: Derived, g: usize| -> Option<f64> {
+        match d {
+            Derived::Mean(c) => mean_of(c, g),
+            Derived::Ratio(a, b) => {
+                let (num, den) = (sum_of(a, g)?, sum_of(b, g)?);
+                (den != 0.0).then(|| num / den)
+            }
+        }
+    };
+    let available = |d: Derived| match d {
+        Derived::Mean(c) => column_index(c).is_some(),
+        Derived::Ratio(a, b) => a
+            .split('+')
+            .chain(b.split('+'))
+            .all(|c| column_index(c).is_some()),
+    };
+    let group = |g: usize| -> SegmentProfile {
+        let customers = if g == k { n } else { sizes[g] };
+        let stats = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let f = &figures[i];
+                let has = f.counts[g] > 0;
+                Stat {
+                    column: name.to_string(),
+                    mean: mean_of(name, g),
+                    median: f.medians[g],
+                    index: index(mean_of(name, g), mean_of(name, k)),
+                    std: has.then(|| (f.m2[g] / f.counts[g] as f64).sqrt()),
+                    nonzero_share: has.then(|| f.nonzero[g] as f64 / f.counts[g] as f64),
+                    additive: is_additive(name, f.min, f.max),
+                    boxplot: f.boxes.get(g).cloned().flatten(),
+                }
+            })
+            .collect();
+        let indicators = DERIVED
+            .iter()
+            .filter(|(_, _, d)| available(*d))
+            .map(|(name, label, d)| Indicator {
+                name: name.to_string(),
+                label: label.to_string(),
+                value: derived_value(*d, g),
+                index: index(derived_value(*d, g), derived_value(*d, k)),
+            })
+            .collect();
+        SegmentProfile {
+            id: if g == k { 0 } else { g as u32 + 1 },
+            customers,
+            share: if n == 0 {
+                0.0
+            } else {
+                customers as f64 / n as f64
+            },
+            stats,
+            indicators,
+            categories: Vec::new(),
+        }
+    };
+    Profile {
+        customers: n,
+        portfolio: group(k),
+        segments: (0..k).map(group).collect(),
+    }
+}
