@@ -149,7 +149,7 @@ fn csv_parse(c: &mut Criterion) {
 }
 
 fn medians(c: &mut Criterion) {
-    use cardseg::median;
+    use cardseg::stats as median;
     // Ten million, as at the scale where the copy made by grouping stops fitting in cache.
     let n = 10_000_000;
     let k = 4;

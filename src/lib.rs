@@ -18,7 +18,6 @@ pub mod ingest;
 pub mod inspect;
 pub mod lifecycle;
 pub mod matching;
-pub mod median;
 pub mod model;
 pub mod naming;
 pub mod output;
@@ -30,10 +29,13 @@ pub mod report;
 pub mod rng;
 pub mod scale;
 pub mod serve;
+pub mod stats;
 pub mod table;
 pub mod writeback;
 
 pub use error::{Error, Result};
+/// The medians' old path ([`stats`] holds them now), kept for the callers that use it.
+pub use stats as median;
 
 /// Default clustering features (the CC GENERAL schema).
 pub const DEFAULT_FEATURES: [&str; 3] = ["BALANCE", "PURCHASES", "CREDIT_LIMIT"];
