@@ -86,21 +86,25 @@ struct Active {
 
 /// Result of [`refine`].
 pub struct Refined {
+    /// k × d, row-major: the exact means of the final labels.
     pub centers: Vec<f64>,
+    /// Rows nearest to each centre.
     pub counts: Vec<u64>,
+    /// Sum of squared distances of the rows to their nearest centre.
     pub inertia: f64,
+    /// Lloyd iterations, full passes and active-row passes together.
     pub n_iter: usize,
     /// Passes over every row (the other `n_iter` passes scanned only the active rows).
     pub full_passes: usize,
 }
 
 /// At most this fraction of rows is kept active (nearest a boundary) between full
-/// passes. On the 10M-row file, sweep k = 2..10: 0.03 -> 4.37-4.50 s, 0.08 -> 4.59-4.69 s,
-/// 0.15 -> 5.54 s, 0.015 -> 5.01 s (a smaller set ends its epoch sooner).
+/// passes: a larger set costs more per pass, a smaller one ends its epoch sooner
+/// (the sweep that chose it: bench/RESULTS.md).
 const ACTIVE_FRACTION: f64 = 0.03;
 /// The threshold is at most this many times the last centre move: while centres
 /// still move a lot the epoch ends soon anyway, and once they creep a small threshold
-/// keeps the active set small (6 -> 5.03 s, 16 -> 4.6 s, 40 -> 4.61 s on the sweep above).
+/// keeps the active set small (measured with [`ACTIVE_FRACTION`]: bench/RESULTS.md).
 const TRAVEL_FACTOR: f64 = 16.0;
 /// Rows of the gap array looked at to pick the active threshold.
 const GAP_SAMPLE_STEP: usize = 61;

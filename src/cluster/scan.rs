@@ -257,9 +257,9 @@ fn assign_chunk<const D: usize>(
 
 /// [`lloyd_step`] on one chunk: the scan writes labels and sums the inertia, then the
 /// chunk's rows, still in cache (4096 rows are 96 KB), are added to their centres' sums
-/// in row order. Two tight loops beat one loop doing both (measured: 24 ms against
-/// 36 ms per 10M-row iteration at k = 10): the scatter into the sums no longer stalls
-/// the vectorised distance code. The matrix is still read from memory once.
+/// in row order. Two tight loops beat one loop doing both (bench/RESULTS.md): the
+/// scatter into the sums no longer stalls the vectorised distance code. The matrix is
+/// still read from memory once.
 fn step_chunk<const D: usize>(
     rows: &[f64],
     centers: &[f64],
@@ -302,6 +302,7 @@ fn step_chunk<const D: usize>(
 pub struct LloydStep {
     /// k × d sums of the rows assigned to each centre.
     pub sums: Vec<f64>,
+    /// Rows assigned to each centre.
     pub counts: Vec<u64>,
     /// Sum of squared distances to the nearest centre (the inertia of these centres).
     pub inertia: f64,

@@ -4,10 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How k is chosen from the sweep (saved in the model, so its spelling is part of the
+/// file format).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KRule {
+    /// The knee of the inertia curve (Kneedle), as the analyst's elbow plot reads it.
     Knee,
+    /// The k with the best silhouette.
     Silhouette,
 }
 

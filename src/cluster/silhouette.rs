@@ -26,10 +26,13 @@ pub const EXACT_MAX_ROWS: usize = 20_000;
 /// Default sample size of the sampled estimate.
 pub const SAMPLE_SIZE: usize = 20_000;
 
+/// How a silhouette score was computed (reported next to it, and saved in the model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
+    /// Over every pair of customers.
     Exact,
+    /// Over a random sample of customers, with a standard error.
     Sampled,
 }
 
@@ -45,9 +48,13 @@ impl std::fmt::Display for Method {
 /// A silhouette score; `std_error` is set for sampled estimates.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Score {
+    /// The mean silhouette, in [-1, 1].
     pub value: f64,
+    /// Exact or sampled.
     pub method: Method,
+    /// Customers the mean is over.
     pub sample_size: u64,
+    /// Standard error of a sampled mean (None when exact).
     pub std_error: Option<f64>,
 }
 

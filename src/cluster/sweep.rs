@@ -26,12 +26,9 @@ pub const SAMPLE_FIT_ROWS: usize = 25_000;
 /// Sizes of the random samples Lloyd runs on between the search on [`SAMPLE_FIT_ROWS`] rows
 /// and the refinement on every row, each used when the input has at least four times as
 /// many rows. Centres converged on a sample are close to those of all rows, so the
-/// passes over every row are fewer. On 10M generated rows, sweep k = 2..10: no stage
-/// 3.71 s; 500k 2.57 s; 100k then 500k 2.40-2.42 s; 100k then 400k 2.57-2.77 s; 100k,
-/// 400k then 1.6M 2.91 s; 250k then 2.5M 3.11 s. But a small stage can carry Lloyd to
-/// another local optimum than all rows would: with a 100k stage, 1M generated rows ended
-/// at k = 7 with 0.012% more inertia than scikit-learn (without it, below at every k).
-/// So one stage, big enough for its optimum to be that of all rows in practice.
+/// passes over every row are fewer. But a small stage can carry Lloyd to another local
+/// optimum than all rows would, so one stage, big enough for its optimum to be that of
+/// all rows in practice (the measurements behind both: bench/RESULTS.md).
 pub const STAGE_ROWS: [usize; 1] = [500_000];
 /// Lloyd results within this relative distance of the best get the Hartigan polish;
 /// Hartigan gains are small, so runs further behind cannot overtake.
