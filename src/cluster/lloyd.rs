@@ -111,7 +111,7 @@ const GAP_SAMPLE_STEP: usize = 61;
 
 /// Lloyd on all rows from `centers` to a fixed point (no label changes), `max_iter`
 /// passes, or a summed squared centre shift <= `tol`: the same iterates as
-/// `kmeans::hamerly` (bit for bit, barring exact distance ties), computed with far less
+/// `hamerly::hamerly` (bit for bit, barring exact distance ties), computed with far less
 /// memory traffic. Late Lloyd iterations move few customers, and only customers near
 /// a boundary between two segments can move: after a full pass, each row's gap
 /// (distance to the second-nearest centre minus distance to the nearest) is known, and
@@ -190,7 +190,7 @@ pub fn refine(x: &Matrix, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> O
     }
     drop(act);
     drop(gap);
-    // Exact means of the final labels, summed in row order like `kmeans::hamerly`.
+    // Exact means of the final labels, summed in row order like `hamerly::hamerly`.
     set_exact_means(x, &labels, &mut centers);
     let (inertia, counts) = assign_labels(x, &centers, &mut labels, true);
     Some(Refined {
@@ -476,7 +476,7 @@ mod tests {
     fn refine_reaches_the_plain_lloyd_fixed_point() {
         let x = blobs(40_000, 3, 5);
         let k = 7;
-        let start = crate::cluster::kmeans::kmeans_plusplus(&x, k, &mut Rng::new(9), true);
+        let start = crate::cluster::seeding::kmeans_plusplus(&x, k, &mut Rng::new(9), true);
         let r = refine(&x, start.clone(), 300, 0.0).expect("no empty segment");
         assert!(
             r.full_passes < r.n_iter / 2,

@@ -417,7 +417,7 @@ mod tests {
         // Row counts that are not multiples of the block or the chunk exercise the tails.
         for d in 1..=7 {
             let x = blobs(2 * CHUNK + 13, d, d as u64);
-            let centers = crate::cluster::kmeans::kmeans_plusplus(&x, 6, &mut Rng::new(3), false);
+            let centers = crate::cluster::seeding::kmeans_plusplus(&x, 6, &mut Rng::new(3), false);
             let (want_l, want_i, want_c) = reference(&x, &centers);
             for parallel in [false, true] {
                 let mut labels = vec![0u32; x.n];
@@ -432,7 +432,7 @@ mod tests {
     #[test]
     fn simd_and_portable_builds_agree_bit_for_bit() {
         let x = blobs(1000, 3, 2);
-        let centers = crate::cluster::kmeans::kmeans_plusplus(&x, 9, &mut Rng::new(4), false);
+        let centers = crate::cluster::seeding::kmeans_plusplus(&x, 9, &mut Rng::new(4), false);
         let run = |isa: Isa| {
             let mut out = Vec::new();
             scan::<3, true, _>(&x.data, &centers, 3, isa, |i0, b, m| {
@@ -463,7 +463,7 @@ mod tests {
             return; // nothing to compare on this CPU
         }
         let x = blobs(800, 3, 5);
-        let centers = crate::cluster::kmeans::kmeans_plusplus(&x, 10, &mut Rng::new(6), false);
+        let centers = crate::cluster::seeding::kmeans_plusplus(&x, 10, &mut Rng::new(6), false);
         let empty = || BlockOut {
             lab: [0; BLOCK],
             best: [0.0; BLOCK],
@@ -515,7 +515,7 @@ mod tests {
     #[test]
     fn lloyd_step_sums_and_counts_match_its_labels() {
         let x = blobs(3 * CHUNK + 5, 3, 11);
-        let centers = crate::cluster::kmeans::kmeans_plusplus(&x, 5, &mut Rng::new(1), false);
+        let centers = crate::cluster::seeding::kmeans_plusplus(&x, 5, &mut Rng::new(1), false);
         let mut labels = vec![0u32; x.n];
         let st = lloyd_step(&x, &centers, &mut labels, true);
         let (want_l, want_i, want_c) = reference(&x, &centers);

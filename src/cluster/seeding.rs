@@ -10,7 +10,9 @@ use super::{chunked, map_chunks, search_cumulative, sqdist, CHUNK};
 use crate::rng::Rng;
 use crate::scale::Matrix;
 
-/// Greedy k-means++ (Arthur & Vassilvitskii, with scikit-learn's local trials).
+/// Greedy k-means++ (Arthur & Vassilvitskii, with scikit-learn's local trials). The
+/// potentials are summed per fixed [`CHUNK`] of rows, in chunk order, so the centres are
+/// the same with `parallel` on or off.
 pub fn kmeans_plusplus(x: &Matrix, k: usize, rng: &mut Rng, parallel: bool) -> Vec<f64> {
     let (n, d) = (x.n, x.d);
     let trials = 2 + (k as f64).ln().floor() as usize;
