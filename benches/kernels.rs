@@ -4,7 +4,7 @@
 //! (`lloyd::lloyd_step`), k-means++ seeding
 //! (`kmeans::kmeans_plusplus`), the exact silhouette (`silhouette::exact_many`, 5,000
 //! points, one k and k = 2..10 at once), CSV parsing (`ingest::csv::read_bytes`, 100,000 generated rows)
-//! and the profile's per-segment medians (`median::radix_medians` against grouping and
+//! and the profile's per-segment medians (`stats::radix_medians` against grouping and
 //! selecting, 10,000,000 values in 4 segments).
 //!
 //! Run: cargo bench --bench kernels [-- FILTER]
@@ -149,7 +149,7 @@ fn csv_parse(c: &mut Criterion) {
 }
 
 fn medians(c: &mut Criterion) {
-    use cardseg::median;
+    use cardseg::stats;
     // Ten million, as at the scale where the copy made by grouping stops fitting in cache.
     let n = 10_000_000;
     let k = 4;
@@ -166,17 +166,17 @@ fn medians(c: &mut Criterion) {
         .collect();
     let labels: Vec<u32> = (0..n).map(|_| rng.below(k as u64) as u32).collect();
     let mut counts = vec![0u64; k + 1];
-    let mut hist = vec![0u32; k * median::BINS];
+    let mut hist = vec![0u32; k * stats::BINS];
     for (&v, &l) in values.iter().zip(&labels) {
         counts[l as usize] += 1;
         counts[k] += 1;
-        hist[l as usize * median::BINS + median::top_bin(v)] += 1;
+        hist[l as usize * stats::BINS + stats::top_bin(v)] += 1;
     }
     let mut g = c.benchmark_group("segment medians 10M values, k=4");
     g.sample_size(10);
     g.bench_function("radix selection (histogram given)", |b| {
         b.iter(|| {
-            black_box(median::radix_medians(
+            black_box(stats::radix_medians(
                 black_box(&values),
                 Some(&labels),
                 k,
@@ -187,7 +187,7 @@ fn medians(c: &mut Criterion) {
     });
     g.bench_function("grouping + select", |b| {
         b.iter(|| {
-            black_box(median::medians_by_grouping(
+            black_box(stats::medians_by_grouping(
                 black_box(&values),
                 &labels,
                 k,

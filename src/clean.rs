@@ -74,42 +74,8 @@ pub struct CleanReport {
     pub original_ids: Option<crate::table::Ids>,
 }
 
-/// Median as numpy computes it: the mean of the two middle values for an even count
-/// (missing values skipped). Large columns go through [`crate::median::median`].
-pub fn median(values: &[f64]) -> Option<f64> {
-    crate::median::median(values)
-}
-
-/// [`median`] of values holding no NaN, reordering them instead of copying them (the
-/// profile of millions of customers would otherwise copy every column once more).
-pub fn median_in_place(v: &mut [f64]) -> Option<f64> {
-    debug_assert!(v.iter().all(|x| !x.is_nan()));
-    if v.is_empty() {
-        return None;
-    }
-    let n = v.len();
-    let mid = n / 2;
-    let (_, hi, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
-    let hi = *hi;
-    if n % 2 == 1 {
-        return Some(hi);
-    }
-    let lo = v[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    Some(lo + (hi - lo) / 2.0)
-}
-
-/// Mean of the non-missing values, summed in order (pairwise differences from numpy are
-/// below 1e-12 relative for these sizes).
-pub fn mean(values: &[f64]) -> Option<f64> {
-    let (mut sum, mut n) = (0.0f64, 0u64);
-    for &x in values {
-        if !x.is_nan() {
-            sum += x;
-            n += 1;
-        }
-    }
-    (n > 0).then(|| sum / n as f64)
-}
+/// The fill statistics, kept at their old path for callers.
+pub use crate::stats::{mean, median, median_in_place};
 
 /// Fills or drops missing cells of `columns` in place.
 pub fn clean(table: &mut Table, columns: &[String], policy: MissingPolicy) -> Result<CleanReport> {
@@ -189,25 +155,6 @@ pub fn apply_fill(values: &mut [f64], fill: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn median_like_numpy() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
-        assert_eq!(median(&[f64::NAN, 5.0, 1.0]), Some(3.0));
-        assert_eq!(median(&[f64::NAN]), None);
-        for v in [
-            vec![3.0, 1.0, 2.0],
-            vec![4.0, 1.0, 3.0, 2.0],
-            vec![-0.0, 0.0],
-            vec![],
-        ] {
-            assert_eq!(
-                median_in_place(&mut v.clone()).map(f64::to_bits),
-                median(&v).map(f64::to_bits)
-            );
-        }
-    }
 
     fn table() -> Table {
         crate::ingest::csv::read_bytes(

@@ -3,7 +3,7 @@
 //!
 //! The modules sit in layers, each importing only from its own layer or the ones below
 //! (docs/ARCHITECTURE.md draws them; tests/architecture.rs checks them):
-//! - ground: [`error`], [`defaults`], [`rng`], [`median`], [`text`], [`output`] (atomic,
+//! - ground: [`error`], [`defaults`], [`rng`], [`stats`] (median, mean), [`text`], [`output`] (atomic,
 //!   no-replace writes), [`progress`], [`csvcell`], [`matching`];
 //! - data: [`table`], [`ingest`] (any source into a [`table::Table`]), [`generate`];
 //! - domain: [`clean`] → [`scale`] → [`cluster`] (K-Means, silhouette, choice of k) →
@@ -18,10 +18,10 @@ pub mod csvcell;
 pub mod defaults;
 pub mod error;
 pub mod matching;
-pub mod median;
 pub mod output;
 pub mod progress;
 pub mod rng;
+pub mod stats;
 pub mod text;
 
 // Data: customer tables and where they come from.

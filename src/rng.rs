@@ -1,12 +1,16 @@
-//! A small, fixed pseudo-random generator (xoshiro256++ seeded by SplitMix64). Written
-//! here rather than taken from a crate so that the stream for a given seed can never
-//! change under a dependency upgrade: same seed, same segments, release after release.
+//! A small, fixed pseudo-random generator (xoshiro256++ seeded by SplitMix64), and the
+//! uniform row samples drawn from it. Written here rather than taken from a crate so
+//! that the stream for a given seed can never change under a dependency upgrade: same
+//! seed, same segments, release after release.
 
+/// xoshiro256++: fast, small state, and a stream fixed by this file alone.
 #[derive(Debug, Clone)]
 pub struct Rng {
     s: [u64; 4],
 }
 
+/// One step of SplitMix64: spreads a seed (or any counter) over all 64 bits, so nearby
+/// seeds give unrelated streams.
 pub fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
@@ -16,6 +20,7 @@ pub fn splitmix64(state: &mut u64) -> u64 {
 }
 
 impl Rng {
+    /// The stream of `seed`.
     pub fn new(seed: u64) -> Self {
         let mut st = seed;
         let s = [
@@ -39,6 +44,7 @@ impl Rng {
         Rng::new(acc)
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
@@ -78,6 +84,26 @@ impl Rng {
     }
 }
 
+/// A simple random sample of `m` of `n` row indices (all of them when `m >= n`), in
+/// increasing order (Knuth's selection sampling: one pass, no n-long index array), drawn
+/// from a stream derived from `seed`, `n` and `m`.
+pub fn sample_indices(n: usize, m: usize, seed: u64) -> Vec<usize> {
+    let mut rng = Rng::derive(seed, &[0x511, n as u64, m as u64]);
+    let mut out = Vec::with_capacity(m);
+    let mut needed = m.min(n);
+    for i in 0..n {
+        if needed == 0 {
+            break;
+        }
+        let left = (n - i) as u64;
+        if rng.below(left) < needed as u64 {
+            out.push(i);
+            needed -= 1;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +121,15 @@ mod tests {
             assert!((0.0..1.0).contains(&u));
             assert!(r.below(7) < 7);
         }
+    }
+
+    #[test]
+    fn sampling_is_deterministic_and_sorted() {
+        let s = sample_indices(1000, 100, 42);
+        assert_eq!(s.len(), 100);
+        assert!(s.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(s, sample_indices(1000, 100, 42));
+        assert_ne!(s, sample_indices(1000, 100, 43));
+        assert_eq!(sample_indices(5, 10, 1), vec![0, 1, 2, 3, 4]);
     }
 }

@@ -1,39 +1,102 @@
 //! Clustering: K-Means ([`kmeans`]), silhouette scores ([`silhouette`]) and the choice
 //! of k from the elbow and the silhouettes ([`select_k`]).
+//!
+//! The files, from the ground up (each imports only those above it):
+//! - this module: the shared chunking of rows ([`CHUNK`]) and the distance arithmetic
+//!   every stage uses, so fit, labels, predict and serve agree bit for bit;
+//! - `simd`: which instruction-set build runs, and the feature-count unrolling;
+//! - `params`: the K-Means parameters, checked before any work, and the fit;
+//! - `hamerly` (Lloyd with Hamerly's bounds), `scan` (the blocked nearest-centre scan),
+//!   `small` (the small-input Lloyd kernels), `seeding` (k-means++), `hartigan` (the
+//!   polish), `lloyd` (Lloyd to a fixed point, and the large-input refinement);
+//! - `sweep` (the k sweep), then [`kmeans`], the public face of all of them;
+//! - `group_sums` (the silhouette's distance kernel), [`silhouette`], [`select_k`].
 
 #![allow(clippy::needless_range_loop)] // kernels index several arrays by the same feature index
 
+mod group_sums;
+mod hamerly;
+mod hartigan;
 pub mod kmeans;
 pub mod lloyd;
+mod params;
+mod scan;
+mod seeding;
 pub mod select_k;
 pub mod silhouette;
+mod simd;
 mod small;
+mod sweep;
 
-/// Runs `$f::<D>(args)` with D fixed at compile time for the common feature counts, so
-/// the distance loops are unrolled; D = 0 is the general fallback (loop bound at run time).
-macro_rules! dispatch_d {
-    ($d:expr, $f:ident ( $($arg:expr),* $(,)? )) => {
-        match $d {
-            1 => $f::<1>($($arg),*),
-            2 => $f::<2>($($arg),*),
-            3 => $f::<3>($($arg),*),
-            4 => $f::<4>($($arg),*),
-            5 => $f::<5>($($arg),*),
-            6 => $f::<6>($($arg),*),
-            _ => $f::<0>($($arg),*),
-        }
-    };
-}
-pub(crate) use dispatch_d;
+use rayon::prelude::*;
 
-/// The dimension a kernel works in: its const parameter, or the run-time value for D = 0.
-#[inline(always)]
-pub(crate) const fn dim<const D: usize>(d: usize) -> usize {
-    if D == 0 {
-        d
+use crate::scale::Matrix;
+use simd::{dim, dispatch_d};
+
+/// Rows per chunk of every parallel pass. Fixed, so sums do not depend on thread count.
+pub const CHUNK: usize = 4096;
+
+/// Splits rows (and a per-row slice) into fixed chunks, in parallel or not; the
+/// per-chunk results come back in chunk order (the same for every thread count).
+pub(super) fn chunked<T: Send, L: Send>(
+    data: &[f64],
+    d: usize,
+    per_row: &mut [L],
+    parallel: bool,
+    f: impl Fn(&[f64], &mut [L]) -> T + Sync + Send,
+) -> Vec<T> {
+    if parallel {
+        data.par_chunks(CHUNK * d)
+            .zip(per_row.par_chunks_mut(CHUNK))
+            .map(|(r, l)| f(r, l))
+            .collect()
     } else {
-        D
+        data.chunks(CHUNK * d)
+            .zip(per_row.chunks_mut(CHUNK))
+            .map(|(r, l)| f(r, l))
+            .collect()
     }
+}
+
+/// Maps a chunked pass over rows, in parallel or not; results come back in chunk order.
+pub(super) fn map_chunks<T: Send>(
+    data: &[f64],
+    d: usize,
+    parallel: bool,
+    f: impl Fn(usize, &[f64]) -> T + Sync + Send,
+) -> Vec<T> {
+    if parallel {
+        data.par_chunks(CHUNK * d)
+            .enumerate()
+            .map(|(c, rows)| f(c * CHUNK, rows))
+            .collect()
+    } else {
+        data.chunks(CHUNK * d)
+            .enumerate()
+            .map(|(c, rows)| f(c * CHUNK, rows))
+            .collect()
+    }
+}
+
+/// First index whose running sum reaches `target` (numpy's `searchsorted`, side left),
+/// found through the per-chunk totals so no n-long prefix array is needed.
+pub(super) fn search_cumulative(values: &[f64], chunk_totals: &[f64], target: f64) -> usize {
+    let mut acc = 0.0;
+    for (c, &t) in chunk_totals.iter().enumerate() {
+        if acc + t >= target {
+            let start = c * CHUNK;
+            let end = (start + CHUNK).min(values.len());
+            for (i, &v) in values[start..end].iter().enumerate() {
+                acc += v;
+                if acc >= target {
+                    return start + i;
+                }
+            }
+            return end - 1;
+        }
+        acc += t;
+    }
+    values.len() - 1
 }
 
 /// Squared Euclidean distance, summed over features in order. Every stage (fit, final
@@ -127,7 +190,7 @@ pub(crate) fn half_separations(centers: &[f64], d: usize, out: &mut [f64]) {
 
 /// Puts every non-empty segment's centre at the exact mean of its rows, summed in row
 /// order (running sums of moved rows carry rounding; the final centres must not).
-pub(crate) fn set_exact_means(x: &crate::scale::Matrix, labels: &[u32], centers: &mut [f64]) {
+pub(crate) fn set_exact_means(x: &Matrix, labels: &[u32], centers: &mut [f64]) {
     let d = x.d;
     let k = centers.len() / d;
     let mut s2 = vec![0.0; k * d];

@@ -4,13 +4,16 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How k is chosen from the sweep (saved in the model, so its spelling is part of the
+/// file format).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KRule {
-    /// The elbow of the inertia curve (Kneedle), the default.
+    /// The knee of the inertia curve (Kneedle), as the analyst's elbow plot reads it;
+    /// the default.
     #[default]
     Knee,
-    /// The highest silhouette.
+    /// The k with the best silhouette.
     Silhouette,
 }
 

@@ -10,69 +10,40 @@
 //! multiply-add, no reassociation), the nearest centre is the first on ties, and the
 //! running sums are updated row by row in row order with one delta per `CHUNK` rows,
 //! exactly as `hamerly` does.
+//!
+//! [`Small`] also carries the small-input builds of k-means++ (in `seeding`) and of
+//! Hartigan's polish (in `hartigan`).
 
-use super::dim;
-use super::kmeans::{relocate_empty, KMeansFit, CHUNK};
+use super::hamerly::relocate_empty;
+use super::params::KMeansFit;
+use super::simd::{dim, dispatch_d, Isa, BASE};
+#[cfg(target_arch = "x86_64")]
+use super::simd::{AVX2, AVX512};
+use super::{move_to_means, CHUNK};
 use crate::scale::Matrix;
 
 /// Rows per SIMD block: two AVX-512 registers of f64 (four AVX2), so two (four)
 /// independent compare-and-select chains hide the latency of each.
 const L: usize = 32;
 
-/// `dispatch_d!` for kernels that also take the instruction-set variant.
-macro_rules! by_d {
-    ($d:expr, $f:ident, $v:expr, ($($arg:expr),*)) => {
-        match $d {
-            1 => $f::<1, $v>($($arg),*),
-            2 => $f::<2, $v>($($arg),*),
-            3 => $f::<3, $v>($($arg),*),
-            4 => $f::<4, $v>($($arg),*),
-            _ => $f::<0, $v>($($arg),*),
-        }
-    };
-}
-
-/// Which build of the kernels runs; chosen once per input from what the CPU reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Isa {
-    Base,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl Isa {
-    fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Isa::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Isa::Avx2;
-            }
-        }
-        Isa::Base
-    }
-}
-
 /// The rows (row-major, for the scalar stages: seeding, Hartigan, swaps) plus a
 /// column-major copy padded to a multiple of `L` rows for the SIMD passes.
 pub(super) struct Small<'a> {
-    pub x: &'a Matrix,
+    pub(super) x: &'a Matrix,
     /// Column j is `cols[j * np..(j + 1) * np]`; rows past `n` are zeros, never used.
     /// `np >= n + L`, so a block of `L` rows may start at any row.
-    cols: Vec<f64>,
-    np: usize,
-    isa: Isa,
+    pub(super) cols: Vec<f64>,
+    pub(super) np: usize,
+    pub(super) isa: Isa,
 }
 
 impl<'a> Small<'a> {
+    /// The column-major copy of `x`, for the build of the kernels this CPU runs.
     pub fn new(x: &'a Matrix) -> Small<'a> {
         Self::with_isa(x, Isa::detect())
     }
 
+    /// [`Small::new`] with the build chosen by the caller (the tests compare them all).
     pub fn with_isa(x: &'a Matrix, isa: Isa) -> Small<'a> {
         let (n, d) = (x.n, x.d);
         // Whole blocks, plus one block more so a block may start at any row (Hartigan).
@@ -138,7 +109,7 @@ impl<'a> Small<'a> {
                 init = true;
                 continue;
             }
-            let shift = super::move_to_means(&mut centers, &sums, &counts, &mut moved, d);
+            let shift = move_to_means(&mut centers, &sums, &counts, &mut moved, d);
             if shift <= tol {
                 break;
             }
@@ -163,219 +134,6 @@ impl<'a> Small<'a> {
             inertia,
             n_iter,
             best_init: 0,
-        }
-    }
-
-    /// `hartigan_refine`, with the same moves in the same order and the same bits; on
-    /// AVX-512 the costs of eight rows are computed at once against the current
-    /// centres, and after a move the scan resumes at the next row with the new centres.
-    pub fn hartigan(&self, labels: &mut [u32], k: usize) -> Vec<f64> {
-        #[cfg(target_arch = "x86_64")]
-        if self.isa == Isa::Avx512 && k < (1 << 20) {
-            // SAFETY: Avx512 is only chosen when the CPU reports AVX-512F.
-            return unsafe { self.hartigan_avx512(labels, k) };
-        }
-        super::kmeans::hartigan_refine(self.x, labels, k)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn hartigan_avx512(&self, labels: &mut [u32], k: usize) -> Vec<f64> {
-        use std::arch::x86_64::*;
-        const W: usize = 8;
-        let (n, d, np) = (self.x.n, self.x.d, self.np);
-        let mut lab = vec![0u32; np];
-        lab[..n].copy_from_slice(labels);
-        let mut sums = vec![0.0; k * d];
-        let mut counts = vec![0u64; k];
-        for (row, &l) in self.x.data.chunks_exact(d).zip(labels.iter()) {
-            let l = l as usize;
-            counts[l] += 1;
-            for j in 0..d {
-                sums[l * d + j] += row[j];
-            }
-        }
-        // Centres feature-major (ct[j * k + c]), sizes as f64 and size + 1.
-        let mut ct = vec![0.0; k * d];
-        let mut nf = vec![0.0; k];
-        let mut nf1 = vec![0.0; k];
-        let update = |ct: &mut [f64],
-                      nf: &mut [f64],
-                      nf1: &mut [f64],
-                      sums: &[f64],
-                      counts: &[u64],
-                      c: usize| {
-            for j in 0..d {
-                ct[j * k + c] = if counts[c] > 0 {
-                    sums[c * d + j] / counts[c] as f64
-                } else {
-                    0.0
-                };
-            }
-            nf[c] = counts[c] as f64;
-            nf1[c] = nf[c] + 1.0;
-        };
-        for c in 0..k {
-            update(&mut ct, &mut nf, &mut nf1, &sums, &counts, c);
-        }
-        let cols = self.cols.as_ptr();
-        let one = _mm512_set1_pd(1.0);
-        let shrink = _mm512_set1_pd(1.0 - 1e-12);
-        for _pass in 0..50 {
-            let mut moved = 0u64;
-            let mut i = 0;
-            while i < n {
-                let valid: __mmask8 = if n - i >= W {
-                    0xFF
-                } else {
-                    (1u8 << (n - i)) - 1
-                };
-                let labv =
-                    _mm512_cvtepu32_pd(_mm256_loadu_si256(lab.as_ptr().add(i) as *const __m256i));
-                let mut best = _mm512_set1_pd(f64::INFINITY);
-                let mut bidx = _mm512_setzero_pd();
-                let mut own = _mm512_setzero_pd();
-                let mut nown = _mm512_setzero_pd();
-                for c in 0..k {
-                    let base = cols.add(i);
-                    let t = _mm512_sub_pd(_mm512_loadu_pd(base), _mm512_set1_pd(ct[c]));
-                    let mut s = _mm512_mul_pd(t, t);
-                    for j in 1..d {
-                        let t = _mm512_sub_pd(
-                            _mm512_loadu_pd(base.add(j * np)),
-                            _mm512_set1_pd(ct[j * k + c]),
-                        );
-                        s = _mm512_add_pd(s, _mm512_mul_pd(t, t));
-                    }
-                    let cf = _mm512_set1_pd(c as f64);
-                    let is_own = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(labv, cf);
-                    own = _mm512_mask_blend_pd(is_own, own, s);
-                    let nb = _mm512_set1_pd(nf[c]);
-                    nown = _mm512_mask_blend_pd(is_own, nown, nb);
-                    let cost = _mm512_div_pd(_mm512_mul_pd(s, nb), _mm512_set1_pd(nf1[c]));
-                    let lt = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(cost, best) & !is_own;
-                    best = _mm512_mask_blend_pd(lt, best, cost);
-                    bidx = _mm512_mask_blend_pd(lt, bidx, cf);
-                }
-                let out = _mm512_div_pd(_mm512_mul_pd(own, nown), _mm512_sub_pd(nown, one));
-                let thr = _mm512_mul_pd(out, shrink);
-                let mv = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(best, thr)
-                    & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(nown, one)
-                    & valid;
-                if mv == 0 {
-                    i += W;
-                    continue;
-                }
-                let l = mv.trailing_zeros() as usize;
-                let mut bi = [0.0f64; W];
-                _mm512_storeu_pd(bi.as_mut_ptr(), bidx);
-                let r = i + l;
-                let (a, b) = (lab[r] as usize, bi[l] as usize);
-                let row = self.x.row(r);
-                for j in 0..d {
-                    sums[a * d + j] -= row[j];
-                    sums[b * d + j] += row[j];
-                }
-                counts[a] -= 1;
-                counts[b] += 1;
-                update(&mut ct, &mut nf, &mut nf1, &sums, &counts, a);
-                update(&mut ct, &mut nf, &mut nf1, &sums, &counts, b);
-                lab[r] = b as u32;
-                moved += 1;
-                i = r + 1;
-            }
-            if moved == 0 {
-                break;
-            }
-        }
-        labels.copy_from_slice(&lab[..n]);
-        // Exact means of the final partition (the running sums carry rounding).
-        sums.iter_mut().for_each(|s| *s = 0.0);
-        for (row, &l) in self.x.data.chunks_exact(d).zip(labels.iter()) {
-            for j in 0..d {
-                sums[l as usize * d + j] += row[j];
-            }
-        }
-        let mut centers = vec![0.0; k * d];
-        for c in 0..k {
-            for j in 0..d {
-                centers[c * d + j] = if counts[c] > 0 {
-                    sums[c * d + j] / counts[c] as f64
-                } else {
-                    0.0
-                };
-            }
-        }
-        centers
-    }
-
-    /// Greedy k-means++ (scikit-learn's algorithm, 2 + ln k local trials), as
-    /// `kmeans_plusplus` but vectorised: the trials of a step are scored in one pass,
-    /// the winner's distances become the new closest-centre distances (no second pass),
-    /// and potentials are summed in `PL` interleaved lanes per chunk, combined in lane
-    /// order, identically in every build.
-    pub fn plusplus(&self, k: usize, rng: &mut crate::rng::Rng) -> Vec<f64> {
-        let (n, d) = (self.x.n, self.x.d);
-        let trials = 2 + (k as f64).ln().floor() as usize;
-        let mut centers = Vec::with_capacity(k * d);
-        let first = rng.below(n as u64) as usize;
-        centers.extend_from_slice(self.x.row(first));
-        // closest[i]: squared distance to the nearest chosen centre; zero past n.
-        let mut closest = vec![0.0f64; self.np];
-        let mut chunk_pot = self.pp_first(self.x.row(first), &mut closest);
-        let mut bufs: Vec<Vec<f64>> = (0..trials).map(|_| vec![0.0f64; self.np]).collect();
-        let mut cand_rows = vec![0.0f64; trials * d];
-        for _ in 1..k {
-            let pot: f64 = chunk_pot.iter().sum();
-            let cands: Vec<usize> = (0..trials)
-                .map(|_| {
-                    super::kmeans::search_cumulative(&closest[..n], &chunk_pot, rng.uniform() * pot)
-                })
-                .collect();
-            for (t, &c) in cands.iter().enumerate() {
-                cand_rows[t * d..(t + 1) * d].copy_from_slice(self.x.row(c));
-            }
-            let parts = self.pp_trials(&cand_rows, &closest, &mut bufs);
-            // Per trial, its chunk sums; the trial's potential is their sum in order.
-            let pots: Vec<f64> = parts.iter().map(|p| p.iter().sum()).collect();
-            let best = (0..trials).fold(0, |b, t| if pots[t] < pots[b] { t } else { b });
-            centers.extend_from_slice(self.x.row(cands[best]));
-            std::mem::swap(&mut closest, &mut bufs[best]);
-            chunk_pot = parts.into_iter().nth(best).unwrap_or_default();
-        }
-        centers
-    }
-
-    /// Distances to the first centre into `closest`; returns the per-chunk sums.
-    fn pp_first(&self, c0: &[f64], closest: &mut Vec<f64>) -> Vec<f64> {
-        // Infinite for real rows (so the minimum is the distance), zero for padding.
-        let mut init = vec![0.0f64; self.np];
-        init[..self.x.n].iter_mut().for_each(|v| *v = f64::INFINITY);
-        let mut bufs = [std::mem::take(closest)];
-        let parts = self.pp_trials(c0, &init, &mut bufs);
-        let [b] = bufs;
-        *closest = b;
-        parts.into_iter().next().unwrap_or_default()
-    }
-
-    /// For each candidate t (rows of `cands`), out[t][i] = min(|x_i − cand_t|², closest[i])
-    /// and the per-chunk sums of out[t] over rows < n.
-    fn pp_trials(&self, cands: &[f64], closest: &[f64], out: &mut [Vec<f64>]) -> Vec<Vec<f64>> {
-        let a = PpArgs {
-            cols: &self.cols,
-            np: self.np,
-            n: self.x.n,
-            d: self.x.d,
-            cands,
-            closest,
-        };
-        match self.isa {
-            Isa::Base => by_d!(a.d, pp_d, BASE, (&a, out)),
-            // SAFETY: these variants are only chosen when the CPU reports the feature.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { pp_avx2(&a, out) },
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { pp_avx512(&a, out) },
         }
     }
 
@@ -466,44 +224,36 @@ struct Pass<'a> {
     dcnt: &'a mut [i64],
 }
 
-/// Instruction-set variants of the block kernel, chosen at compile time inside each
-/// `#[target_feature]` wrapper so the intrinsics inline.
-const BASE: u8 = 0;
-#[cfg(target_arch = "x86_64")]
-const AVX2: u8 = 1;
-#[cfg(target_arch = "x86_64")]
-const AVX512: u8 = 2;
-
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn pass_avx2(a: &Args, init: bool, p: &mut Pass) -> u64 {
-    by_d!(a.d, pass_d, AVX2, (a, init, p))
+    dispatch_d!(a.d, pass_d::<_, AVX2>(a, init, p))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn pass_avx512(a: &Args, init: bool, p: &mut Pass) -> u64 {
-    by_d!(a.d, pass_d, AVX512, (a, init, p))
+    dispatch_d!(a.d, pass_d::<_, AVX512>(a, init, p))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn assign_avx2(a: &Args, labels: &mut [u32]) -> (f64, Vec<u64>) {
-    by_d!(a.d, assign_d, AVX2, (a, labels))
+    dispatch_d!(a.d, assign_d::<_, AVX2>(a, labels))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn assign_avx512(a: &Args, labels: &mut [u32]) -> (f64, Vec<u64>) {
-    by_d!(a.d, assign_d, AVX512, (a, labels))
+    dispatch_d!(a.d, assign_d::<_, AVX512>(a, labels))
 }
 
 fn pass_generic(a: &Args, init: bool, p: &mut Pass) -> u64 {
-    by_d!(a.d, pass_d, BASE, (a, init, p))
+    dispatch_d!(a.d, pass_d::<_, BASE>(a, init, p))
 }
 
 fn assign_generic(a: &Args, labels: &mut [u32]) -> (f64, Vec<u64>) {
-    by_d!(a.d, assign_d, BASE, (a, labels))
+    dispatch_d!(a.d, assign_d::<_, BASE>(a, labels))
 }
 
 /// Nearest centre (first on ties, as an f64 index) and its squared distance for rows
@@ -764,142 +514,6 @@ fn assign_d<const D: usize, const V: u8>(a: &Args, labels: &mut [u32]) -> (f64, 
     (inertia, counts)
 }
 
-struct PpArgs<'a> {
-    cols: &'a [f64],
-    np: usize,
-    n: usize,
-    d: usize,
-    cands: &'a [f64],
-    closest: &'a [f64],
-}
-
-/// Lanes of the k-means++ potential sums (row i of a chunk goes to lane i % PL).
-const PL: usize = 8;
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn pp_avx2(a: &PpArgs, out: &mut [Vec<f64>]) -> Vec<Vec<f64>> {
-    by_d!(a.d, pp_d, AVX2, (a, out))
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn pp_avx512(a: &PpArgs, out: &mut [Vec<f64>]) -> Vec<Vec<f64>> {
-    if out.len() <= PP_FUSED {
-        by_d!(a.d, pp_fused_avx512, AVX512, (a, out))
-    } else {
-        by_d!(a.d, pp_d, AVX512, (a, out))
-    }
-}
-
-/// Trials scored together in one sweep over the rows (at most this many).
-const PP_FUSED: usize = 6;
-
-/// `pp_d` with the trials fused: each block of eight rows is loaded once and scored
-/// against every candidate. Same lanes, same order of additions, same bits.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn pp_fused_avx512<const D: usize, const V: u8>(
-    a: &PpArgs,
-    out: &mut [Vec<f64>],
-) -> Vec<Vec<f64>> {
-    use std::arch::x86_64::*;
-    let d = dim::<D>(a.d);
-    let trials = out.len();
-    let nchunks = a.n.div_ceil(CHUNK);
-    let mut parts = vec![vec![0.0f64; nchunks]; trials];
-    let mut cand = [[_mm512_setzero_pd(); 8]; PP_FUSED];
-    let dc = d.min(8);
-    for t in 0..trials {
-        for j in 0..dc {
-            cand[t][j] = _mm512_set1_pd(a.cands[t * d + j]);
-        }
-    }
-    let outp: Vec<*mut f64> = out.iter_mut().map(|o| o.as_mut_ptr()).collect();
-    for ch in 0..nchunks {
-        let start = ch * CHUNK;
-        let end = (start + CHUNK).min(a.n).div_ceil(PL) * PL;
-        let mut acc = [_mm512_setzero_pd(); PP_FUSED];
-        let mut i = start;
-        while i < end {
-            let cl = _mm512_loadu_pd(a.closest.as_ptr().add(i));
-            for t in 0..trials {
-                let mut s = _mm512_setzero_pd();
-                for j in 0..d {
-                    let x = _mm512_loadu_pd(a.cols.as_ptr().add(j * a.np + i));
-                    let c = if j < 8 {
-                        cand[t][j]
-                    } else {
-                        _mm512_set1_pd(a.cands[t * d + j])
-                    };
-                    let u = _mm512_sub_pd(x, c);
-                    s = _mm512_add_pd(s, _mm512_mul_pd(u, u));
-                }
-                let lt = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(s, cl);
-                let m = _mm512_mask_blend_pd(lt, cl, s);
-                _mm512_storeu_pd(outp[t].add(i), m);
-                acc[t] = _mm512_add_pd(acc[t], m);
-            }
-            i += PL;
-        }
-        for t in 0..trials {
-            let mut lanes = [0.0f64; PL];
-            _mm512_storeu_pd(lanes.as_mut_ptr(), acc[t]);
-            let mut total = 0.0;
-            for v in lanes {
-                total += v;
-            }
-            parts[t][ch] = total;
-        }
-    }
-    parts
-}
-
-/// The k-means++ trial pass: plain lane arithmetic the compiler vectorises in each
-/// build (`V` only selects the wrapper). Rows past `n` are padding with closest = 0,
-/// so they add +0 to the lane sums, which changes nothing.
-#[inline(always)]
-fn pp_d<const D: usize, const V: u8>(a: &PpArgs, out: &mut [Vec<f64>]) -> Vec<Vec<f64>> {
-    let d = dim::<D>(a.d);
-    let trials = out.len();
-    let nchunks = a.n.div_ceil(CHUNK);
-    let mut parts = vec![vec![0.0f64; nchunks]; trials];
-    for (t, o) in out.iter_mut().enumerate() {
-        let cand = &a.cands[t * d..(t + 1) * d];
-        for ch in 0..nchunks {
-            let start = ch * CHUNK;
-            let end = (start + CHUNK).min(a.n).div_ceil(PL) * PL;
-            let mut acc = [0.0f64; PL];
-            let mut i = start;
-            while i < end {
-                let cl: &[f64; PL] = a.closest[i..i + PL].try_into().unwrap();
-                let mut s = [0.0f64; PL];
-                for j in 0..d {
-                    let xs: &[f64; PL] =
-                        a.cols[j * a.np + i..j * a.np + i + PL].try_into().unwrap();
-                    for l in 0..PL {
-                        let t = xs[l] - cand[j];
-                        s[l] += t * t;
-                    }
-                }
-                let o: &mut [f64; PL] = (&mut o[i..i + PL]).try_into().unwrap();
-                for l in 0..PL {
-                    let m = if s[l] < cl[l] { s[l] } else { cl[l] };
-                    o[l] = m;
-                    acc[l] += m;
-                }
-                i += PL;
-            }
-            let mut total = 0.0;
-            for v in acc {
-                total += v;
-            }
-            parts[t][ch] = total;
-        }
-    }
-    parts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -927,18 +541,8 @@ mod tests {
                 // A centre no row is nearest to: exercises the empty-segment relocation.
                 centers[..d].iter_mut().for_each(|v| *v = 1e3);
             }
-            let mut isas = vec![Isa::Base];
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    isas.push(Isa::Avx2);
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    isas.push(Isa::Avx512);
-                }
-            }
             let mut results = Vec::new();
-            for isa in isas {
+            for isa in Isa::available() {
                 let s = Small::with_isa(&x, isa);
                 let mut labels = vec![0u32; n];
                 let (inertia, counts) = s.assign(&centers, &mut labels);
@@ -950,10 +554,10 @@ mod tests {
             }
             let mut expect = vec![0u32; n];
             let (inertia, counts) =
-                super::super::kmeans::final_assign(&x, &centers, &mut expect, false);
-            let fit = super::super::kmeans::lloyd_from(&x, centers.clone(), 300, 0.0, false);
+                crate::cluster::scan::final_assign(&x, &centers, &mut expect, false);
+            let fit = crate::cluster::lloyd::lloyd_from(&x, centers.clone(), 300, 0.0, false);
             let mut hl = fit.labels.clone();
-            let hc = super::super::kmeans::hartigan_refine(&x, &mut hl, k);
+            let hc = crate::cluster::hartigan::hartigan_refine(&x, &mut hl, k);
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             let seeds0 = &results[0].4 .2;
             for c in seeds0.chunks(d) {

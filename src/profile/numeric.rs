@@ -32,7 +32,7 @@ pub struct ColumnFigures {
 /// Figures of one numeric column per group (segments, then the portfolio), in two passes;
 /// medians by radix selection when that pays, by grouping otherwise.
 pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures {
-    let use_radix = crate::median::radix_pays(values.len(), k);
+    let use_radix = crate::stats::radix_pays(values.len(), k);
     let mut counts = vec![0u64; k + 1];
     let mut sums = vec![0.0f64; k + 1];
     let mut nonzero = vec![0u64; k + 1];
@@ -40,7 +40,7 @@ pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures
     // First pass: sums and counts per segment, and (for the radix medians) a histogram of
     // the top 16 key bits per segment.
     let mut hist = if use_radix {
-        vec![0u32; k * crate::median::BINS]
+        vec![0u32; k * crate::stats::BINS]
     } else {
         Vec::new()
     };
@@ -54,7 +54,7 @@ pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures
             min = min.min(v);
             max = max.max(v);
             if use_radix {
-                hist[l as usize * crate::median::BINS + crate::median::top_bin(v)] += 1;
+                hist[l as usize * crate::stats::BINS + crate::stats::top_bin(v)] += 1;
             }
         }
     }
@@ -82,9 +82,9 @@ pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures
         }
     }
     let medians = if use_radix {
-        crate::median::radix_medians(values, Some(labels), k, &counts, hist)
+        crate::stats::radix_medians(values, Some(labels), k, &counts, hist)
     } else {
-        crate::median::medians_by_grouping(values, labels, k, &counts)
+        crate::stats::medians_by_grouping(values, labels, k, &counts)
     };
     ColumnFigures {
         sums,

@@ -56,7 +56,7 @@ fn radix_medians_equal_grouped_medians() {
                     counts[k] += 1;
                 }
             }
-            let reference = crate::median::medians_by_grouping(values, &labels, k, &counts);
+            let reference = crate::stats::medians_by_grouping(values, &labels, k, &counts);
             let bits =
                 |m: &[Option<f64>]| m.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>();
             assert_eq!(bits(&f.medians), bits(&reference), "{name}, k = {k}");

@@ -132,7 +132,7 @@ mod tests {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    use super::super::conn::Budget;
+    use super::super::budget::Budget;
     use super::super::metrics::Metrics;
     use super::super::state::fixtures::loaded;
     use super::*;
@@ -149,7 +149,7 @@ mod tests {
     fn a_panicking_handler_is_answered_500_and_counted() {
         let app = Arc::new(App {
             current: RwLock::new(loaded(MissingPolicy::Median)),
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             token_digest: None,
             max_body: 1 << 20,
             model_path: "m.json".into(),

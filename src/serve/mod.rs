@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod budget;
 mod conn;
 mod csv_answer;
 mod errors;
@@ -156,11 +157,11 @@ async fn serve(config: Config, loaded: Loaded) -> Result<()> {
     }
     let app = Arc::new(App {
         current: RwLock::new(Arc::new(loaded)),
-        metrics: Metrics::default(),
+        metrics: Arc::new(Metrics::default()),
         token_digest: config.token.as_deref().map(|t| sha256(t.as_bytes())),
         max_body: config.max_body,
         model_path: config.model_path.clone(),
-        budget: conn::Budget::new(config.limits.memory_budget),
+        budget: budget::Budget::new(config.limits.memory_budget),
     });
     conn::raise_fd_limit(config.limits.max_connections);
     {

@@ -13,7 +13,7 @@ use axum::Router;
 use serde::Serialize;
 
 use super::body::{announced_len, body_kind, gunzip_len, is_gzip, read_body, BodyKind};
-use super::conn::ReservedBody;
+use super::budget::ReservedBody;
 use super::errors::{json_response, ApiError};
 use super::layers::{auth, observe};
 use super::score::{score_csv, score_json};
@@ -48,7 +48,7 @@ async fn score(State(app): State<Arc<App>>, req: Request) -> Result<Response, Ap
     let kind = body_kind(req.headers())?;
     // Room for the body before it is read: its announced length, or the most it may be.
     let announced = announced_len(req.headers(), app.max_body);
-    let mut reservation = app.budget.reserve(announced, &app).await?;
+    let mut reservation = app.budget.reserve(announced, &app.metrics).await?;
     let body = read_body(req, app.max_body).await?;
     // Then room for the work: a gzip body is measured decompressed (without keeping it).
     let work = match kind {
@@ -62,7 +62,9 @@ async fn score(State(app): State<Arc<App>>, req: Request) -> Result<Response, Ap
         }
         BodyKind::Csv => body.len().saturating_mul(CSV_COST_FACTOR),
     };
-    app.budget.grow(&mut reservation, work, &app).await?;
+    app.budget
+        .grow(&mut reservation, work, &app.metrics)
+        .await?;
     // One model for the whole request, even if a reload lands meanwhile.
     let loaded = app.current();
     let small = body.len() <= INLINE_BYTES && !is_gzip(&body);
@@ -141,7 +143,7 @@ mod tests {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    use super::super::conn::Budget;
+    use super::super::budget::Budget;
     use super::super::layers::sha256;
     use super::super::metrics::Metrics;
     use super::super::state::fixtures::loaded;
@@ -151,7 +153,7 @@ mod tests {
     fn app(token: Option<&str>) -> Arc<App> {
         Arc::new(App {
             current: RwLock::new(loaded(MissingPolicy::Median)),
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             token_digest: token.map(|t| sha256(t.as_bytes())),
             max_body: 1 << 20,
             model_path: "m.json".into(),

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::body::Bytes;
 use serde::{Serialize, Serializer};
 
-use super::conn::Budget;
+use super::budget::Budget;
 use super::metrics::Metrics;
 use super::MAX_CUSTOMERS_PER_REQUEST;
 use crate::clean::MissingPolicy;
@@ -184,7 +184,7 @@ impl<'a> ModelInfo<'a> {
 pub(super) struct App {
     /// The model being served; replaced whole on reload.
     pub(super) current: RwLock<Arc<Loaded>>,
-    pub(super) metrics: Metrics,
+    pub(super) metrics: Arc<Metrics>,
     /// SHA-256 of the `--token-env` token, if one is required.
     pub(super) token_digest: Option<[u8; 32]>,
     pub(super) max_body: usize,

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use super::records::{csv_error, record_too_long};
+use super::errors::{csv_error, record_too_long};
 use crate::error::{show_value, Error, Result};
 use crate::ingest::number::{parse_number, Cell};
 use crate::ingest::plan::{plan, Plan, Slot, Wording};
@@ -79,33 +79,6 @@ impl Part {
         for (line, _) in self.first.iter_mut().flatten() {
             *line += by;
         }
-    }
-}
-
-/// Adds `by` to the line number of an error found in a chunk parsed on its own.
-pub(super) fn shift_error(e: Error, by: u64) -> Error {
-    match e {
-        Error::Cell {
-            source_name,
-            line,
-            column,
-            message,
-        } => Error::Cell {
-            source_name,
-            line: line + by,
-            column,
-            message,
-        },
-        Error::Record {
-            source_name,
-            line,
-            message,
-        } => Error::Record {
-            source_name,
-            line: line + by,
-            message,
-        },
-        other => other,
     }
 }
 

@@ -8,9 +8,10 @@ use std::io::Read;
 
 use rayon::prelude::*;
 
-use super::accumulate::{shift_error, Accumulator, Layout, Part, Sink};
-use super::records::{empty_file, io_error, record_reader, record_too_long, sequential_rest};
-use super::sniff_delimiter;
+use super::accumulate::{Accumulator, Layout, Part, Sink};
+use super::errors::{empty_file, io_error, record_too_long, shift_error};
+use super::records::{record_reader, sequential_rest};
+use super::sniff::{is_eol, sniff_delimiter};
 use crate::error::Result;
 use crate::ingest::{Limits, ReadSpec};
 use crate::table::{Spilled, Table};
@@ -153,10 +154,6 @@ fn fill(input: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result
 /// rest identically, blank lines and all.
 fn boundary(b: &[u8], p: usize) -> bool {
     p >= 2 && matches!(b[p - 1], b'\n' | b'\r') && !matches!(b[p - 2], b'\n' | b'\r')
-}
-
-pub(super) fn is_eol(c: &u8) -> bool {
-    matches!(c, b'\n' | b'\r')
 }
 
 /// The first chunk start at or after `from` (the end of `b` when there is none).

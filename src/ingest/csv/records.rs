@@ -3,10 +3,10 @@
 //! record and keeps them for the check of quoted fields that span lines.
 
 use std::io::Read;
-use std::path::Path;
 
 use super::accumulate::{Accumulator, Layout, Part, Sink};
-use super::blocks::is_eol;
+use super::errors::{csv_error, record_too_long, RecordTooLong};
+use super::sniff::is_eol;
 use crate::error::{Error, Result};
 use crate::ingest::plan::short_name;
 use crate::table::{Spilled, Table};
@@ -43,21 +43,6 @@ pub(super) struct Tape<R> {
 /// parsed yet (its buffer is 64 KiB): a record is certainly longer than the limit once
 /// the input has given this much more than the limit since the record began.
 const TAPE_SLACK: u64 = 1 << 20;
-
-/// What a [`Tape`] reports when a record outgrows the limit.
-#[derive(Debug)]
-struct RecordTooLong {
-    line: u64,
-    limit: u64,
-}
-
-impl std::fmt::Display for RecordTooLong {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "a record longer than {} bytes", self.limit)
-    }
-}
-
-impl std::error::Error for RecordTooLong {}
 
 impl<R: Read> Read for Tape<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
@@ -104,29 +89,6 @@ impl<R> Tape<R> {
     pub(super) fn bytes(&self, from: u64, to: u64) -> &[u8] {
         &self.kept[(from - self.start) as usize..(to - self.start) as usize]
     }
-}
-
-/// The error of a record longer than `limit` bytes, starting on `line`.
-pub(super) fn record_too_long(source_name: &str, line: u64, limit: u64) -> Error {
-    let shown = if limit.is_multiple_of(1 << 20) {
-        format!("{} MiB", limit >> 20)
-    } else {
-        format!("{limit} bytes")
-    };
-    Error::Record {
-        source_name: source_name.to_string(),
-        line,
-        message: format!(
-            "this row is longer than {shown}, the most cardseg reads as one row (a quote that is never closed, or data that is not CSV); if the row is real, raise the limit with --max-record-mb"
-        ),
-    }
-}
-
-pub(super) fn empty_file(source_name: &str) -> Error {
-    Error::input(
-        source_name,
-        "the file is empty; expected a header line with column names, then one row per customer",
-    )
 }
 
 /// Parses every record `rdr` still has. `offset` is added to the reader's line numbers
@@ -252,46 +214,4 @@ pub(super) fn unclosed_field(raw: &[u8], delimiter: u8) -> Option<usize> {
         };
     }
     (s == S::Quoted && spans).then_some(j)
-}
-
-/// A `csv` crate error as one of ours, its line shifted by `offset` (the lines before
-/// the point where this reader started).
-pub(super) fn csv_error(e: ::csv::Error, source_name: &str, offset: u64) -> Error {
-    let line = e.position().map(|p| p.line() + offset).unwrap_or(0);
-    match e.into_kind() {
-        ::csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => Error::Record {
-            source_name: source_name.to_string(),
-            line,
-            message: format!(
-                "this row has {len} fields but the header has {expected_len}; every row needs one field per column (look for a stray delimiter or quote)"
-            ),
-        },
-        ::csv::ErrorKind::Io(io) => match io.get_ref().and_then(|e| e.downcast_ref::<RecordTooLong>()) {
-            Some(t) => record_too_long(source_name, t.line + offset, t.limit),
-            None => io_error(io, source_name),
-        },
-        other => Error::Record {
-            source_name: source_name.to_string(),
-            line,
-            message: format!("cannot read this CSV record: {other:?}"),
-        },
-    }
-}
-
-/// A read error: damaged compressed data gets its own advice.
-pub(super) fn io_error(io: std::io::Error, source_name: &str) -> Error {
-    let msg = io.to_string();
-    if msg.contains("invalid gzip")
-        || msg.contains("corrupt deflate")
-        || io.kind() == std::io::ErrorKind::UnexpectedEof
-    {
-        Error::input(
-            source_name,
-            format!("the compressed data is damaged or truncated ({msg}); re-export the file"),
-        )
-    } else {
-        Error::io(Path::new(source_name), "reading", io)
-    }
 }

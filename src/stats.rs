@@ -1,13 +1,14 @@
-//! Exact medians of large columns by radix selection, per segment and overall.
+//! Column statistics with missing values (NaN) skipped: the mean, and the median as
+//! numpy computes it, exactly, per segment and overall, by radix selection on large
+//! columns. Ground layer: nothing here imports the rest of the crate.
 //!
-//! Written by hand because it is where the profile and the cleaning of ten million
-//! customers spent their time: grouping a column by segment and selecting in each group
-//! copies the column and runs selections over all of it; here each pass only streams the
-//! column and counts, and the few values left near each median are selected among. The
-//! results are the same order statistics, bit for bit (tests compare both ways).
-//! `cargo bench --bench kernels -- medians` (10M values, 4 segments, 2-core EPYC):
-//! 33 ms against 77 ms for grouping and selecting, the first histogram pass excluded
-//! (the profile fuses it into its pass for sums and counts).
+//! The radix selection is written by hand because it is where the profile and the
+//! cleaning of ten million customers spent their time: grouping a column by segment and
+//! selecting in each group copies the column and runs selections over all of it; here
+//! each pass only streams the column and counts, and the few values left near each
+//! median are selected among. The results are the same order statistics, bit for bit
+//! (tests compare both ways). Measurements: `cargo bench --bench kernels -- medians`,
+//! bench/RESULTS.md.
 
 /// Below this many rows the medians come from grouping and selecting (the histograms of
 /// [`radix_medians`] would cost more than they save).
@@ -45,11 +46,9 @@ pub fn medians_by_grouping(
     // In place: `grouped` holds no NaN, and the order of values does not change a median
     // (each segment's part is done before the whole buffer is reordered).
     let mut medians: Vec<Option<f64>> = (0..k)
-        .map(|s| {
-            crate::clean::median_in_place(&mut grouped[starts[s]..starts[s] + counts[s] as usize])
-        })
+        .map(|s| median_in_place(&mut grouped[starts[s]..starts[s] + counts[s] as usize]))
         .collect();
-    medians.push(crate::clean::median_in_place(&mut grouped));
+    medians.push(median_in_place(&mut grouped));
     medians
 }
 
@@ -65,11 +64,12 @@ pub fn top_bin(v: f64) -> usize {
 }
 
 /// The median of the non-missing values (None when there are none): the mean of the two
-/// middle values for an even count, as pandas and numpy give it.
+/// middle values for an even count, as pandas and numpy give it. Large columns go
+/// through [`radix_medians`], without copying them.
 pub fn median(values: &[f64]) -> Option<f64> {
     if !radix_pays(values.len(), 0) {
         let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
-        return crate::clean::median_in_place(&mut v);
+        return median_in_place(&mut v);
     }
     let mut hist = vec![0u32; BINS];
     let mut n = 0u64;
@@ -80,6 +80,37 @@ pub fn median(values: &[f64]) -> Option<f64> {
         }
     }
     radix_medians(values, None, 0, &[n], hist).pop().flatten()
+}
+
+/// [`median`] of values holding no NaN, reordering them instead of copying them (the
+/// profile of millions of customers would otherwise copy every column once more).
+pub fn median_in_place(v: &mut [f64]) -> Option<f64> {
+    debug_assert!(v.iter().all(|x| !x.is_nan()));
+    if v.is_empty() {
+        return None;
+    }
+    let n = v.len();
+    let mid = n / 2;
+    let (_, hi, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    let hi = *hi;
+    if n % 2 == 1 {
+        return Some(hi);
+    }
+    let lo = v[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some(lo + (hi - lo) / 2.0)
+}
+
+/// Mean of the non-missing values, summed in order (pairwise differences from numpy are
+/// below 1e-12 relative for these sizes).
+pub fn mean(values: &[f64]) -> Option<f64> {
+    let (mut sum, mut n) = (0.0f64, 0u64);
+    for &x in values {
+        if !x.is_nan() {
+            sum += x;
+            n += 1;
+        }
+    }
+    (n > 0).then(|| sum / n as f64)
 }
 
 /// The order of [`f64::total_cmp`] as an unsigned integer (NaN excluded by the callers).
@@ -354,6 +385,32 @@ mod tests {
             _ if n % 2 == 1 => Some(v[n / 2]),
             _ => Some(v[n / 2 - 1] + (v[n / 2] - v[n / 2 - 1]) / 2.0),
         }
+    }
+
+    #[test]
+    fn median_like_numpy() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[f64::NAN, 5.0, 1.0]), Some(3.0));
+        assert_eq!(median(&[f64::NAN]), None);
+        for v in [
+            vec![3.0, 1.0, 2.0],
+            vec![4.0, 1.0, 3.0, 2.0],
+            vec![-0.0, 0.0],
+            vec![],
+        ] {
+            assert_eq!(
+                median_in_place(&mut v.clone()).map(f64::to_bits),
+                median(&v).map(f64::to_bits)
+            );
+        }
+    }
+
+    #[test]
+    fn mean_skips_missing_values() {
+        assert_eq!(mean(&[1.0, f64::NAN, 5.0, 7.0]), Some(13.0 / 3.0));
+        assert_eq!(mean(&[f64::NAN]), None);
+        assert_eq!(mean(&[]), None);
     }
 
     #[test]
