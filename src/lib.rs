@@ -13,6 +13,8 @@
 //! - outputs: [`report`], [`dashboard`], [`export`] (the model as SQL or PMML);
 //! - commands: [`run`], [`predict`], [`inspect`], [`rebuild`], [`serve`], [`writeback`].
 
+#![warn(missing_docs)]
+
 // Ground: no domain knowledge.
 pub mod csvcell;
 pub mod defaults;

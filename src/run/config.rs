@@ -50,24 +50,41 @@ impl std::str::FromStr for KChoice {
 pub struct RunConfig {
     /// Where the customers come from (file, folder, database or URL).
     pub source: Source,
+    /// The output directory (created; refused when it holds anything, unless `force`).
     pub out: PathBuf,
+    /// Clustering features: the columns K-Means sees, scaled.
     pub features: Vec<String>,
+    /// Profiling features imputed like the clustering ones (shown, not clustered).
     pub profile_features: Vec<String>,
+    /// Which column identifies a customer (or row numbers).
     pub id: IdSpec,
+    /// What to do with a missing value in a used column.
     pub missing: MissingPolicy,
+    /// The number of segments, or auto.
     pub k: KChoice,
+    /// Smallest k of the sweep.
     pub k_min: usize,
+    /// Largest k of the sweep.
     pub k_max: usize,
+    /// How auto picks k from the sweep.
     pub k_rule: KRule,
+    /// K-Means restarts per k (the lowest inertia is kept).
     pub n_init: usize,
+    /// Seed of every random choice: same input and seed, byte-identical outputs.
     pub seed: u64,
+    /// Replace an existing output directory (atomically).
     pub force: bool,
+    /// Naming rules (TOML) replacing the built-in ones.
     pub naming_rules: Option<PathBuf>,
     /// Write CSV cells as they are (`--raw-csv`): no formula neutralisation.
     pub raw_csv: bool,
+    /// Rows up to which silhouettes are exact; above, a sampled estimate.
     pub silhouette_exact_max: usize,
+    /// Sample size of the sampled silhouette.
     pub silhouette_sample: usize,
+    /// CSV field delimiter; None sniffs it from the header.
     pub delimiter: Option<u8>,
+    /// Write dashboard.html.
     pub dashboard: bool,
     /// Extra files to place in the output directory (the demo's generated input).
     pub extra_files: Vec<(String, Vec<u8>)>,
@@ -91,6 +108,7 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// A run of `input` into `out` with every default (src/defaults.rs), as the CLI has them.
     pub fn new(input: impl Into<String>, out: impl Into<PathBuf>) -> Self {
         RunConfig {
             source: Source::new(input),
@@ -229,6 +247,7 @@ impl RunConfig {
         }
     }
 
+    /// What to read: the id, the used columns (required) and every other numeric column.
     pub fn read_spec(&self) -> ReadSpec {
         ReadSpec {
             id: self.id.clone(),

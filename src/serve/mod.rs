@@ -21,7 +21,6 @@
 //! [`ApiError`] type, `body` reads and bounds request bodies, `score` turns parsed rows
 //! into answers, `layers` is the middleware (token, panics, metrics), `router` the routes
 //! and handlers, `conn` the connection layer and the memory budget.
-#![warn(missing_docs)]
 
 mod body;
 mod budget;
