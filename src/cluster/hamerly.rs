@@ -115,14 +115,7 @@ pub(super) fn hamerly(
                     s2[l as usize * d + j] += row[j];
                 }
             }
-            relocate_empty(x, &centers, &mut labels, &empty, &mut s2, &mut c2);
-            for c in 0..k {
-                if c2[c] > 0 {
-                    for j in 0..d {
-                        centers[c * d + j] = s2[c * d + j] / c2[c] as f64;
-                    }
-                }
-            }
+            relocate_and_recenter(x, &mut centers, &mut labels, &empty, &mut s2, &mut c2);
             sums.iter_mut().for_each(|v| *v = 0.0);
             counts.iter_mut().for_each(|v| *v = 0);
             init = true;
@@ -268,6 +261,27 @@ pub(super) fn hamerly_chunk<const D: usize>(
         }
     }
     delta
+}
+
+/// [`relocate_empty`], then every centre that has rows moved to their mean: the restart
+/// after empty segments that the Hamerly and the small-k loops share.
+pub(super) fn relocate_and_recenter(
+    x: &Matrix,
+    centers: &mut [f64],
+    labels: &mut [u32],
+    empty: &[usize],
+    sums: &mut [f64],
+    counts: &mut [u64],
+) {
+    relocate_empty(x, centers, labels, empty, sums, counts);
+    let d = x.d;
+    for (c, &n) in counts.iter().enumerate() {
+        if n > 0 {
+            for j in 0..d {
+                centers[c * d + j] = sums[c * d + j] / n as f64;
+            }
+        }
+    }
 }
 
 /// scikit-learn's rule: each empty cluster takes one of the rows farthest from their

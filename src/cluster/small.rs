@@ -14,7 +14,7 @@
 //! [`Small`] also carries the small-input builds of k-means++ (in `seeding`) and of
 //! Hartigan's polish (in `hartigan`).
 
-use super::hamerly::relocate_empty;
+use super::hamerly::relocate_and_recenter;
 use super::params::KMeansFit;
 use super::simd::{dim, dispatch_d, Isa, BASE};
 #[cfg(target_arch = "x86_64")]
@@ -96,14 +96,7 @@ impl<'a> Small<'a> {
                 let empty: Vec<usize> = (0..k).filter(|&c| counts[c] <= 0).collect();
                 let (mut s2, c2) = self.exact_sums(&labels, k);
                 let mut c2: Vec<u64> = c2;
-                relocate_empty(self.x, &centers, &mut labels, &empty, &mut s2, &mut c2);
-                for c in 0..k {
-                    if c2[c] > 0 {
-                        for j in 0..d {
-                            centers[c * d + j] = s2[c * d + j] / c2[c] as f64;
-                        }
-                    }
-                }
+                relocate_and_recenter(self.x, &mut centers, &mut labels, &empty, &mut s2, &mut c2);
                 sums.iter_mut().for_each(|v| *v = 0.0);
                 counts.iter_mut().for_each(|v| *v = 0);
                 init = true;
