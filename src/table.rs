@@ -127,6 +127,19 @@ pub struct ColumnInfo {
     pub first_text: Option<(u64, String)>,
 }
 
+impl ColumnInfo {
+    /// What a reader assumes of a header column before its cells say otherwise: numeric,
+    /// nothing missing.
+    pub fn numeric(name: &str) -> Self {
+        ColumnInfo {
+            name: name.to_string(),
+            kind: ColumnKind::Numeric,
+            missing: 0,
+            first_text: None,
+        }
+    }
+}
+
 /// A numeric column; NaN marks a missing cell.
 #[derive(Debug, Clone)]
 pub struct Column {

@@ -61,15 +61,7 @@ impl TableBuilder {
             id_column,
             columns,
         } = plan(source, &names, spec, &words)?;
-        let info = names
-            .iter()
-            .map(|n| ColumnInfo {
-                name: n.clone(),
-                kind: ColumnKind::Numeric,
-                missing: 0,
-                first_text: None,
-            })
-            .collect();
+        let info = names.iter().map(|n| ColumnInfo::numeric(n)).collect();
         Ok(TableBuilder {
             source: source.to_string(),
             error_source: source.to_string(),

@@ -241,15 +241,7 @@ impl<'a> Accumulator<'a> {
             id_column,
             columns,
         } = plan(source_name, &names, spec, &words)?;
-        let info = names
-            .iter()
-            .map(|n| ColumnInfo {
-                name: n.clone(),
-                kind: ColumnKind::Numeric,
-                missing: 0,
-                first_text: None,
-            })
-            .collect();
+        let info = names.iter().map(|n| ColumnInfo::numeric(n)).collect();
         Ok(Accumulator {
             source_name,
             text_cols: vec![false; names.len()],
