@@ -458,19 +458,8 @@ fn active_pass(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::test_blobs as blobs;
     use crate::rng::Rng;
-
-    fn blobs(n: usize, d: usize, seed: u64) -> Matrix {
-        let mut rng = Rng::new(seed);
-        let mut data = Vec::with_capacity(n * d);
-        for _ in 0..n {
-            let blob = rng.below(5) as f64 / 5.0;
-            for _ in 0..d {
-                data.push((blob + 0.08 * rng.normal().abs()).clamp(0.0, 1.0));
-            }
-        }
-        Matrix { n, d, data }
-    }
 
     #[test]
     fn refine_reaches_the_plain_lloyd_fixed_point() {

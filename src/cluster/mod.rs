@@ -209,3 +209,18 @@ pub(crate) fn set_exact_means(x: &Matrix, labels: &[u32], centers: &mut [f64]) {
         }
     }
 }
+
+/// Five overlapping blobs in [0, 1]^d, for the kernels' unit tests (the same data in each,
+/// so a kernel and its reference are compared on inputs with ties and near-ties).
+#[cfg(test)]
+pub(crate) fn test_blobs(n: usize, d: usize, seed: u64) -> crate::scale::Matrix {
+    let mut rng = crate::rng::Rng::new(seed);
+    let mut data = Vec::with_capacity(n * d);
+    for _ in 0..n {
+        let blob = rng.below(5) as f64 / 5.0;
+        for _ in 0..d {
+            data.push((blob + 0.08 * rng.normal().abs()).clamp(0.0, 1.0));
+        }
+    }
+    crate::scale::Matrix { n, d, data }
+}

@@ -377,21 +377,10 @@ pub fn assign(x: &Matrix, centers: &[f64]) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::test_blobs as blobs;
     use crate::cluster::nearest;
     use crate::cluster::CHUNK;
     use crate::rng::Rng;
-
-    fn blobs(n: usize, d: usize, seed: u64) -> Matrix {
-        let mut rng = Rng::new(seed);
-        let mut data = Vec::with_capacity(n * d);
-        for _ in 0..n {
-            let blob = rng.below(5) as f64 / 5.0;
-            for _ in 0..d {
-                data.push((blob + 0.08 * rng.normal().abs()).clamp(0.0, 1.0));
-            }
-        }
-        Matrix { n, d, data }
-    }
 
     /// The row-by-row reference: `nearest` per row, inertia summed per chunk in row order.
     fn reference(x: &Matrix, centers: &[f64]) -> (Vec<u32>, f64, Vec<u64>) {
