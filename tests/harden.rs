@@ -536,6 +536,29 @@ fn a_hundred_thousand_columns_are_refused_at_the_header() {
     );
 }
 
+/// The column limit holds for every source, not only CSV: a Parquet file (and the database
+/// and JSON sources, through the same table builder) wider than `--max-columns` is refused
+/// with the same one line, and read within the limit.
+#[test]
+fn the_column_limit_covers_parquet_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let gen = cardseg(
+        dir.path(),
+        &["generate", "--rows", "50", "--out", "c.parquet"],
+    );
+    assert_eq!(gen.code, Some(0), "{}", error_line(&gen));
+    let o = cardseg(
+        dir.path(),
+        &["inspect", "--input", "c.parquet", "--max-columns", "10"],
+    );
+    assert!(
+        judge(&o, 1, &["c.parquet", "18 columns", "10", "--max-columns"]).is_empty(),
+        "{o:?}"
+    );
+    let o = cardseg(dir.path(), &["inspect", "--input", "c.parquet", "--json"]);
+    assert_eq!(o.code, Some(0), "{}", error_line(&o));
+}
+
 /// A 1 GB single line in a 1 MB `.csv.gz` (issue 16, item 5: aborted with "memory
 /// allocation of 2147483648 bytes failed", exit 134, temporary directory left) is one
 /// clear error under a 1.5 GiB address-space limit, and nothing is left behind.

@@ -350,7 +350,16 @@ pub fn read_table(mut stream: Stream, source: &str, spec: &ReadSpec) -> Result<T
         names.push(cstr(child.name));
         kinds.push(kind_of(&cstr(child.format), !child.dictionary.is_null()));
     }
-    let mut b = TableBuilder::new(source, names, spec)?;
+    let mut b = TableBuilder::new(
+        source,
+        names,
+        spec,
+        // The DataFrame is in memory already: its width costs nothing more here.
+        &cardseg::ingest::Limits {
+            max_columns: usize::MAX,
+            ..Default::default()
+        },
+    )?;
     for (j, k) in kinds.iter().enumerate() {
         if let Kind::Unsupported(what) = k {
             b.unsupported(j, what)?;

@@ -377,8 +377,8 @@ pub fn assign(x: &Matrix, centers: &[f64]) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::test_blobs as blobs;
     use crate::cluster::nearest;
+    use crate::cluster::test_blobs as blobs;
     use crate::cluster::CHUNK;
     use crate::rng::Rng;
 

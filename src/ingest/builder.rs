@@ -6,7 +6,7 @@
 use crate::error::{show_value, Error, Result};
 use crate::ingest::number::{parse_number, Cell};
 use crate::ingest::plan::{plan, Plan, Slot, Wording};
-use crate::ingest::ReadSpec;
+use crate::ingest::{Limits, ReadSpec};
 use crate::table::{Column, ColumnInfo, ColumnKind, Ids, Table};
 
 /// One value as a source delivers it.
@@ -43,8 +43,10 @@ pub struct TableBuilder {
 }
 
 impl TableBuilder {
-    /// Resolves the columns the spec asks for against the source's column `names`.
-    pub fn new(source: &str, names: Vec<String>, spec: &ReadSpec) -> Result<Self> {
+    /// Resolves the columns the spec asks for against the source's column `names`, after
+    /// checking their number against `limits`.
+    pub fn new(source: &str, names: Vec<String>, spec: &ReadSpec, limits: &Limits) -> Result<Self> {
+        limits.check_columns(source, names.len(), "")?;
         let duplicate = |want: &str, hits: &[usize]| {
             format!(
                 "column {want} appears {} times; rename the copies (in SQL: SELECT ... AS other_name)",
@@ -297,7 +299,8 @@ mod tests {
     #[test]
     fn rows_types_and_errors() {
         let names = vec!["CUST_ID".into(), "A".into(), "NOTE".into(), "B".into()];
-        let mut b = TableBuilder::new("db", names.clone(), &spec(&["A"])).unwrap();
+        let mut b =
+            TableBuilder::new("db", names.clone(), &spec(&["A"]), &Limits::default()).unwrap();
         let rows: [[Val; 4]; 3] = [
             [
                 Val::Text(b"c1"),
@@ -329,12 +332,12 @@ mod tests {
         assert!(bv[0].is_nan() && bv[1] == 4.5);
         assert_eq!(t.info[3].missing, 1);
 
-        let mut b = TableBuilder::new("db", names, &spec(&["A"])).unwrap();
+        let mut b = TableBuilder::new("db", names, &spec(&["A"]), &Limits::default()).unwrap();
         let e = b.push(1, 12, Val::Text(b"abc")).unwrap_err().to_string();
         assert_eq!(e, "db: row 12: column A: \"abc\" is text, not a number; fix the value, or make it NULL to mark it missing");
         let e = b.push(1, 13, Val::Num(f64::NAN)).unwrap_err().to_string();
         assert!(e.contains("row 13") && e.contains("finite"), "{e}");
-        let e = TableBuilder::new("db", vec!["a".into()], &spec(&["A"]))
+        let e = TableBuilder::new("db", vec!["a".into()], &spec(&["A"]), &Limits::default())
             .err()
             .unwrap()
             .to_string();

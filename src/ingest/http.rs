@@ -21,7 +21,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use crate::error::{Error, Result};
 use crate::ingest::builder::{TableBuilder, Val};
-use crate::ingest::{csv, redact, scrub, ReadSpec, Source};
+use crate::ingest::{csv, redact, scrub, Limits, ReadSpec, Source};
 use crate::table::Table;
 
 /// Reads an `http://` or `https://` source: one CSV answer, or JSON pages followed to
@@ -206,7 +206,7 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
             _ => break,
         }
     }
-    json.into_table(&name, spec)
+    json.into_table(&name, spec, &source.limits)
 }
 
 /// Which limit of a whole HTTP read stopped it.
@@ -389,8 +389,8 @@ impl JsonRows {
         Ok(next)
     }
 
-    fn into_table(self, name: &str, spec: &ReadSpec) -> Result<Table> {
-        let mut b = TableBuilder::new(name, self.keys.clone(), spec)?;
+    fn into_table(self, name: &str, spec: &ReadSpec, limits: &Limits) -> Result<Table> {
+        let mut b = TableBuilder::new(name, self.keys.clone(), spec, limits)?;
         let n = self.keys.len();
         let mut dense: Vec<Option<&JCell>> = vec![None; n];
         for (r, row) in self.rows.iter().enumerate() {
@@ -601,7 +601,9 @@ mod tests {
             None
         );
         assert_eq!(j.keys, vec!["CUST_ID", "Z", "A", "N", "B"]);
-        let t = j.into_table("api", &spec(&["Z"])).unwrap();
+        let t = j
+            .into_table("api", &spec(&["Z"]), &Limits::default())
+            .unwrap();
         assert_eq!(t.ids.iter().collect::<Vec<_>>(), vec!["a", "7", "c"]);
         let z = &t.column("Z").unwrap().values;
         assert!(z[0] == 1.0 && z[1].is_nan() && z[2] == 100.0);
@@ -614,7 +616,10 @@ mod tests {
         let mut j = JsonRows::default();
         j.add_page(br#"[{"CUST_ID": "a", "Z": 1}, {"CUST_ID": "b", "Z": "x1"}]"#)
             .unwrap();
-        let e = j.into_table("api", &spec(&["Z"])).unwrap_err().to_string();
+        let e = j
+            .into_table("api", &spec(&["Z"]), &Limits::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("api: row 2: column Z: \"x1\" is text"), "{e}");
         let e = JsonRows::default().add_page(b"{\"oops\": 1}").unwrap_err();
         assert!(e.contains("no \"data\" array"), "{e}");

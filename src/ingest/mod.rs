@@ -123,6 +123,23 @@ pub struct Limits {
     pub max_record_bytes: u64,
 }
 
+impl Limits {
+    /// Refuses a source naming more than [`Limits::max_columns`] columns, before anything
+    /// is set aside per column; `place` locates the header ("line 1: " in a CSV file).
+    pub fn check_columns(&self, source: &str, columns: usize, place: &str) -> Result<()> {
+        if columns > self.max_columns {
+            return Err(Error::input(
+                source,
+                format!(
+                    "{place}the table has {columns} columns, more than the {} cardseg reads; if it really is this wide, raise the limit with --max-columns",
+                    self.max_columns
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -403,7 +420,9 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
     source.check()?;
     match source.kind() {
         Kind::Csv => csv::read_path(std::path::Path::new(&source.input), spec, &source.limits),
-        Kind::Parquet => parquet::read_path(std::path::Path::new(&source.input), spec),
+        Kind::Parquet => {
+            parquet::read_path(std::path::Path::new(&source.input), spec, &source.limits)
+        }
         Kind::Sqlite => sqlite::read(source, spec),
         Kind::Postgres => postgres::read(source, spec),
         Kind::Http => http::read(source, spec),

@@ -22,7 +22,7 @@ use parquet::schema::types::{ColumnDescriptor, Type};
 
 use crate::error::{Error, Result};
 use crate::ingest::builder::{TableBuilder, Val};
-use crate::ingest::ReadSpec;
+use crate::ingest::{Limits, ReadSpec};
 use crate::table::Table;
 
 /// Whether a folder holds `*.parquet` parts.
@@ -181,7 +181,7 @@ fn read_chunk<T: DataType>(
 }
 
 /// Reads a Parquet file or a folder of parts.
-pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
+pub fn read_path(path: &Path, spec: &ReadSpec, limits: &Limits) -> Result<Table> {
     let name = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading", e))?;
     let files = if meta.is_dir() {
@@ -216,7 +216,7 @@ pub fn read_path(path: &Path, spec: &ReadSpec) -> Result<Table> {
         let b = match &mut builder {
             None => {
                 first_names = names.clone();
-                builder.insert(TableBuilder::new(&name, names, spec)?)
+                builder.insert(TableBuilder::new(&name, names, spec, limits)?)
             }
             Some(b) => {
                 if names != first_names {

@@ -316,7 +316,7 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
         .iter()
         .map(|c| wire_of(c.type_().oid()))
         .collect();
-    let mut b = TableBuilder::new(&name, names.clone(), spec)?;
+    let mut b = TableBuilder::new(&name, names.clone(), spec, &source.limits)?;
     // Types without a numeric meaning are read as their text (when the names allow
     // selecting them one by one: duplicated names cannot be, and are reported as text).
     let unique = names.iter().collect::<std::collections::HashSet<_>>().len() == names.len();

@@ -60,7 +60,7 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
         .prepare(&sql)
         .map_err(|e| sql_error(&name, "running the query", e))?;
     let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
-    let mut b = TableBuilder::new(&name, names, spec)?;
+    let mut b = TableBuilder::new(&name, names, spec, &source.limits)?;
     let n = b.column_count();
     let wanted: Vec<usize> = (0..n)
         .filter(|&j| b.wanted(j) || spec.other_numeric)

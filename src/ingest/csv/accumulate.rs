@@ -196,16 +196,7 @@ impl<'a> Accumulator<'a> {
         }
         // Before anything is set aside per column: a small file naming 100,000 columns
         // would otherwise cost minutes and gigabytes.
-        if header.len() > limits.max_columns {
-            return Err(Error::input(
-                source_name,
-                format!(
-                    "line 1: the header has {} columns, more than the {} cardseg reads; if the table really is this wide, raise the limit with --max-columns",
-                    header.len(),
-                    limits.max_columns
-                ),
-            ));
-        }
+        limits.check_columns(source_name, header.len(), "line 1: ")?;
         let mut names = Vec::with_capacity(header.len());
         for (j, raw) in header.iter().enumerate() {
             let name = std::str::from_utf8(raw).map_err(|_| Error::Record {
