@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Param, Result};
 use crate::table::Table;
 
 /// What to do with a missing value of a column the pipeline uses (`--missing`); saved in
@@ -132,7 +132,11 @@ pub fn clean(table: &mut Table, columns: &[String], policy: MissingPolicy) -> Re
         if kept == 0 {
             return Err(Error::input(
                 &table.source,
-                "every row has a missing value in a used column, so --missing drop leaves nothing; use --missing median",
+                format!(
+                    "every row has a missing value in a used column, so {} leaves nothing; use {}",
+                    Param::Missing.with("drop"),
+                    Param::Missing.with("median")
+                ),
             ));
         }
         if kept < rows {

@@ -13,6 +13,74 @@ use std::path::Path;
 /// Library result.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// A parameter of a run that a message tells the user to change. The library and its
+/// domain name none of the command line's flags: the front end in use registers how it
+/// names them ([`name_params`]): the CLI as flags (`--features`), and without a
+/// registration (the Python package) they read as keywords (`features=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Param {
+    /// The clustering features.
+    Features,
+    /// The profiling features.
+    ProfileFeatures,
+    /// The missing-value policy.
+    Missing,
+    /// The feature scaler.
+    Scaler,
+    /// The smallest k of the sweep.
+    KMin,
+    /// The largest k of the sweep.
+    KMax,
+    /// The model a retrain continues.
+    Previous,
+    /// The drift threshold that fails the check.
+    FailAbove,
+}
+
+/// How a front end names a parameter, with a value or without.
+pub type ParamNamer = fn(Param, Option<&dyn std::fmt::Display>) -> String;
+
+static NAMER: std::sync::OnceLock<ParamNamer> = std::sync::OnceLock::new();
+
+/// Registers how messages name parameters (once per process; the CLI calls it at start).
+pub fn name_params(namer: ParamNamer) {
+    let _ = NAMER.set(namer);
+}
+
+impl Param {
+    /// The keyword a library caller passes (`k_min`), the default naming.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Param::Features => "features",
+            Param::ProfileFeatures => "profile_features",
+            Param::Missing => "missing",
+            Param::Scaler => "scaler",
+            Param::KMin => "k_min",
+            Param::KMax => "k_max",
+            Param::Previous => "previous",
+            Param::FailAbove => "fail_above",
+        }
+    }
+
+    /// The parameter set to `value`, as the front end in use writes it (`--k-min 2`,
+    /// `k_min=2`).
+    pub fn with(self, value: impl std::fmt::Display) -> String {
+        match NAMER.get() {
+            Some(namer) => namer(self, Some(&value)),
+            None => format!("{}={value}", self.keyword()),
+        }
+    }
+}
+
+impl std::fmt::Display for Param {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match NAMER.get() {
+            Some(namer) => f.write_str(&namer(*self, None)),
+            None => f.write_str(self.keyword()),
+        }
+    }
+}
+
 /// Every failure the library reports: each variant carries what its message needs to
 /// point at the problem (source, line, column, path) and the advice to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +261,18 @@ pub fn show_value(raw: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    /// Without a front end's registration (the library, the Python package) parameters read
+    /// as keywords; the CLI registers its flags in main.rs (tests/lifecycle.rs sees them).
+    #[test]
+    fn parameters_are_named_as_keywords_by_default() {
+        assert_eq!(Param::KMin.with(2), "k_min=2");
+        assert_eq!(Param::ProfileFeatures.to_string(), "profile_features");
+        assert_eq!(
+            format!("remove it from {}", Param::Features),
+            "remove it from features"
+        );
+    }
     use super::*;
 
     #[test]

@@ -49,6 +49,8 @@ fn main() {
         let msg = cardseg::error::one_line(&msg);
         eprintln!("error: internal error ({msg}{at}); please report it with the command you ran");
     }));
+    // Messages of the library name parameters as this front end does: as its flags.
+    cardseg::error::name_params(cli::param_flag);
     let args = cli::Cli::try_parse().unwrap_or_else(|e| usage_error(e));
     cardseg::progress::set_quiet(args.quiet);
     if let Err(e) = run(args) {

@@ -75,7 +75,8 @@ impl std::str::FromStr for ScalerKind {
             "robust" => Ok(ScalerKind::Robust),
             "log-minmax" => Ok(ScalerKind::LogMinmax),
             _ => Err(format!(
-                "--scaler takes minmax, standard, robust or log-minmax, not {s:?}"
+                "{} takes minmax, standard, robust or log-minmax, not {s:?}",
+                crate::error::Param::Scaler
             )),
         }
     }
@@ -164,7 +165,7 @@ impl MinMaxScaler {
             if range == 0.0 {
                 return Err(Error::input(
                     &table.source,
-                    format!("feature {name} has the same value ({lo}) for every customer, so it cannot separate segments; remove it from --features"),
+                    format!("feature {name} has the same value ({lo}) for every customer, so it cannot separate segments; remove it from {}", crate::error::Param::Features),
                 ));
             }
             if !range.is_finite() {
@@ -177,7 +178,7 @@ impl MinMaxScaler {
             if !scale.is_finite() {
                 return Err(Error::input(
                     &table.source,
-                    format!("feature {name} varies by only {range:e} (from {lo:e} to {hi:e}), too little to scale in 64-bit arithmetic; remove it from --features or check its units"),
+                    format!("feature {name} varies by only {range:e} (from {lo:e} to {hi:e}), too little to scale in 64-bit arithmetic; remove it from {} or check its units", crate::error::Param::Features),
                 ));
             }
             s.data_min.push(lo);
@@ -202,7 +203,7 @@ impl MinMaxScaler {
                     if std == 0.0 || !(1.0 / std).is_finite() {
                         return Err(Error::input(
                             &table.source,
-                            format!("feature {name} has a standard deviation too small to scale; remove it from --features or use --scaler minmax"),
+                            format!("feature {name} has a standard deviation too small to scale; remove it from {} or use {}", crate::error::Param::Features, crate::error::Param::Scaler.with("minmax")),
                         ));
                     }
                     (1.0 / std, -mean / std)

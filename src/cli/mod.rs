@@ -137,6 +137,26 @@ impl WriteArgs {
     }
 }
 
+/// The flag that sets a library parameter, for the library's messages
+/// ([`cardseg::error::name_params`]): `--k-min`, or `--k-min 2` with a value.
+pub fn param_flag(p: cardseg::error::Param, value: Option<&dyn std::fmt::Display>) -> String {
+    use cardseg::error::Param;
+    let flag = match p {
+        Param::Features => "--features",
+        Param::ProfileFeatures => "--profile-features",
+        Param::Missing => "--missing",
+        Param::Scaler => "--scaler",
+        Param::KMin => "--k-min",
+        Param::KMax => "--k-max",
+        Param::Previous => "--previous",
+        Param::FailAbove => "--fail-above",
+    };
+    match value {
+        Some(v) => format!("{flag} {v}"),
+        None => flag.to_string(),
+    }
+}
+
 /// Splits a comma-separated column list, trimming blanks.
 pub fn column_list(s: &str) -> Result<Vec<String>, String> {
     let v: Vec<String> = s.split(',').map(|c| c.trim().to_string()).collect();

@@ -70,7 +70,11 @@ pub(crate) fn plan(
                 source,
                 want,
                 names,
-                "--features / --profile-features",
+                &format!(
+                    "{} / {}",
+                    crate::error::Param::Features,
+                    crate::error::Param::ProfileFeatures
+                ),
                 words,
             )
         })?;

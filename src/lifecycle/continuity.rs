@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Param, Result};
 use crate::labels::Labels;
 use crate::model::Model;
 
@@ -38,9 +38,11 @@ pub fn check_previous(
         return Err(Error::model(
             shown,
             format!(
-                "has the features {} but this run uses {}; --previous needs the same --features in the same order",
+                "has the features {} but this run uses {}; {} needs the same {} in the same order",
                 previous.features.join(","),
-                features.join(",")
+                features.join(","),
+                Param::Previous,
+                Param::Features
             ),
         ));
     }
@@ -49,8 +51,12 @@ pub fn check_previous(
         return Err(Error::model(
             shown,
             format!(
-                "was trained with the k range {}..{} but this run sweeps {k_min}..{k_max}; --previous needs the same range: pass --k-min {} --k-max {}",
-                ks.k_min, ks.k_max, ks.k_min, ks.k_max
+                "was trained with the k range {}..{} but this run sweeps {k_min}..{k_max}; {} needs the same range: pass {} {}",
+                ks.k_min,
+                ks.k_max,
+                Param::Previous,
+                Param::KMin.with(ks.k_min),
+                Param::KMax.with(ks.k_max)
             ),
         ));
     }

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Param, Result};
 use crate::ingest::{IdSpec, ReadSpec, Source};
 pub use crate::model::baseline::{bin_of, FeatureDistribution};
 use crate::model::baseline::{counts, shares};
@@ -265,7 +265,8 @@ pub fn drift(job: &DriftJob) -> Result<(DriftReport, String)> {
     if let Some(t) = job.fail_above {
         if !(t.is_finite() && t >= 0.0) {
             return Err(Error::usage(format!(
-                "--fail-above {t}: give a PSI of 0 or more, e.g. 0.25"
+                "{}: give a PSI of 0 or more, e.g. 0.25",
+                Param::FailAbove.with(t)
             )));
         }
     }
@@ -352,7 +353,8 @@ pub fn markdown(r: &DriftReport) -> String {
     if let Some(t) = r.fail_above {
         let _ = writeln!(
             s,
-            "\n--fail-above {t}: {}",
+            "\n{}: {}",
+            Param::FailAbove.with(t),
             if r.failed {
                 "crossed (exit status 3)"
             } else {

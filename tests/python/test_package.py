@@ -197,11 +197,17 @@ def test_model_errors_are_model_errors(cardseg_pkg, run_cardseg, tmp_path, cards
 
 
 def cli_message(run_cardseg, args):
+    """The CLI's error line, with its flags named as the Python package names the same
+    parameters (keywords: ``--k-min 5`` reads ``k_min=5``): the library words the message
+    once and each front end names the parameters its own way."""
     p = run_cardseg(*args, check=False)
     assert p.returncode != 0, p
     line = p.stderr.strip()
     assert line.startswith("error: ") and "\n" not in line, line
-    return line[len("error: "):]
+    line = line[len("error: "):]
+    for flag, keyword in [("--profile-features", "profile_features"), ("--features", "features")]:
+        line = line.replace(flag, keyword)
+    return line
 
 
 @pytest.mark.parametrize("case", ["missing column", "text in a feature", "all-NaN feature", "empty frame"])
