@@ -329,7 +329,10 @@ def test_spark_score_equals_predict_on_a_million(cardseg_pkg, spark, run_cardseg
 
 
 def test_ctrl_c_interrupts_a_long_run(cardseg_pkg, run_cardseg, tmp_path):
-    """SIGINT during a long k sweep: KeyboardInterrupt at once, nothing written to out."""
+    """SIGINT during a long k sweep: KeyboardInterrupt at once, nothing written to out.
+    The sweep is sized to take far longer than the 4 s before the signal (n_init=200, ten
+    times the restarts): with n_init=20 the whole run took 3.9 s on the CI machine, so it
+    could finish and commit before the signal arrived (a flaky failure in CI)."""
     data = tmp_path / "big.csv"
     run_cardseg("generate", "--quiet", "--rows", 300000, "--out", data)
     out = tmp_path / "out"
@@ -338,7 +341,7 @@ def test_ctrl_c_interrupts_a_long_run(cardseg_pkg, run_cardseg, tmp_path):
         import sys, time, cardseg
         t = time.time()
         try:
-            cardseg.run({str(data)!r}, out={str(out)!r}, k_max=30, n_init=20)
+            cardseg.run({str(data)!r}, out={str(out)!r}, k_max=30, n_init=200)
         except KeyboardInterrupt:
             print("interrupted", round(time.time() - t, 2), flush=True)
             sys.exit(0)
