@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import secrets
 import shutil
 import tempfile
 import weakref
@@ -363,16 +364,53 @@ class Segmentation:
         )
 
     def write_dashboard(self, path: Union[str, os.PathLike], *, force: bool = False) -> Path:
-        """Copies ``dashboard.html`` (self-contained, works offline) to ``path``."""
+        """Copies ``dashboard.html`` (self-contained, works offline) to ``path``: written
+        whole or not at all; an existing ``path`` is replaced only with ``force=True``."""
         path = Path(path)
+        exists = OutputExistsError(
+            f"{path} already exists and is not empty; choose another output or pass force=True to replace it"
+        )
         if path.exists() and not force:
-            raise OutputExistsError(
-                f"{path} already exists and is not empty; choose another output or pass force=True to replace it"
-            )
+            raise exists
         text = self._dashboard_html()
-        tmp = path.with_name(f".{path.name}.cardseg-tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        tmp = None
+        try:
+            # A fresh name beside the target (never a file of the user's), then one rename.
+            for _ in range(100):
+                name = path.parent / f".{path.name}.{secrets.token_hex(6)}.cardseg-tmp"
+                try:
+                    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                except FileExistsError:
+                    continue
+                tmp = name
+                break
+            else:
+                raise FileExistsError("no free temporary name")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            if force:
+                os.replace(tmp, path)
+            else:
+                # Checked at the moment of the write: a link fails if `path` appeared since.
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    raise exists from None
+                except OSError:
+                    # A file system without hard links.
+                    if path.exists():
+                        raise exists from None
+                    os.replace(tmp, path)
+        except OSError as e:
+            if isinstance(e, CardsegError):
+                raise
+            raise CardsegIOError(f"{path}: writing failed: {e.strerror or e}") from None
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
         return path
 
     def __repr__(self) -> str:
