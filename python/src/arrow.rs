@@ -137,7 +137,12 @@ impl Stream {
         // each buffer's size from the type and the declared length.
         let data = unsafe { from_ffi_and_data_type(a, dt) }
             .map_err(|e| malformed(source, &format!("{at}: {e}")))?;
-        data.validate_full()
+        // Column by column, so a message names the column.
+        for (f, c) in fields.iter().zip(data.child_data()) {
+            c.validate_full()
+                .map_err(|e| malformed(source, &format!("{at}, column {}: {e}", f.name())))?;
+        }
+        data.validate_data()
             .map_err(|e| malformed(source, &format!("{at}: {e}")))?;
         Ok(Some(StructArray::from(data)))
     }
@@ -241,18 +246,32 @@ fn check_schema(s: &RawSchema, depth: usize) -> std::result::Result<(), String> 
     Ok(())
 }
 
-/// The number of children an array of type `dt` has in the C data interface.
-fn children_of(dt: &DataType) -> Vec<&DataType> {
+/// A type as messages name it: a struct by its number of fields (its full type would
+/// list every column).
+fn shown(dt: &DataType) -> String {
     match dt {
-        DataType::Struct(f) => f.iter().map(|f| f.data_type()).collect(),
-        DataType::Union(f, _) => f.iter().map(|(_, f)| f.data_type()).collect(),
+        DataType::Struct(f) => format!("a struct of {} fields", f.len()),
+        t => format!("type {t}"),
+    }
+}
+
+/// The children an array of type `dt` has in the C data interface, with the names
+/// messages give them.
+fn children_of(dt: &DataType) -> Vec<(String, &DataType)> {
+    let anon = |t| (String::new(), t);
+    match dt {
+        DataType::Struct(f) => f
+            .iter()
+            .map(|f| (format!("column {}", f.name()), f.data_type()))
+            .collect(),
+        DataType::Union(f, _) => f.iter().map(|(_, f)| anon(f.data_type())).collect(),
         DataType::List(f)
         | DataType::LargeList(f)
         | DataType::ListView(f)
         | DataType::LargeListView(f)
         | DataType::FixedSizeList(f, _)
-        | DataType::Map(f, _) => vec![f.data_type()],
-        DataType::RunEndEncoded(r, v) => vec![r.data_type(), v.data_type()],
+        | DataType::Map(f, _) => vec![anon(f.data_type())],
+        DataType::RunEndEncoded(r, v) => vec![anon(r.data_type()), anon(v.data_type())],
         _ => Vec::new(),
     }
 }
@@ -295,8 +314,9 @@ fn check_array(a: &RawArray, dt: &DataType, at: &str) -> std::result::Result<(),
     };
     if !ok {
         return Err(format!(
-            "{at}: {} buffers for type {dt}, which has {}{want}",
+            "{at}: {} buffers for {}, which has {}{want}",
             a.n_buffers,
+            shown(dt),
             if layout.variadic { "more than " } else { "" }
         ));
     }
@@ -339,22 +359,28 @@ fn check_array(a: &RawArray, dt: &DataType, at: &str) -> std::result::Result<(),
     let kids = children_of(dt);
     if a.n_children != kids.len() as i64 {
         return Err(format!(
-            "{at}: {} children for type {dt}, which has {}",
+            "{at}: {} children for {}, which has {}",
             a.n_children,
+            shown(dt),
             kids.len()
         ));
     }
     if !kids.is_empty() && a.children.is_null() {
         return Err(format!("{at}: its children are missing (a null pointer)"));
     }
-    for (i, kt) in kids.into_iter().enumerate() {
+    for (i, (name, kt)) in kids.into_iter().enumerate() {
         // SAFETY: `children` holds `n_children` pointers (checked above).
         let c = unsafe { a.children.add(i).read_unaligned() };
         if c.is_null() {
             return Err(format!("{at}: child {i} is missing (a null pointer)"));
         }
         // SAFETY: a non-null child pointer of a live array.
-        check_array(unsafe { &*c }, kt, &format!("{at}, child {i}"))?;
+        let name = if name.is_empty() {
+            format!("child {i}")
+        } else {
+            name
+        };
+        check_array(unsafe { &*c }, kt, &format!("{at}, {name}"))?;
     }
     match (dt, a.dictionary.is_null()) {
         (DataType::Dictionary(_, v), false) => {
@@ -362,7 +388,10 @@ fn check_array(a: &RawArray, dt: &DataType, at: &str) -> std::result::Result<(),
             check_array(unsafe { &*a.dictionary }, v, &format!("{at}, dictionary"))
         }
         (DataType::Dictionary(..), true) => Err(format!("{at}: its dictionary is missing")),
-        (_, false) => Err(format!("{at}: a dictionary for type {dt}, which has none")),
+        (_, false) => Err(format!(
+            "{at}: a dictionary for {}, which has none",
+            shown(dt)
+        )),
         (_, true) => Ok(()),
     }
 }
