@@ -9,8 +9,9 @@ or URL that the CLI reads (CSV, Parquet, ``sqlite://``, ``postgres://``, ``http(
 DataFrames cross into Rust through the Arrow C stream interface: numbers are read from
 the Arrow buffers, never through Python objects or CSV text. They are read by the rules of
 every other cardseg source: the id column becomes text; NaN and nulls are missing values;
-a required column holding text is an error naming the row (counted from 1), column and
-value. Note that pandas' default CSV float parser is not always correctly rounded: read
+decimals are numbers; a required column holding text is an error naming the row (counted
+from 1), column and value. Every batch is validated before it is read: a malformed stream
+raises :class:`InputError`. Note that pandas' default CSV float parser is not always correctly rounded: read
 CSV files with ``pd.read_csv(path, float_precision="round_trip")`` (or with pyarrow) to
 get exactly the numbers the CLI reads.
 
