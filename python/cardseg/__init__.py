@@ -405,7 +405,10 @@ class Segmentation:
         except OSError as e:
             if isinstance(e, CardsegError):
                 raise
-            raise CardsegIOError(f"{path}: writing failed: {e.strerror or e}") from None
+            reason = str(e.strerror or e)
+            # Worded as the library words its I/O errors ("reading failed: no such file ...").
+            reason = reason[:1].lower() + reason[1:]
+            raise CardsegIOError(f"{path}: writing failed: {reason}") from None
         finally:
             if tmp is not None:
                 try:
