@@ -130,8 +130,9 @@ impl Stream {
         }
         let dt = DataType::Struct(fields.clone());
         let at = format!("batch {batch}");
-        // SAFETY: `FFI_ArrowArray` is the C struct `ArrowArray` (`repr(C)`).
-        let raw = unsafe { &*(&a as *const FFI_ArrowArray as *const RawArray) };
+        // SAFETY: `FFI_ArrowArray` is the C struct `ArrowArray` (`repr(C)`), and the array
+        // is ours (moved out of the producer by `get_next`).
+        let raw = unsafe { &mut *(&mut a as *mut FFI_ArrowArray as *mut RawArray) };
         check_array(raw, &dt, &at).map_err(|e| malformed(source, &e))?;
         // SAFETY: the C structs were checked against the type above; arrow-rs computes
         // each buffer's size from the type and the declared length.
@@ -278,7 +279,7 @@ fn children_of(dt: &DataType) -> Vec<(String, &DataType)> {
 
 /// Checks an array's C struct against its type `dt`: counts, pointers and lengths arrow-rs's
 /// import trusts. `at` names the array in messages.
-fn check_array(a: &RawArray, dt: &DataType, at: &str) -> std::result::Result<(), String> {
+fn check_array(a: &mut RawArray, dt: &DataType, at: &str) -> std::result::Result<(), String> {
     if a.length < 0 || a.offset < 0 {
         return Err(format!(
             "{at}: length {} and offset {} must not be negative",
@@ -301,6 +302,10 @@ fn check_array(a: &RawArray, dt: &DataType, at: &str) -> std::result::Result<(),
             "{at}: null count {} for {} values",
             a.null_count, a.length
         ));
+    }
+    if matches!(dt, DataType::Null) && a.n_buffers == 1 {
+        // polars gives null arrays a validity slot the format does not have: ignored.
+        a.n_buffers = 0;
     }
     let layout = arrow_data::layout(dt);
     let nulls = usize::from(layout.can_contain_null_mask);
@@ -374,18 +379,26 @@ fn check_array(a: &RawArray, dt: &DataType, at: &str) -> std::result::Result<(),
         if c.is_null() {
             return Err(format!("{at}: child {i} is missing (a null pointer)"));
         }
-        // SAFETY: a non-null child pointer of a live array.
+        // SAFETY: a non-null child pointer of a live array, ours with its parent.
         let name = if name.is_empty() {
             format!("child {i}")
         } else {
             name
         };
-        check_array(unsafe { &*c }, kt, &format!("{at}, {name}"))?;
+        check_array(
+            unsafe { &mut *(c as *mut RawArray) },
+            kt,
+            &format!("{at}, {name}"),
+        )?;
     }
     match (dt, a.dictionary.is_null()) {
         (DataType::Dictionary(_, v), false) => {
-            // SAFETY: a non-null dictionary pointer of a live array.
-            check_array(unsafe { &*a.dictionary }, v, &format!("{at}, dictionary"))
+            // SAFETY: a non-null dictionary pointer of a live array, ours with its parent.
+            check_array(
+                unsafe { &mut *(a.dictionary as *mut RawArray) },
+                v,
+                &format!("{at}, dictionary"),
+            )
         }
         (DataType::Dictionary(..), true) => Err(format!("{at}: its dictionary is missing")),
         (_, false) => Err(format!(

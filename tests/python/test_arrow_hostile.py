@@ -223,6 +223,12 @@ def test_a_null_typed_column_is_a_column_of_missing_values(cardseg_pkg, run_card
     df["CREDIT_LIMIT"] = None
     assert pa.types.is_null(pa.Table.from_pandas(df).schema.field("CREDIT_LIMIT").type)
     assert not same_as_cli(cardseg_pkg, run_cardseg, df, tmp_path, "feature")
+    # polars' null columns (exported with a validity slot the format does not have).
+    import polars as pl
+
+    with pytest.raises(cardseg_pkg.InputError) as e:
+        cardseg_pkg.run(pl.from_arrow(pa.Table.from_pandas(df, preserve_index=False)))
+    assert str(e.value) == "polars DataFrame: column CREDIT_LIMIT is empty in every row; it cannot be used as a feature"
     # As an optional column (profiled, not clustered).
     df = frame(50)
     df["PAYMENTS"] = None
