@@ -9,8 +9,9 @@ or URL that the CLI reads (CSV, Parquet, ``sqlite://``, ``postgres://``, ``http(
 DataFrames cross into Rust through the Arrow C stream interface: numbers are read from
 the Arrow buffers, never through Python objects or CSV text. They are read by the rules of
 every other cardseg source: the id column becomes text; NaN and nulls are missing values;
-a required column holding text is an error naming the row (counted from 1), column and
-value. Note that pandas' default CSV float parser is not always correctly rounded: read
+decimals are numbers; a required column holding text is an error naming the row (counted
+from 1), column and value. Every batch is validated before it is read: a malformed stream
+raises :class:`InputError`. Note that pandas' default CSV float parser is not always correctly rounded: read
 CSV files with ``pd.read_csv(path, float_precision="round_trip")`` (or with pyarrow) to
 get exactly the numbers the CLI reads.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import secrets
 import shutil
 import tempfile
 import weakref
@@ -363,16 +365,56 @@ class Segmentation:
         )
 
     def write_dashboard(self, path: Union[str, os.PathLike], *, force: bool = False) -> Path:
-        """Copies ``dashboard.html`` (self-contained, works offline) to ``path``."""
+        """Copies ``dashboard.html`` (self-contained, works offline) to ``path``: written
+        whole or not at all; an existing ``path`` is replaced only with ``force=True``."""
         path = Path(path)
+        exists = OutputExistsError(
+            f"{path} already exists and is not empty; choose another output or pass force=True to replace it"
+        )
         if path.exists() and not force:
-            raise OutputExistsError(
-                f"{path} already exists and is not empty; choose another output or pass force=True to replace it"
-            )
+            raise exists
         text = self._dashboard_html()
-        tmp = path.with_name(f".{path.name}.cardseg-tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        tmp = None
+        try:
+            # A fresh name beside the target (never a file of the user's), then one rename.
+            for _ in range(100):
+                name = path.parent / f".{path.name}.{secrets.token_hex(6)}.cardseg-tmp"
+                try:
+                    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                except FileExistsError:
+                    continue
+                tmp = name
+                break
+            else:
+                raise FileExistsError("no free temporary name")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            if force:
+                os.replace(tmp, path)
+            else:
+                # Checked at the moment of the write: a link fails if `path` appeared since.
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    raise exists from None
+                except OSError:
+                    # A file system without hard links.
+                    if path.exists():
+                        raise exists from None
+                    os.replace(tmp, path)
+        except OSError as e:
+            if isinstance(e, CardsegError):
+                raise
+            reason = str(e.strerror or e)
+            # Worded as the library words its I/O errors ("reading failed: no such file ...").
+            reason = reason[:1].lower() + reason[1:]
+            raise CardsegIOError(f"{path}: writing failed: {reason}") from None
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
         return path
 
     def __repr__(self) -> str:

@@ -96,7 +96,7 @@ fn take_stream(capsule: &Bound<'_, PyAny>) -> PyResult<arrow::Stream> {
         return Err(PyErr::fetch(capsule.py()));
     }
     // SAFETY: a capsule named arrow_array_stream holds an ArrowArrayStream.
-    Ok(unsafe { arrow::Stream::take(ptr as *mut arrow::FfiStream) })
+    Ok(unsafe { arrow::Stream::take(ptr as *mut arrow_array::ffi_stream::FFI_ArrowArrayStream) })
 }
 
 fn id_spec(id_column: Option<String>, no_id: bool) -> IdSpec {

@@ -128,7 +128,9 @@ fn decimal_bytes(bytes: &[u8], scale: i32) -> Option<f64> {
     Some(decimal(v, scale))
 }
 
-fn decimal(unscaled: i128, scale: i32) -> f64 {
+/// `unscaled × 10^-scale` as the double of its decimal text (public: Arrow decimals from
+/// DataFrames are read by the same rule).
+pub fn decimal(unscaled: i128, scale: i32) -> f64 {
     if scale == 0 {
         return unscaled as f64;
     }
