@@ -59,7 +59,11 @@ fn segment_writes_nothing_and_publish_writes_what_the_cli_writes() {
     std::env::set_var("TMPDIR", &tmp);
     let before = entries(dir.path());
     let segmented = run::segment(&cfg, table).unwrap();
-    assert_eq!(entries(dir.path()), before, "segment wrote into the work folder");
+    assert_eq!(
+        entries(dir.path()),
+        before,
+        "segment wrote into the work folder"
+    );
     assert!(entries(&tmp).is_empty(), "segment wrote a temporary file");
     let seg = &segmented.segmentation;
     assert_eq!(seg.labels.len(), 4_000);
@@ -81,6 +85,58 @@ fn segment_writes_nothing_and_publish_writes_what_the_cli_writes() {
         lib.keys().collect::<Vec<_>>()
     );
     for (name, bytes) in &cli {
-        assert!(lib[name] == *bytes, "{name} differs between the CLI and publish");
+        assert!(
+            lib[name] == *bytes,
+            "{name} differs between the CLI and publish"
+        );
     }
+}
+
+#[test]
+fn a_cancelled_sweep_stops_and_says_so() {
+    use cardseg::cancel::Cancel;
+    use cardseg::cluster::kmeans::{fit_sweep, KMeansParams};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate(dir.path(), 3_000, 11);
+    let cfg = RunConfig::new(s(&input).to_string(), dir.path().join("out"));
+    let table = cardseg::ingest::read(&cfg.source, &cfg.read_spec()).unwrap();
+    let scaler = cardseg::scale::MinMaxScaler::fit(&table, &cfg.features).unwrap();
+    let x = scaler.transform(&table).unwrap();
+    let ks: Vec<usize> = (2..=10).collect();
+    let params = KMeansParams {
+        n_init: 50,
+        ..KMeansParams::default()
+    };
+    // The first finished restart asks the sweep to stop; restarts not yet started are skipped.
+    let cancel = Cancel::default();
+    let done = AtomicUsize::new(0);
+    let r = fit_sweep(
+        &x,
+        &ks,
+        &params,
+        &|| {
+            done.fetch_add(1, Ordering::Relaxed);
+            cancel.cancel();
+        },
+        &cancel,
+    );
+    assert!(
+        matches!(r, Err(cardseg::Error::Cancelled)),
+        "{:?}",
+        r.map(|f| f.len())
+    );
+    let total = ks.len() * params.n_init;
+    let ran = done.load(Ordering::Relaxed);
+    assert!(
+        ran < total / 10,
+        "{ran} of {total} restarts ran after the cancel"
+    );
+
+    // A run whose flag is set stops with the same error and writes nothing.
+    cfg.cancel.cancel();
+    let r = run::run(&cfg);
+    assert!(matches!(r, Err(cardseg::Error::Cancelled)));
+    assert!(!cfg.out.exists());
 }

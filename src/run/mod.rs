@@ -326,6 +326,7 @@ fn segment_table(
     };
     check_column_lists(cfg, &table)?;
     timings.lap("clean", &mut t);
+    cfg.cancel.check()?;
     let n = table.rows();
     let ks = cfg.ks();
     let k_top = *ks.last().unwrap_or(&2);
@@ -347,6 +348,7 @@ fn segment_table(
         }
     }
     timings.lap("scale", &mut t);
+    cfg.cancel.check()?;
 
     let params = KMeansParams {
         k: ks[0],
@@ -361,9 +363,10 @@ fn segment_table(
     };
     let xs = sample.as_ref().unwrap_or(&x);
     let bar = Progress::steps((ks.len() * cfg.n_init) as u64, "k sweep");
-    let fits = kmeans::fit_sweep(xs, &ks, &params, &|| bar.inc(1))?;
+    let fits = kmeans::fit_sweep(xs, &ks, &params, &|| bar.inc(1), &cfg.cancel)?;
     bar.finish();
     timings.lap("kmeans sweep", &mut t);
+    cfg.cancel.check()?;
 
     let fit_views: Vec<(&[u32], &[f64], usize)> = fits
         .iter()
@@ -377,6 +380,7 @@ fn segment_table(
         cfg.seed,
     );
     timings.lap("silhouette", &mut t);
+    cfg.cancel.check()?;
 
     let sweep: Vec<KRow> = fits
         .iter()
