@@ -153,6 +153,9 @@ pub enum Error {
         /// The whole message: which parameters clash and what to pass instead.
         String,
     ),
+    /// The work was stopped on request ([`crate::cancel::Cancel`]); nothing was written.
+    #[error("stopped on request; nothing was written")]
+    Cancelled,
     /// The output already exists and `--force` was not given.
     #[error("{} already exists and is not empty; choose another output or pass --force to replace it", one_line(.path))]
     OutputExists {

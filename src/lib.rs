@@ -3,7 +3,7 @@
 //!
 //! The modules sit in layers, each importing only from its own layer or the ones below
 //! (docs/ARCHITECTURE.md draws them; tests/architecture.rs checks them):
-//! - ground: [`error`], [`defaults`], [`rng`], [`stats`] (median, mean), [`text`], [`output`] (atomic,
+//! - ground: [`cancel`], [`error`], [`defaults`], [`rng`], [`stats`] (median, mean), [`text`], [`output`] (atomic,
 //!   no-replace writes), [`progress`], [`csvcell`], [`matching`];
 //! - data: [`table`], [`ingest`] (any source into a [`table::Table`]), [`generate`];
 //! - domain: [`clean`] → [`scale`] → [`cluster`] (K-Means, silhouette, choice of k) →
@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 // Ground: no domain knowledge.
+pub mod cancel;
 pub mod csvcell;
 pub mod defaults;
 pub mod error;

@@ -235,7 +235,7 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
             .enumerate()
             .map(|(i, &l)| {
                 let c = &centers[l as usize * d..(l as usize + 1) * d];
-                crate::lifecycle::outliers::sqdist(x.row(i), c).sqrt()
+                crate::cluster::distance(x.row(i), c)
             })
             .collect()
     };

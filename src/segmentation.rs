@@ -52,3 +52,12 @@ impl Segmentation {
         Outlier::of(&self.model, self.labels[j] as usize, self.distances[j])
     }
 }
+
+/// Where a finished segmentation goes: the report files, the dashboard, a database table.
+/// The run segments in memory and then hands the result to the sinks the caller chose
+/// (ripgrep's `Sink`), so the CLI, the Python package and future outputs pick what is
+/// written without running the pipeline differently.
+pub trait Sink {
+    /// Writes (or stages, for outputs committed together) what this sink makes of `seg`.
+    fn publish(&mut self, seg: &Segmentation) -> crate::error::Result<()>;
+}

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::ingest::{self, check_table_name, quote_table, redact, Kind};
 use crate::labels::Labels;
 use crate::model::Model;
+use crate::segmentation::{Segmentation, Sink};
 
 /// Table the labels go to when `--labels-table` is not given.
 pub const DEFAULT_TABLE: &str = "cardseg_labels";
@@ -102,6 +103,33 @@ pub struct LabelWriter {
     conn: Conn,
     table: String,
     name: String,
+}
+
+/// A run's labels written into a database table, as one [`Sink`] of the run: the
+/// connection is opened before any work (a wrong URL fails fast) and used once.
+pub struct LabelTable(Option<LabelWriter>);
+
+impl LabelTable {
+    /// A sink over an open connection.
+    pub fn new(writer: LabelWriter) -> Self {
+        LabelTable(Some(writer))
+    }
+}
+
+impl Sink for LabelTable {
+    fn publish(&mut self, seg: &Segmentation) -> Result<()> {
+        let writer = self
+            .0
+            .take()
+            .ok_or_else(|| Error::usage("the label table was already written".to_string()))?;
+        let scored_at = now_rfc3339();
+        writer.write(
+            &mut LabelRow::all(&seg.labels(), &seg.model),
+            &seg.checksum,
+            &scored_at,
+        )?;
+        Ok(())
+    }
 }
 
 /// The current time in UTC as RFC 3339 (`2024-05-01T12:34:56Z`).

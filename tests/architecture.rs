@@ -12,7 +12,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "ground",
         &[
-            "error", "defaults", "rng", "stats", "text", "output", "progress", "csvcell",
+            "error", "defaults", "rng", "stats", "text", "output", "progress", "csvcell", "cancel",
             "matching",
         ],
     ),

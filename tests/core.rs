@@ -49,6 +49,7 @@ fn cross_check_against_scikit_learn_on_the_real_file() {
             ..Default::default()
         },
         &|| {},
+        &cardseg::cancel::Cancel::default(),
     )
     .unwrap();
     let labelings: Vec<(&[u32], usize)> = fits.iter().map(|f| (f.labels.as_slice(), f.k)).collect();

@@ -37,6 +37,7 @@ fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::Usage(_) => "UsageError",
         Error::OutputExists { .. } => "OutputExistsError",
         Error::Io { .. } => "CardsegIOError",
+        Error::Cancelled => "CardsegError",
     };
     let msg = e.to_string();
     match py

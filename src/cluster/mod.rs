@@ -113,6 +113,14 @@ pub(crate) fn sqdist<const D: usize>(a: &[f64], b: &[f64], d: usize) -> f64 {
     s
 }
 
+/// Euclidean distance between a scaled row and a centre: the square root of [`sqdist`],
+/// so the distances of labels files, `predict`, `serve`, outliers and retrain matching are
+/// the very numbers the kernels compared.
+pub fn distance(a: &[f64], b: &[f64]) -> f64 {
+    debug_assert_eq!(a.len(), b.len());
+    sqdist::<0>(a, b, a.len()).sqrt()
+}
+
 /// Index and squared distance of the nearest centre (first one on ties).
 #[inline(always)]
 pub(crate) fn nearest<const D: usize>(row: &[f64], centers: &[f64], d: usize) -> (u32, f64) {

@@ -14,6 +14,7 @@ use super::params::{KMeansFit, KMeansParams, KMeansValidParams};
 use super::simd::dispatch_d;
 use super::small::Small;
 use super::{search_cumulative, sqdist, CHUNK};
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::rng::{sample_indices, Rng};
 use crate::scale::Matrix;
@@ -36,17 +37,21 @@ const POLISH_MARGIN: f64 = 1e-3;
 
 /// Fits K-Means for one k.
 pub fn fit(x: &Matrix, p: &KMeansParams) -> Result<KMeansFit> {
-    Ok(fit_sweep(x, &[p.k], p, &|| {})?.remove(0))
+    Ok(fit_sweep(x, &[p.k], p, &|| {}, &Cancel::default())?.remove(0))
 }
 
 /// Fits K-Means for every k in `ks` (each with `n_init` restarts), sharing the work
 /// across threads: restarts run side by side, and large inputs are searched on a sample,
 /// then refined on every row. The parameters, with each k, are checked before any work.
+///
+/// `on_run_done` is called after each restart. Once `cancel` is set, restarts not yet
+/// started are skipped and the sweep returns [`Error::Cancelled`].
 pub fn fit_sweep(
     x: &Matrix,
     ks: &[usize],
     base: &KMeansParams,
     on_run_done: &(dyn Fn() + Sync),
+    cancel: &Cancel,
 ) -> Result<Vec<KMeansFit>> {
     let Some(&k0) = ks.first() else {
         return Ok(Vec::new());
@@ -62,7 +67,7 @@ pub fn fit_sweep(
     }
     .check()?;
     if x.n > SAMPLE_FIT_ROWS {
-        return fit_sweep_sampled(x, ks, &base, on_run_done);
+        return fit_sweep_sampled(x, ks, &base, on_run_done, cancel);
     }
     let var = mean_variance(x);
     let tols = Tols {
@@ -77,12 +82,13 @@ pub fn fit_sweep(
     // thread, with the SIMD kernels of `small` (same results as `lloyd_from`,
     // `hartigan_refine` and `final_assign`, several times faster at this size).
     let s = Small::new(x);
-    let run = |&(k, r): &(usize, usize)| {
+    let run = |&(k, r): &(usize, usize)| -> Result<KMeansFit> {
+        cancel.check()?;
         let out = run_once(&s, k, &base, r, tols.coarse);
         on_run_done();
-        out
+        Ok(out)
     };
-    let runs: Vec<KMeansFit> = tasks.par_iter().map(run).collect();
+    let runs: Vec<KMeansFit> = tasks.par_iter().map(run).collect::<Result<_>>()?;
     // Restarts stop at the coarse tolerance; those that could still win (within
     // POLISH_MARGIN of their k's best) are finished: Lloyd to a fixed point, then Hartigan.
     let best_coarse = pick_best(runs.clone());
@@ -99,6 +105,7 @@ pub fn fit_sweep(
     };
     let runs: Vec<KMeansFit> = runs.into_par_iter().map(finish_one).collect();
     drop(best_coarse);
+    cancel.check()?;
     let best: Vec<KMeansFit> = pick_best(runs)
         .into_par_iter()
         .map(|b| swap_search(&s, b, &base, tols))
@@ -125,6 +132,7 @@ fn fit_sweep_sampled(
     ks: &[usize],
     base: &KMeansValidParams,
     on_run_done: &(dyn Fn() + Sync),
+    cancel: &Cancel,
 ) -> Result<Vec<KMeansFit>> {
     let idx = sample_indices(x.n, SAMPLE_FIT_ROWS, base.seed ^ 0x5A4D_F17E);
     let d = x.d;
@@ -138,7 +146,7 @@ fn fit_sweep_sampled(
         data,
     };
     drop(idx);
-    let on_sample = fit_sweep(&sample, ks, base, on_run_done)?;
+    let on_sample = fit_sweep(&sample, ks, base, on_run_done, cancel)?;
     drop(sample);
     let tol = base.tol * mean_variance(x);
     // Larger samples in between: most Lloyd iterations happen on them instead of on
@@ -161,6 +169,7 @@ fn fit_sweep_sampled(
         .collect();
     let mut out = Vec::with_capacity(on_sample.len());
     for f in on_sample {
+        cancel.check()?;
         let mut start = f.centroids.clone();
         for st in &stages {
             let tol_st = base.tol * mean_variance(st);

@@ -66,6 +66,20 @@ pub fn plotly_js() -> Result<String> {
     Ok(text)
 }
 
+/// The dashboard page of a run (`dashboard.html`), published beside the report files.
+pub struct DashboardFile<'a> {
+    /// Where the page goes.
+    pub path: std::path::PathBuf,
+    /// The run's summary (its findings head the page).
+    pub summary: &'a Summary,
+}
+
+impl crate::segmentation::Sink for DashboardFile<'_> {
+    fn publish(&mut self, seg: &Segmentation) -> Result<()> {
+        write_for_run(&self.path, seg, self.summary)
+    }
+}
+
 /// Writes `dashboard.html` for a finished run (inside the run's temporary directory).
 pub fn write_for_run(path: &Path, r: &Segmentation, summary: &Summary) -> Result<()> {
     crate::output::write_file(path, |w| render(w, r, summary, path))

@@ -6,7 +6,7 @@
 //!    model's fill value (`COALESCE`), then scaled by [`transform`]: `x * scale + min`.
 //! 2. `cardseg_dist`: the squared distance to each centroid, `(z1 - c1) * (z1 - c1) +
 //!    (z2 - c2) * (z2 - c2) + ...`, summed left to right in feature order like
-//!    `cluster::sqdist`.
+//!    `cluster::distance`.
 //! 3. `cardseg_min`: the smallest of them (`LEAST`, SQLite's `MIN`, or for ANSI SQL a
 //!    `CASE` chain picking the first smallest).
 //! 4. the result: the id column under its own name, `segment` (the id of the FIRST

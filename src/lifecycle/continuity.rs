@@ -108,7 +108,7 @@ fn common_space(scaler: &crate::scale::MinMaxScaler, centroids: &[Vec<f64>]) -> 
 pub fn match_segments(previous: &Model, new_centroids: &[Vec<f64>]) -> Matching {
     let old = common_space(&previous.scaler, &previous.centroids);
     let new = common_space(&previous.scaler, new_centroids);
-    let dist = |a: &[f64], b: &[f64]| super::outliers::sqdist(a, b).sqrt();
+    let dist = crate::cluster::distance;
     let thresholds: Vec<f64> = (0..old.len())
         .map(|s| {
             (0..old.len())

@@ -18,16 +18,6 @@
 pub use crate::model::baseline::{default_percentile, level, percentile, quantiles, QUANTILES};
 use crate::model::Model;
 
-/// Squared Euclidean distance summed in feature order (the scoring kernel's order).
-pub fn sqdist(a: &[f64], b: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for (x, y) in a.iter().zip(b) {
-        let t = x - y;
-        s += t * t;
-    }
-    s
-}
-
 /// One customer's outlier figures.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Outlier {

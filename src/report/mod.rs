@@ -7,35 +7,44 @@ pub mod terminal;
 
 use crate::error::Result;
 use crate::output::{write_file, OutputDir};
-use crate::segmentation::Segmentation;
+use crate::segmentation::{Segmentation, Sink};
 use summary::Summary;
 
-/// Writes every report file of a segmentation into the (temporary) output directory and
-/// gives back the summary, which the dashboard shows too. Text cells are neutralised
-/// against spreadsheet formulas unless `raw_csv`.
-pub fn write_all(
-    out: &OutputDir,
-    r: &Segmentation,
-    model_text: &str,
-    raw_csv: bool,
-) -> Result<Summary> {
+/// The report files of a run (labels, k sweep, segment profile, summary, migration, model)
+/// written into a (staging) output directory. Text cells are neutralised against
+/// spreadsheet formulas unless `raw_csv`.
+pub struct ReportFiles<'a> {
+    /// Where the files go.
+    pub out: &'a OutputDir,
+    /// The summary, built once and shared with the dashboard.
+    pub summary: &'a Summary,
+    /// Write CSV cells as they are.
+    pub raw_csv: bool,
+}
+
+impl Sink for ReportFiles<'_> {
+    fn publish(&mut self, seg: &Segmentation) -> Result<()> {
+        write_all(self.out, seg, self.summary, self.raw_csv)
+    }
+}
+
+fn write_all(out: &OutputDir, r: &Segmentation, summary: &Summary, raw_csv: bool) -> Result<()> {
     files::write_labels(&out.file("labels.csv"), r, raw_csv)?;
     files::write_k_selection(&out.file("k_selection.csv"), &r.model)?;
     files::write_segments_csv(&out.file("segments.csv"), r, raw_csv)?;
     crate::output::write_json(&out.file("segments.json"), &files::segments_json(r))?;
-    let summary = Summary::build(r);
     let path = out.file("summary.md");
     write_file(&path, |w| {
-        summary::write_markdown(w, &summary).map_err(crate::output::werr(&path))
+        summary::write_markdown(w, summary).map_err(crate::output::werr(&path))
     })?;
-    crate::output::write_json(&out.file("summary.json"), &summary)?;
+    crate::output::write_json(&out.file("summary.json"), summary)?;
     if let Some(m) = r.changes.as_ref().and_then(|c| c.migration.as_ref()) {
         crate::lifecycle::migration::write_files(out, m)?;
     }
+    let (model_text, _) = r.model.to_json()?;
     let path = out.file("model.json");
     write_file(&path, |w| {
         w.write_all(model_text.as_bytes())
             .map_err(crate::output::werr(&path))
-    })?;
-    Ok(summary)
+    })
 }

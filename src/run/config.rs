@@ -105,6 +105,8 @@ pub struct RunConfig {
     pub previous: Option<PathBuf>,
     /// Distance percentile above which a customer is flagged (`--outlier-percentile`).
     pub outlier_percentile: f64,
+    /// Set by the caller to stop the run between units of work (Ctrl-C in Python).
+    pub cancel: crate::cancel::Cancel,
 }
 
 impl RunConfig {
@@ -144,6 +146,7 @@ impl RunConfig {
             additive: None,
             previous: None,
             outlier_percentile: defaults::OUTLIER_PERCENTILE,
+            cancel: crate::cancel::Cancel::default(),
         }
     }
 

@@ -16,6 +16,7 @@ use std::time::Instant;
 use crate::clean::{self, CleanReport};
 use crate::cluster::kmeans::{self, KMeansParams};
 use crate::cluster::silhouette;
+use crate::dashboard::DashboardFile;
 use crate::error::{Error, Result};
 use crate::ingest;
 use crate::ingest::csv::SPILL_MIN_BYTES;
@@ -24,10 +25,13 @@ use crate::naming::{self, Rules};
 use crate::output::OutputDir;
 use crate::profile::{self, Figures, Profile};
 use crate::progress::Progress;
+use crate::report::summary::Summary;
+use crate::report::ReportFiles;
 use crate::scale::MinMaxScaler;
+use crate::segmentation::Sink;
 use crate::table::Spilled;
 use crate::table::Table;
-use crate::writeback::{LabelRow, LabelWriter};
+use crate::writeback::{LabelTable, LabelWriter};
 use rayon::prelude::*;
 
 /// Wall-clock time of each stage (reported with `--timings`, never written to outputs,
@@ -49,6 +53,14 @@ pub struct RunResult {
     pub segmentation: Segmentation,
     /// The output directory.
     pub out: PathBuf,
+    /// Wall-clock time of each stage.
+    pub timings: Timings,
+}
+
+/// A segmentation made in memory, and how long each stage took.
+pub struct Segmented {
+    /// The segmented customers, the model and the profile.
+    pub segmentation: Segmentation,
     /// Wall-clock time of each stage.
     pub timings: Timings,
 }
@@ -77,27 +89,148 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
         .map(|p| p.as_path())
         .collect();
     crate::output::refuse_inputs(&cfg.out, &inputs)?;
-    let t = Instant::now();
+    let mut t = Instant::now();
     let (table, spilled) = if spill_enabled() {
         ingest::read_spilling(&cfg.source, &cfg.read_spec(), out.path())?
     } else {
         (ingest::read(&cfg.source, &cfg.read_spec())?, None)
     };
-    run_table(
-        cfg,
-        &rules,
-        out,
-        table,
+    let mut timings = Timings::default();
+    timings.lap("read", &mut t);
+    let scratch = Scratch {
+        dir: Some(out.path()),
         spilled,
-        t,
-        Ready { writer, previous },
-    )
+    };
+    let seg = segment_table(cfg, &rules, table, scratch, previous, &mut timings)?;
+    write_run(cfg, seg, timings, out, writer)
 }
 
-/// What `run` prepared before reading, checked early so a bad one fails fast.
-struct Ready {
+/// Runs the pipeline on a table already in memory (the demo's generated data) and writes
+/// every output into `cfg.out`.
+pub fn run_in_memory(cfg: &RunConfig, table: Table) -> Result<RunResult> {
+    cfg.check()?;
+    let rules = load_rules(cfg)?;
+    let previous = load_previous(cfg)?;
+    let out = OutputDir::create(&cfg.out, cfg.force)?;
+    let mut timings = Timings::default();
+    let scratch = Scratch {
+        dir: Some(out.path()),
+        spilled: None,
+    };
+    let seg = segment_table(cfg, &rules, table, scratch, previous, &mut timings)?;
+    write_run(cfg, seg, timings, out, None)
+}
+
+/// Segments a table in memory: cleans, scales, sweeps k, fits, profiles and names. Writes
+/// no file (`cfg.out`, `cfg.force`, `cfg.dashboard` and the write-back are for
+/// [`publish`]ing); reads only the naming rules and the previous model when `cfg` names
+/// them.
+pub fn segment(cfg: &RunConfig, table: Table) -> Result<Segmented> {
+    cfg.check()?;
+    let rules = load_rules(cfg)?;
+    let previous = load_previous(cfg)?;
+    let mut timings = Timings::default();
+    let scratch = Scratch {
+        dir: None,
+        spilled: None,
+    };
+    let segmentation = segment_table(cfg, &rules, table, scratch, previous, &mut timings)?;
+    Ok(Segmented {
+        segmentation,
+        timings,
+    })
+}
+
+/// Hands a segmentation to each sink in turn; the first failure stops the rest (outputs
+/// staged in an [`OutputDir`] are then never committed).
+pub fn publish(seg: &Segmentation, sinks: &mut [&mut dyn Sink]) -> Result<()> {
+    for sink in sinks.iter_mut() {
+        sink.publish(seg)?;
+    }
+    Ok(())
+}
+
+/// The files a run writes into its output directory: the report, the dashboard (unless
+/// turned off) and the command's extra files, all staged and committed together.
+pub fn run_files<'a>(
+    cfg: &'a RunConfig,
+    out: &'a OutputDir,
+    summary: &'a Summary,
+) -> Vec<Box<dyn Sink + 'a>> {
+    let mut sinks: Vec<Box<dyn Sink + 'a>> = vec![Box::new(ReportFiles {
+        out,
+        summary,
+        raw_csv: cfg.raw_csv,
+    })];
+    if cfg.dashboard {
+        sinks.push(Box::new(DashboardFile {
+            path: out.file("dashboard.html"),
+            summary,
+        }));
+    }
+    if !cfg.extra_files.is_empty() {
+        sinks.push(Box::new(ExtraFiles {
+            out,
+            files: &cfg.extra_files,
+        }));
+    }
+    sinks
+}
+
+/// Files a command adds to the run's output as they are (the demo's input and marker).
+struct ExtraFiles<'a> {
+    out: &'a OutputDir,
+    files: &'a [(String, Vec<u8>)],
+}
+
+impl Sink for ExtraFiles<'_> {
+    fn publish(&mut self, _seg: &Segmentation) -> Result<()> {
+        for (name, bytes) in self.files {
+            let path = self.out.file(name);
+            crate::output::write_file(&path, |w| {
+                w.write_all(bytes).map_err(crate::output::werr(&path))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Publishes a run into its staged output directory (and the label table, before the
+/// directory is committed, so a failed write-back leaves no output either).
+fn write_run(
+    cfg: &RunConfig,
+    segmentation: Segmentation,
+    mut timings: Timings,
+    out: OutputDir,
     writer: Option<LabelWriter>,
-    previous: Option<Previous>,
+) -> Result<RunResult> {
+    let mut t = Instant::now();
+    let summary = Summary::build(&segmentation);
+    let mut files = run_files(cfg, &out, &summary);
+    let mut sinks: Vec<&mut dyn Sink> = files
+        .iter_mut()
+        .map(|b| &mut **b as &mut dyn Sink)
+        .collect();
+    publish(&segmentation, &mut sinks)?;
+    drop(files);
+    timings.lap("write outputs", &mut t);
+    if let Some(w) = writer {
+        publish(&segmentation, &mut [&mut LabelTable::new(w)])?;
+        timings.lap("write labels to db", &mut t);
+    }
+    out.commit()?;
+    Ok(RunResult {
+        segmentation,
+        out: cfg.out.clone(),
+        timings,
+    })
+}
+
+/// Where a run may keep columns while it works: the staged output directory (none for
+/// [`segment`], which writes nothing), and the columns the reader already put there.
+struct Scratch<'a> {
+    dir: Option<&'a std::path::Path>,
+    spilled: Option<Spilled>,
 }
 
 pub use crate::lifecycle::continuity::Previous;
@@ -141,31 +274,16 @@ fn load_rules(cfg: &RunConfig) -> Result<Rules> {
     }
 }
 
-/// Runs the pipeline on a table already in memory (the demo's generated data).
-pub fn run_in_memory(cfg: &RunConfig, table: Table) -> Result<RunResult> {
-    cfg.check()?;
-    let rules = load_rules(cfg)?;
-    let previous = load_previous(cfg)?;
-    let out = OutputDir::create(&cfg.out, cfg.force)?;
-    let ready = Ready {
-        writer: None,
-        previous,
-    };
-    run_table(cfg, &rules, out, table, None, Instant::now(), ready)
-}
-
-fn run_table(
+fn segment_table(
     cfg: &RunConfig,
     rules: &Rules,
-    out: OutputDir,
     mut table: Table,
-    spilled: Option<Spilled>,
-    mut t: Instant,
-    ready: Ready,
-) -> Result<RunResult> {
-    let Ready { writer, previous } = ready;
-    let mut timings = Timings::default();
-    timings.lap("read", &mut t);
+    scratch: Scratch,
+    previous: Option<Previous>,
+    timings: &mut Timings,
+) -> Result<Segmentation> {
+    let mut t = Instant::now();
+    let Scratch { dir, spilled } = scratch;
     // The drift baseline: raw values as read, before missing values are filled.
     let feature_distributions = cfg
         .features
@@ -196,17 +314,19 @@ fn run_table(
                 .unwrap_or(usize::MAX)
         });
     }
-    let mut spilled = match spilled {
-        Some(sp) => Some(sp),
-        None if spill_enabled()
-            && table.rows() * table.columns.len() * 8 >= SPILL_MIN_BYTES as usize =>
+    let mut spilled = match (spilled, dir) {
+        (Some(sp), _) => Some(sp),
+        (None, Some(dir))
+            if spill_enabled()
+                && table.rows() * table.columns.len() * 8 >= SPILL_MIN_BYTES as usize =>
         {
-            Some(Spilled::create_in(out.path())?)
+            Some(Spilled::create_in(dir)?)
         }
-        None => None,
+        _ => None,
     };
     check_column_lists(cfg, &table)?;
     timings.lap("clean", &mut t);
+    cfg.cancel.check()?;
     let n = table.rows();
     let ks = cfg.ks();
     let k_top = *ks.last().unwrap_or(&2);
@@ -228,6 +348,7 @@ fn run_table(
         }
     }
     timings.lap("scale", &mut t);
+    cfg.cancel.check()?;
 
     let params = KMeansParams {
         k: ks[0],
@@ -242,9 +363,10 @@ fn run_table(
     };
     let xs = sample.as_ref().unwrap_or(&x);
     let bar = Progress::steps((ks.len() * cfg.n_init) as u64, "k sweep");
-    let fits = kmeans::fit_sweep(xs, &ks, &params, &|| bar.inc(1))?;
+    let fits = kmeans::fit_sweep(xs, &ks, &params, &|| bar.inc(1), &cfg.cancel)?;
     bar.finish();
     timings.lap("kmeans sweep", &mut t);
+    cfg.cancel.check()?;
 
     let fit_views: Vec<(&[u32], &[f64], usize)> = fits
         .iter()
@@ -258,6 +380,7 @@ fn run_table(
         cfg.seed,
     );
     timings.lap("silhouette", &mut t);
+    cfg.cancel.check()?;
 
     let sweep: Vec<KRow> = fits
         .iter()
@@ -297,7 +420,7 @@ fn run_table(
         .enumerate()
         .map(|(i, &l)| {
             let c = &fit.centroids[l as usize * d..(l as usize + 1) * d];
-            crate::lifecycle::outliers::sqdist(x.row(i), c).sqrt()
+            crate::cluster::distance(x.row(i), c)
         })
         .collect();
     drop(x);
@@ -432,7 +555,7 @@ fn run_table(
         outlier_percentile: cfg.outlier_percentile,
     };
     let duplicate_ids = table.ids.count_duplicates();
-    let (model_text, checksum) = model.to_json()?;
+    let (_, checksum) = model.to_json()?;
 
     let mut seg = Segmentation {
         table,
@@ -454,36 +577,7 @@ fn run_table(
             &seg.labels(),
         ));
     }
-    let mut result = RunResult {
-        segmentation: seg,
-        out: cfg.out.clone(),
-        timings,
-    };
-    let mut t = Instant::now();
-    let seg = &result.segmentation;
-    let summary = crate::report::write_all(&out, seg, &model_text, cfg.raw_csv)?;
-    if cfg.dashboard {
-        crate::dashboard::write_for_run(&out.file("dashboard.html"), seg, &summary)?;
-    }
-    for (name, bytes) in &cfg.extra_files {
-        let path = out.file(name);
-        crate::output::write_file(&path, |w| {
-            w.write_all(bytes).map_err(crate::output::werr(&path))
-        })?;
-    }
-    result.timings.lap("write outputs", &mut t);
-    if let Some(w) = writer {
-        let scored_at = crate::writeback::now_rfc3339();
-        let seg = &result.segmentation;
-        w.write(
-            &mut LabelRow::all(&seg.labels(), &seg.model),
-            &seg.checksum,
-            &scored_at,
-        )?;
-        result.timings.lap("write labels to db", &mut t);
-    }
-    out.commit()?;
-    Ok(result)
+    Ok(seg)
 }
 
 /// Text columns of a CSV input, profiled as a category mix per segment (a second, light

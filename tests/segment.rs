@@ -1,0 +1,142 @@
+//! The library's two halves: `run::segment` works in memory and writes no file;
+//! `run::publish` to the run's sinks writes what `cardseg run` writes, byte for byte.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cardseg::output::OutputDir;
+use cardseg::report::summary::Summary;
+use cardseg::run::{self, RunConfig};
+use common::*;
+
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn segment_writes_nothing_and_publish_writes_what_the_cli_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate(dir.path(), 4_000, 7);
+    let cli_out = dir.path().join("cli");
+    run_ok(&[
+        "run",
+        "--input",
+        s(&input),
+        "--out",
+        s(&cli_out),
+        "--k-max",
+        "6",
+        "--quiet",
+    ]);
+
+    let mut cfg = RunConfig::new(s(&input).to_string(), dir.path().join("lib"));
+    cfg.k_max = 6;
+    let table = cardseg::ingest::read(&cfg.source, &cfg.read_spec()).unwrap();
+    // Anything a temporary file would be made in lands in this empty folder (the one test
+    // of this binary, so no other thread reads TMPDIR meanwhile).
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::env::set_var("TMPDIR", &tmp);
+    let before = entries(dir.path());
+    let segmented = run::segment(&cfg, table).unwrap();
+    assert_eq!(
+        entries(dir.path()),
+        before,
+        "segment wrote into the work folder"
+    );
+    assert!(entries(&tmp).is_empty(), "segment wrote a temporary file");
+    let seg = &segmented.segmentation;
+    assert_eq!(seg.labels.len(), 4_000);
+
+    let out = OutputDir::create(&cfg.out, false).unwrap();
+    let summary = Summary::build(seg);
+    let mut sinks = run::run_files(&cfg, &out, &summary);
+    let mut refs: Vec<&mut dyn cardseg::segmentation::Sink> = sinks
+        .iter_mut()
+        .map(|b| &mut **b as &mut dyn cardseg::segmentation::Sink)
+        .collect();
+    run::publish(seg, &mut refs).unwrap();
+    drop(sinks);
+    out.commit().unwrap();
+
+    let (cli, lib) = (files(&cli_out), files(&cfg.out));
+    assert_eq!(
+        cli.keys().collect::<Vec<_>>(),
+        lib.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &cli {
+        assert!(
+            lib[name] == *bytes,
+            "{name} differs between the CLI and publish"
+        );
+    }
+}
+
+#[test]
+fn a_cancelled_sweep_stops_and_says_so() {
+    use cardseg::cancel::Cancel;
+    use cardseg::cluster::kmeans::{fit_sweep, KMeansParams};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate(dir.path(), 3_000, 11);
+    let cfg = RunConfig::new(s(&input).to_string(), dir.path().join("out"));
+    let table = cardseg::ingest::read(&cfg.source, &cfg.read_spec()).unwrap();
+    let scaler = cardseg::scale::MinMaxScaler::fit(&table, &cfg.features).unwrap();
+    let x = scaler.transform(&table).unwrap();
+    let ks: Vec<usize> = (2..=10).collect();
+    let params = KMeansParams {
+        n_init: 50,
+        ..KMeansParams::default()
+    };
+    // The first finished restart asks the sweep to stop; restarts not yet started are skipped.
+    let cancel = Cancel::default();
+    let done = AtomicUsize::new(0);
+    let r = fit_sweep(
+        &x,
+        &ks,
+        &params,
+        &|| {
+            done.fetch_add(1, Ordering::Relaxed);
+            cancel.cancel();
+        },
+        &cancel,
+    );
+    assert!(
+        matches!(r, Err(cardseg::Error::Cancelled)),
+        "{:?}",
+        r.map(|f| f.len())
+    );
+    let total = ks.len() * params.n_init;
+    let ran = done.load(Ordering::Relaxed);
+    assert!(
+        ran < total / 10,
+        "{ran} of {total} restarts ran after the cancel"
+    );
+
+    // A run whose flag is set stops with the same error and writes nothing.
+    cfg.cancel.cancel();
+    let r = run::run(&cfg);
+    assert!(matches!(r, Err(cardseg::Error::Cancelled)));
+    assert!(!cfg.out.exists());
+}
