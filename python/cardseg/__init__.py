@@ -15,10 +15,9 @@ raises :class:`InputError`. Note that pandas' default CSV float parser is not al
 CSV files with ``pd.read_csv(path, float_precision="round_trip")`` (or with pyarrow) to
 get exactly the numbers the CLI reads.
 
-The GIL is released while Rust works. Ctrl-C raises ``KeyboardInterrupt`` within 50 ms;
-the Rust work of that call cannot be stopped midway, so it finishes in a background
-thread (using the CPU until then) and its results, kept in a temporary directory, are
-discarded: nothing is written to ``out``.
+The GIL is released while Rust works. Ctrl-C raises ``KeyboardInterrupt`` within 50 ms
+and stops the Rust work itself at its next check (between k-means restarts and between
+stages): nothing is written to ``out``.
 
 Errors are :class:`cardseg.CardsegError` subclasses with the CLI's one-line messages.
 """

@@ -22,6 +22,7 @@ use cardseg::error::Error;
 use cardseg::ingest::{IdSpec, ReadSpec, Source};
 use cardseg::lifecycle::outliers::Outlier;
 use cardseg::model::Model as CoreModel;
+use cardseg::cancel::Cancel;
 use cardseg::run::{KChoice, RunConfig};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -50,9 +51,12 @@ fn to_py(py: Python<'_>, e: Error) -> PyErr {
     }
 }
 
-/// Runs `work` on a worker thread; waits for it without the GIL, checking signals.
+/// Runs `work` on a worker thread; waits for it without the GIL, checking signals. On
+/// Ctrl-C (or any signal handler raising) `cancel` is set, so the work stops at its next
+/// check instead of running on in the background.
 fn interruptible<T: Send + 'static>(
     py: Python<'_>,
+    cancel: Cancel,
     work: impl FnOnce() -> cardseg::Result<T> + Send + 'static,
 ) -> PyResult<T> {
     let (tx, rx) = mpsc::channel();
@@ -75,7 +79,12 @@ fn interruptible<T: Send + 'static>(
                     "cardseg: internal error (a panic in the Rust code); please report it",
                 ))
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => py.check_signals()?,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = py.check_signals() {
+                    cancel.cancel();
+                    return Err(e);
+                }
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(pyo3::exceptions::PyRuntimeError::new_err(
                     "cardseg: the worker thread ended without a result",
@@ -174,7 +183,9 @@ fn run(
     cfg.source.table = table;
     cfg.source.query = query;
     let done = match input {
-        Some(_) => interruptible(py, move || cardseg::run::run(&cfg).map(|r| r.out))?,
+        Some(_) => interruptible(py, cfg.cancel.clone(), move || {
+            cardseg::run::run(&cfg).map(|r| r.out)
+        })?,
         None => {
             let stream = take_stream(data)?;
             // Read the stream on this thread (its release may need Python); the pipeline
@@ -183,7 +194,7 @@ fn run(
             let table = py
                 .detach(move || arrow::read_table(stream, &source_name, &spec))
                 .map_err(|e| to_py(py, e))?;
-            interruptible(py, move || {
+            interruptible(py, cfg.cancel.clone(), move || {
                 cardseg::run::run_in_memory(&cfg, table).map(|r| r.out)
             })?
         }

@@ -328,35 +328,65 @@ def test_spark_score_equals_predict_on_a_million(cardseg_pkg, spark, run_cardseg
     assert got.column("segment_name").to_pylist() == want.column("segment_name").to_pylist()
 
 
-def test_ctrl_c_interrupts_a_long_run(cardseg_pkg, run_cardseg, tmp_path):
-    """SIGINT during a long k sweep: KeyboardInterrupt at once, nothing written to out.
-    The sweep is sized to take far longer than the 4 s before the signal (n_init=200, ten
-    times the restarts): with n_init=20 the whole run took 3.9 s on the CI machine, so it
-    could finish and commit before the signal arrived (a flaky failure in CI)."""
+def test_ctrl_c_interrupts_a_long_run_and_stops_the_rust_work(cardseg_pkg, run_cardseg, tmp_path):
+    """SIGINT during a long k sweep: KeyboardInterrupt at once, the Rust work stops too
+    (the process stops using CPU within seconds instead of finishing the sweep in the
+    background), and nothing is written to out. The child sends itself the signal once the
+    run has used 1.5 s of CPU, so the signal always lands inside the sweep (n_init=200
+    sizes the sweep far beyond that)."""
     data = tmp_path / "big.csv"
     run_cardseg("generate", "--quiet", "--rows", 300000, "--out", data)
     out = tmp_path / "out"
     script = textwrap.dedent(
         f"""
-        import sys, time, cardseg
+        import os, signal, sys, threading, time, cardseg
+
+        def worker_tids():
+            tids = []
+            for tid in os.listdir("/proc/self/task"):
+                try:
+                    with open(f"/proc/self/task/{{tid}}/comm") as f:
+                        if f.read().strip() == "cardseg":
+                            tids.append(tid)
+                except OSError:
+                    pass
+            return tids
+
+        def interrupt_when_busy():
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                # Inside the run: its worker exists and has read the file and begun the
+                # sweep (the process's CPU time, all threads, passed 1.5 s).
+                if worker_tids() and time.process_time() > 1.5:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    return
+                time.sleep(0.02)
+
+        threading.Thread(target=interrupt_when_busy, daemon=True).start()
         t = time.time()
         try:
             cardseg.run({str(data)!r}, out={str(out)!r}, k_max=30, n_init=200)
         except KeyboardInterrupt:
             print("interrupted", round(time.time() - t, 2), flush=True)
+            # Idle = under 0.02 s of CPU (all threads) in a quarter second; the sweep uses
+            # about half a second per quarter second on two cores.
+            start = time.time()
+            while time.time() - start < 30:
+                before = time.process_time()
+                time.sleep(0.25)
+                if time.process_time() - before < 0.02:
+                    print("stopped", round(time.time() - start, 2), flush=True)
+                    sys.exit(0)
+            print("still running", round(time.time() - start, 2), flush=True)
             sys.exit(0)
         print("finished", flush=True)
         """
     )
-    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    import time
-
-    time.sleep(4)
-    p.send_signal(signal.SIGINT)
-    t = time.time()
-    stdout, _ = p.communicate(timeout=120)
-    assert stdout.startswith("interrupted"), stdout
-    assert time.time() - t < 5
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    lines = p.stdout.splitlines()
+    assert lines and lines[0].startswith("interrupted"), (p.stdout, p.stderr)
+    assert lines[1].startswith("stopped"), p.stdout
+    assert float(lines[1].split()[1]) < 10, p.stdout
     assert not out.exists()
 
 
