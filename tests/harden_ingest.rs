@@ -532,9 +532,12 @@ fn a_token_as_url_user_name_is_never_shown() {
 
 // ------------------------------------------------------------- CRLF line numbers
 
+/// A change to one line of a file.
+type Edit = dyn Fn(&str) -> String;
+
 /// The real file with line `line` (1-based, a data row) broken by `edit`, with LF or
 /// CRLF line ends.
-fn real_with(real: &str, line: usize, edit: &dyn Fn(&str) -> String, crlf: bool) -> Vec<u8> {
+fn real_with(real: &str, line: usize, edit: &Edit, crlf: bool) -> Vec<u8> {
     let mut out = String::with_capacity(real.len() + 10_000);
     for (i, l) in real.lines().enumerate() {
         if i + 1 == line {
@@ -563,7 +566,7 @@ fn crlf_files_report_the_same_line_numbers_as_lf_files() {
         let (id, rest) = l.split_once(',').unwrap();
         format!("\"{id}\",{rest}")
     };
-    let edits: [(&str, &dyn Fn(&str) -> String, &str); 2] = [
+    let edits: [(&str, &Edit, &str); 2] = [
         ("cell", &bad_balance, "column BALANCE: \"abc\""),
         ("ragged", &extra_field, "this row has 19 fields"),
     ];
