@@ -99,7 +99,7 @@ pub enum Error {
     },
     /// A problem with a cell of a source without lines (database, Parquet, JSON): the
     /// row is counted from 1 in the order the source returned rows.
-    #[error("{source_name}: row {row}: column {column}: {message}")]
+    #[error("{}: row {row}: column {}: {}", one_line(.source_name), one_line(.column), one_line(.message))]
     RowCell {
         /// The source the cell came from (a database URL is redacted).
         source_name: String,
@@ -208,11 +208,12 @@ impl Error {
 /// Longest part of a message shown whole; longer parts keep their start and end.
 const MAX_PART_CHARS: usize = 1000;
 
-/// One part of an error message as one line: control characters escaped (`\n`, `\r`,
-/// `\t`, `\u{..}`), and a part longer than 1,000 characters cut in the middle.
+/// One part of an error message as one line: control characters and line separators
+/// escaped (`\n`, `\r`, `\t`, `\u{..}`), and a part longer than 1,000 characters cut in
+/// the middle.
 pub fn one_line(s: &str) -> Cow<'_, str> {
     let count = s.chars().count();
-    if count <= MAX_PART_CHARS && !s.chars().any(char::is_control) {
+    if count <= MAX_PART_CHARS && !s.chars().any(breaks_line) {
         return Cow::Borrowed(s);
     }
     let (head, tail) = (MAX_PART_CHARS * 2 / 3, MAX_PART_CHARS / 3);
@@ -224,7 +225,7 @@ pub fn one_line(s: &str) -> Cow<'_, str> {
         if count > MAX_PART_CHARS && i >= head && i < count - tail {
             continue;
         }
-        if ch.is_control() {
+        if breaks_line(ch) {
             out.extend(ch.escape_default());
         } else {
             out.push(ch);
@@ -252,7 +253,7 @@ pub fn show_value(raw: &[u8]) -> String {
             out.push_str("...");
             break;
         }
-        if ch.is_control() {
+        if breaks_line(ch) {
             out.extend(ch.escape_default());
         } else {
             out.push(ch);
@@ -260,6 +261,24 @@ pub fn show_value(raw: &[u8]) -> String {
     }
     out.push('"');
     out
+}
+
+/// Shows a number in an error message: as Rust writes it when that is short, else in
+/// scientific notation (`1e300`, not its 301 digits).
+pub fn show_number(v: f64) -> String {
+    let plain = v.to_string();
+    if plain.len() <= 40 {
+        plain
+    } else {
+        format!("{v:e}")
+    }
+}
+
+/// Characters escaped in messages: control characters, and the Unicode line and
+/// paragraph separators, which many terminals, editors and Python's `splitlines` take
+/// as line breaks.
+fn breaks_line(ch: char) -> bool {
+    ch.is_control() || matches!(ch, '\u{2028}' | '\u{2029}')
 }
 
 #[cfg(test)]

@@ -265,8 +265,25 @@ fn render(rows: &[Row]) -> Vec<u8> {
     out
 }
 
+/// The line an editor shows for a record the `csv` crate started reading at byte
+/// `start`: 1 + the line ends (`\r\n`, a lone `\r` or `\n`) before its first byte.
+fn editor_line(bytes: &[u8], start: usize) -> u64 {
+    let mut q = start;
+    while q < bytes.len() && matches!(bytes[q], b'\n' | b'\r') {
+        q += 1;
+    }
+    let before = &bytes[..q];
+    let ends = (0..q)
+        .filter(|&i| {
+            before[i] == b'\r' || (before[i] == b'\n' && (i == 0 || before[i - 1] != b'\r'))
+        })
+        .count();
+    1 + ends as u64
+}
+
 /// What the `csv` crate reads from `bytes`, in cardseg's terms: ids, A, the NOTE and X
-/// columns' first non-number cell with its line, and the missing counts.
+/// columns' first non-number cell with its line (as an editor numbers lines), and the
+/// missing counts.
 fn reference(bytes: &[u8]) -> String {
     let mut rdr = csv::ReaderBuilder::new().from_reader(bytes);
     let mut ids = Vec::new();
@@ -276,7 +293,7 @@ fn reference(bytes: &[u8]) -> String {
     let mut first: [Option<(u64, String)>; 4] = [None, None, None, None];
     for r in rdr.byte_records() {
         let r = r.unwrap();
-        let line = r.position().unwrap().line();
+        let line = editor_line(bytes, r.position().unwrap().byte() as usize);
         ids.push(String::from_utf8(r[0].to_vec()).unwrap().trim().to_string());
         for j in 0..4 {
             let cell = &r[j];

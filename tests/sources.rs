@@ -1090,7 +1090,7 @@ fn postgres_source_write_back_and_failures() {
     assert!(!model.contains(PG_PASSWORD));
     assert!(
         model.contains(&format!(
-            "postgres://cardseg:***@127.0.0.1:{}/postgres (query)",
+            "postgres://***@127.0.0.1:{}/postgres (query)",
             pg.port
         )),
         "training_source"
@@ -1144,8 +1144,7 @@ fn postgres_source_write_back_and_failures() {
         &out,
     );
     assert!(
-        err.contains("password authentication failed")
-            && err.contains("postgres://cardseg:***@127.0.0.1"),
+        err.contains("password authentication failed") && err.contains("postgres://***@127.0.0.1"),
         "{err}"
     );
     assert!(!err.contains("Wrong-Pass-991"), "{err}");

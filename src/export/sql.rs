@@ -205,7 +205,7 @@ fn from_item(opts: &SqlOptions) -> Result<String> {
             Ok(format!("{} AS cardseg_src", q.join(".")))
         }
         SqlSource::Query(q) => {
-            let body = q.trim().trim_end_matches(';').trim_end();
+            let body = crate::ingest::query_text(q);
             if body.is_empty() {
                 return Err(Error::usage(
                     "--query is empty; give a SELECT that returns the customers",

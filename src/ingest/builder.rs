@@ -1,10 +1,12 @@
-//! Builds a [`Table`] from sources that hand over typed values (SQLite, Parquet, JSON)
-//! with the same rules as the CSV reader: the id column is text, required columns must
-//! be numbers (an error names the row, column and value), other columns are loaded when
-//! every value is a number and reported as text otherwise; nulls are missing values.
+//! Builds a [`Table`] from sources that hand over typed values (SQLite, Parquet, JSON,
+//! PostgreSQL, Arrow frames) with the same rules as the CSV reader: the id column is
+//! text, required columns must be numbers (an error names the row, column and value),
+//! other columns are loaded when every value is a number and reported as text otherwise;
+//! nulls are missing values. Typed numbers pass the CSV reader's value check
+//! ([`check_value`]: finite, at most 1e15 in magnitude) here, once for every source.
 
-use crate::error::{show_value, Error, Result};
-use crate::ingest::number::{parse_number, Cell};
+use crate::error::{show_number, show_value, Error, Result};
+use crate::ingest::number::{check_value, parse_number, Cell, NOT_A_NUMBER};
 use crate::ingest::plan::{plan, Plan, Slot, Wording};
 use crate::ingest::{Limits, ReadSpec};
 use crate::table::{Column, ColumnInfo, ColumnKind, Ids, Table};
@@ -14,7 +16,7 @@ use crate::table::{Column, ColumnInfo, ColumnKind, Ids, Table};
 pub enum Val<'a> {
     /// SQL NULL, JSON null, a Parquet null or an absent JSON key.
     Null,
-    /// A floating-point number (must be finite).
+    /// A floating-point number.
     Num(f64),
     /// An integer.
     Int(i64),
@@ -25,6 +27,40 @@ pub enum Val<'a> {
     /// A value of a type that is never a number (boolean, blob, date, nested); the text
     /// is how it is shown.
     Other(&'a str),
+}
+
+/// Judges a value of a loaded column by the rules of a CSV cell: typed numbers by
+/// [`check_value`] (the bound and message of the CSV reader), text by [`parse_number`].
+fn judge(v: Val) -> Cell {
+    match v {
+        Val::Null => Cell::Missing,
+        Val::Num(f) => check_value(f),
+        // `as` rounds to the nearest `f64`, as parsing the same digits does.
+        Val::Int(i) => check_value(i as f64),
+        Val::UInt(u) => check_value(u as f64),
+        Val::Text(t) => match parse_number(t) {
+            Cell::Bad(NOT_A_NUMBER) => Cell::Bad(
+                "is text, not a number; fix the value, or make it NULL to mark it missing",
+            ),
+            c => c,
+        },
+        Val::Other(_) => {
+            Cell::Bad("is not a number; fix the value, or make it NULL to mark it missing")
+        }
+    }
+}
+
+/// A value as a message shows it: text quoted and cut short, numbers as written (long
+/// ones in scientific notation), exact for integers.
+fn shown(v: Val) -> String {
+    match v {
+        Val::Null => String::new(),
+        Val::Num(f) => show_number(f),
+        Val::Int(i) => itoa::Buffer::new().format(i).to_string(),
+        Val::UInt(u) => itoa::Buffer::new().format(u).to_string(),
+        Val::Text(t) => show_value(t),
+        Val::Other(o) => o.to_string(),
+    }
 }
 
 /// Accumulates a table column by column or row by row.
@@ -161,6 +197,9 @@ impl TableBuilder {
                             Some(show_value(t))
                         }
                         Val::Other(o) => Some(o.to_string()),
+                        Val::Num(_) | Val::Int(_) | Val::UInt(_) => {
+                            matches!(judge(v), Cell::Bad(_)).then(|| shown(v))
+                        }
                         _ => None,
                     };
                     if let Some(s) = shown {
@@ -193,28 +232,11 @@ impl TableBuilder {
                 Ok(())
             }
             Slot::Load { col, required } => {
-                let cell = match v {
-                    Val::Null => Cell::Missing,
-                    Val::Num(f) if f.is_finite() => Cell::Value(f),
-                    Val::Num(_) => Cell::Bad("is not a finite number (NaN and infinity are not accepted); use NULL to mark it missing"),
-                    Val::Int(i) => Cell::Value(i as f64),
-                    Val::UInt(u) => Cell::Value(u as f64),
-                    Val::Text(t) => match parse_number(t) {
-                        Cell::Bad(_) => Cell::Bad("is text, not a number; fix the value, or make it NULL to mark it missing"),
-                        c => c,
-                    },
-                    Val::Other(_) => Cell::Bad("is not a number; fix the value, or make it NULL to mark it missing"),
-                };
-                match cell {
+                match judge(v) {
                     Cell::Missing => self.columns[col].values.push(f64::NAN),
                     Cell::Value(x) => self.columns[col].values.push(x),
                     Cell::Bad(why) => {
-                        let shown = match v {
-                            Val::Text(t) => show_value(t),
-                            Val::Num(f) => f.to_string(),
-                            Val::Other(o) => o.to_string(),
-                            _ => String::new(),
-                        };
+                        let shown = shown(v);
                         if required {
                             return Err(Error::RowCell {
                                 source_name: self.error_source.clone(),
@@ -313,7 +335,7 @@ mod tests {
                 Val::Null,
                 Val::Text(b"1e3"),
                 Val::Other("true"),
-                Val::UInt(u64::MAX),
+                Val::UInt(1 << 40),
             ],
         ];
         for (i, r) in rows.iter().enumerate() {
@@ -337,6 +359,36 @@ mod tests {
         assert_eq!(e, "db: row 12: column A: \"abc\" is text, not a number; fix the value, or make it NULL to mark it missing");
         let e = b.push(1, 13, Val::Num(f64::NAN)).unwrap_err().to_string();
         assert!(e.contains("row 13") && e.contains("finite"), "{e}");
+        // The CSV reader's bound, for every typed number; values shown short and exact.
+        for (v, shown) in [
+            (Val::Num(1e300), "1e300"),
+            (Val::Num(-1.2e22), "-12000000000000000000000"),
+            (Val::Int(i64::MIN), "-9223372036854775808"),
+            (Val::UInt(u64::MAX), "18446744073709551615"),
+            (Val::Text(b"1e300"), "\"1e300\""),
+        ] {
+            let e = b.push(1, 14, v).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("db: row 14: column A: {shown} is larger than 1e15 in magnitude, beyond any amount cardseg accepts (64-bit sums of such values lose precision or overflow); check the data for wrong units or corrupt values")
+            );
+        }
+        assert!(b.push(1, 15, Val::Num(-1e15)).is_ok());
+        // In a column that is not required, such a value makes the column text.
+        b.push(3, 15, Val::Num(1.7e308)).unwrap();
+        b.end_row();
+        let t = b.finish().unwrap();
+        assert!(t.column("B").is_none());
+        assert_eq!(t.info[3].kind, ColumnKind::Text);
+        assert_eq!(t.info[3].first_text, Some((15, "1.7e308".into())));
+        let names = vec!["CUST_ID".into(), "A".into(), "NOTE".into(), "B".into()];
+        let mut b = TableBuilder::new("db", names, &spec(&["A"]), &Limits::default()).unwrap();
+        b.push(3, 1, Val::Int(7)).unwrap();
+        b.push(3, 2, Val::UInt(u64::MAX)).unwrap();
+        assert_eq!(
+            b.info[3].first_text,
+            Some((2, "18446744073709551615".into()))
+        );
         let e = TableBuilder::new("db", vec!["a".into()], &spec(&["A"]), &Limits::default())
             .err()
             .unwrap()

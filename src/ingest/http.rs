@@ -21,7 +21,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use crate::error::{Error, Result};
 use crate::ingest::builder::{TableBuilder, Val};
-use crate::ingest::{csv, redact, scrub, Limits, ReadSpec, Source};
+use crate::ingest::{csv, redact, scrub, userinfo_secrets, Limits, ReadSpec, Source};
 use crate::table::Table;
 
 /// Reads an `http://` or `https://` source: one CSV answer, or JSON pages followed to
@@ -39,7 +39,9 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
         },
         None => None,
     };
-    let secrets: Vec<String> = token.iter().cloned().collect();
+    // The token, and the user information of the URL (often a token as the user name).
+    let mut secrets: Vec<String> = token.iter().cloned().collect();
+    secrets.extend(userinfo_secrets(&source.input));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(source.timeout))
         .http_status_as_error(false)

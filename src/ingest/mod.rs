@@ -8,9 +8,9 @@
 //! - `postgres://user@host:port/db` with `--table` or `--query` ([`postgres`]);
 //! - an `http://` or `https://` URL answering CSV or JSON ([`http`]).
 //!
-//! Credentials never reach a message: [`redact`] hides passwords and secret query
-//! parameters, and the table's `source` (printed by errors, stored in `model.json`) is
-//! always the redacted form.
+//! Credentials never reach a message: [`redact`] hides the user information of a URL
+//! (user name and password) and secret query parameters, and the table's `source`
+//! (printed by errors, stored in `model.json`) is always the redacted form.
 
 pub mod builder;
 pub mod categories;
@@ -253,7 +253,7 @@ impl Source {
             )));
         }
         if let Some(q) = &self.query {
-            if q.trim().trim_end_matches(';').trim().is_empty() {
+            if query_text(q).is_empty() {
                 return Err(Error::usage("--query is empty"));
             }
         }
@@ -281,6 +281,15 @@ impl Source {
             _ => shown,
         }
     }
+}
+
+/// A `--query` as it is run: without surrounding whitespace and without the semicolons
+/// that may end it (`SELECT ...;;`, `SELECT ... ; `), which drivers refuse as a second,
+/// empty statement.
+pub fn query_text(query: &str) -> &str {
+    query
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
+        .trim_start()
 }
 
 /// Which reader an input string goes to.
@@ -363,9 +372,11 @@ fn secret_param(name: &str) -> bool {
     .any(|s| n.contains(s))
 }
 
-/// Hides the credentials of a URL: `postgres://user:secret@host/db` becomes
-/// `postgres://user:***@host/db`, and secret query parameters (`?password=`,
-/// `api_key=`, `token=` ...) become `***`. Paths and other strings come back unchanged.
+/// Hides the credentials of a URL: its whole user information becomes `***`
+/// (`postgres://user:secret@host/db` is shown `postgres://***@host/db`, and so is
+/// `https://TOKEN@host/...`, where the user name is the secret), and secret query
+/// parameters (`?password=`, `api_key=`, `token=` ...) become `***`. Paths and other
+/// strings come back unchanged.
 pub fn redact(input: &str) -> String {
     let Some(scheme_end) = input.find("://") else {
         return input.to_string();
@@ -374,13 +385,7 @@ pub fn redact(input: &str) -> String {
     let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(auth_end);
     let authority = match authority.rfind('@') {
-        Some(at) => {
-            let (userinfo, host) = authority.split_at(at);
-            match userinfo.find(':') {
-                Some(colon) => format!("{}:***{host}", &userinfo[..colon]),
-                None => format!("{userinfo}{host}"),
-            }
-        }
+        Some(at) => format!("***{}", &authority[at..]),
         None => authority.to_string(),
     };
     let tail = match tail.find('?') {
@@ -402,6 +407,29 @@ pub fn redact(input: &str) -> String {
         None => tail.to_string(),
     };
     format!("{scheme}{authority}{tail}")
+}
+
+/// The parts of a URL's user information (`user:password@`), the whole and each side:
+/// secrets to scrub from messages that come from drivers and servers.
+pub fn userinfo_secrets(input: &str) -> Vec<String> {
+    let Some(scheme_end) = input.find("://") else {
+        return Vec::new();
+    };
+    let rest = &input[scheme_end + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let Some(at) = authority.rfind('@') else {
+        return Vec::new();
+    };
+    let userinfo = &authority[..at];
+    let mut out = vec![userinfo.to_string()];
+    if let Some((user, password)) = userinfo.split_once(':') {
+        out.push(user.to_string());
+        out.push(password.to_string());
+    }
+    out.retain(|s| !s.is_empty());
+    // Longest first, so a part never leaves pieces of the whole behind.
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out
 }
 
 /// Removes every occurrence of the given secrets from a message (a last line of defence
@@ -494,9 +522,21 @@ mod tests {
     fn redaction() {
         assert_eq!(
             redact("postgres://u:s3cret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
+            "postgres://***@h:5432/db"
         );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://***@h/db");
+        assert_eq!(redact("http://TOKEN@h:1/d.json"), "http://***@h:1/d.json");
+        assert_eq!(redact("http://TOKEN:@h/d.json"), "http://***@h/d.json");
+        assert_eq!(redact("http://a@b:c@h/x?u=v@w"), "http://***@h/x?u=v@w");
+        assert_eq!(
+            userinfo_secrets("http://tok:pw@h/x"),
+            vec!["tok:pw".to_string(), "tok".into(), "pw".into()]
+        );
+        assert_eq!(
+            userinfo_secrets("http://TOKEN:@h/x"),
+            vec!["TOKEN:", "TOKEN"]
+        );
+        assert!(userinfo_secrets("http://h/x?a=b@c").is_empty());
         assert_eq!(
             redact("postgres://h/db?password=x&sslmode=disable"),
             "postgres://h/db?password=***&sslmode=disable"
@@ -505,7 +545,7 @@ mod tests {
             redact("https://api/x?api_key=abc&page=2#f"),
             "https://api/x?api_key=***&page=2#f"
         );
-        assert_eq!(redact("https://a:b@c"), "https://a:***@c");
+        assert_eq!(redact("https://a:b@c"), "https://***@c");
         assert_eq!(redact("data/cc.csv"), "data/cc.csv");
         assert_eq!(redact("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
     }
@@ -537,5 +577,14 @@ mod tests {
         assert!(check_table_name("public.cc_general", "--table").is_ok());
         assert!(check_table_name("x; drop table y", "--table").is_err());
         assert_eq!(quote_table("public.cc"), "\"public\".\"cc\"");
+        assert_eq!(query_text(" SELECT 1 ;; ;\n\t"), "SELECT 1");
+        assert_eq!(query_text("SELECT ';'"), "SELECT ';'");
+        let mut s = Source::new("sqlite://x.db");
+        s.query = Some(" ; ;; ".into());
+        assert!(s
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("--query is empty"));
     }
 }

@@ -24,6 +24,10 @@ pub enum Cell {
 /// numbers (not text) check theirs with [`check_value`].
 pub const MAX_ABS: f64 = 1e15;
 
+/// Why a cell that is plain text is refused (other sources word it their own way).
+pub const NOT_A_NUMBER: &str =
+    "is not a number; fix the cell, or leave it empty to mark it missing";
+
 /// Judges a number read by any source: finite and within [`MAX_ABS`].
 pub fn check_value(v: f64) -> Cell {
     if v.is_nan() || v.is_infinite() {
@@ -56,14 +60,14 @@ pub fn parse_number(raw: &[u8]) -> Cell {
         if s.contains(&b',') && s.iter().any(u8::is_ascii_digit) {
             return Cell::Bad("is not a number (thousands separators and decimal commas are not accepted; write 1234.5)");
         }
-        return Cell::Bad("is not a number; fix the cell, or leave it empty to mark it missing");
+        return Cell::Bad(NOT_A_NUMBER);
     }
     // SAFETY-free: the bytes are all ASCII, so this is valid UTF-8.
     let text = std::str::from_utf8(s).unwrap_or("");
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() => check_value(v),
         Ok(_) => Cell::Bad("is outside the range of a 64-bit number"),
-        Err(_) => Cell::Bad("is not a number; fix the cell, or leave it empty to mark it missing"),
+        Err(_) => Cell::Bad(NOT_A_NUMBER),
     }
 }
 

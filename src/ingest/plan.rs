@@ -60,6 +60,17 @@ pub(crate) fn plan(
             None if *explicit => {
                 return Err(missing_column(source, name, names, "--id-column", words))
             }
+            // The default id spelled with spaces around it: numbering the rows instead
+            // would silently lose the ids.
+            None if names.iter().any(|n| n.trim() == name.as_str()) => {
+                return Err(missing_column(
+                    source,
+                    name,
+                    names,
+                    "--id-column (or --no-id)",
+                    words,
+                ))
+            }
             None => None,
         },
     };
@@ -93,7 +104,10 @@ pub(crate) fn plan(
     if spec.other_numeric {
         let mut seen = std::collections::HashSet::new();
         for j in 0..names.len() {
-            if slots[j] == Slot::Skip && !names[j].is_empty() && seen.insert(names[j].clone()) {
+            if slots[j] == Slot::Skip
+                && !names[j].trim().is_empty()
+                && seen.insert(names[j].clone())
+            {
                 slots[j] = Slot::Load {
                     col: columns.len(),
                     required: false,
@@ -128,14 +142,26 @@ fn missing_column(
     flag: &str,
     words: &Wording,
 ) -> Error {
-    let close = names
+    let spaced = names
         .iter()
-        .find(|n| n.eq_ignore_ascii_case(want))
+        .find(|n| n.trim() == want.trim())
         .map(|n| {
             format!(
-                " (did you mean {}? names are case-sensitive)",
+                " (did you mean {:?}? names are read exactly as the source spells them, spaces and line breaks included)",
                 short_name(n)
             )
+        });
+    let close = spaced
+        .or_else(|| {
+            names
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(want))
+                .map(|n| {
+                    format!(
+                        " (did you mean {}? names are case-sensitive)",
+                        short_name(n)
+                    )
+                })
         })
         .unwrap_or_default();
     let shown: Vec<String> = names.iter().take(20).map(|n| short_name(n)).collect();

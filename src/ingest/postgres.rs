@@ -492,7 +492,7 @@ mod tests {
             Duration::from_secs(1),
         )
         .unwrap();
-        assert_eq!(c.shown, "postgres://u:***@127.0.0.1:1/db");
+        assert_eq!(c.shown, "postgres://***@127.0.0.1:1/db");
         assert_eq!(c.secrets, vec!["topsecret".to_string()]);
         let e = configure(
             "postgres://u:pw@h/db?sslmode=require",

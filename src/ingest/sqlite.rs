@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, Result};
 use crate::ingest::builder::{TableBuilder, Val};
-use crate::ingest::{quote_table, ReadSpec, Source};
+use crate::ingest::{query_text, quote_table, ReadSpec, Source};
 use crate::table::Table;
 
 /// The file path of a `sqlite://` URL.
@@ -16,12 +16,12 @@ pub fn path_of(url: &str) -> &str {
     &url["sqlite://".len()..]
 }
 
-/// The SQL that reads the source: the query as given, or every column of the table.
 /// The SELECT a database source runs (shared with PostgreSQL): the `--query` as given
-/// (without a trailing semicolon), or every column of `--table`; empty with neither.
+/// (without the semicolons that end it, see [`query_text`]), or every column of
+/// `--table`; empty with neither.
 pub fn select_sql(source: &Source) -> String {
     match (&source.query, &source.table) {
-        (Some(q), _) => q.trim().trim_end_matches(';').to_string(),
+        (Some(q), _) => query_text(q).to_string(),
         (None, Some(t)) => format!("SELECT * FROM {}", quote_table(t)),
         (None, None) => String::new(),
     }

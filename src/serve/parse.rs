@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::error::show_value;
+use crate::error::{show_number, show_value};
 use crate::ingest::number::{check_value, parse_number, Cell};
 use crate::model::Model;
 
@@ -400,11 +400,11 @@ impl<'de> Visitor<'de> for NumberSeed<'_, '_> {
         // The same limits as a CSV cell (finite, at most 1e15 in magnitude).
         match check_value(v) {
             Cell::Value(v) => Ok(Some(v)),
-            Cell::Bad(why) => {
-                Err(self
-                    .ctx
-                    .field_error(self.index, self.field, format!("{v} {why}")))
-            }
+            Cell::Bad(why) => Err(self.ctx.field_error(
+                self.index,
+                self.field,
+                format!("{} {why}", show_number(v)),
+            )),
             Cell::Missing => Ok(None),
         }
     }

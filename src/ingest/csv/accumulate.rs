@@ -207,9 +207,11 @@ impl<'a> Accumulator<'a> {
                     j + 1
                 ),
             })?;
-            names.push(name.trim().to_string());
+            // Kept exactly: the model, the exported SQL and the user name the column as
+            // the source spells it, spaces and all.
+            names.push(name.to_string());
         }
-        if names.iter().all(|n| n.is_empty()) {
+        if names.iter().all(|n| n.trim().is_empty()) {
             return Err(Error::input(
                 source_name,
                 "line 1: the header has no column names; the first line must name the columns",

@@ -11,29 +11,29 @@ use rayon::prelude::*;
 use super::accumulate::{Accumulator, Layout, Part, Sink};
 use super::errors::{empty_file, io_error, record_too_long, shift_error};
 use super::records::{record_reader, sequential_rest};
-use super::sniff::{is_eol, sniff_delimiter};
+use super::sniff::{is_eol, sniff_delimiter, LineEnds};
 use crate::error::Result;
 use crate::ingest::{Limits, ReadSpec};
 use crate::table::{Spilled, Table};
 
 /// What parsing a chunk on its own found.
 enum Chunk {
-    /// Parsed into its part; the `\n` bytes it holds.
+    /// Parsed into its part; the line ends it holds.
     Done(u64),
     /// It holds a quote and was not parsed.
     Quoted,
 }
 
 /// Parses a chunk without quotes into `part`, splitting records and fields directly:
-/// the same records, fields and line numbers as the `csv` reader (which is what
-/// `chunked_reading_equals_record_by_record_reading` checks), at a fraction of the cost.
-/// Without quotes a record is the bytes up to the next `\r` or `\n`; line ends between
-/// records are skipped as blank lines; the line of a record is 1 + the `\n` bytes
-/// consumed when the record before it ended (a record ended by `\r` leaves its `\n` to
-/// be skipped later, as the `csv` reader does). Line numbers are counted from the
-/// chunk's start: the caller adds the lines before it. A quote anywhere stops it (a
-/// quoted field may hold delimiters and line ends): [`Chunk::Quoted`].
-fn parse_plain(chunk: &[u8], lay: &Layout, part: &mut Part) -> Result<Chunk> {
+/// the same records, fields and line numbers as the record-by-record reader (which is
+/// what `chunked_reading_equals_record_by_record_reading` checks), at a fraction of the
+/// cost. Without quotes a record is the bytes up to the next `\r` or `\n`; line ends
+/// between records are skipped as blank lines; the line of a record is 1 + the line ends
+/// before it ([`LineEnds`]; `after_cr`: the byte before the chunk is a `\r`, so a `\n`
+/// starting it ends no line). Line numbers are counted from the chunk's start: the
+/// caller adds the lines before it. A quote anywhere stops it (a quoted field may hold
+/// delimiters and line ends): [`Chunk::Quoted`].
+fn parse_plain(chunk: &[u8], after_cr: bool, lay: &Layout, part: &mut Part) -> Result<Chunk> {
     // About 2 bytes a cell at the least: a wide table holds few rows per chunk.
     let rows_hint = chunk.len() / (2 * lay.names.len()).max(64) + 1;
     let mut sink = Sink::new(lay, part, rows_hint);
@@ -41,20 +41,20 @@ fn parse_plain(chunk: &[u8], lay: &Layout, part: &mut Part) -> Result<Chunk> {
     // then counted, not stored (a long line of delimiters costs no memory).
     let keep = lay.names.len() + 1;
     let delimiter = lay.delimiter;
-    let mut newlines = 0u64;
+    let mut lines = LineEnds::new(0, after_cr);
     let mut p = 0usize;
     let end = chunk.len();
     // Where each field ends (one scan finds fields and the end of the record).
     let mut ends: Vec<usize> = Vec::with_capacity(lay.names.len() + 1);
     loop {
-        let line = 1 + newlines;
         while p < end && is_eol(&chunk[p]) {
-            newlines += u64::from(chunk[p] == b'\n');
+            lines.byte(chunk[p]);
             p += 1;
         }
         if p == end {
             break;
         }
+        let line = lines.line();
         let start = p;
         ends.clear();
         let mut count = 1usize;
@@ -85,13 +85,15 @@ fn parse_plain(chunk: &[u8], lay: &Layout, part: &mut Part) -> Result<Chunk> {
         });
         sink.record(line, count, fields)?;
         if stop < end {
-            newlines += u64::from(chunk[stop] == b'\n');
+            // The record's bytes hold no line end: only its last byte matters.
+            lines.after_cr = false;
+            lines.byte(chunk[stop]);
             p = stop + 1;
         } else {
             p = end;
         }
     }
-    Ok(Chunk::Done(newlines))
+    Ok(Chunk::Done(lines.count))
 }
 
 /// Sizes of the chunked reader: bytes read per block, and chunks per block (parsed in
@@ -149,9 +151,8 @@ fn fill(input: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result
 /// Whether a chunk may start at `p`: just after a line end (`\n` or `\r`) that ends a
 /// non-blank record. There the `csv` reader reading the whole file has just finished
 /// that record (a `\r\n` record ends at the `\r`; the `\n` is skipped with the next
-/// one), and it numbers lines by the `\n` bytes consumed so far, so a fresh reader
-/// started at `p` with the `\n` count before `p` as line offset splits and numbers the
-/// rest identically, blank lines and all.
+/// one), so a fresh reader started at `p`, given the line ends before `p` (and whether
+/// `p` follows a `\r`), splits and numbers the rest identically, blank lines and all.
 fn boundary(b: &[u8], p: usize) -> bool {
     p >= 2 && matches!(b[p - 1], b'\n' | b'\r') && !matches!(b[p - 2], b'\n' | b'\r')
 }
@@ -188,19 +189,19 @@ fn last_boundary(b: &[u8], from: usize) -> Option<usize> {
 
 /// Where parsing a region stopped.
 enum After {
-    /// At a chunk holding a quote: its start in the region, and its line offset.
-    Quoted(usize, u64),
-    /// At the end of the region; the line offset there.
-    End(u64),
+    /// At a chunk holding a quote: its start in the region, and the line ends before it.
+    Quoted(usize, LineEnds),
+    /// At the end of the region; the line ends before it.
+    End(LineEnds),
 }
 
-/// Parses `region` (whole records, starting at a chunk start whose line offset is
-/// `offset`) in parallel chunks into `pool`, and merges them in file order into `acc`.
+/// Parses `region` (whole records, starting at a chunk start after the line ends `at`)
+/// in parallel chunks into `pool`, and merges them in file order into `acc`.
 /// Returns where it stopped: at the first chunk holding a quote (which is not split
 /// safely: a quoted field may hold a line end), or at the end of the region.
 fn parse_region(
     region: &[u8],
-    offset: u64,
+    at: LineEnds,
     acc: &mut Accumulator,
     pool: &mut Vec<Part>,
     chunks: usize,
@@ -219,25 +220,34 @@ fn parse_region(
         pool.push(Part::new(acc.columns.len(), acc.names.len()));
     }
     let lay = acc.layout();
+    // Whether the byte before a chunk is a `\r` (a chunk start after the first follows
+    // a line end in the region).
+    let after_cr = |a: usize| {
+        if a == 0 {
+            at.after_cr
+        } else {
+            region[a - 1] == b'\r'
+        }
+    };
     let outcomes: Vec<Result<Chunk>> = pool[..spans.len()]
         .par_iter_mut()
         .zip(&spans)
-        .map(|(part, &(a, b))| parse_plain(&region[a..b], &lay, part))
+        .map(|(part, &(a, b))| parse_plain(&region[a..b], after_cr(a), &lay, part))
         .collect();
     drop(lay);
-    let mut offset = offset;
+    let mut offset = at.count;
     for ((outcome, part), &(a, _)) in outcomes.into_iter().zip(pool.iter_mut()).zip(&spans) {
         match outcome {
             Err(e) => return Err(shift_error(e, offset)),
-            Ok(Chunk::Quoted) => return Ok(After::Quoted(a, offset)),
-            Ok(Chunk::Done(newlines)) => {
+            Ok(Chunk::Quoted) => return Ok(After::Quoted(a, LineEnds::new(offset, after_cr(a)))),
+            Ok(Chunk::Done(ends)) => {
                 part.shift_lines(offset);
                 acc.merge(part)?;
-                offset += newlines;
+                offset += ends;
             }
         }
     }
-    Ok(After::End(offset))
+    Ok(After::End(LineEnds::new(offset, after_cr(region.len()))))
 }
 
 /// Reads plain CSV text in blocks, each split at record boundaries into chunks parsed in
@@ -288,7 +298,8 @@ pub fn read_chunked(
     let pos = hdr.position().clone();
     drop(hdr);
     let mut from = start + pos.byte() as usize;
-    let mut offset = pos.line() - 1;
+    let mut at = LineEnds::default();
+    at.feed(&buf[start..from]);
     if let Some(total) = size_hint {
         let sample = &buf[from..];
         let rows_seen = sample.iter().filter(|&&c| c == b'\n').count();
@@ -299,7 +310,7 @@ pub fn read_chunked(
         }
     }
     if matches!(delimiter, b'\n' | b'\r' | b'"') {
-        return sequential_rest(acc, &buf[from..], input, offset);
+        return sequential_rest(acc, &buf[from..], input, at);
     }
     let mut pool = Vec::new();
     // The two block buffers take turns (allocating a fresh one per block leaves freed
@@ -311,13 +322,13 @@ pub fn read_chunked(
         } else {
             match last_boundary(&buf, from) {
                 Some(e) => e,
-                None => return sequential_rest(acc, &buf[from..], input, offset),
+                None => return sequential_rest(acc, &buf[from..], input, at),
             }
         };
         let mut next = std::mem::take(&mut spare);
         next.clear();
         let (after, read) = rayon::join(
-            || parse_region(&buf[from..end], offset, &mut acc, &mut pool, sizes.chunks),
+            || parse_region(&buf[from..end], at, &mut acc, &mut pool, sizes.chunks),
             || {
                 if eof {
                     return Ok(true);
@@ -341,7 +352,7 @@ pub fn read_chunked(
                 drop(next);
                 return sequential_rest(acc, &head, input, off);
             }
-            After::End(off) => offset = off,
+            After::End(ends) => at = ends,
         }
         if eof {
             return acc.finish();

@@ -44,7 +44,8 @@ pub(super) fn empty_file(source_name: &str) -> Error {
 }
 
 /// A `csv` crate error as one of ours, its line shifted by `offset` (the lines before
-/// the point where this reader started).
+/// the point where this reader started); a record too long is reported on the line the
+/// tape holds, which already counts from the start of the file.
 pub(super) fn csv_error(e: ::csv::Error, source_name: &str, offset: u64) -> Error {
     let line = e.position().map(|p| p.line() + offset).unwrap_or(0);
     match e.into_kind() {
@@ -58,7 +59,7 @@ pub(super) fn csv_error(e: ::csv::Error, source_name: &str, offset: u64) -> Erro
             ),
         },
         ::csv::ErrorKind::Io(io) => match io.get_ref().and_then(|e| e.downcast_ref::<RecordTooLong>()) {
-            Some(t) => record_too_long(source_name, t.line + offset, t.limit),
+            Some(t) => record_too_long(source_name, t.line, t.limit),
             None => io_error(io, source_name),
         },
         other => Error::Record {

@@ -119,7 +119,7 @@ pub fn read_from<R: BufRead>(
     let delimiter = spec.delimiter.unwrap_or_else(|| sniff_delimiter(head));
     let mut rdr = record_reader(delimiter, true, Tape::new(input, limits.max_record_bytes));
     let mut acc = Accumulator::new(&mut rdr, source_name, spec, delimiter, limits)?;
-    let part = parse_records(&mut rdr, &acc.layout(), 0, 0)?;
+    let part = parse_records(&mut rdr, &acc.layout(), sniff::LineEnds::default(), 0)?;
     acc.merge(&part)?;
     acc.finish().map(|(t, _)| t)
 }

@@ -6,7 +6,7 @@ use std::io::Read;
 
 use super::accumulate::{Accumulator, Layout, Part, Sink};
 use super::errors::{csv_error, record_too_long, RecordTooLong};
-use super::sniff::is_eol;
+use super::sniff::{is_eol, LineEnds};
 use crate::error::{Error, Result};
 use crate::ingest::plan::short_name;
 use crate::table::{Spilled, Table};
@@ -33,7 +33,8 @@ pub(super) struct Tape<R> {
     pub(super) kept: Vec<u8>,
     pub(super) start: u64,
     pub(super) fed: u64,
-    /// Where the record being read starts (the end of the one before), and its line.
+    /// Where the record being read starts (the end of the one before), and its line in
+    /// the file.
     pub(super) record: u64,
     pub(super) line: u64,
     pub(super) max_record: u64,
@@ -91,31 +92,30 @@ impl<R> Tape<R> {
     }
 }
 
-/// Parses every record `rdr` still has. `offset` is added to the reader's line numbers
-/// (the lines before the point where this reader started). Stops at the first error,
-/// which is therefore the first error of this run of records.
+/// Parses every record `rdr` still has. `before` holds the line ends before the point
+/// where this reader's input starts; records are numbered by [`LineEnds`] over the bytes
+/// read (header included), not by the `csv` crate, which counts `\n` bytes only. Stops
+/// at the first error, which is therefore the first error of this run of records.
 pub(super) fn parse_records<R: Read>(
     rdr: &mut ::csv::Reader<Tape<R>>,
     lay: &Layout,
-    offset: u64,
+    before: LineEnds,
     rows_hint: usize,
 ) -> Result<Part> {
     let mut part = Part::new(lay.columns, lay.names.len());
     let mut sink = Sink::new(lay, &mut part, rows_hint);
     let mut record = ::csv::ByteRecord::new();
-    let at = rdr.position().clone();
-    rdr.get_mut().next_record(at.byte(), at.line());
+    let at = rdr.position().byte();
+    // Nothing was dropped from the tape yet: it holds every byte read so far.
+    let mut lines = before;
+    lines.feed(rdr.get_ref().bytes(0, at));
+    rdr.get_mut().next_record(at, lines.line());
     loop {
         match rdr.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(csv_error(e, lay.source_name, offset)),
+            Err(e) => return Err(csv_error(e, lay.source_name, before.count)),
         }
-        let line = record
-            .position()
-            .map(|p| p.line())
-            .unwrap_or(sink.part.rows + 2)
-            + offset;
         let start = record.position().map_or(rdr.get_ref().record, |p| p.byte());
         let end = rdr.position().clone();
         let raw = rdr
@@ -123,6 +123,9 @@ pub(super) fn parse_records<R: Read>(
             .bytes(start.max(rdr.get_ref().record), end.byte());
         let ends = raw.iter().rev().take_while(|b| is_eol(b)).count();
         let starts = raw.iter().take_while(|b| is_eol(b)).count();
+        lines.feed(&raw[..starts]);
+        let line = lines.line();
+        lines.feed(&raw[starts..]);
         if raw.len().saturating_sub(ends + starts) as u64 > lay.max_record {
             return Err(record_too_long(lay.source_name, line, lay.max_record));
         }
@@ -131,23 +134,23 @@ pub(super) fn parse_records<R: Read>(
         {
             check_quotes(raw, lay.delimiter, lay.names, lay.source_name, line)?;
         }
-        rdr.get_mut().next_record(end.byte(), end.line());
+        rdr.get_mut().next_record(end.byte(), lines.line());
         sink.record(line, record.len(), record.iter())?;
     }
     Ok(part)
 }
 
-/// Reads `head` and then the rest of `input` record by record, from a chunk start whose
-/// line offset is `offset`.
+/// Reads `head` and then the rest of `input` record by record, from a chunk start after
+/// the line ends `before`.
 pub(super) fn sequential_rest(
     mut acc: Accumulator,
     head: &[u8],
     input: &mut (dyn Read + Send),
-    offset: u64,
+    before: LineEnds,
 ) -> Result<(Table, Option<Spilled>)> {
     let tape = Tape::new(head.chain(input), acc.max_record);
     let mut rdr = record_reader(acc.delimiter, false, tape);
-    let part = parse_records(&mut rdr, &acc.layout(), offset, 0)?;
+    let part = parse_records(&mut rdr, &acc.layout(), before, 0)?;
     acc.merge(&part)?;
     acc.finish()
 }

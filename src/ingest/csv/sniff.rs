@@ -56,3 +56,47 @@ pub(crate) fn sniff_delimiter(head: &[u8]) -> u8 {
 pub(super) fn is_eol(c: &u8) -> bool {
     matches!(c, b'\n' | b'\r')
 }
+
+/// Counts line ends as an editor numbers lines: `\r\n`, a lone `\r` and a lone `\n`
+/// each end one line. Every reading path numbers records with it, so a file reports the
+/// same line numbers whatever its line ends (the `csv` crate counts `\n` bytes only, and
+/// from where a record starts it is one short in a CRLF file, the `\n` of the line before
+/// not yet read).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct LineEnds {
+    /// Line ends counted so far.
+    pub(super) count: u64,
+    /// Whether the last byte counted was `\r`: a `\n` right after it ends no new line.
+    pub(super) after_cr: bool,
+}
+
+impl LineEnds {
+    /// A count starting at `count` line ends, after a `\r` if `after_cr`.
+    pub(super) fn new(count: u64, after_cr: bool) -> Self {
+        LineEnds { count, after_cr }
+    }
+
+    /// Counts one byte.
+    #[inline]
+    pub(super) fn byte(&mut self, b: u8) {
+        self.count += u64::from(b == b'\r' || (b == b'\n' && !self.after_cr));
+        self.after_cr = b == b'\r';
+    }
+
+    /// Counts `bytes`.
+    pub(super) fn feed(&mut self, bytes: &[u8]) {
+        let Some(&last) = bytes.last() else {
+            return;
+        };
+        let ends = bytes.iter().filter(|b| is_eol(b)).count() as u64;
+        let pairs = bytes.windows(2).filter(|w| w == b"\r\n").count() as u64;
+        let joined = u64::from(self.after_cr && bytes[0] == b'\n');
+        self.count += ends - pairs - joined;
+        self.after_cr = last == b'\r';
+    }
+
+    /// The line a record starting now is on (counted from 1).
+    pub(super) fn line(&self) -> u64 {
+        self.count + 1
+    }
+}

@@ -273,3 +273,40 @@ fn default_id_column_may_be_absent() {
     assert_eq!(t.id_column, None);
     assert_eq!(t.ids.get(1), "2");
 }
+
+/// A file reports the same line numbers whatever its line ends (LF, CRLF, CR), on every
+/// path: record by record, chunked in blocks of every size, from a quote on.
+#[test]
+fn line_numbers_do_not_depend_on_line_ends() {
+    let lines = [
+        "CUST_ID,A,NOTE",
+        "c1,1,x",
+        "",
+        "c2,2,\"two\nlines\"",
+        "c3,3,y",
+        "c4,4,z",
+        "c5,oops,w",
+    ];
+    for eol in ["\n", "\r\n", "\r"] {
+        for quoted in [false, true] {
+            let text = lines
+                .iter()
+                .map(|l| {
+                    let l = if quoted {
+                        l.to_string()
+                    } else {
+                        l.replace("\"two\nlines\"", "two")
+                    };
+                    l.replace('\n', eol)
+                })
+                .collect::<Vec<_>>()
+                .join(eol);
+            let e = same_chunked(text.as_bytes(), &spec(&["A"]), &[16, 20, 33, 64, 1 << 20]);
+            let want = if quoted { 8 } else { 7 };
+            assert!(
+                e.starts_with(&format!("error: t.csv:{want}: column A: \"oops\"")),
+                "{eol:?}, quoted {quoted}: {e}"
+            );
+        }
+    }
+}
