@@ -30,7 +30,7 @@ pub fn write_all(
     })?;
     crate::output::write_json(&out.file("summary.json"), &summary)?;
     if let Some(m) = r.changes.as_ref().and_then(|c| c.migration.as_ref()) {
-        crate::lifecycle::migration::write_files(out, m)?;
+        crate::lifecycle::migration::write_files(out, m, raw_csv)?;
     }
     let path = out.file("model.json");
     write_file(&path, |w| {
