@@ -82,13 +82,14 @@ fn check_out_extension(out: &Path) -> Result<()> {
 /// database is written first: when it fails, the labels file is not written either.
 pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     let (model, out, force) = (job.model, job.out, job.force);
-    check_out_extension(out)?;
     let mut inputs = Inputs::none()
         .source(&job.source.input)
         .maybe(job.model_path);
     if let Some(t) = job.write_labels {
         inputs = inputs.source(&t.url);
     }
+    inputs.check(out)?;
+    check_out_extension(out)?;
     crate::output::check_output(out, force, &inputs)?;
     job.source.check()?;
     let writer = job.write_labels.map(LabelWriter::connect).transpose()?;

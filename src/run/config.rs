@@ -258,13 +258,17 @@ impl RunConfig {
     /// naming rules, the previous model and its labels, a `--write-labels` SQLite file.
     /// The output may not be, hold or sit inside any of them.
     pub fn inputs(&self) -> crate::output::Inputs {
+        self.inputs_besides_source().source(&self.source.input)
+    }
+
+    /// [`RunConfig::inputs`] but the source: for a table already in memory.
+    pub(crate) fn inputs_besides_source(&self) -> crate::output::Inputs {
         let previous_labels = self
             .previous
             .as_ref()
             .and_then(|p| p.parent())
             .map(|d| d.join("labels.csv"));
         let mut inputs = crate::output::Inputs::none()
-            .source(&self.source.input)
             .maybe(self.naming_rules.as_deref())
             .maybe(self.previous.as_deref())
             .maybe(previous_labels.as_deref());

@@ -139,7 +139,7 @@ pub fn run_in_memory(cfg: &RunConfig, table: Table) -> Result<RunResult> {
     cfg.check()?;
     let rules = load_rules(cfg)?;
     let previous = load_previous(cfg)?;
-    let out = OutputDir::create(&cfg.out, cfg.force, &cfg.inputs())?;
+    let out = OutputDir::create(&cfg.out, cfg.force, &cfg.inputs_besides_source())?;
     let ready = Ready {
         writer: None,
         previous,
