@@ -166,7 +166,9 @@ impl Inputs {
     /// inside an input directory: writing there would replace or change the data read.
     pub fn check(&self, out: &Path) -> Result<()> {
         let out_real = resolve(out);
-        let out_id = fs::metadata(out).ok().map(|m| (m.dev(), m.ino(), m.is_dir()));
+        let out_id = fs::metadata(out)
+            .ok()
+            .map(|m| (m.dev(), m.ino(), m.is_dir()));
         for input in &self.0 {
             let Ok(real) = fs::canonicalize(input) else {
                 continue;
@@ -644,7 +646,10 @@ mod tests {
         let target = dir.path().join("data");
         fs::create_dir(&target).unwrap();
         fs::write(target.join("precious.txt"), "x").unwrap();
-        let e = OutputDir::create(&target, true, &Inputs::none()).err().unwrap().to_string();
+        let e = OutputDir::create(&target, true, &Inputs::none())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("not a cardseg output directory"), "{e}");
         fs::write(target.join("model.json"), "{}").unwrap();
         assert!(OutputDir::create(&target, true, &Inputs::none()).is_ok());
@@ -654,7 +659,8 @@ mod tests {
     fn failed_output_removes_the_directories_it_created() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let _o = OutputDir::create(&dir.path().join("a/b/out"), false, &Inputs::none()).unwrap();
+            let _o =
+                OutputDir::create(&dir.path().join("a/b/out"), false, &Inputs::none()).unwrap();
             assert!(dir.path().join("a/b").is_dir());
         }
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
@@ -754,7 +760,10 @@ mod tests {
         });
         assert!(e.is_err());
         assert_eq!(fs::read_to_string(&path).unwrap(), "theirs again");
-        write_file_atomic(&path, true, &Inputs::none(), |w| w.write_all(b"ours").map_err(werr(&path))).unwrap();
+        write_file_atomic(&path, true, &Inputs::none(), |w| {
+            w.write_all(b"ours").map_err(werr(&path))
+        })
+        .unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "ours");
     }
 
@@ -765,7 +774,12 @@ mod tests {
         fs::write(&input, "x").unwrap();
         let link = dir.path().join("alias.csv");
         std::os::unix::fs::symlink(&input, &link).unwrap();
-        let e = Inputs::none().path(&input).check(&link).err().unwrap().to_string();
+        let e = Inputs::none()
+            .path(&input)
+            .check(&link)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("is this command's input"), "{e}");
         let sub = dir.path().join("res");
         fs::create_dir(&sub).unwrap();

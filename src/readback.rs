@@ -78,7 +78,12 @@ pub struct LineTooLong {
 impl std::fmt::Display for LineTooLong {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.limit >= 1 << 20 {
-            write!(f, "line {} is longer than {} MB", self.line, self.limit >> 20)
+            write!(
+                f,
+                "line {} is longer than {} MB",
+                self.line,
+                self.limit >> 20
+            )
         } else {
             write!(f, "line {} is longer than {} bytes", self.line, self.limit)
         }

@@ -401,7 +401,13 @@ fn labels_models_and_rules_must_be_regular_files() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec![
-                "compare", "--before", "/dev/zero", "--after", s(&labels), "--out", s(&out),
+                "compare",
+                "--before",
+                "/dev/zero",
+                "--after",
+                s(&labels),
+                "--out",
+                s(&out),
             ],
             "/dev/zero: is a device, not a regular file",
         ),
@@ -421,7 +427,13 @@ fn labels_models_and_rules_must_be_regular_files() {
         ),
         (
             vec![
-                "compare", "--before", s(&fifo), "--after", s(&labels), "--out", s(&out),
+                "compare",
+                "--before",
+                s(&fifo),
+                "--after",
+                s(&labels),
+                "--out",
+                s(&out),
             ],
             "is a named pipe (FIFO), not a regular file",
         ),
@@ -523,7 +535,10 @@ fn a_model_is_never_written_with_names_its_readers_refuse() {
         "--no-dashboard",
     ]);
     let line = clean_error(&o, "is 400 bytes long");
-    assert!(line.contains("--features") && line.contains("256 bytes"), "{line}");
+    assert!(
+        line.contains("--features") && line.contains("256 bytes"),
+        "{line}"
+    );
     assert!(!out.exists());
     // A name at the bound: written, then read by every consumer.
     let at = "B".repeat(256);
@@ -799,7 +814,14 @@ fn a_dangling_link_as_output_is_named_as_such() {
     let link = dir.path().join("link");
     std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
     for args in [
-        vec!["run", "--input", s(&data), "--out", s(&link), "--no-dashboard"],
+        vec![
+            "run",
+            "--input",
+            s(&data),
+            "--out",
+            s(&link),
+            "--no-dashboard",
+        ],
         vec![
             "predict",
             "--model",
@@ -867,6 +889,7 @@ fn silhouette_sample_bound_is_the_one_documented() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("from 100 to 1000000"), "{err}");
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(readme.contains("| `run`: silhouette sample | 20,000 (100–1,000,000) |"));
 }

@@ -164,7 +164,9 @@ fn run_table(
         if let Some(what) = crate::model::check_column_name(&c.name) {
             return Err(Error::input(
                 &table.source,
-                format!("{what}; rename the column (for example in a view) or leave it out of the data"),
+                format!(
+                    "{what}; rename the column (for example in a view) or leave it out of the data"
+                ),
             ));
         }
     }
