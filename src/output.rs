@@ -179,23 +179,23 @@ impl Inputs {
             let in_id = (meta.dev(), meta.ino());
             let refuse = |what: &str| {
                 Err(Error::usage(format!(
-                    "{} {what} this command's input {}; writing there would replace or change the data being read, so choose another output",
+                    "{} {what} {}; writing there would replace or change the data being read, so choose another output",
                     out.display(),
                     input.display()
                 )))
             };
             if let Some((dev, ino, out_is_dir)) = out_id {
                 if (dev, ino) == in_id {
-                    return refuse("is");
+                    return refuse("is this command's input");
                 }
                 if out_is_dir && real.ancestors().skip(1).any(|a| same(a, (dev, ino))) {
-                    return refuse("holds");
+                    return refuse("holds this command's input");
                 }
             }
             if meta.is_dir() {
                 if let Some(o) = &out_real {
                     if o.ancestors().skip(1).any(|a| same(a, in_id)) {
-                        return refuse("is inside");
+                        return refuse("is inside this command's input directory");
                     }
                 }
             }
