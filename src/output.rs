@@ -134,7 +134,14 @@ pub fn local_input(input: &str) -> Option<PathBuf> {
 /// at the moment of the commit, so no command can forget it and `--force` never replaces
 /// the data being read.
 #[derive(Debug, Clone, Default)]
-pub struct Inputs(Vec<PathBuf>);
+pub struct Inputs(Vec<Input>);
+
+/// One input: its path, and whether an output inside it (a directory) is refused too.
+#[derive(Debug, Clone)]
+struct Input {
+    path: PathBuf,
+    no_inside: bool,
+}
 
 impl Inputs {
     /// A command that reads no file (generated data).
@@ -142,23 +149,36 @@ impl Inputs {
         Inputs(Vec::new())
     }
 
-    /// Adds a file or directory the command reads.
+    /// Adds a file or directory the command reads; no output may be written inside such
+    /// a directory either (a run folder given to `compare`).
     pub fn path(mut self, p: impl Into<PathBuf>) -> Self {
-        self.0.push(p.into());
+        self.0.push(Input {
+            path: p.into(),
+            no_inside: true,
+        });
         self
     }
 
     /// Adds an optional file (a flag that may be absent).
-    pub fn maybe(mut self, p: Option<&Path>) -> Self {
-        self.0.extend(p.map(Path::to_path_buf));
-        self
+    pub fn maybe(self, p: Option<&Path>) -> Self {
+        match p {
+            Some(p) => self.path(p),
+            None => self,
+        }
     }
 
     /// Adds the local file behind an `--input` or database URL (nothing for network
-    /// sources).
-    pub fn source(self, input: &str) -> Self {
-        let p = local_input(input);
-        self.maybe(p.as_deref())
+    /// sources). A source folder (Parquet parts) is read by its `*.parquet` files, which
+    /// no output changes, so an output inside it is left to the reader to judge (a
+    /// directory that is not a source gets the reader's own error).
+    pub fn source(mut self, input: &str) -> Self {
+        if let Some(path) = local_input(input) {
+            self.0.push(Input {
+                path,
+                no_inside: false,
+            });
+        }
+        self
     }
 
     /// Refuses an output that is one of these inputs (the same file or directory, by
@@ -169,7 +189,11 @@ impl Inputs {
         let out_id = fs::metadata(out)
             .ok()
             .map(|m| (m.dev(), m.ino(), m.is_dir()));
-        for input in &self.0 {
+        for Input {
+            path: input,
+            no_inside,
+        } in &self.0
+        {
             let Ok(real) = fs::canonicalize(input) else {
                 continue;
             };
@@ -192,7 +216,7 @@ impl Inputs {
                     return refuse("holds this command's input");
                 }
             }
-            if meta.is_dir() {
+            if *no_inside && meta.is_dir() {
                 if let Some(o) = &out_real {
                     if o.ancestors().skip(1).any(|a| same(a, in_id)) {
                         return refuse("is inside this command's input directory");
