@@ -269,9 +269,11 @@ class Segmentation:
     :meth:`save` copies them (byte for byte) to a directory of your choice.
     """
 
-    def __init__(self, directory: str, cleanup: Optional[str] = None):
+    def __init__(self, directory: str, cleanup: Optional[str] = None, inputs: Sequence[str] = ()):
         self._dir = Path(directory)
         self._cache: dict = {}
+        # What the run read: save() never writes over, around or into them.
+        self._inputs = list(inputs)
         if cleanup is not None:
             self._finalizer = weakref.finalize(self, _remove, cleanup)
 
@@ -344,7 +346,7 @@ class Segmentation:
     def save(self, out: Union[str, os.PathLike], *, force: bool = False) -> Path:
         """Writes the run's files to ``out`` like ``cardseg run --out`` (atomic; refused when
         ``out`` exists unless ``force``, and never over a directory that is not a cardseg result)."""
-        return Path(_cardseg.save(str(self._dir), os.fspath(out), force))
+        return Path(_cardseg.save(str(self._dir), os.fspath(out), force, self._inputs))
 
     def _dashboard_html(self) -> str:
         path = self._dir / "dashboard.html"
@@ -463,9 +465,11 @@ def run(
         raise UsageError(f'k takes "auto" or a whole number, not {k!r}')
     if not isinstance(k, str):
         k = int(k)
+    # The files the run reads: the output may not be, hold or sit inside one of them.
+    inputs = [os.fspath(p) for p in (data, naming_rules) if isinstance(p, (str, os.PathLike))]
     if out is not None:
         # Refused before any work, as the CLI does; save() checks again when writing.
-        _cardseg.check_out(os.fspath(out), force)
+        _cardseg.check_out(os.fspath(out), force, inputs)
     src, name = _source(data, source_name)
     tmp = tempfile.mkdtemp(prefix="cardseg-")
     try:
@@ -496,7 +500,7 @@ def run(
     except BaseException:
         _remove(tmp)
         raise
-    seg = Segmentation(done, cleanup=tmp)
+    seg = Segmentation(done, cleanup=tmp, inputs=inputs)
     if out is not None:
         seg.save(out, force=force)
     return seg

@@ -16,13 +16,13 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use cardseg::cancel::Cancel;
 use cardseg::clean::MissingPolicy;
 use cardseg::cluster::select_k::KRule;
 use cardseg::error::Error;
 use cardseg::ingest::{IdSpec, ReadSpec, Source};
 use cardseg::lifecycle::outliers::Outlier;
 use cardseg::model::Model as CoreModel;
-use cardseg::cancel::Cancel;
 use cardseg::run::{KChoice, RunConfig};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -202,14 +202,32 @@ fn run(
     Ok(done.display().to_string())
 }
 
+/// What a Python call read: `inputs` (paths or URLs, as given) and, for a copy, the
+/// directory copied from. The output may not be, hold or sit inside any of them.
+fn inputs_of(inputs: &[String], src: Option<&PathBuf>) -> cardseg::output::Inputs {
+    let mut all = cardseg::output::Inputs::none().maybe(src.map(PathBuf::as_path));
+    for i in inputs {
+        all = all.source(i);
+    }
+    all
+}
+
 /// Copies the files of a finished run (`src`, a directory written by [`run`]) into `out`
-/// the way `cardseg run --out` writes them: refused when `out` exists unless `force`
+/// the way `cardseg run --out` writes them: refused when `out` is, holds or sits inside
+/// one of `inputs` (what the run read) or `src`, refused when `out` exists unless `force`
 /// (and never over a directory that is not a cardseg result), atomic.
 #[pyfunction]
-#[pyo3(signature = (src, out, force=false))]
-fn save(py: Python<'_>, src: PathBuf, out: PathBuf, force: bool) -> PyResult<String> {
+#[pyo3(signature = (src, out, force=false, inputs=Vec::new()))]
+fn save(
+    py: Python<'_>,
+    src: PathBuf,
+    out: PathBuf,
+    force: bool,
+    inputs: Vec<String>,
+) -> PyResult<String> {
     let work = || -> cardseg::Result<PathBuf> {
-        let dir = cardseg::output::OutputDir::create(&out, force)?;
+        let inputs = inputs_of(&inputs, Some(&src));
+        let dir = cardseg::output::OutputDir::create(&out, force, &inputs)?;
         let entries = std::fs::read_dir(&src).map_err(|e| Error::io(&src, "reading", e))?;
         let mut names: Vec<_> = entries
             .filter_map(|e| e.ok())
@@ -228,11 +246,12 @@ fn save(py: Python<'_>, src: PathBuf, out: PathBuf, force: bool) -> PyResult<Str
         .map_err(|e| to_py(py, e))
 }
 
-/// Refuses `out` before any work, as `cardseg run` does (exists and not empty, without `force`).
+/// Refuses `out` before any work, as `cardseg run` does: one of `inputs` (or holding or
+/// inside one), or existing and not empty without `force`.
 #[pyfunction]
-#[pyo3(signature = (out, force=false))]
-fn check_out(py: Python<'_>, out: PathBuf, force: bool) -> PyResult<()> {
-    cardseg::output::check_target(&out, force).map_err(|e| to_py(py, e))
+#[pyo3(signature = (out, force=false, inputs=Vec::new()))]
+fn check_out(py: Python<'_>, out: PathBuf, force: bool, inputs: Vec<String>) -> PyResult<()> {
+    cardseg::output::check_output(&out, force, &inputs_of(&inputs, None)).map_err(|e| to_py(py, e))
 }
 
 /// A saved model (`model.json`), scoring customers like `cardseg predict`.
