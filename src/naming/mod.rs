@@ -128,7 +128,7 @@ pub fn name_segments(profile: &Profile, rules: &Rules, features: &[String]) -> N
                         .iter()
                         .filter_map(|c| {
                             metric_ratio(seg, port, &c.metric)
-                                .map(|x| format!("{} (needs {} {})", describe(&c.metric, x), c.op.symbol(), c.value))
+                                .map(|x| format!("{} (needs {} {})", describe(&c.metric, x), c.op.words(), c.value))
                         })
                         .collect();
                     let why = if quoted.is_empty() {

@@ -10,7 +10,7 @@ fn cond_text(c: &Condition, ratio: f64) -> String {
     format!(
         "{} (needs {} {})",
         describe(&c.metric, ratio),
-        c.op.symbol(),
+        c.op.words(),
         c.value
     )
 }
@@ -22,7 +22,7 @@ fn why_not(fit: &Fit) -> String {
         Fit::Excluded { cond, ratio } => format!(
             "it is ruled out by {} ({} {} excludes it)",
             describe(&cond.metric, *ratio),
-            cond.op.symbol(),
+            cond.op.words(),
             cond.value
         ),
         Fit::Unknown => "it cannot be evaluated on these columns".into(),

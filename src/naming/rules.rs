@@ -30,13 +30,13 @@ pub(super) enum Op {
 }
 
 impl Op {
-    /// The operator as the rules file writes it, for quoting conditions in rationales.
-    pub(super) fn symbol(self) -> &'static str {
+    /// The operator in words, for rationales people read ("needs at least 1.4").
+    pub(super) fn words(self) -> &'static str {
         match self {
-            Op::Ge => ">=",
-            Op::Le => "<=",
-            Op::Gt => ">",
-            Op::Lt => "<",
+            Op::Ge => "at least",
+            Op::Le => "at most",
+            Op::Gt => "above",
+            Op::Lt => "below",
         }
     }
 }

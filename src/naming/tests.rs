@@ -35,6 +35,7 @@ fn seg(id: u32, ratios: &[(&str, f64)]) -> SegmentProfile {
             })
             .collect(),
         categories: vec![],
+        outcomes: vec![],
     }
 }
 
@@ -61,6 +62,7 @@ fn profile(segs: Vec<SegmentProfile>) -> Profile {
         customers: 100,
         portfolio: cc_seg(0, &[1.0; 10]),
         segments: segs,
+        stability: None,
     }
 }
 
@@ -126,6 +128,7 @@ fn other_tables_are_named_from_their_features() {
         customers: 100,
         portfolio: mk(0, 1.0, 1.0),
         segments: vec![mk(1, 0.5, 1.8), mk(2, 1.6, 0.4)],
+        stability: None,
     };
     let f = vec![
         "Annual Income (k$)".to_string(),

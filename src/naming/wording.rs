@@ -11,7 +11,7 @@ pub fn describe(metric: &str, ratio: f64) -> String {
     match metric.rsplit_once(':') {
         Some((col, "median")) => format!("{col} median {}× the portfolio's", fmt_ratio(ratio)),
         Some((col, "nonzero")) => {
-            format!("share with {col} > 0 {}× the portfolio's", fmt_ratio(ratio))
+            format!("share with any {col} {}× the portfolio's", fmt_ratio(ratio))
         }
         _ => format!("{} {}× portfolio", metric, fmt_ratio(ratio)),
     }

@@ -176,11 +176,13 @@ pub fn assemble(names: &[&str], figures: &[ColumnFigures], labels: &[u32], k: us
             stats,
             indicators,
             categories: Vec::new(),
+            outcomes: Vec::new(),
         }
     };
     Profile {
         customers: n,
         portfolio: group(k),
         segments: (0..k).map(group).collect(),
+        stability: None,
     }
 }

@@ -83,6 +83,9 @@ pub struct SegmentProfile {
     /// Categorical columns, as a mix of values (never as means of codes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<CategoryMix>,
+    /// Outcomes (`--outcome`): rate or mean with a 95% interval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<super::outcome::Outcome>,
 }
 
 /// Profiles of every segment and of the portfolio they are indexed against.
@@ -94,12 +97,19 @@ pub struct Profile {
     pub portfolio: SegmentProfile,
     /// One per segment (segment order).
     pub segments: Vec<SegmentProfile>,
+    /// How reproducible the segments are (None when not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stability: Option<crate::cluster::stability::Stability>,
 }
 
 impl SegmentProfile {
     /// The figures of a column, if it was profiled as a number.
     pub fn stat(&self, column: &str) -> Option<&Stat> {
         self.stats.iter().find(|s| s.column == column)
+    }
+    /// An outcome's figures, if it was given.
+    pub fn outcome(&self, column: &str) -> Option<&super::outcome::Outcome> {
+        self.outcomes.iter().find(|o| o.column == column)
     }
     /// A derived indicator, if its columns were present.
     pub fn indicator(&self, name: &str) -> Option<&Indicator> {
