@@ -131,6 +131,19 @@ fn a_planted_outcome_is_the_first_finding_and_never_moves_a_label() {
     );
     let md = std::fs::read_to_string(d.path().join("a/summary.md")).unwrap();
     assert!(md.contains("## Outcome: default"), "{md}");
+    // The dashboard draws the outcome with its intervals and states the structure.
+    let page =
+        common::page_data(&std::fs::read_to_string(d.path().join("a/dashboard.html")).unwrap());
+    assert_eq!(page["outcomes"][0]["column"], "default");
+    assert_eq!(page["outcomes"][0]["segments"].as_array().unwrap().len(), 3);
+    assert!(page["structure"]["sentence"]
+        .as_str()
+        .unwrap()
+        .contains("reproducible"));
+    assert!(page["segments"][0]["plain"]
+        .as_str()
+        .unwrap()
+        .contains("customers"));
     let csv = std::fs::read_to_string(d.path().join("a/segments.csv")).unwrap();
     assert!(csv
         .lines()

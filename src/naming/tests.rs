@@ -62,7 +62,6 @@ fn profile(segs: Vec<SegmentProfile>) -> Profile {
         customers: 100,
         portfolio: cc_seg(0, &[1.0; 10]),
         segments: segs,
-        stability: None,
     }
 }
 
@@ -128,7 +127,6 @@ fn other_tables_are_named_from_their_features() {
         customers: 100,
         portfolio: mk(0, 1.0, 1.0),
         segments: vec![mk(1, 0.5, 1.8), mk(2, 1.6, 0.4)],
-        stability: None,
     };
     let f = vec![
         "Annual Income (k$)".to_string(),

@@ -183,6 +183,5 @@ pub fn assemble(names: &[&str], figures: &[ColumnFigures], labels: &[u32], k: us
         customers: n,
         portfolio: group(k),
         segments: (0..k).map(group).collect(),
-        stability: None,
     }
 }

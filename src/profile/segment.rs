@@ -97,9 +97,6 @@ pub struct Profile {
     pub portfolio: SegmentProfile,
     /// One per segment (segment order).
     pub segments: Vec<SegmentProfile>,
-    /// How reproducible the segments are (None when not measured).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stability: Option<crate::cluster::stability::Stability>,
 }
 
 impl SegmentProfile {

@@ -174,7 +174,7 @@ pub fn write_segments_csv(path: &Path, r: &Segmentation, raw: bool) -> Result<()
                 header.push(format!("{}_{part}", o.column));
             }
         }
-        if r.profile.stability.is_some() {
+        if r.model.stability.is_some() {
             header.push("stability_jaccard".into());
             header.push("stability".into());
         }
@@ -215,7 +215,7 @@ pub fn write_segments_csv(path: &Path, r: &Segmentation, raw: bool) -> Result<()
                 row.push(o.customers.to_string());
                 row.push(o.differs.to_string());
             }
-            if let Some(st) = &r.profile.stability {
+            if let Some(st) = &r.model.stability {
                 let s = st.segments.iter().find(|x| x.id == seg.id);
                 row.push(s.map(|x| x.jaccard.to_string()).unwrap_or_default());
                 row.push(s.map(|x| x.verdict.clone()).unwrap_or_default());
@@ -282,7 +282,7 @@ pub fn segments_json(r: &Segmentation) -> SegmentsJson<'_> {
                     .zip(c.iter().copied())
                     .collect(),
                 stability: r
-                    .profile
+                    .model
                     .stability
                     .as_ref()
                     .and_then(|s| s.segments.iter().find(|x| x.id == p.id)),
@@ -296,7 +296,7 @@ pub fn segments_json(r: &Segmentation) -> SegmentsJson<'_> {
 /// resample, row (0-based among the segmented customers), the model's segment id and the
 /// resample's own cluster (0-based) — so the figures can be recomputed elsewhere.
 pub fn write_stability_detail(path: &Path, r: &Segmentation) -> Result<()> {
-    let Some(st) = &r.profile.stability else {
+    let Some(st) = &r.model.stability else {
         return Ok(());
     };
     write_file(path, |w| {

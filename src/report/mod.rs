@@ -38,7 +38,7 @@ fn write_all(out: &OutputDir, r: &Segmentation, summary: &Summary, raw_csv: bool
         summary::write_markdown(w, summary).map_err(crate::output::werr(&path))
     })?;
     crate::output::write_json(&out.file("summary.json"), summary)?;
-    if r.profile
+    if r.model
         .stability
         .as_ref()
         .is_some_and(|s| !s.detail.is_empty())

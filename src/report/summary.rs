@@ -294,7 +294,7 @@ impl Summary {
             most_extreme,
             changes: r.changes.clone(),
             outcomes: outcome_summaries(r),
-            stability: r.profile.stability.clone(),
+            stability: r.model.stability.clone(),
             structure: structure(r),
             protected_columns: protected_columns(r),
             caution: (!protected_columns(r).is_empty()).then(|| format!(
@@ -491,7 +491,7 @@ fn structure(r: &Segmentation) -> Structure {
         ),
         _ => format!("the silhouette is {sil:.2} (no substantial separation: segments overlap)"),
     };
-    let stab = r.profile.stability.as_ref();
+    let stab = r.model.stability.as_ref();
     let not_reproducible = stab.map(|s| s.not_reproducible()).unwrap_or_default();
     let weak =
         stab.is_some_and(|s| s.ari.is_nan() || s.ari < WEAK_BELOW) || sil < SEPARATION_NONE_BELOW;

@@ -545,16 +545,6 @@ fn segment_table(
             seg.id = *id;
         }
     }
-    if let Some((jac, ari, detail)) = stability {
-        let ids: Vec<u32> = profile.segments.iter().map(|s| s.id).collect();
-        profile.stability = Some(crate::cluster::stability::Stability::new(
-            &jac,
-            ari,
-            detail,
-            &ids,
-            cfg.stability_detail,
-        ));
-    }
     let naming = naming::name_segments(&profile, rules, &cfg.features);
     let names = naming.names;
     timings.lap("profile+names", &mut t);
@@ -610,6 +600,10 @@ fn segment_table(
         feature_distributions,
         distance_quantiles,
         outlier_percentile: cfg.outlier_percentile,
+        stability: stability.map(|(jac, ari, detail)| {
+            let ids: Vec<u32> = profile.segments.iter().map(|s| s.id).collect();
+            crate::cluster::stability::Stability::new(&jac, ari, detail, &ids, cfg.stability_detail)
+        }),
     };
     let duplicate_ids = table.ids.count_duplicates();
     let (_, checksum) = model.to_json()?;
