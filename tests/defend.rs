@@ -352,3 +352,118 @@ fn named_profile_features_stay_numeric_rare_values_get_no_index_and_protected_co
     let md = std::fs::read_to_string(d.path().join("c/summary.md")).unwrap();
     assert!(md.contains("Fair-lending caution"));
 }
+
+/// Every name checked against every other segment's profile: "High X" / "Low X" only in
+/// the upper / lower half on X; a qualifier never speaks of what the name already says;
+/// a cash-advance name on the highest cash reliance, a low-limit name on the lowest limit;
+/// a name implying spending on a segment where at least 80% bought something.
+fn assert_no_contradiction(segs: &Value, what: &str) {
+    let list = segs["segments"].as_array().unwrap();
+    let k = list.len();
+    let mean = |s: &Value, c: &str| {
+        s["stats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["column"] == c)
+            .and_then(|x| x["mean"].as_f64())
+    };
+    let ind = |s: &Value, c: &str| {
+        s["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == c)
+            .and_then(|x| x["value"].as_f64())
+    };
+    let nonzero = |s: &Value, c: &str| {
+        s["stats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["column"] == c)
+            .and_then(|x| x["nonzero_share"].as_f64())
+    };
+    for s in list {
+        let name = s["name"].as_str().unwrap();
+        let (base, qual) = name.split_once(" — ").unwrap_or((name, ""));
+        for part in base.split(", ") {
+            for (word, high) in [("High ", true), ("Low ", false)] {
+                let Some(col) = part.strip_prefix(word) else {
+                    continue;
+                };
+                let Some(v) = mean(s, col) else { continue };
+                let beyond = list
+                    .iter()
+                    .filter_map(|o| mean(o, col))
+                    .filter(|&o| if high { o > v } else { o < v })
+                    .count();
+                assert!(
+                    beyond <= (k - 1) / 2,
+                    "{what}: {name:?}: {beyond} of {k} segments are {word}er on {col}"
+                );
+            }
+        }
+        let lower = base.to_lowercase();
+        for subject in ["limit", "balance", "spend", "pay", "cash"] {
+            if lower.contains(subject) {
+                assert!(
+                    !qual.contains(subject),
+                    "{what}: {name:?} qualifies what it names"
+                );
+            }
+        }
+        if base.contains("Cash-Advance") {
+            let v = ind(s, "cash_advance_share").unwrap();
+            assert!(
+                list.iter()
+                    .all(|o| ind(o, "cash_advance_share").unwrap() <= v),
+                "{what}: {name:?}"
+            );
+        }
+        if base.contains("Low-Limit") {
+            let v = mean(s, "CREDIT_LIMIT").unwrap();
+            assert!(
+                list.iter().all(|o| mean(o, "CREDIT_LIMIT").unwrap() >= v),
+                "{what}: {name:?}"
+            );
+        }
+        if base.contains("Everyday") || base.contains("Transactors") {
+            let v = nonzero(s, "PURCHASES").unwrap();
+            assert!(v >= 0.8, "{what}: {name:?}: {v} bought something");
+        }
+    }
+}
+
+#[test]
+fn no_name_contradicts_another_segment_on_the_real_file_and_generated_data() {
+    let d = tempfile::tempdir().unwrap();
+    let mut inputs: Vec<(String, PathBuf)> = Vec::new();
+    if let Some(real) = common::real_data() {
+        inputs.push(("real".into(), real));
+    }
+    let gen = common::generate(d.path(), 20_000, 11);
+    inputs.push(("generated".into(), gen));
+    inputs.push(("blobs".into(), blobs(d.path(), false, "")));
+    for (what, input) in &inputs {
+        for k in 3..=8 {
+            let out = d.path().join(format!("{what}{k}"));
+            let mut args = vec![
+                "run",
+                "--input",
+                common::s(input),
+                "--out",
+                common::s(&out),
+                "--k",
+            ];
+            let ks = k.to_string();
+            args.push(&ks);
+            args.extend(["--no-dashboard", "--stability-resamples", "0"]);
+            if what == "blobs" {
+                args.extend(["--id-column", "ID", "--features", "SPEND,INCOME"]);
+            }
+            common::run_ok(&args);
+            assert_no_contradiction(&json(&out.join("segments.json")), &format!("{what} k={k}"));
+        }
+    }
+}
