@@ -446,7 +446,7 @@ fn segment_table(
         &x,
         &labels,
         k,
-        cfg.n_init,
+        cfg.n_init.min(crate::defaults::STABILITY_RESTARTS),
         cfg.stability_resamples,
         cfg.stability_sample,
         cfg.seed,
