@@ -19,3 +19,13 @@ pub const N_INIT: usize = 10;
 pub const SEED: u64 = 42;
 /// Distance percentile above which a customer is flagged as an outlier.
 pub const OUTLIER_PERCENTILE: f64 = 99.5;
+/// Resamples the chosen k is fitted again on to measure stability (0 turns it off).
+pub const STABILITY_RESAMPLES: usize = 20;
+/// K-Means restarts per stability resample (at most `--n-init`): enough to find a
+/// subsample's structure, and a third of the cost of the sweep's ten.
+pub const STABILITY_RESTARTS: usize = 3;
+/// Most customers in one stability resample (half the customers, at most this), so
+/// the cost stays a small share of the run.
+pub const STABILITY_SAMPLE: usize = 20_000;
+/// Fewest customers a category value needs in a group for its index to be shown.
+pub const MIN_CATEGORY_CUSTOMERS: u64 = 30;

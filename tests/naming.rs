@@ -214,11 +214,16 @@ fn other_tables_get_neutral_names_honest_findings_and_category_mixes() {
         "Annual Income (k$),Spending Score (1-100)",
         "--profile-features",
         "Age",
+        // Gender may be a protected attribute: it is profiled only when named, and the
+        // summary then carries a fair-lending caution.
+        "--categorical",
+        "Region,Gender",
         "--k",
         "4",
     ]);
     let segs = read_json(&out.join("segments.json"));
     let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["protected_columns"], serde_json::json!(["Gender"]));
     let summary_md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert_eq!(summary["naming_basis"], "features");
     assert!(

@@ -100,7 +100,9 @@ fn data_strings_cannot_break_out_of_the_summary() {
     assert!(md.contains("\\*b\\* \\_i\\_ \\~s\\~ !"), "{md}");
     let headings = [
         "# Customer segmentation: executive summary",
+        "## How reliable are these segments",
         "## Segments by size",
+        "### Why these names",
         "## Key findings",
         "## How the number of segments was chosen",
         "## Data quality",

@@ -1240,12 +1240,14 @@ fn postgres_source_write_back_and_failures() {
     ]);
     let (n, first) = snapshot(&mut c, "seg");
     assert_eq!(n, 8950);
-    let labels = std::fs::read_to_string(out.join("labels.csv")).unwrap();
-    let line = labels.lines().nth(1).unwrap();
-    let (id, rest) = line.split_once(',').unwrap();
-    let (seg, rest) = rest.split_once(',').unwrap();
-    // The outlier columns follow the name (a plain name on this line: no quotes).
-    let (name, _) = rest.split_once(',').unwrap();
+    // The first customer's row, read as CSV (a name from features holds a comma).
+    let first_row = csv::Reader::from_path(out.join("labels.csv"))
+        .unwrap()
+        .records()
+        .next()
+        .unwrap()
+        .unwrap();
+    let (id, seg, name) = (&first_row[0], &first_row[1], &first_row[2]);
     let row = c
         .query_one(
             "SELECT segment, segment_name, model_checksum FROM seg WHERE customer_id = $1",

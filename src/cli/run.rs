@@ -103,6 +103,20 @@ pub struct Common {
     /// by name and values; "" for none.
     #[arg(long)]
     pub additive: Option<String>,
+    /// Outcome columns (comma-separated: a 0/1 flag such as default or churn, or an amount
+    /// such as revenue), reported per segment with a 95% interval; never clustered.
+    #[arg(long, value_name = "COL[,COL]")]
+    pub outcome: Option<String>,
+    /// Resamples (random halves of the customers, refitted) measuring how reproducible
+    /// the segments are; 0 to skip.
+    #[arg(long, default_value_t = cardseg::defaults::STABILITY_RESAMPLES, value_parser = super::bounded::<0, 1_000>)]
+    pub stability_resamples: usize,
+    /// Most customers in one stability resample.
+    #[arg(long, default_value_t = cardseg::defaults::STABILITY_SAMPLE)]
+    pub stability_sample: usize,
+    /// Also write stability.csv: every resample's customers and clusters.
+    #[arg(long)]
+    pub stability_detail: bool,
 }
 
 /// A comma-separated column list where "" means none.
@@ -149,6 +163,10 @@ impl Common {
             categorical: optional_list(&self.categorical)?,
             additive: optional_list(&self.additive)?,
             outlier_percentile: self.outlier_percentile,
+            outcome: optional_list(&self.outcome)?.unwrap_or_default(),
+            stability_resamples: self.stability_resamples,
+            stability_sample: self.stability_sample,
+            stability_detail: self.stability_detail,
             ..RunConfig::new(input, out)
         })
     }

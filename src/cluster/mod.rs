@@ -26,6 +26,7 @@ pub mod select_k;
 pub mod silhouette;
 mod simd;
 mod small;
+pub mod stability;
 mod sweep;
 
 use rayon::prelude::*;

@@ -482,9 +482,10 @@
         var tr = el('tr');
         tr.appendChild(el('th', 'rowhead', c.column + ' = ' + v));
         tr.appendChild(el('td', null, pct(c.portfolio[vi])));
-        c.segments.forEach(function (sh) {
-          var td = el('td', null, pct(sh[vi]));
-          var idx = c.portfolio[vi] > 0 ? sh[vi] / c.portfolio[vi] * 100 : null;
+        c.segments.forEach(function (sh, si) {
+          var few = c.few[si] && c.few[si][vi];
+          var td = el('td', null, pct(sh[vi]) + (few ? ' (few)' : ''));
+          var idx = !few && c.portfolio[vi] > 0 ? sh[vi] / c.portfolio[vi] * 100 : null;
           var bg = shade(idx);
           if (bg) td.style.background = bg;
           tr.appendChild(td);
@@ -495,7 +496,40 @@
     table.appendChild(body);
   })();
 
+  // ---- outcomes ------------------------------------------------------------------------
+  (function outcomes() {
+    if (!D.outcomes.length) return;
+    $('outcome-card').hidden = false;
+    D.outcomes.forEach(function (o, oi) {
+      var rate = o.kind === 'rate';
+      var div = el('div', 'chart');
+      div.id = 'outcome-' + oi;
+      $('outcomes').appendChild(div);
+      var val = function (x) { return x.value === null ? NaN : (rate ? x.value * 100 : x.value); };
+      var lo = function (x) { return x.ci_low === null ? 0 : val(x) - (rate ? x.ci_low * 100 : x.ci_low); };
+      var hi = function (x) { return x.ci_high === null ? 0 : (rate ? x.ci_high * 100 : x.ci_high) - val(x); };
+      var rows = o.segments;
+      var colors = rows.map(function (r) {
+        var s = segs.filter(function (g) { return g.id === r[0]; })[0];
+        return s ? s.color : '#7b8794';
+      });
+      var trace = { type: 'bar', x: rows.map(function (r) { return r[0] + '. ' + esc(r[1]); }),
+        y: rows.map(function (r) { return val(r[2]); }), marker: { color: colors },
+        error_y: { type: 'data', symmetric: false, array: rows.map(function (r) { return hi(r[2]); }),
+          arrayminus: rows.map(function (r) { return lo(r[2]); }), color: '#333' },
+        hovertemplate: '%{x}<br>%{y:.3g}' + (rate ? '%' : '') + '<extra></extra>' };
+      var pv = val(o.portfolio);
+      var layout = { title: { text: esc(o.column) + (rate ? ' rate (%)' : ' (mean)'), font: { size: 14 } },
+        margin: { l: 50, r: 20, t: 40, b: 80 }, height: 320, showlegend: false,
+        shapes: [{ type: 'line', xref: 'paper', x0: 0, x1: 1, y0: pv, y1: pv, line: { dash: 'dash', color: '#555' } }] };
+      plots.push(Plotly.react(div.id, [trace], layout, CONFIG));
+    });
+  })();
+
   // ---- executive summary -------------------------------------------------------------
+  $('structure').textContent = D.structure.sentence;
+  if (D.structure.weak) $('structure').className = 'warn';
+  if (D.caution) { $('caution').textContent = D.caution; $('caution').hidden = false; }
   D.findings.forEach(function (f) { $('findings').appendChild(el('li', null, f)); });
   $('k-reason').textContent = D.k_selection.reason;
   segs.forEach(function (s) {
@@ -505,11 +539,13 @@
     h.appendChild(swatch(s.color));
     h.appendChild(document.createTextNode(' ' + s.id + '. ' + s.name));
     card.appendChild(h);
-    card.appendChild(el('p', 'k', count(s.customers) + ' customers · ' + pct(s.share) + ' of the portfolio'));
+    card.appendChild(el('p', 'plain', s.plain));
+    card.appendChild(el('p', 'k', count(s.customers) + ' customers · ' + pct(s.share) + ' of the portfolio' +
+      (s.stability ? ' · stability ' + s.stability.jaccard.toFixed(2) + ' (' + s.stability.verdict + ')' : '')));
     card.appendChild(el('p', null, 'Centre: ' + D.features.map(function (f, j) { return f + ' ' + human(s.centroid[j]); }).join(' · ')));
-    var why = el('p');
-    why.appendChild(el('span', 'k', 'Why this name: '));
-    why.appendChild(document.createTextNode(s.rationale));
+    var why = el('details', 'why');
+    why.appendChild(el('summary', 'k', 'Why this name'));
+    why.appendChild(el('p', null, s.rationale));
     card.appendChild(why);
     var act = el('p');
     act.appendChild(el('span', 'k', 'Suggested action: '));

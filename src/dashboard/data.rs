@@ -68,6 +68,12 @@ pub struct PageData<'a> {
     pub pca: Option<Pca>,
     /// Category mix of every categorical column.
     pub categories: Vec<CategoryRow<'a>>,
+    /// How strong the structure is (stability and silhouette), in one sentence.
+    pub structure: &'a crate::report::summary::Structure,
+    /// The fair-lending caution, when a protected-looking column is profiled.
+    pub caution: Option<&'a str>,
+    /// Outcomes per segment with 95% intervals (`--outcome`), drawn as bars.
+    pub outcomes: &'a [crate::report::summary::OutcomeSummary],
     /// Customer flows since the `--previous` run, for the Sankey diagram (absent
     /// otherwise, so the page data of other runs is unchanged).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,6 +101,8 @@ pub struct CategoryRow<'a> {
     pub portfolio: Vec<f64>,
     /// Share of each value per segment (segment order).
     pub segments: Vec<Vec<f64>>,
+    /// Per segment and value: too few customers for an index ("few").
+    pub few: Vec<Vec<bool>>,
 }
 
 /// How the scatter was sampled, so the page can say it shows a sample and of what.
@@ -127,6 +135,10 @@ pub struct SegmentData<'a> {
     pub customers: u64,
     /// Share of the segmented customers.
     pub share: f64,
+    /// Who they are, how many, what to do, in one plain sentence.
+    pub plain: &'a str,
+    /// Mean Jaccard stability and its verdict (when measured).
+    pub stability: Option<&'a crate::cluster::stability::SegmentStability>,
     /// Why it has its name, as the summary says.
     pub rationale: &'a str,
     /// Suggested action for the segment.
@@ -314,6 +326,15 @@ impl<'a> PageData<'a> {
                     color: color(s_idx),
                     customers: p.customers,
                     share: p.share,
+                    plain: s
+                        .segments
+                        .iter()
+                        .find(|l| l.id == seg.id)
+                        .map_or("", |l| l.plain.as_str()),
+                    stability: s
+                        .stability
+                        .as_ref()
+                        .and_then(|st| st.segments.iter().find(|x| x.id == seg.id)),
                     rationale: &seg.rationale,
                     action: &seg.action,
                     centroid: m.centroids[s_idx].clone(),
@@ -473,8 +494,22 @@ impl<'a> PageData<'a> {
                                 .unwrap_or_default()
                         })
                         .collect(),
+                    few: r
+                        .profile
+                        .segments
+                        .iter()
+                        .map(|p| {
+                            p.categories
+                                .get(ci)
+                                .map(|x| x.values.iter().map(|v| v.index.is_none()).collect())
+                                .unwrap_or_default()
+                        })
+                        .collect(),
                 })
                 .collect(),
+            structure: &s.structure,
+            caution: s.caution.as_deref(),
+            outcomes: &s.outcomes,
             flows: s
                 .changes
                 .as_ref()

@@ -234,11 +234,18 @@ const BODY: &str = r#"<header class="top">
   </section>
   <section class="card" id="cat-card">
     <h2>Category mix by segment</h2>
-    <p class="note">Share of each segment's customers with each value; shaded by the share against the portfolio's.</p>
+    <p class="note">Share of each segment's customers with each value; shaded by the share against the portfolio's. "few": fewer than 30 customers, too few for a comparison.</p>
     <div class="table-wrap"><table id="categories" class="profile"></table></div>
+  </section>
+  <section class="card" id="outcome-card" hidden>
+    <h2>Outcomes by segment</h2>
+    <p class="note">Rate or mean per segment with its 95% interval (Wilson for 0/1 rates, normal approximation for means); the dashed line is the portfolio. A segment differs when its interval excludes the portfolio's figure.</p>
+    <div id="outcomes"></div>
   </section>
   <section class="card">
     <h2>Executive summary</h2>
+    <p id="structure"></p>
+    <p id="caution" class="caution" hidden></p>
     <ul id="findings" class="findings"></ul>
     <h3>How the number of segments was chosen</h3>
     <p id="k-reason"></p>

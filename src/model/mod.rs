@@ -180,6 +180,9 @@ pub struct Model {
     /// Customers whose distance percentile is above this are flagged as outliers.
     #[serde(default = "baseline::default_percentile")]
     pub outlier_percentile: f64,
+    /// How reproducible the segments were at training (None when not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stability: Option<crate::cluster::stability::Stability>,
 }
 
 #[derive(Serialize, Deserialize)]

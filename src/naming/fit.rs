@@ -40,6 +40,16 @@ pub(super) enum Fit {
     },
     /// An `unless` condition holds.
     Excluded { cond: Condition, ratio: f64 },
+    /// Every condition holds, but another segment is more extreme on the metric the
+    /// name promises (`top` / `bottom`).
+    NotExtreme {
+        metric: String,
+        ratio: f64,
+        high: bool,
+        other: u32,
+        other_ratio: f64,
+        score: f64,
+    },
     /// A metric cannot be evaluated for this segment.
     Unknown,
 }

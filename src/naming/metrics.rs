@@ -4,7 +4,9 @@ use crate::profile::{Profile, SegmentProfile, DERIVED};
 
 /// A metric's value relative to the portfolio: a column's mean, a derived indicator,
 /// `COLUMN:median` (ratio of medians) or `COLUMN:nonzero` (ratio of the shares of
-/// customers with a non-zero value). None when it cannot be evaluated.
+/// customers with a non-zero value) or `COLUMN:active` (the segment's own share of
+/// customers with a non-zero value, not a ratio: "at least 80% bought something").
+/// None when it cannot be evaluated.
 pub(super) fn metric_ratio(
     seg: &SegmentProfile,
     portfolio: &SegmentProfile,
@@ -12,6 +14,9 @@ pub(super) fn metric_ratio(
 ) -> Option<f64> {
     if let Some((col, stat)) = metric.rsplit_once(':') {
         let (s, p) = (seg.stat(col)?, portfolio.stat(col)?);
+        if stat == "active" {
+            return s.nonzero_share;
+        }
         let (a, b) = match stat {
             "median" => (s.median?, p.median?),
             "nonzero" => (s.nonzero_share?, p.nonzero_share?),
@@ -26,7 +31,8 @@ pub(super) fn metric_ratio(
 /// any derived indicator, even one whose columns are absent).
 pub(super) fn metric_known(profile: &Profile, metric: &str) -> bool {
     if let Some((col, stat)) = metric.rsplit_once(':') {
-        return matches!(stat, "median" | "nonzero") && profile.portfolio.stat(col).is_some();
+        return matches!(stat, "median" | "nonzero" | "active")
+            && profile.portfolio.stat(col).is_some();
     }
     profile.portfolio.stat(metric).is_some() || DERIVED.iter().any(|(n, _, _)| *n == metric)
 }

@@ -42,6 +42,50 @@ const SECOND_CHOICE_MIN: f64 = 0.3;
 /// an optimal matching, which costs the cube of the segment count.
 const MATCHING_MAX_SEGMENTS: usize = 60;
 
+/// A rule with `top` (`bottom`) fits only the segment highest (lowest) on that metric:
+/// the others' fits become [`Fit::NotExtreme`], so a name never promises a trait another
+/// segment shows more strongly.
+fn extremes(fits: &mut [Vec<Fit>], rules: &Rules, profile: &Profile) {
+    let port = &profile.portfolio;
+    for (ri, rule) in rules.rules.iter().enumerate() {
+        let wanted = rule
+            .top
+            .iter()
+            .map(|m| (m, true))
+            .chain(rule.bottom.iter().map(|m| (m, false)));
+        for (metric, high) in wanted {
+            let vals: Vec<Option<f64>> = profile
+                .segments
+                .iter()
+                .map(|s| metric_ratio(s, port, metric))
+                .collect();
+            let best = (0..vals.len())
+                .filter_map(|i| vals[i].map(|v| (i, v)))
+                .fold(None, |b: Option<(usize, f64)>, (i, v)| match b {
+                    Some((_, bv)) if (high && bv >= v) || (!high && bv <= v) => b,
+                    _ => Some((i, v)),
+                });
+            let Some((bi, bv)) = best else { continue };
+            for (s, row) in fits.iter_mut().enumerate() {
+                let Fit::Fits { score } = row[ri] else {
+                    continue;
+                };
+                let Some(v) = vals[s] else { continue };
+                if s != bi && v != bv {
+                    row[ri] = Fit::NotExtreme {
+                        metric: metric.clone(),
+                        ratio: v,
+                        high,
+                        other: profile.segments[bi].id,
+                        other_ratio: bv,
+                        score: score - 1.0,
+                    };
+                }
+            }
+        }
+    }
+}
+
 /// Names every segment of the profile; names are distinct.
 pub fn name_segments(profile: &Profile, rules: &Rules, features: &[String]) -> Namings {
     let basis = if rules.strict {
@@ -59,11 +103,12 @@ pub fn name_segments(profile: &Profile, rules: &Rules, features: &[String]) -> N
         .collect();
     let k = profile.segments.len();
     let port = &profile.portfolio;
-    let fits: Vec<Vec<Fit>> = profile
+    let mut fits: Vec<Vec<Fit>> = profile
         .segments
         .iter()
         .map(|s| rules.rules.iter().map(|r| fit(r, s, port)).collect())
         .collect();
+    extremes(&mut fits, rules, profile);
     let score = |s: usize, r: usize| match fits[s][r] {
         Fit::Fits { score } => Some(score),
         _ => None,
@@ -128,9 +173,24 @@ pub fn name_segments(profile: &Profile, rules: &Rules, features: &[String]) -> N
                         .iter()
                         .filter_map(|c| {
                             metric_ratio(seg, port, &c.metric)
-                                .map(|x| format!("{} (needs {} {})", describe(&c.metric, x), c.op.symbol(), c.value))
+                                .map(|x| format!("{} (needs {} {})", describe(&c.metric, x), c.op.words(), c.value))
                         })
                         .collect();
+                    let mut quoted = quoted;
+                    for (m, high) in rule
+                        .top
+                        .iter()
+                        .map(|m| (m, true))
+                        .chain(rule.bottom.iter().map(|m| (m, false)))
+                    {
+                        if let Some(x) = metric_ratio(seg, port, m) {
+                            quoted.push(format!(
+                                "the {} {} of all segments",
+                                if high { "highest" } else { "lowest" },
+                                describe(m, x)
+                            ));
+                        }
+                    }
                     let why = if quoted.is_empty() {
                         "matches an unconditional rule".to_string()
                     } else {
@@ -149,7 +209,7 @@ pub fn name_segments(profile: &Profile, rules: &Rules, features: &[String]) -> N
                     }
                 }
                 None => {
-                    let name = descriptive(seg, port, features)
+                    let name = descriptive(seg, port, features, &profile.segments)
                         .unwrap_or_else(|| "Close to the Portfolio Average".to_string());
                     let action = if basis == Basis::Features {
                         format!("No domain rule applies: review what sets {name} apart ({traits}) before choosing an offer, and test it against a control group")

@@ -8,6 +8,32 @@ use super::names::{Basis, Naming};
 use super::wording::short;
 use crate::profile::Profile;
 
+/// The word of a name that already speaks of a credit-card metric: a qualifier on that
+/// metric would repeat or contradict it ("Premium Full Payers — revolving").
+const SUBJECTS: &[(&str, &str)] = &[
+    ("full_payment", "pay"),
+    ("cash_advance_share", "cash"),
+    ("utilisation", "utilis"),
+    ("PURCHASES", "spend"),
+    ("CREDIT_LIMIT", "limit"),
+    ("BALANCE", "balance"),
+    ("purchase_frequency", "buy"),
+    ("tenure", "account"),
+    ("INSTALLMENTS_PURCHASES", "instal"),
+    ("PAYMENTS", "payment"),
+];
+
+/// Whether `name` already speaks of `metric` (its credit-card word, or the column).
+fn names_metric(name: &str, metric: &str) -> bool {
+    let name = name.to_lowercase();
+    let word = SUBJECTS
+        .iter()
+        .find(|(m, _)| *m == metric)
+        .map(|(_, w)| w.to_string())
+        .unwrap_or_else(|| short(metric).to_lowercase());
+    name.contains(&word)
+}
+
 /// Qualifier words of the credit-card metrics: (high, low).
 const QUALIFIERS: &[(&str, &str, &str)] = &[
     ("full_payment", "full payers", "revolving"),
@@ -87,7 +113,7 @@ pub(super) fn qualify(names: &mut [Naming], profile: &Profile, basis: Basis) {
             // The separator with the widest smallest gap between neighbours (log ratio).
             let mut best: Option<(f64, usize, Ranked)> = None;
             for (si, sep) in seps.iter().enumerate() {
-                if taken.contains(&si) {
+                if taken.contains(&si) || names_metric(&names[group[0]].name, &sep.metric) {
                     continue;
                 }
                 let mut vals: Vec<(usize, f64)> = Vec::new();
@@ -121,17 +147,27 @@ pub(super) fn qualify(names: &mut [Naming], profile: &Profile, basis: Basis) {
             taken.push(si);
             let sep = &seps[si];
             let n = vals.len();
+            // All above (or all below) the portfolio: "low limit" would read as absolute,
+            // so the words compare within the group ("lower credit limit").
+            let one_side = vals.iter().all(|v| v.1 > 0.0) || vals.iter().all(|v| v.1 < 0.0);
+            let noun = short(&sep.metric).to_lowercase().replace('_', " ");
+            let (higher, lower) = (format!("higher {noun}"), format!("lower {noun}"));
+            let (hi, lo) = if one_side {
+                (&higher, &lower)
+            } else {
+                (&sep.high, &sep.low)
+            };
             for (rank, (i, _)) in vals.iter().enumerate() {
                 let word = if rank == 0 {
-                    &sep.high
+                    hi
                 } else if rank == n - 1 {
-                    &sep.low
+                    lo
                 } else if n == 3 {
                     &sep.mid
                 } else if rank < n / 2 {
-                    &sep.high
+                    hi
                 } else {
-                    &sep.low
+                    lo
                 };
                 names[*i].name = format!("{} — {}", names[*i].name, word);
             }

@@ -10,7 +10,7 @@ fn cond_text(c: &Condition, ratio: f64) -> String {
     format!(
         "{} (needs {} {})",
         describe(&c.metric, ratio),
-        c.op.symbol(),
+        c.op.words(),
         c.value
     )
 }
@@ -22,8 +22,21 @@ fn why_not(fit: &Fit) -> String {
         Fit::Excluded { cond, ratio } => format!(
             "it is ruled out by {} ({} {} excludes it)",
             describe(&cond.metric, *ratio),
-            cond.op.symbol(),
+            cond.op.words(),
             cond.value
+        ),
+        Fit::NotExtreme {
+            metric,
+            ratio,
+            high,
+            other,
+            other_ratio,
+            ..
+        } => format!(
+            "the name promises the {} {metric} of all segments, and segment {other} has {} against {} here",
+            if *high { "highest" } else { "lowest" },
+            describe(metric, *other_ratio),
+            describe(metric, *ratio)
         ),
         Fit::Unknown => "it cannot be evaluated on these columns".into(),
         Fit::Fits { .. } => String::new(),
@@ -54,7 +67,9 @@ pub(super) fn runner_up(
             Fit::Fits { score } if best_fit.is_none_or(|b| *score > b.1) => {
                 best_fit = Some((q, *score))
             }
-            Fit::Misses { score, .. } if best_miss.is_none_or(|b| *score > b.1) => {
+            Fit::Misses { score, .. } | Fit::NotExtreme { score, .. }
+                if best_miss.is_none_or(|b| *score > b.1) =>
+            {
                 best_miss = Some((q, *score))
             }
             Fit::Excluded { .. } if best_miss.is_none_or(|b| -0.5 > b.1) => {
@@ -99,7 +114,7 @@ pub(super) fn runner_up_none(
     let mut best: Option<(usize, f64)> = None;
     for (q, f) in fits[s].iter().enumerate() {
         let x = match f {
-            Fit::Misses { score, .. } => *score,
+            Fit::Misses { score, .. } | Fit::NotExtreme { score, .. } => *score,
             Fit::Excluded { .. } => -0.5,
             _ => continue,
         };

@@ -30,13 +30,13 @@ pub(super) enum Op {
 }
 
 impl Op {
-    /// The operator as the rules file writes it, for quoting conditions in rationales.
-    pub(super) fn symbol(self) -> &'static str {
+    /// The operator in words, for rationales people read ("needs at least 1.4").
+    pub(super) fn words(self) -> &'static str {
         match self {
-            Op::Ge => ">=",
-            Op::Le => "<=",
-            Op::Gt => ">",
-            Op::Lt => "<",
+            Op::Ge => "at least",
+            Op::Le => "at most",
+            Op::Gt => "above",
+            Op::Lt => "below",
         }
     }
 }
@@ -63,6 +63,23 @@ pub(super) struct Rule {
     pub(super) unless: Vec<Condition>,
     /// Suggested action for its segments.
     pub(super) action: String,
+    /// A metric on which the named segment must be the highest of all segments (the
+    /// trait the name promises, e.g. cash reliance for a cash-advance name).
+    pub(super) top: Option<String>,
+    /// A metric on which the named segment must be the lowest of all segments.
+    pub(super) bottom: Option<String>,
+}
+
+impl Rule {
+    /// The metrics the rule names: conditions, then `top` and `bottom`.
+    pub(super) fn metrics(&self) -> impl Iterator<Item = &str> {
+        self.when
+            .iter()
+            .chain(&self.unless)
+            .map(|c| c.metric.as_str())
+            .chain(self.top.as_deref())
+            .chain(self.bottom.as_deref())
+    }
 }
 
 /// A validated rule set.
@@ -92,6 +109,10 @@ struct RawRule {
     unless: Vec<String>,
     #[serde(default)]
     action: Option<String>,
+    #[serde(default)]
+    top: Option<String>,
+    #[serde(default)]
+    bottom: Option<String>,
 }
 
 fn parse_condition(text: &str) -> std::result::Result<Condition, String> {
@@ -195,6 +216,8 @@ impl Rules {
                 when,
                 unless,
                 action: r.action.unwrap_or_else(|| FALLBACK_ACTION.to_string()),
+                top: r.top.map(|m| m.trim().to_string()),
+                bottom: r.bottom.map(|m| m.trim().to_string()),
             });
         }
         Ok(Rules {
@@ -210,8 +233,8 @@ impl Rules {
             return Ok(());
         }
         for (i, r) in self.rules.iter().enumerate() {
-            for c in r.when.iter().chain(&r.unless) {
-                if !metric_known(profile, &c.metric) {
+            for metric in r.metrics() {
+                if !metric_known(profile, metric) {
                     let cols: Vec<&str> = profile
                         .portfolio
                         .stats
@@ -224,7 +247,7 @@ impl Rules {
                             "rule {} ({}): unknown metric {}; use a numeric column of the input ({}), COLUMN:median, COLUMN:nonzero or a derived indicator ({})",
                             i + 1,
                             r.name,
-                            c.metric,
+                            metric,
                             cols.join(", "),
                             DERIVED.iter().map(|d| d.0).collect::<Vec<_>>().join(", ")
                         ),
@@ -238,9 +261,6 @@ impl Rules {
     /// Whether a rule's every metric exists in this profile (the default rules skip the
     /// others; when none is left the names come from the features).
     pub(super) fn evaluable(&self, r: &Rule, profile: &Profile) -> bool {
-        r.when
-            .iter()
-            .chain(&r.unless)
-            .all(|c| metric_present(profile, &c.metric))
+        r.metrics().all(|m| metric_present(profile, m))
     }
 }

@@ -35,6 +35,7 @@ fn seg(id: u32, ratios: &[(&str, f64)]) -> SegmentProfile {
             })
             .collect(),
         categories: vec![],
+        outcomes: vec![],
     }
 }
 

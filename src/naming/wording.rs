@@ -10,8 +10,9 @@ const NOTABLE_Z: f64 = 0.25;
 pub fn describe(metric: &str, ratio: f64) -> String {
     match metric.rsplit_once(':') {
         Some((col, "median")) => format!("{col} median {}× the portfolio's", fmt_ratio(ratio)),
+        Some((col, "active")) => format!("{:.0}% with any {col}", ratio * 100.0),
         Some((col, "nonzero")) => {
-            format!("share with {col} > 0 {}× the portfolio's", fmt_ratio(ratio))
+            format!("share with any {col} {}× the portfolio's", fmt_ratio(ratio))
         }
         _ => format!("{} {}× portfolio", metric, fmt_ratio(ratio)),
     }
@@ -87,17 +88,42 @@ pub(super) fn traits_text(high: &[(String, f64)], low: &[(String, f64)]) -> Stri
     }
 }
 
+/// Whether `seg` is in the upper (`high`) or lower half of `all` segments on the mean of
+/// `column`: at most (k − 1) / 2 segments are strictly beyond it.
+pub(super) fn among_extremes(
+    seg: &SegmentProfile,
+    all: &[SegmentProfile],
+    column: &str,
+    high: bool,
+) -> bool {
+    let Some(v) = seg.stat(column).and_then(|s| s.mean) else {
+        return false;
+    };
+    let beyond = all
+        .iter()
+        .filter_map(|s| s.stat(column).and_then(|x| x.mean))
+        .filter(|&o| if high { o > v } else { o < v })
+        .count();
+    beyond <= all.len().saturating_sub(1) / 2
+}
+
 /// Name from the most distinctive clustering features, e.g. "High Spending Score, Low
 /// Annual Income" (None when no feature departs measurably).
+///
+/// "High X" is said only of a segment in the upper half of all segments on X, "Low X"
+/// only of one in the lower half ([`among_extremes`]), so a name never calls a segment
+/// low on what most others have less of.
 pub(super) fn descriptive(
     seg: &SegmentProfile,
     portfolio: &SegmentProfile,
     features: &[String],
+    all: &[SegmentProfile],
 ) -> Option<String> {
     let mut scored: Vec<(f64, &String)> = features
         .iter()
         .filter_map(|f| z_of(seg, portfolio, f).map(|z| (z, f)))
         .filter(|(z, _)| z.abs() >= NOTABLE_Z)
+        .filter(|(z, f)| among_extremes(seg, all, f, *z > 0.0))
         .collect();
     scored.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()).then(a.1.cmp(b.1)));
     if scored.is_empty() {

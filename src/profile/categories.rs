@@ -111,7 +111,12 @@ impl Profile {
                     value: value.clone(),
                     customers: f.counts[g][v],
                     share: share(g, v),
-                    index: index(Some(share(g, v)), Some(share(k, v))),
+                    // Too few customers for a ratio to mean anything: shown as "few".
+                    index: if f.counts[g][v] < crate::defaults::MIN_CATEGORY_CUSTOMERS {
+                        None
+                    } else {
+                        index(Some(share(g, v)), Some(share(k, v)))
+                    },
                 })
                 .collect(),
         };

@@ -116,3 +116,57 @@ pub fn looks_like_code(name: &str, values: &[f64]) -> bool {
     let present = values.iter().filter(|v| !v.is_nan()).count();
     distinct.len() >= 2 && present >= 10 * distinct.len()
 }
+
+/// Name words that suggest a protected attribute under fair-lending rules.
+const PROTECTED_WORDS: &[&str] = &[
+    "sex",
+    "gender",
+    "race",
+    "racial",
+    "ethnicity",
+    "ethnic",
+    "religion",
+    "religious",
+    "marital",
+    "nationality",
+    "ageband",
+    "agegroup",
+];
+
+/// Whether a column's name suggests a protected attribute (sex, gender, race, ethnicity,
+/// religion, marital status, nationality, an age band or group): such a column is
+/// profiled only when the user names it, and then with a fair-lending caution.
+pub fn looks_protected(name: &str) -> bool {
+    let words = name_words(name);
+    words.iter().any(|w| PROTECTED_WORDS.contains(&w.as_str()))
+        || words.windows(2).any(|p| {
+            p[0] == "age" && matches!(p[1].as_str(), "band" | "group" | "bracket" | "range")
+        })
+}
+
+#[cfg(test)]
+mod protected_tests {
+    #[test]
+    fn protected_names() {
+        for n in [
+            "Gender",
+            "SEX",
+            "race_code",
+            "Ethnicity",
+            "MARITAL_STATUS",
+            "Age Band",
+            "age_group",
+        ] {
+            assert!(super::looks_protected(n), "{n}");
+        }
+        for n in [
+            "AGE",
+            "BALANCE",
+            "Spending Score (1-100)",
+            "TENURE",
+            "Essex_branch",
+        ] {
+            assert!(!super::looks_protected(n), "{n}");
+        }
+    }
+}

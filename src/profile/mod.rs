@@ -8,6 +8,7 @@ mod categories;
 mod indicators;
 mod kinds;
 mod numeric;
+mod outcome;
 mod segment;
 #[cfg(test)]
 mod tests;
@@ -17,8 +18,9 @@ use rayon::prelude::*;
 pub use boxes::{box_stats, BoxStats};
 pub use categories::{category_figures, numeric_category_figures, CategoryFigures, MAX_CATEGORIES};
 pub use indicators::{Derived, DERIVED};
-pub use kinds::{is_additive, looks_like_code, MAX_CODE_VALUES};
+pub use kinds::{is_additive, looks_like_code, looks_protected, MAX_CODE_VALUES};
 pub use numeric::{assemble, column_figures, ColumnFigures};
+pub use outcome::{outcome_figures, wilson, Outcome};
 pub use segment::{CategoryMix, CategoryShare, Indicator, Profile, SegmentProfile, Stat};
 
 use crate::table::Table;
@@ -32,7 +34,8 @@ pub fn profile(table: &Table, labels: &[u32], k: usize) -> Profile {
 /// How columns are read in the profile: which are categories, which are additive.
 #[derive(Debug, Clone, Default)]
 pub struct ProfileOptions {
-    /// Clustering features: always profiled as numbers.
+    /// Columns always profiled as numbers: the clustering features, the profiling
+    /// features the user named and the outcomes.
     pub features: Vec<String>,
     /// `--categorical`: exactly these columns are categories (None: detect codes).
     pub categorical: Option<Vec<String>>,

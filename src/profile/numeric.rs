@@ -176,6 +176,7 @@ pub fn assemble(names: &[&str], figures: &[ColumnFigures], labels: &[u32], k: us
             stats,
             indicators,
             categories: Vec::new(),
+            outcomes: Vec::new(),
         }
     };
     Profile {

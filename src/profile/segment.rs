@@ -83,6 +83,9 @@ pub struct SegmentProfile {
     /// Categorical columns, as a mix of values (never as means of codes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<CategoryMix>,
+    /// Outcomes (`--outcome`): rate or mean with a 95% interval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<super::outcome::Outcome>,
 }
 
 /// Profiles of every segment and of the portfolio they are indexed against.
@@ -100,6 +103,10 @@ impl SegmentProfile {
     /// The figures of a column, if it was profiled as a number.
     pub fn stat(&self, column: &str) -> Option<&Stat> {
         self.stats.iter().find(|s| s.column == column)
+    }
+    /// An outcome's figures, if it was given.
+    pub fn outcome(&self, column: &str) -> Option<&super::outcome::Outcome> {
+        self.outcomes.iter().find(|o| o.column == column)
     }
     /// A derived indicator, if its columns were present.
     pub fn indicator(&self, name: &str) -> Option<&Indicator> {

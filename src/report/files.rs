@@ -168,6 +168,16 @@ pub fn write_segments_csv(path: &Path, r: &Segmentation, raw: bool) -> Result<()
                 header.push(format!("{}={}_index", c.column, v.value));
             }
         }
+        for o in &r.profile.portfolio.outcomes {
+            let v = if o.kind == "rate" { "rate" } else { "mean" };
+            for part in [v, "ci_low", "ci_high", "index", "customers", "differs"] {
+                header.push(format!("{}_{part}", o.column));
+            }
+        }
+        if r.model.stability.is_some() {
+            header.push("stability_jaccard".into());
+            header.push("stability".into());
+        }
         header.push("rationale".into());
         header.push("suggested_action".into());
         let header: Vec<String> = header
@@ -196,6 +206,19 @@ pub fn write_segments_csv(path: &Path, r: &Segmentation, raw: bool) -> Result<()
                     row.push(v.share.to_string());
                     row.push(opt(v.index));
                 }
+            }
+            for o in &seg.outcomes {
+                row.push(opt(o.value));
+                row.push(opt(o.ci_low));
+                row.push(opt(o.ci_high));
+                row.push(opt(o.index));
+                row.push(o.customers.to_string());
+                row.push(o.differs.to_string());
+            }
+            if let Some(st) = &r.model.stability {
+                let s = st.segments.iter().find(|x| x.id == seg.id);
+                row.push(s.map(|x| x.jaccard.to_string()).unwrap_or_default());
+                row.push(s.map(|x| x.verdict.clone()).unwrap_or_default());
             }
             row.push(crate::csvcell::cell(&meta.rationale, raw).into_owned());
             row.push(crate::csvcell::cell(&meta.action, raw).into_owned());
@@ -228,6 +251,9 @@ pub struct SegmentJson<'a> {
     pub suggested_action: &'a str,
     /// Centroid per feature, in input units (sorted by feature, for stable diffs).
     pub centroid: std::collections::BTreeMap<&'a str, f64>,
+    /// How reproducible the segment is (when measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stability: Option<&'a crate::cluster::stability::SegmentStability>,
     /// Its profile, flattened into the entry.
     #[serde(flatten)]
     pub profile: &'a crate::profile::SegmentProfile,
@@ -255,10 +281,37 @@ pub fn segments_json(r: &Segmentation) -> SegmentsJson<'_> {
                     .map(String::as_str)
                     .zip(c.iter().copied())
                     .collect(),
+                stability: r
+                    .model
+                    .stability
+                    .as_ref()
+                    .and_then(|s| s.segments.iter().find(|x| x.id == p.id)),
                 profile: p,
             })
             .collect(),
     }
+}
+
+/// `stability.csv` (`--stability-detail`): one row per customer of each resample —
+/// resample, row (0-based among the segmented customers), the model's segment id and the
+/// resample's own cluster (0-based) — so the figures can be recomputed elsewhere.
+pub fn write_stability_detail(path: &Path, r: &Segmentation) -> Result<()> {
+    let Some(st) = &r.model.stability else {
+        return Ok(());
+    };
+    write_file(path, |w| {
+        let mut out = Vec::with_capacity(1 << 20);
+        out.extend_from_slice(b"resample,row,segment,resample_cluster\n");
+        for (b, (rows, labels)) in st.detail.iter().enumerate() {
+            for (&i, &l) in rows.iter().zip(labels) {
+                let seg = r.model.segments[r.labels[i] as usize].id;
+                writeln!(out, "{b},{i},{seg},{l}").map_err(werr(path))?;
+            }
+            w.write_all(&out).map_err(werr(path))?;
+            out.clear();
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -38,6 +38,13 @@ fn write_all(out: &OutputDir, r: &Segmentation, summary: &Summary, raw_csv: bool
         summary::write_markdown(w, summary).map_err(crate::output::werr(&path))
     })?;
     crate::output::write_json(&out.file("summary.json"), summary)?;
+    if r.model
+        .stability
+        .as_ref()
+        .is_some_and(|s| !s.detail.is_empty())
+    {
+        files::write_stability_detail(&out.file("stability.csv"), r)?;
+    }
     if let Some(m) = r.changes.as_ref().and_then(|c| c.migration.as_ref()) {
         crate::lifecycle::migration::write_files(out, m, raw_csv)?;
     }

@@ -58,6 +58,52 @@ pub struct Summary {
     /// What changed since the `--previous` model (runs with --previous only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<crate::lifecycle::continuity::Changes>,
+    /// Outcomes per segment (`--outcome`), with 95% intervals.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<OutcomeSummary>,
+    /// How reproducible the segments are (None when not measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stability: Option<crate::cluster::stability::Stability>,
+    /// How strong the structure is, from stability and silhouette.
+    pub structure: Structure,
+    /// Profiled columns whose names suggest a protected attribute (named by the user).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub protected_columns: Vec<String>,
+    /// The fair-lending caution shown when such columns are profiled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caution: Option<String>,
+}
+
+/// One outcome across the segments.
+#[derive(Debug, Serialize)]
+pub struct OutcomeSummary {
+    /// Outcome column.
+    pub column: String,
+    /// "rate" (0/1) or "mean".
+    pub kind: String,
+    /// The portfolio's figure.
+    pub portfolio: crate::profile::Outcome,
+    /// Per segment (segment order): id, name and figure.
+    pub segments: Vec<(u32, String, crate::profile::Outcome)>,
+}
+
+/// Silhouette from which segments are called clearly separated (Kaufman and Rousseeuw).
+pub const SEPARATION_CLEAR_FROM: f64 = 0.5;
+/// Silhouette below which there is no substantial structure (Kaufman and Rousseeuw).
+pub const SEPARATION_NONE_BELOW: f64 = 0.25;
+
+/// How strong the segmentation's structure is, in one plain sentence.
+#[derive(Debug, Serialize)]
+pub struct Structure {
+    /// True when the summary warns that the structure is weak: the partition is weak or
+    /// not reproducible (mean ARI below 0.75), or the silhouette is below 0.25.
+    pub weak: bool,
+    /// Separation by silhouette: "clear" (≥ 0.5), "moderate" (0.25–0.5) or "none".
+    pub separation: String,
+    /// Segment ids that are not reproducible (mean Jaccard below 0.6).
+    pub not_reproducible: Vec<u32>,
+    /// The sentence the summary and the dashboard show.
+    pub sentence: String,
 }
 
 /// Outlier count of one segment.
@@ -170,7 +216,9 @@ pub struct SegmentLine {
     pub share: f64,
     /// Mean of each clustering feature, in input units.
     pub key_metrics: Vec<(String, f64)>,
-    /// Why it has its name.
+    /// Who they are, how many, what to do: one sentence for a marketing lead.
+    pub plain: String,
+    /// Why it has its name (the fit figures and conditions).
     pub rationale: String,
     /// What to do with it.
     pub suggested_action: String,
@@ -214,6 +262,7 @@ impl Summary {
                     .iter()
                     .filter_map(|f| p.stat(f).and_then(|st| st.mean).map(|v| (f.clone(), v)))
                     .collect(),
+                plain: plain_sentence(r, p, s),
                 rationale: s.rationale.clone(),
                 suggested_action: s.action.clone(),
             })
@@ -244,7 +293,244 @@ impl Summary {
             outliers,
             most_extreme,
             changes: r.changes.clone(),
+            outcomes: outcome_summaries(r),
+            stability: r.model.stability.clone(),
+            structure: structure(r),
+            protected_columns: protected_columns(r),
+            caution: (!protected_columns(r).is_empty()).then(|| format!(
+                "Fair-lending caution: {} may be a protected attribute. It is profiled because it was named; do not use it, or a segment that stands in for it, to decide credit, pricing or offers.",
+                protected_columns(r).join(", ")
+            )),
         }
+    }
+}
+
+/// Profiled columns whose names suggest a protected attribute.
+fn protected_columns(r: &Segmentation) -> Vec<String> {
+    let p = &r.profile.portfolio;
+    p.stats
+        .iter()
+        .map(|s| &s.column)
+        .chain(p.categories.iter().map(|c| &c.column))
+        .filter(|c| crate::profile::looks_protected(c))
+        .cloned()
+        .collect()
+}
+
+fn outcome_summaries(r: &Segmentation) -> Vec<OutcomeSummary> {
+    let p = &r.profile;
+    p.portfolio
+        .outcomes
+        .iter()
+        .map(|po| OutcomeSummary {
+            column: po.column.clone(),
+            kind: po.kind.clone(),
+            portfolio: po.clone(),
+            segments: p
+                .segments
+                .iter()
+                .zip(&r.model.segments)
+                .filter_map(|(s, m)| {
+                    s.outcome(&po.column)
+                        .map(|o| (s.id, m.name.clone(), o.clone()))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The outcome figure as people read it: a rate in percent, a mean as a number.
+fn outcome_value(o: &crate::profile::Outcome, v: f64) -> String {
+    if o.kind == "rate" {
+        pct(v)
+    } else {
+        human(v)
+    }
+}
+
+fn outcome_word(o: &crate::profile::Outcome) -> String {
+    let c = o.column.to_lowercase().replace('_', " ");
+    if o.kind == "rate" {
+        format!("{c} rate")
+    } else {
+        format!("average {c}")
+    }
+}
+
+/// "default rate 9.3% (95% interval 8.1%–10.6%) against 3.3% for the portfolio".
+fn outcome_phrase(o: &crate::profile::Outcome, port: &crate::profile::Outcome) -> String {
+    let (Some(v), Some(pv)) = (o.value, port.value) else {
+        return format!("{}: no customer with a value", outcome_word(o));
+    };
+    let ci = match (o.ci_low, o.ci_high) {
+        (Some(lo), Some(hi)) => format!(
+            " (95% interval {}–{})",
+            outcome_value(o, lo),
+            outcome_value(o, hi)
+        ),
+        _ => String::new(),
+    };
+    let times = match o.index {
+        Some(i) if i > 0.0 => format!(", {:.1}× the portfolio", i / 100.0),
+        _ => String::new(),
+    };
+    format!(
+        "{} {}{ci} against {} for the portfolio{times}",
+        outcome_word(o),
+        outcome_value(o, v),
+        outcome_value(o, pv)
+    )
+}
+
+/// Findings on the outcomes: per outcome, the segments whose interval excludes the
+/// portfolio's figure, furthest from it first.
+fn outcome_findings(r: &Segmentation) -> Vec<String> {
+    let mut out: Vec<(f64, String)> = Vec::new();
+    for os in outcome_summaries(r) {
+        for (_, name, o) in &os.segments {
+            if !o.differs {
+                continue;
+            }
+            let dist = o.index.map_or(0.0, |i| (i / 100.0).max(1e-9).ln().abs());
+            out.push((
+                dist,
+                format!(
+                    "{name} differs on {}: {}.",
+                    os.column,
+                    outcome_phrase(o, &os.portfolio)
+                ),
+            ));
+        }
+    }
+    out.sort_by(|a, b| b.0.total_cmp(&a.0));
+    out.into_iter().map(|(_, t)| t).collect()
+}
+
+/// A ratio to the portfolio in words.
+fn ratio_words(r: f64) -> &'static str {
+    if r >= 2.0 {
+        "far above average"
+    } else if r >= 1.15 {
+        "above average"
+    } else if r > 0.87 {
+        "about average"
+    } else if r > 0.5 {
+        "below average"
+    } else {
+        "far below average"
+    }
+}
+
+/// One sentence a marketing lead understands: how many, what sets them apart, what to do.
+fn plain_sentence(
+    r: &Segmentation,
+    p: &crate::profile::SegmentProfile,
+    meta: &crate::model::SegmentMeta,
+) -> String {
+    let port = &r.profile.portfolio;
+    let mut traits: Vec<(f64, String)> = r
+        .model
+        .features
+        .iter()
+        .filter_map(|f| {
+            let ratio = p.ratio(f)?;
+            (ratio > 0.0).then(|| {
+                (
+                    ratio.ln().abs(),
+                    format!(
+                        "{} {} ({:.2}×)",
+                        f.to_lowercase().replace('_', " "),
+                        ratio_words(ratio),
+                        ratio
+                    ),
+                )
+            })
+        })
+        .collect();
+    traits.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut parts: Vec<String> = traits.into_iter().map(|t| t.1).collect();
+    for o in &p.outcomes {
+        if let (true, Some(po)) = (o.differs, port.outcome(&o.column)) {
+            if let (Some(v), Some(pv)) = (o.value, po.value) {
+                parts.push(format!(
+                    "{} {} against {} overall",
+                    outcome_word(o),
+                    outcome_value(o, v),
+                    outcome_value(o, pv)
+                ));
+            }
+        }
+    }
+    format!(
+        "{} customers ({} of the portfolio): {}. What to do: {}.",
+        thousands(p.customers),
+        pct(p.share),
+        if parts.is_empty() {
+            "close to the portfolio average".to_string()
+        } else {
+            parts.join(", ")
+        },
+        meta.action.trim_end_matches('.')
+    )
+}
+
+fn structure(r: &Segmentation) -> Structure {
+    use crate::cluster::stability::WEAK_BELOW;
+    let sil = r.model.silhouette.value;
+    let separation = if sil >= SEPARATION_CLEAR_FROM {
+        "clear"
+    } else if sil >= SEPARATION_NONE_BELOW {
+        "moderate"
+    } else {
+        "none"
+    };
+    let sep_text = match separation {
+        "clear" => format!("the silhouette is {sil:.2} (segments clearly separated)"),
+        "moderate" => format!(
+            "the silhouette is {sil:.2} (moderate separation: boundaries between segments are soft)"
+        ),
+        _ => format!("the silhouette is {sil:.2} (no substantial separation: segments overlap)"),
+    };
+    let stab = r.model.stability.as_ref();
+    let not_reproducible = stab.map(|s| s.not_reproducible()).unwrap_or_default();
+    let weak =
+        stab.is_some_and(|s| s.ari.is_nan() || s.ari < WEAK_BELOW) || sil < SEPARATION_NONE_BELOW;
+    let stab_text = match stab {
+        Some(s) => format!(
+            "refitting {} segments on {} random halves of the customers ({} each) reproduces the partition at an adjusted Rand index of {:.2} ({})",
+            r.model.k,
+            s.resamples,
+            thousands(s.sample_size as u64),
+            s.ari,
+            s.verdict
+        ),
+        None => "stability was not measured".to_string(),
+    };
+    let nr = if not_reproducible.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Not reproducible: segment{} {} (they mostly dissolve when the data are resampled).",
+            if not_reproducible.len() > 1 { "s" } else { "" },
+            not_reproducible
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let sentence = if weak {
+        format!(
+            "Weak structure: {stab_text}, and {sep_text}. Treat these segments as a convenient split of a continuum, not as distinct groups, and do not build policy on their boundaries.{nr}"
+        )
+    } else {
+        format!("The segments are reproducible: {stab_text}; {sep_text}.{nr}")
+    };
+    Structure {
+        weak,
+        separation: separation.to_string(),
+        not_reproducible,
+        sentence,
     }
 }
 
@@ -376,7 +662,10 @@ fn findings(r: &Segmentation) -> Vec<String> {
         ));
     }
     out.truncate(5);
-    out
+    // The segments that differ significantly on an outcome come first.
+    let mut all: Vec<String> = outcome_findings(r).into_iter().take(3).collect();
+    all.extend(out);
+    all
 }
 
 /// Writes the summary as one Markdown page for a manager.
@@ -394,17 +683,38 @@ pub fn write_markdown(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     )?;
+    writeln!(w, "## How reliable are these segments\n")?;
+    if s.structure.weak {
+        writeln!(w, "**{}**\n", md_escape(&s.structure.sentence))?;
+    } else {
+        writeln!(w, "{}\n", md_escape(&s.structure.sentence))?;
+    }
+    if let Some(c) = &s.caution {
+        writeln!(w, "**{}**\n", md_escape(c))?;
+    }
+    let stab = |id: u32| {
+        s.stability
+            .as_ref()
+            .and_then(|st| st.segments.iter().find(|x| x.id == id))
+            .map(|x| format!("{:.2} ({})", x.jaccard, x.verdict))
+    };
     writeln!(w, "## Segments by size\n")?;
     write!(w, "| Segment | Name | Customers | Share |")?;
     for f in &s.features {
         write!(w, " Avg {} |", md_escape(f))?;
     }
-    writeln!(w, " Why this name | Suggested action |")?;
+    if s.stability.is_some() {
+        write!(w, " Stability (Jaccard) |")?;
+    }
+    writeln!(w, " In plain words |")?;
     write!(w, "|---:|---|---:|---:|")?;
     for _ in &s.features {
         write!(w, "---:|")?;
     }
-    writeln!(w, "---|---|")?;
+    if s.stability.is_some() {
+        write!(w, "---|")?;
+    }
+    writeln!(w, "---|")?;
     for seg in &s.segments {
         write!(
             w,
@@ -417,14 +727,61 @@ pub fn write_markdown(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
         for (_, v) in &seg.key_metrics {
             write!(w, " {} |", human(*v))?;
         }
-        writeln!(
-            w,
-            " {} | {} |",
-            md_escape(&seg.rationale),
-            md_escape(&seg.suggested_action)
-        )?;
+        if s.stability.is_some() {
+            write!(w, " {} |", stab(seg.id).unwrap_or_else(|| "n/a".into()))?;
+        }
+        writeln!(w, " {} |", md_escape(&seg.plain))?;
     }
     writeln!(w, "\n{}", md_escape(&s.naming_note))?;
+    writeln!(w, "\n### Why these names\n")?;
+    for seg in &s.segments {
+        writeln!(
+            w,
+            "- **{} {}**: {}",
+            seg.id,
+            md_escape(&seg.name),
+            md_escape(&seg.rationale)
+        )?;
+    }
+    for o in &s.outcomes {
+        writeln!(w, "\n## Outcome: {}\n", md_escape(&o.column))?;
+        writeln!(
+            w,
+            "{} per segment with its 95% interval ({}); a segment differs when its interval excludes the portfolio's {}.\n",
+            if o.kind == "rate" { "Rate" } else { "Mean" },
+            if o.kind == "rate" { "Wilson" } else { "normal approximation" },
+            if o.kind == "rate" { "rate" } else { "mean" },
+        )?;
+        writeln!(
+            w,
+            "| Segment | Name | Customers | {} | 95% interval | Index | Differs |",
+            if o.kind == "rate" { "Rate" } else { "Mean" }
+        )?;
+        writeln!(w, "|---:|---|---:|---:|---|---:|---|")?;
+        let row = |id: String, name: &str, x: &crate::profile::Outcome| {
+            format!(
+                "| {id} | {} | {} | {} | {} | {} | {} |",
+                md_escape(name),
+                thousands(x.customers),
+                x.value
+                    .map(|v| outcome_value(x, v))
+                    .unwrap_or_else(|| "n/a".into()),
+                match (x.ci_low, x.ci_high) {
+                    (Some(lo), Some(hi)) =>
+                        format!("{} – {}", outcome_value(x, lo), outcome_value(x, hi)),
+                    _ => "n/a".into(),
+                },
+                x.index
+                    .map(|i| format!("{i:.0}"))
+                    .unwrap_or_else(|| "n/a".into()),
+                if x.differs { "yes" } else { "no" }
+            )
+        };
+        for (id, name, x) in &o.segments {
+            writeln!(w, "{}", row(id.to_string(), name, x))?;
+        }
+        writeln!(w, "{}", row("all".into(), "Portfolio", &o.portfolio))?;
+    }
     if !s.categories.is_empty() {
         writeln!(w, "\n## Category mix by segment\n")?;
         writeln!(

@@ -107,6 +107,17 @@ pub struct RunConfig {
     pub outlier_percentile: f64,
     /// Set by the caller to stop the run between units of work (Ctrl-C in Python).
     pub cancel: crate::cancel::Cancel,
+    /// `--outcome`: numeric or 0/1 columns (default, revenue, churn) reported per segment
+    /// with a 95% interval; never clustered, never imputed.
+    pub outcome: Vec<String>,
+    /// `--stability-resamples`: subsamples the chosen k is fitted again on to measure how
+    /// reproducible the segments are (0: not measured).
+    pub stability_resamples: usize,
+    /// `--stability-sample`: at most this many customers per resample.
+    pub stability_sample: usize,
+    /// `--stability-detail`: also write `stability.csv` (each resample's customers and
+    /// labels) so the figures can be recomputed elsewhere.
+    pub stability_detail: bool,
 }
 
 impl RunConfig {
@@ -147,6 +158,10 @@ impl RunConfig {
             previous: None,
             outlier_percentile: defaults::OUTLIER_PERCENTILE,
             cancel: crate::cancel::Cancel::default(),
+            outcome: Vec::new(),
+            stability_resamples: defaults::STABILITY_RESAMPLES,
+            stability_sample: defaults::STABILITY_SAMPLE,
+            stability_detail: false,
         }
     }
 
@@ -209,6 +224,21 @@ impl RunConfig {
                 "--outlier-percentile {}: give a percentile between 0 and 100, e.g. 99.5",
                 self.outlier_percentile
             )));
+        }
+        for o in &self.outcome {
+            if self.features.contains(o) {
+                return Err(Error::usage(format!(
+                    "{o} is both a clustering feature and an --outcome; outcomes are reported per segment, never clustered: remove it from one of them"
+                )));
+            }
+        }
+        if self.stability_resamples > 1000 {
+            return Err(Error::usage(
+                "--stability-resamples must be between 0 and 1000",
+            ));
+        }
+        if self.stability_resamples > 0 && self.stability_sample < 100 {
+            return Err(Error::usage("--stability-sample must be at least 100"));
         }
         if self.silhouette_sample < 100 {
             return Err(Error::usage("--silhouette-sample must be at least 100"));
@@ -281,6 +311,50 @@ impl RunConfig {
         inputs
     }
 
+    /// Whether the profiling features are the built-in defaults (the CC GENERAL
+    /// columns), which are used when present and skipped when absent.
+    pub fn profile_features_defaulted(&self) -> bool {
+        self.profile_features
+            .iter()
+            .map(String::as_str)
+            .eq(crate::DEFAULT_PROFILE_FEATURES)
+    }
+
+    /// The configuration for `table`: default profiling features it lacks are dropped
+    /// (named ones must exist, and reading already checked them).
+    pub(crate) fn resolved(&self, table: &Table) -> std::borrow::Cow<'_, RunConfig> {
+        if !self.profile_features_defaulted()
+            || self.profile_features.iter().all(|p| numeric_in(table, p))
+        {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut cfg = self.clone();
+        cfg.profile_features.retain(|p| numeric_in(table, p));
+        std::borrow::Cow::Owned(cfg)
+    }
+
+    /// Columns profiled as numbers whatever their values: the clustering features, the
+    /// profiling features and the outcomes.
+    pub fn numeric_columns(&self) -> Vec<String> {
+        let mut v = self.used_columns();
+        for o in &self.outcome {
+            if !v.contains(o) {
+                v.push(o.clone());
+            }
+        }
+        v
+    }
+
+    /// Whether the user named `column` (as a feature, profiling feature, outcome or
+    /// category).
+    pub fn names_column(&self, column: &str) -> bool {
+        let is = |v: &Vec<String>| v.iter().any(|c| c == column);
+        is(&self.features)
+            || (!self.profile_features_defaulted() && is(&self.profile_features))
+            || is(&self.outcome)
+            || self.categorical.as_ref().is_some_and(is)
+    }
+
     /// Clustering features, then profiling features not already among them.
     pub fn used_columns(&self) -> Vec<String> {
         let mut used = self.features.clone();
@@ -295,26 +369,58 @@ impl RunConfig {
     /// How the profile reads columns (`--categorical`, `--additive`).
     pub fn profile_options(&self) -> ProfileOptions {
         ProfileOptions {
-            features: self.features.clone(),
+            features: self.numeric_columns(),
             categorical: self.categorical.clone(),
             additive: self.additive.clone(),
             box_rows: Vec::new(),
         }
     }
 
-    /// What to read: the id, the used columns (required) and every other numeric column.
+    /// What to read: the id, the used columns and outcomes (required; default profiling
+    /// features only when present) and every other numeric column.
     pub fn read_spec(&self) -> ReadSpec {
+        let mut required = if self.profile_features_defaulted() {
+            self.features.clone()
+        } else {
+            self.used_columns()
+        };
+        for o in &self.outcome {
+            if !required.contains(o) {
+                required.push(o.clone());
+            }
+        }
         ReadSpec {
             id: self.id.clone(),
-            required: self.used_columns(),
+            required,
             other_numeric: true,
             delimiter: self.delimiter,
         }
     }
 }
 
+fn numeric_in(table: &Table, name: &str) -> bool {
+    table
+        .info
+        .iter()
+        .any(|i| i.name == name && i.kind == crate::table::ColumnKind::Numeric)
+}
+
 /// `--categorical` and `--additive` must name columns of the input.
 pub(crate) fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
+    for o in &cfg.outcome {
+        if !numeric_in(table, o) {
+            let known = table.info.iter().any(|i| i.name == *o);
+            return Err(Error::usage(if known {
+                format!("--outcome names {o}, which is not a numeric column of {}; give a 0/1 flag or an amount", table.source)
+            } else {
+                format!(
+                    "--outcome names {o}, which {} has no column of; columns: {}",
+                    table.source,
+                    table.header_names().join(", ")
+                )
+            }));
+        }
+    }
     for (flag, list) in [
         ("--categorical", &cfg.categorical),
         ("--additive", &cfg.additive),

@@ -276,7 +276,8 @@ fn segment_table(
     timings: &mut Timings,
 ) -> Result<Segmentation> {
     let mut t = Instant::now();
-    let Scratch { dir, spilled } = scratch;
+    let cfg = &*cfg.resolved(&table);
+    let Scratch { dir, mut spilled } = scratch;
     // Every loaded column can end up in a segment name; its name must fit a model.
     for c in table.columns.iter().filter(|c| !c.name.is_empty()) {
         if let Some(what) = crate::model::check_column_name(&c.name) {
@@ -286,6 +287,21 @@ fn segment_table(
                     "{what}; rename the column (for example in a view) or leave it out of the data"
                 ),
             ));
+        }
+    }
+    // Default profiling features are read like any other column (they may be absent), so
+    // the reader may have put them in its file: they come back to be imputed.
+    if let Some(sp) = &mut spilled {
+        for p in &cfg.profile_features {
+            if table.column(p).is_none() && sp.contains(p) {
+                let mut values = Vec::new();
+                sp.load_into(p, &mut values)?;
+                sp.forget(p);
+                table.columns.push(crate::table::Column {
+                    name: p.clone(),
+                    values,
+                });
+            }
         }
     }
     // The drift baseline: raw values as read, before missing values are filled.
@@ -318,6 +334,8 @@ fn segment_table(
                 .unwrap_or(usize::MAX)
         });
     }
+    // A column whose name suggests a protected attribute is profiled only when named.
+    order.retain(|c| !crate::profile::looks_protected(c) || cfg.names_column(c));
     let mut spilled = match (spilled, dir) {
         (Some(sp), _) => Some(sp),
         (None, Some(dir))
@@ -427,7 +445,19 @@ fn segment_table(
             crate::cluster::distance(x.row(i), c)
         })
         .collect();
+    timings.lap("assign", &mut t);
+    let stability = crate::cluster::stability::measure(
+        &x,
+        &labels,
+        k,
+        cfg.n_init.min(crate::defaults::STABILITY_RESTARTS),
+        cfg.stability_resamples,
+        cfg.stability_sample,
+        cfg.seed,
+    )?;
     drop(x);
+    timings.lap("stability", &mut t);
+    cfg.cancel.check()?;
     let distance_quantiles = {
         let mut per: Vec<Vec<f64>> = vec![Vec::new(); k];
         for (l, dist) in labels.iter().zip(&distances) {
@@ -477,10 +507,27 @@ fn segment_table(
             }
         })
         .collect::<Result<_>>()?;
+    let mut outcomes = Vec::with_capacity(cfg.outcome.len());
+    for o in &cfg.outcome {
+        let f = match table.column(o) {
+            Some(c) => profile::outcome_figures(o, &c.values, &labels, k),
+            None => {
+                let sp = spilled.as_ref().ok_or_else(|| {
+                    Error::input(&table.source, format!("outcome column {o} was not loaded"))
+                })?;
+                let values = load_column(sp, o, &clean_report, n)?;
+                profile::outcome_figures(o, &values, &labels, k)
+            }
+        };
+        outcomes.push(f);
+    }
     drop(spilled);
     let names: Vec<&str> = order.iter().map(String::as_str).collect();
     let mut profile = profile::assemble_all(&names, figures, &labels, k, &popts);
     attach_text_categories(cfg, &table, &clean_report, &labels, k, &mut profile)?;
+    for f in outcomes {
+        profile.attach_outcome(f);
+    }
     rules.check_metrics(&profile)?;
     let centroids_raw: Vec<Vec<f64>> = fit
         .centroids
@@ -557,6 +604,10 @@ fn segment_table(
         feature_distributions,
         distance_quantiles,
         outlier_percentile: cfg.outlier_percentile,
+        stability: stability.map(|(jac, ari, detail)| {
+            let ids: Vec<u32> = profile.segments.iter().map(|s| s.id).collect();
+            crate::cluster::stability::Stability::new(&jac, ari, detail, &ids, cfg.stability_detail)
+        }),
     };
     // The check every reader of the model makes: a model that would be refused when
     // read is not written.
@@ -615,6 +666,8 @@ fn attach_text_categories(
         .iter()
         .filter(|i| i.kind == crate::table::ColumnKind::Text)
         .filter(|i| table.id_column.as_deref() != Some(i.name.as_str()))
+        .filter(|i| !crate::profile::looks_protected(&i.name) || cfg.names_column(&i.name))
+        .filter(|i| !cfg.outcome.contains(&i.name))
         .filter(|i| {
             cfg.categorical
                 .as_ref()
