@@ -335,18 +335,16 @@ fn run_previous_migration_csv_neutralises_formula_names_unless_raw() {
     let dir = tempfile::tempdir().unwrap();
     let (data, a) = data_and_run(dir.path(), "a");
     // The earlier run's labels as `--raw-csv` writes them: names beginning with "=".
-    let labels = std::fs::read_to_string(a.join("labels.csv")).unwrap();
-    let mut edited = String::new();
-    for (i, line) in labels.lines().enumerate() {
-        if i == 0 {
-            edited.push_str(line);
-        } else {
-            let mut f: Vec<String> = line.split(',').map(str::to_string).collect();
-            f[2] = format!("=seg{}", f[1]);
-            edited.push_str(&f.join(","));
-        }
-        edited.push('\n');
+    // Read as CSV: names built from features hold commas ("Low BALANCE, Low CREDIT_LIMIT").
+    let mut rdr = csv::Reader::from_path(a.join("labels.csv")).unwrap();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(rdr.headers().unwrap()).unwrap();
+    for rec in rdr.records() {
+        let mut f: Vec<String> = rec.unwrap().iter().map(str::to_string).collect();
+        f[2] = format!("=seg{}", f[1]);
+        w.write_record(&f).unwrap();
     }
+    let edited = String::from_utf8(w.into_inner().unwrap()).unwrap();
     write(&a.join("labels.csv"), &edited);
     let model = a.join("model.json");
     for (raw, want) in [(false, b'\''), (true, b'=')] {
