@@ -1,7 +1,8 @@
 //! Categorical columns (text, or integer codes): counts of each value per group, capped,
 //! and their mixes attached to the profile.
 
-use super::segment::{index, CategoryMix, CategoryShare, Profile};
+use super::outcome::index;
+use super::segment::{CategoryMix, CategoryShare, Profile};
 
 /// Most distinct values a categorical column keeps; the rest are counted as "other"
 /// so memory stays bounded whatever the column holds.

@@ -5,7 +5,8 @@
 use super::boxes::BoxStats;
 use super::indicators::{Derived, DERIVED};
 use super::kinds::is_additive;
-use super::segment::{index, Indicator, Profile, SegmentProfile, Stat};
+use super::outcome::index;
+use super::segment::{Indicator, Profile, SegmentProfile, Stat};
 
 /// Per-column figures for every group: (sum, count, median) per segment plus portfolio.
 /// Computed one column at a time ([`column_figures`]), so a caller can load a column,

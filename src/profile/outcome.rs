@@ -6,7 +6,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::segment::{index, Profile};
+/// A segment's figure against the portfolio's, as an index (100 = the portfolio).
+pub(super) fn index(seg: Option<f64>, all: Option<f64>) -> Option<f64> {
+    match (seg, all) {
+        (Some(s), Some(a)) if a != 0.0 => Some(s / a * 100.0),
+        _ => None,
+    }
+}
 
 /// The two-sided 95% normal quantile.
 pub const Z95: f64 = 1.959_963_984_540_054;
@@ -101,20 +107,6 @@ pub fn outcome_figures(column: &str, values: &[f64], labels: &[u32], k: usize) -
         }
     };
     (0..=k).map(group).collect()
-}
-
-impl Profile {
-    /// Adds an outcome's figures (`k` segments, then the portfolio) to every group.
-    pub fn attach_outcome(&mut self, figures: Vec<Outcome>) {
-        let k = self.segments.len();
-        for (g, o) in figures.into_iter().enumerate() {
-            if g < k {
-                self.segments[g].outcomes.push(o);
-            } else {
-                self.portfolio.outcomes.push(o);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

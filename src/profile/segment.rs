@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::boxes::BoxStats;
+use super::outcome::Outcome;
 
 /// Figures of one numeric column in one group.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -85,7 +86,7 @@ pub struct SegmentProfile {
     pub categories: Vec<CategoryMix>,
     /// Outcomes (`--outcome`): rate or mean with a 95% interval.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub outcomes: Vec<super::outcome::Outcome>,
+    pub outcomes: Vec<Outcome>,
 }
 
 /// Profiles of every segment and of the portfolio they are indexed against.
@@ -105,7 +106,7 @@ impl SegmentProfile {
         self.stats.iter().find(|s| s.column == column)
     }
     /// An outcome's figures, if it was given.
-    pub fn outcome(&self, column: &str) -> Option<&super::outcome::Outcome> {
+    pub fn outcome(&self, column: &str) -> Option<&Outcome> {
         self.outcomes.iter().find(|o| o.column == column)
     }
     /// A derived indicator, if its columns were present.
@@ -121,11 +122,16 @@ impl SegmentProfile {
     }
 }
 
-/// A group's figure as an index against the portfolio's (100 = average); None when the
-/// portfolio's figure is 0 or either is missing.
-pub(super) fn index(seg: Option<f64>, all: Option<f64>) -> Option<f64> {
-    match (seg, all) {
-        (Some(s), Some(a)) if a != 0.0 => Some(s / a * 100.0),
-        _ => None,
+impl Profile {
+    /// Adds an outcome's figures (`k` segments, then the portfolio) to every group.
+    pub fn attach_outcome(&mut self, figures: Vec<Outcome>) {
+        let k = self.segments.len();
+        for (g, o) in figures.into_iter().enumerate() {
+            if g < k {
+                self.segments[g].outcomes.push(o);
+            } else {
+                self.portfolio.outcomes.push(o);
+            }
+        }
     }
 }
