@@ -32,6 +32,7 @@ fn main() {
     let (Some(model), Some(input), Some(out)) = (model, input, out) else {
         usage()
     };
+    let inputs = cardseg::output::Inputs::none().path(&model).source(&input);
     let fail = |e: cardseg::Error| -> ! {
         eprintln!("error: {e}");
         std::process::exit(1)
@@ -52,7 +53,7 @@ fn main() {
         cardseg::predict::score_table_with_distances(&model, &table).unwrap_or_else(|e| fail(e));
     let score = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    cardseg::output::write_file_atomic(&out, true, |w| {
+    cardseg::output::write_file_atomic(&out, true, &inputs, |w| {
         cardseg::report::files::write_label_rows(
             w,
             &out,

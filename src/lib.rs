@@ -23,6 +23,7 @@ pub mod error;
 pub mod matching;
 pub mod output;
 pub mod progress;
+pub mod readback;
 pub mod rng;
 pub mod stats;
 pub mod text;

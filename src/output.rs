@@ -11,13 +11,14 @@
 //! be the one checked at the start (same inode, still empty or still a cardseg result),
 //! else it is swapped back and the command fails. Files and directories are fsynced before
 //! the rename and the parent directory after it, so a power loss leaves the old or the new
-//! output, never an empty file under the final name. [`refuse_inputs`] keeps a command from
-//! writing over its own inputs.
+//! output, never an empty file under the final name. [`Inputs`], which every writer takes,
+//! keeps a command from writing over, or into, its own inputs.
 
 use std::ffi::CString;
 use std::fs;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -79,6 +80,15 @@ fn sweep_stale(parent: &Path, name: &str) {
 pub fn check_target(path: &Path, force: bool) -> Result<()> {
     match fs::symlink_metadata(path) {
         Err(_) => Ok(()),
+        Ok(m) if m.file_type().is_symlink() && fs::metadata(path).is_err() => {
+            let to = fs::read_link(path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            Err(Error::usage(format!(
+                "{} is a dangling symbolic link (to {to}, which does not exist); remove the link or choose another output",
+                path.display()
+            )))
+        }
         Ok(m) if m.is_dir() => {
             let empty = fs::read_dir(path)
                 .map_err(|e| Error::io(path, "reading", e))?
@@ -104,7 +114,6 @@ pub fn check_target(path: &Path, force: bool) -> Result<()> {
 type Identity = (u64, u64, i64, i64);
 
 fn identity(path: &Path) -> Option<Identity> {
-    use std::os::unix::fs::MetadataExt;
     fs::symlink_metadata(path)
         .ok()
         .map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
@@ -119,42 +128,140 @@ pub fn local_input(input: &str) -> Option<PathBuf> {
     (!input.contains("://")).then(|| PathBuf::from(input))
 }
 
-/// Refuses an output that is one of the command's own inputs (the same file, by device
-/// and inode, whatever path names it) or a directory holding one: `--force` would
-/// otherwise replace the data the command is reading.
-pub fn refuse_inputs(out: &Path, inputs: &[&Path]) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    // Followed through symlinks: the conservative reading of "the same file".
-    let Ok(out_meta) = fs::metadata(out) else {
-        return Ok(());
-    };
-    let out_id = (out_meta.dev(), out_meta.ino());
-    let out_is_dir = out_meta.is_dir();
-    for input in inputs {
-        let Ok(real) = fs::canonicalize(input) else {
-            continue;
-        };
-        let mut p: Option<&Path> = Some(&real);
-        while let Some(q) = p {
-            if identity(q).map(|i| (i.0, i.1)) == Some(out_id) {
-                let what = if out_is_dir && q != real {
-                    "holds"
-                } else {
-                    "is"
-                };
-                return Err(Error::usage(format!(
-                    "{} {what} this command's input {}; writing there would replace the data being read, so choose another output",
-                    out.display(),
-                    input.display()
-                )));
-            }
-            if !out_is_dir {
-                break;
-            }
-            p = q.parent();
+/// Everything a command reads (and any database file it writes besides its output): the
+/// files and directories its output may not be, hold, or sit inside. Every writer of this
+/// module takes one, checks it before anything is created or replaced, and checks it again
+/// at the moment of the commit, so no command can forget it and `--force` never replaces
+/// the data being read.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs(Vec<Input>);
+
+/// One input: its path, and whether an output inside it (a directory) is refused too.
+#[derive(Debug, Clone)]
+struct Input {
+    path: PathBuf,
+    no_inside: bool,
+}
+
+impl Inputs {
+    /// A command that reads no file (generated data).
+    pub fn none() -> Self {
+        Inputs(Vec::new())
+    }
+
+    /// Adds a file or directory the command reads; no output may be written inside such
+    /// a directory either (a run folder given to `compare`).
+    pub fn path(mut self, p: impl Into<PathBuf>) -> Self {
+        self.0.push(Input {
+            path: p.into(),
+            no_inside: true,
+        });
+        self
+    }
+
+    /// Adds an optional file (a flag that may be absent).
+    pub fn maybe(self, p: Option<&Path>) -> Self {
+        match p {
+            Some(p) => self.path(p),
+            None => self,
         }
     }
-    Ok(())
+
+    /// Adds the local file behind an `--input` or database URL (nothing for network
+    /// sources). A source folder (Parquet parts) is read by its `*.parquet` files, which
+    /// no output changes, so an output inside it is left to the reader to judge (a
+    /// directory that is not a source gets the reader's own error).
+    pub fn source(mut self, input: &str) -> Self {
+        if let Some(path) = local_input(input) {
+            self.0.push(Input {
+                path,
+                no_inside: false,
+            });
+        }
+        self
+    }
+
+    /// Refuses an output that is one of these inputs (the same file or directory, by
+    /// device and inode, whatever path names it), a directory holding one, or a path
+    /// inside an input directory: writing there would replace or change the data read.
+    pub fn check(&self, out: &Path) -> Result<()> {
+        let out_real = resolve(out);
+        let out_id = fs::metadata(out)
+            .ok()
+            .map(|m| (m.dev(), m.ino(), m.is_dir()));
+        for Input {
+            path: input,
+            no_inside,
+        } in &self.0
+        {
+            let Ok(real) = fs::canonicalize(input) else {
+                continue;
+            };
+            let Ok(meta) = fs::metadata(&real) else {
+                continue;
+            };
+            let in_id = (meta.dev(), meta.ino());
+            let refuse = |what: &str| {
+                Err(Error::usage(format!(
+                    "{} {what} {}; writing there would replace or change the data being read, so choose another output",
+                    out.display(),
+                    input.display()
+                )))
+            };
+            if let Some((dev, ino, out_is_dir)) = out_id {
+                if (dev, ino) == in_id {
+                    return refuse("is this command's input");
+                }
+                if out_is_dir && real.ancestors().skip(1).any(|a| same(a, (dev, ino))) {
+                    return refuse("holds this command's input");
+                }
+            }
+            if *no_inside && meta.is_dir() {
+                if let Some(o) = &out_real {
+                    if o.ancestors().skip(1).any(|a| same(a, in_id)) {
+                        return refuse("is inside this command's input directory");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `p` (followed through links) is the file or directory `id`.
+fn same(p: &Path, id: (u64, u64)) -> bool {
+    fs::metadata(p).is_ok_and(|m| (m.dev(), m.ino()) == id)
+}
+
+/// The real path `p` names: its longest existing prefix with links resolved, then the
+/// rest as written (None when not even the current directory resolves).
+fn resolve(p: &Path) -> Option<PathBuf> {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(p)
+    };
+    let mut rest = Vec::new();
+    let mut head = abs.as_path();
+    loop {
+        if let Ok(real) = fs::canonicalize(head) {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return Some(out);
+        }
+        rest.push(head.file_name()?.to_os_string());
+        head = head.parent()?;
+    }
+}
+
+/// Refuses an output (`out`, about to be created or replaced) that is, holds or sits
+/// inside one of `inputs`, and an existing one unless `force`: what every command checks
+/// before any work.
+pub fn check_output(out: &Path, force: bool, inputs: &Inputs) -> Result<()> {
+    inputs.check(out)?;
+    check_target(out, force)
 }
 
 /// Flushes a file's or directory's contents to the disk.
@@ -228,14 +335,26 @@ pub struct OutputDir {
     force: bool,
     /// The target's identity when it was checked (`None`: it did not exist).
     checked: Option<Identity>,
+    /// What the command reads: checked again at the commit.
+    inputs: Inputs,
 }
 
 impl OutputDir {
-    /// Checks the target and creates the temporary sibling (so an unwritable place fails
-    /// before any work is done).
-    pub fn create(target: &Path, force: bool) -> Result<Self> {
+    /// Checks the target (not one of `inputs`, nor holding or inside one; absent, empty,
+    /// or a cardseg result with `force`) and creates the temporary sibling (so an
+    /// unwritable place fails before any work is done).
+    pub fn create(target: &Path, force: bool, inputs: &Inputs) -> Result<Self> {
         let (parent, name) = split(target)?;
-        check_target(target, force)?;
+        if let Ok(to) = fs::read_link(target) {
+            if fs::metadata(target).is_ok() {
+                return Err(Error::usage(format!(
+                    "{} is a symbolic link (to {}); cardseg does not write an output directory through a link; give the directory itself or another --out",
+                    target.display(),
+                    to.display()
+                )));
+            }
+        }
+        check_output(target, force, inputs)?;
         if let Ok(m) = fs::symlink_metadata(target) {
             if !m.is_dir() {
                 return Err(Error::usage(format!(
@@ -262,6 +381,7 @@ impl OutputDir {
             created,
             force,
             checked,
+            inputs: inputs.clone(),
         })
     }
 
@@ -293,6 +413,7 @@ impl OutputDir {
             ))
         };
         sync_tree(&self.tmp).map_err(|e| Error::io(&self.target, "writing", e))?;
+        self.inputs.check(&self.target)?;
         match self.checked {
             None => match rename_noreplace(&self.tmp, &self.target) {
                 Ok(()) => {}
@@ -428,15 +549,17 @@ fn renameat2(a: &Path, b: &Path, flags: libc::c_uint) -> std::io::Result<()> {
 /// Writes one file atomically: a temporary sibling, fsynced, then a rename (a no-replace
 /// one without `force`, so a file that appeared meanwhile is never replaced) and an fsync
 /// of the directory. With `force`, the file replaced must still be the one checked at the
-/// start (or absent). The file gets the permissions the user's umask allows (0666 minus
+/// start (or absent). `inputs` are checked before the work and again before the rename.
+/// The file gets the permissions the user's umask allows (0666 minus
 /// umask), like any file they create.
 pub fn write_file_atomic(
     path: &Path,
     force: bool,
+    inputs: &Inputs,
     write: impl FnOnce(&mut dyn Write) -> Result<()>,
 ) -> Result<()> {
     let (parent, name) = split(path)?;
-    check_target(path, force)?;
+    check_output(path, force, inputs)?;
     let checked = identity(path);
     if path.is_dir() {
         return Err(Error::usage(format!(
@@ -466,6 +589,7 @@ pub fn write_file_atomic(
             path.display()
         ))
     };
+    inputs.check(path)?;
     match checked {
         None => {
             tmp.persist_noclobber(path).map_err(|e| {
@@ -525,12 +649,12 @@ mod tests {
     fn refuses_then_replaces_with_force() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out");
-        let o = OutputDir::create(&target, false).unwrap();
+        let o = OutputDir::create(&target, false, &Inputs::none()).unwrap();
         fs::write(o.file("a.txt"), "one").unwrap();
         fs::write(o.file("model.json"), "{}").unwrap();
         o.commit().unwrap();
-        assert!(OutputDir::create(&target, false).is_err());
-        let o = OutputDir::create(&target, true).unwrap();
+        assert!(OutputDir::create(&target, false, &Inputs::none()).is_err());
+        let o = OutputDir::create(&target, true, &Inputs::none()).unwrap();
         fs::write(o.file("a.txt"), "two").unwrap();
         // Before commit, the old result is intact.
         assert_eq!(fs::read_to_string(target.join("a.txt")).unwrap(), "one");
@@ -546,22 +670,26 @@ mod tests {
         let target = dir.path().join("data");
         fs::create_dir(&target).unwrap();
         fs::write(target.join("precious.txt"), "x").unwrap();
-        let e = OutputDir::create(&target, true).err().unwrap().to_string();
+        let e = OutputDir::create(&target, true, &Inputs::none())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("not a cardseg output directory"), "{e}");
         fs::write(target.join("model.json"), "{}").unwrap();
-        assert!(OutputDir::create(&target, true).is_ok());
+        assert!(OutputDir::create(&target, true, &Inputs::none()).is_ok());
     }
 
     #[test]
     fn failed_output_removes_the_directories_it_created() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let _o = OutputDir::create(&dir.path().join("a/b/out"), false).unwrap();
+            let _o =
+                OutputDir::create(&dir.path().join("a/b/out"), false, &Inputs::none()).unwrap();
             assert!(dir.path().join("a/b").is_dir());
         }
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
         fs::write(dir.path().join("f"), "x").unwrap();
-        let e = OutputDir::create(&dir.path().join("f/x/out"), false)
+        let e = OutputDir::create(&dir.path().join("f/x/out"), false, &Inputs::none())
             .err()
             .unwrap()
             .to_string();
@@ -573,7 +701,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out");
         {
-            let o = OutputDir::create(&target, false).unwrap();
+            let o = OutputDir::create(&target, false, &Inputs::none()).unwrap();
             fs::write(o.file("a.txt"), "x").unwrap();
         }
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
@@ -584,7 +712,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out");
         fs::create_dir(&target).unwrap();
-        let o = OutputDir::create(&target, false).unwrap();
+        let o = OutputDir::create(&target, false, &Inputs::none()).unwrap();
         fs::write(o.file("model.json"), "{}").unwrap();
         fs::write(target.join("mine.txt"), "precious").unwrap();
         let e = o.commit().err().unwrap().to_string();
@@ -600,8 +728,8 @@ mod tests {
     fn a_target_created_during_the_run_is_never_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out");
-        let a = OutputDir::create(&target, false).unwrap();
-        let b = OutputDir::create(&target, false).unwrap();
+        let a = OutputDir::create(&target, false, &Inputs::none()).unwrap();
+        let b = OutputDir::create(&target, false, &Inputs::none()).unwrap();
         fs::write(a.file("who"), "a").unwrap();
         fs::write(b.file("who"), "b").unwrap();
         a.commit().unwrap();
@@ -609,7 +737,7 @@ mod tests {
         assert!(e.contains("changed while this command ran"), "{e}");
         assert_eq!(fs::read_to_string(target.join("who")).unwrap(), "a");
         // Even with --force, a result that appeared after the check is not replaced.
-        let c = OutputDir::create(&dir.path().join("o2"), true).unwrap();
+        let c = OutputDir::create(&dir.path().join("o2"), true, &Inputs::none()).unwrap();
         fs::create_dir(dir.path().join("o2")).unwrap();
         fs::write(dir.path().join("o2/model.json"), "{}").unwrap();
         assert!(c.commit().is_err());
@@ -625,7 +753,7 @@ mod tests {
         let target = dir.path().join("out");
         fs::create_dir(&target).unwrap();
         fs::write(target.join("model.json"), "old").unwrap();
-        let o = OutputDir::create(&target, true).unwrap();
+        let o = OutputDir::create(&target, true, &Inputs::none()).unwrap();
         // Someone swaps in another directory with their data.
         fs::rename(&target, dir.path().join("moved")).unwrap();
         fs::create_dir(&target).unwrap();
@@ -638,7 +766,7 @@ mod tests {
     fn a_file_created_while_writing_is_never_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("labels.csv");
-        let e = write_file_atomic(&path, false, |w| {
+        let e = write_file_atomic(&path, false, &Inputs::none(), |w| {
             fs::write(&path, "theirs").unwrap();
             w.write_all(b"ours").map_err(werr(&path))
         })
@@ -649,14 +777,17 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), "theirs");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         // With --force, the file replaced must be the one checked.
-        let e = write_file_atomic(&path, true, |w| {
+        let e = write_file_atomic(&path, true, &Inputs::none(), |w| {
             fs::remove_file(&path).unwrap();
             fs::write(&path, "theirs again").unwrap();
             w.write_all(b"ours").map_err(werr(&path))
         });
         assert!(e.is_err());
         assert_eq!(fs::read_to_string(&path).unwrap(), "theirs again");
-        write_file_atomic(&path, true, |w| w.write_all(b"ours").map_err(werr(&path))).unwrap();
+        write_file_atomic(&path, true, &Inputs::none(), |w| {
+            w.write_all(b"ours").map_err(werr(&path))
+        })
+        .unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "ours");
     }
 
@@ -667,22 +798,68 @@ mod tests {
         fs::write(&input, "x").unwrap();
         let link = dir.path().join("alias.csv");
         std::os::unix::fs::symlink(&input, &link).unwrap();
-        let e = refuse_inputs(&link, &[&input]).err().unwrap().to_string();
+        let e = Inputs::none()
+            .path(&input)
+            .check(&link)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("is this command's input"), "{e}");
         let sub = dir.path().join("res");
         fs::create_dir(&sub).unwrap();
         fs::write(sub.join("labels.csv"), "x").unwrap();
-        let e = refuse_inputs(&sub, &[&sub.join("labels.csv")])
+        let e = Inputs::none()
+            .path(sub.join("labels.csv"))
+            .check(&sub)
             .err()
             .unwrap()
             .to_string();
         assert!(e.contains("holds this command's input"), "{e}");
-        assert!(refuse_inputs(&dir.path().join("other.csv"), &[&input]).is_ok());
-        assert!(refuse_inputs(&sub, &[&input]).is_ok());
+        // Inside an input directory, even where nothing exists yet.
+        let e = Inputs::none()
+            .path(&sub)
+            .check(&sub.join("new/out.csv"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("is inside this command's input"), "{e}");
+        let inputs = Inputs::none().path(&input);
+        assert!(inputs.check(&dir.path().join("other.csv")).is_ok());
+        assert!(inputs.check(&sub).is_ok());
+        // A file input has no inside: its siblings are fine.
+        assert!(Inputs::none()
+            .path(sub.join("labels.csv"))
+            .check(&sub.join("x"))
+            .is_ok());
         assert_eq!(
             local_input("sqlite:///a/b.db"),
             Some(PathBuf::from("/a/b.db"))
         );
         assert_eq!(local_input("https://x/y"), None);
+        // The commit checks again: an input that appeared inside the target meanwhile.
+        let target = dir.path().join("out");
+        let late = target.join("late.csv");
+        let o = OutputDir::create(&target, false, &Inputs::none().path(&late)).unwrap();
+        fs::create_dir(&target).unwrap();
+        fs::write(&late, "x").unwrap();
+        let e = o.commit().err().unwrap().to_string();
+        assert!(e.contains("holds this command's input"), "{e}");
+        assert!(late.is_file());
+    }
+
+    #[test]
+    fn links_are_named_as_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("out");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
+        for force in [false, true] {
+            let e = OutputDir::create(&link, force, &Inputs::none())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains("is a dangling symbolic link"), "{e}");
+        }
+        let e = check_target(&link, false).err().unwrap().to_string();
+        assert!(e.contains("dangling symbolic link"), "{e}");
     }
 }

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::ingest::{self, IdSpec, ReadSpec, Source};
 use crate::labels::Labels;
 use crate::model::Model;
-use crate::output::write_file_atomic;
+use crate::output::{write_file_atomic, Inputs};
 use crate::table::Table;
 use crate::writeback::{LabelRow, LabelTarget, LabelWriter};
 
@@ -58,6 +58,8 @@ pub struct PredictJob<'a> {
     /// The id column of this input (`--id-column NAME`, or row numbers for `--no-id`)
     /// when it differs from the model's; `None` uses the model's.
     pub id: Option<IdSpec>,
+    /// The model file, when the model came from one: the labels may not replace it.
+    pub model_path: Option<&'a Path>,
 }
 
 /// The labels file is CSV: a name ending in another format's extension (`.parquet`,
@@ -80,10 +82,15 @@ fn check_out_extension(out: &Path) -> Result<()> {
 /// database is written first: when it fails, the labels file is not written either.
 pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     let (model, out, force) = (job.model, job.out, job.force);
+    let mut inputs = Inputs::none()
+        .source(&job.source.input)
+        .maybe(job.model_path);
+    if let Some(t) = job.write_labels {
+        inputs = inputs.source(&t.url);
+    }
+    inputs.check(out)?;
     check_out_extension(out)?;
-    crate::output::check_target(out, force)?;
-    let input = crate::output::local_input(&job.source.input);
-    crate::output::refuse_inputs(out, &input.iter().map(|p| p.as_path()).collect::<Vec<_>>())?;
+    crate::output::check_output(out, force, &inputs)?;
     job.source.check()?;
     let writer = job.write_labels.map(LabelWriter::connect).transpose()?;
     let mut spec = read_spec(model, job.delimiter);
@@ -109,7 +116,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
         let scored_at = crate::writeback::now_rfc3339();
         w.write(&mut LabelRow::all(&scored, model), job.checksum, &scored_at)?;
     }
-    write_file_atomic(out, force, |w| {
+    write_file_atomic(out, force, &inputs, |w| {
         crate::report::files::write_label_rows(
             w,
             out,

@@ -45,8 +45,9 @@ pub struct RebuildReport {
 /// a customer left unlabelled. Every row must carry the input row's id, and every name
 /// the model's name for that segment, so labels from another file or model are refused.
 fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Vec<Option<u32>>> {
+    use crate::readback::{line_too_long, open_regular, LineBound, MAX_LABEL_LINE_BYTES};
     let shown = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, "reading labels", e))?;
+    let file = open_regular(path, "reading labels")?;
     let mut head = [0u8; 2];
     let mut f = BufReader::with_capacity(1 << 20, file);
     let reader: Box<dyn Read> = {
@@ -55,16 +56,27 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
             .fill_buf()
             .map_err(|e| Error::io(path, "reading labels", e))?;
         head[..buf.len().min(2)].copy_from_slice(&buf[..buf.len().min(2)]);
+        // Streamed with a bound on each line (after decompression), however large the file.
         if head == [0x1f, 0x8b] {
-            Box::new(flate2::read::MultiGzDecoder::new(f))
+            Box::new(LineBound::new(
+                flate2::read::MultiGzDecoder::new(f),
+                MAX_LABEL_LINE_BYTES,
+            ))
         } else {
-            Box::new(f)
+            Box::new(LineBound::new(f, MAX_LABEL_LINE_BYTES))
         }
     };
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(reader);
     let bad_csv = |e: csv::Error| {
+        if let Some(t) = line_too_long(&e) {
+            return Error::Record {
+                source_name: shown.clone(),
+                line: t.line,
+                message: format!("{t}, which no labels file cardseg writes has; give the labels.csv written by cardseg run or predict"),
+            };
+        }
         let line = e.position().map(|p| p.line()).unwrap_or(0);
         Error::Record {
             source_name: shown.clone(),
@@ -158,12 +170,12 @@ fn read_labels(path: &Path, model: &Model, ids: &crate::table::Ids) -> Result<Ve
 /// unlabelled customers are left out (as the run left out dropped ones), the profile and
 /// summary are recomputed, and the page is written atomically.
 pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
+    let inputs = crate::output::Inputs::none()
+        .path(&req.model)
+        .path(&req.labels)
+        .source(&req.input);
+    crate::output::check_output(&req.out, req.force, &inputs)?;
     let (model, checksum) = Model::load(&req.model)?;
-    crate::output::check_target(&req.out, req.force)?;
-    let input = crate::output::local_input(&req.input);
-    let mut inputs = vec![req.model.as_path(), req.labels.as_path()];
-    inputs.extend(input.as_deref());
-    crate::output::refuse_inputs(&req.out, &inputs)?;
     let mut table = ingest::read(
         &ingest::Source::new(req.input.clone()),
         &model.read_spec(req.delimiter, true),
@@ -254,7 +266,7 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
     };
     let summary = Summary::build(&r);
     let mut bytes = 0u64;
-    crate::output::write_file_atomic(&req.out, req.force, |w| {
+    crate::output::write_file_atomic(&req.out, req.force, &inputs, |w| {
         let mut counted = Counting { inner: w, n: 0 };
         crate::dashboard::render(&mut counted, &r, &summary, &req.out)?;
         bytes = counted.n;

@@ -13,7 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "ground",
         &[
             "error", "defaults", "rng", "stats", "text", "output", "progress", "csvcell", "cancel",
-            "matching",
+            "matching", "readback",
         ],
     ),
     ("data", &["table", "ingest", "generate"]),

@@ -629,7 +629,7 @@ fn unsound_models_are_refused_and_nothing_is_written() {
         let o = export(&p, format);
         assert_clean_error(
             &o,
-            "huge.json: cannot be exported: centroid 3 has the value 1e300 for feature PURCHASES",
+            "huge.json: is inconsistent: centroid 3 has the value 1e300 for feature PURCHASES",
         );
         assert!(!out.exists());
     }

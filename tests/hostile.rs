@@ -634,7 +634,7 @@ fn cases() -> Vec<Case> {
             .err(&["--n-init"]),
         run_case("run: --silhouette-sample 5", &["--silhouette-sample", "5"])
             .input(base())
-            .err(&["--silhouette-sample"]),
+            .usage(&["--silhouette-sample", "from 100 to"]),
         run_case("run: --missing bogus", &["--missing", "bogus"])
             .input(base())
             .usage(&["bogus"]),
@@ -707,7 +707,7 @@ fn cases() -> Vec<Case> {
             &["--naming-rules", "/dev/zero"],
         )
         .input(base())
-        .err(&["/dev/zero", "too large"]),
+        .err(&["/dev/zero", "not a regular file"]),
         run_case(
             "run: --naming-rules binary",
             &["--naming-rules", "rules.toml"],
@@ -785,7 +785,7 @@ fn cases() -> Vec<Case> {
             &["run", "--input", "data/in.csv", "--out", "data", "--force"],
         )
         .file("data/in.csv", base())
-        .err(&["data", "not a cardseg output"]),
+        .err(&["data", "holds this command's input"]),
         run_case("run: output is an existing file", &[])
             .input(base())
             .file("out", "x")
@@ -1022,7 +1022,7 @@ fn cases() -> Vec<Case> {
             ],
         )
         .input(base())
-        .err(&["/dev/zero", "larger"]),
+        .err(&["/dev/zero", "not a regular file"]),
         case(
             "predict: model of 65 MB",
             &[

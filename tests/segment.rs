@@ -68,7 +68,7 @@ fn segment_writes_nothing_and_publish_writes_what_the_cli_writes() {
     let seg = &segmented.segmentation;
     assert_eq!(seg.labels.len(), 4_000);
 
-    let out = OutputDir::create(&cfg.out, false).unwrap();
+    let out = OutputDir::create(&cfg.out, false, &cfg.inputs()).unwrap();
     let summary = Summary::build(seg);
     let mut sinks = run::run_files(&cfg, &out, &summary);
     let mut refs: Vec<&mut dyn cardseg::segmentation::Sink> = sinks

@@ -344,7 +344,7 @@ pub fn run(
     }
     if let Some(out) = &out {
         // Refused before any work, as the CLI does; checked again at the write.
-        check_out(out, cfg.force, &cfg).map_err(err)?;
+        cardseg::output::check_output(out, cfg.force, &inputs(&cfg)).map_err(err)?;
     }
     // Connect to the label database before any work: a wrong URL fails fast.
     let writer = match &cfg.write_labels {
@@ -400,32 +400,15 @@ pub fn run(
     Ok(seg)
 }
 
-/// Refuses `out` before any work, as `cardseg run` does.
-fn check_out(out: &std::path::Path, force: bool, cfg: &RunConfig) -> cardseg::Result<()> {
-    cardseg::output::check_target(out, force)?;
-    refuse_inputs(out, cfg)
-}
-
-/// Refuses an output that is or holds what the run read.
-fn refuse_inputs(out: &std::path::Path, cfg: &RunConfig) -> cardseg::Result<()> {
-    let input = cardseg::output::local_input(&cfg.source.input);
-    let inputs: Vec<&std::path::Path> = input
-        .iter()
-        .chain(&cfg.naming_rules)
-        .map(|p| p.as_path())
-        .collect();
-    cardseg::output::refuse_inputs(out, &inputs)
-}
-
-/// The run's output directory, staged.
-fn create_out(
-    out: &std::path::Path,
-    force: bool,
-    cfg: &RunConfig,
-) -> cardseg::Result<cardseg::output::OutputDir> {
-    let dir = cardseg::output::OutputDir::create(out, force)?;
-    refuse_inputs(out, cfg)?;
-    Ok(dir)
+/// What the run read (the source, unless a table came from Python; the naming rules,
+/// the previous model and its labels, a label database): its output may not be, hold or
+/// sit inside any of them.
+fn inputs(cfg: &RunConfig) -> cardseg::output::Inputs {
+    if cfg.source.input.is_empty() {
+        cfg.inputs_besides_source()
+    } else {
+        cfg.inputs()
+    }
 }
 
 /// A segmentation made by `cardseg.run`, in memory.
@@ -446,7 +429,7 @@ impl Segmentation {
         force: bool,
         writer: Option<LabelWriter>,
     ) -> cardseg::Result<PathBuf> {
-        let dir = create_out(out, force, &self.cfg)?;
+        let dir = cardseg::output::OutputDir::create(out, force, &inputs(&self.cfg))?;
         let mut files = cardseg::run::run_files(&self.cfg, &dir, &self.summary);
         let mut sinks: Vec<&mut dyn Sink> = files
             .iter_mut()

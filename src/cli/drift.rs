@@ -42,6 +42,9 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<bool> {
         force: args.force,
         fail_above: args.fail_above,
     })?;
+    if let Some(w) = &report.warning {
+        eprintln!("warning: {w}");
+    }
     if !quiet {
         if args.json {
             let mut text = serde_json::to_string_pretty(&report).unwrap_or_default();

@@ -53,6 +53,7 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
         },
         out: &args.out,
         force: args.force,
+        model_path: Some(&args.model),
     })?;
     if !quiet {
         super::print(&format!(

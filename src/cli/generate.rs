@@ -43,7 +43,8 @@ pub fn exec(args: Args) -> cardseg::Result<()> {
         drop(csv);
         return cardseg::ingest::parquet::write_table(&table, &args.out, 1 << 20, args.force);
     }
-    cardseg::output::write_file_atomic(&args.out, args.force, |w| {
+    let inputs = cardseg::output::Inputs::none();
+    cardseg::output::write_file_atomic(&args.out, args.force, &inputs, |w| {
         cardseg::generate::generate(args.rows, args.seed, w, &|n| bar.inc(n))
             .map_err(cardseg::output::werr(&args.out))
     })?;

@@ -36,7 +36,6 @@ pub struct Args {
 
 /// `cardseg predict`: labels new customers with a saved model.
 pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
-    cardseg::output::refuse_inputs(&args.out, &[&args.model])?;
     let (model, checksum) = Model::load(&args.model)?;
     if model.distance_quantiles.is_empty() {
         eprintln!("{}", cardseg::lifecycle::outliers::NO_QUANTILES_NOTICE);
@@ -52,6 +51,7 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
         write_labels: target.as_ref(),
         raw_csv: args.raw_csv,
         id: cardseg::ingest::IdSpec::from_flags(args.id_column.as_deref(), args.no_id),
+        model_path: Some(&args.model),
     })?;
     if !quiet {
         let mut text = format!(

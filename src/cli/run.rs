@@ -76,8 +76,8 @@ pub struct Common {
     /// the exact silhouette's work grows with the square of the rows).
     #[arg(long, default_value_t = cardseg::cluster::silhouette::EXACT_MAX_ROWS, value_parser = super::bounded::<0, 200_000>)]
     pub silhouette_exact_max: usize,
-    /// Sample size of the sampled silhouette (2 to 1,000,000).
-    #[arg(long, default_value_t = cardseg::cluster::silhouette::SAMPLE_SIZE, value_parser = super::bounded::<2, 1_000_000>)]
+    /// Sample size of the sampled silhouette (100 to 1,000,000).
+    #[arg(long, default_value_t = cardseg::cluster::silhouette::SAMPLE_SIZE, value_parser = super::bounded::<100, 1_000_000>)]
     pub silhouette_sample: usize,
     /// Field delimiter (default: sniffed from the header; "tab" for tabs).
     #[arg(long, value_parser = super::delimiter)]

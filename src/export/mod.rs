@@ -19,10 +19,7 @@ use crate::clean::MissingPolicy;
 use crate::error::{Error, Result};
 use crate::model::Model;
 
-/// Largest magnitude accepted for a centroid, scaler or fill value: beyond it squared
-/// distances can overflow 64-bit arithmetic, so scores would be infinite or meaningless.
-/// A model trained by cardseg stays far below (scaled centroids lie in [0, 1]).
-pub const MAX_MAGNITUDE: f64 = 1e100;
+pub use crate::model::MAX_MAGNITUDE;
 
 /// The output format of `cardseg export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,13 +57,16 @@ pub struct ExportJob<'a> {
     pub out: &'a Path,
     /// Replace an existing file (`--force`); without it an existing file is refused.
     pub force: bool,
+    /// The model file, when the model came from one: the export may not replace it.
+    pub model_path: Option<&'a Path>,
 }
 
 /// `cardseg export`: builds the SQL or PMML text, then writes it atomically to `out`.
 /// Any problem (a model that cannot be scored outside cardseg, a bad table name, an
 /// existing file without `force`) is reported before anything is written.
 pub fn export(job: &ExportJob) -> Result<()> {
-    crate::output::check_target(job.out, job.force)?;
+    let inputs = crate::output::Inputs::none().maybe(job.model_path);
+    crate::output::check_output(job.out, job.force, &inputs)?;
     let text = match job.format {
         Format::Sql => sql::to_sql(job.model, job.checksum, &job.sql),
         Format::Pmml => pmml::to_pmml(job.model, job.checksum),
@@ -76,7 +76,7 @@ pub fn export(job: &ExportJob) -> Result<()> {
         Error::Model { message, .. } => Error::model(job.model_name, message),
         other => other,
     })?;
-    crate::output::write_file_atomic(job.out, job.force, |w| {
+    crate::output::write_file_atomic(job.out, job.force, &inputs, |w| {
         w.write_all(text.as_bytes())
             .map_err(crate::output::werr(job.out))
     })
@@ -108,106 +108,24 @@ pub(crate) fn fills(model: &Model) -> Vec<Option<f64>> {
         .collect()
 }
 
-/// Checks that the model can be written as exact SQL/PMML arithmetic: every centroid,
-/// scaler and fill value finite and of a sane magnitude (a model loaded from a file has
-/// passed its checksum, but one edited and re-signed, or built in memory, may not be
-/// sound), names without characters no engine can hold, and a segment per centroid.
-/// Every message names the model and the value, and says what to do.
+/// Checks that the model can be written as exact SQL/PMML arithmetic: the one model check
+/// every consumer makes ([`Model::problem`]: finite values of sane magnitude, names
+/// SQL engines and XML can hold, a segment per centroid), for a model built in memory
+/// too (a model loaded from a file has passed it already). Every message names the model
+/// and the value, and says what to do.
 pub fn check_model(model: &Model, checksum: &str) -> Result<()> {
     let shown = if checksum.is_empty() {
         "(in memory)".to_string()
     } else {
         checksum.to_string()
     };
-    let bad = |what: String| {
-        Err(Error::model(
+    match model.problem() {
+        None => Ok(()),
+        Some(what) => Err(Error::model(
             &shown,
             format!("cannot be exported: {what}; re-create the model with cardseg run"),
-        ))
-    };
-    let d = model.features.len();
-    if d == 0 {
-        return bad("it has no features".into());
+        )),
     }
-    if model.k == 0 || model.centroids_scaled.len() != model.k || model.segments.len() != model.k {
-        return bad("the number of centroids or segments does not match k".into());
-    }
-    let s = &model.scaler;
-    if s.scale.len() != d || s.min.len() != d {
-        return bad("the scaler does not match the features".into());
-    }
-    let sane = |v: f64| v.is_finite() && v.abs() <= MAX_MAGNITUDE;
-    let show = |v: f64| {
-        if v.is_finite() {
-            fmt_f64(v)
-        } else {
-            v.to_string()
-        }
-    };
-    for (c, row) in model.centroids_scaled.iter().enumerate() {
-        if row.len() != d {
-            return bad(format!(
-                "centroid {} has {} values for {d} features",
-                c + 1,
-                row.len()
-            ));
-        }
-        for (j, &v) in row.iter().enumerate() {
-            if !sane(v) {
-                return bad(format!(
-                    "centroid {} has the value {} for feature {}, which is not a finite number of sane size (|x| <= 1e100)",
-                    c + 1,
-                    show(v),
-                    model.features[j]
-                ));
-            }
-        }
-    }
-    for (j, f) in model.features.iter().enumerate() {
-        for (what, v) in [("scale", s.scale[j]), ("offset (min)", s.min[j])] {
-            if !sane(v) {
-                return bad(format!(
-                    "the scaler's {what} of feature {f} is {}, not a finite number of sane size (|x| <= 1e100)",
-                    show(v)
-                ));
-            }
-        }
-        if s.scale[j] == 0.0 {
-            return bad(format!("the scaler's scale of feature {f} is 0"));
-        }
-    }
-    for (f, fill) in model.features.iter().zip(fills(model)) {
-        match fill {
-            Some(v) if !sane(v) => {
-                return bad(format!(
-                    "the fill value of feature {f} is {}, not a finite number of sane size",
-                    show(v)
-                ))
-            }
-            None if model.missing_policy != MissingPolicy::Drop => {
-                return bad(format!("feature {f} has no fill value"))
-            }
-            _ => {}
-        }
-    }
-    let names = model
-        .features
-        .iter()
-        .chain(model.id_column.iter())
-        .map(|n| ("column", n))
-        .chain(model.segments.iter().map(|s| ("segment name", &s.name)));
-    for (what, n) in names {
-        if n.is_empty() {
-            return bad(format!("a {what} is empty"));
-        }
-        if n.contains('\0') {
-            return bad(format!(
-                "the {what} {:?} contains a NUL character, which SQL engines and XML cannot hold",
-                n
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Text from the model (a name, a source path) made safe for a one-line comment: line

@@ -36,6 +36,12 @@ pub const WATCH: f64 = 0.1;
 pub const RETRAIN: f64 = 0.25;
 /// Exit status of `cardseg drift` when `--fail-above` is crossed.
 pub const EXIT_FAIL_ABOVE: i32 = 3;
+/// Fewest new customers a drift verdict rests on: below it, shares over ten bins are
+/// noise, so the report gives its figures with a warning and the verdict
+/// [`TOO_FEW`] instead of a band, and `--fail-above` is not applied.
+pub const MIN_CUSTOMERS: u64 = 100;
+/// The verdict of a comparison on fewer than [`MIN_CUSTOMERS`] customers.
+pub const TOO_FEW: &str = "too few customers";
 
 /// PSI of `actual` against `expected` shares, each floored at [`SHARE_FLOOR`].
 pub fn psi(expected: &[f64], actual: &[f64]) -> f64 {
@@ -133,6 +139,10 @@ pub struct DriftReport {
     pub fail_above: Option<f64>,
     /// Whether any PSI is above `fail_above`.
     pub failed: bool,
+    /// Why the verdict is not a band (fewer than [`MIN_CUSTOMERS`] customers); absent
+    /// otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// Compares feature columns (`cols[j]` = raw values of `model.features[j]`, NaN
@@ -215,6 +225,14 @@ pub fn compare(
         })
         .collect();
     let worst = features.iter().map(|f| f.psi).fold(segment_psi, f64::max);
+    let too_few = rows < MIN_CUSTOMERS;
+    let mut features = features;
+    if too_few {
+        for f in &mut features {
+            f.verdict = TOO_FEW;
+        }
+    }
+    let band = |p: f64| if too_few { TOO_FEW } else { verdict(p) };
     Ok(DriftReport {
         model_checksum: checksum.to_string(),
         source: source.to_string(),
@@ -224,10 +242,20 @@ pub fn compare(
         features,
         segments,
         segment_psi,
-        segment_verdict: verdict(segment_psi),
-        verdict: verdict(worst),
+        segment_verdict: band(segment_psi),
+        verdict: band(worst),
         fail_above,
-        failed: fail_above.is_some_and(|t| worst > t),
+        failed: !too_few && fail_above.is_some_and(|t| worst > t),
+        warning: too_few.then(|| {
+            format!(
+                "only {rows} customers in {source}; a drift verdict needs at least {MIN_CUSTOMERS}, so the PSI figures are shown without one{}",
+                if fail_above.is_some() {
+                    format!(" and {} is not applied", Param::FailAbove)
+                } else {
+                    String::new()
+                }
+            )
+        }),
     })
 }
 
@@ -270,10 +298,13 @@ pub fn drift(job: &DriftJob) -> Result<(DriftReport, String)> {
             )));
         }
     }
+    let inputs = crate::output::Inputs::none()
+        .path(job.model_path)
+        .source(&job.source.input);
     let out = job
         .out
         .as_ref()
-        .map(|o| OutputDir::create(o, job.force))
+        .map(|o| OutputDir::create(o, job.force, &inputs))
         .transpose()?;
     job.source.check()?;
     let spec = ReadSpec {
@@ -308,6 +339,9 @@ pub fn markdown(r: &DriftReport) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(s, "# Drift check: {}\n", r.verdict);
+    if let Some(w) = &r.warning {
+        let _ = writeln!(s, "**Warning:** {}.\n", md_escape(w));
+    }
     let _ = writeln!(
         s,
         "{} customers from {} compared with the model's training data (model `{}`). PSI bands: below {WATCH} stable, {WATCH} to {RETRAIN} watch, above {RETRAIN} retrain; shares below {SHARE_FLOOR} count as {SHARE_FLOOR}.\n",

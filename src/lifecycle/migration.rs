@@ -27,14 +27,21 @@ pub const SPLIT_SHARE: f64 = 0.25;
 pub type LabelRecord = (String, Option<(u32, String)>);
 
 /// Reads a labels file written by `run` or `predict` (`ID,segment,segment_name`, any
-/// trailing columns ignored).
+/// trailing columns ignored): a regular file, streamed, each line at most
+/// [`MAX_LABEL_LINE_BYTES`](crate::readback::MAX_LABEL_LINE_BYTES). Ids and names are
+/// read back as they were before formula neutralisation ([`crate::csvcell::restore`]).
 pub fn read_labels(path: &Path) -> Result<Vec<LabelRecord>> {
+    use crate::csvcell::restore;
+    use crate::readback::{line_too_long, open_regular, LineBound, MAX_LABEL_LINE_BYTES};
     let shown = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, "reading labels", e))?;
+    let file = open_regular(path, "reading labels")?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
-        .from_reader(std::io::BufReader::new(file));
+        .from_reader(LineBound::new(
+            std::io::BufReader::new(file),
+            MAX_LABEL_LINE_BYTES,
+        ));
     let bad = |line: u64, message: String| Error::Record {
         source_name: shown.clone(),
         line,
@@ -42,11 +49,15 @@ pub fn read_labels(path: &Path) -> Result<Vec<LabelRecord>> {
     };
     let headers = rdr
         .headers()
-        .map_err(|e| {
-            Error::input(
+        .map_err(|e| match line_too_long(&e) {
+            Some(t) => bad(
+                t.line,
+                format!("{t}, which no labels file cardseg writes has; give a labels.csv written by cardseg"),
+            ),
+            None => Error::input(
                 &shown,
                 format!("cannot read the header ({e}); give a labels.csv written by cardseg"),
-            )
+            ),
         })?
         .clone();
     if headers.len() < 3 || &headers[1] != "segment" || &headers[2] != "segment_name" {
@@ -62,6 +73,12 @@ pub fn read_labels(path: &Path) -> Result<Vec<LabelRecord>> {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
+                if let Some(t) = line_too_long(&e) {
+                    return Err(bad(
+                        t.line,
+                        format!("{t}, which no labels file cardseg writes has; give a labels.csv written by cardseg"),
+                    ));
+                }
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
                 return Err(bad(
                     line,
@@ -82,9 +99,9 @@ pub fn read_labels(path: &Path) -> Result<Vec<LabelRecord>> {
                     ),
                 )
             })?;
-            Some((id, rec[2].to_string()))
+            Some((id, restore(&rec[2]).to_string()))
         };
-        out.push((rec[0].to_string(), seg));
+        out.push((restore(&rec[0]).to_string(), seg));
     }
     Ok(out)
 }
@@ -308,8 +325,11 @@ pub fn migrate(
     })
 }
 
-/// Writes `migration.csv` (one row per non-empty cell) into a directory being built.
-pub fn write_csv(path: &Path, m: &Migration) -> Result<()> {
+/// Writes `migration.csv` (one row per non-empty cell) into a directory being built;
+/// segment names are neutralised against spreadsheet formulas ([`crate::csvcell`]) unless
+/// `raw` (`--raw-csv`).
+pub fn write_csv(path: &Path, m: &Migration, raw: bool) -> Result<()> {
+    use crate::csvcell::cell;
     crate::output::write_file(path, |w| {
         let mut csv = csv::Writer::from_writer(w);
         let err = |e: csv::Error| Error::io(path, "writing", std::io::Error::other(e.to_string()));
@@ -325,9 +345,9 @@ pub fn write_csv(path: &Path, m: &Migration) -> Result<()> {
         for f in &m.flows {
             csv.write_record([
                 f.from_segment.to_string(),
-                f.from_name.clone(),
+                cell(&f.from_name, raw).into_owned(),
                 f.to_segment.to_string(),
-                f.to_name.clone(),
+                cell(&f.to_name, raw).into_owned(),
                 f.customers.to_string(),
                 f.share_of_from.to_string(),
             ])
@@ -337,9 +357,9 @@ pub fn write_csv(path: &Path, m: &Migration) -> Result<()> {
     })
 }
 
-/// Writes migration.csv and migration.json into `out`.
-pub fn write_files(out: &OutputDir, m: &Migration) -> Result<()> {
-    write_csv(&out.file("migration.csv"), m)?;
+/// Writes migration.csv (cells as [`write_csv`] says) and migration.json into `out`.
+pub fn write_files(out: &OutputDir, m: &Migration, raw: bool) -> Result<()> {
+    write_csv(&out.file("migration.csv"), m, raw)?;
     crate::output::write_json(&out.file("migration.json"), m)
 }
 
@@ -347,6 +367,12 @@ pub fn write_files(out: &OutputDir, m: &Migration) -> Result<()> {
 /// written to `out` (migration.csv, migration.json) atomically.
 pub fn compare(before: &Path, after: &Path, out: &Path, force: bool) -> Result<Migration> {
     let (pb, pa) = (labels_path(before), labels_path(after));
+    let inputs = crate::output::Inputs::none()
+        .path(before)
+        .path(after)
+        .path(&pb)
+        .path(&pa);
+    crate::output::check_output(out, force, &inputs)?;
     let lb = read_labels(&pb)?;
     let la = read_labels(&pa)?;
     let m = migrate(
@@ -355,8 +381,8 @@ pub fn compare(before: &Path, after: &Path, out: &Path, force: bool) -> Result<M
         &pa.display().to_string(),
         &la,
     )?;
-    let dir = OutputDir::create(out, force)?;
-    write_files(&dir, &m)?;
+    let dir = OutputDir::create(out, force, &inputs)?;
+    write_files(&dir, &m, false)?;
     dir.commit()?;
     Ok(m)
 }

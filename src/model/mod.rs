@@ -30,7 +30,41 @@ pub const FORMAT: &str = "cardseg-model";
 /// while an older cardseg refuses a version-2 file instead of scoring it as minmax.
 pub const FORMAT_VERSION: u64 = 2;
 /// Models are small; anything larger is not one of ours.
-const MAX_MODEL_BYTES: u64 = 64 << 20;
+pub const MAX_MODEL_BYTES: u64 = 64 << 20;
+/// Longest column name (feature, profiling feature, id column) a model holds, in bytes:
+/// checked by `run` before any work and by every reader of a model, with
+/// [`check_column_name`], so a model that is written can always be read.
+pub const MAX_COLUMN_NAME_BYTES: usize = 256;
+/// Longest segment name: a rule's name or two features' words, plus up to four
+/// qualifiers that each name a column, so names made from any accepted columns fit.
+pub const MAX_SEGMENT_NAME_BYTES: usize = 6 * MAX_COLUMN_NAME_BYTES + 500;
+/// Largest magnitude accepted for a scaled centroid, a scaler value or a fill value:
+/// beyond it squared distances can overflow 64-bit arithmetic, so scores would be
+/// infinite or meaningless. A model trained by cardseg stays far below (scaled centroids
+/// lie in [0, 1] for min-max).
+pub const MAX_MAGNITUDE: f64 = 1e100;
+
+/// Why `name` cannot be a column name in a model (None: it can): empty, holding a NUL
+/// character (which SQL engines and XML cannot hold), or longer than
+/// [`MAX_COLUMN_NAME_BYTES`].
+pub fn check_column_name(name: &str) -> Option<String> {
+    if name.is_empty() {
+        Some("a column name is empty".into())
+    } else if name.contains('\0') {
+        Some(format!(
+            "the column name {} contains a NUL character, which SQL engines and XML cannot hold",
+            crate::error::show_value(name.as_bytes())
+        ))
+    } else if name.len() > MAX_COLUMN_NAME_BYTES {
+        Some(format!(
+            "the column name {} is {} bytes long; a model holds column names of at most {MAX_COLUMN_NAME_BYTES} bytes",
+            crate::error::show_value(name.as_bytes()),
+            name.len()
+        ))
+    } else {
+        None
+    }
+}
 
 /// One segment as the model records it: what `predict` and `serve` return with a label,
 /// so scored customers carry the same name and advice as the training report.
@@ -192,6 +226,15 @@ fn spelled_checksum(raw: &str) -> String {
     sha256_hex(&compact)
 }
 
+/// A number as messages show it: the shortest text that reads back as the same value.
+fn show_number(v: f64) -> String {
+    if v.is_finite() && format!("{v}").len() > 24 {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     let mut hex = String::with_capacity(71);
@@ -257,7 +300,12 @@ impl Model {
         if meta.len() > MAX_MODEL_BYTES {
             return Err(too_large());
         }
-        let bytes = crate::ingest::read_bounded(path, MAX_MODEL_BYTES, "reading model")?
+        // A regular file only (a FIFO would block the open for good), read with a bound.
+        let bytes = crate::readback::read_small(path, MAX_MODEL_BYTES, "reading model")
+            .map_err(|e| match e {
+                Error::Input { message, .. } => Error::model(&shown, message),
+                other => other,
+            })?
             .ok_or_else(too_large)?;
         Self::from_bytes(&bytes, &shown)
     }
@@ -329,47 +377,80 @@ impl Model {
         Ok((model, actual))
     }
 
-    /// Internal consistency, so a model that passed the checksum but was produced by a
-    /// buggy or foreign writer cannot make scoring index out of bounds.
-    fn validate(&self, shown: &str) -> Result<()> {
+    /// Internal consistency and sanity, so a model that passed the checksum but was
+    /// produced by a buggy or foreign writer (or edited and re-signed) cannot make scoring
+    /// index out of bounds, overflow, or carry names no consumer accepts. Every reader of a
+    /// model (predict, serve, export, drift, dashboard, `run --previous`, Python) and
+    /// `run` before it writes one go through this one check; `shown` names the model.
+    pub fn validate(&self, shown: &str) -> Result<()> {
+        match self.problem() {
+            None => Ok(()),
+            Some(what) => Err(Error::model(
+                shown,
+                format!("is inconsistent: {what}; re-create it with cardseg run"),
+            )),
+        }
+    }
+
+    /// What makes the model unusable, if anything (see [`Model::validate`]).
+    pub fn problem(&self) -> Option<String> {
         const MAX_FEATURES: usize = 10_000;
         const MAX_K: usize = 1_000;
-        const MAX_NAME_BYTES: usize = 500;
         const MAX_TEXT_BYTES: usize = 10_000;
         // Fresh ids of `run --previous` grow by at most k per generation.
         const MAX_SEGMENT_ID: usize = 1_000_000;
         let d = self.features.len();
-        let bad = |what: &str| {
-            Err(Error::model(
-                shown,
-                format!("is inconsistent: {what}; re-create it with cardseg run"),
-            ))
-        };
         if d == 0 {
-            return bad("no features");
+            return Some("no features".into());
         }
         // Sanity bounds (the checksum proves integrity, not sanity): far above what any run
         // writes, far below what would make loading or answers huge.
         if d > MAX_FEATURES {
-            return bad(&format!("{d} features, more than {MAX_FEATURES}"));
+            return Some(format!("{d} features, more than {MAX_FEATURES}"));
         }
         if self.k > MAX_K {
-            return bad(&format!("k is {}, more than {MAX_K}", self.k));
+            return Some(format!("k is {}, more than {MAX_K}", self.k));
+        }
+        let names = self
+            .features
+            .iter()
+            .chain(&self.profile_features)
+            .chain(self.id_column.iter());
+        for n in names {
+            if let Some(p) = check_column_name(n) {
+                return Some(p);
+            }
         }
         if self.k == 0
             || self.centroids_scaled.len() != self.k
             || self.centroids.len() != self.k
             || self.segments.len() != self.k
         {
-            return bad("the number of centroids or segments does not match k");
+            return Some("the number of centroids or segments does not match k".into());
         }
         if self
             .centroids_scaled
             .iter()
             .chain(&self.centroids)
-            .any(|c| c.len() != d || c.iter().any(|v| !v.is_finite()))
+            .any(|c| c.len() != d)
         {
-            return bad("a centroid has the wrong length or a non-finite value");
+            return Some("a centroid has the wrong length".into());
+        }
+        let sane = |v: f64| v.is_finite() && v.abs() <= MAX_MAGNITUDE;
+        for (c, row) in self.centroids_scaled.iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                if !sane(v) {
+                    return Some(format!(
+                        "centroid {} has the value {} for feature {}, which is not a finite number of sane size (|x| <= 1e100)",
+                        c + 1,
+                        show_number(v),
+                        self.features[j]
+                    ));
+                }
+            }
+        }
+        if self.centroids.iter().flatten().any(|v| !v.is_finite()) {
+            return Some("a centroid has a non-finite value".into());
         }
         let s = &self.scaler;
         if s.features != self.features
@@ -378,15 +459,22 @@ impl Model {
             || s.data_min.len() != d
             || s.data_max.len() != d
         {
-            return bad("the scaler does not match the features");
+            return Some("the scaler does not match the features".into());
         }
-        if s.scale.iter().chain(&s.min).any(|v| !v.is_finite()) {
-            return bad("the scaler has a non-finite value");
+        for (j, f) in self.features.iter().enumerate() {
+            for (what, v) in [("scale", s.scale[j]), ("offset (min)", s.min[j])] {
+                if !sane(v) {
+                    return Some(format!(
+                        "the scaler's {what} of feature {f} is {}, not a finite number of sane size (|x| <= 1e100)",
+                        show_number(v)
+                    ));
+                }
+            }
         }
         let mut ids: Vec<u32> = self.segments.iter().map(|s| s.id).collect();
         ids.sort_unstable();
         if ids.contains(&0) || ids.windows(2).any(|w| w[0] == w[1]) {
-            return bad("segment ids must be distinct and positive");
+            return Some("segment ids must be distinct and positive".into());
         }
         if !self.distance_quantiles.is_empty()
             && (self.distance_quantiles.len() != self.k
@@ -396,10 +484,10 @@ impl Model {
                         || q.windows(2).any(|w| w[0] > w[1])
                 }))
         {
-            return bad("the distance quantiles do not match the segments");
+            return Some("the distance quantiles do not match the segments".into());
         }
         if !(0.0..=100.0).contains(&self.outlier_percentile) {
-            return bad("the outlier percentile is not between 0 and 100");
+            return Some("the outlier percentile is not between 0 and 100".into());
         }
         // A scale is positive, and maps the training range to a width of at most 1e30 (1
         // for min-max; range / spread, or a log range, for other scalers, always far
@@ -407,7 +495,7 @@ impl Model {
         for j in 0..d {
             let width = s.scale[j] * (s.data_max[j] - s.data_min[j]);
             if s.scale[j] <= 0.0 || !(width.is_finite() && width > 0.0 && width <= 1e30) {
-                return bad(&format!(
+                return Some(format!(
                     "the scale of feature {} ({}) does not fit its training range",
                     self.features[j], s.scale[j]
                 ));
@@ -417,33 +505,44 @@ impl Model {
             // Ids are 1..k, or carried over by `run --previous` (fresh ids above the
             // previous ones): bounded so a re-signed model cannot claim absurd ids.
             if seg.id as usize > MAX_SEGMENT_ID {
-                return bad(&format!(
+                return Some(format!(
                     "segment {} has id {}; ids are at most {MAX_SEGMENT_ID}",
                     i + 1,
                     seg.id
                 ));
             }
-            if seg.name.len() > MAX_NAME_BYTES
+            if seg.name.is_empty() || seg.name.contains('\0') {
+                return Some(format!(
+                    "segment {}'s name is empty or holds a NUL character",
+                    i + 1
+                ));
+            }
+            if seg.name.len() > MAX_SEGMENT_NAME_BYTES
                 || seg.action.len() > MAX_TEXT_BYTES
                 || seg.rationale.len() > MAX_TEXT_BYTES
             {
-                return bad(&format!(
-                    "segment {}'s name, rationale or action is too long (at most {MAX_NAME_BYTES} bytes for a name, {MAX_TEXT_BYTES} for the others)",
+                return Some(format!(
+                    "segment {}'s name, rationale or action is too long (at most {MAX_SEGMENT_NAME_BYTES} bytes for a name, {MAX_TEXT_BYTES} for the others)",
                     i + 1
                 ));
             }
         }
         for f in &self.features {
-            if self.missing_policy != MissingPolicy::Drop
-                && !self
-                    .cleaning
-                    .iter()
-                    .any(|c| &c.column == f && c.fill_value.is_some_and(f64::is_finite))
-            {
-                return bad(&format!("no fill value for feature {f}"));
+            if self.missing_policy == MissingPolicy::Drop {
+                continue;
+            }
+            match self.fill_value(f) {
+                None => return Some(format!("no fill value for feature {f}")),
+                Some(v) if !sane(v) => {
+                    return Some(format!(
+                        "the fill value of feature {f} is {}, not a finite number of sane size (|x| <= 1e100)",
+                        show_number(v)
+                    ))
+                }
+                Some(_) => {}
             }
         }
-        Ok(())
+        None
     }
 
     /// The format version this model is written with: 1 unless it needs version 2

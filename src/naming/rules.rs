@@ -131,7 +131,7 @@ impl Rules {
                 "is a directory; give the naming rules TOML file",
             ));
         }
-        let bytes = crate::ingest::read_bounded(path, MAX_RULES_BYTES, "reading naming rules")?
+        let bytes = crate::readback::read_small(path, MAX_RULES_BYTES, "reading naming rules")?
             .ok_or_else(|| {
                 Error::input(
                     &shown,

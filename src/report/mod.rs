@@ -39,7 +39,7 @@ fn write_all(out: &OutputDir, r: &Segmentation, summary: &Summary, raw_csv: bool
     })?;
     crate::output::write_json(&out.file("summary.json"), summary)?;
     if let Some(m) = r.changes.as_ref().and_then(|c| c.migration.as_ref()) {
-        crate::lifecycle::migration::write_files(out, m)?;
+        crate::lifecycle::migration::write_files(out, m, raw_csv)?;
     }
     let (model_text, _) = r.model.to_json()?;
     let path = out.file("model.json");

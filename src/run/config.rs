@@ -213,6 +213,34 @@ impl RunConfig {
         if self.silhouette_sample < 100 {
             return Err(Error::usage("--silhouette-sample must be at least 100"));
         }
+        self.check_names()
+    }
+
+    /// Column names a model must hold, checked with the bound every reader of a model
+    /// applies ([`crate::model::check_column_name`]), before any data is read.
+    fn check_names(&self) -> Result<()> {
+        use crate::error::Param;
+        let id = match &self.id {
+            IdSpec::Column { name, .. } => Some(name),
+            IdSpec::RowNumber => None,
+        };
+        let named = self
+            .features
+            .iter()
+            .map(|n| (Param::Features.to_string(), n))
+            .chain(
+                self.profile_features
+                    .iter()
+                    .map(|n| (Param::ProfileFeatures.to_string(), n)),
+            )
+            .chain(id.map(|n| ("the id column".to_string(), n)));
+        for (what, name) in named {
+            if let Some(problem) = crate::model::check_column_name(name) {
+                return Err(Error::usage(format!(
+                    "{what}: {problem}; rename the column (for example in a view) or leave it out"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -229,6 +257,30 @@ impl RunConfig {
 }
 
 impl RunConfig {
+    /// Every file the run reads or writes besides its output directory: the input, the
+    /// naming rules, the previous model and its labels, a `--write-labels` SQLite file.
+    /// The output may not be, hold or sit inside any of them.
+    pub fn inputs(&self) -> crate::output::Inputs {
+        self.inputs_besides_source().source(&self.source.input)
+    }
+
+    /// [`RunConfig::inputs`] but the source: for a table already in memory.
+    pub fn inputs_besides_source(&self) -> crate::output::Inputs {
+        let previous_labels = self
+            .previous
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map(|d| d.join("labels.csv"));
+        let mut inputs = crate::output::Inputs::none()
+            .maybe(self.naming_rules.as_deref())
+            .maybe(self.previous.as_deref())
+            .maybe(previous_labels.as_deref());
+        if let Some(t) = &self.write_labels {
+            inputs = inputs.source(&t.url);
+        }
+        inputs
+    }
+
     /// Clustering features, then profiling features not already among them.
     pub fn used_columns(&self) -> Vec<String> {
         let mut used = self.features.clone();

@@ -79,16 +79,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
         .as_ref()
         .map(LabelWriter::connect)
         .transpose()?;
-    // Refuse an existing result and prove the place is writable before any work, and an
-    // output that holds this run's own input (--force would replace it).
-    let out = OutputDir::create(&cfg.out, cfg.force)?;
-    let input = crate::output::local_input(&cfg.source.input);
-    let inputs: Vec<&std::path::Path> = input
-        .iter()
-        .chain(&cfg.naming_rules)
-        .map(|p| p.as_path())
-        .collect();
-    crate::output::refuse_inputs(&cfg.out, &inputs)?;
+    // Refuse an existing result, and an output that is, holds or sits inside one of the
+    // run's inputs, and prove the place is writable, before any work.
+    let out = OutputDir::create(&cfg.out, cfg.force, &cfg.inputs())?;
     let mut t = Instant::now();
     let (table, spilled) = if spill_enabled() {
         ingest::read_spilling(&cfg.source, &cfg.read_spec(), out.path())?
@@ -111,7 +104,7 @@ pub fn run_in_memory(cfg: &RunConfig, table: Table) -> Result<RunResult> {
     cfg.check()?;
     let rules = load_rules(cfg)?;
     let previous = load_previous(cfg)?;
-    let out = OutputDir::create(&cfg.out, cfg.force)?;
+    let out = OutputDir::create(&cfg.out, cfg.force, &cfg.inputs_besides_source())?;
     let mut timings = Timings::default();
     let scratch = Scratch {
         dir: Some(out.path()),
@@ -284,6 +277,17 @@ fn segment_table(
 ) -> Result<Segmentation> {
     let mut t = Instant::now();
     let Scratch { dir, spilled } = scratch;
+    // Every loaded column can end up in a segment name; its name must fit a model.
+    for c in table.columns.iter().filter(|c| !c.name.is_empty()) {
+        if let Some(what) = crate::model::check_column_name(&c.name) {
+            return Err(Error::input(
+                &table.source,
+                format!(
+                    "{what}; rename the column (for example in a view) or leave it out of the data"
+                ),
+            ));
+        }
+    }
     // The drift baseline: raw values as read, before missing values are filled.
     let feature_distributions = cfg
         .features
@@ -551,6 +555,14 @@ fn segment_table(
         distance_quantiles,
         outlier_percentile: cfg.outlier_percentile,
     };
+    // The check every reader of the model makes: a model that would be refused when
+    // read is not written.
+    if let Some(what) = model.problem() {
+        return Err(Error::input(
+            &table.source,
+            format!("the model of this run could not be read back ({what}); nothing was written"),
+        ));
+    }
     let duplicate_ids = table.ids.count_duplicates();
     let (_, checksum) = model.to_json()?;
 

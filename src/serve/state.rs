@@ -207,15 +207,35 @@ impl App {
     }
 }
 
-/// SIGHUP: load the model file again; swap it in only if it loads and verifies.
+/// Longest a SIGHUP reload may take: the file is opened without blocking and read with a
+/// bound, but a stalled file system could still hold the read; the reload is then given
+/// up (and logged) so the next SIGHUP is served.
+pub const RELOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// SIGHUP: load the model file again; swap it in only if it loads and verifies. The
+/// file is read on a blocking thread, waited for at most [`RELOAD_TIMEOUT`]; every
+/// outcome is logged and counted.
 pub(super) async fn reload(app: &Arc<App>) {
     let path = app.model_path.clone();
     let max_body = app.max_body;
     let old = app.current().checksum.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        Model::load(&path).map(|(model, checksum)| Loaded::new(model, checksum, &path, max_body))
-    })
+    let loaded = tokio::time::timeout(
+        RELOAD_TIMEOUT,
+        tokio::task::spawn_blocking(move || {
+            Model::load(&path)
+                .map(|(model, checksum)| Loaded::new(model, checksum, &path, max_body))
+        }),
+    )
     .await;
+    let Ok(loaded) = loaded else {
+        app.metrics.reloaded(false);
+        eprintln!(
+            "SIGHUP: reload refused, still serving {old}: reading {} took more than {} s",
+            app.model_path.display(),
+            RELOAD_TIMEOUT.as_secs()
+        );
+        return;
+    };
     match loaded {
         Ok(Ok(new)) => {
             let checksum = new.checksum.clone();

@@ -1,0 +1,895 @@
+//! Outputs, models and commands against hostile use: `--force` onto a command's own inputs,
+//! formula cells in migration.csv, files read back that are devices, pipes or endless lines,
+//! column names a model cannot hold, a SIGHUP reload of a FIFO, a re-signed unsound model,
+//! dangling links as outputs, and drift on a handful of customers.
+//!
+//! Every test runs the real binary; `CARDSEG_TEST_BIN` points them at another build (to
+//! see them fail on a build without the fixes). Waits are bounded and wait on signals
+//! (a log line, an answer), never on sleeps alone.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::s;
+
+fn bin() -> String {
+    std::env::var("CARDSEG_TEST_BIN").unwrap_or_else(|_| common::BIN.to_string())
+}
+
+/// Runs `cardseg --quiet ARGS`, killed after `limit` (a command that blocks fails the
+/// test instead of hanging it), with its address space capped at 4 GB (one that grows
+/// without bound fails fast instead of taking the machine's memory).
+fn cardseg_within(args: &[&str], limit: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(bin());
+    c.arg("--quiet")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        c.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 4 << 30,
+                rlim_max: 4 << 30,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &lim);
+            Ok(())
+        });
+    }
+    let mut child = c.spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let o = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let e = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cardseg {args:?} did not finish within {limit:?} (it blocked)");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: o.join().unwrap(),
+        stderr: e.join().unwrap(),
+    }
+}
+
+fn cardseg(args: &[&str]) -> Output {
+    cardseg_within(args, Duration::from_secs(300))
+}
+
+fn ok(args: &[&str]) -> Output {
+    let o = cardseg(args);
+    assert!(
+        o.status.success(),
+        "cardseg {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// Asserts a clean failure (exit 1, one `error:` line holding `needle`); returns the line.
+fn clean_error(o: &Output, needle: &str) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "expected exit 1: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    lines[0].to_string()
+}
+
+/// Every file under `dir` with its bytes, to prove nothing changed.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            v.extend(snapshot(&p));
+        } else {
+            v.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    v.sort();
+    v
+}
+
+/// 1,500 synthetic customers and a run on them (k = 3, fast), in `dir`.
+fn data_and_run(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let data = dir.join("data.csv");
+    if !data.exists() {
+        ok(&[
+            "generate",
+            "--rows",
+            "1500",
+            "--seed",
+            "3",
+            "--out",
+            s(&data),
+        ]);
+    }
+    let out = dir.join(name);
+    ok(&[
+        "run",
+        "--input",
+        s(&data),
+        "--out",
+        s(&out),
+        "--k",
+        "3",
+        "--k-max",
+        "3",
+        "--n-init",
+        "1",
+        "--no-dashboard",
+    ]);
+    (data, out)
+}
+
+// ------------------------------------------------------------------ --force and inputs
+
+#[test]
+fn force_never_replaces_or_writes_into_a_commands_own_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, a) = data_and_run(dir.path(), "a");
+    let (_, b) = data_and_run(dir.path(), "b");
+    let model = a.join("model.json");
+    let labels_a = a.join("labels.csv");
+    let before = snapshot(dir.path());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "export",
+                "--model",
+                s(&model),
+                "--format",
+                "sql",
+                "--out",
+                s(&model),
+                "--force",
+            ],
+            "is this command's input",
+        ),
+        (
+            vec![
+                "drift",
+                "--model",
+                s(&model),
+                "--input",
+                s(&data),
+                "--out",
+                s(&a),
+                "--force",
+            ],
+            "holds this command's input",
+        ),
+        (
+            vec![
+                "compare",
+                "--before",
+                s(&a),
+                "--after",
+                s(&b),
+                "--out",
+                s(&a),
+                "--force",
+            ],
+            "this command's input",
+        ),
+        (
+            vec![
+                "run",
+                "--input",
+                s(&data),
+                "--previous",
+                s(&model),
+                "--out",
+                s(&a),
+                "--force",
+                "--k",
+                "3",
+                "--k-max",
+                "3",
+                "--no-dashboard",
+            ],
+            "holds this command's input",
+        ),
+        (
+            vec![
+                "predict",
+                "--model",
+                s(&model),
+                "--input",
+                s(&data),
+                "--out",
+                s(&data),
+                "--force",
+            ],
+            "is this command's input",
+        ),
+        (
+            vec![
+                "dashboard",
+                "--model",
+                s(&model),
+                "--labels",
+                s(&labels_a),
+                "--input",
+                s(&data),
+                "--out",
+                s(&model),
+                "--force",
+            ],
+            "is this command's input",
+        ),
+    ];
+    for (args, needle) in &cases {
+        let o = cardseg(args);
+        clean_error(&o, needle);
+        assert_eq!(snapshot(dir.path()), before, "{args:?} changed files");
+    }
+    // An output inside an input directory: `compare --before A` reads the run folder A.
+    let inside = a.join("migration");
+    let o = cardseg(&[
+        "compare",
+        "--before",
+        s(&a),
+        "--after",
+        s(&b),
+        "--out",
+        s(&inside),
+    ]);
+    clean_error(&o, "is inside this command's input");
+    assert!(!inside.exists());
+    assert_eq!(snapshot(dir.path()), before);
+    // Elsewhere, the same commands work.
+    ok(&[
+        "export",
+        "--model",
+        s(&model),
+        "--format",
+        "sql",
+        "--out",
+        s(&dir.path().join("m.sql")),
+    ]);
+    ok(&[
+        "compare",
+        "--before",
+        s(&a),
+        "--after",
+        s(&b),
+        "--out",
+        s(&dir.path().join("mig")),
+    ]);
+}
+
+// ------------------------------------------------------------------ migration.csv cells
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn migration_csv_neutralises_formula_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = dir.path().join("before.csv");
+    let after = dir.path().join("after.csv");
+    write(
+        &before,
+        "CUST_ID,segment,segment_name\nC1,1,=HYPERLINK(\"x\")\nC2,2,@SUM(A1)\nC3,1,=HYPERLINK(\"x\")\n",
+    );
+    write(
+        &after,
+        "CUST_ID,segment,segment_name\nC1,1,+cmd\nC2,2,-evil\nC3,2,-evil\n",
+    );
+    let out = dir.path().join("mig");
+    ok(&[
+        "compare",
+        "--before",
+        s(&before),
+        "--after",
+        s(&after),
+        "--out",
+        s(&out),
+    ]);
+    let text = std::fs::read_to_string(out.join("migration.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let mut names = 0;
+    for r in rdr.records() {
+        let r = r.unwrap();
+        for i in [1, 3] {
+            let first = r[i].as_bytes()[0];
+            assert_eq!(first, b'\'', "cell {:?} of {text}", &r[i]);
+            names += 1;
+        }
+    }
+    assert_eq!(names, 6, "{text}");
+    // The JSON keeps the names as they are.
+    let json = std::fs::read_to_string(out.join("migration.json")).unwrap();
+    assert!(json.contains("\"from_name\": \"@SUM(A1)\""), "{json}");
+}
+
+#[test]
+fn run_previous_migration_csv_neutralises_formula_names_unless_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, a) = data_and_run(dir.path(), "a");
+    // The earlier run's labels as `--raw-csv` writes them: names beginning with "=".
+    let labels = std::fs::read_to_string(a.join("labels.csv")).unwrap();
+    let mut edited = String::new();
+    for (i, line) in labels.lines().enumerate() {
+        if i == 0 {
+            edited.push_str(line);
+        } else {
+            let mut f: Vec<String> = line.split(',').map(str::to_string).collect();
+            f[2] = format!("=seg{}", f[1]);
+            edited.push_str(&f.join(","));
+        }
+        edited.push('\n');
+    }
+    write(&a.join("labels.csv"), &edited);
+    let model = a.join("model.json");
+    for (raw, want) in [(false, b'\''), (true, b'=')] {
+        let out = dir.path().join(format!("r{raw}"));
+        let mut args = vec![
+            "run",
+            "--input",
+            s(&data),
+            "--previous",
+            s(&model),
+            "--out",
+            s(&out),
+            "--k",
+            "3",
+            "--k-max",
+            "3",
+            "--n-init",
+            "1",
+            "--no-dashboard",
+        ];
+        if raw {
+            args.push("--raw-csv");
+        }
+        ok(&args);
+        let text = std::fs::read_to_string(out.join("migration.csv")).unwrap();
+        let mut rdr = csv::Reader::from_reader(text.as_bytes());
+        let mut seen = 0;
+        for r in rdr.records() {
+            let r = r.unwrap();
+            assert_eq!(r[1].as_bytes()[0], want, "raw {raw}: {text}");
+            seen += 1;
+        }
+        assert!(seen > 0, "{text}");
+    }
+}
+
+// ------------------------------------------------------------------ bounded reads
+
+#[test]
+fn labels_models_and_rules_must_be_regular_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, a) = data_and_run(dir.path(), "a");
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(s(&fifo)).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let limit = Duration::from_secs(60);
+    let out = dir.path().join("x");
+    let labels = a.join("labels.csv");
+    let model = a.join("model.json");
+    let x_csv = dir.path().join("x.csv");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "compare",
+                "--before",
+                "/dev/zero",
+                "--after",
+                s(&labels),
+                "--out",
+                s(&out),
+            ],
+            "/dev/zero: is a device, not a regular file",
+        ),
+        (
+            vec![
+                "dashboard",
+                "--model",
+                s(&model),
+                "--labels",
+                "/dev/zero",
+                "--input",
+                s(&data),
+                "--out",
+                s(&out),
+            ],
+            "/dev/zero: is a device, not a regular file",
+        ),
+        (
+            vec![
+                "compare",
+                "--before",
+                s(&fifo),
+                "--after",
+                s(&labels),
+                "--out",
+                s(&out),
+            ],
+            "is a named pipe (FIFO), not a regular file",
+        ),
+        (
+            vec![
+                "predict",
+                "--model",
+                s(&fifo),
+                "--input",
+                s(&data),
+                "--out",
+                s(&x_csv),
+            ],
+            "is a named pipe (FIFO), not a regular file",
+        ),
+        (
+            vec![
+                "run",
+                "--input",
+                s(&data),
+                "--naming-rules",
+                s(&fifo),
+                "--out",
+                s(&out),
+            ],
+            "is a named pipe (FIFO), not a regular file",
+        ),
+    ];
+    for (args, needle) in &cases {
+        let o = cardseg_within(args, limit);
+        clean_error(&o, needle);
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn a_labels_line_without_end_is_refused_at_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels.csv");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&labels).unwrap());
+        f.write_all(b"CUST_ID,segment,segment_name\nC1,1,").unwrap();
+        let chunk = vec![b'a'; 1 << 20];
+        for _ in 0..65 {
+            f.write_all(&chunk).unwrap();
+        }
+        f.write_all(b"\n").unwrap();
+    }
+    let out = dir.path().join("x");
+    let o = cardseg_within(
+        &[
+            "compare",
+            "--before",
+            s(&labels),
+            "--after",
+            s(&labels),
+            "--out",
+            s(&out),
+        ],
+        Duration::from_secs(120),
+    );
+    clean_error(&o, "line 2 is longer than 64 MB");
+    assert!(!out.exists());
+}
+
+// ------------------------------------------------------------------ column names
+
+/// `data` with the header's `BALANCE` renamed to `name`.
+fn renamed(data: &Path, name: &str, to: &Path) {
+    let text = std::fs::read_to_string(data).unwrap();
+    let (head, rest) = text.split_once('\n').unwrap();
+    let head = head.replace("BALANCE,", &format!("{name},"));
+    write(to, &format!("{head}\n{rest}"));
+}
+
+#[test]
+fn a_model_is_never_written_with_names_its_readers_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = data_and_run(dir.path(), "a");
+    let long = "B".repeat(400);
+    let wide = dir.path().join("wide.csv");
+    renamed(&data, &long, &wide);
+    let out = dir.path().join("long");
+    let features = format!("{long},PURCHASES,CREDIT_LIMIT");
+    let o = cardseg(&[
+        "run",
+        "--input",
+        s(&wide),
+        "--features",
+        &features,
+        "--profile-features",
+        "",
+        "--out",
+        s(&out),
+        "--k",
+        "3",
+        "--n-init",
+        "1",
+        "--no-dashboard",
+    ]);
+    let line = clean_error(&o, "is 400 bytes long");
+    assert!(
+        line.contains("--features") && line.contains("256 bytes"),
+        "{line}"
+    );
+    assert!(!out.exists());
+    // A name at the bound: written, then read by every consumer.
+    let at = "B".repeat(256);
+    let ok_csv = dir.path().join("ok.csv");
+    renamed(&data, &at, &ok_csv);
+    let features = format!("{at},PURCHASES,CREDIT_LIMIT");
+    ok(&[
+        "run",
+        "--input",
+        s(&ok_csv),
+        "--features",
+        &features,
+        "--profile-features",
+        "",
+        "--out",
+        s(&out),
+        "--k",
+        "3",
+        "--n-init",
+        "1",
+        "--no-dashboard",
+    ]);
+    let model = out.join("model.json");
+    ok(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--input",
+        s(&ok_csv),
+        "--out",
+        s(&dir.path().join("p.csv")),
+    ]);
+    ok(&[
+        "export",
+        "--model",
+        s(&model),
+        "--format",
+        "pmml",
+        "--out",
+        s(&dir.path().join("m.pmml")),
+    ]);
+}
+
+// ------------------------------------------------------------------ one model check
+
+#[test]
+fn a_resigned_unsound_model_is_refused_by_every_consumer_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, a) = data_and_run(dir.path(), "a");
+    // Re-sign as the model file's checksum requires: SHA-256 of the `model` object in
+    // compact JSON with sorted keys (serde_json's map), "sha256:" and lowercase hex.
+    let text = std::fs::read_to_string(a.join("model.json")).unwrap();
+    let mut env: serde_json::Value = serde_json::from_str(&text).unwrap();
+    env["model"]["centroids_scaled"][0][0] = serde_json::json!(1e300);
+    let compact = serde_json::to_string(&env["model"]).unwrap();
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(compact.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    env["checksum"] = serde_json::json!(format!("sha256:{hex}"));
+    let bad_dir = dir.path().join("bad");
+    std::fs::create_dir(&bad_dir).unwrap();
+    let bad = bad_dir.join("model.json");
+    write(&bad, &(serde_json::to_string_pretty(&env).unwrap() + "\n"));
+    std::fs::copy(a.join("labels.csv"), bad_dir.join("labels.csv")).unwrap();
+    let feature = env["model"]["features"][0].as_str().unwrap().to_string();
+    let want = format!(
+        "error: model {}: is inconsistent: centroid 1 has the value 1e300 for feature {feature}",
+        bad.display()
+    );
+    let x = dir.path().join("x");
+    let labels_a = a.join("labels.csv");
+    let (p_csv, m_sql, d_html) = (
+        dir.path().join("p.csv"),
+        dir.path().join("m.sql"),
+        dir.path().join("d.html"),
+    );
+    let consumers: Vec<Vec<&str>> = vec![
+        vec![
+            "predict",
+            "--model",
+            s(&bad),
+            "--input",
+            s(&data),
+            "--out",
+            s(&p_csv),
+        ],
+        vec![
+            "export",
+            "--model",
+            s(&bad),
+            "--format",
+            "sql",
+            "--out",
+            s(&m_sql),
+        ],
+        vec![
+            "drift",
+            "--model",
+            s(&bad),
+            "--input",
+            s(&data),
+            "--out",
+            s(&x),
+        ],
+        vec![
+            "dashboard",
+            "--model",
+            s(&bad),
+            "--labels",
+            s(&labels_a),
+            "--input",
+            s(&data),
+            "--out",
+            s(&d_html),
+        ],
+        vec![
+            "run",
+            "--input",
+            s(&data),
+            "--previous",
+            s(&bad),
+            "--out",
+            s(&x),
+            "--no-dashboard",
+        ],
+        vec!["serve", "--model", s(&bad), "--addr", "127.0.0.1:0"],
+    ];
+    let mut lines = Vec::new();
+    for args in &consumers {
+        let o = cardseg_within(args, Duration::from_secs(120));
+        let line = clean_error(&o, &want);
+        lines.push(line);
+    }
+    assert!(lines.windows(2).all(|w| w[0] == w[1]), "{lines:#?}");
+    assert!(!x.exists());
+}
+
+// ------------------------------------------------------------------ serve reload
+
+struct Server {
+    child: Child,
+    port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(model: &Path) -> Server {
+        let mut child = Command::new(bin())
+            .args(["serve", "--model", s(model), "--addr", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                log2.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = lines.next() {
+                let _ = tx.send(first);
+            }
+            for _ in lines {}
+        });
+        let mut server = Server {
+            child,
+            port: 0,
+            log,
+        };
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no listening line: {}", server.log()));
+        server.port = line
+            .strip_prefix("listening on http://127.0.0.1:")
+            .unwrap_or_else(|| panic!("unexpected {line:?}"))
+            .parse()
+            .unwrap();
+        server
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (at most 30 s) until the log shows `needle` `n` times.
+    fn wait_log(&self, needle: &str, n: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= n {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the log never showed {needle:?} {n} times: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn hup(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(
+            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGHUP) },
+            0
+        );
+    }
+
+    fn get(&self, path: &str) -> String {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            c,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut s = String::new();
+        c.read_to_string(&mut s).unwrap();
+        assert!(s.starts_with("HTTP/1.1 200"), "{s}");
+        s
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_reload_of_a_fifo_is_refused_and_later_reloads_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, a) = data_and_run(dir.path(), "a");
+    let model = a.join("model.json");
+    let server = Server::start(&model);
+    server.get("/v1/model");
+    let kept = dir.path().join("kept.json");
+    std::fs::rename(&model, &kept).unwrap();
+    let c = std::ffi::CString::new(s(&model)).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    server.hup();
+    let log = server.wait_log("reload refused", 1);
+    assert!(log.contains("named pipe"), "{log}");
+    // Still answering, and counting the refusal.
+    assert!(server
+        .get("/metrics")
+        .contains("cardseg_model_reloads_total{result=\"refused\"} 1"));
+    std::fs::remove_file(&model).unwrap();
+    std::fs::rename(&kept, &model).unwrap();
+    server.hup();
+    server.wait_log("SIGHUP: reloaded", 1);
+    assert!(server
+        .get("/metrics")
+        .contains("cardseg_model_reloads_total{result=\"ok\"} 1"));
+}
+
+// ------------------------------------------------------------------ small things
+
+#[test]
+fn a_dangling_link_as_output_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, a) = data_and_run(dir.path(), "a");
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
+    for args in [
+        vec![
+            "run",
+            "--input",
+            s(&data),
+            "--out",
+            s(&link),
+            "--no-dashboard",
+        ],
+        vec![
+            "predict",
+            "--model",
+            s(&a.join("model.json")),
+            "--input",
+            s(&data),
+            "--out",
+            s(&link),
+        ],
+    ] {
+        let o = cardseg(&args);
+        clean_error(&o, "is a dangling symbolic link");
+        assert!(std::fs::symlink_metadata(&link).is_ok());
+        assert!(!dir.path().join("nowhere").exists());
+    }
+}
+
+#[test]
+fn drift_on_a_handful_of_customers_gives_no_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, a) = data_and_run(dir.path(), "a");
+    let text = std::fs::read_to_string(&data).unwrap();
+    let one: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+    let small = dir.path().join("one.csv");
+    write(&small, &one);
+    let out = dir.path().join("drift");
+    let o = cardseg(&[
+        "drift",
+        "--model",
+        s(&a.join("model.json")),
+        "--input",
+        s(&small),
+        "--out",
+        s(&out),
+        "--fail-above",
+        "0",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: only 1 customers") && err.contains("at least 100"),
+        "{err}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("drift.json")).unwrap()).unwrap();
+    assert_eq!(json["verdict"], "too few customers");
+    assert!(json["warning"].as_str().is_some(), "{json}");
+    assert_eq!(json["failed"], false);
+    let md = std::fs::read_to_string(out.join("drift.md")).unwrap();
+    assert!(md.starts_with("# Drift check: too few customers"), "{md}");
+    assert!(md.contains("**Warning:**"), "{md}");
+}
+
+#[test]
+fn silhouette_sample_bound_is_the_one_documented() {
+    let o = cardseg(&[
+        "run",
+        "--input",
+        "x.csv",
+        "--out",
+        "x",
+        "--silhouette-sample",
+        "50",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("from 100 to 1000000"), "{err}");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(readme.contains("| `run`: silhouette sample | 20,000 (100–1,000,000) |"));
+}
