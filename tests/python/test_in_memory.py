@@ -73,7 +73,7 @@ def test_run_writes_no_file(cardseg_pkg, real_data, tmp_path):
     cwd.mkdir()
     script = textwrap.dedent(
         f"""
-        import pandas as pd, cardseg
+        import os, pandas as pd, cardseg
         df = pd.read_csv({str(real_data)!r})
         seg = cardseg.run(df, k=3)
         assert len(seg.labels) == len(df)
@@ -82,8 +82,11 @@ def test_run_writes_no_file(cardseg_pkg, real_data, tmp_path):
         assert seg.model.k == 3 and seg.summary_markdown
         assert "plotly" in seg.dashboard()._repr_html_().lower()
         assert seg.directory is None
-        seg = cardseg.run({str(real_data)!r}, k=3)
-        assert seg.labels_arrow().num_rows == len(df)
+        # While the results are alive: nothing in the temporary folder or the cwd.
+        assert os.listdir({str(tmp)!r}) == [] and os.listdir(".") == []
+        seg2 = cardseg.run({str(real_data)!r}, k=3)
+        assert len(seg2.labels) == len(df)
+        assert os.listdir({str(tmp)!r}) == [] and os.listdir(".") == []
         print("done")
         """
     )
