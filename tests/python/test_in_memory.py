@@ -177,3 +177,14 @@ def test_write_refuses_and_keeps_working(cardseg_pkg, real_data, tmp_path):
         ["labels.csv", "k_selection.csv", "segments.csv", "segments.json", "summary.md", "summary.json", "model.json"]
     )
     assert set(seg.timings) >= {"clean", "scale", "kmeans sweep"}
+
+
+def test_write_labels_stores_the_labels_like_the_cli(cardseg_pkg, real_data, tmp_path):
+    import sqlite3
+
+    db = tmp_path / "labels.db"
+    seg = cardseg_pkg.run(real_data, k=3, dashboard=False, write_labels=f"sqlite://{db}", labels_table="segs")
+    rows = sqlite3.connect(db).execute("SELECT COUNT(*), COUNT(DISTINCT segment) FROM segs").fetchone()
+    assert rows == (len(seg.labels), 3)
+    with pytest.raises(cardseg_pkg.UsageError, match="labels_table is the table of write_labels"):
+        cardseg_pkg.run(real_data, labels_table="segs")
