@@ -31,6 +31,12 @@ pub enum Param {
     KMin,
     /// The largest k of the sweep.
     KMax,
+    /// The fixed number of segments.
+    K,
+    /// The customer id column.
+    IdColumn,
+    /// Numbering rows instead of reading an id column.
+    NoId,
     /// The model a retrain continues.
     Previous,
     /// The drift threshold that fails the check.
@@ -57,6 +63,9 @@ impl Param {
             Param::Scaler => "scaler",
             Param::KMin => "k_min",
             Param::KMax => "k_max",
+            Param::K => "k",
+            Param::IdColumn => "id_column",
+            Param::NoId => "no_id",
             Param::Previous => "previous",
             Param::FailAbove => "fail_above",
         }

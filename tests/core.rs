@@ -499,3 +499,40 @@ fn demo_runs_and_can_be_rerun() {
     let o = run(&["demo", "--out", other.to_str().unwrap(), "--rows", "500"]);
     assert_clean_error(&o, "--force");
 }
+
+/// Too few customers for the k asked: the message names the parameter to lower, with its
+/// value — the sweep's top with a fixed k that fits, the fixed k when it does not.
+#[test]
+fn too_few_customers_names_the_k_to_lower() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rows: String = (0..5)
+        .map(|i| format!("c{i},{i},{},{},1,12\n", i * 2, i * 3))
+        .collect();
+    let data = write(
+        d,
+        "five.csv",
+        &format!("CUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT,PAYMENTS,TENURE\n{rows}"),
+    );
+    let err = |extra: &[&str]| {
+        let out = d.join("out");
+        let mut args = vec!["run", "--input", &data, "--out", s(&out)];
+        args.extend_from_slice(extra);
+        let o = quiet(&args);
+        assert!(!o.status.success());
+        assert!(!out.exists());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let e = err(&["--k", "2"]);
+    assert!(
+        e.contains("the k sweep goes up to --k-max 10") && e.contains("lower --k-max below 5"),
+        "{e}"
+    );
+    let e = err(&["--k", "7", "--k-max", "4"]);
+    assert!(
+        e.contains("--k 7 asks for 7 segments") && e.contains("lower --k below 5"),
+        "{e}"
+    );
+    let e = err(&["--k", "5"]);
+    assert!(e.contains("lower --k and --k-max below 5"), "{e}");
+}

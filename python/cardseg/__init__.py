@@ -1,8 +1,9 @@
 """cardseg: customer segmentation (K-Means) in Rust, from Python.
 
-``cardseg.run(data, ...)`` runs the same pipeline as ``cardseg run`` (the same outputs,
-byte for byte, for the same data and parameters); ``cardseg.Model.load(path).predict(data)``
-scores like ``cardseg predict``. ``data`` is a pandas DataFrame, a pyarrow Table or
+``cardseg.run(data, ...)`` runs the ``cardseg run`` pipeline in memory and returns a
+:class:`Segmentation` holding the Rust result (labels, profile, summary, model, dashboard);
+``.write(out)`` writes the same files as ``cardseg run --out``, byte for byte, and nothing
+is written before. ``cardseg.Model.load(path).predict(data)`` scores like ``cardseg predict``. ``data`` is a pandas DataFrame, a pyarrow Table or
 RecordBatchReader, a polars DataFrame (anything with ``__arrow_c_stream__``), or a path
 or URL that the CLI reads (CSV, Parquet, ``sqlite://``, ``postgres://``, ``http(s)://``).
 
@@ -17,7 +18,7 @@ get exactly the numbers the CLI reads.
 
 The GIL is released while Rust works. Ctrl-C raises ``KeyboardInterrupt`` within 50 ms
 and stops the Rust work itself at its next check (between k-means restarts and between
-stages): nothing is written to ``out``.
+stages): nothing is written.
 
 Errors are :class:`cardseg.CardsegError` subclasses with the CLI's one-line messages.
 """
@@ -25,14 +26,10 @@ Errors are :class:`cardseg.CardsegError` subclasses with the CLI's one-line mess
 from __future__ import annotations
 
 import json
-import numbers
 import os
 import secrets
-import shutil
-import tempfile
-import weakref
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 from . import _cardseg
 from .errors import (
@@ -64,12 +61,6 @@ __all__ = [
     "DEFAULT_PROFILE_FEATURES",
     "DEFAULT_ID_COLUMN",
 ]
-
-
-def _columns(value: Union[str, Iterable[str]]) -> list:
-    if isinstance(value, str):
-        return [c.strip() for c in value.split(",") if c.strip()]
-    return [str(c) for c in value]
 
 
 def _source(data: Any, source_name: Optional[str]):
@@ -199,50 +190,24 @@ class Model:
             return ids, idx, np.frombuffer(dist, dtype="<f8").reshape(len(idx), 3)
         return ids, idx
 
-    def _batch(self, ids, idx, dist=None):
-        import numpy as np
-        import pyarrow as pa
-
-        mask = idx < 0
-        # Segment ids are the model's (1..k, or carried over by `run --previous`).
-        seg_ids = np.asarray(self.segment_ids, dtype=np.int32)
-        seg = pa.array(seg_ids[np.where(mask, 0, idx)], mask=mask)
-        names = pa.array(self.segment_names, type=pa.string()).take(
-            pa.array(np.where(mask, 0, idx), mask=mask)
-        )
-        header = self.id_column or "row"
-        arrays = [ids.cast(pa.string()), seg, names]
-        fields = [header, "segment", "segment_name"]
-        if dist is not None:
-            pct = dist[:, 2]
-            unknown = np.isnan(pct)
-            threshold = self.outlier_percentile
-            arrays += [
-                pa.array(dist[:, 0], mask=mask),
-                pa.array(pct, mask=unknown),
-                pa.array(pct > threshold, mask=unknown),
-            ]
-            fields += ["distance", "distance_percentile", "outlier"]
-        return pa.RecordBatch.from_arrays(arrays, names=fields)
-
     def predict_arrow(self, data: Any, *, source_name: Optional[str] = None, delimiter=None, outliers=False):
         """Like :meth:`predict`, as a pyarrow RecordBatch (id: string, segment: int32,
-        segment_name: string, and with ``outliers=True`` the outlier columns)."""
-        if outliers:
-            ids, idx, dist = self._score_arrow(data, source_name, delimiter, distances=True)
-            return self._batch(ids, idx, dist)
-        ids, idx = self._score_arrow(data, source_name, delimiter)
-        return self._batch(ids, idx)
+        segment_name: string, and with ``outliers=True`` distance, distance_percentile and
+        outlier, computed in Rust by the rule ``cardseg predict`` applies)."""
+        import pyarrow as pa
+
+        src, name = _source(data, source_name)
+        # One batch: the Rust side builds the whole result at once.
+        return pa.RecordBatchReader._import_from_c_capsule(
+            self._m.predict(src, name, delimiter, outliers)
+        ).read_next_batch()
 
     def predict(self, data: Any, *, source_name: Optional[str] = None, delimiter=None):
         """Scores ``data`` like ``cardseg predict``: a pandas DataFrame with the columns of its
         labels file (id, segment, segment_name, distance, distance_percentile, outlier; the
         last two empty for a model written before distance quantiles existed)."""
-        import pandas as pd
-        import pyarrow as pa
-
-        batch = self.predict_arrow(data, source_name=source_name, delimiter=delimiter, outliers=True)
-        return batch.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype(), pa.bool_(): pd.BooleanDtype()}.get)
+        src, name = _source(data, source_name)
+        return _labels_frame(self._m.predict(src, name, delimiter, True))
 
     def __repr__(self) -> str:
         return repr(self._m)
@@ -258,68 +223,69 @@ class _Html:
         return self.html
 
 
-def _remove(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+def _labels_frame(capsule):
+    """pandas DataFrame of a labels stream (segment Int32, outlier boolean, both nullable)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    table = pa.RecordBatchReader._import_from_c_capsule(capsule).read_all()
+    return table.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype(), pa.bool_(): pd.BooleanDtype()}.get)
 
 
 class Segmentation:
-    """The result of :func:`run`: the files ``cardseg run --out`` writes, read on demand.
+    """The result of :func:`run`, held in memory by the Rust library: labels, profile,
+    summary and model are built from it on demand, and no file is written until
+    :meth:`write` (``cardseg run --out``'s files, byte for byte)."""
 
-    Kept in a temporary directory removed when this object is garbage-collected;
-    :meth:`save` copies them (byte for byte) to a directory of your choice.
-    """
-
-    def __init__(self, directory: str, cleanup: Optional[str] = None, inputs: Sequence[str] = ()):
-        self._dir = Path(directory)
+    def __init__(self, native: "_cardseg.Segmentation", directory: Optional[Union[str, os.PathLike]] = None):
+        self._s = native
         self._cache: dict = {}
-        # What the run read: save() never writes over, around or into them.
-        self._inputs = list(inputs)
-        if cleanup is not None:
-            self._finalizer = weakref.finalize(self, _remove, cleanup)
+        self._dir = None if directory is None else Path(directory)
 
     @property
-    def directory(self) -> Path:
-        """Where the result's files are (temporary unless ``run(..., out=...)`` was used)."""
+    def directory(self) -> Optional[Path]:
+        """The folder this result was last written to (``run(..., out=...)`` or
+        :meth:`write`); None while it lives only in memory."""
         return self._dir
 
-    def _csv(self, name: str, column_types=None):
-        import pyarrow.csv as pcsv
+    def labels_arrow(self):
+        """The labels as a pyarrow Table (see :attr:`labels`)."""
+        import pyarrow as pa
 
-        return pcsv.read_csv(
-            self._dir / name,
-            convert_options=pcsv.ConvertOptions(
-                column_types=column_types or {}, strings_can_be_null=False
-            ),
-        )
+        return pa.RecordBatchReader._import_from_c_capsule(self._s.labels_arrow()).read_all()
 
     @property
     def labels(self):
-        """pandas DataFrame of ``labels.csv``: id (text), segment (Int64; missing for customers
-        dropped with ``missing="drop"``), segment_name, and any further columns."""
+        """pandas DataFrame with the columns of ``labels.csv``, every input row in input
+        order: the id (text), segment (Int32), segment_name, distance, distance_percentile
+        and outlier (boolean); missing for customers dropped with ``missing="drop"``."""
         if "labels" not in self._cache:
-            import pandas as pd
-            import pyarrow as pa
-
-            header = self.model.id_column or "row"
-            t = self._csv(
-                "labels.csv",
-                {header: pa.string(), "segment": pa.int64(), "segment_name": pa.string()},
-            )
-            self._cache["labels"] = t.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+            self._cache["labels"] = _labels_frame(self._s.labels_arrow())
         return self._cache["labels"]
 
     @property
     def segments(self):
-        """pandas DataFrame of ``segments.csv`` (the profile: one row per segment)."""
+        """pandas DataFrame of the segment profile: the columns of ``segments.csv`` (one row
+        per segment), built from the segmentation itself; undefined figures are NaN."""
         if "segments" not in self._cache:
-            self._cache["segments"] = self._csv("segments.csv").to_pandas()
+            import pandas as pd
+
+            header, rows = self._s.segments_table()
+            self._cache["segments"] = pd.DataFrame(rows, columns=header)
         return self._cache["segments"]
 
     @property
     def k_selection(self):
-        """pandas DataFrame of ``k_selection.csv``: inertia and silhouette per k, the chosen k."""
+        """pandas DataFrame of the k sweep (``k_selection.csv``): inertia and silhouette per
+        k, and which k was chosen."""
         if "k_selection" not in self._cache:
-            self._cache["k_selection"] = self._csv("k_selection.csv").to_pandas()
+            import pandas as pd
+
+            cols = ["k", "inertia", "silhouette", "silhouette_method", "silhouette_std_error",
+                    "silhouette_sample_size", "chosen"]
+            frame = pd.DataFrame(self._s.k_selection(), columns=cols)
+            # An exact silhouette has no standard error: NaN, as in a float column.
+            self._cache["k_selection"] = frame.astype({"silhouette_std_error": "float64"})
         return self._cache["k_selection"]
 
     @property
@@ -329,30 +295,39 @@ class Segmentation:
 
     @property
     def summary(self) -> dict:
-        """``summary.json`` as a dict."""
-        return json.loads((self._dir / "summary.json").read_text(encoding="utf-8"))
+        """The executive summary (what ``summary.json`` holds) as a dict."""
+        return json.loads(self._s.summary_json())
 
     @property
     def summary_markdown(self) -> str:
         """``summary.md``: the executive summary."""
-        return (self._dir / "summary.md").read_text(encoding="utf-8")
+        return self._s.summary_markdown()
 
     @property
     def model(self) -> Model:
+        """The run's model (what ``model.json`` holds)."""
         if "model" not in self._cache:
-            self._cache["model"] = Model.load(self._dir / "model.json")
+            self._cache["model"] = Model(self._s.model())
         return self._cache["model"]
 
+    @property
+    def timings(self) -> dict:
+        """Wall-clock seconds of each stage (``cardseg run --timings``)."""
+        return dict(self._s.timings())
+
+    def write(self, out: Union[str, os.PathLike], *, force: bool = False) -> Path:
+        """Writes the run's files to ``out`` exactly as ``cardseg run --out`` would (atomic;
+        refused when ``out`` exists unless ``force``, never over a directory that is not a
+        cardseg result, nor onto, around or into what the run read)."""
+        self._dir = Path(self._s.write(os.fspath(out), force))
+        return self._dir
+
     def save(self, out: Union[str, os.PathLike], *, force: bool = False) -> Path:
-        """Writes the run's files to ``out`` like ``cardseg run --out`` (atomic; refused when
-        ``out`` exists unless ``force``, and never over a directory that is not a cardseg result)."""
-        return Path(_cardseg.save(str(self._dir), os.fspath(out), force, self._inputs))
+        """Same as :meth:`write`."""
+        return self.write(out, force=force)
 
     def _dashboard_html(self) -> str:
-        path = self._dir / "dashboard.html"
-        if not path.is_file():
-            raise UsageError("this run has no dashboard (it was run with dashboard=False)")
-        return path.read_text(encoding="utf-8")
+        return self._s.dashboard_html()
 
     def dashboard(self, height: int = 900):
         """The interactive dashboard, shown inline when it is a notebook cell's value
@@ -366,7 +341,7 @@ class Segmentation:
         )
 
     def write_dashboard(self, path: Union[str, os.PathLike], *, force: bool = False) -> Path:
-        """Copies ``dashboard.html`` (self-contained, works offline) to ``path``: written
+        """Writes ``dashboard.html`` (self-contained, works offline) to ``path``: written
         whole or not at all; an existing ``path`` is replaced only with ``force=True``."""
         path = Path(path)
         exists = OutputExistsError(
@@ -424,83 +399,91 @@ class Segmentation:
 
     def summary_counts(self) -> list:
         """Customers per segment, in segment order."""
-        return [int(s["customers"]) for s in json.loads((self._dir / "segments.json").read_text())["segments"]]
+        return list(self._s.segment_customers())
+
+
+_D = _cardseg.defaults()
+
+
+def defaults() -> dict:
+    """Every keyword of :func:`run` with its default: those of ``cardseg run``, read from
+    the Rust library (one definition for the CLI and Python)."""
+    return dict(_D)
 
 
 def run(
     data: Any,
-    features: Union[str, Sequence[str]] = tuple(DEFAULT_FEATURES),
-    profile_features: Union[str, Sequence[str]] = tuple(DEFAULT_PROFILE_FEATURES),
-    id_column: Optional[str] = None,
+    features: Union[str, Sequence[str]] = tuple(_D["features"]),
+    profile_features: Union[str, Sequence[str]] = tuple(_D["profile_features"]),
+    id_column: Optional[str] = _D["id_column"],
     *,
-    no_id: bool = False,
-    k: Union[str, int] = "auto",
-    k_min: int = 2,
-    k_max: int = 10,
-    k_rule: str = "knee",
-    n_init: int = 10,
-    seed: int = 42,
-    missing: str = "median",
-    naming_rules: Optional[Union[str, os.PathLike]] = None,
-    silhouette_exact_max: int = _cardseg.SILHOUETTE_EXACT_MAX,
-    silhouette_sample: int = _cardseg.SILHOUETTE_SAMPLE,
-    delimiter: Optional[str] = None,
-    dashboard: bool = True,
-    out: Optional[Union[str, os.PathLike]] = None,
-    force: bool = False,
+    no_id: bool = _D["no_id"],
+    missing: str = _D["missing"],
+    k: Union[str, int] = _D["k"],
+    k_min: int = _D["k_min"],
+    k_max: int = _D["k_max"],
+    k_rule: str = _D["k_rule"],
+    n_init: int = _D["n_init"],
+    seed: int = _D["seed"],
+    naming_rules: Optional[Union[str, os.PathLike]] = _D["naming_rules"],
+    raw_csv: bool = _D["raw_csv"],
+    silhouette_exact_max: int = _D["silhouette_exact_max"],
+    silhouette_sample: int = _D["silhouette_sample"],
+    delimiter: Optional[str] = _D["delimiter"],
+    dashboard: bool = _D["dashboard"],
+    out: Optional[Union[str, os.PathLike]] = _D["out"],
+    force: bool = _D["force"],
+    scaler: str = _D["scaler"],
+    categorical: Optional[Union[str, Sequence[str]]] = _D["categorical"],
+    additive: Optional[Union[str, Sequence[str]]] = _D["additive"],
+    previous: Optional[Union[str, os.PathLike]] = _D["previous"],
+    outlier_percentile: float = _D["outlier_percentile"],
+    train_sample: Optional[int] = _D["train_sample"],
+    table: Optional[str] = _D["table"],
+    query: Optional[str] = _D["query"],
+    token_env: Optional[str] = _D["token_env"],
+    timeout_secs: int = _D["timeout_secs"],
+    max_download_mb: int = _D["max_download_mb"],
+    max_pages: int = _D["max_pages"],
+    max_total_download_mb: int = _D["max_total_download_mb"],
+    total_timeout_secs: int = _D["total_timeout_secs"],
+    max_columns: int = _D["max_columns"],
+    max_record_mb: int = _D["max_record_mb"],
+    write_labels: Optional[str] = _D["write_labels"],
+    labels_table: str = _D["labels_table"],
     source_name: Optional[str] = None,
-    table: Optional[str] = None,
-    query: Optional[str] = None,
 ) -> Segmentation:
-    """Segments the customers of ``data`` with the ``cardseg run`` pipeline.
+    """Segments the customers of ``data`` with the ``cardseg run`` pipeline, in memory.
 
-    Every parameter is the CLI flag of the same name (``--features``, ``--k``, ...).
-    ``id_column=None`` uses ``CUST_ID`` when present and numbers rows from 1 otherwise;
-    ``no_id=True`` always numbers rows. ``out`` also saves the files there (as
-    ``cardseg run --out``; refused if it exists unless ``force``). ``source_name`` is the
-    name messages and ``model.json`` (``training_source``) show for a DataFrame (default:
-    "pandas DataFrame", "pyarrow table", "polars DataFrame"; a path shows itself).
+    Every keyword is the ``cardseg run`` flag of the same name (``k_min`` is ``--k-min``)
+    with the same default (:func:`defaults`); ``dashboard=False`` is ``--no-dashboard``.
+    Column lists take a list or one comma-separated string. ``id_column=None`` uses
+    ``CUST_ID`` when present and numbers rows from 1 otherwise; ``no_id=True`` always
+    numbers rows. Nothing is written unless asked: ``out`` writes the files there as
+    ``cardseg run --out`` does (refused before any work if it exists, unless ``force``);
+    ``write_labels`` (with ``labels_table``, default ``cardseg_labels``) stores the labels
+    in a database table. ``source_name`` is the name messages and ``model.json``
+    (``training_source``) show for a DataFrame (default: "pandas DataFrame", "pyarrow
+    table", "polars DataFrame"; a path shows itself).
     """
-    if isinstance(k, bool) or not isinstance(k, (str, numbers.Integral)):
-        raise UsageError(f'k takes "auto" or a whole number, not {k!r}')
-    if not isinstance(k, str):
-        k = int(k)
-    # The files the run reads: the output may not be, hold or sit inside one of them.
-    inputs = [os.fspath(p) for p in (data, naming_rules) if isinstance(p, (str, os.PathLike))]
-    if out is not None:
-        # Refused before any work, as the CLI does; save() checks again when writing.
-        _cardseg.check_out(os.fspath(out), force, inputs)
     src, name = _source(data, source_name)
-    tmp = tempfile.mkdtemp(prefix="cardseg-")
-    try:
-        done = _cardseg.run(
-            src,
-            name,
-            os.path.join(tmp, "result"),
-            _columns(features),
-            _columns(profile_features),
-            id_column,
-            no_id,
-            missing,
-            str(k),
-            k_min,
-            k_max,
-            k_rule,
-            n_init,
-            seed,
-            None if naming_rules is None else os.fspath(naming_rules),
-            silhouette_exact_max,
-            silhouette_sample,
-            delimiter,
-            dashboard,
-            False,
-            table,
-            query,
-        )
-    except BaseException:
-        _remove(tmp)
-        raise
-    seg = Segmentation(done, cleanup=tmp, inputs=inputs)
-    if out is not None:
-        seg.save(out, force=force)
-    return seg
+    options = dict(
+        features=features, profile_features=profile_features, id_column=id_column, no_id=no_id,
+        missing=missing, k=k, k_min=k_min, k_max=k_max, k_rule=k_rule, n_init=n_init, seed=seed,
+        naming_rules=naming_rules, raw_csv=raw_csv, silhouette_exact_max=silhouette_exact_max,
+        silhouette_sample=silhouette_sample, delimiter=delimiter, dashboard=dashboard, out=out,
+        force=force, scaler=scaler, categorical=categorical, additive=additive, previous=previous,
+        outlier_percentile=outlier_percentile, train_sample=train_sample, table=table, query=query,
+        token_env=token_env, timeout_secs=timeout_secs, max_download_mb=max_download_mb,
+        max_pages=max_pages, max_total_download_mb=max_total_download_mb,
+        total_timeout_secs=total_timeout_secs, max_columns=max_columns, max_record_mb=max_record_mb,
+        write_labels=write_labels, labels_table=labels_table,
+    )
+    for key in ("features", "profile_features", "categorical", "additive"):
+        if isinstance(options[key], (tuple, list)):
+            options[key] = [str(c) for c in options[key]]
+    for key in ("naming_rules", "previous", "out"):
+        if options[key] is not None:
+            options[key] = os.fspath(options[key])
+    native = _cardseg.run(src, name, **options)
+    return Segmentation(native, None if out is None else os.fspath(out))

@@ -1,6 +1,6 @@
-"""Type stubs of the native module (python/src/lib.rs). Use the wrappers in ``cardseg``."""
+"""Type stubs of the native module (python/src/lib.rs, segmentation.rs). Use the wrappers in ``cardseg``."""
 
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 __version__: str
 SILHOUETTE_EXACT_MAX: int
@@ -9,33 +9,23 @@ DEFAULT_FEATURES: List[str]
 DEFAULT_PROFILE_FEATURES: List[str]
 DEFAULT_ID_COLUMN: str
 
-def run(
-    data: Any,
-    source_name: str,
-    out: str,
-    features: List[str],
-    profile_features: List[str],
-    id_column: Optional[str],
-    no_id: bool,
-    missing: str,
-    k: str,
-    k_min: int,
-    k_max: int,
-    k_rule: str,
-    n_init: int,
-    seed: int,
-    naming_rules: Optional[str],
-    silhouette_exact_max: int,
-    silhouette_sample: int,
-    delimiter: Optional[str],
-    dashboard: bool,
-    force: bool,
-    table: Optional[str] = None,
-    query: Optional[str] = None,
-) -> str: ...
-def check_out(out: str, force: bool = False, inputs: List[str] = ...) -> None: ...
-def save(src: str, out: str, force: bool = False, inputs: List[str] = ...) -> str: ...
+def defaults() -> Dict[str, Any]: ...
+def run(data: Any, source_name: str, **options: Any) -> "Segmentation": ...
 def set_quiet(quiet: bool) -> None: ...
+
+class Segmentation:
+    def write(self, out: str, force: bool = False) -> str: ...
+    def labels_arrow(self) -> Any: ...
+    def summary_json(self) -> str: ...
+    def summary_markdown(self) -> str: ...
+    def segments_table(self) -> Tuple[List[str], List[List[Any]]]: ...
+    def k_selection(self) -> List[Tuple[int, float, float, str, Optional[float], int, bool]]: ...
+    def model(self) -> "Model": ...
+    @property
+    def has_dashboard(self) -> bool: ...
+    def dashboard_html(self) -> str: ...
+    def segment_customers(self) -> List[int]: ...
+    def timings(self) -> List[Tuple[str, float]]: ...
 
 class Model:
     @staticmethod
@@ -70,4 +60,7 @@ class Model:
     def score(
         self, data: Any, source_name: str, delimiter: Optional[str] = None, distances: bool = False
     ) -> Tuple[bytes, bytes, bytes, bytes]: ...
+    def predict(
+        self, data: Any, source_name: str, delimiter: Optional[str] = None, outliers: bool = True
+    ) -> Any: ...
     def scaled(self, data: Any, source_name: str) -> bytes: ...

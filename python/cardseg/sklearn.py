@@ -38,6 +38,9 @@ _ONE = (
 
 #: scikit-learn checks the estimator does not pass, and why (``check_estimator``'s
 #: ``expected_failed_checks``; tests/python/test_package.py runs every other check).
+#: ``cardseg run``'s defaults, from the Rust library.
+_D = cardseg.defaults()
+
 SKIPPED_CHECKS: dict = {
     "check_dont_overwrite_parameters": _ONE,
     "check_methods_subset_invariance": _ONE,
@@ -48,7 +51,7 @@ SKIPPED_CHECKS: dict = {
 
 def _seed(random_state) -> int:
     if random_state is None:
-        return 42
+        return _D["seed"]
     if isinstance(random_state, numbers.Integral):
         if random_state < 0:
             raise ValueError(f"random_state must be a non-negative int, not {random_state}")
@@ -76,12 +79,12 @@ class CardsegKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self,
         n_clusters=8,
         *,
-        k_min=2,
-        k_max=10,
-        k_rule="knee",
-        n_init=10,
-        missing="median",
-        random_state=42,
+        k_min=_D["k_min"],
+        k_max=_D["k_max"],
+        k_rule=_D["k_rule"],
+        n_init=_D["n_init"],
+        missing=_D["missing"],
+        random_state=_D["seed"],
     ):
         self.n_clusters = n_clusters
         self.k_min = k_min

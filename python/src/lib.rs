@@ -1,35 +1,34 @@
 //! `cardseg._cardseg`: the native half of the Python package. Every function here parses
-//! its arguments, calls ONE library entry point (`run::run`, `run::run_in_memory`,
-//! `Model::load`, `predict::score_columns`, `output::OutputDir`) and maps
-//! [`cardseg::Error`] to the package's exception classes (`cardseg.errors`) with the CLI's
-//! one-line message. The Python half (`python/cardseg/`) turns the files and arrays these
-//! return into pandas objects.
+//! its arguments, calls library entry points (`run::segment`, `run::run_files`,
+//! `Model::load`, `predict::score_columns`) and maps [`cardseg::Error`] to the package's
+//! exception classes (`cardseg.errors`) with the CLI's one-line message. A run's result
+//! stays in memory ([`segmentation::Segmentation`]); its tables reach Python as Arrow
+//! arrays and its files are written only when asked.
 //!
 //! Long work runs on a worker thread while the calling thread waits without the GIL and
-//! checks for signals every 50 ms, so Ctrl-C raises `KeyboardInterrupt` at once; the
-//! worker then finishes on its own in the background and its results (a temporary
-//! directory) are discarded.
+//! checks for signals every 50 ms, so Ctrl-C raises `KeyboardInterrupt` at once and sets
+//! the run's cancel flag, which stops the work at its next check.
 
 mod arrow;
+mod labels;
+mod segmentation;
 
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use cardseg::cancel::Cancel;
-use cardseg::clean::MissingPolicy;
-use cardseg::cluster::select_k::KRule;
 use cardseg::error::Error;
-use cardseg::ingest::{IdSpec, ReadSpec, Source};
+use cardseg::ingest::{ReadSpec, Source};
 use cardseg::lifecycle::outliers::Outlier;
 use cardseg::model::Model as CoreModel;
-use cardseg::run::{KChoice, RunConfig};
+use cardseg::table::Table;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCapsule};
 
 /// The Python exception for a library error: `cardseg.errors.<Class>(message)`.
-fn to_py(py: Python<'_>, e: Error) -> PyErr {
+pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
     let class = match &e {
         Error::Cell { .. } | Error::RowCell { .. } | Error::Record { .. } | Error::Input { .. } => {
             "InputError"
@@ -54,7 +53,7 @@ fn to_py(py: Python<'_>, e: Error) -> PyErr {
 /// Runs `work` on a worker thread; waits for it without the GIL, checking signals. On
 /// Ctrl-C (or any signal handler raising) `cancel` is set, so the work stops at its next
 /// check instead of running on in the background.
-fn interruptible<T: Send + 'static>(
+pub(crate) fn interruptible<T: Send + 'static>(
     py: Python<'_>,
     cancel: Cancel,
     work: impl FnOnce() -> cardseg::Result<T> + Send + 'static,
@@ -95,7 +94,7 @@ fn interruptible<T: Send + 'static>(
 }
 
 /// Takes the Arrow C stream out of a `__arrow_c_stream__()` capsule.
-fn take_stream(capsule: &Bound<'_, PyAny>) -> PyResult<arrow::Stream> {
+pub(crate) fn take_stream(capsule: &Bound<'_, PyAny>) -> PyResult<arrow::Stream> {
     let cap = capsule.cast::<PyCapsule>().map_err(|_| {
         PyValueError::new_err("expected the capsule returned by __arrow_c_stream__()")
     })?;
@@ -109,167 +108,50 @@ fn take_stream(capsule: &Bound<'_, PyAny>) -> PyResult<arrow::Stream> {
     Ok(unsafe { arrow::Stream::take(ptr as *mut arrow_array::ffi_stream::FFI_ArrowArrayStream) })
 }
 
-fn id_spec(id_column: Option<String>, no_id: bool) -> IdSpec {
-    match (no_id, id_column) {
-        (true, _) => IdSpec::RowNumber,
-        (false, Some(c)) => IdSpec::Column {
-            name: c,
-            explicit: true,
-        },
-        (false, None) => IdSpec::default_column(),
-    }
-}
-
-/// Runs the whole pipeline (`cardseg run`) into the new directory `out` and returns it.
-/// `data` is a path or URL (str) read by the CLI's ingest, or an Arrow stream capsule,
-/// read into a table by the rules of every other source and named `source_name`.
-#[pyfunction]
-#[pyo3(signature = (data, source_name, out, features, profile_features, id_column, no_id,
-    missing, k, k_min, k_max, k_rule, n_init, seed, naming_rules, silhouette_exact_max,
-    silhouette_sample, delimiter, dashboard, force, table=None, query=None))]
-#[allow(clippy::too_many_arguments)]
-fn run(
-    py: Python<'_>,
-    data: &Bound<'_, PyAny>,
-    source_name: String,
-    out: PathBuf,
-    features: Vec<String>,
-    profile_features: Vec<String>,
-    id_column: Option<String>,
-    no_id: bool,
-    missing: &str,
-    k: &str,
-    k_min: usize,
-    k_max: usize,
-    k_rule: &str,
-    n_init: usize,
-    seed: u64,
-    naming_rules: Option<PathBuf>,
-    silhouette_exact_max: usize,
-    silhouette_sample: usize,
-    delimiter: Option<String>,
-    dashboard: bool,
-    force: bool,
-    table: Option<String>,
-    query: Option<String>,
-) -> PyResult<String> {
-    let usage = |m: String| to_py(py, Error::usage(m));
-    let delimiter = match delimiter.as_deref() {
-        None => None,
-        Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
-        Some(d) => return Err(usage(format!("delimiter must be one character, not {d:?}"))),
-    };
-    let input = data.extract::<String>().ok();
-    let cfg = RunConfig {
-        features,
-        profile_features,
-        id: id_spec(id_column, no_id),
-        missing: missing.parse::<MissingPolicy>().map_err(usage)?,
-        k: k.parse::<KChoice>().map_err(usage)?,
-        k_min,
-        k_max,
-        k_rule: k_rule.parse::<KRule>().map_err(usage)?,
-        n_init,
-        seed,
-        force,
-        naming_rules,
-        silhouette_exact_max,
-        silhouette_sample,
-        delimiter,
-        dashboard,
-        ..RunConfig::new(input.clone().unwrap_or_default(), out)
-    };
-    let mut cfg = cfg;
-    cfg.source.table = table;
-    cfg.source.query = query;
-    let done = match input {
-        Some(_) => interruptible(py, cfg.cancel.clone(), move || {
-            cardseg::run::run(&cfg).map(|r| r.out)
-        })?,
-        None => {
-            let stream = take_stream(data)?;
-            // Read the stream on this thread (its release may need Python); the pipeline
-            // then runs on the worker.
-            let spec = cfg.read_spec();
-            let table = py
-                .detach(move || arrow::read_table(stream, &source_name, &spec))
-                .map_err(|e| to_py(py, e))?;
-            interruptible(py, cfg.cancel.clone(), move || {
-                cardseg::run::run_in_memory(&cfg, table).map(|r| r.out)
-            })?
-        }
-    };
-    Ok(done.display().to_string())
-}
-
-/// What a Python call read: `inputs` (paths or URLs, as given) and, for a copy, the
-/// directory copied from. The output may not be, hold or sit inside any of them.
-fn inputs_of(inputs: &[String], src: Option<&PathBuf>) -> cardseg::output::Inputs {
-    let mut all = cardseg::output::Inputs::none().maybe(src.map(PathBuf::as_path));
-    for i in inputs {
-        all = all.source(i);
-    }
-    all
-}
-
-/// Copies the files of a finished run (`src`, a directory written by [`run`]) into `out`
-/// the way `cardseg run --out` writes them: refused when `out` is, holds or sits inside
-/// one of `inputs` (what the run read) or `src`, refused when `out` exists unless `force`
-/// (and never over a directory that is not a cardseg result), atomic.
-#[pyfunction]
-#[pyo3(signature = (src, out, force=false, inputs=Vec::new()))]
-fn save(
-    py: Python<'_>,
-    src: PathBuf,
-    out: PathBuf,
-    force: bool,
-    inputs: Vec<String>,
-) -> PyResult<String> {
-    let work = || -> cardseg::Result<PathBuf> {
-        let inputs = inputs_of(&inputs, Some(&src));
-        let dir = cardseg::output::OutputDir::create(&out, force, &inputs)?;
-        let entries = std::fs::read_dir(&src).map_err(|e| Error::io(&src, "reading", e))?;
-        let mut names: Vec<_> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for name in names {
-            let from = src.join(&name);
-            let to = dir.path().join(&name);
-            std::fs::copy(&from, &to).map_err(|e| Error::io(&to, "writing", e))?;
-        }
-        dir.commit()
-    };
-    py.detach(work)
-        .map(|p| p.display().to_string())
-        .map_err(|e| to_py(py, e))
-}
-
-/// Refuses `out` before any work, as `cardseg run` does: one of `inputs` (or holding or
-/// inside one), or existing and not empty without `force`.
-#[pyfunction]
-#[pyo3(signature = (out, force=false, inputs=Vec::new()))]
-fn check_out(py: Python<'_>, out: PathBuf, force: bool, inputs: Vec<String>) -> PyResult<()> {
-    cardseg::output::check_output(&out, force, &inputs_of(&inputs, None)).map_err(|e| to_py(py, e))
-}
-
 /// A saved model (`model.json`), scoring customers like `cardseg predict`.
 #[pyclass(module = "cardseg._cardseg", frozen)]
-struct Model {
+pub(crate) struct Model {
     inner: CoreModel,
     checksum: String,
     centers: Vec<f64>,
 }
 
 impl Model {
-    fn wrap(inner: CoreModel, checksum: String) -> Self {
+    pub(crate) fn wrap(inner: CoreModel, checksum: String) -> Self {
         let centers = inner.centers_flat();
         Model {
             inner,
             checksum,
             centers,
         }
+    }
+}
+
+impl Model {
+    /// Reads `data` (a path/URL str, or an Arrow stream capsule) for scoring.
+    fn read(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        source_name: String,
+        delimiter: Option<String>,
+    ) -> PyResult<Table> {
+        let delimiter = delimiter.and_then(|d| d.bytes().next());
+        let spec: ReadSpec = cardseg::predict::read_spec(&self.inner, delimiter);
+        match data.extract::<String>() {
+            Ok(input) => {
+                let source = Source::new(input);
+                py.detach(move || {
+                    source.check()?;
+                    cardseg::ingest::read(&source, &spec)
+                })
+            }
+            Err(_) => {
+                let stream = take_stream(data)?;
+                py.detach(move || arrow::read_table(stream, &source_name, &spec))
+            }
+        }
+        .map_err(|e| to_py(py, e))
     }
 }
 
@@ -393,23 +275,7 @@ impl Model {
         delimiter: Option<String>,
         distances: bool,
     ) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
-        let delimiter = delimiter.and_then(|d| d.bytes().next());
-        let spec: ReadSpec = cardseg::predict::read_spec(&self.inner, delimiter);
-        let table = match data.extract::<String>() {
-            Ok(input) => {
-                let source = Source::new(input);
-                let spec2 = spec.clone();
-                py.detach(move || {
-                    source.check()?;
-                    cardseg::ingest::read(&source, &spec2)
-                })
-            }
-            Err(_) => {
-                let stream = take_stream(data)?;
-                py.detach(move || arrow::read_table(stream, &source_name, &spec))
-            }
-        }
-        .map_err(|e| to_py(py, e))?;
+        let table = self.read(py, data, source_name, delimiter)?;
         let (offsets, text, labels, dist) = py
             .detach(|| -> cardseg::Result<_> {
                 let cols = cardseg::predict::feature_columns(&self.inner, &table)?;
@@ -451,6 +317,39 @@ impl Model {
                 PyBytes::new(py, &dist),
             ],
         )
+    }
+
+    /// Scores `data` like `cardseg predict` and returns its labels as an Arrow C stream
+    /// capsule: id, segment (int32), segment_name and, with `outliers`, distance,
+    /// distance_percentile and outlier (the rule of `lifecycle::outliers`), nulls where
+    /// a customer was not scored.
+    #[pyo3(signature = (data, source_name, delimiter=None, outliers=true))]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        source_name: String,
+        delimiter: Option<String>,
+        outliers: bool,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let table = self.read(py, data, source_name, delimiter)?;
+        let batch = py
+            .detach(|| -> cardseg::Result<_> {
+                let cols = cardseg::predict::feature_columns(&self.inner, &table)?;
+                let s = cardseg::predict::score_columns(&self.inner, &self.centers, cols, outliers);
+                let labels = cardseg::labels::Labels::per_row(&table.ids, &s.labels);
+                let outlier_of = |l: &cardseg::labels::Label| {
+                    Outlier::of(
+                        &self.inner,
+                        l.segment.unwrap_or(0) as usize,
+                        s.distances[l.row].0,
+                    )
+                };
+                labels::batch(&self.inner, &labels, &outlier_of, outliers)
+                    .map_err(|e| Error::usage(format!("cannot build the labels: {e}")))
+            })
+            .map_err(|e| to_py(py, e))?;
+        labels::capsule(py, batch)
     }
 
     /// The model's features of `data` (an Arrow stream capsule) after the saved fill
@@ -498,9 +397,9 @@ fn set_quiet(quiet: bool) {
 /// The native module.
 #[pymodule]
 fn _cardseg(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(run, m)?)?;
-    m.add_function(wrap_pyfunction!(save, m)?)?;
-    m.add_function(wrap_pyfunction!(check_out, m)?)?;
+    m.add_function(wrap_pyfunction!(segmentation::run, m)?)?;
+    m.add_function(wrap_pyfunction!(segmentation::defaults, m)?)?;
+    m.add_class::<segmentation::Segmentation>()?;
     m.add_function(wrap_pyfunction!(set_quiet, m)?)?;
     m.add_class::<Model>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

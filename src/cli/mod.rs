@@ -148,6 +148,9 @@ pub fn param_flag(p: cardseg::error::Param, value: Option<&dyn std::fmt::Display
         Param::Scaler => "--scaler",
         Param::KMin => "--k-min",
         Param::KMax => "--k-max",
+        Param::K => "--k",
+        Param::IdColumn => "--id-column",
+        Param::NoId => "--no-id",
         Param::Previous => "--previous",
         Param::FailAbove => "--fail-above",
     };

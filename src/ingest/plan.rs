@@ -58,7 +58,8 @@ pub(crate) fn plan(
                 Some(name.clone())
             }
             None if *explicit => {
-                return Err(missing_column(source, name, names, "--id-column", words))
+                let flag = crate::error::Param::IdColumn.to_string();
+                return Err(missing_column(source, name, names, &flag, words));
             }
             // The default id spelled with spaces around it: numbering the rows instead
             // would silently lose the ids.
@@ -67,7 +68,11 @@ pub(crate) fn plan(
                     source,
                     name,
                     names,
-                    "--id-column (or --no-id)",
+                    &format!(
+                        "{} (or {})",
+                        crate::error::Param::IdColumn,
+                        crate::error::Param::NoId
+                    ),
                     words,
                 ))
             }

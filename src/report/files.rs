@@ -143,85 +143,120 @@ fn opt(v: Option<f64>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }
 
-/// One row per segment: id, name, size, share, then mean / median / index of every
-/// numeric column, then the derived indicators, then the rationale and action.
-/// Text cells (names, rationale, action, column names) are neutralised unless `raw`.
+/// A cell of the segment profile table ([`segments_table`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProfileCell<'a> {
+    /// A count or a segment id.
+    Int(u64),
+    /// A figure; None where it is undefined (written empty).
+    Num(Option<f64>),
+    /// A name, rationale or action.
+    Text(&'a str),
+}
+
+/// The segment profile as a table (what segments.csv holds, and what the Python
+/// package shows): one row per segment: id, name, size, share, then mean / median /
+/// index of every numeric column, then the derived indicators, then the category
+/// shares, then the outcomes and the stability, then the rationale and action. Header and text cells are as they are.
+pub fn segments_table(r: &Segmentation) -> (Vec<String>, Vec<Vec<ProfileCell<'_>>>) {
+    let mut header: Vec<String> = ["segment", "name", "customers", "share"]
+        .map(String::from)
+        .to_vec();
+    for s in &r.profile.portfolio.stats {
+        header.push(format!("{}_mean", s.column));
+        header.push(format!("{}_median", s.column));
+        header.push(format!("{}_index", s.column));
+    }
+    for i in &r.profile.portfolio.indicators {
+        header.push(i.name.clone());
+        header.push(format!("{}_index", i.name));
+    }
+    // Categorical columns: the share of each value, and its index against the portfolio.
+    for c in &r.profile.portfolio.categories {
+        for v in &c.values {
+            header.push(format!("{}={}_share", c.column, v.value));
+            header.push(format!("{}={}_index", c.column, v.value));
+        }
+    }
+    for o in &r.profile.portfolio.outcomes {
+        let v = if o.kind == "rate" { "rate" } else { "mean" };
+        for part in [v, "ci_low", "ci_high", "index", "customers", "differs"] {
+            header.push(format!("{}_{part}", o.column));
+        }
+    }
+    if r.model.stability.is_some() {
+        header.push("stability_jaccard".into());
+        header.push("stability".into());
+    }
+    header.push("rationale".into());
+    header.push("suggested_action".into());
+    let rows = r
+        .profile
+        .segments
+        .iter()
+        .zip(&r.model.segments)
+        .map(|(seg, meta)| {
+            use ProfileCell::{Int, Num, Text};
+            let mut row = vec![
+                Int(u64::from(seg.id)),
+                Text(&meta.name),
+                Int(seg.customers),
+                Num(Some(seg.share)),
+            ];
+            for s in &seg.stats {
+                row.extend([Num(s.mean), Num(s.median), Num(s.index)]);
+            }
+            for i in &seg.indicators {
+                row.extend([Num(i.value), Num(i.index)]);
+            }
+            for c in &seg.categories {
+                for v in &c.values {
+                    row.extend([Num(Some(v.share)), Num(v.index)]);
+                }
+            }
+            for o in &seg.outcomes {
+                row.extend([
+                    Num(o.value),
+                    Num(o.ci_low),
+                    Num(o.ci_high),
+                    Num(o.index),
+                    Int(o.customers),
+                    Text(if o.differs { "true" } else { "false" }),
+                ]);
+            }
+            if let Some(st) = &r.model.stability {
+                let s = st.segments.iter().find(|x| x.id == seg.id);
+                row.push(Num(s.map(|x| x.jaccard)));
+                row.push(Text(s.map_or("", |x| x.verdict.as_str())));
+            }
+            row.push(Text(&meta.rationale));
+            row.push(Text(&meta.action));
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// `segments.csv`: [`segments_table`]. Text cells (names, rationale, action, column
+/// names) are neutralised unless `raw`.
 pub fn write_segments_csv(path: &Path, r: &Segmentation, raw: bool) -> Result<()> {
     write_file(path, |w| {
         let mut csv = csv::WriterBuilder::new().from_writer(w);
-        let mut header: Vec<String> = ["segment", "name", "customers", "share"]
-            .map(String::from)
-            .to_vec();
-        for s in &r.profile.portfolio.stats {
-            header.push(format!("{}_mean", s.column));
-            header.push(format!("{}_median", s.column));
-            header.push(format!("{}_index", s.column));
-        }
-        for i in &r.profile.portfolio.indicators {
-            header.push(i.name.clone());
-            header.push(format!("{}_index", i.name));
-        }
-        // Categorical columns: the share of each value, and its index against the portfolio.
-        for c in &r.profile.portfolio.categories {
-            for v in &c.values {
-                header.push(format!("{}={}_share", c.column, v.value));
-                header.push(format!("{}={}_index", c.column, v.value));
-            }
-        }
-        for o in &r.profile.portfolio.outcomes {
-            let v = if o.kind == "rate" { "rate" } else { "mean" };
-            for part in [v, "ci_low", "ci_high", "index", "customers", "differs"] {
-                header.push(format!("{}_{part}", o.column));
-            }
-        }
-        if r.model.stability.is_some() {
-            header.push("stability_jaccard".into());
-            header.push("stability".into());
-        }
-        header.push("rationale".into());
-        header.push("suggested_action".into());
+        let (header, rows) = segments_table(r);
         let header: Vec<String> = header
             .iter()
             .map(|h| crate::csvcell::cell(h, raw).into_owned())
             .collect();
         csv.write_record(&header).map_err(csv_err(path))?;
-        for (seg, meta) in r.profile.segments.iter().zip(&r.model.segments) {
-            let mut row = vec![
-                seg.id.to_string(),
-                crate::csvcell::cell(&meta.name, raw).into_owned(),
-                seg.customers.to_string(),
-                seg.share.to_string(),
-            ];
-            for s in &seg.stats {
-                row.push(opt(s.mean));
-                row.push(opt(s.median));
-                row.push(opt(s.index));
-            }
-            for i in &seg.indicators {
-                row.push(opt(i.value));
-                row.push(opt(i.index));
-            }
-            for c in &seg.categories {
-                for v in &c.values {
-                    row.push(v.share.to_string());
-                    row.push(opt(v.index));
-                }
-            }
-            for o in &seg.outcomes {
-                row.push(opt(o.value));
-                row.push(opt(o.ci_low));
-                row.push(opt(o.ci_high));
-                row.push(opt(o.index));
-                row.push(o.customers.to_string());
-                row.push(o.differs.to_string());
-            }
-            if let Some(st) = &r.model.stability {
-                let s = st.segments.iter().find(|x| x.id == seg.id);
-                row.push(s.map(|x| x.jaccard.to_string()).unwrap_or_default());
-                row.push(s.map(|x| x.verdict.clone()).unwrap_or_default());
-            }
-            row.push(crate::csvcell::cell(&meta.rationale, raw).into_owned());
-            row.push(crate::csvcell::cell(&meta.action, raw).into_owned());
+        for row in rows {
+            let row: Vec<String> = row
+                .into_iter()
+                .map(|c| match c {
+                    ProfileCell::Int(v) => v.to_string(),
+                    ProfileCell::Num(v) => opt(v),
+                    ProfileCell::Text(t) => crate::csvcell::cell(t, raw).into_owned(),
+                })
+                .collect();
             csv.write_record(&row).map_err(csv_err(path))?;
         }
         csv.flush().map_err(werr(path))?;

@@ -295,7 +295,7 @@ impl RunConfig {
     }
 
     /// [`RunConfig::inputs`] but the source: for a table already in memory.
-    pub(crate) fn inputs_besides_source(&self) -> crate::output::Inputs {
+    pub fn inputs_besides_source(&self) -> crate::output::Inputs {
         let previous_labels = self
             .previous
             .as_ref()

@@ -355,10 +355,7 @@ fn segment_table(
     if n <= k_top {
         return Err(Error::input(
             &table.source,
-            format!(
-                "only {n} customers to segment{}, but k goes up to {k_top}; silhouettes need more customers than segments: lower --k-max (or --k)",
-                if clean_report.rows_in != clean_report.rows_out { " after dropping rows with missing values" } else { "" }
-            ),
+            too_few_customers(cfg, n, clean_report.rows_in != clean_report.rows_out),
         ));
     }
     let scaler = MinMaxScaler::fit_kind(&table, &cfg.features, cfg.scaler)?;
@@ -641,6 +638,37 @@ fn segment_table(
         ));
     }
     Ok(seg)
+}
+
+/// Why `n` customers cannot be segmented with the k of `cfg`, naming the parameter to
+/// change: the fixed k when it is the problem, otherwise the top of the sweep (which
+/// runs with a fixed k too, for the k selection).
+fn too_few_customers(cfg: &RunConfig, n: usize, dropped: bool) -> String {
+    use crate::error::Param;
+    let after = if dropped {
+        " after dropping rows with missing values"
+    } else {
+        ""
+    };
+    let need = "silhouettes need more customers than segments";
+    let sweep = format!("the k sweep goes up to {}", Param::KMax.with(cfg.k_max));
+    match cfg.k {
+        KChoice::Fixed(k) if k >= n && cfg.k_max >= n => format!(
+            "only {n} customers to segment{after}, but {} asks for {k} segments and {sweep}; {need}: lower {} and {} below {n}",
+            Param::K.with(k),
+            Param::K,
+            Param::KMax
+        ),
+        KChoice::Fixed(k) if k >= n => format!(
+            "only {n} customers to segment{after}, but {} asks for {k} segments; {need}: lower {} below {n}",
+            Param::K.with(k),
+            Param::K
+        ),
+        _ => format!(
+            "only {n} customers to segment{after}, but {sweep}; {need}: lower {} below {n}",
+            Param::KMax
+        ),
+    }
 }
 
 /// Text columns of a CSV input, profiled as a category mix per segment (a second, light

@@ -53,9 +53,13 @@ def test_save_never_replaces_what_the_run_read(cardseg_pkg, small_data, tmp_path
     with pytest.raises(cardseg_pkg.UsageError, match="holds this command's input"):
         seg.save(hold, force=True)
     assert files(hold) == before
-    # Nor into the result's own directory.
-    with pytest.raises(cardseg_pkg.UsageError, match="this command's input"):
-        seg.save(seg.directory / "copy")
+    # The result lives in memory: it has no folder of its own that a save could write into.
+    assert seg.directory is None
+    # The model a run continues (and its labels) are inputs too.
+    nxt = quick(cardseg_pkg, small_data, previous=hold / "model.json")
+    with pytest.raises(cardseg_pkg.UsageError, match="holds this command's input"):
+        nxt.save(hold, force=True)
+    assert files(hold) == before
     # Elsewhere it saves.
     seg.save(tmp_path / "elsewhere")
     assert (tmp_path / "elsewhere" / "model.json").is_file()

@@ -139,9 +139,10 @@ def test_dataframe_source_name_defaults(cardseg_pkg, real_data):
     import json
 
     seg = cardseg_pkg.run(frames(real_data)["pandas"], k=3, dashboard=False)
-    model = json.loads((seg.directory / "model.json").read_text())["model"]
+    model = json.loads(seg.model.to_json())["model"]
     assert model["training_source"] == "pandas DataFrame"
-    assert not (seg.directory / "dashboard.html").exists()
+    with pytest.raises(cardseg_pkg.UsageError, match="no dashboard"):
+        seg.dashboard()
 
 
 def test_model_predict_equals_cli_predict(cardseg_pkg, run_cardseg, cli_run, real_data, tmp_path):
@@ -416,21 +417,14 @@ def test_out_dashboard_and_repr(cardseg_pkg, real_data, tmp_path):
         cardseg_pkg.run(real_data, out=taken)
     assert os.listdir(taken) == ["mine.txt"]
     seg = cardseg_pkg.run(real_data, k=3, out=tmp_path / "o")
-    assert_same_files(tmp_path / "o", seg.directory)
+    assert seg.directory == tmp_path / "o"
     assert seg.k == 3 and "k=3" in repr(seg)
     html = seg.dashboard()._repr_html_()
     assert html.startswith("<iframe srcdoc=") and "plotly" in html.lower()
     path = seg.write_dashboard(tmp_path / "d.html")
-    assert path.read_bytes() == (seg.directory / "dashboard.html").read_bytes()
+    assert path.read_bytes() == (tmp_path / "o" / "dashboard.html").read_bytes()
     with pytest.raises(cardseg_pkg.OutputExistsError):
         seg.write_dashboard(path)
-    # The temporary directory goes with the object.
-    d = seg.directory
-    del seg
-    import gc
-
-    gc.collect()
-    assert not d.exists()
 
 
 def test_nan_is_a_missing_value(cardseg_pkg, real_data, cli_run, tmp_path):
