@@ -439,6 +439,10 @@ def run(
     previous: Optional[Union[str, os.PathLike]] = _D["previous"],
     outlier_percentile: float = _D["outlier_percentile"],
     train_sample: Optional[int] = _D["train_sample"],
+    outcome: Optional[Union[str, Sequence[str]]] = _D["outcome"],
+    stability_resamples: int = _D["stability_resamples"],
+    stability_sample: int = _D["stability_sample"],
+    stability_detail: bool = _D["stability_detail"],
     table: Optional[str] = _D["table"],
     query: Optional[str] = _D["query"],
     token_env: Optional[str] = _D["token_env"],
@@ -473,13 +477,15 @@ def run(
         naming_rules=naming_rules, raw_csv=raw_csv, silhouette_exact_max=silhouette_exact_max,
         silhouette_sample=silhouette_sample, delimiter=delimiter, dashboard=dashboard, out=out,
         force=force, scaler=scaler, categorical=categorical, additive=additive, previous=previous,
-        outlier_percentile=outlier_percentile, train_sample=train_sample, table=table, query=query,
+        outlier_percentile=outlier_percentile, train_sample=train_sample, outcome=outcome,
+        stability_resamples=stability_resamples, stability_sample=stability_sample,
+        stability_detail=stability_detail, table=table, query=query,
         token_env=token_env, timeout_secs=timeout_secs, max_download_mb=max_download_mb,
         max_pages=max_pages, max_total_download_mb=max_total_download_mb,
         total_timeout_secs=total_timeout_secs, max_columns=max_columns, max_record_mb=max_record_mb,
         write_labels=write_labels, labels_table=labels_table,
     )
-    for key in ("features", "profile_features", "categorical", "additive"):
+    for key in ("features", "profile_features", "categorical", "additive", "outcome"):
         if isinstance(options[key], (tuple, list)):
             options[key] = [str(c) for c in options[key]]
     for key in ("naming_rules", "previous", "out"):

@@ -52,6 +52,10 @@ pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("previous", &none)?;
     d.set_item("outlier_percentile", cfg.outlier_percentile)?;
     d.set_item("train_sample", &none)?;
+    d.set_item("outcome", &none)?;
+    d.set_item("stability_resamples", cfg.stability_resamples)?;
+    d.set_item("stability_sample", cfg.stability_sample)?;
+    d.set_item("stability_detail", cfg.stability_detail)?;
     d.set_item("table", &none)?;
     d.set_item("query", &none)?;
     d.set_item("token_env", &none)?;
@@ -247,7 +251,7 @@ fn request(
         cfg.silhouette_exact_max,
     );
     cfg.silhouette_sample = size(
-        o.bounded("silhouette_sample", 2, 1_000_000)?,
+        o.bounded("silhouette_sample", 100, 1_000_000)?,
         cfg.silhouette_sample,
     );
     cfg.delimiter = match o.string("delimiter")?.as_deref() {
@@ -273,6 +277,13 @@ fn request(
         cfg.outlier_percentile = p;
     }
     cfg.train_sample = o.whole("train_sample")?.map(|n| n as usize);
+    cfg.outcome = o.columns("outcome")?.unwrap_or_default();
+    cfg.stability_resamples = size(
+        o.bounded("stability_resamples", 0, 1_000)?,
+        cfg.stability_resamples,
+    );
+    cfg.stability_sample = size(o.whole("stability_sample")?, cfg.stability_sample);
+    cfg.stability_detail = o.flag("stability_detail", cfg.stability_detail)?;
     let src = &mut cfg.source;
     src.table = o.string("table")?;
     src.query = o.string("query")?;
