@@ -143,7 +143,10 @@ fn outcomes_before_and_after_match_an_independent_count() {
     }
     assert!(higher > 0, "{oc}");
     let md = std::fs::read_to_string(cmp.join("migration.md")).unwrap();
-    assert!(md.contains("## Outcomes by segment, before vs after"), "{md}");
+    assert!(
+        md.contains("## Outcomes by segment, before vs after"),
+        "{md}"
+    );
     assert!(md.contains("| Segment | Before | After | Change |"), "{md}");
 
     // run --previous carries the same figures in its summary.
@@ -179,7 +182,10 @@ fn a_previous_run_without_outcomes_says_so_and_runs_without_outcomes_are_unchang
     );
     assert!(sum["changes"].get("outcomes").is_none());
     let md = std::fs::read_to_string(b.join("summary.md")).unwrap();
-    assert!(md.contains("no outcome figures in the previous run"), "{md}");
+    assert!(
+        md.contains("no outcome figures in the previous run"),
+        "{md}"
+    );
     // One side without outcomes: compare writes what it always wrote.
     common::run_ok(&[
         "compare",

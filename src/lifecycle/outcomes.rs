@@ -269,11 +269,17 @@ mod tests {
     fn segments_of_one_run_show_one_side_and_columns_of_one_run_are_left_out() {
         let before = RunOutcomes {
             portfolio: vec![o("d", 0.1), o("only_before", 0.5)],
-            segments: vec![(1, "A".into(), vec![o("d", 0.1)]), (2, "B".into(), vec![o("d", 0.2)])],
+            segments: vec![
+                (1, "A".into(), vec![o("d", 0.1)]),
+                (2, "B".into(), vec![o("d", 0.2)]),
+            ],
         };
         let after = RunOutcomes {
             portfolio: vec![o("d", 0.2)],
-            segments: vec![(1, "A".into(), vec![o("d", 0.3)]), (3, "C".into(), vec![o("d", 0.1)])],
+            segments: vec![
+                (1, "A".into(), vec![o("d", 0.3)]),
+                (3, "C".into(), vec![o("d", 0.1)]),
+            ],
         };
         let c = compare(&before, &after);
         assert_eq!(c.len(), 1);
@@ -285,7 +291,13 @@ mod tests {
         let mut md = Vec::new();
         write_md(&mut md, &c, "Before", "After").unwrap();
         let md = String::from_utf8(md).unwrap();
-        assert!(md.contains("| 1 A | 10.0% (5.0% – 15.0%) | 30.0% (15.0% – 45.0%) | +20.0 pp |"), "{md}");
-        assert!(md.contains("| 2 B | 20.0% (10.0% – 30.0%) | — | — |"), "{md}");
+        assert!(
+            md.contains("| 1 A | 10.0% (5.0% – 15.0%) | 30.0% (15.0% – 45.0%) | +20.0 pp |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 2 B | 20.0% (10.0% – 30.0%) | — | — |"),
+            "{md}"
+        );
     }
 }
