@@ -401,8 +401,8 @@ pub fn compare(before: &Path, after: &Path, out: &Path, force: bool) -> Result<M
         .path(after)
         .path(&pb)
         .path(&pa)
-        .path(&segments_json_beside(&pb))
-        .path(&segments_json_beside(&pa));
+        .path(segments_json_beside(&pb))
+        .path(segments_json_beside(&pa));
     crate::output::check_output(out, force, &inputs)?;
     let lb = read_labels(&pb)?;
     let la = read_labels(&pa)?;
