@@ -246,6 +246,12 @@ pub struct Changes {
     /// Why there is no migration, when there is none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migration_note: Option<String>,
+    /// Outcomes per segment, previous run vs now (runs with `--outcome`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<super::outcomes::OutcomeChange>,
+    /// Outcomes of this run that the previous run has no figures for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcomes_note: Option<String>,
 }
 
 /// The `--previous` model, checked against this run, and its run's labels when it sits
@@ -259,11 +265,20 @@ pub struct Previous {
     pub shown: String,
     /// The labels.csv beside it (path as shown, rows), when there is one.
     pub labels: Option<(String, Vec<super::migration::LabelRecord>)>,
+    /// The outcome figures of the segments.json beside it (read for `--outcome` runs).
+    pub outcomes: Option<super::outcomes::RunOutcomes>,
 }
 
 /// What changed since the previous model: renames, new and retired segments, and the
-/// customer flows when the previous run's labels are at hand.
-pub fn changes(previous: Previous, matching: Matching, model: &Model, labels: &Labels) -> Changes {
+/// customer flows when the previous run's labels are at hand, and this run's outcomes
+/// (`now`) against the previous run's.
+pub fn changes(
+    previous: Previous,
+    matching: Matching,
+    model: &Model,
+    labels: &Labels,
+    now: &super::outcomes::RunOutcomes,
+) -> Changes {
     let segs = &model.segments;
     let renamed = matching
         .matched
@@ -308,6 +323,24 @@ pub fn changes(previous: Previous, matching: Matching, model: &Model, labels: &L
             }
         }
     };
+    let outcomes = previous
+        .outcomes
+        .as_ref()
+        .map(|before| super::outcomes::compare(before, now))
+        .unwrap_or_default();
+    let missing: Vec<&str> = now
+        .portfolio
+        .iter()
+        .map(|o| o.column.as_str())
+        .filter(|c| !outcomes.iter().any(|x| x.column == *c))
+        .collect();
+    let outcomes_note = (!missing.is_empty()).then(|| {
+        format!(
+            "no outcome figures in the previous run for {} (none in a segments.json beside {})",
+            missing.join(", "),
+            previous.shown
+        )
+    });
     Changes {
         previous_model: previous.shown,
         previous_checksum: previous.checksum,
@@ -318,5 +351,7 @@ pub fn changes(previous: Previous, matching: Matching, model: &Model, labels: &L
         renamed,
         migration,
         migration_note,
+        outcomes,
+        outcomes_note,
     }
 }

@@ -189,6 +189,9 @@ pub struct Migration {
     pub splits: Vec<Split>,
     /// Later segments that merged earlier ones.
     pub merges: Vec<Merge>,
+    /// Outcomes per segment in both runs (`--outcome` in both), from their segments.json.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<super::outcomes::OutcomeChange>,
 }
 
 /// Ids seen exactly once, with their row (None for an id seen more than once); counts of
@@ -322,6 +325,7 @@ pub fn migrate(
         flows,
         splits,
         merges,
+        outcomes: Vec::new(),
     })
 }
 
@@ -357,10 +361,35 @@ pub fn write_csv(path: &Path, m: &Migration, raw: bool) -> Result<()> {
     })
 }
 
-/// Writes migration.csv (cells as [`write_csv`] says) and migration.json into `out`.
+/// Writes migration.csv (cells as [`write_csv`] says) and migration.json into `out`, and
+/// migration.md when both runs carry outcomes.
 pub fn write_files(out: &OutputDir, m: &Migration, raw: bool) -> Result<()> {
     write_csv(&out.file("migration.csv"), m, raw)?;
-    crate::output::write_json(&out.file("migration.json"), m)
+    crate::output::write_json(&out.file("migration.json"), m)?;
+    if !m.outcomes.is_empty() {
+        let path = out.file("migration.md");
+        crate::output::write_file(&path, |w| {
+            let md = |w: &mut dyn std::io::Write| -> std::io::Result<()> {
+                use crate::text::md_escape;
+                writeln!(w, "# Segment migration\n")?;
+                writeln!(w, "Before: {}  ", md_escape(&m.before))?;
+                writeln!(w, "After: {}\n", md_escape(&m.after))?;
+                writeln!(w, "{}", md_escape(&describe(m)))?;
+                writeln!(w, "\n## Outcomes by segment, before vs after")?;
+                super::outcomes::write_md(w, &m.outcomes, "Before", "After")
+            };
+            md(w).map_err(werr(&path))
+        })?;
+    }
+    Ok(())
+}
+
+/// The segments.json beside a labels file.
+fn segments_json_beside(labels: &Path) -> PathBuf {
+    labels
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("segments.json")
 }
 
 /// `cardseg compare`: the migration between two run directories (or labels files),
@@ -371,16 +400,23 @@ pub fn compare(before: &Path, after: &Path, out: &Path, force: bool) -> Result<M
         .path(before)
         .path(after)
         .path(&pb)
-        .path(&pa);
+        .path(&pa)
+        .path(segments_json_beside(&pb))
+        .path(segments_json_beside(&pa));
     crate::output::check_output(out, force, &inputs)?;
     let lb = read_labels(&pb)?;
     let la = read_labels(&pa)?;
-    let m = migrate(
+    let mut m = migrate(
         &pb.display().to_string(),
         &lb,
         &pa.display().to_string(),
         &la,
     )?;
+    let ob = super::outcomes::RunOutcomes::read(&segments_json_beside(&pb))?;
+    let oa = super::outcomes::RunOutcomes::read(&segments_json_beside(&pa))?;
+    if let (Some(ob), Some(oa)) = (ob, oa) {
+        m.outcomes = super::outcomes::compare(&ob, &oa);
+    }
     let dir = OutputDir::create(out, force, &inputs)?;
     write_files(&dir, &m, false)?;
     dir.commit()?;

@@ -7,6 +7,7 @@
 pub mod continuity;
 pub mod drift;
 pub mod migration;
+pub mod outcomes;
 pub mod outliers;
 
 pub use crate::model::baseline::Lineage;

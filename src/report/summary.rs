@@ -999,5 +999,9 @@ fn write_changes(
             }
         }
     }
+    if let Some(n) = &c.outcomes_note {
+        writeln!(w, "- Outcomes: {}", md_escape(n))?;
+    }
+    crate::lifecycle::outcomes::write_md(w, &c.outcomes, "Previous run", "Now")?;
     Ok(())
 }

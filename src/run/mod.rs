@@ -252,11 +252,21 @@ fn load_previous(cfg: &RunConfig) -> Result<Option<Previous>> {
         )),
         None => None,
     };
+    let outcomes = if cfg.outcome.is_empty() {
+        None
+    } else {
+        let beside = path.parent().map(|d| d.join("segments.json"));
+        match beside {
+            Some(p) => crate::lifecycle::outcomes::RunOutcomes::read(&p)?,
+            None => None,
+        }
+    };
     Ok(Some(Previous {
         model,
         checksum,
         shown,
         labels,
+        outcomes,
     }))
 }
 
@@ -630,11 +640,14 @@ fn segment_table(
         naming_basis: naming.basis,
     };
     if let (Some(p), Some(m)) = (previous, matching) {
+        let names: Vec<&str> = seg.model.segments.iter().map(|s| s.name.as_str()).collect();
+        let now = crate::lifecycle::outcomes::RunOutcomes::of(&seg.profile, &names);
         seg.changes = Some(crate::lifecycle::continuity::changes(
             p,
             m,
             &seg.model,
             &seg.labels(),
+            &now,
         ));
     }
     Ok(seg)
