@@ -611,4 +611,14 @@ mod tests {
             Err(ParseError::Body(_))
         ));
     }
+
+    /// A huge JSON number is refused and shown short, not as its 301 digits.
+    #[test]
+    fn a_huge_number_is_refused_and_shown_short() {
+        let e = parse_customers(br#"[{"ID":"a","A":1e300,"B":1}]"#, &model(), 10)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1e300 is larger than 1e15"), "{e}");
+        assert!(!e.contains(&"0".repeat(45)), "value shown whole: {e}");
+    }
 }
