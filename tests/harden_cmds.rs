@@ -9,13 +9,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::s;
+use common::serve::Server;
 
 fn bin() -> String {
     std::env::var("CARDSEG_TEST_BIN").unwrap_or_else(|_| common::BIN.to_string())
@@ -676,73 +676,16 @@ fn a_resigned_unsound_model_is_refused_by_every_consumer_with_one_line() {
 
 // ------------------------------------------------------------------ serve reload
 
-struct Server {
-    child: Child,
-    port: u16,
-    log: Arc<Mutex<String>>,
-}
-
 impl Server {
     fn start(model: &Path) -> Server {
-        let mut child = Command::new(bin())
-            .args(["serve", "--model", s(model), "--addr", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                log2.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(first)) = lines.next() {
-                let _ = tx.send(first);
-            }
-            for _ in lines {}
-        });
-        let mut server = Server {
-            child,
-            port: 0,
-            log,
-        };
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no listening line: {}", server.log()));
-        server.port = line
-            .strip_prefix("listening on http://127.0.0.1:")
-            .unwrap_or_else(|| panic!("unexpected {line:?}"))
-            .parse()
-            .unwrap();
-        server
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        let mut cmd = Command::new(bin());
+        cmd.args(["serve", "--model", s(model), "--addr", "127.0.0.1:0"]);
+        Server::spawn(cmd, Duration::from_secs(30))
     }
 
     /// Waits (at most 30 s) until the log shows `needle` `n` times.
     fn wait_log(&self, needle: &str, n: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let log = self.log();
-            if log.matches(needle).count() >= n {
-                return log;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the log never showed {needle:?} {n} times: {log}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait_log_times(needle, n, Duration::from_secs(30))
     }
 
     fn hup(&self) {
@@ -765,13 +708,6 @@ impl Server {
         c.read_to_string(&mut s).unwrap();
         assert!(s.starts_with("HTTP/1.1 200"), "{s}");
         s
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

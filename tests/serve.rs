@@ -5,17 +5,18 @@
 //! Tests that need the real CC GENERAL file skip (with a message) when it is absent,
 //! unless CARDSEG_REQUIRE_REFERENCE=1, when they fail instead.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
 
+use common::serve::Server;
 use common::BIN;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -94,13 +95,6 @@ fn signal(child: &Child, sig: i32) {
     assert_eq!(rc, 0, "kill failed");
 }
 
-/// A running `cardseg serve`; killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    stderr: Arc<Mutex<String>>,
-}
-
 impl Server {
     fn start(model: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
@@ -118,62 +112,11 @@ impl Server {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                log2.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(first)) = lines.next() {
-                let _ = tx.send(first);
-            }
-            for _ in lines {}
-        });
-        let mut server = Server {
-            child,
-            port: 0,
-            stderr: log,
-        };
-        let line = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(l) => l,
-            Err(_) => panic!(
-                "the server printed no listening line within 20 s; stderr: {}",
-                server.log()
-            ),
-        };
-        let port = line
-            .strip_prefix("listening on http://127.0.0.1:")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        server.port = port.parse().unwrap();
-        assert_ne!(server.port, 0, "{line}");
-        server
-    }
-
-    fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        Server::spawn(cmd, Duration::from_secs(20))
     }
 
     fn wait_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let log = self.log();
-            if log.contains(needle) {
-                return log;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "stderr never showed {needle:?}: {log}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait_log_times(needle, 1, Duration::from_secs(20))
     }
 
     fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
@@ -202,13 +145,6 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

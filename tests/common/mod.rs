@@ -7,7 +7,8 @@
 //! - `process`: the reliability suites' runner (fresh directory, timeout, `judge`),
 //!   directory snapshots and the non-finite-number scan;
 //! - `page`: dashboard pages (embedded data, markup, external links) and hostile fixtures;
-//! - `pg`: a PostgreSQL server for one test.
+//! - `pg`: a PostgreSQL server for one test;
+//! - `serve`: a `cardseg serve` child process (`Server`), ready once it says where it listens.
 //!
 //! Each test binary uses only part of it, hence `dead_code` is allowed.
 
@@ -17,6 +18,7 @@ pub mod page;
 pub mod pg;
 pub mod process;
 mod reference;
+pub mod serve;
 
 pub use page::*;
 pub use pg::*;
