@@ -43,12 +43,32 @@ from .errors import (
 
 __version__ = _cardseg.__version__
 
+#: Submodules imported on first use (``cardseg.sklearn``, ``cardseg.spark``), so
+#: ``import cardseg`` never imports scikit-learn or PySpark.
+_LAZY = ("sklearn", "spark")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 DEFAULT_FEATURES = list(_cardseg.DEFAULT_FEATURES)
 DEFAULT_PROFILE_FEATURES = list(_cardseg.DEFAULT_PROFILE_FEATURES)
 DEFAULT_ID_COLUMN = _cardseg.DEFAULT_ID_COLUMN
 
 __all__ = [
     "run",
+    "compare",
+    "drift",
+    "Migration",
+    "Drift",
     "Segmentation",
     "Model",
     "CardsegError",
@@ -61,6 +81,52 @@ __all__ = [
     "DEFAULT_PROFILE_FEATURES",
     "DEFAULT_ID_COLUMN",
 ]
+
+
+def _cell_text(v) -> Optional[str]:
+    """A Python object as ``DataFrame.to_csv`` writes it (None: an empty cell)."""
+    import pandas as pd
+
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return v if isinstance(v, str) else str(v)
+
+
+def _pandas_column(s):
+    """One pandas column as an Arrow array holding what ``to_csv`` would write, so cardseg
+    reads it as it reads the same frame written as CSV: numbers zero-copy; text, ``object``
+    (``Decimal``, mixed, one bad cell), ``bool`` and ``category`` columns as the text of
+    their values, parsed by the CSV reader's rules in Rust (numbers where every value is
+    one, a category mix otherwise; a bad cell in a feature is an ``InputError`` naming its
+    row, column and value). pyarrow never infers types from Python objects here."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = np.asarray(s.cat.codes)
+        words = pa.array([_cell_text(c) for c in s.cat.categories], type=pa.large_string())
+        return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), words)
+    if pd.api.types.is_bool_dtype(dtype):
+        if dtype == np.bool_:
+            codes = np.asarray(s, dtype=np.int8)
+            mask = None
+        else:
+            codes = s.to_numpy(dtype=np.int8, na_value=-1)
+            mask = codes < 0
+        words = pa.array(["False", "True"], type=pa.large_string())
+        return pa.DictionaryArray.from_arrays(pa.array(codes, mask=mask), words)
+    if dtype == object:
+        return pa.array([_cell_text(v) for v in s], type=pa.large_string())
+    try:
+        return pa.array(s, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        # An extension type pyarrow cannot convert: its values' text, as to_csv writes it.
+        return pa.array([_cell_text(v) for v in s.astype(object)], type=pa.large_string())
 
 
 def _source(data: Any, source_name: Optional[str]):
@@ -77,7 +143,9 @@ def _source(data: Any, source_name: Optional[str]):
             data = data.to_frame()
         if not isinstance(data, pd.DataFrame):
             raise TypeError(f"cardseg reads a pandas DataFrame, not a {type(data).__name__}")
-        table = pa.Table.from_pandas(data, preserve_index=False)
+        names = [str(c) for c in data.columns]
+        arrays = [_pandas_column(data.iloc[:, j]) for j in range(data.shape[1])]
+        table = pa.Table.from_arrays(arrays, names=names)
         return table.__arrow_c_stream__(), source_name or "pandas DataFrame"
     if hasattr(data, "__arrow_c_stream__"):
         names = {"pyarrow": "pyarrow table", "polars": "polars DataFrame"}
@@ -493,3 +561,138 @@ def run(
             options[key] = os.fspath(options[key])
     native = _cardseg.run(src, name, **options)
     return Segmentation(native, None if out is None else os.fspath(out))
+
+
+class Report:
+    """A report of the library (what the CLI writes as JSON), as attributes: figures and
+    verdicts as values, lists of records as pandas DataFrames. :meth:`to_dict` is the JSON
+    file's content; :attr:`text` what the CLI prints for people."""
+
+    _file = "report.json"
+
+    def __init__(self, data: dict, text: str):
+        self._data = data
+        self.text = text
+
+    def to_dict(self) -> dict:
+        """The report as the CLI writes it (migration.json, drift.json)."""
+        return json.loads(json.dumps(self._data))
+
+    def _table(self, key):
+        import pandas as pd
+
+        rows = self._data.get(key) or []
+        return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+
+    def __getattr__(self, name):
+        data = self.__dict__.get("_data")
+        if data is None or name not in data:
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        value = data[name]
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            return self._table(name)
+        return value
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._data))
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"cardseg.{type(self).__name__}({self.text.splitlines()[0] if self.text else ''})"
+
+
+class Migration(Report):
+    """Who moved between two runs (``cardseg compare``): ``moved``, ``stayed``,
+    ``new_customers``, ... as attributes, ``flows`` (one row per from-segment ×
+    to-segment cell), ``splits``, ``merges`` and, when both runs have outcomes,
+    ``outcomes`` as DataFrames; :attr:`matrix` the customers from × to."""
+
+    _file = "migration.json"
+
+    @property
+    def matrix(self):
+        """Customers per earlier segment (rows) and later segment (columns)."""
+        flows = self.flows
+        if flows.empty:
+            import pandas as pd
+
+            return pd.DataFrame()
+        return flows.pivot_table(
+            index=["from_segment", "from_name"], columns=["to_segment", "to_name"],
+            values="customers", aggfunc="sum", fill_value=0,
+        )
+
+
+class Drift(Report):
+    """How new customers differ from a model's training customers (``cardseg drift``):
+    ``verdict``, ``failed``, ``segment_psi``, ... as attributes; ``features`` (PSI and
+    verdict per feature), ``segments`` (shares now and at training) and :attr:`bins` as
+    DataFrames; :attr:`text` is ``drift.md``."""
+
+    _file = "drift.json"
+
+    @property
+    def features(self):
+        """One row per feature (its PSI, verdict and missing shares); bins in :attr:`bins`."""
+        t = self._table("features")
+        return t.drop(columns=["bins"]) if "bins" in t else t
+
+    @property
+    def bins(self):
+        """One row per feature and bin: the training and current shares."""
+        import pandas as pd
+
+        rows = [
+            dict(feature=f["feature"], bin=b, **x)
+            for f in self._data.get("features", [])
+            for b, x in enumerate(f.get("bins", []))
+        ]
+        return pd.DataFrame.from_records(rows)
+
+
+def compare(before: Any, after: Any, *, out: Optional[Union[str, os.PathLike]] = None, force: bool = False) -> Migration:
+    """The migration between two runs, as ``cardseg compare --before B --after A``:
+    ``before`` and ``after`` are run directories, labels files or :func:`run` results. With
+    ``out``, ``migration.csv`` and ``migration.json`` are written there as the CLI does."""
+
+    def side(x):
+        if isinstance(x, Segmentation):
+            return os.fspath(x.directory) if x.directory is not None else x._s
+        return os.fspath(x)
+
+    text, summary = _cardseg.compare(
+        side(before), side(after), None if out is None else os.fspath(out), force
+    )
+    return Migration(json.loads(text), summary)
+
+
+def drift(
+    model: Any,
+    data: Any,
+    *,
+    fail_above: Optional[float] = None,
+    delimiter: Optional[str] = None,
+    out: Optional[Union[str, os.PathLike]] = None,
+    force: bool = False,
+    source_name: Optional[str] = None,
+) -> Drift:
+    """The drift of ``data`` (a DataFrame, or a path or URL the CLI reads) against the
+    training customers of ``model`` (a :class:`Model`, a :func:`run` result or a
+    ``model.json`` path), as ``cardseg drift --model M --input D``. ``failed`` is True when
+    a PSI is above ``fail_above``; with ``out``, ``drift.md`` and ``drift.json`` are written
+    there as the CLI does."""
+    path = None
+    if isinstance(model, Segmentation):
+        model = model.model
+    elif isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        model = Model.load(path)
+    if not isinstance(model, Model):
+        raise TypeError(f"drift takes a cardseg.Model, a run result or a model.json path, not {type(model).__name__}")
+    src, name = _source(data, source_name)
+    text, md = _cardseg.drift(
+        model._m, src, name, path, fail_above, delimiter, None if out is None else os.fspath(out), force
+    )
+    return Drift(json.loads(text), md)

@@ -20,12 +20,17 @@
 //!
 //! Columns read: integers, floats (16/32/64-bit), decimals (as the Parquet reader reads
 //! DECIMAL: the double of their decimal text), booleans, UTF-8 strings and binary (32- and
-//! 64-bit offsets and views). An Arrow null-type column (pandas' all-`None` column) is a
-//! column of missing values. Floating-point NaN is a missing value (pandas and polars
-//! users mark missing numbers with it); infinity is an error, as in every other source.
-//! Other types (dates, nested, dictionary-encoded) are text columns when optional and an
+//! 64-bit offsets and views), and dictionaries of these (pandas `category`, polars
+//! `Categorical`: each row reads as its value). An Arrow null-type column (pandas'
+//! all-`None` column) is a column of missing values. Floating-point NaN is a missing value
+//! (pandas and polars users mark missing numbers with it); infinity is an error, as in
+//! every other source. Other types (dates, nested) are text columns when optional and an
 //! error when a required column or the id has them. A null row of the stream's top-level
 //! struct (a missing record) is refused, naming the row.
+//!
+//! Text columns (strings, booleans as `true`/`false`, dictionaries of them) are also read
+//! as categories ([`Tracker`], the rule of the CSV reader's second pass), so the profile
+//! shows their mix per segment as it does for the same values in a CSV file.
 
 use std::ffi::{c_char, c_void, CStr};
 
@@ -42,9 +47,10 @@ use arrow_schema::{DataType, Field, Fields};
 
 use cardseg::error::{Error, Result};
 use cardseg::ingest::builder::{TableBuilder, Val};
+use cardseg::ingest::categories::{TextCategories, Tracker};
 use cardseg::ingest::parquet::decimal;
 use cardseg::ingest::ReadSpec;
-use cardseg::table::Table;
+use cardseg::table::{ColumnKind, Table};
 
 /// An Arrow C stream moved out of its capsule: ours to read and release.
 pub struct Stream(FFI_ArrowArrayStream);
@@ -418,7 +424,8 @@ fn readable(dt: &DataType) -> std::result::Result<(), String> {
         | Decimal256(..) | Utf8 | LargeUtf8 | Utf8View | Binary | LargeBinary | BinaryView => {
             Ok(())
         }
-        Dictionary(..) => Err("an Arrow dictionary (categorical) column".into()),
+        Dictionary(_, v) if !matches!(**v, Dictionary(..)) => readable(v),
+        Dictionary(..) => Err("an Arrow dictionary of dictionaries".into()),
         t => Err(format!("of Arrow type {t}")),
     }
 }
@@ -431,15 +438,16 @@ fn float(x: f64) -> Val<'static> {
     }
 }
 
-/// Pushes the values of column `j` of one batch, rows from `row0 + 1`.
-fn push_column(b: &mut TableBuilder, j: usize, row0: u64, col: &dyn Array) -> Result<()> {
+/// Hands each value of `col` to `f` with its row in the batch (from 0), as the value the
+/// table builder reads: one loop per Arrow type, so the call inlines in each.
+fn each_val<'a>(col: &'a dyn Array, mut f: impl FnMut(usize, Val<'a>) -> Result<()>) -> Result<()> {
     // `|a, i| value`: the typed array `a` and the row `i` of a non-null value.
     macro_rules! each {
         ($arr:expr, |$a:ident, $i:ident| $v:expr) => {{
             let $a = $arr;
             for $i in 0..$a.len() {
                 let v = if $a.is_null($i) { Val::Null } else { $v };
-                b.push(j, row0 + $i as u64 + 1, v)?;
+                f($i, v)?;
             }
         }};
     }
@@ -455,7 +463,7 @@ fn push_column(b: &mut TableBuilder, j: usize, row0: u64, col: &dyn Array) -> Re
     match col.data_type() {
         Null => {
             for i in 0..col.len() {
-                b.push(j, row0 + i as u64 + 1, Val::Null)?;
+                f(i, Val::Null)?;
             }
         }
         Boolean => each!(col.as_boolean(), |a, i| Val::Other(if a.value(i) {
@@ -500,23 +508,94 @@ fn push_column(b: &mut TableBuilder, j: usize, row0: u64, col: &dyn Array) -> Re
         Binary => each!(col.as_binary::<i32>(), |a, i| Val::Text(a.value(i))),
         LargeBinary => each!(col.as_binary::<i64>(), |a, i| Val::Text(a.value(i))),
         BinaryView => each!(col.as_binary_view(), |a, i| Val::Text(a.value(i))),
+        // A pandas `category`, a polars `Categorical`: each row reads as its value.
+        Dictionary(..) => {
+            let d = col.as_any_dictionary();
+            let vals = vals_of(d.values().as_ref())?;
+            if vals.is_empty() {
+                for i in 0..col.len() {
+                    f(i, Val::Null)?;
+                }
+            } else {
+                for (i, k) in d.normalized_keys().into_iter().enumerate() {
+                    f(i, if col.is_null(i) { Val::Null } else { vals[k] })?;
+                }
+            }
+        }
         // `readable` decides which columns reach here.
         _ => {}
     }
     Ok(())
 }
 
+/// Every value of `col` (a dictionary's values), in order.
+fn vals_of(col: &dyn Array) -> Result<Vec<Val<'_>>> {
+    let mut vals = Vec::with_capacity(col.len());
+    each_val(col, |_, v| {
+        vals.push(v);
+        Ok(())
+    })?;
+    Ok(vals)
+}
+
+/// Pushes the values of column `j` of one batch, rows from `row0 + 1`.
+fn push_column(b: &mut TableBuilder, j: usize, row0: u64, col: &dyn Array) -> Result<()> {
+    each_val(col, |i, v| b.push(j, row0 + i as u64 + 1, v))
+}
+
+/// Whether a column of this type can be a text column whose categories the profile
+/// shows: the types whose values are written as text (strings, booleans) and
+/// dictionaries of them.
+fn textual(dt: &DataType) -> bool {
+    use DataType::*;
+    match dt {
+        Boolean | Utf8 | LargeUtf8 | Utf8View | Binary | LargeBinary | BinaryView => true,
+        Dictionary(_, v) => textual(v),
+        _ => false,
+    }
+}
+
+/// Feeds each cell of a text column to its category tracker, as a CSV file would hold it
+/// (a null is an empty cell).
+fn track(t: &mut Tracker, col: &dyn Array) -> Result<()> {
+    each_val(col, |_, v| {
+        match v {
+            Val::Text(b) => t.push(b),
+            Val::Other(o) => t.push(o.as_bytes()),
+            _ => t.push(b""),
+        }
+        Ok(())
+    })
+}
+
 /// Reads every batch of `stream` into a table with `spec`, errors naming `source`. A
 /// panic of the import (a malformation the checks above do not foresee) is an input
 /// error too, never an exception outside `CardsegError`.
 pub fn read_table(stream: Stream, source: &str, spec: &ReadSpec) -> Result<Table> {
+    read_with_categories(stream, source, spec, false).map(|(t, _)| t)
+}
+
+/// [`read_table`], and with `categories` the category codes of every text column (the
+/// CSV reader's second pass for `cardseg run`, here in the same pass), so a frame's text,
+/// boolean and categorical columns are profiled as the same values in a CSV file are.
+pub fn read_with_categories(
+    stream: Stream,
+    source: &str,
+    spec: &ReadSpec,
+    categories: bool,
+) -> Result<(Table, Vec<TextCategories>)> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        read_all(stream, source, spec)
+        read_all(stream, source, spec, categories)
     }))
     .unwrap_or_else(|_| Err(malformed(source, "arrow-rs could not import it")))
 }
 
-fn read_all(mut stream: Stream, source: &str, spec: &ReadSpec) -> Result<Table> {
+fn read_all(
+    mut stream: Stream,
+    source: &str,
+    spec: &ReadSpec,
+    categories: bool,
+) -> Result<(Table, Vec<TextCategories>)> {
     let fields = stream.schema(source)?;
     let names = fields.iter().map(|f| f.name().clone()).collect();
     let mut b = TableBuilder::new(
@@ -539,6 +618,14 @@ fn read_all(mut stream: Stream, source: &str, spec: &ReadSpec) -> Result<Table> 
             }
         }
     }
+    let mut trackers: Vec<Option<Tracker>> = fields
+        .iter()
+        .enumerate()
+        .map(|(j, f)| {
+            (categories && read[j] && !b.is_id(j) && textual(f.data_type()))
+                .then(|| Tracker::new(f.name()))
+        })
+        .collect();
     let mut row0 = 0u64;
     let mut n_batch = 0u64;
     while let Some(batch) = stream.next(source, &fields, n_batch + 1)? {
@@ -563,11 +650,20 @@ fn read_all(mut stream: Stream, source: &str, spec: &ReadSpec) -> Result<Table> 
             if read[j] && b.wanted(j) {
                 push_column(&mut b, j, row0, col.as_ref())?;
             }
+            if let Some(t) = trackers[j].as_mut().filter(|t| t.alive()) {
+                track(t, col.as_ref())?;
+            }
         }
         b.end_rows(n as u64);
         row0 += n as u64;
     }
     let mut table = b.finish()?;
+    let text: Vec<TextCategories> = trackers
+        .into_iter()
+        .zip(&table.info)
+        .filter(|(_, i)| i.kind == ColumnKind::Text)
+        .filter_map(|(t, _)| t?.finish())
+        .collect();
     // `Table::columns` is documented in header order, and the CSV reader keeps it; the
     // builder puts required columns first. Header order makes every output (the profile's
     // columns) the same as the CLI's on the same data in CSV.
@@ -575,5 +671,5 @@ fn read_all(mut stream: Stream, source: &str, spec: &ReadSpec) -> Result<Table> 
     table
         .columns
         .sort_by_key(|c| info.iter().position(|i| i.name == c.name));
-    Ok(table)
+    Ok((table, text))
 }

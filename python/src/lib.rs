@@ -11,6 +11,7 @@
 
 mod arrow;
 mod labels;
+mod lifecycle;
 mod segmentation;
 
 use std::path::PathBuf;
@@ -117,6 +118,11 @@ pub(crate) struct Model {
 }
 
 impl Model {
+    /// The library's model and its checksum.
+    pub(crate) fn core(&self) -> (&CoreModel, &str) {
+        (&self.inner, &self.checksum)
+    }
+
     pub(crate) fn wrap(inner: CoreModel, checksum: String) -> Self {
         let centers = inner.centers_flat();
         Model {
@@ -352,10 +358,12 @@ impl Model {
         labels::capsule(py, batch)
     }
 
-    /// The model's features of `data` (an Arrow stream capsule) after the saved fill
-    /// values and the scaler: the space the centroids and distances live in. Row-major
-    /// float64 bytes; NaN rows where a feature is missing and the model drops such rows.
-    fn scaled<'py>(
+    /// The distance of each customer of `data` (an Arrow stream capsule) to each centroid,
+    /// in the scaled space where segments are assigned: the saved fill values, the scaler
+    /// and the library's distance (`cluster::distance`, the kernels' own). Row-major
+    /// float64 bytes, k per customer; NaN rows where a feature is missing and the model
+    /// drops such customers.
+    fn distances<'py>(
         &self,
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
@@ -367,14 +375,31 @@ impl Model {
             .detach(move || -> cardseg::Result<Vec<u8>> {
                 let table = arrow::read_table(stream, &source_name, &spec)?;
                 let mut cols = cardseg::predict::feature_columns(&self.inner, &table)?;
+                let mut unscorable = vec![false; table.rows()];
                 for (f, values) in self.inner.features.iter().zip(cols.iter_mut()) {
-                    if let Some(fill) = self.inner.fill_value(f) {
-                        cardseg::clean::apply_fill(values, fill);
+                    match self.inner.fill_value(f) {
+                        Some(fill) => cardseg::clean::apply_fill(values, fill),
+                        None => values
+                            .iter()
+                            .zip(unscorable.iter_mut())
+                            .for_each(|(v, u)| *u |= v.is_nan()),
                     }
                 }
                 let views: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
                 let x = self.inner.scaler.transform_columns(&views);
-                Ok(x.data.iter().flat_map(|v| v.to_le_bytes()).collect())
+                let d = x.d;
+                let mut out = Vec::with_capacity(x.n * self.inner.k * 8);
+                for (i, u) in unscorable.iter().enumerate() {
+                    for c in self.centers.chunks_exact(d) {
+                        let v = if *u {
+                            f64::NAN
+                        } else {
+                            cardseg::cluster::distance(x.row(i), c)
+                        };
+                        out.extend_from_slice(&v.to_le_bytes());
+                    }
+                }
+                Ok(out)
             })
             .map_err(|e| to_py(py, e))?;
         Ok(PyBytes::new(py, &bytes))
@@ -401,6 +426,8 @@ fn _cardseg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(segmentation::defaults, m)?)?;
     m.add_class::<segmentation::Segmentation>()?;
     m.add_function(wrap_pyfunction!(set_quiet, m)?)?;
+    m.add_function(wrap_pyfunction!(lifecycle::compare, m)?)?;
+    m.add_function(wrap_pyfunction!(lifecycle::drift, m)?)?;
     m.add_class::<Model>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(

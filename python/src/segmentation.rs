@@ -374,18 +374,23 @@ pub fn run(
         Some(stream) => {
             let spec = cfg.read_spec();
             Some(
-                py.detach(move || crate::arrow::read_table(stream, &source_name, &spec))
-                    .map_err(err)?,
+                py.detach(move || {
+                    crate::arrow::read_with_categories(stream, &source_name, &spec, true)
+                })
+                .map_err(err)?,
             )
         }
         None => None,
     };
     let (cfg, segmented) = interruptible(py, cfg.cancel.clone(), move || {
-        let table = match table {
-            Some(t) => t,
-            None => cardseg::ingest::read(&cfg.source, &cfg.read_spec())?,
+        let s = match table {
+            Some((t, categories)) => {
+                cardseg::run::segment_with_categories(&cfg, t, Some(categories))?
+            }
+            None => {
+                cardseg::run::segment(&cfg, cardseg::ingest::read(&cfg.source, &cfg.read_spec())?)?
+            }
         };
-        let s = cardseg::run::segment(&cfg, table)?;
         Ok((cfg, s))
     })?;
     let summary = Summary::build(&segmented.segmentation);
@@ -432,6 +437,11 @@ pub struct Segmentation {
 }
 
 impl Segmentation {
+    /// The library's segmentation.
+    pub(crate) fn core(&self) -> &CoreSegmentation {
+        &self.seg
+    }
+
     /// The run's files in `out`, staged and committed together (and the labels in the
     /// label table first, so a failed write-back leaves no output either).
     fn write_files(

@@ -73,49 +73,76 @@ pub fn read_text_categories(
                 .map(|p| (p, c))
         })
         .collect();
-    let mut out: Vec<TextCategories> = positions
-        .iter()
-        .map(|(_, c)| TextCategories {
-            column: (*c).clone(),
-            values: Vec::new(),
-            codes: Vec::new(),
-        })
-        .collect();
-    let mut lookup: Vec<std::collections::HashMap<Vec<u8>, u32>> =
-        vec![Default::default(); out.len()];
-    let mut alive = vec![true; out.len()];
+    let mut out: Vec<Tracker> = positions.iter().map(|(_, c)| Tracker::new(c)).collect();
     let mut rec = ::csv::ByteRecord::new();
     while rdr.read_byte_record(&mut rec).map_err(bad)? {
-        for (i, (pos, _)) in positions.iter().enumerate() {
-            if !alive[i] {
-                continue;
-            }
-            let cell = rec.get(*pos).unwrap_or(b"");
-            let cell = cell.trim_ascii();
-            let key: &[u8] = if cell.is_empty() { b"(missing)" } else { cell };
-            let code = match lookup[i].get(key) {
-                Some(c) => *c,
-                None => {
-                    if lookup[i].len() >= MAX_TRACKED {
-                        alive[i] = false;
-                        out[i].codes = Vec::new();
-                        continue;
-                    }
-                    let c = out[i].values.len() as u32;
-                    out[i]
-                        .values
-                        .push(String::from_utf8_lossy(key).into_owned());
-                    lookup[i].insert(key.to_vec(), c);
-                    c
-                }
-            };
-            out[i].codes.push(code);
+        for (t, (pos, _)) in out.iter_mut().zip(&positions) {
+            t.push(rec.get(*pos).unwrap_or(b""));
         }
     }
-    Ok(out
-        .into_iter()
-        .zip(alive)
-        .filter(|(_, a)| *a)
-        .map(|(t, _)| t)
-        .collect())
+    Ok(out.into_iter().filter_map(Tracker::finish).collect())
+}
+
+/// One text column's categories as its cells arrive in row order: the rule of the CSV
+/// pass ([`read_text_categories`]) for every reader that sees the cells (the Arrow frames
+/// of the Python package too), so the profile's category mix is the same for the same
+/// values whatever the source.
+pub struct Tracker {
+    out: TextCategories,
+    lookup: std::collections::HashMap<Vec<u8>, u32>,
+    alive: bool,
+}
+
+impl Tracker {
+    /// A tracker for the column `column`, before its first cell.
+    pub fn new(column: &str) -> Tracker {
+        Tracker {
+            out: TextCategories {
+                column: column.to_string(),
+                values: Vec::new(),
+                codes: Vec::new(),
+            },
+            lookup: Default::default(),
+            alive: true,
+        }
+    }
+
+    /// The next row's cell, as the file holds it (trimmed here; an empty cell or a null
+    /// is "(missing)").
+    #[inline]
+    pub fn push(&mut self, cell: &[u8]) {
+        if !self.alive {
+            return;
+        }
+        let cell = cell.trim_ascii();
+        let key: &[u8] = if cell.is_empty() { b"(missing)" } else { cell };
+        let code = match self.lookup.get(key) {
+            Some(c) => *c,
+            None => {
+                if self.lookup.len() >= MAX_TRACKED {
+                    self.alive = false;
+                    self.out.codes = Vec::new();
+                    self.lookup = Default::default();
+                    return;
+                }
+                let c = self.out.values.len() as u32;
+                self.out
+                    .values
+                    .push(String::from_utf8_lossy(key).into_owned());
+                self.lookup.insert(key.to_vec(), c);
+                c
+            }
+        };
+        self.out.codes.push(code);
+    }
+
+    /// Whether the column still counts as categories (at most [`MAX_TRACKED`] values so far).
+    pub fn alive(&self) -> bool {
+        self.alive
+    }
+
+    /// The column's categories; None when it has more than [`MAX_TRACKED`] distinct values.
+    pub fn finish(self) -> Option<TextCategories> {
+        self.alive.then_some(self.out)
+    }
 }

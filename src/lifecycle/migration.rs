@@ -404,6 +404,17 @@ pub fn compare(before: &Path, after: &Path, out: &Path, force: bool) -> Result<M
         .path(segments_json_beside(&pb))
         .path(segments_json_beside(&pa));
     crate::output::check_output(out, force, &inputs)?;
+    let m = between(before, after)?;
+    let dir = OutputDir::create(out, force, &inputs)?;
+    write_files(&dir, &m, false)?;
+    dir.commit()?;
+    Ok(m)
+}
+
+/// The migration between two run directories (or labels files), with the outcomes of
+/// both runs when both carry them; writes nothing (`compare` and the Python package).
+pub fn between(before: &Path, after: &Path) -> Result<Migration> {
+    let (pb, pa) = (labels_path(before), labels_path(after));
     let lb = read_labels(&pb)?;
     let la = read_labels(&pa)?;
     let mut m = migrate(
@@ -417,9 +428,6 @@ pub fn compare(before: &Path, after: &Path, out: &Path, force: bool) -> Result<M
     if let (Some(ob), Some(oa)) = (ob, oa) {
         m.outcomes = super::outcomes::compare(&ob, &oa);
     }
-    let dir = OutputDir::create(out, force, &inputs)?;
-    write_files(&dir, &m, false)?;
-    dir.commit()?;
     Ok(m)
 }
 

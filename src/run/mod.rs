@@ -93,6 +93,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     let scratch = Scratch {
         dir: Some(out.path()),
         spilled,
+        categories: None,
     };
     let seg = segment_table(cfg, &rules, table, scratch, previous, &mut timings)?;
     write_run(cfg, seg, timings, out, writer)
@@ -109,6 +110,7 @@ pub fn run_in_memory(cfg: &RunConfig, table: Table) -> Result<RunResult> {
     let scratch = Scratch {
         dir: Some(out.path()),
         spilled: None,
+        categories: None,
     };
     let seg = segment_table(cfg, &rules, table, scratch, previous, &mut timings)?;
     write_run(cfg, seg, timings, out, None)
@@ -119,6 +121,17 @@ pub fn run_in_memory(cfg: &RunConfig, table: Table) -> Result<RunResult> {
 /// [`publish`]ing); reads only the naming rules and the previous model when `cfg` names
 /// them.
 pub fn segment(cfg: &RunConfig, table: Table) -> Result<Segmented> {
+    segment_with_categories(cfg, table, None)
+}
+
+/// [`segment`] with the text columns' categories already read (a reader that saw every
+/// cell, as the Python package's frame reader does); None reads them from a CSV source
+/// as `cardseg run` does.
+pub fn segment_with_categories(
+    cfg: &RunConfig,
+    table: Table,
+    categories: Option<Vec<ingest::categories::TextCategories>>,
+) -> Result<Segmented> {
     cfg.check()?;
     let rules = load_rules(cfg)?;
     let previous = load_previous(cfg)?;
@@ -126,6 +139,7 @@ pub fn segment(cfg: &RunConfig, table: Table) -> Result<Segmented> {
     let scratch = Scratch {
         dir: None,
         spilled: None,
+        categories,
     };
     let segmentation = segment_table(cfg, &rules, table, scratch, previous, &mut timings)?;
     Ok(Segmented {
@@ -224,6 +238,8 @@ fn write_run(
 struct Scratch<'a> {
     dir: Option<&'a std::path::Path>,
     spilled: Option<Spilled>,
+    /// Text columns' categories the reader collected (None: a second pass over a CSV file).
+    categories: Option<Vec<ingest::categories::TextCategories>>,
 }
 
 pub use crate::lifecycle::continuity::Previous;
@@ -287,7 +303,11 @@ fn segment_table(
 ) -> Result<Segmentation> {
     let mut t = Instant::now();
     let cfg = &*cfg.resolved(&table);
-    let Scratch { dir, mut spilled } = scratch;
+    let Scratch {
+        dir,
+        mut spilled,
+        categories,
+    } = scratch;
     // Every loaded column can end up in a segment name; its name must fit a model.
     for c in table.columns.iter().filter(|c| !c.name.is_empty()) {
         if let Some(what) = crate::model::check_column_name(&c.name) {
@@ -531,7 +551,15 @@ fn segment_table(
     drop(spilled);
     let names: Vec<&str> = order.iter().map(String::as_str).collect();
     let mut profile = profile::assemble_all(&names, figures, &labels, k, &popts);
-    attach_text_categories(cfg, &table, &clean_report, &labels, k, &mut profile)?;
+    attach_text_categories(
+        cfg,
+        &table,
+        categories,
+        &clean_report,
+        &labels,
+        k,
+        &mut profile,
+    )?;
     for f in outcomes {
         profile.attach_outcome(f);
     }
@@ -685,21 +713,19 @@ fn too_few_customers(cfg: &RunConfig, n: usize, dropped: bool) -> String {
 }
 
 /// Text columns of a CSV input, profiled as a category mix per segment (a second, light
-/// pass over the file; other sources profile numeric columns only). With
-/// `--categorical`, only the text columns it names.
+/// pass over the file, or the categories the reader collected; other sources profile
+/// numeric columns only). With `--categorical`, only the text columns it names.
 fn attach_text_categories(
     cfg: &RunConfig,
     table: &Table,
+    given: Option<Vec<ingest::categories::TextCategories>>,
     clean: &CleanReport,
     labels: &[u32],
     k: usize,
     profile: &mut Profile,
 ) -> Result<()> {
-    if cfg.source.kind() != ingest::Kind::Csv {
-        return Ok(());
-    }
     let path = std::path::Path::new(&cfg.source.input);
-    if !path.is_file() {
+    if given.is_none() && (cfg.source.kind() != ingest::Kind::Csv || !path.is_file()) {
         return Ok(());
     }
     let text: Vec<String> = table
@@ -719,7 +745,18 @@ fn attach_text_categories(
     if text.is_empty() {
         return Ok(());
     }
-    for tc in ingest::categories::read_text_categories(path, cfg.delimiter, &text)? {
+    let read = match given {
+        // In the order of `text`, as the CSV pass returns them.
+        Some(mut given) => text
+            .iter()
+            .filter_map(|c| {
+                let i = given.iter().position(|t| &t.column == c)?;
+                Some(given.swap_remove(i))
+            })
+            .collect(),
+        None => ingest::categories::read_text_categories(path, cfg.delimiter, &text)?,
+    };
+    for tc in read {
         if tc.codes.len() as u64 != clean.rows_in {
             continue;
         }
