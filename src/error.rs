@@ -41,6 +41,46 @@ pub enum Param {
     Previous,
     /// The drift threshold that fails the check.
     FailAbove,
+    /// K-Means restarts per k.
+    NInit,
+    /// The customers the k sweep trains on.
+    TrainSample,
+    /// The distance percentile of outliers.
+    OutlierPercentile,
+    /// Outcome columns reported per segment.
+    Outcome,
+    /// Stability resamples.
+    StabilityResamples,
+    /// Customers per stability resample.
+    StabilitySample,
+    /// Customers in a sampled silhouette.
+    SilhouetteSample,
+    /// The widest table read.
+    MaxColumns,
+    /// The longest record read.
+    MaxRecordMb,
+    /// A database table to read.
+    Table,
+    /// A database query to read.
+    Query,
+    /// The environment variable holding an HTTP token.
+    TokenEnv,
+    /// The time limit of one HTTP answer.
+    TimeoutSecs,
+    /// The size limit of one HTTP answer.
+    MaxDownloadMb,
+    /// The page limit of an HTTP read.
+    MaxPages,
+    /// The size limit of an HTTP read, all pages.
+    MaxTotalDownloadMb,
+    /// The time limit of an HTTP read, all pages.
+    TotalTimeoutSecs,
+    /// The database table labels are written to.
+    LabelsTable,
+    /// Text columns profiled as categories.
+    Categorical,
+    /// Columns whose segment totals are reported.
+    Additive,
 }
 
 /// How a front end names a parameter, with a value or without.
@@ -68,6 +108,26 @@ impl Param {
             Param::NoId => "no_id",
             Param::Previous => "previous",
             Param::FailAbove => "fail_above",
+            Param::NInit => "n_init",
+            Param::TrainSample => "train_sample",
+            Param::OutlierPercentile => "outlier_percentile",
+            Param::Outcome => "outcome",
+            Param::StabilityResamples => "stability_resamples",
+            Param::StabilitySample => "stability_sample",
+            Param::SilhouetteSample => "silhouette_sample",
+            Param::MaxColumns => "max_columns",
+            Param::MaxRecordMb => "max_record_mb",
+            Param::Table => "table",
+            Param::Query => "query",
+            Param::TokenEnv => "token_env",
+            Param::TimeoutSecs => "timeout_secs",
+            Param::MaxDownloadMb => "max_download_mb",
+            Param::MaxPages => "max_pages",
+            Param::MaxTotalDownloadMb => "max_total_download_mb",
+            Param::TotalTimeoutSecs => "total_timeout_secs",
+            Param::LabelsTable => "labels_table",
+            Param::Categorical => "categorical",
+            Param::Additive => "additive",
         }
     }
 

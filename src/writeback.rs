@@ -61,7 +61,7 @@ impl LabelTarget {
     /// Refuses a bad table name or a URL that is not SQLite or PostgreSQL before any
     /// scoring starts.
     pub fn check(&self) -> Result<()> {
-        check_table_name(&self.table, "--labels-table")?;
+        check_table_name(&self.table, &crate::error::Param::LabelsTable.to_string())?;
         match ingest::kind_of(&self.url) {
             Kind::Sqlite | Kind::Postgres => Ok(()),
             _ => Err(Error::usage(format!(

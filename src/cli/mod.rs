@@ -140,20 +140,8 @@ impl WriteArgs {
 /// The flag that sets a library parameter, for the library's messages
 /// ([`cardseg::error::name_params`]): `--k-min`, or `--k-min 2` with a value.
 pub fn param_flag(p: cardseg::error::Param, value: Option<&dyn std::fmt::Display>) -> String {
-    use cardseg::error::Param;
-    let flag = match p {
-        Param::Features => "--features",
-        Param::ProfileFeatures => "--profile-features",
-        Param::Missing => "--missing",
-        Param::Scaler => "--scaler",
-        Param::KMin => "--k-min",
-        Param::KMax => "--k-max",
-        Param::K => "--k",
-        Param::IdColumn => "--id-column",
-        Param::NoId => "--no-id",
-        Param::Previous => "--previous",
-        Param::FailAbove => "--fail-above",
-    };
+    // Every flag is its keyword with dashes (`k_min` is `--k-min`).
+    let flag = format!("--{}", p.keyword().replace('_', "-"));
     match value {
         Some(v) => format!("{flag} {v}"),
         None => flag.to_string(),

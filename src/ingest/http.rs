@@ -19,7 +19,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Param, Result};
 use crate::ingest::builder::{TableBuilder, Val};
 use crate::ingest::{csv, redact, scrub, userinfo_secrets, Limits, ReadSpec, Source};
 use crate::table::Table;
@@ -33,7 +33,8 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
             Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
             _ => {
                 return Err(Error::usage(format!(
-                    "--token-env {var}: the environment variable {var} is not set or empty; export the API token in it"
+                    "{}: the environment variable {var} is not set or empty; export the API token in it",
+                    Param::TokenEnv.with(var)
                 )))
             }
         },
@@ -161,10 +162,13 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
                 &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
             );
             let hint = match status.as_u16() {
-                401 | 403 => " (check the token: --token-env names the variable that holds it)",
-                404 => " (check the URL)",
-                429 => " (rate limited: try again later)",
-                _ => "",
+                401 | 403 => format!(
+                    " (check the token: {} names the variable that holds it)",
+                    Param::TokenEnv
+                ),
+                404 => " (check the URL)".into(),
+                429 => " (rate limited: try again later)".into(),
+                _ => String::new(),
             };
             return Err(Error::input(
                 &page_name,
@@ -237,16 +241,19 @@ fn limit_hit(
     );
     let what = match limit {
         Limit::Pages => format!(
-            "the limit of {} pages per HTTP read (--max-pages) was reached and the server still sends a next link; raise --max-pages if the data really has more pages",
-            source.max_pages
+            "the limit of {} pages per HTTP read ({p}) was reached and the server still sends a next link; raise {p} if the data really has more pages",
+            source.max_pages,
+            p = Param::MaxPages
         ),
         Limit::Bytes => format!(
-            "the limit of {} MB per HTTP read, all pages together (--max-total-download-mb), was reached; raise --max-total-download-mb if the data really is that large",
-            source.max_total_bytes >> 20
+            "the limit of {} MB per HTTP read, all pages together ({p}), was reached; raise {p} if the data really is that large",
+            source.max_total_bytes >> 20,
+            p = Param::MaxTotalDownloadMb
         ),
         Limit::Time => format!(
-            "the limit of {} s per HTTP read, all pages together (--total-timeout-secs), was reached; raise --total-timeout-secs if the server is just slow",
-            source.total_timeout.as_secs()
+            "the limit of {} s per HTTP read, all pages together ({p}), was reached; raise {p} if the server is just slow",
+            source.total_timeout.as_secs(),
+            p = Param::TotalTimeoutSecs
         ),
     };
     Error::input(name, format!("stopped after {got}: {what}"))
@@ -323,12 +330,14 @@ fn http_error(name: &str, e: ureq::Error, source: &Source, secrets: &[String]) -
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let msg = match &e {
         ureq::Error::Timeout(_) => format!(
-            "no complete answer within {} s (--timeout-secs); the server is slow or not answering",
-            source.timeout.as_secs()
+            "no complete answer within {} s ({}); the server is slow or not answering",
+            source.timeout.as_secs(),
+            Param::TimeoutSecs
         ),
         ureq::Error::BodyExceedsLimit(_) => format!(
-            "the answer is larger than the limit of {} MB (--max-download-mb)",
-            source.max_bytes >> 20
+            "the answer is larger than the limit of {} MB ({})",
+            source.max_bytes >> 20,
+            Param::MaxDownloadMb
         ),
         ureq::Error::HostNotFound => "host not found (check the URL)".to_string(),
         ureq::Error::ConnectionFailed => "cannot connect (is the server running?)".to_string(),
@@ -340,9 +349,10 @@ fn http_error(name: &str, e: ureq::Error, source: &Source, secrets: &[String]) -
                 || io.kind() == std::io::ErrorKind::WouldBlock =>
         {
             format!(
-            "no complete answer within {} s (--timeout-secs); the server is slow or not answering",
-            source.timeout.as_secs()
-        )
+                "no complete answer within {} s ({}); the server is slow or not answering",
+                source.timeout.as_secs(),
+                Param::TimeoutSecs
+            )
         }
         other => {
             let s = other.to_string();

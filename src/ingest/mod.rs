@@ -24,7 +24,7 @@ pub mod sqlite;
 
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Param, Result};
 use crate::table::Table;
 
 /// The id column the caller asked for.
@@ -131,8 +131,9 @@ impl Limits {
             return Err(Error::input(
                 source,
                 format!(
-                    "{place}the table has {columns} columns, more than the {} cardseg reads; if it really is this wide, raise the limit with --max-columns",
-                    self.max_columns
+                    "{place}the table has {columns} columns, more than the {} cardseg reads; if it really is this wide, raise the limit with {}",
+                    self.max_columns,
+                    crate::error::Param::MaxColumns
                 ),
             ));
         }
@@ -239,34 +240,43 @@ impl Source {
         let kind = self.kind();
         let shown = self.display();
         let sql = matches!(kind, Kind::Sqlite | Kind::Postgres);
+        let (query, table) = (Param::Query, Param::Table);
         if self.query.is_some() && self.table.is_some() {
-            return Err(Error::usage("give either --query or --table, not both"));
+            return Err(Error::usage(format!(
+                "give either {query} or {table}, not both"
+            )));
         }
         if !sql && (self.query.is_some() || self.table.is_some()) {
             return Err(Error::usage(format!(
-                "--query and --table apply to sqlite:// and postgres:// inputs, not to {shown}"
+                "{query} and {table} apply to sqlite:// and postgres:// inputs, not to {shown}"
             )));
         }
         if sql && self.query.is_none() && self.table.is_none() {
             return Err(Error::usage(format!(
-                "{shown}: name what to read with --table NAME or --query \"SELECT ...\""
+                "{shown}: name what to read with {} or {}",
+                table.with("NAME"),
+                query.with("\"SELECT ...\"")
             )));
         }
         if let Some(q) = &self.query {
             if query_text(q).is_empty() {
-                return Err(Error::usage("--query is empty"));
+                return Err(Error::usage(format!("{query} is empty")));
             }
         }
         if let Some(t) = &self.table {
-            check_table_name(t, "--table")?;
+            check_table_name(t, &table.to_string())?;
         }
         if self.token_env.is_some() && kind != Kind::Http {
             return Err(Error::usage(format!(
-                "--token-env applies to http:// and https:// inputs, not to {shown}"
+                "{} applies to http:// and https:// inputs, not to {shown}",
+                Param::TokenEnv
             )));
         }
         if self.timeout.is_zero() {
-            return Err(Error::usage("--timeout-secs must be at least 1"));
+            return Err(Error::usage(format!(
+                "{} must be at least 1",
+                Param::TimeoutSecs
+            )));
         }
         Ok(())
     }
@@ -340,7 +350,8 @@ pub fn check_table_name(name: &str, flag: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::usage(format!(
-            "{flag} {name:?}: a table name is letters, digits and underscores, optionally schema.table; use --query for anything else"
+            "{flag} {name:?}: a table name is letters, digits and underscores, optionally schema.table; use {} for anything else",
+            Param::Query
         )))
     }
 }
@@ -571,9 +582,9 @@ mod tests {
             .check()
             .unwrap_err()
             .to_string()
-            .contains("--query and --table apply"));
+            .contains("query and table apply"));
         let s = Source::new("sqlite://x.db");
-        assert!(s.check().unwrap_err().to_string().contains("--table NAME"));
+        assert!(s.check().unwrap_err().to_string().contains("table=NAME"));
         assert!(check_table_name("public.cc_general", "--table").is_ok());
         assert!(check_table_name("x; drop table y", "--table").is_err());
         assert_eq!(quote_table("public.cc"), "\"public\".\"cc\"");
@@ -585,6 +596,6 @@ mod tests {
             .check()
             .unwrap_err()
             .to_string()
-            .contains("--query is empty"));
+            .contains("query is empty"));
     }
 }

@@ -39,9 +39,12 @@ impl std::str::FromStr for KChoice {
         if s == "auto" {
             return Ok(KChoice::Auto);
         }
-        s.parse::<usize>()
-            .map(KChoice::Fixed)
-            .map_err(|_| format!("--k takes \"auto\" or a whole number, not {s:?}"))
+        s.parse::<usize>().map(KChoice::Fixed).map_err(|_| {
+            format!(
+                "{} takes \"auto\" or a whole number, not {s:?}",
+                crate::error::Param::K
+            )
+        })
     }
 }
 
@@ -167,53 +170,67 @@ impl RunConfig {
 
     /// Validates parameters before any data is read.
     pub fn check(&self) -> Result<()> {
+        use crate::error::Param;
         if self.features.is_empty() {
-            return Err(Error::usage("--features needs at least one column"));
+            return Err(Error::usage(format!(
+                "{} needs at least one column",
+                Param::Features
+            )));
         }
         let mut seen = std::collections::HashSet::new();
         for f in &self.features {
             if !seen.insert(f) {
                 return Err(Error::usage(format!(
-                    "feature {f} is listed twice in --features"
+                    "feature {f} is listed twice in {}",
+                    Param::Features
                 )));
             }
         }
         if self.k_min < 2 {
-            return Err(Error::usage(
-                "--k-min must be at least 2 (one segment is no segmentation)",
-            ));
+            return Err(Error::usage(format!(
+                "{} must be at least 2 (one segment is no segmentation)",
+                Param::KMin
+            )));
         }
         if self.k_min > self.k_max {
             return Err(Error::usage(format!(
-                "--k-min {} is larger than --k-max {}; swap them",
-                self.k_min, self.k_max
+                "{} is larger than {}; swap them",
+                Param::KMin.with(self.k_min),
+                Param::KMax.with(self.k_max)
             )));
         }
         if self.k_max > 1000 {
-            return Err(Error::usage(
-                "--k-max above 1000 is not a segmentation; lower it",
-            ));
+            return Err(Error::usage(format!(
+                "{} above 1000 is not a segmentation; lower it",
+                Param::KMax
+            )));
         }
         if let KChoice::Fixed(k) = self.k {
             if k < 2 {
                 return Err(Error::usage(format!(
-                    "--k {k}: k must be at least 2, or auto"
+                    "{}: k must be at least 2, or auto",
+                    Param::K.with(k)
                 )));
             }
             if k > 1000 {
-                return Err(Error::usage(
-                    "--k above 1000 is not a segmentation; lower it",
-                ));
+                return Err(Error::usage(format!(
+                    "{} above 1000 is not a segmentation; lower it",
+                    Param::K
+                )));
             }
         }
         if self.n_init == 0 || self.n_init > 1000 {
-            return Err(Error::usage("--n-init must be between 1 and 1000"));
+            return Err(Error::usage(format!(
+                "{} must be between 1 and 1000",
+                Param::NInit
+            )));
         }
         if let Some(m) = self.train_sample {
             let k_top = self.ks().last().copied().unwrap_or(2);
             if m <= k_top {
                 return Err(Error::usage(format!(
-                    "--train-sample {m} is too small: K-Means needs more customers than segments (k goes up to {k_top})"
+                    "{} is too small: K-Means needs more customers than segments (k goes up to {k_top})",
+                    Param::TrainSample.with(m)
                 )));
             }
         }
@@ -221,27 +238,35 @@ impl RunConfig {
             && (0.0..=100.0).contains(&self.outlier_percentile))
         {
             return Err(Error::usage(format!(
-                "--outlier-percentile {}: give a percentile between 0 and 100, e.g. 99.5",
-                self.outlier_percentile
+                "{}: give a percentile between 0 and 100, e.g. 99.5",
+                Param::OutlierPercentile.with(self.outlier_percentile)
             )));
         }
         for o in &self.outcome {
             if self.features.contains(o) {
                 return Err(Error::usage(format!(
-                    "{o} is both a clustering feature and an --outcome; outcomes are reported per segment, never clustered: remove it from one of them"
+                    "{o} is both a clustering feature and an {}; outcomes are reported per segment, never clustered: remove it from one of them",
+                    Param::Outcome
                 )));
             }
         }
         if self.stability_resamples > 1000 {
-            return Err(Error::usage(
-                "--stability-resamples must be between 0 and 1000",
-            ));
+            return Err(Error::usage(format!(
+                "{} must be between 0 and 1000",
+                Param::StabilityResamples
+            )));
         }
         if self.stability_resamples > 0 && self.stability_sample < 100 {
-            return Err(Error::usage("--stability-sample must be at least 100"));
+            return Err(Error::usage(format!(
+                "{} must be at least 100",
+                Param::StabilitySample
+            )));
         }
         if self.silhouette_sample < 100 {
-            return Err(Error::usage("--silhouette-sample must be at least 100"));
+            return Err(Error::usage(format!(
+                "{} must be at least 100",
+                Param::SilhouetteSample
+            )));
         }
         self.check_names()
     }
@@ -407,14 +432,16 @@ fn numeric_in(table: &Table, name: &str) -> bool {
 
 /// `--categorical` and `--additive` must name columns of the input.
 pub(crate) fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
+    use crate::error::Param;
+    let outcome = Param::Outcome;
     for o in &cfg.outcome {
         if !numeric_in(table, o) {
             let known = table.info.iter().any(|i| i.name == *o);
             return Err(Error::usage(if known {
-                format!("--outcome names {o}, which is not a numeric column of {}; give a 0/1 flag or an amount", table.source)
+                format!("{outcome} names {o}, which is not a numeric column of {}; give a 0/1 flag or an amount", table.source)
             } else {
                 format!(
-                    "--outcome names {o}, which {} has no column of; columns: {}",
+                    "{outcome} names {o}, which {} has no column of; columns: {}",
                     table.source,
                     table.header_names().join(", ")
                 )
@@ -422,8 +449,8 @@ pub(crate) fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
         }
     }
     for (flag, list) in [
-        ("--categorical", &cfg.categorical),
-        ("--additive", &cfg.additive),
+        (Param::Categorical, &cfg.categorical),
+        (Param::Additive, &cfg.additive),
     ] {
         for c in list.iter().flatten() {
             let known = table.info.iter().any(|i| i.name == *c);
@@ -434,7 +461,7 @@ pub(crate) fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
                     table.header_names().join(", ")
                 )));
             }
-            if flag == "--additive"
+            if flag == Param::Additive
                 && table.column(c).is_none()
                 && !table
                     .info
@@ -442,7 +469,7 @@ pub(crate) fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
                     .any(|i| i.name == *c && i.kind == crate::table::ColumnKind::Numeric)
             {
                 return Err(Error::usage(format!(
-                    "--additive names {c}, which is not a numeric column"
+                    "{flag} names {c}, which is not a numeric column"
                 )));
             }
         }

@@ -188,3 +188,27 @@ def test_write_labels_stores_the_labels_like_the_cli(cardseg_pkg, real_data, tmp
     assert rows == (len(seg.labels), 3)
     with pytest.raises(cardseg_pkg.UsageError, match="labels_table is the table of write_labels"):
         cardseg_pkg.run(real_data, labels_table="segs")
+
+
+@pytest.mark.parametrize(
+    "cli, keywords",
+    [
+        (["--k-min", "5", "--k-max", "3"], dict(k_min=5, k_max=3)),
+        (["--features", "BALANCE,BALANCE"], dict(features=["BALANCE", "BALANCE"])),
+        (["--k", "1"], dict(k=1)),
+        (["--max-columns", "3"], dict(max_columns=3)),
+        (["--table", "t"], dict(table="t")),
+    ],
+    ids=["k range", "features", "k", "ingest: max columns", "ingest: table"],
+)
+def test_messages_name_flags_in_the_cli_and_keywords_in_python(cli, keywords, cardseg_pkg, run_cardseg, real_data, tmp_path):
+    """One message, worded once by the library: the CLI names its flags, Python its keywords."""
+    from test_package import cli_message
+
+    p = run_cardseg("run", "--input", real_data, "--out", tmp_path / "o", *cli, check=False)
+    assert p.returncode != 0 and "--" + cli[0][2:] in p.stderr, p.stderr
+    want = cli_message(run_cardseg, ["run", "--input", real_data, "--out", tmp_path / "o", *cli])
+    with pytest.raises(cardseg_pkg.CardsegError) as e:
+        cardseg_pkg.run(real_data, **keywords)
+    assert str(e.value) == want
+    assert "--" not in str(e.value), e.value

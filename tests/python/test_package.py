@@ -206,9 +206,22 @@ def cli_message(run_cardseg, args):
     line = p.stderr.strip()
     assert line.startswith("error: ") and "\n" not in line, line
     line = line[len("error: "):]
-    for flag, keyword in [("--profile-features", "profile_features"), ("--features", "features")]:
+    for flag, keyword in FLAG_WORDS:
         line = line.replace(flag, keyword)
     return line
+
+
+#: How the CLI's flags read as the package's keywords, in the messages tested here.
+FLAG_WORDS = [
+    ("--profile-features", "profile_features"),
+    ("--features", "features"),
+    ("--k-min 5", "k_min=5"),
+    ("--k-max 3", "k_max=3"),
+    ("--max-columns", "max_columns"),
+    ("--query", "query"),
+    ("--table", "table"),
+    ("--k ", "k="),
+]
 
 
 @pytest.mark.parametrize("case", ["missing column", "text in a feature", "all-NaN feature", "empty frame"])
