@@ -10,7 +10,16 @@ default), every feature min-max scaled to [0, 1] on the training data, then K-Me
 * ``labels_`` are 0-based segment indices (cardseg's segment id minus one); segment 0 is
   the largest;
 * ``n_clusters="auto"`` chooses k like ``cardseg run --k auto`` (knee of the inertia curve
-  between ``k_min`` and ``k_max``); the chosen k is ``n_clusters_``;
+  between ``k_min`` and ``k_max``, or the silhouette with ``k_rule="silhouette"``); the
+  chosen k is ``n_clusters_`` and the sweep ``k_selection_``. :func:`k_search` does the
+  same as a function. Do not choose k with ``GridSearchCV`` and the default ``score``
+  (minus the inertia): the inertia always falls as k grows, so it picks the largest k;
+* a DataFrame's column names are the features' names (``feature_names_in_``), so the
+  segment names (``segment_names_``) are those ``cardseg run`` gives the same columns;
+  a NumPy array's columns are named ``x0``, ``x1``, ...;
+* ``transform`` gives the distance to every centroid, computed by the Rust library (the
+  distance segments are assigned by); ``set_output(transform="pandas")`` names its
+  columns ``cardsegkmeans0``, ``cardsegkmeans1``, ...;
 * ``random_state`` must be an int (cardseg's ``--seed``); None means 42, a
   ``RandomState`` gives an int drawn from it.
 
@@ -26,7 +35,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 import cardseg
@@ -61,13 +70,13 @@ def _seed(random_state) -> int:
     raise ValueError(f"random_state must be an int, None or a RandomState, not {random_state!r}")
 
 
-def _table(X: np.ndarray):
+def _table(X: np.ndarray, names):
     import pyarrow as pa
 
-    return pa.table({f"x{j}": pa.array(X[:, j], from_pandas=True) for j in range(X.shape[1])})
+    return pa.Table.from_arrays([pa.array(X[:, j], from_pandas=True) for j in range(X.shape[1])], names=names)
 
 
-class CardsegKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+class CardsegKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Min-max scaling + K-Means, as ``cardseg run`` does it (see the module docstring).
 
     Parameters are those of ``cardseg run``: ``n_clusters`` (``--k``, an int >= 2 or
@@ -117,9 +126,10 @@ class CardsegKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"n_samples={X.shape[0]} is too few for n_clusters={k}: cardseg needs more "
                 "customers than segments (silhouettes are computed)"
             )
-        names = [f"x{j}" for j in range(X.shape[1])]
+        given = getattr(self, "feature_names_in_", None)
+        names = [str(c) for c in given] if given is not None else [f"x{j}" for j in range(X.shape[1])]
         seg = cardseg.run(
-            _table(X),
+            _table(X, names),
             features=names,
             profile_features=[],
             no_id=True,
@@ -142,29 +152,53 @@ class CardsegKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self.inertia_ = float(model.inertia)
         self.n_clusters_ = int(model.k)
         self.segment_names_ = list(model.segment_names)
+        self.k_selection_ = seg.k_selection
         return self
+
+    @property
+    def _n_features_out(self):
+        """Columns of ``transform``: one distance per segment."""
+        return self.n_clusters_
 
     def predict(self, X):
         """Segment index (0-based) of each row, as ``cardseg predict`` scores it; -1 for rows
         with a missing feature when ``missing="drop"``."""
         check_is_fitted(self)
         X = self._check(X, reset=False)
-        _, idx = self.model_._score_arrow(_table(X), "X")
+        _, idx = self.model_._score_arrow(_table(X, self.model_.features), "X")
         return idx.astype(np.int32)
 
     def fit_predict(self, X, y=None):
         return self.fit(X).labels_
 
     def transform(self, X):
-        """Euclidean distance of each row to each centroid, in the scaled space."""
+        """Euclidean distance of each row to each centroid (segment order), in the scaled
+        space, as the Rust library computes it when it assigns segments; NaN rows where a
+        feature is missing and ``missing="drop"``."""
         check_is_fitted(self)
         X = self._check(X, reset=False)
-        raw = self.model_._m.scaled(_table(X).__arrow_c_stream__(), "X")
-        Z = np.frombuffer(raw, dtype="<f8").reshape(X.shape[0], -1)
-        C = self.scaled_centers_
-        return np.sqrt(((Z[:, None, :] - C[None, :, :]) ** 2).sum(axis=2))
+        raw = self.model_._m.distances(_table(X, self.model_.features).__arrow_c_stream__(), "X")
+        return np.frombuffer(raw, dtype="<f8").reshape(X.shape[0], self.n_clusters_).copy()
 
     def score(self, X, y=None):
-        """Minus the inertia of X (in the scaled space) against the fitted centroids."""
+        """Minus the inertia of X against the fitted centroids (scikit-learn's KMeans
+        convention: the sum of squared distances to the nearest centroid in the scaled
+        space, negated so that higher is better). It compares fits with the same k; to
+        choose k use :func:`k_search` or ``n_clusters="auto"`` (the inertia always falls as
+        k grows)."""
         d = self.transform(X)
         return -float(np.nansum(np.min(d, axis=1) ** 2))
+
+
+def k_search(X, *, k_min=_D["k_min"], k_max=_D["k_max"], k_rule=_D["k_rule"], n_init=_D["n_init"],
+             missing=_D["missing"], random_state=_D["seed"]):
+    """Chooses k as ``cardseg run --k auto`` does (the knee of the inertia curve, or the
+    best silhouette with ``k_rule="silhouette"``, between ``k_min`` and ``k_max``) and
+    returns the :class:`CardsegKMeans` fitted with it: ``n_clusters_`` is the chosen k,
+    ``k_selection_`` the sweep (inertia and silhouette per k). This is what GridSearchCV
+    over ``n_clusters`` cannot do: a knee is a property of the whole curve, not a score of
+    one k."""
+    return CardsegKMeans(
+        n_clusters="auto", k_min=k_min, k_max=k_max, k_rule=k_rule, n_init=n_init,
+        missing=missing, random_state=random_state,
+    ).fit(X)

@@ -450,3 +450,62 @@ def test_nan_is_a_missing_value(cardseg_pkg, real_data, cli_run, tmp_path):
     assert df["CREDIT_LIMIT"].null_count() == 0
     seg = cardseg_pkg.run(df, source_name=str(real_data))
     assert_same_files(seg.save(tmp_path / "nan"), cli_run)
+
+
+def test_estimator_names_output_and_k_search_follow_the_cli(cardseg_pkg, run_cardseg, real_data, cli_run, tmp_path):
+    """A DataFrame's column names are the features' names, so the segment names are the
+    CLI's on the same columns; transform is the Rust distance; k_search chooses k as the CLI."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from cardseg.sklearn import CardsegKMeans, k_search
+
+    features = ["BALANCE", "PURCHASES", "CREDIT_LIMIT"]
+    X = read_pandas(real_data)[features]
+    path = tmp_path / "x.csv"
+    X.to_csv(path, index=False)
+    out = tmp_path / "cli"
+    run_cardseg("run", "--quiet", "--input", path, "--out", out, "--features", ",".join(features),
+                "--k", 4, "--k-min", 4, "--k-max", 4, "--seed", 7, "--no-dashboard")
+    model = json.loads((out / "model.json").read_text())["model"]
+    est = CardsegKMeans(n_clusters=4, random_state=7).fit(X)
+    assert est.segment_names_ == [s["name"] for s in model["segments"]]
+    assert not any("x0" in n for n in est.segment_names_)
+    # transform: the distances the library assigned segments by, as labels carry them.
+    labels = cardseg_pkg.run(X, features=features, k=4, k_min=4, k_max=4, seed=7, dashboard=False).labels
+    est.set_output(transform="pandas")
+    d = est.transform(X)
+    assert isinstance(d, pd.DataFrame) and list(d.columns) == [f"cardsegkmeans{j}" for j in range(4)]
+    assert d.index.equals(X.index)
+    own = d.to_numpy()[np.arange(len(X)), est.labels_]
+    assert np.array_equal(own, labels["distance"].to_numpy(dtype=np.float64))
+    # k_search: the CLI's k (knee of the sweep), where scoring by -inertia takes the largest.
+    cli_k = json.loads((cli_run / "model.json").read_text())["model"]["k"]
+    found = k_search(X)
+    assert found.n_clusters_ == cli_k
+    assert list(found.k_selection_["k"]) == list(range(2, 11))
+    scores = {k: CardsegKMeans(n_clusters=k, n_init=2).fit(X).score(X) for k in (cli_k, 10)}
+    assert scores[10] > scores[cli_k] and cli_k < 10
+
+
+def test_import_cardseg_loads_sklearn_and_spark_lazily():
+    """``import cardseg`` imports neither scikit-learn nor PySpark; ``cardseg.sklearn`` and
+    ``cardseg.spark`` load on first use."""
+    script = textwrap.dedent(
+        """
+        import sys, cardseg
+        assert "sklearn" not in sys.modules and "pyspark" not in sys.modules, sorted(sys.modules)
+        assert "sklearn" in dir(cardseg) and "spark" in dir(cardseg)
+        assert cardseg.sklearn.CardsegKMeans.__name__ == "CardsegKMeans"
+        assert callable(cardseg.spark.score)
+        assert "pyspark" not in sys.modules
+        try:
+            cardseg.nope
+        except AttributeError:
+            print("ok")
+        """
+    )
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
