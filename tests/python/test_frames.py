@@ -31,6 +31,8 @@ def mixed_frame(real_data):
 def test_a_frame_with_text_category_bool_and_decimal_columns_writes_the_cli_files(
     cardseg_pkg, run_cardseg, real_data, tmp_path
 ):
+    import pandas as pd
+
     df = mixed_frame(real_data)
     path = tmp_path / "mixed.csv"
     df.to_csv(path, index=False)
@@ -44,6 +46,8 @@ def test_a_frame_with_text_category_bool_and_decimal_columns_writes_the_cli_file
     for column in ["Occupation", "Channel", "Active", "Verified", "FEE", "Tier"]:
         assert column in shown, column
     assert "Student" in shown and "True" in shown and "web" in shown
+    # predict reads the frame the same way: the same labels, the same dtypes.
+    pd.testing.assert_frame_equal(seg.model.predict(df), seg.labels, check_exact=True)
 
 
 def test_a_bad_cell_in_an_object_column_names_its_row_column_and_value(cardseg_pkg):

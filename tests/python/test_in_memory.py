@@ -61,6 +61,11 @@ def test_every_run_flag_is_a_keyword_with_the_cli_default(cardseg_pkg, cardseg_b
         assert key in params, f"--{flag} has no keyword {key} in cardseg.run"
         assert shown(params[key].default) == default, (flag, params[key].default, default)
     assert params["dashboard"].default is True
+    # And the other way: every keyword is a flag (source_name names a DataFrame).
+    for key in params:
+        if key in ("data", "source_name", "dashboard"):
+            continue
+        assert key.replace("_", "-") in flags, f"keyword {key} has no flag --{key.replace('_', '-')}"
     # One source: the defaults come from the Rust library.
     assert cardseg_pkg.defaults()["k_max"] == params["k_max"].default == 10
 
