@@ -121,7 +121,11 @@ def _pandas_column(s):
         words = pa.array(["False", "True"], type=pa.large_string())
         return pa.DictionaryArray.from_arrays(pa.array(codes, mask=mask), words)
     if dtype == object:
-        return pa.array([_cell_text(v) for v in s], type=pa.large_string())
+        try:
+            # Text and missing values only (the common case): pyarrow's C path.
+            return pa.array(s, type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowException, TypeError, ValueError):
+            return pa.array([_cell_text(v) for v in s], type=pa.large_string())
     try:
         return pa.array(s, from_pandas=True)
     except (pa.ArrowException, TypeError, ValueError):
@@ -129,8 +133,10 @@ def _pandas_column(s):
         return pa.array([_cell_text(v) for v in s.astype(object)], type=pa.large_string())
 
 
-def _source(data: Any, source_name: Optional[str]):
-    """(what the native side reads, the name messages show)."""
+def _source(data: Any, source_name: Optional[str], only: Optional[Sequence[str]] = None):
+    """(what the native side reads, the name messages show). With ``only`` (the columns a
+    model reads), a pandas frame's other columns cross as empty placeholders: their names
+    stay for messages, their values are never converted."""
     if isinstance(data, (str, os.PathLike)):
         text = os.fspath(data)
         return text, source_name or text
@@ -144,7 +150,11 @@ def _source(data: Any, source_name: Optional[str]):
         if not isinstance(data, pd.DataFrame):
             raise TypeError(f"cardseg reads a pandas DataFrame, not a {type(data).__name__}")
         names = [str(c) for c in data.columns]
-        arrays = [_pandas_column(data.iloc[:, j]) for j in range(data.shape[1])]
+        keep = None if only is None else set(only)
+        arrays = [
+            _pandas_column(data.iloc[:, j]) if keep is None or names[j] in keep else pa.nulls(len(data))
+            for j in range(data.shape[1])
+        ]
         table = pa.Table.from_arrays(arrays, names=names)
         return table.__arrow_c_stream__(), source_name or "pandas DataFrame"
     if hasattr(data, "__arrow_c_stream__"):
@@ -248,7 +258,7 @@ class Model:
         import numpy as np
         import pyarrow as pa
 
-        src, name = _source(data, source_name)
+        src, name = _source(data, source_name, self._reads())
         offsets, text, labels, dist = self._m.score(src, name, delimiter, distances)
         idx = np.frombuffer(labels, dtype="<i4")
         ids = pa.Array.from_buffers(
@@ -264,7 +274,7 @@ class Model:
         outlier, computed in Rust by the rule ``cardseg predict`` applies)."""
         import pyarrow as pa
 
-        src, name = _source(data, source_name)
+        src, name = _source(data, source_name, self._reads())
         # One batch: the Rust side builds the whole result at once.
         return pa.RecordBatchReader._import_from_c_capsule(
             self._m.predict(src, name, delimiter, outliers)
@@ -274,8 +284,12 @@ class Model:
         """Scores ``data`` like ``cardseg predict``: a pandas DataFrame with the columns of its
         labels file (id, segment, segment_name, distance, distance_percentile, outlier; the
         last two empty for a model written before distance quantiles existed)."""
-        src, name = _source(data, source_name)
+        src, name = _source(data, source_name, self._reads())
         return _labels_frame(self._m.predict(src, name, delimiter, True))
+
+    def _reads(self) -> list:
+        """The columns scoring reads: the id column and the features."""
+        return [c for c in [self.id_column, *self.features] if c is not None]
 
     def __repr__(self) -> str:
         return repr(self._m)
@@ -691,7 +705,7 @@ def drift(
         model = Model.load(path)
     if not isinstance(model, Model):
         raise TypeError(f"drift takes a cardseg.Model, a run result or a model.json path, not {type(model).__name__}")
-    src, name = _source(data, source_name)
+    src, name = _source(data, source_name, model.features)
     text, md = _cardseg.drift(
         model._m, src, name, path, fail_above, delimiter, None if out is None else os.fspath(out), force
     )
