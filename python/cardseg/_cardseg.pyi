@@ -1,4 +1,4 @@
-"""Type stubs of the native module (python/src/lib.rs, segmentation.rs). Use the wrappers in ``cardseg``."""
+"""Type stubs of the native module (python/src/lib.rs, segmentation.rs, lifecycle.rs). Use the wrappers in ``cardseg``."""
 
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -12,6 +12,19 @@ DEFAULT_ID_COLUMN: str
 def defaults() -> Dict[str, Any]: ...
 def run(data: Any, source_name: str, **options: Any) -> "Segmentation": ...
 def set_quiet(quiet: bool) -> None: ...
+def compare(
+    before: Any, after: Any, out: Optional[str] = None, force: bool = False
+) -> Tuple[str, str]: ...
+def drift(
+    model: "Model",
+    data: Any,
+    source_name: str,
+    model_path: Optional[str] = None,
+    fail_above: Optional[float] = None,
+    delimiter: Optional[str] = None,
+    out: Optional[str] = None,
+    force: bool = False,
+) -> Tuple[str, str]: ...
 
 class Segmentation:
     def write(self, out: str, force: bool = False) -> str: ...
@@ -63,4 +76,4 @@ class Model:
     def predict(
         self, data: Any, source_name: str, delimiter: Optional[str] = None, outliers: bool = True
     ) -> Any: ...
-    def scaled(self, data: Any, source_name: str) -> bytes: ...
+    def distances(self, data: Any, source_name: str) -> bytes: ...
