@@ -125,10 +125,7 @@ fn limits_refuse_wide_headers_and_long_records() {
     };
     for block in [16, 1 << 20] {
         let e = read(b"CUST_ID,A,B,C\nx,1,2,3\n", block).unwrap_err();
-        assert!(
-            e.contains("4 columns") && e.contains("max_columns"),
-            "{e}"
-        );
+        assert!(e.contains("4 columns") && e.contains("max_columns"), "{e}");
         assert_eq!(read(b"CUST_ID,A,B\nx,1,2\ny,2,3\n", block), Ok(2));
         let e = read(b"CUST_ID,A,B\nx,1,2\ny,2,123456789012345678901\n", block).unwrap_err();
         assert!(
