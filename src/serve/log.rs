@@ -2,15 +2,73 @@
 //! server event (start, reload, drain, stop), as JSON objects (the default: log collectors
 //! parse them without a pattern) or as `key=value` text (`--log-format text`).
 //!
-//! An access line is built in one `String` and written with one `write` call, so lines
-//! from concurrent requests never interleave; its fields are either numbers, fixed route
-//! labels, HTTP method tokens, checksums or request ids checked by [`valid_request_id`],
-//! none of which needs JSON escaping.
+//! Access lines are formatted straight into one shared buffer (no allocation per request)
+//! and written in batches: when [`FLUSH_BYTES`] have gathered, every [`FLUSH_EVERY`] (the
+//! server's flusher), and before every event line, so lines keep their order and never
+//! interleave, and a request costs no `write` system call of its own. A line's fields are
+//! numbers, fixed route labels, HTTP method tokens, checksums or request ids checked by
+//! [`valid_request_id`], none of which needs JSON escaping.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Access lines are written once this many bytes have gathered.
+pub const FLUSH_BYTES: usize = 32 << 10;
+/// ... or after this long at most.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// The server's log on stderr: its format and the access lines not yet written.
+pub struct Log {
+    /// How lines are written.
+    pub format: LogFormat,
+    pending: Mutex<String>,
+    /// Held while writing, so batches and events reach stderr in order.
+    writer: Mutex<()>,
+}
+
+impl Log {
+    /// A log in `format`.
+    pub fn new(format: LogFormat) -> Log {
+        Log {
+            format,
+            pending: Mutex::new(String::with_capacity(FLUSH_BYTES + 1024)),
+            writer: Mutex::new(()),
+        }
+    }
+
+    /// Adds the access line of one request (written with the next batch).
+    pub fn access(&self, a: &Access<'_>) {
+        let full = {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            self.format.write_access(&mut p, a, SystemTime::now());
+            p.len() >= FLUSH_BYTES
+        };
+        if full {
+            self.flush();
+        }
+    }
+
+    /// Writes the access lines gathered so far.
+    pub fn flush(&self) {
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_empty() {
+            return;
+        }
+        let _ = std::io::stderr().write_all(p.as_bytes());
+        p.clear();
+    }
+
+    /// Writes one event line, after the access lines before it.
+    pub fn event(&self, message: &str) {
+        self.flush();
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.format.event(message);
+    }
+}
 
 /// How the log lines are written (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,21 +122,22 @@ impl LogFormat {
         let _ = std::io::stderr().write_all(line.as_bytes());
     }
 
-    /// Writes the access-log line of one request.
-    pub fn access(self, a: &Access<'_>) {
-        let line = self.access_line(a, SystemTime::now());
-        let _ = std::io::stderr().write_all(line.as_bytes());
+    /// The access-log line of one request answered at `now`, newline included.
+    #[cfg(test)]
+    pub fn access_line(self, a: &Access<'_>, now: SystemTime) -> String {
+        let mut line = String::new();
+        self.write_access(&mut line, a, now);
+        line
     }
 
-    /// The access-log line of one request answered at `now`, newline included.
-    pub fn access_line(self, a: &Access<'_>, now: SystemTime) -> String {
-        let mut line = String::with_capacity(224 + a.request_id.len());
+    /// Appends the access-log line of one request answered at `now`, newline included.
+    pub fn write_access(self, line: &mut String, a: &Access<'_>, now: SystemTime) {
         let micros = a.duration.as_micros().min(u64::MAX as u128) as u64;
         let (ms, frac) = (micros / 1000, micros % 1000);
         match self {
             LogFormat::Json => {
                 line.push_str("{\"time\":\"");
-                push_time(&mut line, now);
+                push_time(line, now);
                 let _ = write!(
                     line,
                     "\",\"request_id\":\"{}\",\"method\":\"{}\",\"route\":\"{}\",\"status\":{},\"customers\":{},\"duration_ms\":{ms}.{frac:03},\"model_checksum\":\"{}\"}}",
@@ -86,7 +145,7 @@ impl LogFormat {
                 );
             }
             LogFormat::Text => {
-                push_time(&mut line, now);
+                push_time(line, now);
                 let _ = write!(
                     line,
                     " request_id={} method={} route={} status={} customers={} duration_ms={ms}.{frac:03} model_checksum={}",
@@ -95,7 +154,6 @@ impl LogFormat {
             }
         }
         line.push('\n');
-        line
     }
 }
 
@@ -224,6 +282,33 @@ mod tests {
         assert_eq!(v["model_checksum"], "sha256:x");
         let text = LogFormat::Text.access_line(&a, at(1_700_000_000, 5));
         assert_eq!(text, "2023-11-14T22:13:20.005Z request_id=abc-1 method=POST route=/v1/score status=200 customers=3 duration_ms=1.234 model_checksum=sha256:x\n");
+    }
+
+    #[test]
+    fn access_lines_gather_until_flushed_and_keep_their_order() {
+        let log = Log::new(LogFormat::Text);
+        let a = Access {
+            request_id: "x",
+            method: "GET",
+            route: "/livez",
+            status: 200,
+            customers: 0,
+            duration: Duration::ZERO,
+            model_checksum: "sha256:x",
+        };
+        log.access(&a);
+        log.access(&a);
+        assert_eq!(
+            log.pending.lock().unwrap().matches("request_id=x").count(),
+            2
+        );
+        log.flush();
+        assert!(log.pending.lock().unwrap().is_empty());
+        // A full batch is written at once.
+        for _ in 0..FLUSH_BYTES / 64 {
+            log.access(&a);
+        }
+        assert!(log.pending.lock().unwrap().len() < FLUSH_BYTES);
     }
 
     #[test]

@@ -181,7 +181,17 @@ async fn serve(config: Config, loaded: Loaded, tokens: Tokens) -> Result<()> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::io(Path::new(&shown_addr), "binding", e))?;
-    let log = config.log_format;
+    let drain = config.drain;
+    let app = Arc::new(App::new(
+        loaded,
+        config.model_path.clone(),
+        config.max_body,
+        config.limits.memory_budget,
+        tokens,
+        config.log_format,
+        config.policy.clone(),
+    ));
+    let log = &app.log;
     if let Some(w) = exposure_warning(&local, config.policy.access.scoring.is_some()) {
         log.event(&w);
     }
@@ -202,16 +212,6 @@ async fn serve(config: Config, loaded: Loaded, tokens: Tokens) -> Result<()> {
             log.event(&w);
         }
     }
-    let drain = config.drain;
-    let app = Arc::new(App::new(
-        loaded,
-        config.model_path.clone(),
-        config.max_body,
-        config.limits.memory_budget,
-        tokens,
-        log,
-        config.policy.clone(),
-    ));
     conn::raise_fd_limit(config.limits.max_connections);
     {
         let l = &config.limits;
@@ -254,6 +254,14 @@ async fn serve(config: Config, loaded: Loaded, tokens: Tokens) -> Result<()> {
         ));
     }
 
+    let flusher = app.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(crate::serve::log::FLUSH_EVERY);
+        loop {
+            every.tick().await;
+            flusher.log.flush();
+        }
+    });
     let reloader = app.clone();
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
@@ -272,7 +280,7 @@ async fn serve(config: Config, loaded: Loaded, tokens: Tokens) -> Result<()> {
             _ = int.recv() => "SIGINT",
         };
         drainer.draining.store(true, Relaxed);
-        log.event(&format!(
+        drainer.log.event(&format!(
             "{name}: shutting down; /readyz answers 503, still serving for {} s (drain), then finishing in-flight requests",
             drain.as_secs_f64()
         ));
@@ -281,7 +289,9 @@ async fn serve(config: Config, loaded: Loaded, tokens: Tokens) -> Result<()> {
             _ = term.recv() => {},
             _ = int.recv() => {},
         }
-        log.event("drain over: no longer accepting connections; finishing in-flight requests");
+        drainer
+            .log
+            .event("drain over: no longer accepting connections; finishing in-flight requests");
         started.notify_one();
     };
     {
@@ -294,7 +304,7 @@ async fn serve(config: Config, loaded: Loaded, tokens: Tokens) -> Result<()> {
         listener,
         router(app.clone()),
         config.limits,
-        app,
+        app.clone(),
         signal_future,
     );
     tokio::select! {
@@ -303,10 +313,10 @@ async fn serve(config: Config, loaded: Loaded, tokens: Tokens) -> Result<()> {
             shutdown_started.notified().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         } => {
-            log.event(&format!("shutdown: requests still in flight after {} s; exiting anyway", SHUTDOWN_GRACE.as_secs()));
+            app.log.event(&format!("shutdown: requests still in flight after {} s; exiting anyway", SHUTDOWN_GRACE.as_secs()));
         }
     }
-    log.event("stopped");
+    app.log.event("stopped");
     Ok(())
 }
 

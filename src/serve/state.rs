@@ -13,7 +13,7 @@ use serde::{Serialize, Serializer};
 
 use super::auth::{Access, Tokens};
 use super::budget::Budget;
-use super::log::{LogFormat, RequestIds};
+use super::log::{Log, LogFormat, RequestIds};
 use super::metrics::{Metrics, Refusal};
 use super::MAX_CUSTOMERS_PER_REQUEST;
 use crate::clean::MissingPolicy;
@@ -277,8 +277,8 @@ pub(super) struct App {
     pub(super) budget: Budget,
     /// Set by SIGTERM: `/readyz` answers 503 and every answer closes its connection.
     pub(super) draining: AtomicBool,
-    /// How log lines are written.
-    pub(super) log: LogFormat,
+    /// The access log and the events, on stderr.
+    pub(super) log: Log,
     /// Makes the ids of requests that come without one.
     pub(super) ids: RequestIds,
     /// The reload and access rules.
@@ -304,7 +304,7 @@ impl App {
             model_path,
             budget: Budget::new(memory_budget),
             draining: AtomicBool::new(false),
-            log,
+            log: Log::new(log),
             ids: RequestIds::default(),
             policy,
         }
