@@ -20,6 +20,11 @@ pub const ROUTES: [&str; 8] = [
     "other",
 ];
 
+/// The paths the router answers: [`ROUTES`] without "other".
+pub fn known_paths() -> &'static [&'static str] {
+    &ROUTES[..ROUTES.len() - 1]
+}
+
 /// Why a SIGHUP reload was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
