@@ -819,7 +819,7 @@ fn sighup_reloads_a_good_model_and_refuses_a_bad_one() {
     let second = synthetic_model(dir.path(), "m2", &["--k", "4"]);
     let served = dir.path().join("served.json");
     std::fs::copy(&first, &served).unwrap();
-    let mut server = Server::start(&served, &[], &[]);
+    let mut server = Server::start(&served, &["--drain-seconds", "0"], &[]);
     let checksum = |p: &Path| -> Value {
         serde_json::from_slice::<Value>(&std::fs::read(p).unwrap()).unwrap()["checksum"].clone()
     };
@@ -890,7 +890,7 @@ fn sighup_reloads_a_good_model_and_refuses_a_bad_one() {
 fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
     let dir = tmpdir();
     let model = synthetic_model(dir.path(), "m", &[]);
-    let mut server = Server::start(&model, &[], &[]);
+    let mut server = Server::start(&model, &["--drain-seconds", "0"], &[]);
     // A slow client: the head and half the body now, the rest after SIGTERM.
     let body = br#"[{"CUST_ID":"slow","BALANCE":100,"PURCHASES":200,"CREDIT_LIMIT":3000}]"#;
     let mut s = connect(server.port);
@@ -1228,4 +1228,489 @@ fn incomplete_items_are_errors_or_marked_imputed() {
     assert_eq!(metric(&m, "cardseg_customers_imputed_total"), 1.0, "{m}");
     assert_eq!(metric(&m, "cardseg_customers_scored_total"), 2.0, "{m}");
     assert_eq!(metric(&m, "cardseg_customers_unscored_total"), 2.0, "{m}");
+}
+
+// ---------------------------------------------------------------------------------
+// Operating the service: probes and drain, access log, metrics, reload and token rules
+
+/// Sends one request on a kept-alive connection and reads its answer (by Content-Length).
+fn keep_alive_request(s: &mut TcpStream, path: &str, body: &[u8]) -> std::io::Result<Resp> {
+    let mut msg = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    msg.extend_from_slice(body);
+    s.write_all(&msg)?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(0);
+            if raw.len() >= end + 4 + len {
+                return Ok(parse_response(&raw[..end + 4 + len]));
+            }
+        }
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("connection closed after {} bytes of an answer", raw.len()),
+            ));
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// 50 clients score over kept-alive connections; SIGTERM arrives mid-load. /readyz turns
+/// 503 within 100 ms, every request sent before the listener closes is answered (answers
+/// during the drain say `Connection: close`, so clients reconnect), then the listener
+/// closes and the server exits 0.
+#[test]
+fn sigterm_drains_keep_alive_clients_without_a_failed_request() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Mutex;
+    const CLIENTS: usize = 50;
+    let drain = Duration::from_secs(2);
+    let dir = tmpdir();
+    let model = synthetic_model(dir.path(), "m", &[]);
+    let mut server = Server::start(&model, &["--drain-seconds", "2"], &[]);
+    let port = server.port;
+    let answered = Arc::new(AtomicUsize::new(0));
+    let closing_answers = Arc::new(AtomicUsize::new(0));
+    let signalled: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let give_up = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (answered, closing, signalled, failures, give_up) = (
+                answered.clone(),
+                closing_answers.clone(),
+                signalled.clone(),
+                failures.clone(),
+                give_up.clone(),
+            );
+            std::thread::spawn(move || {
+                let body = format!(
+                    r#"{{"CUST_ID":"c{c}","BALANCE":{c},"PURCHASES":20,"CREDIT_LIMIT":3000}}"#
+                );
+                let mut conn: Option<TcpStream> = None;
+                while !give_up.load(SeqCst) {
+                    let fresh = conn.is_none();
+                    let mut s = match conn.take() {
+                        Some(s) => s,
+                        None => match TcpStream::connect(("127.0.0.1", port)) {
+                            Ok(s) => s,
+                            // The listener is closed: this client is done.
+                            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                                let sig = *signalled.lock().unwrap();
+                                if sig.is_none_or(|t| t.elapsed() < drain) {
+                                    failures.lock().unwrap().push(format!(
+                                        "client {c}: connection refused {:?} after SIGTERM",
+                                        sig.map(|t| t.elapsed())
+                                    ));
+                                }
+                                return;
+                            }
+                            Err(e) => panic!("connect: {e}"),
+                        },
+                    };
+                    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                    match keep_alive_request(&mut s, "/v1/score", body.as_bytes()) {
+                        Ok(r) if r.status == 200 => {
+                            answered.fetch_add(1, SeqCst);
+                            let close = r
+                                .header("connection")
+                                .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+                            if close {
+                                closing.fetch_add(1, SeqCst);
+                            } else {
+                                conn = Some(s);
+                            }
+                        }
+                        Ok(r) => failures.lock().unwrap().push(format!(
+                            "client {c}: status {} {}",
+                            r.status,
+                            r.text()
+                        )),
+                        Err(e) => {
+                            // A fresh connection the closing listener had queued but not
+                            // accepted is reset: that happens after the drain, not before.
+                            let sig = *signalled.lock().unwrap();
+                            let after_drain = sig.is_some_and(|t| t.elapsed() >= drain);
+                            if !(fresh && after_drain) {
+                                failures.lock().unwrap().push(format!(
+                                    "client {c}: {e} on a {} connection, {:?} after SIGTERM",
+                                    if fresh { "fresh" } else { "kept-alive" },
+                                    sig.map(|t| t.elapsed())
+                                ));
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    // Mid-load: every client has had a few answers on its kept-alive connection.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answered.load(SeqCst) < CLIENTS * 20 {
+        assert!(Instant::now() < deadline, "the load never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let before = answered.load(SeqCst);
+    *signalled.lock().unwrap() = Some(Instant::now());
+    let t = Instant::now();
+    signal(&server.child, libc::SIGTERM);
+    // /readyz is 503 within 100 ms of the signal.
+    loop {
+        let r = request(port, "GET", "/readyz", &[], b"");
+        if r.status == 503 {
+            assert_eq!(r.json()["status"], "draining");
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "/readyz never turned 503"
+        );
+    }
+    let readyz_after = t.elapsed();
+    // The clients run until the listener refuses them (bounded).
+    let deadline = Instant::now() + drain + Duration::from_secs(30);
+    while clients.iter().any(|c| !c.is_finished()) {
+        if Instant::now() > deadline {
+            give_up.store(true, SeqCst);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for c in clients {
+        c.join().unwrap();
+    }
+    let status = server.wait_exit(Duration::from_secs(30));
+    let failures = failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failed requests: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(10)]
+    );
+    assert!(
+        readyz_after < Duration::from_millis(100),
+        "/readyz turned 503 only {readyz_after:?} after SIGTERM"
+    );
+    let during = answered.load(SeqCst) - before;
+    assert!(during > CLIENTS, "only {during} answers after SIGTERM");
+    assert!(
+        closing_answers.load(SeqCst) >= CLIENTS,
+        "answers during the drain did not close their connections"
+    );
+    assert!(status.success(), "{status:?}: {}", server.log());
+    let log = server.log();
+    assert!(log.contains("drain over"), "{log}");
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+/// Every request gets one JSON access-log line on stderr with its id (the client's
+/// X-Request-Id, echoed back; or one the server made), route, status, customers, duration
+/// and the model's checksum; `--log-format text` writes the same as key=value text.
+#[test]
+fn access_log_lines_are_json_with_the_echoed_request_id() {
+    let dir = tmpdir();
+    let model = synthetic_model(dir.path(), "m", &[]);
+    let server = Server::start(&model, &[], &[]);
+    let checksum = server.req("GET", "/v1/model", &[], b"").json()["checksum"].clone();
+    let body = br#"[{"CUST_ID":"a","BALANCE":1,"PURCHASES":2,"CREDIT_LIMIT":3},{"CUST_ID":"b","BALANCE":9}]"#;
+    let r = server.req(
+        "POST",
+        "/v1/score",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Request-Id", "trace-4f2a.1"),
+        ],
+        body,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-request-id"), Some("trace-4f2a.1"));
+    // Without an id (or with one that is not sensible), the server makes one and says it.
+    let made = server.req(
+        "GET",
+        "/nowhere",
+        &[("X-Request-Id", "bad id \"quoted\"")],
+        b"",
+    );
+    made.error(404);
+    let made_id = made.header("x-request-id").unwrap().to_string();
+    assert_eq!(made_id.len(), 32, "{made_id}");
+    let log = server.wait_log(&made_id);
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let mine: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["request_id"] == "trace-4f2a.1")
+        .collect();
+    assert_eq!(mine.len(), 1, "{log}");
+    let a = mine[0];
+    assert_eq!(a["route"], "/v1/score");
+    assert_eq!(a["method"], "POST");
+    assert_eq!(a["status"], 200);
+    assert_eq!(a["customers"], 2);
+    assert_eq!(a["model_checksum"], checksum);
+    assert!(a["duration_ms"].as_f64().unwrap() > 0.0, "{a}");
+    assert!(a["time"].as_str().unwrap().ends_with('Z'), "{a}");
+    let other = lines
+        .iter()
+        .find(|v| v["request_id"] == made_id.as_str())
+        .unwrap();
+    assert_eq!(
+        (other["route"].as_str(), other["status"].as_u64()),
+        (Some("other"), Some(404))
+    );
+    // One line per request: /v1/model, /v1/score, /nowhere.
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|v| v.get("request_id").is_some())
+            .count(),
+        3,
+        "{log}"
+    );
+
+    let text = Server::start(&model, &["--log-format", "text"], &[]);
+    text.req("GET", "/livez", &[("X-Request-Id", "t-9")], b"");
+    let log = text.wait_log("request_id=t-9");
+    assert!(
+        log.contains("request_id=t-9 method=GET route=/livez status=200 customers=0 duration_ms="),
+        "{log}"
+    );
+}
+
+/// The metrics name the model (checksum, generation, the cardseg version that trained
+/// it, when it was written), the build, and the process's memory, CPU and files.
+#[test]
+fn metrics_describe_the_model_the_build_and_the_process() {
+    let dir = tmpdir();
+    let first = synthetic_model(dir.path(), "m", &[]);
+    let second = synthetic_model(dir.path(), "m2", &["--previous", first.to_str().unwrap()]);
+    let server = Server::start(&second, &[], &[]);
+    let info = server.req("GET", "/v1/model", &[], b"").json();
+    let m = server.req("GET", "/metrics", &[], b"").text();
+    let line = m
+        .lines()
+        .find(|l| l.starts_with("cardseg_model_info{"))
+        .unwrap_or_else(|| panic!("{m}"));
+    assert!(
+        line.contains(&format!("checksum={}", info["checksum"])),
+        "{line}"
+    );
+    assert!(line.contains("generation=\"2\""), "{line}");
+    assert!(
+        line.contains(&format!("cardseg_version={}", info["cardseg_version"])),
+        "{line}"
+    );
+    assert!(line.contains("trained_at=\"20"), "{line}");
+    assert!(line.ends_with("} 1"), "{line}");
+    assert!(
+        m.contains(&format!(
+            "cardseg_build_info{{version=\"{}\"",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{m}"
+    );
+    assert!(metric(&m, "process_resident_memory_bytes") > 1e6, "{m}");
+    assert!(metric(&m, "process_cpu_seconds_total") >= 0.0, "{m}");
+    assert!(metric(&m, "process_open_fds") >= 3.0, "{m}");
+    // The names that were there before stay.
+    for name in [
+        "cardseg_customers_scored_total",
+        "cardseg_connections_open",
+        "cardseg_model_loaded_timestamp_seconds",
+    ] {
+        metric(&m, name);
+    }
+}
+
+/// A reload whose model has other features (or another id column or scaler kind) is
+/// refused, logged and counted, unless --allow-schema-change; --expect-checksum pins the
+/// model at start and on reload; /v1/model names files, never where they are.
+#[test]
+fn reloads_keep_the_schema_and_the_pinned_checksum() {
+    let dir = tmpdir();
+    let first = synthetic_model(dir.path(), "m", &[]);
+    let same_schema = synthetic_model(dir.path(), "m2", &["--k", "3"]);
+    let other = synthetic_model(
+        dir.path(),
+        "m3",
+        &["--features", "BALANCE,PURCHASES,PAYMENTS"],
+    );
+    let served = dir.path().join("served.json");
+    let put = |p: &Path| {
+        let tmp = dir.path().join("served.tmp");
+        std::fs::copy(p, &tmp).unwrap();
+        std::fs::rename(&tmp, &served).unwrap();
+    };
+    let checksum = |p: &Path| -> String {
+        serde_json::from_slice::<Value>(&std::fs::read(p).unwrap()).unwrap()["checksum"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    put(&first);
+    let server = Server::start(&served, &[], &[]);
+    let info = server.req("GET", "/v1/model", &[], b"").json();
+    assert_eq!(info["path"], "served.json");
+    assert_eq!(info["training_source"], "m.csv");
+    put(&other);
+    signal(&server.child, libc::SIGHUP);
+    let log = server.wait_log("reload refused");
+    assert!(
+        log.contains("PAYMENTS") && log.contains("--allow-schema-change"),
+        "{log}"
+    );
+    assert_eq!(
+        server.req("GET", "/v1/model", &[], b"").json()["checksum"],
+        checksum(&first)
+    );
+    let r = server
+        .json(r#"{"BALANCE":1,"PURCHASES":2,"CREDIT_LIMIT":3}"#)
+        .json();
+    assert!(r["results"][0].get("imputed").is_none(), "{r}");
+    let m = server.req("GET", "/metrics", &[], b"").text();
+    assert_eq!(
+        metric(&m, "cardseg_model_reload_refusals_total{reason=\"schema\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&m, "cardseg_model_reloads_total{result=\"refused\"}"),
+        1.0
+    );
+    drop(server);
+
+    // With --allow-schema-change the same reload is taken.
+    put(&first);
+    let server = Server::start(&served, &["--allow-schema-change"], &[]);
+    put(&other);
+    signal(&server.child, libc::SIGHUP);
+    server.wait_log("SIGHUP: reloaded");
+    assert_eq!(
+        server.req("GET", "/v1/model", &[], b"").json()["checksum"],
+        checksum(&other)
+    );
+    drop(server);
+
+    // --expect-checksum: a start with another model fails in one line; a reload to a
+    // model with the same schema but another checksum is refused and counted.
+    put(&first);
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--model",
+            served.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--expect-checksum",
+            &checksum(&same_schema),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("--expect-checksum") && err.lines().count() == 1,
+        "{err}"
+    );
+    let pin = checksum(&first);
+    let server = Server::start(
+        &served,
+        &["--expect-checksum", pin.trim_start_matches("sha256:")],
+        &[],
+    );
+    put(&same_schema);
+    signal(&server.child, libc::SIGHUP);
+    let log = server.wait_log("reload refused");
+    assert!(log.contains("--expect-checksum"), "{log}");
+    assert_eq!(
+        server.req("GET", "/v1/model", &[], b"").json()["checksum"],
+        pin
+    );
+    let m = server.req("GET", "/metrics", &[], b"").text();
+    assert_eq!(
+        metric(
+            &m,
+            "cardseg_model_reload_refusals_total{reason=\"checksum\"}"
+        ),
+        1.0
+    );
+}
+
+/// Tokens from --token-file rotate on SIGHUP: the new one works after the reload, the old
+/// one stops working once removed. A metrics token opens /metrics only, and scoring tokens
+/// do not open /metrics; --public-metrics opens it to anyone. Probes need no token.
+#[test]
+fn token_files_rotate_on_sighup_and_metrics_have_their_own_rule() {
+    let dir = tmpdir();
+    let model = synthetic_model(dir.path(), "m", &[]);
+    let tokens = dir.path().join("tokens");
+    let scrape = dir.path().join("scrape");
+    std::fs::write(&tokens, "# scoring\nold-token\n").unwrap();
+    std::fs::write(&scrape, "scrape-token\n").unwrap();
+    let server = Server::start(
+        &model,
+        &[
+            "--token-file",
+            tokens.to_str().unwrap(),
+            "--metrics-token-file",
+            scrape.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let get = |path: &str, token: &str| {
+        let h = format!("Bearer {token}");
+        server
+            .req("GET", path, &[("Authorization", h.as_str())], b"")
+            .status
+    };
+    assert_eq!(get("/v1/model", "old-token"), 200);
+    assert_eq!(get("/v1/model", "new-token"), 401);
+    assert_eq!(get("/metrics", "old-token"), 401);
+    assert_eq!(get("/metrics", "scrape-token"), 200);
+    assert_eq!(get("/v1/model", "scrape-token"), 401);
+    for probe in ["/livez", "/readyz", "/healthz", "/openapi.json"] {
+        assert_eq!(server.req("GET", probe, &[], b"").status, 200, "{probe}");
+    }
+    // Rotation: add the new token, reload; then remove the old one, reload.
+    std::fs::write(&tokens, "old-token\nnew-token\n").unwrap();
+    signal(&server.child, libc::SIGHUP);
+    server.wait_log_times("token files read again", 1, Duration::from_secs(20));
+    assert_eq!(get("/v1/model", "new-token"), 200);
+    assert_eq!(get("/v1/model", "old-token"), 200);
+    std::fs::write(&tokens, "new-token\n").unwrap();
+    signal(&server.child, libc::SIGHUP);
+    server.wait_log_times("token files read again", 2, Duration::from_secs(20));
+    assert_eq!(get("/v1/model", "new-token"), 200);
+    assert_eq!(get("/v1/model", "old-token"), 401);
+    // A token file emptied by mistake keeps the tokens in use.
+    std::fs::write(&tokens, "\n").unwrap();
+    signal(&server.child, libc::SIGHUP);
+    let log = server.wait_log("token files not read again");
+    assert!(log.contains("holds no token"), "{log}");
+    assert_eq!(get("/v1/model", "new-token"), 200);
+    drop(server);
+
+    std::fs::write(&tokens, "new-token\n").unwrap();
+    let public = Server::start(
+        &model,
+        &["--token-file", tokens.to_str().unwrap(), "--public-metrics"],
+        &[],
+    );
+    assert_eq!(public.req("GET", "/metrics", &[], b"").status, 200);
+    public.req("GET", "/v1/model", &[], b"").error(401);
 }

@@ -1,7 +1,18 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use cardseg::serve::{Config, Limits, DEFAULT_MAX_BODY};
+use cardseg::serve::{
+    Access, Config, Limits, LogFormat, MetricsAccess, Policy, TokenSource, DEFAULT_MAX_BODY,
+};
+
+/// `--log-format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum LogFormatArg {
+    /// One JSON object per line.
+    Json,
+    /// `time key=value ...` per line.
+    Text,
+}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,9 +23,36 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
     /// Name of an environment variable holding a bearer token that every request except
-    /// GET /healthz must send (Authorization: Bearer TOKEN).
-    #[arg(long, value_name = "VAR")]
+    /// the probes (/healthz, /livez, /readyz) and /openapi.json must send
+    /// (Authorization: Bearer TOKEN).
+    #[arg(long, value_name = "VAR", conflicts_with = "token_file")]
     pub token_env: Option<String>,
+    /// A file of bearer tokens, one per line (blank lines and # comments skipped), any of
+    /// which is accepted; read again on SIGHUP, so tokens rotate without a restart.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// A file of tokens (one per line) for GET /metrics only: scrapers get these, scoring
+    /// tokens do not open /metrics. Read again on SIGHUP.
+    #[arg(long, value_name = "PATH", conflicts_with = "public_metrics")]
+    pub metrics_token_file: Option<PathBuf>,
+    /// GET /metrics needs no token (for a scraper on a private network).
+    #[arg(long)]
+    pub public_metrics: bool,
+    /// Serve only the model with this checksum (sha256:HEX, as in model.json and
+    /// /v1/model): at start and on every SIGHUP reload.
+    #[arg(long, value_name = "SHA")]
+    pub expect_checksum: Option<String>,
+    /// Accept a SIGHUP reload whose model has other features, another id column or
+    /// another scaler kind (refused by default: callers' requests would no longer fit).
+    #[arg(long)]
+    pub allow_schema_change: bool,
+    /// After SIGTERM, keep answering this many seconds (with /readyz at 503 and every
+    /// answer closing its connection) before no longer accepting connections.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = drain_seconds)]
+    pub drain_seconds: f64,
+    /// How the access log and the events are written on stderr.
+    #[arg(long, value_enum, default_value = "json")]
+    pub log_format: LogFormatArg,
     /// Largest request body accepted, in bytes, or with a K, M or G suffix (powers of
     /// 1024); larger bodies get 413. Default 16M.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY, value_parser = byte_size, hide_default_value = true)]
@@ -52,10 +90,37 @@ pub fn exec(args: Args) -> cardseg::Result<()> {
             }
         },
     };
+    if let Some(c) = &args.expect_checksum {
+        let hex = c.trim().trim_start_matches("sha256:");
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(cardseg::Error::usage(format!(
+                "--expect-checksum {c:?}: give the model's checksum, sha256: and 64 hex digits (it is in model.json and GET /v1/model)"
+            )));
+        }
+    }
+    let scoring = match (token, args.token_file) {
+        (Some(t), _) => Some(TokenSource::Value(t)),
+        (None, Some(p)) => Some(TokenSource::File(p)),
+        (None, None) => None,
+    };
+    let metrics = match (args.metrics_token_file, args.public_metrics) {
+        (Some(p), _) => MetricsAccess::File(p),
+        (None, true) => MetricsAccess::Public,
+        (None, false) => MetricsAccess::Scoring,
+    };
     cardseg::serve::run(Config {
         model_path: args.model,
         addr: args.addr,
-        token,
+        policy: Policy {
+            access: Access { scoring, metrics },
+            expect_checksum: args.expect_checksum,
+            allow_schema_change: args.allow_schema_change,
+        },
+        drain: std::time::Duration::from_secs_f64(args.drain_seconds),
+        log_format: match args.log_format {
+            LogFormatArg::Json => LogFormat::Json,
+            LogFormatArg::Text => LogFormat::Text,
+        },
         max_body: args.max_body,
         limits: Limits {
             header_timeout: std::time::Duration::from_secs(args.header_timeout),
@@ -64,6 +129,15 @@ pub fn exec(args: Args) -> cardseg::Result<()> {
             memory_budget: args.memory_budget,
         },
     })
+}
+
+/// Seconds of drain: 0 to 3600, fractions allowed.
+fn drain_seconds(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| (0.0..=3600.0).contains(v))
+        .ok_or_else(|| format!("{s:?}: give a number of seconds from 0 to 3600 (e.g. 5 or 0.5)"))
 }
 
 /// "1048576", "512K", "16M", "1G" → bytes; at least 1 byte, at most 4 GiB.

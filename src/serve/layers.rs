@@ -1,57 +1,60 @@
 //! The middleware around every route: the bearer-token check (`auth`) and the outer
 //! layer (`observe`) that catches panics, turns axum's own plain-text errors into JSON
-//! ones and records the metrics of every answer.
+//! ones, gives every request an id (echoed in `X-Request-Id`), closes connections while
+//! draining, records the metrics and writes the access-log line of every answer.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 
+use super::auth::{accepts, sha256};
 use super::errors::ApiError;
-use super::state::App;
+use super::log::{valid_request_id, Access};
+use super::metrics::route_label;
+use super::state::{App, Loaded};
 
-/// SHA-256 of `bytes`: tokens are compared by digest.
-pub(super) fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
+/// The header that carries a request's id, in and out.
+pub(super) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What the scoring handler tells the access log: the customers of the request and the
+/// model that scored them (which a reload may have replaced since).
+#[derive(Clone)]
+pub(super) struct Served {
+    pub(super) customers: usize,
+    pub(super) model: Arc<Loaded>,
 }
 
-/// Compares two digests in time independent of where they differ. Comparing digests
-/// rather than the tokens also hides the token's length.
-fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
-
-/// Requires `Authorization: Bearer TOKEN` on every route but /healthz, when a token is set.
+/// Requires `Authorization: Bearer TOKEN` on the routes that need one (see
+/// [`super::auth::Tokens::for_path`]).
 pub(super) async fn auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    if let Some(want) = &app.token_digest {
-        if req.uri().path() != "/healthz" {
-            let presented = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().split_once(' '))
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .map(|(_, t)| sha256(t.trim().as_bytes()));
-            let ok = presented.is_some_and(|p| digests_equal(&p, want));
-            if !ok {
-                let mut r = ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "missing or wrong token; send the header Authorization: Bearer TOKEN",
-                )
-                .into_response();
-                r.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return r;
-            }
+    let tokens = app.tokens();
+    if let Some(wanted) = tokens.for_path(req.uri().path()) {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| sha256(t.trim().as_bytes()));
+        let ok = presented.is_some_and(|p| accepts(wanted, &p));
+        if !ok {
+            let mut r = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong token; send the header Authorization: Bearer TOKEN",
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
         }
     }
     next.run(req).await
@@ -74,12 +77,22 @@ impl<F: Future> Future for CatchPanic<F> {
     }
 }
 
+/// The request's id: the client's `X-Request-Id` when it is a sensible one, else a new one.
+fn request_id(app: &App, req: &Request) -> HeaderValue {
+    match req.headers().get(&REQUEST_ID) {
+        Some(v) if valid_request_id(v.as_bytes()) => v.clone(),
+        _ => HeaderValue::from_bytes(&app.ids.next()).unwrap_or(HeaderValue::from_static("-")),
+    }
+}
+
 /// Outermost layer: catches panics, turns any non-JSON error response (axum's own 405,
-/// say) into a JSON one, and records the metrics.
+/// say) into a JSON one, echoes the request id, closes the connection while draining,
+/// records the metrics and writes the access-log line.
 pub(super) async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let path = req.uri().path().to_string();
+    let route = route_label(req.uri().path());
     let method = req.method().clone();
+    let id = request_id(&app, &req);
     let mut response = match (CatchPanic {
         inner: Box::pin(next.run(req)),
     })
@@ -88,7 +101,9 @@ pub(super) async fn observe(State(app): State<Arc<App>>, req: Request, next: Nex
         Ok(r) => r,
         Err(()) => {
             app.metrics.panicked();
-            eprintln!("serve: internal error while handling {method} {path}; answered 500");
+            app.log.event(&format!(
+                "serve: internal error while handling {method} {route}; answered 500"
+            ));
             ApiError::internal().into_response()
         }
     };
@@ -100,12 +115,12 @@ pub(super) async fn observe(State(app): State<Arc<App>>, req: Request, next: Nex
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let message = match status {
             StatusCode::METHOD_NOT_ALLOWED => {
-                let allow = if path == "/v1/score" {
+                let allow = if route == "/v1/score" {
                     "POST"
                 } else {
                     "GET, HEAD"
                 };
-                format!("method {method} is not allowed on {path}; use {allow}")
+                format!("method {method} is not allowed on {route}; use {allow}")
             }
             s => s.canonical_reason().unwrap_or("error").to_string(),
         };
@@ -117,44 +132,44 @@ pub(super) async fn observe(State(app): State<Arc<App>>, req: Request, next: Nex
         }
         response = json;
     }
-    app.metrics
-        .record(&path, response.status().as_u16(), start.elapsed());
+    let elapsed = start.elapsed();
+    let status = response.status().as_u16();
+    app.metrics.record(route, status, elapsed);
+    let served = response.extensions_mut().remove::<Served>();
+    let model = served
+        .as_ref()
+        .map_or_else(|| app.current(), |s| s.model.clone());
+    app.log.access(&Access {
+        request_id: id.to_str().unwrap_or("-"),
+        method: method.as_str(),
+        route,
+        status,
+        customers: served.as_ref().map_or(0, |s| s.customers),
+        duration: elapsed,
+        model_checksum: &model.checksum,
+    });
+    let headers = response.headers_mut();
+    headers.insert(REQUEST_ID.clone(), id);
+    if app.draining.load(Relaxed) {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::RwLock;
-
     use axum::body::Body;
     use axum::routing::get;
     use axum::{middleware, Router};
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    use super::super::budget::Budget;
-    use super::super::metrics::Metrics;
-    use super::super::state::fixtures::loaded;
+    use super::super::state::fixtures;
     use super::*;
-    use crate::clean::MissingPolicy;
-
-    #[test]
-    fn token_digests() {
-        assert!(digests_equal(&sha256(b"abc"), &sha256(b"abc")));
-        assert!(!digests_equal(&sha256(b"abc"), &sha256(b"abd")));
-        assert!(!digests_equal(&sha256(b"abc"), &sha256(b"abcabc")));
-    }
 
     #[test]
     fn a_panicking_handler_is_answered_500_and_counted() {
-        let app = Arc::new(App {
-            current: RwLock::new(loaded(MissingPolicy::Median)),
-            metrics: Arc::new(Metrics::default()),
-            token_digest: None,
-            max_body: 1 << 20,
-            model_path: "m.json".into(),
-            budget: Budget::new(1 << 20),
-        });
+        let app = fixtures::app(None);
         let router = Router::new()
             .route(
                 "/boom",
@@ -179,7 +194,7 @@ mod tests {
             .unwrap()
             .to_bytes();
         assert!(String::from_utf8_lossy(&body).contains("still running"));
-        let text = app.metrics.render("c", 0);
+        let text = app.metrics.render(&app.current().labels());
         assert!(text.contains("cardseg_panics_total 1"), "{text}");
         assert!(
             text.contains("cardseg_http_requests_total{route=\"other\",status=\"500\"} 1"),

@@ -7,8 +7,109 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Route labels: every known path, then "other".
-pub const ROUTES: [&str; 5] = ["/v1/score", "/v1/model", "/healthz", "/metrics", "other"];
+/// Route labels: every path the router answers, then "other". The router's routes, the
+/// OpenAPI document and the metrics all come from this list (tests check each against it).
+pub const ROUTES: [&str; 8] = [
+    "/v1/score",
+    "/v1/model",
+    "/healthz",
+    "/metrics",
+    "/livez",
+    "/readyz",
+    "/openapi.json",
+    "other",
+];
+
+/// The paths the router answers: [`ROUTES`] without "other".
+pub fn known_paths() -> &'static [&'static str] {
+    &ROUTES[..ROUTES.len() - 1]
+}
+
+/// Why a SIGHUP reload was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The file did not load or verify.
+    Invalid,
+    /// Its checksum is not the one `--expect-checksum` pins.
+    Checksum,
+    /// Its features, id column or scaler kind differ (without `--allow-schema-change`).
+    Schema,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 3] = [Refusal::Invalid, Refusal::Checksum, Refusal::Schema];
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::Invalid => "invalid",
+            Refusal::Checksum => "checksum",
+            Refusal::Schema => "schema",
+        }
+    }
+}
+
+/// What the metrics say about the model being served.
+pub struct ModelLabels<'a> {
+    /// Its checksum.
+    pub checksum: &'a str,
+    /// Its generation in a chain of retrains.
+    pub generation: u32,
+    /// The cardseg version that trained it.
+    pub cardseg_version: &'a str,
+    /// When its file was written (Unix seconds), if known.
+    pub written_unix: Option<u64>,
+    /// When it was loaded (Unix seconds).
+    pub loaded_unix: u64,
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label_value(o: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            '"' => o.push_str("\\\""),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+}
+
+/// RFC 3339 UTC with seconds, from Unix seconds.
+fn unix_time(secs: u64) -> String {
+    let mut s = String::with_capacity(24);
+    super::log::push_time(&mut s, std::time::UNIX_EPOCH + Duration::from_secs(secs));
+    // push_time writes milliseconds, always .000 here.
+    s.replace(".000Z", "Z")
+}
+
+/// The process's resident memory (bytes), CPU time (seconds) and open file descriptors,
+/// from /proc/self (None where it cannot be read).
+fn process_stats() -> (Option<u64>, Option<f64>, Option<u64>) {
+    // SAFETY: sysconf has no preconditions.
+    let (page, ticks) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PAGESIZE),
+            libc::sysconf(libc::_SC_CLK_TCK),
+        )
+    };
+    let rss = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(|pages| pages * page.max(1) as u64);
+    // Fields after the command name (which may hold spaces, so split after its ')').
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = f.get(11)?.parse().ok()?;
+            let stime: u64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) as f64 / ticks.max(1) as f64)
+        });
+    let fds = std::fs::read_dir("/proc/self/fd")
+        .ok()
+        .map(|d| d.count().saturating_sub(1) as u64);
+    (rss, cpu, fds)
+}
 
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -48,6 +149,8 @@ pub struct Metrics {
     panics: AtomicU64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+    /// Refused reloads by [`Refusal`] (in the order of `Refusal::ALL`).
+    reload_refusals: [AtomicU64; 3],
     /// Customers scored with at least one feature filled in (imputed).
     customers_imputed: AtomicU64,
     /// Connection layer: client connections open now.
@@ -116,8 +219,15 @@ impl Metrics {
         .fetch_add(1, Relaxed);
     }
 
+    /// Counts a refused reload by its reason.
+    pub fn refused(&self, why: Refusal) {
+        let i = Refusal::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.reload_refusals[i].fetch_add(1, Relaxed);
+    }
+
     /// The Prometheus text exposition.
-    pub fn render(&self, checksum: &str, loaded_unix: u64) -> String {
+    pub fn render(&self, model: &ModelLabels<'_>) -> String {
+        let (checksum, loaded_unix) = (model.checksum, model.loaded_unix);
         let mut o = String::with_capacity(4096);
         o.push_str("# HELP cardseg_http_requests_total HTTP requests answered, by route and status code.\n");
         o.push_str("# TYPE cardseg_http_requests_total counter\n");
@@ -253,9 +363,51 @@ impl Metrics {
             "cardseg_model_reloads_total{{result=\"refused\"}} {}",
             self.reloads_failed.load(Relaxed)
         );
-        o.push_str("# HELP cardseg_model_info The model being served (value 1), labelled with its checksum.\n");
+        o.push_str("# HELP cardseg_model_reload_refusals_total Model reloads on SIGHUP refused, by reason (invalid: did not load or verify; checksum: not the --expect-checksum one; schema: other features, id column or scaler kind).\n");
+        o.push_str("# TYPE cardseg_model_reload_refusals_total counter\n");
+        for (r, n) in Refusal::ALL.iter().zip(&self.reload_refusals) {
+            let _ = writeln!(
+                o,
+                "cardseg_model_reload_refusals_total{{reason=\"{}\"}} {}",
+                r.label(),
+                n.load(Relaxed)
+            );
+        }
+        o.push_str("# HELP cardseg_model_info The model being served (value 1): its checksum, generation in a chain of retrains, the cardseg version that trained it and when its file was written (trained_at).\n");
         o.push_str("# TYPE cardseg_model_info gauge\n");
-        let _ = writeln!(o, "cardseg_model_info{{checksum=\"{checksum}\"}} 1");
+        let _ = write!(
+            o,
+            "cardseg_model_info{{checksum=\"{checksum}\",generation=\"{}\",cardseg_version=\"",
+            model.generation
+        );
+        label_value(&mut o, model.cardseg_version);
+        o.push_str("\",trained_at=\"");
+        if let Some(t) = model.written_unix {
+            o.push_str(&unix_time(t));
+        }
+        o.push_str("\"} 1\n");
+        o.push_str("# HELP cardseg_build_info The cardseg binary serving (value 1).\n");
+        o.push_str("# TYPE cardseg_build_info gauge\n");
+        let _ = writeln!(
+            o,
+            "cardseg_build_info{{version=\"{}\",os=\"{}\",arch=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        );
+        let (rss, cpu, fds) = process_stats();
+        if let Some(v) = rss {
+            o.push_str("# HELP process_resident_memory_bytes Resident memory of the server process.\n# TYPE process_resident_memory_bytes gauge\n");
+            let _ = writeln!(o, "process_resident_memory_bytes {v}");
+        }
+        if let Some(v) = cpu {
+            o.push_str("# HELP process_cpu_seconds_total CPU time of the server process (user and system).\n# TYPE process_cpu_seconds_total counter\n");
+            let _ = writeln!(o, "process_cpu_seconds_total {v}");
+        }
+        if let Some(v) = fds {
+            o.push_str("# HELP process_open_fds Open file descriptors of the server process.\n# TYPE process_open_fds gauge\n");
+            let _ = writeln!(o, "process_open_fds {v}");
+        }
         o.push_str("# HELP cardseg_model_loaded_timestamp_seconds When the model being served was loaded (Unix time).\n");
         o.push_str("# TYPE cardseg_model_loaded_timestamp_seconds gauge\n");
         let _ = writeln!(o, "cardseg_model_loaded_timestamp_seconds {loaded_unix}");
@@ -274,7 +426,27 @@ mod tests {
         m.record("/v1/score", 400, Duration::from_millis(3));
         m.record("/random/path", 404, Duration::from_micros(50));
         m.scored(7, 1);
-        let t = m.render("sha256:x", 5);
+        m.refused(Refusal::Schema);
+        let t = m.render(&ModelLabels {
+            checksum: "sha256:x",
+            generation: 3,
+            cardseg_version: "0.1.0 \"dev\"",
+            written_unix: Some(1_700_000_000),
+            loaded_unix: 5,
+        });
+        assert!(t.contains("cardseg_model_info{checksum=\"sha256:x\",generation=\"3\",cardseg_version=\"0.1.0 \\\"dev\\\"\",trained_at=\"2023-11-14T22:13:20Z\"} 1"), "{t}");
+        assert!(
+            t.contains("cardseg_model_reload_refusals_total{reason=\"schema\"} 1"),
+            "{t}"
+        );
+        assert!(t.contains("cardseg_build_info{version=\""), "{t}");
+        for name in [
+            "process_resident_memory_bytes ",
+            "process_cpu_seconds_total ",
+            "process_open_fds ",
+        ] {
+            assert!(t.contains(name), "{name}: {t}");
+        }
         assert!(
             t.contains("cardseg_http_requests_total{route=\"/v1/score\",status=\"200\"} 1"),
             "{t}"

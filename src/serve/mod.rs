@@ -1,14 +1,19 @@
 //! `cardseg serve`: a small HTTP/1 scoring service over a saved model.
 //!
 //! Routes: `POST /v1/score` (JSON or CSV in), `GET /v1/model`, `GET /healthz`,
-//! `GET /metrics`. Scoring goes through [`crate::predict::score_columns`], the same
-//! code path as `cardseg predict`, so both give every customer the same segment.
+//! `GET /livez`, `GET /readyz`, `GET /metrics`, `GET /openapi.json` (the list is
+//! [`metrics::ROUTES`]; `openapi` documents each). Scoring goes through
+//! [`crate::predict::score_columns`], the same code path as `cardseg predict`, so both
+//! give every customer the same segment.
 //!
-//! Operations: SIGHUP reloads the model file (a file that fails to load is refused and
-//! the old model keeps serving); SIGTERM or Ctrl-C stop accepting connections and let
-//! in-flight requests finish (for at most [`SHUTDOWN_GRACE`]). Every error is a JSON
-//! `{"error": "..."}` with a fitting status; a panic in a handler is answered 500 and
-//! counted, and the server keeps running.
+//! Operations: SIGHUP reads the token files again and reloads the model file (a file that
+//! fails to load, is not the `--expect-checksum` one, or changes the features, id column or
+//! scaler kind, is refused and the old model keeps serving); SIGTERM or Ctrl-C turn
+//! `/readyz` to 503 at once, keep serving for the drain period (every answer closing its
+//! connection), then stop accepting connections and let in-flight requests finish (for
+//! at most [`SHUTDOWN_GRACE`]). Every error is a JSON `{"error": "..."}` with a fitting
+//! status; a panic in a handler is answered 500 and counted, and the server keeps
+//! running. Every answer is logged on stderr (`log`).
 //!
 //! Connections (see [`Limits`]): at most `max_connections` are open (more are closed at
 //! once and counted); a connection that sends part of a request head and stalls is closed
@@ -19,16 +24,20 @@
 //!
 //! Files: `state` holds the loaded model and the SIGHUP reload, `errors` the one
 //! [`ApiError`] type, `body` reads and bounds request bodies, `score` turns parsed rows
-//! into answers, `layers` is the middleware (token, panics, metrics), `router` the routes
-//! and handlers, `conn` the connection layer and the memory budget.
+//! into answers, `layers` is the middleware (token, panics, request ids, metrics, access
+//! log), `auth` the tokens, `log` the log lines, `router` the routes and handlers,
+//! `openapi` the API's OpenAPI document, `conn` the connection layer and the memory budget.
 
+mod auth;
 mod body;
 mod budget;
 mod conn;
 mod csv_answer;
 mod errors;
 mod layers;
+mod log;
 pub mod metrics;
+mod openapi;
 pub mod parse;
 mod router;
 mod score;
@@ -36,18 +45,20 @@ mod state;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 
+pub use auth::{Access, MetricsAccess, TokenSource};
 pub use body::BodyKind;
 pub use errors::ApiError;
+pub use log::LogFormat;
 pub use score::{score_csv, score_json, Scored};
-pub use state::Loaded;
+pub use state::{normalize_checksum, schema_change, Loaded, Policy};
 
 use crate::error::{Error, Result};
 use crate::model::Model;
-use layers::sha256;
-use metrics::Metrics;
+use auth::Tokens;
 use router::router;
 use state::{reload, App};
 
@@ -57,7 +68,10 @@ pub const MAX_CUSTOMERS_PER_REQUEST: usize = 10_000;
 pub const DEFAULT_MAX_BODY: usize = 16 << 20;
 /// A request body must arrive within this time (slow clients get 408).
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// After SIGTERM, in-flight requests get this long to finish before the process exits.
+/// Default `--drain-seconds`: after SIGTERM, how long the server keeps answering (with
+/// `/readyz` at 503) so load balancers take it out of rotation before it stops accepting.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
+/// After the drain, in-flight requests get this long to finish before the process exits.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Bodies up to this size are scored on the async worker; larger ones on the blocking pool.
 const INLINE_BYTES: usize = 64 << 10;
@@ -109,20 +123,36 @@ pub struct Config {
     pub model_path: PathBuf,
     /// Where to listen (`--addr`); port 0 picks a free port.
     pub addr: SocketAddr,
-    /// Bearer token required on every route except /healthz.
-    pub token: Option<String>,
+    /// Tokens, the pinned checksum, and whether a reload may change the schema.
+    pub policy: Policy,
     /// Largest request body accepted, in bytes (`--max-body`).
     pub max_body: usize,
     /// The connection-layer limits.
     pub limits: Limits,
+    /// How long to keep answering after SIGTERM (`--drain-seconds`).
+    pub drain: Duration,
+    /// How log lines are written (`--log-format`).
+    pub log_format: LogFormat,
 }
 
 /// Loads the model, binds `config.addr`, prints `listening on http://ADDR`, and serves
 /// until SIGTERM or Ctrl-C.
-pub fn run(config: Config) -> Result<()> {
+pub fn run(mut config: Config) -> Result<()> {
     let (model, checksum) = Model::load(&config.model_path)?;
+    if let Some(want) = &mut config.policy.expect_checksum {
+        *want = normalize_checksum(want);
+        if &checksum != want {
+            return Err(Error::model(
+                config.model_path.display().to_string(),
+                format!("has checksum {checksum}, and --expect-checksum pins {want}; serve the pinned model or change the pin"),
+            ));
+        }
+    }
+    let tokens = Tokens::load(&config.policy.access)?;
     if model.distance_quantiles.is_empty() {
-        eprintln!("{}", crate::lifecycle::outliers::NO_QUANTILES_NOTICE);
+        config
+            .log_format
+            .event(crate::lifecycle::outliers::NO_QUANTILES_NOTICE);
     }
     let loaded = Loaded::new(model, checksum, &config.model_path, config.max_body);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -130,12 +160,12 @@ pub fn run(config: Config) -> Result<()> {
         .thread_name("cardseg-serve")
         .build()
         .map_err(|e| Error::io(Path::new("tokio runtime"), "starting", e))?;
-    let result = rt.block_on(serve(config, loaded));
+    let result = rt.block_on(serve(config, loaded, tokens));
     rt.shutdown_timeout(Duration::from_secs(1));
     result
 }
 
-async fn serve(config: Config, loaded: Loaded) -> Result<()> {
+async fn serve(config: Config, loaded: Loaded, tokens: Tokens) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let shown_addr = config.addr.to_string();
     let sig_err = |e| Error::io(Path::new("signal handler"), "installing", e);
@@ -151,17 +181,37 @@ async fn serve(config: Config, loaded: Loaded) -> Result<()> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::io(Path::new(&shown_addr), "binding", e))?;
-    if let Some(w) = exposure_warning(&local, config.token.is_some()) {
-        eprintln!("{w}");
+    let drain = config.drain;
+    let app = Arc::new(App::new(
+        loaded,
+        config.model_path.clone(),
+        config.max_body,
+        config.limits.memory_budget,
+        tokens,
+        config.log_format,
+        config.policy.clone(),
+    ));
+    let log = &app.log;
+    if let Some(w) = exposure_warning(&local, config.policy.access.scoring.is_some()) {
+        log.event(&w);
     }
-    let app = Arc::new(App {
-        current: RwLock::new(Arc::new(loaded)),
-        metrics: Arc::new(Metrics::default()),
-        token_digest: config.token.as_deref().map(|t| sha256(t.as_bytes())),
-        max_body: config.max_body,
-        model_path: config.model_path.clone(),
-        budget: budget::Budget::new(config.limits.memory_budget),
-    });
+    for file in [
+        match &config.policy.access.scoring {
+            Some(TokenSource::File(p)) => Some(p),
+            _ => None,
+        },
+        match &config.policy.access.metrics {
+            MetricsAccess::File(p) => Some(p),
+            _ => None,
+        },
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Some(w) = auth::permission_warning(file) {
+            log.event(&w);
+        }
+    }
     conn::raise_fd_limit(config.limits.max_connections);
     {
         let l = &config.limits;
@@ -195,15 +245,23 @@ async fn serve(config: Config, loaded: Loaded) -> Result<()> {
     }
     {
         let l = app.current();
-        eprintln!(
+        log.event(&format!(
             "serving model {} ({}, k={}, features {})",
             config.model_path.display(),
             l.checksum,
             l.model.k,
             l.model.features.join(",")
-        );
+        ));
     }
 
+    let flusher = app.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(crate::serve::log::FLUSH_EVERY);
+        loop {
+            every.tick().await;
+            flusher.log.flush();
+        }
+    });
     let reloader = app.clone();
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
@@ -213,12 +271,27 @@ async fn serve(config: Config, loaded: Loaded) -> Result<()> {
 
     let shutdown_started = Arc::new(tokio::sync::Notify::new());
     let started = shutdown_started.clone();
+    let drainer = app.clone();
+    // SIGTERM: /readyz turns 503 at once; the server keeps answering (each answer closing
+    // its connection) for the drain period, or until a second signal, then stops accepting.
     let signal_future = async move {
         let name = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        eprintln!("{name}: shutting down; finishing in-flight requests");
+        drainer.draining.store(true, Relaxed);
+        drainer.log.event(&format!(
+            "{name}: shutting down; /readyz answers 503, still serving for {} s (drain), then finishing in-flight requests",
+            drain.as_secs_f64()
+        ));
+        tokio::select! {
+            () = tokio::time::sleep(drain) => {},
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        drainer
+            .log
+            .event("drain over: no longer accepting connections; finishing in-flight requests");
         started.notify_one();
     };
     {
@@ -231,7 +304,7 @@ async fn serve(config: Config, loaded: Loaded) -> Result<()> {
         listener,
         router(app.clone()),
         config.limits,
-        app,
+        app.clone(),
         signal_future,
     );
     tokio::select! {
@@ -240,10 +313,10 @@ async fn serve(config: Config, loaded: Loaded) -> Result<()> {
             shutdown_started.notified().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         } => {
-            eprintln!("shutdown: requests still in flight after {} s; exiting anyway", SHUTDOWN_GRACE.as_secs());
+            app.log.event(&format!("shutdown: requests still in flight after {} s; exiting anyway", SHUTDOWN_GRACE.as_secs()));
         }
     }
-    eprintln!("stopped");
+    app.log.event("stopped");
     Ok(())
 }
 
@@ -251,7 +324,7 @@ async fn serve(config: Config, loaded: Loaded) -> Result<()> {
 pub fn exposure_warning(addr: &SocketAddr, has_token: bool) -> Option<String> {
     (!addr.ip().is_loopback() && !has_token).then(|| {
         format!(
-            "warning: serving on {addr}, which other machines can reach, without a token; anyone who can connect can score customers and read the model (set --token-env, and put a TLS proxy in front)"
+            "warning: serving on {addr}, which other machines can reach, without a token; anyone who can connect can score customers and read the model (set --token-file or --token-env, and put a TLS proxy in front)"
         )
     })
 }

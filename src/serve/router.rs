@@ -1,6 +1,7 @@
 //! The routes of `cardseg serve` and their handlers. Each handler returns
 //! `Result<_, ApiError>`, so a refused request is one `?` away from its JSON answer.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -8,30 +9,46 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use serde::Serialize;
 
 use super::body::{announced_len, body_kind, gunzip_len, is_gzip, read_body, BodyKind};
 use super::budget::ReservedBody;
 use super::errors::{json_response, ApiError};
-use super::layers::{auth, observe};
+use super::layers::{auth, observe, Served};
+use super::metrics::known_paths;
 use super::score::{score_csv, score_json};
 use super::state::App;
 use super::{CSV_COST_FACTOR, INLINE_BYTES, JSON_COST_FACTOR};
 
-/// Every route behind the token check, all behind the outer layer (panics, JSON errors,
-/// metrics).
+/// Every route of [`ROUTES`](super::metrics::ROUTES) behind the token check, all behind the outer layer (panics,
+/// JSON errors, request ids, metrics, access log). The router serves exactly that list, so
+/// the metrics' route labels and the OpenAPI document (tested against it) cannot miss one.
 pub(super) fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/v1/score", post(score))
-        .route("/v1/model", get(model_route))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_route))
-        .fallback(not_found)
+    let mut r = Router::new();
+    for path in known_paths() {
+        r = r.route(path, handler(path));
+    }
+    r.fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), auth))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
+}
+
+/// The method and handler of each path of [`ROUTES`](super::metrics::ROUTES).
+fn handler(path: &str) -> MethodRouter<Arc<App>> {
+    match path {
+        "/v1/score" => post(score),
+        "/v1/model" => get(model_route),
+        "/healthz" => get(healthz),
+        "/metrics" => get(metrics_route),
+        "/livez" => get(livez),
+        "/readyz" => get(readyz),
+        "/openapi.json" => get(openapi),
+        // A path added to ROUTES without a handler: the router test fails on its 404.
+        _ => get(not_found),
+    }
 }
 
 /// A response with `body` and a fixed `Content-Type`.
@@ -67,6 +84,7 @@ async fn score(State(app): State<Arc<App>>, req: Request) -> Result<Response, Ap
         .await?;
     // One model for the whole request, even if a reload lands meanwhile.
     let loaded = app.current();
+    let scored_by = loaded.clone();
     let small = body.len() <= INLINE_BYTES && !is_gzip(&body);
     let max_body = app.max_body;
     let work = move || match kind {
@@ -79,17 +97,23 @@ async fn score(State(app): State<Arc<App>>, req: Request) -> Result<Response, Ap
     } else {
         tokio::task::spawn_blocking(work).await.map_err(|_| {
             app.metrics.panicked();
-            eprintln!("serve: internal error while scoring a request; answered 500");
+            app.log
+                .event("serve: internal error while scoring a request; answered 500");
             ApiError::internal()
         })??
     };
     app.metrics.scored(s.scored, s.unscored);
     app.metrics.imputed(s.imputed);
     // The reservation lasts until the answer is sent (or the client goes away).
-    Ok(typed(
+    let mut r = typed(
         Body::new(ReservedBody::new(s.body, reservation)),
         s.content_type,
-    ))
+    );
+    r.extensions_mut().insert(Served {
+        customers: s.scored + s.unscored,
+        model: scored_by,
+    });
+    Ok(r)
 }
 
 /// `GET /v1/model`: the answer prepared when the model was loaded.
@@ -118,10 +142,49 @@ async fn healthz(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     ))
 }
 
+/// The answer of `GET /livez` and `GET /readyz`.
+#[derive(Serialize)]
+struct Probe {
+    status: &'static str,
+}
+
+/// `GET /livez`: the process answers (needs no token, tells nothing about the model).
+async fn livez() -> Result<Response, ApiError> {
+    Ok(json_response(
+        StatusCode::OK,
+        br#"{"status":"ok"}"#.to_vec(),
+    ))
+}
+
+/// `GET /readyz`: 200 while the server takes new work, 503 from SIGTERM on (needs no
+/// token, tells nothing about the model).
+async fn readyz(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let (status, body) = if app.draining.load(Relaxed) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Probe { status: "draining" },
+        )
+    } else {
+        (StatusCode::OK, Probe { status: "ready" })
+    };
+    Ok(json_response(
+        status,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    ))
+}
+
+/// `GET /openapi.json`: the OpenAPI document of every route (the same for every model).
+async fn openapi() -> Result<Response, ApiError> {
+    Ok(typed(
+        Body::from(super::openapi::document_bytes()),
+        "application/json",
+    ))
+}
+
 /// `GET /metrics`: the Prometheus text exposition.
 async fn metrics_route(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let loaded = app.current();
-    let text = app.metrics.render(&loaded.checksum, loaded.loaded_unix);
+    let text = app.metrics.render(&loaded.labels());
     Ok(typed(
         Body::from(text),
         "text/plain; version=0.0.4; charset=utf-8",
@@ -132,34 +195,17 @@ async fn metrics_route(State(app): State<Arc<App>>) -> Result<Response, ApiError
 async fn not_found() -> Result<Response, ApiError> {
     Err(ApiError::new(
         StatusCode::NOT_FOUND,
-        "no such endpoint; the API has POST /v1/score, GET /v1/model, GET /healthz and GET /metrics",
+        "no such endpoint; the API has POST /v1/score, GET /v1/model, GET /healthz, GET /livez, GET /readyz, GET /metrics and GET /openapi.json",
     ))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::RwLock;
-
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    use super::super::budget::Budget;
-    use super::super::layers::sha256;
-    use super::super::metrics::Metrics;
-    use super::super::state::fixtures::loaded;
+    use super::super::state::fixtures::app;
     use super::*;
-    use crate::clean::MissingPolicy;
-
-    fn app(token: Option<&str>) -> Arc<App> {
-        Arc::new(App {
-            current: RwLock::new(loaded(MissingPolicy::Median)),
-            metrics: Arc::new(Metrics::default()),
-            token_digest: token.map(|t| sha256(t.as_bytes())),
-            max_body: 1 << 20,
-            model_path: "m.json".into(),
-            budget: Budget::new(1 << 20),
-        })
-    }
 
     /// Status, headers and body of one request through the whole router.
     fn call(
@@ -253,8 +299,64 @@ mod tests {
             body,
             r#"{"error":"method DELETE is not allowed on /v1/score; use POST"}"#
         );
-        let text = app.metrics.render("c", 0);
+        let text = app.metrics.render(&app.current().labels());
         assert!(text.contains("cardseg_customers_scored_total 2"), "{text}");
+    }
+
+    #[test]
+    fn every_route_is_in_the_openapi_document_and_answers_as_it_says() {
+        let app = app(None);
+        let doc = super::super::openapi::document();
+        let ops = super::super::openapi::operations(&doc);
+        assert_eq!(ops.len(), super::super::openapi::route_paths().len());
+        for (method, path) in ops {
+            let body = if method == "POST" { r#"{"A":1}"# } else { "" };
+            let (s, h, _) = call(
+                &app,
+                &method,
+                &path,
+                &[
+                    ("content-type", "application/json"),
+                    ("x-request-id", "t-1"),
+                ],
+                body,
+            );
+            let documented = &doc["paths"][&path][method.to_lowercase()]["responses"][s.as_str()];
+            assert!(
+                documented.is_object(),
+                "{method} {path}: {s} is not documented"
+            );
+            assert_eq!(h["x-request-id"], "t-1");
+        }
+        assert_eq!(
+            call(&app, "GET", "/nowhere", &[], "").0,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[test]
+    fn probes_need_no_token_and_readyz_turns_503_when_draining() {
+        let app = app(Some("s3cret"));
+        for path in ["/livez", "/readyz", "/healthz", "/openapi.json"] {
+            assert_eq!(call(&app, "GET", path, &[], "").0, StatusCode::OK, "{path}");
+        }
+        let (s, _, body) = call(&app, "GET", "/readyz", &[], "");
+        assert_eq!(
+            (s, body.as_str()),
+            (StatusCode::OK, r#"{"status":"ready"}"#)
+        );
+        app.draining.store(true, Relaxed);
+        let (s, h, body) = call(&app, "GET", "/readyz", &[], "");
+        assert_eq!(
+            (s, body.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"draining"}"#)
+        );
+        assert_eq!(h[header::CONNECTION], "close");
+        let (s, h, _) = call(&app, "GET", "/livez", &[], "");
+        assert_eq!(
+            (s, h[header::CONNECTION].as_bytes()),
+            (StatusCode::OK, &b"close"[..])
+        );
     }
 
     #[test]

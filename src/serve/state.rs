@@ -4,14 +4,17 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use serde::{Serialize, Serializer};
 
+use super::auth::{Access, Tokens};
 use super::budget::Budget;
-use super::metrics::Metrics;
+use super::log::{Log, LogFormat, RequestIds};
+use super::metrics::{Metrics, Refusal};
 use super::MAX_CUSTOMERS_PER_REQUEST;
 use crate::clean::MissingPolicy;
 use crate::model::Model;
@@ -28,6 +31,9 @@ pub struct Loaded {
     pub(super) info: Bytes,
     /// When it was loaded (Unix seconds), for the answer and the metrics.
     pub(super) loaded_unix: u64,
+    /// When the model file was last written (Unix seconds; the model itself records no
+    /// clock time, so that runs stay byte-identical), for the metrics.
+    pub(super) written_unix: Option<u64>,
 }
 
 impl Loaded {
@@ -38,14 +44,81 @@ impl Loaded {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let info = ModelInfo::new(&model, &checksum, path, max_body, loaded_unix).to_body();
+        let written_unix = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
         Loaded {
             centers: model.centers_flat(),
             model,
             checksum,
             info,
             loaded_unix,
+            written_unix,
         }
     }
+
+    /// The model's generation in its chain of retrains (1 for a first model).
+    pub fn generation(&self) -> u32 {
+        self.model.lineage.as_ref().map_or(1, |l| l.generation)
+    }
+
+    /// What the metrics say about this model.
+    pub(super) fn labels(&self) -> super::metrics::ModelLabels<'_> {
+        super::metrics::ModelLabels {
+            checksum: &self.checksum,
+            generation: self.generation(),
+            cardseg_version: &self.model.cardseg_version,
+            written_unix: self.written_unix,
+            loaded_unix: self.loaded_unix,
+        }
+    }
+}
+
+/// The last component of `path`: answers name files, never where they are.
+pub(super) fn file_name(path: &str) -> String {
+    if path.contains("://") {
+        // A (redacted) URL or a database source: no local path in it.
+        return path.to_string();
+    }
+    Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string())
+}
+
+/// How `new` differs from `old` in what a caller's requests depend on (features, id
+/// column, scaler kind), in one sentence; None when it does not.
+pub fn schema_change(old: &Model, new: &Model) -> Option<String> {
+    if old.features != new.features {
+        return Some(format!(
+            "its features are {} where the served model's are {}",
+            new.features.join(","),
+            old.features.join(",")
+        ));
+    }
+    if old.id_column != new.id_column {
+        let show = |c: &Option<String>| c.clone().unwrap_or_else(|| "(row numbers)".into());
+        return Some(format!(
+            "its id column is {} where the served model's is {}",
+            show(&new.id_column),
+            show(&old.id_column)
+        ));
+    }
+    if old.scaler.kind != new.scaler.kind {
+        return Some(format!(
+            "its scaler is {} where the served model's is {}",
+            new.scaler.kind, old.scaler.kind
+        ));
+    }
+    None
+}
+
+/// `sha256:HEX` from a checksum given with or without its `sha256:` prefix.
+pub fn normalize_checksum(c: &str) -> String {
+    let hex = c.trim().trim_start_matches("sha256:").to_ascii_lowercase();
+    format!("sha256:{hex}")
 }
 
 /// The answer of `GET /v1/model`. Its fields are declared in alphabetical order and the
@@ -78,7 +151,7 @@ struct ModelInfo<'a> {
     #[serde(serialize_with = "sorted")]
     silhouette: &'a crate::cluster::silhouette::Score,
     training_rows: u64,
-    training_source: &'a str,
+    training_source: String,
 }
 
 /// The request limits a client must respect (alphabetical, as [`ModelInfo`]).
@@ -161,14 +234,14 @@ impl<'a> ModelInfo<'a> {
             loaded_at: loaded_unix,
             missing_policy: m.missing_policy,
             n_init: m.n_init,
-            path: path.display().to_string(),
+            path: file_name(&path.display().to_string()),
             profile_features: &m.profile_features,
             scaler: &m.scaler,
             seed: m.seed,
             segments,
             silhouette: &m.silhouette,
             training_rows: m.training_rows,
-            training_source: &m.training_source,
+            training_source: file_name(&m.training_source),
         }
     }
 
@@ -180,20 +253,69 @@ impl<'a> ModelInfo<'a> {
     }
 }
 
+/// What reloads and requests are checked against (flags of `cardseg serve`).
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Who may call which route.
+    pub access: Access,
+    /// Serve only a model with this checksum, at start and on reload.
+    pub expect_checksum: Option<String>,
+    /// Accept a reloaded model whose features, id column or scaler kind differ.
+    pub allow_schema_change: bool,
+}
+
 /// State shared by every request: the current model and what the routes and layers need.
 pub(super) struct App {
     /// The model being served; replaced whole on reload.
     pub(super) current: RwLock<Arc<Loaded>>,
     pub(super) metrics: Arc<Metrics>,
-    /// SHA-256 of the `--token-env` token, if one is required.
-    pub(super) token_digest: Option<[u8; 32]>,
+    /// The tokens accepted now; replaced whole when SIGHUP reads the token files again.
+    pub(super) tokens: RwLock<Arc<Tokens>>,
     pub(super) max_body: usize,
     pub(super) model_path: PathBuf,
     /// The request memory budget (`--memory-budget`).
     pub(super) budget: Budget,
+    /// Set by SIGTERM: `/readyz` answers 503 and every answer closes its connection.
+    pub(super) draining: AtomicBool,
+    /// The access log and the events, on stderr.
+    pub(super) log: Log,
+    /// Makes the ids of requests that come without one.
+    pub(super) ids: RequestIds,
+    /// The reload and access rules.
+    pub(super) policy: Policy,
 }
 
 impl App {
+    /// The shared state of a server starting with `loaded`.
+    pub(super) fn new(
+        loaded: Loaded,
+        model_path: PathBuf,
+        max_body: usize,
+        memory_budget: usize,
+        tokens: Tokens,
+        log: LogFormat,
+        policy: Policy,
+    ) -> App {
+        App {
+            current: RwLock::new(Arc::new(loaded)),
+            metrics: Arc::new(Metrics::default()),
+            tokens: RwLock::new(Arc::new(tokens)),
+            max_body,
+            model_path,
+            budget: Budget::new(memory_budget),
+            draining: AtomicBool::new(false),
+            log: Log::new(log),
+            ids: RequestIds::default(),
+            policy,
+        }
+    }
+    /// The tokens to check one request against.
+    pub(super) fn tokens(&self) -> Arc<Tokens> {
+        self.tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
     /// The model to use for one whole request, even if a reload lands meanwhile.
     pub(super) fn current(&self) -> Arc<Loaded> {
         self.current
@@ -212,13 +334,27 @@ impl App {
 /// up (and logged) so the next SIGHUP is served.
 pub const RELOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// SIGHUP: load the model file again; swap it in only if it loads and verifies. The
-/// file is read on a blocking thread, waited for at most [`RELOAD_TIMEOUT`]; every
-/// outcome is logged and counted.
+/// SIGHUP: read the token files again (a file that fails to read keeps the tokens in use),
+/// then load the model file again and swap it in only if it loads, verifies, has the
+/// checksum `--expect-checksum` pins and the same features, id column and scaler kind
+/// (unless `--allow-schema-change`). The file is read on a blocking thread, waited for
+/// at most [`RELOAD_TIMEOUT`]; every outcome is logged and counted.
 pub(super) async fn reload(app: &Arc<App>) {
+    if app.policy.access.has_files() {
+        match Tokens::load(&app.policy.access) {
+            Ok(t) => {
+                *app.tokens.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
+                app.log.event("SIGHUP: token files read again");
+            }
+            Err(e) => app.log.event(&format!(
+                "SIGHUP: token files not read again, the tokens in use stay: {e}"
+            )),
+        }
+    }
     let path = app.model_path.clone();
     let max_body = app.max_body;
-    let old = app.current().checksum.clone();
+    let current = app.current();
+    let old = current.checksum.clone();
     let loaded = tokio::time::timeout(
         RELOAD_TIMEOUT,
         tokio::task::spawn_blocking(move || {
@@ -227,34 +363,58 @@ pub(super) async fn reload(app: &Arc<App>) {
         }),
     )
     .await;
-    let Ok(loaded) = loaded else {
+    let refuse = |reason: Refusal, why: String| {
         app.metrics.reloaded(false);
-        eprintln!(
-            "SIGHUP: reload refused, still serving {old}: reading {} took more than {} s",
-            app.model_path.display(),
-            RELOAD_TIMEOUT.as_secs()
-        );
-        return;
+        app.metrics.refused(reason);
+        app.log.event(&format!(
+            "SIGHUP: reload refused, still serving {old}: {why}"
+        ));
     };
-    match loaded {
-        Ok(Ok(new)) => {
-            let checksum = new.checksum.clone();
-            app.swap(new);
-            app.metrics.reloaded(true);
-            eprintln!(
-                "SIGHUP: reloaded {} ({checksum}; was {old})",
-                app.model_path.display()
+    let new = match loaded {
+        Err(_) => {
+            return refuse(
+                Refusal::Invalid,
+                format!(
+                    "reading {} took more than {} s",
+                    app.model_path.display(),
+                    RELOAD_TIMEOUT.as_secs()
+                ),
+            )
+        }
+        Ok(Err(_)) => return refuse(Refusal::Invalid, "internal error while loading".into()),
+        Ok(Ok(Err(e))) => return refuse(Refusal::Invalid, e.to_string()),
+        Ok(Ok(Ok(new))) => new,
+    };
+    if let Some(want) = &app.policy.expect_checksum {
+        if &new.checksum != want {
+            return refuse(
+                Refusal::Checksum,
+                format!(
+                    "{} has checksum {}, and --expect-checksum pins {want}",
+                    app.model_path.display(),
+                    new.checksum
+                ),
             );
         }
-        Ok(Err(e)) => {
-            app.metrics.reloaded(false);
-            eprintln!("SIGHUP: reload refused, still serving {old}: {e}");
-        }
-        Err(_) => {
-            app.metrics.reloaded(false);
-            eprintln!("SIGHUP: reload failed with an internal error, still serving {old}");
+    }
+    if !app.policy.allow_schema_change {
+        if let Some(why) = schema_change(&current.model, &new.model) {
+            return refuse(
+                Refusal::Schema,
+                format!(
+                    "{} is a model for other requests: {why}; callers would get answers they do not expect (restart with --allow-schema-change to accept it)",
+                    app.model_path.display()
+                ),
+            );
         }
     }
+    let checksum = new.checksum.clone();
+    app.swap(new);
+    app.metrics.reloaded(true);
+    app.log.event(&format!(
+        "SIGHUP: reloaded {} ({checksum}; was {old})",
+        app.model_path.display()
+    ));
 }
 
 /// Models for the tests of the serve modules.
@@ -299,6 +459,31 @@ pub(super) mod fixtures {
         .unwrap()
     }
 
+    /// A server's state over [`tiny_model`], with `token` required if given.
+    pub fn app(token: Option<&str>) -> Arc<App> {
+        let access = Access {
+            scoring: token.map(|t| super::super::auth::TokenSource::Value(t.into())),
+            ..Access::default()
+        };
+        Arc::new(App::new(
+            Loaded::new(
+                tiny_model(MissingPolicy::Median),
+                "sha256:test".into(),
+                Path::new("m.json"),
+                1 << 20,
+            ),
+            "m.json".into(),
+            1 << 20,
+            1 << 20,
+            Tokens::load(&access).unwrap(),
+            LogFormat::Json,
+            Policy {
+                access,
+                ..Policy::default()
+            },
+        ))
+    }
+
     /// [`tiny_model`] ready to serve.
     pub fn loaded(policy: MissingPolicy) -> Arc<Loaded> {
         Arc::new(Loaded::new(
@@ -332,13 +517,35 @@ mod tests {
     }
 
     #[test]
+    fn schema_changes_are_features_id_column_or_scaler_kind() {
+        let a = tiny_model(MissingPolicy::Median);
+        let mut b = a.clone();
+        b.k = 3;
+        assert_eq!(schema_change(&a, &b), None);
+        b.features = vec!["A".into(), "C".into()];
+        assert!(schema_change(&a, &b).unwrap().contains("A,C"));
+        let mut b = a.clone();
+        b.id_column = None;
+        assert!(schema_change(&a, &b).unwrap().contains("id column"));
+        let mut b = a.clone();
+        b.scaler.kind = crate::scale::ScalerKind::Robust;
+        assert!(schema_change(&a, &b).unwrap().contains("robust"));
+        assert_eq!(file_name("/srv/models/model.json"), "model.json");
+        assert_eq!(file_name("https://host/x.csv"), "https://host/x.csv");
+        assert_eq!(normalize_checksum(" ABC "), "sha256:abc");
+        assert_eq!(normalize_checksum("sha256:abc"), "sha256:abc");
+    }
+
+    #[test]
     fn model_info_lists_keys_alphabetically_with_the_model_values() {
         for policy in [MissingPolicy::Median, MissingPolicy::Drop] {
             let mut m = tiny_model(policy);
             let v = keys_sorted_everywhere(&m);
             assert_eq!(v.as_object().unwrap().len(), 21);
             assert_eq!(v["checksum"], "sha256:x");
-            assert_eq!(v["path"], "dir/model.json");
+            // File names only, never where they are.
+            assert_eq!(v["path"], "model.json");
+            assert_eq!(v["training_source"], "test");
             assert_eq!(v["loaded_at"], 17);
             assert_eq!(v["id_column"], "ID");
             assert_eq!(
