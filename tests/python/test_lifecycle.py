@@ -131,7 +131,8 @@ def test_far_customer_is_flagged_alike_by_run_predict_and_serve(tmp_path, data, 
     seg = [o for o in summary["outliers"] if str(o["id"]) == r_run["segment"]][0]
     assert seg["outliers"] >= 1
 
-    srv = subprocess.Popen([cardseg_bin, "serve", "--model", str(out / "model.json"), "--addr", "127.0.0.1:0"],
+    srv = subprocess.Popen([cardseg_bin, "serve", "--model", str(out / "model.json"), "--addr", "127.0.0.1:0",
+                            "--drain-seconds", "0"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = srv.stdout.readline()
