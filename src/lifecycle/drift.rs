@@ -186,15 +186,17 @@ pub fn p_two_sided(z: f64) -> f64 {
 fn erfc(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
     if x >= 0.0 {
         r
     } else {
@@ -517,14 +519,23 @@ pub fn compare(
         .zip(&now)
         .zip(&seg_counts)
         .map(|((s, &n), &c)| {
-            let z = two_proportions(c as f64, scored as f64, s.customers as f64, training_total as f64);
+            let z = two_proportions(
+                c as f64,
+                scored as f64,
+                s.customers as f64,
+                training_total as f64,
+            );
             SegmentDrift {
                 id: s.id,
                 name: s.name.clone(),
                 training_share: s.share,
                 share_now: n,
                 customers_now: c,
-                relative_change: if s.share > 0.0 { (n - s.share) / s.share } else { 0.0 },
+                relative_change: if s.share > 0.0 {
+                    (n - s.share) / s.share
+                } else {
+                    0.0
+                },
                 p_value: p_two_sided(z),
             }
         })
@@ -664,11 +675,7 @@ pub fn compare(
 
 /// Per segment × feature: the new customers' median against the stored training
 /// quantiles (verdicts are set by the caller from the alerts).
-fn segment_shifts(
-    model: &Model,
-    cols: &[Vec<f64>],
-    labels: &[Option<u32>],
-) -> Vec<SegmentShift> {
+fn segment_shifts(model: &Model, cols: &[Vec<f64>], labels: &[Option<u32>]) -> Vec<SegmentShift> {
     use rayon::prelude::*;
     let k = model.k;
     let per_feature: Vec<Vec<SegmentShift>> = cols
@@ -851,7 +858,10 @@ pub fn markdown(r: &DriftReport) -> String {
     if r.alerts.is_empty() {
         let _ = writeln!(s, "No alert.\n");
     } else {
-        let _ = writeln!(s, "| Kind | Feature | Segment | Training | Now | Change | Gate | p-value |");
+        let _ = writeln!(
+            s,
+            "| Kind | Feature | Segment | Training | Now | Change | Gate | p-value |"
+        );
         let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---:|");
         for a in &r.alerts {
             let _ = writeln!(

@@ -190,15 +190,15 @@ pub fn name_segments_keeping(
         match rule_of(p) {
             Some(r) if score(s, r).is_some() => pinned[s] = Some(r),
             Some(r) => {
-                renamed_because[s] = Some(failed_condition(&fits[s][r], &rules.rules[r].name, profile))
+                renamed_because[s] =
+                    Some(failed_condition(&fits[s][r], &rules.rules[r].name, profile))
             }
             None => {}
         }
     }
     // Rules held by another continued segment before: never taken by a continued one.
     let held_before = |s: usize, r: usize| {
-        prev(s).is_some()
-            && (0..k).any(|t| t != s && prev(t).and_then(rule_of) == Some(r))
+        prev(s).is_some() && (0..k).any(|t| t != s && prev(t).and_then(rule_of) == Some(r))
     };
     let allowed = |s: usize, r: usize| -> Option<f64> {
         if pinned[s].is_some() || pinned.contains(&Some(r)) || held_before(s, r) {
@@ -336,7 +336,9 @@ pub fn name_segments_keeping(
                 renamed_because[s] = Some(if pinned[s].is_some() {
                     format!("another segment now shares the name {}, so the qualifier that tells them apart changed", base_name(p))
                 } else {
-                    format!("{p} is not one of the naming rules: it is derived afresh from the profile")
+                    format!(
+                        "{p} is not one of the naming rules: it is derived afresh from the profile"
+                    )
                 });
             }
         }

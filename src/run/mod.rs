@@ -714,12 +714,17 @@ fn segment_distributions(
         .par_iter()
         .zip(masks)
         .map(|(f, mask)| {
-            let mut per: Vec<Vec<f64>> = counts.iter().map(|&c| Vec::with_capacity(c as usize)).collect();
+            let mut per: Vec<Vec<f64>> = counts
+                .iter()
+                .map(|&c| Vec::with_capacity(c as usize))
+                .collect();
             let Some(col) = table.column(f) else {
                 return vec![None; k];
             };
             // A mask is kept only when no row was dropped, so it lines up with the rows.
-            let mask = mask.as_ref().filter(|m| clean.kept.is_none() && m.len() == n);
+            let mask = mask
+                .as_ref()
+                .filter(|m| clean.kept.is_none() && m.len() == n);
             for (i, (&l, &v)) in labels.iter().zip(&col.values).enumerate() {
                 if mask.is_some_and(|m| m[i]) {
                     continue;
@@ -733,7 +738,11 @@ fn segment_distributions(
         .map(|s| SegmentDistribution {
             id: s as u32 + 1,
             customers: counts[s],
-            share: if n == 0 { 0.0 } else { counts[s] as f64 / n as f64 },
+            share: if n == 0 {
+                0.0
+            } else {
+                counts[s] as f64 / n as f64
+            },
             features: per_feature
                 .iter()
                 .zip(features)
