@@ -847,9 +847,9 @@ pub fn markdown(r: &DriftReport) -> String {
     let t = &r.thresholds;
     let _ = writeln!(
         s,
-        "Gates: PSI at least {}; missing share changed by at least {} points; at least {} of values outside the training range; a segment's share changed by at least {}% of itself; a median within a segment moved by at least {}%; tests significant at {} (Bonferroni per kind).\n",
+        "Gates: PSI at least {}; missing share changed by at least {} (absolute); at least {} of values outside the training range; a segment's share changed by at least {}% of itself; a median within a segment moved by at least {}%; tests significant at {} (Bonferroni per kind).\n",
         t.psi,
-        t.missing_change * 100.0,
+        pct(t.missing_change),
         pct(t.outside_range),
         t.share_change * 100.0,
         t.shift * 100.0,
@@ -986,5 +986,32 @@ mod tests {
             FeatureDistribution::of("z", &zeros).unwrap().edges,
             vec![0.0]
         );
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+
+    #[test]
+    fn p_values_medians_and_gates() {
+        assert_eq!(p_two_sided(0.0), 1.0);
+        assert!((p_two_sided(1.959_964) - 0.05).abs() < 1e-6);
+        assert!((p_two_sided(-3.290_527) - 0.001).abs() < 1e-6);
+        assert_eq!(median_of(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median_of(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median_of(&mut []), None);
+        assert!(Thresholds::default().check().is_ok());
+        let bad = Thresholds {
+            alpha: 2.0,
+            ..Thresholds::default()
+        };
+        assert!(bad.check().unwrap_err().to_string().contains("--alpha 2"));
+        let nan = Thresholds {
+            missing_change: f64::NAN,
+            ..Thresholds::default()
+        };
+        assert!(nan.check().is_err());
+        assert_eq!(two_proportions(5.0, 10.0, 50.0, 100.0), 0.0);
     }
 }

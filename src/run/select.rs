@@ -72,14 +72,23 @@ pub(crate) fn choose_k(cfg: &RunConfig, sweep: &[KRow], previous_k: Option<usize
                         .map(|a| format!("{what} now points to k = {a}"))
                 })
                 .collect();
-            let now = if elsewhere.is_empty() {
-                "the sweep does not point elsewhere".to_string()
-            } else {
-                format!(
-                    "a recommendation: {}; pass --k auto (--k-rule {}) to re-choose",
+            let rule_k = match (cfg.k_rule, knee, best) {
+                (KRule::Knee, Some(kn), _) => kn,
+                (_, _, Some(b)) => b,
+                _ => cfg.k_min,
+            };
+            let now = match (rule_k == h, elsewhere.is_empty()) {
+                (true, true) => "the knee and the best silhouette agree with it".to_string(),
+                (true, false) => format!(
+                    "{}, but --k auto (--k-rule {}) would keep k = {h}",
                     elsewhere.join(" and "),
                     cfg.k_rule
-                )
+                ),
+                (false, _) => format!(
+                    "recommendation: {}, and --k auto (--k-rule {}) would choose k = {rule_k}",
+                    elsewhere.join(" and "),
+                    cfg.k_rule
+                ),
             };
             (
                 h,
