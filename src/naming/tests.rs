@@ -245,5 +245,8 @@ fn continued_segments_keep_names_that_still_fit_and_never_trade_them() {
     assert_ne!(n.names[1].name, "Alpha");
     assert_ne!(n.names[1].name, "Beta");
     let why = n.renamed_because[1].as_deref().unwrap();
-    assert!(why.contains("BALANCE at least 1.2 no longer holds"), "{why}");
+    assert!(
+        why.contains("BALANCE at least 1.2 no longer holds"),
+        "{why}"
+    );
 }
