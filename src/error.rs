@@ -81,6 +81,18 @@ pub enum Param {
     Categorical,
     /// Columns whose segment totals are reported.
     Additive,
+    /// The PSI that raises a drift alert.
+    PsiAlert,
+    /// The change of a missing share that raises a drift alert.
+    MissingChange,
+    /// The share outside the training range that raises a drift alert.
+    OutsideRange,
+    /// The relative change of a segment's share that raises a drift alert.
+    ShareChange,
+    /// The relative median shift within a segment that raises a drift alert.
+    Shift,
+    /// The significance level of drift's tests.
+    Alpha,
 }
 
 /// How a front end names a parameter, with a value or without.
@@ -128,6 +140,12 @@ impl Param {
             Param::LabelsTable => "labels_table",
             Param::Categorical => "categorical",
             Param::Additive => "additive",
+            Param::PsiAlert => "psi_alert",
+            Param::MissingChange => "missing_change",
+            Param::OutsideRange => "outside_range",
+            Param::ShareChange => "share_change",
+            Param::Shift => "shift",
+            Param::Alpha => "alpha",
         }
     }
 

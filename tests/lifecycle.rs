@@ -415,3 +415,404 @@ fn drift_is_zero_on_the_training_data_and_fail_above_exits_3() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// The real file rewritten row by row: `edit(header, row)` changes a row in place, or
+/// returns false to leave it out; `extra` rows are appended.
+fn derive(
+    real: &Path,
+    to: &Path,
+    mut edit: impl FnMut(&csv::StringRecord, &mut Vec<String>) -> bool,
+    extra: &[Vec<String>],
+) {
+    let mut r = csv::Reader::from_path(real).unwrap();
+    let header = r.headers().unwrap().clone();
+    let mut w = csv::Writer::from_path(to).unwrap();
+    w.write_record(&header).unwrap();
+    for rec in r.records() {
+        let mut row: Vec<String> = rec.unwrap().iter().map(str::to_string).collect();
+        if edit(&header, &mut row) {
+            w.write_record(&row).unwrap();
+        }
+    }
+    for row in extra {
+        w.write_record(row).unwrap();
+    }
+    w.flush().unwrap();
+}
+
+fn col(header: &csv::StringRecord, name: &str) -> usize {
+    header.iter().position(|h| h == name).unwrap()
+}
+
+/// Trains month one on the real file (no stability resamples, no dashboard: fast).
+fn month_one(real: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "run",
+        "--quiet",
+        "--input",
+        real.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-dashboard",
+        "--stability-resamples",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    run_ok(&args);
+}
+
+/// Month two with `--previous` month one.
+fn month_two(input: &Path, out: &Path, previous: &Path, extra: &[&str]) {
+    let prev = previous.join("model.json");
+    let mut args = vec![
+        "run",
+        "--quiet",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-dashboard",
+        "--stability-resamples",
+        "0",
+        "--previous",
+        prev.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run_ok(&args);
+}
+
+/// id -> name of every segment of a model.
+fn segment_names(dir: &Path) -> HashMap<u64, String> {
+    model_json(dir)["model"]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_u64().unwrap(),
+                s["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Moved (id changed) and renamed (name changed) customers, counted from the two labels files.
+fn moved_and_renamed(a: &Path, b: &Path) -> (u64, u64, u64) {
+    let (la, lb) = (labels(&a.join("labels.csv")), labels(&b.join("labels.csv")));
+    let (mut both, mut moved, mut renamed) = (0, 0, 0);
+    for (id, (s, n, _)) in &la {
+        if let Some((s2, n2, _)) = lb.get(id) {
+            both += 1;
+            moved += u64::from(s != s2);
+            renamed += u64::from(n != n2);
+        }
+    }
+    (both, moved, renamed)
+}
+
+fn drift_json(model_dir: &Path, input: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let m = model_dir.join("model.json");
+    let mut args = vec![
+        "drift",
+        "--json",
+        "--model",
+        m.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stderr(&o)));
+    (o.status.code(), v)
+}
+
+fn alerts_of<'a>(r: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
+    r["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == kind)
+        .collect()
+}
+
+/// Done when (a): +10% BALANCE for one segment's customers keeps every name on its id,
+/// the counts agree with the labels files, and drift sees BALANCE move in that segment
+/// only. Then (d): the training file itself raises nothing.
+#[test]
+fn month_two_with_one_segment_richer_keeps_names_and_drift_points_at_it() {
+    let Some(real) = real_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, m2) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("m2.csv"),
+    );
+    month_one(&real, &a, &[]);
+    let la = labels(&a.join("labels.csv"));
+    let touched = "3";
+    derive(
+        &real,
+        &m2,
+        |h, row| {
+            if la[&row[0]].0 == touched {
+                let j = col(h, "BALANCE");
+                if let Ok(v) = row[j].parse::<f64>() {
+                    row[j] = format!("{}", v * 1.1);
+                }
+            }
+            true
+        },
+        &[],
+    );
+    month_two(&m2, &b, &a, &[]);
+    assert_eq!(segment_names(&a), segment_names(&b));
+    let (both, moved, renamed) = moved_and_renamed(&a, &b);
+    let mig: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("migration.json")).unwrap()).unwrap();
+    assert_eq!(mig["customers_compared"], both);
+    assert_eq!(mig["moved"], moved);
+    assert_eq!(mig["name_changed"], renamed);
+    let summary = std::fs::read_to_string(b.join("summary.md")).unwrap();
+    assert!(
+        summary.contains(&format!(
+            "moved (segment id changed), {renamed} changed segment name"
+        )),
+        "{summary}"
+    );
+    assert!(!summary.contains("renamed from"), "{summary}");
+    // Drift of month two against month one's model.
+    let (code, r) = drift_json(&a, &m2, &["--fail-above", "0.1"]);
+    let shifts = alerts_of(&r, "segment_shift");
+    assert!(
+        shifts
+            .iter()
+            .any(|x| x["segment"] == 3 && x["feature"] == "BALANCE"),
+        "{:#}",
+        r["alerts"]
+    );
+    assert_eq!(shifts.len(), 1, "{:#}", r["alerts"]);
+    assert_eq!(code, Some(3));
+    // (d) The training file: no alert, exit 0.
+    let (code, r) = drift_json(&a, &real, &["--fail-above", "0.1"]);
+    assert_eq!(
+        r["alerts"].as_array().unwrap().len(),
+        0,
+        "{:#}",
+        r["alerts"]
+    );
+    assert_eq!(r["verdict"], "stable");
+    assert_eq!(code, Some(0));
+}
+
+/// Done when (b): 3% of customers gone, 5% new (copies of real rows under new ids), same
+/// behaviour → the same k and names, fewer than 2% of continuing customers moved. And k
+/// holds: a previous model with k = 4 keeps k = 4 (the knee points elsewhere and the
+/// summary says so); `--k auto` re-chooses and says so.
+#[test]
+fn month_two_with_customers_gone_and_new_keeps_k_names_and_customers() {
+    let Some(real) = real_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, m2) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("m2.csv"),
+    );
+    month_one(&real, &a, &[]);
+    let mut i = 0u64;
+    let mut copies = Vec::new();
+    derive(
+        &real,
+        &m2,
+        |_, row| {
+            i += 1;
+            // Every 20th row is copied under a new id (5%); every 33rd is gone (3%).
+            if i % 20 == 7 {
+                let mut c = row.clone();
+                c[0] = format!("NEW{i:06}");
+                copies.push(c);
+            }
+            i % 33 != 5
+        },
+        &[],
+    );
+    let text = std::fs::read_to_string(&m2).unwrap();
+    let mut w = std::fs::OpenOptions::new().append(true).open(&m2).unwrap();
+    for c in &copies {
+        std::io::Write::write_all(&mut w, format!("{}\n", c.join(",")).as_bytes()).unwrap();
+    }
+    drop(w);
+    assert!(text.lines().count() > 8000);
+    month_two(&m2, &b, &a, &[]);
+    let (ma, mb) = (model_json(&a), model_json(&b));
+    assert_eq!(ma["model"]["k"], mb["model"]["k"]);
+    assert_eq!(segment_names(&a), segment_names(&b));
+    let (both, moved, _) = moved_and_renamed(&a, &b);
+    assert!(
+        both > 8000 && (moved as f64) < 0.02 * both as f64,
+        "{moved} of {both}"
+    );
+    // k holds: the previous model has k = 4, the knee is at 5.
+    let (c, d, e) = (
+        dir.path().join("c"),
+        dir.path().join("d"),
+        dir.path().join("e"),
+    );
+    month_one(&real, &c, &["--k", "4"]);
+    month_two(&real, &d, &c, &[]);
+    let md = model_json(&d);
+    assert_eq!(md["model"]["k"], 4);
+    let reason = md["model"]["k_selection"]["reason"].as_str().unwrap();
+    assert!(reason.contains("held from the previous model"), "{reason}");
+    assert!(reason.contains("the knee now points to k = 5"), "{reason}");
+    let summary = std::fs::read_to_string(d.join("summary.md")).unwrap();
+    assert!(summary.contains("- k: k = 4 is held"), "{summary}");
+    month_two(&real, &e, &c, &["--k", "auto"]);
+    let me = model_json(&e);
+    assert_eq!(me["model"]["k"], 5);
+    let reason = me["model"]["k_selection"]["reason"].as_str().unwrap();
+    assert!(reason.contains("re-chosen with --k auto"), "{reason}");
+}
+
+/// Done when (c): 10% of CREDIT_LIMIT blanked → a `missing` alert and exit 3 with
+/// `--fail-above 0.1`, although no PSI is above 0.1.
+#[test]
+fn blanked_credit_limits_raise_a_missing_alert_and_exit_3() {
+    let Some(real) = real_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, m2) = (dir.path().join("a"), dir.path().join("m2.csv"));
+    month_one(&real, &a, &[]);
+    let mut i = 0;
+    derive(
+        &real,
+        &m2,
+        |h, row| {
+            i += 1;
+            if i % 10 == 0 {
+                row[col(h, "CREDIT_LIMIT")] = String::new();
+            }
+            true
+        },
+        &[],
+    );
+    let (code, r) = drift_json(&a, &m2, &["--fail-above", "0.1"]);
+    let missing = alerts_of(&r, "missing");
+    assert_eq!(missing.len(), 1, "{:#}", r["alerts"]);
+    assert_eq!(missing[0]["feature"], "CREDIT_LIMIT");
+    assert!(missing[0]["segment"].is_null());
+    for f in r["features"].as_array().unwrap() {
+        assert!(f["psi"].as_f64().unwrap() < 0.1, "{f}");
+    }
+    assert_eq!(code, Some(3));
+    // One customer: a warning, no verdict, no alert.
+    let one = dir.path().join("one.csv");
+    let mut n = 0;
+    derive(
+        &real,
+        &one,
+        |_, _| {
+            n += 1;
+            n == 1
+        },
+        &[],
+    );
+    let (code, r) = drift_json(&a, &one, &["--fail-above", "0.1"]);
+    assert_eq!(code, Some(0));
+    assert!(r["warning"].as_str().unwrap().contains("only 1 customers"));
+    assert_eq!(r["alerts"].as_array().unwrap().len(), 0);
+}
+
+/// Custom naming rules are sticky too: when a change makes two still-valid names fit the
+/// other segment better, neither segment trades its name.
+#[test]
+fn custom_rule_names_stay_on_their_ids_when_another_fit_gets_better() {
+    let Some(real) = real_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        r#"[[rule]]
+name = "Alpha"
+when = ["PURCHASES >= 1.0"]
+unless = ["BALANCE >= 4", "PURCHASES >= 3", "CREDIT_LIMIT <= 1"]
+action = "a"
+
+[[rule]]
+name = "Beta"
+when = ["CREDIT_LIMIT >= 1.0"]
+unless = ["BALANCE >= 4", "PURCHASES >= 3", "CREDIT_LIMIT <= 1"]
+action = "b"
+"#,
+    )
+    .unwrap();
+    let r = rules.to_str().unwrap();
+    let (a, b, m2) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("m2.csv"),
+    );
+    month_one(&real, &a, &["--naming-rules", r]);
+    let names = segment_names(&a);
+    let beta = names
+        .iter()
+        .find(|(_, n)| *n == "Beta")
+        .map(|(id, _)| *id)
+        .unwrap();
+    assert!(names.values().any(|n| n == "Alpha"));
+    // The Beta segment buys 1.5 times as much: Alpha now fits it better than Beta.
+    let la = labels(&a.join("labels.csv"));
+    derive(
+        &real,
+        &m2,
+        |h, row| {
+            if la[&row[0]].0 == beta.to_string() {
+                let j = col(h, "PURCHASES");
+                let v: f64 = row[j].parse().unwrap();
+                row[j] = format!("{}", v * 1.5);
+            }
+            true
+        },
+        &[],
+    );
+    month_two(&m2, &b, &a, &["--naming-rules", r]);
+    assert_eq!(names, segment_names(&b));
+    let summary = std::fs::read_to_string(b.join("summary.md")).unwrap();
+    assert!(!summary.contains("renamed from"), "{summary}");
+}
+
+/// A model written before per-segment quantiles (tests/fixtures, written by the previous
+/// cardseg) still loads; drift runs the checks it can and says which need a retrain.
+#[test]
+fn drift_on_a_model_without_segment_quantiles_says_which_checks_need_a_retrain() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("g.csv");
+    run_ok(&[
+        "generate",
+        "--rows",
+        "500",
+        "--seed",
+        "3",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/model_without_segment_quantiles.json");
+    let o = run(&[
+        "drift",
+        "--json",
+        "--model",
+        fixture.to_str().unwrap(),
+        "--input",
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let needs = r["needs_retrain"].as_array().unwrap();
+    assert_eq!(needs.len(), 1);
+    assert!(needs[0].as_str().unwrap().starts_with("segment_shift"));
+    assert!(needs[0]
+        .as_str()
+        .unwrap()
+        .contains("retrain it with this cardseg"));
+    assert!(r["segment_shifts"].as_array().unwrap().is_empty());
+    assert!(r["features"].as_array().unwrap().len() == 3);
+}

@@ -641,9 +641,10 @@ class Migration(Report):
 
 class Drift(Report):
     """How new customers differ from a model's training customers (``cardseg drift``):
-    ``verdict``, ``failed``, ``segment_psi``, ... as attributes; ``features`` (PSI and
-    verdict per feature), ``segments`` (shares now and at training) and :attr:`bins` as
-    DataFrames; :attr:`text` is ``drift.md``."""
+    ``verdict``, ``failed``, ``segment_psi``, ... as attributes; ``alerts`` (one row per
+    crossed gate: kind, feature, segment, figures), ``features`` (PSI and verdict per
+    feature), ``segments`` (shares now and at training), ``segment_shifts`` (medians per
+    segment and feature) and :attr:`bins` as DataFrames; :attr:`text` is ``drift.md``."""
 
     _file = "drift.json"
 
@@ -682,6 +683,10 @@ def compare(before: Any, after: Any, *, out: Optional[Union[str, os.PathLike]] =
     return Migration(json.loads(text), summary)
 
 
+# drift's alert gates and their defaults, from the library.
+_GATES = dict(_cardseg.drift_gates())
+
+
 def drift(
     model: Any,
     data: Any,
@@ -691,12 +696,20 @@ def drift(
     out: Optional[Union[str, os.PathLike]] = None,
     force: bool = False,
     source_name: Optional[str] = None,
+    psi_alert: float = _GATES["psi_alert"],
+    missing_change: float = _GATES["missing_change"],
+    outside_range: float = _GATES["outside_range"],
+    share_change: float = _GATES["share_change"],
+    shift: float = _GATES["shift"],
+    alpha: float = _GATES["alpha"],
 ) -> Drift:
     """The drift of ``data`` (a DataFrame, or a path or URL the CLI reads) against the
     training customers of ``model`` (a :class:`Model`, a :func:`run` result or a
     ``model.json`` path), as ``cardseg drift --model M --input D``. ``failed`` is True when
-    a PSI is above ``fail_above``; with ``out``, ``drift.md`` and ``drift.json`` are written
-    there as the CLI does."""
+    a PSI is above ``fail_above`` or, with ``fail_above`` given, any other alert is raised.
+    The gates ``psi_alert`` ... ``alpha`` are the CLI's flags with its defaults; ``alerts``
+    lists the crossed ones. With ``out``, ``drift.md`` and ``drift.json`` are written there
+    as the CLI does."""
     path = None
     if isinstance(model, Segmentation):
         model = model.model
@@ -707,6 +720,8 @@ def drift(
         raise TypeError(f"drift takes a cardseg.Model, a run result or a model.json path, not {type(model).__name__}")
     src, name = _source(data, source_name, model.features)
     text, md = _cardseg.drift(
-        model._m, src, name, path, fail_above, delimiter, None if out is None else os.fspath(out), force
+        model._m, src, name, path, fail_above, delimiter, None if out is None else os.fspath(out), force,
+        {"psi_alert": psi_alert, "missing_change": missing_change, "outside_range": outside_range,
+         "share_change": share_change, "shift": shift, "alpha": alpha},
     )
     return Drift(json.loads(text), md)

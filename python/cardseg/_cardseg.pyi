@@ -24,7 +24,9 @@ def drift(
     delimiter: Optional[str] = None,
     out: Optional[str] = None,
     force: bool = False,
+    gates: Optional[Dict[str, float]] = None,
 ) -> Tuple[str, str]: ...
+def drift_gates() -> List[Tuple[str, float]]: ...
 
 class Segmentation:
     def write(self, out: str, force: bool = False) -> str: ...

@@ -428,6 +428,7 @@ fn _cardseg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_quiet, m)?)?;
     m.add_function(wrap_pyfunction!(lifecycle::compare, m)?)?;
     m.add_function(wrap_pyfunction!(lifecycle::drift, m)?)?;
+    m.add_function(wrap_pyfunction!(lifecycle::drift_gates, m)?)?;
     m.add_class::<Model>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(

@@ -134,7 +134,7 @@ pub fn compare(
 /// `cardseg drift` reports them. `model_path` is the model file when it was loaded from
 /// one (messages name it; `out` may not be it).
 #[pyfunction]
-#[pyo3(signature = (model, data, source_name, model_path=None, fail_above=None, delimiter=None, out=None, force=false))]
+#[pyo3(signature = (model, data, source_name, model_path=None, fail_above=None, delimiter=None, out=None, force=false, gates=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn drift(
     py: Python<'_>,
@@ -146,9 +146,11 @@ pub fn drift(
     delimiter: Option<String>,
     out: Option<PathBuf>,
     force: bool,
+    gates: Option<std::collections::HashMap<String, f64>>,
 ) -> PyResult<(String, String)> {
     let err = |e| to_py(py, e);
     let delimiter = delimiter.and_then(|d| d.bytes().next());
+    let thresholds = thresholds(gates.unwrap_or_default()).map_err(err)?;
     let shown = model_path
         .clone()
         .unwrap_or_else(|| PathBuf::from("the model"));
@@ -166,6 +168,7 @@ pub fn drift(
                     out,
                     force,
                     fail_above,
+                    thresholds,
                 })
             })
             .map_err(err)?;
@@ -197,8 +200,7 @@ pub fn drift(
     let (report, md) = py
         .detach(move || -> cardseg::Result<_> {
             let table = crate::arrow::read_table(stream, &source_name, &spec)?;
-            let cols = cardseg::predict::feature_columns(core, &table)?;
-            let report = drift_report::compare(core, checksum, &table.source, cols, fail_above)?;
+            let report = drift_report::check(core, checksum, &table, fail_above, &thresholds)?;
             let md = drift_report::markdown(&report);
             if let Some(dir) = dir {
                 let path = dir.file("drift.md");
@@ -213,4 +215,40 @@ pub fn drift(
         })
         .map_err(err)?;
     Ok((json(py, &report)?, md))
+}
+
+/// The drift gates from the keywords given (`psi_alert`, `missing_change`, ...), the
+/// library's defaults for the others.
+fn thresholds(
+    gates: std::collections::HashMap<String, f64>,
+) -> cardseg::Result<drift_report::Thresholds> {
+    let mut t = drift_report::Thresholds::default();
+    for (k, v) in gates {
+        let slot = match k.as_str() {
+            "psi_alert" => &mut t.psi,
+            "missing_change" => &mut t.missing_change,
+            "outside_range" => &mut t.outside_range,
+            "share_change" => &mut t.share_change,
+            "shift" => &mut t.shift,
+            "alpha" => &mut t.alpha,
+            _ => return Err(Error::usage(format!("drift has no gate {k}="))),
+        };
+        *slot = v;
+    }
+    t.check()?;
+    Ok(t)
+}
+
+/// The drift gates' defaults, by keyword (one source of defaults for the Python signature).
+#[pyfunction]
+pub fn drift_gates() -> Vec<(&'static str, f64)> {
+    let t = drift_report::Thresholds::default();
+    vec![
+        ("psi_alert", t.psi),
+        ("missing_change", t.missing_change),
+        ("outside_range", t.outside_range),
+        ("share_change", t.share_change),
+        ("shift", t.shift),
+        ("alpha", t.alpha),
+    ]
 }

@@ -44,9 +44,10 @@ pub struct Common {
     /// Missing values in used columns: median, mean or drop (the customer).
     #[arg(long, default_value_t = MissingPolicy::default())]
     pub missing: MissingPolicy,
-    /// Number of segments: auto (by --k-rule) or a number.
-    #[arg(long, default_value_t = KChoice::default())]
-    pub k: KChoice,
+    /// Number of segments: auto (by --k-rule) or a number [default: auto; with
+    /// --previous, the previous model's k, and `--k auto` re-chooses].
+    #[arg(long, value_name = "K")]
+    pub k: Option<KChoice>,
     /// Smallest k of the sweep.
     #[arg(long, default_value_t = cardseg::defaults::K_MIN)]
     pub k_min: usize,
@@ -146,7 +147,7 @@ impl Common {
             profile_features,
             id,
             missing: self.missing,
-            k: self.k,
+            k: self.k.unwrap_or_default(),
             k_min: self.k_min,
             k_max: self.k_max,
             k_rule: self.k_rule,

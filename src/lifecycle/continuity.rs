@@ -8,9 +8,9 @@
 //! centroid lies closer to the previous centroid than [`THRESHOLD_FRACTION`] (one half)
 //! of the distance from that previous centroid to its nearest other previous centroid:
 //! nearer to it than to the midpoint towards any neighbour, so it cannot be "the same
-//! segment" of two previous ones. A matched segment keeps the previous id; its name is
-//! kept when the naming rules still give it that name, otherwise it takes the new name
-//! and the rename is reported. New segments left unmatched get fresh ids above every
+//! segment" of two previous ones. A matched segment keeps the previous id and its name
+//! while that name's own conditions still hold (`naming::name_segments_keeping`);
+//! otherwise it takes a new name and the rename states the condition that failed. New segments left unmatched get fresh ids above every
 //! previous id; previous segments left unmatched are reported as retired.
 
 use serde::Serialize;
@@ -222,6 +222,8 @@ pub struct Rename {
     pub from: String,
     /// Its name now.
     pub to: String,
+    /// Why it did not keep its name: the condition of the previous name that now fails.
+    pub reason: String,
 }
 
 /// Everything a run with `--previous` reports about what changed.
@@ -241,6 +243,9 @@ pub struct Changes {
     pub retired: Vec<(u32, String)>,
     /// Continued segments whose name changed.
     pub renamed: Vec<Rename>,
+    /// How k was set against the previous model's k (held, or re-chosen with `--k`), and
+    /// where the k rule points now.
+    pub k_note: String,
     /// Customer flows, when the previous model sits in a run directory with labels.csv.
     pub migration: Option<super::migration::Migration>,
     /// Why there is no migration, when there is none.
@@ -278,6 +283,7 @@ pub fn changes(
     model: &Model,
     labels: &Labels,
     now: &super::outcomes::RunOutcomes,
+    renamed_because: &[Option<String>],
 ) -> Changes {
     let segs = &model.segments;
     let renamed = matching
@@ -290,6 +296,11 @@ pub fn changes(
                 id: m.id,
                 from: old.name.clone(),
                 to: now.name.clone(),
+                reason: renamed_because
+                    .get(m.new_index)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_else(|| "its profile now reads differently".to_string()),
             })
         })
         .collect();
@@ -349,6 +360,7 @@ pub fn changes(
         new_segments,
         retired: matching.retired,
         renamed,
+        k_note: model.k_selection.reason.clone(),
         migration,
         migration_note,
         outcomes,

@@ -15,6 +15,25 @@
 //! bin does not make it infinite. Per segment, the same formula over the segments' shares
 //! (new customers scored with the model vs the training shares). Bands, as customary:
 //! below 0.1 stable, 0.1 to 0.25 watch, above 0.25 retrain.
+//!
+//! PSI over deciles misses what matters most after a month: a feed that stopped filling a
+//! column, a segment that grows, a shift inside one segment. So each check is also a
+//! gate ([`Thresholds`], documented defaults) that raises an [`Alert`]:
+//! - `missing`: a feature's missing share changed by at least `missing_change` (absolute)
+//!   and a two-proportion z-test against the training share is significant;
+//! - `range`: at least `outside_range` of the new values lie outside the training range;
+//! - `segment_share`: a segment's share changed by at least `share_change` (relative to
+//!   its training share) and a two-proportion z-test is significant;
+//! - `segment_shift`: within a segment (new customers as the model scores them), a
+//!   feature's median moved by at least `shift` relative to the training median (to the
+//!   training interquartile range when that median is 0), and a sign test against the
+//!   stored training median is significant: the new share above minus the share below
+//!   the training median, against the training's (ties allowed);
+//! - `psi`: a PSI (a feature's or the segment shares') of at least `psi`.
+//!
+//! Significance is a two-sided normal p-value below `alpha` divided by the number of tests
+//! of that kind (Bonferroni), so a month of identical behaviour raises nothing by chance.
+//! A segment with fewer than [`MIN_SEGMENT_CUSTOMERS`] new customers gets no shift verdict.
 
 use std::path::PathBuf;
 
@@ -42,6 +61,176 @@ pub const EXIT_FAIL_ABOVE: i32 = 3;
 pub const MIN_CUSTOMERS: u64 = 100;
 /// The verdict of a comparison on fewer than [`MIN_CUSTOMERS`] customers.
 pub const TOO_FEW: &str = "too few customers";
+/// Fewest new customers (with a value) in a segment for a shift verdict on a feature.
+pub const MIN_SEGMENT_CUSTOMERS: u64 = 30;
+
+/// The gates that raise alerts (see the module documentation); each is a `drift` flag.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Thresholds {
+    /// A PSI at or above this raises a `psi` alert (`--psi-alert`, default 0.1: watch).
+    pub psi: f64,
+    /// Absolute change of a feature's missing share (`--missing-change`, default 0.01).
+    pub missing_change: f64,
+    /// Share of new values outside the training range (`--outside-range`, default 0.01).
+    pub outside_range: f64,
+    /// Relative change of a segment's share (`--share-change`, default 0.1).
+    pub share_change: f64,
+    /// Relative shift of a median within a segment (`--shift`, default 0.05).
+    pub shift: f64,
+    /// Family-wise significance level per kind of test (`--alpha`, default 0.001).
+    pub alpha: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            psi: WATCH,
+            missing_change: 0.01,
+            outside_range: 0.01,
+            share_change: 0.1,
+            shift: 0.05,
+            alpha: 0.001,
+        }
+    }
+}
+
+impl Thresholds {
+    /// Refuses a gate that is not a number in its range, naming the flag.
+    pub fn check(&self) -> Result<()> {
+        use crate::error::Param;
+        let d = Thresholds::default();
+        let gates = [
+            (Param::PsiAlert, self.psi, f64::INFINITY, d.psi),
+            (Param::MissingChange, self.missing_change, 1.0, d.missing_change),
+            (Param::OutsideRange, self.outside_range, 1.0, d.outside_range),
+            (Param::ShareChange, self.share_change, f64::INFINITY, d.share_change),
+            (Param::Shift, self.shift, f64::INFINITY, d.shift),
+            (Param::Alpha, self.alpha, 1.0, d.alpha),
+        ];
+        for (param, v, max, default) in gates {
+            if !(v.is_finite() && v >= 0.0 && v <= max) {
+                return Err(Error::usage(format!(
+                    "{}: give a number from 0 to {max}, e.g. the default {default}",
+                    param.with(v)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One crossed gate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    /// `psi`, `missing`, `range`, `segment_share` or `segment_shift`.
+    pub kind: &'static str,
+    /// The feature, or None for a check over the segments.
+    pub feature: Option<String>,
+    /// The segment id, or None for a check over all customers.
+    pub segment: Option<u32>,
+    /// The segment's name, or None.
+    pub name: Option<String>,
+    /// The figure at training (PSI: 0).
+    pub training: f64,
+    /// The figure now.
+    pub now: f64,
+    /// The change the gate reads (absolute for shares, relative for segment shares and
+    /// medians, the PSI itself).
+    pub change: f64,
+    /// The gate it crossed.
+    pub threshold: f64,
+    /// Two-sided p-value of the test, for gates with one.
+    pub p_value: Option<f64>,
+    /// One sentence for people.
+    pub message: String,
+}
+
+/// One segment × feature comparison of medians.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentShift {
+    /// Segment id.
+    pub segment: u32,
+    /// Segment name.
+    pub name: String,
+    /// Feature.
+    pub feature: String,
+    /// New customers in the segment with a value of the feature.
+    pub customers_now: u64,
+    /// Median at training.
+    pub median_training: f64,
+    /// Median now (None without customers).
+    pub median_now: Option<f64>,
+    /// (now − training) / |training median| (or / training interquartile range when the
+    /// median is 0); None when neither scale is positive or there is no customer.
+    pub relative_shift: Option<f64>,
+    /// Two-sided p-value of the sign test against the training median.
+    pub p_value: Option<f64>,
+    /// `shift`, `no shift` or `too few customers`.
+    pub verdict: &'static str,
+}
+
+/// Two-sided p-value of a standard normal statistic.
+pub fn p_two_sided(z: f64) -> f64 {
+    if z.is_nan() {
+        return 1.0;
+    }
+    erfc(z.abs() / std::f64::consts::SQRT_2).min(1.0)
+}
+
+/// Complementary error function (Numerical Recipes' `erfcc`, relative error < 1.2e-7).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
+
+/// z of two proportions (`a` of `n` now, `b` of `m` at training), pooled variance.
+fn two_proportions(a: f64, n: f64, b: f64, m: f64) -> f64 {
+    if n == 0.0 || m == 0.0 {
+        return 0.0;
+    }
+    let p = (a + b) / (n + m);
+    let var = p * (1.0 - p) * (1.0 / n + 1.0 / m);
+    let d = a / n - b / m;
+    if var > 0.0 {
+        d / var.sqrt()
+    } else if d == 0.0 {
+        0.0
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// Median (numpy's linear interpolation) of values, reordering them.
+fn median_of(v: &mut [f64]) -> Option<f64> {
+    let n = v.len();
+    if n == 0 {
+        return None;
+    }
+    let lo = (n - 1) / 2;
+    let (_, m, upper) = v.select_nth_unstable_by(lo, f64::total_cmp);
+    let m = *m;
+    if n % 2 == 1 {
+        return Some(m);
+    }
+    let next = upper.iter().copied().fold(f64::INFINITY, f64::min);
+    Some(m + (next - m) * 0.5)
+}
 
 /// PSI of `actual` against `expected` shares, each floored at [`SHARE_FLOOR`].
 pub fn psi(expected: &[f64], actual: &[f64]) -> f64 {
@@ -92,6 +281,8 @@ pub struct FeatureDrift {
     pub missing_share_now: f64,
     /// Now minus training: a feed that stopped filling a column shows here first.
     pub missing_share_change: f64,
+    /// Two-sided p-value of that change (two-proportion z-test).
+    pub missing_p_value: f64,
     /// Share of the new rows whose value lies outside the training [min, max].
     pub outside_range_share: f64,
     /// Per bin shares, to see where the distribution moved.
@@ -109,6 +300,12 @@ pub struct SegmentDrift {
     pub training_share: f64,
     /// Share of the new customers scored with the model.
     pub share_now: f64,
+    /// New customers scored into it.
+    pub customers_now: u64,
+    /// (now − training) / training share.
+    pub relative_change: f64,
+    /// Two-sided p-value of the change (two-proportion z-test).
+    pub p_value: f64,
 }
 
 /// What `cardseg drift` reports.
@@ -143,6 +340,29 @@ pub struct DriftReport {
     /// otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// The gates the alerts were raised against.
+    pub thresholds: Thresholds,
+    /// Per segment × feature: the median now against training.
+    pub segment_shifts: Vec<SegmentShift>,
+    /// One per crossed gate (none when the sample is too small for a verdict).
+    pub alerts: Vec<Alert>,
+    /// Checks this model cannot make (written before they existed): retrain to get them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needs_retrain: Vec<String>,
+}
+
+/// Drift of an in-memory table against the model: the report `cardseg drift` writes,
+/// with no file read or written (the table needs the model's feature columns, raw: NaN
+/// missing).
+pub fn check(
+    model: &Model,
+    checksum: &str,
+    table: &Table,
+    fail_above: Option<f64>,
+    thresholds: &Thresholds,
+) -> Result<DriftReport> {
+    let cols = crate::score::feature_columns(model, table)?;
+    compare(model, checksum, &table.source, cols, fail_above, thresholds)
 }
 
 /// Compares feature columns (`cols[j]` = raw values of `model.features[j]`, NaN
@@ -153,17 +373,30 @@ pub fn compare(
     source: &str,
     cols: Vec<Vec<f64>>,
     fail_above: Option<f64>,
+    th: &Thresholds,
 ) -> Result<DriftReport> {
+    use rayon::prelude::*;
     if model.feature_distributions.len() != model.features.len() {
         return Err(Error::usage(format!(
             "the model {}",
             super::retrain_message("the training distributions drift needs")
         )));
     }
+    th.check()?;
+    if let Some(t) = fail_above {
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(Error::usage(format!(
+                "{}: give a PSI of 0 or more, e.g. 0.25",
+                Param::FailAbove.with(t)
+            )));
+        }
+    }
     let rows = cols.first().map(Vec::len).unwrap_or(0) as u64;
+    let d = model.features.len().max(1) as f64;
+    let mut alerts: Vec<Alert> = Vec::new();
     let features: Vec<FeatureDrift> = model
         .feature_distributions
-        .iter()
+        .par_iter()
         .zip(&cols)
         .map(|(fd, values)| {
             let (c, missing) = counts(&fd.edges, values);
@@ -178,6 +411,12 @@ pub fn compare(
                 missing as f64 / rows as f64
             };
             let p = psi(&fd.shares, &now);
+            let z = two_proportions(
+                missing as f64,
+                rows as f64,
+                (fd.missing_share * fd.rows as f64).round(),
+                fd.rows as f64,
+            );
             FeatureDrift {
                 feature: fd.feature.clone(),
                 psi: p,
@@ -185,6 +424,7 @@ pub fn compare(
                 missing_share_training: fd.missing_share,
                 missing_share_now: missing_now,
                 missing_share_change: missing_now - fd.missing_share,
+                missing_p_value: p_two_sided(z),
                 outside_range_share: if rows == 0 {
                     0.0
                 } else {
@@ -204,7 +444,60 @@ pub fn compare(
             }
         })
         .collect();
-    let scores = crate::score::score_columns(model, &model.centers_flat(), cols, false);
+    for f in &features {
+        if f.psi >= th.psi {
+            alerts.push(Alert {
+                kind: "psi",
+                feature: Some(f.feature.clone()),
+                segment: None,
+                name: None,
+                training: 0.0,
+                now: f.psi,
+                change: f.psi,
+                threshold: th.psi,
+                p_value: None,
+                message: format!("{}: PSI {:.4} (gate {})", f.feature, f.psi, th.psi),
+            });
+        }
+        if f.missing_share_change.abs() >= th.missing_change && f.missing_p_value < th.alpha / d {
+            alerts.push(Alert {
+                kind: "missing",
+                feature: Some(f.feature.clone()),
+                segment: None,
+                name: None,
+                training: f.missing_share_training,
+                now: f.missing_share_now,
+                change: f.missing_share_change,
+                threshold: th.missing_change,
+                p_value: Some(f.missing_p_value),
+                message: format!(
+                    "{}: missing {} now against {} at training",
+                    f.feature,
+                    pct(f.missing_share_now),
+                    pct(f.missing_share_training)
+                ),
+            });
+        }
+        if f.outside_range_share >= th.outside_range && f.outside_range_share > 0.0 {
+            alerts.push(Alert {
+                kind: "range",
+                feature: Some(f.feature.clone()),
+                segment: None,
+                name: None,
+                training: 0.0,
+                now: f.outside_range_share,
+                change: f.outside_range_share,
+                threshold: th.outside_range,
+                p_value: None,
+                message: format!(
+                    "{}: {} of the new values lie outside the training range",
+                    f.feature,
+                    pct(f.outside_range_share)
+                ),
+            });
+        }
+    }
+    let scores = crate::score::score_columns(model, &model.centers_flat(), cols.clone(), false);
     let mut seg_counts = vec![0u64; model.k];
     for l in scores.labels.iter().flatten() {
         seg_counts[*l as usize] += 1;
@@ -212,16 +505,122 @@ pub fn compare(
     let scored: u64 = seg_counts.iter().sum();
     let now = shares(&seg_counts);
     let training: Vec<f64> = model.segments.iter().map(|s| s.share).collect();
+    let training_total: u64 = model.segments.iter().map(|s| s.customers).sum();
     let segment_psi = psi(&training, &now);
-    let segments = model
+    let k = model.k.max(1) as f64;
+    let segments: Vec<SegmentDrift> = model
         .segments
         .iter()
         .zip(&now)
-        .map(|(s, &n)| SegmentDrift {
-            id: s.id,
-            name: s.name.clone(),
-            training_share: s.share,
-            share_now: n,
+        .zip(&seg_counts)
+        .map(|((s, &n), &c)| {
+            let z = two_proportions(
+                c as f64,
+                scored as f64,
+                s.customers as f64,
+                training_total as f64,
+            );
+            SegmentDrift {
+                id: s.id,
+                name: s.name.clone(),
+                training_share: s.share,
+                share_now: n,
+                customers_now: c,
+                relative_change: if s.share > 0.0 {
+                    (n - s.share) / s.share
+                } else {
+                    0.0
+                },
+                p_value: p_two_sided(z),
+            }
+        })
+        .collect();
+    for g in &segments {
+        if g.relative_change.abs() >= th.share_change && g.p_value < th.alpha / k {
+            alerts.push(Alert {
+                kind: "segment_share",
+                feature: None,
+                segment: Some(g.id),
+                name: Some(g.name.clone()),
+                training: g.training_share,
+                now: g.share_now,
+                change: g.relative_change,
+                threshold: th.share_change,
+                p_value: Some(g.p_value),
+                message: format!(
+                    "segment {} {}: {} of customers now against {} at training",
+                    g.id,
+                    g.name,
+                    pct(g.share_now),
+                    pct(g.training_share)
+                ),
+            });
+        }
+    }
+    if segment_psi >= th.psi {
+        alerts.push(Alert {
+            kind: "psi",
+            feature: None,
+            segment: None,
+            name: None,
+            training: 0.0,
+            now: segment_psi,
+            change: segment_psi,
+            threshold: th.psi,
+            p_value: None,
+            message: format!("segment shares: PSI {segment_psi:.4} (gate {})", th.psi),
+        });
+    }
+    let mut needs_retrain = Vec::new();
+    let segment_shifts = if model.segment_distributions.len() == model.k {
+        segment_shifts(model, &cols, &scores.labels)
+    } else {
+        needs_retrain.push(format!(
+            "segment_shift: the model {}",
+            super::retrain_message("per-segment quantiles")
+        ));
+        Vec::new()
+    };
+    drop(cols);
+    let tests = (segment_shifts.len().max(1)) as f64;
+    for sh in &segment_shifts {
+        if let (Some(r), Some(p), Some(m)) = (sh.relative_shift, sh.p_value, sh.median_now) {
+            if sh.verdict != TOO_FEW && r.abs() >= th.shift && p < th.alpha / tests {
+                alerts.push(Alert {
+                    kind: "segment_shift",
+                    feature: Some(sh.feature.clone()),
+                    segment: Some(sh.segment),
+                    name: Some(sh.name.clone()),
+                    training: sh.median_training,
+                    now: m,
+                    change: r,
+                    threshold: th.shift,
+                    p_value: Some(p),
+                    message: format!(
+                        "segment {} {}: median {} {} now against {} at training ({:+.1}%)",
+                        sh.segment,
+                        sh.name,
+                        sh.feature,
+                        crate::text::human(m),
+                        crate::text::human(sh.median_training),
+                        r * 100.0
+                    ),
+                });
+            }
+        }
+    }
+    let segment_shifts: Vec<SegmentShift> = segment_shifts
+        .into_iter()
+        .map(|mut sh| {
+            if sh.verdict != TOO_FEW {
+                let raised = alerts.iter().any(|a| {
+                    a.kind == "segment_shift"
+                        && a.segment == Some(sh.segment)
+                        && a.feature.as_deref() == Some(sh.feature.as_str())
+                });
+                sh.verdict = if raised { "shift" } else { "no shift" };
+            }
+            sh
         })
         .collect();
     let worst = features.iter().map(|f| f.psi).fold(segment_psi, f64::max);
@@ -231,8 +630,14 @@ pub fn compare(
         for f in &mut features {
             f.verdict = TOO_FEW;
         }
+        alerts.clear();
     }
+    let other_alerts = alerts.iter().any(|a| a.kind != "psi");
     let band = |p: f64| if too_few { TOO_FEW } else { verdict(p) };
+    let overall = match band(worst) {
+        "stable" if other_alerts => "watch",
+        v => v,
+    };
     Ok(DriftReport {
         model_checksum: checksum.to_string(),
         source: source.to_string(),
@@ -243,12 +648,12 @@ pub fn compare(
         segments,
         segment_psi,
         segment_verdict: band(segment_psi),
-        verdict: band(worst),
+        verdict: overall,
         fail_above,
-        failed: !too_few && fail_above.is_some_and(|t| worst > t),
+        failed: !too_few && fail_above.is_some_and(|t| worst > t || other_alerts),
         warning: too_few.then(|| {
             format!(
-                "only {rows} customers in {source}; a drift verdict needs at least {MIN_CUSTOMERS}, so the PSI figures are shown without one{}",
+                "only {rows} customers in {source}; a drift verdict needs at least {MIN_CUSTOMERS}, so the figures are shown without one and no alert is raised{}",
                 if fail_above.is_some() {
                     format!(" and {} is not applied", Param::FailAbove)
                 } else {
@@ -256,7 +661,87 @@ pub fn compare(
                 }
             )
         }),
+        thresholds: th.clone(),
+        segment_shifts,
+        alerts,
+        needs_retrain,
     })
+}
+
+/// Per segment × feature: the new customers' median against the stored training
+/// quantiles (verdicts are set by the caller from the alerts).
+fn segment_shifts(model: &Model, cols: &[Vec<f64>], labels: &[Option<u32>]) -> Vec<SegmentShift> {
+    use rayon::prelude::*;
+    let k = model.k;
+    let per_feature: Vec<Vec<SegmentShift>> = cols
+        .par_iter()
+        .enumerate()
+        .map(|(j, values)| {
+            let mut per: Vec<Vec<f64>> = vec![Vec::new(); k];
+            for (v, l) in values.iter().zip(labels) {
+                if let (Some(l), false) = (l, v.is_nan()) {
+                    per[*l as usize].push(*v);
+                }
+            }
+            per.iter_mut()
+                .enumerate()
+                .filter_map(|(s, vals)| {
+                    let sd = &model.segment_distributions[s];
+                    let tf = sd.features.get(j)?;
+                    let med = tf.median()?;
+                    let n = vals.len() as f64;
+                    let above = vals.iter().filter(|v| **v > med).count() as f64;
+                    let below = vals.iter().filter(|v| **v < med).count() as f64;
+                    let median_now = median_of(vals);
+                    let scale = if med != 0.0 { med.abs() } else { tf.iqr() };
+                    let relative_shift = median_now
+                        .filter(|_| scale > 0.0)
+                        .map(|m| (m - med) / scale);
+                    // Sign test with ties against the stored training median: D = share
+                    // above − share below it, against the training's shares.
+                    let (pa, pb) = (tf.above_median, tf.below_median);
+                    let var1 = pa + pb - (pa - pb).powi(2);
+                    let p_value = (n > 0.0).then(|| {
+                        let dd = (above - below) / n - (pa - pb);
+                        let var = var1 / n;
+                        let z = if var > 0.0 {
+                            dd / var.sqrt()
+                        } else if dd == 0.0 {
+                            0.0
+                        } else {
+                            f64::INFINITY
+                        };
+                        p_two_sided(z)
+                    });
+                    Some(SegmentShift {
+                        segment: model.segments[s].id,
+                        name: model.segments[s].name.clone(),
+                        feature: tf.feature.clone(),
+                        customers_now: vals.len() as u64,
+                        median_training: med,
+                        median_now,
+                        relative_shift,
+                        p_value,
+                        verdict: if (vals.len() as u64) < MIN_SEGMENT_CUSTOMERS {
+                            TOO_FEW
+                        } else {
+                            "no shift"
+                        },
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    // Segment-major order: every feature of segment 1, then segment 2, ...
+    let mut out = Vec::new();
+    for s in 0..k {
+        for f in &per_feature {
+            if let Some(x) = f.iter().find(|x| x.segment == model.segments[s].id) {
+                out.push(x.clone());
+            }
+        }
+    }
+    out
 }
 
 /// What `cardseg drift` is asked to do.
@@ -275,8 +760,11 @@ pub struct DriftJob<'a> {
     pub out: Option<PathBuf>,
     /// Replace existing report files.
     pub force: bool,
-    /// Fail (exit [`EXIT_FAIL_ABOVE`]) when a PSI is above this.
+    /// Fail (exit [`EXIT_FAIL_ABOVE`]) when a PSI is above this or any other alert is
+    /// raised.
     pub fail_above: Option<f64>,
+    /// The alert gates.
+    pub thresholds: Thresholds,
 }
 
 /// `cardseg drift`: reads the new customers' features as training read them, compares
@@ -298,6 +786,7 @@ pub fn drift(job: &DriftJob) -> Result<(DriftReport, String)> {
             )));
         }
     }
+    job.thresholds.check()?;
     let inputs = crate::output::Inputs::none()
         .path(job.model_path)
         .source(&job.source.input);
@@ -314,8 +803,8 @@ pub fn drift(job: &DriftJob) -> Result<(DriftReport, String)> {
         delimiter: job.delimiter,
     };
     let table: Table = crate::ingest::read(job.source, &spec)?;
-    let cols = crate::score::feature_columns(model, &table)?;
-    let report = compare(model, job.checksum, &table.source, cols, job.fail_above)?;
+    let report = check(model, job.checksum, &table, job.fail_above, &job.thresholds)?;
+    drop(table);
     let md = markdown(&report);
     if let Some(out) = out {
         let path = out.file("drift.md");
@@ -349,6 +838,48 @@ pub fn markdown(r: &DriftReport) -> String {
         md_escape(&r.source),
         r.model_checksum
     );
+    let _ = writeln!(s, "## Alerts\n");
+    let t = &r.thresholds;
+    let _ = writeln!(
+        s,
+        "Gates: PSI at least {}; missing share changed by at least {} (absolute); at least {} of values outside the training range; a segment's share changed by at least {}% of itself; a median within a segment moved by at least {}%; tests significant at {} (Bonferroni per kind).\n",
+        t.psi,
+        pct(t.missing_change),
+        pct(t.outside_range),
+        t.share_change * 100.0,
+        t.shift * 100.0,
+        t.alpha
+    );
+    if r.alerts.is_empty() {
+        let _ = writeln!(s, "No alert.\n");
+    } else {
+        let _ = writeln!(
+            s,
+            "| Kind | Feature | Segment | Training | Now | Change | Gate | p-value |"
+        );
+        let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---:|");
+        for a in &r.alerts {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {:+.4} | {} | {} |",
+                a.kind,
+                a.feature.as_deref().map(md_escape).unwrap_or_default(),
+                match (a.segment, &a.name) {
+                    (Some(id), Some(n)) => format!("{id} {}", md_escape(n)),
+                    _ => String::new(),
+                },
+                crate::text::human(a.training),
+                crate::text::human(a.now),
+                a.change,
+                a.threshold,
+                a.p_value.map(|p| format!("{p:.2e}")).unwrap_or_default()
+            );
+        }
+        let _ = writeln!(s);
+    }
+    for n in &r.needs_retrain {
+        let _ = writeln!(s, "**Needs a retrain:** {}.\n", md_escape(n));
+    }
     let _ = writeln!(s, "## Features\n");
     let _ = writeln!(
         s,
@@ -384,15 +915,39 @@ pub fn markdown(r: &DriftReport) -> String {
             pct(g.share_now)
         );
     }
+    if !r.segment_shifts.is_empty() {
+        let _ = writeln!(s, "\n## Medians within segments\n");
+        let _ = writeln!(
+            s,
+            "| Segment | Feature | Customers now | Median at training | Median now | Shift | p-value | Verdict |"
+        );
+        let _ = writeln!(s, "|---:|---|---:|---:|---:|---:|---:|---|");
+        for x in &r.segment_shifts {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                x.segment,
+                md_escape(&x.feature),
+                thousands(x.customers_now),
+                crate::text::human(x.median_training),
+                x.median_now.map(crate::text::human).unwrap_or_default(),
+                x.relative_shift
+                    .map(|v| format!("{:+.1}%", v * 100.0))
+                    .unwrap_or_default(),
+                x.p_value.map(|p| format!("{p:.2e}")).unwrap_or_default(),
+                x.verdict
+            );
+        }
+    }
     if let Some(t) = r.fail_above {
         let _ = writeln!(
             s,
             "\n{}: {}",
             Param::FailAbove.with(t),
             if r.failed {
-                "crossed (exit status 3)"
+                "crossed, or another alert raised (exit status 3)"
             } else {
-                "not crossed"
+                "not crossed, and no other alert"
             }
         );
     }
@@ -426,5 +981,32 @@ mod tests {
             FeatureDistribution::of("z", &zeros).unwrap().edges,
             vec![0.0]
         );
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+
+    #[test]
+    fn p_values_medians_and_gates() {
+        assert_eq!(p_two_sided(0.0), 1.0);
+        assert!((p_two_sided(1.959_964) - 0.05).abs() < 1e-6);
+        assert!((p_two_sided(-3.290_527) - 0.001).abs() < 1e-6);
+        assert_eq!(median_of(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median_of(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median_of(&mut []), None);
+        assert!(Thresholds::default().check().is_ok());
+        let bad = Thresholds {
+            alpha: 2.0,
+            ..Thresholds::default()
+        };
+        assert!(bad.check().unwrap_err().to_string().contains("--alpha 2"));
+        let nan = Thresholds {
+            missing_change: f64::NAN,
+            ..Thresholds::default()
+        };
+        assert!(nan.check().is_err());
+        assert_eq!(two_proportions(5.0, 10.0, 50.0, 100.0), 0.0);
     }
 }

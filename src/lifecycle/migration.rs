@@ -169,6 +169,8 @@ pub struct Migration {
     pub moved: u64,
     /// Compared customers whose segment id is the same.
     pub stayed: u64,
+    /// Compared customers whose segment name changed (whether or not the id did).
+    pub name_changed: u64,
     /// Customers only in the later run.
     pub new_customers: u64,
     /// Customers only in the earlier run.
@@ -227,7 +229,7 @@ pub fn migrate(
     let mut cells: BTreeMap<(u32, u32), u64> = BTreeMap::new();
     let mut names_b: BTreeMap<u32, &str> = BTreeMap::new();
     let mut names_a: BTreeMap<u32, &str> = BTreeMap::new();
-    let (mut in_both, mut unlabelled) = (0u64, 0u64);
+    let (mut in_both, mut unlabelled, mut name_changed) = (0u64, 0u64, 0u64);
     for (id, &ib) in &ub {
         // Duplicated ids (None) are left out of the comparison.
         let (Some(ib), Some(&Some(ia))) = (ib, ua.get(id)) else {
@@ -239,6 +241,7 @@ pub fn migrate(
                 names_b.entry(*sb).or_insert(nb);
                 names_a.entry(*sa).or_insert(na);
                 *cells.entry((*sb, *sa)).or_default() += 1;
+                name_changed += u64::from(nb != na);
             }
             _ => unlabelled += 1,
         }
@@ -309,6 +312,7 @@ pub fn migrate(
         customers_compared: compared,
         moved: compared - stayed,
         stayed,
+        name_changed,
         new_customers: ua
             .iter()
             .filter(|(id, i)| i.is_some() && !ub.contains_key(*id))
@@ -435,10 +439,11 @@ pub fn between(before: &Path, after: &Path) -> Result<Migration> {
 pub fn describe(m: &Migration) -> String {
     use crate::text::thousands;
     let mut s = format!(
-        "{} customers in both runs: {} stayed in their segment, {} moved; {} new, {} gone",
+        "{} customers in both runs: {} stayed in their segment, {} moved (segment id changed), {} changed segment name; {} new, {} gone",
         thousands(m.customers_in_both),
         thousands(m.stayed),
         thousands(m.moved),
+        thousands(m.name_changed),
         thousands(m.new_customers),
         thousands(m.gone_customers)
     );

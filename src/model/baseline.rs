@@ -153,3 +153,90 @@ pub fn percentile(q: &[f64], distance: f64) -> f64 {
     let (li, lj) = (f64::from(level(i)) / 10.0, f64::from(level(j)) / 10.0);
     li + (distance - q[i]) / (q[j] - q[i]) * (lj - li)
 }
+
+/// Quantile levels (percent) stored per segment and feature for drift: the median, the
+/// quartiles, and the deciles and percentiles near both tails. Nine numbers keep a model
+/// of 20 segments × 20 features under 40 KB more.
+pub const SEGMENT_LEVELS: [f64; 9] = [1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0];
+
+/// One feature's training distribution within one segment (raw non-missing values of the
+/// segment's customers).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegmentFeature {
+    /// The feature (column name).
+    pub feature: String,
+    /// Non-missing values the quantiles come from.
+    pub values: u64,
+    /// Quantiles at [`SEGMENT_LEVELS`] (numpy's default linear interpolation).
+    pub quantiles: Vec<f64>,
+    /// Share of the values strictly below the median.
+    pub below_median: f64,
+    /// Share of the values strictly above the median.
+    pub above_median: f64,
+}
+
+/// One segment's training share and per-feature distribution.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegmentDistribution {
+    /// Segment id.
+    pub id: u32,
+    /// Training customers in the segment.
+    pub customers: u64,
+    /// Their share of the training customers.
+    pub share: f64,
+    /// Per feature, in the model's feature order.
+    pub features: Vec<SegmentFeature>,
+}
+
+/// Linear-interpolated quantile (numpy's default) of sorted values at level `p` percent.
+pub fn sorted_quantile(sorted: &[f64], p: f64) -> f64 {
+    let n = sorted.len();
+    let pos = (n - 1) as f64 * p / 100.0;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(n - 1);
+    let frac = pos - lo as f64;
+    if frac == 0.0 {
+        sorted[lo]
+    } else {
+        sorted[lo] + (sorted[hi] - sorted[lo]) * frac
+    }
+}
+
+impl SegmentFeature {
+    /// The distribution of one segment's non-missing values (sorted in place); None when
+    /// there is none.
+    pub fn of(feature: &str, values: &mut [f64]) -> Option<SegmentFeature> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_unstable_by(f64::total_cmp);
+        let quantiles: Vec<f64> = SEGMENT_LEVELS
+            .iter()
+            .map(|&p| sorted_quantile(values, p))
+            .collect();
+        let med = quantiles[4];
+        let m = values.len() as f64;
+        let below = values.partition_point(|v| *v < med) as f64;
+        let above = (values.len() - values.partition_point(|v| *v <= med)) as f64;
+        Some(SegmentFeature {
+            feature: feature.to_string(),
+            values: values.len() as u64,
+            quantiles,
+            below_median: below / m,
+            above_median: above / m,
+        })
+    }
+
+    /// The training median (None when the segment had no value of the feature).
+    pub fn median(&self) -> Option<f64> {
+        self.quantiles.get(4).copied()
+    }
+
+    /// The training interquartile range (0 when unknown).
+    pub fn iqr(&self) -> f64 {
+        match (self.quantiles.get(3), self.quantiles.get(5)) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0.0,
+        }
+    }
+}

@@ -183,6 +183,10 @@ pub struct Model {
     /// How reproducible the segments were at training (None when not measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stability: Option<crate::cluster::stability::Stability>,
+    /// Per segment: training share and each feature's quantiles within the segment, for
+    /// drift per segment. Empty in older models (drift then says it needs a retrain).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segment_distributions: Vec<baseline::SegmentDistribution>,
 }
 
 #[derive(Serialize, Deserialize)]

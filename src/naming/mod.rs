@@ -88,6 +88,62 @@ fn extremes(fits: &mut [Vec<Fit>], rules: &Rules, profile: &Profile) {
 
 /// Names every segment of the profile; names are distinct.
 pub fn name_segments(profile: &Profile, rules: &Rules, features: &[String]) -> Namings {
+    name_segments_keeping(profile, rules, features, &[])
+}
+
+/// The part of a name before its qualifier ("Transactors — big spenders" → "Transactors").
+fn base_name(name: &str) -> &str {
+    name.split(" — ").next().unwrap_or(name)
+}
+
+/// Why a segment no longer carries rule `r`'s name: the condition that now fails.
+fn failed_condition(fit: &Fit, rule: &str, profile: &Profile) -> String {
+    match fit {
+        Fit::Misses { cond, ratio, .. } => format!(
+            "the condition of {rule} {} {} {} no longer holds ({})",
+            cond.metric,
+            cond.op.words(),
+            cond.value,
+            describe(&cond.metric, *ratio)
+        ),
+        Fit::Excluded { cond, ratio } => format!(
+            "{rule} now excludes it: {} ({} {} {})",
+            describe(&cond.metric, *ratio),
+            cond.metric,
+            cond.op.words(),
+            cond.value
+        ),
+        Fit::NotExtreme {
+            metric,
+            high,
+            other,
+            ..
+        } => format!(
+            "{rule} promises the {} {metric} of all segments, and segment {other} now has {}",
+            if *high { "highest" } else { "lowest" },
+            if *high { "a higher one" } else { "a lower one" }
+        ),
+        Fit::Unknown => format!(
+            "a metric of {rule} can no longer be evaluated on {} customers",
+            profile.portfolio.customers
+        ),
+        Fit::Fits { .. } => format!("{rule} still fits"),
+    }
+}
+
+/// Names every segment, keeping names across a retrain: `previous[s]` is the name of the
+/// previous segment that segment `s` continues (none for a new segment; an empty slice
+/// for a first run). A continued segment keeps its name while that name's own rule still
+/// fits it (its `when` conditions hold, no `unless` does, its `top`/`bottom` promise is
+/// true), whatever else would fit better; otherwise [`Namings::renamed_because`] states
+/// the condition that failed. A continued segment never takes the previous name of
+/// another continued segment, so two segments cannot trade names.
+pub fn name_segments_keeping(
+    profile: &Profile,
+    rules: &Rules,
+    features: &[String],
+    previous: &[Option<String>],
+) -> Namings {
     let basis = if rules.strict {
         Basis::Custom
     } else if rules.rules.iter().any(|r| rules.evaluable(r, profile)) {
@@ -124,7 +180,30 @@ pub fn name_segments(profile: &Profile, rules: &Rules, features: &[String]) -> N
     // Joint assignment: each archetype to at most one segment, maximising first how many
     // segments get an archetype of their own, then the total fit; a segment may take an
     // archetype only if it fits it nearly as well as its best ([`SECOND_CHOICE_MIN`]).
+    let prev = |s: usize| previous.get(s).and_then(Option::as_deref);
+    let rule_of = |name: &str| rules.rules.iter().position(|r| r.name == base_name(name));
+    // Sticky names: a continued segment whose previous name's rule still fits keeps it.
+    let mut pinned: Vec<Option<usize>> = vec![None; k];
+    let mut renamed_because: Vec<Option<String>> = vec![None; k];
+    for s in 0..k {
+        let Some(p) = prev(s) else { continue };
+        match rule_of(p) {
+            Some(r) if score(s, r).is_some() => pinned[s] = Some(r),
+            Some(r) => {
+                renamed_because[s] =
+                    Some(failed_condition(&fits[s][r], &rules.rules[r].name, profile))
+            }
+            None => {}
+        }
+    }
+    // Rules held by another continued segment before: never taken by a continued one.
+    let held_before = |s: usize, r: usize| {
+        prev(s).is_some() && (0..k).any(|t| t != s && prev(t).and_then(rule_of) == Some(r))
+    };
     let allowed = |s: usize, r: usize| -> Option<f64> {
+        if pinned[s].is_some() || pinned.contains(&Some(r)) || held_before(s, r) {
+            return None;
+        }
         let x = score(s, r)?;
         let best = best_of(s).map(|b| b.1).unwrap_or(x);
         (x >= SECOND_CHOICE_MIN * best).then_some(x)
@@ -154,10 +233,23 @@ pub fn name_segments(profile: &Profile, rules: &Rules, features: &[String]) -> N
         }
         chosen
     };
-    // Segments left without an archetype of their own share their best one.
+    for (c, p) in chosen.iter_mut().zip(&pinned) {
+        if p.is_some() {
+            *c = *p;
+        }
+    }
+    // Segments left without an archetype of their own share their best one (a continued
+    // segment not one another continued segment held before).
     for (s, c) in chosen.iter_mut().enumerate() {
         if c.is_none() {
-            *c = best_of(s).map(|b| b.0);
+            *c = (0..rules.rules.len())
+                .filter(|&r| !held_before(s, r))
+                .filter_map(|r| score(s, r).map(|x| (r, x)))
+                .fold(None, |b: Option<(usize, f64)>, (r, x)| match b {
+                    Some((_, bx)) if bx >= x => b,
+                    _ => Some((r, x)),
+                })
+                .map(|b| b.0);
         }
     }
     let mut names: Vec<Naming> = (0..k)
@@ -230,5 +322,30 @@ pub fn name_segments(profile: &Profile, rules: &Rules, features: &[String]) -> N
         })
         .collect();
     qualify(&mut names, profile, basis);
-    Namings { names, basis }
+    // A kept name keeps its qualifier too, when no other segment now carries that name.
+    for s in 0..k {
+        if let (Some(p), Some(_)) = (prev(s), pinned[s]) {
+            if names[s].name != p && !names.iter().any(|n| n.name == p) {
+                names[s].name = p.to_string();
+            }
+        }
+    }
+    for s in 0..k {
+        if let Some(p) = prev(s) {
+            if names[s].name != p && renamed_because[s].is_none() {
+                renamed_because[s] = Some(if pinned[s].is_some() {
+                    format!("another segment now shares the name {}, so the qualifier that tells them apart changed", base_name(p))
+                } else {
+                    format!(
+                        "{p} is not one of the naming rules: it is derived afresh from the profile"
+                    )
+                });
+            }
+        }
+    }
+    Namings {
+        names,
+        basis,
+        renamed_because,
+    }
 }

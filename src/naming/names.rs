@@ -44,4 +44,7 @@ pub struct Namings {
     pub names: Vec<Naming>,
     /// What named them, for the summary.
     pub basis: Basis,
+    /// Per segment, why it does not keep the name of the previous segment it continues
+    /// (the condition of that name that now fails); None when it keeps it or is new.
+    pub renamed_because: Vec<Option<String>>,
 }

@@ -208,3 +208,45 @@ proptest! {
         prop_assert!(names.iter().all(|n| !n.name.chars().any(|c| c.is_ascii_digit())));
     }
 }
+
+/// Two rules that both fit two segments: the fresh assignment gives each segment the
+/// rule it fits best, but continued segments keep their previous names while those still
+/// fit; a name whose condition fails is dropped with the condition stated.
+#[test]
+fn continued_segments_keep_names_that_still_fit_and_never_trade_them() {
+    let r = Rules::parse(
+        "[[rule]]\nname = \"Alpha\"\nwhen = [\"BALANCE >= 1.2\"]\naction = \"a\"\n\n[[rule]]\nname = \"Beta\"\nwhen = [\"PURCHASES >= 1.2\"]\naction = \"b\"\n",
+        "r.toml",
+        true,
+    )
+    .unwrap();
+    // Segment 1 fits Alpha better, segment 2 Beta; both fit both.
+    let p = profile(vec![
+        cc_seg(1, &[2.4, 1.3, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]),
+        cc_seg(2, &[1.3, 2.4, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]),
+    ]);
+    let fresh = name_segments(&p, &r, &feats());
+    assert_eq!(fresh.names[0].name, "Alpha");
+    assert_eq!(fresh.names[1].name, "Beta");
+    // Last month they were the other way round: both names still hold, so both stay.
+    let prev = vec![Some("Beta".to_string()), Some("Alpha".to_string())];
+    let kept = name_segments_keeping(&p, &r, &feats(), &prev);
+    assert_eq!(kept.names[0].name, "Beta");
+    assert_eq!(kept.names[1].name, "Alpha");
+    assert_eq!(kept.renamed_because, vec![None, None]);
+    // Segment 2's BALANCE falls below Alpha's condition: it loses Alpha, says why, and
+    // does not take Beta, which segment 1 held before.
+    let p2 = profile(vec![
+        cc_seg(1, &[2.4, 1.3, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]),
+        cc_seg(2, &[1.1, 2.4, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]),
+    ]);
+    let n = name_segments_keeping(&p2, &r, &feats(), &prev);
+    assert_eq!(n.names[0].name, "Beta");
+    assert_ne!(n.names[1].name, "Alpha");
+    assert_ne!(n.names[1].name, "Beta");
+    let why = n.renamed_because[1].as_deref().unwrap();
+    assert!(
+        why.contains("BALANCE at least 1.2 no longer holds"),
+        "{why}"
+    );
+}

@@ -922,15 +922,17 @@ fn write_changes(
                 .join("; ")
         }
     };
+    writeln!(w, "- k: {}", md_escape(&c.k_note))?;
     writeln!(w, "- New segments: {}", list(&c.new_segments))?;
     writeln!(w, "- Retired segments: {}", list(&c.retired))?;
     for r in &c.renamed {
         writeln!(
             w,
-            "- Segment {} renamed from {} to {}",
+            "- Segment {} renamed from {} to {}: {}",
             r.id,
             md_escape(&r.from),
-            md_escape(&r.to)
+            md_escape(&r.to),
+            md_escape(&r.reason)
         )?;
     }
     match &c.migration {

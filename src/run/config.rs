@@ -17,8 +17,11 @@ use crate::writeback::LabelTarget;
 /// `--k`: choose k by the k rule, or a fixed number of segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KChoice {
-    /// Chosen by the k rule over the sweep.
+    /// Not given: chosen by the k rule, except with `--previous`, where the previous
+    /// model's k holds (the sweep still runs and its recommendation is reported).
     #[default]
+    Unset,
+    /// Chosen by the k rule over the sweep (with `--previous`: re-chosen, and said so).
     Auto,
     /// Exactly this many segments.
     Fixed(usize),
@@ -27,7 +30,7 @@ pub enum KChoice {
 impl std::fmt::Display for KChoice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            KChoice::Auto => f.write_str("auto"),
+            KChoice::Auto | KChoice::Unset => f.write_str("auto"),
             KChoice::Fixed(k) => write!(f, "{k}"),
         }
     }

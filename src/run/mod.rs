@@ -350,6 +350,19 @@ fn segment_table(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    // Which feature values were missing as read, so the per-segment drift baseline holds
+    // only values that were there (rows dropped by `--missing drop` had none missing).
+    let missing_masks: Vec<Option<Vec<bool>>> = cfg
+        .features
+        .iter()
+        .map(|f| {
+            let c = table.column(f)?;
+            c.values
+                .iter()
+                .any(|v| v.is_nan())
+                .then(|| c.values.iter().map(|v| v.is_nan()).collect())
+        })
+        .collect();
     let clean_report = clean::clean(&mut table, &cfg.used_columns(), cfg.missing)?;
     // The profile covers every loaded numeric column, in the order the source gave them
     // (a CSV reader that kept some in a temporary file gives header order).
@@ -440,7 +453,7 @@ fn segment_table(
             silhouette: s.clone(),
         })
         .collect();
-    let selection = choose_k(cfg, &sweep);
+    let selection = choose_k(cfg, &sweep, previous.as_ref().map(|p| p.model.k));
     let fit_idx = fits
         .iter()
         .position(|f| f.k == selection.chosen)
@@ -510,6 +523,15 @@ fn segment_table(
             .columns
             .sort_by_key(|c| order.iter().position(|n| *n == c.name));
     }
+    let segment_distributions = segment_distributions(
+        &table,
+        &cfg.features,
+        &missing_masks,
+        &clean_report,
+        &labels,
+        k,
+    );
+    drop(missing_masks);
     // Each worker loads spilled columns into one reused buffer.
     let mut popts = cfg.profile_options();
     if cfg.dashboard {
@@ -584,7 +606,17 @@ fn segment_table(
             seg.id = *id;
         }
     }
-    let naming = naming::name_segments(&profile, rules, &cfg.features);
+    // Sticky names: each continued segment starts from its previous segment's name.
+    let previous_names: Vec<Option<String>> = match (&previous, &matching) {
+        (Some(p), Some(m)) => m
+            .previous_of
+            .iter()
+            .map(|o| o.map(|oi| p.model.segments[oi].name.clone()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let naming = naming::name_segments_keeping(&profile, rules, &cfg.features, &previous_names);
+    let renamed_because = naming.renamed_because;
     let names = naming.names;
     timings.lap("profile+names", &mut t);
 
@@ -643,6 +675,14 @@ fn segment_table(
             let ids: Vec<u32> = profile.segments.iter().map(|s| s.id).collect();
             crate::cluster::stability::Stability::new(&jac, ari, detail, &ids, cfg.stability_detail)
         }),
+        segment_distributions: segment_distributions
+            .into_iter()
+            .zip(&profile.segments)
+            .map(|(mut d, p)| {
+                d.id = p.id;
+                d
+            })
+            .collect(),
     };
     // The check every reader of the model makes: a model that would be refused when
     // read is not written.
@@ -676,9 +716,76 @@ fn segment_table(
             &seg.model,
             &seg.labels(),
             &now,
+            &renamed_because,
         ));
     }
     Ok(seg)
+}
+
+/// Per segment (segment order, ids to be set by the caller): training share and each
+/// feature's quantiles among the segment's customers whose value was not missing.
+fn segment_distributions(
+    table: &Table,
+    features: &[String],
+    masks: &[Option<Vec<bool>>],
+    clean: &CleanReport,
+    labels: &[u32],
+    k: usize,
+) -> Vec<crate::model::baseline::SegmentDistribution> {
+    use crate::model::baseline::{SegmentDistribution, SegmentFeature};
+    let n = labels.len();
+    let mut counts = vec![0u64; k];
+    for l in labels {
+        counts[*l as usize] += 1;
+    }
+    let per_feature: Vec<Vec<Option<SegmentFeature>>> = features
+        .par_iter()
+        .zip(masks)
+        .map(|(f, mask)| {
+            let mut per: Vec<Vec<f64>> = counts
+                .iter()
+                .map(|&c| Vec::with_capacity(c as usize))
+                .collect();
+            let Some(col) = table.column(f) else {
+                return vec![None; k];
+            };
+            // A mask is kept only when no row was dropped, so it lines up with the rows.
+            let mask = mask
+                .as_ref()
+                .filter(|m| clean.kept.is_none() && m.len() == n);
+            for (i, (&l, &v)) in labels.iter().zip(&col.values).enumerate() {
+                if mask.is_some_and(|m| m[i]) {
+                    continue;
+                }
+                per[l as usize].push(v);
+            }
+            per.iter_mut().map(|v| SegmentFeature::of(f, v)).collect()
+        })
+        .collect();
+    (0..k)
+        .map(|s| SegmentDistribution {
+            id: s as u32 + 1,
+            customers: counts[s],
+            share: if n == 0 {
+                0.0
+            } else {
+                counts[s] as f64 / n as f64
+            },
+            features: per_feature
+                .iter()
+                .zip(features)
+                .map(|(pf, f)| {
+                    pf[s].clone().unwrap_or(SegmentFeature {
+                        feature: f.clone(),
+                        values: 0,
+                        quantiles: Vec::new(),
+                        below_median: 0.0,
+                        above_median: 0.0,
+                    })
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// Why `n` customers cannot be segmented with the k of `cfg`, naming the parameter to

@@ -35,8 +35,10 @@ fn fmt_sil(s: &silhouette::Score) -> String {
     }
 }
 
-/// Applies the k rule and explains the choice in one sentence.
-pub(crate) fn choose_k(cfg: &RunConfig, sweep: &[KRow]) -> KSelection {
+/// Applies the k rule and explains the choice in one sentence. `previous_k` is the k of
+/// the `--previous` model: without `--k` it holds, and the sentence says whether the
+/// k rule now points elsewhere; with `--k` the sentence says k was re-chosen.
+pub(crate) fn choose_k(cfg: &RunConfig, sweep: &[KRow], previous_k: Option<usize>) -> KSelection {
     let in_range: Vec<&KRow> = sweep
         .iter()
         .filter(|r| r.k >= cfg.k_min && r.k <= cfg.k_max)
@@ -61,22 +63,54 @@ pub(crate) fn choose_k(cfg: &RunConfig, sweep: &[KRow]) -> KSelection {
         .map(|kn| format!("the knee of the inertia curve (Kneedle) is at k = {kn}"))
         .unwrap_or_else(|| "the inertia curve has no knee (Kneedle found none)".into());
     let (chosen, reason) = match (cfg.k, cfg.k_rule, knee, best) {
+        (KChoice::Unset, _, _, _) if previous_k.is_some() => {
+            let h = previous_k.unwrap_or(cfg.k_min);
+            let elsewhere: Vec<String> = [("the knee", knee), ("the best silhouette", best)]
+                .into_iter()
+                .filter_map(|(what, at)| {
+                    at.filter(|&a| a != h)
+                        .map(|a| format!("{what} now points to k = {a}"))
+                })
+                .collect();
+            let rule_k = match (cfg.k_rule, knee, best) {
+                (KRule::Knee, Some(kn), _) => kn,
+                (_, _, Some(b)) => b,
+                _ => cfg.k_min,
+            };
+            let now = match (rule_k == h, elsewhere.is_empty()) {
+                (true, true) => "the knee and the best silhouette agree with it".to_string(),
+                (true, false) => format!(
+                    "{}, but --k auto (--k-rule {}) would keep k = {h}",
+                    elsewhere.join(" and "),
+                    cfg.k_rule
+                ),
+                (false, _) => format!(
+                    "recommendation: {}, and --k auto (--k-rule {}) would choose k = {rule_k}",
+                    elsewhere.join(" and "),
+                    cfg.k_rule
+                ),
+            };
+            (
+                h,
+                format!("k = {h} is held from the previous model (--previous; silhouette now {}); {knee_txt} and {best_txt}: {now}.", sil_at(h)),
+            )
+        }
         (KChoice::Fixed(k), _, _, _) => (
             k,
             format!("k = {k} was set with --k (silhouette {}); for reference, {knee_txt} and {best_txt}.", sil_at(k)),
         ),
-        (KChoice::Auto, KRule::Knee, Some(kn), _) => (
+        (KChoice::Auto | KChoice::Unset, KRule::Knee, Some(kn), _) => (
             kn,
             format!(
                 "k = {kn} is the knee of the inertia curve (Kneedle method): adding segments beyond it buys little reduction in within-segment spread; its silhouette is {}, and {best_txt}.",
                 sil_at(kn)
             ),
         ),
-        (KChoice::Auto, KRule::Knee, None, Some(b)) => (
+        (KChoice::Auto | KChoice::Unset, KRule::Knee, None, Some(b)) => (
             b,
             format!("k = {b} has the best silhouette ({}), taken because {knee_txt}.", sil_at(b)),
         ),
-        (KChoice::Auto, KRule::Silhouette, _, Some(b)) => (
+        (KChoice::Auto | KChoice::Unset, KRule::Silhouette, _, Some(b)) => (
             b,
             format!("k = {b} has the best silhouette ({}) as --k-rule silhouette asks; {knee_txt}.", sil_at(b)),
         ),
@@ -84,6 +118,13 @@ pub(crate) fn choose_k(cfg: &RunConfig, sweep: &[KRow]) -> KSelection {
             cfg.k_min,
             format!("k = {} (the smallest k swept): {knee_txt} and {best_txt}.", cfg.k_min),
         ),
+    };
+    let reason = match (previous_k, cfg.k) {
+        (Some(p), KChoice::Auto | KChoice::Fixed(_)) => format!(
+            "{reason} k was re-chosen with --k {} (the previous model had k = {p}).",
+            cfg.k
+        ),
+        _ => reason,
     };
     KSelection {
         rule: cfg.k_rule,

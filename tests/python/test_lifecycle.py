@@ -75,6 +75,7 @@ def test_migration_matches_a_pandas_crosstab_and_psi_matches_the_stored_bins(tmp
         assert m["new_customers"] == len(set(lb.CUST_ID) - set(la.CUST_ID)) == 300
         assert m["gone_customers"] == len(set(la.CUST_ID) - set(lb.CUST_ID)) == 400
         assert m["moved"] == int((joined.segment_b != joined.segment_a).sum())
+        assert m["name_changed"] == int((joined.segment_name_b != joined.segment_name_a).sum())
     summary = (b / "summary.md").read_text()
     assert "## What changed since the previous run" in summary
 
@@ -155,6 +156,46 @@ def far_only(far, tmp_path):
     p = tmp_path / "far.csv"
     far.to_csv(p, index=False)
     return p
+
+
+def test_month_two_counts_match_pandas_and_segment_medians_match_the_labels(tmp_path, data, run_cardseg):
+    """+10% BALANCE for segment 3's customers: the summary's moved and renamed counts
+    equal an independent count from the two labels files, and drift's per-segment
+    medians equal pandas' medians of the customers predict puts in each segment."""
+    a, b, m2 = tmp_path / "a", tmp_path / "b", tmp_path / "m2.csv"
+    fast = ("--no-dashboard", "--stability-resamples", "0")
+    run_cardseg("run", "--quiet", "--input", data, "--out", a, *fast)
+    df = pd.read_csv(data)
+    la = labels(a / "labels.csv")
+    touched = df.CUST_ID.isin(la.CUST_ID[la.segment == 3])
+    df.loc[touched, "BALANCE"] = df.loc[touched, "BALANCE"] * 1.1
+    df.to_csv(m2, index=False)
+    p = run_cardseg("run", "--input", m2, "--out", b, *fast, "--previous", a / "model.json")
+    lb = labels(b / "labels.csv")
+    j = la.merge(lb, on="CUST_ID", suffixes=("_b", "_a"))
+    moved = int((j.segment_b != j.segment_a).sum())
+    renamed = int((j.segment_name_b != j.segment_name_a).sum())
+    m = json.loads((b / "migration.json").read_text())
+    assert (m["moved"], m["name_changed"], m["customers_compared"]) == (moved, renamed, len(j))
+    line = f"{moved:,} moved (segment id changed), {renamed:,} changed segment name"
+    assert line in (b / "summary.md").read_text()
+    assert line in p.stdout
+    summary = json.loads((b / "summary.json").read_text())
+    assert summary["changes"]["migration"]["name_changed"] == renamed
+    assert summary["changes"]["renamed"] == []
+
+    pred = tmp_path / "p.csv"
+    run_cardseg("predict", "--quiet", "--model", a / "model.json", "--input", m2, "--out", pred)
+    seg = labels(pred).segment
+    p = run_cardseg("drift", "--json", "--model", a / "model.json", "--input", m2, check=False)
+    report = json.loads(p.stdout)
+    for sh in report["segment_shifts"]:
+        values = df.loc[(seg == sh["segment"]).to_numpy(), sh["feature"]].dropna()
+        assert sh["customers_now"] == len(values)
+        assert sh["median_now"] == pytest.approx(float(np.median(values)), rel=1e-12)
+    kinds = [(x["kind"], x["segment"], x["feature"]) for x in report["alerts"]]
+    assert ("segment_shift", 3, "BALANCE") in kinds
+    assert [k for k in kinds if k[0] == "segment_shift"] == [("segment_shift", 3, "BALANCE")]
 
 
 def test_a_model_without_the_new_fields_still_scores_and_says_what_is_missing(tmp_path, data, run_cardseg):
