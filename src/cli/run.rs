@@ -44,8 +44,8 @@ pub struct Common {
     /// Missing values in used columns: median, mean or drop (the customer).
     #[arg(long, default_value_t = MissingPolicy::default())]
     pub missing: MissingPolicy,
-    /// Number of segments: auto (by --k-rule) or a number [default: auto; with
-    /// --previous, the previous model's k, and `--k auto` re-chooses].
+    /// Number of segments: auto (by --k-rule) or a number [default: auto]; with
+    /// --previous the default is the previous model's k, and `--k auto` re-chooses.
     #[arg(long, value_name = "K")]
     pub k: Option<KChoice>,
     /// Smallest k of the sweep.

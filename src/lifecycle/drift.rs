@@ -101,9 +101,24 @@ impl Thresholds {
         let d = Thresholds::default();
         let gates = [
             (Param::PsiAlert, self.psi, f64::INFINITY, d.psi),
-            (Param::MissingChange, self.missing_change, 1.0, d.missing_change),
-            (Param::OutsideRange, self.outside_range, 1.0, d.outside_range),
-            (Param::ShareChange, self.share_change, f64::INFINITY, d.share_change),
+            (
+                Param::MissingChange,
+                self.missing_change,
+                1.0,
+                d.missing_change,
+            ),
+            (
+                Param::OutsideRange,
+                self.outside_range,
+                1.0,
+                d.outside_range,
+            ),
+            (
+                Param::ShareChange,
+                self.share_change,
+                f64::INFINITY,
+                d.share_change,
+            ),
             (Param::Shift, self.shift, f64::INFINITY, d.shift),
             (Param::Alpha, self.alpha, 1.0, d.alpha),
         ];

@@ -63,3 +63,12 @@ def test_drift_equals_the_cli(cardseg_pkg, run_cardseg, two_runs):
     assert cardseg_pkg.drift(m, frame, fail_above=0.1, source_name=str(new)).to_dict() == want
     with pytest.raises(cardseg_pkg.UsageError, match="fail_above=-1"):
         cardseg_pkg.drift(m, frame, fail_above=-1)
+    # The alert gates are the CLI's flags as keywords, with its defaults and its figures.
+    assert got.to_dict()["alerts"] and list(got.alerts["kind"]) == [a["kind"] for a in want["alerts"]]
+    p = run_cardseg("drift", "--quiet", "--model", model, "--input", new, "--out", d / "drift2",
+                    "--shift", "0.5", "--alpha", "0.01", "--psi-alert", "0.2", check=False)
+    want2 = json.loads((d / "drift2" / "drift.json").read_text())
+    got2 = cardseg_pkg.drift(m, frame, shift=0.5, alpha=0.01, psi_alert=0.2, source_name=str(new))
+    assert got2.to_dict() == want2 and want2["thresholds"]["shift"] == 0.5
+    with pytest.raises(cardseg_pkg.UsageError, match="alpha=2"):
+        cardseg_pkg.drift(m, frame, alpha=2)
