@@ -55,6 +55,8 @@ pub struct PredictJob<'a> {
     pub write_labels: Option<&'a LabelTarget>,
     /// Write CSV cells as they are (`--raw-csv`): no formula neutralisation.
     pub raw_csv: bool,
+    /// Digits of the distances and percentiles (`--full-precision`: all).
+    pub precision: crate::text::Precision,
     /// The id column of this input (`--id-column NAME`, or row numbers for `--no-id`)
     /// when it differs from the model's; `None` uses the model's.
     pub id: Option<IdSpec>,
@@ -129,7 +131,10 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
                     distances[l.row].0,
                 )
             },
-            job.raw_csv,
+            crate::report::files::LabelStyle {
+                raw_csv: job.raw_csv,
+                precision: job.precision,
+            },
         )
     })?;
     let mut counts = vec![0u64; model.k];

@@ -11,6 +11,7 @@ use crate::lifecycle::outliers::Outlier;
 use crate::model::Model;
 use crate::output::{werr, write_file};
 use crate::segmentation::Segmentation;
+use crate::text::Precision;
 
 fn csv_err(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
     move |e| Error::io(path, "writing", std::io::Error::other(e.to_string()))
@@ -27,16 +28,18 @@ fn csv_err(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
 /// writing every row with the `csv` writer (`label_rows_match_the_csv_writer`).
 ///
 /// Text cells that a spreadsheet would run as formulas are neutralised
-/// ([`crate::csvcell`]) unless `raw` (`--raw-csv`).
+/// ([`crate::csvcell`]) unless `style.raw_csv` (`--raw-csv`); distances and percentiles
+/// are written in `style.precision` (compact unless `--full-precision`).
 pub fn write_label_rows(
     w: &mut dyn Write,
     path: &Path,
     model: &Model,
     labels: &Labels,
     outlier_of: &dyn Fn(&Label) -> Outlier,
-    raw: bool,
+    style: LabelStyle,
 ) -> Result<()> {
     use crate::csvcell::cell;
+    let (raw, precision) = (style.raw_csv, style.precision);
     let encode = |fields: &[&str]| -> Result<Vec<u8>> {
         let mut buf = Vec::new();
         {
@@ -76,14 +79,16 @@ pub fn write_label_rows(
         }
         match seg {
             Some(s) => {
-                use std::io::Write as _;
                 out.extend_from_slice(&tails[s as usize]);
                 // Numbers and true/false never need quoting.
                 let o = outlier_of(&label);
-                let _ = write!(out, ",{}", o.distance);
+                out.push(b',');
+                precision.push_distance(&mut out, o.distance);
                 match (o.percentile, o.outlier) {
                     (Some(p), Some(f)) => {
-                        let _ = writeln!(out, ",{p},{f}");
+                        out.push(b',');
+                        precision.push_percentile(&mut out, p);
+                        out.extend_from_slice(if f { b",true\n" } else { b",false\n" });
                     }
                     _ => out.extend_from_slice(b",,\n"),
                 }
@@ -99,9 +104,19 @@ pub fn write_label_rows(
     Ok(())
 }
 
+/// How a labels file is written: formula neutralisation of text cells (off with
+/// `--raw-csv`) and the precision of its numbers (compact unless `--full-precision`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LabelStyle {
+    /// Write text cells as they are.
+    pub raw_csv: bool,
+    /// Digits of the distance and percentile cells.
+    pub precision: Precision,
+}
+
 /// labels.csv of a segmentation: every input row, dropped customers with empty segment
 /// fields.
-pub fn write_labels(path: &Path, r: &Segmentation, raw: bool) -> Result<()> {
+pub fn write_labels(path: &Path, r: &Segmentation, style: LabelStyle) -> Result<()> {
     write_file(path, |w| {
         write_label_rows(
             w,
@@ -109,7 +124,7 @@ pub fn write_labels(path: &Path, r: &Segmentation, raw: bool) -> Result<()> {
             &r.model,
             &r.labels(),
             &|l| r.outlier(l.scored),
-            raw,
+            style,
         )
     })
 }
@@ -398,7 +413,11 @@ mod tests {
             "-5.3",
             "@x",
         ];
-        for raw in [true, false] {
+        let styles = [Precision::Compact, Precision::Full]
+            .into_iter()
+            .flat_map(|precision| [true, false].map(|raw_csv| LabelStyle { raw_csv, precision }));
+        for style in styles {
+            let raw = style.raw_csv;
             let cell = |c: &str| crate::csvcell::cell(c, raw).into_owned();
             let seg = |i: usize| (i % 3 != 2).then_some((i % 2) as u32);
             let mut packed = crate::table::Ids::default();
@@ -411,7 +430,7 @@ mod tests {
                 &m,
                 &Labels::per_row(&packed, &segs),
                 &|l| Outlier::of(&m, seg(l.row).unwrap() as usize, l.row as f64 / 3.0),
-                raw,
+                style,
             )
             .unwrap();
             let mut slow = Vec::new();
@@ -430,7 +449,8 @@ mod tests {
                     match seg(i) {
                         Some(s) => {
                             let sm = &m.segments[s as usize];
-                            let [d, p, o] = Outlier::of(&m, s as usize, i as f64 / 3.0).cells();
+                            let [d, p, o] = Outlier::of(&m, s as usize, i as f64 / 3.0)
+                                .cells_in(style.precision);
                             csv.write_record([cell(id), sm.id.to_string(), cell(&sm.name), d, p, o])
                         }
                         None => csv.write_record([cell(id).as_str(), "", "", "", "", ""]),

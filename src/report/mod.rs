@@ -20,16 +20,28 @@ pub struct ReportFiles<'a> {
     pub summary: &'a Summary,
     /// Write CSV cells as they are.
     pub raw_csv: bool,
+    /// Digits of the numbers in labels.csv.
+    pub precision: crate::text::Precision,
 }
 
 impl Sink for ReportFiles<'_> {
     fn publish(&mut self, seg: &Segmentation) -> Result<()> {
-        write_all(self.out, seg, self.summary, self.raw_csv)
+        let style = files::LabelStyle {
+            raw_csv: self.raw_csv,
+            precision: self.precision,
+        };
+        write_all(self.out, seg, self.summary, style)
     }
 }
 
-fn write_all(out: &OutputDir, r: &Segmentation, summary: &Summary, raw_csv: bool) -> Result<()> {
-    files::write_labels(&out.file("labels.csv"), r, raw_csv)?;
+fn write_all(
+    out: &OutputDir,
+    r: &Segmentation,
+    summary: &Summary,
+    style: files::LabelStyle,
+) -> Result<()> {
+    let raw_csv = style.raw_csv;
+    files::write_labels(&out.file("labels.csv"), r, style)?;
     files::write_k_selection(&out.file("k_selection.csv"), &r.model)?;
     files::write_segments_csv(&out.file("segments.csv"), r, raw_csv)?;
     crate::output::write_json(&out.file("segments.json"), &files::segments_json(r))?;

@@ -78,6 +78,8 @@ pub struct RunConfig {
     pub naming_rules: Option<PathBuf>,
     /// Write CSV cells as they are (`--raw-csv`): no formula neutralisation.
     pub raw_csv: bool,
+    /// Digits of the distances and percentiles in labels.csv (`--full-precision`: all).
+    pub precision: crate::text::Precision,
     /// Rows up to which silhouettes are exact; above, a sampled estimate.
     pub silhouette_exact_max: usize,
     /// Sample size of the sampled silhouette.
@@ -145,6 +147,7 @@ impl RunConfig {
             force: false,
             naming_rules: None,
             raw_csv: false,
+            precision: crate::text::Precision::Compact,
             silhouette_exact_max: silhouette::EXACT_MAX_ROWS,
             silhouette_sample: silhouette::SAMPLE_SIZE,
             delimiter: None,

@@ -154,6 +154,7 @@ pub fn run_files<'a>(
         out,
         summary,
         raw_csv: cfg.raw_csv,
+        precision: cfg.precision,
     })];
     if cfg.dashboard {
         sinks.push(Box::new(DashboardFile {
