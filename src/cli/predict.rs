@@ -37,6 +37,10 @@ pub struct Args {
     /// 2 decimals.
     #[arg(long)]
     pub full_precision: bool,
+    /// Labels file format: csv, or parquet (typed columns, zstd, the model checksum in
+    /// its metadata; --full-precision does not apply: numbers are stored exactly).
+    #[arg(long, default_value_t = cardseg::report::files::LabelsFormat::default())]
+    pub labels_format: cardseg::report::files::LabelsFormat,
 }
 
 /// The labels' number precision for `--full-precision`.
@@ -65,6 +69,7 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
         write_labels: target.as_ref(),
         raw_csv: args.raw_csv,
         precision: precision(args.full_precision),
+        format: args.labels_format,
         id: cardseg::ingest::IdSpec::from_flags(args.id_column.as_deref(), args.no_id),
         model_path: Some(&args.model),
     })?;

@@ -114,6 +114,58 @@ pub struct LabelStyle {
     pub precision: Precision,
 }
 
+/// The format of a labels file (`--labels-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LabelsFormat {
+    /// labels.csv (text; see [`LabelStyle`]).
+    #[default]
+    Csv,
+    /// labels.parquet (typed columns; see [`super::labels_parquet`]).
+    Parquet,
+}
+
+impl LabelsFormat {
+    /// The file extension of this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            LabelsFormat::Csv => "csv",
+            LabelsFormat::Parquet => "parquet",
+        }
+    }
+}
+
+impl std::fmt::Display for LabelsFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.extension())
+    }
+}
+
+impl std::str::FromStr for LabelsFormat {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "csv" => Ok(LabelsFormat::Csv),
+            "parquet" => Ok(LabelsFormat::Parquet),
+            _ => Err(format!("--labels-format takes csv or parquet, not {s:?}")),
+        }
+    }
+}
+
+/// labels.parquet of a segmentation (see [`super::labels_parquet`]); `checksum` is the
+/// model's, stored in the file's metadata.
+pub fn write_labels_parquet(path: &Path, r: &Segmentation, checksum: &str) -> Result<()> {
+    write_file(path, |w| {
+        super::labels_parquet::write_label_parquet(
+            w,
+            path,
+            &r.model,
+            &r.labels(),
+            &|l| r.outlier(l.scored),
+            checksum,
+        )
+    })
+}
+
 /// labels.csv of a segmentation: every input row, dropped customers with empty segment
 /// fields.
 pub fn write_labels(path: &Path, r: &Segmentation, style: LabelStyle) -> Result<()> {
