@@ -35,10 +35,11 @@ pub fn write_label_rows(
     path: &Path,
     model: &Model,
     labels: &Labels,
-    outlier_of: &dyn Fn(&Label) -> Outlier,
+    outlier_of: &(dyn Fn(&Label) -> Outlier + Sync),
     style: LabelStyle,
 ) -> Result<()> {
     use crate::csvcell::cell;
+    use rayon::prelude::*;
     let (raw, precision) = (style.raw_csv, style.precision);
     let encode = |fields: &[&str]| -> Result<Vec<u8>> {
         let mut buf = Vec::new();
@@ -65,29 +66,26 @@ pub fn write_label_rows(
         tails.push(t);
     }
     let unscored = encode(&["x", "", "", "", "", ""])?.split_off(1);
-    let mut out = Vec::with_capacity(1 << 20);
-    out.extend_from_slice(&header);
-    for label in labels.iter() {
+    let row = |out: &mut Vec<u8>, label: &Label| -> Result<()> {
         let id = cell(label.id, raw);
         let id = id.as_ref();
-        let seg = label.segment;
         if id.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
             let row = encode(&[id, "", "", "", "", ""])?;
             out.extend_from_slice(&row[..row.len() - unscored.len()]);
         } else {
             out.extend_from_slice(id.as_bytes());
         }
-        match seg {
+        match label.segment {
             Some(s) => {
                 out.extend_from_slice(&tails[s as usize]);
                 // Numbers and true/false never need quoting.
-                let o = outlier_of(&label);
+                let o = outlier_of(label);
                 out.push(b',');
-                precision.push_distance(&mut out, o.distance);
+                precision.push_distance(out, o.distance);
                 match (o.percentile, o.outlier) {
                     (Some(p), Some(f)) => {
                         out.push(b',');
-                        precision.push_percentile(&mut out, p);
+                        precision.push_percentile(out, p);
                         out.extend_from_slice(if f { b",true\n" } else { b",false\n" });
                     }
                     _ => out.extend_from_slice(b",,\n"),
@@ -95,14 +93,37 @@ pub fn write_label_rows(
             }
             None => out.extend_from_slice(&unscored),
         }
-        if out.len() >= 1 << 20 {
-            w.write_all(&out).map_err(werr(path))?;
-            out.clear();
+        Ok(())
+    };
+    w.write_all(&header).map_err(werr(path))?;
+    // Formatting the numbers is most of the work at millions of rows: batches of rows are
+    // formatted side by side and written in input order, so the bytes do not depend on
+    // the thread count.
+    let mut rows = labels.iter();
+    loop {
+        let batch: Vec<Label> = rows.by_ref().take(LABEL_TASK_ROWS * 8).collect();
+        if batch.is_empty() {
+            break;
+        }
+        let parts: Vec<Result<Vec<u8>>> = batch
+            .par_chunks(LABEL_TASK_ROWS)
+            .map(|c| {
+                let mut out = Vec::with_capacity(c.len() * 48);
+                for l in c {
+                    row(&mut out, l)?;
+                }
+                Ok(out)
+            })
+            .collect();
+        for part in parts {
+            w.write_all(&part?).map_err(werr(path))?;
         }
     }
-    w.write_all(&out).map_err(werr(path))?;
     Ok(())
 }
+
+/// Rows of labels.csv one task formats (a few MB of text).
+const LABEL_TASK_ROWS: usize = 1 << 16;
 
 /// How a labels file is written: formula neutralisation of text cells (off with
 /// `--raw-csv`) and the precision of its numbers (compact unless `--full-precision`).
