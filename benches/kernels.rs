@@ -4,6 +4,8 @@
 //! (`lloyd::lloyd_step`), k-means++ seeding
 //! (`kmeans::kmeans_plusplus`), the exact silhouette (`silhouette::exact_many`, 5,000
 //! points, one k and k = 2..10 at once), CSV parsing (`ingest::csv::read_bytes`, 100,000 generated rows)
+//! the whole k sweep on a real-file-sized input (`kmeans::fit_sweep`, 8,950 rows, k = 2..10,
+//! 10 restarts each, with and without the swap search, on both cores and on one)
 //! and the profile's per-segment medians (`stats::radix_medians` against grouping and
 //! selecting, 10,000,000 values in 4 segments).
 //!
@@ -198,8 +200,40 @@ fn medians(c: &mut Criterion) {
     g.finish();
 }
 
+/// The k sweep at the real file's size: where its time goes (restarts against swap search)
+/// and whether the two cores help (a per-fit start-up cost would show as one thread
+/// beating two).
+fn sweep(c: &mut Criterion) {
+    let x = matrix(8_950, 3);
+    let ks: Vec<usize> = (2..=10).collect();
+    let p = kmeans::KMeansParams::default();
+    let no_swap = kmeans::KMeansParams {
+        swap_trials: 0,
+        ..p.clone()
+    };
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let cancel = cardseg::cancel::Cancel::default();
+    let fit = |p: &kmeans::KMeansParams| {
+        kmeans::fit_sweep(black_box(&x), &ks, p, &|| {}, &cancel).unwrap()
+    };
+    let mut g = c.benchmark_group("k sweep 8950 x 3, k=2..10, n_init=10");
+    g.sample_size(10);
+    g.bench_function("parallel", |b| b.iter(|| black_box(fit(&p))));
+    g.bench_function("one thread", |b| {
+        b.iter(|| one.install(|| black_box(fit(&p))))
+    });
+    g.bench_function("parallel, no swap search", |b| {
+        b.iter(|| black_box(fit(&no_swap)))
+    });
+    g.finish();
+}
+
 criterion_group!(
     kernels,
+    sweep,
     assignment,
     seeding,
     silhouette_exact,

@@ -66,7 +66,7 @@ fn main() {
                     distances[l.row].0,
                 )
             },
-            false,
+            cardseg::report::files::LabelStyle::default(),
         )
     })
     .unwrap_or_else(|e| fail(e));

@@ -9,6 +9,7 @@ use crate::ingest::{self, IdSpec, ReadSpec, Source};
 use crate::labels::Labels;
 use crate::model::Model;
 use crate::output::{write_file_atomic, Inputs};
+use crate::report::files::LabelsFormat;
 use crate::table::Table;
 use crate::writeback::{LabelRow, LabelTarget, LabelWriter};
 
@@ -55,6 +56,10 @@ pub struct PredictJob<'a> {
     pub write_labels: Option<&'a LabelTarget>,
     /// Write CSV cells as they are (`--raw-csv`): no formula neutralisation.
     pub raw_csv: bool,
+    /// Digits of the distances and percentiles (`--full-precision`: all).
+    pub precision: crate::text::Precision,
+    /// CSV or Parquet (`--labels-format`).
+    pub format: crate::report::files::LabelsFormat,
     /// The id column of this input (`--id-column NAME`, or row numbers for `--no-id`)
     /// when it differs from the model's; `None` uses the model's.
     pub id: Option<IdSpec>,
@@ -62,16 +67,26 @@ pub struct PredictJob<'a> {
     pub model_path: Option<&'a Path>,
 }
 
-/// The labels file is CSV: a name ending in another format's extension (`.parquet`,
-/// `.json`, `.xlsx`, `.gz`, ...) is refused rather than filled with CSV text.
-fn check_out_extension(out: &Path) -> Result<()> {
+/// The labels file's name matches its format: a CSV file's name ends in `.csv`, `.txt` or
+/// nothing, a Parquet file's in `.parquet`; any other extension (`.json`, `.xlsx`, `.gz`,
+/// ...) is refused rather than filled with the wrong content.
+fn check_out_extension(out: &Path, format: LabelsFormat) -> Result<()> {
     let ext = out
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    match ext.as_deref() {
-        None | Some("csv") | Some("txt") => Ok(()),
-        Some(other) => Err(crate::error::Error::usage(format!(
+    match (format, ext.as_deref()) {
+        (LabelsFormat::Csv, None | Some("csv") | Some("txt")) => Ok(()),
+        (LabelsFormat::Parquet, Some("parquet")) => Ok(()),
+        (LabelsFormat::Csv, Some("parquet")) => Err(crate::error::Error::usage(format!(
+            "--out {}: predict writes CSV unless --labels-format parquet; add that flag, or give a name ending in .csv",
+            out.display()
+        ))),
+        (LabelsFormat::Csv, Some(other)) => Err(crate::error::Error::usage(format!(
             "--out {}: predict writes CSV, not .{other}; give a name ending in .csv",
+            out.display()
+        ))),
+        (LabelsFormat::Parquet, _) => Err(crate::error::Error::usage(format!(
+            "--out {}: with --labels-format parquet predict writes Parquet; give a name ending in .parquet",
             out.display()
         ))),
     }
@@ -89,7 +104,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
         inputs = inputs.source(&t.url);
     }
     inputs.check(out)?;
-    check_out_extension(out)?;
+    check_out_extension(out, job.format)?;
     crate::output::check_output(out, force, &inputs)?;
     job.source.check()?;
     let writer = job.write_labels.map(LabelWriter::connect).transpose()?;
@@ -116,21 +131,33 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
         let scored_at = crate::writeback::now_rfc3339();
         w.write(&mut LabelRow::all(&scored, model), job.checksum, &scored_at)?;
     }
-    write_file_atomic(out, force, &inputs, |w| {
-        crate::report::files::write_label_rows(
+    let outlier_of = |l: &crate::labels::Label| {
+        crate::lifecycle::outliers::Outlier::of(
+            model,
+            l.segment.unwrap_or(0) as usize,
+            distances[l.row].0,
+        )
+    };
+    write_file_atomic(out, force, &inputs, |w| match job.format {
+        LabelsFormat::Csv => crate::report::files::write_label_rows(
             w,
             out,
             model,
             &scored,
-            &|l| {
-                crate::lifecycle::outliers::Outlier::of(
-                    model,
-                    l.segment.unwrap_or(0) as usize,
-                    distances[l.row].0,
-                )
+            &outlier_of,
+            crate::report::files::LabelStyle {
+                raw_csv: job.raw_csv,
+                precision: job.precision,
             },
-            job.raw_csv,
-        )
+        ),
+        LabelsFormat::Parquet => crate::report::labels_parquet::write_label_parquet(
+            w,
+            out,
+            model,
+            &scored,
+            &outlier_of,
+            job.checksum,
+        ),
     })?;
     let mut counts = vec![0u64; model.k];
     for l in labels.iter().flatten() {

@@ -60,9 +60,149 @@ pub fn human(v: f64) -> String {
     }
 }
 
+/// How the numbers of a labels file are written: `Compact` (distances to 6 significant
+/// digits, percentiles to 2 decimals, trailing zeros dropped) keeps a million-customer file
+/// small; `Full` (`--full-precision`) writes the shortest text that reads back as the same
+/// f64. Both round exactly (decimal rounding of the binary value, by `core::fmt`), so
+/// `run` and `predict` write the same bytes for the same customer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// 6 significant digits for distances, 2 decimals for percentiles.
+    #[default]
+    Compact,
+    /// Shortest round-trip text.
+    Full,
+}
+
+/// Significant digits of a distance in a compact labels file.
+pub const DISTANCE_DIGITS: u32 = 6;
+/// Decimals of a percentile in a compact labels file.
+pub const PERCENTILE_DECIMALS: usize = 2;
+
+impl Precision {
+    /// Appends a distance (or any non-negative measure) in this precision.
+    pub fn push_distance(self, out: &mut Vec<u8>, v: f64) {
+        match self {
+            Precision::Full => push_display(out, v),
+            Precision::Compact => push_significant(out, v, DISTANCE_DIGITS),
+        }
+    }
+
+    /// Appends a percentile (0..=100) in this precision.
+    pub fn push_percentile(self, out: &mut Vec<u8>, v: f64) {
+        match self {
+            Precision::Full => push_display(out, v),
+            Precision::Compact => push_decimals(out, v, PERCENTILE_DECIMALS),
+        }
+    }
+
+    /// [`Precision::push_distance`] as a string.
+    pub fn distance(self, v: f64) -> String {
+        let mut out = Vec::with_capacity(24);
+        self.push_distance(&mut out, v);
+        String::from_utf8(out).expect("ASCII digits")
+    }
+
+    /// [`Precision::push_percentile`] as a string.
+    pub fn percentile(self, v: f64) -> String {
+        let mut out = Vec::with_capacity(24);
+        self.push_percentile(&mut out, v);
+        String::from_utf8(out).expect("ASCII digits")
+    }
+}
+
+fn push_display(out: &mut Vec<u8>, v: f64) {
+    use std::io::Write as _;
+    let _ = write!(out, "{v}");
+}
+
+/// Drops the trailing zeros of a fraction written from `start` on (and the point when
+/// nothing follows it): `23.7200` → `23.72`, `100.00` → `100`.
+fn trim_fraction(out: &mut Vec<u8>, start: usize) {
+    if !out[start..].contains(&b'.') {
+        return;
+    }
+    while out.last() == Some(&b'0') {
+        out.pop();
+    }
+    if out.last() == Some(&b'.') {
+        out.pop();
+    }
+    if &out[start..] == b"-0" {
+        out.truncate(start);
+        out.push(b'0');
+    }
+}
+
+/// `v` rounded to `decimals` places, trailing zeros dropped (`99.5`, `100`, `0.07`).
+pub fn push_decimals(out: &mut Vec<u8>, v: f64, decimals: usize) {
+    use std::io::Write as _;
+    let start = out.len();
+    let _ = write!(out, "{v:.decimals$}");
+    trim_fraction(out, start);
+}
+
+/// `v` rounded to `sig` significant digits, trailing zeros dropped, never in exponent
+/// form (`0.0359268`, `23.7215`, `1234570`). The usual magnitudes (1e-4 up to 10^sig) go
+/// through one fixed-point format with the right number of decimals; the rest through the
+/// exponent form and back, which is exact but slower.
+pub fn push_significant(out: &mut Vec<u8>, v: f64, sig: u32) {
+    use std::io::Write as _;
+    if v == 0.0 || !v.is_finite() {
+        return push_display(out, if v == 0.0 { 0.0 } else { v });
+    }
+    let a = v.abs();
+    let start = out.len();
+    if (1e-4..10f64.powi(sig as i32)).contains(&a) {
+        // A log10 off by one at an exact power of ten only adds a trailing zero (trimmed)
+        // or drops a digit that rounds to the same value.
+        let e = a.log10().floor() as i32;
+        let d = (sig as i32 - 1 - e).max(0) as usize;
+        let _ = write!(out, "{v:.d$}");
+        trim_fraction(out, start);
+    } else {
+        let p = sig.saturating_sub(1) as usize;
+        let rounded: f64 = format!("{v:.p$e}").parse().unwrap_or(v);
+        push_display(out, rounded);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_numbers_round_to_their_digits() {
+        let sig = |v: f64| Precision::Compact.distance(v);
+        let pct = |v: f64| Precision::Compact.percentile(v);
+        assert_eq!(sig(0.03592684535492551), "0.0359268");
+        assert_eq!(sig(23.721486143773504), "23.7215");
+        assert_eq!(sig(0.5), "0.5");
+        assert_eq!(sig(0.0), "0");
+        assert_eq!(sig(1000.0), "1000");
+        assert_eq!(sig(999.9999999), "1000");
+        assert_eq!(sig(9.9999996), "10");
+        assert_eq!(sig(1234567.0), "1234570");
+        assert_eq!(sig(0.000012345678), "0.0000123457");
+        assert_eq!(sig(123456.7), "123457");
+        assert_eq!(pct(99.504), "99.5");
+        assert_eq!(pct(100.0), "100");
+        assert_eq!(pct(0.0), "0");
+        assert_eq!(pct(57.3449), "57.34");
+        assert_eq!(pct(0.001), "0");
+        assert_eq!(
+            Precision::Full.distance(0.03592684535492551),
+            "0.03592684535492551"
+        );
+        // Every compact distance is the value rounded to 6 significant digits.
+        let mut x = 1.2345678e-6;
+        while x < 1e9 {
+            let got: f64 = sig(x).parse().unwrap();
+            let want: f64 = format!("{x:.5e}").parse().unwrap();
+            assert_eq!(got, want, "{x}");
+            x *= 1.37;
+        }
+    }
 
     #[test]
     fn markdown_escaping_neutralises_markup() {

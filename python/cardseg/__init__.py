@@ -509,6 +509,8 @@ def run(
     seed: int = _D["seed"],
     naming_rules: Optional[Union[str, os.PathLike]] = _D["naming_rules"],
     raw_csv: bool = _D["raw_csv"],
+    full_precision: bool = _D["full_precision"],
+    labels_format: str = _D["labels_format"],
     silhouette_exact_max: int = _D["silhouette_exact_max"],
     silhouette_sample: int = _D["silhouette_sample"],
     delimiter: Optional[str] = _D["delimiter"],
@@ -556,7 +558,8 @@ def run(
     options = dict(
         features=features, profile_features=profile_features, id_column=id_column, no_id=no_id,
         missing=missing, k=k, k_min=k_min, k_max=k_max, k_rule=k_rule, n_init=n_init, seed=seed,
-        naming_rules=naming_rules, raw_csv=raw_csv, silhouette_exact_max=silhouette_exact_max,
+        naming_rules=naming_rules, raw_csv=raw_csv, full_precision=full_precision,
+        labels_format=labels_format, silhouette_exact_max=silhouette_exact_max,
         silhouette_sample=silhouette_sample, delimiter=delimiter, dashboard=dashboard, out=out,
         force=force, scaler=scaler, categorical=categorical, additive=additive, previous=previous,
         outlier_percentile=outlier_percentile, train_sample=train_sample, outcome=outcome,

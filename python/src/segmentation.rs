@@ -40,6 +40,11 @@ pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("seed", cfg.seed)?;
     d.set_item("naming_rules", &none)?;
     d.set_item("raw_csv", cfg.raw_csv)?;
+    d.set_item(
+        "full_precision",
+        cfg.precision == cardseg::text::Precision::Full,
+    )?;
+    d.set_item("labels_format", cfg.labels_format.to_string())?;
     d.set_item("silhouette_exact_max", cfg.silhouette_exact_max)?;
     d.set_item("silhouette_sample", cfg.silhouette_sample)?;
     d.set_item("delimiter", &none)?;
@@ -246,6 +251,12 @@ fn request(
     cfg.seed = o.whole("seed")?.unwrap_or(cfg.seed);
     cfg.naming_rules = o.string("naming_rules")?.map(PathBuf::from);
     cfg.raw_csv = o.flag("raw_csv", cfg.raw_csv)?;
+    if o.flag("full_precision", false)? {
+        cfg.precision = cardseg::text::Precision::Full;
+    }
+    if let Some(f) = o.parsed::<cardseg::report::files::LabelsFormat>("labels_format")? {
+        cfg.labels_format = f;
+    }
     cfg.silhouette_exact_max = size(
         o.bounded("silhouette_exact_max", 0, 200_000)?,
         cfg.silhouette_exact_max,

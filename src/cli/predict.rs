@@ -32,6 +32,24 @@ pub struct Args {
     /// a formula (=, +, -, @, tab, CR).
     #[arg(long)]
     pub raw_csv: bool,
+    /// Write distances and percentiles in labels.csv with full precision (the shortest
+    /// text that reads back as the same 64-bit number) instead of 6 significant digits and
+    /// 2 decimals.
+    #[arg(long)]
+    pub full_precision: bool,
+    /// Labels file format: csv, or parquet (typed columns, zstd, the model checksum in
+    /// its metadata; --full-precision does not apply: numbers are stored exactly).
+    #[arg(long, default_value_t = cardseg::report::files::LabelsFormat::default())]
+    pub labels_format: cardseg::report::files::LabelsFormat,
+}
+
+/// The labels' number precision for `--full-precision`.
+pub fn precision(full: bool) -> cardseg::text::Precision {
+    if full {
+        cardseg::text::Precision::Full
+    } else {
+        cardseg::text::Precision::Compact
+    }
 }
 
 /// `cardseg predict`: labels new customers with a saved model.
@@ -50,6 +68,8 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
         delimiter: args.delimiter,
         write_labels: target.as_ref(),
         raw_csv: args.raw_csv,
+        precision: precision(args.full_precision),
+        format: args.labels_format,
         id: cardseg::ingest::IdSpec::from_flags(args.id_column.as_deref(), args.no_id),
         model_path: Some(&args.model),
     })?;

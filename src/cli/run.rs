@@ -73,6 +73,15 @@ pub struct Common {
     /// a formula (=, +, -, @, tab, CR).
     #[arg(long)]
     pub raw_csv: bool,
+    /// Write distances and percentiles in labels.csv with full precision (the shortest
+    /// text that reads back as the same 64-bit number) instead of 6 significant digits and
+    /// 2 decimals.
+    #[arg(long)]
+    pub full_precision: bool,
+    /// Labels file format: csv (labels.csv), or parquet (labels.parquet (typed columns, zstd, the model checksum in
+    /// its metadata; --full-precision does not apply: numbers are stored exactly).
+    #[arg(long, default_value_t = cardseg::report::files::LabelsFormat::default())]
+    pub labels_format: cardseg::report::files::LabelsFormat,
     /// Rows up to which silhouettes are exact; above, a sampled estimate (at most 200,000:
     /// the exact silhouette's work grows with the square of the rows).
     #[arg(long, default_value_t = cardseg::cluster::silhouette::EXACT_MAX_ROWS, value_parser = super::bounded::<0, 200_000>)]
@@ -156,6 +165,8 @@ impl Common {
             force: self.force,
             naming_rules: self.naming_rules.clone(),
             raw_csv: self.raw_csv,
+            precision: super::predict::precision(self.full_precision),
+            labels_format: self.labels_format,
             silhouette_exact_max: self.silhouette_exact_max,
             silhouette_sample: self.silhouette_sample,
             delimiter: self.delimiter,

@@ -46,9 +46,16 @@ impl Outlier {
     /// The three label-file cells: distance, percentile, outlier (shortest round-trip
     /// text for numbers; empty when unknown).
     pub fn cells(&self) -> [String; 3] {
+        self.cells_in(crate::text::Precision::Full)
+    }
+
+    /// The three label-file cells with numbers in `precision` (see [`crate::text::Precision`]).
+    pub fn cells_in(&self, precision: crate::text::Precision) -> [String; 3] {
         [
-            self.distance.to_string(),
-            self.percentile.map(|p| p.to_string()).unwrap_or_default(),
+            precision.distance(self.distance),
+            self.percentile
+                .map(|p| precision.percentile(p))
+                .unwrap_or_default(),
             self.outlier.map(|o| o.to_string()).unwrap_or_default(),
         ]
     }

@@ -11,6 +11,7 @@ use crate::lifecycle::outliers::Outlier;
 use crate::model::Model;
 use crate::output::{werr, write_file};
 use crate::segmentation::Segmentation;
+use crate::text::Precision;
 
 fn csv_err(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
     move |e| Error::io(path, "writing", std::io::Error::other(e.to_string()))
@@ -27,16 +28,19 @@ fn csv_err(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
 /// writing every row with the `csv` writer (`label_rows_match_the_csv_writer`).
 ///
 /// Text cells that a spreadsheet would run as formulas are neutralised
-/// ([`crate::csvcell`]) unless `raw` (`--raw-csv`).
+/// ([`crate::csvcell`]) unless `style.raw_csv` (`--raw-csv`); distances and percentiles
+/// are written in `style.precision` (compact unless `--full-precision`).
 pub fn write_label_rows(
     w: &mut dyn Write,
     path: &Path,
     model: &Model,
     labels: &Labels,
-    outlier_of: &dyn Fn(&Label) -> Outlier,
-    raw: bool,
+    outlier_of: &(dyn Fn(&Label) -> Outlier + Sync),
+    style: LabelStyle,
 ) -> Result<()> {
     use crate::csvcell::cell;
+    use rayon::prelude::*;
+    let (raw, precision) = (style.raw_csv, style.precision);
     let encode = |fields: &[&str]| -> Result<Vec<u8>> {
         let mut buf = Vec::new();
         {
@@ -62,46 +66,130 @@ pub fn write_label_rows(
         tails.push(t);
     }
     let unscored = encode(&["x", "", "", "", "", ""])?.split_off(1);
-    let mut out = Vec::with_capacity(1 << 20);
-    out.extend_from_slice(&header);
-    for label in labels.iter() {
+    let row = |out: &mut Vec<u8>, label: &Label| -> Result<()> {
         let id = cell(label.id, raw);
         let id = id.as_ref();
-        let seg = label.segment;
         if id.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
             let row = encode(&[id, "", "", "", "", ""])?;
             out.extend_from_slice(&row[..row.len() - unscored.len()]);
         } else {
             out.extend_from_slice(id.as_bytes());
         }
-        match seg {
+        match label.segment {
             Some(s) => {
-                use std::io::Write as _;
                 out.extend_from_slice(&tails[s as usize]);
                 // Numbers and true/false never need quoting.
-                let o = outlier_of(&label);
-                let _ = write!(out, ",{}", o.distance);
+                let o = outlier_of(label);
+                out.push(b',');
+                precision.push_distance(out, o.distance);
                 match (o.percentile, o.outlier) {
                     (Some(p), Some(f)) => {
-                        let _ = writeln!(out, ",{p},{f}");
+                        out.push(b',');
+                        precision.push_percentile(out, p);
+                        out.extend_from_slice(if f { b",true\n" } else { b",false\n" });
                     }
                     _ => out.extend_from_slice(b",,\n"),
                 }
             }
             None => out.extend_from_slice(&unscored),
         }
-        if out.len() >= 1 << 20 {
-            w.write_all(&out).map_err(werr(path))?;
-            out.clear();
+        Ok(())
+    };
+    w.write_all(&header).map_err(werr(path))?;
+    // Formatting the numbers is most of the work at millions of rows: batches of rows are
+    // formatted side by side and written in input order, so the bytes do not depend on
+    // the thread count.
+    let mut rows = labels.iter();
+    loop {
+        let batch: Vec<Label> = rows.by_ref().take(LABEL_TASK_ROWS * 8).collect();
+        if batch.is_empty() {
+            break;
+        }
+        let parts: Vec<Result<Vec<u8>>> = batch
+            .par_chunks(LABEL_TASK_ROWS)
+            .map(|c| {
+                let mut out = Vec::with_capacity(c.len() * 48);
+                for l in c {
+                    row(&mut out, l)?;
+                }
+                Ok(out)
+            })
+            .collect();
+        for part in parts {
+            w.write_all(&part?).map_err(werr(path))?;
         }
     }
-    w.write_all(&out).map_err(werr(path))?;
     Ok(())
+}
+
+/// Rows of labels.csv one task formats (a few MB of text).
+const LABEL_TASK_ROWS: usize = 1 << 16;
+
+/// How a labels file is written: formula neutralisation of text cells (off with
+/// `--raw-csv`) and the precision of its numbers (compact unless `--full-precision`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LabelStyle {
+    /// Write text cells as they are.
+    pub raw_csv: bool,
+    /// Digits of the distance and percentile cells.
+    pub precision: Precision,
+}
+
+/// The format of a labels file (`--labels-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LabelsFormat {
+    /// labels.csv (text; see [`LabelStyle`]).
+    #[default]
+    Csv,
+    /// labels.parquet (typed columns; see [`super::labels_parquet`]).
+    Parquet,
+}
+
+impl LabelsFormat {
+    /// The file extension of this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            LabelsFormat::Csv => "csv",
+            LabelsFormat::Parquet => "parquet",
+        }
+    }
+}
+
+impl std::fmt::Display for LabelsFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.extension())
+    }
+}
+
+impl std::str::FromStr for LabelsFormat {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "csv" => Ok(LabelsFormat::Csv),
+            "parquet" => Ok(LabelsFormat::Parquet),
+            _ => Err(format!("--labels-format takes csv or parquet, not {s:?}")),
+        }
+    }
+}
+
+/// labels.parquet of a segmentation (see [`super::labels_parquet`]); `checksum` is the
+/// model's, stored in the file's metadata.
+pub fn write_labels_parquet(path: &Path, r: &Segmentation, checksum: &str) -> Result<()> {
+    write_file(path, |w| {
+        super::labels_parquet::write_label_parquet(
+            w,
+            path,
+            &r.model,
+            &r.labels(),
+            &|l| r.outlier(l.scored),
+            checksum,
+        )
+    })
 }
 
 /// labels.csv of a segmentation: every input row, dropped customers with empty segment
 /// fields.
-pub fn write_labels(path: &Path, r: &Segmentation, raw: bool) -> Result<()> {
+pub fn write_labels(path: &Path, r: &Segmentation, style: LabelStyle) -> Result<()> {
     write_file(path, |w| {
         write_label_rows(
             w,
@@ -109,7 +197,7 @@ pub fn write_labels(path: &Path, r: &Segmentation, raw: bool) -> Result<()> {
             &r.model,
             &r.labels(),
             &|l| r.outlier(l.scored),
-            raw,
+            style,
         )
     })
 }
@@ -398,7 +486,11 @@ mod tests {
             "-5.3",
             "@x",
         ];
-        for raw in [true, false] {
+        let styles = [Precision::Compact, Precision::Full]
+            .into_iter()
+            .flat_map(|precision| [true, false].map(|raw_csv| LabelStyle { raw_csv, precision }));
+        for style in styles {
+            let raw = style.raw_csv;
             let cell = |c: &str| crate::csvcell::cell(c, raw).into_owned();
             let seg = |i: usize| (i % 3 != 2).then_some((i % 2) as u32);
             let mut packed = crate::table::Ids::default();
@@ -411,7 +503,7 @@ mod tests {
                 &m,
                 &Labels::per_row(&packed, &segs),
                 &|l| Outlier::of(&m, seg(l.row).unwrap() as usize, l.row as f64 / 3.0),
-                raw,
+                style,
             )
             .unwrap();
             let mut slow = Vec::new();
@@ -430,7 +522,8 @@ mod tests {
                     match seg(i) {
                         Some(s) => {
                             let sm = &m.segments[s as usize];
-                            let [d, p, o] = Outlier::of(&m, s as usize, i as f64 / 3.0).cells();
+                            let [d, p, o] = Outlier::of(&m, s as usize, i as f64 / 3.0)
+                                .cells_in(style.precision);
                             csv.write_record([cell(id), sm.id.to_string(), cell(&sm.name), d, p, o])
                         }
                         None => csv.write_record([cell(id).as_str(), "", "", "", "", ""]),

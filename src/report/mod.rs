@@ -2,6 +2,7 @@
 //! executive summary, the model and the dashboard.
 
 pub mod files;
+pub mod labels_parquet;
 pub mod summary;
 pub mod terminal;
 
@@ -20,16 +21,37 @@ pub struct ReportFiles<'a> {
     pub summary: &'a Summary,
     /// Write CSV cells as they are.
     pub raw_csv: bool,
+    /// Digits of the numbers in labels.csv.
+    pub precision: crate::text::Precision,
+    /// labels.csv or labels.parquet.
+    pub labels_format: files::LabelsFormat,
 }
 
 impl Sink for ReportFiles<'_> {
     fn publish(&mut self, seg: &Segmentation) -> Result<()> {
-        write_all(self.out, seg, self.summary, self.raw_csv)
+        let style = files::LabelStyle {
+            raw_csv: self.raw_csv,
+            precision: self.precision,
+        };
+        write_all(self.out, seg, self.summary, style, self.labels_format)
     }
 }
 
-fn write_all(out: &OutputDir, r: &Segmentation, summary: &Summary, raw_csv: bool) -> Result<()> {
-    files::write_labels(&out.file("labels.csv"), r, raw_csv)?;
+fn write_all(
+    out: &OutputDir,
+    r: &Segmentation,
+    summary: &Summary,
+    style: files::LabelStyle,
+    format: files::LabelsFormat,
+) -> Result<()> {
+    let raw_csv = style.raw_csv;
+    let (model_text, checksum) = r.model.to_json()?;
+    match format {
+        files::LabelsFormat::Csv => files::write_labels(&out.file("labels.csv"), r, style)?,
+        files::LabelsFormat::Parquet => {
+            files::write_labels_parquet(&out.file("labels.parquet"), r, &checksum)?
+        }
+    }
     files::write_k_selection(&out.file("k_selection.csv"), &r.model)?;
     files::write_segments_csv(&out.file("segments.csv"), r, raw_csv)?;
     crate::output::write_json(&out.file("segments.json"), &files::segments_json(r))?;
@@ -48,7 +70,6 @@ fn write_all(out: &OutputDir, r: &Segmentation, summary: &Summary, raw_csv: bool
     if let Some(m) = r.changes.as_ref().and_then(|c| c.migration.as_ref()) {
         crate::lifecycle::migration::write_files(out, m, raw_csv)?;
     }
-    let (model_text, _) = r.model.to_json()?;
     let path = out.file("model.json");
     write_file(&path, |w| {
         w.write_all(model_text.as_bytes())

@@ -84,6 +84,10 @@ pub struct RunConfig {
     pub naming_rules: Option<PathBuf>,
     /// Write CSV cells as they are (`--raw-csv`): no formula neutralisation.
     pub raw_csv: bool,
+    /// Digits of the distances and percentiles in labels.csv (`--full-precision`: all).
+    pub precision: crate::text::Precision,
+    /// `--labels-format`: labels.csv or labels.parquet.
+    pub labels_format: crate::report::files::LabelsFormat,
     /// Rows up to which silhouettes are exact; above, a sampled estimate.
     pub silhouette_exact_max: usize,
     /// Sample size of the sampled silhouette.
@@ -151,6 +155,8 @@ impl RunConfig {
             force: false,
             naming_rules: None,
             raw_csv: false,
+            precision: crate::text::Precision::Compact,
+            labels_format: crate::report::files::LabelsFormat::Csv,
             silhouette_exact_max: silhouette::EXACT_MAX_ROWS,
             silhouette_sample: silhouette::SAMPLE_SIZE,
             delimiter: None,

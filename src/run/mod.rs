@@ -168,6 +168,8 @@ pub fn run_files<'a>(
         out,
         summary,
         raw_csv: cfg.raw_csv,
+        precision: cfg.precision,
+        labels_format: cfg.labels_format,
     })];
     if cfg.dashboard {
         sinks.push(Box::new(DashboardFile {

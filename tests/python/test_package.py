@@ -147,11 +147,12 @@ def test_dataframe_source_name_defaults(cardseg_pkg, real_data):
 
 def test_model_predict_equals_cli_predict(cardseg_pkg, run_cardseg, cli_run, real_data, tmp_path):
     out = tmp_path / "pred.csv"
-    run_cardseg("predict", "--quiet", "--model", cli_run / "model.json", "--input", real_data, "--out", out)
+    run_cardseg("predict", "--quiet", "--model", cli_run / "model.json", "--input", real_data, "--out", out,
+                "--full-precision")
     want = read_labels_file(out, "CUST_ID").to_pandas()
     model = cardseg_pkg.Model.load(cli_run / "model.json")
-    # The outlier columns as the CLI wrote them: shortest round-trip text, so parsing it
-    # back gives the exact float64; "" where unknown.
+    # The outlier columns as the CLI wrote them with --full-precision: shortest round-trip
+    # text, so parsing it back gives the exact float64; "" where unknown.
     import pandas as pd
 
     raw = pd.read_csv(out, dtype=str, keep_default_na=False)
