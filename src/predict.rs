@@ -88,8 +88,10 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     if let Some(t) = job.write_labels {
         inputs = inputs.source(&t.url);
     }
-    inputs.check(out)?;
-    check_out_extension(out)?;
+    if !crate::output::is_stdout(out) {
+        inputs.check(out)?;
+        check_out_extension(out)?;
+    }
     crate::output::check_output(out, force, &inputs)?;
     job.source.check()?;
     let writer = job.write_labels.map(LabelWriter::connect).transpose()?;
@@ -116,7 +118,9 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
         let scored_at = crate::writeback::now_rfc3339();
         w.write(&mut LabelRow::all(&scored, model), job.checksum, &scored_at)?;
     }
-    write_file_atomic(out, force, &inputs, |w| {
+    let provenance = crate::output::Provenance::new("predict", Some(job.checksum))
+        .with_rows(table.rows() as u64);
+    write_file_atomic(out, force, &inputs, &provenance, |w| {
         crate::report::files::write_label_rows(
             w,
             out,
