@@ -639,8 +639,8 @@ impl OutputDir {
             ));
         }
         inputs.check(target)?;
-        if let Ok(m) = fs::symlink_metadata(target) {
-            if !m.is_dir() {
+        if let Ok(m) = fs::metadata(target) {
+            if !m.is_dir() && force {
                 return Err(Error::usage(format!(
                     "{} exists and is not a directory; choose another --out",
                     target.display()

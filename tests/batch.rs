@@ -570,3 +570,72 @@ fn every_output_records_the_model_it_came_from() {
     );
     assert_eq!(json("data.csv.meta.json")["rows"], 1500);
 }
+
+#[test]
+fn version_names_the_commit_and_completions_and_man_are_generated() {
+    let o = Command::new(bin()).arg("--version").output().unwrap();
+    let v = String::from_utf8(o.stdout).unwrap();
+    let want = format!("cardseg {} (commit ", env!("CARGO_PKG_VERSION"));
+    assert!(v.starts_with(&want), "{v}");
+    let commit = v
+        .trim_end()
+        .trim_end_matches(')')
+        .rsplit(' ')
+        .next()
+        .unwrap();
+    assert!(
+        commit == "unknown" || (commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{v}"
+    );
+    // Built inside the repository: the commit is HEAD's (or a later one, if HEAD moved
+    // since the build).
+    if let Ok(g) = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+    {
+        if g.status.success() && std::env::var("CARDSEG_TEST_BIN").is_err() {
+            assert_ne!(commit, "unknown", "{v}");
+        }
+    }
+    for (shell, needle) in [
+        ("bash", "_cardseg()"),
+        ("zsh", "#compdef cardseg"),
+        ("fish", "complete -c cardseg"),
+    ] {
+        let o = Command::new(bin())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{shell}");
+        let text = String::from_utf8(o.stdout).unwrap();
+        assert!(
+            text.contains(needle),
+            "{shell}: {}",
+            &text[..text.len().min(200)]
+        );
+        assert!(
+            text.contains("drift") && text.contains("--force"),
+            "{shell}"
+        );
+    }
+    let o = Command::new(bin()).arg("man").output().unwrap();
+    assert!(o.status.success());
+    let page = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        page.contains(".TH cardseg 1"),
+        "{}",
+        &page[..page.len().min(300)]
+    );
+    for sub in ["predict", "drift", "compare", "serve", "completions"] {
+        assert!(
+            page.contains(&format!(".TH cardseg-{sub} 1")),
+            "no page for {sub}"
+        );
+    }
+    let bad = Command::new(bin())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

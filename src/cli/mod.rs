@@ -14,8 +14,16 @@ pub mod serve;
 
 use clap::{Parser, Subcommand};
 
+/// `cardseg --version`: the version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CARDSEG_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(name = "cardseg", version, about = "Credit-card customer segmentation: K-Means segments, names, dashboard and a production model", long_about = None)]
+#[command(name = "cardseg", version = VERSION, about = "Credit-card customer segmentation: K-Means segments, names, dashboard and a production model", long_about = None)]
 pub struct Cli {
     /// No progress bars and no summary table (errors are still printed).
     #[arg(long, global = true)]
