@@ -2,7 +2,7 @@
 # Builds the Debian package from the release binary, installs it with dpkg, runs the
 # installed binary, starts the command of the installed systemd unit (its ExecStart, with
 # the example environment file pointing at a model trained here) and probes /healthz on
-# 127.0.0.1; then stops the server and removes the package. Nothing is left behind.
+# 127.0.0.1; then stops the server and purges the package. Nothing is left behind.
 #   usage: deb-check.sh   (after `cargo build --release`; run as root, or with sudo -n)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,11 +30,11 @@ pid=
 installed=
 cleanup() {
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  if [ -n "$installed" ]; then "${SUDO[@]}" dpkg -r cardseg >/dev/null 2>&1 || true; fi
+  if [ -n "$installed" ]; then "${SUDO[@]}" dpkg --purge cardseg >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
-if dpkg -s cardseg >/dev/null 2>&1; then
+if dpkg-query -W -f='${Status}' cardseg 2>/dev/null | grep -q " installed$"; then
   echo "deb-check: a cardseg package is already installed here; not touching it" >&2
   exit 1
 fi
@@ -53,6 +53,12 @@ unit=/lib/systemd/system/cardseg-serve.service
 [ -f /etc/default/cardseg-serve ] || { echo "deb-check: no /etc/default/cardseg-serve" >&2; exit 1; }
 grep -q '^EnvironmentFile=/etc/default/cardseg-serve$' "$unit"
 grep -q '^DynamicUser=yes$' "$unit"
+# systemd's own check of the installed unit (its options, the binary it runs).
+if command -v systemd-analyze >/dev/null 2>&1; then
+  if ! msg=$(systemd-analyze verify "$unit" 2>&1) || [ -n "$msg" ]; then
+    echo "deb-check: systemd-analyze verify $unit: $msg" >&2; exit 1
+  fi
+fi
 # A model trained here, and the example environment file pointing at it on a free port.
 /usr/bin/cardseg --quiet generate --rows 300 --out "$work/data.csv"
 /usr/bin/cardseg --quiet run --input "$work/data.csv" --out "$work/run" --k 3 --n-init 1 --no-dashboard
@@ -73,6 +79,7 @@ grep -q "listening on http://127.0.0.1:$port" "$work/out" || { echo "deb-check: 
 health=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=10).status)")
 [ "$health" = 200 ] || { echo "deb-check: /healthz answered $health" >&2; exit 1; }
 kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=
-"${SUDO[@]}" dpkg -r cardseg >/dev/null; installed=
-[ ! -e /usr/bin/cardseg ] || { echo "deb-check: dpkg -r left /usr/bin/cardseg" >&2; exit 1; }
+# Removed with its configuration (dpkg -r would keep /etc/default/cardseg-serve).
+"${SUDO[@]}" dpkg --purge cardseg >/dev/null; installed=
+[ ! -e /usr/bin/cardseg ] && [ ! -e /etc/default/cardseg-serve ] || { echo "deb-check: dpkg --purge left files behind" >&2; exit 1; }
 echo "deb-check: package built, installed, started (/healthz 200 on 127.0.0.1:$port), removed in $(( $(date +%s) - start )) s" >&2

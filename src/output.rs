@@ -993,18 +993,16 @@ pub fn record_sidecar(path: &Path, provenance: &Provenance) -> Result<()> {
     };
     let mut text = serde_json::to_vec_pretty(&side).unwrap_or_default();
     text.push(b'\n');
+    use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::Builder::new()
         .prefix(".cardseg-tmp-sidecar-")
+        .permissions(fs::Permissions::from_mode(0o666))
         .tempfile_in(&parent)
         .map_err(|e| Error::io(&side_path, "creating file", e))?;
     let mut f = tmp.as_file();
     f.write_all(&text)
         .and_then(|_| f.sync_all())
         .map_err(werr(&side_path))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644));
-    }
     tmp.persist(&side_path)
         .map_err(|e| Error::io(&side_path, "writing", e.error))?;
     Ok(())
