@@ -53,7 +53,8 @@ fn main() {
         cardseg::predict::score_table_with_distances(&model, &table).unwrap_or_else(|e| fail(e));
     let score = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    cardseg::output::write_file_atomic(&out, true, &inputs, |w| {
+    let provenance = cardseg::output::Provenance::new("predict", None);
+    cardseg::output::write_file_atomic(&out, true, &inputs, &provenance, |w| {
         cardseg::report::files::write_label_rows(
             w,
             &out,

@@ -12,6 +12,9 @@ export CARDSEG_REQUIRE_REFERENCE=1
 # for quick local runs).
 export CARDSEG_CRASH_ROWS="${CARDSEG_CRASH_ROWS:-1000000}"
 cargo test --release --all-targets 2>&1
+# The Debian package (issue 30): built from the release binary cargo test just built,
+# installed, its service started and probed, removed again.
+bash scripts/deb-check.sh 2>&1
 # The Python package (python/, issue 19): its wheel is built into target/wheels (the
 # workspace's target/, so only the bindings crate and what its feature set changes are
 # compiled on top of cargo test's build) and installed into .venv before pytest.

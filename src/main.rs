@@ -61,19 +61,33 @@ fn main() {
 
 fn run(args: cli::Cli) -> anyhow::Result<()> {
     use cli::Command::*;
-    let quiet = args.quiet;
+    let report = cli::Report {
+        quiet: args.quiet,
+        json: args.json,
+    };
     match args.command {
-        Demo(a) => cli::demo::exec(a, quiet)?,
-        Run(a) => cli::run::exec(a, quiet)?,
-        Inspect(a) => cli::inspect::exec(a)?,
-        Predict(a) => cli::predict::exec(a, quiet)?,
-        Generate(a) => cli::generate::exec(a)?,
-        Dashboard(a) => cli::dashboard::exec(a, quiet)?,
-        Serve(a) => cli::serve::exec(a)?,
-        Export(a) => cli::export::exec(a, quiet)?,
-        Compare(a) => cli::compare::exec(a, quiet)?,
+        Demo(a) => cli::demo::exec(a, report)?,
+        Run(a) => cli::run::exec(a, report)?,
+        Inspect(a) => cli::inspect::exec(a, report)?,
+        Predict(a) => cli::predict::exec(a, report)?,
+        Generate(a) => cli::generate::exec(a, report)?,
+        Dashboard(a) => cli::dashboard::exec(a, report)?,
+        Serve(a) => {
+            if report.json {
+                // A service has no single result: its readiness line and logs are its output.
+                return Err(cardseg::Error::usage(
+                    "--json: serve runs until stopped and has no single result; it prints where it listens, then logs on standard error",
+                )
+                .into());
+            }
+            cli::serve::exec(a)?
+        }
+        Export(a) => cli::export::exec(a, report)?,
+        Compare(a) => cli::compare::exec(a, report)?,
+        Completions(a) => cli::release::completions(a)?,
+        Man(a) => cli::release::man(a)?,
         Drift(a) => {
-            if cli::drift::exec(a, quiet)? {
+            if cli::drift::exec(a, report)? {
                 std::process::exit(cardseg::lifecycle::drift::EXIT_FAIL_ABOVE)
             }
         }

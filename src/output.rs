@@ -76,8 +76,261 @@ fn sweep_stale(parent: &Path, name: &str) {
     }
 }
 
-/// Refuses an existing output unless `force`; empty directories may be reused.
+/// The standard output, for `--out -`: a single-file output written there instead of a
+/// file (nothing named `-` is ever created).
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// This build's version, as outputs record it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The file inside an output directory that says cardseg wrote it (the command, version
+/// and model): what lets `--force` replace that directory later, and nothing else.
+pub const DIR_MARKER: &str = ".cardseg-output.json";
+
+/// Appended to a single-file output's name for its sidecar (`labels.csv.meta.json`):
+/// who wrote the file, from which model, and the file's SHA-256, which is how `--force`
+/// recognises the file as cardseg's own.
+pub const SIDECAR_SUFFIX: &str = ".meta.json";
+
+/// The `format` member of markers and sidecars.
+const MARK_FORMAT: &str = "cardseg-output";
+
+/// Who wrote an output and from which model: every output records it (a directory's
+/// marker, a file's sidecar, a field of JSON outputs, a header line of SQL, Parquet
+/// key-value metadata).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Provenance {
+    /// The command, e.g. "cardseg predict".
+    pub created_by: String,
+    /// The cardseg version that wrote it.
+    pub cardseg_version: String,
+    /// The checksum of the model the output came from (none for generated data).
+    pub model_checksum: Option<String>,
+    /// Customers (rows) in the output, when it has rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
+impl Provenance {
+    /// `command` is the subcommand ("predict"); `model_checksum` the model's, if any.
+    pub fn new(command: &str, model_checksum: Option<&str>) -> Self {
+        Provenance {
+            created_by: format!("cardseg {command}"),
+            cardseg_version: VERSION.to_string(),
+            model_checksum: model_checksum.map(str::to_string),
+            rows: None,
+        }
+    }
+
+    /// The same record with a row count.
+    pub fn with_rows(mut self, rows: u64) -> Self {
+        self.rows = Some(rows);
+        self
+    }
+}
+
+/// Parquet key-value metadata recording `p` (keys `cardseg.created_by`,
+/// `cardseg.version`, `cardseg.model_checksum`, `cardseg.rows`), for writers of Parquet
+/// outputs to put in the file's footer.
+pub fn parquet_metadata(p: &Provenance) -> Vec<(String, String)> {
+    let mut kv = vec![
+        ("cardseg.created_by".to_string(), p.created_by.clone()),
+        ("cardseg.version".to_string(), p.cardseg_version.clone()),
+    ];
+    if let Some(c) = &p.model_checksum {
+        kv.push(("cardseg.model_checksum".to_string(), c.clone()));
+    }
+    if let Some(r) = p.rows {
+        kv.push(("cardseg.rows".to_string(), r.to_string()));
+    }
+    kv
+}
+
+/// A directory's marker file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DirMark {
+    format: String,
+    #[serde(flatten)]
+    provenance: Provenance,
+}
+
+/// A single file's sidecar: its provenance and content hash. `previous_sha256` is the
+/// file it replaced: the sidecar is renamed into place before the file, so a crash
+/// between the two renames leaves a file the sidecar still vouches for.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Sidecar {
+    format: String,
+    file: String,
+    #[serde(flatten)]
+    provenance: Provenance,
+    bytes: u64,
+    sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_sha256: Option<String>,
+}
+
+/// Where the sidecar of single-file output `path` is.
+pub fn sidecar_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(SIDECAR_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// Reads a small JSON file cardseg wrote (markers, sidecars, model.json headers), at most
+/// a few megabytes.
+fn read_small_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    let m = fs::symlink_metadata(path).ok()?;
+    if !m.is_file() || m.len() > 64 << 20 {
+        return None;
+    }
+    serde_json::from_slice(&fs::read(path).ok()?).ok()
+}
+
+fn read_sidecar(path: &Path) -> Option<Sidecar> {
+    read_small_json::<Sidecar>(path).filter(|s| s.format == MARK_FORMAT)
+}
+
+fn hex(digest: &[u8]) -> String {
+    let mut s = String::with_capacity(7 + 2 * digest.len());
+    s.push_str("sha256:");
+    for b in digest {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// SHA-256 of a file's content (None when it cannot be read).
+fn file_sha256(path: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let mut f = fs::File::open(path).ok()?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Some(hex(&h.finalize()))
+}
+
+/// The content hash of `path` if cardseg wrote it: its sidecar names it and holds its
+/// SHA-256 (or the one it replaced). A file without a sidecar, or changed since, is
+/// someone else's.
+fn owned_file(path: &Path) -> Option<String> {
+    let (_, name) = split(path).ok()?;
+    let side = read_sidecar(&sidecar_path(path))?;
+    if side.file != name {
+        return None;
+    }
+    let sum = file_sha256(path)?;
+    (sum == side.sha256 || side.previous_sha256.as_deref() == Some(sum.as_str())).then_some(sum)
+}
+
+/// The checksum of the model a labels file came from: its sidecar's (a predict output),
+/// else the `checksum` of the model.json beside it (a run's directory).
+pub fn model_checksum_of(labels: &Path) -> Option<String> {
+    if let Some(c) = read_sidecar(&sidecar_path(labels)).and_then(|s| s.provenance.model_checksum) {
+        return Some(c);
+    }
+    #[derive(serde::Deserialize)]
+    struct ModelHead {
+        format: String,
+        checksum: String,
+    }
+    let dir = match labels.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    read_small_json::<ModelHead>(&dir.join("model.json"))
+        .filter(|m| m.format == "cardseg-model")
+        .map(|m| m.checksum)
+}
+
+/// Whether a directory holds a cardseg result: its marker, or the model.json of a run
+/// (checked by content: a cardseg model file, not just any file of that name).
+fn owned_dir(dir: &Path) -> bool {
+    if read_small_json::<DirMark>(&dir.join(DIR_MARKER)).is_some_and(|m| m.format == MARK_FORMAT) {
+        return true;
+    }
+    #[derive(serde::Deserialize)]
+    struct ModelHead {
+        format: String,
+    }
+    read_small_json::<ModelHead>(&dir.join("model.json"))
+        .is_some_and(|m| m.format == "cardseg-model")
+}
+
+/// A `Write` that hashes what goes through it.
+struct Hashing<W> {
+    inner: W,
+    hash: sha2::Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Standard output for `--out -`: a closed pipe (`| head`) ends the output quietly.
+struct PipeSafe<W> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> Write for PipeSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        match self.inner.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(buf.len())
+            }
+            other => other,
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.inner.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// Writes a single-file output to standard output (`--out -`).
+fn write_stdout(write: impl FnOnce(&mut (dyn Write + Send)) -> Result<()>) -> Result<()> {
+    let name = Path::new("standard output");
+    let pipe = PipeSafe {
+        inner: std::io::stdout(),
+        closed: false,
+    };
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, pipe);
+    write(&mut w)?;
+    w.flush().map_err(werr(name))
+}
+
+/// Refuses an existing output unless `force`; empty directories may be reused. With
+/// `force`, only an output cardseg wrote is replaced: a directory holding a cardseg
+/// marker (or a run's model.json), or a file its sidecar vouches for (same name, same
+/// SHA-256). Anything else is someone's data, which `--force` never replaces.
 pub fn check_target(path: &Path, force: bool) -> Result<()> {
+    if is_stdout(path) {
+        return Ok(());
+    }
     match fs::symlink_metadata(path) {
         Err(_) => Ok(()),
         Ok(m) if m.file_type().is_symlink() && fs::metadata(path).is_err() => {
@@ -94,19 +347,42 @@ pub fn check_target(path: &Path, force: bool) -> Result<()> {
                 .map_err(|e| Error::io(path, "reading", e))?
                 .next()
                 .is_none();
-            if empty || force {
+            if empty {
                 Ok(())
-            } else {
+            } else if !force {
                 Err(Error::OutputExists {
                     path: path.display().to_string(),
                 })
+            } else if owned_dir(path) {
+                Ok(())
+            } else {
+                Err(not_owned_dir(path))
             }
         }
-        Ok(_) if force => Ok(()),
-        Ok(_) => Err(Error::OutputExists {
+        Ok(_) if !force => Err(Error::OutputExists {
             path: path.display().to_string(),
         }),
+        Ok(_) if owned_file(path).is_some() => Ok(()),
+        Ok(_) => Err(not_owned_file(path)),
     }
+}
+
+fn not_owned_dir(path: &Path) -> Error {
+    Error::usage(format!(
+        "{} is not a cardseg output directory (it has no {DIR_MARKER} or model.json written by cardseg), so --force will not replace it; choose another --out",
+        path.display()
+    ))
+}
+
+fn not_owned_file(path: &Path) -> Error {
+    Error::usage(format!(
+        "{} was not written by cardseg (no {} records it, or the file changed since), so --force will not replace it; remove it yourself or choose another --out",
+        path.display(),
+        sidecar_path(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ))
 }
 
 /// A path's identity (device, inode, change time): what the commit re-checks. The change
@@ -260,6 +536,9 @@ fn resolve(p: &Path) -> Option<PathBuf> {
 /// inside one of `inputs`, and an existing one unless `force`: what every command checks
 /// before any work.
 pub fn check_output(out: &Path, force: bool, inputs: &Inputs) -> Result<()> {
+    if is_stdout(out) {
+        return Ok(());
+    }
     inputs.check(out)?;
     check_target(out, force)
 }
@@ -317,13 +596,13 @@ fn create_parent(parent: &Path) -> Result<CreatedDirs> {
     Ok(created)
 }
 
-/// A directory `--force` may replace: empty, or an earlier cardseg result (it holds a
-/// model.json). Anything else is someone's data, which --force never deletes.
+/// A directory `--force` may replace: empty, or an earlier cardseg result (its marker,
+/// or a run's model.json). Anything else is someone's data, which --force never deletes.
 fn replaceable(dir: &Path) -> bool {
     let empty = fs::read_dir(dir)
         .map(|mut d| d.next().is_none())
         .unwrap_or(false);
-    empty || dir.join("model.json").is_file()
+    empty || owned_dir(dir)
 }
 
 /// An output directory under construction.
@@ -354,21 +633,21 @@ impl OutputDir {
                 )));
             }
         }
-        check_output(target, force, inputs)?;
-        if let Ok(m) = fs::symlink_metadata(target) {
-            if !m.is_dir() {
+        if is_stdout(target) {
+            return Err(Error::usage(
+                "this command writes a directory of files, so --out - (standard output) cannot hold it; give a directory",
+            ));
+        }
+        inputs.check(target)?;
+        if let Ok(m) = fs::metadata(target) {
+            if !m.is_dir() && force {
                 return Err(Error::usage(format!(
                     "{} exists and is not a directory; choose another --out",
                     target.display()
                 )));
             }
-            if !replaceable(target) {
-                return Err(Error::usage(format!(
-                    "{} is not a cardseg output directory (it has no model.json), so --force will not replace it; choose another --out",
-                    target.display()
-                )));
-            }
         }
+        check_output(target, force, inputs)?;
         let checked = identity(target);
         let created = create_parent(&parent)?;
         sweep_stale(&parent, &name);
@@ -383,6 +662,18 @@ impl OutputDir {
             checked,
             inputs: inputs.clone(),
         })
+    }
+
+    /// Writes the directory's marker ([`DIR_MARKER`]): it records who wrote the result
+    /// and from which model, and lets a later `--force` of the same kind replace it.
+    pub fn mark(&self, provenance: &Provenance) -> Result<()> {
+        write_json(
+            &self.file(DIR_MARKER),
+            &DirMark {
+                format: MARK_FORMAT.to_string(),
+                provenance: provenance.clone(),
+            },
+        )
     }
 
     /// Where files are written until [`commit`](Self::commit).
@@ -546,55 +837,120 @@ fn renameat2(a: &Path, b: &Path, flags: libc::c_uint) -> std::io::Result<()> {
     }
 }
 
-/// Writes one file atomically: a temporary sibling, fsynced, then a rename (a no-replace
-/// one without `force`, so a file that appeared meanwhile is never replaced) and an fsync
-/// of the directory. With `force`, the file replaced must still be the one checked at the
-/// start (or absent). `inputs` are checked before the work and again before the rename.
-/// The file gets the permissions the user's umask allows (0666 minus
-/// umask), like any file they create.
+/// Writes one single-file output atomically, with its sidecar ([`SIDECAR_SUFFIX`]):
+/// a temporary sibling, fsynced, then a rename (a no-replace one without `force`, so a
+/// file that appeared meanwhile is never replaced) and an fsync of the directory. With
+/// `force`, the file replaced must be cardseg's own (its sidecar vouches for it) and still
+/// the one checked at the start. `inputs` are checked before the work and again before
+/// the rename. The sidecar goes into place first and names the replaced file's hash too,
+/// so the pair stays consistent whatever moment a crash hits. `--out -` ([`is_stdout`])
+/// writes to standard output instead, with no sidecar. The file gets the permissions the
+/// user's umask allows (0666 minus umask), like any file they create.
 pub fn write_file_atomic(
     path: &Path,
     force: bool,
     inputs: &Inputs,
-    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+    provenance: &Provenance,
+    write: impl FnOnce(&mut (dyn Write + Send)) -> Result<()>,
 ) -> Result<()> {
+    if is_stdout(path) {
+        return write_stdout(write);
+    }
     let (parent, name) = split(path)?;
-    check_output(path, force, inputs)?;
-    let checked = identity(path);
     if path.is_dir() {
         return Err(Error::usage(format!(
             "{} is a directory; give a file name for --out",
             path.display()
         )));
     }
+    check_output(path, force, inputs)?;
+    let checked = identity(path);
+    let replaced = checked.and_then(|_| owned_file(path));
+    let side_path = sidecar_path(path);
+    let (_, side_name) = split(&side_path)?;
+    let side_checked = identity(&side_path);
+    if side_checked.is_some() && read_sidecar(&side_path).is_none() {
+        return Err(Error::usage(format!(
+            "{} exists and is not a cardseg sidecar, so it will not be replaced; remove it yourself or choose another --out",
+            side_path.display()
+        )));
+    }
     let mut created = create_parent(&parent)?;
     sweep_stale(&parent, &name);
+    sweep_stale(&parent, &side_name);
     use std::os::unix::fs::PermissionsExt;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}{TMP_TAG}{}-", std::process::id()))
-        .permissions(fs::Permissions::from_mode(0o666))
-        .tempfile_in(&parent)
-        .map_err(|e| Error::io(path, "creating file", e))?;
-    {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+    let temp = |name: &str| {
+        tempfile::Builder::new()
+            .prefix(&format!(".{name}{TMP_TAG}{}-", std::process::id()))
+            .permissions(fs::Permissions::from_mode(0o666))
+            .tempfile_in(&parent)
+            .map_err(|e| Error::io(path, "creating file", e))
+    };
+    let tmp = temp(&name)?;
+    let (sha256, bytes) = {
+        let mut w = Hashing {
+            inner: std::io::BufWriter::with_capacity(1 << 20, tmp.as_file()),
+            hash: <sha2::Sha256 as sha2::Digest>::new(),
+            bytes: 0,
+        };
         write(&mut w)?;
-        w.flush().map_err(|e| Error::io(path, "writing", e))?;
-    }
+        w.flush().map_err(werr(path))?;
+        (hex(&sha2::Digest::finalize(w.hash)), w.bytes)
+    };
     tmp.as_file()
         .sync_all()
         .map_err(|e| Error::io(path, "writing", e))?;
-    let changed = || {
+    let side_tmp = temp(&side_name)?;
+    {
+        let side = Sidecar {
+            format: MARK_FORMAT.to_string(),
+            file: name.clone(),
+            provenance: provenance.clone(),
+            bytes,
+            sha256,
+            previous_sha256: replaced,
+        };
+        let mut text = serde_json::to_vec_pretty(&side).unwrap_or_default();
+        text.push(b'\n');
+        let mut f = side_tmp.as_file();
+        f.write_all(&text)
+            .and_then(|_| f.sync_all())
+            .map_err(werr(&side_path))?;
+    }
+    let changed = |p: &Path| {
         Error::usage(format!(
             "{} was created or changed by someone else while this command ran; nothing was replaced; run again",
-            path.display()
+            p.display()
         ))
     };
     inputs.check(path)?;
+    if identity(path) != checked || (checked.is_some() && owned_file(path).is_none()) {
+        return Err(changed(path));
+    }
+    match side_checked {
+        None => {
+            side_tmp.persist_noclobber(&side_path).map_err(|e| {
+                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                    changed(&side_path)
+                } else {
+                    Error::io(&side_path, "writing", e.error)
+                }
+            })?;
+        }
+        Some(id) => {
+            if identity(&side_path) != Some(id) {
+                return Err(changed(&side_path));
+            }
+            side_tmp
+                .persist(&side_path)
+                .map_err(|e| Error::io(&side_path, "writing", e.error))?;
+        }
+    }
     match checked {
         None => {
             tmp.persist_noclobber(path).map_err(|e| {
                 if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                    changed()
+                    changed(path)
                 } else {
                     Error::io(path, "writing", e.error)
                 }
@@ -602,7 +958,7 @@ pub fn write_file_atomic(
         }
         Some(id) => {
             if identity(path) != Some(id) {
-                return Err(changed());
+                return Err(changed(path));
             }
             tmp.persist(path)
                 .map_err(|e| Error::io(path, "writing", e.error))?;
@@ -610,6 +966,45 @@ pub fn write_file_atomic(
     }
     let _ = sync_path(&parent);
     created.keep();
+    Ok(())
+}
+
+/// Records a sidecar for a single-file output another writer has just put in place (the
+/// Parquet writer): hashes the file and writes `FILE.meta.json` atomically.
+pub fn record_sidecar(path: &Path, provenance: &Provenance) -> Result<()> {
+    let (parent, name) = split(path)?;
+    let side_path = sidecar_path(path);
+    let sha256 = file_sha256(path)
+        .ok_or_else(|| Error::io(path, "reading", std::io::Error::other("cannot read back")))?;
+    let bytes = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if fs::symlink_metadata(&side_path).is_ok() && read_sidecar(&side_path).is_none() {
+        return Err(Error::usage(format!(
+            "{} exists and is not a cardseg sidecar, so it will not be replaced; remove it yourself",
+            side_path.display()
+        )));
+    }
+    let side = Sidecar {
+        format: MARK_FORMAT.to_string(),
+        file: name,
+        provenance: provenance.clone(),
+        bytes,
+        sha256,
+        previous_sha256: None,
+    };
+    let mut text = serde_json::to_vec_pretty(&side).unwrap_or_default();
+    text.push(b'\n');
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::Builder::new()
+        .prefix(".cardseg-tmp-sidecar-")
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(&parent)
+        .map_err(|e| Error::io(&side_path, "creating file", e))?;
+    let mut f = tmp.as_file();
+    f.write_all(&text)
+        .and_then(|_| f.sync_all())
+        .map_err(werr(&side_path))?;
+    tmp.persist(&side_path)
+        .map_err(|e| Error::io(&side_path, "writing", e.error))?;
     Ok(())
 }
 
@@ -651,7 +1046,7 @@ mod tests {
         let target = dir.path().join("out");
         let o = OutputDir::create(&target, false, &Inputs::none()).unwrap();
         fs::write(o.file("a.txt"), "one").unwrap();
-        fs::write(o.file("model.json"), "{}").unwrap();
+        o.mark(&Provenance::new("test", None)).unwrap();
         o.commit().unwrap();
         assert!(OutputDir::create(&target, false, &Inputs::none()).is_err());
         let o = OutputDir::create(&target, true, &Inputs::none()).unwrap();
@@ -675,7 +1070,20 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("not a cardseg output directory"), "{e}");
+        // A file of the marker's name is not enough: its content must be cardseg's.
         fs::write(target.join("model.json"), "{}").unwrap();
+        fs::write(target.join(DIR_MARKER), "{}").unwrap();
+        assert!(OutputDir::create(&target, true, &Inputs::none()).is_err());
+        fs::write(
+            target.join("model.json"),
+            r#"{"format": "cardseg-model", "format_version": 9}"#,
+        )
+        .unwrap();
+        assert!(OutputDir::create(&target, true, &Inputs::none()).is_ok());
+        fs::remove_file(target.join("model.json")).unwrap();
+        let o = OutputDir::create(&dir.path().join("m"), false, &Inputs::none()).unwrap();
+        o.mark(&Provenance::new("drift", Some("sha256:x"))).unwrap();
+        fs::copy(o.file(DIR_MARKER), target.join(DIR_MARKER)).unwrap();
         assert!(OutputDir::create(&target, true, &Inputs::none()).is_ok());
     }
 
@@ -751,8 +1159,11 @@ mod tests {
     fn a_replaced_target_must_be_the_one_checked() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out");
-        fs::create_dir(&target).unwrap();
-        fs::write(target.join("model.json"), "old").unwrap();
+        {
+            let o = OutputDir::create(&target, false, &Inputs::none()).unwrap();
+            o.mark(&Provenance::new("test", None)).unwrap();
+            o.commit().unwrap();
+        }
         let o = OutputDir::create(&target, true, &Inputs::none()).unwrap();
         // Someone swaps in another directory with their data.
         fs::rename(&target, dir.path().join("moved")).unwrap();
@@ -766,7 +1177,8 @@ mod tests {
     fn a_file_created_while_writing_is_never_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("labels.csv");
-        let e = write_file_atomic(&path, false, &Inputs::none(), |w| {
+        let p = Provenance::new("test", Some("sha256:m"));
+        let e = write_file_atomic(&path, false, &Inputs::none(), &p, |w| {
             fs::write(&path, "theirs").unwrap();
             w.write_all(b"ours").map_err(werr(&path))
         })
@@ -775,20 +1187,62 @@ mod tests {
         .to_string();
         assert!(e.contains("nothing was replaced"), "{e}");
         assert_eq!(fs::read_to_string(&path).unwrap(), "theirs");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-        // With --force, the file replaced must be the one checked.
-        let e = write_file_atomic(&path, true, &Inputs::none(), |w| {
-            fs::remove_file(&path).unwrap();
-            fs::write(&path, "theirs again").unwrap();
+        // A file cardseg did not write is refused even with --force.
+        let e = write_file_atomic(&path, true, &Inputs::none(), &p, |w| {
             w.write_all(b"ours").map_err(werr(&path))
-        });
-        assert!(e.is_err());
-        assert_eq!(fs::read_to_string(&path).unwrap(), "theirs again");
-        write_file_atomic(&path, true, &Inputs::none(), |w| {
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("was not written by cardseg"), "{e}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "theirs");
+        let names = |d: &Path| {
+            let mut v: Vec<String> = fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(dir.path()), ["labels.csv"]);
+        fs::remove_file(&path).unwrap();
+        write_file_atomic(&path, false, &Inputs::none(), &p, |w| {
             w.write_all(b"ours").map_err(werr(&path))
         })
         .unwrap();
-        assert_eq!(fs::read_to_string(&path).unwrap(), "ours");
+        assert_eq!(names(dir.path()), ["labels.csv", "labels.csv.meta.json"]);
+        // With --force, the file replaced must be the one checked.
+        let e = write_file_atomic(&path, true, &Inputs::none(), &p, |w| {
+            fs::remove_file(&path).unwrap();
+            fs::write(&path, "theirs again").unwrap();
+            w.write_all(b"ours 2").map_err(werr(&path))
+        });
+        assert!(e.is_err());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "theirs again");
+        fs::write(&path, "ours").unwrap();
+        // Its own earlier output is replaced, and the sidecar follows the new content.
+        write_file_atomic(&path, true, &Inputs::none(), &p, |w| {
+            w.write_all(b"ours 3").map_err(werr(&path))
+        })
+        .unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "ours 3");
+        write_file_atomic(&path, true, &Inputs::none(), &p, |w| {
+            w.write_all(b"ours 4").map_err(werr(&path))
+        })
+        .unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "ours 4");
+        let side: serde_json::Value =
+            serde_json::from_slice(&fs::read(sidecar_path(&path)).unwrap()).unwrap();
+        assert_eq!(side["model_checksum"], "sha256:m");
+        assert_eq!(side["created_by"], "cardseg test");
+        assert_eq!(side["bytes"], 6);
+        // An edited file is no longer cardseg's.
+        fs::write(&path, "edited").unwrap();
+        assert!(write_file_atomic(&path, true, &Inputs::none(), &p, |w| {
+            w.write_all(b"x").map_err(werr(&path))
+        })
+        .is_err());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "edited");
     }
 
     #[test]

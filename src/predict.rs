@@ -103,8 +103,10 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     if let Some(t) = job.write_labels {
         inputs = inputs.source(&t.url);
     }
-    inputs.check(out)?;
-    check_out_extension(out, job.format)?;
+    if !crate::output::is_stdout(out) {
+        inputs.check(out)?;
+        check_out_extension(out, job.format)?;
+    }
     crate::output::check_output(out, force, &inputs)?;
     job.source.check()?;
     let writer = job.write_labels.map(LabelWriter::connect).transpose()?;
@@ -138,7 +140,9 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
             distances[l.row].0,
         )
     };
-    write_file_atomic(out, force, &inputs, |w| match job.format {
+    let provenance = crate::output::Provenance::new("predict", Some(job.checksum))
+        .with_rows(table.rows() as u64);
+    write_file_atomic(out, force, &inputs, &provenance, |w| match job.format {
         LabelsFormat::Csv => crate::report::files::write_label_rows(
             w,
             out,

@@ -39,6 +39,8 @@ pub struct RebuildReport {
     pub customers_labelled: u64,
     /// Size of the written page.
     pub bytes: u64,
+    /// The checksum of the model the page shows.
+    pub model_checksum: String,
 }
 
 /// Reads the labels file: one entry per input row, `Some(segment index)` or `None` for
@@ -266,7 +268,9 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
     };
     let summary = Summary::build(&r);
     let mut bytes = 0u64;
-    crate::output::write_file_atomic(&req.out, req.force, &inputs, |w| {
+    let provenance =
+        crate::output::Provenance::new("dashboard", Some(&r.checksum)).with_rows(kept as u64);
+    crate::output::write_file_atomic(&req.out, req.force, &inputs, &provenance, |w| {
         let mut counted = Counting { inner: w, n: 0 };
         crate::dashboard::render(&mut counted, &r, &summary, &req.out)?;
         bytes = counted.n;
@@ -276,6 +280,7 @@ pub fn rebuild(req: &RebuildRequest) -> Result<RebuildReport> {
         customers_read: rows as u64,
         customers_labelled: kept as u64,
         bytes,
+        model_checksum: r.checksum.clone(),
     })
 }
 

@@ -391,11 +391,28 @@ fn rebuild_refuses_labels_that_do_not_belong() {
     let e = refused(&labels, &input, false);
     assert!(e.contains("already exists"), "{e}");
     assert_eq!(std::fs::read_to_string(&page).unwrap(), "keep me");
+    // --force replaces only a page cardseg wrote: someone's file is refused.
+    let e = refused(&labels, &input, true);
+    assert!(e.contains("--force will not replace it"), "{e}");
+    assert_eq!(std::fs::read_to_string(&page).unwrap(), "keep me");
+    std::fs::remove_file(&page).unwrap();
+    run_ok(&[
+        "dashboard",
+        "--model",
+        s(&model),
+        "--labels",
+        s(&labels),
+        "--input",
+        s(&input),
+        "--out",
+        s(&page),
+    ]);
+    let own = std::fs::read(&page).unwrap();
     let e = refused(&short, &input, true);
     assert!(e.contains("label rows"), "{e}");
     assert_eq!(
-        std::fs::read_to_string(&page).unwrap(),
-        "keep me",
+        std::fs::read(&page).unwrap(),
+        own,
         "a failed rebuild keeps the old page"
     );
     run_ok(&[

@@ -701,7 +701,7 @@ fn unsound_models_are_refused_and_nothing_is_written() {
     std::fs::write(&out, "keep").unwrap();
     assert_clean_error(&export(&good, "sql"), "already exists");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep");
-    let o = run(&[
+    let forced = [
         "export",
         "--quiet",
         "--model",
@@ -711,7 +711,13 @@ fn unsound_models_are_refused_and_nothing_is_written() {
         "--out",
         s(&out),
         "--force",
-    ]);
+    ];
+    // --force replaces only cardseg's own earlier export, never someone's file.
+    assert_clean_error(&run(&forced), "--force will not replace it");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep");
+    std::fs::remove_file(&out).unwrap();
+    assert!(export(&good, "sql").status.success());
+    let o = run(&forced);
     assert!(o.status.success());
     assert!(std::fs::read_to_string(&out)
         .unwrap()

@@ -120,6 +120,11 @@ pub fn compare(
                 let dir =
                     cardseg::output::OutputDir::create(o, force, &cardseg::output::Inputs::none())
                         .map_err(err)?;
+                dir.mark(&cardseg::output::Provenance::new(
+                    "compare",
+                    m.model_checksum_after.as_deref(),
+                ))
+                .map_err(err)?;
                 migration::write_files(&dir, &m, false).map_err(err)?;
                 dir.commit().map_err(err)?;
             }
@@ -203,6 +208,10 @@ pub fn drift(
             let report = drift_report::check(core, checksum, &table, fail_above, &thresholds)?;
             let md = drift_report::markdown(&report);
             if let Some(dir) = dir {
+                dir.mark(
+                    &cardseg::output::Provenance::new("drift", Some(checksum))
+                        .with_rows(report.rows),
+                )?;
                 let path = dir.file("drift.md");
                 cardseg::output::write_file(&path, |w| {
                     w.write_all(md.as_bytes())

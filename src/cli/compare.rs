@@ -18,15 +18,18 @@ pub struct Args {
 }
 
 /// `cardseg compare`: writes the migration table; `quiet` drops the printed summary.
-pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
+pub fn exec(args: Args, out: super::Report) -> cardseg::Result<()> {
     let m =
         cardseg::lifecycle::migration::compare(&args.before, &args.after, &args.out, args.force)?;
-    if !quiet {
-        super::print(&format!(
-            "{}\nmigration.csv and migration.json in {}\n",
-            cardseg::lifecycle::migration::describe(&m),
-            args.out.display()
-        ))?;
-    }
-    Ok(())
+    out.done(
+        || {
+            format!(
+                "{}\nmigration.csv and migration.json in {}\n",
+                cardseg::lifecycle::migration::describe(&m),
+                args.out.display()
+            )
+        },
+        || &m,
+        false,
+    )
 }

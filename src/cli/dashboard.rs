@@ -13,7 +13,8 @@ pub struct Args {
     /// The customer data the labels belong to (CSV, plain or .gz).
     #[arg(long)]
     pub input: String,
-    /// The page to write (refused if it exists, unless --force).
+    /// The page to write (refused if it exists, unless --force); - writes to standard
+    /// output.
     #[arg(long)]
     pub out: PathBuf,
     /// Replace an existing page (atomically: the old one stays until the new one is whole).
@@ -25,7 +26,8 @@ pub struct Args {
 }
 
 /// `cardseg dashboard`: rebuilds the page from a finished run without re-clustering.
-pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
+pub fn exec(args: Args, out: super::Report) -> cardseg::Result<()> {
+    out.check_out(&args.out)?;
     let report = cardseg::rebuild::rebuild(&RebuildRequest {
         model: args.model,
         labels: args.labels,
@@ -34,7 +36,7 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
         force: args.force,
         delimiter: args.delimiter,
     })?;
-    if !quiet {
+    let text = || {
         let mut text = format!(
             "Wrote {} ({:.1} MB) for {} customers",
             args.out.display(),
@@ -48,7 +50,17 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
             ));
         }
         text.push_str("; open it in a browser.\n");
-        super::print(&text)?;
-    }
-    Ok(())
+        text
+    };
+    let json = || {
+        serde_json::json!({
+            "command": "dashboard",
+            "out": args.out.display().to_string(),
+            "model_checksum": report.model_checksum,
+            "bytes": report.bytes,
+            "customers_read": report.customers_read,
+            "customers_labelled": report.customers_labelled,
+        })
+    };
+    out.done(text, json, cardseg::output::is_stdout(&args.out))
 }

@@ -19,7 +19,7 @@ const MARKER: &str = ".cardseg-demo";
 
 /// `cardseg demo`: generates customers in memory and runs the pipeline on them; the
 /// generated CSV is saved with the outputs so `predict` can be tried on it.
-pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
+pub fn exec(args: Args, report: super::Report) -> cardseg::Result<()> {
     if args.rows < 20 || args.rows > 5_000_000 {
         return Err(cardseg::Error::usage(
             "--rows for the demo must be between 20 and 5,000,000",
@@ -39,8 +39,8 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
     let table = read_bytes(&csv, &source, &cfg.read_spec())?;
     cfg.extra_files = vec![("demo_input.csv".into(), csv), (MARKER.into(), Vec::new())];
     let r = cardseg::run::run_in_memory(&cfg, table)?;
-    super::run::print_result(&r, quiet, args.common.timings)?;
-    if !quiet {
+    super::run::print_result(&r, report, "demo", args.common.timings)?;
+    if !report.quiet && !report.json {
         super::print(&format!(
             "The generated customers are in {0}/demo_input.csv; score them again with:\n  cardseg predict --model {0}/model.json --input {0}/demo_input.csv --out scored.csv\n",
             args.out.display()

@@ -25,16 +25,13 @@ pub struct Args {
     /// Alert gates (defaults in the README, "Drift").
     #[command(flatten)]
     pub gates: Gates,
-    /// Print the report as JSON instead of Markdown.
-    #[arg(long)]
-    pub json: bool,
     /// Field delimiter (default: sniffed).
     #[arg(long, value_parser = super::delimiter)]
     pub delimiter: Option<u8>,
 }
 
 /// Returns whether `--fail-above` was crossed (the binary then exits with status 3).
-pub fn exec(args: Args, quiet: bool) -> cardseg::Result<bool> {
+pub fn exec(args: Args, out: super::Report) -> cardseg::Result<bool> {
     let (model, checksum) = Model::load(&args.model)?;
     let (report, md) = drift::drift(&DriftJob {
         model: &model,
@@ -50,15 +47,7 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<bool> {
     if let Some(w) = &report.warning {
         eprintln!("warning: {w}");
     }
-    if !quiet {
-        if args.json {
-            let mut text = serde_json::to_string_pretty(&report).unwrap_or_default();
-            text.push('\n');
-            super::print(&text)?;
-        } else {
-            super::print(&md)?;
-        }
-    }
+    out.done(|| md, || &report, false)?;
     Ok(report.failed)
 }
 

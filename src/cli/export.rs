@@ -12,7 +12,7 @@ pub struct Args {
     /// sql (one SELECT for --dialect) or pmml (PMML 4.4 ClusteringModel).
     #[arg(long)]
     pub format: Format,
-    /// File to write (refused if it exists, unless --force).
+    /// File to write (refused if it exists, unless --force); - writes to standard output.
     #[arg(long)]
     pub out: PathBuf,
     /// Replace an existing file (atomically: the old one stays until the new one is whole).
@@ -30,7 +30,8 @@ pub struct Args {
 }
 
 /// `cardseg export`: writes the model as SQL or PMML.
-pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
+pub fn exec(args: Args, report: super::Report) -> cardseg::Result<()> {
+    report.check_out(&args.out)?;
     if args.format == Format::Pmml && (args.table.is_some() || args.query.is_some()) {
         return Err(cardseg::Error::usage(
             "--table and --query apply to --format sql; a PMML model reads whatever rows the evaluator is given",
@@ -55,17 +56,30 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
         force: args.force,
         model_path: Some(&args.model),
     })?;
-    if !quiet {
-        super::print(&format!(
-            "Wrote {} for {} segments on {} features to {}\n",
-            match args.format {
-                Format::Sql => format!("{} SQL", args.dialect.name()),
-                Format::Pmml => "PMML 4.4".to_string(),
-            },
-            model.k,
-            model.features.len(),
-            args.out.display()
-        ))?;
-    }
-    Ok(())
+    let what = match args.format {
+        Format::Sql => format!("{} SQL", args.dialect.name()),
+        Format::Pmml => "PMML 4.4".to_string(),
+    };
+    report.done(
+        || {
+            format!(
+                "Wrote {what} for {} segments on {} features to {}\n",
+                model.k,
+                model.features.len(),
+                args.out.display()
+            )
+        },
+        || {
+            serde_json::json!({
+                "command": "export",
+                "out": args.out.display().to_string(),
+                "format": match args.format { Format::Sql => "sql", Format::Pmml => "pmml" },
+                "dialect": (args.format == Format::Sql).then(|| args.dialect.name()),
+                "model_checksum": checksum,
+                "segments": model.k,
+                "features": model.features,
+            })
+        },
+        cardseg::output::is_stdout(&args.out),
+    )
 }

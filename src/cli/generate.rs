@@ -9,7 +9,7 @@ pub struct Args {
     #[arg(long, default_value_t = cardseg::defaults::SEED)]
     pub seed: u64,
     /// File to write: CSV, or Parquet when the name ends in .parquet (refused if it
-    /// exists, unless --force).
+    /// exists, unless --force); - writes the CSV to standard output.
     #[arg(long)]
     pub out: PathBuf,
     /// Replace an existing file (atomically: the old one stays until the new one is whole).
@@ -18,13 +18,15 @@ pub struct Args {
 }
 
 /// `cardseg generate`: writes synthetic customers (CSV or Parquet).
-pub fn exec(args: Args) -> cardseg::Result<()> {
+pub fn exec(args: Args, report: super::Report) -> cardseg::Result<()> {
+    report.check_out(&args.out)?;
     if args.rows == 0 || args.rows > 1_000_000_000 {
         return Err(cardseg::Error::usage(
             "--rows must be between 1 and 1,000,000,000",
         ));
     }
     let bar = cardseg::progress::Progress::steps(args.rows, "generating");
+    let provenance = cardseg::output::Provenance::new("generate", None).with_rows(args.rows);
     if args.out.extension().is_some_and(|e| e == "parquet") {
         // Generate the CSV text in memory, read it like any input, write it as Parquet.
         cardseg::output::check_target(&args.out, args.force)?;
@@ -41,13 +43,31 @@ pub fn exec(args: Args) -> cardseg::Result<()> {
         };
         let table = cardseg::ingest::csv::read_bytes(&csv, "generated data", &spec)?;
         drop(csv);
-        return cardseg::ingest::parquet::write_table(&table, &args.out, 1 << 20, args.force);
+        cardseg::ingest::parquet::write_table(&table, &args.out, 1 << 20, args.force)?;
+        cardseg::output::record_sidecar(&args.out, &provenance)?;
+        return done(&args, report);
     }
     let inputs = cardseg::output::Inputs::none();
-    cardseg::output::write_file_atomic(&args.out, args.force, &inputs, |w| {
+    cardseg::output::write_file_atomic(&args.out, args.force, &inputs, &provenance, |w| {
         cardseg::generate::generate(args.rows, args.seed, w, &|n| bar.inc(n))
             .map_err(cardseg::output::werr(&args.out))
     })?;
     bar.finish();
-    Ok(())
+    done(&args, report)
+}
+
+/// Generating prints nothing for people; `--json` gets what was written.
+fn done(args: &Args, report: super::Report) -> cardseg::Result<()> {
+    report.done(
+        String::new,
+        || {
+            serde_json::json!({
+                "command": "generate",
+                "out": args.out.display().to_string(),
+                "rows": args.rows,
+                "seed": args.seed,
+            })
+        },
+        cardseg::output::is_stdout(&args.out),
+    )
 }

@@ -10,25 +10,19 @@ pub struct Args {
     /// Field delimiter (default: sniffed).
     #[arg(long, value_parser = super::delimiter)]
     pub delimiter: Option<u8>,
-    /// Machine-readable JSON instead of the table.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `cardseg inspect`: prints the description of a table as text or JSON.
-pub fn exec(args: Args) -> cardseg::Result<()> {
+pub fn exec(args: Args, out: super::Report) -> cardseg::Result<()> {
     let id = args
         .id_column
         .map_or_else(IdSpec::default_column, IdSpec::named);
     let report = cardseg::inspect::inspect(&args.source.source(), id, args.delimiter)?;
-    let text = if args.json {
-        let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
-        s.push('\n');
-        s
-    } else {
-        let mut buf = Vec::new();
-        let _ = cardseg::inspect::write_text(&mut buf, &report);
-        String::from_utf8_lossy(&buf).into_owned()
-    };
-    super::print(&text)
+    if out.json {
+        return super::print_json(&report);
+    }
+    // The description is the command's result: printed even with --quiet.
+    let mut buf = Vec::new();
+    let _ = cardseg::inspect::write_text(&mut buf, &report);
+    super::print(&String::from_utf8_lossy(&buf))
 }

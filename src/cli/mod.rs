@@ -8,17 +8,30 @@ pub mod export;
 pub mod generate;
 pub mod inspect;
 pub mod predict;
+pub mod release;
 pub mod run;
 pub mod serve;
 
 use clap::{Parser, Subcommand};
 
+/// `cardseg --version`: the version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CARDSEG_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(name = "cardseg", version, about = "Credit-card customer segmentation: K-Means segments, names, dashboard and a production model", long_about = None)]
+#[command(name = "cardseg", version = VERSION, about = "Credit-card customer segmentation: K-Means segments, names, dashboard and a production model", long_about = None)]
 pub struct Cli {
     /// No progress bars and no summary table (errors are still printed).
     #[arg(long, global = true)]
     pub quiet: bool,
+    /// Print one machine-readable JSON result on standard output instead of the text
+    /// (also with --quiet); errors stay one line on standard error.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -47,6 +60,10 @@ pub enum Command {
     Compare(compare::Args),
     /// Check new data against a model's training distribution (PSI); exit 3 with --fail-above.
     Drift(drift::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(release::CompletionsArgs),
+    /// Print the manual page (roff), e.g. `cardseg man > cardseg.1`.
+    Man(release::ManArgs),
 }
 
 /// `--input` and the flags that say how to read it (run, predict, inspect).
@@ -179,6 +196,56 @@ pub fn delimiter(s: &str) -> Result<u8, String> {
             "{s:?}: the delimiter must be one ASCII character (or \"tab\")"
         )),
     }
+}
+
+/// How a command reports when done: the text for people (unless `--quiet`) or, with
+/// `--json`, one JSON document; both on standard output, except that the text goes to
+/// standard error when the output itself is written there (`--out -`).
+#[derive(Clone, Copy)]
+pub struct Report {
+    pub quiet: bool,
+    pub json: bool,
+}
+
+impl Report {
+    /// Prints the result: `json` with `--json`, else `text` unless `--quiet`.
+    /// `out_on_stdout` says the command's output went to standard output.
+    pub fn done<T: serde::Serialize>(
+        self,
+        text: impl FnOnce() -> String,
+        json: impl FnOnce() -> T,
+        out_on_stdout: bool,
+    ) -> cardseg::Result<()> {
+        if self.json {
+            return print_json(&json());
+        }
+        if self.quiet {
+            return Ok(());
+        }
+        if out_on_stdout {
+            eprint!("{}", text());
+            Ok(())
+        } else {
+            print(&text())
+        }
+    }
+
+    /// Refuses `--json` with `--out -`: both would go to standard output.
+    pub fn check_out(self, out: &std::path::Path) -> cardseg::Result<()> {
+        if self.json && cardseg::output::is_stdout(out) {
+            return Err(cardseg::Error::usage(
+                "--json and --out - both write to standard output; give --out a file name, or leave out --json",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Prints `value` as pretty JSON with a final newline.
+pub fn print_json<T: serde::Serialize>(value: &T) -> cardseg::Result<()> {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    print(&text)
 }
 
 /// Prints to stdout; a closed pipe (`| head`) ends quietly instead of panicking.

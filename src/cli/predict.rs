@@ -12,7 +12,8 @@ pub struct Args {
     pub source: super::SourceArgs,
     #[command(flatten)]
     pub write: super::WriteArgs,
-    /// Labels file to write (refused if it exists, unless --force).
+    /// Labels file to write (refused if it exists, unless --force); - writes to standard
+    /// output.
     #[arg(long)]
     pub out: PathBuf,
     /// Replace an existing labels file (atomically: the old one stays until the new one is whole).
@@ -53,7 +54,8 @@ pub fn precision(full: bool) -> cardseg::text::Precision {
 }
 
 /// `cardseg predict`: labels new customers with a saved model.
-pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
+pub fn exec(args: Args, report: super::Report) -> cardseg::Result<()> {
+    report.check_out(&args.out)?;
     let (model, checksum) = Model::load(&args.model)?;
     if model.distance_quantiles.is_empty() {
         eprintln!("{}", cardseg::lifecycle::outliers::NO_QUANTILES_NOTICE);
@@ -73,7 +75,7 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
         id: cardseg::ingest::IdSpec::from_flags(args.id_column.as_deref(), args.no_id),
         model_path: Some(&args.model),
     })?;
-    if !quiet {
+    let text = || {
         let mut text = format!(
             "Scored {} customers into {}",
             s.rows - s.unscored,
@@ -89,7 +91,20 @@ pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
         for (seg, c) in model.segments.iter().zip(&s.counts) {
             text.push_str(&format!("{:>3}  {:<40} {:>10}\n", seg.id, seg.name, c));
         }
-        super::print(&text)?;
-    }
-    Ok(())
+        text
+    };
+    let json = || {
+        serde_json::json!({
+            "command": "predict",
+            "out": args.out.display().to_string(),
+            "model_checksum": checksum,
+            "rows": s.rows,
+            "scored": s.rows - s.unscored,
+            "unscored": s.unscored,
+            "segments": model.segments.iter().zip(&s.counts).map(|(seg, c)| serde_json::json!({
+                "id": seg.id, "name": seg.name, "customers": c,
+            })).collect::<Vec<_>>(),
+        })
+    };
+    report.done(text, json, cardseg::output::is_stdout(&args.out))
 }

@@ -185,13 +185,43 @@ impl Common {
 }
 
 /// What `run` and `demo` print when done: where the outputs are and the segment table.
-pub fn print_result(r: &RunResult, quiet: bool, timings: bool) -> cardseg::Result<()> {
+pub fn print_result(
+    r: &RunResult,
+    report: super::Report,
+    command: &str,
+    timings: bool,
+) -> cardseg::Result<()> {
     if timings {
         for (stage, secs) in &r.timings.0 {
             eprintln!("timing {stage:<14} {secs:>9.3} s");
         }
     }
-    if quiet {
+    if report.json {
+        let s = &r.segmentation;
+        let m = &s.model;
+        let mut files: Vec<String> = std::fs::read_dir(&r.out)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        return super::print_json(&serde_json::json!({
+            "command": command,
+            "out": r.out.display().to_string(),
+            "model_checksum": s.checksum,
+            "customers": s.clean.rows_out,
+            "k": m.k,
+            "silhouette": m.silhouette.value,
+            "segments": s.profile.segments.iter().zip(&m.segments).map(|(p, meta)| serde_json::json!({
+                "id": p.id, "name": meta.name, "customers": p.customers, "share": p.share,
+            })).collect::<Vec<_>>(),
+            "files": files,
+        }));
+    }
+    if report.quiet {
         return Ok(());
     }
     let mut text = Vec::new();
@@ -235,12 +265,12 @@ pub fn print_result(r: &RunResult, quiet: bool, timings: bool) -> cardseg::Resul
 }
 
 /// `cardseg run`: the whole pipeline on `--input`.
-pub fn exec(args: Args, quiet: bool) -> cardseg::Result<()> {
+pub fn exec(args: Args, report: super::Report) -> cardseg::Result<()> {
     let mut cfg = args.common.config(args.source.input.clone(), args.out)?;
     cfg.source = args.source.source();
     cfg.write_labels = args.write.target(args.source.timeout_secs);
     cfg.train_sample = args.train_sample;
     cfg.previous = args.previous;
     let r = run::run(&cfg)?;
-    print_result(&r, quiet, args.common.timings)
+    print_result(&r, report, "run", args.common.timings)
 }

@@ -76,7 +76,8 @@ pub fn export(job: &ExportJob) -> Result<()> {
         Error::Model { message, .. } => Error::model(job.model_name, message),
         other => other,
     })?;
-    crate::output::write_file_atomic(job.out, job.force, &inputs, |w| {
+    let provenance = crate::output::Provenance::new("export", Some(job.checksum));
+    crate::output::write_file_atomic(job.out, job.force, &inputs, &provenance, |w| {
         w.write_all(text.as_bytes())
             .map_err(crate::output::werr(job.out))
     })

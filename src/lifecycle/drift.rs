@@ -828,6 +828,9 @@ pub fn drift(job: &DriftJob) -> Result<(DriftReport, String)> {
                 .map_err(crate::output::werr(&path))
         })?;
         crate::output::write_json(&out.file("drift.json"), &report)?;
+        out.mark(
+            &crate::output::Provenance::new("drift", Some(job.checksum)).with_rows(report.rows),
+        )?;
         out.commit()?;
     }
     Ok((report, md))

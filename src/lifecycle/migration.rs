@@ -194,6 +194,13 @@ pub struct Migration {
     /// Outcomes per segment in both runs (`--outcome` in both), from their segments.json.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub outcomes: Vec<super::outcomes::OutcomeChange>,
+    /// Checksum of the model behind the earlier labels (`compare`: from the run's
+    /// model.json or the predict output's sidecar), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_checksum_before: Option<String>,
+    /// Checksum of the model behind the later labels, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_checksum_after: Option<String>,
 }
 
 /// Ids seen exactly once, with their row (None for an id seen more than once); counts of
@@ -330,6 +337,8 @@ pub fn migrate(
         splits,
         merges,
         outcomes: Vec::new(),
+        model_checksum_before: None,
+        model_checksum_after: None,
     })
 }
 
@@ -410,6 +419,10 @@ pub fn compare(before: &Path, after: &Path, out: &Path, force: bool) -> Result<M
     crate::output::check_output(out, force, &inputs)?;
     let m = between(before, after)?;
     let dir = OutputDir::create(out, force, &inputs)?;
+    dir.mark(&crate::output::Provenance::new(
+        "compare",
+        m.model_checksum_after.as_deref(),
+    ))?;
     write_files(&dir, &m, false)?;
     dir.commit()?;
     Ok(m)
@@ -432,6 +445,8 @@ pub fn between(before: &Path, after: &Path) -> Result<Migration> {
     if let (Some(ob), Some(oa)) = (ob, oa) {
         m.outcomes = super::outcomes::compare(&ob, &oa);
     }
+    m.model_checksum_before = crate::output::model_checksum_of(&pb);
+    m.model_checksum_after = crate::output::model_checksum_of(&pa);
     Ok(m)
 }
 
