@@ -72,20 +72,11 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         Predict(a) => cli::predict::exec(a, report)?,
         Generate(a) => cli::generate::exec(a, report)?,
         Dashboard(a) => cli::dashboard::exec(a, report)?,
-        Serve(a) => {
-            if report.json {
-                // A service has no single result: its readiness line and logs are its output.
-                return Err(cardseg::Error::usage(
-                    "--json: serve runs until stopped and has no single result; it prints where it listens, then logs on standard error",
-                )
-                .into());
-            }
-            cli::serve::exec(a)?
-        }
+        Serve(a) => cli::serve::exec(a, report)?,
         Export(a) => cli::export::exec(a, report)?,
         Compare(a) => cli::compare::exec(a, report)?,
-        Completions(a) => cli::release::completions(a)?,
-        Man(a) => cli::release::man(a)?,
+        Completions(a) => cli::release::completions(a, report)?,
+        Man(a) => cli::release::man(a, report)?,
         Drift(a) => {
             if cli::drift::exec(a, report)? {
                 std::process::exit(cardseg::lifecycle::drift::EXIT_FAIL_ABOVE)

@@ -304,8 +304,8 @@ fn json_with_quiet_prints_one_json_result_on_every_command() {
             ]),
         ),
     ];
-    // Every batch command is walked; serve (a service), completions and man (which print
-    // a script or a page) have no JSON result.
+    // Every batch command is walked here; serve (a service), completions and man (which
+    // print a script or a page) are checked after.
     let walked: Vec<&str> = cases.iter().map(|(c, _)| *c).collect();
     for c in subcommands() {
         assert!(
@@ -340,9 +340,44 @@ fn json_with_quiet_prints_one_json_result_on_every_command() {
             }
         }
     }
-    // serve says plainly that it has no single JSON result.
-    let o = cardseg_in(d, &["--json", "serve", "--model", "a/model.json"]);
-    clean_error(&o, "serve runs until stopped");
+    // completions and man: their text inside one JSON object.
+    for (args, key) in [
+        (&["completions", "bash"][..], "script"),
+        (&["man"][..], "roff"),
+    ] {
+        let mut a = vec!["--json", "--quiet"];
+        a.extend(args);
+        let o = ok_in(d, &a);
+        let value: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(value["command"], args[0]);
+        assert!(value[key].as_str().unwrap().len() > 1000, "{args:?}");
+    }
+    // serve: its one result is the readiness line, as JSON; logs stay on stderr.
+    let mut child = Command::new(bin())
+        .current_dir(d)
+        .args(["--json", "--quiet", "serve", "--model", "a/model.json"])
+        .args(["--addr", "127.0.0.1:0", "--drain-seconds", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let value: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("serve --json: not JSON ({e}): {line:?}"));
+    assert_eq!(value["command"], "serve");
+    assert_eq!(value["model_checksum"], checksum);
+    assert!(value["listening"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
 }
 
 #[test]

@@ -12,16 +12,26 @@ pub struct CompletionsArgs {
 #[derive(clap::Args)]
 pub struct ManArgs {}
 
-/// Writes a completion script for `shell` to standard output.
-pub fn completions(args: CompletionsArgs) -> cardseg::Result<()> {
+/// Writes a completion script for `shell` to standard output (with `--json`, inside one
+/// JSON object, as every command's result).
+pub fn completions(args: CompletionsArgs, report: super::Report) -> cardseg::Result<()> {
     let mut cmd = super::Cli::command();
     let mut buf = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "cardseg", &mut buf);
-    super::print(&String::from_utf8_lossy(&buf))
+    let text = String::from_utf8_lossy(&buf);
+    if report.json {
+        return super::print_json(&serde_json::json!({
+            "command": "completions",
+            "shell": args.shell.to_string(),
+            "script": text,
+        }));
+    }
+    super::print(&text)
 }
 
-/// Writes the manual page (roff) to standard output: the command and every subcommand.
-pub fn man(_: ManArgs) -> cardseg::Result<()> {
+/// Writes the manual page (roff) to standard output: the command and every subcommand
+/// (with `--json`, inside one JSON object).
+pub fn man(_: ManArgs, report: super::Report) -> cardseg::Result<()> {
     let cmd = super::Cli::command();
     let mut buf = Vec::new();
     let io =
@@ -37,5 +47,9 @@ pub fn man(_: ManArgs) -> cardseg::Result<()> {
         buf.extend_from_slice(b"\n");
         clap_mangen::Man::new(page).render(&mut buf).map_err(io)?;
     }
-    super::print(&String::from_utf8_lossy(&buf))
+    let text = String::from_utf8_lossy(&buf);
+    if report.json {
+        return super::print_json(&serde_json::json!({ "command": "man", "roff": text }));
+    }
+    super::print(&text)
 }

@@ -77,7 +77,7 @@ pub struct Args {
 
 /// `cardseg serve`: reads the token (if any) from its variable, then serves the model
 /// until the process is stopped.
-pub fn exec(args: Args) -> cardseg::Result<()> {
+pub fn exec(args: Args, report: super::Report) -> cardseg::Result<()> {
     let token = match &args.token_env {
         None => None,
         Some(var) => match std::env::var(var) {
@@ -122,6 +122,7 @@ pub fn exec(args: Args) -> cardseg::Result<()> {
             LogFormatArg::Text => LogFormat::Text,
         },
         max_body: args.max_body,
+        ready_json: report.json,
         limits: Limits {
             header_timeout: std::time::Duration::from_secs(args.header_timeout),
             idle_timeout: std::time::Duration::from_secs(args.idle_timeout),

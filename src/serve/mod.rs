@@ -133,6 +133,8 @@ pub struct Config {
     pub drain: Duration,
     /// How log lines are written (`--log-format`).
     pub log_format: LogFormat,
+    /// Print the readiness line as one JSON object (`--json`) instead of text.
+    pub ready_json: bool,
 }
 
 /// Loads the model, binds `config.addr`, prints `listening on http://ADDR`, and serves
@@ -297,7 +299,18 @@ async fn serve(config: Config, loaded: Loaded, tokens: Tokens) -> Result<()> {
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on http://{local}");
+        if config.ready_json {
+            let checksum = app.current().checksum.clone();
+            let line = serde_json::json!({
+                "command": "serve",
+                "listening": format!("http://{local}"),
+                "model_checksum": checksum,
+                "cardseg_version": env!("CARGO_PKG_VERSION"),
+            });
+            let _ = writeln!(out, "{line}");
+        } else {
+            let _ = writeln!(out, "listening on http://{local}");
+        }
         let _ = out.flush();
     }
     let server = conn::serve_connections(
