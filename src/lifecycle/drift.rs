@@ -1019,7 +1019,7 @@ mod gate_tests {
             alpha: 2.0,
             ..Thresholds::default()
         };
-        assert!(bad.check().unwrap_err().to_string().contains("--alpha 2"));
+        assert!(bad.check().unwrap_err().to_string().contains("alpha=2"));
         let nan = Thresholds {
             missing_change: f64::NAN,
             ..Thresholds::default()
