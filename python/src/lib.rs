@@ -12,6 +12,7 @@
 mod arrow;
 mod labels;
 mod segmentation;
+mod spark;
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -401,6 +402,7 @@ fn _cardseg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(segmentation::defaults, m)?)?;
     m.add_class::<segmentation::Segmentation>()?;
     m.add_function(wrap_pyfunction!(set_quiet, m)?)?;
+    spark::register(m)?;
     m.add_class::<Model>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(

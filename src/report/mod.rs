@@ -20,16 +20,20 @@ pub struct ReportFiles<'a> {
     pub summary: &'a Summary,
     /// Write CSV cells as they are.
     pub raw_csv: bool,
+    /// Write labels.csv (not when the labels are written where the rows are, by Spark).
+    pub labels_csv: bool,
 }
 
 impl Sink for ReportFiles<'_> {
     fn publish(&mut self, seg: &Segmentation) -> Result<()> {
+        if self.labels_csv {
+            files::write_labels(&self.out.file("labels.csv"), seg, self.raw_csv)?;
+        }
         write_all(self.out, seg, self.summary, self.raw_csv)
     }
 }
 
 fn write_all(out: &OutputDir, r: &Segmentation, summary: &Summary, raw_csv: bool) -> Result<()> {
-    files::write_labels(&out.file("labels.csv"), r, raw_csv)?;
     files::write_k_selection(&out.file("k_selection.csv"), &r.model)?;
     files::write_segments_csv(&out.file("segments.csv"), r, raw_csv)?;
     crate::output::write_json(&out.file("segments.json"), &files::segments_json(r))?;
