@@ -240,14 +240,22 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
         v = F.col(f"__v{i}")
         aggs.append(F.count(v).alias(f"n{i}"))
         if missing_policy == "median":
-            aggs += _middle(f"__v{i}", i)
+            aggs.append(_bracket(f"__v{i}", i))
         elif missing_policy == "mean":
             aggs.append(F.avg(v).alias(f"mean{i}"))
         if c in features:
             aggs.append(F.min(F.when(keep, v)).alias(f"min{i}"))
             aggs.append(F.max(F.when(keep, v)).alias(f"max{i}"))
-    st = timed("statistics", lambda: vals.agg(*aggs).collect()[0])
+    st = timed("statistics", lambda: vals.agg(*aggs).collect()[0]).asDict()
     n_in, n_out = int(st["n_in"]), int(st["n_out"] or 0)
+    if missing_policy == "median":
+        # Pass 1b: the two middle values, exactly, from the values inside the brackets.
+        mids = timed("statistics (exact middles)", lambda: _middles(
+            vals, None, [f"__v{i}" for i in range(len(used))],
+            {None: [st[f"b{i}"] for i in range(len(used))]},
+            {None: [int(st[f"n{i}"]) for i in range(len(used))]}))
+        for i in range(len(used)):
+            st[f"lo{i}"], st[f"hi{i}"] = mids[None][i]
     cleaning, fills = [], {}
     for i, c in enumerate(used):
         present = int(st[f"n{i}"])
@@ -402,74 +410,89 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
     prof_cols = list(dict.fromkeys(numeric_cols + outcomes))
     # The profile's columns as doubles under plain names (used columns filled).
     profiled = scored.select(seg_col, dist_col, *[
-        (filled(c) if c in fills else value(c)).alias(f"__p{i}") for i, c in enumerate(prof_cols)])
+        (filled(c) if c in fills else value(c)).alias(f"__p{i}") for i, c in enumerate(prof_cols)],
+        *[value(c).alias(f"__k{j}") for j, c in enumerate(category_cols)])
     levels = ", ".join(repr(lv / 1000.0) for lv in _LEVELS)
     paggs = [F.count(F.lit(1)).alias("size"), F.sum(dist_col * dist_col).alias("inertia"),
-             F.expr(f"percentile(__cardseg_dist, array({levels}))").alias("dq")]
+             F.expr(f"percentile_approx(__cardseg_dist, array({levels}), {BRACKET_ACCURACY})").alias("dq")]
     for i, c in enumerate(prof_cols):
         v = F.col(f"__p{i}")
         paggs += [
             F.sum(v).alias(f"sum{i}"), F.count(v).alias(f"cnt{i}"),
             F.count(F.when(v != 0, 1)).alias(f"nz{i}"), F.var_pop(v).alias(f"var{i}"),
             F.min(v).alias(f"min{i}"), F.max(v).alias(f"max{i}"),
-        ] + _middle(f"__p{i}", i)
+            _bracket(f"__p{i}", i),
+        ]
         if c in outcomes:
             paggs.append(F.count(F.when(~v.isin(0.0, 1.0), 1)).alias(f"nb{i}"))
-    groups = timed("profile", lambda: profiled.rollup(seg_col).agg(*paggs).collect())
-    by = {(-1 if r["__cardseg_seg"] is None else int(r["__cardseg_seg"])): r for r in groups}
-    raw_sizes = [int(by[g]["size"]) if g in by else 0 for g in range(k)]
-    # Segment order: largest first, equal sizes by centroid coordinates (run::order_segments).
-    order = sorted(range(k), key=lambda g: (-raw_sizes[g], final[g * d:(g + 1) * d]))
-    total = by[-1]
-    grouped = [by.get(g) for g in order] + [total]
+    # Kept by the executors (memory, then disk) for the passes over it that follow.
+    profiled = profiled.persist()
+    try:
+        groups = timed("profile", lambda: profiled.rollup(seg_col).agg(*paggs).collect())
+        by = {(-1 if r["__cardseg_seg"] is None else int(r["__cardseg_seg"])): r.asDict() for r in groups}
+        pcols = [f"__p{i}" for i in range(len(prof_cols))]
+        mids = timed("profile (exact middles)", lambda: _middles(
+            profiled, "__cardseg_seg", pcols,
+            {g: [r[f"b{i}"] for i in range(len(pcols))] for g, r in by.items()},
+            {g: [int(r[f"cnt{i}"]) for i in range(len(pcols))] for g, r in by.items()}))
+        for g, r in by.items():
+            for i in range(len(pcols)):
+                r[f"lo{i}"], r[f"hi{i}"] = mids[g][i]
+        raw_sizes = [int(by[g]["size"]) if g in by else 0 for g in range(k)]
+        # Segment order: largest first, equal sizes by centroid coordinates (run::order_segments).
+        order = sorted(range(k), key=lambda g: (-raw_sizes[g], final[g * d:(g + 1) * d]))
+        total = by[-1]
+        grouped = [by.get(g) for g in order] + [total]
 
-    def per(field, i, cast=float, default=0.0):
-        vals = []
-        for r in grouped:
-            x = None if r is None else r[f"{field}{i}"]
-            vals.append(default if x is None else cast(x))
-        return vals
+        def per(field, i, cast=float, default=0.0):
+            vals = []
+            for r in grouped:
+                x = None if r is None else r[f"{field}{i}"]
+                vals.append(default if x is None else cast(x))
+            return vals
 
-    numeric_stats = []
-    for i, c in enumerate(prof_cols):
-        if c not in numeric_cols:
-            continue
-        counts_i = per("cnt", i, int, 0)
-        var = per("var", i)
-        numeric_stats.append({
-            "column": c, "sums": per("sum", i), "counts": counts_i,
-            "medians": [None if r is None else _median(r[f"lo{i}"], r[f"hi{i}"]) for r in grouped],
-            "nonzero": per("nz", i, int, 0), "m2": [a * b for a, b in zip(var, counts_i)],
-            "min": float(total[f"min{i}"]) if total[f"min{i}"] is not None else float("inf"),
-            "max": float(total[f"max{i}"]) if total[f"max{i}"] is not None else float("-inf"),
-        })
-    outcome_stats = []
-    for i, c in enumerate(prof_cols):
-        if c in outcomes:
+        numeric_stats = []
+        for i, c in enumerate(prof_cols):
+            if c not in numeric_cols:
+                continue
             counts_i = per("cnt", i, int, 0)
             var = per("var", i)
-            outcome_stats.append({
-                "column": c, "binary": int(total[f"nb{i}"]) == 0, "n": counts_i, "sum": per("sum", i),
-                "m2": [a * b for a, b in zip(var, counts_i)],
+            numeric_stats.append({
+                "column": c, "sums": per("sum", i), "counts": counts_i,
+                "medians": [None if r is None else _median(r[f"lo{i}"], r[f"hi{i}"]) for r in grouped],
+                "nonzero": per("nz", i, int, 0), "m2": [a * b for a, b in zip(var, counts_i)],
+                "min": float(total[f"min{i}"]) if total[f"min{i}"] is not None else float("inf"),
+                "max": float(total[f"max{i}"]) if total[f"max{i}"] is not None else float("-inf"),
             })
-    category_stats = []
-    if category_cols:
-        # One more pass: customers per segment and value of each categorical column.
-        cats = F.explode(F.array(*[
-            F.struct(F.lit(j).alias("c"), value(c).alias("v")) for j, c in enumerate(category_cols)]))
-        counted = timed("categories", lambda: scored.select(seg_col, cats.alias("x")).groupBy(
-            seg_col, F.col("x.c"), F.col("x.v")).count().collect())
-        for j, c in enumerate(category_cols):
-            cells = [(r["__cardseg_seg"], r["v"], r["count"]) for r in counted if r["c"] == j]
-            values = sorted({v for _, v, _ in cells if v is not None})
-            index = {v: t for t, v in enumerate(values)}
-            table = [[0] * (len(values) + 1) for _ in range(k + 1)]
-            rank = {g: t for t, g in enumerate(order)}
-            for g, v, n in cells:
-                t = index[v] if v is not None else len(values)
-                table[rank[g]][t] += n
-                table[k][t] += n
-            category_stats.append({"column": c, "values": values + [None], "counts": table})
+        outcome_stats = []
+        for i, c in enumerate(prof_cols):
+            if c in outcomes:
+                counts_i = per("cnt", i, int, 0)
+                var = per("var", i)
+                outcome_stats.append({
+                    "column": c, "binary": int(total[f"nb{i}"]) == 0, "n": counts_i, "sum": per("sum", i),
+                    "m2": [a * b for a, b in zip(var, counts_i)],
+                })
+        category_stats = []
+        if category_cols:
+            # One more pass: customers per segment and value of each categorical column.
+            cats = F.explode(F.array(*[
+                F.struct(F.lit(j).alias("c"), F.col(f"__k{j}").alias("v")) for j in range(len(category_cols))]))
+            counted = timed("categories", lambda: profiled.select(seg_col, cats.alias("x")).groupBy(
+                seg_col, F.col("x.c"), F.col("x.v")).count().collect())
+            for j, c in enumerate(category_cols):
+                cells = [(r["__cardseg_seg"], r["v"], r["count"]) for r in counted if r["c"] == j]
+                values = sorted({v for _, v, _ in cells if v is not None})
+                index = {v: t for t, v in enumerate(values)}
+                table = [[0] * (len(values) + 1) for _ in range(k + 1)]
+                rank = {g: t for t, g in enumerate(order)}
+                for g, v, n in cells:
+                    t = index[v] if v is not None else len(values)
+                    table[rank[g]][t] += n
+                    table[k][t] += n
+                category_stats.append({"column": c, "values": values + [None], "counts": table})
+    finally:
+        profiled.unpersist()
     ordered = [v for g in order for v in final[g * d:(g + 1) * d]]
     external["refined"] = {
         "sweep": sweep, "centroids": ordered, "counts": [raw_sizes[g] for g in order],
@@ -503,15 +526,90 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
     return result
 
 
-def _middle(col, i):
-    """The two middle values of a column (equal for an odd count): the lower is the
-    discrete median, the higher the discrete median in descending order."""
+#: Accuracy of the approximate quantiles that bracket each median (Spark's
+#: percentile_approx: rank error at most n / accuracy).
+BRACKET_ACCURACY = 10_000
+
+
+def _bracket(col, i):
+    """Two approximate quantiles a little below and above the median: the exact middle
+    values lie between them (percentile_approx's rank guarantee), so only the few values
+    in between are needed to find them."""
     from pyspark.sql import functions as F
 
-    return [
-        F.expr(f"percentile_disc(0.5) within group (order by {col})").alias(f"lo{i}"),
-        F.expr(f"percentile_disc(0.5) within group (order by {col} desc)").alias(f"hi{i}"),
-    ]
+    e = 2.0 / BRACKET_ACCURACY
+    return F.expr(
+        f"percentile_approx({col}, array({0.5 - e!r}, {0.5 + e!r}), {BRACKET_ACCURACY})"
+    ).alias(f"b{i}")
+
+
+def _middles(df, group, cols, brackets, counts):
+    """The two middle values (positions (n - 1) // 2 and n // 2 of the sorted values) of
+    each column per group, exactly: one aggregate counts the values below each bracket
+    and collects the values inside it; a column whose middles fall outside its bracket
+    (never, by percentile_approx's guarantee) is done by Spark's exact percentile_disc.
+    ``brackets`` and ``counts`` map a group (None: every row; -1 with ``group``: the
+    rollup's total) to a list per column."""
+    from pyspark.sql import functions as F
+
+    groups = {g: b for g, b in brackets.items() if g not in (None, -1)}
+    total_key = None if None in brackets else -1
+
+    def edge(i, side):
+        e = None
+        for g, b in groups.items():
+            if b[i] is None:
+                continue
+            val = F.lit(float(b[i][side]))
+            e = F.when(F.col(group) == F.lit(g), val) if e is None else e.when(F.col(group) == F.lit(g), val)
+        return e
+
+    aggs = []
+    for i, c in enumerate(cols):
+        v = F.col(c)
+        if group is not None and groups:
+            a, b = edge(i, 0), edge(i, 1)
+            if a is not None:
+                aggs += [F.count(F.when(v < a, 1)).alias(f"below{i}"),
+                         F.collect_list(F.when((v >= a) & (v <= b), v)).alias(f"in{i}")]
+        t = brackets.get(total_key)
+        if t is not None and t[i] is not None:
+            a, b = F.lit(float(t[i][0])), F.lit(float(t[i][1]))
+            aggs += [F.count(F.when(v < a, 1)).alias(f"tbelow{i}"),
+                     F.collect_list(F.when((v >= a) & (v <= b), v)).alias(f"tin{i}")]
+    frame = df.groupBy(group) if group is not None else df.groupBy()
+    rows = [r.asDict() for r in frame.agg(*aggs).collect()] if aggs else []
+
+    out, missed = {}, []
+    for g in brackets:
+        pairs = []
+        for i in range(len(cols)):
+            n = counts[g][i]
+            if n == 0:
+                pairs.append((None, None))
+                continue
+            if g == total_key:
+                below = sum(r.get(f"tbelow{i}") or 0 for r in rows)
+                inside = sorted(x for r in rows for x in (r.get(f"tin{i}") or []))
+            else:
+                r = next((r for r in rows if r[group] == g), {})
+                below, inside = r.get(f"below{i}") or 0, sorted(r.get(f"in{i}") or [])
+            lo, hi = (n - 1) // 2 - below, n // 2 - below
+            if 0 <= lo and hi < len(inside):
+                pairs.append((inside[lo], inside[hi]))
+            else:
+                pairs.append(None)
+                missed.append((g, i))
+        out[g] = pairs
+    for g, i in missed:
+        # Spark's exact discrete median, both ways: the lower and the upper middle.
+        sub = df if g == total_key else df.where(F.col(group) == F.lit(g))
+        r = sub.agg(
+            F.expr(f"percentile_disc(0.5) within group (order by {cols[i]})").alias("lo"),
+            F.expr(f"percentile_disc(0.5) within group (order by {cols[i]} desc)").alias("hi"),
+        ).collect()[0]
+        out[g][i] = (r["lo"], r["hi"])
+    return out
 
 
 def score_with_outliers(df, model: "cardseg.Model"):

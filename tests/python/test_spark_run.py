@@ -143,17 +143,39 @@ def test_fill_values_and_profile_medians_are_exact(spark_run, data):
 
 def test_the_driver_never_collects_the_data(cardseg_pkg, spark, sdf, data):
     """spark.driver.maxResultSize far below the data: collecting the rows fails, the run
-    succeeds (it takes statistics, a sample and per-partition sums only)."""
+    succeeds (it takes statistics, a sample and per-partition sums only). The limit is
+    set on the running SparkContext's configuration, which every new stage reads."""
     import cardseg.spark
 
+    features = ["BALANCE", "PURCHASES", "CREDIT_LIMIT"]
+    small = sdf.select("CUST_ID", *features)
     conf = spark.sparkContext._jsc.sc().conf()
     before = conf.get("spark.driver.maxResultSize", "1g")
-    conf.set("spark.driver.maxResultSize", "2m")
+    # The rows are about 6 MB (ids and three numbers); the limit is 1 MB.
+    conf.set("spark.driver.maxResultSize", "1m")
     try:
         with pytest.raises(Exception, match="maxResultSize"):
-            sdf.toArrow()
-        res = cardseg.spark.run(sdf, train_sample=10_000, k=4, stability_resamples=0)
+            small.toArrow()
+        res = cardseg.spark.run(small, train_sample=10_000, features=features, profile_features=[],
+                                k=4, stability_resamples=0)
         assert res.k == 4
         assert sum(res.summary_counts()) == ROWS
+        assert res.model.features == features
     finally:
         conf.set("spark.driver.maxResultSize", before)
+
+
+def test_bad_dataframes_get_one_line_errors_and_nothing_is_written(cardseg_pkg, spark, tmp_path):
+    import cardseg.spark
+
+    rows = [(f"c{i}", str(i), float(i % 7), None) for i in range(50)]
+    df = spark.createDataFrame(rows, "CUST_ID string, A string, B double, C double")
+    out = tmp_path / "out"
+    with pytest.raises(cardseg_pkg.InputError, match="column A is string, not a number; cast it to double"):
+        cardseg.spark.run(df, out=out, features=["A", "B"], profile_features=[])
+    with pytest.raises(cardseg_pkg.InputError, match="id column ID not found"):
+        cardseg.spark.run(df, out=out, features=["B"], id_column="ID", profile_features=[])
+    with pytest.raises(cardseg_pkg.InputError, match="column C is empty in every row"):
+        cardseg.spark.run(df, out=out, features=["B", "C"], profile_features=[])
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
