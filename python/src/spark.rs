@@ -105,7 +105,7 @@ fn scaled(
 
 fn check_centroids(py: Python<'_>, model: &Model, centroids: &[f64]) -> PyResult<usize> {
     let d = model.inner.features.len();
-    if centroids.is_empty() || centroids.len() % d != 0 {
+    if centroids.is_empty() || !centroids.len().is_multiple_of(d) {
         return Err(to_py(
             py,
             Error::usage(format!(

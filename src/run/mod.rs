@@ -465,7 +465,8 @@ fn segment_table(
         fit.counts = counts;
     }
     let train_rows = match &cfg.external {
-        Some(_) => Some(n as u64),
+        // The engine's sample: all of its rows when it drew every row.
+        Some(e) => (n as u64 != e.rows_out).then_some(n as u64),
         None => sample.as_ref().map(|s| s.n as u64),
     };
     drop(sample);
