@@ -147,10 +147,8 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
     are drawn whatever the partitioning; the chosen k is then refined on every row until
     no centroid moves more than ``tolerance`` (at most ``max_iter`` passes).
     """
-    import pyarrow as pa
     from pyspark.sql import functions as F
-    from pyspark.sql.types import (ArrayType, BooleanType, DoubleType, IntegerType, LongType,
-                                   StringType, StructField, StructType)
+    from pyspark.sql.types import ArrayType, DoubleType, IntegerType, LongType, StructField, StructType
 
     import time
 
