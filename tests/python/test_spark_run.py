@@ -177,5 +177,11 @@ def test_bad_dataframes_get_one_line_errors_and_nothing_is_written(cardseg_pkg, 
         cardseg.spark.run(df, out=out, features=["B"], id_column="ID", profile_features=[])
     with pytest.raises(cardseg_pkg.InputError, match="column C is empty in every row"):
         cardseg.spark.run(df, out=out, features=["B", "C"], profile_features=[])
+    for bad, message in [({"train_sample": 1}, "train_sample takes a whole number from 2"),
+                         ({"max_iter": 0}, "max_iter takes a whole number from 1"),
+                         ({"tolerance": -1.0}, "tolerance takes a positive number"),
+                         ({"write_labels": "sqlite:///x.db"}, "does not take write_labels")]:
+        with pytest.raises(cardseg_pkg.UsageError, match=message):
+            cardseg.spark.run(df, out=out, features=["B"], profile_features=[], **bad)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
