@@ -416,6 +416,59 @@ mod tests {
     }
 
     #[test]
+    fn statistics_computed_elsewhere_give_the_fitted_scaler() {
+        let t = table(b"CUST_ID,A,B\nx,1,-3\ny,2,0\nz,3,5\nw,10,1\n");
+        let f = ["A".to_string(), "B".to_string()];
+        let stats = |a: FitStats, b: FitStats| [a, b];
+        let mm = |min, max| FitStats {
+            min,
+            max,
+            ..FitStats::default()
+        };
+        for kind in [ScalerKind::Minmax, ScalerKind::LogMinmax] {
+            let got = MinMaxScaler::from_stats("t", &f, kind, &stats(mm(1.0, 10.0), mm(-3.0, 5.0)));
+            assert_eq!(got.unwrap(), MinMaxScaler::fit_kind(&t, &f, kind).unwrap());
+        }
+        let robust = MinMaxScaler::fit_kind(&t, &f, ScalerKind::Robust).unwrap();
+        let with = |s: FitStats, median, iqr| FitStats {
+            median: Some(median),
+            iqr: Some(iqr),
+            ..s
+        };
+        let got = MinMaxScaler::from_stats(
+            "t",
+            &f,
+            ScalerKind::Robust,
+            &stats(
+                with(mm(1.0, 10.0), 2.5, 3.0),
+                with(mm(-3.0, 5.0), 0.5, 2.75),
+            ),
+        );
+        assert_eq!(got.unwrap(), robust);
+        let e = MinMaxScaler::from_stats(
+            "t",
+            &f,
+            ScalerKind::Standard,
+            &stats(mm(1.0, 10.0), mm(-3.0, 5.0)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("the standard scaler needs the mean of feature A"),
+            "{e}"
+        );
+        let e = MinMaxScaler::from_stats(
+            "t",
+            &f,
+            ScalerKind::Minmax,
+            &stats(mm(1.0, 10.0), mm(4.0, 4.0)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("feature B has the same value (4)"), "{e}");
+    }
+
+    #[test]
     fn constant_column_is_a_clear_error() {
         let t = table(b"CUST_ID,A,B\nx,10,3\ny,20,3\n");
         let e = MinMaxScaler::fit(&t, &["A".into(), "B".into()])

@@ -233,3 +233,83 @@ impl Refined {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::KRow;
+
+    /// The profile assembled from figures computed elsewhere equals the one computed
+    /// from the rows, when the figures are those of the rows.
+    #[test]
+    fn figures_from_elsewhere_assemble_the_profile_of_the_rows() {
+        let values = [1.0, 4.0, f64::NAN, 2.0, 8.0, 0.0, 3.0];
+        let labels = [0u32, 1, 0, 0, 1, 1, 0];
+        let k = 2;
+        let direct = profile::column_figures(&values, &labels, k);
+        let want = profile::assemble(&["X"], std::slice::from_ref(&direct), &labels, k);
+        let group = |g: Option<u32>| -> Vec<f64> {
+            values
+                .iter()
+                .zip(&labels)
+                .filter(|(v, l)| !v.is_nan() && g.is_none_or(|g| **l == g))
+                .map(|(v, _)| *v)
+                .collect()
+        };
+        let groups: Vec<Vec<f64>> = vec![group(Some(0)), group(Some(1)), group(None)];
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let numeric = NumericStats {
+            column: "X".into(),
+            sums: groups.iter().map(|v| v.iter().sum()).collect(),
+            counts: groups.iter().map(|v| v.len() as u64).collect(),
+            medians: groups.iter().map(|v| crate::stats::median(v)).collect(),
+            nonzero: groups
+                .iter()
+                .map(|v| v.iter().filter(|x| **x != 0.0).count() as u64)
+                .collect(),
+            m2: groups
+                .iter()
+                .map(|v| v.iter().map(|x| (x - mean(v)) * (x - mean(v))).sum())
+                .collect(),
+            min: 0.0,
+            max: 8.0,
+        };
+        let refined = Refined {
+            sweep: Vec::<KRow>::new(),
+            centroids: vec![0.0, 1.0],
+            counts: vec![4, 3],
+            inertia: 0.0,
+            distance_quantiles: vec![Vec::new(), Vec::new()],
+            numeric: vec![numeric],
+            categories: Vec::new(),
+            outcomes: Vec::new(),
+        };
+        let table = crate::ingest::csv::read_bytes(
+            b"CUST_ID,X\nx,1\n",
+            "t.csv",
+            &crate::ingest::ReadSpec {
+                id: crate::ingest::IdSpec::default_column(),
+                required: vec!["X".into()],
+                other_numeric: false,
+                delimiter: None,
+            },
+        )
+        .unwrap();
+        let f = refined
+            .figures_of(&table, "X", &labels, &ProfileOptions::default())
+            .unwrap();
+        let got = profile::assemble_all_sized(
+            &["X"],
+            vec![f],
+            &refined.counts,
+            &ProfileOptions::default(),
+        );
+        assert_eq!(got, want);
+        let e = refined
+            .figures_of(&table, "Y", &labels, &ProfileOptions::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("no figures were computed for column Y"), "{e}");
+    }
+}
