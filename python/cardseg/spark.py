@@ -541,10 +541,22 @@ def _bracket(col, i):
     ).alias(f"b{i}")
 
 
+def _inside(v, a, b, key):
+    """Aggregates locating the middle values within a bracket [a, b]: the values below a,
+    equal to a and equal to b are counted (a column with many equal values, such as zeros,
+    would otherwise send them all), only those strictly between are collected."""
+    from pyspark.sql import functions as F
+
+    return [F.count(F.when(v < a, 1)).alias(f"below{key}"),
+            F.count(F.when(v == a, 1)).alias(f"at_a{key}"),
+            F.count(F.when(v == b, 1)).alias(f"at_b{key}"),
+            F.collect_list(F.when((v > a) & (v < b), v)).alias(f"in{key}")]
+
+
 def _middles(df, group, cols, brackets, counts):
     """The two middle values (positions (n - 1) // 2 and n // 2 of the sorted values) of
     each column per group, exactly: one aggregate counts the values below each bracket
-    and collects the values inside it; a column whose middles fall outside its bracket
+    and at its ends and collects the values strictly inside it; a column whose middles fall outside its bracket
     (never, by percentile_approx's guarantee) is done by Spark's exact percentile_disc.
     ``brackets`` and ``counts`` map a group (None: every row; -1 with ``group``: the
     rollup's total) to a list per column."""
@@ -568,13 +580,10 @@ def _middles(df, group, cols, brackets, counts):
         if group is not None and groups:
             a, b = edge(i, 0), edge(i, 1)
             if a is not None:
-                aggs += [F.count(F.when(v < a, 1)).alias(f"below{i}"),
-                         F.collect_list(F.when((v >= a) & (v <= b), v)).alias(f"in{i}")]
+                aggs += _inside(v, a, b, f"{i}")
         t = brackets.get(total_key)
         if t is not None and t[i] is not None:
-            a, b = F.lit(float(t[i][0])), F.lit(float(t[i][1]))
-            aggs += [F.count(F.when(v < a, 1)).alias(f"tbelow{i}"),
-                     F.collect_list(F.when((v >= a) & (v <= b), v)).alias(f"tin{i}")]
+            aggs += _inside(v, F.lit(float(t[i][0])), F.lit(float(t[i][1])), f"t{i}")
     frame = df.groupBy(group) if group is not None else df.groupBy()
     rows = [r.asDict() for r in frame.agg(*aggs).collect()] if aggs else []
 
@@ -586,18 +595,39 @@ def _middles(df, group, cols, brackets, counts):
             if n == 0:
                 pairs.append((None, None))
                 continue
+            b = brackets[g][i]
             if g == total_key:
-                below = sum(r.get(f"tbelow{i}") or 0 for r in rows)
-                inside = sorted(x for r in rows for x in (r.get(f"tin{i}") or []))
+                parts = rows
+                key = f"t{i}"
             else:
-                r = next((r for r in rows if r[group] == g), {})
-                below, inside = r.get(f"below{i}") or 0, sorted(r.get(f"in{i}") or [])
-            lo, hi = (n - 1) // 2 - below, n // 2 - below
-            if 0 <= lo and hi < len(inside):
-                pairs.append((inside[lo], inside[hi]))
+                parts = [r for r in rows if r[group] == g]
+                key = f"{i}"
+            below = sum(r.get(f"below{key}") or 0 for r in parts)
+            at_a = sum(r.get(f"at_a{key}") or 0 for r in parts)
+            at_b = sum(r.get(f"at_b{key}") or 0 for r in parts)
+            inside = sorted(x for r in parts for x in (r.get(f"in{key}") or []))
+            if b is None:
+                picked = [None, None]
+            elif b[0] == b[1]:
+                # Everything in the bracket is that one value.
+                picked = [b[0] if 0 <= pos - below < at_a else None for pos in ((n - 1) // 2, n // 2)]
             else:
+                picked = []
+                for pos in ((n - 1) // 2, n // 2):
+                    j = pos - below
+                    if 0 <= j < at_a:
+                        picked.append(float(b[0]))
+                    elif 0 <= j - at_a < len(inside):
+                        picked.append(inside[j - at_a])
+                    elif 0 <= j - at_a - len(inside) < at_b:
+                        picked.append(float(b[1]))
+                    else:
+                        picked.append(None)
+            if None in picked:
                 pairs.append(None)
                 missed.append((g, i))
+            else:
+                pairs.append(tuple(picked))
         out[g] = pairs
     for g, i in missed:
         # Spark's exact discrete median, both ways: the lower and the upper middle.
