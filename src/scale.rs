@@ -107,6 +107,28 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + frac * (sorted[hi] - sorted[lo])
 }
 
+/// What a scaler is fitted from, per feature: min and max always; the mean and
+/// population standard deviation (standard), the median and interquartile range (robust).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FitStats {
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Mean (standard).
+    #[serde(default)]
+    pub mean: Option<f64>,
+    /// Population standard deviation (standard).
+    #[serde(default)]
+    pub std: Option<f64>,
+    /// Median, numpy's linear quantile (robust).
+    #[serde(default)]
+    pub median: Option<f64>,
+    /// Third minus first quartile, numpy's linear quantiles (robust).
+    #[serde(default)]
+    pub iqr: Option<f64>,
+}
+
 /// The fitted scaler of every feature (the name stays from when MinMax was the only kind).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MinMaxScaler {
@@ -137,14 +159,7 @@ impl MinMaxScaler {
 
     /// Fits a scaler of the given kind (see [`ScalerKind`]).
     pub fn fit_kind(table: &Table, features: &[String], kind: ScalerKind) -> Result<Self> {
-        let mut s = MinMaxScaler {
-            kind,
-            features: features.to_vec(),
-            data_min: Vec::new(),
-            data_max: Vec::new(),
-            scale: Vec::new(),
-            min: Vec::new(),
-        };
+        let mut stats = Vec::with_capacity(features.len());
         for name in features {
             let col = table.column(name).ok_or_else(|| {
                 Error::input(&table.source, format!("column {name} was not loaded"))
@@ -155,41 +170,12 @@ impl MinMaxScaler {
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
                     (lo.min(v), hi.max(v))
                 });
-            if lo.is_nan() || hi.is_nan() || !lo.is_finite() || !hi.is_finite() {
-                return Err(Error::input(
-                    &table.source,
-                    format!("column {name} has no usable values"),
-                ));
-            }
-            let range = hi - lo;
-            if range == 0.0 {
-                return Err(Error::input(
-                    &table.source,
-                    format!("feature {name} has the same value ({lo}) for every customer, so it cannot separate segments; remove it from {}", crate::error::Param::Features),
-                ));
-            }
-            if !range.is_finite() {
-                return Err(Error::input(
-                    &table.source,
-                    format!("feature {name} spans {lo} to {hi}, a range too wide to scale in 64-bit arithmetic; check the data for wrong units or corrupt values"),
-                ));
-            }
-            let scale = 1.0 / range;
-            if !scale.is_finite() {
-                return Err(Error::input(
-                    &table.source,
-                    format!("feature {name} varies by only {range:e} (from {lo:e} to {hi:e}), too little to scale in 64-bit arithmetic; remove it from {} or check its units", crate::error::Param::Features),
-                ));
-            }
-            s.data_min.push(lo);
-            s.data_max.push(hi);
-            let (scale, min) = match kind {
-                ScalerKind::Minmax => (scale, 0.0 - lo * scale),
-                ScalerKind::LogMinmax => {
-                    let (glo, ghi) = (signed_log(lo), signed_log(hi));
-                    let scale = 1.0 / (ghi - glo);
-                    (scale, 0.0 - glo * scale)
-                }
+            let mut s = FitStats {
+                min: lo,
+                max: hi,
+                ..FitStats::default()
+            };
+            match kind {
                 ScalerKind::Standard => {
                     let n = col.values.len() as f64;
                     let mean = col.values.iter().sum::<f64>() / n;
@@ -199,20 +185,106 @@ impl MinMaxScaler {
                         .map(|v| (v - mean) * (v - mean))
                         .sum::<f64>()
                         / n;
-                    let std = var.sqrt();
+                    s.mean = Some(mean);
+                    s.std = Some(var.sqrt());
+                }
+                ScalerKind::Robust => {
+                    let mut sorted = col.values.clone();
+                    sorted.sort_unstable_by(f64::total_cmp);
+                    s.median = Some(quantile_sorted(&sorted, 0.5));
+                    s.iqr = Some(quantile_sorted(&sorted, 0.75) - quantile_sorted(&sorted, 0.25));
+                }
+                ScalerKind::Minmax | ScalerKind::LogMinmax => {}
+            }
+            stats.push(s);
+        }
+        Self::from_stats(&table.source, features, kind, &stats)
+    }
+
+    /// A scaler from each feature's statistics computed elsewhere (an engine that holds
+    /// the rows, such as Spark): the arithmetic and the checks of [`Self::fit_kind`].
+    /// `source` names the data in messages.
+    pub fn from_stats(
+        source: &str,
+        features: &[String],
+        kind: ScalerKind,
+        stats: &[FitStats],
+    ) -> Result<Self> {
+        let mut s = MinMaxScaler {
+            kind,
+            features: features.to_vec(),
+            data_min: Vec::new(),
+            data_max: Vec::new(),
+            scale: Vec::new(),
+            min: Vec::new(),
+        };
+        if stats.len() != features.len() {
+            return Err(Error::input(
+                source,
+                format!(
+                    "scaler statistics for {} features, but {} features are scaled",
+                    stats.len(),
+                    features.len()
+                ),
+            ));
+        }
+        for (name, st) in features.iter().zip(stats) {
+            let (lo, hi) = (st.min, st.max);
+            if lo.is_nan() || hi.is_nan() || !lo.is_finite() || !hi.is_finite() {
+                return Err(Error::input(
+                    source,
+                    format!("column {name} has no usable values"),
+                ));
+            }
+            let range = hi - lo;
+            if range == 0.0 {
+                return Err(Error::input(
+                    source,
+                    format!("feature {name} has the same value ({lo}) for every customer, so it cannot separate segments; remove it from {}", crate::error::Param::Features),
+                ));
+            }
+            if !range.is_finite() {
+                return Err(Error::input(
+                    source,
+                    format!("feature {name} spans {lo} to {hi}, a range too wide to scale in 64-bit arithmetic; check the data for wrong units or corrupt values"),
+                ));
+            }
+            let scale = 1.0 / range;
+            if !scale.is_finite() {
+                return Err(Error::input(
+                    source,
+                    format!("feature {name} varies by only {range:e} (from {lo:e} to {hi:e}), too little to scale in 64-bit arithmetic; remove it from {} or check its units", crate::error::Param::Features),
+                ));
+            }
+            s.data_min.push(lo);
+            s.data_max.push(hi);
+            let missing = |what: &str| {
+                Error::input(
+                    source,
+                    format!("the {kind} scaler needs the {what} of feature {name}"),
+                )
+            };
+            let (scale, min) = match kind {
+                ScalerKind::Minmax => (scale, 0.0 - lo * scale),
+                ScalerKind::LogMinmax => {
+                    let (glo, ghi) = (signed_log(lo), signed_log(hi));
+                    let scale = 1.0 / (ghi - glo);
+                    (scale, 0.0 - glo * scale)
+                }
+                ScalerKind::Standard => {
+                    let mean = st.mean.ok_or_else(|| missing("mean"))?;
+                    let std = st.std.ok_or_else(|| missing("standard deviation"))?;
                     if std == 0.0 || !(1.0 / std).is_finite() {
                         return Err(Error::input(
-                            &table.source,
+                            source,
                             format!("feature {name} has a standard deviation too small to scale; remove it from {} or use {}", crate::error::Param::Features, crate::error::Param::Scaler.with("minmax")),
                         ));
                     }
                     (1.0 / std, -mean / std)
                 }
                 ScalerKind::Robust => {
-                    let mut sorted = col.values.clone();
-                    sorted.sort_unstable_by(f64::total_cmp);
-                    let median = quantile_sorted(&sorted, 0.5);
-                    let iqr = quantile_sorted(&sorted, 0.75) - quantile_sorted(&sorted, 0.25);
+                    let median = st.median.ok_or_else(|| missing("median"))?;
+                    let iqr = st.iqr.ok_or_else(|| missing("interquartile range"))?;
                     // As scikit-learn: a zero IQR scales by 1 (only the median is removed).
                     let iqr = if iqr == 0.0 || !(1.0 / iqr).is_finite() {
                         1.0
@@ -341,6 +413,59 @@ mod tests {
             "log-minmax".parse::<ScalerKind>(),
             Ok(ScalerKind::LogMinmax)
         );
+    }
+
+    #[test]
+    fn statistics_computed_elsewhere_give_the_fitted_scaler() {
+        let t = table(b"CUST_ID,A,B\nx,1,-3\ny,2,0\nz,3,5\nw,10,1\n");
+        let f = ["A".to_string(), "B".to_string()];
+        let stats = |a: FitStats, b: FitStats| [a, b];
+        let mm = |min, max| FitStats {
+            min,
+            max,
+            ..FitStats::default()
+        };
+        for kind in [ScalerKind::Minmax, ScalerKind::LogMinmax] {
+            let got = MinMaxScaler::from_stats("t", &f, kind, &stats(mm(1.0, 10.0), mm(-3.0, 5.0)));
+            assert_eq!(got.unwrap(), MinMaxScaler::fit_kind(&t, &f, kind).unwrap());
+        }
+        let robust = MinMaxScaler::fit_kind(&t, &f, ScalerKind::Robust).unwrap();
+        let with = |s: FitStats, median, iqr| FitStats {
+            median: Some(median),
+            iqr: Some(iqr),
+            ..s
+        };
+        let got = MinMaxScaler::from_stats(
+            "t",
+            &f,
+            ScalerKind::Robust,
+            &stats(
+                with(mm(1.0, 10.0), 2.5, 3.0),
+                with(mm(-3.0, 5.0), 0.5, 2.75),
+            ),
+        );
+        assert_eq!(got.unwrap(), robust);
+        let e = MinMaxScaler::from_stats(
+            "t",
+            &f,
+            ScalerKind::Standard,
+            &stats(mm(1.0, 10.0), mm(-3.0, 5.0)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("the standard scaler needs the mean of feature A"),
+            "{e}"
+        );
+        let e = MinMaxScaler::from_stats(
+            "t",
+            &f,
+            ScalerKind::Minmax,
+            &stats(mm(1.0, 10.0), mm(4.0, 4.0)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("feature B has the same value (4)"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,10 @@
-"""Scoring a Spark DataFrame with a cardseg model, on the executors.
+"""Training and scoring on a Spark DataFrame, on the executors.
 
-:func:`score` ships the model's JSON text to the executors and scores each Arrow batch
+:func:`run` segments a DataFrame where it lives: Spark computes the statistics of every
+row, the k sweep runs on the driver on a uniform sample, the chosen k is refined on every
+row by Lloyd steps whose kernel runs on the executors, and the profile is computed by
+Spark on every row; the driver receives statistics, the sample and per-partition sums,
+never the data. :func:`score` ships the model's JSON text to the executors and scores each Arrow batch
 there with ``mapInArrow`` through the same Rust code as ``cardseg predict``. The
 ``cardseg`` wheel must be installed on every executor (in local mode they run the
 driver's Python, so the driver's venv is enough; on a cluster install the wheel with the
@@ -10,7 +14,11 @@ job's Python environment, e.g. ``spark.archives`` with a packed venv).
 from __future__ import annotations
 
 import os
-from typing import Union
+import json
+import shutil
+import secrets
+from pathlib import Path
+from typing import Any, Optional, Union
 
 import cardseg
 from cardseg.errors import UsageError
@@ -62,5 +70,601 @@ def score(df, model: Union["cardseg.Model", str, os.PathLike]):
             if batch.num_rows == 0:
                 continue
             yield m.predict_arrow(pa.Table.from_batches([batch]), source_name="Spark partition")
+
+    return df.select(*[_quote(c) for c in cols]).mapInArrow(score_batches, schema)
+
+
+#: Customers the k sweep sees when ``train_sample`` is not given (fewer rows: all of them).
+DEFAULT_TRAIN_SAMPLE = 1_000_000
+#: Lloyd steps on every row stop when no centroid moves farther than this (scaled units:
+#: a feature's training range is 1 with the default minmax scaler).
+DEFAULT_TOLERANCE = 1e-4
+#: Lloyd steps on every row at most (each is one pass over the data).
+DEFAULT_MAX_ITER = 50
+
+_NUMERIC = ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType")
+
+# Levels of the stored distance quantiles (model::baseline::level, in permille).
+_LEVELS = [i * 10 for i in range(99)] + [990 + i for i in range(11)]
+
+
+def _columns(value, default):
+    if value is None:
+        return list(default)
+    if isinstance(value, str):
+        return [c.strip() for c in value.split(",") if c.strip()]
+    return list(value)
+
+
+def _median(lo, hi):
+    """The median of stats::median from the two middle values (lo == hi for odd counts)."""
+    if lo is None:
+        return None
+    lo, hi = float(lo), float(hi)
+    return lo + (hi - lo) / 2.0
+
+
+class SparkSegmentation(cardseg.Segmentation):
+    """The result of :func:`run`: a :class:`cardseg.Segmentation` whose profile, sizes,
+    model and summary describe every row, and whose labels are a Spark DataFrame
+    (:attr:`labels`) scored on the executors; ``labels`` of the sample the k sweep saw
+    are not shown as the customers' labels."""
+
+    def __init__(self, native, directory, labels_df, passes):
+        super().__init__(native, directory)
+        self._labels_df = labels_df
+        #: What the run asked Spark for: ``(pass, seconds)``, one entry per job over the data.
+        self.passes = passes
+
+    @property
+    def labels(self):
+        """Spark DataFrame of every customer's labels (id, segment, segment_name, distance,
+        distance_percentile, outlier), computed by the Rust scorer on the executors."""
+        return self._labels_df
+
+    def labels_arrow(self):
+        raise cardseg.UsageError(
+            "the labels of a Spark run live in Spark: use .labels (a Spark DataFrame) or the "
+            "labels.parquet dataset of the output folder"
+        )
+
+
+def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = False,
+        train_sample: Optional[int] = None, tolerance: float = DEFAULT_TOLERANCE,
+        max_iter: int = DEFAULT_MAX_ITER, labels_table: Optional[str] = None, **options: Any):
+    """Segments every row of the Spark DataFrame ``sdf`` with the keywords of
+    :func:`cardseg.run`; returns a :class:`SparkSegmentation`. With ``out``, writes the
+    folder ``cardseg run --out`` writes, with the labels as the Parquet dataset
+    ``labels.parquet`` written by Spark instead of ``labels.csv``; with ``labels_table``,
+    the labels go to that Spark table instead (``saveAsTable``; replaced only with
+    ``force``).
+
+    What is exact and what is sampled (see README "On Spark"): fill values, missing
+    counts, the scaler's statistics, segment sizes, profile medians are computed on every
+    row; the k sweep and its silhouettes, stability, drift baselines and the dashboard's
+    points use a uniform sample of ``train_sample`` rows (default
+    :data:`DEFAULT_TRAIN_SAMPLE`) drawn by a hash of the id and the seed, so the same rows
+    are drawn whatever the partitioning; the chosen k is then refined on every row until
+    no centroid moves more than ``tolerance`` (at most ``max_iter`` passes).
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType, DoubleType, IntegerType, LongType, StructField, StructType
+
+    import time
+
+    from cardseg import _cardseg
+
+    passes = []
+
+    def timed(name, fn):
+        t = time.perf_counter()
+        r = fn()
+        passes.append((name, round(time.perf_counter() - t, 3)))
+        return r
+
+    for key in ("write_labels", "no_id", "table", "query", "delimiter", "out"):
+        if options.get(key) not in (None, False):
+            raise UsageError(f"cardseg.spark.run does not take {key}: the data is the DataFrame")
+        options.pop(key, None)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance > 0:
+        raise UsageError(f"tolerance takes a positive number, not {tolerance!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise UsageError(f"max_iter takes a whole number from 1, not {max_iter!r}")
+    if train_sample is not None and (isinstance(train_sample, bool) or not isinstance(train_sample, int)
+                                     or train_sample < 2):
+        raise UsageError(f"train_sample takes a whole number from 2, not {train_sample!r}")
+    defaults = _cardseg.defaults()
+    features = _columns(options.get("features"), defaults["features"])
+    named_profile = options.get("profile_features") is not None
+    profile = _columns(options.get("profile_features"), defaults["profile_features"])
+    id_col = options.get("id_column") or defaults["id_column"] or cardseg.DEFAULT_ID_COLUMN
+    missing_policy = options.get("missing") or defaults["missing"]
+    scaler = options.get("scaler") or defaults["scaler"]
+    outcomes = _columns(options.get("outcome"), [])
+    seed = options.get("seed", defaults["seed"])
+    if out is not None and labels_table is None:
+        # Refused before any work, as cardseg run does (checked again at the write).
+        out = Path(out)
+        if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
+            raise cardseg.OutputExistsError(
+                f"{out} already exists and is not empty; choose another output or pass force=True to replace it"
+            )
+
+    types = {f.name: type(f.dataType).__name__ for f in sdf.schema.fields}
+    name = "Spark DataFrame"
+    if id_col not in types:
+        raise cardseg.InputError(
+            f"{name}: id column {id_col} not found; name it with id_column= (Spark rows have no order to number them by)"
+        )
+    for c in features + (profile if named_profile else []) + outcomes:
+        if c not in types:
+            raise cardseg.InputError(f"{name}: column {c} not found")
+        if types[c] not in _NUMERIC:
+            raise cardseg.InputError(
+                f"{name}: column {c} is {types[c].replace('Type', '').lower()}, not a number; cast it to double"
+            )
+    if not named_profile:
+        profile = [c for c in profile if types.get(c) in _NUMERIC]
+    used = list(dict.fromkeys(features + profile))
+    numeric = [c for c in sdf.columns if types[c] in _NUMERIC and c != id_col]
+    options["features"] = features
+    options["profile_features"] = profile
+    options["id_column"] = id_col
+
+    q = _quote
+
+    def value(c):
+        """A column as double, NaN read as missing (as the Rust reader does)."""
+        col = F.col(q(c)).cast("double")
+        return F.when(~F.isnan(col), col)
+
+    base = sdf.select(*[F.col(q(c)) for c in [id_col] + numeric])
+    # Used columns as doubles under plain names, so SQL aggregates can name them.
+    vals = base.select(*[value(c).alias(f"__v{i}") for i, c in enumerate(used)])
+    def all_present(col_of):
+        """Whether a row keeps every used column (always, unless missing="drop")."""
+        e = F.lit(True)
+        if missing_policy == "drop":
+            for i, c in enumerate(used):
+                e = e & col_of(i, c).isNotNull()
+        return e
+
+    keep = all_present(lambda i, c: F.col(f"__v{i}"))
+
+    # Pass 1: rows, missing counts, the two middle values of each used column (medians by
+    # the definition of stats::median), means, and the scaler's min and max.
+    aggs = [F.count(F.lit(1)).alias("n_in"), F.sum(F.when(keep, 1).otherwise(0)).alias("n_out")]
+    for i, c in enumerate(used):
+        v = F.col(f"__v{i}")
+        aggs.append(F.count(v).alias(f"n{i}"))
+        if missing_policy == "median":
+            aggs.append(_bracket(f"__v{i}", i))
+        elif missing_policy == "mean":
+            aggs.append(F.avg(v).alias(f"mean{i}"))
+        if c in features:
+            aggs.append(F.min(F.when(keep, v)).alias(f"min{i}"))
+            aggs.append(F.max(F.when(keep, v)).alias(f"max{i}"))
+    st = timed("statistics", lambda: vals.agg(*aggs).collect()[0]).asDict()
+    n_in, n_out = int(st["n_in"]), int(st["n_out"] or 0)
+    if missing_policy == "median":
+        # Pass 1b: the two middle values, exactly, from the values inside the brackets.
+        mids = timed("statistics (exact middles)", lambda: _middles(
+            vals, None, [f"__v{i}" for i in range(len(used))],
+            {None: [st[f"b{i}"] for i in range(len(used))]},
+            {None: [int(st[f"n{i}"]) for i in range(len(used))]}))
+        for i in range(len(used)):
+            st[f"lo{i}"], st[f"hi{i}"] = mids[None][i]
+    cleaning, fills = [], {}
+    for i, c in enumerate(used):
+        present = int(st[f"n{i}"])
+        if present == 0:
+            raise cardseg.InputError(f"{name}: column {c} is empty in every row; it cannot be used as a feature")
+        fill = None
+        if missing_policy == "median":
+            fill = _median(st[f"lo{i}"], st[f"hi{i}"])
+        elif missing_policy == "mean":
+            fill = float(st[f"mean{i}"])
+        if fill is not None:
+            fills[c] = fill
+        cleaning.append({"column": c, "missing": n_in - present, "fill_value": fill})
+    if n_out == 0:
+        raise cardseg.InputError(
+            f"{name}: every row has a missing value in a used column, so missing=\"drop\" leaves nothing; use missing=\"median\""
+        )
+    rows = base.where(all_present(lambda i, c: value(c))) if missing_policy == "drop" else base
+
+    def filled(c):
+        v = value(c)
+        return F.coalesce(v, F.lit(fills[c])) if c in fills else v
+
+    fit = []
+    for i, c in enumerate(features):
+        j = used.index(c)
+        fit.append({"min": st[f"min{j}"], "max": st[f"max{j}"]})
+    if scaler in ("standard", "robust"):
+        # Pass 1b: the spread of the filled features.
+        more = []
+        for i, c in enumerate(features):
+            if scaler == "standard":
+                more += [F.avg(filled(c)).alias(f"m{i}"), F.stddev_pop(filled(c)).alias(f"s{i}")]
+            else:
+                more.append(F.percentile(filled(c), F.array(*[F.lit(p) for p in (0.25, 0.5, 0.75)])).alias(f"q{i}"))
+        sp = timed("scaler spread", lambda: rows.agg(*more).collect()[0])
+        for i, _ in enumerate(features):
+            if scaler == "standard":
+                fit[i].update(mean=sp[f"m{i}"], std=sp[f"s{i}"])
+            else:
+                q1, med, q3 = sp[f"q{i}"]
+                fit[i].update(median=med, iqr=q3 - q1)
+    external = {"rows_in": n_in, "rows_out": n_out, "cleaning": cleaning, "scaler": fit}
+
+    # Pass 2: a uniform sample, by a hash of the id and the seed (the same rows whatever
+    # the partitioning), ordered by that hash on the driver.
+    m = DEFAULT_TRAIN_SAMPLE if train_sample is None else train_sample
+    fraction = min(1.0, m / n_out)
+    key = F.xxhash64(F.col(q(id_col)).cast("string"), F.lit(int(seed))).bitwiseAND(F.lit((1 << 53) - 1))
+    drawn = rows.withColumn("__cardseg_key", key)
+    if fraction < 1.0:
+        drawn = drawn.where(F.col("__cardseg_key") < F.lit(int(fraction * (1 << 53))))
+    sample = timed("sample", lambda: drawn.toArrow())
+    sample = sample.sort_by([("__cardseg_key", "ascending"), (id_col, "ascending")]).drop(["__cardseg_key"])
+    opts = {k: v for k, v in options.items() if k not in ("force", "train_sample")}
+
+    def segment(ext):
+        return _cardseg.spark_segment_sample(
+            sample.__arrow_c_stream__(), name, json.dumps(ext, allow_nan=False), **opts)
+
+    first = segment(external)
+    model = json.loads(first.model().to_json())["model"]
+    d = len(features)
+    centroids = [v for row in model["centroids_scaled"] for v in row]
+    k = len(model["centroids_scaled"])
+    sweep = model["k_selection"]["sweep"]
+    model_text = first.model().to_json()
+    numeric_cols, category_cols = _cardseg.spark_profile_columns(first)
+
+    # Lloyd steps on every row: assignment and partial sums in the Rust kernel on the
+    # executors, one row per partition back to the driver.
+    part_schema = StructType([
+        StructField("p", IntegerType()), StructField("sums", ArrayType(DoubleType())),
+        StructField("counts", ArrayType(LongType())), StructField("inertia", DoubleType()),
+    ])
+    lloyd_input = rows.select(*[F.col(q(c)) for c in [id_col] + features])
+
+    def step(cs):
+        def partial(batches):
+            import numpy as np
+            import pyarrow as pa
+            from pyspark import TaskContext
+
+            from cardseg import _cardseg as native
+
+            mdl = native.Model.from_json(model_text)
+            sums = np.zeros(k * d)
+            counts = np.zeros(k, dtype=np.int64)
+            inertia = 0.0
+            for b in batches:
+                if b.num_rows == 0:
+                    continue
+                s, c, i = native.spark_lloyd_partial(mdl, pa.Table.from_batches([b]).__arrow_c_stream__(), cs)
+                sums += np.asarray(s)
+                counts += np.asarray(c, dtype=np.int64)
+                inertia += i
+            yield pa.RecordBatch.from_pydict(
+                {"p": [TaskContext.get().partitionId()], "sums": [sums.tolist()],
+                 "counts": [counts.tolist()], "inertia": [inertia]},
+                schema=pa.schema([("p", pa.int32()), ("sums", pa.list_(pa.float64())),
+                                  ("counts", pa.list_(pa.int64())), ("inertia", pa.float64())]),
+            )
+
+        got = sorted(lloyd_input.mapInArrow(partial, part_schema).collect(), key=lambda r: r["p"])
+        sums = [0.0] * (k * d)
+        counts = [0] * k
+        for r in got:
+            sums = [a + b for a, b in zip(sums, r["sums"])]
+            counts = [a + b for a, b in zip(counts, r["counts"])]
+        return sums, counts
+
+    iterations = 0
+    while iterations < max_iter:
+        iterations += 1
+        sums, counts = timed(f"lloyd {iterations}", lambda: step(centroids))
+        moved = 0.0
+        new = list(centroids)
+        for c in range(k):
+            if counts[c] > 0:
+                row = [s / counts[c] for s in sums[c * d:(c + 1) * d]]
+                moved = max(moved, sum((a - b) ** 2 for a, b in zip(row, centroids[c * d:(c + 1) * d])) ** 0.5)
+                new[c * d:(c + 1) * d] = row
+        centroids = new
+        if moved <= tolerance:
+            break
+
+    # The profile pass: every row scored against the refined centroids on the executors,
+    # its figures per segment and for the portfolio computed by Spark (rollup).
+    out_fields = [f for f in base.schema.fields] + [
+        StructField("__cardseg_seg", IntegerType()), StructField("__cardseg_dist", DoubleType())]
+    final = list(centroids)
+
+    def assign(batches):
+        import numpy as np
+        import pyarrow as pa
+
+        from cardseg import _cardseg as native
+
+        mdl = native.Model.from_json(model_text)
+        for b in batches:
+            if b.num_rows == 0:
+                continue
+            labels, dist = native.spark_assign(mdl, pa.Table.from_batches([b]).__arrow_c_stream__(), final)
+            yield pa.RecordBatch.from_arrays(
+                list(b.columns) + [pa.array(np.frombuffer(labels, dtype="<i4")),
+                                   pa.array(np.frombuffer(dist, dtype="<f8"))],
+                names=list(b.schema.names) + ["__cardseg_seg", "__cardseg_dist"],
+            )
+
+    scored = rows.mapInArrow(assign, StructType(out_fields)).where(F.col("__cardseg_seg") >= 0)
+    seg_col, dist_col = F.col("__cardseg_seg"), F.col("__cardseg_dist")
+    prof_cols = list(dict.fromkeys(numeric_cols + outcomes))
+    # The profile's columns as doubles under plain names (used columns filled).
+    profiled = scored.select(seg_col, dist_col, *[
+        (filled(c) if c in fills else value(c)).alias(f"__p{i}") for i, c in enumerate(prof_cols)],
+        *[value(c).alias(f"__k{j}") for j, c in enumerate(category_cols)])
+    levels = ", ".join(repr(lv / 1000.0) for lv in _LEVELS)
+    paggs = [F.count(F.lit(1)).alias("size"), F.sum(dist_col * dist_col).alias("inertia"),
+             F.expr(f"percentile_approx(__cardseg_dist, array({levels}), {BRACKET_ACCURACY})").alias("dq")]
+    for i, c in enumerate(prof_cols):
+        v = F.col(f"__p{i}")
+        paggs += [
+            F.sum(v).alias(f"sum{i}"), F.count(v).alias(f"cnt{i}"),
+            F.count(F.when(v != 0, 1)).alias(f"nz{i}"), F.var_pop(v).alias(f"var{i}"),
+            F.min(v).alias(f"min{i}"), F.max(v).alias(f"max{i}"),
+            _bracket(f"__p{i}", i),
+        ]
+        if c in outcomes:
+            paggs.append(F.count(F.when(~v.isin(0.0, 1.0), 1)).alias(f"nb{i}"))
+    # Kept by the executors (memory, then disk) for the passes over it that follow.
+    profiled = profiled.persist()
+    try:
+        groups = timed("profile", lambda: profiled.rollup(seg_col).agg(*paggs).collect())
+        by = {(-1 if r["__cardseg_seg"] is None else int(r["__cardseg_seg"])): r.asDict() for r in groups}
+        pcols = [f"__p{i}" for i in range(len(prof_cols))]
+        mids = timed("profile (exact middles)", lambda: _middles(
+            profiled, "__cardseg_seg", pcols,
+            {g: [r[f"b{i}"] for i in range(len(pcols))] for g, r in by.items()},
+            {g: [int(r[f"cnt{i}"]) for i in range(len(pcols))] for g, r in by.items()}))
+        for g, r in by.items():
+            for i in range(len(pcols)):
+                r[f"lo{i}"], r[f"hi{i}"] = mids[g][i]
+        raw_sizes = [int(by[g]["size"]) if g in by else 0 for g in range(k)]
+        # Segment order: largest first, equal sizes by centroid coordinates (run::order_segments).
+        order = sorted(range(k), key=lambda g: (-raw_sizes[g], final[g * d:(g + 1) * d]))
+        total = by[-1]
+        grouped = [by.get(g) for g in order] + [total]
+
+        def per(field, i, cast=float, default=0.0):
+            vals = []
+            for r in grouped:
+                x = None if r is None else r[f"{field}{i}"]
+                vals.append(default if x is None else cast(x))
+            return vals
+
+        numeric_stats = []
+        for i, c in enumerate(prof_cols):
+            if c not in numeric_cols:
+                continue
+            counts_i = per("cnt", i, int, 0)
+            var = per("var", i)
+            numeric_stats.append({
+                "column": c, "sums": per("sum", i), "counts": counts_i,
+                "medians": [None if r is None else _median(r[f"lo{i}"], r[f"hi{i}"]) for r in grouped],
+                "nonzero": per("nz", i, int, 0), "m2": [a * b for a, b in zip(var, counts_i)],
+                "min": float(total[f"min{i}"]) if total[f"min{i}"] is not None else float("inf"),
+                "max": float(total[f"max{i}"]) if total[f"max{i}"] is not None else float("-inf"),
+            })
+        outcome_stats = []
+        for i, c in enumerate(prof_cols):
+            if c in outcomes:
+                counts_i = per("cnt", i, int, 0)
+                var = per("var", i)
+                outcome_stats.append({
+                    "column": c, "binary": int(total[f"nb{i}"]) == 0, "n": counts_i, "sum": per("sum", i),
+                    "m2": [a * b for a, b in zip(var, counts_i)],
+                })
+        category_stats = []
+        if category_cols:
+            # One more pass: customers per segment and value of each categorical column.
+            cats = F.explode(F.array(*[
+                F.struct(F.lit(j).alias("c"), F.col(f"__k{j}").alias("v")) for j in range(len(category_cols))]))
+            counted = timed("categories", lambda: profiled.select(seg_col, cats.alias("x")).groupBy(
+                seg_col, F.col("x.c"), F.col("x.v")).count().collect())
+            for j, c in enumerate(category_cols):
+                cells = [(r["__cardseg_seg"], r["v"], r["count"]) for r in counted if r["c"] == j]
+                values = sorted({v for _, v, _ in cells if v is not None})
+                index = {v: t for t, v in enumerate(values)}
+                table = [[0] * (len(values) + 1) for _ in range(k + 1)]
+                rank = {g: t for t, g in enumerate(order)}
+                for g, v, n in cells:
+                    t = index[v] if v is not None else len(values)
+                    table[rank[g]][t] += n
+                    table[k][t] += n
+                category_stats.append({"column": c, "values": values + [None], "counts": table})
+    finally:
+        profiled.unpersist()
+    ordered = [v for g in order for v in final[g * d:(g + 1) * d]]
+    external["refined"] = {
+        "sweep": sweep, "centroids": ordered, "counts": [raw_sizes[g] for g in order],
+        "inertia": float(total["inertia"]),
+        "distance_quantiles": [list(map(float, by[g]["dq"])) if g in by else [0.0] * len(_LEVELS) for g in order],
+        "numeric": numeric_stats, "categories": category_stats, "outcomes": outcome_stats,
+    }
+    native = segment(external)
+    final_model = cardseg.Model(native.model())
+
+    labels_df = score_with_outliers(base, final_model)
+    result = SparkSegmentation(native, None, labels_df, passes)
+    result.lloyd_iterations = iterations
+    if labels_table is not None:
+        mode = "overwrite" if force else "errorifexists"
+        timed("labels", lambda: labels_df.write.mode(mode).saveAsTable(labels_table))
+        if out is not None:
+            result.write(out, force=force)
+    elif out is not None:
+        out = Path(out)
+        # Spark writes the labels beside the output first; they move in once the folder
+        # is committed, so a failure leaves no half-written output.
+        tmp = out.parent / f".{out.name}.{secrets.token_hex(6)}.cardseg-labels"
+        try:
+            timed("labels", lambda: labels_df.write.parquet(str(tmp)))
+            result.write(out, force=force)
+            os.replace(tmp, out / "labels.parquet")
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+#: Accuracy of the approximate quantiles that bracket each median (Spark's
+#: percentile_approx: rank error at most n / accuracy).
+BRACKET_ACCURACY = 10_000
+
+
+def _bracket(col, i):
+    """Two approximate quantiles a little below and above the median: the exact middle
+    values lie between them (percentile_approx's rank guarantee), so only the few values
+    in between are needed to find them."""
+    from pyspark.sql import functions as F
+
+    e = 2.0 / BRACKET_ACCURACY
+    return F.expr(
+        f"percentile_approx({col}, array({0.5 - e!r}, {0.5 + e!r}), {BRACKET_ACCURACY})"
+    ).alias(f"b{i}")
+
+
+def _inside(v, a, b, key):
+    """Aggregates locating the middle values within a bracket [a, b]: the values below a,
+    equal to a and equal to b are counted (a column with many equal values, such as zeros,
+    would otherwise send them all), only those strictly between are collected."""
+    from pyspark.sql import functions as F
+
+    return [F.count(F.when(v < a, 1)).alias(f"below{key}"),
+            F.count(F.when(v == a, 1)).alias(f"at_a{key}"),
+            F.count(F.when(v == b, 1)).alias(f"at_b{key}"),
+            F.collect_list(F.when((v > a) & (v < b), v)).alias(f"in{key}")]
+
+
+def _middles(df, group, cols, brackets, counts):
+    """The two middle values (positions (n - 1) // 2 and n // 2 of the sorted values) of
+    each column per group, exactly: one aggregate counts the values below each bracket
+    and at its ends and collects the values strictly inside it; a column whose middles fall outside its bracket
+    (never, by percentile_approx's guarantee) is done by Spark's exact percentile_disc.
+    ``brackets`` and ``counts`` map a group (None: every row; -1 with ``group``: the
+    rollup's total) to a list per column."""
+    from pyspark.sql import functions as F
+
+    groups = {g: b for g, b in brackets.items() if g not in (None, -1)}
+    total_key = None if None in brackets else -1
+
+    def edge(i, side):
+        e = None
+        for g, b in groups.items():
+            if b[i] is None:
+                continue
+            val = F.lit(float(b[i][side]))
+            e = F.when(F.col(group) == F.lit(g), val) if e is None else e.when(F.col(group) == F.lit(g), val)
+        return e
+
+    aggs = []
+    for i, c in enumerate(cols):
+        v = F.col(c)
+        if group is not None and groups:
+            a, b = edge(i, 0), edge(i, 1)
+            if a is not None:
+                aggs += _inside(v, a, b, f"{i}")
+        t = brackets.get(total_key)
+        if t is not None and t[i] is not None:
+            aggs += _inside(v, F.lit(float(t[i][0])), F.lit(float(t[i][1])), f"t{i}")
+    frame = df.groupBy(group) if group is not None else df.groupBy()
+    rows = [r.asDict() for r in frame.agg(*aggs).collect()] if aggs else []
+
+    out, missed = {}, []
+    for g in brackets:
+        pairs = []
+        for i in range(len(cols)):
+            n = counts[g][i]
+            if n == 0:
+                pairs.append((None, None))
+                continue
+            b = brackets[g][i]
+            if g == total_key:
+                parts = rows
+                key = f"t{i}"
+            else:
+                parts = [r for r in rows if r[group] == g]
+                key = f"{i}"
+            below = sum(r.get(f"below{key}") or 0 for r in parts)
+            at_a = sum(r.get(f"at_a{key}") or 0 for r in parts)
+            at_b = sum(r.get(f"at_b{key}") or 0 for r in parts)
+            inside = sorted(x for r in parts for x in (r.get(f"in{key}") or []))
+            if b is None:
+                picked = [None, None]
+            elif b[0] == b[1]:
+                # Everything in the bracket is that one value.
+                picked = [b[0] if 0 <= pos - below < at_a else None for pos in ((n - 1) // 2, n // 2)]
+            else:
+                picked = []
+                for pos in ((n - 1) // 2, n // 2):
+                    j = pos - below
+                    if 0 <= j < at_a:
+                        picked.append(float(b[0]))
+                    elif 0 <= j - at_a < len(inside):
+                        picked.append(inside[j - at_a])
+                    elif 0 <= j - at_a - len(inside) < at_b:
+                        picked.append(float(b[1]))
+                    else:
+                        picked.append(None)
+            if None in picked:
+                pairs.append(None)
+                missed.append((g, i))
+            else:
+                pairs.append(tuple(picked))
+        out[g] = pairs
+    for g, i in missed:
+        # Spark's exact discrete median, both ways: the lower and the upper middle.
+        sub = df if g == total_key else df.where(F.col(group) == F.lit(g))
+        r = sub.agg(
+            F.expr(f"percentile_disc(0.5) within group (order by {cols[i]})").alias("lo"),
+            F.expr(f"percentile_disc(0.5) within group (order by {cols[i]} desc)").alias("hi"),
+        ).collect()[0]
+        out[g][i] = (r["lo"], r["hi"])
+    return out
+
+
+def score_with_outliers(df, model: "cardseg.Model"):
+    """Like :func:`score`, with the columns of labels.csv: distance, distance_percentile and
+    outlier too (the rule of ``cardseg predict``)."""
+    from pyspark.sql.types import BooleanType, DoubleType, IntegerType, StringType, StructField, StructType
+
+    text = model.to_json()
+    cols = [model.id_column] + [f for f in model.features if f != model.id_column]
+    schema = StructType([
+        StructField(model.id_column, StringType(), True),
+        StructField("segment", IntegerType(), True),
+        StructField("segment_name", StringType(), True),
+        StructField("distance", DoubleType(), True),
+        StructField("distance_percentile", DoubleType(), True),
+        StructField("outlier", BooleanType(), True),
+    ])
+
+    def score_batches(batches):
+        import pyarrow as pa
+
+        import cardseg as cs
+
+        m = cs.Model.from_json(text)
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            yield m.predict_arrow(pa.Table.from_batches([batch]), source_name="Spark partition", outliers=True)
 
     return df.select(*[_quote(c) for c in cols]).mapInArrow(score_batches, schema)

@@ -13,6 +13,7 @@ mod arrow;
 mod labels;
 mod lifecycle;
 mod segmentation;
+mod spark;
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -429,6 +430,7 @@ fn _cardseg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lifecycle::compare, m)?)?;
     m.add_function(wrap_pyfunction!(lifecycle::drift, m)?)?;
     m.add_function(wrap_pyfunction!(lifecycle::drift_gates, m)?)?;
+    spark::register(m)?;
     m.add_class::<Model>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(

@@ -198,12 +198,12 @@ impl<'py> Options<'py> {
 
 /// What `cardseg.run` was asked: the run's configuration, where to write it (if
 /// anywhere) and the label table.
-struct Request {
-    cfg: RunConfig,
-    out: Option<PathBuf>,
+pub(crate) struct Request {
+    pub(crate) cfg: RunConfig,
+    pub(crate) out: Option<PathBuf>,
 }
 
-fn request(
+pub(crate) fn request(
     py: Python<'_>,
     input: String,
     options: Option<&Bound<'_, PyDict>>,
@@ -441,10 +441,10 @@ fn inputs(cfg: &RunConfig) -> cardseg::output::Inputs {
 /// A segmentation made by `cardseg.run`, in memory.
 #[pyclass(module = "cardseg._cardseg", frozen)]
 pub struct Segmentation {
-    seg: CoreSegmentation,
-    summary: Summary,
-    cfg: RunConfig,
-    timings: Vec<(&'static str, f64)>,
+    pub(crate) seg: CoreSegmentation,
+    pub(crate) summary: Summary,
+    pub(crate) cfg: RunConfig,
+    pub(crate) timings: Vec<(&'static str, f64)>,
 }
 
 impl Segmentation {

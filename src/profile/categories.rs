@@ -16,19 +16,22 @@ pub struct CategoryFigures {
     pub counts: Vec<Vec<u64>>,
 }
 
+/// How a value of a numeric code column reads as a category: whole numbers without a
+/// decimal point.
+pub fn code_label(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        v.to_string()
+    }
+}
+
 /// Category figures of a numeric code column; missing cells count as "(missing)".
 pub fn numeric_category_figures(values: &[f64], labels: &[u32], k: usize) -> CategoryFigures {
     let mut distinct: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
     distinct.sort_by(f64::total_cmp);
     distinct.dedup();
-    let text = |v: f64| {
-        if v.fract() == 0.0 && v.abs() < 1e15 {
-            format!("{}", v as i64)
-        } else {
-            v.to_string()
-        }
-    };
-    let mut labels_of: Vec<String> = distinct.iter().map(|v| text(*v)).collect();
+    let mut labels_of: Vec<String> = distinct.iter().map(|v| code_label(*v)).collect();
     labels_of.push("(missing)".into());
     let codes: Vec<u32> = values
         .iter()
@@ -56,6 +59,23 @@ pub fn category_figures(
     for (&c, &l) in codes.iter().zip(labels) {
         raw[l as usize][c as usize] += 1;
         raw[k][c as usize] += 1;
+    }
+    category_figures_from_counts(value_labels, raw)
+}
+
+/// [`category_figures`] from counts made elsewhere: `raw[g][v]` customers of group `g`
+/// (segments, then the portfolio) with value `v`.
+pub fn category_figures_from_counts(
+    value_labels: &[String],
+    raw: Vec<Vec<u64>>,
+) -> CategoryFigures {
+    let m = value_labels.len();
+    let k = raw.len().saturating_sub(1);
+    if raw.iter().any(|row| row.len() != m) {
+        return CategoryFigures {
+            values: Vec::new(),
+            counts: vec![Vec::new(); k + 1],
+        };
     }
     let mut order: Vec<usize> = (0..m).filter(|&v| raw[k][v] > 0).collect();
     order.sort_by(|&a, &b| {

@@ -16,11 +16,14 @@ mod tests;
 use rayon::prelude::*;
 
 pub use boxes::{box_stats, BoxStats};
-pub use categories::{category_figures, numeric_category_figures, CategoryFigures, MAX_CATEGORIES};
+pub use categories::{
+    category_figures, category_figures_from_counts, code_label, numeric_category_figures,
+    CategoryFigures, MAX_CATEGORIES,
+};
 pub use indicators::{Derived, DERIVED};
 pub use kinds::{is_additive, looks_like_code, looks_protected, MAX_CODE_VALUES};
-pub use numeric::{assemble, column_figures, ColumnFigures};
-pub use outcome::{outcome_figures, wilson, Outcome};
+pub use numeric::{assemble, assemble_sized, column_figures, ColumnFigures};
+pub use outcome::{outcome_figures, outcome_from_sums, wilson, Outcome};
 pub use segment::{CategoryMix, CategoryShare, Indicator, Profile, SegmentProfile, Stat};
 
 use crate::table::Table;
@@ -105,6 +108,26 @@ pub fn assemble_all(
     k: usize,
     opts: &ProfileOptions,
 ) -> Profile {
+    assemble_all_sized(names, figures, &sizes(labels, k), opts)
+}
+
+/// Customers per segment of 0-based `labels`.
+fn sizes(labels: &[u32], k: usize) -> Vec<u64> {
+    let mut sizes = vec![0u64; k];
+    for &l in labels {
+        sizes[l as usize] += 1;
+    }
+    sizes
+}
+
+/// [`assemble_all`] from the customers of each segment (`sizes`, one per segment), for
+/// figures computed where the labels are (an engine such as Spark).
+pub fn assemble_all_sized(
+    names: &[&str],
+    figures: Vec<Figures>,
+    sizes: &[u64],
+    opts: &ProfileOptions,
+) -> Profile {
     let mut numeric_names = Vec::new();
     let mut numeric = Vec::new();
     let mut cats = Vec::new();
@@ -117,7 +140,7 @@ pub fn assemble_all(
             Figures::Category(c) => cats.push((*name, c)),
         }
     }
-    let mut p = assemble(&numeric_names, &numeric, labels, k);
+    let mut p = assemble_sized(&numeric_names, &numeric, sizes);
     if let Some(list) = &opts.additive {
         for g in std::iter::once(&mut p.portfolio).chain(p.segments.iter_mut()) {
             for s in &mut g.stats {

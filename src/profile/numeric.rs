@@ -30,6 +30,35 @@ pub struct ColumnFigures {
     pub(super) boxes: Vec<Option<BoxStats>>,
 }
 
+impl ColumnFigures {
+    /// Figures computed elsewhere (an engine that holds the rows, such as Spark), each
+    /// with `k + 1` groups (segments, then the portfolio): sums, counts, medians and
+    /// non-zero counts of the non-missing values, sums of squared deviations from each
+    /// group's mean, and the column's smallest and largest value.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        sums: Vec<f64>,
+        counts: Vec<u64>,
+        medians: Vec<Option<f64>>,
+        nonzero: Vec<u64>,
+        m2: Vec<f64>,
+        min: f64,
+        max: f64,
+        boxes: Vec<Option<BoxStats>>,
+    ) -> ColumnFigures {
+        ColumnFigures {
+            sums,
+            counts,
+            medians,
+            nonzero,
+            m2,
+            min,
+            max,
+            boxes,
+        }
+    }
+}
+
 /// Figures of one numeric column per group (segments, then the portfolio), in two passes;
 /// medians by radix selection when that pays, by grouping otherwise.
 pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures {
@@ -101,12 +130,14 @@ pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures
 
 /// Builds the profile from the figures of the numeric columns `names` (in that order).
 pub fn assemble(names: &[&str], figures: &[ColumnFigures], labels: &[u32], k: usize) -> Profile {
+    assemble_sized(names, figures, &super::sizes(labels, k))
+}
+
+/// [`assemble`] from the customers of each segment (`sizes`, one per segment).
+pub fn assemble_sized(names: &[&str], figures: &[ColumnFigures], sizes: &[u64]) -> Profile {
     let column_index = |name: &str| names.iter().position(|n| *n == name);
-    let n = labels.len() as u64;
-    let mut sizes = vec![0u64; k];
-    for &l in labels {
-        sizes[l as usize] += 1;
-    }
+    let k = sizes.len();
+    let n: u64 = sizes.iter().sum();
     let sum_of = |name: &str, g: usize| -> Option<f64> {
         let mut total = 0.0;
         for part in name.split('+') {

@@ -76,6 +76,21 @@ pub fn outcome_figures(column: &str, values: &[f64], labels: &[u32], k: usize) -
             }
         }
     }
+    outcome_from_sums(column, binary, &n, &sum, &m2)
+}
+
+/// [`outcome_figures`] from sums made elsewhere, per group (segments, then the portfolio):
+/// customers with a value `n`, the sum of their values and the sum of squared deviations
+/// from the group's mean `m2` (unused for a 0/1 column, `binary`).
+pub fn outcome_from_sums(
+    column: &str,
+    binary: bool,
+    n: &[u64],
+    sum: &[f64],
+    m2: &[f64],
+) -> Vec<Outcome> {
+    let k = n.len().saturating_sub(1);
+    let mean: Vec<f64> = (0..=k).map(|g| sum[g] / n[g].max(1) as f64).collect();
     let group = |g: usize| -> Outcome {
         let (value, ci) = if n[g] == 0 {
             (None, None)

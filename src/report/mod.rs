@@ -25,6 +25,8 @@ pub struct ReportFiles<'a> {
     pub precision: crate::text::Precision,
     /// labels.csv or labels.parquet.
     pub labels_format: files::LabelsFormat,
+    /// Write the labels file (not when the labels are written where the rows are, by Spark).
+    pub labels_csv: bool,
 }
 
 impl Sink for ReportFiles<'_> {
@@ -33,7 +35,8 @@ impl Sink for ReportFiles<'_> {
             raw_csv: self.raw_csv,
             precision: self.precision,
         };
-        write_all(self.out, seg, self.summary, style, self.labels_format)
+        let labels = self.labels_csv.then_some(self.labels_format);
+        write_all(self.out, seg, self.summary, style, labels)
     }
 }
 
@@ -42,15 +45,16 @@ fn write_all(
     r: &Segmentation,
     summary: &Summary,
     style: files::LabelStyle,
-    format: files::LabelsFormat,
+    labels: Option<files::LabelsFormat>,
 ) -> Result<()> {
     let raw_csv = style.raw_csv;
     let (model_text, checksum) = r.model.to_json()?;
-    match format {
-        files::LabelsFormat::Csv => files::write_labels(&out.file("labels.csv"), r, style)?,
-        files::LabelsFormat::Parquet => {
+    match labels {
+        Some(files::LabelsFormat::Csv) => files::write_labels(&out.file("labels.csv"), r, style)?,
+        Some(files::LabelsFormat::Parquet) => {
             files::write_labels_parquet(&out.file("labels.parquet"), r, &checksum)?
         }
+        None => {}
     }
     files::write_k_selection(&out.file("k_selection.csv"), &r.model)?;
     files::write_segments_csv(&out.file("segments.csv"), r, raw_csv)?;

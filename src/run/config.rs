@@ -128,6 +128,9 @@ pub struct RunConfig {
     /// `--stability-detail`: also write `stability.csv` (each resample's customers and
     /// labels) so the figures can be recomputed elsewhere.
     pub stability_detail: bool,
+    /// Statistics of every row computed by an engine that holds them (Spark); the table
+    /// the run is given is then a uniform sample of those rows.
+    pub external: Option<Box<super::external::External>>,
 }
 
 impl RunConfig {
@@ -174,6 +177,7 @@ impl RunConfig {
             stability_resamples: defaults::STABILITY_RESAMPLES,
             stability_sample: defaults::STABILITY_SAMPLE,
             stability_detail: false,
+            external: None,
         }
     }
 

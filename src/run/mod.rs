@@ -2,10 +2,12 @@
 //! segment order → profile → names → outputs, written atomically.
 
 mod config;
+mod external;
 mod select;
 
 use config::check_column_lists;
 pub use config::{KChoice, RunConfig};
+pub use external::{CategoryStats, External, NumericStats, OutcomeStats, Refined};
 pub use select::order_segments;
 use select::{choose_k, train_sample};
 
@@ -170,6 +172,7 @@ pub fn run_files<'a>(
         raw_csv: cfg.raw_csv,
         precision: cfg.precision,
         labels_format: cfg.labels_format,
+        labels_csv: cfg.external.is_none(),
     })];
     if cfg.dashboard {
         sinks.push(Box::new(DashboardFile {
@@ -365,7 +368,11 @@ fn segment_table(
                 .then(|| c.values.iter().map(|v| v.is_nan()).collect())
         })
         .collect();
-    let clean_report = clean::clean(&mut table, &cfg.used_columns(), cfg.missing)?;
+    let clean_report = match &cfg.external {
+        Some(e) => e.clean(&mut table, cfg.missing)?,
+        None => clean::clean(&mut table, &cfg.used_columns(), cfg.missing)?,
+    };
+    let refined = cfg.external.as_ref().and_then(|e| e.refined.as_ref());
     // The profile covers every loaded numeric column, in the order the source gave them
     // (a CSV reader that kept some in a temporary file gives header order).
     let mut order: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
@@ -403,7 +410,10 @@ fn segment_table(
             too_few_customers(cfg, n, clean_report.rows_in != clean_report.rows_out),
         ));
     }
-    let scaler = MinMaxScaler::fit_kind(&table, &cfg.features, cfg.scaler)?;
+    let scaler = match &cfg.external {
+        Some(e) => MinMaxScaler::from_stats(&table.source, &cfg.features, cfg.scaler, &e.scaler)?,
+        None => MinMaxScaler::fit_kind(&table, &cfg.features, cfg.scaler)?,
+    };
     let x = scaler.transform(&table)?;
     if let Some(sp) = &mut spilled {
         // The sweep reads only `x`: every column waits in the file meanwhile.
@@ -426,9 +436,16 @@ fn segment_table(
         _ => None,
     };
     let xs = sample.as_ref().unwrap_or(&x);
-    let bar = Progress::steps((ks.len() * cfg.n_init) as u64, "k sweep");
-    let fits = kmeans::fit_sweep(xs, &ks, &params, &|| bar.inc(1), &cfg.cancel)?;
-    bar.finish();
+    // With a refined fit the sweep was made before, on this same sample.
+    let fits = match refined {
+        Some(r) => vec![r.fit(&table.source, cfg.features.len())?],
+        None => {
+            let bar = Progress::steps((ks.len() * cfg.n_init) as u64, "k sweep");
+            let fits = kmeans::fit_sweep(xs, &ks, &params, &|| bar.inc(1), &cfg.cancel)?;
+            bar.finish();
+            fits
+        }
+    };
     timings.lap("kmeans sweep", &mut t);
     cfg.cancel.check()?;
 
@@ -436,25 +453,36 @@ fn segment_table(
         .iter()
         .map(|f| (f.labels.as_slice(), f.centroids.as_slice(), f.k))
         .collect();
-    let sils = silhouette::scores(
-        xs,
-        &fit_views,
-        cfg.silhouette_exact_max,
-        cfg.silhouette_sample,
-        cfg.seed,
-    );
+    let (sweep, sils) = match refined {
+        Some(r) => {
+            let sils: Vec<silhouette::Score> =
+                r.sweep.iter().map(|r| r.silhouette.clone()).collect();
+            (r.sweep.clone(), sils)
+        }
+        None => {
+            let sils = silhouette::scores(
+                xs,
+                &fit_views,
+                cfg.silhouette_exact_max,
+                cfg.silhouette_sample,
+                cfg.seed,
+            );
+            let sweep: Vec<KRow> = fits
+                .iter()
+                .zip(&sils)
+                .map(|(f, s)| KRow {
+                    k: f.k,
+                    inertia: f.inertia,
+                    silhouette: s.clone(),
+                })
+                .collect();
+            (sweep, sils)
+        }
+    };
+    drop(fit_views);
     timings.lap("silhouette", &mut t);
     cfg.cancel.check()?;
 
-    let sweep: Vec<KRow> = fits
-        .iter()
-        .zip(&sils)
-        .map(|(f, s)| KRow {
-            k: f.k,
-            inertia: f.inertia,
-            silhouette: s.clone(),
-        })
-        .collect();
     let selection = choose_k(cfg, &sweep, previous.as_ref().map(|p| p.model.k));
     let fit_idx = fits
         .iter()
@@ -471,9 +499,17 @@ fn segment_table(
         fit.inertia = inertia;
         fit.counts = counts;
     }
-    let train_rows = sample.as_ref().map(|s| s.n as u64);
+    let train_rows = match &cfg.external {
+        // The engine's sample: all of its rows when it drew every row.
+        Some(e) => (n as u64 != e.rows_out).then_some(n as u64),
+        None => sample.as_ref().map(|s| s.n as u64),
+    };
     drop(sample);
-    let mut fit = order_segments(fit);
+    // A refined fit comes in segment order: its figures are indexed by it.
+    let mut fit = match refined {
+        Some(_) => fit,
+        None => order_segments(fit),
+    };
     let k = fit.k;
     // Label with the renumbered centroids through the scoring kernel itself, so `predict`
     // on the training data reproduces these labels exactly, ties included.
@@ -500,7 +536,9 @@ fn segment_table(
     drop(x);
     timings.lap("stability", &mut t);
     cfg.cancel.check()?;
-    let distance_quantiles = {
+    let distance_quantiles = if let Some(r) = refined {
+        r.distance_quantiles.clone()
+    } else {
         let mut per: Vec<Vec<f64>> = vec![Vec::new(); k];
         for (l, dist) in labels.iter().zip(&distances) {
             per[*l as usize].push(*dist);
@@ -545,22 +583,33 @@ fn segment_table(
             cfg.seed,
         );
     }
-    let figures: Vec<Figures> = order
-        .par_iter()
-        .map_init(Vec::new, |buf, name| match table.column(name) {
-            Some(c) => Ok(profile::figures_of(name, &c.values, &labels, k, &popts)),
-            None => {
-                let sp = spilled.as_ref().ok_or_else(|| {
-                    Error::input(&table.source, format!("column {name} was not loaded"))
-                })?;
-                load_column_into(sp, name, &clean_report, n, buf)?;
-                Ok(profile::figures_of(name, buf, &labels, k, &popts))
-            }
-        })
-        .collect::<Result<_>>()?;
+    let figures: Vec<Figures> = if let Some(r) = refined {
+        order
+            .iter()
+            .map(|name| r.figures_of(&table, name, &labels, &popts))
+            .collect::<Result<_>>()?
+    } else {
+        order
+            .par_iter()
+            .map_init(Vec::new, |buf, name| match table.column(name) {
+                Some(c) => Ok(profile::figures_of(name, &c.values, &labels, k, &popts)),
+                None => {
+                    let sp = spilled.as_ref().ok_or_else(|| {
+                        Error::input(&table.source, format!("column {name} was not loaded"))
+                    })?;
+                    load_column_into(sp, name, &clean_report, n, buf)?;
+                    Ok(profile::figures_of(name, buf, &labels, k, &popts))
+                }
+            })
+            .collect::<Result<_>>()?
+    };
     let mut outcomes = Vec::with_capacity(cfg.outcome.len());
     for o in &cfg.outcome {
         let f = match table.column(o) {
+            _ if refined.is_some() => refined
+                .map(|r| r.outcome(&table.source, o))
+                .transpose()?
+                .unwrap_or_default(),
             Some(c) => profile::outcome_figures(o, &c.values, &labels, k),
             None => {
                 let sp = spilled.as_ref().ok_or_else(|| {
@@ -574,7 +623,10 @@ fn segment_table(
     }
     drop(spilled);
     let names: Vec<&str> = order.iter().map(String::as_str).collect();
-    let mut profile = profile::assemble_all(&names, figures, &labels, k, &popts);
+    let mut profile = match refined {
+        Some(r) => profile::assemble_all_sized(&names, figures, &r.counts, &popts),
+        None => profile::assemble_all(&names, figures, &labels, k, &popts),
+    };
     attach_text_categories(
         cfg,
         &table,
@@ -655,7 +707,7 @@ fn segment_table(
         centroids_scaled,
         centroids,
         segments,
-        training_rows: n as u64,
+        training_rows: cfg.external.as_ref().map_or(n as u64, |e| e.rows_out),
         training_source: table.source.clone(),
         inertia: fit.inertia,
         silhouette: chosen_sil,

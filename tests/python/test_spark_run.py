@@ -1,0 +1,187 @@
+"""cardseg.spark.run: the whole pipeline on a Spark DataFrame (local mode, the shared
+session of conftest.py), checked against `cardseg run` on the same generated customers."""
+import json
+import os
+
+import pytest
+
+ROWS = int(os.environ.get("CARDSEG_SPARK_RUN_ROWS", "200000"))
+SAMPLE = 50_000
+PARTITIONS = 4
+
+
+@pytest.fixture(scope="module")
+def data(run_cardseg, tmp_path_factory):
+    """The generated customers as Parquet, and the single-machine runs on them."""
+    d = tmp_path_factory.mktemp("spark_run")
+    path = d / "customers.parquet"
+    run_cardseg("generate", "--quiet", "--rows", ROWS, "--seed", 5, "--out", path)
+    run_cardseg("run", "--quiet", "--input", path, "--out", d / "cli")
+    run_cardseg("run", "--quiet", "--input", path, "--train-sample", SAMPLE, "--out", d / "cli_sample")
+    return d
+
+
+@pytest.fixture(scope="module")
+def sdf(spark, data):
+    # Several partitions, as a cluster reads a table split in files.
+    parts = data / "parts"
+    spark.read.parquet(str(data / "customers.parquet")).repartition(PARTITIONS).write.parquet(str(parts))
+    df = spark.read.parquet(str(parts))
+    return df
+
+
+@pytest.fixture(scope="module")
+def spark_run(cardseg_pkg, sdf, data):
+    import cardseg.spark
+
+    res = cardseg.spark.run(sdf, out=data / "spark", train_sample=SAMPLE)
+    return res, data / "spark"
+
+
+def model_of(out):
+    return json.loads((out / "model.json").read_text())["model"]
+
+
+def read_labels(out):
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    if (out / "labels.parquet").exists():
+        t = pq.read_table(out / "labels.parquet")
+    else:
+        t = pcsv.read_csv(out / "labels.csv", convert_options=pcsv.ConvertOptions(
+            column_types={"CUST_ID": "string"}))
+    return dict(zip(t.column("CUST_ID").to_pylist(), t.column("segment").to_pylist()))
+
+
+def test_the_output_folder_is_a_run_folder_with_spark_labels(spark_run, sdf):
+    _, out = spark_run
+    names = {p.name for p in out.iterdir()}
+    for f in ["model.json", "segments.csv", "segments.json", "summary.md", "summary.json",
+              "k_selection.csv", "dashboard.html", "labels.parquet"]:
+        assert f in names, names
+    assert "labels.csv" not in names
+    assert sdf.rdd.getNumPartitions() >= PARTITIONS // 2
+
+
+def test_same_k_as_the_sample_run_and_the_segments_of_the_full_run(spark_run, data):
+    from sklearn.metrics import adjusted_rand_score
+
+    _, out = spark_run
+    spark_model, cli, sampled = model_of(out), model_of(data / "cli"), model_of(data / "cli_sample")
+    assert spark_model["k"] == sampled["k"]
+    assert spark_model["k"] == cli["k"]
+    assert spark_model["training_rows"] == ROWS
+    got, want = read_labels(out), read_labels(data / "cli")
+    assert got.keys() == want.keys() and len(got) == ROWS
+    ids = sorted(got)
+    ari = adjusted_rand_score([want[i] for i in ids], [got[i] for i in ids])
+    assert ari >= 0.99, ari
+    assert abs(spark_model["inertia"] - cli["inertia"]) <= 0.005 * cli["inertia"], (
+        spark_model["inertia"], cli["inertia"])
+
+
+def test_predict_with_the_written_model_reproduces_every_spark_label(spark_run, data, run_cardseg):
+    _, out = spark_run
+    pred = data / "pred.csv"
+    run_cardseg("predict", "--quiet", "--model", out / "model.json", "--input",
+                data / "customers.parquet", "--out", pred)
+    got = read_labels(out)
+    want = read_labels_csv(pred)
+    assert got == want
+
+
+def read_labels_csv(path):
+    import pyarrow.csv as pcsv
+
+    t = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types={"CUST_ID": "string"}))
+    return dict(zip(t.column("CUST_ID").to_pylist(), t.column("segment").to_pylist()))
+
+
+def exact_median(values):
+    """stats::median: lo + (hi - lo) / 2 of the two middle values."""
+    v = sorted(values)
+    n = len(v)
+    if n == 0:
+        return None
+    hi = v[n // 2]
+    lo = v[(n - 1) // 2]
+    return lo + (hi - lo) / 2.0
+
+
+def test_fill_values_and_profile_medians_are_exact(spark_run, data):
+    import pyarrow.parquet as pq
+
+    _, out = spark_run
+    spark_model, cli = model_of(out), model_of(data / "cli")
+    assert spark_model["cleaning"] == cli["cleaning"]
+    assert any(c["missing"] > 0 for c in cli["cleaning"]), "the data should have gaps to fill"
+    assert spark_model["scaler"] == cli["scaler"]
+    seg_spark = json.loads((out / "segments.json").read_text())
+    seg_cli = json.loads((data / "cli" / "segments.json").read_text())
+    portfolio = {s["column"]: s for s in seg_spark["portfolio"]["stats"]}
+    for s in seg_cli["portfolio"]["stats"]:
+        assert portfolio[s["column"]]["median"] == s["median"], s["column"]
+    # Per segment: the medians of every customer of the Spark segments, filled as the model fills.
+    table = pq.read_table(data / "customers.parquet")
+    labels = read_labels(out)
+    seg_of = [labels[i] for i in table.column("CUST_ID").to_pylist()]
+    fills = {c["column"]: c["fill_value"] for c in spark_model["cleaning"]}
+    segments = seg_spark["segments"]
+    for col in ["BALANCE", "CREDIT_LIMIT", "MINIMUM_PAYMENTS", "TENURE"]:
+        values = table.column(col).to_pylist()
+        fill = fills.get(col)
+        for s in segments:
+            p = s.get("profile", s)
+            sid = p["id"]
+            mine = [fill if v is None else v for v, g in zip(values, seg_of) if g == sid]
+            mine = [v for v in mine if v is not None]
+            stat = next(x for x in p["stats"] if x["column"] == col)
+            assert stat["median"] == exact_median(mine), (col, sid)
+            assert p["customers"] == sum(1 for g in seg_of if g == sid)
+
+
+def test_the_driver_never_collects_the_data(cardseg_pkg, spark, sdf, data):
+    """spark.driver.maxResultSize far below the data: collecting the rows fails, the run
+    succeeds (it takes statistics, a sample and per-partition sums only). The limit is
+    set on the running SparkContext's configuration, which every new stage reads."""
+    import cardseg.spark
+
+    features = ["BALANCE", "PURCHASES", "CREDIT_LIMIT"]
+    small = sdf.select("CUST_ID", *features)
+    conf = spark.sparkContext._jsc.sc().conf()
+    before = conf.get("spark.driver.maxResultSize", "1g")
+    # The rows are about 6 MB (ids and three numbers); the limit is 1 MB.
+    conf.set("spark.driver.maxResultSize", "1m")
+    try:
+        with pytest.raises(Exception, match="maxResultSize"):
+            small.toArrow()
+        res = cardseg.spark.run(small, train_sample=10_000, features=features, profile_features=[],
+                                k=4, stability_resamples=0)
+        assert res.k == 4
+        assert sum(res.summary_counts()) == ROWS
+        assert res.model.features == features
+    finally:
+        conf.set("spark.driver.maxResultSize", before)
+
+
+def test_bad_dataframes_get_one_line_errors_and_nothing_is_written(cardseg_pkg, spark, tmp_path):
+    import cardseg.spark
+
+    rows = [(f"c{i}", str(i), float(i % 7), None) for i in range(50)]
+    df = spark.createDataFrame(rows, "CUST_ID string, A string, B double, C double")
+    out = tmp_path / "out"
+    with pytest.raises(cardseg_pkg.InputError, match="column A is string, not a number; cast it to double"):
+        cardseg.spark.run(df, out=out, features=["A", "B"], profile_features=[])
+    with pytest.raises(cardseg_pkg.InputError, match="id column ID not found"):
+        cardseg.spark.run(df, out=out, features=["B"], id_column="ID", profile_features=[])
+    with pytest.raises(cardseg_pkg.InputError, match="column C is empty in every row"):
+        cardseg.spark.run(df, out=out, features=["B", "C"], profile_features=[])
+    for bad, message in [({"train_sample": 1}, "train_sample takes a whole number from 2"),
+                         ({"max_iter": 0}, "max_iter takes a whole number from 1"),
+                         ({"tolerance": -1.0}, "tolerance takes a positive number"),
+                         ({"write_labels": "sqlite:///x.db"}, "does not take write_labels")]:
+        with pytest.raises(cardseg_pkg.UsageError, match=message):
+            cardseg.spark.run(df, out=out, features=["B"], profile_features=[], **bad)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
