@@ -18,17 +18,10 @@ pub struct Scores {
     pub distances: Vec<(f64, f64)>,
 }
 
-/// Scores a batch of customers given as columns: `cols[j]` holds feature
-/// `model.features[j]` for every customer, NaN where it is missing. This is the one
-/// scoring path of `predict` and `serve`: the saved fill values (or unscorable with the
-/// drop policy), `scaler.transform_columns`, then `kmeans::assign` against `centers`
-/// (`model.centers_flat()`, passed in so a server computes it once per model).
-pub fn score_columns(
-    model: &Model,
-    centers: &[f64],
-    mut cols: Vec<Vec<f64>>,
-    distances: bool,
-) -> Scores {
+/// The model's features filled with its fill values and scaled: the matrix every scorer
+/// assigns, and which rows cannot be scored (a missing value the model has no fill for).
+/// `cols[j]` holds the raw values of `model.features[j]` (NaN missing) and is filled in place.
+pub fn prepare(model: &Model, cols: &mut [Vec<f64>]) -> (crate::scale::Matrix, Vec<bool>) {
     let n = cols.first().map(Vec::len).unwrap_or(0);
     debug_assert_eq!(cols.len(), model.features.len());
     debug_assert!(cols.iter().all(|c| c.len() == n));
@@ -44,7 +37,21 @@ pub fn score_columns(
         }
     }
     let views: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
-    let mut x = model.scaler.transform_columns(&views);
+    (model.scaler.transform_columns(&views), unscorable)
+}
+
+/// Scores a batch of customers given as columns: `cols[j]` holds feature
+/// `model.features[j]` for every customer, NaN where it is missing. This is the one
+/// scoring path of `predict` and `serve`: the saved fill values (or unscorable with the
+/// drop policy), `scaler.transform_columns`, then `kmeans::assign` against `centers`
+/// (`model.centers_flat()`, passed in so a server computes it once per model).
+pub fn score_columns(
+    model: &Model,
+    centers: &[f64],
+    mut cols: Vec<Vec<f64>>,
+    distances: bool,
+) -> Scores {
+    let (mut x, unscorable) = prepare(model, &mut cols);
     // Unscorable rows get a harmless value; their label is discarded below.
     for (i, u) in unscorable.iter().enumerate() {
         if *u {

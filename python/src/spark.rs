@@ -86,19 +86,7 @@ fn scaled(
     let m = &model.inner;
     py.detach(|| -> cardseg::Result<_> {
         let mut cols = cardseg::predict::feature_columns(m, &table)?;
-        let mut unscorable = vec![false; table.rows()];
-        for (f, values) in m.features.iter().zip(cols.iter_mut()) {
-            match m.fill_value(f) {
-                Some(fill) => cardseg::clean::apply_fill(values, fill),
-                None => values
-                    .iter()
-                    .zip(unscorable.iter_mut())
-                    .filter(|(v, _)| v.is_nan())
-                    .for_each(|(_, u)| *u = true),
-            }
-        }
-        let views: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
-        Ok((m.scaler.transform_columns(&views), unscorable))
+        Ok(cardseg::score::prepare(m, &mut cols))
     })
     .map_err(|e| to_py(py, e))
 }
