@@ -79,7 +79,11 @@ pub fn exec(args: Args, report: super::Report) -> cardseg::Result<()> {
         let mut text = format!(
             "Scored {} customers into {}",
             s.rows - s.unscored,
-            args.out.display()
+            if cardseg::output::is_stdout(&args.out) {
+                "standard output".to_string()
+            } else {
+                args.out.display().to_string()
+            }
         );
         if s.unscored > 0 {
             text.push_str(&format!(

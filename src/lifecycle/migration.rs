@@ -34,6 +34,15 @@ pub fn read_labels(path: &Path) -> Result<Vec<LabelRecord>> {
     use crate::csvcell::restore;
     use crate::readback::{line_too_long, open_regular, LineBound, MAX_LABEL_LINE_BYTES};
     let shown = path.display().to_string();
+    let parquet = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+        || (!path.exists() && path.with_file_name("labels.parquet").is_file());
+    if parquet {
+        return Err(Error::usage(format!(
+            "{shown}: the labels of this run are in Parquet (--labels-format parquet), and this command reads the labels.csv of cardseg run or predict; write them as CSV too (cardseg predict --model M --input DATA --out labels.csv)"
+        )));
+    }
     let file = open_regular(path, "reading labels")?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)

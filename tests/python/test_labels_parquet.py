@@ -99,3 +99,13 @@ def test_row_number_ids_are_int64_and_unscored_customers_null(runs, run_cardseg,
     assert [r["row"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert rows[2]["segment"] is None and rows[2]["distance"] is None
     assert all(r["segment"] is not None for i, r in enumerate(rows) if i != 2)
+
+
+def test_commands_that_read_labels_csv_say_so_for_a_parquet_run(runs, run_cardseg):
+    d = runs["dir"]
+    p = run_cardseg("--quiet", "compare", "--before", runs["csv"], "--after", runs["pq2"],
+                    "--out", d / "cmp", check=False)
+    err = p.stderr.strip()
+    assert p.returncode == 1 and len(err.splitlines()) == 1, err
+    assert "labels of this run are in Parquet" in err and "labels.csv" in err, err
+    assert not (d / "cmp").exists()
