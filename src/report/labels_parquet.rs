@@ -7,8 +7,9 @@
 //! are, otherwise `STRING`), `segment` (`INT32`, null when the customer was not scored),
 //! `segment_name` (`STRING`), `distance` and `distance_percentile` (`DOUBLE`: the exact
 //! 64-bit values, whatever `--full-precision` says), `outlier` (`BOOLEAN`). The key-value
-//! metadata `cardseg.model_sha256` holds the checksum of the model that scored them, so a
-//! table loaded from it can be traced to its model.
+//! metadata ([`crate::output::parquet_metadata`]) holds the checksum of the model that scored
+//! them (`cardseg.model_checksum`), the cardseg version and the row count, so a table loaded
+//! from it can be traced to its model.
 //!
 //! Compression: zstd when cardseg is built with it (the default), else snappy. Row groups
 //! of [`ROW_GROUP`] rows are encoded one at a time into a spool and handed to the output
@@ -32,9 +33,6 @@ use crate::model::Model;
 
 /// Rows per row group: about 1M customers, a few tens of MB while one is encoded.
 pub const ROW_GROUP: usize = 1 << 20;
-
-/// The key of the model checksum in the file's key-value metadata.
-pub const MODEL_SHA256_KEY: &str = "cardseg.model_sha256";
 
 /// A `Write + Send` buffer shared with the Parquet writer (which needs `Send`), drained
 /// into the real output after every row group.
@@ -101,8 +99,12 @@ pub fn write_label_parquet(
     model: &Model,
     labels: &Labels,
     outlier_of: &dyn Fn(&Label) -> Outlier,
-    model_sha256: &str,
+    model_checksum: &str,
 ) -> Result<()> {
+    // The same record from `run` and `predict` (no command named), so that `predict` on the
+    // training file reproduces the run's file byte for byte.
+    let provenance = crate::output::Provenance::new("labels", Some(model_checksum))
+        .with_rows(labels.iter().count() as u64);
     let perr = |e: parquet::errors::ParquetError| {
         Error::io(path, "writing", std::io::Error::other(e.to_string()))
     };
@@ -159,10 +161,12 @@ pub fn write_label_parquet(
             .set_compression(compression)
             .set_max_row_group_row_count(Some(ROW_GROUP))
             .set_created_by(format!("cardseg {}", env!("CARGO_PKG_VERSION")))
-            .set_key_value_metadata(Some(vec![KeyValue::new(
-                MODEL_SHA256_KEY.to_string(),
-                model_sha256.to_string(),
-            )]))
+            .set_key_value_metadata(Some(
+                crate::output::parquet_metadata(&provenance)
+                    .into_iter()
+                    .map(|(k, v)| KeyValue::new(k, v))
+                    .collect(),
+            ))
             .build(),
     );
     let spool = Spool::default();

@@ -64,7 +64,8 @@ def test_parquet_labels_have_warehouse_types_and_the_model_checksum(runs):
     assert not schema.field("CUST_ID").nullable
     meta = pq.read_metadata(path).metadata
     model = json.loads((runs["pq2"] / "model.json").read_text())
-    assert meta[b"cardseg.model_sha256"].decode() == model["checksum"]
+    assert meta[b"cardseg.model_checksum"].decode() == model["checksum"]
+    assert meta[b"cardseg.rows"].decode() == str(pq.read_metadata(path).num_rows)
     duck = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
     assert [(c[0], c[1]) for c in duck] == [
         ("CUST_ID", "VARCHAR"), ("segment", "INTEGER"), ("segment_name", "VARCHAR"),
