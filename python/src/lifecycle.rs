@@ -47,6 +47,14 @@ impl<'py> FromPyObject<'_, 'py> for Side {
 }
 
 impl Side {
+    /// The checksum of the model the side's labels came from, when known.
+    fn model_checksum(&self) -> Option<String> {
+        match self {
+            Side::Run(s) => s.get().core().model.to_json().ok().map(|(_, c)| c),
+            Side::Path(p) => cardseg::output::model_checksum_of(&migration::labels_path(p)),
+        }
+    }
+
     /// (name, labels, outcomes) of an in-memory run; None for a path.
     fn records(&self, shown: &str) -> Option<(String, Vec<LabelRecord>, RunOutcomes)> {
         let Side::Run(s) = self else { return None };
@@ -116,6 +124,8 @@ pub fn compare(
             if let (Some(ob), Some(oa)) = (ob, oa) {
                 m.outcomes = outcomes::compare(&ob, &oa);
             }
+            m.model_checksum_before = before.model_checksum();
+            m.model_checksum_after = after.model_checksum();
             if let Some(o) = &out {
                 let dir =
                     cardseg::output::OutputDir::create(o, force, &cardseg::output::Inputs::none())

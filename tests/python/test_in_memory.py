@@ -18,6 +18,7 @@ from conftest import ROOT
 NOT_KEYWORDS = {
     "input": "the first argument, data",
     "quiet": "a CLI display switch; the package never prints a table",
+    "json": "a CLI output switch; the package returns objects",
     "timings": "Segmentation.timings holds them",
     "no-dashboard": "dashboard=False",
     "help": "help",
