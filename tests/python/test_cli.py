@@ -14,3 +14,11 @@ def test_binary_is_this_checkout(run_cardseg):
                           capture_output=True, text=True)
     if head.returncode == 0:
         assert f"(commit {head.stdout.strip()})" in out, out
+
+
+def test_the_package_is_the_version_of_the_engine(cardseg_pkg):
+    """One release: the wheel (python/) carries the engine's version (Cargo.toml)."""
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.M).group(1)
+    assert cardseg_pkg.__version__ == version
+    for f in ("python/Cargo.toml", "python/pyproject.toml"):
+        assert re.search(r'^version = "([^"]+)"', (ROOT / f).read_text(), re.M).group(1) == version, f
