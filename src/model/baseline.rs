@@ -114,17 +114,20 @@ pub fn default_percentile() -> f64 {
     crate::defaults::OUTLIER_PERCENTILE
 }
 
-/// Quantiles of one segment's training distances (sorted in place); None when empty.
+/// Quantiles of one segment's training distances (reordered in place: the positions the
+/// quantiles read are selected, not sorted); None when empty.
 pub fn quantiles(distances: &mut [f64]) -> Option<Vec<f64>> {
     if distances.is_empty() {
         return None;
     }
-    distances.sort_unstable_by(f64::total_cmp);
     let n = distances.len();
+    let position = |i: usize| (n - 1) as f64 * f64::from(level(i)) / 1000.0;
+    let ranks = crate::stats::quantile_ranks(n, (0..QUANTILES).map(position));
+    crate::stats::select_ranks(distances, &ranks);
     Some(
         (0..QUANTILES)
             .map(|i| {
-                let pos = (n - 1) as f64 * f64::from(level(i)) / 1000.0;
+                let pos = position(i);
                 let lo = pos.floor() as usize;
                 let hi = (lo + 1).min(n - 1);
                 let frac = pos - lo as f64;
@@ -203,21 +206,26 @@ pub fn sorted_quantile(sorted: &[f64], p: f64) -> f64 {
 }
 
 impl SegmentFeature {
-    /// The distribution of one segment's non-missing values (sorted in place); None when
-    /// there is none.
+    /// The distribution of one segment's non-missing values (reordered in place: the
+    /// positions the quantiles read are selected, not sorted); None when there is none.
     pub fn of(feature: &str, values: &mut [f64]) -> Option<SegmentFeature> {
         if values.is_empty() {
             return None;
         }
-        values.sort_unstable_by(f64::total_cmp);
+        let n = values.len();
+        let ranks = crate::stats::quantile_ranks(
+            n,
+            SEGMENT_LEVELS.iter().map(|&p| (n - 1) as f64 * p / 100.0),
+        );
+        crate::stats::select_ranks(values, &ranks);
         let quantiles: Vec<f64> = SEGMENT_LEVELS
             .iter()
             .map(|&p| sorted_quantile(values, p))
             .collect();
         let med = quantiles[4];
         let m = values.len() as f64;
-        let below = values.partition_point(|v| *v < med) as f64;
-        let above = (values.len() - values.partition_point(|v| *v <= med)) as f64;
+        let below = values.iter().filter(|v| **v < med).count() as f64;
+        let above = (n - values.iter().filter(|v| **v <= med).count()) as f64;
         Some(SegmentFeature {
             feature: feature.to_string(),
             values: values.len() as u64,

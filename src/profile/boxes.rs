@@ -48,22 +48,39 @@ pub fn box_stats(
             if g.is_empty() {
                 return None;
             }
-            g.sort_unstable_by(f64::total_cmp);
+            // The three quartiles by selection; the whiskers and extremes are the
+            // smallest and largest values (in sorted order) inside their bounds.
+            let n = g.len();
+            let levels = [0.25, 0.5, 0.75];
+            let ranks = crate::stats::quantile_ranks(n, levels.map(|p| (n - 1) as f64 * p));
+            crate::stats::select_ranks(&mut g, &ranks);
             let q = |p: f64| crate::scale::quantile_sorted(&g, p);
             let (q1, median, q3) = (q(0.25), q(0.5), q(0.75));
             let iqr = q3 - q1;
             let (lo, hi) = (q1 - 1.5 * iqr, q3 + 1.5 * iqr);
-            let lower = g.iter().copied().find(|v| *v >= lo).unwrap_or(q1);
-            let upper = g.iter().rev().copied().find(|v| *v <= hi).unwrap_or(q3);
+            let smallest = |keep: &dyn Fn(f64) -> bool| {
+                g.iter()
+                    .copied()
+                    .filter(|v| keep(*v))
+                    .min_by(f64::total_cmp)
+            };
+            let largest = |keep: &dyn Fn(f64) -> bool| {
+                g.iter()
+                    .copied()
+                    .filter(|v| keep(*v))
+                    .max_by(f64::total_cmp)
+            };
+            let lower = smallest(&|v| v >= lo).unwrap_or(q1);
+            let upper = largest(&|v| v <= hi).unwrap_or(q3);
             Some(BoxStats {
-                n: g.len() as u64,
+                n: n as u64,
                 q1,
                 median,
                 q3,
                 lower,
                 upper,
-                min: g[0],
-                max: g[g.len() - 1],
+                min: smallest(&|_| true).unwrap_or(q1),
+                max: largest(&|_| true).unwrap_or(q3),
             })
         })
         .collect()

@@ -28,9 +28,7 @@ pub fn code_label(v: f64) -> String {
 
 /// Category figures of a numeric code column; missing cells count as "(missing)".
 pub fn numeric_category_figures(values: &[f64], labels: &[u32], k: usize) -> CategoryFigures {
-    let mut distinct: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    distinct.sort_by(f64::total_cmp);
-    distinct.dedup();
+    let distinct = distinct_values(values);
     let mut labels_of: Vec<String> = distinct.iter().map(|v| code_label(*v)).collect();
     labels_of.push("(missing)".into());
     let codes: Vec<u32> = values
@@ -44,6 +42,35 @@ pub fn numeric_category_figures(values: &[f64], labels: &[u32], k: usize) -> Cat
         })
         .collect();
     category_figures(&labels_of, &codes, labels, k)
+}
+
+/// The distinct non-missing values, ascending by [`f64::total_cmp`] (0 and -0 are one
+/// value, -0 when both occur). A code column has a handful, gathered in one pass; a
+/// column named categorical with many is sorted instead.
+fn distinct_values(values: &[f64]) -> Vec<f64> {
+    const FEW: usize = 2 * super::kinds::MAX_CODE_VALUES;
+    let mut distinct: Vec<f64> = Vec::with_capacity(FEW);
+    for &v in values {
+        if v.is_nan() {
+            continue;
+        }
+        match distinct.iter().position(|d| *d == v) {
+            Some(i) => {
+                if v.total_cmp(&distinct[i]).is_lt() {
+                    distinct[i] = v;
+                }
+            }
+            None if distinct.len() < FEW => distinct.push(v),
+            None => {
+                let mut all: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+                all.sort_by(f64::total_cmp);
+                all.dedup();
+                return all;
+            }
+        }
+    }
+    distinct.sort_by(f64::total_cmp);
+    distinct
 }
 
 /// Counts codes per group, orders values by portfolio count (ties by label), caps at

@@ -85,7 +85,6 @@ pub fn is_additive(name: &str, min: f64, max: f64) -> bool {
         && max > 1.0
 }
 
-/// Most distinct values a categorical column keeps; the rest are counted as "other"
 /// Most distinct integer values a column may have to be detected as a code.
 pub const MAX_CODE_VALUES: usize = 10;
 

@@ -59,16 +59,20 @@ impl ColumnFigures {
     }
 }
 
-/// Figures of one numeric column per group (segments, then the portfolio), in two passes;
-/// medians by radix selection when that pays, by grouping otherwise.
+/// Figures of one numeric column per group (segments, then the portfolio). Large columns
+/// take two streaming passes and a short third (sums, counts, zero shares, extremes and the
+/// medians' first histogram; then the spreads around each mean together with the medians'
+/// next radix pass; then the few values left near each median), small ones group and select.
+/// Every sum runs in row order, so the figures do not depend on how they are computed.
 pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures {
     let use_radix = crate::stats::radix_pays(values.len(), k);
     let mut counts = vec![0u64; k + 1];
     let mut sums = vec![0.0f64; k + 1];
     let mut nonzero = vec![0u64; k + 1];
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-    // First pass: sums and counts per segment, and (for the radix medians) a histogram of
-    // the top 16 key bits per segment.
+    let mut total_sum = 0.0f64;
+    // First pass: sums and counts per segment and of all, and (for the radix medians) a
+    // histogram of the top 16 key bits per segment.
     let mut hist = if use_radix {
         vec![0u32; k * crate::stats::BINS]
     } else {
@@ -78,6 +82,7 @@ pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures
         if !v.is_nan() {
             counts[l as usize] += 1;
             sums[l as usize] += v;
+            total_sum += v;
             if v != 0.0 {
                 nonzero[l as usize] += 1;
             }
@@ -89,31 +94,25 @@ pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures
         }
     }
     let total_count: u64 = counts[..k].iter().sum();
-    let total_sum: f64 = {
-        let mut s = 0.0;
-        for &v in values {
-            if !v.is_nan() {
-                s += v;
-            }
-        }
-        s
-    };
     counts[k] = total_count;
     sums[k] = total_sum;
     nonzero[k] = nonzero[..k].iter().sum();
     let means: Vec<f64> = (0..=k).map(|g| sums[g] / counts[g].max(1) as f64).collect();
     let mut m2 = vec![0.0f64; k + 1];
-    for (&v, &l) in values.iter().zip(labels) {
-        if !v.is_nan() {
-            let d = v - means[l as usize];
-            m2[l as usize] += d * d;
-            let d = v - means[k];
-            m2[k] += d * d;
-        }
-    }
+    let mut spread = |v: f64, l: u32| {
+        let d = v - means[l as usize];
+        m2[l as usize] += d * d;
+        let d = v - means[k];
+        m2[k] += d * d;
+    };
     let medians = if use_radix {
-        crate::stats::radix_medians(values, Some(labels), k, &counts, hist)
+        crate::stats::radix_medians_and(values, Some(labels), k, &counts, hist, spread)
     } else {
+        for (&v, &l) in values.iter().zip(labels) {
+            if !v.is_nan() {
+                spread(v, l);
+            }
+        }
         crate::stats::medians_by_grouping(values, labels, k, &counts)
     };
     ColumnFigures {

@@ -61,7 +61,122 @@ fn radix_medians_equal_grouped_medians() {
                 |m: &[Option<f64>]| m.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>();
             assert_eq!(bits(&f.medians), bits(&reference), "{name}, k = {k}");
             assert_eq!(f.counts, counts, "{name}, k = {k}");
+            // Sums and spreads summed in row order, as two plain passes give them.
+            let (sums, m2) = row_order_sums(values, &labels, k);
+            let bits = |m: &[f64]| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&f.sums), bits(&sums), "{name}, k = {k}");
+            assert_eq!(bits(&f.m2), bits(&m2), "{name}, k = {k}");
+            // The small path (grouping) gives the same figures as the radix path.
+            let small = column_figures(&values[..1000], &labels[..1000], k);
+            let (sums, m2) = row_order_sums(&values[..1000], &labels[..1000], k);
+            assert_eq!(bits(&small.sums), bits(&sums), "{name}, k = {k}");
+            assert_eq!(bits(&small.m2), bits(&m2), "{name}, k = {k}");
         }
+    }
+}
+
+/// Sums and sums of squared deviations from the mean per group (segments, then all),
+/// each summed in row order over the non-missing values: the obvious reference.
+fn row_order_sums(values: &[f64], labels: &[u32], k: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut sums = vec![0.0f64; k + 1];
+    let mut counts = vec![0u64; k + 1];
+    for (&v, &l) in values.iter().zip(labels) {
+        if !v.is_nan() {
+            for g in [l as usize, k] {
+                sums[g] += v;
+                counts[g] += 1;
+            }
+        }
+    }
+    let means: Vec<f64> = (0..=k).map(|g| sums[g] / counts[g].max(1) as f64).collect();
+    let mut m2 = vec![0.0f64; k + 1];
+    for (&v, &l) in values.iter().zip(labels) {
+        if !v.is_nan() {
+            for g in [l as usize, k] {
+                let d = v - means[g];
+                m2[g] += d * d;
+            }
+        }
+    }
+    (sums, m2)
+}
+
+/// Box figures by selection equal those read off a full sort.
+#[test]
+fn box_figures_equal_a_sorted_reference() {
+    let mut rng = crate::rng::Rng::new(21);
+    let n = 3000;
+    let k = 3;
+    let values: Vec<f64> = (0..n)
+        .map(|i| match i % 9 {
+            0 => f64::NAN,
+            1 => 0.0,
+            2 => -0.0,
+            3 => 1e6 * rng.uniform(),
+            _ => rng.normal(),
+        })
+        .collect();
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(k as u64) as u32).collect();
+    let rows: Vec<usize> = (0..n).filter(|i| i % 3 != 1).collect();
+    let boxes = box_stats(&values, &labels, k, &rows);
+    for (g, b) in boxes.iter().enumerate() {
+        let mut v: Vec<f64> = rows
+            .iter()
+            .filter(|&&i| g == k || labels[i] as usize == g)
+            .map(|&i| values[i])
+            .filter(|v| !v.is_nan())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| crate::scale::quantile_sorted(&v, p);
+        let (q1, q3) = (q(0.25), q(0.75));
+        let (lo, hi) = (q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1));
+        let expected = BoxStats {
+            n: v.len() as u64,
+            q1,
+            median: q(0.5),
+            q3,
+            lower: v.iter().copied().find(|x| *x >= lo).unwrap_or(q1),
+            upper: v.iter().rev().copied().find(|x| *x <= hi).unwrap_or(q3),
+            min: v[0],
+            max: v[v.len() - 1],
+        };
+        assert_eq!(b.as_ref(), Some(&expected), "group {g}");
+    }
+}
+
+/// A code column's values, gathered in one pass, are the sorted distinct values (signed
+/// zeros as one value, written as the first in sorted order), and a column with many
+/// values falls back to sorting them.
+#[test]
+fn code_values_equal_sorted_distinct_values() {
+    let mut rng = crate::rng::Rng::new(4);
+    let n = 5000;
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
+    let few: Vec<f64> = (0..n)
+        .map(|i| [3.0, 1.0, 0.0, -0.0, f64::NAN, 7.0, 1.0][i % 7])
+        .collect();
+    let zero_first: Vec<f64> = (0..n).map(|i| [0.0, -0.0, 2.0][i % 3]).collect();
+    let many: Vec<f64> = (0..n).map(|_| rng.below(200) as f64).collect();
+    for values in [&few, &zero_first, &many] {
+        let mut distinct: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        let mut value_labels: Vec<String> = distinct.iter().map(|v| code_label(*v)).collect();
+        value_labels.push("(missing)".into());
+        let codes: Vec<u32> = values
+            .iter()
+            .map(|v| {
+                if v.is_nan() {
+                    distinct.len() as u32
+                } else {
+                    distinct.partition_point(|d| d < v) as u32
+                }
+            })
+            .collect();
+        let expected = category_figures(&value_labels, &codes, &labels, 3);
+        let got = numeric_category_figures(values, &labels, 3);
+        assert_eq!(got.values, expected.values);
+        assert_eq!(got.counts, expected.counts);
     }
 }
 

@@ -539,13 +539,7 @@ fn segment_table(
     let distance_quantiles = if let Some(r) = refined {
         r.distance_quantiles.clone()
     } else {
-        let mut per: Vec<Vec<f64>> = vec![Vec::new(); k];
-        for (l, dist) in labels.iter().zip(&distances) {
-            per[*l as usize].push(*dist);
-        }
-        per.par_iter_mut()
-            .map(|v| crate::lifecycle::outliers::quantiles(v).unwrap_or_default())
-            .collect::<Vec<_>>()
+        distance_quantiles(&labels, &distances, k)
     };
     fit.labels = Vec::new();
 
@@ -776,6 +770,22 @@ fn segment_table(
     Ok(seg)
 }
 
+/// Per segment (segment order): the quantiles of its customers' distances to its centroid,
+/// each segment's distances gathered once and selected in parallel.
+fn distance_quantiles(labels: &[u32], distances: &[f64], k: usize) -> Vec<Vec<f64>> {
+    let mut counts = vec![0usize; k];
+    for &l in labels {
+        counts[l as usize] += 1;
+    }
+    let mut per: Vec<Vec<f64>> = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
+    for (l, dist) in labels.iter().zip(distances) {
+        per[*l as usize].push(*dist);
+    }
+    per.par_iter_mut()
+        .map(|v| crate::lifecycle::outliers::quantiles(v).unwrap_or_default())
+        .collect()
+}
+
 /// Per segment (segment order, ids to be set by the caller): training share and each
 /// feature's quantiles among the segment's customers whose value was not missing.
 fn segment_distributions(
@@ -813,7 +823,10 @@ fn segment_distributions(
                 }
                 per[l as usize].push(v);
             }
-            per.iter_mut().map(|v| SegmentFeature::of(f, v)).collect()
+            // Segments select in parallel too: a few features would leave a core idle.
+            per.par_iter_mut()
+                .map(|v| SegmentFeature::of(f, v))
+                .collect()
         })
         .collect();
     (0..k)
