@@ -99,14 +99,17 @@ pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures
     nonzero[k] = nonzero[..k].iter().sum();
     let means: Vec<f64> = (0..=k).map(|g| sums[g] / counts[g].max(1) as f64).collect();
     let mut m2 = vec![0.0f64; k + 1];
+    // The portfolio's spread in a local of its own: one running sum, not a store and a
+    // load per value.
+    let (mean_all, mut m2_all) = (means[k], 0.0f64);
     let mut spread = |v: f64, l: u32| {
         let d = v - means[l as usize];
         m2[l as usize] += d * d;
-        let d = v - means[k];
-        m2[k] += d * d;
+        let d = v - mean_all;
+        m2_all += d * d;
     };
     let medians = if use_radix {
-        crate::stats::radix_medians_and(values, Some(labels), k, &counts, hist, spread)
+        crate::stats::radix_medians_and(values, Some(labels), k, &counts, hist, &mut spread)
     } else {
         for (&v, &l) in values.iter().zip(labels) {
             if !v.is_nan() {
@@ -115,6 +118,7 @@ pub fn column_figures(values: &[f64], labels: &[u32], k: usize) -> ColumnFigures
         }
         crate::stats::medians_by_grouping(values, labels, k, &counts)
     };
+    m2[k] = m2_all;
     ColumnFigures {
         sums,
         counts,
