@@ -76,21 +76,27 @@ pub fn shares(counts: &[u64]) -> Vec<f64> {
 impl FeatureDistribution {
     /// The distribution of a raw column (NaN = missing); None when every value is missing.
     pub fn of(feature: &str, values: &[f64]) -> Option<FeatureDistribution> {
-        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-        if sorted.is_empty() {
+        let mut present: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        if present.is_empty() {
             return None;
         }
-        sorted.sort_unstable_by(f64::total_cmp);
-        let m = sorted.len();
-        let mut edges: Vec<f64> = (1..10).map(|i| sorted[i * (m - 1) / 10]).collect();
+        // Only the deciles and the extremes are read: selected, not sorted.
+        let m = present.len();
+        let mut ranks: Vec<usize> = std::iter::once(0)
+            .chain((1..10).map(|i| i * (m - 1) / 10))
+            .chain(std::iter::once(m - 1))
+            .collect();
+        ranks.dedup();
+        crate::stats::select_ranks(&mut present, &ranks);
+        let mut edges: Vec<f64> = (1..10).map(|i| present[i * (m - 1) / 10]).collect();
         edges.dedup();
         let (c, missing) = counts(&edges, values);
         Some(FeatureDistribution {
             feature: feature.to_string(),
             rows: values.len() as u64,
             missing_share: missing as f64 / values.len() as f64,
-            min: sorted[0],
-            max: sorted[m - 1],
+            min: present[0],
+            max: present[m - 1],
             shares: shares(&c),
             edges,
         })
@@ -245,6 +251,79 @@ impl SegmentFeature {
         match (self.quantiles.get(3), self.quantiles.get(5)) {
             (Some(a), Some(b)) => b - a,
             _ => 0.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Columns with ties, signed zeros and missing values, of several sizes.
+    fn columns() -> Vec<Vec<f64>> {
+        let mut rng = crate::rng::Rng::new(8);
+        [1usize, 2, 7, 100, 4001]
+            .iter()
+            .flat_map(|&n| {
+                let smooth: Vec<f64> = (0..n).map(|_| rng.normal() * 50.0).collect();
+                let ties: Vec<f64> = (0..n)
+                    .map(|i| [0.0, -0.0, 3.0, 3.0, f64::NAN, -1.5][(i * 7 + 3) % 6])
+                    .collect();
+                [smooth, ties]
+            })
+            .collect()
+    }
+
+    /// Selection reads the same positions a full sort would give.
+    #[test]
+    fn selected_figures_equal_the_sorted_ones() {
+        for values in columns() {
+            let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+            sorted.sort_by(f64::total_cmp);
+            let m = sorted.len();
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            if let Some(d) = FeatureDistribution::of("x", &values) {
+                let mut edges: Vec<f64> = (1..10).map(|i| sorted[i * (m - 1) / 10]).collect();
+                edges.dedup();
+                assert_eq!(bits(&d.edges), bits(&edges));
+                assert_eq!(bits(&[d.min, d.max]), bits(&[sorted[0], sorted[m - 1]]));
+            } else {
+                assert_eq!(m, 0);
+            }
+            let mut present: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+            let s = SegmentFeature::of("x", &mut present);
+            match s {
+                Some(s) => {
+                    let q: Vec<f64> = SEGMENT_LEVELS
+                        .iter()
+                        .map(|&p| sorted_quantile(&sorted, p))
+                        .collect();
+                    assert_eq!(bits(&s.quantiles), bits(&q));
+                    let below = sorted.partition_point(|v| *v < q[4]) as f64 / m as f64;
+                    let above = (m - sorted.partition_point(|v| *v <= q[4])) as f64 / m as f64;
+                    assert_eq!((s.below_median, s.above_median), (below, above));
+                }
+                None => assert_eq!(m, 0),
+            }
+            if m > 0 {
+                // The shuffled order the run hands over, not the sorted one.
+                let mut shuffled: Vec<f64> =
+                    values.iter().copied().filter(|v| !v.is_nan()).collect();
+                let q = quantiles(&mut shuffled).unwrap();
+                let expected: Vec<f64> = (0..QUANTILES)
+                    .map(|i| {
+                        let pos = (m - 1) as f64 * f64::from(level(i)) / 1000.0;
+                        let (lo, frac) = (pos.floor() as usize, pos - pos.floor());
+                        let hi = (lo + 1).min(m - 1);
+                        if frac == 0.0 {
+                            sorted[lo]
+                        } else {
+                            sorted[lo] + (sorted[hi] - sorted[lo]) * frac
+                        }
+                    })
+                    .collect();
+                assert_eq!(bits(&q), bits(&expected));
+            }
         }
     }
 }
