@@ -26,7 +26,7 @@ use crate::scale::Matrix;
 /// independent compare-and-select chains hide the latency of each.
 const L: usize = 32;
 // Blocks never straddle a chunk (the skip test and the deltas are per block and chunk).
-const _: () = assert!(CHUNK % L == 0);
+const _: () = assert!(CHUNK.is_multiple_of(L));
 
 /// The rows (row-major, for the scalar stages: seeding, Hartigan, swaps) plus a
 /// column-major copy padded to a multiple of `L` rows for the SIMD passes.
@@ -404,7 +404,7 @@ impl Skip {
 fn row_slack(best: f64, second: f64) -> (f64, f64) {
     let v = best * (1.0 + ETA);
     let g = second * (1.0 - ETA) - v;
-    let g = if (g - g) == 0.0 { g } else { f64::NEG_INFINITY };
+    let g = if g.is_finite() { g } else { f64::NEG_INFINITY };
     (g, v)
 }
 
