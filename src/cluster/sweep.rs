@@ -7,6 +7,8 @@
 //! (seed, k, restart or trial), and parallel results are combined in a fixed order, so
 //! results are identical whatever the number of threads.
 
+use std::collections::HashMap;
+
 use rayon::prelude::*;
 
 use super::lloyd::lloyd_from;
@@ -91,24 +93,42 @@ pub fn fit_sweep(
     let runs: Vec<KMeansFit> = tasks.par_iter().map(run).collect::<Result<_>>()?;
     // Restarts stop at the coarse tolerance; those that could still win (within
     // POLISH_MARGIN of their k's best) are finished: Lloyd to a fixed point, then Hartigan.
+    // A finish depends only on the centres it starts from, so restarts that converged to
+    // the same centres share one.
     let best_coarse = pick_best(runs.clone());
-    let finish_one = |f: KMeansFit| {
-        let bc = best_coarse
-            .iter()
-            .find(|b| b.k == f.k)
-            .map_or(f64::INFINITY, |b| b.inertia);
-        if f.inertia <= bc * (1.0 + POLISH_MARGIN) {
-            finish(&s, f, tols.fine, base.max_iter)
-        } else {
-            f
-        }
-    };
-    let runs: Vec<KMeansFit> = runs.into_par_iter().map(finish_one).collect();
+    let promising: Vec<bool> = runs
+        .iter()
+        .map(|f| {
+            let bc = best_coarse
+                .iter()
+                .find(|b| b.k == f.k)
+                .map_or(f64::INFINITY, |b| b.inertia);
+            f.inertia <= bc * (1.0 + POLISH_MARGIN)
+        })
+        .collect();
     drop(best_coarse);
+    let mut finished = Finished::default();
+    finished.add(
+        &s,
+        runs.iter()
+            .zip(&promising)
+            .filter(|(_, &p)| p)
+            .map(|(f, _)| f),
+        tols.fine,
+        base.max_iter,
+    );
+    let runs: Vec<KMeansFit> = runs
+        .into_iter()
+        .zip(&promising)
+        .map(|(f, &p)| if p { finished.get(&f) } else { f })
+        .collect();
     cancel.check()?;
     let best: Vec<KMeansFit> = pick_best(runs)
         .into_par_iter()
-        .map(|b| swap_search(&s, b, &base, tols))
+        .map(|b| {
+            let mut own = finished.of_k(b.k);
+            swap_search(&s, b, &base, tols, &mut own)
+        })
         .collect();
     for b in &best {
         if let Some(c) = b.counts.iter().position(|&c| c == 0) {
@@ -261,6 +281,61 @@ struct Tols {
     fine: f64,
 }
 
+/// Finished fits by the bits of the centres they started from (and k): [`finish`] is a
+/// function of those alone, so each distinct start is finished once.
+#[derive(Default)]
+struct Finished(HashMap<(usize, Vec<u64>), KMeansFit>);
+
+impl Finished {
+    fn key(f: &KMeansFit) -> (usize, Vec<u64>) {
+        (f.k, f.centroids.iter().map(|v| v.to_bits()).collect())
+    }
+
+    /// Finishes (in parallel) every fit of `fits` whose start is not known yet.
+    fn add<'f>(
+        &mut self,
+        s: &Small,
+        fits: impl Iterator<Item = &'f KMeansFit>,
+        tol: f64,
+        max_iter: usize,
+    ) {
+        let mut todo: Vec<&KMeansFit> = Vec::new();
+        let mut keys = std::collections::HashSet::new();
+        for f in fits {
+            let key = Self::key(f);
+            if !self.0.contains_key(&key) && keys.insert(key) {
+                todo.push(f);
+            }
+        }
+        let done: Vec<KMeansFit> = todo
+            .par_iter()
+            .map(|&f| finish(s, f.clone(), tol, max_iter))
+            .collect();
+        for (f, r) in todo.into_iter().zip(done) {
+            self.0.insert(Self::key(f), r);
+        }
+    }
+
+    /// The finished `f` (which [`Finished::add`] saw), with its own restart number.
+    fn get(&self, f: &KMeansFit) -> KMeansFit {
+        KMeansFit {
+            best_init: f.best_init,
+            ..self.0[&Self::key(f)].clone()
+        }
+    }
+
+    /// The finished fits of one k.
+    fn of_k(&self, k: usize) -> Finished {
+        Finished(
+            self.0
+                .iter()
+                .filter(|(key, _)| key.0 == k)
+                .map(|(key, f)| (key.clone(), f.clone()))
+                .collect(),
+        )
+    }
+}
+
 /// Finishes a promising fit: Lloyd from its centres to `tol`, then Hartigan polish,
 /// then labels, sizes and inertia recomputed.
 fn finish(s: &Small, f: KMeansFit, tol: f64, max_iter: usize) -> KMeansFit {
@@ -280,7 +355,13 @@ fn finish(s: &Small, f: KMeansFit, tol: f64, max_iter: usize) -> KMeansFit {
 /// escape a basin that is almost as good as the best one; a swap does, cheaply.
 /// Trials of a round run in parallel, each with its own stream, and the best wins
 /// (first on ties), so the result does not depend on the thread count.
-fn swap_search(s: &Small, mut cur: KMeansFit, p: &KMeansValidParams, tols: Tols) -> KMeansFit {
+fn swap_search(
+    s: &Small,
+    mut cur: KMeansFit,
+    p: &KMeansValidParams,
+    tols: Tols,
+    finished: &mut Finished,
+) -> KMeansFit {
     let x = s.x;
     let (d, k) = (x.d, cur.k);
     if k < 2 || p.swap_trials == 0 {
@@ -304,14 +385,21 @@ fn swap_search(s: &Small, mut cur: KMeansFit, p: &KMeansValidParams, tols: Tols)
             let drop = rng.below(k as u64) as usize;
             let pick = search_cumulative(&dist, &chunk_totals, rng.uniform() * total);
             centers[drop * d..(drop + 1) * d].copy_from_slice(x.row(pick));
-            let f = s.lloyd(centers, p.max_iter, tols.coarse);
-            if f.inertia <= cur.inertia * (1.0 + POLISH_MARGIN) {
-                finish(s, f, tols.fine, p.max_iter)
-            } else {
-                f
-            }
+            s.lloyd(centers, p.max_iter, tols.coarse)
         };
-        let cands: Vec<KMeansFit> = (0..p.swap_trials).into_par_iter().map(trial).collect();
+        let coarse: Vec<KMeansFit> = (0..p.swap_trials).into_par_iter().map(trial).collect();
+        // The promising trials are finished (once per distinct centres).
+        let promising = |f: &KMeansFit| f.inertia <= cur.inertia * (1.0 + POLISH_MARGIN);
+        finished.add(
+            s,
+            coarse.iter().filter(|f| promising(f)),
+            tols.fine,
+            p.max_iter,
+        );
+        let cands: Vec<KMeansFit> = coarse
+            .into_iter()
+            .map(|f| if promising(&f) { finished.get(&f) } else { f })
+            .collect();
         let mut improved = false;
         for c in cands {
             if c.counts.iter().all(|&n| n > 0) && c.inertia < cur.inertia * (1.0 - 1e-12) {
