@@ -185,3 +185,46 @@ def test_bad_dataframes_get_one_line_errors_and_nothing_is_written(cardseg_pkg, 
             cardseg.spark.run(df, out=out, features=["B"], profile_features=[], **bad)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outlier_counts_and_most_extreme_customers_cover_every_row(spark_run, data):
+    """The summary's outliers are those of every customer (the flags of labels.parquet,
+    the rule of `cardseg predict`), not of the sample the k sweep saw."""
+    import pyarrow.parquet as pq
+
+    _, out = spark_run
+    summary = json.loads((out / "summary.json").read_text())
+    t = pq.read_table(out / "labels.parquet").to_pydict()
+    flagged = {}
+    for seg, o in zip(t["segment"], t["outlier"]):
+        if o:
+            flagged[seg] = flagged.get(seg, 0) + 1
+    got = {line["id"]: line["outliers"] for line in summary["outliers"]}
+    assert got == {s: flagged.get(s, 0) for s in got}
+    rows = sorted(((d, i, s) for i, s, d, o in zip(t["CUST_ID"], t["segment"], t["distance"], t["outlier"]) if o),
+                  key=lambda r: (-r[0], r[1]))[:5]
+    assert [(e["customer"], e["segment"]) for e in summary["most_extreme"]] == [(i, s) for _, i, s in rows]
+    for e, (dist, _, _) in zip(summary["most_extreme"], rows):
+        assert e["distance"] == pytest.approx(dist, rel=1e-12)
+
+
+def test_profile_means_and_spreads_equal_the_single_machine_figures(spark_run, data):
+    """Per segment means, shares of non-zero values and spreads of every profiled column are
+    those of the customers of each Spark segment, as `cardseg run` computes them."""
+    import pyarrow.parquet as pq
+
+    _, out = spark_run
+    seg_spark = json.loads((out / "segments.json").read_text())
+    fills = {c["column"]: c["fill_value"] for c in model_of(out)["cleaning"]}
+    table = pq.read_table(data / "customers.parquet")
+    labels = read_labels(out)
+    seg_of = [labels[i] for i in table.column("CUST_ID").to_pylist()]
+    for s in seg_spark["segments"]:
+        p = s.get("profile", s)
+        for stat in p["stats"]:
+            col = stat["column"]
+            fill = fills.get(col)
+            mine = [fill if v is None else v for v, g in zip(table.column(col).to_pylist(), seg_of) if g == p["id"]]
+            mine = [v for v in mine if v is not None]
+            mean = sum(mine) / len(mine)
+            assert stat["mean"] == pytest.approx(mean, rel=1e-9, abs=1e-9), (col, p["id"])
