@@ -82,6 +82,7 @@ DEFAULT_TOLERANCE = 1e-4
 #: Lloyd steps on every row at most (each is one pass over the data).
 DEFAULT_MAX_ITER = 50
 
+_TEXT = ("StringType", "BooleanType", "VarcharType", "CharType")
 _NUMERIC = ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType")
 
 # Levels of the stored distance quantiles (model::baseline::level, in permille).
@@ -219,7 +220,9 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
         col = F.col(q(c)).cast("double")
         return F.when(~F.isnan(col), col)
 
-    base = sdf.select(*[F.col(q(c)) for c in [id_col] + numeric])
+    # Text and boolean columns: profiled as categories, as a CSV file's text columns are.
+    text_candidates = [c for c in sdf.columns if types[c] in _TEXT and c != id_col]
+    base = sdf.select(*[F.col(q(c)) for c in [id_col] + numeric + text_candidates])
     # Used columns as doubles under plain names, so SQL aggregates can name them.
     vals = base.select(*[value(c).alias(f"__v{i}") for i, c in enumerate(used)])
     def all_present(col_of):
@@ -393,7 +396,9 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
     prof_cols = list(dict.fromkeys(numeric_cols + outcomes))
     pnames = [f"__cardseg_p{i}" for i in range(len(prof_cols))]
     knames = [f"__cardseg_k{j}" for j in range(len(category_cols))]
+    texts = _cardseg.spark_text_columns(first, text_candidates) if text_candidates else []
     feed = rows.select(
+        *[F.col(q(c)) for c in texts],
         *[F.col(q(c)) for c in [id_col] + [f for f in features if f != id_col]],
         *[(filled(c) if c in fills else value(c)).alias(pnames[i]) for i, c in enumerate(prof_cols)],
         *[value(c).alias(knames[j]) for j, c in enumerate(category_cols)])
@@ -423,7 +428,7 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
 
     import numpy as np
 
-    parts = timed("profile", lambda: per_partition("spark_profile_pass", final, pnames, knames, knots))
+    parts = timed("profile", lambda: per_partition("spark_profile_pass", final, pnames, knames, texts, knots))
     # Order statistics per column (the distance last) and group: (values in the partition, knots).
     ks_of = [[[] for _ in range(groups_n)] for _ in range(len(prof_cols) + 1)]
     for meta, blob in parts:
@@ -530,6 +535,24 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
         cols_v = values + [None]
         table = [[cells.get(v, [0] * groups_n)[g] for v in cols_v] for g in grouped]
         category_stats.append({"column": c, "values": cols_v, "counts": table})
+    text_stats = []
+    for j, c in enumerate(texts):
+        cells = {}
+        for meta, _ in parts:
+            got = meta["texts"][j]
+            if got is None:
+                cells = None
+                break
+            for v, counts_v in got:
+                acc = cells.setdefault(v, [0] * groups_n)
+                for g in range(groups_n):
+                    acc[g] += counts_v[g]
+        # Past the readers' limit of distinct values a column is not a category.
+        if cells is None or len(cells) > MAX_TEXT_VALUES:
+            continue
+        values = sorted(cells)
+        text_stats.append({"column": c, "values": values,
+                           "counts": [[cells[v][g] for v in values] for g in grouped]})
     extreme.sort(key=lambda e: (-e[2], e[0]))
     all_row_outliers = {"counts": [outlier_counts[g] for g in order],
                         "extreme": [[e[0], rank[e[1]], e[2]] for e in extreme[:MOST_EXTREME]]}
@@ -539,6 +562,7 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
         "inertia": inertia_all,
         "distance_quantiles": [dq_raw[g] for g in order],
         "numeric": numeric_stats, "categories": category_stats, "outcomes": outcome_stats,
+        "texts": text_stats,
     }
     native = segment(external, all_row_outliers)
     final_model = cardseg.Model(native.model())
@@ -571,6 +595,8 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
 #: segment, and the distance quantiles are within rows / PROFILE_KNOTS ranks (exact when
 #: no partition holds more than PROFILE_KNOTS + 1 rows of a segment).
 PROFILE_KNOTS = 1024
+#: Distinct values past which a text column is not profiled (ingest::categories::MAX_TRACKED).
+MAX_TEXT_VALUES = 1000
 #: The summary's most extreme customers.
 MOST_EXTREME = 5
 

@@ -29,6 +29,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spark_profile_columns, m)?)?;
     m.add_function(wrap_pyfunction!(spark_profile_pass, m)?)?;
     m.add_function(wrap_pyfunction!(spark_middles_pass, m)?)?;
+    m.add_function(wrap_pyfunction!(spark_text_columns, m)?)?;
     Ok(())
 }
 
@@ -107,6 +108,20 @@ fn spark_profile_columns(seg: PyRef<'_, Segmentation>) -> (Vec<String>, Vec<Stri
         p.stats.iter().map(|s| s.column.clone()).collect(),
         p.categories.iter().map(|c| c.column.clone()).collect(),
     )
+}
+
+/// Of the text columns `candidates`, those a run profiles as categories: not an outcome,
+/// named by `categorical` when that is given, and not looking like a protected attribute
+/// unless named (the rule `cardseg run` applies to a CSV file's text columns).
+#[pyfunction]
+fn spark_text_columns(seg: PyRef<'_, Segmentation>, candidates: Vec<String>) -> Vec<String> {
+    let cfg = &seg.cfg;
+    candidates
+        .into_iter()
+        .filter(|c| !cardseg::profile::looks_protected(c) || cfg.names_column(c))
+        .filter(|c| !cfg.outcome.contains(c))
+        .filter(|c| cfg.categorical.as_ref().is_none_or(|list| list.contains(c)))
+        .collect()
 }
 
 /// The scaled features of a batch, and which rows cannot be scored (a missing feature
@@ -206,13 +221,18 @@ struct AllRowOutliers {
     extreme: Vec<(String, usize, f64)>,
 }
 
-/// Reads a batch with the model's id column and features, and `extra` numeric columns.
+/// Reads a batch with the model's id column and features, and `extra` numeric columns;
+/// with `texts`, the category codes of its text columns too.
 fn read_columns(
     py: Python<'_>,
     model: &Model,
     data: &Bound<'_, PyAny>,
     extra: &[String],
-) -> PyResult<cardseg::table::Table> {
+    texts: bool,
+) -> PyResult<(
+    cardseg::table::Table,
+    Vec<cardseg::ingest::categories::TextCategories>,
+)> {
     let mut spec = model.inner.read_spec(None, false);
     for c in extra {
         if !spec.required.contains(c) {
@@ -220,7 +240,7 @@ fn read_columns(
         }
     }
     let stream = crate::take_stream(data)?;
-    py.detach(move || crate::arrow::read_table(stream, "Spark partition", &spec))
+    py.detach(move || crate::arrow::read_with_categories(stream, "Spark partition", &spec, texts))
         .map_err(|e| to_py(py, e))
 }
 
@@ -261,11 +281,14 @@ fn knot_positions(n: usize, knots: usize) -> Vec<usize> {
 /// row (group k) of each `numbers` column: count, sum, non-zero count, mean, squared
 /// deviations, and its order statistics at `knot_positions` (which bracket the medians);
 /// the portfolio's min, max and values other than 0 and 1; customers per value of each `codes` column; per segment
-/// the size, the distance order statistics and the summed squared distance.
+/// the size, the distance order statistics and the summed squared distance; customers
+/// per value of each `texts` column (read as the readers read text, None past their limit
+/// of distinct values).
 /// Returns the figures as JSON and the order statistics as little-endian float64 bytes
 /// (per column, then the distance; per group), their counts in the JSON's `"knots"`.
 #[pyfunction]
-#[pyo3(signature = (model, data, centroids, numbers, codes, knots))]
+#[pyo3(signature = (model, data, centroids, numbers, codes, texts, knots))]
+#[allow(clippy::too_many_arguments)]
 fn spark_profile_pass<'py>(
     py: Python<'py>,
     model: PyRef<'py, Model>,
@@ -273,11 +296,12 @@ fn spark_profile_pass<'py>(
     centroids: Vec<f64>,
     numbers: Vec<String>,
     codes: Vec<String>,
+    texts: Vec<String>,
     knots: usize,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let k = check_centroids(py, &model, &centroids)?;
     let extra: Vec<String> = numbers.iter().chain(&codes).cloned().collect();
-    let table = read_columns(py, &model, data, &extra)?;
+    let (table, mut read_texts) = read_columns(py, &model, data, &extra, !texts.is_empty())?;
     let m = &model.inner;
     let (meta, bytes) = py
         .detach(|| -> cardseg::Result<_> {
@@ -366,10 +390,27 @@ fn spark_profile_pass<'py>(
                     .collect();
                 cats.push(list);
             }
+            // Per text column its values and counts, None past the readers' value limit.
+            let mut text_counts = Vec::with_capacity(texts.len());
+            for name in &texts {
+                let Some(at) = read_texts.iter().position(|t| t.column == *name) else {
+                    text_counts.push(serde_json::Value::Null);
+                    continue;
+                };
+                let t = read_texts.swap_remove(at);
+                let mut counts = vec![vec![0u64; groups]; t.values.len()];
+                for (i, l) in labels.iter().enumerate() {
+                    if let (Some(l), Some(c)) = (l, t.codes.get(i)) {
+                        counts[*c as usize][*l as usize] += 1;
+                        counts[*c as usize][k] += 1;
+                    }
+                }
+                text_counts.push(json!(t.values.iter().zip(counts).collect::<Vec<_>>()));
+            }
             let sizes: Vec<usize> = members[..k].iter().map(Vec::len).collect();
             let meta = json!({
                 "sizes": sizes, "inertia": inertia, "numbers": num, "codes": cats,
-                "knots": knot_counts,
+                "texts": text_counts, "knots": knot_counts,
             });
             Ok((meta.to_string(), bytes))
         })
@@ -412,7 +453,7 @@ fn spark_middles_pass<'py>(
             )),
         ));
     }
-    let table = read_columns(py, &model, data, &numbers)?;
+    let (table, _) = read_columns(py, &model, data, &numbers, false)?;
     let m = &model.inner;
     let (meta, bytes) = py
         .detach(|| -> cardseg::Result<_> {

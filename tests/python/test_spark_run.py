@@ -25,7 +25,15 @@ def data(run_cardseg, tmp_path_factory):
 def sdf(spark, data):
     # Several partitions, as a cluster reads a table split in files.
     parts = data / "parts"
-    spark.read.parquet(str(data / "customers.parquet")).repartition(PARTITIONS).write.parquet(str(parts))
+    from pyspark.sql import functions as F
+
+    # Two text columns the generator does not make: a region (some missing) and a flag.
+    h = F.xxhash64(F.col("CUST_ID"))
+    regions = F.array(*[F.lit(r) for r in ("north", "south", "east", "west")])
+    spark.read.parquet(str(data / "customers.parquet")).withColumn(
+        "REGION", F.when(F.pmod(h, F.lit(10)) != 0, F.element_at(regions, (F.pmod(h, F.lit(4)) + 1).cast("int")))
+    ).withColumn("HAS_APP", F.pmod(F.xxhash64(F.col("CUST_ID"), F.lit(1)), F.lit(3)) == 0).repartition(
+        PARTITIONS).write.parquet(str(parts))
     df = spark.read.parquet(str(parts))
     return df
 
@@ -228,3 +236,27 @@ def test_profile_means_and_spreads_equal_the_single_machine_figures(spark_run, d
             mine = [v for v in mine if v is not None]
             mean = sum(mine) / len(mine)
             assert stat["mean"] == pytest.approx(mean, rel=1e-9, abs=1e-9), (col, p["id"])
+
+
+def test_text_columns_are_profiled_as_category_mixes_of_every_row(spark_run, sdf):
+    """A text column (and a boolean one) gets the category mix per segment that a run on a
+    CSV file gives: customers per value of every row, "(missing)" for nulls."""
+    _, out = spark_run
+    seg = json.loads((out / "segments.json").read_text())
+    labels = read_labels(out)
+    t = sdf.select("CUST_ID", "REGION", "HAS_APP").toArrow().to_pydict()
+    for col, shown in [("REGION", lambda v: "(missing)" if v is None else v),
+                       ("HAS_APP", lambda v: "true" if v else "false")]:
+        want = {}
+        for i, v in zip(t["CUST_ID"], t[col]):
+            key = (labels[i], shown(v))
+            want[key] = want.get(key, 0) + 1
+        got = {}
+        for s in seg["segments"]:
+            p = s.get("profile", s)
+            mix = next((m for m in p.get("categories", []) if m["column"] == col), None)
+            assert mix is not None, (col, p["id"], [m["column"] for m in p.get("categories", [])])
+            for v in mix["values"]:
+                if v["customers"]:
+                    got[(p["id"], v["value"])] = v["customers"]
+        assert got == want, col
