@@ -2,8 +2,8 @@
 
 :func:`run` segments a DataFrame where it lives: Spark computes the statistics of every
 row, the k sweep runs on the driver on a uniform sample, the chosen k is refined on every
-row by Lloyd steps whose kernel runs on the executors, and the profile is computed by
-Spark on every row; the driver receives statistics, the sample and per-partition sums,
+row by Lloyd steps whose kernel runs on the executors, and the profile is computed on every
+row by a Rust kernel on the executors (two scans); the driver receives statistics, the sample and per-partition sums,
 never the data. :func:`score` ships the model's JSON text to the executors and scores each Arrow batch
 there with ``mapInArrow`` through the same Rust code as ``cardseg predict``. The
 ``cardseg`` wheel must be installed on every executor (in local mode they run the
@@ -141,9 +141,10 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
     ``force``).
 
     What is exact and what is sampled (see README "On Spark"): fill values, missing
-    counts, the scaler's statistics, segment sizes, profile medians are computed on every
-    row; the k sweep and its silhouettes, stability, drift baselines and the dashboard's
-    points use a uniform sample of ``train_sample`` rows (default
+    counts, the scaler's statistics, segment sizes and shares, the profile (medians, means,
+    category mixes of code, text and boolean columns, outcome rates), the distance quantiles
+    and the outlier counts are computed on every row; the k sweep and its silhouettes,
+    stability, the drift baseline's feature quantiles and the dashboard's points use a uniform sample of ``train_sample`` rows (default
     :data:`DEFAULT_TRAIN_SAMPLE`) drawn by a hash of the id and the seed, so the same rows
     are drawn whatever the partitioning; the chosen k is then refined on every row until
     no centroid moves more than ``tolerance`` (at most ``max_iter`` passes).
