@@ -367,9 +367,9 @@ fn spark_profile_pass<'py>(
                 }));
             }
             let mut kc = Vec::with_capacity(k);
-            for g in 0..k {
+            for rows in &members[..k] {
                 buf.clear();
-                buf.extend(members[g].iter().map(|&i| dist[i]));
+                buf.extend(rows.iter().map(|&i| dist[i]));
                 kc.push(put_knots(&mut buf, &mut bytes));
             }
             knot_counts.push(kc);
@@ -378,8 +378,8 @@ fn spark_profile_pass<'py>(
                 let v = values_of(&table, name)?;
                 // Keyed by the value's bits (-0 read as 0); None: missing.
                 let mut cells: BTreeMap<Option<u64>, Vec<u64>> = BTreeMap::new();
-                for g in 0..groups {
-                    for &i in &members[g] {
+                for (g, rows) in members.iter().enumerate() {
+                    for &i in rows {
                         let key = (!v[i].is_nan()).then(|| (v[i] + 0.0).to_bits());
                         cells.entry(key).or_insert_with(|| vec![0; groups])[g] += 1;
                     }
