@@ -233,7 +233,9 @@ fn read_columns(
     cardseg::table::Table,
     Vec<cardseg::ingest::categories::TextCategories>,
 )> {
-    let mut spec = model.inner.read_spec(None, false);
+    // Text columns are classified (and their codes kept) only when the reader loads
+    // columns beyond the required ones.
+    let mut spec = model.inner.read_spec(None, texts);
     for c in extra {
         if !spec.required.contains(c) {
             spec.required.push(c.clone());
