@@ -2,8 +2,8 @@
 
 :func:`run` segments a DataFrame where it lives: Spark computes the statistics of every
 row, the k sweep runs on the driver on a uniform sample, the chosen k is refined on every
-row by Lloyd steps whose kernel runs on the executors, and the profile is computed by
-Spark on every row; the driver receives statistics, the sample and per-partition sums,
+row by Lloyd steps whose kernel runs on the executors, and the profile is computed on every
+row by a Rust kernel on the executors (two scans); the driver receives statistics, the sample and per-partition sums,
 never the data. :func:`score` ships the model's JSON text to the executors and scores each Arrow batch
 there with ``mapInArrow`` through the same Rust code as ``cardseg predict``. The
 ``cardseg`` wheel must be installed on every executor (in local mode they run the
@@ -82,6 +82,7 @@ DEFAULT_TOLERANCE = 1e-4
 #: Lloyd steps on every row at most (each is one pass over the data).
 DEFAULT_MAX_ITER = 50
 
+_TEXT = ("StringType", "BooleanType", "VarcharType", "CharType")
 _NUMERIC = ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType")
 
 # Levels of the stored distance quantiles (model::baseline::level, in permille).
@@ -140,15 +141,17 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
     ``force``).
 
     What is exact and what is sampled (see README "On Spark"): fill values, missing
-    counts, the scaler's statistics, segment sizes, profile medians are computed on every
-    row; the k sweep and its silhouettes, stability, drift baselines and the dashboard's
-    points use a uniform sample of ``train_sample`` rows (default
+    counts, the scaler's statistics, segment sizes and shares, the profile (medians, means,
+    category mixes of code, text and boolean columns, outcome rates), the distance quantiles
+    and the outlier counts are computed on every row; the k sweep and its silhouettes,
+    stability, the drift baseline's feature quantiles and the dashboard's points use a uniform sample of ``train_sample`` rows (default
     :data:`DEFAULT_TRAIN_SAMPLE`) drawn by a hash of the id and the seed, so the same rows
     are drawn whatever the partitioning; the chosen k is then refined on every row until
     no centroid moves more than ``tolerance`` (at most ``max_iter`` passes).
     """
     from pyspark.sql import functions as F
-    from pyspark.sql.types import ArrayType, DoubleType, IntegerType, LongType, StructField, StructType
+    from pyspark.sql.types import (ArrayType, BinaryType, DoubleType, IntegerType, LongType, StringType,
+                                   StructField, StructType)
 
     import time
 
@@ -218,7 +221,9 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
         col = F.col(q(c)).cast("double")
         return F.when(~F.isnan(col), col)
 
-    base = sdf.select(*[F.col(q(c)) for c in [id_col] + numeric])
+    # Text and boolean columns: profiled as categories, as a CSV file's text columns are.
+    text_candidates = [c for c in sdf.columns if types[c] in _TEXT and c != id_col]
+    base = sdf.select(*[F.col(q(c)) for c in [id_col] + numeric + text_candidates])
     # Used columns as doubles under plain names, so SQL aggregates can name them.
     vals = base.select(*[value(c).alias(f"__v{i}") for i, c in enumerate(used)])
     def all_present(col_of):
@@ -310,9 +315,10 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
     sample = sample.sort_by([("__cardseg_key", "ascending"), (id_col, "ascending")]).drop(["__cardseg_key"])
     opts = {k: v for k, v in options.items() if k not in ("force", "train_sample")}
 
-    def segment(ext):
+    def segment(ext, outliers=None):
         return _cardseg.spark_segment_sample(
-            sample.__arrow_c_stream__(), name, json.dumps(ext, allow_nan=False), **opts)
+            sample.__arrow_c_stream__(), name, json.dumps(ext, allow_nan=False),
+            None if outliers is None else json.dumps(outliers, allow_nan=False), **opts)
 
     first = segment(external)
     model = json.loads(first.model().to_json())["model"]
@@ -380,125 +386,186 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
         if moved <= tolerance:
             break
 
-    # The profile pass: every row scored against the refined centroids on the executors,
-    # its figures per segment and for the portfolio computed by Spark (rollup).
-    out_fields = [f for f in base.schema.fields] + [
-        StructField("__cardseg_seg", IntegerType()), StructField("__cardseg_dist", DoubleType())]
+    # The profile: two scans of every row by the Rust kernel on the executors (each row
+    # assigned to the refined centroids as `predict` assigns it), nothing kept between
+    # them. The first returns per partition the per-segment sums, counts, non-zero counts,
+    # squared deviations, category counts, sizes, inertia and order statistics that
+    # bracket each median and give the distance quantiles; the second counts the values
+    # below and at each bracket's ends, returns those strictly inside (so the medians are
+    # exact) and counts the outliers.
     final = list(centroids)
-
-    def assign(batches):
-        import numpy as np
-        import pyarrow as pa
-
-        from cardseg import _cardseg as native
-
-        mdl = native.Model.from_json(model_text)
-        for b in batches:
-            if b.num_rows == 0:
-                continue
-            labels, dist = native.spark_assign(mdl, pa.Table.from_batches([b]).__arrow_c_stream__(), final)
-            yield pa.RecordBatch.from_arrays(
-                list(b.columns) + [pa.array(np.frombuffer(labels, dtype="<i4")),
-                                   pa.array(np.frombuffer(dist, dtype="<f8"))],
-                names=list(b.schema.names) + ["__cardseg_seg", "__cardseg_dist"],
-            )
-
-    scored = rows.mapInArrow(assign, StructType(out_fields)).where(F.col("__cardseg_seg") >= 0)
-    seg_col, dist_col = F.col("__cardseg_seg"), F.col("__cardseg_dist")
     prof_cols = list(dict.fromkeys(numeric_cols + outcomes))
-    # The profile's columns as doubles under plain names (used columns filled).
-    profiled = scored.select(seg_col, dist_col, *[
-        (filled(c) if c in fills else value(c)).alias(f"__p{i}") for i, c in enumerate(prof_cols)],
-        *[value(c).alias(f"__k{j}") for j, c in enumerate(category_cols)])
-    levels = ", ".join(repr(lv / 1000.0) for lv in _LEVELS)
-    paggs = [F.count(F.lit(1)).alias("size"), F.sum(dist_col * dist_col).alias("inertia"),
-             F.expr(f"percentile_approx(__cardseg_dist, array({levels}), {BRACKET_ACCURACY})").alias("dq")]
+    pnames = [f"__cardseg_p{i}" for i in range(len(prof_cols))]
+    knames = [f"__cardseg_k{j}" for j in range(len(category_cols))]
+    texts = _cardseg.spark_text_columns(first, text_candidates) if text_candidates else []
+    feed = rows.select(
+        *[F.col(q(c)) for c in texts],
+        *[F.col(q(c)) for c in [id_col] + [f for f in features if f != id_col]],
+        *[(filled(c) if c in fills else value(c)).alias(pnames[i]) for i, c in enumerate(prof_cols)],
+        *[value(c).alias(knames[j]) for j, c in enumerate(category_cols)])
+    knots = PROFILE_KNOTS
+    groups_n = k + 1
+    blob_schema = StructType([StructField("p", IntegerType()), StructField("meta", StringType()),
+                              StructField("data", BinaryType())])
+
+    def per_partition(kernel, *args):
+        def run_partition(batches):
+            import pyarrow as pa
+            from pyspark import TaskContext
+
+            from cardseg import _cardseg as native
+
+            held = [b for b in batches if b.num_rows > 0]
+            if not held:
+                return
+            mdl = native.Model.from_json(model_text)
+            meta, data = getattr(native, kernel)(mdl, pa.Table.from_batches(held).__arrow_c_stream__(), *args)
+            yield pa.RecordBatch.from_pydict(
+                {"p": [TaskContext.get().partitionId()], "meta": [meta], "data": [data]},
+                schema=pa.schema([("p", pa.int32()), ("meta", pa.string()), ("data", pa.binary())]))
+
+        got = sorted(feed.mapInArrow(run_partition, blob_schema).collect(), key=lambda r: r["p"])
+        return [(json.loads(r["meta"]), np.frombuffer(r["data"], dtype="<f8")) for r in got]
+
+    import numpy as np
+
+    parts = timed("profile", lambda: per_partition("spark_profile_pass", final, pnames, knames, texts, knots))
+    # Order statistics per column (the distance last) and group: (values in the partition, knots).
+    ks_of = [[[] for _ in range(groups_n)] for _ in range(len(prof_cols) + 1)]
+    for meta, blob in parts:
+        off = 0
+        for c, per_group in enumerate(meta["knots"]):
+            for g, cnt in enumerate(per_group):
+                n_p = meta["sizes"][g] if c == len(prof_cols) else meta["numbers"][c]["count"][g]
+                ks_of[c][g].append((n_p, blob[off:off + cnt]))
+                off += cnt
+    raw_sizes = [sum(m_["sizes"][g] for m_, _ in parts) for g in range(k)]
+    inertia_all = 0.0
+    for m_, _ in parts:
+        inertia_all += m_["inertia"]
+    merged = []
+    for c in range(len(prof_cols)):
+        cnt = [sum(m_["numbers"][c]["count"][g] for m_, _ in parts) for g in range(groups_n)]
+        sm = [0.0] * groups_n
+        nz = [0] * groups_n
+        for m_, _ in parts:
+            for g in range(groups_n):
+                sm[g] += m_["numbers"][c]["sum"][g]
+                nz[g] += m_["numbers"][c]["nonzero"][g]
+        m2 = [0.0] * groups_n
+        for g in range(groups_n):
+            if cnt[g]:
+                mean = sm[g] / cnt[g]
+                for m_, _ in parts:
+                    x = m_["numbers"][c]
+                    if x["count"][g]:
+                        m2[g] += x["m2"][g] + x["count"][g] * (x["mean"][g] - mean) ** 2
+        lows = [m_["numbers"][c]["min"] for m_, _ in parts if m_["numbers"][c]["min"] is not None]
+        highs = [m_["numbers"][c]["max"] for m_, _ in parts if m_["numbers"][c]["max"] is not None]
+        merged.append({"count": cnt, "sum": sm, "nonzero": nz, "m2": m2,
+                       "min": min(lows) if lows else float("inf"), "max": max(highs) if highs else float("-inf"),
+                       "nonbinary": sum(m_["numbers"][c]["nonbinary"] for m_, _ in parts)})
+    dq_raw = [_quantiles_from_knots(ks_of[len(prof_cols)][g], raw_sizes[g], knots) for g in range(k)]
+    mid_idx = [i for i, c in enumerate(prof_cols) if c in numeric_cols]
+    brackets = {}
+    flat = []
+    for i in mid_idx:
+        for g in range(groups_n):
+            br = _bracket_from_knots(ks_of[i][g], merged[i]["count"][g], knots)
+            brackets[(i, g)] = br
+            flat += list(br) if br is not None else [float("nan"), float("nan")]
+    percentile = float(model["outlier_percentile"])
+    second = timed("profile (exact middles, outliers)", lambda: per_partition(
+        "spark_middles_pass", final, [pnames[i] for i in mid_idx], flat, dq_raw, percentile, MOST_EXTREME))
+    outlier_counts = [0] * k
+    extreme = []
+    inside = {key: [] for key in brackets}
+    tallies = {key: [0, 0, 0] for key in brackets}
+    for meta, blob in second:
+        off = 0
+        for t, i in enumerate(mid_idx):
+            col = meta["columns"][t]
+            for g in range(groups_n):
+                cnt = col["inside"][g]
+                inside[(i, g)].append(blob[off:off + cnt])
+                off += cnt
+                for j, f in enumerate(("below", "at_a", "at_b")):
+                    tallies[(i, g)][j] += col[f][g]
+        for g in range(k):
+            outlier_counts[g] += meta["outliers"][g]
+        extreme += meta["extreme"]
+    medians = {}
+    for key, br in brackets.items():
+        n_g = merged[key[0]]["count"][key[1]]
+        if br is None or n_g == 0:
+            medians[key] = None
+            continue
+        values = np.sort(np.concatenate(inside[key])) if inside[key] else np.zeros(0)
+        below, at_a, at_b = tallies[key]
+        lo_hi = _pick_middles(n_g, br, below, at_a, at_b, values)
+        if lo_hi is None:
+            raise RuntimeError(f"cardseg.spark.run: the median bracket of {prof_cols[key[0]]} missed its middle values")
+        medians[key] = _median(*lo_hi)
+    # Segment order: largest first, equal sizes by centroid coordinates (run::order_segments).
+    order = sorted(range(k), key=lambda g: (-raw_sizes[g], final[g * d:(g + 1) * d]))
+    rank = {g: t for t, g in enumerate(order)}
+    grouped = order + [k]
+    numeric_stats, outcome_stats = [], []
     for i, c in enumerate(prof_cols):
-        v = F.col(f"__p{i}")
-        paggs += [
-            F.sum(v).alias(f"sum{i}"), F.count(v).alias(f"cnt{i}"),
-            F.count(F.when(v != 0, 1)).alias(f"nz{i}"), F.var_pop(v).alias(f"var{i}"),
-            F.min(v).alias(f"min{i}"), F.max(v).alias(f"max{i}"),
-            _bracket(f"__p{i}", i),
-        ]
-        if c in outcomes:
-            paggs.append(F.count(F.when(~v.isin(0.0, 1.0), 1)).alias(f"nb{i}"))
-    # Kept by the executors (memory, then disk) for the passes over it that follow.
-    profiled = profiled.persist()
-    try:
-        groups = timed("profile", lambda: profiled.rollup(seg_col).agg(*paggs).collect())
-        by = {(-1 if r["__cardseg_seg"] is None else int(r["__cardseg_seg"])): r.asDict() for r in groups}
-        pcols = [f"__p{i}" for i in range(len(prof_cols))]
-        mids = timed("profile (exact middles)", lambda: _middles(
-            profiled, "__cardseg_seg", pcols,
-            {g: [r[f"b{i}"] for i in range(len(pcols))] for g, r in by.items()},
-            {g: [int(r[f"cnt{i}"]) for i in range(len(pcols))] for g, r in by.items()}))
-        for g, r in by.items():
-            for i in range(len(pcols)):
-                r[f"lo{i}"], r[f"hi{i}"] = mids[g][i]
-        raw_sizes = [int(by[g]["size"]) if g in by else 0 for g in range(k)]
-        # Segment order: largest first, equal sizes by centroid coordinates (run::order_segments).
-        order = sorted(range(k), key=lambda g: (-raw_sizes[g], final[g * d:(g + 1) * d]))
-        total = by[-1]
-        grouped = [by.get(g) for g in order] + [total]
-
-        def per(field, i, cast=float, default=0.0):
-            vals = []
-            for r in grouped:
-                x = None if r is None else r[f"{field}{i}"]
-                vals.append(default if x is None else cast(x))
-            return vals
-
-        numeric_stats = []
-        for i, c in enumerate(prof_cols):
-            if c not in numeric_cols:
-                continue
-            counts_i = per("cnt", i, int, 0)
-            var = per("var", i)
+        x = merged[i]
+        if c in numeric_cols:
             numeric_stats.append({
-                "column": c, "sums": per("sum", i), "counts": counts_i,
-                "medians": [None if r is None else _median(r[f"lo{i}"], r[f"hi{i}"]) for r in grouped],
-                "nonzero": per("nz", i, int, 0), "m2": [a * b for a, b in zip(var, counts_i)],
-                "min": float(total[f"min{i}"]) if total[f"min{i}"] is not None else float("inf"),
-                "max": float(total[f"max{i}"]) if total[f"max{i}"] is not None else float("-inf"),
+                "column": c, "sums": [x["sum"][g] for g in grouped], "counts": [x["count"][g] for g in grouped],
+                "medians": [medians.get((i, g)) for g in grouped], "nonzero": [x["nonzero"][g] for g in grouped],
+                "m2": [x["m2"][g] for g in grouped], "min": x["min"], "max": x["max"],
             })
-        outcome_stats = []
-        for i, c in enumerate(prof_cols):
-            if c in outcomes:
-                counts_i = per("cnt", i, int, 0)
-                var = per("var", i)
-                outcome_stats.append({
-                    "column": c, "binary": int(total[f"nb{i}"]) == 0, "n": counts_i, "sum": per("sum", i),
-                    "m2": [a * b for a, b in zip(var, counts_i)],
-                })
-        category_stats = []
-        if category_cols:
-            # One more pass: customers per segment and value of each categorical column.
-            cats = F.explode(F.array(*[
-                F.struct(F.lit(j).alias("c"), F.col(f"__k{j}").alias("v")) for j in range(len(category_cols))]))
-            counted = timed("categories", lambda: profiled.select(seg_col, cats.alias("x")).groupBy(
-                seg_col, F.col("x.c"), F.col("x.v")).count().collect())
-            for j, c in enumerate(category_cols):
-                cells = [(r["__cardseg_seg"], r["v"], r["count"]) for r in counted if r["c"] == j]
-                values = sorted({v for _, v, _ in cells if v is not None})
-                index = {v: t for t, v in enumerate(values)}
-                table = [[0] * (len(values) + 1) for _ in range(k + 1)]
-                rank = {g: t for t, g in enumerate(order)}
-                for g, v, n in cells:
-                    t = index[v] if v is not None else len(values)
-                    table[rank[g]][t] += n
-                    table[k][t] += n
-                category_stats.append({"column": c, "values": values + [None], "counts": table})
-    finally:
-        profiled.unpersist()
+        if c in outcomes:
+            outcome_stats.append({
+                "column": c, "binary": x["nonbinary"] == 0, "n": [x["count"][g] for g in grouped],
+                "sum": [x["sum"][g] for g in grouped], "m2": [x["m2"][g] for g in grouped],
+            })
+    category_stats = []
+    for j, c in enumerate(category_cols):
+        cells = {}
+        for meta, _ in parts:
+            for v, counts_v in meta["codes"][j]:
+                acc = cells.setdefault(v, [0] * groups_n)
+                for g in range(groups_n):
+                    acc[g] += counts_v[g]
+        values = sorted(v for v in cells if v is not None)
+        cols_v = values + [None]
+        table = [[cells.get(v, [0] * groups_n)[g] for v in cols_v] for g in grouped]
+        category_stats.append({"column": c, "values": cols_v, "counts": table})
+    text_stats = []
+    for j, c in enumerate(texts):
+        cells = {}
+        for meta, _ in parts:
+            got = meta["texts"][j]
+            if got is None:
+                cells = None
+                break
+            for v, counts_v in got:
+                acc = cells.setdefault(v, [0] * groups_n)
+                for g in range(groups_n):
+                    acc[g] += counts_v[g]
+        # Past the readers' limit of distinct values a column is not a category.
+        if cells is None or len(cells) > MAX_TEXT_VALUES:
+            continue
+        values = sorted(cells)
+        text_stats.append({"column": c, "values": values,
+                           "counts": [[cells[v][g] for v in values] for g in grouped]})
+    extreme.sort(key=lambda e: (-e[2], e[0]))
+    all_row_outliers = {"counts": [outlier_counts[g] for g in order],
+                        "extreme": [[e[0], rank[e[1]], e[2]] for e in extreme[:MOST_EXTREME]]}
     ordered = [v for g in order for v in final[g * d:(g + 1) * d]]
     external["refined"] = {
         "sweep": sweep, "centroids": ordered, "counts": [raw_sizes[g] for g in order],
-        "inertia": float(total["inertia"]),
-        "distance_quantiles": [list(map(float, by[g]["dq"])) if g in by else [0.0] * len(_LEVELS) for g in order],
+        "inertia": inertia_all,
+        "distance_quantiles": [dq_raw[g] for g in order],
         "numeric": numeric_stats, "categories": category_stats, "outcomes": outcome_stats,
+        "texts": text_stats,
     }
-    native = segment(external)
+    native = segment(external, all_row_outliers)
     final_model = cardseg.Model(native.model())
 
     labels_df = score_with_outliers(base, final_model)
@@ -522,6 +589,123 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     return result
+
+
+#: Order statistics each partition returns per segment and profiled column (and of the
+#: distances): the medians' brackets then hold about 2 × rows / PROFILE_KNOTS values of a
+#: segment, and the distance quantiles are within rows / PROFILE_KNOTS ranks (exact when
+#: no partition holds more than PROFILE_KNOTS + 1 rows of a segment).
+PROFILE_KNOTS = 1024
+#: Distinct values past which a text column is not profiled (ingest::categories::MAX_TRACKED).
+MAX_TEXT_VALUES = 1000
+#: The summary's most extreme customers.
+MOST_EXTREME = 5
+
+
+def _knot_positions(n, knots):
+    """Positions of the order statistics a partition returns (spark_profile_pass's)."""
+    import numpy as np
+
+    if n <= knots + 1:
+        return np.arange(n, dtype=np.int64)
+    return np.arange(knots + 1, dtype=np.int64) * (n - 1) // knots
+
+
+def _bracket_from_knots(parts, n, knots):
+    """Values ``a <= b`` between which the two middle values of ``n`` values certainly lie,
+    from each partition's order statistics ``(n_p, values at _knot_positions)``: ``a`` is the
+    largest returned value below which at most ``(n - 1) // 2`` values can lie, ``b`` the
+    smallest at or below which at least ``n // 2 + 1`` values must lie. None when empty."""
+    import numpy as np
+
+    pp = [(n_p, _knot_positions(n_p, knots), v) for n_p, v in parts if n_p > 0]
+    if n == 0 or not pp:
+        return None
+    cand = np.unique(np.concatenate([v for _, _, v in pp]))
+    pos_lo, pos_hi = (n - 1) // 2, n // 2
+
+    def most_below(x):
+        t = 0
+        for n_p, r, v in pp:
+            j = int(np.searchsorted(v, x, side="left"))
+            t += n_p if j == len(v) else int(r[j])
+        return t
+
+    def least_up_to(x):
+        t = 0
+        for _, r, v in pp:
+            j = int(np.searchsorted(v, x, side="right")) - 1
+            t += 0 if j < 0 else int(r[j]) + 1
+        return t
+
+    lo, hi = 0, len(cand) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if most_below(cand[mid]) <= pos_lo:
+            lo = mid
+        else:
+            hi = mid - 1
+    a = float(cand[lo])
+    lo, hi = 0, len(cand) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if least_up_to(cand[mid]) >= pos_hi + 1:
+            hi = mid
+        else:
+            lo = mid + 1
+    return a, float(cand[lo])
+
+
+def _pick_middles(n, bracket, below, at_a, at_b, inside):
+    """The values at positions (n - 1) // 2 and n // 2, from the counts below and at the
+    ends of ``bracket`` and the sorted values strictly inside it; None if outside."""
+    a, b = bracket
+    picked = []
+    for pos in ((n - 1) // 2, n // 2):
+        j = pos - below
+        if 0 <= j < at_a:
+            picked.append(a)
+        elif 0 <= j - at_a < len(inside):
+            picked.append(float(inside[j - at_a]))
+        elif a != b and 0 <= j - at_a - len(inside) < at_b:
+            picked.append(b)
+        else:
+            return None
+    return tuple(picked)
+
+
+def _quantiles_from_knots(parts, n, knots):
+    """The distance quantiles of model::baseline::quantiles (interpolated at
+    ``(n - 1) * level``), each order statistic standing for the values up to the next:
+    exact when every partition returned all its values, else within the ranks between
+    two returned ones."""
+    import numpy as np
+
+    if n == 0:
+        return [0.0] * len(_LEVELS)
+    vals, weights = [], []
+    for n_p, v in parts:
+        if n_p == 0:
+            continue
+        r = _knot_positions(n_p, knots)
+        vals.append(v)
+        weights.append(np.diff(np.append(r, n_p)))
+    v = np.concatenate(vals)
+    w = np.concatenate(weights)
+    o = np.argsort(v, kind="stable")
+    v, cum = v[o], np.cumsum(w[o])
+
+    def at(rank):
+        return float(v[min(int(np.searchsorted(cum, rank, side="right")), len(v) - 1)])
+
+    out = []
+    for lv in _LEVELS:
+        pos = (n - 1) * lv / 1000.0
+        lo = int(np.floor(pos))
+        frac = pos - lo
+        a = at(lo)
+        out.append(a if frac == 0 else a + (at(min(lo + 1, n - 1)) - a) * frac)
+    return out
 
 
 #: Accuracy of the approximate quantiles that bracket each median (Spark's

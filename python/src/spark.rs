@@ -9,9 +9,14 @@
 //! through the scorer `predict` uses.
 
 use cardseg::error::Error;
-use cardseg::report::summary::Summary;
+use std::collections::BTreeMap;
+
+use cardseg::lifecycle::outliers::Outlier;
+use cardseg::report::summary::{ExtremeLine, Summary};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
+use serde::Deserialize;
+use serde_json::json;
 
 use crate::segmentation::{request, Request, Segmentation};
 use crate::{interruptible, to_py, Model};
@@ -22,19 +27,27 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spark_lloyd_partial, m)?)?;
     m.add_function(wrap_pyfunction!(spark_assign, m)?)?;
     m.add_function(wrap_pyfunction!(spark_profile_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(spark_profile_pass, m)?)?;
+    m.add_function(wrap_pyfunction!(spark_middles_pass, m)?)?;
+    m.add_function(wrap_pyfunction!(spark_text_columns, m)?)?;
     Ok(())
 }
 
 /// Segments the sample `data` (an Arrow stream capsule) with the keywords of `cardseg.run`
 /// and `external`, the JSON of `run::External`: the fill values and scaler statistics of
 /// every row and, once refined, the fit and the figures of every row.
+///
+/// `outliers`, when given, is the JSON of the outliers counted on every row:
+/// `{"counts": [per segment], "extreme": [[customer, segment index, distance], ...]}`;
+/// the summary reports those instead of the sample's.
 #[pyfunction]
-#[pyo3(signature = (data, source_name, external, **options))]
+#[pyo3(signature = (data, source_name, external, outliers=None, **options))]
 fn spark_segment_sample(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
     source_name: String,
     external: &str,
+    outliers: Option<&str>,
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Segmentation> {
     let Request { mut cfg, .. } = request(py, String::new(), options)?;
@@ -55,7 +68,29 @@ fn spark_segment_sample(
         let s = cardseg::run::segment(&cfg, table)?;
         Ok((cfg, s))
     })?;
-    let summary = Summary::build(&segmented.segmentation);
+    let mut summary = Summary::build(&segmented.segmentation);
+    if let Some(text) = outliers {
+        let all: AllRowOutliers = serde_json::from_str(text).map_err(|e| {
+            err(Error::usage(format!(
+                "the Spark outlier counts do not read: {e}"
+            )))
+        })?;
+        let m = &segmented.segmentation.model;
+        for (line, c) in summary.outliers.iter_mut().zip(&all.counts) {
+            line.outliers = *c;
+        }
+        summary.most_extreme = all
+            .extreme
+            .into_iter()
+            .filter(|(_, l, _)| *l < m.k)
+            .map(|(customer, l, d)| ExtremeLine {
+                customer,
+                segment: m.segments[l].id,
+                distance: d,
+                distance_percentile: Outlier::of(m, l, d).percentile.unwrap_or(f64::NAN),
+            })
+            .collect();
+    }
     Ok(Segmentation {
         seg: segmented.segmentation,
         summary,
@@ -73,6 +108,20 @@ fn spark_profile_columns(seg: PyRef<'_, Segmentation>) -> (Vec<String>, Vec<Stri
         p.stats.iter().map(|s| s.column.clone()).collect(),
         p.categories.iter().map(|c| c.column.clone()).collect(),
     )
+}
+
+/// Of the text columns `candidates`, those a run profiles as categories: not an outcome,
+/// named by `categorical` when that is given, and not looking like a protected attribute
+/// unless named (the rule `cardseg run` applies to a CSV file's text columns).
+#[pyfunction]
+fn spark_text_columns(seg: PyRef<'_, Segmentation>, candidates: Vec<String>) -> Vec<String> {
+    let cfg = &seg.cfg;
+    candidates
+        .into_iter()
+        .filter(|c| !cardseg::profile::looks_protected(c) || cfg.names_column(c))
+        .filter(|c| !cfg.outcome.contains(c))
+        .filter(|c| cfg.categorical.as_ref().is_none_or(|list| list.contains(c)))
+        .collect()
 }
 
 /// The scaled features of a batch, and which rows cannot be scored (a missing feature
@@ -163,4 +212,316 @@ fn spark_assign<'py>(
         })
         .map_err(|e| to_py(py, e))?;
     PyTuple::new(py, [PyBytes::new(py, &labels), PyBytes::new(py, &dist)])
+}
+
+/// Outliers counted on every row (see `spark_segment_sample`).
+#[derive(Deserialize)]
+struct AllRowOutliers {
+    counts: Vec<u64>,
+    extreme: Vec<(String, usize, f64)>,
+}
+
+/// Reads a batch with the model's id column and features, and `extra` numeric columns;
+/// with `texts`, the category codes of its text columns too.
+fn read_columns(
+    py: Python<'_>,
+    model: &Model,
+    data: &Bound<'_, PyAny>,
+    extra: &[String],
+    texts: bool,
+) -> PyResult<(
+    cardseg::table::Table,
+    Vec<cardseg::ingest::categories::TextCategories>,
+)> {
+    // Text columns are classified (and their codes kept) only when the reader loads
+    // columns beyond the required ones.
+    let mut spec = model.inner.read_spec(None, texts);
+    for c in extra {
+        if !spec.required.contains(c) {
+            spec.required.push(c.clone());
+        }
+    }
+    let stream = crate::take_stream(data)?;
+    py.detach(move || crate::arrow::read_with_categories(stream, "Spark partition", &spec, texts))
+        .map_err(|e| to_py(py, e))
+}
+
+/// The values of column `name` (NaN: missing).
+fn values_of<'t>(table: &'t cardseg::table::Table, name: &str) -> cardseg::Result<&'t [f64]> {
+    table
+        .column(name)
+        .map(|c| c.values.as_slice())
+        .ok_or_else(|| Error::input(&table.source, format!("column {name} was not loaded")))
+}
+
+/// Every row's segment (None: unscored) and distance against `centroids`.
+fn assigned(
+    model: &cardseg::model::Model,
+    table: &cardseg::table::Table,
+    centroids: &[f64],
+) -> cardseg::Result<(Vec<Option<u32>>, Vec<f64>)> {
+    let cols = cardseg::predict::feature_columns(model, table)?;
+    let s = cardseg::predict::score_columns(model, centroids, cols, true);
+    let dist = s.distances.iter().map(|d| d.0).collect();
+    Ok((s.labels, dist))
+}
+
+/// Positions `i * (n - 1) / knots` (i = 0..=knots) of `n` sorted values: every position
+/// when there are no more than `knots + 1`. The driver recomputes them from `n`.
+fn knot_positions(n: usize, knots: usize) -> Vec<usize> {
+    if n == 0 {
+        Vec::new()
+    } else if n <= knots + 1 {
+        (0..n).collect()
+    } else {
+        (0..=knots).map(|i| i * (n - 1) / knots).collect()
+    }
+}
+
+/// The partition's figures for the profile, in one scan: every row assigned to the
+/// nearest of `centroids` (the scorer of `predict`), then per segment and for every scored
+/// row (group k) of each `numbers` column: count, sum, non-zero count, mean, squared
+/// deviations, and its order statistics at `knot_positions` (which bracket the medians);
+/// the portfolio's min, max and values other than 0 and 1; customers per value of each `codes` column; per segment
+/// the size, the distance order statistics and the summed squared distance; customers
+/// per value of each `texts` column (read as the readers read text, None past their limit
+/// of distinct values).
+/// Returns the figures as JSON and the order statistics as little-endian float64 bytes
+/// (per column, then the distance; per group), their counts in the JSON's `"knots"`.
+#[pyfunction]
+#[pyo3(signature = (model, data, centroids, numbers, codes, texts, knots))]
+#[allow(clippy::too_many_arguments)]
+fn spark_profile_pass<'py>(
+    py: Python<'py>,
+    model: PyRef<'py, Model>,
+    data: &Bound<'py, PyAny>,
+    centroids: Vec<f64>,
+    numbers: Vec<String>,
+    codes: Vec<String>,
+    texts: Vec<String>,
+    knots: usize,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let k = check_centroids(py, &model, &centroids)?;
+    let extra: Vec<String> = numbers.iter().chain(&codes).cloned().collect();
+    let (table, mut read_texts) = read_columns(py, &model, data, &extra, !texts.is_empty())?;
+    let m = &model.inner;
+    let (meta, bytes) = py
+        .detach(|| -> cardseg::Result<_> {
+            let (labels, dist) = assigned(m, &table, &centroids)?;
+            let groups = k + 1;
+            let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
+            let mut inertia = 0.0f64;
+            for (i, l) in labels.iter().enumerate() {
+                if let Some(l) = l {
+                    members[*l as usize].push(i);
+                    members[k].push(i);
+                    inertia += dist[i] * dist[i];
+                }
+            }
+            let mut bytes: Vec<u8> = Vec::new();
+            let mut knot_counts: Vec<Vec<usize>> = Vec::new();
+            let mut num = Vec::with_capacity(numbers.len());
+            let mut buf: Vec<f64> = Vec::new();
+            let put_knots = |buf: &mut Vec<f64>, bytes: &mut Vec<u8>| -> usize {
+                buf.sort_unstable_by(f64::total_cmp);
+                let pos = knot_positions(buf.len(), knots);
+                for p in &pos {
+                    bytes.extend_from_slice(&buf[*p].to_le_bytes());
+                }
+                pos.len()
+            };
+            for name in &numbers {
+                let v = values_of(&table, name)?;
+                let (mut count, mut sum, mut nz, mut mean, mut m2) = (
+                    vec![0u64; groups],
+                    vec![0.0; groups],
+                    vec![0u64; groups],
+                    vec![0.0; groups],
+                    vec![0.0; groups],
+                );
+                let mut kc = Vec::with_capacity(groups);
+                let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+                let mut nonbinary = 0u64;
+                for g in 0..groups {
+                    buf.clear();
+                    buf.extend(members[g].iter().map(|&i| v[i]).filter(|x| !x.is_nan()));
+                    count[g] = buf.len() as u64;
+                    sum[g] = buf.iter().sum();
+                    nz[g] = buf.iter().filter(|x| **x != 0.0).count() as u64;
+                    if !buf.is_empty() {
+                        mean[g] = sum[g] / buf.len() as f64;
+                        m2[g] = buf.iter().map(|x| (x - mean[g]) * (x - mean[g])).sum();
+                    }
+                    if g == k {
+                        for x in &buf {
+                            lo = lo.min(*x);
+                            hi = hi.max(*x);
+                        }
+                        nonbinary = buf.iter().filter(|x| **x != 0.0 && **x != 1.0).count() as u64;
+                    }
+                    kc.push(put_knots(&mut buf, &mut bytes));
+                }
+                knot_counts.push(kc);
+                num.push(json!({
+                    "count": count, "sum": sum, "nonzero": nz, "mean": mean, "m2": m2,
+                    "min": lo.is_finite().then_some(lo), "max": hi.is_finite().then_some(hi),
+                    "nonbinary": nonbinary,
+                }));
+            }
+            let mut kc = Vec::with_capacity(k);
+            for rows in &members[..k] {
+                buf.clear();
+                buf.extend(rows.iter().map(|&i| dist[i]));
+                kc.push(put_knots(&mut buf, &mut bytes));
+            }
+            knot_counts.push(kc);
+            let mut cats = Vec::with_capacity(codes.len());
+            for name in &codes {
+                let v = values_of(&table, name)?;
+                // Keyed by the value's bits (-0 read as 0); None: missing.
+                let mut cells: BTreeMap<Option<u64>, Vec<u64>> = BTreeMap::new();
+                for (g, rows) in members.iter().enumerate() {
+                    for &i in rows {
+                        let key = (!v[i].is_nan()).then(|| (v[i] + 0.0).to_bits());
+                        cells.entry(key).or_insert_with(|| vec![0; groups])[g] += 1;
+                    }
+                }
+                let list: Vec<_> = cells
+                    .into_iter()
+                    .map(|(key, counts)| json!([key.map(f64::from_bits), counts]))
+                    .collect();
+                cats.push(list);
+            }
+            // Per text column its values and counts, None past the readers' value limit.
+            let mut text_counts = Vec::with_capacity(texts.len());
+            for name in &texts {
+                let Some(at) = read_texts.iter().position(|t| t.column == *name) else {
+                    text_counts.push(serde_json::Value::Null);
+                    continue;
+                };
+                let t = read_texts.swap_remove(at);
+                let mut counts = vec![vec![0u64; groups]; t.values.len()];
+                for (i, l) in labels.iter().enumerate() {
+                    if let (Some(l), Some(c)) = (l, t.codes.get(i)) {
+                        counts[*c as usize][*l as usize] += 1;
+                        counts[*c as usize][k] += 1;
+                    }
+                }
+                text_counts.push(json!(t.values.iter().zip(counts).collect::<Vec<_>>()));
+            }
+            let sizes: Vec<usize> = members[..k].iter().map(Vec::len).collect();
+            let meta = json!({
+                "sizes": sizes, "inertia": inertia, "numbers": num, "codes": cats,
+                "texts": text_counts, "knots": knot_counts,
+            });
+            Ok((meta.to_string(), bytes))
+        })
+        .map_err(|e| to_py(py, e))?;
+    (meta, PyBytes::new(py, &bytes)).into_pyobject(py)
+}
+
+/// The partition's part of the exact medians and the outliers: rows assigned as in
+/// `spark_profile_pass`; per `numbers` column and group (segments, then every scored
+/// row), with the bracket `[a, b]` of `brackets` (column-major, groups inner, two values
+/// each; NaN: none), the values below `a`, equal to `a`, equal to `b`, and the values
+/// strictly between (little-endian float64 bytes, their counts in `"inside"`). Each
+/// segment's outliers by the rule of `predict` with `quantiles` (per segment, in the
+/// order of `centroids`) and `percentile`, and the `top` farthest of them (distance
+/// descending, then id).
+#[pyfunction]
+#[pyo3(signature = (model, data, centroids, numbers, brackets, quantiles, percentile, top))]
+#[allow(clippy::too_many_arguments)]
+fn spark_middles_pass<'py>(
+    py: Python<'py>,
+    model: PyRef<'py, Model>,
+    data: &Bound<'py, PyAny>,
+    centroids: Vec<f64>,
+    numbers: Vec<String>,
+    brackets: Vec<f64>,
+    quantiles: Vec<Vec<f64>>,
+    percentile: f64,
+    top: usize,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let k = check_centroids(py, &model, &centroids)?;
+    let groups = k + 1;
+    if brackets.len() != numbers.len() * groups * 2 || quantiles.len() != k {
+        return Err(to_py(
+            py,
+            Error::usage(format!(
+                "{} bracket values and {} quantile lists for {} columns and {k} segments",
+                brackets.len(),
+                quantiles.len(),
+                numbers.len()
+            )),
+        ));
+    }
+    let (table, _) = read_columns(py, &model, data, &numbers, false)?;
+    let m = &model.inner;
+    let (meta, bytes) = py
+        .detach(|| -> cardseg::Result<_> {
+            let (labels, dist) = assigned(m, &table, &centroids)?;
+            let mut rule = m.clone();
+            rule.distance_quantiles = quantiles.clone();
+            rule.outlier_percentile = percentile;
+            let mut outliers = vec![0u64; k];
+            let mut far: Vec<(f64, String, usize)> = Vec::new();
+            for (i, l) in labels.iter().enumerate() {
+                if let Some(l) = l {
+                    let l = *l as usize;
+                    if Outlier::of(&rule, l, dist[i]).outlier == Some(true) {
+                        outliers[l] += 1;
+                        far.push((dist[i], table.ids.get(i).to_string(), l));
+                    }
+                }
+            }
+            far.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            far.truncate(top);
+            let mut bytes: Vec<u8> = Vec::new();
+            let mut cols = Vec::with_capacity(numbers.len());
+            for (c, name) in numbers.iter().enumerate() {
+                let v = values_of(&table, name)?;
+                let at = |g: usize| {
+                    (
+                        brackets[(c * groups + g) * 2],
+                        brackets[(c * groups + g) * 2 + 1],
+                    )
+                };
+                let (mut below, mut at_a, mut at_b) =
+                    (vec![0u64; groups], vec![0u64; groups], vec![0u64; groups]);
+                let mut inside: Vec<Vec<f64>> = vec![Vec::new(); groups];
+                let mut count = |g: usize, x: f64| {
+                    let (a, b) = at(g);
+                    if a.is_nan() || x.is_nan() {
+                        return;
+                    }
+                    if x < a {
+                        below[g] += 1;
+                    } else if x == a {
+                        at_a[g] += 1;
+                    } else if x == b {
+                        at_b[g] += 1;
+                    } else if x < b {
+                        inside[g].push(x);
+                    }
+                };
+                for (i, l) in labels.iter().enumerate() {
+                    if let Some(l) = l {
+                        count(*l as usize, v[i]);
+                        count(k, v[i]);
+                    }
+                }
+                let lens: Vec<usize> = inside.iter().map(Vec::len).collect();
+                for x in inside.iter().flatten() {
+                    bytes.extend_from_slice(&x.to_le_bytes());
+                }
+                cols.push(json!({"below": below, "at_a": at_a, "at_b": at_b, "inside": lens}));
+            }
+            let meta = json!({"columns": cols, "outliers": outliers, "extreme": far
+                .iter()
+                .map(|(d, id, l)| json!([id, l, d]))
+                .collect::<Vec<_>>()});
+            Ok((meta.to_string(), bytes))
+        })
+        .map_err(|e| to_py(py, e))?;
+    (meta, PyBytes::new(py, &bytes)).into_pyobject(py)
 }

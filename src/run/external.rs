@@ -52,6 +52,20 @@ pub struct Refined {
     /// Figures of the outcome columns.
     #[serde(default)]
     pub outcomes: Vec<OutcomeStats>,
+    /// Customers per value of the text columns profiled as categories.
+    #[serde(default)]
+    pub texts: Vec<TextStats>,
+}
+
+/// A text column's customers per value and group (segments, then the portfolio).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TextStats {
+    /// The column.
+    pub column: String,
+    /// Its distinct values as the readers name them ("(missing)" for an empty cell).
+    pub values: Vec<String>,
+    /// `counts[g][v]`: customers of group `g` with value `values[v]`.
+    pub counts: Vec<Vec<u64>>,
 }
 
 /// A numeric column's figures per group (segments, then the portfolio).
@@ -214,6 +228,15 @@ impl Refined {
         ))
     }
 
+    /// Attaches the category mixes of the text columns to `profile`.
+    pub(crate) fn attach_texts(&self, profile: &mut crate::profile::Profile) {
+        let groups = self.counts.len() + 1;
+        for t in self.texts.iter().filter(|t| t.counts.len() == groups) {
+            let f = profile::category_figures_from_counts(&t.values, t.counts.clone());
+            profile.attach_categories(&t.column, &f);
+        }
+    }
+
     /// The figures of outcome `column`.
     pub(crate) fn outcome(&self, source: &str, column: &str) -> Result<Vec<Outcome>> {
         let groups = self.counts.len() + 1;
@@ -283,6 +306,7 @@ mod tests {
             numeric: vec![numeric],
             categories: Vec::new(),
             outcomes: Vec::new(),
+            texts: Vec::new(),
         };
         let table = crate::ingest::csv::read_bytes(
             b"CUST_ID,X\nx,1\n",

@@ -7,7 +7,7 @@ mod select;
 
 use config::check_column_lists;
 pub use config::{KChoice, RunConfig};
-pub use external::{CategoryStats, External, NumericStats, OutcomeStats, Refined};
+pub use external::{CategoryStats, External, NumericStats, OutcomeStats, Refined, TextStats};
 pub use select::order_segments;
 use select::{choose_k, train_sample};
 
@@ -566,6 +566,19 @@ fn segment_table(
         k,
     );
     drop(missing_masks);
+    // Shares of every row, not of the sample, when the engine counted them.
+    let mut segment_distributions = segment_distributions;
+    if let Some(r) = refined {
+        let total: u64 = r.counts.iter().sum();
+        for (d, c) in segment_distributions.iter_mut().zip(&r.counts) {
+            d.customers = *c;
+            d.share = if total > 0 {
+                *c as f64 / total as f64
+            } else {
+                0.0
+            };
+        }
+    }
     // Each worker loads spilled columns into one reused buffer.
     let mut popts = cfg.profile_options();
     if cfg.dashboard {
@@ -630,6 +643,9 @@ fn segment_table(
         k,
         &mut profile,
     )?;
+    if let Some(r) = refined {
+        r.attach_texts(&mut profile);
+    }
     for f in outcomes {
         profile.attach_outcome(f);
     }

@@ -25,7 +25,15 @@ def data(run_cardseg, tmp_path_factory):
 def sdf(spark, data):
     # Several partitions, as a cluster reads a table split in files.
     parts = data / "parts"
-    spark.read.parquet(str(data / "customers.parquet")).repartition(PARTITIONS).write.parquet(str(parts))
+    from pyspark.sql import functions as F
+
+    # Two text columns the generator does not make: a region (some missing) and a flag.
+    h = F.xxhash64(F.col("CUST_ID"))
+    regions = F.array(*[F.lit(r) for r in ("north", "south", "east", "west")])
+    spark.read.parquet(str(data / "customers.parquet")).withColumn(
+        "REGION", F.when(F.pmod(h, F.lit(10)) != 0, F.element_at(regions, (F.pmod(h, F.lit(4)) + 1).cast("int")))
+    ).withColumn("HAS_APP", F.pmod(F.xxhash64(F.col("CUST_ID"), F.lit(1)), F.lit(3)) == 0).repartition(
+        PARTITIONS).write.parquet(str(parts))
     df = spark.read.parquet(str(parts))
     return df
 
@@ -185,3 +193,75 @@ def test_bad_dataframes_get_one_line_errors_and_nothing_is_written(cardseg_pkg, 
             cardseg.spark.run(df, out=out, features=["B"], profile_features=[], **bad)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outlier_counts_and_most_extreme_customers_cover_every_row(spark_run, data):
+    """The summary's outliers are those of every customer (the flags of labels.parquet,
+    the rule of `cardseg predict`), not of the sample the k sweep saw."""
+    import pyarrow.parquet as pq
+
+    _, out = spark_run
+    summary = json.loads((out / "summary.json").read_text())
+    t = pq.read_table(out / "labels.parquet").to_pydict()
+    flagged = {}
+    for seg, o in zip(t["segment"], t["outlier"]):
+        if o:
+            flagged[seg] = flagged.get(seg, 0) + 1
+    got = {line["id"]: line["outliers"] for line in summary["outliers"]}
+    assert got == {s: flagged.get(s, 0) for s in got}
+    rows = sorted(((d, i, s) for i, s, d, o in zip(t["CUST_ID"], t["segment"], t["distance"], t["outlier"]) if o),
+                  key=lambda r: (-r[0], r[1]))[:5]
+    assert [(e["customer"], e["segment"]) for e in summary["most_extreme"]] == [(i, s) for _, i, s in rows]
+    for e, (dist, _, _) in zip(summary["most_extreme"], rows):
+        assert e["distance"] == pytest.approx(dist, rel=1e-12)
+
+
+def test_profile_means_and_spreads_equal_the_single_machine_figures(spark_run, data):
+    """Per segment means, shares of non-zero values and spreads of every profiled column are
+    those of the customers of each Spark segment, as `cardseg run` computes them."""
+    import pyarrow.parquet as pq
+
+    _, out = spark_run
+    seg_spark = json.loads((out / "segments.json").read_text())
+    fills = {c["column"]: c["fill_value"] for c in model_of(out)["cleaning"]}
+    table = pq.read_table(data / "customers.parquet")
+    labels = read_labels(out)
+    seg_of = [labels[i] for i in table.column("CUST_ID").to_pylist()]
+    sums = {}
+    for col in {st["column"] for s in seg_spark["segments"] for st in s.get("profile", s)["stats"]}:
+        fill = fills.get(col)
+        for v, g in zip(table.column(col).to_pylist(), seg_of):
+            v = fill if v is None else v
+            if v is not None:
+                acc = sums.setdefault((col, g), [0.0, 0])
+                acc[0] += v
+                acc[1] += 1
+    for s in seg_spark["segments"]:
+        p = s.get("profile", s)
+        for stat in p["stats"]:
+            total, n = sums[(stat["column"], p["id"])]
+            assert stat["mean"] == pytest.approx(total / n, rel=1e-9, abs=1e-9), (stat["column"], p["id"])
+
+
+def test_text_columns_are_profiled_as_category_mixes_of_every_row(spark_run, sdf):
+    """A text column (and a boolean one) gets the category mix per segment that a run on a
+    CSV file gives: customers per value of every row, "(missing)" for nulls."""
+    _, out = spark_run
+    seg = json.loads((out / "segments.json").read_text())
+    labels = read_labels(out)
+    t = sdf.select("CUST_ID", "REGION", "HAS_APP").toArrow().to_pydict()
+    for col, shown in [("REGION", lambda v: "(missing)" if v is None else v),
+                       ("HAS_APP", lambda v: "true" if v else "false")]:
+        want = {}
+        for i, v in zip(t["CUST_ID"], t[col]):
+            key = (labels[i], shown(v))
+            want[key] = want.get(key, 0) + 1
+        got = {}
+        for s in seg["segments"]:
+            p = s.get("profile", s)
+            mix = next((m for m in p.get("categories", []) if m["column"] == col), None)
+            assert mix is not None, (col, p["id"], [m["column"] for m in p.get("categories", [])])
+            for v in mix["values"]:
+                if v["customers"]:
+                    got[(p["id"], v["value"])] = v["customers"]
+        assert got == want, col
