@@ -186,13 +186,43 @@ pub fn plain_decimal(s: &[u8]) -> Option<(f64, usize)> {
     Some((if neg { -v } else { v }, i))
 }
 
-/// A whole cell that is a plain decimal ([`plain_decimal`]).
+/// A whole cell that is a plain decimal (`[+-]digits[.digits]`, at most 19 digits) the
+/// quick way, as [`plain_decimal`] reads it (same value, bit for bit) but a byte at a
+/// time: a cell on its own is mostly shorter than the eight bytes [`plain_decimal`] reads
+/// at once. None sends anything else to the general path.
 #[inline]
 fn fast_decimal(s: &[u8]) -> Option<f64> {
-    match plain_decimal(s) {
-        Some((v, n)) if n == s.len() => Some(v),
-        _ => None,
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
     }
+    let mut m: u64 = 0;
+    let mut count = 0usize;
+    let mut frac: Option<usize> = None;
+    for (i, &b) in digits.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                m = m * 10 + u64::from(b - b'0');
+                count += 1;
+            }
+            b'.' if frac.is_none() => frac = Some(digits.len() - i - 1),
+            _ => return None,
+        }
+    }
+    // 20 bytes with a dot are 19 digits at most: no overflow above.
+    if count == 0 || count > MAX_DIGITS || m > (1u64 << 53) {
+        return None;
+    }
+    let f = frac.unwrap_or(0);
+    if f >= POW10.len() {
+        return None;
+    }
+    let v = m as f64 / POW10[f];
+    Some(if neg { -v } else { v })
 }
 
 #[cfg(test)]
@@ -271,6 +301,16 @@ mod tests {
             let got = fast_decimal(c.as_bytes());
             if let Some(g) = got {
                 assert_eq!(Some(g.to_bits()), want.map(f64::to_bits), "{c}");
+            }
+            let padded = format!("{c},");
+            for text in [c.as_str(), padded.as_str()] {
+                // A prefix (`1` of `1e5`) is the caller's to refuse.
+                match plain_decimal(text.as_bytes()) {
+                    Some((g, n)) if n == c.len() => {
+                        assert_eq!(Some(g.to_bits()), want.map(f64::to_bits), "{c}")
+                    }
+                    _ => {}
+                }
             }
             match (parse_number(c.as_bytes()), want) {
                 (Cell::Value(v), Some(w)) => assert_eq!(v.to_bits(), w.to_bits(), "{c}"),

@@ -315,7 +315,7 @@ pub fn read_chunked(
     at.feed(&buf[start..from]);
     if let Some(total) = size_hint {
         let sample = &buf[from..];
-        let rows_seen = sample.iter().filter(|&&c| c == b'\n').count();
+        let rows_seen = memchr::memchr_iter(b'\n', sample).count();
         if rows_seen > 0 {
             let per_row = sample.len() as f64 / rows_seen as f64;
             let guess = (total as f64 / per_row * 1.02) as u64;
