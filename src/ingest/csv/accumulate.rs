@@ -47,6 +47,8 @@ pub(super) struct Sink<'l, 'a, 'p> {
     pub(super) lay: &'l Layout<'a>,
     pub(super) slots: Vec<Slot>,
     pub(super) part: &'p mut Part,
+    /// The empty cells of the record being read on the quick path ([`super::fast`]).
+    pub(super) empties: Vec<usize>,
 }
 
 impl Part {
@@ -89,6 +91,7 @@ impl<'l, 'a, 'p> Sink<'l, 'a, 'p> {
             lay,
             slots: lay.slots.clone(),
             part,
+            empties: Vec::new(),
         }
     }
 

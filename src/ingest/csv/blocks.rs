@@ -32,8 +32,12 @@ enum Chunk {
 /// before it ([`LineEnds`]; `after_cr`: the byte before the chunk is a `\r`, so a `\n`
 /// starting it ends no line). Line numbers are counted from the chunk's start: the
 /// caller adds the lines before it. A quote anywhere stops it (a quoted field may hold
-/// delimiters and line ends): [`Chunk::Quoted`].
+/// delimiters and line ends): [`Chunk::Quoted`]. Plain records are read in one pass
+/// ([`Sink::plain_record`]); any other is split here and checked by [`Sink::record`].
 fn parse_plain(chunk: &[u8], after_cr: bool, lay: &Layout, part: &mut Part) -> Result<Chunk> {
+    if memchr::memchr(b'"', chunk).is_some() {
+        return Ok(Chunk::Quoted);
+    }
     // About 2 bytes a cell at the least: a wide table holds few rows per chunk.
     let rows_hint = chunk.len() / (2 * lay.names.len()).max(64) + 1;
     let mut sink = Sink::new(lay, part, rows_hint);
@@ -56,34 +60,43 @@ fn parse_plain(chunk: &[u8], after_cr: bool, lay: &Layout, part: &mut Part) -> R
         }
         let line = lines.line();
         let start = p;
-        ends.clear();
-        let mut count = 1usize;
-        while p < end {
-            let c = chunk[p];
-            if c == delimiter {
-                if ends.len() < keep {
-                    ends.push(p);
+        let stop = match sink.plain_record(chunk, start) {
+            Some(stop) => {
+                if (stop - start) as u64 > lay.max_record {
+                    return Err(record_too_long(lay.source_name, line, lay.max_record));
                 }
-                count += 1;
-            } else if c == b'\n' || c == b'\r' {
-                break;
-            } else if c == b'"' {
-                return Ok(Chunk::Quoted);
+                stop
             }
-            p += 1;
-        }
-        let stop = p;
-        if (stop - start) as u64 > lay.max_record {
-            return Err(record_too_long(lay.source_name, line, lay.max_record));
-        }
-        ends.push(stop);
-        let mut from = start;
-        let fields = ends.iter().map(|&e| {
-            let f = &chunk[from..e];
-            from = e + 1;
-            f
-        });
-        sink.record(line, count, fields)?;
+            None => {
+                ends.clear();
+                let mut count = 1usize;
+                while p < end {
+                    let c = chunk[p];
+                    if c == delimiter {
+                        if ends.len() < keep {
+                            ends.push(p);
+                        }
+                        count += 1;
+                    } else if c == b'\n' || c == b'\r' {
+                        break;
+                    }
+                    p += 1;
+                }
+                let stop = p;
+                if (stop - start) as u64 > lay.max_record {
+                    return Err(record_too_long(lay.source_name, line, lay.max_record));
+                }
+                ends.push(stop);
+                let mut from = start;
+                let fields = ends.iter().map(|&e| {
+                    let f = &chunk[from..e];
+                    from = e + 1;
+                    f
+                });
+                sink.record(line, count, fields)?;
+                stop
+            }
+        };
         if stop < end {
             // The record's bytes hold no line end: only its last byte matters.
             lines.after_cr = false;
@@ -302,7 +315,7 @@ pub fn read_chunked(
     at.feed(&buf[start..from]);
     if let Some(total) = size_hint {
         let sample = &buf[from..];
-        let rows_seen = sample.iter().filter(|&&c| c == b'\n').count();
+        let rows_seen = memchr::memchr_iter(b'\n', sample).count();
         if rows_seen > 0 {
             let per_row = sample.len() as f64 / rows_seen as f64;
             let guess = (total as f64 / per_row * 1.02) as u64;

@@ -19,6 +19,7 @@ use crate::table::{Spilled, Table};
 mod accumulate;
 mod blocks;
 mod errors;
+mod fast;
 mod records;
 mod sniff;
 #[cfg(test)]
