@@ -415,91 +415,144 @@ fn damaged_at(name: &str, at: &str, e: parquet::errors::ParquetError) -> Error {
 /// groups of `row_group` rows, atomically (a temporary sibling renamed into place).
 /// Used by `cardseg generate --out F.parquet`.
 pub fn write_table(table: &Table, path: &Path, row_group: usize, force: bool) -> Result<()> {
-    crate::output::check_target(path, force)?;
-    let werr = |e: parquet::errors::ParquetError| {
-        Error::io(path, "writing", std::io::Error::other(e.to_string()))
-    };
-    let mut fields = Vec::new();
-    let id_name = table.id_column.clone().unwrap_or_else(|| "row".to_string());
-    fields.push(Arc::new(
-        Type::primitive_type_builder(&id_name, PhysicalType::BYTE_ARRAY)
-            .with_repetition(Repetition::REQUIRED)
-            .with_logical_type(Some(LogicalType::String))
-            .build()
-            .map_err(werr)?,
-    ));
-    for c in &table.columns {
+    let mut w = TableWriter::create(table, path, row_group, force)?;
+    w.write(table)?;
+    w.finish()
+}
+
+/// A Parquet file written a table at a time (tables with the columns of the first),
+/// committed by [`TableWriter::finish`]: memory stays one table's worth whatever the
+/// file's size. Each table starts a row group, so tables of `row_group` rows give the
+/// file [`write_table`] writes for them all at once.
+pub struct TableWriter {
+    path: PathBuf,
+    tmp: tempfile::NamedTempFile,
+    writer: SerializedFileWriter<std::io::BufWriter<File>>,
+    row_group: usize,
+    columns: Vec<String>,
+}
+
+fn werr(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
+    move |e| Error::io(path, "writing", std::io::Error::other(e.to_string()))
+}
+
+impl TableWriter {
+    /// Starts `path` (refused if it exists, unless `force`) with the columns of `table`.
+    pub fn create(table: &Table, path: &Path, row_group: usize, force: bool) -> Result<Self> {
+        crate::output::check_target(path, force)?;
+        let werr = werr(path);
+        let mut fields = Vec::new();
+        let id_name = table.id_column.clone().unwrap_or_else(|| "row".to_string());
         fields.push(Arc::new(
-            Type::primitive_type_builder(&c.name, PhysicalType::DOUBLE)
-                .with_repetition(Repetition::OPTIONAL)
+            Type::primitive_type_builder(&id_name, PhysicalType::BYTE_ARRAY)
+                .with_repetition(Repetition::REQUIRED)
+                .with_logical_type(Some(LogicalType::String))
                 .build()
-                .map_err(werr)?,
+                .map_err(&werr)?,
         ));
-    }
-    let schema = Arc::new(
-        Type::group_type_builder("schema")
-            .with_fields(fields)
-            .build()
-            .map_err(werr)?,
-    );
-    let row_group = row_group.max(1);
-    let props = Arc::new(
-        WriterProperties::builder()
-            .set_compression(parquet::basic::Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(row_group))
-            .build(),
-    );
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".cardseg-tmp-parquet-")
-        .tempfile_in(&parent)
-        .map_err(|e| Error::io(&parent, "creating a file in", e))?;
-    let file = tmp.reopen().map_err(|e| Error::io(path, "writing", e))?;
-    let mut writer = SerializedFileWriter::new(
-        std::io::BufWriter::with_capacity(1 << 20, file),
-        schema,
-        props,
-    )
-    .map_err(werr)?;
-    let n = table.rows();
-    let mut start = 0;
-    while start < n {
-        let end = (start + row_group).min(n);
-        let mut rg = writer.next_row_group().map_err(werr)?;
-        if let Some(mut col) = rg.next_column().map_err(werr)? {
-            let ids: Vec<ByteArray> = (start..end)
-                .map(|i| ByteArray::from(table.ids.get(i)))
-                .collect();
-            col.typed::<ByteArrayType>()
-                .write_batch(&ids, None, None)
-                .map_err(werr)?;
-            col.close().map_err(werr)?;
-        }
         for c in &table.columns {
-            if let Some(mut col) = rg.next_column().map_err(werr)? {
-                let slice = &c.values[start..end];
-                let defs: Vec<i16> = slice.iter().map(|v| i16::from(!v.is_nan())).collect();
-                let vals: Vec<f64> = slice.iter().copied().filter(|v| !v.is_nan()).collect();
-                col.typed::<DoubleType>()
-                    .write_batch(&vals, Some(&defs), None)
-                    .map_err(werr)?;
-                col.close().map_err(werr)?;
-            }
+            fields.push(Arc::new(
+                Type::primitive_type_builder(&c.name, PhysicalType::DOUBLE)
+                    .with_repetition(Repetition::OPTIONAL)
+                    .build()
+                    .map_err(&werr)?,
+            ));
         }
-        rg.close().map_err(werr)?;
-        start = end;
+        let schema = Arc::new(
+            Type::group_type_builder("schema")
+                .with_fields(fields)
+                .build()
+                .map_err(&werr)?,
+        );
+        let row_group = row_group.max(1);
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::SNAPPY)
+                .set_max_row_group_row_count(Some(row_group))
+                .build(),
+        );
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".cardseg-tmp-parquet-")
+            .tempfile_in(&parent)
+            .map_err(|e| Error::io(&parent, "creating a file in", e))?;
+        let file = tmp.reopen().map_err(|e| Error::io(path, "writing", e))?;
+        let writer = SerializedFileWriter::new(
+            std::io::BufWriter::with_capacity(1 << 20, file),
+            schema,
+            props,
+        )
+        .map_err(&werr)?;
+        Ok(TableWriter {
+            path: path.to_path_buf(),
+            tmp,
+            writer,
+            row_group,
+            columns: table.columns.iter().map(|c| c.name.clone()).collect(),
+        })
     }
-    writer.close().map_err(werr)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
+
+    /// Appends the rows of `table`, in row groups of at most `row_group` rows.
+    pub fn write(&mut self, table: &Table) -> Result<()> {
+        let path = self.path.clone();
+        let werr = werr(&path);
+        if !table.columns.iter().map(|c| &c.name).eq(self.columns.iter()) {
+            return Err(Error::io(
+                &path,
+                "writing",
+                std::io::Error::other("a part's columns differ from the first part's"),
+            ));
+        }
+        let n = table.rows();
+        let mut start = 0;
+        while start < n {
+            let end = (start + self.row_group).min(n);
+            let mut rg = self.writer.next_row_group().map_err(&werr)?;
+            if let Some(mut col) = rg.next_column().map_err(&werr)? {
+                let ids: Vec<ByteArray> = (start..end)
+                    .map(|i| ByteArray::from(table.ids.get(i)))
+                    .collect();
+                col.typed::<ByteArrayType>()
+                    .write_batch(&ids, None, None)
+                    .map_err(&werr)?;
+                col.close().map_err(&werr)?;
+            }
+            for c in &table.columns {
+                if let Some(mut col) = rg.next_column().map_err(&werr)? {
+                    let slice = &c.values[start..end];
+                    let defs: Vec<i16> = slice.iter().map(|v| i16::from(!v.is_nan())).collect();
+                    let vals: Vec<f64> = slice.iter().copied().filter(|v| !v.is_nan()).collect();
+                    col.typed::<DoubleType>()
+                        .write_batch(&vals, Some(&defs), None)
+                        .map_err(&werr)?;
+                    col.close().map_err(&werr)?;
+                }
+            }
+            rg.close().map_err(&werr)?;
+            start = end;
+        }
+        Ok(())
     }
-    tmp.persist(path)
-        .map_err(|e| Error::io(path, "writing", e.error))?;
-    Ok(())
+
+    /// Completes the file and puts it in place.
+    pub fn finish(self) -> Result<()> {
+        let path = self.path;
+        self.writer.close().map_err(werr(&path))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(
+                self.tmp.path(),
+                std::fs::Permissions::from_mode(0o644),
+            );
+        }
+        self.tmp
+            .persist(&path)
+            .map_err(|e| Error::io(&path, "writing", e.error))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
