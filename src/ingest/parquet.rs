@@ -23,7 +23,7 @@ use parquet::schema::types::{ColumnDescriptor, Type};
 use crate::error::{Error, Result};
 use crate::ingest::builder::{TableBuilder, Val};
 use crate::ingest::{Limits, ReadSpec};
-use crate::table::Table;
+use crate::table::{Spilled, Table};
 
 /// Whether a folder holds `*.parquet` parts.
 pub fn has_parts(dir: &Path) -> bool {
@@ -144,11 +144,16 @@ pub fn decimal(unscaled: i128, scale: i32) -> f64 {
 
 const BATCH: usize = 64 * 1024;
 
-/// Reads one column chunk, calling `f(index in chunk, value or None for null)`.
+/// One batch of a column chunk: its values and, for a column that may hold nulls,
+/// whether each row has a value (the next one) or is null.
+type Batch<'a, V> = (&'a [V], Option<&'a mut dyn Iterator<Item = bool>>);
+
+/// Reads one column chunk in batches, calling `f(index in chunk of the batch's first
+/// row, batch)`; gives the number of rows.
 fn read_chunk<T: DataType>(
     reader: ColumnReader,
     max_def: i16,
-    mut f: impl FnMut(usize, Option<&T::T>) -> Result<()>,
+    mut f: impl FnMut(usize, Batch<'_, T::T>) -> Result<()>,
 ) -> std::result::Result<Result<usize>, parquet::errors::ParquetError> {
     let mut r = get_typed_column_reader::<T>(reader);
     let mut defs: Vec<i16> = Vec::with_capacity(BATCH);
@@ -161,29 +166,39 @@ fn read_chunk<T: DataType>(
         if records == 0 {
             break;
         }
-        if max_def == 0 {
-            for v in &vals[..values] {
-                if let Err(e) = f(at, Some(v)) {
-                    return Ok(Err(e));
-                }
-                at += 1;
-            }
+        let done = if max_def == 0 {
+            f(at, (&vals[..values], None))
         } else {
-            let mut next = vals[..values].iter();
-            for d in &defs[..levels] {
-                let v = if *d == max_def { next.next() } else { None };
-                if let Err(e) = f(at, v) {
-                    return Ok(Err(e));
-                }
-                at += 1;
-            }
+            let mut present = defs[..levels].iter().map(|d| *d == max_def);
+            f(at, (&vals[..values], Some(&mut present)))
+        };
+        if let Err(e) = done {
+            return Ok(Err(e));
         }
+        at += if max_def == 0 { values } else { levels };
     }
     Ok(Ok(at))
 }
 
 /// Reads a Parquet file or a folder of parts.
 pub fn read_path(path: &Path, spec: &ReadSpec, limits: &Limits) -> Result<Table> {
+    read_path_spilling(path, spec, limits, None).map(|(t, _)| t)
+}
+
+/// Parquet files of at least this many bytes in all keep the columns that are not
+/// required in a temporary file ([`read_path_spilling`]): compressed Parquet is a
+/// quarter or less of the values in memory, so this matches the CSV reader's bound.
+pub const SPILL_MIN_BYTES: u64 = crate::ingest::csv::SPILL_MIN_BYTES / 4;
+
+/// [`read_path`]; with `spill_dir`, input of [`SPILL_MIN_BYTES`] or more keeps the
+/// loaded columns that are not required in an unnamed file there (row group by row
+/// group, as they are decoded) instead of in memory, returned as the [`Spilled`].
+pub fn read_path_spilling(
+    path: &Path,
+    spec: &ReadSpec,
+    limits: &Limits,
+    spill_dir: Option<&Path>,
+) -> Result<(Table, Option<Spilled>)> {
     let name = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading", e))?;
     let files = if meta.is_dir() {
@@ -194,6 +209,14 @@ pub fn read_path(path: &Path, spec: &ReadSpec, limits: &Limits) -> Result<Table>
         p
     } else {
         vec![path.to_path_buf()]
+    };
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    let mut spill = match spill_dir {
+        Some(dir) if bytes >= SPILL_MIN_BYTES => Some(Spilled::create_in(dir)?),
+        _ => None,
     };
     let mut builder: Option<TableBuilder> = None;
     let mut first_names: Vec<String> = Vec::new();
@@ -218,7 +241,11 @@ pub fn read_path(path: &Path, spec: &ReadSpec, limits: &Limits) -> Result<Table>
         let b = match &mut builder {
             None => {
                 first_names = names.clone();
-                builder.insert(TableBuilder::new(&name, names, spec, limits)?)
+                let b = builder.insert(TableBuilder::new(&name, names, spec, limits)?);
+                if let Some(sp) = spill.take() {
+                    b.spill_to(sp);
+                }
+                b
             }
             Some(b) => {
                 if names != first_names {
@@ -255,104 +282,92 @@ pub fn read_path(path: &Path, spec: &ReadSpec, limits: &Limits) -> Result<Table>
                 let cr = rg.get_column_reader(j).map_err(|e| damaged(&fname, e))?;
                 let base = file_rows + 1;
                 let got = match (col.physical_type(), *conv) {
-                    (PhysicalType::DOUBLE, _) => read_chunk::<DoubleType>(cr, max_def, |i, v| {
-                        b.push(j, base + i as u64, v.map_or(Val::Null, |x| Val::Num(*x)))
-                    }),
-                    (PhysicalType::FLOAT, _) => {
-                        read_chunk::<parquet::data_type::FloatType>(cr, max_def, |i, v| {
-                            b.push(
-                                j,
-                                base + i as u64,
-                                v.map_or(Val::Null, |x| Val::Num(*x as f64)),
-                            )
+                    (PhysicalType::DOUBLE, _) => {
+                        read_chunk::<DoubleType>(cr, max_def, |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| Val::Num(*x))
                         })
                     }
-                    (PhysicalType::INT32, c) => {
-                        read_chunk::<parquet::data_type::Int32Type>(cr, max_def, |i, v| {
-                            let val = match (v, c) {
-                                (None, _) => Val::Null,
-                                (Some(x), Conv::Decimal { scale }) => {
-                                    Val::Num(decimal(*x as i128, scale))
-                                }
-                                (Some(x), Conv::Int { unsigned: true }) => {
-                                    Val::Int(*x as u32 as i64)
-                                }
-                                (Some(_), Conv::Other(what)) => Val::Other(what),
-                                (Some(x), _) => Val::Int(*x as i64),
-                            };
-                            b.push(j, base + i as u64, val)
-                        })
-                    }
-                    (PhysicalType::INT64, c) => {
-                        read_chunk::<parquet::data_type::Int64Type>(cr, max_def, |i, v| {
-                            let val = match (v, c) {
-                                (None, _) => Val::Null,
-                                (Some(x), Conv::Decimal { scale }) => {
-                                    Val::Num(decimal(*x as i128, scale))
-                                }
-                                (Some(x), Conv::Int { unsigned: true }) => Val::UInt(*x as u64),
-                                (Some(_), Conv::Other(what)) => Val::Other(what),
-                                (Some(x), _) => Val::Int(*x),
-                            };
-                            b.push(j, base + i as u64, val)
-                        })
-                    }
+                    (PhysicalType::FLOAT, _) => read_chunk::<parquet::data_type::FloatType>(
+                        cr,
+                        max_def,
+                        |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| {
+                                Val::Num(*x as f64)
+                            })
+                        },
+                    ),
+                    (PhysicalType::INT32, c) => read_chunk::<parquet::data_type::Int32Type>(
+                        cr,
+                        max_def,
+                        |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| match c {
+                                Conv::Decimal { scale } => Val::Num(decimal(*x as i128, scale)),
+                                Conv::Int { unsigned: true } => Val::Int(*x as u32 as i64),
+                                Conv::Other(what) => Val::Other(what),
+                                _ => Val::Int(*x as i64),
+                            })
+                        },
+                    ),
+                    (PhysicalType::INT64, c) => read_chunk::<parquet::data_type::Int64Type>(
+                        cr,
+                        max_def,
+                        |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| match c {
+                                Conv::Decimal { scale } => Val::Num(decimal(*x as i128, scale)),
+                                Conv::Int { unsigned: true } => Val::UInt(*x as u64),
+                                Conv::Other(what) => Val::Other(what),
+                                _ => Val::Int(*x),
+                            })
+                        },
+                    ),
                     (PhysicalType::BYTE_ARRAY, c) => {
-                        read_chunk::<ByteArrayType>(cr, max_def, |i, v| {
-                            let val = match (v, c) {
-                                (None, _) => Val::Null,
-                                (Some(x), Conv::Decimal { scale }) => {
-                                    match decimal_bytes(x.data(), scale) {
-                                        Some(d) => Val::Num(d),
-                                        None => Val::Other("an oversized decimal"),
-                                    }
-                                }
-                                (Some(_), Conv::Other(what)) => Val::Other(what),
-                                (Some(x), _) => Val::Text(x.data()),
-                            };
-                            b.push(j, base + i as u64, val)
+                        read_chunk::<ByteArrayType>(cr, max_def, |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| match c {
+                                Conv::Decimal { scale } => match decimal_bytes(x.data(), scale) {
+                                    Some(d) => Val::Num(d),
+                                    None => Val::Other("an oversized decimal"),
+                                },
+                                Conv::Other(what) => Val::Other(what),
+                                _ => Val::Text(x.data()),
+                            })
                         })
                     }
                     (PhysicalType::FIXED_LEN_BYTE_ARRAY, c) => {
                         read_chunk::<parquet::data_type::FixedLenByteArrayType>(
                             cr,
                             max_def,
-                            |i, v| {
-                                let val = match (v, c) {
-                                    (None, _) => Val::Null,
-                                    (Some(x), Conv::Decimal { scale }) => {
+                            |i, (vals, present)| {
+                                b.push_batch(j, base + i as u64, vals, present, |x| match c {
+                                    Conv::Decimal { scale } => {
                                         match decimal_bytes(x.data(), scale) {
                                             Some(d) => Val::Num(d),
                                             None => Val::Other("an oversized decimal"),
                                         }
                                     }
-                                    (Some(_), Conv::Other(what)) => Val::Other(what),
-                                    (Some(_), _) => Val::Other("fixed-length binary"),
-                                };
-                                b.push(j, base + i as u64, val)
+                                    Conv::Other(what) => Val::Other(what),
+                                    _ => Val::Other("fixed-length binary"),
+                                })
                             },
                         )
                     }
-                    (PhysicalType::BOOLEAN, _) => {
-                        read_chunk::<parquet::data_type::BoolType>(cr, max_def, |i, v| {
-                            b.push(
-                                j,
-                                base + i as u64,
-                                v.map_or(Val::Null, |x| {
-                                    Val::Other(if *x { "true" } else { "false" })
-                                }),
-                            )
-                        })
-                    }
-                    (PhysicalType::INT96, _) => {
-                        read_chunk::<parquet::data_type::Int96Type>(cr, max_def, |i, v| {
-                            b.push(
-                                j,
-                                base + i as u64,
-                                v.map_or(Val::Null, |_| Val::Other("an INT96 timestamp")),
-                            )
-                        })
-                    }
+                    (PhysicalType::BOOLEAN, _) => read_chunk::<parquet::data_type::BoolType>(
+                        cr,
+                        max_def,
+                        |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| {
+                                Val::Other(if *x { "true" } else { "false" })
+                            })
+                        },
+                    ),
+                    (PhysicalType::INT96, _) => read_chunk::<parquet::data_type::Int96Type>(
+                        cr,
+                        max_def,
+                        |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |_| {
+                                Val::Other("an INT96 timestamp")
+                            })
+                        },
+                    ),
                 };
                 let count = got.map_err(|e| {
                     damaged_at(
@@ -368,7 +383,7 @@ pub fn read_path(path: &Path, spec: &ReadSpec, limits: &Limits) -> Result<Table>
                     ));
                 }
             }
-            b.end_rows(n);
+            b.end_batch(n)?;
             file_rows += n;
         }
         progress.inc(1);
@@ -376,7 +391,7 @@ pub fn read_path(path: &Path, spec: &ReadSpec, limits: &Limits) -> Result<Table>
     progress.finish();
     let mut b = builder.ok_or_else(|| Error::input(&name, "has no Parquet files"))?;
     b.set_error_source(&name);
-    b.finish()
+    b.finish_spilling()
 }
 
 fn damaged(name: &str, e: parquet::errors::ParquetError) -> Error {
