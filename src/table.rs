@@ -87,7 +87,9 @@ impl Ids {
         let ids = self;
         use std::hash::{BuildHasher, BuildHasherDefault};
         let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
-        let mut hashes: Vec<u64> = (0..ids.len()).map(|i| hasher.hash_one(ids.get(i))).collect();
+        let mut hashes: Vec<u64> = (0..ids.len())
+            .map(|i| hasher.hash_one(ids.get(i)))
+            .collect();
         hashes.sort_unstable();
         let mut repeated: Vec<u64> = hashes
             .windows(2)

@@ -406,9 +406,8 @@ impl TableBuilder {
                     .collect(),
             );
         }
-        self.columns.retain(|c| {
-            !c.name.is_empty() && !spill.as_ref().is_some_and(|s| s.contains(&c.name))
-        });
+        self.columns
+            .retain(|c| !c.name.is_empty() && !spill.as_ref().is_some_and(|s| s.contains(&c.name)));
         debug_assert!(self.columns.iter().all(|c| c.values.len() as u64 == rows));
         self.ids.shrink_to_fit();
         let table = Table {
@@ -513,5 +512,93 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("column A not found (did you mean a?"), "{e}");
+    }
+
+    #[test]
+    fn batches_give_the_table_values_one_by_one_give() {
+        let names = vec!["ID".into(), "A".into(), "B".into(), "C".into()];
+        let vals: [Option<Val>; 6] = [
+            Some(Val::Num(1.5)),
+            None,
+            Some(Val::Int(-3)),
+            Some(Val::UInt(7)),
+            None,
+            Some(Val::Num(2.0)),
+        ];
+        // B turns to text at its fourth value; C has a value out of bounds.
+        let b_vals: [Option<Val>; 6] = [
+            Some(Val::Num(1.0)),
+            None,
+            Some(Val::Int(2)),
+            Some(Val::Text(b"abc")),
+            Some(Val::Num(3.0)),
+            None,
+        ];
+        let c_vals: [Option<Val>; 6] = [
+            None,
+            Some(Val::Num(1e16)),
+            Some(Val::Num(1.0)),
+            None,
+            Some(Val::Num(f64::NAN)),
+            Some(Val::Num(0.5)),
+        ];
+        let one_by_one = {
+            let mut b =
+                TableBuilder::new("t", names.clone(), &spec(&["A"]), &Limits::default()).unwrap();
+            for (j, col) in [(1, &vals), (2, &b_vals), (3, &c_vals)] {
+                for (i, v) in col.iter().enumerate() {
+                    b.push(j, i as u64 + 1, v.unwrap_or(Val::Null)).unwrap();
+                }
+            }
+            b.end_rows(6);
+            b.finish().unwrap()
+        };
+        let batched = {
+            let mut b = TableBuilder::new("t", names, &spec(&["A"]), &Limits::default()).unwrap();
+            for (j, col) in [(1, &vals), (2, &b_vals), (3, &c_vals)] {
+                let present: Vec<Val> = col.iter().flatten().copied().collect();
+                let mut has = col.iter().map(Option::is_some);
+                b.push_batch(j, 1, &present, Some(&mut has), |v| *v)
+                    .unwrap();
+            }
+            b.end_rows(6);
+            b.finish().unwrap()
+        };
+        let show = |t: &Table| {
+            (
+                t.columns
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.name.clone(),
+                            c.values.iter().map(|v| v.to_bits()).collect(),
+                        )
+                    })
+                    .collect::<Vec<(String, Vec<u64>)>>(),
+                t.info
+                    .iter()
+                    .map(|i| (i.kind, i.missing, i.first_text.clone()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(show(&batched), show(&one_by_one));
+        assert_eq!(batched.column("A").unwrap().values.len(), 6);
+        assert!(batched.column("B").is_none() && batched.column("C").is_none());
+        // A required column's bad value: the same message, naming its row.
+        let mut b = TableBuilder::new(
+            "t",
+            vec!["ID".into(), "A".into()],
+            &spec(&["A"]),
+            &Limits::default(),
+        )
+        .unwrap();
+        let e = b
+            .push_batch(1, 10, &[1.0, f64::INFINITY], None, |v| Val::Num(*v))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t: row 11: column A: ") && e.contains("is not a finite number"),
+            "{e}"
+        );
     }
 }

@@ -214,14 +214,26 @@ pub fn read_path_spilling(
         .iter()
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
         .sum();
-    let mut spill = match spill_dir {
+    let spill = match spill_dir {
         Some(dir) if bytes >= SPILL_MIN_BYTES => Some(Spilled::create_in(dir)?),
         _ => None,
     };
+    read_files(&name, &files, spec, limits, spill)
+}
+
+/// Reads `files` as one table named `name`, keeping the columns that are not required in
+/// `spill` when given.
+fn read_files(
+    name: &str,
+    files: &[PathBuf],
+    spec: &ReadSpec,
+    limits: &Limits,
+    mut spill: Option<Spilled>,
+) -> Result<(Table, Option<Spilled>)> {
     let mut builder: Option<TableBuilder> = None;
     let mut first_names: Vec<String> = Vec::new();
     let progress = crate::progress::Progress::steps(files.len() as u64, "reading");
-    for file in &files {
+    for file in files {
         let fname = file.display().to_string();
         let f = File::open(file).map_err(|e| Error::io(file, "opening", e))?;
         let reader = SerializedFileReader::new(f).map_err(|e| damaged(&fname, e))?;
@@ -241,7 +253,7 @@ pub fn read_path_spilling(
         let b = match &mut builder {
             None => {
                 first_names = names.clone();
-                let b = builder.insert(TableBuilder::new(&name, names, spec, limits)?);
+                let b = builder.insert(TableBuilder::new(name, names, spec, limits)?);
                 if let Some(sp) = spill.take() {
                     b.spill_to(sp);
                 }
@@ -291,9 +303,7 @@ pub fn read_path_spilling(
                         cr,
                         max_def,
                         |i, (vals, present)| {
-                            b.push_batch(j, base + i as u64, vals, present, |x| {
-                                Val::Num(*x as f64)
-                            })
+                            b.push_batch(j, base + i as u64, vals, present, |x| Val::Num(*x as f64))
                         },
                     ),
                     (PhysicalType::INT32, c) => read_chunk::<parquet::data_type::Int32Type>(
@@ -332,24 +342,22 @@ pub fn read_path_spilling(
                             })
                         })
                     }
-                    (PhysicalType::FIXED_LEN_BYTE_ARRAY, c) => {
-                        read_chunk::<parquet::data_type::FixedLenByteArrayType>(
-                            cr,
-                            max_def,
-                            |i, (vals, present)| {
-                                b.push_batch(j, base + i as u64, vals, present, |x| match c {
-                                    Conv::Decimal { scale } => {
-                                        match decimal_bytes(x.data(), scale) {
-                                            Some(d) => Val::Num(d),
-                                            None => Val::Other("an oversized decimal"),
-                                        }
-                                    }
-                                    Conv::Other(what) => Val::Other(what),
-                                    _ => Val::Other("fixed-length binary"),
-                                })
-                            },
-                        )
-                    }
+                    (PhysicalType::FIXED_LEN_BYTE_ARRAY, c) => read_chunk::<
+                        parquet::data_type::FixedLenByteArrayType,
+                    >(
+                        cr,
+                        max_def,
+                        |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| match c {
+                                Conv::Decimal { scale } => match decimal_bytes(x.data(), scale) {
+                                    Some(d) => Val::Num(d),
+                                    None => Val::Other("an oversized decimal"),
+                                },
+                                Conv::Other(what) => Val::Other(what),
+                                _ => Val::Other("fixed-length binary"),
+                            })
+                        },
+                    ),
                     (PhysicalType::BOOLEAN, _) => read_chunk::<parquet::data_type::BoolType>(
                         cr,
                         max_def,
@@ -389,8 +397,8 @@ pub fn read_path_spilling(
         progress.inc(1);
     }
     progress.finish();
-    let mut b = builder.ok_or_else(|| Error::input(&name, "has no Parquet files"))?;
-    b.set_error_source(&name);
+    let mut b = builder.ok_or_else(|| Error::input(name, "has no Parquet files"))?;
+    b.set_error_source(name);
     b.finish_spilling()
 }
 
@@ -514,7 +522,12 @@ impl TableWriter {
     pub fn write(&mut self, table: &Table) -> Result<()> {
         let path = self.path.clone();
         let werr = werr(&path);
-        if !table.columns.iter().map(|c| &c.name).eq(self.columns.iter()) {
+        if !table
+            .columns
+            .iter()
+            .map(|c| &c.name)
+            .eq(self.columns.iter())
+        {
             return Err(Error::io(
                 &path,
                 "writing",
@@ -558,10 +571,8 @@ impl TableWriter {
         self.writer.close().map_err(werr(&path))?;
         {
             use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(
-                self.tmp.path(),
-                std::fs::Permissions::from_mode(0o644),
-            );
+            let _ =
+                std::fs::set_permissions(self.tmp.path(), std::fs::Permissions::from_mode(0o644));
         }
         self.tmp
             .persist(&path)
@@ -573,6 +584,79 @@ impl TableWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn table(rows: usize) -> Table {
+        let mut ids = crate::table::Ids::default();
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        let mut c = Vec::new();
+        for i in 0..rows {
+            ids.push(&format!("c{i}"));
+            a.push(if i % 7 == 3 {
+                f64::NAN
+            } else {
+                i as f64 * 0.25
+            });
+            b.push(-(i as f64) / 3.0);
+            c.push(if i % 5 == 0 {
+                f64::NAN
+            } else {
+                1e15 - i as f64
+            });
+        }
+        let col = |name: &str, values: Vec<f64>| crate::table::Column {
+            name: name.into(),
+            values,
+        };
+        Table {
+            source: "t".into(),
+            id_column: Some("ID".into()),
+            ids,
+            columns: vec![col("C", c), col("A", a), col("B", b)],
+            info: Vec::new(),
+            row_based: true,
+        }
+    }
+
+    #[test]
+    fn columns_not_required_go_to_the_file_as_they_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let t = table(5000);
+        // Row groups of 1,000: the file is written to group by group.
+        write_table(&t, &path, 1000, false).unwrap();
+        let spec = ReadSpec {
+            id: crate::ingest::IdSpec::Column {
+                name: "ID".into(),
+                explicit: true,
+            },
+            required: vec!["B".into()],
+            other_numeric: true,
+            delimiter: None,
+        };
+        let limits = Limits::default();
+        let whole = read_path(&path, &spec, &limits).unwrap();
+        let sp = Spilled::create_in(dir.path()).unwrap();
+        let (kept, sp) = read_files("t", &[path], &spec, &limits, Some(sp)).unwrap();
+        let sp = sp.unwrap();
+        let names = |t: &Table| t.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&whole), vec!["B", "C", "A"]);
+        assert_eq!(names(&kept), vec!["B"]);
+        assert_eq!(sp.names().collect::<Vec<_>>(), vec!["C", "A"]);
+        assert_eq!(sp.position("A"), Some(2));
+        assert_eq!(kept.ids, whole.ids);
+        for c in &whole.columns {
+            let back = match kept.column(&c.name) {
+                Some(k) => k.values.clone(),
+                None => sp.load(&c.name).unwrap().unwrap(),
+            };
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&back), bits(&c.values), "{}", c.name);
+        }
+        for (w, k) in whole.info.iter().zip(&kept.info) {
+            assert_eq!((w.kind, w.missing), (k.kind, k.missing));
+        }
+    }
 
     #[test]
     fn decimals_round_like_text() {

@@ -563,7 +563,13 @@ fn segment_table(
     // every column is profiled one at a time straight from the file. A refined fit's
     // figures read the table, so they come back first there.
     if refined.is_some() {
-        restore_features(&mut table, spilled.as_ref(), &cfg.features, &order, &clean_report)?;
+        restore_features(
+            &mut table,
+            spilled.as_ref(),
+            &cfg.features,
+            &order,
+            &clean_report,
+        )?;
     }
     let segment_distributions = match &spilled {
         // One feature at a time from the file: each needs a copy of its column grouped
@@ -663,7 +669,13 @@ fn segment_table(
         outcomes.push(f);
     }
     if refined.is_none() {
-        restore_features(&mut table, spilled.as_ref(), &cfg.features, &order, &clean_report)?;
+        restore_features(
+            &mut table,
+            spilled.as_ref(),
+            &cfg.features,
+            &order,
+            &clean_report,
+        )?;
     }
     drop(spilled);
     let names: Vec<&str> = order.iter().map(String::as_str).collect();
