@@ -308,21 +308,18 @@ pub fn generate(
 
 /// The customers [`generate`] writes, as CSV parts of [`PART_ROWS`] rows each with the
 /// header, handed to `on_part` in order: memory stays one part's worth at any size.
-pub fn generate_parts<E>(
-    rows: u64,
-    seed: u64,
-    on_part: &mut dyn FnMut(&[u8], u64) -> Result<(), E>,
-) -> Result<(), E> {
+pub fn generate_parts<E, F>(rows: u64, seed: u64, on_part: F) -> Result<(), E>
+where
+    F: FnMut(&[u8], u64) -> Result<(), E>,
+{
     parts_of(rows, seed, BATCH_BLOCKS, on_part)
 }
 
 /// [`generate_parts`] with parts of `part_blocks` blocks.
-fn parts_of<E>(
-    rows: u64,
-    seed: u64,
-    part_blocks: u64,
-    on_part: &mut dyn FnMut(&[u8], u64) -> Result<(), E>,
-) -> Result<(), E> {
+fn parts_of<E, F>(rows: u64, seed: u64, part_blocks: u64, mut on_part: F) -> Result<(), E>
+where
+    F: FnMut(&[u8], u64) -> Result<(), E>,
+{
     let blocks = rows.div_ceil(BLOCK);
     let mut buf = Vec::new();
     let mut b = 0;
@@ -363,7 +360,7 @@ mod tests {
         generate(rows, 7, &mut whole, &|_| {}).unwrap();
         let mut joined = Vec::new();
         let mut counts = Vec::new();
-        parts_of::<()>(rows, 7, 2, &mut |p, n| {
+        parts_of::<(), _>(rows, 7, 2, |p, n| {
             let body = p.splitn(2, |b| *b == b'\n').nth(1).unwrap();
             if joined.is_empty() {
                 joined.extend_from_slice(&p[..p.len() - body.len()]);

@@ -38,7 +38,7 @@ pub fn exec(args: Args, report: super::Report) -> cardseg::Result<()> {
             delimiter: Some(b','),
         };
         let mut writer = None;
-        cardseg::generate::generate_parts(args.rows, args.seed, &mut |csv, n| {
+        cardseg::generate::generate_parts(args.rows, args.seed, |csv, n| {
             let table = cardseg::ingest::csv::read_bytes(csv, "generated data", &spec)?;
             let w = match &mut writer {
                 Some(w) => w,

@@ -282,7 +282,7 @@ impl TableBuilder {
         val: impl Fn(&T) -> Val,
     ) -> Result<()> {
         let mut next = vals.iter();
-        let mut all = std::iter::repeat(true).take(vals.len());
+        let mut all = std::iter::repeat_n(true, vals.len());
         let present: &mut dyn Iterator<Item = bool> = match present {
             Some(p) => p,
             None => &mut all,
