@@ -271,6 +271,20 @@ fn block(seed: u64, b: u64, rows: u64) -> Vec<u8> {
     buf
 }
 
+/// Blocks per batch made in parallel; a batch is one part of [`generate_parts`].
+const BATCH_BLOCKS: u64 = 64;
+
+/// Customers per part of [`generate_parts`] (the last part may hold fewer).
+pub const PART_ROWS: u64 = BLOCK * BATCH_BLOCKS;
+
+/// Blocks `b..end` of a run of `rows` customers, made in parallel, in order.
+fn batch(seed: u64, rows: u64, b: u64, end: u64) -> Vec<Vec<u8>> {
+    (b..end)
+        .into_par_iter()
+        .map(|i| block(seed, i, rows))
+        .collect()
+}
+
 /// Writes `rows` synthetic customers as CSV (header included).
 pub fn generate(
     rows: u64,
@@ -280,18 +294,44 @@ pub fn generate(
 ) -> std::io::Result<()> {
     writeln!(w, "{}", COLUMNS.join(","))?;
     let blocks = rows.div_ceil(BLOCK);
-    let batch = 64u64;
     let mut b = 0;
     while b < blocks {
-        let end = (b + batch).min(blocks);
-        let parts: Vec<Vec<u8>> = (b..end)
-            .into_par_iter()
-            .map(|i| block(seed, i, rows))
-            .collect();
-        for (i, p) in (b..end).zip(&parts) {
+        let end = (b + BATCH_BLOCKS).min(blocks);
+        for (i, p) in (b..end).zip(&batch(seed, rows, b, end)) {
             w.write_all(p)?;
             on_rows((((i + 1) * BLOCK).min(rows)) - i * BLOCK);
         }
+        b = end;
+    }
+    Ok(())
+}
+
+/// The customers [`generate`] writes, as CSV parts of [`PART_ROWS`] rows each with the
+/// header, handed to `on_part` in order: memory stays one part's worth at any size.
+pub fn generate_parts<E, F>(rows: u64, seed: u64, on_part: F) -> Result<(), E>
+where
+    F: FnMut(&[u8], u64) -> Result<(), E>,
+{
+    parts_of(rows, seed, BATCH_BLOCKS, on_part)
+}
+
+/// [`generate_parts`] with parts of `part_blocks` blocks.
+fn parts_of<E, F>(rows: u64, seed: u64, part_blocks: u64, mut on_part: F) -> Result<(), E>
+where
+    F: FnMut(&[u8], u64) -> Result<(), E>,
+{
+    let blocks = rows.div_ceil(BLOCK);
+    let mut buf = Vec::new();
+    let mut b = 0;
+    while b < blocks {
+        let end = (b + part_blocks).min(blocks);
+        buf.clear();
+        buf.extend_from_slice(COLUMNS.join(",").as_bytes());
+        buf.push(b'\n');
+        for p in batch(seed, rows, b, end) {
+            buf.extend_from_slice(&p);
+        }
+        on_part(&buf, (end * BLOCK).min(rows) - b * BLOCK)?;
         b = end;
     }
     Ok(())
@@ -314,5 +354,23 @@ mod tests {
         let text = String::from_utf8(a).unwrap();
         assert_eq!(text.lines().count(), 2001);
         assert!(text.lines().all(|l| l.split(',').count() == 18));
+        // In parts, the same rows: each part its header, then its rows.
+        let rows = 2 * BLOCK + 3;
+        let mut whole = Vec::new();
+        generate(rows, 7, &mut whole, &|_| {}).unwrap();
+        let mut joined = Vec::new();
+        let mut counts = Vec::new();
+        parts_of::<(), _>(rows, 7, 2, |p, n| {
+            let body = p.splitn(2, |b| *b == b'\n').nth(1).unwrap();
+            if joined.is_empty() {
+                joined.extend_from_slice(&p[..p.len() - body.len()]);
+            }
+            joined.extend_from_slice(body);
+            counts.push(n);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(counts, vec![2 * BLOCK, 3]);
+        assert!(joined == whole);
     }
 }

@@ -28,22 +28,35 @@ pub fn exec(args: Args, report: super::Report) -> cardseg::Result<()> {
     let bar = cardseg::progress::Progress::steps(args.rows, "generating");
     let provenance = cardseg::output::Provenance::new("generate", None).with_rows(args.rows);
     if args.out.extension().is_some_and(|e| e == "parquet") {
-        // Generate the CSV text in memory, read it like any input, write it as Parquet.
         cardseg::output::check_target(&args.out, args.force)?;
-        let mut csv = Vec::new();
-        cardseg::generate::generate(args.rows, args.seed, &mut csv, &|n| bar.inc(n)).map_err(
-            |e| cardseg::Error::io(std::path::Path::new("generated data"), "writing", e),
-        )?;
-        bar.finish();
+        // Generated a part at a time (one row group each), read like any input and
+        // appended: memory stays one part's worth at any size.
         let spec = cardseg::ingest::ReadSpec {
             id: cardseg::ingest::IdSpec::default_column(),
             required: vec![],
             other_numeric: true,
             delimiter: Some(b','),
         };
-        let table = cardseg::ingest::csv::read_bytes(&csv, "generated data", &spec)?;
-        drop(csv);
-        cardseg::ingest::parquet::write_table(&table, &args.out, 1 << 20, args.force)?;
+        let mut writer = None;
+        cardseg::generate::generate_parts(args.rows, args.seed, |csv, n| {
+            let table = cardseg::ingest::csv::read_bytes(csv, "generated data", &spec)?;
+            let w = match &mut writer {
+                Some(w) => w,
+                None => writer.insert(cardseg::ingest::parquet::TableWriter::create(
+                    &table,
+                    &args.out,
+                    cardseg::generate::PART_ROWS as usize,
+                    args.force,
+                )?),
+            };
+            w.write(&table)?;
+            bar.inc(n);
+            Ok::<(), cardseg::Error>(())
+        })?;
+        bar.finish();
+        if let Some(w) = writer {
+            w.finish()?;
+        }
         cardseg::output::record_sidecar(&args.out, &provenance)?;
         return done(&args, report);
     }

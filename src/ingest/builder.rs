@@ -9,7 +9,7 @@ use crate::error::{show_number, show_value, Error, Result};
 use crate::ingest::number::{check_value, parse_number, Cell, NOT_A_NUMBER};
 use crate::ingest::plan::{plan, Plan, Slot, Wording};
 use crate::ingest::{Limits, ReadSpec};
-use crate::table::{Column, ColumnInfo, ColumnKind, Ids, Table};
+use crate::table::{Column, ColumnInfo, ColumnKind, Ids, Spilled, Table};
 
 /// One value as a source delivers it.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +76,9 @@ pub struct TableBuilder {
     ids: Ids,
     id_column: Option<String>,
     rows: u64,
+    /// Where loaded columns that are not required go at the end of each batch of rows
+    /// instead of staying in memory (see [`TableBuilder::spill_to`]).
+    spill: Option<Spilled>,
 }
 
 impl TableBuilder {
@@ -111,7 +114,16 @@ impl TableBuilder {
             ids: Ids::with_capacity(1024),
             id_column,
             rows: 0,
+            spill: None,
         })
+    }
+
+    /// Keeps the loaded columns that are not required in `spill` rather than in memory:
+    /// each batch of rows ([`TableBuilder::end_rows`]) moves there, and
+    /// [`TableBuilder::finish_spilling`] hands the file back with the table, as the CSV
+    /// reader does. Only the profile reads such columns, one at a time.
+    pub fn spill_to(&mut self, spill: Spilled) {
+        self.spill = Some(spill);
     }
 
     /// Sets the name that errors print from now on (the part being read).
@@ -171,6 +183,9 @@ impl TableBuilder {
     }
 
     fn make_text(&mut self, j: usize, col: usize, first: Option<(u64, String)>) {
+        if let Some(spill) = &mut self.spill {
+            spill.forget(&self.columns[col].name);
+        }
         self.slots[j] = Slot::Skip;
         self.text_cols[j] = true;
         if self.info[j].first_text.is_none() {
@@ -253,6 +268,70 @@ impl TableBuilder {
         }
     }
 
+    /// Adds a batch of column `j`'s values, the first at `row` (1-based, for messages),
+    /// from a column-by-column source: `present` says, for each row, whether it has a
+    /// value (the next of `vals`) or is null; None when every row has one. A loaded
+    /// column's numbers go straight into it; anything else (the id column, text, a value
+    /// out of bounds) takes [`TableBuilder::push`], which gives the same table.
+    pub fn push_batch<T>(
+        &mut self,
+        j: usize,
+        row: u64,
+        vals: &[T],
+        present: Option<&mut dyn Iterator<Item = bool>>,
+        val: impl Fn(&T) -> Val,
+    ) -> Result<()> {
+        let mut next = vals.iter();
+        let mut all = std::iter::repeat_n(true, vals.len());
+        let present: &mut dyn Iterator<Item = bool> = match present {
+            Some(p) => p,
+            None => &mut all,
+        };
+        let mut at = row;
+        if let Slot::Load { col, .. } = self.slots[j] {
+            let values = &mut self.columns[col].values;
+            values.reserve(vals.len());
+            let mut missing = 0;
+            let mut pending = None;
+            for has in &mut *present {
+                let Some(x) = (if has { next.next() } else { None }) else {
+                    missing += 1;
+                    values.push(f64::NAN);
+                    at += 1;
+                    continue;
+                };
+                let v = val(x);
+                let f = match v {
+                    Val::Num(f) => f,
+                    Val::Int(i) => i as f64,
+                    Val::UInt(u) => u as f64,
+                    _ => f64::NAN,
+                };
+                if f.is_finite() && f.abs() <= crate::ingest::number::MAX_ABS {
+                    values.push(f);
+                    at += 1;
+                } else {
+                    pending = Some(v);
+                    break;
+                }
+            }
+            self.info[j].missing += missing;
+            if let Some(v) = pending {
+                self.push(j, at, v)?;
+                at += 1;
+            }
+        }
+        for has in present {
+            let v = match if has { next.next() } else { None } {
+                Some(x) => val(x),
+                None => Val::Null,
+            };
+            self.push(j, at, v)?;
+            at += 1;
+        }
+        Ok(())
+    }
+
     /// Ends a row of a row-by-row source.
     #[inline]
     pub fn end_row(&mut self) {
@@ -269,6 +348,26 @@ impl TableBuilder {
         }
     }
 
+    /// [`TableBuilder::end_rows`], then the batch's values of the columns kept out of
+    /// memory move to the file.
+    pub fn end_batch(&mut self, n: u64) -> Result<()> {
+        self.end_rows(n);
+        if let Some(spill) = &mut self.spill {
+            for slot in &self.slots {
+                if let Slot::Load {
+                    col,
+                    required: false,
+                } = *slot
+                {
+                    let c = &mut self.columns[col];
+                    spill.append(&c.name, &c.values)?;
+                    c.values.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Rows added so far.
     pub fn rows(&self) -> u64 {
         self.rows
@@ -276,7 +375,13 @@ impl TableBuilder {
 
     /// The table, once every row is in, with the column kinds settled (text, empty); an
     /// error when the source has no rows.
-    pub fn finish(mut self) -> Result<Table> {
+    pub fn finish(self) -> Result<Table> {
+        self.finish_spilling().map(|(t, _)| t)
+    }
+
+    /// [`TableBuilder::finish`], and the file holding the columns kept out of memory
+    /// (not in the table), if [`TableBuilder::spill_to`] gave one.
+    pub fn finish_spilling(mut self) -> Result<(Table, Option<Spilled>)> {
         let rows = self.rows;
         if rows == 0 {
             return Err(Error::input(&self.source, "has no customer rows"));
@@ -291,16 +396,29 @@ impl TableBuilder {
                 ci.kind = ColumnKind::Text;
             }
         }
-        self.columns.retain(|c| !c.name.is_empty());
+        let mut spill = self.spill;
+        if let Some(sp) = &mut spill {
+            sp.set_order(
+                self.columns
+                    .iter()
+                    .filter(|c| !c.name.is_empty())
+                    .map(|c| c.name.clone())
+                    .collect(),
+            );
+        }
+        self.columns
+            .retain(|c| !c.name.is_empty() && !spill.as_ref().is_some_and(|s| s.contains(&c.name)));
         debug_assert!(self.columns.iter().all(|c| c.values.len() as u64 == rows));
-        Ok(Table {
+        self.ids.shrink_to_fit();
+        let table = Table {
             source: self.source,
             id_column: self.id_column,
             ids: self.ids,
             columns: self.columns,
             info: self.info,
             row_based: true,
-        })
+        };
+        Ok((table, spill))
     }
 }
 
@@ -394,5 +512,93 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("column A not found (did you mean a?"), "{e}");
+    }
+
+    #[test]
+    fn batches_give_the_table_values_one_by_one_give() {
+        let names = vec!["ID".into(), "A".into(), "B".into(), "C".into()];
+        let vals: [Option<Val>; 6] = [
+            Some(Val::Num(1.5)),
+            None,
+            Some(Val::Int(-3)),
+            Some(Val::UInt(7)),
+            None,
+            Some(Val::Num(2.0)),
+        ];
+        // B turns to text at its fourth value; C has a value out of bounds.
+        let b_vals: [Option<Val>; 6] = [
+            Some(Val::Num(1.0)),
+            None,
+            Some(Val::Int(2)),
+            Some(Val::Text(b"abc")),
+            Some(Val::Num(3.0)),
+            None,
+        ];
+        let c_vals: [Option<Val>; 6] = [
+            None,
+            Some(Val::Num(1e16)),
+            Some(Val::Num(1.0)),
+            None,
+            Some(Val::Num(f64::NAN)),
+            Some(Val::Num(0.5)),
+        ];
+        let one_by_one = {
+            let mut b =
+                TableBuilder::new("t", names.clone(), &spec(&["A"]), &Limits::default()).unwrap();
+            for (j, col) in [(1, &vals), (2, &b_vals), (3, &c_vals)] {
+                for (i, v) in col.iter().enumerate() {
+                    b.push(j, i as u64 + 1, v.unwrap_or(Val::Null)).unwrap();
+                }
+            }
+            b.end_rows(6);
+            b.finish().unwrap()
+        };
+        let batched = {
+            let mut b = TableBuilder::new("t", names, &spec(&["A"]), &Limits::default()).unwrap();
+            for (j, col) in [(1, &vals), (2, &b_vals), (3, &c_vals)] {
+                let present: Vec<Val> = col.iter().flatten().copied().collect();
+                let mut has = col.iter().map(Option::is_some);
+                b.push_batch(j, 1, &present, Some(&mut has), |v| *v)
+                    .unwrap();
+            }
+            b.end_rows(6);
+            b.finish().unwrap()
+        };
+        let show = |t: &Table| {
+            (
+                t.columns
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.name.clone(),
+                            c.values.iter().map(|v| v.to_bits()).collect(),
+                        )
+                    })
+                    .collect::<Vec<(String, Vec<u64>)>>(),
+                t.info
+                    .iter()
+                    .map(|i| (i.kind, i.missing, i.first_text.clone()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(show(&batched), show(&one_by_one));
+        assert_eq!(batched.column("A").unwrap().values.len(), 6);
+        assert!(batched.column("B").is_none() && batched.column("C").is_none());
+        // A required column's bad value: the same message, naming its row.
+        let mut b = TableBuilder::new(
+            "t",
+            vec!["ID".into(), "A".into()],
+            &spec(&["A"]),
+            &Limits::default(),
+        )
+        .unwrap();
+        let e = b
+            .push_batch(1, 10, &[1.0, f64::INFINITY], None, |v| Val::Num(*v))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t: row 11: column A: ") && e.contains("is not a finite number"),
+            "{e}"
+        );
     }
 }

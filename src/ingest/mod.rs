@@ -484,6 +484,12 @@ pub fn read_spilling(
             &source.limits,
             Some(spill_dir),
         ),
+        Kind::Parquet => parquet::read_path_spilling(
+            std::path::Path::new(&source.input),
+            spec,
+            &source.limits,
+            Some(spill_dir),
+        ),
         _ => read(source, spec).map(|t| (t, None)),
     }
 }

@@ -23,7 +23,7 @@ use parquet::schema::types::{ColumnDescriptor, Type};
 use crate::error::{Error, Result};
 use crate::ingest::builder::{TableBuilder, Val};
 use crate::ingest::{Limits, ReadSpec};
-use crate::table::Table;
+use crate::table::{Spilled, Table};
 
 /// Whether a folder holds `*.parquet` parts.
 pub fn has_parts(dir: &Path) -> bool {
@@ -144,11 +144,16 @@ pub fn decimal(unscaled: i128, scale: i32) -> f64 {
 
 const BATCH: usize = 64 * 1024;
 
-/// Reads one column chunk, calling `f(index in chunk, value or None for null)`.
+/// One batch of a column chunk: its values and, for a column that may hold nulls,
+/// whether each row has a value (the next one) or is null.
+type Batch<'a, V> = (&'a [V], Option<&'a mut dyn Iterator<Item = bool>>);
+
+/// Reads one column chunk in batches, calling `f(index in chunk of the batch's first
+/// row, batch)`; gives the number of rows.
 fn read_chunk<T: DataType>(
     reader: ColumnReader,
     max_def: i16,
-    mut f: impl FnMut(usize, Option<&T::T>) -> Result<()>,
+    mut f: impl FnMut(usize, Batch<'_, T::T>) -> Result<()>,
 ) -> std::result::Result<Result<usize>, parquet::errors::ParquetError> {
     let mut r = get_typed_column_reader::<T>(reader);
     let mut defs: Vec<i16> = Vec::with_capacity(BATCH);
@@ -161,29 +166,39 @@ fn read_chunk<T: DataType>(
         if records == 0 {
             break;
         }
-        if max_def == 0 {
-            for v in &vals[..values] {
-                if let Err(e) = f(at, Some(v)) {
-                    return Ok(Err(e));
-                }
-                at += 1;
-            }
+        let done = if max_def == 0 {
+            f(at, (&vals[..values], None))
         } else {
-            let mut next = vals[..values].iter();
-            for d in &defs[..levels] {
-                let v = if *d == max_def { next.next() } else { None };
-                if let Err(e) = f(at, v) {
-                    return Ok(Err(e));
-                }
-                at += 1;
-            }
+            let mut present = defs[..levels].iter().map(|d| *d == max_def);
+            f(at, (&vals[..values], Some(&mut present)))
+        };
+        if let Err(e) = done {
+            return Ok(Err(e));
         }
+        at += if max_def == 0 { values } else { levels };
     }
     Ok(Ok(at))
 }
 
 /// Reads a Parquet file or a folder of parts.
 pub fn read_path(path: &Path, spec: &ReadSpec, limits: &Limits) -> Result<Table> {
+    read_path_spilling(path, spec, limits, None).map(|(t, _)| t)
+}
+
+/// Parquet files of at least this many bytes in all keep the columns that are not
+/// required in a temporary file ([`read_path_spilling`]): compressed Parquet is a
+/// quarter or less of the values in memory, so this matches the CSV reader's bound.
+pub const SPILL_MIN_BYTES: u64 = crate::ingest::csv::SPILL_MIN_BYTES / 4;
+
+/// [`read_path`]; with `spill_dir`, input of [`SPILL_MIN_BYTES`] or more keeps the
+/// loaded columns that are not required in an unnamed file there (row group by row
+/// group, as they are decoded) instead of in memory, returned as the [`Spilled`].
+pub fn read_path_spilling(
+    path: &Path,
+    spec: &ReadSpec,
+    limits: &Limits,
+    spill_dir: Option<&Path>,
+) -> Result<(Table, Option<Spilled>)> {
     let name = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading", e))?;
     let files = if meta.is_dir() {
@@ -195,10 +210,30 @@ pub fn read_path(path: &Path, spec: &ReadSpec, limits: &Limits) -> Result<Table>
     } else {
         vec![path.to_path_buf()]
     };
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    let spill = match spill_dir {
+        Some(dir) if bytes >= SPILL_MIN_BYTES => Some(Spilled::create_in(dir)?),
+        _ => None,
+    };
+    read_files(&name, &files, spec, limits, spill)
+}
+
+/// Reads `files` as one table named `name`, keeping the columns that are not required in
+/// `spill` when given.
+fn read_files(
+    name: &str,
+    files: &[PathBuf],
+    spec: &ReadSpec,
+    limits: &Limits,
+    mut spill: Option<Spilled>,
+) -> Result<(Table, Option<Spilled>)> {
     let mut builder: Option<TableBuilder> = None;
     let mut first_names: Vec<String> = Vec::new();
     let progress = crate::progress::Progress::steps(files.len() as u64, "reading");
-    for file in &files {
+    for file in files {
         let fname = file.display().to_string();
         let f = File::open(file).map_err(|e| Error::io(file, "opening", e))?;
         let reader = SerializedFileReader::new(f).map_err(|e| damaged(&fname, e))?;
@@ -218,7 +253,11 @@ pub fn read_path(path: &Path, spec: &ReadSpec, limits: &Limits) -> Result<Table>
         let b = match &mut builder {
             None => {
                 first_names = names.clone();
-                builder.insert(TableBuilder::new(&name, names, spec, limits)?)
+                let b = builder.insert(TableBuilder::new(name, names, spec, limits)?);
+                if let Some(sp) = spill.take() {
+                    b.spill_to(sp);
+                }
+                b
             }
             Some(b) => {
                 if names != first_names {
@@ -255,104 +294,88 @@ pub fn read_path(path: &Path, spec: &ReadSpec, limits: &Limits) -> Result<Table>
                 let cr = rg.get_column_reader(j).map_err(|e| damaged(&fname, e))?;
                 let base = file_rows + 1;
                 let got = match (col.physical_type(), *conv) {
-                    (PhysicalType::DOUBLE, _) => read_chunk::<DoubleType>(cr, max_def, |i, v| {
-                        b.push(j, base + i as u64, v.map_or(Val::Null, |x| Val::Num(*x)))
-                    }),
-                    (PhysicalType::FLOAT, _) => {
-                        read_chunk::<parquet::data_type::FloatType>(cr, max_def, |i, v| {
-                            b.push(
-                                j,
-                                base + i as u64,
-                                v.map_or(Val::Null, |x| Val::Num(*x as f64)),
-                            )
+                    (PhysicalType::DOUBLE, _) => {
+                        read_chunk::<DoubleType>(cr, max_def, |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| Val::Num(*x))
                         })
                     }
-                    (PhysicalType::INT32, c) => {
-                        read_chunk::<parquet::data_type::Int32Type>(cr, max_def, |i, v| {
-                            let val = match (v, c) {
-                                (None, _) => Val::Null,
-                                (Some(x), Conv::Decimal { scale }) => {
-                                    Val::Num(decimal(*x as i128, scale))
-                                }
-                                (Some(x), Conv::Int { unsigned: true }) => {
-                                    Val::Int(*x as u32 as i64)
-                                }
-                                (Some(_), Conv::Other(what)) => Val::Other(what),
-                                (Some(x), _) => Val::Int(*x as i64),
-                            };
-                            b.push(j, base + i as u64, val)
-                        })
-                    }
-                    (PhysicalType::INT64, c) => {
-                        read_chunk::<parquet::data_type::Int64Type>(cr, max_def, |i, v| {
-                            let val = match (v, c) {
-                                (None, _) => Val::Null,
-                                (Some(x), Conv::Decimal { scale }) => {
-                                    Val::Num(decimal(*x as i128, scale))
-                                }
-                                (Some(x), Conv::Int { unsigned: true }) => Val::UInt(*x as u64),
-                                (Some(_), Conv::Other(what)) => Val::Other(what),
-                                (Some(x), _) => Val::Int(*x),
-                            };
-                            b.push(j, base + i as u64, val)
-                        })
-                    }
+                    (PhysicalType::FLOAT, _) => read_chunk::<parquet::data_type::FloatType>(
+                        cr,
+                        max_def,
+                        |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| Val::Num(*x as f64))
+                        },
+                    ),
+                    (PhysicalType::INT32, c) => read_chunk::<parquet::data_type::Int32Type>(
+                        cr,
+                        max_def,
+                        |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| match c {
+                                Conv::Decimal { scale } => Val::Num(decimal(*x as i128, scale)),
+                                Conv::Int { unsigned: true } => Val::Int(*x as u32 as i64),
+                                Conv::Other(what) => Val::Other(what),
+                                _ => Val::Int(*x as i64),
+                            })
+                        },
+                    ),
+                    (PhysicalType::INT64, c) => read_chunk::<parquet::data_type::Int64Type>(
+                        cr,
+                        max_def,
+                        |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| match c {
+                                Conv::Decimal { scale } => Val::Num(decimal(*x as i128, scale)),
+                                Conv::Int { unsigned: true } => Val::UInt(*x as u64),
+                                Conv::Other(what) => Val::Other(what),
+                                _ => Val::Int(*x),
+                            })
+                        },
+                    ),
                     (PhysicalType::BYTE_ARRAY, c) => {
-                        read_chunk::<ByteArrayType>(cr, max_def, |i, v| {
-                            let val = match (v, c) {
-                                (None, _) => Val::Null,
-                                (Some(x), Conv::Decimal { scale }) => {
-                                    match decimal_bytes(x.data(), scale) {
-                                        Some(d) => Val::Num(d),
-                                        None => Val::Other("an oversized decimal"),
-                                    }
-                                }
-                                (Some(_), Conv::Other(what)) => Val::Other(what),
-                                (Some(x), _) => Val::Text(x.data()),
-                            };
-                            b.push(j, base + i as u64, val)
+                        read_chunk::<ByteArrayType>(cr, max_def, |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| match c {
+                                Conv::Decimal { scale } => match decimal_bytes(x.data(), scale) {
+                                    Some(d) => Val::Num(d),
+                                    None => Val::Other("an oversized decimal"),
+                                },
+                                Conv::Other(what) => Val::Other(what),
+                                _ => Val::Text(x.data()),
+                            })
                         })
                     }
-                    (PhysicalType::FIXED_LEN_BYTE_ARRAY, c) => {
-                        read_chunk::<parquet::data_type::FixedLenByteArrayType>(
-                            cr,
-                            max_def,
-                            |i, v| {
-                                let val = match (v, c) {
-                                    (None, _) => Val::Null,
-                                    (Some(x), Conv::Decimal { scale }) => {
-                                        match decimal_bytes(x.data(), scale) {
-                                            Some(d) => Val::Num(d),
-                                            None => Val::Other("an oversized decimal"),
-                                        }
-                                    }
-                                    (Some(_), Conv::Other(what)) => Val::Other(what),
-                                    (Some(_), _) => Val::Other("fixed-length binary"),
-                                };
-                                b.push(j, base + i as u64, val)
-                            },
-                        )
-                    }
-                    (PhysicalType::BOOLEAN, _) => {
-                        read_chunk::<parquet::data_type::BoolType>(cr, max_def, |i, v| {
-                            b.push(
-                                j,
-                                base + i as u64,
-                                v.map_or(Val::Null, |x| {
-                                    Val::Other(if *x { "true" } else { "false" })
-                                }),
-                            )
-                        })
-                    }
-                    (PhysicalType::INT96, _) => {
-                        read_chunk::<parquet::data_type::Int96Type>(cr, max_def, |i, v| {
-                            b.push(
-                                j,
-                                base + i as u64,
-                                v.map_or(Val::Null, |_| Val::Other("an INT96 timestamp")),
-                            )
-                        })
-                    }
+                    (PhysicalType::FIXED_LEN_BYTE_ARRAY, c) => read_chunk::<
+                        parquet::data_type::FixedLenByteArrayType,
+                    >(
+                        cr,
+                        max_def,
+                        |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| match c {
+                                Conv::Decimal { scale } => match decimal_bytes(x.data(), scale) {
+                                    Some(d) => Val::Num(d),
+                                    None => Val::Other("an oversized decimal"),
+                                },
+                                Conv::Other(what) => Val::Other(what),
+                                _ => Val::Other("fixed-length binary"),
+                            })
+                        },
+                    ),
+                    (PhysicalType::BOOLEAN, _) => read_chunk::<parquet::data_type::BoolType>(
+                        cr,
+                        max_def,
+                        |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |x| {
+                                Val::Other(if *x { "true" } else { "false" })
+                            })
+                        },
+                    ),
+                    (PhysicalType::INT96, _) => read_chunk::<parquet::data_type::Int96Type>(
+                        cr,
+                        max_def,
+                        |i, (vals, present)| {
+                            b.push_batch(j, base + i as u64, vals, present, |_| {
+                                Val::Other("an INT96 timestamp")
+                            })
+                        },
+                    ),
                 };
                 let count = got.map_err(|e| {
                     damaged_at(
@@ -368,15 +391,15 @@ pub fn read_path(path: &Path, spec: &ReadSpec, limits: &Limits) -> Result<Table>
                     ));
                 }
             }
-            b.end_rows(n);
+            b.end_batch(n)?;
             file_rows += n;
         }
         progress.inc(1);
     }
     progress.finish();
-    let mut b = builder.ok_or_else(|| Error::input(&name, "has no Parquet files"))?;
-    b.set_error_source(&name);
-    b.finish()
+    let mut b = builder.ok_or_else(|| Error::input(name, "has no Parquet files"))?;
+    b.set_error_source(name);
+    b.finish_spilling()
 }
 
 fn damaged(name: &str, e: parquet::errors::ParquetError) -> Error {
@@ -415,96 +438,225 @@ fn damaged_at(name: &str, at: &str, e: parquet::errors::ParquetError) -> Error {
 /// groups of `row_group` rows, atomically (a temporary sibling renamed into place).
 /// Used by `cardseg generate --out F.parquet`.
 pub fn write_table(table: &Table, path: &Path, row_group: usize, force: bool) -> Result<()> {
-    crate::output::check_target(path, force)?;
-    let werr = |e: parquet::errors::ParquetError| {
-        Error::io(path, "writing", std::io::Error::other(e.to_string()))
-    };
-    let mut fields = Vec::new();
-    let id_name = table.id_column.clone().unwrap_or_else(|| "row".to_string());
-    fields.push(Arc::new(
-        Type::primitive_type_builder(&id_name, PhysicalType::BYTE_ARRAY)
-            .with_repetition(Repetition::REQUIRED)
-            .with_logical_type(Some(LogicalType::String))
-            .build()
-            .map_err(werr)?,
-    ));
-    for c in &table.columns {
+    let mut w = TableWriter::create(table, path, row_group, force)?;
+    w.write(table)?;
+    w.finish()
+}
+
+/// A Parquet file written a table at a time (tables with the columns of the first),
+/// committed by [`TableWriter::finish`]: memory stays one table's worth whatever the
+/// file's size. Each table starts a row group, so tables of `row_group` rows give the
+/// file [`write_table`] writes for them all at once.
+pub struct TableWriter {
+    path: PathBuf,
+    tmp: tempfile::NamedTempFile,
+    writer: SerializedFileWriter<std::io::BufWriter<File>>,
+    row_group: usize,
+    columns: Vec<String>,
+}
+
+fn werr(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
+    move |e| Error::io(path, "writing", std::io::Error::other(e.to_string()))
+}
+
+impl TableWriter {
+    /// Starts `path` (refused if it exists, unless `force`) with the columns of `table`.
+    pub fn create(table: &Table, path: &Path, row_group: usize, force: bool) -> Result<Self> {
+        crate::output::check_target(path, force)?;
+        let werr = werr(path);
+        let mut fields = Vec::new();
+        let id_name = table.id_column.clone().unwrap_or_else(|| "row".to_string());
         fields.push(Arc::new(
-            Type::primitive_type_builder(&c.name, PhysicalType::DOUBLE)
-                .with_repetition(Repetition::OPTIONAL)
+            Type::primitive_type_builder(&id_name, PhysicalType::BYTE_ARRAY)
+                .with_repetition(Repetition::REQUIRED)
+                .with_logical_type(Some(LogicalType::String))
                 .build()
-                .map_err(werr)?,
+                .map_err(&werr)?,
         ));
-    }
-    let schema = Arc::new(
-        Type::group_type_builder("schema")
-            .with_fields(fields)
-            .build()
-            .map_err(werr)?,
-    );
-    let row_group = row_group.max(1);
-    let props = Arc::new(
-        WriterProperties::builder()
-            .set_compression(parquet::basic::Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(row_group))
-            .build(),
-    );
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".cardseg-tmp-parquet-")
-        .tempfile_in(&parent)
-        .map_err(|e| Error::io(&parent, "creating a file in", e))?;
-    let file = tmp.reopen().map_err(|e| Error::io(path, "writing", e))?;
-    let mut writer = SerializedFileWriter::new(
-        std::io::BufWriter::with_capacity(1 << 20, file),
-        schema,
-        props,
-    )
-    .map_err(werr)?;
-    let n = table.rows();
-    let mut start = 0;
-    while start < n {
-        let end = (start + row_group).min(n);
-        let mut rg = writer.next_row_group().map_err(werr)?;
-        if let Some(mut col) = rg.next_column().map_err(werr)? {
-            let ids: Vec<ByteArray> = (start..end)
-                .map(|i| ByteArray::from(table.ids.get(i)))
-                .collect();
-            col.typed::<ByteArrayType>()
-                .write_batch(&ids, None, None)
-                .map_err(werr)?;
-            col.close().map_err(werr)?;
-        }
         for c in &table.columns {
-            if let Some(mut col) = rg.next_column().map_err(werr)? {
-                let slice = &c.values[start..end];
-                let defs: Vec<i16> = slice.iter().map(|v| i16::from(!v.is_nan())).collect();
-                let vals: Vec<f64> = slice.iter().copied().filter(|v| !v.is_nan()).collect();
-                col.typed::<DoubleType>()
-                    .write_batch(&vals, Some(&defs), None)
-                    .map_err(werr)?;
-                col.close().map_err(werr)?;
-            }
+            fields.push(Arc::new(
+                Type::primitive_type_builder(&c.name, PhysicalType::DOUBLE)
+                    .with_repetition(Repetition::OPTIONAL)
+                    .build()
+                    .map_err(&werr)?,
+            ));
         }
-        rg.close().map_err(werr)?;
-        start = end;
+        let schema = Arc::new(
+            Type::group_type_builder("schema")
+                .with_fields(fields)
+                .build()
+                .map_err(&werr)?,
+        );
+        let row_group = row_group.max(1);
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::SNAPPY)
+                .set_max_row_group_row_count(Some(row_group))
+                .build(),
+        );
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".cardseg-tmp-parquet-")
+            .tempfile_in(&parent)
+            .map_err(|e| Error::io(&parent, "creating a file in", e))?;
+        let file = tmp.reopen().map_err(|e| Error::io(path, "writing", e))?;
+        let writer = SerializedFileWriter::new(
+            std::io::BufWriter::with_capacity(1 << 20, file),
+            schema,
+            props,
+        )
+        .map_err(&werr)?;
+        Ok(TableWriter {
+            path: path.to_path_buf(),
+            tmp,
+            writer,
+            row_group,
+            columns: table.columns.iter().map(|c| c.name.clone()).collect(),
+        })
     }
-    writer.close().map_err(werr)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
+
+    /// Appends the rows of `table`, in row groups of at most `row_group` rows.
+    pub fn write(&mut self, table: &Table) -> Result<()> {
+        let path = self.path.clone();
+        let werr = werr(&path);
+        if !table
+            .columns
+            .iter()
+            .map(|c| &c.name)
+            .eq(self.columns.iter())
+        {
+            return Err(Error::io(
+                &path,
+                "writing",
+                std::io::Error::other("a part's columns differ from the first part's"),
+            ));
+        }
+        let n = table.rows();
+        let mut start = 0;
+        while start < n {
+            let end = (start + self.row_group).min(n);
+            let mut rg = self.writer.next_row_group().map_err(&werr)?;
+            if let Some(mut col) = rg.next_column().map_err(&werr)? {
+                let ids: Vec<ByteArray> = (start..end)
+                    .map(|i| ByteArray::from(table.ids.get(i)))
+                    .collect();
+                col.typed::<ByteArrayType>()
+                    .write_batch(&ids, None, None)
+                    .map_err(&werr)?;
+                col.close().map_err(&werr)?;
+            }
+            for c in &table.columns {
+                if let Some(mut col) = rg.next_column().map_err(&werr)? {
+                    let slice = &c.values[start..end];
+                    let defs: Vec<i16> = slice.iter().map(|v| i16::from(!v.is_nan())).collect();
+                    let vals: Vec<f64> = slice.iter().copied().filter(|v| !v.is_nan()).collect();
+                    col.typed::<DoubleType>()
+                        .write_batch(&vals, Some(&defs), None)
+                        .map_err(&werr)?;
+                    col.close().map_err(&werr)?;
+                }
+            }
+            rg.close().map_err(&werr)?;
+            start = end;
+        }
+        Ok(())
     }
-    tmp.persist(path)
-        .map_err(|e| Error::io(path, "writing", e.error))?;
-    Ok(())
+
+    /// Completes the file and puts it in place.
+    pub fn finish(self) -> Result<()> {
+        let path = self.path;
+        self.writer.close().map_err(werr(&path))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ =
+                std::fs::set_permissions(self.tmp.path(), std::fs::Permissions::from_mode(0o644));
+        }
+        self.tmp
+            .persist(&path)
+            .map_err(|e| Error::io(&path, "writing", e.error))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn table(rows: usize) -> Table {
+        let mut ids = crate::table::Ids::default();
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        let mut c = Vec::new();
+        for i in 0..rows {
+            ids.push(&format!("c{i}"));
+            a.push(if i % 7 == 3 {
+                f64::NAN
+            } else {
+                i as f64 * 0.25
+            });
+            b.push(-(i as f64) / 3.0);
+            c.push(if i % 5 == 0 {
+                f64::NAN
+            } else {
+                1e15 - i as f64
+            });
+        }
+        let col = |name: &str, values: Vec<f64>| crate::table::Column {
+            name: name.into(),
+            values,
+        };
+        Table {
+            source: "t".into(),
+            id_column: Some("ID".into()),
+            ids,
+            columns: vec![col("C", c), col("A", a), col("B", b)],
+            info: Vec::new(),
+            row_based: true,
+        }
+    }
+
+    #[test]
+    fn columns_not_required_go_to_the_file_as_they_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let t = table(5000);
+        // Row groups of 1,000: the file is written to group by group.
+        write_table(&t, &path, 1000, false).unwrap();
+        let spec = ReadSpec {
+            id: crate::ingest::IdSpec::Column {
+                name: "ID".into(),
+                explicit: true,
+            },
+            required: vec!["B".into()],
+            other_numeric: true,
+            delimiter: None,
+        };
+        let limits = Limits::default();
+        let whole = read_path(&path, &spec, &limits).unwrap();
+        let sp = Spilled::create_in(dir.path()).unwrap();
+        let (kept, sp) = read_files("t", &[path], &spec, &limits, Some(sp)).unwrap();
+        let sp = sp.unwrap();
+        let names = |t: &Table| t.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&whole), vec!["B", "C", "A"]);
+        assert_eq!(names(&kept), vec!["B"]);
+        assert_eq!(sp.names().collect::<Vec<_>>(), vec!["C", "A"]);
+        assert_eq!(sp.position("A"), Some(2));
+        assert_eq!(kept.ids, whole.ids);
+        for c in &whole.columns {
+            let back = match kept.column(&c.name) {
+                Some(k) => k.values.clone(),
+                None => sp.load(&c.name).unwrap().unwrap(),
+            };
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&back), bits(&c.values), "{}", c.name);
+        }
+        for (w, k) in whole.info.iter().zip(&kept.info) {
+            assert_eq!((w.kind, w.missing), (k.kind, k.missing));
+        }
+    }
 
     #[test]
     fn decimals_round_like_text() {

@@ -324,21 +324,6 @@ fn segment_table(
             ));
         }
     }
-    // Default profiling features are read like any other column (they may be absent), so
-    // the reader may have put them in its file: they come back to be imputed.
-    if let Some(sp) = &mut spilled {
-        for p in &cfg.profile_features {
-            if table.column(p).is_none() && sp.contains(p) {
-                let mut values = Vec::new();
-                sp.load_into(p, &mut values)?;
-                sp.forget(p);
-                table.columns.push(crate::table::Column {
-                    name: p.clone(),
-                    values,
-                });
-            }
-        }
-    }
     // The drift baseline: raw values as read, before missing values are filled.
     let feature_distributions = cfg
         .features
@@ -368,22 +353,40 @@ fn segment_table(
                 .then(|| c.values.iter().map(|v| v.is_nan()).collect())
         })
         .collect();
+    // Default profiling features are read like any other column (they may be absent), so
+    // the reader may have put them in its file: they come back to be imputed (after the
+    // drift baseline, whose sorted copies of the features need the room).
+    if let Some(sp) = &mut spilled {
+        for p in &cfg.profile_features {
+            if table.column(p).is_none() && sp.contains(p) {
+                let mut values = Vec::new();
+                sp.load_into(p, &mut values)?;
+                sp.forget(p);
+                table.columns.push(crate::table::Column {
+                    name: p.clone(),
+                    values,
+                });
+            }
+        }
+    }
     let clean_report = match &cfg.external {
         Some(e) => e.clean(&mut table, cfg.missing)?,
         None => clean::clean(&mut table, &cfg.used_columns(), cfg.missing)?,
     };
     let refined = cfg.external.as_ref().and_then(|e| e.refined.as_ref());
     // The profile covers every loaded numeric column, in the order the source gave them
-    // (a CSV reader that kept some in a temporary file gives header order).
+    // (a CSV reader that kept some in a temporary file gives header order; other readers
+    // record theirs with the file).
     let mut order: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
     if let Some(sp) = &spilled {
         order.extend(sp.names().map(str::to_string));
         order.sort_by_key(|n| {
-            table
-                .info
-                .iter()
-                .position(|c| c.name == *n)
-                .unwrap_or(usize::MAX)
+            if sp.has_order() {
+                sp.position(n)
+            } else {
+                table.info.iter().position(|c| c.name == *n)
+            }
+            .unwrap_or(usize::MAX)
         });
     }
     // A column whose name suggests a protected attribute is profiled only when named.
@@ -409,6 +412,13 @@ fn segment_table(
             &table.source,
             too_few_customers(cfg, n, clean_report.rows_in != clean_report.rows_out),
         ));
+    }
+    if let Some(sp) = &mut spilled {
+        // Scaling reads only the features: the other columns go first, so the scaled
+        // matrix never shares the memory with them.
+        for name in order.iter().filter(|n| !cfg.features.contains(n)) {
+            sp.take(&mut table, name)?;
+        }
     }
     let scaler = match &cfg.external {
         Some(e) => MinMaxScaler::from_stats(&table.source, &cfg.features, cfg.scaler, &e.scaler)?,
@@ -543,28 +553,65 @@ fn segment_table(
     };
     fit.labels = Vec::new();
 
-    if let Some(sp) = &spilled {
-        // The features come back (the dashboard reads them); the other columns are
-        // profiled one at a time straight from the file.
-        for f in &cfg.features {
-            let values = load_column(sp, f, &clean_report, n)?;
-            table.columns.push(crate::table::Column {
-                name: f.clone(),
-                values,
-            });
-        }
-        table
-            .columns
-            .sort_by_key(|c| order.iter().position(|n| *n == c.name));
+    // The features come back after the profile (the dashboard reads them); until then
+    // every column is profiled one at a time straight from the file. A refined fit's
+    // figures read the table, so they come back first there.
+    if refined.is_some() {
+        restore_features(
+            &mut table,
+            spilled.as_ref(),
+            &cfg.features,
+            &order,
+            &clean_report,
+        )?;
     }
-    let segment_distributions = segment_distributions(
-        &table,
-        &cfg.features,
-        &missing_masks,
-        &clean_report,
-        &labels,
-        k,
-    );
+    let segment_distributions = match &spilled {
+        // One feature at a time from the file: each needs a copy of its column grouped
+        // by segment, and a copy of all of them at once would be the peak of the run.
+        Some(sp) if cfg.features.iter().any(|f| table.column(f).is_none()) => {
+            let mut all: Vec<crate::model::baseline::SegmentDistribution> = Vec::new();
+            for (f, mask) in cfg.features.iter().zip(&missing_masks) {
+                let one = Table {
+                    source: table.source.clone(),
+                    id_column: None,
+                    ids: crate::table::Ids::default(),
+                    columns: vec![crate::table::Column {
+                        name: f.clone(),
+                        values: match table.column(f) {
+                            Some(c) => c.values.clone(),
+                            None => load_column(sp, f, &clean_report, n)?,
+                        },
+                    }],
+                    info: Vec::new(),
+                    row_based: table.row_based,
+                };
+                let per = segment_distributions(
+                    &one,
+                    std::slice::from_ref(f),
+                    std::slice::from_ref(mask),
+                    &clean_report,
+                    &labels,
+                    k,
+                );
+                if all.is_empty() {
+                    all = per;
+                } else {
+                    for (a, b) in all.iter_mut().zip(per) {
+                        a.features.extend(b.features);
+                    }
+                }
+            }
+            all
+        }
+        _ => segment_distributions(
+            &table,
+            &cfg.features,
+            &missing_masks,
+            &clean_report,
+            &labels,
+            k,
+        ),
+    };
     drop(missing_masks);
     // Shares of every row, not of the sample, when the engine counted them.
     let mut segment_distributions = segment_distributions;
@@ -627,6 +674,15 @@ fn segment_table(
             }
         };
         outcomes.push(f);
+    }
+    if refined.is_none() {
+        restore_features(
+            &mut table,
+            spilled.as_ref(),
+            &cfg.features,
+            &order,
+            &clean_report,
+        )?;
     }
     drop(spilled);
     let names: Vec<&str> = order.iter().map(String::as_str).collect();
@@ -975,6 +1031,34 @@ fn attach_text_categories(
 /// the output's disk: cheap where the page cache absorbs it, seconds where writes are slow.
 fn spill_enabled() -> bool {
     std::env::var_os("CARDSEG_SPILL").is_none_or(|v| v != "0")
+}
+
+/// Brings the features back from the temporary file into the table, in the profile's
+/// order (nothing to do without a file, or when they are back already).
+fn restore_features(
+    table: &mut Table,
+    spilled: Option<&Spilled>,
+    features: &[String],
+    order: &[String],
+    clean: &CleanReport,
+) -> Result<()> {
+    let Some(sp) = spilled else {
+        return Ok(());
+    };
+    let n = table.rows();
+    for f in features {
+        if table.column(f).is_none() {
+            let values = load_column(sp, f, clean, n)?;
+            table.columns.push(crate::table::Column {
+                name: f.clone(),
+                values,
+            });
+        }
+    }
+    table
+        .columns
+        .sort_by_key(|c| order.iter().position(|n| *n == c.name));
+    Ok(())
 }
 
 /// Reads a column back from the temporary file; one kept there since reading still has
