@@ -400,8 +400,9 @@ def report(out_dirs):
     by = {r["system"]: r for r in res["records"]}
     L = []
     w = L.append
-    w(f"## {res['start']} — issues 28/29: cardseg vs scikit-learn vs Spark MLlib, {n:,} customers, one run"
-      f" (bench/cross_system.py)\n")
+    how = "one run" if len(runs) == 1 else f"{len(runs)} runs side by side (lanes {', '.join(r.get('lane') or '?' for r in runs)})"
+    w(f"## {res['start']} — issues 28/29: cardseg vs scikit-learn vs Spark MLlib, {n:,} customers, {how}"
+      " (bench/cross_system.py)\n")
     w(f"- machine: {res['machine']}; shared with five helpers building and testing (load below)")
     w(f"- code measured: commit `{res['commit']}` (main 9a22e11: none of this session's speed-ups),"
       f" `{res['cardseg_version']}`")
@@ -520,13 +521,14 @@ def report(out_dirs):
         w("| customers | wall | s per million | peak RSS | read | k sweep | profile+names | write outputs |"
           " load before → after |")
         w("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-        for r in curve:
+        for r in sorted(curve, key=lambda r: r["rows"]):
             if r.get("skipped"):
                 w(f"| {r['rows']:,} | not run: {r['skipped']} | | | | | | | |")
                 continue
             st = r.get("stages", {})
             bad = "" if r.get("exit") == 0 else f" (exit {r.get('exit')}{', ' + r['stopped'] if r.get('stopped') else ''})"
-            w(f"| {r['rows']:,} | {fmt_s(r['wall_s'])} s{bad} | {r['wall_s'] / r['rows'] * 1e6:.2f} | {mb(rss(r))} | "
+            per_m = f"{r['wall_s'] / r['rows'] * 1e6:.2f}" if r.get("exit") == 0 else "—"
+            w(f"| {r['rows']:,} | {fmt_s(r['wall_s'])} s{bad} | {per_m} | {mb(rss(r))} | "
               f"{fmt_s(st.get('read'))} | {fmt_s(st.get('kmeans sweep'))} | {fmt_s(st.get('profile+names'))} | "
               f"{fmt_s(st.get('write outputs'))} | {load1(r['load_before'])} → {load1(r['load_after'])} |")
         w("")
