@@ -565,6 +565,34 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
         "numeric": numeric_stats, "categories": category_stats, "outcomes": outcome_stats,
         "texts": text_stats,
     }
+    if options.get("previous") is not None:
+        # Migration on every row: the previous run's labels joined by id with this run's
+        # segments (as indices in segment order), counted by Spark; only the counts return.
+        before = _previous_labels(sdf.sparkSession, Path(options["previous"]))
+        if before is not None:
+            assign_text = model_text
+
+            def assign(batches):
+                import numpy as np
+                import pyarrow as pa
+
+                from cardseg import _cardseg as native_mod
+
+                mdl = native_mod.Model.from_json(assign_text)
+                for b in batches:
+                    if b.num_rows == 0:
+                        continue
+                    lab, _ = native_mod.spark_assign(mdl, pa.Table.from_batches([b]).__arrow_c_stream__(), ordered)
+                    idx = np.frombuffer(lab, dtype="<i4")
+                    yield pa.RecordBatch.from_arrays(
+                        [b.column(0).cast(pa.string()), pa.array(idx, type=pa.int32(), mask=idx < 0)],
+                        names=["id", "idx"])
+
+            now = base.select(F.col(q(id_col)).cast("string").alias(id_col),
+                              *[F.col(q(c)) for c in features if c != id_col])
+            now = now.mapInArrow(assign, StructType([StructField("id", StringType()),
+                                                     StructField("idx", IntegerType())]))
+            external["migration"] = timed("migration", lambda: _migration_counts(before[0], before[1], now))
     native = segment(external, all_row_outliers)
     final_model = cardseg.Model(native.model())
 
@@ -589,6 +617,89 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     return result
+
+
+def _previous_labels(spark, previous: Path):
+    """The labels beside the previous model, as (path shown, DataFrame of id, pseg, pname):
+    a labels.parquet dataset or file (a Spark run, or ``--labels-format parquet``), else a
+    labels.csv (``cardseg run``); None when there are none."""
+    from pyspark.sql import functions as F
+
+    d = previous.parent
+    pq, csv = d / "labels.parquet", d / "labels.csv"
+    if pq.exists():
+        df, shown = spark.read.parquet(str(pq)), str(pq)
+    elif csv.is_file():
+        df = spark.read.csv(str(csv), header=True, inferSchema=False, escape='"', multiLine=True)
+        shown = str(csv)
+    else:
+        return None
+    cols = df.columns
+    for c in ("segment", "segment_name"):
+        if c not in cols:
+            raise cardseg.InputError(f"{shown}: no column {c}; give the labels cardseg run or predict wrote")
+
+    def cell(c):
+        v = F.col(_quote(c)).cast("string")
+        if shown.endswith(".csv"):
+            # csvcell::restore: one quote off a cell neutralised against spreadsheet formulas.
+            v = F.when(v.rlike("^'+[=+@\\t\\r-]"), F.expr(f"substring({_quote(c)}, 2)")).otherwise(v)
+        return v
+
+    return shown, df.select(cell(cols[0]).alias("id"), F.col("segment").cast("int").alias("pseg"),
+                            cell("segment_name").alias("pname"))
+
+
+def _migration_counts(shown, before, now):
+    """The counts of ``lifecycle::migration::Counted``, by the rules of ``migrate``: ids
+    matched when unique on both sides, empty ids and duplicated ids left out and counted.
+    One Spark job; the driver receives one row per (kind, previous segment, segment)."""
+    from pyspark.sql import functions as F
+
+    def norm(df):
+        return df.withColumn("id", F.when(F.col("id") != "", F.col("id")))
+
+    pu = norm(before).groupBy("id").agg(F.count(F.lit(1)).alias("pn"), F.first("pseg").alias("pseg"),
+                                        F.first("pname").alias("pname"))
+    nu = norm(now).groupBy("id").agg(F.count(F.lit(1)).alias("nn"), F.first("idx").alias("idx"))
+    j = pu.join(nu, on="id", how="full_outer")
+    both = F.coalesce((F.col("pn") == 1) & (F.col("nn") == 1), F.lit(False))
+    g = j.select(F.col("id").isNull().alias("e"), F.coalesce(F.col("pn"), F.lit(0)).alias("pn"),
+                 F.coalesce(F.col("nn"), F.lit(0)).alias("nn"), F.when(both, F.col("pseg")).alias("pseg"),
+                 F.when(both, F.col("pname")).alias("pname"), F.when(both, F.col("idx")).alias("idx"))
+    got = (g.groupBy("e", F.least(F.col("pn"), F.lit(2)).alias("pk"), F.least(F.col("nn"), F.lit(2)).alias("nk"),
+                     "pseg", "pname", "idx")
+           .agg(F.count(F.lit(1)).alias("c"), F.sum("pn").alias("sp"), F.sum("nn").alias("sn")).collect())
+    out = {k: 0 for k in ("customers_before", "customers_after", "customers_in_both", "unlabelled",
+                          "new_customers", "gone_customers", "duplicate_ids_before", "duplicate_ids_after",
+                          "missing_ids_before", "missing_ids_after")}
+    cells = []
+    for r in got:
+        out["customers_before"] += int(r["sp"])
+        out["customers_after"] += int(r["sn"])
+        if r["e"]:
+            out["missing_ids_before"] += int(r["sp"])
+            out["missing_ids_after"] += int(r["sn"])
+            continue
+        c, pk, nk = int(r["c"]), r["pk"], r["nk"]
+        if pk == 2:
+            out["duplicate_ids_before"] += c
+        if nk == 2:
+            out["duplicate_ids_after"] += c
+        if pk == 1 and nk == 0:
+            out["gone_customers"] += c
+        elif pk == 0 and nk == 1:
+            out["new_customers"] += c
+        elif pk == 1 and nk == 1:
+            out["customers_in_both"] += c
+            if r["pseg"] is None or r["idx"] is None:
+                out["unlabelled"] += c
+            else:
+                cells.append({"from_segment": int(r["pseg"]), "from_name": r["pname"] or "",
+                              "to_index": int(r["idx"]), "customers": c})
+    out["before"] = shown
+    out["cells"] = sorted(cells, key=lambda x: (x["from_segment"], x["from_name"], x["to_index"]))
+    return out
 
 
 #: Order statistics each partition returns per segment and profiled column (and of the

@@ -270,6 +270,9 @@ pub struct Previous {
     pub shown: String,
     /// The labels.csv beside it (path as shown, rows), when there is one.
     pub labels: Option<(String, Vec<super::migration::LabelRecord>)>,
+    /// The flows counted on every row by an engine that holds them (Spark); used instead
+    /// of `labels` when given.
+    pub counted: Option<super::migration::Counted>,
     /// The outcome figures of the segments.json beside it (read for `--outcome` runs).
     pub outcomes: Option<super::outcomes::RunOutcomes>,
 }
@@ -309,15 +312,22 @@ pub fn changes(
         .filter(|s| matching.new_ids.contains(&s.id))
         .map(|s| (s.id, s.name.clone()))
         .collect();
-    let (migration, migration_note) = match &previous.labels {
-        None => (
+    let counted = previous.counted.as_ref().map(|c| {
+        super::migration::from_counted(c, "this run", |i| {
+            segs.get(i).map(|s| (s.id, s.name.clone()))
+        })
+    });
+    let (migration, migration_note) = match (counted, &previous.labels) {
+        (Some(Ok(m)), _) => (Some(m), None),
+        (Some(Err(e)), _) => (None, Some(e.to_string())),
+        (None, None) => (
             None,
             Some(format!(
                 "no labels.csv beside {}: customer flows are not known",
                 previous.shown
             )),
         ),
-        Some((name, before)) => {
+        (None, Some((name, before))) => {
             let after: Vec<_> = labels
                 .iter()
                 .map(|l| {

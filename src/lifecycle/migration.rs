@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::output::{werr, OutputDir};
@@ -243,8 +243,8 @@ pub fn migrate(
     let (ub, dup_b, empty_b) = unique_ids(before);
     let (ua, dup_a, empty_a) = unique_ids(after);
     let mut cells: BTreeMap<(u32, u32), u64> = BTreeMap::new();
-    let mut names_b: BTreeMap<u32, &str> = BTreeMap::new();
-    let mut names_a: BTreeMap<u32, &str> = BTreeMap::new();
+    let mut names_b: BTreeMap<u32, String> = BTreeMap::new();
+    let mut names_a: BTreeMap<u32, String> = BTreeMap::new();
     let (mut in_both, mut unlabelled, mut name_changed) = (0u64, 0u64, 0u64);
     for (id, &ib) in &ub {
         // Duplicated ids (None) are left out of the comparison.
@@ -254,14 +254,170 @@ pub fn migrate(
         in_both += 1;
         match (&before[ib].1, &after[ia].1) {
             (Some((sb, nb)), Some((sa, na))) => {
-                names_b.entry(*sb).or_insert(nb);
-                names_a.entry(*sa).or_insert(na);
+                names_b.entry(*sb).or_insert_with(|| nb.clone());
+                names_a.entry(*sa).or_insert_with(|| na.clone());
                 *cells.entry((*sb, *sa)).or_default() += 1;
                 name_changed += u64::from(nb != na);
             }
             _ => unlabelled += 1,
         }
     }
+    assemble(
+        before_name,
+        after_name,
+        Tally {
+            cells,
+            names_b,
+            names_a,
+            customers_before: before.len() as u64,
+            customers_after: after.len() as u64,
+            in_both,
+            unlabelled,
+            name_changed,
+            new_customers: ua
+                .iter()
+                .filter(|(id, i)| i.is_some() && !ub.contains_key(*id))
+                .count() as u64,
+            gone_customers: ub
+                .iter()
+                .filter(|(id, i)| i.is_some() && !ua.contains_key(*id))
+                .count() as u64,
+            duplicate_ids_before: dup_b,
+            duplicate_ids_after: dup_a,
+            missing_ids_before: empty_b,
+            missing_ids_after: empty_a,
+        },
+    )
+}
+
+/// The counts a migration is made of, however they were counted.
+struct Tally {
+    cells: BTreeMap<(u32, u32), u64>,
+    names_b: BTreeMap<u32, String>,
+    names_a: BTreeMap<u32, String>,
+    customers_before: u64,
+    customers_after: u64,
+    in_both: u64,
+    unlabelled: u64,
+    name_changed: u64,
+    new_customers: u64,
+    gone_customers: u64,
+    duplicate_ids_before: u64,
+    duplicate_ids_after: u64,
+    missing_ids_before: u64,
+    missing_ids_after: u64,
+}
+
+/// Customer flows counted by an engine that holds every row (Spark), with the rules of
+/// [`migrate`]: the earlier run's segment and name against this run's segment, given by
+/// its index in segment order, since the ids are settled after the counting.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Counted {
+    /// The earlier run's labels (as shown in messages).
+    pub before: String,
+    /// Rows of the earlier labels.
+    pub customers_before: u64,
+    /// Rows of this run's labels.
+    pub customers_after: u64,
+    /// Unique ids in both.
+    pub customers_in_both: u64,
+    /// In both but without a segment in one of them.
+    pub unlabelled: u64,
+    /// Unique ids only in this run.
+    pub new_customers: u64,
+    /// Unique ids only in the earlier run.
+    pub gone_customers: u64,
+    /// Ids appearing more than once in the earlier labels.
+    pub duplicate_ids_before: u64,
+    /// Ids appearing more than once in this run's labels.
+    pub duplicate_ids_after: u64,
+    /// Rows with an empty id in the earlier labels.
+    pub missing_ids_before: u64,
+    /// Rows with an empty id in this run's labels.
+    pub missing_ids_after: u64,
+    /// Customers labelled in both, per (earlier segment, its name, this run's segment index).
+    pub cells: Vec<CountedCell>,
+}
+
+/// One cell of [`Counted`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CountedCell {
+    /// Segment id in the earlier run.
+    pub from_segment: u32,
+    /// Its name in the earlier run.
+    pub from_name: String,
+    /// This run's segment, as an index in segment order.
+    pub to_index: usize,
+    /// Customers who made this move.
+    pub customers: u64,
+}
+
+/// The migration from counts; `to` gives this run's segment id and name of a segment
+/// index (None: out of range, an error).
+pub fn from_counted(
+    counted: &Counted,
+    after_name: &str,
+    to: impl Fn(usize) -> Option<(u32, String)>,
+) -> Result<Migration> {
+    let mut cells: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+    let mut names_b: BTreeMap<u32, String> = BTreeMap::new();
+    let mut names_a: BTreeMap<u32, String> = BTreeMap::new();
+    let mut name_changed = 0u64;
+    let mut sorted: Vec<&CountedCell> = counted.cells.iter().collect();
+    sorted.sort_by(|a, b| {
+        (a.from_segment, &a.from_name, a.to_index).cmp(&(b.from_segment, &b.from_name, b.to_index))
+    });
+    for c in sorted {
+        let (sa, na) = to(c.to_index).ok_or_else(|| {
+            Error::input(
+                after_name,
+                format!(
+                    "migration counts name segment index {}, beyond this run's segments",
+                    c.to_index
+                ),
+            )
+        })?;
+        names_b
+            .entry(c.from_segment)
+            .or_insert_with(|| c.from_name.clone());
+        if c.from_name != na {
+            name_changed += c.customers;
+        }
+        names_a.entry(sa).or_insert(na);
+        *cells.entry((c.from_segment, sa)).or_default() += c.customers;
+    }
+    assemble(
+        &counted.before,
+        after_name,
+        Tally {
+            cells,
+            names_b,
+            names_a,
+            customers_before: counted.customers_before,
+            customers_after: counted.customers_after,
+            in_both: counted.customers_in_both,
+            unlabelled: counted.unlabelled,
+            name_changed,
+            new_customers: counted.new_customers,
+            gone_customers: counted.gone_customers,
+            duplicate_ids_before: counted.duplicate_ids_before,
+            duplicate_ids_after: counted.duplicate_ids_after,
+            missing_ids_before: counted.missing_ids_before,
+            missing_ids_after: counted.missing_ids_after,
+        },
+    )
+}
+
+/// Flows, shares, splits and merges from the counts.
+fn assemble(before_name: &str, after_name: &str, tally: Tally) -> Result<Migration> {
+    let Tally {
+        cells,
+        names_b,
+        names_a,
+        in_both,
+        ..
+    } = &tally;
+    let in_both = *in_both;
     if in_both == 0 {
         return Err(Error::input(
             after_name,
@@ -270,7 +426,7 @@ pub fn migrate(
     }
     let mut from_total: BTreeMap<u32, u64> = BTreeMap::new();
     let mut to_total: BTreeMap<u32, u64> = BTreeMap::new();
-    for (&(f, t), &c) in &cells {
+    for (&(f, t), &c) in cells {
         *from_total.entry(f).or_default() += c;
         *to_total.entry(t).or_default() += c;
     }
@@ -322,26 +478,20 @@ pub fn migrate(
     Ok(Migration {
         before: before_name.to_string(),
         after: after_name.to_string(),
-        customers_before: before.len() as u64,
-        customers_after: after.len() as u64,
+        customers_before: tally.customers_before,
+        customers_after: tally.customers_after,
         customers_in_both: in_both,
         customers_compared: compared,
         moved: compared - stayed,
         stayed,
-        name_changed,
-        new_customers: ua
-            .iter()
-            .filter(|(id, i)| i.is_some() && !ub.contains_key(*id))
-            .count() as u64,
-        gone_customers: ub
-            .iter()
-            .filter(|(id, i)| i.is_some() && !ua.contains_key(*id))
-            .count() as u64,
-        unlabelled,
-        duplicate_ids_before: dup_b,
-        duplicate_ids_after: dup_a,
-        missing_ids_before: empty_b,
-        missing_ids_after: empty_a,
+        name_changed: tally.name_changed,
+        new_customers: tally.new_customers,
+        gone_customers: tally.gone_customers,
+        unlabelled: tally.unlabelled,
+        duplicate_ids_before: tally.duplicate_ids_before,
+        duplicate_ids_after: tally.duplicate_ids_after,
+        missing_ids_before: tally.missing_ids_before,
+        missing_ids_after: tally.missing_ids_after,
         flows,
         splits,
         merges,

@@ -29,6 +29,9 @@ pub struct External {
     /// After the refinement on every row: the fit and its figures.
     #[serde(default)]
     pub refined: Option<Refined>,
+    /// With a previous run: the customer flows counted on every row.
+    #[serde(default)]
+    pub migration: Option<crate::lifecycle::migration::Counted>,
 }
 
 /// The chosen k's fit on every row, and the figures of every row per segment.

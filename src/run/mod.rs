@@ -262,8 +262,10 @@ fn load_previous(cfg: &RunConfig) -> Result<Option<Previous>> {
         cfg.k_min,
         cfg.k_max,
     )?;
+    let counted = cfg.external.as_ref().and_then(|e| e.migration.clone());
     let labels_path = path
         .parent()
+        .filter(|_| counted.is_none())
         .map(|d| d.join("labels.csv"))
         .filter(|p| p.is_file());
     let labels = match labels_path {
@@ -287,6 +289,7 @@ fn load_previous(cfg: &RunConfig) -> Result<Option<Previous>> {
         checksum,
         shown,
         labels,
+        counted,
         outcomes,
     }))
 }

@@ -265,3 +265,75 @@ def test_text_columns_are_profiled_as_category_mixes_of_every_row(spark_run, sdf
                 if v["customers"]:
                     got[(p["id"], v["value"])] = v["customers"]
         assert got == want, col
+
+
+def test_previous_counts_the_migration_on_every_row_as_the_cli_does(cardseg_pkg, spark, sdf, data, run_cardseg):
+    """Month two on Spark with previous= a Spark run: migration.json is that of
+    `cardseg run --previous` on the same rows (as CSV, against the same previous labels)."""
+    import shutil
+
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    import cardseg.spark
+
+    d = data / "previous"
+    d.mkdir()
+    cols = [c for c in sdf.columns if c not in ("REGION", "HAS_APP")]
+    h = lambda s: F.pmod(F.xxhash64(F.col("CUST_ID"), F.lit(s)), F.lit(100))  # noqa: E731
+    month1 = sdf.select(*cols).where(h(11) < 5)
+    # Month two: a tenth of the customers gone, new ones, a quarter spending half as much again.
+    month2 = sdf.select(*cols).where(((h(11) < 5) & (h(7) >= 10)) | (h(11) == 5)).withColumn(
+        "PURCHASES", F.when(h(13) < 25, F.col("PURCHASES") * 1.5).otherwise(F.col("PURCHASES")))
+
+    def as_csv(df, path):
+        # In the order of the Spark run's sample (every row here), so both runs seed alike.
+        seed = cardseg_pkg._cardseg.defaults()["seed"]
+        key = F.xxhash64(F.col("CUST_ID").cast("string"), F.lit(int(seed))).bitwiseAND(F.lit((1 << 53) - 1))
+        pcsv.write_csv(df.orderBy(key, "CUST_ID").toArrow(), path)
+
+    cardseg.spark.run(month1, out=d / "m1")
+    # The CLI's month two continues the same month one: its model, its labels as labels.csv.
+    prev = d / "m1_csv"
+    prev.mkdir()
+    shutil.copy(d / "m1" / "model.json", prev / "model.json")
+    t = pq.read_table(d / "m1" / "labels.parquet").select(["CUST_ID", "segment", "segment_name"])
+    pcsv.write_csv(t, prev / "labels.csv")
+
+    cardseg.spark.run(month2, out=d / "m2", previous=d / "m1" / "model.json")
+    as_csv(month2, d / "m2.csv")
+    run_cardseg("run", "--quiet", "--input", d / "m2.csv", "--previous", prev / "model.json", "--out", d / "m2_cli")
+
+    names = lambda out: [(s["id"], s["name"]) for s in model_of(out)["segments"]]  # noqa: E731
+    assert names(d / "m2") == names(d / "m2_cli")
+    got = json.loads((d / "m2" / "migration.json").read_text())
+    want = json.loads((d / "m2_cli" / "migration.json").read_text())
+    for m in (got, want):
+        for key in ("before", "after", "model_checksum_before", "model_checksum_after"):
+            m.pop(key, None)
+    assert got == want
+    # The same month one read from its labels.csv (a CLI run's previous) counts the same.
+    cardseg.spark.run(month2, out=d / "m2_csv_prev", previous=prev / "model.json")
+    again = json.loads((d / "m2_csv_prev" / "migration.json").read_text())
+    for key in ("before", "after", "model_checksum_before", "model_checksum_after"):
+        again.pop(key, None)
+    assert again == got
+    n2 = month2.count()
+    assert got["customers_after"] == n2 and got["customers_before"] == t.num_rows
+    assert got["new_customers"] > 0 and got["gone_customers"] > 0 and got["moved"] > 0
+    s_got = json.loads((d / "m2" / "summary.json").read_text())
+    s_want = json.loads((d / "m2_cli" / "summary.json").read_text())
+    assert json.dumps(s_got).count('"moved"') >= 1
+    pick = lambda s: {k: v for k, v in s.items() if k in ("moved", "name_changed")}  # noqa: E731
+
+    def find(o):
+        if isinstance(o, dict):
+            if "moved" in o:
+                return pick(o)
+            for v in o.values():
+                r = find(v)
+                if r:
+                    return r
+        return None
+    assert find(s_got) == find(s_want) and find(s_got)["moved"] == got["moved"]
