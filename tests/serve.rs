@@ -132,6 +132,23 @@ impl Server {
         )
     }
 
+    /// Polls /metrics until `name` reaches `at_least` (a readiness signal, not a sleep);
+    /// returns the last metrics text.
+    fn wait_metric(&self, name: &str, at_least: f64, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let m = self.req("GET", "/metrics", &[], b"").text();
+            if metric(&m, name) >= at_least {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} stayed below {at_least} for {within:?}: {m}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + within;
         loop {
@@ -1027,14 +1044,19 @@ fn idle_and_half_sent_connections_cannot_starve_the_server() {
             s
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // Every connection accepted.
+    server.wait_metric("cardseg_connections_open", 2500.0, Duration::from_secs(30));
     let t = Instant::now();
     let r = server.req("GET", "/healthz", &[], b"");
     let took = t.elapsed();
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(took < Duration::from_secs(1), "/healthz took {took:?}");
     // Half-sent heads are closed after the header timeout, idle ones are still open.
-    std::thread::sleep(Duration::from_millis(2600));
+    server.wait_metric(
+        "cardseg_connections_timed_out_total{reason=\"header\"}",
+        500.0,
+        Duration::from_secs(30),
+    );
     assert!(
         half.iter_mut().all(closed_by_server),
         "half-sent connections still open after --header-timeout"
@@ -1044,7 +1066,11 @@ fn idle_and_half_sent_connections_cannot_starve_the_server() {
         "idle connections closed before --idle-timeout"
     );
     // Idle ones after the idle timeout.
-    std::thread::sleep(Duration::from_millis(6000));
+    server.wait_metric(
+        "cardseg_connections_timed_out_total{reason=\"idle\"}",
+        2000.0,
+        Duration::from_secs(30),
+    );
     assert!(
         idle.iter_mut().all(closed_by_server),
         "idle connections still open after --idle-timeout"
