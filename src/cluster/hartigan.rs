@@ -5,9 +5,19 @@
 use super::simd::dispatch_d;
 #[cfg(target_arch = "x86_64")]
 use super::simd::Isa;
-use super::small::Small;
+use super::small::{label_sums, Small};
 use super::sqdist;
 use crate::scale::Matrix;
+
+/// Shrinks the rounded size / (size + 1) of a segment so that `distance · ratio`, as
+/// rounded, stays below `distance · size / (size + 1)` as the move test rounds it:
+/// three roundings of at most 2⁻⁵³ each way, far inside 1e-14.
+#[cfg(target_arch = "x86_64")]
+const RATIO_SHRINK: f64 = 1.0 - 1e-14;
+/// Below this the screen's relative bounds could fail (subnormal products): blocks
+/// whose bound is this small always take the exact test.
+#[cfg(target_arch = "x86_64")]
+const SCREEN_FLOOR: f64 = 1e-290;
 
 /// Hartigan's single-point moves from a Lloyd fixed point: move a customer to another
 /// segment whenever that lowers the total inertia once both centroids are updated
@@ -115,20 +125,17 @@ impl Small<'_> {
         lab[..n].copy_from_slice(labels);
         let mut sums = vec![0.0; k * d];
         let mut counts = vec![0u64; k];
-        for (row, &l) in self.x.data.chunks_exact(d).zip(labels.iter()) {
-            let l = l as usize;
-            counts[l] += 1;
-            for j in 0..d {
-                sums[l * d + j] += row[j];
-            }
-        }
-        // Centres feature-major (ct[j * k + c]), sizes as f64 and size + 1.
+        label_sums(&self.x.data, d, labels, &mut sums, &mut counts);
+        // Centres feature-major (ct[j * k + c]), sizes as f64 and size + 1, and a lower
+        // bound of size / (size + 1) for the division-free screen below.
         let mut ct = vec![0.0; k * d];
         let mut nf = vec![0.0; k];
         let mut nf1 = vec![0.0; k];
+        let mut rlo = vec![0.0; k];
         let update = |ct: &mut [f64],
                       nf: &mut [f64],
                       nf1: &mut [f64],
+                      rlo: &mut [f64],
                       sums: &[f64],
                       counts: &[u64],
                       c: usize| {
@@ -141,13 +148,15 @@ impl Small<'_> {
             }
             nf[c] = counts[c] as f64;
             nf1[c] = nf[c] + 1.0;
+            rlo[c] = nf[c] / nf1[c] * RATIO_SHRINK;
         };
         for c in 0..k {
-            update(&mut ct, &mut nf, &mut nf1, &sums, &counts, c);
+            update(&mut ct, &mut nf, &mut nf1, &mut rlo, &sums, &counts, c);
         }
         let cols = self.cols.as_ptr();
         let one = _mm512_set1_pd(1.0);
         let shrink = _mm512_set1_pd(1.0 - 1e-12);
+        let floor = _mm512_set1_pd(SCREEN_FLOOR);
         for _pass in 0..50 {
             let mut moved = 0u64;
             let mut i = 0;
@@ -159,6 +168,39 @@ impl Small<'_> {
                 };
                 let labv =
                     _mm512_cvtepu32_pd(_mm256_loadu_si256(lab.as_ptr().add(i) as *const __m256i));
+                // Screen: with `distance · rlo` below every cost `distance · size /
+                // (size + 1)` as rounded (see RATIO_SHRINK), a block whose lowest bound
+                // is not below the move threshold has no move, and needs no division.
+                let mut low = _mm512_set1_pd(f64::INFINITY);
+                let mut own = _mm512_setzero_pd();
+                let mut nown = _mm512_setzero_pd();
+                for c in 0..k {
+                    let base = cols.add(i);
+                    let t = _mm512_sub_pd(_mm512_loadu_pd(base), _mm512_set1_pd(ct[c]));
+                    let mut s = _mm512_mul_pd(t, t);
+                    for j in 1..d {
+                        let t = _mm512_sub_pd(
+                            _mm512_loadu_pd(base.add(j * np)),
+                            _mm512_set1_pd(ct[j * k + c]),
+                        );
+                        s = _mm512_add_pd(s, _mm512_mul_pd(t, t));
+                    }
+                    let is_own = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(labv, _mm512_set1_pd(c as f64));
+                    own = _mm512_mask_blend_pd(is_own, own, s);
+                    nown = _mm512_mask_blend_pd(is_own, nown, _mm512_set1_pd(nf[c]));
+                    let b = _mm512_mul_pd(s, _mm512_set1_pd(rlo[c]));
+                    let lt = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(b, low) & !is_own;
+                    low = _mm512_mask_blend_pd(lt, low, b);
+                }
+                let out = _mm512_div_pd(_mm512_mul_pd(own, nown), _mm512_sub_pd(nown, one));
+                let thr = _mm512_max_pd(_mm512_mul_pd(out, shrink), floor);
+                let maybe = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(low, thr)
+                    & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(nown, one)
+                    & valid;
+                if maybe == 0 {
+                    i += W;
+                    continue;
+                }
                 let mut best = _mm512_set1_pd(f64::INFINITY);
                 let mut bidx = _mm512_setzero_pd();
                 let mut own = _mm512_setzero_pd();
@@ -205,8 +247,8 @@ impl Small<'_> {
                 }
                 counts[a] -= 1;
                 counts[b] += 1;
-                update(&mut ct, &mut nf, &mut nf1, &sums, &counts, a);
-                update(&mut ct, &mut nf, &mut nf1, &sums, &counts, b);
+                update(&mut ct, &mut nf, &mut nf1, &mut rlo, &sums, &counts, a);
+                update(&mut ct, &mut nf, &mut nf1, &mut rlo, &sums, &counts, b);
                 lab[r] = b as u32;
                 moved += 1;
                 i = r + 1;
@@ -218,11 +260,8 @@ impl Small<'_> {
         labels.copy_from_slice(&lab[..n]);
         // Exact means of the final partition (the running sums carry rounding).
         sums.iter_mut().for_each(|s| *s = 0.0);
-        for (row, &l) in self.x.data.chunks_exact(d).zip(labels.iter()) {
-            for j in 0..d {
-                sums[l as usize * d + j] += row[j];
-            }
-        }
+        counts.iter_mut().for_each(|c| *c = 0);
+        label_sums(&self.x.data, d, labels, &mut sums, &mut counts);
         let mut centers = vec![0.0; k * d];
         for c in 0..k {
             for j in 0..d {

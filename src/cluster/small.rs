@@ -156,12 +156,7 @@ impl<'a> Small<'a> {
         let d = self.x.d;
         let mut s2 = vec![0.0; k * d];
         let mut c2 = vec![0u64; k];
-        for (row, &l) in self.x.data.chunks_exact(d).zip(labels) {
-            c2[l as usize] += 1;
-            for j in 0..d {
-                s2[l as usize * d + j] += row[j];
-            }
-        }
+        label_sums(&self.x.data, d, labels, &mut s2, &mut c2);
         (s2, c2)
     }
 
@@ -219,6 +214,38 @@ impl<'a> Small<'a> {
             Isa::Avx2 => unsafe { assign_avx2(&a, labels, skip) },
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => unsafe { assign_avx512(&a, labels, skip) },
+        }
+    }
+}
+
+/// Adds each row of `data` (row-major, `d` features) to its segment's `sums` and
+/// `counts`, in row order (every segment's sums are the same bits as a plain loop's);
+/// the feature count is fixed at compile time for the common counts.
+pub(super) fn label_sums(
+    data: &[f64],
+    d: usize,
+    labels: &[u32],
+    sums: &mut [f64],
+    counts: &mut [u64],
+) {
+    dispatch_d!(d, label_sums_d(data, d, labels, sums, counts))
+}
+
+#[inline(always)]
+fn label_sums_d<const D: usize>(
+    data: &[f64],
+    d: usize,
+    labels: &[u32],
+    sums: &mut [f64],
+    counts: &mut [u64],
+) {
+    let d = dim::<D>(d);
+    for (row, &l) in data.chunks_exact(d).zip(labels) {
+        let l = l as usize;
+        counts[l] += 1;
+        let s = &mut sums[l * d..(l + 1) * d];
+        for j in 0..d {
+            s[j] += row[j];
         }
     }
 }

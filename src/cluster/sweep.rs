@@ -338,14 +338,27 @@ impl Finished {
 
 /// Finishes a promising fit: Lloyd from its centres to `tol`, then Hartigan polish,
 /// then labels, sizes and inertia recomputed.
+///
+/// When the polish moves no customer and its centres (the exact means of Lloyd's
+/// labels) are Lloyd's to the bit, the recomputation would scan for the very centres
+/// Lloyd's last assignment scanned for: its labels, sizes and inertia stand.
 fn finish(s: &Small, f: KMeansFit, tol: f64, max_iter: usize) -> KMeansFit {
     let best_init = f.best_init;
     let mut f = s.lloyd(f.centroids, max_iter, tol);
     f.best_init = best_init;
-    f.centroids = s.hartigan(&mut f.labels, f.k);
-    let (inertia, counts) = s.assign(&f.centroids, &mut f.labels);
-    f.inertia = inertia;
-    f.counts = counts;
+    let before = f.labels.clone();
+    let centroids = s.hartigan(&mut f.labels, f.k);
+    let same = f.labels == before
+        && centroids
+            .iter()
+            .zip(&f.centroids)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+    f.centroids = centroids;
+    if !same {
+        let (inertia, counts) = s.assign(&f.centroids, &mut f.labels);
+        f.inertia = inertia;
+        f.counts = counts;
+    }
     f
 }
 
