@@ -453,3 +453,20 @@ def test_previous_labels_are_not_read_by_the_first_run_on_the_sample(cardseg_pkg
     cardseg.spark.run(month2, out=d / "m2_bad_csv", previous=prev / "model.json", **opts)
     m = json.loads((d / "m2_bad_csv" / "migration.json").read_text())
     assert m["customers_in_both"] == len(pdf) - 100
+
+
+def test_an_order_statistic_outside_its_bracket_is_found_exactly(cardseg_pkg, spark):
+    """The exact-order-statistics pass takes a second pass, bracketed by the column's range,
+    for a rank its approximate bracket missed (here a bracket given wrong on purpose)."""
+    import cardseg.spark
+
+    values = [float((i * 37) % 101) for i in range(500)] + [None] * 7
+    df = spark.createDataFrame([(v,) for v in values], "__v0 double").repartition(3)
+    present = sorted(v for v in values if v is not None)
+    bounds = {0: (present[0], present[-1])}
+    targets = [(0, "low", (10, 11), (90.0, 95.0)), (0, "median", (249, 250), (40.0, 60.0))]
+    got = cardseg.spark._exact_ranks(df, targets, bounds)
+    assert got[(0, "low")][0] == (present[10], present[11])
+    assert got[(0, "median")][0] == (present[249], present[250])
+    count = got[(0, "low")][1]
+    assert count(present[11]) == sum(1 for v in present if v <= present[11])
