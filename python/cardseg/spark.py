@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import json
+import math
 import shutil
 import secrets
 from pathlib import Path
@@ -85,6 +86,8 @@ DEFAULT_MAX_ITER = 50
 _TEXT = ("StringType", "BooleanType", "VarcharType", "CharType")
 _NUMERIC = ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType")
 
+# Levels (percent) of the per-segment drift quantiles (model::baseline::SEGMENT_LEVELS).
+SEGMENT_LEVELS = [1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0]
 # Levels of the stored distance quantiles (model::baseline::level, in permille).
 _LEVELS = [i * 10 for i in range(99)] + [990 + i for i in range(11)]
 
@@ -142,9 +145,9 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
 
     What is exact and what is sampled (see README "On Spark"): fill values, missing
     counts, the scaler's statistics, segment sizes and shares, the profile (medians, means,
-    category mixes of code, text and boolean columns, outcome rates), the distance quantiles
-    and the outlier counts are computed on every row; the k sweep and its silhouettes,
-    stability, the drift baseline's feature quantiles and the dashboard's points use a uniform sample of ``train_sample`` rows (default
+    category mixes of code, text and boolean columns, outcome rates), the distance quantiles,
+    the outlier counts and the drift baseline are computed on every row; the k sweep and its
+    silhouettes, stability and the dashboard's points use a uniform sample of ``train_sample`` rows (default
     :data:`DEFAULT_TRAIN_SAMPLE`) drawn by a hash of the id and the seed, so the same rows
     are drawn whatever the partitioning; the chosen k is then refined on every row until
     no centroid moves more than ``tolerance`` (at most ``max_iter`` passes).
@@ -236,29 +239,69 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
 
     keep = all_present(lambda i, c: F.col(f"__v{i}"))
 
-    # Pass 1: rows, missing counts, the two middle values of each used column (medians by
-    # the definition of stats::median), means, and the scaler's min and max.
+    # Pass 1: rows, missing counts, means, the scaler's min and max, every row's min and max
+    # of each feature, and approximate quantiles bracketing the exact order statistics
+    # pass 1b finds: the two middle values of each used column (medians by the definition
+    # of stats::median) and each feature's deciles (the drift baseline).
     aggs = [F.count(F.lit(1)).alias("n_in"), F.sum(F.when(keep, 1).otherwise(0)).alias("n_out")]
     for i, c in enumerate(used):
         v = F.col(f"__v{i}")
         aggs.append(F.count(v).alias(f"n{i}"))
-        if missing_policy == "median":
-            aggs.append(_bracket(f"__v{i}", i))
-        elif missing_policy == "mean":
+        if missing_policy == "mean":
             aggs.append(F.avg(v).alias(f"mean{i}"))
         if c in features:
             aggs.append(F.min(F.when(keep, v)).alias(f"min{i}"))
             aggs.append(F.max(F.when(keep, v)).alias(f"max{i}"))
+        aggs += [F.min(v).alias(f"amin{i}"), F.max(v).alias(f"amax{i}")]
+        levels = ([0.5] if missing_policy == "median" else []) + ([j / 10 for j in range(1, 10)] if c in features else [])
+        if levels:
+            aggs.append(_bracket(f"__v{i}", i, levels))
     st = timed("statistics", lambda: vals.agg(*aggs).collect()[0]).asDict()
     n_in, n_out = int(st["n_in"]), int(st["n_out"] or 0)
+    # Pass 1b: those order statistics exactly, from the values inside each bracket (the
+    # Rust kernel on the executors counts the values below and at the ends of each bracket
+    # and returns those strictly inside).
+    targets = []
+    for i, c in enumerate(used):
+        m_i = int(st[f"n{i}"])
+        if m_i == 0:
+            continue
+        got = st.get(f"b{i}") or []
+        approx = iter(zip(got[0::2], got[1::2]))
+        if missing_policy == "median":
+            targets.append((i, "median", ((m_i - 1) // 2, m_i // 2), next(approx)))
+        if c in features:
+            for j in range(1, 10):
+                r = j * (m_i - 1) // 10
+                targets.append((i, f"decile{j}", (r, r), next(approx)))
+    # A column's range brackets all its values (the fallback of _exact_ranks).
+    bounds = {i: (st[f"amin{i}"], st[f"amax{i}"]) for i in range(len(used))}
+    exact = timed("statistics (exact order statistics)",
+                  lambda: _exact_ranks(vals, targets, bounds))
     if missing_policy == "median":
-        # Pass 1b: the two middle values, exactly, from the values inside the brackets.
-        mids = timed("statistics (exact middles)", lambda: _middles(
-            vals, None, [f"__v{i}" for i in range(len(used))],
-            {None: [st[f"b{i}"] for i in range(len(used))]},
-            {None: [int(st[f"n{i}"]) for i in range(len(used))]}))
         for i in range(len(used)):
-            st[f"lo{i}"], st[f"hi{i}"] = mids[None][i]
+            if (i, "median") in exact:
+                st[f"lo{i}"], st[f"hi{i}"] = exact[(i, "median")][0]
+            else:
+                st[f"lo{i}"] = st[f"hi{i}"] = None
+    # The drift baseline of every row read, as model::baseline::FeatureDistribution::of
+    # computes it from a column: deciles as bin edges, the shares of the present values per bin.
+    feature_distributions = []
+    for i, c in enumerate(used):
+        if c not in features or int(st[f"n{i}"]) == 0:
+            continue
+        m_i = int(st[f"n{i}"])
+        edges, ups = [], []
+        for j in range(1, 10):
+            (value_j, _), count_le = exact[(i, f"decile{j}")]
+            if not edges or edges[-1] != value_j:
+                edges.append(value_j)
+                ups.append(count_le(value_j))
+        counts = [ups[0]] + [b - a for a, b in zip(ups, ups[1:])] + [m_i - ups[-1]]
+        feature_distributions.append({
+            "feature": c, "rows": n_in, "missing_share": (n_in - m_i) / n_in,
+            "min": float(st[f"amin{i}"]), "max": float(st[f"amax{i}"]),
+            "edges": edges, "shares": [x / m_i for x in counts]})
     cleaning, fills = [], {}
     for i, c in enumerate(used):
         present = int(st[f"n{i}"])
@@ -302,6 +345,8 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
                 q1, med, q3 = sp[f"q{i}"]
                 fit[i].update(median=med, iqr=q3 - q1)
     external = {"rows_in": n_in, "rows_out": n_out, "cleaning": cleaning, "scaler": fit}
+    if len(feature_distributions) == len(features):
+        external["feature_distributions"] = feature_distributions
 
     # Pass 2: a uniform sample, by a hash of the id and the seed (the same rows whatever
     # the partitioning), ordered by that hash on the driver.
@@ -320,14 +365,26 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
             sample.__arrow_c_stream__(), name, json.dumps(ext, allow_nan=False),
             None if outliers is None else json.dumps(outliers, allow_nan=False), **opts)
 
-    first = segment(external)
-    model = json.loads(first.model().to_json())["model"]
+    # The first run on the sample needs of a previous run only its model (the k choice,
+    # continuity): empty flows stand in for the migration, so it reads no labels file and
+    # counts nothing; the flows of every row go to the second run.
+    first_ext = dict(external)
+    if options.get("previous") is not None:
+        first_ext["migration"] = {
+            "before": "", "customers_before": 0, "customers_after": 0, "customers_in_both": 0,
+            "unlabelled": 0, "new_customers": 0, "gone_customers": 0, "duplicate_ids_before": 0,
+            "duplicate_ids_after": 0, "missing_ids_before": 0, "missing_ids_after": 0, "cells": []}
+    first = segment(first_ext)
+    model_text = first.model().to_json()
+    model = json.loads(model_text)["model"]
     d = len(features)
     centroids = [v for row in model["centroids_scaled"] for v in row]
     k = len(model["centroids_scaled"])
     sweep = model["k_selection"]["sweep"]
-    model_text = first.model().to_json()
     numeric_cols, category_cols = _cardseg.spark_profile_columns(first)
+    texts = _cardseg.spark_text_columns(first, text_candidates) if text_candidates else []
+    # The first run's sample table, labels and profile are not needed again.
+    del first
 
     # Lloyd steps on every row: assignment and partial sums in the Rust kernel on the
     # executors, one row per partition back to the driver.
@@ -397,7 +454,6 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
     prof_cols = list(dict.fromkeys(numeric_cols + outcomes))
     pnames = [f"__cardseg_p{i}" for i in range(len(prof_cols))]
     knames = [f"__cardseg_k{j}" for j in range(len(category_cols))]
-    texts = _cardseg.spark_text_columns(first, text_candidates) if text_candidates else []
     feed = rows.select(
         *[F.col(q(c)) for c in texts],
         *[F.col(q(c)) for c in [id_col] + [f for f in features if f != id_col]],
@@ -415,11 +471,11 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
 
             from cardseg import _cardseg as native
 
-            held = [b for b in batches if b.num_rows > 0]
-            if not held:
+            stream = _streamed(pa, batches)
+            if stream is None:
                 return
             mdl = native.Model.from_json(model_text)
-            meta, data = getattr(native, kernel)(mdl, pa.Table.from_batches(held).__arrow_c_stream__(), *args)
+            meta, data = getattr(native, kernel)(mdl, stream.__arrow_c_stream__(), *args)
             yield pa.RecordBatch.from_pydict(
                 {"p": [TaskContext.get().partitionId()], "meta": [meta], "data": [data]},
                 schema=pa.schema([("p", pa.int32()), ("meta", pa.string()), ("data", pa.binary())]))
@@ -429,14 +485,19 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
 
     import numpy as np
 
-    parts = timed("profile", lambda: per_partition("spark_profile_pass", final, pnames, knames, texts, knots))
+    # The features raw (missing values left out) after the profiled columns: their order
+    # statistics per segment give the per-segment drift baseline.
+    raw_feats = [f for f in features if f != id_col]
+    nnum = len(pnames) + len(raw_feats)
+    parts = timed("profile", lambda: per_partition("spark_profile_pass", final, pnames + raw_feats, knames, texts,
+                                                   knots))
     # Order statistics per column (the distance last) and group: (values in the partition, knots).
-    ks_of = [[[] for _ in range(groups_n)] for _ in range(len(prof_cols) + 1)]
+    ks_of = [[[] for _ in range(groups_n)] for _ in range(nnum + 1)]
     for meta, blob in parts:
         off = 0
         for c, per_group in enumerate(meta["knots"]):
             for g, cnt in enumerate(per_group):
-                n_p = meta["sizes"][g] if c == len(prof_cols) else meta["numbers"][c]["count"][g]
+                n_p = meta["sizes"][g] if c == nnum else meta["numbers"][c]["count"][g]
                 ks_of[c][g].append((n_p, blob[off:off + cnt]))
                 off += cnt
     raw_sizes = [sum(m_["sizes"][g] for m_, _ in parts) for g in range(k)]
@@ -465,47 +526,83 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
         merged.append({"count": cnt, "sum": sm, "nonzero": nz, "m2": m2,
                        "min": min(lows) if lows else float("inf"), "max": max(highs) if highs else float("-inf"),
                        "nonbinary": sum(m_["numbers"][c]["nonbinary"] for m_, _ in parts)})
-    dq_raw = [_quantiles_from_knots(ks_of[len(prof_cols)][g], raw_sizes[g], knots) for g in range(k)]
+    dq_raw = [_quantiles_from_knots(ks_of[nnum][g], raw_sizes[g], knots) for g in range(k)]
     mid_idx = [i for i, c in enumerate(prof_cols) if c in numeric_cols]
+    nan2 = [float("nan"), float("nan")]
+    # Brackets of the exact order statistics the second scan finds: each profiled column's
+    # two middle values per group, and per segment each raw feature's values at the
+    # quantile levels of model::baseline::SEGMENT_LEVELS (the two ranks each interpolates).
     brackets = {}
     flat = []
     for i in mid_idx:
         for g in range(groups_n):
-            br = _bracket_from_knots(ks_of[i][g], merged[i]["count"][g], knots)
+            n_g = merged[i]["count"][g]
+            br = _bracket_from_knots(ks_of[i][g], n_g, knots, (n_g - 1) // 2, n_g // 2)
             brackets[(i, g)] = br
-            flat += list(br) if br is not None else [float("nan"), float("nan")]
+            flat += list(br) if br is not None else nan2
+    level_ranks = {}
+    for j in range(len(raw_feats)):
+        c = len(pnames) + j
+        for g in range(groups_n):
+            n_g = sum(m_["numbers"][c]["count"][g] for m_, _ in parts) if g < k else 0
+            for s_, p_ in enumerate(SEGMENT_LEVELS):
+                br = None
+                if n_g > 0:
+                    pos = (n_g - 1) * p_ / 100.0
+                    lo = int(math.floor(pos))
+                    ranks = (lo, min(lo + 1, n_g - 1))
+                    level_ranks[(j, g, s_)] = (n_g, pos, lo, ranks)
+                    br = _bracket_from_knots(ks_of[c][g], n_g, knots, *ranks)
+                    brackets[("f", j, g, s_)] = br
+                flat += list(br) if br is not None else nan2
+    slots = [1] * len(mid_idx) + [len(SEGMENT_LEVELS)] * len(raw_feats)
     percentile = float(model["outlier_percentile"])
-    second = timed("profile (exact middles, outliers)", lambda: per_partition(
-        "spark_middles_pass", final, [pnames[i] for i in mid_idx], flat, dq_raw, percentile, MOST_EXTREME))
+    second = timed("profile (exact order statistics, outliers)", lambda: per_partition(
+        "spark_middles_pass", final, [pnames[i] for i in mid_idx] + raw_feats, flat, slots, dq_raw, percentile,
+        MOST_EXTREME))
     outlier_counts = [0] * k
     extreme = []
-    inside = {key: [] for key in brackets}
-    tallies = {key: [0, 0, 0] for key in brackets}
-    for meta, blob in second:
-        off = 0
-        for t, i in enumerate(mid_idx):
-            col = meta["columns"][t]
-            for g in range(groups_n):
-                cnt = col["inside"][g]
-                inside[(i, g)].append(blob[off:off + cnt])
-                off += cnt
-                for j, f in enumerate(("below", "at_a", "at_b")):
-                    tallies[(i, g)][j] += col[f][g]
+    for meta, _ in second:
         for g in range(k):
             outlier_counts[g] += meta["outliers"][g]
         extreme += meta["extreme"]
+    tallies = _tallies([(meta["columns"], _split_blob(meta["columns"], blob)) for meta, blob in second],
+                       [n_ * groups_n for n_ in slots])
     medians = {}
-    for key, br in brackets.items():
-        n_g = merged[key[0]]["count"][key[1]]
-        if br is None or n_g == 0:
-            medians[key] = None
-            continue
-        values = np.sort(np.concatenate(inside[key])) if inside[key] else np.zeros(0)
-        below, at_a, at_b = tallies[key]
-        lo_hi = _pick_middles(n_g, br, below, at_a, at_b, values)
-        if lo_hi is None:
-            raise RuntimeError(f"cardseg.spark.run: the median bracket of {prof_cols[key[0]]} missed its middle values")
-        medians[key] = _median(*lo_hi)
+    for t, i in enumerate(mid_idx):
+        for g in range(groups_n):
+            br, n_g = brackets[(i, g)], merged[i]["count"][g]
+            if br is None or n_g == 0:
+                medians[(i, g)] = None
+                continue
+            lo_hi = _pick(br, *tallies[t][g], ((n_g - 1) // 2, n_g // 2))
+            if lo_hi is None:
+                raise RuntimeError(f"cardseg.spark.run: the median bracket of {prof_cols[i]} missed its middle values")
+            medians[(i, g)] = _median(*lo_hi)
+    # Per segment and raw feature: model::baseline::SegmentFeature::of on every row.
+    seg_features = [[] for _ in range(k)]
+    for j, f in enumerate(raw_feats):
+        t = len(mid_idx) + j
+        for g in range(k):
+            if (j, g, 0) not in level_ranks:
+                seg_features[g].append({"feature": f, "values": 0, "quantiles": [], "below_median": 0.0,
+                                        "above_median": 0.0})
+                continue
+            qs, counts_at = [], []
+            for s_ in range(len(SEGMENT_LEVELS)):
+                n_g, pos, lo, ranks = level_ranks[(j, g, s_)]
+                tally = tallies[t][g * len(SEGMENT_LEVELS) + s_]
+                br = brackets[("f", j, g, s_)]
+                got = _pick(br, *tally, ranks)
+                if got is None:
+                    raise RuntimeError(f"cardseg.spark.run: a quantile bracket of {f} missed its values")
+                frac = pos - lo
+                qs.append(got[0] if frac == 0 else got[0] + (got[1] - got[0]) * frac)
+                counts_at.append(_counter(br, *tally))
+            med, count = qs[4], counts_at[4]
+            seg_features[g].append({"feature": f, "values": n_g, "quantiles": qs,
+                                    "below_median": count(med, strict=True) / n_g,
+                                    "above_median": (n_g - count(med)) / n_g})
     # Segment order: largest first, equal sizes by centroid coordinates (run::order_segments).
     order = sorted(range(k), key=lambda g: (-raw_sizes[g], final[g * d:(g + 1) * d]))
     rank = {g: t for t, g in enumerate(order)}
@@ -564,6 +661,9 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
         "distance_quantiles": [dq_raw[g] for g in order],
         "numeric": numeric_stats, "categories": category_stats, "outcomes": outcome_stats,
         "texts": text_stats,
+        "segment_distributions": [
+            {"id": t + 1, "customers": raw_sizes[g], "share": raw_sizes[g] / max(1, sum(raw_sizes)),
+             "features": seg_features[g]} for t, g in enumerate(order)],
     }
     if options.get("previous") is not None:
         # Migration on every row: the previous run's labels joined by id with this run's
@@ -582,18 +682,21 @@ def run(sdf, out: Optional[Union[str, os.PathLike]] = None, *, force: bool = Fal
                 for b in batches:
                     if b.num_rows == 0:
                         continue
-                    lab, _ = native_mod.spark_assign(mdl, pa.Table.from_batches([b]).__arrow_c_stream__(), ordered)
+                    lab, _, offsets, text = native_mod.spark_assign(
+                        mdl, pa.Table.from_batches([b]).__arrow_c_stream__(), ordered)
                     idx = np.frombuffer(lab, dtype="<i4")
                     yield pa.RecordBatch.from_arrays(
-                        [b.column(0).cast(pa.string()), pa.array(idx, type=pa.int32(), mask=idx < 0)],
+                        [_id_array(pa, b.num_rows, offsets, text), pa.array(idx, type=pa.int32(), mask=idx < 0)],
                         names=["id", "idx"])
 
-            now = base.select(F.col(q(id_col)).cast("string").alias(id_col),
-                              *[F.col(q(c)) for c in features if c != id_col])
+            # The ids as the reader renders them (spark_assign), as the previous labels' are.
+            now = base.select(F.col(q(id_col)), *[F.col(q(c)) for c in features if c != id_col])
             now = now.mapInArrow(assign, StructType([StructField("id", StringType()),
                                                      StructField("idx", IntegerType())]))
             external["migration"] = timed("migration", lambda: _migration_counts(before[0], before[1], now))
     native = segment(external, all_row_outliers)
+    # The run holds what it read of the sample; the Arrow copy is not needed again.
+    del sample
     final_model = cardseg.Model(native.model())
 
     labels_df = score_with_outliers(base, final_model)
@@ -646,8 +749,55 @@ def _previous_labels(spark, previous: Path):
             v = F.when(v.rlike("^'+[=+@\\t\\r-]"), F.expr(f"substring({_quote(c)}, 2)")).otherwise(v)
         return v
 
-    return shown, df.select(cell(cols[0]).alias("id"), F.col("segment").cast("int").alias("pseg"),
-                            cell("segment_name").alias("pname"))
+    picked = df.select(cell(cols[0]).alias("id") if shown.endswith(".csv") else F.col(_quote(cols[0])).alias("id"),
+                       F.col("segment").cast("int").alias("pseg"), cell("segment_name").alias("pname"))
+    return shown, _reader_ids(picked)
+
+
+def _streamed(pa, batches):
+    """The partition's non-empty batches as a stream the kernel reads one batch at a time,
+    so the task does not hold them all beside the kernel's copy; None when there is none."""
+    batches = (b for b in batches if b.num_rows > 0)
+    head = next(batches, None)
+    if head is None:
+        return None
+
+    def rest():
+        yield head
+        yield from batches
+
+    return pa.RecordBatchReader.from_batches(head.schema, rest())
+
+
+def _id_array(pa, n, offsets, text):
+    """An Arrow string column from a kernel's id buffers (int32 offsets, UTF-8 bytes)."""
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
+
+
+def _reader_ids(df):
+    """``df`` with its first column ``id`` as cardseg's reader renders an id (spark_ids:
+    whole numbers without a decimal point, other numbers in their shortest form, text
+    trimmed, a null empty), so ids stored as numbers of any type, or as text, match the
+    ids of this run's rows read the same way."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    rest = df.columns[1:]
+    schema = StructType([StructField("id", StringType())] + [f for f in df.schema.fields if f.name in rest])
+
+    def normalise(batches):
+        import pyarrow as pa
+
+        from cardseg import _cardseg as native
+
+        for b in batches:
+            if b.num_rows == 0:
+                continue
+            ids = pa.Table.from_batches([b]).select([0])
+            offsets, text = native.spark_ids(ids.__arrow_c_stream__(), b.schema.names[0])
+            yield pa.RecordBatch.from_arrays([_id_array(pa, b.num_rows, offsets, text)] + b.columns[1:],
+                                             names=["id"] + b.schema.names[1:])
+
+    return df.mapInArrow(normalise, schema)
 
 
 def _migration_counts(shown, before, now):
@@ -722,18 +872,18 @@ def _knot_positions(n, knots):
     return np.arange(knots + 1, dtype=np.int64) * (n - 1) // knots
 
 
-def _bracket_from_knots(parts, n, knots):
-    """Values ``a <= b`` between which the two middle values of ``n`` values certainly lie,
-    from each partition's order statistics ``(n_p, values at _knot_positions)``: ``a`` is the
-    largest returned value below which at most ``(n - 1) // 2`` values can lie, ``b`` the
-    smallest at or below which at least ``n // 2 + 1`` values must lie. None when empty."""
+def _bracket_from_knots(parts, n, knots, pos_lo, pos_hi):
+    """Values ``a <= b`` between which the values at ranks ``pos_lo <= pos_hi`` (0-based,
+    of ``n`` sorted values) certainly lie, from each partition's order statistics ``(n_p,
+    values at _knot_positions)``: ``a`` is the largest returned value below which at most
+    ``pos_lo`` values can lie, ``b`` the smallest at or below which at least ``pos_hi + 1``
+    values must lie. None when empty."""
     import numpy as np
 
     pp = [(n_p, _knot_positions(n_p, knots), v) for n_p, v in parts if n_p > 0]
     if n == 0 or not pp:
         return None
     cand = np.unique(np.concatenate([v for _, _, v in pp]))
-    pos_lo, pos_hi = (n - 1) // 2, n // 2
 
     def most_below(x):
         t = 0
@@ -765,24 +915,6 @@ def _bracket_from_knots(parts, n, knots):
         else:
             lo = mid + 1
     return a, float(cand[lo])
-
-
-def _pick_middles(n, bracket, below, at_a, at_b, inside):
-    """The values at positions (n - 1) // 2 and n // 2, from the counts below and at the
-    ends of ``bracket`` and the sorted values strictly inside it; None if outside."""
-    a, b = bracket
-    picked = []
-    for pos in ((n - 1) // 2, n // 2):
-        j = pos - below
-        if 0 <= j < at_a:
-            picked.append(a)
-        elif 0 <= j - at_a < len(inside):
-            picked.append(float(inside[j - at_a]))
-        elif a != b and 0 <= j - at_a - len(inside) < at_b:
-            picked.append(b)
-        else:
-            return None
-    return tuple(picked)
 
 
 def _quantiles_from_knots(parts, n, knots):
@@ -819,119 +951,147 @@ def _quantiles_from_knots(parts, n, knots):
     return out
 
 
-#: Accuracy of the approximate quantiles that bracket each median (Spark's
+#: Accuracy of the approximate quantiles that bracket each exact order statistic (Spark's
 #: percentile_approx: rank error at most n / accuracy).
 BRACKET_ACCURACY = 10_000
 
 
-def _bracket(col, i):
-    """Two approximate quantiles a little below and above the median: the exact middle
-    values lie between them (percentile_approx's rank guarantee), so only the few values
-    in between are needed to find them."""
+def _bracket(col, i, levels):
+    """Per level, two approximate quantiles a little below and above it: the exact order
+    statistic lies between them (percentile_approx's rank guarantee), so only the few
+    values in between are needed to find it."""
     from pyspark.sql import functions as F
 
-    e = 2.0 / BRACKET_ACCURACY
+    e = 3.0 / BRACKET_ACCURACY
+    at = []
+    for lv in levels:
+        at += [max(0.0, lv - e), min(1.0, lv + e)]
     return F.expr(
-        f"percentile_approx({col}, array({0.5 - e!r}, {0.5 + e!r}), {BRACKET_ACCURACY})"
+        f"percentile_approx({col}, array({', '.join(repr(x) for x in at)}), {BRACKET_ACCURACY})"
     ).alias(f"b{i}")
 
 
-def _inside(v, a, b, key):
-    """Aggregates locating the middle values within a bracket [a, b]: the values below a,
-    equal to a and equal to b are counted (a column with many equal values, such as zeros,
-    would otherwise send them all), only those strictly between are collected."""
-    from pyspark.sql import functions as F
+def _pick(bracket, below, at_a, at_b, inside, ranks):
+    """The values at ``ranks`` (0-based positions among the sorted values) from the counts
+    below and at the ends of ``bracket`` and the sorted values strictly inside it; None if
+    a rank falls outside."""
+    a, b = bracket
+    picked = []
+    for pos in ranks:
+        j = pos - below
+        if 0 <= j < at_a:
+            picked.append(float(a))
+        elif 0 <= j - at_a < len(inside):
+            picked.append(float(inside[j - at_a]))
+        elif a != b and 0 <= j - at_a - len(inside) < at_b:
+            picked.append(float(b))
+        else:
+            return None
+    return tuple(picked)
 
-    return [F.count(F.when(v < a, 1)).alias(f"below{key}"),
-            F.count(F.when(v == a, 1)).alias(f"at_a{key}"),
-            F.count(F.when(v == b, 1)).alias(f"at_b{key}"),
-            F.collect_list(F.when((v > a) & (v < b), v)).alias(f"in{key}")]
+
+def _counter(bracket, below, at_a, at_b, inside):
+    """Values at most (``strict``: below) a value x of the bracket, from its tallies."""
+    import numpy as np
+
+    a, b = bracket
+
+    def count(x, strict=False):
+        if strict:
+            return (below + (at_a if a < x else 0) + int(np.searchsorted(inside, x, side="left"))
+                    + (at_b if b < x else 0))
+        return (below + (at_a if a <= x else 0) + int(np.searchsorted(inside, x, side="right"))
+                + (at_b if b <= x else 0))
+
+    return count
 
 
-def _middles(df, group, cols, brackets, counts):
-    """The two middle values (positions (n - 1) // 2 and n // 2 of the sorted values) of
-    each column per group, exactly: one aggregate counts the values below each bracket
-    and at its ends and collects the values strictly inside it; a column whose middles fall outside its bracket
-    (never, by percentile_approx's guarantee) is done by Spark's exact percentile_disc.
-    ``brackets`` and ``counts`` map a group (None: every row; -1 with ``group``: the
-    rollup's total) to a list per column."""
-    from pyspark.sql import functions as F
+def _tallies(parts, slots):
+    """The partitions' tallies (``Tally`` of python/src/spark.rs), summed per bracket:
+    ``[[(below, at_a, at_b, sorted inside values) per slot] per column]``."""
+    import numpy as np
 
-    groups = {g: b for g, b in brackets.items() if g not in (None, -1)}
-    total_key = None if None in brackets else -1
+    out = []
+    for c, n in enumerate(slots):
+        per = []
+        for s in range(n):
+            below = at_a = at_b = 0
+            chunks = []
+            for cols, blobs in parts:
+                col = cols[c]
+                below += col["below"][s]
+                at_a += col["at_a"][s]
+                at_b += col["at_b"][s]
+                chunks.append(blobs[c][s])
+            per.append((below, at_a, at_b, np.sort(np.concatenate(chunks)) if chunks else np.zeros(0)))
+        out.append(per)
+    return out
 
-    def edge(i, side):
-        e = None
-        for g, b in groups.items():
-            if b[i] is None:
-                continue
-            val = F.lit(float(b[i][side]))
-            e = F.when(F.col(group) == F.lit(g), val) if e is None else e.when(F.col(group) == F.lit(g), val)
-        return e
 
-    aggs = []
-    for i, c in enumerate(cols):
-        v = F.col(c)
-        if group is not None and groups:
-            a, b = edge(i, 0), edge(i, 1)
-            if a is not None:
-                aggs += _inside(v, a, b, f"{i}")
-        t = brackets.get(total_key)
-        if t is not None and t[i] is not None:
-            aggs += _inside(v, F.lit(float(t[i][0])), F.lit(float(t[i][1])), f"t{i}")
-    frame = df.groupBy(group) if group is not None else df.groupBy()
-    rows = [r.asDict() for r in frame.agg(*aggs).collect()] if aggs else []
+def _split_blob(cols, blob):
+    """Per column and bracket, the float64 values of a kernel's ``inside`` counts."""
+    import numpy as np
 
-    out, missed = {}, []
-    for g in brackets:
-        pairs = []
-        for i in range(len(cols)):
-            n = counts[g][i]
-            if n == 0:
-                pairs.append((None, None))
-                continue
-            b = brackets[g][i]
-            if g == total_key:
-                parts = rows
-                key = f"t{i}"
-            else:
-                parts = [r for r in rows if r[group] == g]
-                key = f"{i}"
-            below = sum(r.get(f"below{key}") or 0 for r in parts)
-            at_a = sum(r.get(f"at_a{key}") or 0 for r in parts)
-            at_b = sum(r.get(f"at_b{key}") or 0 for r in parts)
-            inside = sorted(x for r in parts for x in (r.get(f"in{key}") or []))
-            if b is None:
-                picked = [None, None]
-            elif b[0] == b[1]:
-                # Everything in the bracket is that one value.
-                picked = [b[0] if 0 <= pos - below < at_a else None for pos in ((n - 1) // 2, n // 2)]
-            else:
-                picked = []
-                for pos in ((n - 1) // 2, n // 2):
-                    j = pos - below
-                    if 0 <= j < at_a:
-                        picked.append(float(b[0]))
-                    elif 0 <= j - at_a < len(inside):
-                        picked.append(inside[j - at_a])
-                    elif 0 <= j - at_a - len(inside) < at_b:
-                        picked.append(float(b[1]))
-                    else:
-                        picked.append(None)
-            if None in picked:
-                pairs.append(None)
-                missed.append((g, i))
-            else:
-                pairs.append(tuple(picked))
-        out[g] = pairs
-    for g, i in missed:
-        # Spark's exact discrete median, both ways: the lower and the upper middle.
-        sub = df if g == total_key else df.where(F.col(group) == F.lit(g))
-        r = sub.agg(
-            F.expr(f"percentile_disc(0.5) within group (order by {cols[i]})").alias("lo"),
-            F.expr(f"percentile_disc(0.5) within group (order by {cols[i]} desc)").alias("hi"),
-        ).collect()[0]
-        out[g][i] = (r["lo"], r["hi"])
+    data = blob if isinstance(blob, np.ndarray) else np.frombuffer(blob, dtype="<f8")
+    off, out = 0, []
+    for col in cols:
+        per = []
+        for cnt in col["inside"]:
+            per.append(data[off:off + cnt])
+            off += cnt
+        out.append(per)
+    return out
+
+
+def _exact_ranks(df, targets, bounds):
+    """Exact order statistics of the float64 columns ``__v{i}`` of ``df`` on every row,
+    in one pass (the Rust kernel ``spark_rank_pass`` on each partition): ``targets`` are
+    ``(i, key, ranks, (a, b))`` with ``(a, b)`` approximate quantiles bracketing the ranks.
+    Returns ``{(i, key): (values at ranks, count)}``, ``count(x)`` the values at most x (of
+    the bracket). A rank outside its bracket (never, by percentile_approx's guarantee) is
+    found by a second pass with the column's min and max as bracket."""
+    from pyspark.sql.types import BinaryType, StringType, StructField, StructType
+
+    schema = StructType([StructField("meta", StringType()), StructField("data", BinaryType())])
+    out, todo, wide = {}, list(targets), False
+    while todo:
+        cols = list(dict.fromkeys(t[0] for t in todo))
+        per_col = {i: [t for t in todo if t[0] == i] for i in cols}
+        names = [f"__v{i}" for i in cols]
+        slots = [len(per_col[i]) for i in cols]
+        flat = [float("nan") if x is None else float(x) for i in cols for t in per_col[i] for x in t[3]]
+
+        def rank_partition(batches, names=names, flat=flat, slots=slots):
+            import pyarrow as pa
+
+            from cardseg import _cardseg as native
+
+            stream = _streamed(pa, batches)
+            if stream is None:
+                return
+            meta, data = native.spark_rank_pass(stream.__arrow_c_stream__(), names, flat, slots)
+            yield pa.RecordBatch.from_pydict({"meta": [meta], "data": [data]},
+                                             schema=pa.schema([("meta", pa.string()), ("data", pa.binary())]))
+
+        got = df.select(*names).mapInArrow(rank_partition, schema).collect()
+        parts = []
+        for r in got:
+            cols_meta = json.loads(r["meta"])
+            parts.append((cols_meta, _split_blob(cols_meta, r["data"])))
+        tallies = _tallies(parts, slots)
+        missed = []
+        for c, i in enumerate(cols):
+            for s, t in enumerate(per_col[i]):
+                below, at_a, at_b, inside = tallies[c][s]
+                picked = _pick(t[3], below, at_a, at_b, inside, t[2])
+                if picked is None:
+                    missed.append(t)
+                else:
+                    out[(t[0], t[1])] = (picked, _counter(t[3], below, at_a, at_b, inside))
+        if missed and wide:
+            raise RuntimeError("cardseg.spark.run: an order statistic fell outside its column's range")
+        todo = [(i, key, ranks, bounds[i]) for i, key, ranks, _ in missed]
+        wide = True
     return out
 
 

@@ -30,6 +30,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spark_profile_pass, m)?)?;
     m.add_function(wrap_pyfunction!(spark_middles_pass, m)?)?;
     m.add_function(wrap_pyfunction!(spark_text_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(spark_rank_pass, m)?)?;
+    m.add_function(wrap_pyfunction!(spark_ids, m)?)?;
     Ok(())
 }
 
@@ -186,8 +188,9 @@ fn spark_lloyd_partial<'py>(
 }
 
 /// Each row's 0-based segment (int32 bytes, -1 where a feature is missing under the drop
-/// policy) and distance to its centroid (float64 bytes, NaN there), by the scorer of
-/// `cardseg predict` against `centroids`.
+/// policy), distance to its centroid (float64 bytes, NaN there), by the scorer of
+/// `cardseg predict` against `centroids`, and each row's id as the reader renders it
+/// (see `spark_ids`: int32 offsets and UTF-8 bytes).
 #[pyfunction]
 fn spark_assign<'py>(
     py: Python<'py>,
@@ -198,7 +201,7 @@ fn spark_assign<'py>(
     check_centroids(py, &model, &centroids)?;
     let table = model.read(py, data, "Spark partition".into(), None)?;
     let m = &model.inner;
-    let (labels, dist) = py
+    let (labels, dist, offsets, text) = py
         .detach(|| -> cardseg::Result<_> {
             let cols = cardseg::predict::feature_columns(m, &table)?;
             let s = cardseg::predict::score_columns(m, &centroids, cols, true);
@@ -208,10 +211,162 @@ fn spark_assign<'py>(
                 labels.extend_from_slice(&l.map_or(-1, |v| v as i32).to_le_bytes());
                 dist.extend_from_slice(&a.to_le_bytes());
             }
-            Ok((labels, dist))
+            let (offsets, text) = id_buffers(&table.ids)?;
+            Ok((labels, dist, offsets, text))
         })
         .map_err(|e| to_py(py, e))?;
-    PyTuple::new(py, [PyBytes::new(py, &labels), PyBytes::new(py, &dist)])
+    PyTuple::new(
+        py,
+        [
+            PyBytes::new(py, &labels),
+            PyBytes::new(py, &dist),
+            PyBytes::new(py, &offsets),
+            PyBytes::new(py, &text),
+        ],
+    )
+}
+
+/// The ids as an Arrow string column's buffers: int32 offsets and UTF-8 bytes.
+fn id_buffers(ids: &cardseg::table::Ids) -> cardseg::Result<(Vec<u8>, Vec<u8>)> {
+    let mut offsets = Vec::with_capacity((ids.len() + 1) * 4);
+    let mut text = Vec::new();
+    offsets.extend_from_slice(&0i32.to_le_bytes());
+    for id in ids.iter() {
+        text.extend_from_slice(id.as_bytes());
+        let end = i32::try_from(text.len()).map_err(|_| {
+            Error::usage("a Spark partition holds more than 2 GB of ids; repartition the data")
+        })?;
+        offsets.extend_from_slice(&end.to_le_bytes());
+    }
+    Ok((offsets, text))
+}
+
+/// Every row's id in column `id_column` of a batch as cardseg's reader renders it (whole
+/// numbers without a decimal point, other numbers in their shortest form, text trimmed,
+/// a null empty): the one rendering ids are matched by, whatever type each side stores
+/// them in. Returns int32 offsets and UTF-8 bytes of an Arrow string column.
+#[pyfunction]
+fn spark_ids<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    id_column: String,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let spec = cardseg::ingest::ReadSpec {
+        id: cardseg::ingest::IdSpec::Column {
+            name: id_column,
+            explicit: true,
+        },
+        required: Vec::new(),
+        other_numeric: false,
+        delimiter: None,
+    };
+    let stream = crate::take_stream(data)?;
+    let (offsets, text) = py
+        .detach(move || -> cardseg::Result<_> {
+            let table = crate::arrow::read_table(stream, "Spark labels", &spec)?;
+            id_buffers(&table.ids)
+        })
+        .map_err(|e| to_py(py, e))?;
+    PyTuple::new(py, [PyBytes::new(py, &offsets), PyBytes::new(py, &text)])
+}
+
+/// Counts of values against brackets `[a, b]` (a NaN `a`: no bracket): the values below
+/// `a`, equal to `a`, equal to `b` (when `b != a`) and, kept, those strictly between.
+struct Tally {
+    below: Vec<u64>,
+    at_a: Vec<u64>,
+    at_b: Vec<u64>,
+    inside: Vec<Vec<f64>>,
+}
+
+impl Tally {
+    fn new(n: usize) -> Self {
+        Tally {
+            below: vec![0; n],
+            at_a: vec![0; n],
+            at_b: vec![0; n],
+            inside: vec![Vec::new(); n],
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, i: usize, a: f64, b: f64, x: f64) {
+        if a.is_nan() || x.is_nan() {
+            return;
+        }
+        if x < a {
+            self.below[i] += 1;
+        } else if x == a {
+            self.at_a[i] += 1;
+        } else if x == b {
+            self.at_b[i] += 1;
+        } else if x < b {
+            self.inside[i].push(x);
+        }
+    }
+
+    /// The counts as JSON; the values inside appended to `bytes` (little-endian float64,
+    /// bracket after bracket).
+    fn finish(self, bytes: &mut Vec<u8>) -> serde_json::Value {
+        let lens: Vec<usize> = self.inside.iter().map(Vec::len).collect();
+        for x in self.inside.iter().flatten() {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        json!({"below": self.below, "at_a": self.at_a, "at_b": self.at_b, "inside": lens})
+    }
+}
+
+/// The partition's part of exact order statistics of every row: per column `c` of
+/// `columns` (float64, null or NaN missing), its `slots[c]` brackets (two values each in
+/// `brackets`, column after column; NaN: none) tallied as `Tally` does. Returns the
+/// counts as JSON (one object per column) and the values inside as bytes.
+#[pyfunction]
+fn spark_rank_pass<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    columns: Vec<String>,
+    brackets: Vec<f64>,
+    slots: Vec<usize>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    if slots.len() != columns.len() || brackets.len() != slots.iter().sum::<usize>() * 2 {
+        return Err(to_py(
+            py,
+            Error::usage(format!(
+                "{} bracket values in {} slots for {} columns",
+                brackets.len(),
+                slots.len(),
+                columns.len()
+            )),
+        ));
+    }
+    let spec = cardseg::ingest::ReadSpec {
+        id: cardseg::ingest::IdSpec::RowNumber,
+        required: columns.clone(),
+        other_numeric: false,
+        delimiter: None,
+    };
+    let stream = crate::take_stream(data)?;
+    let (meta, bytes) = py
+        .detach(move || -> cardseg::Result<_> {
+            let table = crate::arrow::read_table(stream, "Spark partition", &spec)?;
+            let mut bytes = Vec::new();
+            let mut out = Vec::with_capacity(columns.len());
+            let mut at = 0;
+            for (name, &n) in columns.iter().zip(&slots) {
+                let own = &brackets[at * 2..(at + n) * 2];
+                at += n;
+                let mut t = Tally::new(n);
+                for &x in values_of(&table, name)? {
+                    for (s, ab) in own.chunks_exact(2).enumerate() {
+                        t.add(s, ab[0], ab[1], x);
+                    }
+                }
+                out.push(t.finish(&mut bytes));
+            }
+            Ok((json!(out).to_string(), bytes))
+        })
+        .map_err(|e| to_py(py, e))?;
+    (meta, PyBytes::new(py, &bytes)).into_pyobject(py)
 }
 
 /// Outliers counted on every row (see `spark_segment_sample`).
@@ -420,16 +575,18 @@ fn spark_profile_pass<'py>(
     (meta, PyBytes::new(py, &bytes)).into_pyobject(py)
 }
 
-/// The partition's part of the exact medians and the outliers: rows assigned as in
-/// `spark_profile_pass`; per `numbers` column and group (segments, then every scored
-/// row), with the bracket `[a, b]` of `brackets` (column-major, groups inner, two values
-/// each; NaN: none), the values below `a`, equal to `a`, equal to `b`, and the values
-/// strictly between (little-endian float64 bytes, their counts in `"inside"`). Each
-/// segment's outliers by the rule of `predict` with `quantiles` (per segment, in the
+/// The partition's part of exact order statistics per segment and the outliers: rows
+/// assigned as in `spark_profile_pass`; per `numbers` column `c` and group (segments, then
+/// every scored row), its `slots[c]` brackets `[a, b]` of `brackets` (column after column,
+/// groups inner, then slots, two values each; NaN: none) tallied as `Tally` does (JSON
+/// per column, flattened group-major; the values inside as little-endian float64 bytes in
+/// the same order). A column's values are read as the model's reader reads them: a
+/// feature raw (missing values skipped), a filled profile column as Spark filled it.
+/// Each segment's outliers by the rule of `predict` with `quantiles` (per segment, in the
 /// order of `centroids`) and `percentile`, and the `top` farthest of them (distance
 /// descending, then id).
 #[pyfunction]
-#[pyo3(signature = (model, data, centroids, numbers, brackets, quantiles, percentile, top))]
+#[pyo3(signature = (model, data, centroids, numbers, brackets, slots, quantiles, percentile, top))]
 #[allow(clippy::too_many_arguments)]
 fn spark_middles_pass<'py>(
     py: Python<'py>,
@@ -438,18 +595,23 @@ fn spark_middles_pass<'py>(
     centroids: Vec<f64>,
     numbers: Vec<String>,
     brackets: Vec<f64>,
+    slots: Vec<usize>,
     quantiles: Vec<Vec<f64>>,
     percentile: f64,
     top: usize,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let k = check_centroids(py, &model, &centroids)?;
     let groups = k + 1;
-    if brackets.len() != numbers.len() * groups * 2 || quantiles.len() != k {
+    if slots.len() != numbers.len()
+        || brackets.len() != slots.iter().sum::<usize>() * groups * 2
+        || quantiles.len() != k
+    {
         return Err(to_py(
             py,
             Error::usage(format!(
-                "{} bracket values and {} quantile lists for {} columns and {k} segments",
+                "{} bracket values in {} slots and {} quantile lists for {} columns and {k} segments",
                 brackets.len(),
+                slots.len(),
                 quantiles.len(),
                 numbers.len()
             )),
@@ -478,30 +640,16 @@ fn spark_middles_pass<'py>(
             far.truncate(top);
             let mut bytes: Vec<u8> = Vec::new();
             let mut cols = Vec::with_capacity(numbers.len());
-            for (c, name) in numbers.iter().enumerate() {
+            let mut at = 0;
+            for (name, &n) in numbers.iter().zip(&slots) {
                 let v = values_of(&table, name)?;
-                let at = |g: usize| {
-                    (
-                        brackets[(c * groups + g) * 2],
-                        brackets[(c * groups + g) * 2 + 1],
-                    )
-                };
-                let (mut below, mut at_a, mut at_b) =
-                    (vec![0u64; groups], vec![0u64; groups], vec![0u64; groups]);
-                let mut inside: Vec<Vec<f64>> = vec![Vec::new(); groups];
+                let own = &brackets[at * 2..(at + n * groups) * 2];
+                at += n * groups;
+                let mut t = Tally::new(n * groups);
                 let mut count = |g: usize, x: f64| {
-                    let (a, b) = at(g);
-                    if a.is_nan() || x.is_nan() {
-                        return;
-                    }
-                    if x < a {
-                        below[g] += 1;
-                    } else if x == a {
-                        at_a[g] += 1;
-                    } else if x == b {
-                        at_b[g] += 1;
-                    } else if x < b {
-                        inside[g].push(x);
+                    for s in 0..n {
+                        let i = g * n + s;
+                        t.add(i, own[i * 2], own[i * 2 + 1], x);
                     }
                 };
                 for (i, l) in labels.iter().enumerate() {
@@ -510,11 +658,7 @@ fn spark_middles_pass<'py>(
                         count(k, v[i]);
                     }
                 }
-                let lens: Vec<usize> = inside.iter().map(Vec::len).collect();
-                for x in inside.iter().flatten() {
-                    bytes.extend_from_slice(&x.to_le_bytes());
-                }
-                cols.push(json!({"below": below, "at_a": at_a, "at_b": at_b, "inside": lens}));
+                cols.push(t.finish(&mut bytes));
             }
             let meta = json!({"columns": cols, "outliers": outliers, "extreme": far
                 .iter()

@@ -32,6 +32,9 @@ pub struct External {
     /// With a previous run: the customer flows counted on every row.
     #[serde(default)]
     pub migration: Option<crate::lifecycle::migration::Counted>,
+    /// The drift baseline of every row read, per feature (used instead of the sample's).
+    #[serde(default)]
+    pub feature_distributions: Option<Vec<crate::model::baseline::FeatureDistribution>>,
 }
 
 /// The chosen k's fit on every row, and the figures of every row per segment.
@@ -58,6 +61,10 @@ pub struct Refined {
     /// Customers per value of the text columns profiled as categories.
     #[serde(default)]
     pub texts: Vec<TextStats>,
+    /// The per-segment drift baseline of every row, in segment order (used instead of
+    /// the sample's).
+    #[serde(default)]
+    pub segment_distributions: Option<Vec<crate::model::baseline::SegmentDistribution>>,
 }
 
 /// A text column's customers per value and group (segments, then the portfolio).
@@ -310,6 +317,7 @@ mod tests {
             categories: Vec::new(),
             outcomes: Vec::new(),
             texts: Vec::new(),
+            segment_distributions: None,
         };
         let table = crate::ingest::csv::read_bytes(
             b"CUST_ID,X\nx,1\n",

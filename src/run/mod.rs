@@ -343,6 +343,11 @@ fn segment_table(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    // An engine holding every row gives the baseline of every row instead.
+    let feature_distributions = match cfg.external.as_ref().map(|e| &e.feature_distributions) {
+        Some(Some(d)) if d.len() == cfg.features.len() => d.clone(),
+        _ => feature_distributions,
+    };
     // Which feature values were missing as read, so the per-segment drift baseline holds
     // only values that were there (rows dropped by `--missing drop` had none missing).
     let missing_masks: Vec<Option<Vec<bool>>> = cfg
@@ -568,7 +573,12 @@ fn segment_table(
             &clean_report,
         )?;
     }
+    // The per-segment baseline of every row, when the engine gives it.
+    let given = refined
+        .and_then(|r| r.segment_distributions.clone())
+        .filter(|d| d.len() == k && d.iter().all(|s| s.features.len() == cfg.features.len()));
     let segment_distributions = match &spilled {
+        _ if given.is_some() => given.unwrap_or_default(),
         // One feature at a time from the file: each needs a copy of its column grouped
         // by segment, and a copy of all of them at once would be the peak of the run.
         Some(sp) if cfg.features.iter().any(|f| table.column(f).is_none()) => {

@@ -337,3 +337,136 @@ def test_previous_counts_the_migration_on_every_row_as_the_cli_does(cardseg_pkg,
                     return r
         return None
     assert find(s_got) == find(s_want) and find(s_got)["moved"] == got["moved"]
+
+
+SEGMENT_LEVELS = [1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0]
+
+
+def sorted_quantile(v, p):
+    """model::baseline::sorted_quantile: linear interpolation at (n - 1) * p / 100."""
+    pos = (len(v) - 1) * p / 100.0
+    lo = int(pos // 1)
+    hi = min(lo + 1, len(v) - 1)
+    frac = pos - lo
+    return v[lo] if frac == 0 else v[lo] + (v[hi] - v[lo]) * frac
+
+
+def test_the_drift_baseline_is_that_of_every_row(spark_run, data):
+    """The model's drift baseline (each feature's deciles, bin shares, missing share and
+    range; per segment each feature's quantiles and shares around the median) describes
+    every customer, not the sample the k sweep saw: the feature baseline equals that of
+    `cardseg run` on all rows, the per-segment one equals the definitions applied to the
+    raw values of every customer of each Spark segment."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    _, out = spark_run
+    spark_model, cli = model_of(out), model_of(data / "cli")
+    assert spark_model["train_sample"] is not None and spark_model["train_sample"] < ROWS
+    assert spark_model["feature_distributions"] == cli["feature_distributions"]
+    table = pq.read_table(data / "customers.parquet")
+    labels = read_labels(out)
+    seg_of = np.array([labels[i] for i in table.column("CUST_ID").to_pylist()])
+    dists = {s["id"]: s for s in spark_model["segment_distributions"]}
+    assert sorted(dists) == sorted(s["id"] for s in spark_model["segments"])
+    for sid, sd in dists.items():
+        assert sd["customers"] == int((seg_of == sid).sum())
+        assert sd["share"] == int((seg_of == sid).sum()) / ROWS
+        for j, f in enumerate(spark_model["features"]):
+            col = table.column(f).to_numpy(zero_copy_only=False).astype(float)
+            v = np.sort(col[(seg_of == sid) & ~np.isnan(col)]).tolist()
+            got = sd["features"][j]
+            assert got["feature"] == f and got["values"] == len(v), (sid, f)
+            want = [sorted_quantile(v, p) for p in SEGMENT_LEVELS]
+            assert got["quantiles"] == want, (sid, f)
+            med = want[4]
+            assert got["below_median"] == sum(1 for x in v if x < med) / len(v), (sid, f)
+            assert got["above_median"] == sum(1 for x in v if x > med) / len(v), (sid, f)
+
+
+@pytest.fixture(scope="module")
+def float_ids(spark, tmp_path_factory):
+    """Customers whose ids are stored as floats (1.0, 2.0, ...), the first month run on Spark."""
+    import numpy as np
+    import pandas as pd
+
+    import cardseg.spark
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    centres = np.array([[100.0, 5.0, 1000.0], [2000.0, 300.0, 6000.0], [500.0, 2000.0, 3000.0]])
+    x = centres[rng.integers(0, 3, n)] * rng.uniform(0.8, 1.2, (n, 3))
+    pdf = pd.DataFrame({"ID": np.arange(1, n + 1, dtype=float), "A": x[:, 0], "B": x[:, 1], "C": x[:, 2]})
+    d = tmp_path_factory.mktemp("float_ids")
+    opts = dict(id_column="ID", features=["A", "B", "C"], profile_features=[], k=3, stability_resamples=0)
+    month1 = spark.createDataFrame(pdf).repartition(3)
+    cardseg.spark.run(month1, out=d / "m1", **opts)
+    return d, pdf, opts
+
+
+def test_previous_matches_ids_stored_as_floats_as_the_cli_does(cardseg_pkg, spark, float_ids):
+    """Ids read as floats on one side ("1.0") and written as the reader renders them on
+    the other ("1") are the same customer: every customer of month two is matched."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import cardseg.spark
+
+    d, pdf, opts = float_ids
+    written = pq.read_table(d / "m1" / "labels.parquet")
+    assert written.column("ID").to_pylist()[:1] != ["1.0"]
+    month2 = spark.createDataFrame(pdf.iloc[200:]).repartition(3)
+    cardseg.spark.run(month2, out=d / "m2", previous=d / "m1" / "model.json", **opts)
+    m = json.loads((d / "m2" / "migration.json").read_text())
+    assert m["customers_in_both"] == len(pdf) - 200 and m["gone_customers"] == 200, m
+    assert m["new_customers"] == 0
+    # The other way round: the previous labels hold float ids, this month's ids are whole numbers.
+    prev = d / "m1_float"
+    prev.mkdir()
+    shutil.copy(d / "m1" / "model.json", prev / "model.json")
+    floats = written.set_column(0, "ID", pa.array([float(i) for i in written.column("ID").to_pylist()]))
+    # Without the Spark schema Spark wrote into the metadata (which would still say string).
+    floats = floats.replace_schema_metadata(None)
+    pq.write_table(floats, prev / "labels.parquet")
+    month2_int = spark.createDataFrame(pdf.iloc[200:].astype({"ID": "int64"}))
+    cardseg.spark.run(month2_int, out=d / "m2_int", previous=prev / "model.json", **opts)
+    again = json.loads((d / "m2_int" / "migration.json").read_text())
+    assert again["customers_in_both"] == len(pdf) - 200, again
+    assert again["flows"] == m["flows"]
+
+
+def test_previous_labels_are_not_read_by_the_first_run_on_the_sample(cardseg_pkg, spark, float_ids):
+    """With previous=, the driver's first run on the sample takes only the previous model:
+    a labels.csv beside it that cannot be read is never read (the flows are counted by
+    Spark from labels.parquet, which comes first), so the run succeeds."""
+    import shutil
+
+    import cardseg.spark
+
+    d, pdf, opts = float_ids
+    prev = d / "m1_bad_csv"
+    shutil.copytree(d / "m1", prev)
+    (prev / "labels.csv").write_text("not,a,labels file\n1,2,3\n")
+    month2 = spark.createDataFrame(pdf.iloc[100:]).repartition(2)
+    cardseg.spark.run(month2, out=d / "m2_bad_csv", previous=prev / "model.json", **opts)
+    m = json.loads((d / "m2_bad_csv" / "migration.json").read_text())
+    assert m["customers_in_both"] == len(pdf) - 100
+
+
+def test_an_order_statistic_outside_its_bracket_is_found_exactly(cardseg_pkg, spark):
+    """The exact-order-statistics pass takes a second pass, bracketed by the column's range,
+    for a rank its approximate bracket missed (here a bracket given wrong on purpose)."""
+    import cardseg.spark
+
+    values = [float((i * 37) % 101) for i in range(500)] + [None] * 7
+    df = spark.createDataFrame([(v,) for v in values], "__v0 double").repartition(3)
+    present = sorted(v for v in values if v is not None)
+    bounds = {0: (present[0], present[-1])}
+    targets = [(0, "low", (10, 11), (90.0, 95.0)), (0, "median", (249, 250), (40.0, 60.0))]
+    got = cardseg.spark._exact_ranks(df, targets, bounds)
+    assert got[(0, "low")][0] == (present[10], present[11])
+    assert got[(0, "median")][0] == (present[249], present[250])
+    count = got[(0, "low")][1]
+    assert count(present[11]) == sum(1 for v in present if v <= present[11])
