@@ -269,7 +269,18 @@ mod tests {
         // Random magnitudes, values next to decimal half-points, powers of ten and their
         // neighbours: the short path writes what `core::fmt` writes.
         let mut rng = crate::rng::Rng::new(7);
-        let mut values = vec![0.0, -0.0, 0.5, 1.0, 0.125, 0.005, 2.675, 1e9, 1e-9, f64::NAN];
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.5,
+            1.0,
+            0.125,
+            0.005,
+            2.675,
+            1e9,
+            1e-9,
+            f64::NAN,
+        ];
         for _ in 0..200_000 {
             let m = rng.uniform();
             let e = (rng.uniform() * 14.0) as i32 - 6;
@@ -287,7 +298,11 @@ mod tests {
             for d in [0, 1, 2, 3, 5, 6, 9, 10, 15, 16] {
                 let mut got = Vec::new();
                 push_fixed(&mut got, v, d);
-                assert_eq!(String::from_utf8(got).unwrap(), format!("{v:.d$}"), "{v} {d}");
+                assert_eq!(
+                    String::from_utf8(got).unwrap(),
+                    format!("{v:.d$}"),
+                    "{v} {d}"
+                );
             }
             let mut got = Vec::new();
             push_significant(&mut got, v, DISTANCE_DIGITS);
