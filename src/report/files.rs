@@ -126,7 +126,8 @@ pub fn write_label_rows(
         }
         // The writer stays on this thread; the formatting runs on the pool meanwhile.
         let next = std::thread::scope(|s| {
-            match std::thread::Builder::new().spawn_scoped(s, &format) {
+            let format = &format;
+            match std::thread::Builder::new().spawn_scoped(s, format) {
                 Ok(formatted) => {
                     let written = write(&pending);
                     let next = formatted
