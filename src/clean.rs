@@ -89,23 +89,42 @@ pub fn clean(table: &mut Table, columns: &[String], policy: MissingPolicy) -> Re
         original_ids: None,
     };
     let mut keep = vec![true; rows];
-    for name in columns {
-        let idx = table
-            .column_index(name)
+    let idx: Vec<Option<usize>> = columns.iter().map(|c| table.column_index(c)).collect();
+    // Each column's missing count and fill value, side by side (they depend on that
+    // column alone); then, in column order, the checks and the fills, as one column at a
+    // time gives them (a column named twice is measured again after its first fill).
+    let figures_of = |values: &[f64]| -> (u64, Option<f64>) {
+        let missing = values.iter().filter(|v| v.is_nan()).count() as u64;
+        if missing == rows as u64 {
+            return (missing, None);
+        }
+        let fill_value = match policy {
+            MissingPolicy::Median => median(values),
+            MissingPolicy::Mean => mean(values),
+            MissingPolicy::Drop => None,
+        };
+        (missing, fill_value)
+    };
+    let figures: Vec<Option<(u64, Option<f64>)>> = {
+        use rayon::prelude::*;
+        idx.par_iter()
+            .map(|i| i.map(|i| figures_of(&table.columns[i].values)))
+            .collect()
+    };
+    for (j, (name, figures)) in columns.iter().zip(figures).enumerate() {
+        let i = idx[j]
             .ok_or_else(|| Error::input(&table.source, format!("column {name} was not loaded")))?;
-        let col = &mut table.columns[idx];
-        let missing = col.values.iter().filter(|v| v.is_nan()).count() as u64;
+        let (missing, fill_value) = match figures {
+            Some(f) if !idx[..j].contains(&Some(i)) => f,
+            _ => figures_of(&table.columns[i].values),
+        };
         if missing == rows as u64 {
             return Err(Error::input(
                 &table.source,
                 format!("column {name} is empty in every row; it cannot be used as a feature"),
             ));
         }
-        let fill_value = match policy {
-            MissingPolicy::Median => median(&col.values),
-            MissingPolicy::Mean => mean(&col.values),
-            MissingPolicy::Drop => None,
-        };
+        let col = &mut table.columns[i];
         if missing > 0 {
             match fill_value {
                 Some(fill) => col

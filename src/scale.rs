@@ -332,18 +332,26 @@ impl MinMaxScaler {
         let n = cols.first().map(|c| c.len()).unwrap_or(0);
         let mut data = vec![0.0; n * d];
         let log = self.kind == ScalerKind::LogMinmax;
-        for (j, col) in cols.iter().enumerate() {
-            let (s, m) = (self.scale[j], self.min[j]);
-            if log {
-                for (i, &v) in col.iter().enumerate() {
-                    data[i * d + j] = signed_log(v) * s + m;
+        // Blocks of rows side by side; each cell is its own value's, whatever the split.
+        use rayon::prelude::*;
+        const BLOCK: usize = 1 << 14;
+        data.par_chunks_mut((BLOCK * d).max(1))
+            .enumerate()
+            .for_each(|(b, block)| {
+                let first = b * BLOCK;
+                for (j, col) in cols.iter().enumerate() {
+                    let (s, m) = (self.scale[j], self.min[j]);
+                    let col = &col[first..first + block.len() / d];
+                    let cells = block.iter_mut().skip(j).step_by(d);
+                    if log {
+                        cells
+                            .zip(col)
+                            .for_each(|(x, &v)| *x = signed_log(v) * s + m);
+                    } else {
+                        cells.zip(col).for_each(|(x, &v)| *x = v * s + m);
+                    }
                 }
-            } else {
-                for (i, &v) in col.iter().enumerate() {
-                    data[i * d + j] = v * s + m;
-                }
-            }
-        }
+            });
         Matrix { n, d, data }
     }
 

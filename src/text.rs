@@ -136,10 +136,57 @@ fn trim_fraction(out: &mut Vec<u8>, start: usize) {
 
 /// `v` rounded to `decimals` places, trailing zeros dropped (`99.5`, `100`, `0.07`).
 pub fn push_decimals(out: &mut Vec<u8>, v: f64, decimals: usize) {
-    use std::io::Write as _;
     let start = out.len();
-    let _ = write!(out, "{v:.decimals$}");
+    push_fixed(out, v, decimals);
     trim_fraction(out, start);
+}
+
+/// Powers of ten that are exact in an f64.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// Appends exactly what `write!(out, "{v:.decimals$}")` does. Millions of label cells take
+/// a short path: for a positive value whose scaled form `v * 10^decimals` is below 1e9 and
+/// not within 1e-6 of a rounding half-point, rounding the (at most half an ulp, ~1e-7, off)
+/// scaled product gives the same integer as rounding the exact binary value, which is what
+/// `core::fmt` prints. Everything else (ties, near-ties, large, negative, zero, NaN) goes
+/// through `core::fmt` itself.
+pub fn push_fixed(out: &mut Vec<u8>, v: f64, decimals: usize) {
+    use std::io::Write as _;
+    if v > 0.0 && decimals < POW10.len() {
+        let s = v * POW10[decimals];
+        if s < 1e9 {
+            let floor = s.floor();
+            let frac = s - floor;
+            if (frac - 0.5).abs() > 1e-6 {
+                let n = floor as u64 + u64::from(frac > 0.5);
+                push_scaled(out, n, decimals);
+                return;
+            }
+        }
+    }
+    let _ = write!(out, "{v:.decimals$}");
+}
+
+/// Appends `n / 10^decimals` with exactly `decimals` digits after the point (none and no
+/// point when 0), as fixed-point formatting writes it.
+fn push_scaled(out: &mut Vec<u8>, mut n: u64, decimals: usize) {
+    let mut digits = [b'0'; 24];
+    let mut i = digits.len();
+    while n > 0 {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    // At least one digit before the point.
+    let first = i.min(digits.len() - decimals - 1);
+    let point = digits.len() - decimals;
+    out.extend_from_slice(&digits[first..point]);
+    if decimals > 0 {
+        out.push(b'.');
+        out.extend_from_slice(&digits[point..]);
+    }
 }
 
 /// `v` rounded to `sig` significant digits, trailing zeros dropped, never in exponent
@@ -147,7 +194,6 @@ pub fn push_decimals(out: &mut Vec<u8>, v: f64, decimals: usize) {
 /// through one fixed-point format with the right number of decimals; the rest through the
 /// exponent form and back, which is exact but slower.
 pub fn push_significant(out: &mut Vec<u8>, v: f64, sig: u32) {
-    use std::io::Write as _;
     if v == 0.0 || !v.is_finite() {
         return push_display(out, if v == 0.0 { 0.0 } else { v });
     }
@@ -158,7 +204,7 @@ pub fn push_significant(out: &mut Vec<u8>, v: f64, sig: u32) {
         // or drops a digit that rounds to the same value.
         let e = a.log10().floor() as i32;
         let d = (sig as i32 - 1 - e).max(0) as usize;
-        let _ = write!(out, "{v:.d$}");
+        push_fixed(out, v, d);
         trim_fraction(out, start);
     } else {
         let p = sig.saturating_sub(1) as usize;
@@ -215,6 +261,60 @@ mod tests {
             let want: f64 = format!("{x:.5e}").parse().unwrap();
             assert_eq!(got, want, "{x}");
             x *= 1.37;
+        }
+    }
+
+    #[test]
+    fn fixed_point_matches_core_fmt() {
+        // Random magnitudes, values next to decimal half-points, powers of ten and their
+        // neighbours: the short path writes what `core::fmt` writes.
+        let mut rng = crate::rng::Rng::new(7);
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.5,
+            1.0,
+            0.125,
+            0.005,
+            2.675,
+            1e9,
+            1e-9,
+            f64::NAN,
+        ];
+        for _ in 0..200_000 {
+            let m = rng.uniform();
+            let e = (rng.uniform() * 14.0) as i32 - 6;
+            values.push(m * 10f64.powi(e));
+        }
+        for i in 0..20_000 {
+            let half = (i as f64 + 0.5) / 1000.0;
+            values.extend([half, half.next_up(), half.next_down()]);
+        }
+        for e in -8..12 {
+            let p = 10f64.powi(e);
+            values.extend([p, p.next_up(), p.next_down()]);
+        }
+        for &v in &values {
+            for d in [0, 1, 2, 3, 5, 6, 9, 10, 15, 16] {
+                let mut got = Vec::new();
+                push_fixed(&mut got, v, d);
+                assert_eq!(
+                    String::from_utf8(got).unwrap(),
+                    format!("{v:.d$}"),
+                    "{v} {d}"
+                );
+            }
+            let mut got = Vec::new();
+            push_significant(&mut got, v, DISTANCE_DIGITS);
+            let mut want = Vec::new();
+            if v != 0.0 && v.is_finite() && (1e-4..1e6).contains(&v.abs()) {
+                use std::io::Write as _;
+                let d = (DISTANCE_DIGITS as i32 - 1 - v.abs().log10().floor() as i32).max(0);
+                let d = d as usize;
+                let _ = write!(want, "{v:.d$}");
+                trim_fraction(&mut want, 0);
+                assert_eq!(got, want, "{v}");
+            }
         }
     }
 

@@ -137,7 +137,11 @@ pub fn render(w: &mut dyn Write, r: &Segmentation, summary: &Summary, path: &Pat
     let json = script_json(&data)?;
     let plotly = plotly_js()?;
     // The bundle is inlined as is; it must not be able to end its own element.
-    if plotly.to_ascii_lowercase().contains("</script") {
+    if memchr::memchr_iter(b'<', plotly.as_bytes()).any(|i| {
+        plotly.as_bytes()[i..]
+            .get(..8)
+            .is_some_and(|t| t.eq_ignore_ascii_case(b"</script"))
+    }) {
         return Err(Error::usage(
             "the embedded plotly.js contains </script>; it cannot be inlined",
         ));

@@ -98,28 +98,49 @@ pub fn write_label_rows(
     w.write_all(&header).map_err(werr(path))?;
     // Formatting the numbers is most of the work at millions of rows: batches of rows are
     // formatted side by side and written in input order, so the bytes do not depend on
-    // the thread count.
+    // the thread count. A batch is written while the next one is formatted, so at most two
+    // batches of text are held.
     let mut rows = labels.iter();
+    let mut pending: Vec<Vec<u8>> = Vec::new();
     loop {
-        let batch: Vec<Label> = rows.by_ref().take(LABEL_TASK_ROWS * 8).collect();
+        let batch: Vec<Label> = rows.by_ref().take(LABEL_TASK_ROWS * 4).collect();
+        let format = || -> Result<Vec<Vec<u8>>> {
+            batch
+                .par_chunks(LABEL_TASK_ROWS)
+                .map(|c| {
+                    let mut out = Vec::with_capacity(c.len() * 48);
+                    for l in c {
+                        row(&mut out, l)?;
+                    }
+                    Ok(out)
+                })
+                .collect()
+        };
+        let mut write = |parts: &[Vec<u8>]| -> Result<()> {
+            parts
+                .iter()
+                .try_for_each(|p| w.write_all(p).map_err(werr(path)))
+        };
         if batch.is_empty() {
-            break;
+            return write(&pending);
         }
-        let parts: Vec<Result<Vec<u8>>> = batch
-            .par_chunks(LABEL_TASK_ROWS)
-            .map(|c| {
-                let mut out = Vec::with_capacity(c.len() * 48);
-                for l in c {
-                    row(&mut out, l)?;
+        // The writer stays on this thread; the formatting runs on the pool meanwhile.
+        let next = std::thread::scope(|s| {
+            let format = &format;
+            match std::thread::Builder::new().spawn_scoped(s, format) {
+                Ok(formatted) => {
+                    let written = write(&pending);
+                    let next = formatted
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                    written.and(next)
                 }
-                Ok(out)
-            })
-            .collect();
-        for part in parts {
-            w.write_all(&part?).map_err(werr(path))?;
-        }
+                // No thread to spare: one after the other.
+                Err(_) => write(&pending).and_then(|()| format()),
+            }
+        })?;
+        pending = next;
     }
-    Ok(())
 }
 
 /// Rows of labels.csv one task formats (a few MB of text).
