@@ -10,7 +10,7 @@ use super::params::KMeansFit;
 pub use super::scan::{assign_labels, kernel_name, lloyd_step, LloydStep, BLOCK};
 use super::scan::{final_assign, scan};
 use super::simd::{dim, dispatch_d, Isa};
-use super::{half_separations, move_to_means, sqdist, CHUNK};
+use super::{half_separations, move_to_means, set_exact_means, sqdist, CHUNK};
 use crate::scale::Matrix;
 
 /// Lloyd iterations (with Hamerly's bounds) from given centres to a fixed point (or
@@ -190,8 +190,8 @@ pub fn refine(x: &Matrix, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> O
     }
     drop(act);
     drop(gap);
-    // Exact means of the final labels (running sums of moved rows carry rounding).
-    exact_means_chunked(x, &labels, &mut centers);
+    // Exact means of the final labels, summed in row order like `hamerly::hamerly`.
+    set_exact_means(x, &labels, &mut centers);
     let (inertia, counts) = assign_labels(x, &centers, &mut labels, true);
     Some(Refined {
         centers,
@@ -200,44 +200,6 @@ pub fn refine(x: &Matrix, mut centers: Vec<f64>, max_iter: usize, tol: f64) -> O
         n_iter,
         full_passes,
     })
-}
-
-/// Puts every non-empty segment's centre at the exact mean of its rows: per-[`CHUNK`]
-/// sums in row order, added in chunk order, so the chunks run in parallel and the bits
-/// do not depend on the thread count.
-fn exact_means_chunked(x: &Matrix, labels: &[u32], centers: &mut [f64]) {
-    let d = x.d;
-    let k = centers.len() / d;
-    let parts: Vec<(Vec<f64>, Vec<u64>)> = x
-        .data
-        .par_chunks(CHUNK * d)
-        .zip(labels.par_chunks(CHUNK))
-        .map(|(rows, lab)| {
-            let mut s = vec![0.0f64; k * d];
-            let mut c = vec![0u64; k];
-            for (row, &l) in rows.chunks_exact(d).zip(lab) {
-                let l = l as usize;
-                c[l] += 1;
-                for j in 0..d {
-                    s[l * d + j] += row[j];
-                }
-            }
-            (s, c)
-        })
-        .collect();
-    let mut sums = vec![0.0f64; k * d];
-    let mut counts = vec![0u64; k];
-    for (s, c) in parts {
-        sums.iter_mut().zip(&s).for_each(|(a, v)| *a += v);
-        counts.iter_mut().zip(&c).for_each(|(a, v)| *a += v);
-    }
-    for c in 0..k {
-        if counts[c] > 0 {
-            for j in 0..d {
-                centers[c * d + j] = sums[c * d + j] / counts[c] as f64;
-            }
-        }
-    }
 }
 
 /// A pass over every row at `centers`: labels, the chunk deltas (all rows on the first
