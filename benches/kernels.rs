@@ -5,7 +5,8 @@
 //! (`kmeans::kmeans_plusplus`), the exact silhouette (`silhouette::exact_many`, 5,000
 //! points, one k and k = 2..10 at once), CSV parsing (`ingest::csv::read_bytes`, 100,000 generated rows)
 //! the whole k sweep on a real-file-sized input (`kmeans::fit_sweep`, 8,950 rows, k = 2..10,
-//! 10 restarts each, with and without the swap search, on both cores and on one)
+//! 10 restarts each, with and without the swap search, on both cores and on one), the
+//! refinement of large inputs on every row (`lloyd::refine`, 400,000 rows, k = 8)
 //! and the profile's per-segment medians (`stats::radix_medians` against grouping and
 //! selecting, 10,000,000 values in 4 segments).
 //!
@@ -231,9 +232,40 @@ fn sweep(c: &mut Criterion) {
     g.finish();
 }
 
+/// The refinement of large inputs on every row (`lloyd::refine`) from a stage-like start
+/// (the fixed point of a tenth of the rows), at a size CI runs in a blink: full passes,
+/// active-set passes and the exact means at the end, on both cores and on one.
+fn refinement(c: &mut Criterion) {
+    let x = matrix(400_000, 5);
+    let k = 8;
+    let sub = Matrix {
+        n: 40_000,
+        d: x.d,
+        data: x.data[..40_000 * x.d].to_vec(),
+    };
+    let seed = kmeans::kmeans_plusplus(&sub, k, &mut Rng::new(7), false);
+    let start = lloyd::refine(&sub, seed, 300, 0.0)
+        .expect("no empty segment")
+        .centers;
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let run = || lloyd::refine(black_box(&x), start.clone(), 300, 0.0).expect("no empty segment");
+    let mut g = c.benchmark_group("lloyd::refine 400k x 3, k=8, from a 40k-row fixed point");
+    g.throughput(Throughput::Elements(x.n as u64));
+    g.sample_size(10);
+    g.bench_function("parallel", |b| b.iter(|| black_box(run())));
+    g.bench_function("one thread", |b| {
+        b.iter(|| one.install(|| black_box(run())))
+    });
+    g.finish();
+}
+
 criterion_group!(
     kernels,
     sweep,
+    refinement,
     assignment,
     seeding,
     silhouette_exact,

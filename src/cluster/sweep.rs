@@ -31,8 +31,11 @@ pub const SAMPLE_FIT_ROWS: usize = 25_000;
 /// many rows. Centres converged on a sample are close to those of all rows, so the
 /// passes over every row are fewer. But a small stage can carry Lloyd to another local
 /// optimum than all rows would, so one stage, big enough for its optimum to be that of
-/// all rows in practice (the measurements behind both: bench/RESULTS.md).
-pub const STAGE_ROWS: [usize; 1] = [500_000];
+/// all rows in practice (the measurements behind both: bench/RESULTS.md); and a second,
+/// larger stage from ten million rows up: its centres are close enough to those of all
+/// rows that the refinement on every row makes one to three passes over them instead of
+/// up to a dozen.
+pub const STAGE_ROWS: [usize; 2] = [500_000, 2_000_000];
 /// Lloyd results within this relative distance of the best get the Hartigan polish;
 /// Hartigan gains are small, so runs further behind cannot overtake.
 const POLISH_MARGIN: f64 = 1e-3;
