@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn max_abs_int_is_max_abs() {
         assert_eq!(MAX_ABS_INT as f64, MAX_ABS);
-        assert_eq!(((1u64 << 53) as f64 / 10.0) < MAX_ABS, true);
+        assert!(((1u64 << 53) as f64 / 10.0) < MAX_ABS);
     }
 
     #[test]
