@@ -39,9 +39,6 @@ pub(super) struct Part {
     /// Per header column: the first cell that makes it text (for a skipped column, its
     /// first non-empty cell; for a loaded one, its first cell that is not a number).
     pub(super) first: Vec<Option<(u64, String)>>,
-    /// Rows read by [`Sink::record`] in a chunk the quick path reads: their values are
-    /// numbers, the others are packed until [`Part::unpack`].
-    pub(super) slow: Vec<usize>,
 }
 
 /// Collects the records of one run into a [`Part`], with the same checks in the same
@@ -52,8 +49,6 @@ pub(super) struct Sink<'l, 'a, 'p> {
     pub(super) part: &'p mut Part,
     /// The empty cells of the record being read on the quick path ([`super::fast`]).
     pub(super) empties: Vec<usize>,
-    /// Where fields end, for the quick path.
-    pub(super) structure: super::fast::Structure,
 }
 
 impl Part {
@@ -64,7 +59,6 @@ impl Part {
             values: vec![Vec::new(); columns],
             missing: vec![0; names],
             first: vec![None; names],
-            slow: Vec::new(),
         }
     }
 
@@ -80,7 +74,6 @@ impl Part {
         }
         self.missing.iter_mut().for_each(|m| *m = 0);
         self.first.iter_mut().for_each(|f| *f = None);
-        self.slow.clear();
     }
 
     /// Adds `by` to every line number held.
@@ -99,7 +92,6 @@ impl<'l, 'a, 'p> Sink<'l, 'a, 'p> {
             slots: lay.slots.clone(),
             part,
             empties: Vec::new(),
-            structure: super::fast::Structure::default(),
         }
     }
 

@@ -93,9 +93,7 @@ fn parse_plain(chunk: &[u8], after_cr: bool, lay: &Layout, part: &mut Part) -> R
                     from = e + 1;
                     f
                 });
-                let row = sink.part.rows as usize;
                 sink.record(line, count, fields)?;
-                sink.part.slow.push(row);
                 stop
             }
         };
@@ -108,7 +106,6 @@ fn parse_plain(chunk: &[u8], after_cr: bool, lay: &Layout, part: &mut Part) -> R
             p = end;
         }
     }
-    part.unpack();
     Ok(Chunk::Done(lines.count))
 }
 
