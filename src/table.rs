@@ -302,8 +302,9 @@ impl Spilled {
         };
         for part in values.chunks(SPILL_PIECE_VALUES) {
             self.buf.clear();
-            for v in part {
-                self.buf.extend_from_slice(&v.to_bits().to_le_bytes());
+            self.buf.resize(part.len() * 8, 0);
+            for (out, v) in self.buf.chunks_exact_mut(8).zip(part) {
+                out.copy_from_slice(&v.to_bits().to_le_bytes());
             }
             self.file.write_all_at(&self.buf, self.end).map_err(|e| {
                 crate::error::Error::io(&self.dir, "writing a temporary file in", e)

@@ -165,6 +165,19 @@ fn digits(s: &[u8], mut i: usize, m: &mut u64, count: &mut usize) -> Option<usiz
 /// which is exact everywhere (Eisel-Lemire with a big-number fallback).
 #[inline(always)]
 pub fn plain_decimal(s: &[u8]) -> Option<(f64, usize)> {
+    let (m, frac, neg, len) = plain_parts(s)?;
+    Some((decimal_value(m, frac, neg), len))
+}
+
+/// [`MAX_ABS`] as an integer: a plain decimal without digits after the dot is beyond it
+/// exactly when its digits are (a plain decimal with any is at most 2^53 / 10, below it).
+pub const MAX_ABS_INT: u64 = 1_000_000_000_000_000;
+
+/// The plain decimal that `s` starts with, in parts: its digits as an integer `m` (at
+/// most 2^53), how many of them follow the dot (at most 19), its sign, and how many
+/// bytes it takes. [`decimal_value`] makes the number; [`plain_decimal`] is both.
+#[inline(always)]
+pub fn plain_parts(s: &[u8]) -> Option<(u64, usize, bool, usize)> {
     let (neg, from) = match s.first() {
         Some(b'-') => (true, 1),
         Some(b'+') => (false, 1),
@@ -182,8 +195,19 @@ pub fn plain_decimal(s: &[u8]) -> Option<(f64, usize)> {
     if count == 0 || m > 1 << 53 {
         return None;
     }
+    Some((m, frac, neg, i))
+}
+
+/// The value of the plain decimal in parts ([`plain_parts`]): `m / 10^frac`, correctly
+/// rounded, with its sign.
+#[inline(always)]
+pub fn decimal_value(m: u64, frac: usize, neg: bool) -> f64 {
     let v = m as f64 / POW10[frac];
-    Some((if neg { -v } else { v }, i))
+    if neg {
+        -v
+    } else {
+        v
+    }
 }
 
 /// A whole cell that is a plain decimal (`[+-]digits[.digits]`, at most 19 digits) the
@@ -228,6 +252,12 @@ fn fast_decimal(s: &[u8]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_abs_int_is_max_abs() {
+        assert_eq!(MAX_ABS_INT as f64, MAX_ABS);
+        assert!(((1u64 << 53) as f64 / 10.0) < MAX_ABS);
+    }
 
     #[test]
     fn strict_numbers() {

@@ -137,6 +137,10 @@ impl Default for Chunking {
     }
 }
 
+/// Fewest bytes asked for at once when the input's size is known (it may grow while
+/// it is read).
+const MIN_READ: usize = 64 << 10;
+
 /// Fills `buf` from `input` until it holds `want` more bytes or the input ends; true at
 /// the end of the input.
 fn fill(input: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
@@ -278,8 +282,18 @@ pub fn read_chunked(
     sizes: Chunking,
     spill: Option<Spilled>,
 ) -> Result<(Table, Option<Spilled>)> {
+    // Bytes to ask for next: a block, or less when the size of the input says it ends
+    // sooner (one byte more, to see the end): a small file costs no block of memory.
+    let want = |read: usize| match size_hint {
+        Some(total) => {
+            let left = usize::try_from(total.saturating_sub(read as u64)).unwrap_or(usize::MAX);
+            sizes.block.min(left.saturating_add(1).max(MIN_READ))
+        }
+        None => sizes.block,
+    };
     let mut buf = Vec::new();
-    let mut eof = fill(input, &mut buf, sizes.block).map_err(|e| io_error(e, source_name))?;
+    let mut eof = fill(input, &mut buf, want(0)).map_err(|e| io_error(e, source_name))?;
+    let mut read_bytes = buf.len();
     let start = if buf.starts_with(b"\xEF\xBB\xBF") {
         3
     } else {
@@ -302,8 +316,10 @@ pub fn read_chunked(
         if (buf.len() - start) as u64 > limits.max_record_bytes {
             return Err(record_too_long(source_name, 1, limits.max_record_bytes));
         }
-        let more = buf.len().max(sizes.block);
+        let before = buf.len();
+        let more = buf.len().max(want(read_bytes));
         eof = fill(input, &mut buf, more).map_err(|e| io_error(e, source_name))?;
+        read_bytes += buf.len() - before;
     }
     let mut hdr = record_reader(delimiter, true, &buf[start..]);
     let mut acc = Accumulator::new(&mut hdr, source_name, spec, delimiter, limits)?;
@@ -340,15 +356,17 @@ pub fn read_chunked(
         };
         let mut next = std::mem::take(&mut spare);
         next.clear();
+        let ask = want(read_bytes);
+        let tail = buf.len() - end;
         let (after, read) = rayon::join(
             || parse_region(&buf[from..end], at, &mut acc, &mut pool, sizes.chunks),
             || {
                 if eof {
                     return Ok(true);
                 }
-                next.reserve(sizes.block + buf.len() - end);
+                next.reserve(ask + tail);
                 next.extend_from_slice(&buf[end..]);
-                fill(input, &mut next, sizes.block)
+                fill(input, &mut next, ask)
             },
         );
         let after = after?;
@@ -371,6 +389,7 @@ pub fn read_chunked(
             return acc.finish();
         }
         eof = read?;
+        read_bytes += next.len() - tail;
         spare = std::mem::replace(&mut buf, next);
         from = 0;
     }
