@@ -261,7 +261,7 @@ def run(a):
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "?")
     mem_gib = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
-    res = {"rows": a.rows, "csv": a.csv, "parquet": a.parquet, "start": utc(),
+    res = {"rows": a.rows, "csv": a.csv, "parquet": a.parquet, "start": utc(), "note": a.note,
            "machine": f"{platform.node()}: {os.cpu_count()} cores ({cpu}), {mem_gib:.1f} GiB, "
                       f"Linux {platform.release()}",
            "commit": commit + (" (src/python modified)" if dirty else ""), "cardseg_version": version,
@@ -385,10 +385,12 @@ def spark_event(out_dir, rec):
             "sweep": {r["k"]: r["inertia"] for r in model["k_selection"]["sweep"]}}
 
 
-def report(out_dirs):
+def report(out_dirs, note=""):
     dirs = [Path(d) for d in str(out_dirs).split(",")]
     runs = [json.loads((d / "results.json").read_text()) for d in dirs]
     res = dict(runs[0])
+    if note:
+        res["note"] = note
     res["records"] = []
     for d, r in zip(dirs, runs):
         for rec in r["records"]:
@@ -403,9 +405,9 @@ def report(out_dirs):
     how = "one run" if len(runs) == 1 else f"{len(runs)} runs side by side (lanes {', '.join(r.get('lane') or '?' for r in runs)})"
     w(f"## {res['start']} — issues 28/29: cardseg vs scikit-learn vs Spark MLlib, {n:,} customers, {how}"
       " (bench/cross_system.py)\n")
-    w(f"- machine: {res['machine']}; shared with five helpers building and testing (load below)")
-    w(f"- code measured: commit `{res['commit']}` (main 9a22e11: none of this session's speed-ups),"
-      f" `{res['cardseg_version']}`")
+    note = f"; {res['note']}" if res.get("note") else ""
+    w(f"- machine: {res['machine']}{note}")
+    w(f"- code measured: commit `{res['commit']}`, `{res['cardseg_version']}`")
     for r in runs:
         w(f"- command{' (lane ' + r['lane'] + ')' if r.get('lane') else ''}: `{r['command']}`, started {r['start']},"
           f" `uptime` then `{r['load_start']}`, at its end `{r.get('load_end', '(stopped)')}`")
@@ -566,6 +568,7 @@ def main():
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--pylib", default="", help="the cardseg wheel's directory (prepended to PYTHONPATH)")
     ap.add_argument("--wait-for", default="", help="before a Spark system, wait for this file (a wheel build)")
+    ap.add_argument("--note", default="", help="what else ran on the machine (goes into the report)")
     ap.add_argument("--append", action="store_true")
     ap.add_argument("--report", help="rebuild the markdown of this run directory")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -575,7 +578,7 @@ def main():
     if a.child:
         return spark_child(a)
     out_dir = a.report if a.report else run(a)
-    text = report(out_dir)
+    text = report(out_dir, a.note)
     print("\n" + text)
     if a.append:
         with open(ROOT / "bench" / "RESULTS.md", "a") as f:
