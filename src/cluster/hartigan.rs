@@ -102,6 +102,32 @@ pub(super) fn hartigan_refine(x: &Matrix, labels: &mut [u32], k: usize) -> Vec<f
     centers
 }
 
+/// Squared distances of the eight rows whose first feature is at `base` (the features
+/// `np` apart) to centre `c` of `ct` (feature-major, `k` apart), summed feature by feature
+/// in order: the screen and the exact test must see the same bits.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn block_sq_dist(
+    base: *const f64,
+    np: usize,
+    ct: &[f64],
+    k: usize,
+    d: usize,
+    c: usize,
+) -> std::arch::x86_64::__m512d {
+    use std::arch::x86_64::*;
+    let t = _mm512_sub_pd(_mm512_loadu_pd(base), _mm512_set1_pd(ct[c]));
+    let mut s = _mm512_mul_pd(t, t);
+    for j in 1..d {
+        let t = _mm512_sub_pd(
+            _mm512_loadu_pd(base.add(j * np)),
+            _mm512_set1_pd(ct[j * k + c]),
+        );
+        s = _mm512_add_pd(s, _mm512_mul_pd(t, t));
+    }
+    s
+}
+
 impl Small<'_> {
     /// `hartigan_refine`, with the same moves in the same order and the same bits; on
     /// AVX-512 the costs of eight rows are computed at once against the current
@@ -175,16 +201,7 @@ impl Small<'_> {
                 let mut own = _mm512_setzero_pd();
                 let mut nown = _mm512_setzero_pd();
                 for c in 0..k {
-                    let base = cols.add(i);
-                    let t = _mm512_sub_pd(_mm512_loadu_pd(base), _mm512_set1_pd(ct[c]));
-                    let mut s = _mm512_mul_pd(t, t);
-                    for j in 1..d {
-                        let t = _mm512_sub_pd(
-                            _mm512_loadu_pd(base.add(j * np)),
-                            _mm512_set1_pd(ct[j * k + c]),
-                        );
-                        s = _mm512_add_pd(s, _mm512_mul_pd(t, t));
-                    }
+                    let s = block_sq_dist(cols.add(i), np, &ct, k, d, c);
                     let is_own = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(labv, _mm512_set1_pd(c as f64));
                     own = _mm512_mask_blend_pd(is_own, own, s);
                     nown = _mm512_mask_blend_pd(is_own, nown, _mm512_set1_pd(nf[c]));
@@ -206,16 +223,7 @@ impl Small<'_> {
                 let mut own = _mm512_setzero_pd();
                 let mut nown = _mm512_setzero_pd();
                 for c in 0..k {
-                    let base = cols.add(i);
-                    let t = _mm512_sub_pd(_mm512_loadu_pd(base), _mm512_set1_pd(ct[c]));
-                    let mut s = _mm512_mul_pd(t, t);
-                    for j in 1..d {
-                        let t = _mm512_sub_pd(
-                            _mm512_loadu_pd(base.add(j * np)),
-                            _mm512_set1_pd(ct[j * k + c]),
-                        );
-                        s = _mm512_add_pd(s, _mm512_mul_pd(t, t));
-                    }
+                    let s = block_sq_dist(cols.add(i), np, &ct, k, d, c);
                     let cf = _mm512_set1_pd(c as f64);
                     let is_own = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(labv, cf);
                     own = _mm512_mask_blend_pd(is_own, own, s);
