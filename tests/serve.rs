@@ -241,6 +241,38 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: 
     read_response(&mut s)
 }
 
+/// `request` for a connection the server may close at once (over --max-connections):
+/// None when it sends nothing.
+fn try_request(port: u16, method: &str, path: &str) -> Option<Resp> {
+    let mut s = connect(port);
+    s.write_all(&head(method, path, &[], None)).ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    (!raw.is_empty()).then(|| parse_response(&raw))
+}
+
+/// One response read from a connection left open (keep-alive): the head, then
+/// Content-Length bytes of body.
+fn read_one_response(s: &mut TcpStream) -> Resp {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut byte).unwrap(),
+            1,
+            "closed before a response head"
+        );
+        raw.push(byte[0]);
+    }
+    let len = parse_response(&raw)
+        .header("content-length")
+        .map_or(0, |v| v.parse::<usize>().unwrap());
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    raw.extend_from_slice(&body);
+    parse_response(&raw)
+}
+
 fn read_response(s: &mut TcpStream) -> Resp {
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
@@ -926,7 +958,12 @@ fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
     ))
     .unwrap();
     s.write_all(&body[..20]).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // The head is parsed once the request has reserved its body in the memory budget.
+    server.wait_metric(
+        "cardseg_request_memory_reserved_bytes",
+        body.len() as f64,
+        Duration::from_secs(20),
+    );
     signal(&server.child, libc::SIGTERM);
     server.wait_log("shutting down");
     std::thread::sleep(Duration::from_millis(300));
@@ -1125,8 +1162,13 @@ fn connections_beyond_the_limit_are_closed_and_counted() {
     let dir = tmpdir();
     let model = synthetic_model(dir.path(), "m", &[]);
     let server = Server::start(&model, &["--max-connections", "20"], &[]);
-    let held: Vec<TcpStream> = (0..20).map(|_| connect(server.port)).collect();
-    std::thread::sleep(Duration::from_millis(200));
+    let mut held: Vec<TcpStream> = (0..20).map(|_| connect(server.port)).collect();
+    // The server accepts in arrival order: an answer on the last held connection means
+    // all twenty are open on its side.
+    let last = held.last_mut().unwrap();
+    last.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_one_response(last).status, 200);
     let mut extra = connect(server.port);
     let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     let mut buf = Vec::new();
@@ -1137,8 +1179,18 @@ fn connections_beyond_the_limit_are_closed_and_counted() {
         String::from_utf8_lossy(&buf)
     );
     drop(held);
-    std::thread::sleep(Duration::from_millis(200));
-    let m = server.req("GET", "/metrics", &[], b"").text();
+    // Answered again once the server has seen the held connections go.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let m = loop {
+        if let Some(r) = try_request(server.port, "GET", "/metrics") {
+            break r.text();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not answered after the held connections closed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(
         metric(&m, "cardseg_connections_refused_total") >= 1.0,
         "{m}"
