@@ -228,7 +228,14 @@ fn head(method: &str, path: &str, headers: &[(&str, &str)], len: Option<usize>) 
     h.into_bytes()
 }
 
-fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+/// Sends one request on a new connection and reads until the server closes it.
+fn exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Vec<u8>> {
     let mut s = connect(port);
     let mut msg = head(
         method,
@@ -237,17 +244,20 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: 
         (method != "GET" || !body.is_empty()).then_some(body.len()),
     );
     msg.extend_from_slice(body);
-    s.write_all(&msg).unwrap();
-    read_response(&mut s)
+    s.write_all(&msg)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    Ok(raw)
+}
+
+fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    parse_response(&exchange(port, method, path, headers, body).unwrap())
 }
 
 /// `request` for a connection the server may close at once (over --max-connections):
 /// None when it sends nothing.
 fn try_request(port: u16, method: &str, path: &str) -> Option<Resp> {
-    let mut s = connect(port);
-    s.write_all(&head(method, path, &[], None)).ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
+    let raw = exchange(port, method, path, &[], b"").ok()?;
     (!raw.is_empty()).then(|| parse_response(&raw))
 }
 
