@@ -90,6 +90,43 @@ fn segment_writes_nothing_and_publish_writes_what_the_cli_writes() {
             "{name} differs between the CLI and publish"
         );
     }
+
+    // Side by side, every sink runs to its end and the first failure in sink order is
+    // the one reported, as `publish` reports it.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    struct Fails(&'static str);
+    impl cardseg::segmentation::Sink for Fails {
+        fn publish(&mut self, _: &cardseg::segmentation::Segmentation) -> cardseg::Result<()> {
+            Err(cardseg::Error::usage(self.0))
+        }
+    }
+    struct Counts(Arc<AtomicUsize>, usize);
+    impl cardseg::segmentation::Sink for Counts {
+        fn publish(&mut self, seg: &cardseg::segmentation::Segmentation) -> cardseg::Result<()> {
+            self.0
+                .fetch_add(seg.labels.len() + self.1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+    let seen = Arc::new(AtomicUsize::new(0));
+    for first_fails in [false, true] {
+        seen.store(0, Ordering::SeqCst);
+        let mut sinks: Vec<Box<dyn cardseg::segmentation::Sink + Send>> = vec![
+            Box::new(Counts(seen.clone(), 1)),
+            Box::new(Fails("second")),
+            Box::new(Counts(seen.clone(), 2)),
+            Box::new(Fails("fourth")),
+        ];
+        if first_fails {
+            sinks.insert(0, Box::new(Fails("first")));
+        }
+        let err = run::publish_side_by_side(seg, &mut sinks).unwrap_err();
+        let want = if first_fails { "first" } else { "second" };
+        assert_eq!(err.to_string(), want);
+        assert_eq!(seen.load(Ordering::SeqCst), 2 * 4_000 + 3);
+    }
+    assert!(run::publish_side_by_side(seg, &mut []).is_ok());
 }
 
 #[test]

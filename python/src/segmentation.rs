@@ -463,11 +463,7 @@ impl Segmentation {
     ) -> cardseg::Result<PathBuf> {
         let dir = cardseg::output::OutputDir::create(out, force, &inputs(&self.cfg))?;
         let mut files = cardseg::run::run_files(&self.cfg, &dir, &self.summary);
-        let mut sinks: Vec<&mut dyn Sink> = files
-            .iter_mut()
-            .map(|b| &mut **b as &mut dyn Sink)
-            .collect();
-        cardseg::run::publish(&self.seg, &mut sinks)?;
+        cardseg::run::publish_side_by_side(&self.seg, &mut files)?;
         drop(files);
         if let Some(w) = writer {
             LabelTable::new(w).publish(&self.seg)?;

@@ -125,6 +125,10 @@ pub fn sample_size(n: usize, cap: usize) -> usize {
 /// Fits `k` segments on `resamples` subsamples of `x` and compares each with `labels`
 /// (the model's, 0-based). None when there is nothing to resample or the subsamples
 /// are too small for `k` segments.
+///
+/// Each subsample is copied out of `x` only while it is fitted, so at most one per
+/// thread is held; [`draw`] copies them all at once instead, for a caller that needs
+/// `x` gone before the fits run.
 pub fn measure(
     x: &Matrix,
     labels: &[u32],
@@ -140,47 +144,129 @@ pub fn measure(
     }
     let fits = (0..resamples)
         .into_par_iter()
-        .map(|b| {
-            let s = resample_seed(seed, b);
-            let rows = crate::rng::sample_indices(x.n, m, s);
-            let mut data = Vec::with_capacity(m * x.d);
-            for &i in &rows {
-                data.extend_from_slice(x.row(i));
-            }
-            let sub = Matrix { n: m, d: x.d, data };
-            let fit = kmeans::fit(
-                &sub,
-                &KMeansParams {
-                    k,
-                    n_init,
-                    seed: s,
-                    ..KMeansParams::default()
-                },
-            );
-            match fit {
-                Ok(f) => Ok(Some((rows, f.labels))),
-                // Fewer distinct points than k in a subsample: that resample says nothing.
-                Err(crate::error::Error::Usage(_)) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
+        .map(|b| fit_part(Part::of(x, labels, m, resample_seed(seed, b)), k, n_init))
         .collect::<Result<Vec<_>>>()?;
-    let fits: Vec<(Vec<usize>, Vec<u32>)> = fits.into_iter().flatten().collect();
+    Ok(compare(fits, k))
+}
+
+/// Every subsample of [`measure`], copied out of the scaled rows with the model's labels
+/// of its customers: the fits then need neither the rows nor the labels, and can run
+/// beside the rest of the run after both are gone. `fit` gives what `measure` gives.
+pub struct Resamples {
+    k: usize,
+    n_init: usize,
+    parts: Vec<Part>,
+}
+
+/// One subsample: its seed, rows (row order), their scaled features and model labels.
+struct Part {
+    seed: u64,
+    rows: Vec<usize>,
+    sub: Matrix,
+    model: Vec<u32>,
+}
+
+impl Part {
+    fn of(x: &Matrix, labels: &[u32], m: usize, seed: u64) -> Part {
+        let rows = crate::rng::sample_indices(x.n, m, seed);
+        let mut data = Vec::with_capacity(m * x.d);
+        for &i in &rows {
+            data.extend_from_slice(x.row(i));
+        }
+        let model = rows.iter().map(|&i| labels[i]).collect();
+        Part {
+            seed,
+            rows,
+            sub: Matrix { n: m, d: x.d, data },
+            model,
+        }
+    }
+}
+
+/// Bytes [`draw`] holds for `resamples` subsamples of `n` customers with `d` features.
+pub fn draw_bytes(n: usize, d: usize, resamples: usize, cap: usize) -> usize {
+    let per_row =
+        d * std::mem::size_of::<f64>() + std::mem::size_of::<usize>() + std::mem::size_of::<u32>();
+    resamples
+        .saturating_mul(sample_size(n, cap))
+        .saturating_mul(per_row)
+}
+
+/// The subsamples [`measure`] would fit, copied now (see [`Resamples`]); None where
+/// `measure` returns None before fitting.
+pub fn draw(
+    x: &Matrix,
+    labels: &[u32],
+    k: usize,
+    n_init: usize,
+    resamples: usize,
+    cap: usize,
+    seed: u64,
+) -> Option<Resamples> {
+    let m = sample_size(x.n, cap);
+    if resamples == 0 || m <= 2 * k {
+        return None;
+    }
+    let parts = (0..resamples)
+        .into_par_iter()
+        .map(|b| Part::of(x, labels, m, resample_seed(seed, b)))
+        .collect();
+    Some(Resamples { k, n_init, parts })
+}
+
+impl Resamples {
+    /// Fits and compares every subsample: the figures [`measure`] gives for the same
+    /// rows, labels and parameters.
+    pub fn fit(self) -> Result<Option<(Vec<f64>, f64, Detail)>> {
+        let (k, n_init) = (self.k, self.n_init);
+        let fits = self
+            .parts
+            .into_par_iter()
+            .map(|p| fit_part(p, k, n_init))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(compare(fits, k))
+    }
+}
+
+/// K-Means on one subsample (with its own seed): its rows, the model's labels of them and
+/// the resample's own; None when the subsample has fewer distinct points than `k`.
+type Fitted = (Vec<usize>, Vec<u32>, Vec<u32>);
+
+fn fit_part(p: Part, k: usize, n_init: usize) -> Result<Option<Fitted>> {
+    let fit = kmeans::fit(
+        &p.sub,
+        &KMeansParams {
+            k,
+            n_init,
+            seed: p.seed,
+            ..KMeansParams::default()
+        },
+    );
+    match fit {
+        Ok(f) => Ok(Some((p.rows, p.model, f.labels))),
+        // Fewer distinct points than k in a subsample: that resample says nothing.
+        Err(crate::error::Error::Usage(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Mean Jaccard per segment and mean ARI over the resamples that were fitted, in order.
+fn compare(fits: Vec<Option<Fitted>>, k: usize) -> Option<(Vec<f64>, f64, Detail)> {
+    let fits: Vec<Fitted> = fits.into_iter().flatten().collect();
     if fits.is_empty() {
-        return Ok(None);
+        return None;
     }
     let mut jac_sum = vec![0.0f64; k];
     let mut jac_n = vec![0usize; k];
     let mut ari_sum = 0.0;
-    for (rows, got) in &fits {
-        let model: Vec<u32> = rows.iter().map(|&i| labels[i]).collect();
-        for (j, v) in jaccards(&model, got, k).into_iter().enumerate() {
+    for (_, model, got) in &fits {
+        for (j, v) in jaccards(model, got, k).into_iter().enumerate() {
             if let Some(v) = v {
                 jac_sum[j] += v;
                 jac_n[j] += 1;
             }
         }
-        ari_sum += ari(&model, got, k);
+        ari_sum += ari(model, got, k);
     }
     let jac: Vec<f64> = jac_sum
         .iter()
@@ -188,7 +274,8 @@ pub fn measure(
         .map(|(s, &c)| if c == 0 { f64::NAN } else { s / c as f64 })
         .collect();
     let ari_mean = ari_sum / fits.len() as f64;
-    Ok(Some((jac, ari_mean, Detail { resamples: fits })))
+    let resamples = fits.into_iter().map(|(rows, _, got)| (rows, got)).collect();
+    Some((jac, ari_mean, Detail { resamples }))
 }
 
 /// Contingency table of two labelings with labels below `k` (row: `a`, column: `b`).
@@ -257,6 +344,55 @@ mod tests {
         assert_eq!(j[0], Some(2.0 / 3.0));
         assert_eq!(j[1], Some(2.0 / 3.0));
         assert_eq!(j[2], None);
+    }
+
+    /// Four blobs with overlap, so resamples do not all agree.
+    fn blobs(n: usize) -> (Matrix, Vec<u32>) {
+        let mut rng = crate::rng::Rng::derive(11, &[n as u64]);
+        let mut data = Vec::with_capacity(n * 3);
+        let mut labels = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = (i % 4) as u32;
+            for j in 0..3 {
+                let centre = if (c as usize + j) % 2 == 0 { 0.3 } else { 0.7 };
+                data.push(centre + 0.25 * rng.normal());
+            }
+            labels.push(c);
+        }
+        (Matrix { n, d: 3, data }, labels)
+    }
+
+    #[test]
+    fn drawn_resamples_give_what_measure_gives_at_any_thread_count() {
+        let (x, labels) = blobs(3_000);
+        let bits = |r: &Option<(Vec<f64>, f64, Detail)>| {
+            r.as_ref().map(|(jac, ari, detail)| {
+                (
+                    jac.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    ari.to_bits(),
+                    detail.resamples.clone(),
+                )
+            })
+        };
+        let want = bits(&measure(&x, &labels, 4, 3, 6, 1_000, 5).unwrap());
+        assert!(want.is_some());
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got = pool.install(|| {
+                draw(&x, &labels, 4, 3, 6, 1_000, 5)
+                    .map_or(Ok(None), Resamples::fit)
+                    .unwrap()
+            });
+            assert_eq!(bits(&got), want, "{threads} threads");
+        }
+        // Nothing to resample: both say so without fitting.
+        assert!(draw(&x, &labels, 4, 3, 0, 1_000, 5).is_none());
+        assert!(measure(&x, &labels, 4, 3, 0, 1_000, 5).unwrap().is_none());
+        assert!(draw(&x, &labels, 4, 3, 6, 8, 5).is_none());
+        assert_eq!(draw_bytes(3_000, 3, 6, 1_000), 6 * 1_000 * (24 + 8 + 4));
     }
 
     #[test]

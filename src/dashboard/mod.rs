@@ -133,23 +133,30 @@ fn csp_hash(script: &str) -> String {
 
 /// Writes the whole page. `path` is only used in error messages.
 pub fn render(w: &mut dyn Write, r: &Segmentation, summary: &Summary, path: &Path) -> Result<()> {
-    let data = data::PageData::build(r, summary);
-    let json = script_json(&data)?;
-    let plotly = plotly_js()?;
-    // The bundle is inlined as is; it must not be able to end its own element.
-    if memchr::memchr_iter(b'<', plotly.as_bytes()).any(|i| {
-        plotly.as_bytes()[i..]
-            .get(..8)
-            .is_some_and(|t| t.eq_ignore_ascii_case(b"</script"))
-    }) {
-        return Err(Error::usage(
-            "the embedded plotly.js contains </script>; it cannot be inlined",
-        ));
-    }
+    // The bundle is unpacked and hashed while the page's data is gathered.
+    let (plotly, json) = rayon::join(
+        || -> Result<(String, String)> {
+            let plotly = plotly_js()?;
+            // The bundle is inlined as is; it must not be able to end its own element.
+            if memchr::memchr_iter(b'<', plotly.as_bytes()).any(|i| {
+                plotly.as_bytes()[i..]
+                    .get(..8)
+                    .is_some_and(|t| t.eq_ignore_ascii_case(b"</script"))
+            }) {
+                return Err(Error::usage(
+                    "the embedded plotly.js contains </script>; it cannot be inlined",
+                ));
+            }
+            let hash = csp_hash(&plotly);
+            Ok((plotly, hash))
+        },
+        || script_json(&data::PageData::build(r, summary)),
+    );
+    let (json, (plotly, plotly_hash)) = (json?, plotly?);
     let csp = format!(
         "default-src 'none'; script-src {} {} {}; style-src 'unsafe-inline'; img-src data: blob:; font-src data:; base-uri 'none'; form-action 'none'",
         csp_hash(GUARD_JS),
-        csp_hash(&plotly),
+        plotly_hash,
         csp_hash(APP_JS)
     );
     let e = crate::output::werr(path);

@@ -159,14 +159,55 @@ pub fn publish(seg: &Segmentation, sinks: &mut [&mut dyn Sink]) -> Result<()> {
     Ok(())
 }
 
+/// Hands a segmentation to every sink at once, each on a thread of its own (the report's
+/// labels and the dashboard take about as long at a million customers, and each leaves
+/// a core idle part of the time). Every sink runs to its end; the error returned is the
+/// first in sink order, as [`publish`] would return it.
+pub fn publish_side_by_side(
+    seg: &Segmentation,
+    sinks: &mut [Box<dyn Sink + Send + '_>],
+) -> Result<()> {
+    let Some((first, rest)) = sinks.split_first_mut() else {
+        return Ok(());
+    };
+    // Behind a lock so that a sink whose thread did not start can still run here.
+    let rest: Vec<std::sync::Mutex<&mut Box<dyn Sink + Send + '_>>> =
+        rest.iter_mut().map(std::sync::Mutex::new).collect();
+    let run = |cell: &std::sync::Mutex<&mut Box<dyn Sink + Send + '_>>| match cell.lock() {
+        Ok(mut sink) => sink.publish(seg),
+        Err(p) => p.into_inner().publish(seg),
+    };
+    std::thread::scope(|sc| {
+        let others: Vec<_> = rest
+            .iter()
+            .map(|cell| {
+                let h = std::thread::Builder::new()
+                    .name("cardseg-sink".into())
+                    .spawn_scoped(sc, || run(cell));
+                (cell, h.ok())
+            })
+            .collect();
+        let mut result = first.publish(seg);
+        for (cell, h) in others {
+            let r = match h {
+                Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                // No thread to spare: this sink runs here, after the first.
+                None => run(cell),
+            };
+            result = result.and(r);
+        }
+        result
+    })
+}
+
 /// The files a run writes into its output directory: the report, the dashboard (unless
 /// turned off) and the command's extra files, all staged and committed together.
 pub fn run_files<'a>(
     cfg: &'a RunConfig,
     out: &'a OutputDir,
     summary: &'a Summary,
-) -> Vec<Box<dyn Sink + 'a>> {
-    let mut sinks: Vec<Box<dyn Sink + 'a>> = vec![Box::new(ReportFiles {
+) -> Vec<Box<dyn Sink + Send + 'a>> {
+    let mut sinks: Vec<Box<dyn Sink + Send + 'a>> = vec![Box::new(ReportFiles {
         out,
         summary,
         raw_csv: cfg.raw_csv,
@@ -219,11 +260,7 @@ fn write_run(
     let mut t = Instant::now();
     let summary = Summary::build(&segmentation);
     let mut files = run_files(cfg, &out, &summary);
-    let mut sinks: Vec<&mut dyn Sink> = files
-        .iter_mut()
-        .map(|b| &mut **b as &mut dyn Sink)
-        .collect();
-    publish(&segmentation, &mut sinks)?;
+    publish_side_by_side(&segmentation, &mut files)?;
     drop(files);
     timings.lap("write outputs", &mut t);
     if let Some(w) = writer {
@@ -542,17 +579,23 @@ fn segment_table(
         })
         .collect();
     timings.lap("assign", &mut t);
-    let stability = crate::cluster::stability::measure(
-        &x,
-        &labels,
-        k,
-        cfg.n_init.min(crate::defaults::STABILITY_RESTARTS),
-        cfg.stability_resamples,
-        cfg.stability_sample,
-        cfg.seed,
-    )?;
+    // Stability needs only subsamples of the scaled rows: they are copied out now and
+    // fitted on their own thread while the profile runs, whose serial stretches leave a
+    // core idle. Subsamples too large to hold at once are fitted here, one per thread.
+    let stability = {
+        use crate::cluster::stability;
+        let n_init = cfg.n_init.min(crate::defaults::STABILITY_RESTARTS);
+        let (resamples, cap) = (cfg.stability_resamples, cfg.stability_sample);
+        if stability::draw_bytes(x.n, x.d, resamples, cap) <= STABILITY_BESIDE_BYTES {
+            let drawn = stability::draw(&x, &labels, k, n_init, resamples, cap, cfg.seed);
+            Beside::start(drawn, |d| d.map_or(Ok(None), stability::Resamples::fit))
+        } else {
+            let done = stability::measure(&x, &labels, k, n_init, resamples, cap, cfg.seed)?;
+            Beside::done(Ok(done))
+        }
+    };
     drop(x);
-    timings.lap("stability", &mut t);
+    timings.lap("stability draw", &mut t);
     cfg.cancel.check()?;
     let distance_quantiles = if let Some(r) = refined {
         r.distance_quantiles.clone()
@@ -752,6 +795,8 @@ fn segment_table(
     let renamed_because = naming.renamed_because;
     let names = naming.names;
     timings.lap("profile+names", &mut t);
+    let stability = stability.wait()?;
+    timings.lap("stability wait", &mut t);
 
     let centroids_scaled: Vec<Vec<f64>> =
         fit.centroids.chunks_exact(d).map(<[f64]>::to_vec).collect();
@@ -853,6 +898,66 @@ fn segment_table(
         ));
     }
     Ok(seg)
+}
+
+/// Most bytes of stability subsamples held at once to fit them beside the profile.
+const STABILITY_BESIDE_BYTES: usize = 256 << 20;
+
+/// A computation on a thread of its own (the pool tasks it starts run on the pool),
+/// awaited by [`Beside::wait`] or, on an early return, when dropped, so it never
+/// outlives the run. Where no thread can be started it runs at once on the caller's.
+struct Beside<T: Send + 'static> {
+    running: Option<std::thread::JoinHandle<Option<Result<T>>>>,
+    ready: Option<Result<T>>,
+}
+
+impl<T: Send + 'static> Beside<T> {
+    fn start<I: Send + 'static>(input: I, f: fn(I) -> Result<T>) -> Beside<T> {
+        use std::sync::{Arc, Mutex};
+        let take = |slot: &Mutex<Option<I>>| slot.lock().ok().and_then(|mut g| g.take());
+        let slot = Arc::new(Mutex::new(Some(input)));
+        let theirs = Arc::clone(&slot);
+        let spawned = std::thread::Builder::new()
+            .name("cardseg-beside".into())
+            .spawn(move || take(&theirs).map(f));
+        match spawned {
+            Ok(h) => Beside {
+                running: Some(h),
+                ready: None,
+            },
+            // The closure was dropped unrun: the input is still in the slot.
+            Err(_) => Beside::done(take(&slot).map_or_else(|| Err(lost()), f)),
+        }
+    }
+
+    fn done(result: Result<T>) -> Beside<T> {
+        Beside {
+            running: None,
+            ready: Some(result),
+        }
+    }
+
+    fn wait(mut self) -> Result<T> {
+        if let Some(h) = self.running.take() {
+            return match h.join() {
+                Ok(r) => r.unwrap_or_else(|| Err(lost())),
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+        }
+        self.ready.take().unwrap_or_else(|| Err(lost()))
+    }
+}
+
+impl<T: Send + 'static> Drop for Beside<T> {
+    fn drop(&mut self) {
+        if let Some(h) = self.running.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn lost() -> Error {
+    Error::usage("a background step lost its input; run again")
 }
 
 /// Per segment (segment order): the quantiles of its customers' distances to its centroid,
