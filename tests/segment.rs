@@ -127,6 +127,25 @@ fn segment_writes_nothing_and_publish_writes_what_the_cli_writes() {
         assert_eq!(seen.load(Ordering::SeqCst), 2 * 4_000 + 3);
     }
     assert!(run::publish_side_by_side(seg, &mut []).is_ok());
+
+    // From inside a one-thread pool (a caller that is itself a pool worker), nothing
+    // waits on work queued behind it: the same segmentation and the same sink outcome.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let table = cardseg::ingest::read(&cfg.source, &cfg.read_spec()).unwrap();
+    let again = pool.install(|| run::segment(&cfg, table)).unwrap();
+    assert_eq!(again.segmentation.checksum, seg.checksum);
+    assert_eq!(again.segmentation.labels, seg.labels);
+    seen.store(0, Ordering::SeqCst);
+    let mut sinks: Vec<Box<dyn cardseg::segmentation::Sink + Send>> =
+        vec![Box::new(Fails("one")), Box::new(Counts(seen.clone(), 1))];
+    let err = pool
+        .install(|| run::publish_side_by_side(seg, &mut sinks))
+        .unwrap_err();
+    assert_eq!(err.to_string(), "one");
+    assert_eq!(seen.load(Ordering::SeqCst), 4_000 + 1);
 }
 
 #[test]

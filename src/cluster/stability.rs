@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::kmeans::{self, KMeansParams};
+use crate::cancel::Cancel;
 use crate::error::Result;
 use crate::scale::Matrix;
 
@@ -216,22 +217,27 @@ pub fn draw(
 
 impl Resamples {
     /// Fits and compares every subsample: the figures [`measure`] gives for the same
-    /// rows, labels and parameters.
-    pub fn fit(self) -> Result<Option<(Vec<f64>, f64, Detail)>> {
+    /// rows, labels and parameters. Once `cancel` is set, subsamples not yet started are
+    /// skipped and [`crate::error::Error::Cancelled`] is returned.
+    pub fn fit(self, cancel: &Cancel) -> Result<Option<(Vec<f64>, f64, Detail)>> {
         let (k, n_init) = (self.k, self.n_init);
         let fits = self
             .parts
             .into_par_iter()
-            .map(|p| fit_part(p, k, n_init))
+            .map(|p| {
+                cancel.check()?;
+                fit_part(p, k, n_init)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(compare(fits, k))
     }
 }
 
-/// K-Means on one subsample (with its own seed): its rows, the model's labels of them and
-/// the resample's own; None when the subsample has fewer distinct points than `k`.
+/// A fitted subsample: its rows, the model's labels of them and the resample's own.
 type Fitted = (Vec<usize>, Vec<u32>, Vec<u32>);
 
+/// K-Means on one subsample, with its own seed; None when the subsample has fewer
+/// distinct points than `k`.
 fn fit_part(p: Part, k: usize, n_init: usize) -> Result<Option<Fitted>> {
     let fit = kmeans::fit(
         &p.sub,
@@ -354,7 +360,11 @@ mod tests {
         for i in 0..n {
             let c = (i % 4) as u32;
             for j in 0..3 {
-                let centre = if (c as usize + j) % 2 == 0 { 0.3 } else { 0.7 };
+                let centre = if (c as usize + j).is_multiple_of(2) {
+                    0.3
+                } else {
+                    0.7
+                };
                 data.push(centre + 0.25 * rng.normal());
             }
             labels.push(c);
@@ -383,7 +393,7 @@ mod tests {
                 .unwrap();
             let got = pool.install(|| {
                 draw(&x, &labels, 4, 3, 6, 1_000, 5)
-                    .map_or(Ok(None), Resamples::fit)
+                    .map_or(Ok(None), |r| r.fit(&Cancel::default()))
                     .unwrap()
             });
             assert_eq!(bits(&got), want, "{threads} threads");
@@ -393,6 +403,14 @@ mod tests {
         assert!(measure(&x, &labels, 4, 3, 0, 1_000, 5).unwrap().is_none());
         assert!(draw(&x, &labels, 4, 3, 6, 8, 5).is_none());
         assert_eq!(draw_bytes(3_000, 3, 6, 1_000), 6 * 1_000 * (24 + 8 + 4));
+        // A cancelled run fits nothing more and says so.
+        let cancel = Cancel::default();
+        cancel.cancel();
+        let drawn = draw(&x, &labels, 4, 3, 6, 1_000, 5).unwrap();
+        assert!(matches!(
+            drawn.fit(&cancel),
+            Err(crate::error::Error::Cancelled)
+        ));
     }
 
     #[test]

@@ -162,7 +162,8 @@ pub fn publish(seg: &Segmentation, sinks: &mut [&mut dyn Sink]) -> Result<()> {
 /// Hands a segmentation to every sink at once, each on a thread of its own (the report's
 /// labels and the dashboard take about as long at a million customers, and each leaves
 /// a core idle part of the time). Every sink runs to its end; the error returned is the
-/// first in sink order, as [`publish`] would return it.
+/// first in sink order, as [`publish`] would return it. Called from a pool worker (which
+/// must not block on work queued behind it) the sinks run one after the other.
 pub fn publish_side_by_side(
     seg: &Segmentation,
     sinks: &mut [Box<dyn Sink + Send + '_>],
@@ -177,14 +178,17 @@ pub fn publish_side_by_side(
         Ok(mut sink) => sink.publish(seg),
         Err(p) => p.into_inner().publish(seg),
     };
+    let in_pool = rayon::current_thread_index().is_some();
     std::thread::scope(|sc| {
         let others: Vec<_> = rest
             .iter()
             .map(|cell| {
-                let h = std::thread::Builder::new()
-                    .name("cardseg-sink".into())
-                    .spawn_scoped(sc, || run(cell));
-                (cell, h.ok())
+                let h = (!in_pool).then(|| {
+                    std::thread::Builder::new()
+                        .name("cardseg-sink".into())
+                        .spawn_scoped(sc, || run(cell))
+                });
+                (cell, h.and_then(|h| h.ok()))
             })
             .collect();
         let mut result = first.publish(seg);
@@ -587,8 +591,10 @@ fn segment_table(
         let n_init = cfg.n_init.min(crate::defaults::STABILITY_RESTARTS);
         let (resamples, cap) = (cfg.stability_resamples, cfg.stability_sample);
         if stability::draw_bytes(x.n, x.d, resamples, cap) <= STABILITY_BESIDE_BYTES {
-            let drawn = stability::draw(&x, &labels, k, n_init, resamples, cap, cfg.seed);
-            Beside::start(drawn, |d| d.map_or(Ok(None), stability::Resamples::fit))
+            match stability::draw(&x, &labels, k, n_init, resamples, cap, cfg.seed) {
+                Some(drawn) => Beside::start((drawn, cfg.cancel.clone()), |(d, c)| d.fit(&c)),
+                None => Beside::done(Ok(None)),
+            }
         } else {
             let done = stability::measure(&x, &labels, k, n_init, resamples, cap, cfg.seed)?;
             Beside::done(Ok(done))
@@ -905,7 +911,8 @@ const STABILITY_BESIDE_BYTES: usize = 256 << 20;
 
 /// A computation on a thread of its own (the pool tasks it starts run on the pool),
 /// awaited by [`Beside::wait`] or, on an early return, when dropped, so it never
-/// outlives the run. Where no thread can be started it runs at once on the caller's.
+/// outlives the run. Where no thread can be started, or the caller is itself a pool
+/// worker (which must not block on work queued behind it), it runs at once on the caller's.
 struct Beside<T: Send + 'static> {
     running: Option<std::thread::JoinHandle<Option<Result<T>>>>,
     ready: Option<Result<T>>,
@@ -915,6 +922,9 @@ impl<T: Send + 'static> Beside<T> {
     fn start<I: Send + 'static>(input: I, f: fn(I) -> Result<T>) -> Beside<T> {
         use std::sync::{Arc, Mutex};
         let take = |slot: &Mutex<Option<I>>| slot.lock().ok().and_then(|mut g| g.take());
+        if rayon::current_thread_index().is_some() {
+            return Beside::done(f(input));
+        }
         let slot = Arc::new(Mutex::new(Some(input)));
         let theirs = Arc::clone(&slot);
         let spawned = std::thread::Builder::new()
