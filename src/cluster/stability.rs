@@ -123,6 +123,13 @@ pub fn sample_size(n: usize, cap: usize) -> usize {
     (n / 2).min(cap)
 }
 
+/// Customers per resample, or None when there is nothing to resample or too few
+/// customers per resample for `k` segments.
+fn resample_rows(n: usize, k: usize, resamples: usize, cap: usize) -> Option<usize> {
+    let m = sample_size(n, cap);
+    (resamples > 0 && m > 2 * k).then_some(m)
+}
+
 /// Fits `k` segments on `resamples` subsamples of `x` and compares each with `labels`
 /// (the model's, 0-based). None when there is nothing to resample or the subsamples
 /// are too small for `k` segments.
@@ -139,10 +146,9 @@ pub fn measure(
     cap: usize,
     seed: u64,
 ) -> Result<Option<(Vec<f64>, f64, Detail)>> {
-    let m = sample_size(x.n, cap);
-    if resamples == 0 || m <= 2 * k {
+    let Some(m) = resample_rows(x.n, k, resamples, cap) else {
         return Ok(None);
-    }
+    };
     let fits = (0..resamples)
         .into_par_iter()
         .map(|b| fit_part(Part::of(x, labels, m, resample_seed(seed, b)), k, n_init))
@@ -204,10 +210,7 @@ pub fn draw(
     cap: usize,
     seed: u64,
 ) -> Option<Resamples> {
-    let m = sample_size(x.n, cap);
-    if resamples == 0 || m <= 2 * k {
-        return None;
-    }
+    let m = resample_rows(x.n, k, resamples, cap)?;
     let parts = (0..resamples)
         .into_par_iter()
         .map(|b| Part::of(x, labels, m, resample_seed(seed, b)))
