@@ -98,7 +98,14 @@ fn stages(c: &mut Criterion) {
         })
     });
     let measure = || {
-        stability::measure(&x, &k4.labels, 4, 3, 20, 20_000, 42)
+        let plan = stability::Plan {
+            k: 4,
+            n_init: 3,
+            resamples: 20,
+            cap: 20_000,
+            seed: 42,
+        };
+        stability::measure(&x, &k4.labels, &plan)
             .expect("measures")
             .expect("resamples")
     };

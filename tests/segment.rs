@@ -128,8 +128,9 @@ fn segment_writes_nothing_and_publish_writes_what_the_cli_writes() {
     }
     assert!(run::publish_side_by_side(seg, &mut []).is_ok());
 
-    // From inside a one-thread pool (a caller that is itself a pool worker), nothing
-    // waits on work queued behind it: the same segmentation and the same sink outcome.
+    // From inside a one-thread pool (a caller that is itself a pool worker): the same
+    // segmentation and the same sink outcome. That such a caller cannot hang is
+    // tests/pool_worker.rs's (its global pool is one thread wide).
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()

@@ -123,37 +123,51 @@ pub fn sample_size(n: usize, cap: usize) -> usize {
     (n / 2).min(cap)
 }
 
-/// Customers per resample, or None when there is nothing to resample or too few
-/// customers per resample for `k` segments.
-fn resample_rows(n: usize, k: usize, resamples: usize, cap: usize) -> Option<usize> {
-    let m = sample_size(n, cap);
-    (resamples > 0 && m > 2 * k).then_some(m)
+/// What a stability measurement fits: `k` segments with `n_init` restarts on each of
+/// `resamples` subsamples of at most `cap` customers (half of them otherwise), seeded
+/// from `seed`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// Segments of the model.
+    pub k: usize,
+    /// K-Means restarts per resample.
+    pub n_init: usize,
+    /// Subsamples fitted (0: none).
+    pub resamples: usize,
+    /// Most customers in one subsample.
+    pub cap: usize,
+    /// Seed of the subsamples and their fits.
+    pub seed: u64,
 }
 
-/// Fits `k` segments on `resamples` subsamples of `x` and compares each with `labels`
-/// (the model's, 0-based). None when there is nothing to resample or the subsamples
-/// are too small for `k` segments.
+impl Plan {
+    /// Customers per resample of `n`, or None when there is nothing to resample or too
+    /// few customers per resample for `k` segments.
+    fn rows(&self, n: usize) -> Option<usize> {
+        let m = sample_size(n, self.cap);
+        (self.resamples > 0 && m > 2 * self.k).then_some(m)
+    }
+}
+
+/// Fits the plan's subsamples of `x` and compares each with `labels` (the model's,
+/// 0-based). None when there is nothing to resample or the subsamples are too small for
+/// `k` segments.
 ///
 /// Each subsample is copied out of `x` only while it is fitted, so at most one per
 /// thread is held; [`draw`] copies them all at once instead, for a caller that needs
 /// `x` gone before the fits run.
-pub fn measure(
-    x: &Matrix,
-    labels: &[u32],
-    k: usize,
-    n_init: usize,
-    resamples: usize,
-    cap: usize,
-    seed: u64,
-) -> Result<Option<(Vec<f64>, f64, Detail)>> {
-    let Some(m) = resample_rows(x.n, k, resamples, cap) else {
+pub fn measure(x: &Matrix, labels: &[u32], plan: &Plan) -> Result<Option<(Vec<f64>, f64, Detail)>> {
+    let Some(m) = plan.rows(x.n) else {
         return Ok(None);
     };
-    let fits = (0..resamples)
+    let fits = (0..plan.resamples)
         .into_par_iter()
-        .map(|b| fit_part(Part::of(x, labels, m, resample_seed(seed, b)), k, n_init))
+        .map(|b| {
+            let part = Part::of(x, labels, m, resample_seed(plan.seed, b));
+            fit_part(part, plan.k, plan.n_init)
+        })
         .collect::<Result<Vec<_>>>()?;
-    Ok(compare(fits, k))
+    Ok(compare(fits, plan.k))
 }
 
 /// Every subsample of [`measure`], copied out of the scaled rows with the model's labels
@@ -190,32 +204,28 @@ impl Part {
     }
 }
 
-/// Bytes [`draw`] holds for `resamples` subsamples of `n` customers with `d` features.
-pub fn draw_bytes(n: usize, d: usize, resamples: usize, cap: usize) -> usize {
+/// Bytes [`draw`] holds for the plan's subsamples of `n` customers with `d` features.
+pub fn draw_bytes(n: usize, d: usize, plan: &Plan) -> usize {
     let per_row =
         d * std::mem::size_of::<f64>() + std::mem::size_of::<usize>() + std::mem::size_of::<u32>();
-    resamples
-        .saturating_mul(sample_size(n, cap))
+    plan.resamples
+        .saturating_mul(sample_size(n, plan.cap))
         .saturating_mul(per_row)
 }
 
 /// The subsamples [`measure`] would fit, copied now (see [`Resamples`]); None where
 /// `measure` returns None before fitting.
-pub fn draw(
-    x: &Matrix,
-    labels: &[u32],
-    k: usize,
-    n_init: usize,
-    resamples: usize,
-    cap: usize,
-    seed: u64,
-) -> Option<Resamples> {
-    let m = resample_rows(x.n, k, resamples, cap)?;
-    let parts = (0..resamples)
+pub fn draw(x: &Matrix, labels: &[u32], plan: &Plan) -> Option<Resamples> {
+    let m = plan.rows(x.n)?;
+    let parts = (0..plan.resamples)
         .into_par_iter()
-        .map(|b| Part::of(x, labels, m, resample_seed(seed, b)))
+        .map(|b| Part::of(x, labels, m, resample_seed(plan.seed, b)))
         .collect();
-    Some(Resamples { k, n_init, parts })
+    Some(Resamples {
+        k: plan.k,
+        n_init: plan.n_init,
+        parts,
+    })
 }
 
 impl Resamples {
@@ -378,6 +388,17 @@ mod tests {
     #[test]
     fn drawn_resamples_give_what_measure_gives_at_any_thread_count() {
         let (x, labels) = blobs(3_000);
+        let plan = Plan {
+            k: 4,
+            n_init: 3,
+            resamples: 6,
+            cap: 1_000,
+            seed: 5,
+        };
+        let none = Plan {
+            resamples: 0,
+            ..plan
+        };
         let bits = |r: &Option<(Vec<f64>, f64, Detail)>| {
             r.as_ref().map(|(jac, ari, detail)| {
                 (
@@ -387,7 +408,7 @@ mod tests {
                 )
             })
         };
-        let want = bits(&measure(&x, &labels, 4, 3, 6, 1_000, 5).unwrap());
+        let want = bits(&measure(&x, &labels, &plan).unwrap());
         assert!(want.is_some());
         for threads in [1, 2, 3] {
             let pool = rayon::ThreadPoolBuilder::new()
@@ -395,21 +416,21 @@ mod tests {
                 .build()
                 .unwrap();
             let got = pool.install(|| {
-                draw(&x, &labels, 4, 3, 6, 1_000, 5)
+                draw(&x, &labels, &plan)
                     .map_or(Ok(None), |r| r.fit(&Cancel::default()))
                     .unwrap()
             });
             assert_eq!(bits(&got), want, "{threads} threads");
         }
         // Nothing to resample: both say so without fitting.
-        assert!(draw(&x, &labels, 4, 3, 0, 1_000, 5).is_none());
-        assert!(measure(&x, &labels, 4, 3, 0, 1_000, 5).unwrap().is_none());
-        assert!(draw(&x, &labels, 4, 3, 6, 8, 5).is_none());
-        assert_eq!(draw_bytes(3_000, 3, 6, 1_000), 6 * 1_000 * (24 + 8 + 4));
+        assert!(draw(&x, &labels, &none).is_none());
+        assert!(measure(&x, &labels, &none).unwrap().is_none());
+        assert!(draw(&x, &labels, &Plan { cap: 8, ..plan }).is_none());
+        assert_eq!(draw_bytes(3_000, 3, &plan), 6 * 1_000 * (24 + 8 + 4));
         // A cancelled run fits nothing more and says so.
         let cancel = Cancel::default();
         cancel.cancel();
-        let drawn = draw(&x, &labels, 4, 3, 6, 1_000, 5).unwrap();
+        let drawn = draw(&x, &labels, &plan).unwrap();
         assert!(matches!(
             drawn.fit(&cancel),
             Err(crate::error::Error::Cancelled)

@@ -588,16 +588,20 @@ fn segment_table(
     // core idle. Subsamples too large to hold at once are fitted here, one per thread.
     let stability = {
         use crate::cluster::stability;
-        let n_init = cfg.n_init.min(crate::defaults::STABILITY_RESTARTS);
-        let (resamples, cap) = (cfg.stability_resamples, cfg.stability_sample);
-        if stability::draw_bytes(x.n, x.d, resamples, cap) <= STABILITY_BESIDE_BYTES {
-            match stability::draw(&x, &labels, k, n_init, resamples, cap, cfg.seed) {
+        let plan = stability::Plan {
+            k,
+            n_init: cfg.n_init.min(crate::defaults::STABILITY_RESTARTS),
+            resamples: cfg.stability_resamples,
+            cap: cfg.stability_sample,
+            seed: cfg.seed,
+        };
+        if stability::draw_bytes(x.n, x.d, &plan) <= STABILITY_BESIDE_BYTES {
+            match stability::draw(&x, &labels, &plan) {
                 Some(drawn) => Beside::start((drawn, cfg.cancel.clone()), |(d, c)| d.fit(&c)),
                 None => Beside::done(Ok(None)),
             }
         } else {
-            let done = stability::measure(&x, &labels, k, n_init, resamples, cap, cfg.seed)?;
-            Beside::done(Ok(done))
+            Beside::done(Ok(stability::measure(&x, &labels, &plan)?))
         }
     };
     drop(x);
