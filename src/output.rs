@@ -250,18 +250,80 @@ pub fn model_checksum_of(labels: &Path) -> Option<String> {
         .map(|m| m.checksum)
 }
 
-/// Whether a directory holds a cardseg result: its marker, or the model.json of a run
-/// (checked by content: a cardseg model file, not just any file of that name).
-fn owned_dir(dir: &Path) -> bool {
-    if read_small_json::<DirMark>(&dir.join(DIR_MARKER)).is_some_and(|m| m.format == MARK_FORMAT) {
-        return true;
-    }
+/// Every name cardseg writes inside an output directory (run, demo, drift, compare).
+/// `--force` replaces a directory only when it holds nothing else: a file someone added
+/// to an earlier result is theirs. `tests/harden_cmds.rs` checks that each command's
+/// directory stays within this list.
+pub const OUTPUT_DIR_FILES: &[&str] = &[
+    DIR_MARKER,
+    ".cardseg-demo",
+    "dashboard.html",
+    "demo_input.csv",
+    "drift.json",
+    "drift.md",
+    "k_selection.csv",
+    "labels.csv",
+    "labels.parquet",
+    "migration.csv",
+    "migration.json",
+    "migration.md",
+    "model.json",
+    "segments.csv",
+    "segments.json",
+    "stability.csv",
+    "summary.json",
+    "summary.md",
+];
+
+/// Whether `--force` may replace a non-empty directory.
+enum Ownership {
+    /// A cardseg result holding only files cardseg writes.
+    Ours,
+    /// A cardseg result that also holds this entry (the first by name), someone else's.
+    Holds(String),
+    /// No cardseg marker nor a run's model.json.
+    NotOurs,
+}
+
+/// Whether a directory holds a cardseg result (its marker, or the model.json of a run,
+/// checked by content: a cardseg model file, not just any file of that name) and nothing
+/// but the files cardseg writes there.
+fn ownership(dir: &Path) -> Ownership {
     #[derive(serde::Deserialize)]
     struct ModelHead {
         format: String,
     }
-    read_small_json::<ModelHead>(&dir.join("model.json"))
-        .is_some_and(|m| m.format == "cardseg-model")
+    let marked =
+        read_small_json::<DirMark>(&dir.join(DIR_MARKER)).is_some_and(|m| m.format == MARK_FORMAT);
+    let run = || {
+        read_small_json::<ModelHead>(&dir.join("model.json"))
+            .is_some_and(|m| m.format == "cardseg-model")
+    };
+    if !marked && !run() {
+        return Ownership::NotOurs;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ownership::NotOurs;
+    };
+    let mut foreign: Vec<String> = Vec::new();
+    for e in entries {
+        let Ok(e) = e else {
+            return Ownership::NotOurs;
+        };
+        let name = e.file_name();
+        let known = name.to_str().is_some_and(|n| OUTPUT_DIR_FILES.contains(&n));
+        if !known || !e.file_type().is_ok_and(|t| t.is_file()) {
+            foreign.push(name.to_string_lossy().into_owned());
+        }
+    }
+    match foreign.into_iter().min() {
+        Some(name) => Ownership::Holds(name),
+        None => Ownership::Ours,
+    }
+}
+
+fn owned_dir(dir: &Path) -> bool {
+    matches!(ownership(dir), Ownership::Ours)
 }
 
 /// A `Write` that hashes what goes through it.
@@ -353,10 +415,12 @@ pub fn check_target(path: &Path, force: bool) -> Result<()> {
                 Err(Error::OutputExists {
                     path: path.display().to_string(),
                 })
-            } else if owned_dir(path) {
-                Ok(())
             } else {
-                Err(not_owned_dir(path))
+                match ownership(path) {
+                    Ownership::Ours => Ok(()),
+                    Ownership::Holds(name) => Err(holds_foreign(path, &name)),
+                    Ownership::NotOurs => Err(not_owned_dir(path)),
+                }
             }
         }
         Ok(_) if !force => Err(Error::OutputExists {
@@ -370,6 +434,13 @@ pub fn check_target(path: &Path, force: bool) -> Result<()> {
 fn not_owned_dir(path: &Path) -> Error {
     Error::usage(format!(
         "{} is not a cardseg output directory (it has no {DIR_MARKER} or model.json written by cardseg), so --force will not replace it; choose another --out",
+        path.display()
+    ))
+}
+
+fn holds_foreign(path: &Path, name: &str) -> Error {
+    Error::usage(format!(
+        "{} holds {name:?}, which cardseg does not write, so --force will not replace the directory; move {name:?} out of it or choose another --out",
         path.display()
     ))
 }
@@ -1088,16 +1159,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out");
         let o = OutputDir::create(&target, false, &Inputs::none()).unwrap();
-        fs::write(o.file("a.txt"), "one").unwrap();
+        fs::write(o.file("summary.md"), "one").unwrap();
         o.mark(&Provenance::new("test", None)).unwrap();
         o.commit().unwrap();
         assert!(OutputDir::create(&target, false, &Inputs::none()).is_err());
         let o = OutputDir::create(&target, true, &Inputs::none()).unwrap();
-        fs::write(o.file("a.txt"), "two").unwrap();
+        fs::write(o.file("summary.md"), "two").unwrap();
         // Before commit, the old result is intact.
-        assert_eq!(fs::read_to_string(target.join("a.txt")).unwrap(), "one");
+        assert_eq!(
+            fs::read_to_string(target.join("summary.md")).unwrap(),
+            "one"
+        );
         o.commit().unwrap();
-        assert_eq!(fs::read_to_string(target.join("a.txt")).unwrap(), "two");
+        assert_eq!(
+            fs::read_to_string(target.join("summary.md")).unwrap(),
+            "two"
+        );
         // No temporary siblings remain.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
@@ -1122,12 +1199,62 @@ mod tests {
             r#"{"format": "cardseg-model", "format_version": 9}"#,
         )
         .unwrap();
+        // A run's model.json beside someone's file: the directory is not only cardseg's.
+        let e = OutputDir::create(&target, true, &Inputs::none())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("holds \"precious.txt\""), "{e}");
+        fs::remove_file(target.join("precious.txt")).unwrap();
         assert!(OutputDir::create(&target, true, &Inputs::none()).is_ok());
         fs::remove_file(target.join("model.json")).unwrap();
         let o = OutputDir::create(&dir.path().join("m"), false, &Inputs::none()).unwrap();
         o.mark(&Provenance::new("drift", Some("sha256:x"))).unwrap();
         fs::copy(o.file(DIR_MARKER), target.join(DIR_MARKER)).unwrap();
         assert!(OutputDir::create(&target, true, &Inputs::none()).is_ok());
+    }
+
+    #[test]
+    fn force_keeps_a_result_someone_added_files_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        let o = OutputDir::create(&target, false, &Inputs::none()).unwrap();
+        fs::write(o.file("summary.md"), "one").unwrap();
+        o.mark(&Provenance::new("drift", None)).unwrap();
+        o.commit().unwrap();
+        // A file or a directory of someone's, even under a name cardseg writes.
+        for (name, dir_entry) in [("notes.txt", false), ("sub", true), ("labels.csv", true)] {
+            let p = target.join(name);
+            if dir_entry {
+                fs::create_dir(&p).unwrap();
+            } else {
+                fs::write(&p, "mine").unwrap();
+            }
+            let e = OutputDir::create(&target, true, &Inputs::none())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(&format!("holds {name:?}")), "{e}");
+            if dir_entry {
+                fs::remove_dir(&p).unwrap();
+            } else {
+                fs::remove_file(&p).unwrap();
+            }
+        }
+        // Checked again at the commit: a file added while the command runs survives.
+        let o = OutputDir::create(&target, true, &Inputs::none()).unwrap();
+        fs::write(o.file("summary.md"), "two").unwrap();
+        fs::write(target.join("notes.txt"), "mine").unwrap();
+        let e = o.commit().err().unwrap().to_string();
+        assert!(e.contains("changed while this command ran"), "{e}");
+        assert_eq!(
+            fs::read_to_string(target.join("notes.txt")).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            fs::read_to_string(target.join("summary.md")).unwrap(),
+            "one"
+        );
     }
 
     #[test]

@@ -286,6 +286,201 @@ fn force_never_replaces_or_writes_into_a_commands_own_input() {
 
 // ------------------------------------------------------------------ migration.csv cells
 
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn force_replaces_only_a_directory_of_files_cardseg_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (data, first) = data_and_run(d, "first");
+    let full = d.join("full");
+    ok(&[
+        "run",
+        "--input",
+        s(&data),
+        "--out",
+        s(&full),
+        "--k",
+        "3",
+        "--k-max",
+        "3",
+        "--n-init",
+        "1",
+        "--previous",
+        s(&first.join("model.json")),
+        "--stability-detail",
+        "--stability-resamples",
+        "2",
+    ]);
+    let parquet = d.join("parquet");
+    ok(&[
+        "run",
+        "--input",
+        s(&data),
+        "--out",
+        s(&parquet),
+        "--k",
+        "3",
+        "--k-max",
+        "3",
+        "--n-init",
+        "1",
+        "--labels-format",
+        "parquet",
+        "--no-dashboard",
+    ]);
+    let drift = d.join("drift");
+    ok(&[
+        "drift",
+        "--model",
+        s(&first.join("model.json")),
+        "--input",
+        s(&data),
+        "--out",
+        s(&drift),
+    ]);
+    let compare = d.join("compare");
+    ok(&[
+        "compare",
+        "--before",
+        s(&first),
+        "--after",
+        s(&full),
+        "--out",
+        s(&compare),
+    ]);
+    let demo = d.join("demo");
+    ok(&[
+        "demo",
+        "--rows",
+        "1500",
+        "--k-max",
+        "3",
+        "--n-init",
+        "1",
+        "--out",
+        s(&demo),
+    ]);
+    // Every command's directory holds only names the ownership rule knows.
+    let mut seen = std::collections::BTreeSet::new();
+    for out in [&first, &full, &parquet, &drift, &compare, &demo] {
+        for name in names(out) {
+            assert!(
+                cardseg::output::OUTPUT_DIR_FILES.contains(&name.as_str()),
+                "{} writes {name}, which output::OUTPUT_DIR_FILES does not list",
+                out.display()
+            );
+            seen.insert(name);
+        }
+    }
+    for name in [
+        "migration.csv",
+        "stability.csv",
+        "labels.parquet",
+        "drift.json",
+        "demo_input.csv",
+    ] {
+        assert!(seen.contains(name), "no command wrote {name}: {seen:?}");
+    }
+    // A file or folder someone added to a result: --force refuses, naming it, and
+    // nothing changes.
+    for (out, args) in [
+        (
+            &full,
+            vec![
+                "run",
+                "--input",
+                s(&data),
+                "--out",
+                s(&full),
+                "--k",
+                "3",
+                "--n-init",
+                "1",
+                "--force",
+            ],
+        ),
+        (
+            &drift,
+            vec![
+                "drift",
+                "--model",
+                s(&first.join("model.json")),
+                "--input",
+                s(&data),
+                "--out",
+                s(&drift),
+                "--force",
+            ],
+        ),
+        (
+            &compare,
+            vec![
+                "compare",
+                "--before",
+                s(&first),
+                "--after",
+                s(&full),
+                "--out",
+                s(&compare),
+                "--force",
+            ],
+        ),
+        (
+            &demo,
+            vec![
+                "demo",
+                "--rows",
+                "1500",
+                "--k-max",
+                "3",
+                "--n-init",
+                "1",
+                "--out",
+                s(&demo),
+            ],
+        ),
+    ] {
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        let before = snapshot(out);
+        clean_error(&cardseg(&args), "holds \"notes.txt\"");
+        assert_eq!(snapshot(out), before, "{}", out.display());
+        std::fs::remove_file(out.join("notes.txt")).unwrap();
+        std::fs::create_dir(out.join("sub")).unwrap();
+        clean_error(&cardseg(&args), "holds \"sub\"");
+        std::fs::remove_dir(out.join("sub")).unwrap();
+        ok(&args);
+    }
+    // A copied model.json makes a folder a run's, but not the user's notes beside it.
+    let mine = d.join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::copy(first.join("model.json"), mine.join("model.json")).unwrap();
+    std::fs::write(mine.join("notes.txt"), "precious").unwrap();
+    let before = snapshot(&mine);
+    clean_error(
+        &cardseg(&[
+            "drift",
+            "--model",
+            s(&first.join("model.json")),
+            "--input",
+            s(&data),
+            "--out",
+            s(&mine),
+            "--force",
+        ]),
+        "holds \"notes.txt\"",
+    );
+    assert_eq!(snapshot(&mine), before);
+}
+
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
