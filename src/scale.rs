@@ -129,6 +129,11 @@ pub struct FitStats {
     pub iqr: Option<f64>,
 }
 
+/// Largest magnitude a model holds in a scaled centroid, a scaler value or a fill value:
+/// beyond it squared distances can overflow 64-bit arithmetic, so scores would be
+/// infinite or meaningless. A scaler that would need more is refused when fitted.
+pub const MAX_MAGNITUDE: f64 = 1e100;
+
 /// The fitted scaler of every feature (the name stays from when MinMax was the only kind).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MinMaxScaler {
@@ -277,7 +282,7 @@ impl MinMaxScaler {
                     if std == 0.0 || !(1.0 / std).is_finite() {
                         return Err(Error::input(
                             source,
-                            format!("feature {name} has a standard deviation too small to scale; remove it from {} or use {}", crate::error::Param::Features, crate::error::Param::Scaler.with("minmax")),
+                            format!("feature {name} has a standard deviation too small to scale (its values span {lo:.3e} to {hi:.3e}); express the column in smaller units (multiply it by a power of ten) or remove it from {}", crate::error::Param::Features),
                         ));
                     }
                     (1.0 / std, -mean / std)
@@ -294,6 +299,15 @@ impl MinMaxScaler {
                     (1.0 / iqr, -median / iqr)
                 }
             };
+            if !(scale.is_finite() && min.is_finite())
+                || scale.abs() > MAX_MAGNITUDE
+                || min.abs() > MAX_MAGNITUDE
+            {
+                return Err(Error::input(
+                    source,
+                    format!("feature {name} varies by only {range:.3e} (from {lo:.3e} to {hi:.3e}), too little for the {kind} scaler (a model holds scales and offsets up to {MAX_MAGNITUDE:e}); express the column in smaller units (multiply it by a power of ten) or remove it from {}", crate::error::Param::Features),
+                ));
+            }
             s.scale.push(scale);
             s.min.push(min);
         }
@@ -391,6 +405,28 @@ mod tests {
         let m = s.transform(&t).unwrap();
         assert_eq!(m.data, vec![0.0, 0.0, 1.0, 1.0, 0.5, 0.5]);
         assert!((s.inverse(0, 0.5) - 15.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_feature_too_narrow_for_a_model_is_refused_naming_it() {
+        let t = table(b"CUST_ID,A,B\nx,1e-200,1\ny,3e-200,2\nz,2e-200,4\nw,0,3\n");
+        let f = ["A".to_string(), "B".to_string()];
+        for kind in [
+            ScalerKind::Minmax,
+            ScalerKind::LogMinmax,
+            ScalerKind::Robust,
+            ScalerKind::Standard,
+        ] {
+            let e = MinMaxScaler::fit_kind(&t, &f, kind)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.starts_with("t.csv: feature A "), "{kind}: {e}");
+            assert!(e.contains("power of ten"), "{kind}: {e}");
+        }
+        // Narrow but within what a model holds: scaled as usual.
+        let t = table(b"CUST_ID,A,B\nx,1e-50,1\ny,3e-50,2\nz,2e-50,4\nw,0,3\n");
+        assert!(MinMaxScaler::fit_kind(&t, &f, ScalerKind::Minmax).is_ok());
     }
 
     #[test]

@@ -38,11 +38,9 @@ pub const MAX_COLUMN_NAME_BYTES: usize = 256;
 /// Longest segment name: a rule's name or two features' words, plus up to four
 /// qualifiers that each name a column, so names made from any accepted columns fit.
 pub const MAX_SEGMENT_NAME_BYTES: usize = 6 * MAX_COLUMN_NAME_BYTES + 500;
-/// Largest magnitude accepted for a scaled centroid, a scaler value or a fill value:
-/// beyond it squared distances can overflow 64-bit arithmetic, so scores would be
-/// infinite or meaningless. A model trained by cardseg stays far below (scaled centroids
-/// lie in [0, 1] for min-max).
-pub const MAX_MAGNITUDE: f64 = 1e100;
+/// Largest magnitude accepted for a scaled centroid, a scaler value or a fill value
+/// (the scaler refuses to fit beyond it).
+pub use crate::scale::MAX_MAGNITUDE;
 
 /// Why `name` cannot be a column name in a model (None: it can): empty, holding a NUL
 /// character (which SQL engines and XML cannot hold), or longer than
