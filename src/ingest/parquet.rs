@@ -54,8 +54,14 @@ fn parts(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 #[derive(Clone, Copy)]
 enum Conv {
     Float,
-    Int { unsigned: bool },
-    Decimal { scale: i32 },
+    Int {
+        unsigned: bool,
+    },
+    Decimal {
+        scale: i32,
+    },
+    /// IEEE half precision (FLOAT16), two little-endian bytes.
+    Half,
     Text,
     Other(&'static str),
     Nested,
@@ -110,6 +116,7 @@ fn conv_of(col: &ColumnDescriptor) -> Conv {
         },
         PhysicalType::FIXED_LEN_BYTE_ARRAY => match decimal {
             Some(scale) => Conv::Decimal { scale },
+            None if logical == Some(&LogicalType::Float16) && col.type_length() == 2 => Conv::Half,
             None => Conv::Other("fixed-length binary"),
         },
     }
@@ -118,7 +125,17 @@ fn conv_of(col: &ColumnDescriptor) -> Conv {
 /// A decimal's unscaled big-endian two's-complement bytes as a number, rounded exactly
 /// as its decimal text would be.
 fn decimal_bytes(bytes: &[u8], scale: i32) -> Option<f64> {
-    if bytes.is_empty() || bytes.len() > 16 {
+    // A wide decimal (DECIMAL256 is 32 bytes) holding a value that fits 128 bits: its
+    // leading bytes only repeat the sign.
+    let mut bytes = bytes;
+    while bytes.len() > 16 {
+        let sign = if bytes[1] & 0x80 != 0 { 0xff } else { 0x00 };
+        if bytes[0] != sign {
+            return None;
+        }
+        bytes = &bytes[1..];
+    }
+    if bytes.is_empty() {
         return None;
     }
     let mut v: i128 = if bytes[0] & 0x80 != 0 { -1 } else { 0 };
@@ -352,6 +369,10 @@ fn read_files(
                                 Conv::Decimal { scale } => match decimal_bytes(x.data(), scale) {
                                     Some(d) => Val::Num(d),
                                     None => Val::Other("an oversized decimal"),
+                                },
+                                Conv::Half => match x.data() {
+                                    &[a, b] => Val::Num(half::f16::from_le_bytes([a, b]).to_f64()),
+                                    _ => Val::Other("fixed-length binary"),
                                 },
                                 Conv::Other(what) => Val::Other(what),
                                 _ => Val::Other("fixed-length binary"),
@@ -664,6 +685,20 @@ mod tests {
         assert_eq!(decimal(-5, 1), -0.5);
         assert_eq!(decimal(7, 0), 7.0);
         assert_eq!(decimal_bytes(&[0xff, 0x85], 1), Some(-12.3));
+        // DECIMAL256 of small values: 32 bytes, the leading ones the sign.
+        let mut wide = vec![0xffu8; 30];
+        wide.extend([0xff, 0x85]);
+        assert_eq!(decimal_bytes(&wide, 1), Some(-12.3));
+        let mut wide = vec![0u8; 30];
+        wide.extend([0x30, 0x39]);
+        assert_eq!(decimal_bytes(&wide, 3), Some(12.345));
+        // Beyond 128 bits: refused, not wrapped.
+        let mut big = vec![0u8; 32];
+        big[15] = 1;
+        assert_eq!(decimal_bytes(&big, 0), None);
+        let mut big = vec![0xffu8; 32];
+        big[15] = 0x7f;
+        assert_eq!(decimal_bytes(&big, 0), None);
         assert_eq!(decimal_bytes(&[0x30, 0x39], 3), Some(12.345));
         let big: i128 = 123_456_789_012_345_678_901;
         assert_eq!(

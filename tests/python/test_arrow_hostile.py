@@ -192,6 +192,37 @@ def test_decimal_columns_are_numbers_as_from_parquet(cardseg_pkg, run_cardseg, t
         assert seg.model.predict(data).equals(want)
 
 
+def test_float16_and_wide_decimal_parquet_columns_are_read_as_numbers(run_cardseg, tmp_path):
+    """Parquet FLOAT16 and DECIMAL of more than 38 digits (stored in more than 16 bytes)
+    holding ordinary values: the CLI reads the numbers they hold, so the labels, the k
+    selection and the segments equal those of the same values stored as doubles."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = frame(150)
+    half = df["PURCHASES"].astype("float16")
+    plain = df.assign(PURCHASES=half.astype("float64"))
+    table = pa.Table.from_pandas(plain, preserve_index=False)
+    odd = table.set_column(
+        table.schema.get_field_index("PURCHASES"), "PURCHASES", pa.array(half.to_numpy(), pa.float16())
+    )
+    odd = odd.set_column(
+        odd.schema.get_field_index("BALANCE"),
+        "BALANCE",
+        pa.array([decimal.Decimal(f"{v:.2f}") for v in df["BALANCE"]], pa.decimal256(50, 2)),
+    )
+    outs = {}
+    for name, t in [("plain", table), ("odd", odd)]:
+        (tmp_path / name).mkdir()
+        pq.write_table(t, tmp_path / name / "data.parquet")
+        outs[name] = tmp_path / name / "out"
+        run_cardseg("run", "--quiet", "--input", tmp_path / name / "data.parquet", "--out", outs[name])
+    for f in ["labels.csv", "k_selection.csv", "segments.csv"]:
+        assert (outs["odd"] / f).read_bytes() == (outs["plain"] / f).read_bytes(), f
+
+
 def same_as_cli(cardseg_pkg, run_cardseg, df, tmp_path, name):
     """Runs the frame through the package and, written as Parquet, through the CLI: the
     same error message, or the same files."""
