@@ -557,10 +557,26 @@ fn bad_requests_get_json_errors_with_the_right_status() {
         &[("Content-Type", "text/csv")],
         b"CUST_ID,BALANCE\nc1,1\n",
     );
-    assert!(r.error(400)["error"]
-        .as_str()
-        .unwrap()
-        .contains("PURCHASES not found"));
+    let msg = r.error(400)["error"].as_str().unwrap().to_string();
+    assert!(msg.contains("PURCHASES not found"), "{msg}");
+    // An HTTP client has no command-line flags: it is told which columns to send.
+    assert!(
+        msg.contains(
+            "send a header row with the model's columns: CUST_ID, BALANCE, PURCHASES, CREDIT_LIMIT"
+        ) && !msg.contains("--"),
+        "{msg}"
+    );
+    let r = server.req(
+        "POST",
+        "/v1/score",
+        &[("Content-Type", "text/csv")],
+        b" CUST_ID ,BALANCE,PURCHASES,CREDIT_LIMIT\nc1,1,2,3\n",
+    );
+    let msg = r.error(400)["error"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("name the id column CUST_ID exactly") && !msg.contains("--"),
+        "{msg}"
+    );
 
     // 413: over --max-body by Content-Length, and by a chunked body that keeps going.
     let big = format!("[{}]", vec![r#"{"BALANCE":1}"#; 400].join(","));
@@ -1702,6 +1718,22 @@ fn unparsable_request_heads_get_json_errors_logged_and_counted() {
         rest.contains("HTTP/1.1 400 Bad Request\r\ncontent-type: application/json"),
         "{rest}"
     );
+
+    // A body without Content-Length or Transfer-Encoding: 411, and the body is not read
+    // as another request (the connection closes).
+    let r = raw_exchange(
+        server.port,
+        b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n{\"BALANCE\":1}",
+    );
+    let v = r.error(411);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("send Content-Length or Transfer-Encoding: chunked"),
+        "{v}"
+    );
+    assert!(!r.text().contains("HTTP/1.1"), "{}", r.text());
 
     let m = server.wait_metric(
         "cardseg_http_requests_total{route=\"unparsed\",status=\"400\"}",
