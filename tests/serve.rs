@@ -557,10 +557,26 @@ fn bad_requests_get_json_errors_with_the_right_status() {
         &[("Content-Type", "text/csv")],
         b"CUST_ID,BALANCE\nc1,1\n",
     );
-    assert!(r.error(400)["error"]
-        .as_str()
-        .unwrap()
-        .contains("PURCHASES not found"));
+    let msg = r.error(400)["error"].as_str().unwrap().to_string();
+    assert!(msg.contains("PURCHASES not found"), "{msg}");
+    // An HTTP client has no command-line flags: it is told which columns to send.
+    assert!(
+        msg.contains(
+            "send a header row with the model's columns: CUST_ID, BALANCE, PURCHASES, CREDIT_LIMIT"
+        ) && !msg.contains("--"),
+        "{msg}"
+    );
+    let r = server.req(
+        "POST",
+        "/v1/score",
+        &[("Content-Type", "text/csv")],
+        b" CUST_ID ,BALANCE,PURCHASES,CREDIT_LIMIT\nc1,1,2,3\n",
+    );
+    let msg = r.error(400)["error"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("name the id column CUST_ID exactly") && !msg.contains("--"),
+        "{msg}"
+    );
 
     // 413: over --max-body by Content-Length, and by a chunked body that keeps going.
     let big = format!("[{}]", vec![r#"{"BALANCE":1}"#; 400].join(","));
@@ -1608,6 +1624,151 @@ fn access_log_lines_are_json_with_the_echoed_request_id() {
         log.contains("request_id=t-9 method=GET route=/livez status=200 customers=0 duration_ms="),
         "{log}"
     );
+}
+
+/// Sends raw bytes on a new connection and reads until the server closes it.
+fn raw_exchange(port: u16, bytes: &[u8]) -> Resp {
+    let mut s = connect(port);
+    s.write_all(bytes).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    read_response(&mut s)
+}
+
+/// A request head hyper cannot parse never reaches the router; its answer is still a JSON
+/// error with a request id, one access-log line and a count under route="unparsed".
+#[test]
+fn unparsable_request_heads_get_json_errors_logged_and_counted() {
+    let dir = tmpdir();
+    let model = synthetic_model(dir.path(), "m", &[]);
+    let server = Server::start(&model, &[], &[]);
+    let long_line = [
+        &b"GET /healthz?"[..],
+        &vec![b'a'; 70_000],
+        b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    ]
+    .concat();
+    let big_header = [
+        &b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: "[..],
+        &vec![b'a'; 2_000_000],
+        b"\r\n\r\n",
+    ]
+    .concat();
+    let many_headers = [
+        b"GET /healthz HTTP/1.1\r\n".to_vec(),
+        (0..5000)
+            .flat_map(|i| format!("X{i}: a\r\n").into_bytes())
+            .collect(),
+        b"\r\n".to_vec(),
+    ]
+    .concat();
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"GARBAGE\r\n\r\n".to_vec(), 400, "method"),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n".to_vec(),
+            400,
+            "Name: value",
+        ),
+        (
+            b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".to_vec(),
+            400,
+            "Content-Length",
+        ),
+        (
+            b"POST /v1/score HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n".to_vec(),
+            400,
+            "Content-Length",
+        ),
+        (
+            b"POST /v1/score HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n".to_vec(),
+            400,
+            "Content-Length",
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nX: a\x01b\r\n\r\n".to_vec(),
+            400,
+            "control",
+        ),
+        (b"GET /healthz HTTP/9.9\r\n\r\n".to_vec(), 400, "HTTP/1.1"),
+        (long_line, 414, "POST /v1/score body"),
+        (big_header, 431, "headers"),
+        (many_headers, 431, "headers"),
+    ];
+    let mut ids = Vec::new();
+    for (bytes, status, says) in &cases {
+        let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(60)]).into_owned();
+        let r = raw_exchange(server.port, bytes);
+        let v = r.error(*status);
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains(says), "{shown}: {msg}");
+        let id = r
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("{shown}: no x-request-id in {:?}", r.headers));
+        assert_eq!(id.len(), 32, "{shown}: {id}");
+        ids.push(id.to_string());
+    }
+    // A good request, then garbage on the same connection: the good one is answered as
+    // usual, the garbage like the cases above.
+    let r = raw_exchange(
+        server.port,
+        b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rest = r.text();
+    assert!(
+        rest.contains("HTTP/1.1 400 Bad Request\r\ncontent-type: application/json"),
+        "{rest}"
+    );
+
+    // A body without Content-Length or Transfer-Encoding: 411, and the body is not read
+    // as another request (the connection closes).
+    let r = raw_exchange(
+        server.port,
+        b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n{\"BALANCE\":1}",
+    );
+    let v = r.error(411);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("send Content-Length or Transfer-Encoding: chunked"),
+        "{v}"
+    );
+    assert!(!r.text().contains("HTTP/1.1"), "{}", r.text());
+
+    let m = server.wait_metric(
+        "cardseg_http_requests_total{route=\"unparsed\",status=\"400\"}",
+        8.0,
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "cardseg_http_requests_total{route=\"unparsed\",status=\"414\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "cardseg_http_requests_total{route=\"unparsed\",status=\"431\"}"
+        ),
+        2.0
+    );
+    assert!(
+        metric(&m, "cardseg_http_errors_total{class=\"client\"}") >= 11.0,
+        "{m}"
+    );
+    let log = server.wait_log(ids.last().unwrap());
+    for id in &ids {
+        let lines: Vec<Value> = log
+            .lines()
+            .filter(|l| l.contains(id.as_str()))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1, "{id}: {log}");
+        assert_eq!(lines[0]["route"], "unparsed", "{log}");
+        assert_eq!(lines[0]["method"], "-", "{log}");
+    }
 }
 
 /// The metrics name the model (checksum, generation, the cardseg version that trained

@@ -1,19 +1,28 @@
 //! The connection layer of `cardseg serve`: an accept loop with a connection limit, a
 //! per-connection watchdog for the header-read and idle timeouts, and the byte budget
 //! that request bodies reserve before they are read and scored.
+//!
+//! A request head hyper cannot parse never reaches the router: hyper writes a bodiless
+//! 400, 414 or 431 of its own and ends the connection with the parse error, with no hook
+//! to answer otherwise. The socket wrapper holds that automatic answer back (and the
+//! shutdown after it), and once the connection reports the error, [`unparsed`] answers
+//! with a JSON error, a request id, a metrics count and an access-log line instead.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 
+use super::errors::ApiError;
+use super::log::Access;
+use super::metrics::UNPARSED;
 use super::state::App;
 use super::Limits;
 
@@ -56,6 +65,8 @@ struct Activity {
     /// complete; 0 when none.
     head_started: AtomicU64,
     in_flight: AtomicUsize,
+    /// The status of hyper's automatic answer to an unparsable head, held back; 0 when none.
+    unparsed: AtomicU16,
 }
 
 impl Activity {
@@ -98,6 +109,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        if let Some(n) = self.hold_back(buf) {
+            return Poll::Ready(Ok(n));
+        }
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = &r {
             if *n > 0 {
@@ -110,6 +124,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // The JSON answer replacing hyper's automatic one still has to be written.
+        if self.act.unparsed.load(Relaxed) != 0 {
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
     fn poll_write_vectored(
@@ -117,6 +135,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            if let Some(n) = self.hold_back(first) {
+                // An automatic answer is the last thing hyper writes on a connection.
+                let rest: usize = bufs.iter().map(|b| b.len()).sum::<usize>() - first.len();
+                return Poll::Ready(Ok(n + if n == first.len() { rest } else { 0 }));
+            }
+        }
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = &r {
             if *n > 0 {
@@ -128,6 +153,36 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
+}
+
+impl<S: AsyncWrite + Unpin> Tracked<S> {
+    /// Bytes of `buf` to report written without sending them: all of it once hyper's
+    /// automatic answer has begun (recording its status), else none.
+    fn hold_back(&self, buf: &[u8]) -> Option<usize> {
+        if self.act.unparsed.load(Relaxed) != 0 {
+            return Some(buf.len());
+        }
+        let status = automatic_answer(buf)?;
+        self.act.unparsed.store(status, Relaxed);
+        Some(buf.len())
+    }
+}
+
+/// The status of `buf` when it is the head hyper writes by itself for a request it could
+/// not parse: a 4xx head without the `x-request-id` every answer of the router carries.
+/// Heads are written at the start of a write, so only the start is looked at.
+fn automatic_answer(buf: &[u8]) -> Option<u16> {
+    let rest = buf.strip_prefix(b"HTTP/1.1 4")?;
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = buf[..end].to_ascii_lowercase();
+    if head.windows(13).any(|w| w == b"x-request-id:") {
+        return None;
+    }
+    let digits = rest.get(..2)?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(400 + u16::from(digits[0] - b'0') * 10 + u16::from(digits[1] - b'0'))
 }
 
 /// Counts a request in flight from its complete head to its response head.
@@ -178,6 +233,93 @@ fn check(act: &Activity, limits: &Limits) -> Result<Duration, Expired> {
     }
 }
 
+/// Most time the JSON answer to an unparsable request may take to be sent (and the
+/// client to close after it).
+const UNPARSED_WRITE: Duration = Duration::from_secs(5);
+/// Most bytes read (and dropped) after that answer, waiting for the client to close.
+const UNPARSED_DRAIN_BYTES: usize = 8 << 20;
+
+/// What was wrong with a request head hyper refused, and what to send instead.
+pub fn unparsed_message(status: u16, hyper_error: &str) -> String {
+    match status {
+        414 => "the request target (path and query) is longer than 65,534 bytes; send the customers in a POST /v1/score body".to_string(),
+        431 => "the request head is too large: more than 100 header lines or about 400 KiB in all; send fewer and shorter headers".to_string(),
+        _ => {
+            let why = if hyper_error.starts_with("invalid content-length") {
+                "Content-Length must be one decimal number of bytes (at most 20 digits; repeated headers must agree)"
+            } else if hyper_error.contains("transfer-encoding") {
+                "Transfer-Encoding must end with chunked, and a request cannot have both it and Content-Length"
+            } else if hyper_error.starts_with("invalid HTTP header") {
+                "each header line must be `Name: value` (a name of letters, digits and -, a colon, no control characters)"
+            } else if hyper_error.starts_with("invalid HTTP version") {
+                "the request line must end with HTTP/1.1 (or HTTP/1.0)"
+            } else if hyper_error.starts_with("invalid HTTP method") {
+                "the request line must start with a method such as GET or POST"
+            } else if hyper_error.starts_with("invalid URI") {
+                "the request target must be a path such as /v1/score"
+            } else {
+                "send `METHOD /path HTTP/1.1`, then `Name: value` header lines, then an empty line"
+            };
+            format!("the request could not be read as HTTP/1.1 ({hyper_error}): {why}")
+        }
+    }
+}
+
+/// Answers a request hyper could not parse (its automatic answer was held back) with a
+/// JSON error of the same status, counts it under the route "unparsed", logs it, and
+/// closes the connection.
+async fn unparsed(
+    app: &App,
+    act: &Activity,
+    mut tcp: TcpStream,
+    status: u16,
+    error: &hyper::Error,
+) {
+    let head = act.head_started.load(Relaxed);
+    let elapsed = Duration::from_millis(act.now().saturating_sub(head.saturating_sub(1)));
+    let elapsed = if head > 0 { elapsed } else { Duration::ZERO };
+    let id = app.ids.next();
+    let id = std::str::from_utf8(&id).unwrap_or("-");
+    let code =
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+    let message = unparsed_message(status, &error.to_string());
+    let body = ApiError::new(code, message).body();
+    let answer = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-request-id: {id}\r\nconnection: close\r\n\r\n",
+        code.as_u16(),
+        code.canonical_reason().unwrap_or("Bad Request"),
+        body.len()
+    );
+    app.metrics.record(UNPARSED, code.as_u16(), elapsed);
+    app.log.access(&Access {
+        request_id: id,
+        method: "-",
+        route: UNPARSED,
+        status: code.as_u16(),
+        customers: 0,
+        duration: elapsed,
+        model_checksum: &app.current().checksum,
+    });
+    let _ = tokio::time::timeout(UNPARSED_WRITE, async {
+        tcp.write_all(answer.as_bytes()).await?;
+        tcp.write_all(&body).await?;
+        tcp.shutdown().await?;
+        // Closing with unread bytes (the rest of an oversized head) would reset the
+        // connection and could discard the answer before the client reads it: read on
+        // until the client closes, within the time and byte bounds.
+        let mut sink = [0u8; 16 << 10];
+        let mut left = UNPARSED_DRAIN_BYTES;
+        while left > 0 {
+            match tcp.read(&mut sink).await? {
+                0 => break,
+                n => left = left.saturating_sub(n),
+            }
+        }
+        std::io::Result::Ok(())
+    })
+    .await;
+}
+
 /// Accepts connections until `shutdown` completes, then lets open ones finish their
 /// requests (the caller bounds how long).
 pub async fn serve_connections(
@@ -218,6 +360,7 @@ pub async fn serve_connections(
             last_io: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            unparsed: AtomicU16::new(0),
         });
         let io = TokioIo::new(Tracked {
             inner: tcp,
@@ -238,10 +381,9 @@ pub async fn serve_connections(
         let mut stop = stop_rx.clone();
         let (open, all_closed, app) = (open.clone(), all_closed.clone(), app.clone());
         tokio::spawn(async move {
-            let conn = hyper::server::conn::http1::Builder::new()
+            let mut conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(io, svc);
-            tokio::pin!(conn);
             let mut stopping = false;
             loop {
                 let wait = match check(&act, &limits) {
@@ -261,11 +403,18 @@ pub async fn serve_connections(
                     .min(limits.header_timeout / 4)
                     .max(Duration::from_millis(20));
                 tokio::select! {
-                    _ = conn.as_mut() => break,
+                    r = &mut conn => {
+                        let status = act.unparsed.load(Relaxed);
+                        if let (Err(e), true) = (r, status != 0) {
+                            let tcp = conn.into_parts().io.into_inner().inner;
+                            unparsed(&app, &act, tcp, status, &e).await;
+                        }
+                        break;
+                    }
                     r = stop.changed(), if !stopping => {
                         stopping = true;
                         if r.is_ok() {
-                            conn.as_mut().graceful_shutdown();
+                            std::pin::Pin::new(&mut conn).graceful_shutdown();
                         }
                     }
                     () = tokio::time::sleep(wait) => {}

@@ -54,14 +54,22 @@ struct ErrorBody<'a> {
     field: Option<&'a str>,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The JSON body of the answer.
+    pub fn body(&self) -> Vec<u8> {
         let body = ErrorBody {
             error: &self.message,
             index: self.index,
             field: self.field.as_deref(),
         };
-        json_response(self.status, serde_json::to_vec(&body).unwrap_or_default())
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        json_response(self.status, body)
     }
 }
 

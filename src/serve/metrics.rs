@@ -1,5 +1,6 @@
 //! Counters for `GET /metrics`, rendered in the Prometheus text format (version 0.0.4).
-//! Routes are a fixed set (unknown paths count as "other"), so label cardinality is bounded.
+//! Routes are a fixed set (unknown paths count as "other", request heads that could not be
+//! parsed as "unparsed"), so label cardinality is bounded.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -7,9 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Route labels: every path the router answers, then "other". The router's routes, the
-/// OpenAPI document and the metrics all come from this list (tests check each against it).
-pub const ROUTES: [&str; 8] = [
+/// Route labels: every path the router answers, then "other" (unknown paths) and
+/// [`UNPARSED`]. The router's routes, the OpenAPI document and the metrics all come from
+/// this list (tests check each against it).
+pub const ROUTES: [&str; 9] = [
     "/v1/score",
     "/v1/model",
     "/healthz",
@@ -18,11 +20,18 @@ pub const ROUTES: [&str; 8] = [
     "/readyz",
     "/openapi.json",
     "other",
+    UNPARSED,
 ];
 
-/// The paths the router answers: [`ROUTES`] without "other".
+/// The route label of requests whose head could not be parsed (no path is known).
+pub const UNPARSED: &str = "unparsed";
+
+/// Where "other" is in [`ROUTES`].
+const OTHER: usize = ROUTES.len() - 2;
+
+/// The paths the router answers: [`ROUTES`] without "other" and "unparsed".
 pub fn known_paths() -> &'static [&'static str] {
-    &ROUTES[..ROUTES.len() - 1]
+    &ROUTES[..OTHER]
 }
 
 /// Why a SIGHUP reload was refused.
@@ -122,11 +131,9 @@ pub fn route_label(path: &str) -> &'static str {
     ROUTES[route_index(path)]
 }
 
+/// A label passes as itself ("unparsed" is never a request path: those start with '/').
 fn route_index(path: &str) -> usize {
-    ROUTES[..ROUTES.len() - 1]
-        .iter()
-        .position(|r| *r == path)
-        .unwrap_or(ROUTES.len() - 1)
+    ROUTES.iter().position(|r| *r == path).unwrap_or(OTHER)
 }
 
 #[derive(Default)]

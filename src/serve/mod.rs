@@ -12,7 +12,7 @@
 //! `/readyz` to 503 at once, keep serving for the drain period (every answer closing its
 //! connection), then stop accepting connections and let in-flight requests finish (for
 //! at most [`SHUTDOWN_GRACE`]). Every error is a JSON `{"error": "..."}` with a fitting
-//! status; a panic in a handler is answered 500 and counted, and the server keeps
+//! status, a request head hyper cannot parse included (`conn`); a panic in a handler is answered 500 and counted, and the server keeps
 //! running. Every answer is logged on stderr (`log`).
 //!
 //! Connections (see [`Limits`]): at most `max_connections` are open (more are closed at

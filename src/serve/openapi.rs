@@ -187,7 +187,7 @@ pub fn document() -> Value {
         "info": {
             "title": "cardseg serve",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Customer segments from a saved cardseg model. Every answer carries X-Request-Id (the request's own, if it sent a sensible one: 1-128 letters, digits or -_.:/+=@). Errors are JSON {\"error\": \"...\"}, with \"index\" and \"field\" when one customer's field was at fault."
+            "description": "Customer segments from a saved cardseg model. Every answer carries X-Request-Id (the request's own, if it sent a sensible one: 1-128 letters, digits or -_.:/+=@). Errors are JSON {\"error\": \"...\"}, with \"index\" and \"field\" when one customer's field was at fault. Every GET route also answers HEAD (the same status and headers, no body). A path not listed here gets 404 (components/responses/NotFound). Any request whose head is not HTTP/1.1 gets 400, one with a request line over 65,534 bytes 414, one with more than 100 headers or a head over about 400 KiB 431 (each closes the connection)."
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
@@ -201,7 +201,10 @@ pub fn document() -> Value {
                 "X-Request-Id": {"description": "The request's id (the caller's, or one the server made).", "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:/+=@-]{1,128}$"}}
             },
             "responses": {
-                "BadRequest": error("The body is not valid JSON or CSV, a field is not a number, or a column is missing."),
+                "BadRequest": error("The body is not valid JSON or CSV, a field is not a number, or a column is missing; or the request head is not HTTP/1.1."),
+                "NotFound": error("No such path; the answer lists the routes."),
+                "UriTooLong": error("The request line is longer than 65,534 bytes."),
+                "HeadTooLarge": error("The request head has more than 100 header lines or is larger than about 400 KiB."),
                 "Unauthorized": {
                     "description": "Missing or wrong token.",
                     "headers": {
@@ -212,7 +215,7 @@ pub fn document() -> Value {
                 },
                 "MethodNotAllowed": error("Another method than the route's."),
                 "Timeout": error("The body did not arrive in time."),
-                "LengthRequired": error("The body's length is needed."),
+                "LengthRequired": error("The request has neither Content-Length nor Transfer-Encoding: chunked, so its body cannot be read."),
                 "TooLarge": error("The body is larger than --max-body (or the memory budget), or holds more customers than allowed."),
                 "UnsupportedMediaType": error("A Content-Type other than application/json or text/csv."),
                 "Internal": error("An internal error; the server is still running."),
@@ -244,6 +247,19 @@ pub fn document() -> Value {
         extra.as_object(),
     ) {
         all.extend(more.clone());
+    }
+    // A request head that cannot be parsed is refused before any route is known, so
+    // every operation may get these.
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for op in paths.values_mut().filter_map(Value::as_object_mut) {
+            for item in op.values_mut() {
+                if let Some(responses) = item["responses"].as_object_mut() {
+                    responses.entry("400").or_insert_with(|| r("BadRequest"));
+                    responses.insert("414".into(), r("UriTooLong"));
+                    responses.insert("431".into(), r("HeadTooLarge"));
+                }
+            }
+        }
     }
     doc
 }

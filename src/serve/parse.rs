@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 use crate::error::{show_number, show_value};
 use crate::ingest::number::{check_value, parse_number, Cell};
@@ -463,13 +464,34 @@ impl<'de> DeserializeSeed<'de> for IdSeed<'_, '_> {
     type Value = Option<String>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
         let (ctx, index, field) = (self.ctx, self.index, self.field);
-        d.deserialize_any(self).map_err(|e| {
+        let not_json = |e: &dyn fmt::Display| {
             if ctx.error.borrow().is_none() {
                 ctx.field_error::<D::Error>(index, field, format!("is not valid JSON ({e})"))
             } else {
-                e
+                <D::Error as de::Error>::custom(e)
             }
-        })
+        };
+        // The value's own text, so a number is echoed as written: 1.50 stays 1.50, and a
+        // 30-digit integer keeps its digits (as f64 it would change).
+        let raw =
+            <Box<RawValue> as serde::Deserialize>::deserialize(d).map_err(|e| not_json(&e))?;
+        let text = raw.get();
+        if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            if text.len() > MAX_ID_BYTES {
+                return Err(ctx.field_error(
+                    index,
+                    field,
+                    format!(
+                        "is a number of {} characters; ids are at most {MAX_ID_BYTES} bytes",
+                        text.len()
+                    ),
+                ));
+            }
+            return Ok(Some(text.to_string()));
+        }
+        serde_json::Deserializer::from_str(text)
+            .deserialize_any(self)
+            .map_err(|e| not_json(&e))
     }
 }
 
@@ -487,15 +509,6 @@ impl<'de> Visitor<'de> for IdSeed<'_, '_> {
             ));
         }
         Ok(Some(s.trim().to_string()))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<String>, E> {
-        Ok(Some(v.to_string()))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<String>, E> {
-        Ok(Some(v.to_string()))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<String>, E> {
-        Ok(Some(v.to_string()))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Option<String>, E> {
         Ok(None)
@@ -562,6 +575,54 @@ mod tests {
         assert_eq!(b.cols[0][0], 1.5);
         assert_eq!(b.cols[1][0], 2.0);
         assert!(b.cols[0][1].is_nan() && b.cols[1][1].is_nan() && b.cols[0][2].is_nan());
+    }
+
+    #[test]
+    fn numeric_ids_come_back_as_written_and_within_the_length_limit() {
+        let m = model();
+        let b = parse_customers(
+            br#"[{"ID":123456789012345678901234567890},{"ID":1.5e300},{"ID":1.50},{"ID":-0},{"ID":" x "}]"#,
+            &m,
+            10,
+        )
+        .unwrap();
+        let ids: Vec<&str> = b.ids.iter().map(|i| i.as_deref().unwrap()).collect();
+        assert_eq!(
+            ids,
+            [
+                "123456789012345678901234567890",
+                "1.5e300",
+                "1.50",
+                "-0",
+                "x"
+            ]
+        );
+        let long = format!(r#"[{{}},{{"ID":{}}}]"#, "9".repeat(257));
+        let e = parse_customers(long.as_bytes(), &m, 10).unwrap_err();
+        assert!(
+            matches!(&e, ParseError::Field { index: 1, field, message } if field == "ID" && message.contains("at most 256")),
+            "{e}"
+        );
+        let at_limit = format!(r#"{{"ID":{}}}"#, "9".repeat(256));
+        assert_eq!(
+            parse_customers(at_limit.as_bytes(), &m, 10).unwrap().ids[0]
+                .as_ref()
+                .unwrap()
+                .len(),
+            256
+        );
+        for (body, says) in [
+            (r#"{"ID":true}"#, "boolean"),
+            (r#"{"ID":[1]}"#, "array"),
+            (r#"{"ID":{"a":1}}"#, "object"),
+        ] {
+            let e = parse_customers(body.as_bytes(), &m, 10).unwrap_err();
+            assert!(e.to_string().contains(says), "{body}: {e}");
+        }
+        assert_eq!(
+            parse_customers(br#"{"ID":null}"#, &m, 10).unwrap().ids,
+            [None]
+        );
     }
 
     #[test]

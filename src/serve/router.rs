@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use serde::Serialize;
@@ -59,9 +59,30 @@ fn typed(body: Body, content_type: &'static str) -> Response {
     r
 }
 
+/// A request that announces no body length: HTTP/1.1 then has no body, and anything the
+/// client sends after the head would be read as the next request.
+fn length_required(req: &Request) -> bool {
+    use axum::body::HttpBody as _;
+    let h = req.headers();
+    !h.contains_key(header::CONTENT_LENGTH)
+        && !h.contains_key(header::TRANSFER_ENCODING)
+        && req.body().size_hint().exact() == Some(0)
+}
+
 /// `POST /v1/score`: reserves room in the memory budget for the body, reads it, reserves
 /// room for the work of scoring it, then scores it (large bodies on the blocking pool).
 async fn score(State(app): State<Arc<App>>, req: Request) -> Result<Response, ApiError> {
+    if length_required(&req) {
+        let mut r = ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "the request has neither Content-Length nor Transfer-Encoding, so its body cannot be told apart from the next request; send Content-Length or Transfer-Encoding: chunked",
+        )
+        .into_response();
+        // Body bytes may follow: they must not be read as another request.
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(r);
+    }
     let kind = body_kind(req.headers())?;
     // Room for the body before it is read: its announced length, or the most it may be.
     let announced = announced_len(req.headers(), app.max_body);
@@ -289,6 +310,31 @@ mod tests {
             (v["index"].as_u64(), v["field"].as_str()),
             (Some(0), Some("A"))
         );
+        // No Content-Length, no Transfer-Encoding: the body cannot be framed.
+        let (s, h, body) = call(
+            &app,
+            "POST",
+            "/v1/score",
+            &[("content-type", "application/json")],
+            "",
+        );
+        assert_eq!(s, StatusCode::LENGTH_REQUIRED, "{body}");
+        assert_eq!(h[header::CONNECTION], "close");
+        assert!(
+            body.contains("send Content-Length or Transfer-Encoding: chunked"),
+            "{body}"
+        );
+        let (s, _, body) = call(
+            &app,
+            "POST",
+            "/v1/score",
+            &[
+                ("content-type", "application/json"),
+                ("content-length", "0"),
+            ],
+            "",
+        );
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
         let (s, _, body) = call(&app, "GET", "/nowhere", &[], "");
         assert_eq!(s, StatusCode::NOT_FOUND);
         assert!(body.contains("POST /v1/score, GET /v1/model"), "{body}");
@@ -332,6 +378,27 @@ mod tests {
             call(&app, "GET", "/nowhere", &[], "").0,
             StatusCode::NOT_FOUND
         );
+        assert!(doc["components"]["responses"]["NotFound"].is_object());
+        let description = doc["info"]["description"].as_str().unwrap();
+        assert!(description.contains("answers HEAD"), "{description}");
+        for (method, path) in super::super::openapi::operations(&doc) {
+            let responses = &doc["paths"][&path][method.to_lowercase()]["responses"];
+            for status in ["400", "414", "431"] {
+                assert!(
+                    responses[status].is_object(),
+                    "{method} {path}: {status} is not documented"
+                );
+            }
+            // HEAD is served wherever GET is, with the GET's status.
+            if method == "GET" {
+                let (s, h, body) = call(&app, "HEAD", &path, &[], "");
+                assert_eq!(s, StatusCode::OK, "HEAD {path}");
+                assert!(
+                    body.is_empty() && h.contains_key("x-request-id"),
+                    "HEAD {path}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -201,6 +201,33 @@ pub fn score_json(loaded: &Loaded, body: &[u8]) -> Result<Scored, ApiError> {
     })
 }
 
+/// A CSV body's read error as the client's 400. A missing column's message ends by naming
+/// the command-line flag that picks another column; an HTTP client has none, so it is told
+/// which columns to send instead.
+fn csv_read_error(e: crate::error::Error, model: &Model) -> ApiError {
+    let message = e.to_string();
+    let Some((what, flag)) = message.split_once("; name the right column with ") else {
+        return e.into();
+    };
+    let fix = match &model.id_column {
+        Some(id) if flag.starts_with("--id-column") => {
+            format!("name the id column {id} exactly, or leave it out and the rows are numbered")
+        }
+        id => {
+            let columns: Vec<&str> = id
+                .iter()
+                .chain(&model.features)
+                .map(String::as_str)
+                .collect();
+            format!(
+                "send a header row with the model's columns: {} (GET /v1/model lists them; the id column is optional)",
+                columns.join(", ")
+            )
+        }
+    };
+    ApiError::new(StatusCode::BAD_REQUEST, format!("{what}; {fix}"))
+}
+
 /// Scores a CSV body: the first three output columns are exactly `cardseg predict`'s
 /// (`ID,segment,segment_name`), then `distance,second_distance,distance_percentile,outlier`. A gzip-compressed body is
 /// decompressed first, to at most `max_body` bytes (a small "gzip bomb" cannot fill memory).
@@ -213,7 +240,8 @@ pub fn score_csv(loaded: Arc<Loaded>, body: &[u8], max_body: usize) -> Result<Sc
     } else {
         body
     };
-    let table = crate::ingest::csv::read_bytes(body, "request body", &read_spec(model, None))?;
+    let table = crate::ingest::csv::read_bytes(body, "request body", &read_spec(model, None))
+        .map_err(|e| csv_read_error(e, model))?;
     // The feature columns move into scoring; only the ids are kept for the answer.
     let Table {
         ids, mut columns, ..
