@@ -170,6 +170,9 @@ class _Producer:
         _READ.add(self.reader)
         try:
             yield from self.reader
+        except GeneratorExit:
+            # The reader stopped reading (it refused a batch): not the producer's doing.
+            raise
         except BaseException as e:
             self.error = e
             raise
