@@ -631,7 +631,7 @@ fn cases() -> Vec<Case> {
             .usage(&["-3"]),
         run_case("run: --n-init 0", &["--n-init", "0"])
             .input(base())
-            .err(&["--n-init"]),
+            .usage(&["--n-init", "from 1 to 1000"]),
         run_case("run: --silhouette-sample 5", &["--silhouette-sample", "5"])
             .input(base())
             .usage(&["--silhouette-sample", "from 100 to"]),

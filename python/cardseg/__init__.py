@@ -18,7 +18,8 @@ get exactly the numbers the CLI reads.
 
 The GIL is released while Rust works. Ctrl-C raises ``KeyboardInterrupt`` within 50 ms
 and stops the Rust work itself at its next check (between k-means restarts and between
-stages): nothing is written.
+stages; in ``run``, ``Model.predict`` and ``drift`` alike): nothing is written. An
+exception raised by the producer of a RecordBatchReader is raised as itself.
 
 Errors are :class:`cardseg.CardsegError` subclasses with the CLI's one-line messages.
 """
@@ -26,8 +27,10 @@ Errors are :class:`cardseg.CardsegError` subclasses with the CLI's one-line mess
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import secrets
+import weakref
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -95,7 +98,21 @@ def _cell_text(v) -> Optional[str]:
     return v if isinstance(v, str) else str(v)
 
 
-def _pandas_column(s):
+def _utf8_or_refused(texts, source: str, column: str) -> None:
+    """Refuses the first text UTF-8 cannot hold (a lone surrogate, e.g. from
+    ``os.fsdecode`` or a bad decode with ``surrogateescape``), naming its row and column."""
+    for i, t in enumerate(texts):
+        if isinstance(t, str):
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError(
+                    f"{source}: row {i + 1}, column {column}: {t!r} is not valid Unicode text "
+                    "(it holds a lone surrogate); fix or drop the value"
+                ) from None
+
+
+def _pandas_column(s, source: str = "pandas DataFrame"):
     """One pandas column as an Arrow array holding what ``to_csv`` would write, so cardseg
     reads it as it reads the same frame written as CSV: numbers zero-copy; text, ``object``
     (``Decimal``, mixed, one bad cell), ``bool`` and ``category`` columns as the text of
@@ -125,7 +142,9 @@ def _pandas_column(s):
             # Text and missing values only (the common case): pyarrow's C path.
             return pa.array(s, type=pa.large_string(), from_pandas=True)
         except (pa.ArrowException, TypeError, ValueError):
-            return pa.array([_cell_text(v) for v in s], type=pa.large_string())
+            texts = [_cell_text(v) for v in s]
+            _utf8_or_refused(texts, source, str(s.name))
+            return pa.array(texts, type=pa.large_string())
     try:
         return pa.array(s, from_pandas=True)
     except (pa.ArrowException, TypeError, ValueError):
@@ -133,13 +152,56 @@ def _pandas_column(s):
         return pa.array([_cell_text(v) for v in s.astype(object)], type=pa.large_string())
 
 
+#: The RecordBatchReaders cardseg has begun to read: read again, they would be empty.
+_READ: "weakref.WeakSet" = weakref.WeakSet()
+
+
+class _Producer:
+    """A pyarrow RecordBatchReader handed to the native side through a generator that
+    keeps the exception its producer raised (a database cursor's ConnectionError, a
+    KeyboardInterrupt that landed in the producer's Python code): the C stream carries only
+    its text, and the call re-raises the exception itself (:func:`_native`)."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.error: Optional[BaseException] = None
+
+    def batches(self):
+        _READ.add(self.reader)
+        try:
+            yield from self.reader
+        except GeneratorExit:
+            # The reader stopped reading (it refused a batch): not the producer's doing.
+            raise
+        except BaseException as e:
+            self.error = e
+            raise
+
+    def capsule(self):
+        import pyarrow as pa
+
+        return pa.RecordBatchReader.from_batches(self.reader.schema, self.batches()).__arrow_c_stream__()
+
+
+def _native(producer: Optional[_Producer], call, *args):
+    """``call(*args)``; when it fails because the stream's producer raised, that
+    exception instead of the native side's account of it."""
+    try:
+        return call(*args)
+    except CardsegError:
+        if producer is None or producer.error is None:
+            raise
+    raise producer.error
+
+
 def _source(data: Any, source_name: Optional[str], only: Optional[Sequence[str]] = None):
-    """(what the native side reads, the name messages show). With ``only`` (the columns a
-    model reads), a pandas frame's other columns cross as empty placeholders: their names
-    stay for messages, their values are never converted."""
+    """(what the native side reads, the name messages show, the :class:`_Producer` of a
+    RecordBatchReader or None). With ``only`` (the columns a model reads), a pandas frame's
+    other columns cross as empty placeholders: their names stay for messages, their values
+    are never converted."""
     if isinstance(data, (str, os.PathLike)):
         text = os.fspath(data)
-        return text, source_name or text
+        return text, source_name or text, None
     mod = type(data).__module__.split(".")[0]
     if mod == "pandas":
         import pandas as pd
@@ -150,16 +212,37 @@ def _source(data: Any, source_name: Optional[str], only: Optional[Sequence[str]]
         if not isinstance(data, pd.DataFrame):
             raise TypeError(f"cardseg reads a pandas DataFrame, not a {type(data).__name__}")
         names = [str(c) for c in data.columns]
+        shown = source_name or "pandas DataFrame"
+        for c in names:
+            try:
+                c.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError(
+                    f"{shown}: column {c!r}: its name is not valid Unicode text (it holds a lone "
+                    "surrogate); rename the column"
+                ) from None
         keep = None if only is None else set(only)
         arrays = [
-            _pandas_column(data.iloc[:, j]) if keep is None or names[j] in keep else pa.nulls(len(data))
+            _pandas_column(data.iloc[:, j], shown) if keep is None or names[j] in keep else pa.nulls(len(data))
             for j in range(data.shape[1])
         ]
         table = pa.Table.from_arrays(arrays, names=names)
-        return table.__arrow_c_stream__(), source_name or "pandas DataFrame"
+        return table.__arrow_c_stream__(), source_name or "pandas DataFrame", None
     if hasattr(data, "__arrow_c_stream__"):
         names = {"pyarrow": "pyarrow table", "polars": "polars DataFrame"}
-        return data.__arrow_c_stream__(), source_name or names.get(mod, f"{type(data).__name__}")
+        name = source_name or names.get(mod, f"{type(data).__name__}")
+        if mod == "pyarrow":
+            import pyarrow as pa
+
+            if isinstance(data, pa.RecordBatchReader):
+                if data in _READ:
+                    raise InputError(
+                        f"{name}: this RecordBatchReader was already read (a stream can be read "
+                        "once); pass a new reader, or the table itself"
+                    )
+                producer = _Producer(data)
+                return producer.capsule(), name, producer
+        return data.__arrow_c_stream__(), name, None
     raise TypeError(
         "cardseg reads a pandas DataFrame, a pyarrow Table or RecordBatchReader, a polars "
         f"DataFrame (anything with __arrow_c_stream__), or a path or URL; got {type(data).__name__}"
@@ -258,8 +341,8 @@ class Model:
         import numpy as np
         import pyarrow as pa
 
-        src, name = _source(data, source_name, self._reads())
-        offsets, text, labels, dist = self._m.score(src, name, delimiter, distances)
+        src, name, producer = _source(data, source_name, self._reads())
+        offsets, text, labels, dist = _native(producer, self._m.score, src, name, delimiter, distances)
         idx = np.frombuffer(labels, dtype="<i4")
         ids = pa.Array.from_buffers(
             pa.large_string(), len(idx), [None, pa.py_buffer(offsets), pa.py_buffer(text)]
@@ -274,18 +357,18 @@ class Model:
         outlier, computed in Rust by the rule ``cardseg predict`` applies)."""
         import pyarrow as pa
 
-        src, name = _source(data, source_name, self._reads())
+        src, name, producer = _source(data, source_name, self._reads())
         # One batch: the Rust side builds the whole result at once.
         return pa.RecordBatchReader._import_from_c_capsule(
-            self._m.predict(src, name, delimiter, outliers)
+            _native(producer, self._m.predict, src, name, delimiter, outliers)
         ).read_next_batch()
 
     def predict(self, data: Any, *, source_name: Optional[str] = None, delimiter=None):
         """Scores ``data`` like ``cardseg predict``: a pandas DataFrame with the columns of its
         labels file (id, segment, segment_name, distance, distance_percentile, outlier; the
         last two empty for a model written before distance quantiles existed)."""
-        src, name = _source(data, source_name, self._reads())
-        return _labels_frame(self._m.predict(src, name, delimiter, True))
+        src, name, producer = _source(data, source_name, self._reads())
+        return _labels_frame(_native(producer, self._m.predict, src, name, delimiter, True))
 
     def _reads(self) -> list:
         """The columns scoring reads: the id column and the features."""
@@ -343,7 +426,8 @@ class Segmentation:
         and outlier (boolean); missing for customers dropped with ``missing="drop"``."""
         if "labels" not in self._cache:
             self._cache["labels"] = _labels_frame(self._s.labels_arrow())
-        return self._cache["labels"]
+        # A copy: editing it must not change what this result reports.
+        return self._cache["labels"].copy()
 
     @property
     def segments(self):
@@ -354,7 +438,7 @@ class Segmentation:
 
             header, rows = self._s.segments_table()
             self._cache["segments"] = pd.DataFrame(rows, columns=header)
-        return self._cache["segments"]
+        return self._cache["segments"].copy()
 
     @property
     def k_selection(self):
@@ -368,7 +452,7 @@ class Segmentation:
             frame = pd.DataFrame(self._s.k_selection(), columns=cols)
             # An exact silhouette has no standard error: NaN, as in a float column.
             self._cache["k_selection"] = frame.astype({"silhouette_std_error": "float64"})
-        return self._cache["k_selection"]
+        return self._cache["k_selection"].copy()
 
     @property
     def k(self) -> int:
@@ -554,7 +638,7 @@ def run(
     (``training_source``) show for a DataFrame (default: "pandas DataFrame", "pyarrow
     table", "polars DataFrame"; a path shows itself).
     """
-    src, name = _source(data, source_name)
+    src, name, producer = _source(data, source_name)
     options = dict(
         features=features, profile_features=profile_features, id_column=id_column, no_id=no_id,
         missing=missing, k=k, k_min=k_min, k_max=k_max, k_rule=k_rule, n_init=n_init, seed=seed,
@@ -570,13 +654,26 @@ def run(
         total_timeout_secs=total_timeout_secs, max_columns=max_columns, max_record_mb=max_record_mb,
         write_labels=write_labels, labels_table=labels_table,
     )
+    # A column name may be an int (pandas' default names), as in the frame's columns.
+    if isinstance(id_column, numbers.Integral) and not isinstance(id_column, bool):
+        options["id_column"] = str(id_column)
     for key in ("features", "profile_features", "categorical", "additive", "outcome"):
         if isinstance(options[key], (tuple, list)):
             options[key] = [str(c) for c in options[key]]
+    for key in ("features", "profile_features", "categorical", "additive", "outcome", "id_column"):
+        value = options[key]
+        for c in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
+            try:
+                c.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UsageError(
+                    f"{key}: the column name {c!r} is not valid Unicode text (it holds a lone "
+                    "surrogate); give the name as the data spells it"
+                ) from None
     for key in ("naming_rules", "previous", "out"):
         if options[key] is not None:
             options[key] = os.fspath(options[key])
-    native = _cardseg.run(src, name, **options)
+    native = _native(producer, lambda: _cardseg.run(src, name, **options))
     return Segmentation(native, None if out is None else os.fspath(out))
 
 
@@ -721,10 +818,15 @@ def drift(
         model = Model.load(path)
     if not isinstance(model, Model):
         raise TypeError(f"drift takes a cardseg.Model, a run result or a model.json path, not {type(model).__name__}")
-    src, name = _source(data, source_name, model.features)
-    text, md = _cardseg.drift(
+    gates = {"psi_alert": psi_alert, "missing_change": missing_change, "outside_range": outside_range,
+             "share_change": share_change, "shift": shift, "alpha": alpha}
+    for key, value in gates.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise UsageError(f"{key} takes a number, not {value!r}")
+    src, name, producer = _source(data, source_name, model.features)
+    text, md = _native(
+        producer, _cardseg.drift,
         model._m, src, name, path, fail_above, delimiter, None if out is None else os.fspath(out), force,
-        {"psi_alert": psi_alert, "missing_change": missing_change, "outside_range": outside_range,
-         "share_change": share_change, "shift": shift, "alpha": alpha},
+        {k: float(v) for k, v in gates.items()},
     )
     return Drift(json.loads(text), md)

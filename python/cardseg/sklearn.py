@@ -119,6 +119,10 @@ class CardsegKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             k, k_min, k_max = "auto", self.k_min, self.k_max
         elif isinstance(self.n_clusters, numbers.Integral) and not isinstance(self.n_clusters, bool):
             k = k_min = k_max = int(self.n_clusters)
+            if not 2 <= k <= 1000:
+                raise cardseg.UsageError(
+                    f'n_clusters={k}: give a number of segments from 2 to 1000, or "auto"'
+                )
         else:
             raise ValueError(f'n_clusters must be an int >= 2 or "auto", not {self.n_clusters!r}')
         if k != "auto" and X.shape[0] <= k:

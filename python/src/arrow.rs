@@ -107,6 +107,23 @@ impl Stream {
         // SAFETY: `FFI_ArrowSchema` is the C struct `ArrowSchema` (`repr(C)`).
         let raw = unsafe { &*(&s as *const FFI_ArrowSchema as *const RawSchema) };
         check_schema(raw, 0).map_err(|e| malformed(source, &format!("its schema: {e}")))?;
+        // A column of a type arrow-rs does not know (polars' Int128): named, before the
+        // whole schema's import fails on it.
+        if s.format() == "+s" {
+            for c in s.children() {
+                if DataType::try_from(c).is_err() {
+                    return Err(bad(
+                        source,
+                        &format!(
+                            "column {} has an Arrow type cardseg cannot read (format {:?}); \
+                             cast it to Int64 or Float64, or drop it",
+                            c.name().unwrap_or(""),
+                            c.format()
+                        ),
+                    ));
+                }
+            }
+        }
         let field = Field::try_from(&s).map_err(|e| malformed(source, &e.to_string()))?;
         match field.data_type() {
             DataType::Struct(fields) => Ok(fields.clone()),
@@ -415,6 +432,27 @@ fn check_array(a: &mut RawArray, dt: &DataType, at: &str) -> std::result::Result
     }
 }
 
+/// The Arrow extension type of a field (pandas' `Period`, `Interval`, ...), from the
+/// metadata the C data interface carries it in.
+const EXTENSION: &str = "ARROW:extension:name";
+
+/// How a column is read, from its field: an extension type is read only when its
+/// storage is text (a pandas `Period` is stored as integer ordinals, which are not the
+/// numbers it shows); `Err` names an unread type for messages.
+fn readable_field(f: &Field) -> std::result::Result<(), String> {
+    match f.metadata().get(EXTENSION) {
+        Some(name) if !textual(f.data_type()) => {
+            let pandas = match name.as_str() {
+                "pandas.period" => " (a pandas Period)",
+                "pandas.interval" => " (a pandas Interval)",
+                _ => "",
+            };
+            Err(format!("of Arrow extension type {name}{pandas}"))
+        }
+        _ => readable(f.data_type()),
+    }
+}
+
 /// How a column is read, from its Arrow type; `Err` names an unread type for messages.
 fn readable(dt: &DataType) -> std::result::Result<(), String> {
     use DataType::*;
@@ -538,9 +576,34 @@ fn vals_of(col: &dyn Array) -> Result<Vec<Val<'_>>> {
     Ok(vals)
 }
 
+/// Rows between two calls of the read's [`Poll`] within one column of a batch: a few
+/// milliseconds of work, so Ctrl-C is seen at once even in a single batch of millions.
+const POLL_ROWS: usize = 1 << 16;
+
+/// Called between batches and every [`POLL_ROWS`] rows of a column; an error stops the
+/// read (the caller checks for Ctrl-C there: the read runs on Python's main thread,
+/// where the stream's producer may be Python code).
+pub type Poll<'a> = &'a (dyn Fn() -> Result<()> + Sync);
+
+/// A read that nothing stops.
+pub fn no_poll() -> Result<()> {
+    Ok(())
+}
+
 /// Pushes the values of column `j` of one batch, rows from `row0 + 1`.
-fn push_column(b: &mut TableBuilder, j: usize, row0: u64, col: &dyn Array) -> Result<()> {
-    each_val(col, |i, v| b.push(j, row0 + i as u64 + 1, v))
+fn push_column(
+    b: &mut TableBuilder,
+    j: usize,
+    row0: u64,
+    col: &dyn Array,
+    poll: Poll<'_>,
+) -> Result<()> {
+    each_val(col, |i, v| {
+        if i % POLL_ROWS == POLL_ROWS - 1 {
+            poll()?;
+        }
+        b.push(j, row0 + i as u64 + 1, v)
+    })
 }
 
 /// Whether a column of this type can be a text column whose categories the profile
@@ -571,8 +634,8 @@ fn track(t: &mut Tracker, col: &dyn Array) -> Result<()> {
 /// Reads every batch of `stream` into a table with `spec`, errors naming `source`. A
 /// panic of the import (a malformation the checks above do not foresee) is an input
 /// error too, never an exception outside `CardsegError`.
-pub fn read_table(stream: Stream, source: &str, spec: &ReadSpec) -> Result<Table> {
-    read_with_categories(stream, source, spec, false).map(|(t, _)| t)
+pub fn read_table(stream: Stream, source: &str, spec: &ReadSpec, poll: Poll<'_>) -> Result<Table> {
+    read_with_categories(stream, source, spec, false, poll).map(|(t, _)| t)
 }
 
 /// [`read_table`], and with `categories` the category codes of every text column (the
@@ -583,9 +646,10 @@ pub fn read_with_categories(
     source: &str,
     spec: &ReadSpec,
     categories: bool,
+    poll: Poll<'_>,
 ) -> Result<(Table, Vec<TextCategories>)> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        read_all(stream, source, spec, categories)
+        read_all(stream, source, spec, categories, poll)
     }))
     .unwrap_or_else(|_| Err(malformed(source, "arrow-rs could not import it")))
 }
@@ -595,7 +659,9 @@ fn read_all(
     source: &str,
     spec: &ReadSpec,
     categories: bool,
+    poll: Poll<'_>,
 ) -> Result<(Table, Vec<TextCategories>)> {
+    cardseg::ingest::check_spec(spec)?;
     let fields = stream.schema(source)?;
     let names = fields.iter().map(|f| f.name().clone()).collect();
     let mut b = TableBuilder::new(
@@ -610,7 +676,7 @@ fn read_all(
     )?;
     let mut read = Vec::with_capacity(fields.len());
     for (j, f) in fields.iter().enumerate() {
-        match readable(f.data_type()) {
+        match readable_field(f) {
             Ok(()) => read.push(true),
             Err(what) => {
                 b.unsupported(j, &what)?;
@@ -628,7 +694,11 @@ fn read_all(
         .collect();
     let mut row0 = 0u64;
     let mut n_batch = 0u64;
-    while let Some(batch) = stream.next(source, &fields, n_batch + 1)? {
+    loop {
+        poll()?;
+        let Some(batch) = stream.next(source, &fields, n_batch + 1)? else {
+            break;
+        };
         n_batch += 1;
         let n = batch.len();
         if n == 0 {
@@ -648,7 +718,7 @@ fn read_all(
         b.reserve(n);
         for (j, col) in batch.columns().iter().enumerate() {
             if read[j] && b.wanted(j) {
-                push_column(&mut b, j, row0, col.as_ref())?;
+                push_column(&mut b, j, row0, col.as_ref(), poll)?;
             }
             if let Some(t) = trackers[j].as_mut().filter(|t| t.alive()) {
                 track(t, col.as_ref())?;

@@ -16,7 +16,7 @@ mod segmentation;
 mod spark;
 
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use cardseg::cancel::Cancel;
@@ -95,11 +95,65 @@ pub(crate) fn interruptible<T: Send + 'static>(
     }
 }
 
+/// Ctrl-C during a read that runs on the calling thread (an Arrow stream, whose producer
+/// may be Python code that needs this thread): [`Signals::poll`] takes the GIL for a
+/// moment and runs Python's signal handlers; the exception one raises stops the read and
+/// is what the call raises ([`Signals::error`]).
+#[derive(Default)]
+pub(crate) struct Signals(std::sync::Mutex<Option<PyErr>>);
+
+impl Signals {
+    /// `Err(Error::Cancelled)` once a signal handler raised (its exception kept).
+    pub(crate) fn poll(&self) -> cardseg::Result<()> {
+        Python::attach(|py| py.check_signals()).map_err(|e| {
+            if let Ok(mut slot) = self.0.lock() {
+                slot.get_or_insert(e);
+            }
+            Error::Cancelled
+        })
+    }
+
+    /// The Python exception for `e`: the signal handler's own when a signal stopped the read.
+    pub(crate) fn error(&self, py: Python<'_>, e: Error) -> PyErr {
+        if matches!(e, Error::Cancelled) {
+            if let Some(raised) = self.0.lock().ok().and_then(|mut s| s.take()) {
+                return raised;
+            }
+        }
+        to_py(py, e)
+    }
+}
+
 /// Takes the Arrow C stream out of a `__arrow_c_stream__()` capsule.
 pub(crate) fn take_stream(capsule: &Bound<'_, PyAny>) -> PyResult<arrow::Stream> {
     let cap = capsule.cast::<PyCapsule>().map_err(|_| {
         PyValueError::new_err("expected the capsule returned by __arrow_c_stream__()")
     })?;
+    // SAFETY: a live capsule; a null name is a valid argument.
+    let stream =
+        unsafe { pyo3::ffi::PyCapsule_IsValid(cap.as_ptr(), c"arrow_array_stream".as_ptr()) == 1 };
+    if !stream {
+        // SAFETY: as above; the name is NUL-terminated text owned by the capsule.
+        let name = unsafe { pyo3::ffi::PyCapsule_GetName(cap.as_ptr()) };
+        let name = if name.is_null() {
+            String::new()
+        } else {
+            unsafe { std::ffi::CStr::from_ptr(name) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        let _ = PyErr::take(capsule.py());
+        return Err(to_py(
+            capsule.py(),
+            Error::input(
+                "__arrow_c_stream__()",
+                format!(
+                    "it returned a capsule named {name:?}, not an Arrow stream \
+                     (\"arrow_array_stream\"); pass a table, a RecordBatchReader or a DataFrame"
+                ),
+            ),
+        ));
+    }
     // SAFETY: the name is checked by PyCapsule_GetPointer; the pointer is a live stream.
     let ptr =
         unsafe { pyo3::ffi::PyCapsule_GetPointer(cap.as_ptr(), c"arrow_array_stream".as_ptr()) };
@@ -113,9 +167,9 @@ pub(crate) fn take_stream(capsule: &Bound<'_, PyAny>) -> PyResult<arrow::Stream>
 /// A saved model (`model.json`), scoring customers like `cardseg predict`.
 #[pyclass(module = "cardseg._cardseg", frozen)]
 pub(crate) struct Model {
-    inner: CoreModel,
+    inner: Arc<CoreModel>,
     checksum: String,
-    centers: Vec<f64>,
+    centers: Arc<Vec<f64>>,
 }
 
 impl Model {
@@ -124,41 +178,62 @@ impl Model {
         (&self.inner, &self.checksum)
     }
 
+    /// The library's model, for work on another thread.
+    pub(crate) fn shared(&self) -> Arc<CoreModel> {
+        Arc::clone(&self.inner)
+    }
+
     pub(crate) fn wrap(inner: CoreModel, checksum: String) -> Self {
-        let centers = inner.centers_flat();
+        let centers = Arc::new(inner.centers_flat());
         Model {
-            inner,
+            inner: Arc::new(inner),
             checksum,
             centers,
         }
     }
 }
 
+/// Customers to score: a table already read from Python's Arrow stream, or a path or URL
+/// read on the worker thread.
+enum Customers {
+    Read(Table),
+    Source(Source, ReadSpec),
+}
+
+impl Customers {
+    fn table(self) -> cardseg::Result<Table> {
+        match self {
+            Customers::Read(t) => Ok(t),
+            Customers::Source(source, spec) => {
+                source.check()?;
+                cardseg::ingest::read(&source, &spec)
+            }
+        }
+    }
+}
+
 impl Model {
-    /// Reads `data` (a path/URL str, or an Arrow stream capsule) for scoring.
+    /// `data` (a path/URL str, or an Arrow stream capsule) for scoring: a stream is read
+    /// here (Ctrl-C stops it), a path later by the scoring's worker.
     fn read(
         &self,
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
         source_name: String,
         delimiter: Option<String>,
-    ) -> PyResult<Table> {
-        let delimiter = delimiter.and_then(|d| d.bytes().next());
+    ) -> PyResult<Customers> {
+        let delimiter = segmentation::delimiter(delimiter.as_deref()).map_err(|e| to_py(py, e))?;
         let spec: ReadSpec = cardseg::predict::read_spec(&self.inner, delimiter);
         match data.extract::<String>() {
-            Ok(input) => {
-                let source = Source::new(input);
-                py.detach(move || {
-                    source.check()?;
-                    cardseg::ingest::read(&source, &spec)
-                })
-            }
+            Ok(input) => Ok(Customers::Source(Source::new(input), spec)),
             Err(_) => {
                 let stream = take_stream(data)?;
-                py.detach(move || arrow::read_table(stream, &source_name, &spec))
+                let signals = Signals::default();
+                py.detach(|| arrow::read_table(stream, &source_name, &spec, &|| signals.poll()))
+                    .map(Customers::Read)
+                    .map_err(|e| signals.error(py, e))
             }
         }
-        .map_err(|e| to_py(py, e))
     }
 }
 
@@ -282,12 +357,18 @@ impl Model {
         delimiter: Option<String>,
         distances: bool,
     ) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
-        let table = self.read(py, data, source_name, delimiter)?;
-        let (offsets, text, labels, dist) = py
-            .detach(|| -> cardseg::Result<_> {
-                let cols = cardseg::predict::feature_columns(&self.inner, &table)?;
-                let s =
-                    cardseg::predict::score_columns(&self.inner, &self.centers, cols, distances);
+        let customers = self.read(py, data, source_name, delimiter)?;
+        let (model, centers) = (self.shared(), Arc::clone(&self.centers));
+        let cancel = Cancel::default();
+        let stop = cancel.clone();
+        let (offsets, text, labels, dist) =
+            interruptible(py, cancel, move || -> cardseg::Result<_> {
+                let table = customers.table()?;
+                stop.check()?;
+                let cols = cardseg::predict::feature_columns(&model, &table)?;
+                stop.check()?;
+                let s = cardseg::predict::score_columns(&model, &centers, cols, distances);
+                stop.check()?;
                 let n = table.rows();
                 let mut offsets = Vec::with_capacity((n + 1) * 8);
                 let mut text = Vec::new();
@@ -306,15 +387,14 @@ impl Model {
                 let mut dist = Vec::with_capacity(s.distances.len() * 24);
                 for (l, (a, b)) in s.labels.iter().zip(&s.distances) {
                     let pct = l
-                        .and_then(|l| Outlier::of(&self.inner, l as usize, *a).percentile)
+                        .and_then(|l| Outlier::of(&model, l as usize, *a).percentile)
                         .unwrap_or(f64::NAN);
                     dist.extend_from_slice(&a.to_le_bytes());
                     dist.extend_from_slice(&b.to_le_bytes());
                     dist.extend_from_slice(&pct.to_le_bytes());
                 }
                 Ok((offsets, text, labels, dist))
-            })
-            .map_err(|e| to_py(py, e))?;
+            })?;
         pyo3::types::PyTuple::new(
             py,
             [
@@ -339,23 +419,29 @@ impl Model {
         delimiter: Option<String>,
         outliers: bool,
     ) -> PyResult<Bound<'py, PyCapsule>> {
-        let table = self.read(py, data, source_name, delimiter)?;
-        let batch = py
-            .detach(|| -> cardseg::Result<_> {
-                let cols = cardseg::predict::feature_columns(&self.inner, &table)?;
-                let s = cardseg::predict::score_columns(&self.inner, &self.centers, cols, outliers);
-                let labels = cardseg::labels::Labels::per_row(&table.ids, &s.labels);
-                let outlier_of = |l: &cardseg::labels::Label| {
-                    Outlier::of(
-                        &self.inner,
-                        l.segment.unwrap_or(0) as usize,
-                        s.distances[l.row].0,
-                    )
-                };
-                labels::batch(&self.inner, &labels, &outlier_of, outliers)
-                    .map_err(|e| Error::usage(format!("cannot build the labels: {e}")))
-            })
-            .map_err(|e| to_py(py, e))?;
+        let customers = self.read(py, data, source_name, delimiter)?;
+        let (model, centers) = (self.shared(), Arc::clone(&self.centers));
+        let cancel = Cancel::default();
+        let stop = cancel.clone();
+        let batch = interruptible(py, cancel, move || -> cardseg::Result<_> {
+            let table = customers.table()?;
+            stop.check()?;
+            let cols = cardseg::predict::feature_columns(&model, &table)?;
+            stop.check()?;
+            let s = cardseg::predict::score_columns(&model, &centers, cols, outliers);
+            stop.check()?;
+            let labels = cardseg::labels::Labels::per_row(&table.ids, &s.labels);
+            stop.check()?;
+            let outlier_of = |l: &cardseg::labels::Label| {
+                Outlier::of(
+                    &model,
+                    l.segment.unwrap_or(0) as usize,
+                    s.distances[l.row].0,
+                )
+            };
+            labels::batch(&model, &labels, &outlier_of, outliers)
+                .map_err(|e| Error::usage(format!("cannot build the labels: {e}")))
+        })?;
         labels::capsule(py, batch)
     }
 
@@ -372,9 +458,10 @@ impl Model {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let spec = cardseg::predict::read_spec(&self.inner, None);
         let stream = take_stream(data)?;
+        let signals = Signals::default();
         let bytes = py
-            .detach(move || -> cardseg::Result<Vec<u8>> {
-                let table = arrow::read_table(stream, &source_name, &spec)?;
+            .detach(|| -> cardseg::Result<Vec<u8>> {
+                let table = arrow::read_table(stream, &source_name, &spec, &|| signals.poll())?;
                 let mut cols = cardseg::predict::feature_columns(&self.inner, &table)?;
                 let mut unscorable = vec![false; table.rows()];
                 for (f, values) in self.inner.features.iter().zip(cols.iter_mut()) {
@@ -402,7 +489,7 @@ impl Model {
                 }
                 Ok(out)
             })
-            .map_err(|e| to_py(py, e))?;
+            .map_err(|e| signals.error(py, e))?;
         Ok(PyBytes::new(py, &bytes))
     }
 

@@ -13,7 +13,7 @@ use cardseg::lifecycle::outcomes::{self, RunOutcomes};
 use pyo3::prelude::*;
 
 use crate::segmentation::Segmentation;
-use crate::{take_stream, to_py, Model};
+use crate::{interruptible, take_stream, to_py, Model, Signals};
 
 fn json<T: serde::Serialize>(py: Python<'_>, v: &T) -> PyResult<String> {
     serde_json::to_string(v).map_err(|e| {
@@ -164,29 +164,30 @@ pub fn drift(
     gates: Option<std::collections::HashMap<String, f64>>,
 ) -> PyResult<(String, String)> {
     let err = |e| to_py(py, e);
-    let delimiter = delimiter.and_then(|d| d.bytes().next());
+    let delimiter = crate::segmentation::delimiter(delimiter.as_deref()).map_err(err)?;
     let thresholds = thresholds(gates.unwrap_or_default()).map_err(err)?;
     let shown = model_path
         .clone()
         .unwrap_or_else(|| PathBuf::from("the model"));
-    let (core, checksum) = model.core();
+    let (core, checksum) = (model.shared(), model.core().1.to_string());
+    let cancel = cardseg::cancel::Cancel::default();
     if let Ok(input) = data.extract::<String>() {
         let source = Source::new(input);
-        let (report, md) = py
-            .detach(|| {
-                drift_report::drift(&DriftJob {
-                    model: core,
-                    checksum,
-                    model_path: &shown,
-                    source: &source,
-                    delimiter,
-                    out,
-                    force,
-                    fail_above,
-                    thresholds,
-                })
+        let job_cancel = cancel.clone();
+        let (report, md) = interruptible(py, cancel, move || {
+            drift_report::drift(&DriftJob {
+                model: &core,
+                checksum: &checksum,
+                model_path: &shown,
+                source: &source,
+                delimiter,
+                out,
+                force,
+                fail_above,
+                thresholds,
+                cancel: job_cancel,
             })
-            .map_err(err)?;
+        })?;
         return Ok((json(py, &report)?, md));
     }
     // A frame: the same report, from the table the Arrow reader builds.
@@ -212,27 +213,30 @@ pub fn drift(
         delimiter: None,
     };
     let stream = take_stream(data)?;
-    let (report, md) = py
-        .detach(move || -> cardseg::Result<_> {
-            let table = crate::arrow::read_table(stream, &source_name, &spec)?;
-            let report = drift_report::check(core, checksum, &table, fail_above, &thresholds)?;
-            let md = drift_report::markdown(&report);
-            if let Some(dir) = dir {
-                dir.mark(
-                    &cardseg::output::Provenance::new("drift", Some(checksum))
-                        .with_rows(report.rows),
-                )?;
-                let path = dir.file("drift.md");
-                cardseg::output::write_file(&path, |w| {
-                    w.write_all(md.as_bytes())
-                        .map_err(cardseg::output::werr(&path))
-                })?;
-                cardseg::output::write_json(&dir.file("drift.json"), &report)?;
-                dir.commit()?;
-            }
-            Ok((report, md))
-        })
-        .map_err(err)?;
+    // Read on this thread (the stream's producer may be Python code), compared on a worker.
+    let signals = Signals::default();
+    let table = py
+        .detach(|| crate::arrow::read_table(stream, &source_name, &spec, &|| signals.poll()))
+        .map_err(|e| signals.error(py, e))?;
+    let stop = cancel.clone();
+    let (report, md) = interruptible(py, cancel, move || -> cardseg::Result<_> {
+        let report = drift_report::check(&core, &checksum, &table, fail_above, &thresholds, &stop)?;
+        drop(table);
+        let md = drift_report::markdown(&report);
+        if let Some(dir) = dir {
+            dir.mark(
+                &cardseg::output::Provenance::new("drift", Some(&checksum)).with_rows(report.rows),
+            )?;
+            let path = dir.file("drift.md");
+            cardseg::output::write_file(&path, |w| {
+                w.write_all(md.as_bytes())
+                    .map_err(cardseg::output::werr(&path))
+            })?;
+            cardseg::output::write_json(&dir.file("drift.json"), &report)?;
+            dir.commit()?;
+        }
+        Ok((report, md))
+    })?;
     Ok((json(py, &report)?, md))
 }
 

@@ -17,7 +17,7 @@ use cardseg::writeback::{LabelTable, LabelTarget, LabelWriter};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict, PyList, PyTuple};
 
-use crate::{interruptible, take_stream, to_py, Model};
+use crate::{interruptible, take_stream, to_py, Model, Signals};
 
 /// Every keyword of `cardseg.run` with its default: the CLI's (`RunConfig::new`,
 /// `Source::new`), so Python and the command line share one set of defaults.
@@ -76,6 +76,18 @@ pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
+/// `delimiter=`: one character, or "tab"; the one check of `run`, `predict` and `drift`.
+pub(crate) fn delimiter(d: Option<&str>) -> cardseg::Result<Option<u8>> {
+    match d {
+        None => Ok(None),
+        Some("tab") | Some("\t") => Ok(Some(b'\t')),
+        Some(d) if d.len() == 1 => Ok(Some(d.as_bytes()[0])),
+        Some(d) => Err(Error::usage(format!(
+            "delimiter must be one character (or \"tab\"), not {d:?}"
+        ))),
+    }
+}
+
 /// The keywords of one call, taken one by one; what is left over is a usage error.
 struct Options<'py> {
     d: Bound<'py, PyDict>,
@@ -111,6 +123,17 @@ impl<'py> Options<'py> {
                     Err(_) => Err(self.wrong(key, "a string", &v)),
                 },
             },
+        }
+    }
+
+    /// A path: a str or os.PathLike, any name the file system allows (not only UTF-8).
+    fn path(&self, key: &str) -> PyResult<Option<PathBuf>> {
+        match self.take(key)? {
+            None => Ok(None),
+            Some(v) => v
+                .extract::<PathBuf>()
+                .map(Some)
+                .map_err(|_| self.wrong(key, "a path", &v)),
         }
     }
 
@@ -247,9 +270,9 @@ pub(crate) fn request(
     if let Some(r) = o.parsed::<KRule>("k_rule")? {
         cfg.k_rule = r;
     }
-    cfg.n_init = size(o.bounded("n_init", 0, 1_000)?, cfg.n_init);
+    cfg.n_init = size(o.bounded("n_init", 1, 1_000)?, cfg.n_init);
     cfg.seed = o.whole("seed")?.unwrap_or(cfg.seed);
-    cfg.naming_rules = o.string("naming_rules")?.map(PathBuf::from);
+    cfg.naming_rules = o.path("naming_rules")?;
     cfg.raw_csv = o.flag("raw_csv", cfg.raw_csv)?;
     if o.flag("full_precision", false)? {
         cfg.precision = cardseg::text::Precision::Full;
@@ -265,25 +288,16 @@ pub(crate) fn request(
         o.bounded("silhouette_sample", 100, 1_000_000)?,
         cfg.silhouette_sample,
     );
-    cfg.delimiter = match o.string("delimiter")?.as_deref() {
-        None => None,
-        Some("tab") | Some("\t") => Some(b'\t'),
-        Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
-        Some(d) => {
-            return Err(o.usage(format!(
-                "delimiter must be one character (or \"tab\"), not {d:?}"
-            )))
-        }
-    };
+    cfg.delimiter = delimiter(o.string("delimiter")?.as_deref()).map_err(|e| to_py(py, e))?;
     cfg.dashboard = o.flag("dashboard", cfg.dashboard)?;
-    let out = o.string("out")?.map(PathBuf::from);
+    let out = o.path("out")?;
     cfg.force = o.flag("force", cfg.force)?;
     if let Some(s) = o.parsed::<ScalerKind>("scaler")? {
         cfg.scaler = s;
     }
     cfg.categorical = o.columns("categorical")?;
     cfg.additive = o.columns("additive")?;
-    cfg.previous = o.string("previous")?.map(PathBuf::from);
+    cfg.previous = o.path("previous")?;
     if let Some(p) = o.number("outlier_percentile")? {
         cfg.outlier_percentile = p;
     }
@@ -363,6 +377,8 @@ pub fn run(
     cfg.check().map_err(err)?;
     if input.is_some() {
         cfg.source.check().map_err(err)?;
+    } else {
+        only_for_sources(&cfg).map_err(err)?;
     }
     if let Some(out) = &out {
         // Refused before any work, as the CLI does; checked again at the write.
@@ -384,11 +400,14 @@ pub fn run(
         // Read on this thread (the stream's release may need Python).
         Some(stream) => {
             let spec = cfg.read_spec();
+            let signals = Signals::default();
             Some(
-                py.detach(move || {
-                    crate::arrow::read_with_categories(stream, &source_name, &spec, true)
+                py.detach(|| {
+                    crate::arrow::read_with_categories(stream, &source_name, &spec, true, &|| {
+                        signals.poll()
+                    })
                 })
-                .map_err(err)?,
+                .map_err(|e| signals.error(py, e))?,
             )
         }
         None => None,
@@ -425,6 +444,45 @@ pub fn run(
         }
     }
     Ok(seg)
+}
+
+/// Refuses the keywords of reading a file, database or URL for data given as a frame,
+/// where they would be ignored.
+fn only_for_sources(cfg: &RunConfig) -> cardseg::Result<()> {
+    let (src, d) = (&cfg.source, Source::new(""));
+    let given: Vec<&str> = [
+        ("table", src.table.is_some()),
+        ("query", src.query.is_some()),
+        ("token_env", src.token_env.is_some()),
+        ("delimiter", cfg.delimiter.is_some()),
+        ("max_download_mb", src.max_bytes != d.max_bytes),
+        ("max_pages", src.max_pages != d.max_pages),
+        (
+            "max_total_download_mb",
+            src.max_total_bytes != d.max_total_bytes,
+        ),
+        ("total_timeout_secs", src.total_timeout != d.total_timeout),
+        (
+            "max_columns",
+            src.limits.max_columns != d.limits.max_columns,
+        ),
+        (
+            "max_record_mb",
+            src.limits.max_record_bytes != d.limits.max_record_bytes,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, g)| g.then_some(k))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "{} {} only to database, HTTP and CSV sources, not to a DataFrame or Arrow data; leave {} out",
+        given.join(", "),
+        if given.len() == 1 { "applies" } else { "apply" },
+        if given.len() == 1 { "it" } else { "them" }
+    )))
 }
 
 /// What the run read (the source, unless a table came from Python; the naming rules,
@@ -477,9 +535,8 @@ impl Segmentation {
     /// Writes the run's files into the new directory `out`, byte for byte what
     /// `cardseg run --out` writes for the same data and keywords.
     #[pyo3(signature = (out, force=false))]
-    fn write(&self, py: Python<'_>, out: PathBuf, force: bool) -> PyResult<String> {
+    fn write(&self, py: Python<'_>, out: PathBuf, force: bool) -> PyResult<PathBuf> {
         py.detach(|| self.write_files(&out, force, None))
-            .map(|p| p.display().to_string())
             .map_err(|e| to_py(py, e))
     }
 

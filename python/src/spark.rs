@@ -64,7 +64,9 @@ fn spark_segment_sample(
     let stream = crate::take_stream(data)?;
     let spec = cfg.read_spec();
     let table = py
-        .detach(move || crate::arrow::read_table(stream, &source_name, &spec))
+        .detach(move || {
+            crate::arrow::read_table(stream, &source_name, &spec, &crate::arrow::no_poll)
+        })
         .map_err(err)?;
     let (cfg, segmented) = interruptible(py, cfg.cancel.clone(), move || {
         let s = cardseg::run::segment(&cfg, table)?;
@@ -134,7 +136,8 @@ fn scaled(
     data: &Bound<'_, PyAny>,
 ) -> PyResult<(cardseg::scale::Matrix, Vec<bool>)> {
     let table = model.read(py, data, "Spark partition".into(), None)?;
-    let m = &model.inner;
+    let table = py.detach(|| table.table()).map_err(|e| to_py(py, e))?;
+    let m = &*model.inner;
     py.detach(|| -> cardseg::Result<_> {
         let mut cols = cardseg::predict::feature_columns(m, &table)?;
         Ok(cardseg::score::prepare(m, &mut cols))
@@ -200,7 +203,8 @@ fn spark_assign<'py>(
 ) -> PyResult<Bound<'py, PyTuple>> {
     check_centroids(py, &model, &centroids)?;
     let table = model.read(py, data, "Spark partition".into(), None)?;
-    let m = &model.inner;
+    let table = py.detach(|| table.table()).map_err(|e| to_py(py, e))?;
+    let m = &*model.inner;
     let (labels, dist, offsets, text) = py
         .detach(|| -> cardseg::Result<_> {
             let cols = cardseg::predict::feature_columns(m, &table)?;
@@ -263,7 +267,8 @@ fn spark_ids<'py>(
     let stream = crate::take_stream(data)?;
     let (offsets, text) = py
         .detach(move || -> cardseg::Result<_> {
-            let table = crate::arrow::read_table(stream, "Spark labels", &spec)?;
+            let table =
+                crate::arrow::read_table(stream, "Spark labels", &spec, &crate::arrow::no_poll)?;
             id_buffers(&table.ids)
         })
         .map_err(|e| to_py(py, e))?;
@@ -348,7 +353,8 @@ fn spark_rank_pass<'py>(
     let stream = crate::take_stream(data)?;
     let (meta, bytes) = py
         .detach(move || -> cardseg::Result<_> {
-            let table = crate::arrow::read_table(stream, "Spark partition", &spec)?;
+            let table =
+                crate::arrow::read_table(stream, "Spark partition", &spec, &crate::arrow::no_poll)?;
             let mut bytes = Vec::new();
             let mut out = Vec::with_capacity(columns.len());
             let mut at = 0;
@@ -397,8 +403,16 @@ fn read_columns(
         }
     }
     let stream = crate::take_stream(data)?;
-    py.detach(move || crate::arrow::read_with_categories(stream, "Spark partition", &spec, texts))
-        .map_err(|e| to_py(py, e))
+    py.detach(move || {
+        crate::arrow::read_with_categories(
+            stream,
+            "Spark partition",
+            &spec,
+            texts,
+            &crate::arrow::no_poll,
+        )
+    })
+    .map_err(|e| to_py(py, e))
 }
 
 /// The values of column `name` (NaN: missing).
@@ -459,7 +473,7 @@ fn spark_profile_pass<'py>(
     let k = check_centroids(py, &model, &centroids)?;
     let extra: Vec<String> = numbers.iter().chain(&codes).cloned().collect();
     let (table, mut read_texts) = read_columns(py, &model, data, &extra, !texts.is_empty())?;
-    let m = &model.inner;
+    let m = &*model.inner;
     let (meta, bytes) = py
         .detach(|| -> cardseg::Result<_> {
             let (labels, dist) = assigned(m, &table, &centroids)?;
@@ -618,7 +632,7 @@ fn spark_middles_pass<'py>(
         ));
     }
     let (table, _) = read_columns(py, &model, data, &numbers, false)?;
-    let m = &model.inner;
+    let m = &*model.inner;
     let (meta, bytes) = py
         .detach(|| -> cardseg::Result<_> {
             let (labels, dist) = assigned(m, &table, &centroids)?;

@@ -43,6 +43,7 @@ pub fn exec(args: Args, out: super::Report) -> cardseg::Result<bool> {
         force: args.force,
         fail_above: args.fail_above,
         thresholds: args.gates.thresholds(),
+        cancel: Default::default(),
     })?;
     if let Some(w) = &report.warning {
         eprintln!("warning: {w}");

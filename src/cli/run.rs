@@ -58,7 +58,7 @@ pub struct Common {
     #[arg(long, default_value_t = KRule::default())]
     pub k_rule: KRule,
     /// K-Means restarts per k (the lowest inertia is kept); at most 1,000.
-    #[arg(long, default_value_t = cardseg::defaults::N_INIT, value_parser = super::bounded::<0, 1_000>)]
+    #[arg(long, default_value_t = cardseg::defaults::N_INIT, value_parser = super::bounded::<1, 1_000>)]
     pub n_init: usize,
     /// Seed of every random choice: same input and seed, byte-identical outputs.
     #[arg(long, default_value_t = cardseg::defaults::SEED)]

@@ -494,7 +494,9 @@ pub fn read_spilling(
     }
 }
 
-fn check_spec(spec: &ReadSpec) -> Result<()> {
+/// Refuses a read spec no source can satisfy (an empty column name, the id column also
+/// a feature): every reader calls it first, the Python package's Arrow reader too.
+pub fn check_spec(spec: &ReadSpec) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for name in &spec.required {
         if name.trim().is_empty() {

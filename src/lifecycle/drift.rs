@@ -39,6 +39,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::cancel::Cancel;
 use crate::error::{Error, Param, Result};
 use crate::ingest::{IdSpec, ReadSpec, Source};
 pub use crate::model::baseline::{bin_of, FeatureDistribution};
@@ -375,13 +376,23 @@ pub fn check(
     table: &Table,
     fail_above: Option<f64>,
     thresholds: &Thresholds,
+    cancel: &Cancel,
 ) -> Result<DriftReport> {
     let cols = crate::score::feature_columns(model, table)?;
-    compare(model, checksum, &table.source, cols, fail_above, thresholds)
+    compare(
+        model,
+        checksum,
+        &table.source,
+        cols,
+        fail_above,
+        thresholds,
+        cancel,
+    )
 }
 
 /// Compares feature columns (`cols[j]` = raw values of `model.features[j]`, NaN
-/// missing) with the model's training distribution.
+/// missing) with the model's training distribution. Once `cancel` is set the comparison
+/// stops at its next stage.
 pub fn compare(
     model: &Model,
     checksum: &str,
@@ -389,6 +400,7 @@ pub fn compare(
     cols: Vec<Vec<f64>>,
     fail_above: Option<f64>,
     th: &Thresholds,
+    cancel: &Cancel,
 ) -> Result<DriftReport> {
     use rayon::prelude::*;
     if model.feature_distributions.len() != model.features.len() {
@@ -512,7 +524,9 @@ pub fn compare(
             });
         }
     }
+    cancel.check()?;
     let scores = crate::score::score_columns(model, &model.centers_flat(), cols.clone(), false);
+    cancel.check()?;
     let mut seg_counts = vec![0u64; model.k];
     for l in scores.labels.iter().flatten() {
         seg_counts[*l as usize] += 1;
@@ -597,6 +611,7 @@ pub fn compare(
         Vec::new()
     };
     drop(cols);
+    cancel.check()?;
     let tests = (segment_shifts.len().max(1)) as f64;
     for sh in &segment_shifts {
         if let (Some(r), Some(p), Some(m)) = (sh.relative_shift, sh.p_value, sh.median_now) {
@@ -780,6 +795,8 @@ pub struct DriftJob<'a> {
     pub fail_above: Option<f64>,
     /// The alert gates.
     pub thresholds: Thresholds,
+    /// Stops the work at its next stage when set (Ctrl-C in Python); nothing is written.
+    pub cancel: Cancel,
 }
 
 /// `cardseg drift`: reads the new customers' features as training read them, compares
@@ -818,7 +835,15 @@ pub fn drift(job: &DriftJob) -> Result<(DriftReport, String)> {
         delimiter: job.delimiter,
     };
     let table: Table = crate::ingest::read(job.source, &spec)?;
-    let report = check(model, job.checksum, &table, job.fail_above, &job.thresholds)?;
+    job.cancel.check()?;
+    let report = check(
+        model,
+        job.checksum,
+        &table,
+        job.fail_above,
+        &job.thresholds,
+        &job.cancel,
+    )?;
     drop(table);
     let md = markdown(&report);
     if let Some(out) = out {

@@ -312,3 +312,58 @@ def test_an_astronomic_value_in_a_frame_is_refused(cardseg_pkg):
     with pytest.raises(cardseg_pkg.InputError) as e:
         cardseg_pkg.run(df, k=2, dashboard=False)
     assert "row 12" in str(e.value) and "PURCHASES" in str(e.value)
+
+
+def test_an_exception_of_a_readers_producer_is_raised_as_itself(cardseg_pkg, model_path):
+    """A RecordBatchReader whose producer raises (a database cursor losing its connection,
+    Ctrl-C landing in the producer's Python code): the call raises that exception, not an
+    InputError holding its escaped traceback."""
+    import pyarrow as pa
+
+    t = pa.Table.from_pandas(frame(80), preserve_index=False)
+
+    def failing(exc):
+        def batches():
+            yield t.to_batches(max_chunksize=40)[0]
+            raise exc
+        return pa.RecordBatchReader.from_batches(t.schema, batches())
+
+    model = cardseg_pkg.Model.load(model_path)
+    calls = [
+        lambda r: cardseg_pkg.run(r, k=2, dashboard=False),
+        lambda r: model.predict(r),
+        lambda r: model.predict_arrow(r),
+        lambda r: cardseg_pkg.drift(model, r),
+    ]
+    for call in calls:
+        with pytest.raises(ConnectionError, match="^database went away$"):
+            call(failing(ConnectionError("database went away")))
+        with pytest.raises(KeyboardInterrupt):
+            call(failing(KeyboardInterrupt()))
+
+
+def test_streams_cardseg_cannot_read_are_named(cardseg_pkg, model_path):
+    """A column of a type arrow-rs cannot import (polars' Int128) is named with what to do;
+    a RecordBatchReader read twice says so; a capsule that is not a stream is an InputError."""
+    import pyarrow as pa
+
+    df = frame(80)
+    t = pa.Table.from_pandas(df, preserve_index=False)
+    reader = pa.RecordBatchReader.from_batches(t.schema, t.to_batches())
+    cardseg_pkg.run(reader, k=2, dashboard=False)
+    with pytest.raises(cardseg_pkg.InputError, match="^pyarrow table: this RecordBatchReader was already read"):
+        cardseg_pkg.run(reader, k=2, dashboard=False)
+
+    class SchemaOnly:
+        def __arrow_c_stream__(self, requested_schema=None):
+            return t.schema.__arrow_c_schema__()
+
+    with pytest.raises(cardseg_pkg.InputError, match='returned a capsule named "arrow_schema", not an Arrow stream'):
+        cardseg_pkg.run(SchemaOnly())
+    pl = pytest.importorskip("polars")
+    p = pl.from_pandas(df).with_columns(pl.col("PURCHASES").cast(pl.Int128))
+    with pytest.raises(cardseg_pkg.InputError, match=(
+        '^polars DataFrame: column PURCHASES has an Arrow type cardseg cannot read '
+        r'\(format "_pli128"\); cast it to Int64 or Float64, or drop it$'
+    )):
+        cardseg_pkg.run(p, k=2)

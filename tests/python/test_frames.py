@@ -81,3 +81,60 @@ def test_a_bad_cell_in_an_object_column_names_its_row_column_and_value(cardseg_p
     with pytest.raises(cardseg_pkg.InputError) as e:
         seg.model.predict(df)
     assert "row 10" in str(e.value) and "column PURCHASES" in str(e.value) and '"oops"' in str(e.value), e.value
+
+
+def test_text_utf8_cannot_hold_is_refused_naming_its_row_and_column(cardseg_pkg, tmp_path):
+    """Lone surrogates (what ``os.fsdecode`` makes of bytes that are not UTF-8) in an id, a
+    value or a column name: an InputError naming the row and column, not a bare
+    UnicodeEncodeError; an output path holding them is a path like any other."""
+    import os
+
+    import numpy as np
+    import pandas as pd
+
+    n = 40
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({"CUST_ID": [f"c{i}" for i in range(n)], "BALANCE": rng.uniform(0, 50, n),
+                       "PURCHASES": rng.uniform(0, 50, n), "CREDIT_LIMIT": rng.uniform(0, 50, n)})
+    features = ["BALANCE", "PURCHASES", "CREDIT_LIMIT"]
+    bad = df.copy()
+    bad["CUST_ID"] = pd.Series(list(bad["CUST_ID"]), dtype=object)
+    bad.loc[4, "CUST_ID"] = "c\ud800"
+    with pytest.raises(cardseg_pkg.InputError, match=r"^pandas DataFrame: row 5, column CUST_ID: 'c\\ud800' is not valid Unicode"):
+        cardseg_pkg.run(bad, features=features, k=2)
+    bad = df.copy()
+    bad["BALANCE"] = pd.Series(list(bad["BALANCE"]), dtype=object)
+    bad.loc[7, "BALANCE"] = "1\ud800"
+    with pytest.raises(cardseg_pkg.InputError, match="^pandas DataFrame: row 8, column BALANCE: "):
+        cardseg_pkg.run(bad, features=features, k=2)
+    with pytest.raises(cardseg_pkg.InputError, match="column 'x\\\\udcff': its name is not valid Unicode"):
+        named = df.copy()
+        named.columns = pd.Index(["CUST_ID", "BALANCE", "x\udcff", "CREDIT_LIMIT"], dtype=object)
+        cardseg_pkg.run(named, features=features, k=2)
+    with pytest.raises(cardseg_pkg.UsageError, match="^features: the column name 'x\\\\ud800' is not valid Unicode"):
+        cardseg_pkg.run(df, features=["BALANCE", "x\ud800"], k=2)
+    out = os.fsdecode(os.fsencode(str(tmp_path)) + b"/out_\xff")
+    s = cardseg_pkg.run(df, features=features, k=2, dashboard=False, out=out)
+    assert os.path.isfile(os.fsencode(out) + b"/labels.csv")
+    assert os.fsencode(str(s.directory)) == os.fsencode(out)
+
+
+def test_a_period_column_is_refused_like_a_datetime_column(cardseg_pkg):
+    """A pandas Period crosses as integer ordinals under an extension type: refused as a
+    feature, as the same dates in datetime64 are, never clustered as month counts."""
+    import numpy as np
+    import pandas as pd
+
+    n = 40
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"CUST_ID": [f"c{i}" for i in range(n)], "BALANCE": rng.uniform(0, 50, n),
+                       "PURCHASES": pd.period_range("2020-01", periods=n, freq="M"),
+                       "CREDIT_LIMIT": rng.uniform(0, 50, n)})
+    with pytest.raises(cardseg_pkg.InputError, match=(
+        "^pandas DataFrame: column PURCHASES is of Arrow extension type pandas.period "
+        r"\(a pandas Period\), which cannot be read as numbers$"
+    )):
+        cardseg_pkg.run(df, features=["BALANCE", "PURCHASES", "CREDIT_LIMIT"], k=2)
+    # Not a feature: a column the run does not need, as a datetime column is.
+    s = cardseg_pkg.run(df, features=["BALANCE", "CREDIT_LIMIT"], profile_features=[], k=2, dashboard=False)
+    assert s.k == 2

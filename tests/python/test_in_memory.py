@@ -223,3 +223,69 @@ def test_messages_name_flags_in_the_cli_and_keywords_in_python(cli, keywords, ca
         cardseg_pkg.run(real_data, **keywords)
     assert str(e.value) == want
     assert "--" not in str(e.value), e.value
+
+
+def small_frame(n=60, seed=5):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"CUST_ID": [f"c{i}" for i in range(n)], "BALANCE": rng.uniform(0, 5000, n),
+                         "PURCHASES": rng.uniform(0, 3000, n), "CREDIT_LIMIT": rng.uniform(500, 9000, n)})
+
+
+def test_messages_name_the_keyword_the_caller_gave(cardseg_pkg):
+    """A bad drift gate names its keyword; a bad n_clusters names n_clusters, not the k_min
+    it becomes; an int column name is an id as it is a feature."""
+    df = small_frame()
+    model = cardseg_pkg.run(df, k=2, dashboard=False).model
+    with pytest.raises(cardseg_pkg.UsageError, match="^psi_alert takes a number, not 'x'$"):
+        cardseg_pkg.drift(model, df, psi_alert="x")
+    sklearn = pytest.importorskip("sklearn")
+    from cardseg.sklearn import CardsegKMeans
+
+    for n in (0, 1, 1001):
+        with pytest.raises(cardseg_pkg.UsageError, match=f"^n_clusters={n}: give a number of segments from 2 to 1000"):
+            CardsegKMeans(n_clusters=n).fit(df[["BALANCE", "PURCHASES"]])
+    numbered = df.set_axis(range(4), axis=1)
+    s = cardseg_pkg.run(numbered, features=[1, 2, 3], profile_features=[], id_column=0, k=2, dashboard=False)
+    assert s.model.id_column == "0"
+    assert s.labels["0"].tolist() == df["CUST_ID"].tolist()
+
+
+def test_the_tables_of_a_result_are_copies(cardseg_pkg):
+    """Editing a table a result returned leaves the result as it was."""
+    s = cardseg_pkg.run(small_frame(), k=2, dashboard=False)
+    labels, segments, ks = s.labels, s.segments, s.k_selection
+    first = (labels.loc[0, "segment"], labels.loc[1, "CUST_ID"], segments.loc[0, "customers"], ks.loc[0, "k"])
+    labels.loc[0, "segment"] = 99
+    labels.loc[1, "CUST_ID"] = "someone else"
+    segments.loc[0, "customers"] = -1
+    ks.loc[0, "k"] = -5
+    assert (s.labels.loc[0, "segment"], s.labels.loc[1, "CUST_ID"], s.segments.loc[0, "customers"],
+            s.k_selection.loc[0, "k"]) == first
+
+
+def test_wrong_combinations_of_keywords_are_named(cardseg_pkg, tmp_path):
+    """The id column also a feature is named as such (not "empty in every row"); predict's
+    and drift's delimiter is checked as run's; the keywords of reading a file, database or
+    URL are refused for a DataFrame instead of being ignored."""
+    df = small_frame()
+    with pytest.raises(cardseg_pkg.UsageError, match="^column BALANCE is the id column and cannot also be a feature$"):
+        cardseg_pkg.run(df, id_column="BALANCE")
+    path = tmp_path / "customers.csv"
+    df.to_csv(path, index=False)
+    model = cardseg_pkg.run(df, k=2, dashboard=False).model
+    for d in ["", ";;", "é"]:
+        want = f'^delimiter must be one character \\(or "tab"\\), not "{d}"$'
+        with pytest.raises(cardseg_pkg.UsageError, match=want):
+            cardseg_pkg.run(path, delimiter=d)
+        with pytest.raises(cardseg_pkg.UsageError, match=want):
+            model.predict(path, delimiter=d)
+        with pytest.raises(cardseg_pkg.UsageError, match=want):
+            cardseg_pkg.drift(model, path, delimiter=d)
+    assert len(model.predict(path, delimiter=",")) == len(df)
+    with pytest.raises(cardseg_pkg.UsageError, match="^table applies only to database, HTTP and CSV sources"):
+        cardseg_pkg.run(df, table="t")
+    with pytest.raises(cardseg_pkg.UsageError, match="^token_env, max_columns apply only to database, HTTP and CSV sources"):
+        cardseg_pkg.run(df, token_env="X", max_columns=2)

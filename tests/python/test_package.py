@@ -405,6 +405,62 @@ def test_ctrl_c_interrupts_a_long_run_and_stops_the_rust_work(cardseg_pkg, run_c
     assert not out.exists()
 
 
+def test_ctrl_c_interrupts_predict_and_drift_and_stops_the_rust_work(cardseg_pkg):
+    """SIGINT during Model.predict_arrow, Model.predict and cardseg.drift on a few million
+    rows: KeyboardInterrupt within half a second (not when the scoring ends), and the
+    process idle soon after (the Rust work stopped). The child sends itself the signal
+    once the call has used 0.3 s of CPU, well inside each call."""
+    script = textwrap.dedent(
+        """
+        import os, signal, sys, threading, time
+        import numpy as np, pyarrow as pa, cardseg
+        cardseg._cardseg.set_quiet(True)
+        rng = np.random.default_rng(7)
+
+        def table(n):
+            return pa.table({"CUST_ID": pa.array(np.arange(n)).cast(pa.string()),
+                             "a": rng.random(n), "b": rng.random(n), "c": rng.random(n)})
+
+        model = cardseg.run(table(3000), features=["a", "b", "c"], profile_features=[],
+                            k=3, dashboard=False).model
+        big = table(4_000_000)
+        calls = {"predict_arrow": lambda: model.predict_arrow(big),
+                 "predict": lambda: model.predict(big),
+                 "drift": lambda: cardseg.drift(model, big)}
+        for name, call in calls.items():
+            fired = []
+            def interrupt():
+                start = time.process_time()
+                while time.process_time() - start < 0.3:
+                    time.sleep(0.005)
+                fired.append(time.time())
+                os.kill(os.getpid(), signal.SIGINT)
+            threading.Thread(target=interrupt, daemon=True).start()
+            try:
+                call()
+                print(name, "finished", flush=True)
+                continue
+            except KeyboardInterrupt:
+                late = time.time() - fired[0]
+            # Idle = under 0.02 s of CPU (all threads) in a quarter second.
+            start = time.time()
+            while time.time() - start < 10:
+                before = time.process_time()
+                time.sleep(0.25)
+                if time.process_time() - before < 0.02:
+                    break
+            print(name, "interrupted", round(late, 3), "stopped", round(time.time() - start, 2), flush=True)
+        """
+    )
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    lines = [l.split() for l in p.stdout.splitlines()]
+    assert [l[0] for l in lines] == ["predict_arrow", "predict", "drift"], (p.stdout, p.stderr)
+    for l in lines:
+        assert l[1] == "interrupted", p.stdout
+        assert float(l[2]) < 0.5, p.stdout
+        assert float(l[4]) < 5, p.stdout
+
+
 def test_notebook_executes(cardseg_pkg, real_data, monkeypatch):
     try:
         import nbformat
