@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::ingest::{self, IdSpec, ReadSpec, Source};
 use crate::labels::Labels;
 use crate::model::Model;
-use crate::output::{write_file_atomic, Inputs};
+use crate::output::{Inputs, StagedFile};
 use crate::report::files::LabelsFormat;
 use crate::table::Table;
 use crate::writeback::{LabelRow, LabelTarget, LabelWriter};
@@ -93,8 +93,11 @@ fn check_out_extension(out: &Path, format: LabelsFormat) -> Result<()> {
 }
 
 /// `cardseg predict`: labels for every customer of the source, written atomically to
-/// `out` and, with `write_labels`, into a database table in one transaction. The
-/// database is written first: when it fails, the labels file is not written either.
+/// `out` and, with `write_labels`, into a database table in one transaction. The labels
+/// file is staged (checked, its temporary file created) before the database is touched,
+/// so an output that cannot be written refuses the command with the table unchanged; the
+/// database is written before the file: when it fails, the labels file is not written
+/// either.
 pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     let (model, out, force) = (job.model, job.out, job.force);
     let mut inputs = Inputs::none()
@@ -109,6 +112,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     }
     crate::output::check_output(out, force, &inputs)?;
     job.source.check()?;
+    let staged = StagedFile::create(out, force, &inputs)?;
     let writer = job.write_labels.map(LabelWriter::connect).transpose()?;
     let mut spec = read_spec(model, job.delimiter);
     // Another id column than the training data's: read it, and name it in the labels.
@@ -142,7 +146,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     };
     let provenance = crate::output::Provenance::new("predict", Some(job.checksum))
         .with_rows(table.rows() as u64);
-    write_file_atomic(out, force, &inputs, &provenance, |w| match job.format {
+    staged.write(&provenance, |w| match job.format {
         LabelsFormat::Csv => crate::report::files::write_label_rows(
             w,
             out,

@@ -827,3 +827,90 @@ fn silhouette_sample_bound_is_the_one_documented() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(readme.contains("| `run`: silhouette sample | 20,000 (100–1,000,000) |"));
 }
+
+// ------------------------------------------------------------------ --write-labels
+
+/// The number of rows of `table` in the SQLite file `db`, None when the file is absent.
+fn label_count(db: &Path, table: &str) -> Option<i64> {
+    if !db.exists() {
+        return None;
+    }
+    let c = rusqlite::Connection::open(db).unwrap();
+    Some(
+        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap(),
+    )
+}
+
+#[test]
+fn predict_refused_for_its_output_leaves_the_database_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, a) = data_and_run(dir.path(), "a");
+    let model = a.join("model.json");
+    let db = dir.path().join("q.db");
+    let url = format!("sqlite://{}", db.display());
+    let afile = dir.path().join("afile");
+    write(&afile, "x\n");
+    let somedir = dir.path().join("somedir");
+    std::fs::create_dir(&somedir).unwrap();
+    let lab = dir.path().join("lab.csv");
+    write(
+        &dir.path().join("lab.csv.meta.json"),
+        "{\"not\": \"cardseg\"}\n",
+    );
+    let (in_file, in_proc) = (afile.join("x.csv"), Path::new("/proc/nope/x.csv"));
+    let cases: [(&Path, &str); 4] = [
+        (&in_file, "is a file, not a directory"),
+        (&somedir, "is a directory"),
+        (&lab, "is not a cardseg sidecar"),
+        (in_proc, "/proc/nope"),
+    ];
+    let before = snapshot(dir.path());
+    for (out, needle) in cases {
+        let o = cardseg(&[
+            "predict",
+            "--model",
+            s(&model),
+            "--input",
+            s(&data),
+            "--out",
+            s(out),
+            "--write-labels",
+            &url,
+        ]);
+        clean_error(&o, needle);
+        assert_eq!(label_count(&db, "cardseg_labels"), None, "--out {out:?}");
+    }
+    // With a table already there: its rows stay as they were.
+    ok(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--input",
+        s(&data),
+        "--out",
+        s(&dir.path().join("first.csv")),
+        "--write-labels",
+        &url,
+    ]);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute("DELETE FROM cardseg_labels WHERE rowid > 10", [])
+        .unwrap();
+    drop(c);
+    let o = cardseg(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--input",
+        s(&data),
+        "--out",
+        s(&in_file),
+        "--write-labels",
+        &url,
+    ]);
+    clean_error(&o, "is a file, not a directory");
+    assert_eq!(label_count(&db, "cardseg_labels"), Some(10));
+    for (p, bytes) in before {
+        assert_eq!(std::fs::read(&p).unwrap(), bytes, "{p:?} changed");
+    }
+}
