@@ -104,6 +104,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
         .source(&job.source.input)
         .maybe(job.model_path);
     if let Some(t) = job.write_labels {
+        t.check()?;
         inputs = inputs.source(&t.url);
     }
     if !crate::output::is_stdout(out) {

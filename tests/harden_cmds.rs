@@ -914,3 +914,44 @@ fn predict_refused_for_its_output_leaves_the_database_untouched() {
         assert_eq!(std::fs::read(&p).unwrap(), bytes, "{p:?} changed");
     }
 }
+
+#[test]
+fn write_labels_refuses_databases_that_keep_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, a) = data_and_run(dir.path(), "a");
+    let model = a.join("model.json");
+    let uri = format!(
+        "sqlite://file:{}?mode=rwc",
+        dir.path().join("u.db").display()
+    );
+    let before = snapshot(dir.path());
+    for url in ["sqlite://:memory:", uri.as_str()] {
+        let p = dir.path().join("p.csv");
+        let o = cardseg(&[
+            "predict",
+            "--model",
+            s(&model),
+            "--input",
+            s(&data),
+            "--out",
+            s(&p),
+            "--write-labels",
+            url,
+        ]);
+        clean_error(&o, "--write-labels takes a database file, not an");
+        let out = dir.path().join("r");
+        let o = cardseg(&[
+            "run",
+            "--input",
+            s(&data),
+            "--out",
+            s(&out),
+            "--k",
+            "3",
+            "--write-labels",
+            url,
+        ]);
+        clean_error(&o, "--write-labels takes a database file, not an");
+    }
+    assert_eq!(snapshot(dir.path()), before, "nothing was written");
+}
