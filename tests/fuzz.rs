@@ -844,3 +844,55 @@ fn resigned_models_with_hostile_values_are_refused() {
         assert!(e.contains(needle) && !e.contains('\n'), "case {i}: {e}");
     }
 }
+
+/// The model file's text with `edit` applied to its JSON and the checksum recomputed as
+/// cardseg computes it (SHA-256 of the compact `model` object, keys sorted): a re-signed
+/// edit, which only the content checks can catch.
+fn resigned(edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    let mut env: serde_json::Value = serde_json::from_slice(model_text()).unwrap();
+    edit(&mut env["model"]);
+    use sha2::Digest;
+    let compact = serde_json::to_string(&env["model"]).unwrap();
+    let hex: String = sha2::Sha256::digest(compact.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    env["checksum"] = serde_json::json!(format!("sha256:{hex}"));
+    serde_json::to_vec_pretty(&env).unwrap()
+}
+
+#[test]
+fn model_content_errors_name_the_field() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        (
+            "at scaler.scale[1] (invalid type: string \"x\", expected f64)",
+            Box::new(|m| m["scaler"]["scale"][1] = serde_json::json!("x")),
+        ),
+        (
+            "at segments[2].id (",
+            Box::new(|m| m["segments"][2]["id"] = serde_json::json!(-1)),
+        ),
+        (
+            "at centroids_scaled[0] (invalid type: map",
+            Box::new(|m| m["centroids_scaled"][0] = serde_json::json!({})),
+        ),
+        (
+            "(missing field `k`)",
+            Box::new(|m| {
+                m.as_object_mut().unwrap().remove("k");
+            }),
+        ),
+    ];
+    for (needle, edit) in cases {
+        let e = Model::from_bytes(&resigned(edit), "m.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("model m.json: has unexpected content")
+                && e.contains(needle)
+                && e.ends_with("; re-create it with cardseg run")
+                && !e.contains('\n'),
+            "{needle}: {e}"
+        );
+    }
+}

@@ -374,10 +374,19 @@ impl Model {
                 "checksum mismatch: the file was edited or corrupted after cardseg wrote it; re-create it with cardseg run",
             ));
         }
-        let model: Model = serde_json::from_value(env.model).map_err(|e| {
+        // The path (`scaler.scale[1]`) tells which field of a re-signed or foreign model is
+        // wrong; serde_json alone names only the type it expected.
+        let model: Model = serde_path_to_error::deserialize(env.model).map_err(|e| {
+            let path = e.path().to_string();
+            let e = e.into_inner();
+            let at = if path.is_empty() || path == "." {
+                String::new()
+            } else {
+                format!(" at {path}")
+            };
             Error::model(
                 shown,
-                format!("has unexpected content ({e}); re-create it with cardseg run"),
+                format!("has unexpected content{at} ({e}); re-create it with cardseg run"),
             )
         })?;
         model.validate(shown)?;
