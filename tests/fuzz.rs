@@ -845,6 +845,9 @@ fn resigned_models_with_hostile_values_are_refused() {
     }
 }
 
+/// An edit of a model's JSON (the `model` object).
+type JsonEdit = Box<dyn Fn(&mut serde_json::Value)>;
+
 /// The model file's text with `edit` applied to its JSON and the checksum recomputed as
 /// cardseg computes it (SHA-256 of the compact `model` object, keys sorted): a re-signed
 /// edit, which only the content checks can catch.
@@ -863,7 +866,7 @@ fn resigned(edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
 
 #[test]
 fn model_content_errors_name_the_field() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let cases: Vec<(&str, JsonEdit)> = vec![
         (
             "at scaler.scale[1] (invalid type: string \"x\", expected f64)",
             Box::new(|m| m["scaler"]["scale"][1] = serde_json::json!("x")),
@@ -902,7 +905,7 @@ fn model_content_errors_name_the_field() {
 /// an offset that does not fit the range) is refused with one line naming what.
 #[test]
 fn resigned_models_that_contradict_themselves_are_refused() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let cases: Vec<(&str, JsonEdit)> = vec![
         (
             "centroid 1 of feature",
             Box::new(|m| {

@@ -627,7 +627,9 @@ impl Model {
                     ));
                 }
                 let back = s.inverse(j, v);
-                if !((raw[j] - back).abs() <= TOLERANCE * magnitude.max(back.abs())) {
+                // Written so that NaN and infinity disagree too.
+                let agrees = (raw[j] - back).abs() <= TOLERANCE * magnitude.max(back.abs());
+                if !agrees {
                     return Some(format!(
                         "centroid {} of feature {f} is {} in the input's units, but its scaled value {} stands for {}; centroids and centroids_scaled must be the same centroids",
                         c + 1,
