@@ -231,9 +231,7 @@ pub fn report(table: &Table) -> InspectReport {
     };
     let mut warnings = Vec::new();
     if let (Some(id), true) = (&table.id_column, duplicate_ids > 0) {
-        warnings.push(format!(
-            "id column {id} is not unique: {duplicate_ids} rows repeat an earlier id; check the extract"
-        ));
+        warnings.push(crate::table::ids_not_unique(id, duplicate_ids));
     }
     InspectReport {
         source: table.source.clone(),

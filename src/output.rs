@@ -909,14 +909,7 @@ fn renameat2(a: &Path, b: &Path, flags: libc::c_uint) -> std::io::Result<()> {
 }
 
 /// Writes one single-file output atomically, with its sidecar ([`SIDECAR_SUFFIX`]):
-/// a temporary sibling, fsynced, then a rename (a no-replace one without `force`, so a
-/// file that appeared meanwhile is never replaced) and an fsync of the directory. With
-/// `force`, the file replaced must be cardseg's own (its sidecar vouches for it) and still
-/// the one checked at the start. `inputs` are checked before the work and again before
-/// the rename. The sidecar goes into place first and names the replaced file's hash too,
-/// so the pair stays consistent whatever moment a crash hits. `--out -` ([`is_stdout`])
-/// writes to standard output instead, with no sidecar. The file gets the permissions the
-/// user's umask allows (0666 minus umask), like any file they create.
+/// [`StagedFile::create`] then [`StagedFile::write`].
 pub fn write_file_atomic(
     path: &Path,
     force: bool,
@@ -924,120 +917,189 @@ pub fn write_file_atomic(
     provenance: &Provenance,
     write: impl FnOnce(&mut (dyn Write + Send)) -> Result<()>,
 ) -> Result<()> {
-    if is_stdout(path) {
-        return write_stdout(write);
-    }
-    let (parent, name) = split(path)?;
-    if path.is_dir() {
-        return Err(Error::usage(format!(
-            "{} is a directory; give a file name for --out",
-            path.display()
-        )));
-    }
-    check_output(path, force, inputs)?;
-    let checked = identity(path);
-    let replaced = checked.and_then(|_| owned_file(path));
-    let side_path = sidecar_path(path);
-    let (_, side_name) = split(&side_path)?;
-    let side_checked = identity(&side_path);
-    if side_checked.is_some() && read_sidecar(&side_path).is_none() {
-        return Err(Error::usage(format!(
-            "{} exists and is not a cardseg sidecar, so it will not be replaced; remove it yourself or choose another --out",
-            side_path.display()
-        )));
-    }
-    let mut created = create_parent(&parent)?;
-    sweep_stale(&parent, &name);
-    sweep_stale(&parent, &side_name);
-    use std::os::unix::fs::PermissionsExt;
-    let temp = |name: &str| {
-        tempfile::Builder::new()
-            .prefix(&format!(".{name}{TMP_TAG}{}-", std::process::id()))
-            .permissions(fs::Permissions::from_mode(0o666))
-            .tempfile_in(&parent)
-            .map_err(|e| Error::io(path, "creating file", e))
-    };
-    let tmp = temp(&name)?;
-    let (sha256, bytes) = {
-        let mut w = Hashing {
-            inner: std::io::BufWriter::with_capacity(1 << 20, tmp.as_file()),
-            hash: <sha2::Sha256 as sha2::Digest>::new(),
-            bytes: 0,
+    StagedFile::create(path, force, inputs)?.write(provenance, write)
+}
+
+/// A single-file output whose target is checked and whose temporary files exist, not yet
+/// written. A command with another side effect (a database write) stages its file first,
+/// so an output that cannot be written refuses the command before anything changes.
+/// Dropped unwritten, it removes its temporary files and the directories it created.
+pub struct StagedFile(Option<Staged>);
+
+/// The state of a staged file (`None` in [`StagedFile`]: standard output). Fields drop in
+/// order: the temporary files go before the directories created for them.
+struct Staged {
+    tmp: tempfile::NamedTempFile,
+    side_tmp: tempfile::NamedTempFile,
+    created: CreatedDirs,
+    path: PathBuf,
+    parent: PathBuf,
+    name: String,
+    side_path: PathBuf,
+    /// The target's identity when it was checked (`None`: it did not exist).
+    checked: Option<Identity>,
+    /// The hash of the cardseg file being replaced, for the sidecar.
+    replaced: Option<String>,
+    side_checked: Option<Identity>,
+    inputs: Inputs,
+}
+
+impl StagedFile {
+    /// Checks the target (not a directory, not one of `inputs`, absent or cardseg's own
+    /// with `force`, its sidecar cardseg's if present), creates its missing parent
+    /// directories and the temporary siblings of the file and its sidecar. `--out -`
+    /// ([`is_stdout`]) stages nothing.
+    pub fn create(path: &Path, force: bool, inputs: &Inputs) -> Result<Self> {
+        if is_stdout(path) {
+            return Ok(StagedFile(None));
+        }
+        let (parent, name) = split(path)?;
+        if path.is_dir() {
+            return Err(Error::usage(format!(
+                "{} is a directory; give a file name for --out",
+                path.display()
+            )));
+        }
+        check_output(path, force, inputs)?;
+        let checked = identity(path);
+        let replaced = checked.and_then(|_| owned_file(path));
+        let side_path = sidecar_path(path);
+        let (_, side_name) = split(&side_path)?;
+        let side_checked = identity(&side_path);
+        if side_checked.is_some() && read_sidecar(&side_path).is_none() {
+            return Err(Error::usage(format!(
+                "{} exists and is not a cardseg sidecar, so it will not be replaced; remove it yourself or choose another --out",
+                side_path.display()
+            )));
+        }
+        let created = create_parent(&parent)?;
+        sweep_stale(&parent, &name);
+        sweep_stale(&parent, &side_name);
+        use std::os::unix::fs::PermissionsExt;
+        let temp = |name: &str| {
+            tempfile::Builder::new()
+                .prefix(&format!(".{name}{TMP_TAG}{}-", std::process::id()))
+                .permissions(fs::Permissions::from_mode(0o666))
+                .tempfile_in(&parent)
+                .map_err(|e| Error::io(path, "creating file", e))
         };
-        write(&mut w)?;
-        w.flush().map_err(werr(path))?;
-        (hex(&sha2::Digest::finalize(w.hash)), w.bytes)
-    };
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io(path, "writing", e))?;
-    let side_tmp = temp(&side_name)?;
-    {
-        let side = Sidecar {
-            format: MARK_FORMAT.to_string(),
-            file: name.clone(),
-            provenance: provenance.clone(),
-            bytes,
-            sha256,
-            previous_sha256: replaced,
+        let tmp = temp(&name)?;
+        let side_tmp = temp(&side_name)?;
+        Ok(StagedFile(Some(Staged {
+            tmp,
+            side_tmp,
+            created,
+            path: path.to_path_buf(),
+            parent,
+            name,
+            side_path,
+            checked,
+            replaced,
+            side_checked,
+            inputs: inputs.clone(),
+        })))
+    }
+
+    /// Writes the file and puts it in place: the temporary file is written and fsynced,
+    /// then renamed (a no-replace rename when the target was absent, so a file that
+    /// appeared meanwhile is never replaced) and the directory fsynced. With `force`, the
+    /// file replaced must still be the one checked at [`create`](Self::create). The inputs
+    /// are checked again before the rename. The sidecar goes into place first and names
+    /// the replaced file's hash too, so the pair stays consistent whatever moment a crash
+    /// hits. The file gets the permissions the user's umask allows (0666 minus umask), like
+    /// any file they create.
+    pub fn write(
+        self,
+        provenance: &Provenance,
+        write: impl FnOnce(&mut (dyn Write + Send)) -> Result<()>,
+    ) -> Result<()> {
+        let Some(mut s) = self.0 else {
+            return write_stdout(write);
         };
-        let mut text = serde_json::to_vec_pretty(&side).unwrap_or_default();
-        text.push(b'\n');
-        let mut f = side_tmp.as_file();
-        f.write_all(&text)
-            .and_then(|_| f.sync_all())
-            .map_err(werr(&side_path))?;
-    }
-    let changed = |p: &Path| {
-        Error::usage(format!(
-            "{} was created or changed by someone else while this command ran; nothing was replaced; run again",
-            p.display()
-        ))
-    };
-    inputs.check(path)?;
-    if identity(path) != checked || (checked.is_some() && owned_file(path).is_none()) {
-        return Err(changed(path));
-    }
-    match side_checked {
-        None => {
-            side_tmp.persist_noclobber(&side_path).map_err(|e| {
-                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                    changed(&side_path)
-                } else {
-                    Error::io(&side_path, "writing", e.error)
-                }
-            })?;
+        let path = s.path.as_path();
+        let (sha256, bytes) = {
+            let mut w = Hashing {
+                inner: std::io::BufWriter::with_capacity(1 << 20, s.tmp.as_file()),
+                hash: <sha2::Sha256 as sha2::Digest>::new(),
+                bytes: 0,
+            };
+            write(&mut w)?;
+            w.flush().map_err(werr(path))?;
+            (hex(&sha2::Digest::finalize(w.hash)), w.bytes)
+        };
+        s.tmp
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io(path, "writing", e))?;
+        {
+            let side = Sidecar {
+                format: MARK_FORMAT.to_string(),
+                file: s.name.clone(),
+                provenance: provenance.clone(),
+                bytes,
+                sha256,
+                previous_sha256: s.replaced.clone(),
+            };
+            let mut text = serde_json::to_vec_pretty(&side).unwrap_or_default();
+            text.push(b'\n');
+            let mut f = s.side_tmp.as_file();
+            f.write_all(&text)
+                .and_then(|_| f.sync_all())
+                .map_err(werr(&s.side_path))?;
         }
-        Some(id) => {
-            if identity(&side_path) != Some(id) {
-                return Err(changed(&side_path));
+        let changed = |p: &Path| {
+            Error::usage(format!(
+                "{} was created or changed by someone else while this command ran; nothing was replaced; run again",
+                p.display()
+            ))
+        };
+        s.inputs.check(path)?;
+        if identity(path) != s.checked || (s.checked.is_some() && owned_file(path).is_none()) {
+            return Err(changed(path));
+        }
+        let side_path = s.side_path.as_path();
+        match s.side_checked {
+            None => {
+                s.side_tmp.persist_noclobber(side_path).map_err(|e| {
+                    if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                        changed(side_path)
+                    } else {
+                        Error::io(side_path, "writing", e.error)
+                    }
+                })?;
             }
-            side_tmp
-                .persist(&side_path)
-                .map_err(|e| Error::io(&side_path, "writing", e.error))?;
-        }
-    }
-    match checked {
-        None => {
-            tmp.persist_noclobber(path).map_err(|e| {
-                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                    changed(path)
-                } else {
-                    Error::io(path, "writing", e.error)
+            Some(id) => {
+                if identity(side_path) != Some(id) {
+                    return Err(changed(side_path));
                 }
-            })?;
-        }
-        Some(id) => {
-            if identity(path) != Some(id) {
-                return Err(changed(path));
+                s.side_tmp
+                    .persist(side_path)
+                    .map_err(|e| Error::io(side_path, "writing", e.error))?;
             }
-            tmp.persist(path)
-                .map_err(|e| Error::io(path, "writing", e.error))?;
         }
+        match s.checked {
+            None => {
+                s.tmp.persist_noclobber(path).map_err(|e| {
+                    if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                        changed(path)
+                    } else {
+                        Error::io(path, "writing", e.error)
+                    }
+                })?;
+            }
+            Some(id) => {
+                if identity(path) != Some(id) {
+                    return Err(changed(path));
+                }
+                s.tmp
+                    .persist(path)
+                    .map_err(|e| Error::io(path, "writing", e.error))?;
+            }
+        }
+        let _ = sync_path(&s.parent);
+        s.created.keep();
+        Ok(())
     }
-    let _ = sync_path(&parent);
-    created.keep();
-    Ok(())
 }
 
 /// Records a sidecar for a single-file output another writer has just put in place (the

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::ingest::{self, IdSpec, ReadSpec, Source};
 use crate::labels::Labels;
 use crate::model::Model;
-use crate::output::{write_file_atomic, Inputs};
+use crate::output::{Inputs, StagedFile};
 use crate::report::files::LabelsFormat;
 use crate::table::Table;
 use crate::writeback::{LabelRow, LabelTarget, LabelWriter};
@@ -36,6 +36,8 @@ pub struct PredictSummary {
     pub unscored: usize,
     /// Customers per segment (segment order).
     pub counts: Vec<u64>,
+    /// What the command should warn about (ids that repeat), if anything.
+    pub warning: Option<String>,
 }
 
 /// What `cardseg predict` is asked to do.
@@ -93,14 +95,18 @@ fn check_out_extension(out: &Path, format: LabelsFormat) -> Result<()> {
 }
 
 /// `cardseg predict`: labels for every customer of the source, written atomically to
-/// `out` and, with `write_labels`, into a database table in one transaction. The
-/// database is written first: when it fails, the labels file is not written either.
+/// `out` and, with `write_labels`, into a database table in one transaction. The labels
+/// file is staged (checked, its temporary file created) before the database is touched,
+/// so an output that cannot be written refuses the command with the table unchanged; the
+/// database is written before the file: when it fails, the labels file is not written
+/// either.
 pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     let (model, out, force) = (job.model, job.out, job.force);
     let mut inputs = Inputs::none()
         .source(&job.source.input)
         .maybe(job.model_path);
     if let Some(t) = job.write_labels {
+        t.check()?;
         inputs = inputs.source(&t.url);
     }
     if !crate::output::is_stdout(out) {
@@ -109,6 +115,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     }
     crate::output::check_output(out, force, &inputs)?;
     job.source.check()?;
+    let staged = StagedFile::create(out, force, &inputs)?;
     let writer = job.write_labels.map(LabelWriter::connect).transpose()?;
     let mut spec = read_spec(model, job.delimiter);
     // Another id column than the training data's: read it, and name it in the labels.
@@ -127,6 +134,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
         None => model,
     };
     let table = ingest::read(job.source, &spec)?;
+    let warning = check_ids(&table, job.write_labels.is_some())?;
     let Scores { labels, distances } = score_table_with_distances(model, &table)?;
     let scored = Labels::per_row(&table.ids, &labels);
     if let Some(w) = writer {
@@ -142,7 +150,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
     };
     let provenance = crate::output::Provenance::new("predict", Some(job.checksum))
         .with_rows(table.rows() as u64);
-    write_file_atomic(out, force, &inputs, &provenance, |w| match job.format {
+    staged.write(&provenance, |w| match job.format {
         LabelsFormat::Csv => crate::report::files::write_label_rows(
             w,
             out,
@@ -171,5 +179,43 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
         rows: table.rows(),
         unscored: labels.iter().filter(|l| l.is_none()).count(),
         counts,
+        warning,
     })
+}
+
+/// Ids for a database keyed by customer: `--write-labels` upserts one row per id, so a
+/// repeated id would silently keep one of its labels, and an empty id would be one
+/// customer's key for every row without one; both are refused before anything is
+/// written. Without a database, the labels file lists every row, and repeated ids are
+/// only worth a warning (returned).
+fn check_ids(table: &Table, to_database: bool) -> Result<Option<String>> {
+    let Some(column) = &table.id_column else {
+        return Ok(None);
+    };
+    let fix = "--write-labels keeps one label per customer id; remove or fix those rows, or leave out --write-labels";
+    if to_database {
+        if let Some(row) = table.ids.iter().position(str::is_empty) {
+            return Err(crate::error::Error::input(
+                &table.source,
+                format!(
+                    "row {} (data rows counted from 1): column {column} has no customer id; {fix}",
+                    row + 1
+                ),
+            ));
+        }
+        if let Some((first, again)) = table.ids.first_duplicate() {
+            return Err(crate::error::Error::input(
+                &table.source,
+                format!(
+                    "column {column}: customer id {} appears in rows {} and {} (data rows counted from 1); {fix}",
+                    crate::error::show_value(table.ids.get(again).as_bytes()),
+                    first + 1,
+                    again + 1
+                ),
+            ));
+        }
+        return Ok(None);
+    }
+    let repeats = table.ids.count_duplicates();
+    Ok((repeats > 0).then(|| crate::table::ids_not_unique(column, repeats)))
 }

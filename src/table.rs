@@ -81,9 +81,24 @@ impl Ids {
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         (0..self.len()).map(move |i| self.get(i))
     }
-    /// Counts rows whose id already appeared: the ids' hashes are sorted (8 bytes a
-    /// customer, no per-id allocation), and only rows whose hash repeats are compared.
+    /// Counts rows whose id already appeared.
     pub fn count_duplicates(&self) -> u64 {
+        self.repeats().iter().map(|r| r.len() as u64 - 1).sum()
+    }
+
+    /// The first row whose id already appeared, with the row where it first did:
+    /// `(earlier, repeating)`, rows counted from 0.
+    pub fn first_duplicate(&self) -> Option<(usize, usize)> {
+        self.repeats()
+            .iter()
+            .map(|r| (r[0], r[1]))
+            .min_by_key(|p| p.1)
+    }
+
+    /// The rows of every id that appears more than once, in row order per id: the ids'
+    /// hashes are sorted (8 bytes a customer, no per-id allocation), and only rows whose
+    /// hash repeats are compared.
+    fn repeats(&self) -> Vec<Vec<usize>> {
         let ids = self;
         use std::hash::{BuildHasher, BuildHasherDefault};
         let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
@@ -98,7 +113,7 @@ impl Ids {
             .collect();
         drop(hashes);
         if repeated.is_empty() {
-            return 0;
+            return Vec::new();
         }
         repeated.dedup();
         let mut keyed: Vec<(u64, u32)> = (0..ids.len())
@@ -108,25 +123,24 @@ impl Ids {
             })
             .collect();
         keyed.sort_unstable();
-        let mut dups = 0;
-        let mut i = 0;
-        while i < keyed.len() {
-            let mut j = i + 1;
-            while j < keyed.len() && keyed[j].0 == keyed[i].0 {
-                j += 1;
+        let mut out = Vec::new();
+        for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+            if run.len() < 2 {
+                continue;
             }
-            if j - i > 1 {
-                // Same hash: count exact duplicates within the run.
-                let mut group: Vec<&str> = keyed[i..j]
-                    .iter()
-                    .map(|(_, r)| ids.get(*r as usize))
-                    .collect();
-                group.sort_unstable();
-                dups += group.windows(2).filter(|w| w[0] == w[1]).count() as u64;
+            // Same hash: the exact ids decide (sorted by id, then row).
+            let mut group: Vec<(&str, usize)> = run
+                .iter()
+                .map(|&(_, r)| (ids.get(r as usize), r as usize))
+                .collect();
+            group.sort_unstable();
+            for same in group.chunk_by(|a, b| a.0 == b.0) {
+                if same.len() > 1 {
+                    out.push(same.iter().map(|&(_, r)| r).collect());
+                }
             }
-            i = j;
         }
-        dups
+        out
     }
 
     /// Keeps only the rows where `keep` is true (used by `--missing drop`).
@@ -187,6 +201,12 @@ pub struct Column {
     pub name: String,
     /// One value per row, in row order.
     pub values: Vec<f64>,
+}
+
+/// The warning for an id column whose ids repeat (`repeats` rows repeat an earlier id):
+/// one wording for every command that reads ids.
+pub fn ids_not_unique(id_column: &str, repeats: u64) -> String {
+    format!("id column {id_column} is not unique: {repeats} rows repeat an earlier id; check the extract")
 }
 
 /// A loaded customer table.
@@ -434,7 +454,14 @@ mod tests {
             dup.push(id);
         }
         assert_eq!(dup.count_duplicates(), 3);
+        assert_eq!(dup.first_duplicate(), Some((0, 2)));
         assert_eq!(both.count_duplicates(), 0);
+        assert_eq!(both.first_duplicate(), None);
+        let mut late = Ids::default();
+        for id in ["x", "y", "z", "y", "x"] {
+            late.push(id);
+        }
+        assert_eq!(late.first_duplicate(), Some((1, 3)));
     }
 
     #[test]

@@ -59,11 +59,38 @@ impl LabelTarget {
     }
 
     /// Refuses a bad table name or a URL that is not SQLite or PostgreSQL before any
-    /// scoring starts.
+    /// scoring starts, and an SQLite path that names no file: `:memory:` would take the
+    /// labels and drop them when the connection closes, and SQLite reads `file:...` as a
+    /// URI whose parameters (`mode=memory`, `vfs=`, ...) could do the same.
     pub fn check(&self) -> Result<()> {
         check_table_name(&self.table, &crate::error::Param::LabelsTable.to_string())?;
         match ingest::kind_of(&self.url) {
-            Kind::Sqlite | Kind::Postgres => Ok(()),
+            Kind::Sqlite => {
+                let path = ingest::sqlite::path_of(&self.url);
+                if path.is_empty() {
+                    return Err(Error::usage(
+                        "sqlite:// needs a path: sqlite:///abs/path.db or sqlite://relative/path.db",
+                    ));
+                }
+                let not_a_file = if path == ":memory:" {
+                    Some("an in-memory database, which keeps nothing once cardseg exits")
+                } else if path
+                    .get(..5)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("file:"))
+                {
+                    Some("an SQLite URI, whose parameters can make the database in-memory or read-only")
+                } else {
+                    None
+                };
+                if let Some(what) = not_a_file {
+                    return Err(Error::usage(format!(
+                        "--write-labels takes a database file, not {what} ({}); give the file's path: sqlite:///abs/path.db or sqlite://relative/path.db",
+                        redact(&self.url)
+                    )));
+                }
+                Ok(())
+            }
+            Kind::Postgres => Ok(()),
             _ => Err(Error::usage(format!(
                 "--write-labels {}: give a sqlite://PATH or postgres://user@host:port/db URL",
                 redact(&self.url)
@@ -162,9 +189,6 @@ impl LabelWriter {
         let conn = match ingest::kind_of(&target.url) {
             Kind::Sqlite => {
                 let path = ingest::sqlite::path_of(&target.url);
-                if path.is_empty() {
-                    return Err(Error::usage("sqlite:// needs a path: sqlite:///abs/path.db or sqlite://relative/path.db"));
-                }
                 // An existing file must be a database now; a new one is created only when
                 // the labels are written, so a failed run leaves no empty file behind.
                 let p = std::path::Path::new(path);
@@ -386,5 +410,32 @@ mod tests {
         .check()
         .is_err());
         assert!(LabelTarget::new("labels.csv").check().is_err());
+    }
+
+    #[test]
+    fn paths_that_keep_no_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!(
+            "sqlite://file:{}?mode=rwc",
+            dir.path().join("u.db").display()
+        );
+        for url in [
+            "sqlite://:memory:",
+            "SQLITE://:memory:",
+            &uri,
+            "sqlite://FILE:x.db",
+            "sqlite://",
+        ] {
+            let e = LabelTarget::new(url).check().unwrap_err().to_string();
+            assert!(e.contains("path"), "{url}: {e}");
+            assert!(
+                LabelWriter::connect(&LabelTarget::new(url)).is_err(),
+                "{url}"
+            );
+        }
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+        let plain = format!("sqlite://{}", dir.path().join("file.db").display());
+        LabelTarget::new(plain).check().unwrap();
+        LabelTarget::new("sqlite://memory.db").check().unwrap();
     }
 }

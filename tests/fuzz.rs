@@ -844,3 +844,140 @@ fn resigned_models_with_hostile_values_are_refused() {
         assert!(e.contains(needle) && !e.contains('\n'), "case {i}: {e}");
     }
 }
+
+/// An edit of a model's JSON (the `model` object).
+type JsonEdit = Box<dyn Fn(&mut serde_json::Value)>;
+
+/// The model file's text with `edit` applied to its JSON and the checksum recomputed as
+/// cardseg computes it (SHA-256 of the compact `model` object, keys sorted): a re-signed
+/// edit, which only the content checks can catch.
+fn resigned(edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    let mut env: serde_json::Value = serde_json::from_slice(model_text()).unwrap();
+    edit(&mut env["model"]);
+    use sha2::Digest;
+    let compact = serde_json::to_string(&env["model"]).unwrap();
+    let hex: String = sha2::Sha256::digest(compact.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    env["checksum"] = serde_json::json!(format!("sha256:{hex}"));
+    serde_json::to_vec_pretty(&env).unwrap()
+}
+
+#[test]
+fn model_content_errors_name_the_field() {
+    let cases: Vec<(&str, JsonEdit)> = vec![
+        (
+            "at scaler.scale[1] (invalid type: string \"x\", expected f64)",
+            Box::new(|m| m["scaler"]["scale"][1] = serde_json::json!("x")),
+        ),
+        (
+            "at segments[2].id (",
+            Box::new(|m| m["segments"][2]["id"] = serde_json::json!(-1)),
+        ),
+        (
+            "at centroids_scaled[0] (invalid type: map",
+            Box::new(|m| m["centroids_scaled"][0] = serde_json::json!({})),
+        ),
+        (
+            "(missing field `k`)",
+            Box::new(|m| {
+                m.as_object_mut().unwrap().remove("k");
+            }),
+        ),
+    ];
+    for (needle, edit) in cases {
+        let e = Model::from_bytes(&resigned(edit), "m.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("model m.json: has unexpected content")
+                && e.contains(needle)
+                && e.ends_with("; re-create it with cardseg run")
+                && !e.contains('\n'),
+            "{needle}: {e}"
+        );
+    }
+}
+
+/// A re-signed model whose parts contradict each other (a centroid moved in one list
+/// and not the other, a feature listed twice, a centroid far outside the training range,
+/// an offset that does not fit the range) is refused with one line naming what.
+#[test]
+fn resigned_models_that_contradict_themselves_are_refused() {
+    let cases: Vec<(&str, JsonEdit)> = vec![
+        (
+            "centroid 1 of feature",
+            Box::new(|m| {
+                let rows = m["centroids_scaled"].as_array_mut().unwrap();
+                rows.swap(0, 1);
+            }),
+        ),
+        (
+            "centroid 2 of feature PURCHASES",
+            Box::new(|m| {
+                let c = &mut m["centroids"][1][1];
+                *c = serde_json::json!(c.as_f64().unwrap() * 1.001 + 1.0);
+            }),
+        ),
+        (
+            "feature BALANCE is listed twice",
+            Box::new(|m| {
+                m["features"][1] = serde_json::json!("BALANCE");
+                m["scaler"]["features"] = m["features"].clone();
+            }),
+        ),
+        (
+            "centroid 3 has the scaled value 9e99 for feature BALANCE, far outside the training range",
+            Box::new(|m| {
+                m["centroids_scaled"][2][0] = serde_json::json!(9e99);
+            }),
+        ),
+        (
+            "the scaler's offset of feature CREDIT_LIMIT",
+            Box::new(|m| {
+                let j = m["features"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .position(|f| f == "CREDIT_LIMIT")
+                    .unwrap();
+                let v = m["scaler"]["min"][j].as_f64().unwrap();
+                m["scaler"]["min"][j] = serde_json::json!(v + 0.25);
+            }),
+        ),
+    ];
+    assert_eq!(original().features[0], "BALANCE");
+    for (needle, edit) in cases {
+        let e = Model::from_bytes(&resigned(edit), "m.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("model m.json: is inconsistent: ")
+                && e.contains(needle)
+                && e.ends_with("; re-create it with cardseg run")
+                && !e.contains('\n'),
+            "{needle}: {e}"
+        );
+    }
+    // Re-signed without a change, the model loads: each refusal is its edit's doing.
+    Model::from_bytes(&resigned(|_| {}), "m.json").unwrap();
+}
+
+/// A model written by an earlier cardseg (tests/fixtures) passes the consistency checks
+/// and scores.
+#[test]
+fn a_model_from_an_earlier_cardseg_still_loads_and_scores() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/model_without_segment_quantiles.json");
+    let (m, _) = Model::load(&path).unwrap();
+    let table = read_bytes(
+        &common::synthetic_csv(200, 9),
+        "t.csv",
+        &m.read_spec(None, false),
+    )
+    .unwrap();
+    let labels = cardseg::predict::score_table(&m, &table).unwrap();
+    assert_eq!(labels.len(), 200);
+    assert!(labels.iter().flatten().all(|l| (*l as usize) < m.k));
+}

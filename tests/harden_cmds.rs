@@ -1022,3 +1022,209 @@ fn silhouette_sample_bound_is_the_one_documented() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(readme.contains("| `run`: silhouette sample | 20,000 (100–1,000,000) |"));
 }
+
+// ------------------------------------------------------------------ --write-labels
+
+/// The number of rows of `table` in the SQLite file `db`, None when the file is absent.
+fn label_count(db: &Path, table: &str) -> Option<i64> {
+    if !db.exists() {
+        return None;
+    }
+    let c = rusqlite::Connection::open(db).unwrap();
+    Some(
+        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap(),
+    )
+}
+
+#[test]
+fn predict_refused_for_its_output_leaves_the_database_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, a) = data_and_run(dir.path(), "a");
+    let model = a.join("model.json");
+    let db = dir.path().join("q.db");
+    let url = format!("sqlite://{}", db.display());
+    let afile = dir.path().join("afile");
+    write(&afile, "x\n");
+    let somedir = dir.path().join("somedir");
+    std::fs::create_dir(&somedir).unwrap();
+    let lab = dir.path().join("lab.csv");
+    write(
+        &dir.path().join("lab.csv.meta.json"),
+        "{\"not\": \"cardseg\"}\n",
+    );
+    let (in_file, in_proc) = (afile.join("x.csv"), Path::new("/proc/nope/x.csv"));
+    let cases: [(&Path, &str); 4] = [
+        (&in_file, "is a file, not a directory"),
+        (&somedir, "is a directory"),
+        (&lab, "is not a cardseg sidecar"),
+        (in_proc, "/proc/nope"),
+    ];
+    let before = snapshot(dir.path());
+    for (out, needle) in cases {
+        let o = cardseg(&[
+            "predict",
+            "--model",
+            s(&model),
+            "--input",
+            s(&data),
+            "--out",
+            s(out),
+            "--write-labels",
+            &url,
+        ]);
+        clean_error(&o, needle);
+        assert_eq!(label_count(&db, "cardseg_labels"), None, "--out {out:?}");
+    }
+    // With a table already there: its rows stay as they were.
+    ok(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--input",
+        s(&data),
+        "--out",
+        s(&dir.path().join("first.csv")),
+        "--write-labels",
+        &url,
+    ]);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute("DELETE FROM cardseg_labels WHERE rowid > 10", [])
+        .unwrap();
+    drop(c);
+    let o = cardseg(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--input",
+        s(&data),
+        "--out",
+        s(&in_file),
+        "--write-labels",
+        &url,
+    ]);
+    clean_error(&o, "is a file, not a directory");
+    assert_eq!(label_count(&db, "cardseg_labels"), Some(10));
+    for (p, bytes) in before {
+        assert_eq!(std::fs::read(&p).unwrap(), bytes, "{p:?} changed");
+    }
+}
+
+#[test]
+fn write_labels_refuses_databases_that_keep_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, a) = data_and_run(dir.path(), "a");
+    let model = a.join("model.json");
+    let uri = format!(
+        "sqlite://file:{}?mode=rwc",
+        dir.path().join("u.db").display()
+    );
+    let before = snapshot(dir.path());
+    for url in ["sqlite://:memory:", uri.as_str()] {
+        let p = dir.path().join("p.csv");
+        let o = cardseg(&[
+            "predict",
+            "--model",
+            s(&model),
+            "--input",
+            s(&data),
+            "--out",
+            s(&p),
+            "--write-labels",
+            url,
+        ]);
+        clean_error(&o, "--write-labels takes a database file, not an");
+        let out = dir.path().join("r");
+        let o = cardseg(&[
+            "run",
+            "--input",
+            s(&data),
+            "--out",
+            s(&out),
+            "--k",
+            "3",
+            "--write-labels",
+            url,
+        ]);
+        clean_error(&o, "--write-labels takes a database file, not an");
+    }
+    assert_eq!(snapshot(dir.path()), before, "nothing was written");
+}
+
+#[test]
+fn predict_write_labels_refuses_repeated_or_empty_ids_and_warns_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, a) = data_and_run(dir.path(), "a");
+    let model = a.join("model.json");
+    let text = std::fs::read_to_string(&data).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // 49 customers: rows 1 to 48 and row 2 again (data rows counted from 1).
+    let mut dups = lines[..49].join("\n");
+    dups.push('\n');
+    dups.push_str(lines[2]);
+    dups.push('\n');
+    let dup_csv = dir.path().join("dups.csv");
+    write(&dup_csv, &dups);
+    let id = lines[2].split(',').next().unwrap();
+    let db = dir.path().join("q.db");
+    let url = format!("sqlite://{}", db.display());
+    let p = dir.path().join("p.csv");
+    let predict = |input: &Path, out: &Path, db: Option<&str>| {
+        let mut args = vec![
+            "predict",
+            "--model",
+            s(&model),
+            "--input",
+            s(input),
+            "--out",
+            s(out),
+        ];
+        if let Some(url) = db {
+            args.extend(["--write-labels", url]);
+        }
+        cardseg(&args)
+    };
+    let o = predict(&dup_csv, &p, Some(&url));
+    let line = clean_error(
+        &o,
+        &format!("column CUST_ID: customer id \"{id}\" appears in rows 2 and 49"),
+    );
+    assert!(
+        line.contains("dups.csv") && line.contains("leave out --write-labels"),
+        "{line}"
+    );
+    assert!(!db.exists() && !p.exists());
+    // An empty id is refused the same way.
+    let mut empty = lines[..10].join("\n");
+    empty.push('\n');
+    let row4 = lines[4];
+    empty.push_str(&row4[row4.find(',').unwrap()..]);
+    empty.push('\n');
+    let empty_csv = dir.path().join("empty.csv");
+    write(&empty_csv, &empty);
+    let o = predict(&empty_csv, &p, Some(&url));
+    clean_error(
+        &o,
+        "row 10 (data rows counted from 1): column CUST_ID has no customer id",
+    );
+    assert!(!db.exists() && !p.exists());
+    // Without a database: one warning line (also with --quiet), every row labelled.
+    let o = predict(&dup_csv, &p, None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        err,
+        "warning: id column CUST_ID is not unique: 1 rows repeat an earlier id; check the extract\n"
+    );
+    assert_eq!(common::label_rows(&p), 49);
+    // Unique ids: no warning, and the database gets every customer.
+    let uniq = dir.path().join("uniq.csv");
+    write(&uniq, &(lines[..49].join("\n") + "\n"));
+    let o = predict(&uniq, &dir.path().join("u.csv"), Some(&url));
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(label_count(&db, "cardseg_labels"), Some(48));
+}

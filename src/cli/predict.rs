@@ -75,6 +75,9 @@ pub fn exec(args: Args, report: super::Report) -> cardseg::Result<()> {
         id: cardseg::ingest::IdSpec::from_flags(args.id_column.as_deref(), args.no_id),
         model_path: Some(&args.model),
     })?;
+    if let Some(w) = &s.warning {
+        eprintln!("warning: {w}");
+    }
     let text = || {
         let mut text = format!(
             "Scored {} customers into {}",

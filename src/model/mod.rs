@@ -372,10 +372,19 @@ impl Model {
                 "checksum mismatch: the file was edited or corrupted after cardseg wrote it; re-create it with cardseg run",
             ));
         }
-        let model: Model = serde_json::from_value(env.model).map_err(|e| {
+        // The path (`scaler.scale[1]`) tells which field of a re-signed or foreign model is
+        // wrong; serde_json alone names only the type it expected.
+        let model: Model = serde_path_to_error::deserialize(env.model).map_err(|e| {
+            let path = e.path().to_string();
+            let e = e.into_inner();
+            let at = if path.is_empty() || path == "." {
+                String::new()
+            } else {
+                format!(" at {path}")
+            };
             Error::model(
                 shown,
-                format!("has unexpected content ({e}); re-create it with cardseg run"),
+                format!("has unexpected content{at} ({e}); re-create it with cardseg run"),
             )
         })?;
         model.validate(shown)?;
@@ -425,6 +434,12 @@ impl Model {
             if let Some(p) = check_column_name(n) {
                 return Some(p);
             }
+        }
+        let mut seen = std::collections::HashSet::with_capacity(d);
+        if let Some(f) = self.features.iter().find(|f| !seen.insert(f.as_str())) {
+            return Some(format!(
+                "feature {f} is listed twice; each feature is one column of the centroids"
+            ));
         }
         if self.k == 0
             || self.centroids_scaled.len() != self.k
@@ -506,6 +521,9 @@ impl Model {
                 ));
             }
         }
+        if let Some(p) = self.centroid_problem() {
+            return Some(p);
+        }
         for (i, seg) in self.segments.iter().enumerate() {
             // Ids are 1..k, or carried over by `run --previous` (fresh ids above the
             // previous ones): bounded so a re-signed model cannot claim absurd ids.
@@ -545,6 +563,79 @@ impl Model {
                     ))
                 }
                 Some(_) => {}
+            }
+        }
+        None
+    }
+
+    /// Where the scaler and the centroids contradict each other (see [`Model::problem`],
+    /// which calls this once the scales are known to be positive and finite). A model
+    /// `run` writes agrees with itself: its training range scales to [0, 1] (min-max
+    /// kinds) or around 0 (standard: the mean, robust: the median lie inside it); every
+    /// scaled centroid, a mean of scaled training customers, lies inside the scaled
+    /// range; and `centroids` is the scaler's inverse of `centroids_scaled`. A model
+    /// edited in one place and re-signed would otherwise score customers into segments
+    /// whose names, sizes and profiles belong to others.
+    fn centroid_problem(&self) -> Option<String> {
+        // Far above the rounding of the inverse (a few units in the last place of the
+        // training range's magnitude), far below any meaningful change.
+        const TOLERANCE: f64 = 1e-9;
+        let s = &self.scaler;
+        let min_max = matches!(
+            s.kind,
+            crate::scale::ScalerKind::Minmax | crate::scale::ScalerKind::LogMinmax
+        );
+        for (j, f) in self.features.iter().enumerate() {
+            let (lo, hi) = (
+                s.transform_value(j, s.data_min[j]),
+                s.transform_value(j, s.data_max[j]),
+            );
+            let width = hi - lo;
+            // Scaling a value far from 0 over a narrow range cancels digits: the slack
+            // grows with the offset that is cancelled.
+            let slack = TOLERANCE * (width + s.min[j].abs());
+            let fits = if min_max {
+                lo.abs() <= slack && (hi - 1.0).abs() <= slack
+            } else {
+                lo <= slack && hi >= -slack
+            };
+            if !fits {
+                return Some(format!(
+                    "the scaler's offset of feature {f} ({}) does not fit its training range ({} to {})",
+                    show_number(s.min[j]),
+                    show_number(s.data_min[j]),
+                    show_number(s.data_max[j])
+                ));
+            }
+            let magnitude = s.data_min[j].abs().max(s.data_max[j].abs());
+            for (c, (scaled, raw)) in self
+                .centroids_scaled
+                .iter()
+                .zip(&self.centroids)
+                .enumerate()
+            {
+                let v = scaled[j];
+                if !(v >= lo - width && v <= hi + width) {
+                    return Some(format!(
+                        "centroid {} has the scaled value {} for feature {f}, far outside the training range ({} to {} scaled)",
+                        c + 1,
+                        show_number(v),
+                        show_number(lo),
+                        show_number(hi)
+                    ));
+                }
+                let back = s.inverse(j, v);
+                // Written so that NaN and infinity disagree too.
+                let agrees = (raw[j] - back).abs() <= TOLERANCE * magnitude.max(back.abs());
+                if !agrees {
+                    return Some(format!(
+                        "centroid {} of feature {f} is {} in the input's units, but its scaled value {} stands for {}; centroids and centroids_scaled must be the same centroids",
+                        c + 1,
+                        show_number(raw[j]),
+                        show_number(v),
+                        show_number(back)
+                    ));
+                }
             }
         }
         None
