@@ -1025,6 +1025,92 @@ fn http_read_stops_at_its_page_byte_and_time_limits() {
     );
 }
 
+/// A server answering every request with `body` as `text/csv` and no
+/// `Content-Encoding`, whatever the body is. Returns the port.
+fn plain_server(body: Vec<u8>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = Arc::new(body);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().take(20).flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                respond(&mut stream, "200 OK", "text/csv", "", &body);
+            });
+        }
+    });
+    port
+}
+
+fn gzip(parts: impl Iterator<Item = Vec<u8>>) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    for p in parts {
+        enc.write_all(&p).unwrap();
+    }
+    enc.finish().unwrap()
+}
+
+/// gzip bytes sent without `Content-Encoding` are decompressed by the CSV reader; their
+/// decompressed size counts against --max-download-mb and --max-total-download-mb as a
+/// declared encoding's does, so 60 KB on the wire cannot become 64 MB in memory.
+#[test]
+fn http_gzip_without_content_encoding_keeps_the_download_limits() {
+    let header = b"CUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT\n".to_vec();
+    let block = b"C1,40.9,95.4,1000\n".repeat(1 << 16);
+    let bomb = gzip(std::iter::once(header.clone()).chain(std::iter::repeat_n(block, 55)));
+    assert!(bomb.len() < 1 << 20, "{} compressed bytes", bomb.len());
+    let url = format!("http://127.0.0.1:{}/data.csv", plain_server(bomb));
+    let one_error = |flags: &[&str]| -> (String, Duration) {
+        let t = Instant::now();
+        let mut args = vec!["inspect", "--input", &url];
+        args.extend_from_slice(flags);
+        let o = quiet(&args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        (err, t.elapsed())
+    };
+    let (err, took) = one_error(&["--max-download-mb", "1"]);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: {url}: request failed: the answer is larger than the limit of 1 MB (--max-download-mb)"
+        )
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let (err, _) = one_error(&["--max-total-download-mb", "1"]);
+    assert!(
+        err.starts_with(&format!("error: {url}: stopped after 0 complete pages ("))
+            && err.contains(
+                "limit of 1 MB per HTTP read, all pages together (--max-total-download-mb)"
+            ),
+        "{err}"
+    );
+
+    // Within the limit, the same kind of answer is read as before.
+    let rows = (0..50).map(|i| format!("C{i},{}.5,{},1000\n", i % 7, i % 11).into_bytes());
+    let small = gzip(std::iter::once(header).chain(rows));
+    let url = format!("http://127.0.0.1:{}/data.csv", plain_server(small));
+    let o = quiet(&[
+        "inspect",
+        "--input",
+        &url,
+        "--max-download-mb",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["rows"], 50);
+}
+
 // ---------------------------------------------------------------- PostgreSQL
 
 fn snapshot(c: &mut postgres::Client, table: &str) -> (i64, String) {
