@@ -384,7 +384,8 @@ fn sqlite_gives_the_csv_labels_and_clear_errors() {
         }
         tx.commit().unwrap();
         c.execute_batch(
-            "CREATE TABLE cc_bad AS SELECT * FROM cc; UPDATE cc_bad SET BALANCE = 'n/a' WHERE rowid = 17;",
+            "CREATE TABLE cc_bad AS SELECT * FROM cc; UPDATE cc_bad SET BALANCE = 'n/a' WHERE rowid = 17;
+             CREATE TABLE cc_blobid AS SELECT * FROM cc; UPDATE cc_blobid SET CUST_ID = x'01' WHERE rowid = 5;",
         )
         .unwrap();
     }
@@ -454,6 +455,24 @@ fn sqlite_gives_the_csv_labels_and_clear_errors() {
     );
     assert!(
         err.contains("row 17: column BALANCE: \"n/a\" is text, not a number"),
+        "{err}"
+    );
+    // A BLOB id would be the same stand-in text for every such customer.
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &url,
+            "--table",
+            "cc_blobid",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
+    assert!(
+        err.contains("(table cc_blobid): row 5: column CUST_ID: a BLOB is not an id; an id is a string or a number")
+            && err.contains("--id-column"),
         "{err}"
     );
     let err = fail(&["run", "--input", &url, "--out", s(&out)], &out);

@@ -691,6 +691,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("api: row 2: column Z: \"x1\" is text"), "{e}");
+        // Objects, arrays and booleans are no ids (their shown text is shared).
+        for (id, what) in [
+            ("{\"x\": 1}", "a nested JSON object or array"),
+            ("[1]", "a nested JSON object or array"),
+            ("false", "the boolean false"),
+        ] {
+            let mut j = JsonRows::default();
+            j.add_page(
+                format!(r#"[{{"CUST_ID": 1, "Z": 1}}, {{"CUST_ID": {id}, "Z": 2}}]"#).as_bytes(),
+            )
+            .unwrap();
+            let e = j
+                .into_table("api", &spec(&["Z"]), &Limits::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("api: row 2: column CUST_ID: {what} is not an id; an id is a string or a number")),
+                "{e}"
+            );
+        }
         let e = JsonRows::default().add_page(b"{\"oops\": 1}").unwrap_err();
         assert!(e.contains("no \"data\" array"), "{e}");
         let e = JsonRows::default().add_page(b"[1, 2]").unwrap_err();
