@@ -1130,6 +1130,90 @@ fn http_gzip_without_content_encoding_keeps_the_download_limits() {
     assert_eq!(report["rows"], 50);
 }
 
+/// SIGINT or SIGTERM while `run` reads a slow HTTP source ends the process by that
+/// signal, and leaves nothing next to --out: neither the hidden temporary directory nor
+/// the parent directories the run created.
+#[test]
+fn a_run_stopped_by_a_signal_while_reading_leaves_nothing_behind() {
+    use std::os::unix::process::ExitStatusExt;
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (seen, seen_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\nCUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT\n";
+            if stream.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            let _ = seen.send(());
+            // A row every 100 ms, for at most 30 s or until the client is gone.
+            for i in 0..300 {
+                if stream
+                    .write_all(format!("C{i},1,2,3\n").as_bytes())
+                    .is_err()
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("new/o");
+        let mut child = Command::new(common::BIN)
+            .args([
+                "run",
+                "--quiet",
+                "--input",
+                &format!("http://127.0.0.1:{port}/slow.csv"),
+                "--out",
+                s(&out),
+            ])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        seen_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the run never asked for the data");
+        // The request comes after the temporary output directory is made.
+        let tmp: Vec<_> = std::fs::read_dir(dir.path().join("new"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            tmp.len() == 1 && tmp[0].starts_with(".o.cardseg-tmp-"),
+            "{tmp:?}"
+        );
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.signal(), Some(sig), "{status:?}: {err}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "signal {sig} left {left:?}");
+    }
+}
+
 // ---------------------------------------------------------------- PostgreSQL
 
 fn snapshot(c: &mut postgres::Client, table: &str) -> (i64, String) {
