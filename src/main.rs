@@ -53,7 +53,11 @@ fn main() {
     cardseg::error::name_params(cli::param_flag);
     let args = cli::Cli::try_parse().unwrap_or_else(|e| usage_error(e));
     cardseg::progress::set_quiet(args.quiet);
+    if !matches!(args.command, cli::Command::Serve(_)) {
+        cardseg::output::remove_temporaries_on_signal();
+    }
     if let Err(e) = run(args) {
+        cardseg::output::wait_if_signalled();
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -76,6 +76,119 @@ fn sweep_stale(parent: &Path, name: &str) {
     }
 }
 
+/// Temporary outputs of this process not yet committed or dropped, by a number of their
+/// own, with the parent directories created for them: what a signal removes.
+type Pending = Vec<(u64, PathBuf, Vec<PathBuf>)>;
+static PENDING: std::sync::Mutex<Pending> = std::sync::Mutex::new(Vec::new());
+/// The write end of the pipe through which the signal handler wakes the cleaner.
+static SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+/// Set by the signal handler: the command is ending by a signal, whatever it reports.
+static SIGNALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn pending() -> std::sync::MutexGuard<'static, Pending> {
+    PENDING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn register(tmp: &Path, parents: &[PathBuf]) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    pending().push((id, tmp.to_path_buf(), parents.to_vec()));
+    id
+}
+
+/// Blocks for good once the cleaner has started, so nothing is renamed into place
+/// while it removes the temporaries.
+fn unregister(id: u64) {
+    pending().retain(|(i, _, _)| *i != id);
+}
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    SIGNALLED.store(true, std::sync::atomic::Ordering::SeqCst);
+    let fd = SIGNAL_PIPE.load(std::sync::atomic::Ordering::SeqCst);
+    let b = sig as u8;
+    // SAFETY: write(2) is async-signal-safe; `b` lives through the call.
+    unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+}
+
+/// On SIGINT or SIGTERM, removes this process's uncommitted temporary outputs (at any
+/// stage: reading a slow source too), then ends the process by the same signal with
+/// its default action, so the exit status is what it would be without this. A signal
+/// the process ignores (a background job of a script) stays ignored. For commands that
+/// do not handle these signals themselves (`serve` does).
+pub fn remove_temporaries_on_signal() {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return;
+    }
+    SIGNAL_PIPE.store(fds[1], std::sync::atomic::Ordering::SeqCst);
+    let cleaner = std::thread::Builder::new()
+        .name("cardseg-signals".into())
+        .spawn(move || {
+            let mut b = 0u8;
+            loop {
+                // SAFETY: reads one byte into `b`.
+                let n = unsafe { libc::read(fds[0], (&mut b as *mut u8).cast(), 1) };
+                if n == 1 {
+                    break;
+                }
+                if n == 0
+                    || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+                {
+                    return;
+                }
+            }
+            // Held until the process ends: no commit or drop runs meanwhile.
+            let held = pending();
+            for (_, tmp, parents) in held.iter() {
+                let _ = fs::remove_dir_all(tmp).or_else(|_| fs::remove_file(tmp));
+                for d in parents.iter().rev() {
+                    let _ = fs::remove_dir(d);
+                }
+            }
+            let sig = libc::c_int::from(b);
+            // SAFETY: restores the default action and raises the signal, which ends the
+            // process as if no handler had been installed.
+            unsafe {
+                libc::signal(sig, libc::SIG_DFL);
+                libc::raise(sig);
+            }
+            std::process::exit(128 + sig);
+        });
+    if cleaner.is_err() {
+        return;
+    }
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: sigaction with a zeroed struct queries the current action, then
+        // installs `on_signal`, which only does async-signal-safe work.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0
+                || old.sa_sigaction == libc::SIG_IGN
+            {
+                continue;
+            }
+            let mut new: libc::sigaction = std::mem::zeroed();
+            new.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            new.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut new.sa_mask);
+            libc::sigaction(sig, &new, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Whether SIGINT or SIGTERM arrived (after [`remove_temporaries_on_signal`]): the
+/// process is about to end by it, so an error the interruption caused is not the
+/// command's result. Waits for that end when so.
+pub fn wait_if_signalled() {
+    if SIGNALLED.load(std::sync::atomic::Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// The standard output, for `--out -`: a single-file output written there instead of a
 /// file (nothing named `-` is ever created).
 pub fn is_stdout(path: &Path) -> bool {
@@ -680,6 +793,8 @@ fn replaceable(dir: &Path) -> bool {
 pub struct OutputDir {
     target: PathBuf,
     tmp: PathBuf,
+    /// Its entry among the temporaries a signal removes.
+    registered: u64,
     done: bool,
     created: CreatedDirs,
     force: bool,
@@ -724,8 +839,10 @@ impl OutputDir {
         sweep_stale(&parent, &name);
         let tmp = parent.join(format!(".{name}{TMP_TAG}{}", unique_suffix()));
         fs::create_dir(&tmp).map_err(|e| Error::io(target, "creating output directory", e))?;
+        let registered = register(&tmp, &created.0);
         Ok(OutputDir {
             target: target.to_path_buf(),
+            registered,
             tmp,
             done: false,
             created,
@@ -776,6 +893,7 @@ impl OutputDir {
         };
         sync_tree(&self.tmp).map_err(|e| Error::io(&self.target, "writing", e))?;
         self.inputs.check(&self.target)?;
+        unregister(self.registered);
         match self.checked {
             None => match rename_noreplace(&self.tmp, &self.target) {
                 Ok(()) => {}
@@ -873,6 +991,7 @@ fn sync_tree(dir: &Path) -> std::io::Result<()> {
 
 impl Drop for OutputDir {
     fn drop(&mut self) {
+        unregister(self.registered);
         if !self.done {
             let _ = fs::remove_dir_all(&self.tmp);
         }

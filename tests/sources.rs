@@ -384,7 +384,8 @@ fn sqlite_gives_the_csv_labels_and_clear_errors() {
         }
         tx.commit().unwrap();
         c.execute_batch(
-            "CREATE TABLE cc_bad AS SELECT * FROM cc; UPDATE cc_bad SET BALANCE = 'n/a' WHERE rowid = 17;",
+            "CREATE TABLE cc_bad AS SELECT * FROM cc; UPDATE cc_bad SET BALANCE = 'n/a' WHERE rowid = 17;
+             CREATE TABLE cc_blobid AS SELECT * FROM cc; UPDATE cc_blobid SET CUST_ID = x'01' WHERE rowid = 5;",
         )
         .unwrap();
     }
@@ -454,6 +455,24 @@ fn sqlite_gives_the_csv_labels_and_clear_errors() {
     );
     assert!(
         err.contains("row 17: column BALANCE: \"n/a\" is text, not a number"),
+        "{err}"
+    );
+    // A BLOB id would be the same stand-in text for every such customer.
+    let err = fail(
+        &[
+            "run",
+            "--input",
+            &url,
+            "--table",
+            "cc_blobid",
+            "--out",
+            s(&out),
+        ],
+        &out,
+    );
+    assert!(
+        err.contains("(table cc_blobid): row 5: column CUST_ID: a BLOB is not an id; an id is a string or a number")
+            && err.contains("--id-column"),
         "{err}"
     );
     let err = fail(&["run", "--input", &url, "--out", s(&out)], &out);
@@ -1023,6 +1042,176 @@ fn http_read_stops_at_its_page_byte_and_time_limits() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// A server answering every request with `body` as `text/csv` and no
+/// `Content-Encoding`, whatever the body is. Returns the port.
+fn plain_server(body: Vec<u8>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = Arc::new(body);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().take(20).flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                respond(&mut stream, "200 OK", "text/csv", "", &body);
+            });
+        }
+    });
+    port
+}
+
+fn gzip(parts: impl Iterator<Item = Vec<u8>>) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    for p in parts {
+        enc.write_all(&p).unwrap();
+    }
+    enc.finish().unwrap()
+}
+
+/// gzip bytes sent without `Content-Encoding` are decompressed by the CSV reader; their
+/// decompressed size counts against --max-download-mb and --max-total-download-mb as a
+/// declared encoding's does, so 60 KB on the wire cannot become 64 MB in memory.
+#[test]
+fn http_gzip_without_content_encoding_keeps_the_download_limits() {
+    let header = b"CUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT\n".to_vec();
+    let block = b"C1,40.9,95.4,1000\n".repeat(1 << 16);
+    let bomb = gzip(std::iter::once(header.clone()).chain(std::iter::repeat_n(block, 55)));
+    assert!(bomb.len() < 1 << 20, "{} compressed bytes", bomb.len());
+    let url = format!("http://127.0.0.1:{}/data.csv", plain_server(bomb));
+    let one_error = |flags: &[&str]| -> (String, Duration) {
+        let t = Instant::now();
+        let mut args = vec!["inspect", "--input", &url];
+        args.extend_from_slice(flags);
+        let o = quiet(&args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        (err, t.elapsed())
+    };
+    let (err, took) = one_error(&["--max-download-mb", "1"]);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: {url}: request failed: the answer is larger than the limit of 1 MB (--max-download-mb)"
+        )
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let (err, _) = one_error(&["--max-total-download-mb", "1"]);
+    assert!(
+        err.starts_with(&format!("error: {url}: stopped after 0 complete pages ("))
+            && err.contains(
+                "limit of 1 MB per HTTP read, all pages together (--max-total-download-mb)"
+            ),
+        "{err}"
+    );
+
+    // Within the limit, the same kind of answer is read as before.
+    let rows = (0..50).map(|i| format!("C{i},{}.5,{},1000\n", i % 7, i % 11).into_bytes());
+    let small = gzip(std::iter::once(header).chain(rows));
+    let url = format!("http://127.0.0.1:{}/data.csv", plain_server(small));
+    let o = quiet(&[
+        "inspect",
+        "--input",
+        &url,
+        "--max-download-mb",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["rows"], 50);
+}
+
+/// SIGINT or SIGTERM while `run` reads a slow HTTP source ends the process by that
+/// signal, and leaves nothing next to --out: neither the hidden temporary directory nor
+/// the parent directories the run created.
+#[test]
+fn a_run_stopped_by_a_signal_while_reading_leaves_nothing_behind() {
+    use std::os::unix::process::ExitStatusExt;
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (seen, seen_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\nCUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT\n";
+            if stream.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            let _ = seen.send(());
+            // A row every 100 ms, for at most 30 s or until the client is gone.
+            for i in 0..300 {
+                if stream
+                    .write_all(format!("C{i},1,2,3\n").as_bytes())
+                    .is_err()
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("new/o");
+        let mut child = Command::new(common::BIN)
+            .args([
+                "run",
+                "--quiet",
+                "--input",
+                &format!("http://127.0.0.1:{port}/slow.csv"),
+                "--out",
+                s(&out),
+            ])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        seen_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the run never asked for the data");
+        // The request comes after the temporary output directory is made.
+        let tmp: Vec<_> = std::fs::read_dir(dir.path().join("new"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            tmp.len() == 1 && tmp[0].starts_with(".o.cardseg-tmp-"),
+            "{tmp:?}"
+        );
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.signal(), Some(sig), "{status:?}: {err}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "signal {sig} left {left:?}");
+    }
 }
 
 // ---------------------------------------------------------------- PostgreSQL

@@ -5,7 +5,7 @@
 //! nulls are missing values. Typed numbers pass the CSV reader's value check
 //! ([`check_value`]: finite, at most 1e15 in magnitude) here, once for every source.
 
-use crate::error::{show_number, show_value, Error, Result};
+use crate::error::{show_number, show_value, Error, Param, Result};
 use crate::ingest::number::{check_value, parse_number, Cell, NOT_A_NUMBER};
 use crate::ingest::plan::{plan, Plan, Slot, Wording};
 use crate::ingest::{Limits, ReadSpec};
@@ -230,7 +230,24 @@ impl TableBuilder {
                     Val::Int(i) => self.ids.push(itoa::Buffer::new().format(i)),
                     Val::UInt(u) => self.ids.push(itoa::Buffer::new().format(u)),
                     Val::Num(f) => self.ids.push(&f.to_string()),
-                    Val::Other(o) => self.ids.push(o),
+                    // Its text is a stand-in (`a BLOB`, `true`) that many customers
+                    // would share, so it is refused rather than used as an id.
+                    Val::Other(o) => {
+                        let what = match o {
+                            "true" | "false" => format!("the boolean {o}"),
+                            _ => o.to_string(),
+                        };
+                        return Err(Error::RowCell {
+                            source_name: self.error_source.clone(),
+                            row,
+                            column: self.names[j].clone(),
+                            message: format!(
+                                "{what} is not an id; an id is a string or a number: store the ids as text or integers in the source, name another id column with {}, or pass {}",
+                                Param::IdColumn,
+                                Param::NoId
+                            ),
+                        });
+                    }
                     Val::Text(t) => {
                         let s = std::str::from_utf8(t).map_err(|_| Error::RowCell {
                             source_name: self.error_source.clone(),
@@ -507,6 +524,20 @@ mod tests {
             b.info[3].first_text,
             Some((2, "18446744073709551615".into()))
         );
+        // A value that is neither text nor a number is no id: its shown text is shared.
+        let names = vec!["CUST_ID".into(), "A".into()];
+        let mut b = TableBuilder::new("db", names, &spec(&["A"]), &Limits::default()).unwrap();
+        b.push(0, 1, Val::Text(b"c1")).unwrap();
+        for (v, what) in [
+            (Val::Other("a BLOB"), "a BLOB"),
+            (Val::Other("true"), "the boolean true"),
+        ] {
+            let e = b.push(0, 2, v).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("db: row 2: column CUST_ID: {what} is not an id; an id is a string or a number: store the ids as text or integers in the source, name another id column with id_column, or pass no_id")
+            );
+        }
         let e = TableBuilder::new("db", vec!["a".into()], &spec(&["A"]), &Limits::default())
             .err()
             .unwrap()

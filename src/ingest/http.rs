@@ -196,6 +196,44 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
             if spec.delimiter.is_none() && ctype.contains("tab-separated") {
                 spec.delimiter = Some(b'\t');
             }
+            if body.starts_with(&[0x1f, 0x8b]) {
+                // gzip sent without `Content-Encoding`: its decompressed bytes count
+                // against the same limits as a declared encoding's, or a few MB on the
+                // wire become gigabytes in memory.
+                let limit = remaining_bytes.min(source.max_bytes);
+                let over = std::cell::Cell::new(false);
+                let capped = Capped {
+                    inner: flate2::read::MultiGzDecoder::new(&body[..]),
+                    left: limit,
+                    over: &over,
+                };
+                let read = csv::read_from(
+                    std::io::BufReader::new(capped),
+                    &name,
+                    &spec,
+                    &source.limits,
+                );
+                if !over.get() {
+                    return read;
+                }
+                return Err(if bytes_bound {
+                    limit_hit(
+                        &name,
+                        Limit::Bytes,
+                        pages - 1,
+                        source.max_total_bytes,
+                        started,
+                        source,
+                    )
+                } else {
+                    http_error(
+                        &page_name,
+                        ureq::Error::BodyExceedsLimit(limit),
+                        source,
+                        &secrets,
+                    )
+                });
+            }
             return csv::read_bytes_with(
                 &body,
                 &name,
@@ -213,6 +251,26 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
         }
     }
     json.into_table(&name, spec, &source.limits)
+}
+
+/// A reader that fails once more than `left` bytes come through it, and says so in
+/// `over`, so the caller can tell the limit from a damaged stream.
+struct Capped<'a, R> {
+    inner: R,
+    left: u64,
+    over: &'a std::cell::Cell<bool>,
+}
+
+impl<R: std::io::Read> std::io::Read for Capped<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            self.over.set(true);
+            return Err(std::io::Error::other("the answer is larger than the limit"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// Which limit of a whole HTTP read stopped it.
@@ -633,6 +691,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("api: row 2: column Z: \"x1\" is text"), "{e}");
+        // Objects, arrays and booleans are no ids (their shown text is shared).
+        for (id, what) in [
+            ("{\"x\": 1}", "a nested JSON object or array"),
+            ("[1]", "a nested JSON object or array"),
+            ("false", "the boolean false"),
+        ] {
+            let mut j = JsonRows::default();
+            j.add_page(
+                format!(r#"[{{"CUST_ID": 1, "Z": 1}}, {{"CUST_ID": {id}, "Z": 2}}]"#).as_bytes(),
+            )
+            .unwrap();
+            let e = j
+                .into_table("api", &spec(&["Z"]), &Limits::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("api: row 2: column CUST_ID: {what} is not an id; an id is a string or a number")),
+                "{e}"
+            );
+        }
         let e = JsonRows::default().add_page(b"{\"oops\": 1}").unwrap_err();
         assert!(e.contains("no \"data\" array"), "{e}");
         let e = JsonRows::default().add_page(b"[1, 2]").unwrap_err();
