@@ -827,3 +827,107 @@ fn silhouette_sample_bound_is_the_one_documented() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(readme.contains("| `run`: silhouette sample | 20,000 (100–1,000,000) |"));
 }
+
+/// A command-line mistake is one line like every other error: clap's problem (with the
+/// valid values when it has them) and the --help to read, exit 2; a negative number is a
+/// value, so it reaches the flag's own range check.
+#[test]
+fn usage_errors_are_one_line_and_negative_numbers_are_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/model_without_segment_quantiles.json"
+    );
+    let one_line = |args: &[&str], code: i32, needles: &[&str]| {
+        let o = cardseg(args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line expected: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: expected {n:?} in: {err}");
+        }
+        assert!(!out.exists());
+    };
+    one_line(
+        &[
+            "drift",
+            "--model",
+            model,
+            "--input",
+            "x.csv",
+            "--psi-alert",
+            "-1",
+        ],
+        1,
+        &["--psi-alert -1"],
+    );
+    one_line(
+        &[
+            "run",
+            "--input",
+            "x.csv",
+            "--out",
+            s(&out),
+            "--outlier-percentile",
+            "-5",
+        ],
+        1,
+        &["--outlier-percentile -5", "between 0 and 100"],
+    );
+    one_line(
+        &[
+            "export",
+            "--model",
+            model,
+            "--dialect",
+            "oracle",
+            "--out",
+            s(&out),
+        ],
+        2,
+        &["postgres, sqlite", "see cardseg export --help"],
+    );
+    one_line(
+        &["predict", "--model", model],
+        2,
+        &["--input <INPUT>", "see cardseg predict --help"],
+    );
+    one_line(
+        &[
+            "run",
+            "--input",
+            "x.csv",
+            "--out",
+            s(&out),
+            "--no-id",
+            "--id-column",
+            "ID",
+        ],
+        2,
+        &["'--no-id' cannot be used with", "see cardseg run --help"],
+    );
+    one_line(
+        &[
+            "generate",
+            "--rows",
+            "18446744073709551616",
+            "--out",
+            s(&out),
+        ],
+        2,
+        &["--rows", "see cardseg generate --help"],
+    );
+    one_line(
+        &["run", "--inptu", "x.csv"],
+        2,
+        &["'--inptu'", "a similar argument exists: '--input'"],
+    );
+    one_line(
+        &["completions", "tcsh"],
+        2,
+        &["[possible values: bash,", "see cardseg completions --help"],
+    );
+    one_line(&["segment"], 2, &["'segment'", "see cardseg --help"]);
+}
