@@ -931,3 +931,36 @@ fn usage_errors_are_one_line_and_negative_numbers_are_values() {
     );
     one_line(&["segment"], 2, &["'segment'", "see cardseg --help"]);
 }
+
+/// `generate` writes what its file name says, as every reader reads the name: Parquet for
+/// `.PARQUET` too (also as a part of a folder), gzip for `.csv.gz` (the same customers as
+/// the plain CSV).
+#[test]
+fn generate_writes_what_the_name_says_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plain = d.join("g.csv");
+    ok(&["generate", "--rows", "40", "--out", s(&plain)]);
+    for name in ["g.PARQUET", "g.Parq"] {
+        let p = d.join(name);
+        ok(&["generate", "--rows", "40", "--out", s(&p)]);
+        let bytes = std::fs::read(&p).unwrap();
+        assert!(bytes.starts_with(b"PAR1"), "{name} is not Parquet");
+        let o = ok(&["--json", "inspect", "--input", s(&p)]);
+        assert!(String::from_utf8_lossy(&o.stdout).contains("\"rows\": 40"));
+    }
+    let parts = d.join("parts");
+    std::fs::create_dir(&parts).unwrap();
+    std::fs::copy(d.join("g.PARQUET"), parts.join("part-0.PARQUET")).unwrap();
+    let o = ok(&["--json", "inspect", "--input", s(&parts)]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"rows\": 40"));
+    for name in ["g.csv.gz", "g.csv.GZ"] {
+        let p = d.join(name);
+        ok(&["generate", "--rows", "40", "--out", s(&p)]);
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap())
+            .read_to_end(&mut text)
+            .unwrap_or_else(|e| panic!("{name} is not gzip: {e}"));
+        assert_eq!(text, std::fs::read(&plain).unwrap(), "{name}");
+    }
+}

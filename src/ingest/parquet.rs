@@ -41,9 +41,7 @@ fn parts(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            !name.starts_with(['.', '_'])
-                && (name.ends_with(".parquet") || name.ends_with(".parq"))
-                && p.is_file()
+            !name.starts_with(['.', '_']) && super::is_parquet_name(&name) && p.is_file()
         })
         .collect();
     out.sort();
