@@ -964,3 +964,50 @@ fn generate_writes_what_the_name_says_in_any_case() {
         assert_eq!(text, std::fs::read(&plain).unwrap(), "{name}");
     }
 }
+
+/// A single-file `--out` written as a directory (`gdir/`, absent or not) is refused with one
+/// line saying so, and nothing is created.
+#[test]
+fn a_file_output_named_like_a_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (data, a) = data_and_run(d, "a");
+    let before = snapshot(d);
+    let model = a.join("model.json");
+    for out in ["gdir/", "gdir/.", "g.parquet/"] {
+        let target = format!("{}/{out}", d.display());
+        let gen = vec!["generate", "--rows", "10", "--out", &target];
+        if out == "g.parquet/" {
+            clean_error(&cardseg(&gen), "must be a file path, not a directory");
+            assert_eq!(snapshot(d), before);
+            assert!(!d.join("g.parquet").exists());
+            continue;
+        }
+        for args in [
+            gen.clone(),
+            vec![
+                "predict",
+                "--model",
+                s(&model),
+                "--input",
+                s(&data),
+                "--out",
+                &target,
+            ],
+            vec![
+                "export",
+                "--model",
+                s(&model),
+                "--format",
+                "pmml",
+                "--out",
+                &target,
+            ],
+        ] {
+            let o = cardseg(&args);
+            clean_error(&o, "must be a file path, not a directory");
+            assert_eq!(snapshot(d), before, "{args:?} changed the directory");
+            assert!(!d.join("gdir").exists() && !d.join("g.parquet").exists());
+        }
+    }
+}

@@ -30,7 +30,7 @@ pub fn exec(args: Args, report: super::Report) -> cardseg::Result<()> {
     let provenance = cardseg::output::Provenance::new("generate", None).with_rows(args.rows);
     let name = args.out.to_string_lossy();
     if cardseg::ingest::is_parquet_name(&name) {
-        cardseg::output::check_target(&args.out, args.force)?;
+        cardseg::output::check_file_target(&args.out, args.force)?;
         // Generated a part at a time (one row group each), read like any input and
         // appended: memory stays one part's worth at any size.
         let spec = cardseg::ingest::ReadSpec {

@@ -460,7 +460,7 @@ fn werr(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
 impl TableWriter {
     /// Starts `path` (refused if it exists, unless `force`) with the columns of `table`.
     pub fn create(table: &Table, path: &Path, row_group: usize, force: bool) -> Result<Self> {
-        crate::output::check_target(path, force)?;
+        crate::output::check_file_target(path, force)?;
         let werr = werr(path);
         let mut fields = Vec::new();
         let id_name = table.id_column.clone().unwrap_or_else(|| "row".to_string());
