@@ -2,12 +2,10 @@
 
 mod cli;
 
-use clap::Parser;
-
-/// Exits on a command-line error (status 2) with the problem on one `error:` line: clap
-/// spreads some over several lines ("the following required arguments were not
-/// provided:" then the arguments), so its first paragraph is joined; the usage and tips
-/// follow on later lines. Help and version go out unchanged.
+/// Exits on a command-line error (status 2) with the problem on one `error:` line, as
+/// every other error: clap's first paragraph (joined when it spans lines, e.g. the list of
+/// missing arguments or the possible values), its tips, then where to read more. The usage
+/// block is left out: `--help` prints it. Help and version go out unchanged.
 fn usage_error(e: clap::Error) -> ! {
     use clap::error::ErrorKind;
     if matches!(
@@ -18,18 +16,11 @@ fn usage_error(e: clap::Error) -> ! {
     ) {
         e.exit()
     }
-    let text = e.render().to_string();
-    let (first, rest) = text.split_once("\n\n").unwrap_or((text.as_str(), ""));
-    let line = first
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    eprintln!("{line}");
-    if !rest.trim().is_empty() {
-        eprintln!("\n{}", rest.trim_end());
-    }
+    let sub = cli::subcommand_named(std::env::args_os().skip(1));
+    eprintln!(
+        "{}",
+        cli::usage_line(&e.render().to_string(), sub.as_deref())
+    );
     std::process::exit(2)
 }
 
@@ -51,7 +42,10 @@ fn main() {
     }));
     // Messages of the library name parameters as this front end does: as its flags.
     cardseg::error::name_params(cli::param_flag);
-    let args = cli::Cli::try_parse().unwrap_or_else(|e| usage_error(e));
+    let args = cli::command()
+        .try_get_matches()
+        .and_then(|m| <cli::Cli as clap::FromArgMatches>::from_arg_matches(&m))
+        .unwrap_or_else(|e| usage_error(e));
     cardseg::progress::set_quiet(args.quiet);
     if !matches!(args.command, cli::Command::Serve(_)) {
         cardseg::output::remove_temporaries_on_signal();

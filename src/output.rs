@@ -498,6 +498,27 @@ fn write_stdout(write: impl FnOnce(&mut (dyn Write + Send)) -> Result<()>) -> Re
     w.flush().map_err(werr(name))
 }
 
+/// Refuses a single-file output named like a directory (`gdir/`, `gdir/.`): its file would
+/// have no name of its own, and its sidecar would land inside a folder that may not exist.
+pub fn check_file_name(path: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.ends_with(b"/") || bytes.ends_with(b"/.") {
+        return Err(Error::usage(format!(
+            "--out {}: must be a file path, not a directory; give a file name",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// [`check_file_name`] and [`check_target`]: what a single-file output is checked for
+/// before any work.
+pub fn check_file_target(path: &Path, force: bool) -> Result<()> {
+    check_file_name(path)?;
+    check_target(path, force)
+}
+
 /// Refuses an existing output unless `force`; empty directories may be reused. With
 /// `force`, only an output cardseg wrote is replaced: a directory holding a cardseg
 /// marker (or a run's model.json), or a file its sidecar vouches for (same name, same
@@ -1072,6 +1093,7 @@ impl StagedFile {
         if is_stdout(path) {
             return Ok(StagedFile(None));
         }
+        check_file_name(path)?;
         let (parent, name) = split(path)?;
         if path.is_dir() {
             return Err(Error::usage(format!(

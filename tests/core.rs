@@ -535,4 +535,25 @@ fn too_few_customers_names_the_k_to_lower() {
     );
     let e = err(&["--k", "5"]);
     assert!(e.contains("lower --k and --k-max below 5"), "{e}");
+    let e = err(&["--k-min", "6", "--k-max", "8"]);
+    assert!(
+        e.contains("the k sweep starts at --k-min 6")
+            && e.contains("lower --k-min and --k-max below 5"),
+        "{e}"
+    );
+    // Fewer than 3 customers: no k fits, so the message asks for customers instead.
+    let header = "CUST_ID,BALANCE,PURCHASES,CREDIT_LIMIT,PAYMENTS,TENURE\n";
+    for (n, words) in [
+        (1, "only 1 customer to segment;"),
+        (2, "only 2 customers to segment;"),
+    ] {
+        let rows: String = (0..n).map(|i| format!("c{i},{i},2,3,1,12\n")).collect();
+        let small = write(d, "small.csv", &format!("{header}{rows}"));
+        let out = d.join("out");
+        let o = quiet(&["run", "--input", &small, "--out", s(&out)]);
+        assert_clean_error(&o, words);
+        assert_clean_error(&o, "at least 3 customers are needed");
+        assert!(!stderr(&o).contains("lower"), "{}", stderr(&o));
+        assert!(!out.exists());
+    }
 }

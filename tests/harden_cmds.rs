@@ -1228,3 +1228,187 @@ fn predict_write_labels_refuses_repeated_or_empty_ids_and_warns_without() {
     );
     assert_eq!(label_count(&db, "cardseg_labels"), Some(48));
 }
+
+/// A command-line mistake is one line like every other error: clap's problem (with the
+/// valid values when it has them) and the --help to read, exit 2; a negative number is a
+/// value, so it reaches the flag's own range check.
+#[test]
+fn usage_errors_are_one_line_and_negative_numbers_are_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/model_without_segment_quantiles.json"
+    );
+    let one_line = |args: &[&str], code: i32, needles: &[&str]| {
+        let o = cardseg(args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line expected: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: expected {n:?} in: {err}");
+        }
+        assert!(!out.exists());
+    };
+    one_line(
+        &[
+            "drift",
+            "--model",
+            model,
+            "--input",
+            "x.csv",
+            "--psi-alert",
+            "-1",
+        ],
+        1,
+        &["--psi-alert -1"],
+    );
+    one_line(
+        &[
+            "run",
+            "--input",
+            "x.csv",
+            "--out",
+            s(&out),
+            "--outlier-percentile",
+            "-5",
+        ],
+        1,
+        &["--outlier-percentile -5", "between 0 and 100"],
+    );
+    one_line(
+        &[
+            "export",
+            "--model",
+            model,
+            "--dialect",
+            "oracle",
+            "--out",
+            s(&out),
+        ],
+        2,
+        &["postgres, sqlite", "see cardseg export --help"],
+    );
+    one_line(
+        &["predict", "--model", model],
+        2,
+        &["--input <INPUT>", "see cardseg predict --help"],
+    );
+    one_line(
+        &[
+            "run",
+            "--input",
+            "x.csv",
+            "--out",
+            s(&out),
+            "--no-id",
+            "--id-column",
+            "ID",
+        ],
+        2,
+        &["'--no-id' cannot be used with", "see cardseg run --help"],
+    );
+    one_line(
+        &[
+            "generate",
+            "--rows",
+            "18446744073709551616",
+            "--out",
+            s(&out),
+        ],
+        2,
+        &["--rows", "see cardseg generate --help"],
+    );
+    one_line(
+        &["run", "--inptu", "x.csv"],
+        2,
+        &["'--inptu'", "a similar argument exists: '--input'"],
+    );
+    one_line(
+        &["completions", "tcsh"],
+        2,
+        &["[possible values: bash,", "see cardseg completions --help"],
+    );
+    one_line(&["segment"], 2, &["'segment'", "see cardseg --help"]);
+}
+
+/// `generate` writes what its file name says, as every reader reads the name: Parquet for
+/// `.PARQUET` too (also as a part of a folder), gzip for `.csv.gz` (the same customers as
+/// the plain CSV).
+#[test]
+fn generate_writes_what_the_name_says_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plain = d.join("g.csv");
+    ok(&["generate", "--rows", "40", "--out", s(&plain)]);
+    for name in ["g.PARQUET", "g.Parq"] {
+        let p = d.join(name);
+        ok(&["generate", "--rows", "40", "--out", s(&p)]);
+        let bytes = std::fs::read(&p).unwrap();
+        assert!(bytes.starts_with(b"PAR1"), "{name} is not Parquet");
+        let o = ok(&["--json", "inspect", "--input", s(&p)]);
+        assert!(String::from_utf8_lossy(&o.stdout).contains("\"rows\": 40"));
+    }
+    let parts = d.join("parts");
+    std::fs::create_dir(&parts).unwrap();
+    std::fs::copy(d.join("g.PARQUET"), parts.join("part-0.PARQUET")).unwrap();
+    let o = ok(&["--json", "inspect", "--input", s(&parts)]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"rows\": 40"));
+    for name in ["g.csv.gz", "g.csv.GZ"] {
+        let p = d.join(name);
+        ok(&["generate", "--rows", "40", "--out", s(&p)]);
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap())
+            .read_to_end(&mut text)
+            .unwrap_or_else(|e| panic!("{name} is not gzip: {e}"));
+        assert_eq!(text, std::fs::read(&plain).unwrap(), "{name}");
+    }
+}
+
+/// A single-file `--out` written as a directory (`gdir/`, absent or not) is refused with one
+/// line saying so, and nothing is created.
+#[test]
+fn a_file_output_named_like_a_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (data, a) = data_and_run(d, "a");
+    let before = snapshot(d);
+    let model = a.join("model.json");
+    for out in ["gdir/", "gdir/.", "g.parquet/"] {
+        let target = format!("{}/{out}", d.display());
+        let gen = vec!["generate", "--rows", "10", "--out", &target];
+        if out == "g.parquet/" {
+            clean_error(&cardseg(&gen), "must be a file path, not a directory");
+            assert_eq!(snapshot(d), before);
+            assert!(!d.join("g.parquet").exists());
+            continue;
+        }
+        for args in [
+            gen.clone(),
+            vec![
+                "predict",
+                "--model",
+                s(&model),
+                "--input",
+                s(&data),
+                "--out",
+                &target,
+            ],
+            vec![
+                "export",
+                "--model",
+                s(&model),
+                "--format",
+                "pmml",
+                "--out",
+                &target,
+            ],
+        ] {
+            let o = cardseg(&args);
+            clean_error(&o, "must be a file path, not a directory");
+            assert_eq!(snapshot(d), before, "{args:?} changed the directory");
+            assert!(!d.join("gdir").exists() && !d.join("g.parquet").exists());
+        }
+    }
+}

@@ -690,6 +690,7 @@ fn handle(mut stream: TcpStream, port: u16, bodies: &Bodies) {
                 body.as_bytes(),
             )
         }
+        "/empty.json" => respond(&mut stream, "200 OK", "application/json", "", b"[]"),
         "/500" => respond(
             &mut stream,
             "500 Internal Server Error",
@@ -859,6 +860,15 @@ fn http_csv_json_and_pages_give_the_csv_labels() {
     );
     assert!(
         err.contains("row 3: column BALANCE: \"n/a\" is text, not a number"),
+        "{err}"
+    );
+    // No rows, so no columns: said as such, not as an empty list of columns.
+    let err = fail(
+        &["run", "--input", &http.url("/empty.json"), "--out", s(&out)],
+        &out,
+    );
+    assert!(
+        err.contains("the input has no columns (no customer rows)"),
         "{err}"
     );
     let free = TcpListener::bind("127.0.0.1:0")

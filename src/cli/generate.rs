@@ -8,8 +8,9 @@ pub struct Args {
     /// Seed of the generator: same seed, same customers.
     #[arg(long, default_value_t = cardseg::defaults::SEED)]
     pub seed: u64,
-    /// File to write: CSV, or Parquet when the name ends in .parquet (refused if it
-    /// exists, unless --force); - writes the CSV to standard output.
+    /// File to write: CSV, gzip-compressed when the name ends in .gz, or Parquet when it
+    /// ends in .parquet or .parq (refused if it exists, unless --force); - writes the CSV
+    /// to standard output.
     #[arg(long)]
     pub out: PathBuf,
     /// Replace an existing file (atomically: the old one stays until the new one is whole).
@@ -27,8 +28,9 @@ pub fn exec(args: Args, report: super::Report) -> cardseg::Result<()> {
     }
     let bar = cardseg::progress::Progress::steps(args.rows, "generating");
     let provenance = cardseg::output::Provenance::new("generate", None).with_rows(args.rows);
-    if args.out.extension().is_some_and(|e| e == "parquet") {
-        cardseg::output::check_target(&args.out, args.force)?;
+    let name = args.out.to_string_lossy();
+    if cardseg::ingest::is_parquet_name(&name) {
+        cardseg::output::check_file_target(&args.out, args.force)?;
         // Generated a part at a time (one row group each), read like any input and
         // appended: memory stays one part's worth at any size.
         let spec = cardseg::ingest::ReadSpec {
@@ -60,10 +62,18 @@ pub fn exec(args: Args, report: super::Report) -> cardseg::Result<()> {
         cardseg::output::record_sidecar(&args.out, &provenance)?;
         return done(&args, report);
     }
+    let gzip = cardseg::ingest::is_gzip_name(&name);
     let inputs = cardseg::output::Inputs::none();
     cardseg::output::write_file_atomic(&args.out, args.force, &inputs, &provenance, |w| {
-        cardseg::generate::generate(args.rows, args.seed, w, &|n| bar.inc(n))
-            .map_err(cardseg::output::werr(&args.out))
+        let on_rows = |n| bar.inc(n);
+        if gzip {
+            let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
+            cardseg::generate::generate(args.rows, args.seed, &mut gz, &on_rows)
+                .and_then(|()| gz.finish().map(drop))
+        } else {
+            cardseg::generate::generate(args.rows, args.seed, w, &on_rows)
+        }
+        .map_err(cardseg::output::werr(&args.out))
     })?;
     bar.finish();
     done(&args, report)

@@ -12,7 +12,7 @@ pub mod release;
 pub mod run;
 pub mod serve;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// `cardseg --version`: the version and the commit it was built from (build.rs).
 const VERSION: &str = concat!(
@@ -64,6 +64,60 @@ pub enum Command {
     Completions(release::CompletionsArgs),
     /// Print the manual page (roff), e.g. `cardseg man > cardseg.1`.
     Man(release::ManArgs),
+}
+
+/// The parser of the binary: [`Cli`] with every option value allowed to be a negative
+/// number, so `--psi-alert -1` reaches the range check that explains the flag's range
+/// instead of being taken for an unknown flag `-1` (no flag of cardseg is a digit).
+pub fn command() -> clap::Command {
+    Cli::command().mut_subcommands(|sub| {
+        sub.mut_args(|a| {
+            if a.get_action().takes_values() && !a.is_positional() {
+                a.allow_negative_numbers(true)
+            } else {
+                a
+            }
+        })
+    })
+}
+
+/// The subcommand named on a command line (the first word that is not a flag, when it is
+/// one of cardseg's subcommands): the top-level flags take no value, so that word is it.
+pub fn subcommand_named(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<String> {
+    let word = args
+        .into_iter()
+        .find(|a| !a.to_string_lossy().starts_with('-'))?;
+    let word = word.to_str()?;
+    Cli::command()
+        .get_subcommands()
+        .any(|s| s.get_name() == word)
+        .then(|| word.to_string())
+}
+
+/// One line for a usage error clap rendered over several: its first paragraph joined (the
+/// problem, with the possible values or the missing arguments), its `tip:` paragraphs, and
+/// where the flags are described. The usage and "For more information" paragraphs go.
+pub fn usage_line(rendered: &str, subcommand: Option<&str>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for (i, para) in rendered.split("\n\n").enumerate() {
+        let text = para
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if i == 0 {
+            parts.push(text.trim_start_matches("error:").trim().to_string());
+        } else if let Some(tip) = text.strip_prefix("tip:") {
+            parts.push(tip.trim().to_string());
+        }
+    }
+    let help = match subcommand {
+        Some(s) => format!("cardseg {s} --help"),
+        None => "cardseg --help".to_string(),
+    };
+    parts.retain(|p| !p.is_empty());
+    format!("error: {}; see {help}", parts.join("; "))
 }
 
 /// `--input` and the flags that say how to read it (run, predict, inspect).

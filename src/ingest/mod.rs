@@ -302,6 +302,20 @@ pub fn query_text(query: &str) -> &str {
         .trim_start()
 }
 
+/// Whether a file name says Parquet (`.parquet` or `.parq`, in any case): the one test
+/// behind every reader and writer, so what `generate` writes as Parquet is what the readers
+/// read as Parquet.
+pub fn is_parquet_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.ends_with(".parquet") || name.ends_with(".parq")
+}
+
+/// Whether a file name says gzip (`.gz`, in any case): such an output is written
+/// compressed (the readers recognise gzip by its first bytes).
+pub fn is_gzip_name(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".gz")
+}
+
 /// Which reader an input string goes to.
 pub fn kind_of(input: &str) -> Kind {
     let lower = input.get(..16).unwrap_or(input).to_ascii_lowercase();
@@ -315,11 +329,7 @@ pub fn kind_of(input: &str) -> Kind {
         return Kind::Http;
     }
     let path = std::path::Path::new(input);
-    let name = input.to_ascii_lowercase();
-    if name.ends_with(".parquet")
-        || name.ends_with(".parq")
-        || path.is_dir() && parquet::has_parts(path)
-    {
+    if is_parquet_name(input) || path.is_dir() && parquet::has_parts(path) {
         return Kind::Parquet;
     }
     // A Parquet file under another name is recognised by its magic bytes.
@@ -584,6 +594,9 @@ mod tests {
         assert_eq!(kind_of("HTTP://h/x"), Kind::Http);
         assert_eq!(kind_of("x.parquet"), Kind::Parquet);
         assert_eq!(kind_of("x.csv.gz"), Kind::Csv);
+        assert_eq!(kind_of("X.PARQUET"), Kind::Parquet);
+        assert!(is_parquet_name("a/b.Parq") && !is_parquet_name("b.parquet.gz"));
+        assert!(is_gzip_name("b.CSV.GZ") && !is_gzip_name("b.csv"));
         let mut s = Source::new("x.csv");
         s.table = Some("t".into());
         assert!(s

@@ -41,9 +41,7 @@ fn parts(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            !name.starts_with(['.', '_'])
-                && (name.ends_with(".parquet") || name.ends_with(".parq"))
-                && p.is_file()
+            !name.starts_with(['.', '_']) && super::is_parquet_name(&name) && p.is_file()
         })
         .collect();
     out.sort();
@@ -483,7 +481,7 @@ fn werr(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
 impl TableWriter {
     /// Starts `path` (refused if it exists, unless `force`) with the columns of `table`.
     pub fn create(table: &Table, path: &Path, row_group: usize, force: bool) -> Result<Self> {
-        crate::output::check_target(path, force)?;
+        crate::output::check_file_target(path, force)?;
         let werr = werr(path);
         let mut fields = Vec::new();
         let id_name = table.id_column.clone().unwrap_or_else(|| "row".to_string());

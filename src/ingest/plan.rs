@@ -169,6 +169,15 @@ fn missing_column(
                 })
         })
         .unwrap_or_default();
+    if names.is_empty() {
+        return Error::input(
+            source,
+            format!(
+                "{}column {want} not found: the input has no columns (no customer rows)",
+                words.place
+            ),
+        );
+    }
     let shown: Vec<String> = names.iter().take(20).map(|n| short_name(n)).collect();
     let more = if names.len() > 20 { ", ..." } else { "" };
     Error::input(

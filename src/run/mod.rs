@@ -1070,6 +1070,26 @@ fn too_few_customers(cfg: &RunConfig, n: usize, dropped: bool) -> String {
         ""
     };
     let need = "silhouettes need more customers than segments";
+    if n < 3 {
+        // No k can be lowered far enough: a segmentation has at least 2 segments.
+        let customers = if n == 1 { "customer" } else { "customers" };
+        return format!(
+            "only {n} {customers} to segment{after}; at least 3 customers are needed (k is at least 2 and {need})"
+        );
+    }
+    if cfg.k_min >= n {
+        // Lowering --k-max alone would put it under --k-min.
+        let k = match cfg.k {
+            KChoice::Fixed(k) if k >= n => format!("{}, ", Param::K),
+            _ => String::new(),
+        };
+        return format!(
+            "only {n} customers to segment{after}, but the k sweep starts at {}; {need}: lower {k}{} and {} below {n}",
+            Param::KMin.with(cfg.k_min),
+            Param::KMin,
+            Param::KMax
+        );
+    }
     let sweep = format!("the k sweep goes up to {}", Param::KMax.with(cfg.k_max));
     match cfg.k {
         KChoice::Fixed(k) if k >= n && cfg.k_max >= n => format!(

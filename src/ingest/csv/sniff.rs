@@ -25,7 +25,7 @@ pub(super) fn sniff_binary(head: &[u8], name: &str) -> Result<()> {
         None
     };
     match what {
-        Some(w) if !(w.starts_with("a Parquet") && name.ends_with(".parquet")) => {
+        Some(w) if !(w.starts_with("a Parquet") && crate::ingest::is_parquet_name(name)) => {
             Err(Error::input(
                 name,
                 format!("line 1: this looks like {w}; expected a CSV file"),
