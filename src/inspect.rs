@@ -230,6 +230,34 @@ pub fn report(table: &Table) -> InspectReport {
         0
     };
     let mut warnings = Vec::new();
+    let mut column_reports: Vec<ColumnReport> = column_reports;
+    // A name the header repeats: only its first column is read, so the later ones have
+    // no statistics and their type says nothing.
+    let mut positions: std::collections::HashMap<&str, Vec<usize>> =
+        std::collections::HashMap::new();
+    for (j, info) in table.info.iter().enumerate() {
+        positions.entry(info.name.as_str()).or_default().push(j);
+    }
+    for (j, info) in table.info.iter().enumerate() {
+        let at = &positions[info.name.as_str()];
+        if at.len() > 1 && at[0] == j {
+            let places: Vec<String> = at.iter().map(|i| (i + 1).to_string()).collect();
+            warnings.push(format!(
+                "column name {} appears {} times (columns {}): only the first is read, so the others show no statistics; rename them",
+                crate::text::quote_name(&info.name),
+                at.len(),
+                places.join(", ")
+            ));
+            for &i in &at[1..] {
+                let c = &mut column_reports[i];
+                c.warnings.push(format!(
+                    "duplicate of column {}: not read (its type is not known)",
+                    j + 1
+                ));
+                c.warning = c.warnings.first().cloned();
+            }
+        }
+    }
     if let (Some(id), true) = (&table.id_column, duplicate_ids > 0) {
         warnings.push(crate::table::ids_not_unique(id, duplicate_ids));
     }
@@ -350,6 +378,24 @@ mod tests {
         )
         .unwrap();
         let r = report(&t);
+        let dup = crate::ingest::csv::read_bytes(
+            b"a,b,a\n1,2,1\n3,4,1\n",
+            "d.csv",
+            &ReadSpec {
+                id: IdSpec::RowNumber,
+                required: vec![],
+                other_numeric: true,
+                delimiter: None,
+            },
+        )
+        .unwrap();
+        let d = report(&dup);
+        assert!(
+            d.warnings[0].starts_with("column name \"a\" appears 2 times (columns 1, 3)"),
+            "{:?}",
+            d.warnings
+        );
+        assert!(d.column_reports[2].warnings[0].starts_with("duplicate of column 1"));
         assert_eq!(r.rows, 4);
         assert_eq!(r.duplicate_ids, 1);
         assert_eq!(r.empty_ids, 1);

@@ -2,6 +2,69 @@
 //! text from the data. Ground layer: the report, `inspect`, the lifecycle files and the
 //! terminal all format numbers the same way from here.
 
+/// Splits a list of column names (`--features`, `--categorical`, ...) the way a CSV line
+/// splits into cells, so that every legal column name can be given: names are separated by
+/// commas and an unquoted name is trimmed; a name in double quotes keeps its commas and
+/// spaces, with `""` inside standing for one quote. An empty name is refused.
+pub fn column_list(s: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    let mut chars = s.chars().peekable();
+    fn skip_blanks(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+    }
+    loop {
+        skip_blanks(&mut chars);
+        let name = if chars.peek() == Some(&'"') {
+            chars.next();
+            let mut name = String::new();
+            loop {
+                match chars.next() {
+                    None => {
+                        return Err(format!(
+                            "{s:?} has a quoted column name without its closing quote; end it with \" (a quote inside a name is written \"\")"
+                        ))
+                    }
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        name.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => name.push(c),
+                }
+            }
+            skip_blanks(&mut chars);
+            if chars.peek().is_some_and(|c| *c != ',') {
+                return Err(format!(
+                    "{s:?} has text after the closing quote of {}; put a comma after it (a quote inside a name is written \"\")",
+                    quote_name(&name)
+                ));
+            }
+            name
+        } else {
+            let mut raw = String::new();
+            while let Some(c) = chars.next_if(|c| *c != ',') {
+                raw.push(c);
+            }
+            raw.trim().to_string()
+        };
+        if name.is_empty() {
+            return Err(format!(
+                "{s:?} has an empty column name; write names separated by commas"
+            ));
+        }
+        names.push(name);
+        if chars.next().is_none() {
+            return Ok(names);
+        }
+    }
+}
+
+/// A column name in double quotes, a quote inside doubled: how messages list names so a
+/// list stays unambiguous whatever the names hold, written the way [`column_list`] reads.
+pub fn quote_name(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// Escapes text from the data for Markdown: no markup, no HTML, no table breaks.
 pub fn md_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -230,6 +293,21 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn column_lists_quote_like_csv() {
+        let ok = |s: &str| column_list(s).unwrap();
+        assert_eq!(ok(" a , b "), ["a", "b"]);
+        assert_eq!(ok(r#""Spend, total",x"#), ["Spend, total", "x"]);
+        assert_eq!(ok(r#" "  padded  " ,x"#), ["  padded  ", "x"]);
+        assert_eq!(ok(r#""say ""hi""""#), [r#"say "hi""#]);
+        assert_eq!(ok(r#"a"b"#), [r#"a"b"#]);
+        for bad in ["a,,b", "a,", r#""""#, r#""open"#, r#""a"b,c"#] {
+            assert!(column_list(bad).is_err(), "{bad}");
+        }
+        assert_eq!(quote_name(r#"Spend, "total""#), r#""Spend, ""total""""#);
+        assert_eq!(ok(&quote_name(r#"Spend, "total""#)), [r#"Spend, "total""#]);
+    }
 
     #[test]
     fn compact_numbers_round_to_their_digits() {

@@ -775,6 +775,74 @@ fn a_model_is_never_written_with_names_its_readers_refuse() {
     ]);
 }
 
+#[test]
+fn an_unused_column_with_a_name_too_long_for_a_model_is_left_out_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = data_and_run(dir.path(), "a");
+    let long = "L".repeat(300);
+    let wide = dir.path().join("wide.csv");
+    renamed(&data, &long, &wide);
+    let out = dir.path().join("long");
+    let o = ok(&[
+        "run",
+        "--input",
+        s(&wide),
+        "--features",
+        "PURCHASES,CREDIT_LIMIT",
+        "--profile-features",
+        "",
+        "--out",
+        s(&out),
+        "--k",
+        "3",
+        "--n-init",
+        "1",
+        "--no-dashboard",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("warning: ")
+            && lines[0].contains("LLLL")
+            && lines[0].contains("300 bytes")
+            && lines[0].contains("left out of the profile"),
+        "{err}"
+    );
+    let segments = std::fs::read_to_string(out.join("segments.json")).unwrap();
+    assert!(!segments.contains(&long));
+    cardseg::model::Model::load(&out.join("model.json")).unwrap();
+}
+
+#[test]
+fn the_summary_counts_empty_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = data_and_run(dir.path(), "a");
+    let text = std::fs::read_to_string(&data).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    for line in &mut lines[2..4] {
+        let (_, rest) = line.split_once(',').unwrap();
+        *line = format!(",{rest}");
+    }
+    let blank = dir.path().join("blank.csv");
+    write(&blank, &(lines.join("\n") + "\n"));
+    let out = dir.path().join("blank");
+    ok(&[
+        "run",
+        "--input",
+        s(&blank),
+        "--out",
+        s(&out),
+        "--k",
+        "3",
+        "--n-init",
+        "1",
+        "--no-dashboard",
+    ]);
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("- Empty customer ids: 2 ("), "{summary}");
+}
+
 // ------------------------------------------------------------------ one model check
 
 #[test]

@@ -176,6 +176,19 @@ fn with_extra_column(header: &str, f: impl Fn(usize) -> String) -> Vec<Vec<Strin
     g
 }
 
+/// The grid with two more numeric columns, named `Spend, total` (quoted in the header)
+/// and `  padded  `.
+fn odd_names() -> Vec<Vec<String>> {
+    let mut g = grid();
+    g[0].push(r#""Spend, total""#.to_string());
+    g[0].push("  padded  ".to_string());
+    for (i, row) in g.iter_mut().enumerate().skip(1) {
+        row.push((i % 7).to_string());
+        row.push((i % 5).to_string());
+    }
+    g
+}
+
 fn renamed(mut g: Vec<Vec<String>>, from: &str, to: &str) -> Vec<Vec<String>> {
     let j = col(&g, from);
     g[0][j] = to.to_string();
@@ -330,6 +343,39 @@ fn cases() -> Vec<Case> {
         run_case("run: renamed column (case)", &[])
             .input(csv(&renamed(grid(), "BALANCE", "Balance")))
             .err(&["BALANCE not found", "did you mean Balance"]),
+        // A name with a comma or spaces around it is given in double quotes, as in CSV.
+        run_case(
+            "run: names: quoted (comma, spaces)",
+            &[
+                "--features",
+                r#""Spend, total","  padded  ",BALANCE"#,
+                "--profile-features",
+                "",
+            ],
+        )
+        .input(csv(&odd_names()))
+        .ok("out", ROWS),
+        run_case("run: names: header listed quoted", &["--features", "nope"])
+            .input(csv(&odd_names()))
+            .err(&["nope not found", r#""Spend, total", "  padded  ""#]),
+        run_case(
+            "run: names: padded unquoted",
+            &["--features", "  padded  ,BALANCE"],
+        )
+        .input(csv(&odd_names()))
+        .err(&["padded not found", "put such a name in double quotes"]),
+        run_case(
+            "run: names: text column as a profiling feature",
+            &["--profile-features", "region"],
+        )
+        .input(csv(&with_extra_column("region", |i| {
+            ["N", "S", "E"][i % 3].to_string()
+        })))
+        .err(&[
+            "in.csv:2: column region",
+            "is not a number",
+            "--categorical region",
+        ]),
         run_case("run: duplicate column", &[])
             .input(csv(&renamed(grid(), "CASH_ADVANCE", "PURCHASES")))
             .err(&["PURCHASES appears 2 times"]),
@@ -497,6 +543,9 @@ fn cases() -> Vec<Case> {
             .input(utf16le(&base()))
             .err(&["UTF-16", "UTF-8"]),
         // ---- run: binary and compressed
+        run_case("run: NUL byte on line 3", &[])
+            .input([csv(&first_rows(1)), b"C9,1\x002\n".to_vec()].concat())
+            .err(&["in.csv: line 3, byte 5: a NUL byte", "binary data"]),
         run_case("run: random binary", &[])
             .input(binary_noise(4096))
             .err(&["binary"]),

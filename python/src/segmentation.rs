@@ -189,12 +189,12 @@ impl<'py> Options<'py> {
             None => Ok(None),
             Some(v) => {
                 if let Ok(s) = v.extract::<String>() {
-                    return Ok(Some(
-                        s.split(',')
-                            .map(|c| c.trim().to_string())
-                            .filter(|c| !c.is_empty())
-                            .collect(),
-                    ));
+                    if s.trim().is_empty() {
+                        return Ok(Some(Vec::new()));
+                    }
+                    return cardseg::text::column_list(&s)
+                        .map(Some)
+                        .map_err(|m| self.usage(format!("{key}: {m}")));
                 }
                 v.extract::<Vec<String>>().map(Some).map_err(|_| {
                     self.wrong(key, "column names (a list, or one string with commas)", &v)

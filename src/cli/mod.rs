@@ -219,17 +219,6 @@ pub fn param_flag(p: cardseg::error::Param, value: Option<&dyn std::fmt::Display
     }
 }
 
-/// Splits a comma-separated column list, trimming blanks.
-pub fn column_list(s: &str) -> Result<Vec<String>, String> {
-    let v: Vec<String> = s.split(',').map(|c| c.trim().to_string()).collect();
-    if v.iter().any(String::is_empty) {
-        return Err(format!(
-            "{s:?} has an empty column name; write names separated by commas"
-        ));
-    }
-    Ok(v)
-}
-
 /// A whole number between LO and HI (a flag's documented range): a usage error, never an
 /// allocation the size of a typo.
 pub fn bounded<const LO: usize, const HI: usize>(s: &str) -> Result<usize, String> {

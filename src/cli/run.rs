@@ -134,7 +134,7 @@ fn optional_list(s: &Option<String>) -> Result<Option<Vec<String>>, cardseg::Err
     match s {
         None => Ok(None),
         Some(t) if t.trim().is_empty() => Ok(Some(vec![])),
-        Some(t) => super::column_list(t)
+        Some(t) => cardseg::text::column_list(t)
             .map(Some)
             .map_err(cardseg::Error::usage),
     }
@@ -147,12 +147,12 @@ impl Common {
         let profile_features = if self.profile_features.trim().is_empty() {
             vec![]
         } else {
-            super::column_list(&self.profile_features).map_err(cardseg::Error::usage)?
+            cardseg::text::column_list(&self.profile_features).map_err(cardseg::Error::usage)?
         };
         let id = IdSpec::from_flags(self.id_column.as_deref(), self.no_id)
             .unwrap_or_else(IdSpec::default_column);
         Ok(RunConfig {
-            features: super::column_list(&self.features).map_err(cardseg::Error::usage)?,
+            features: cardseg::text::column_list(&self.features).map_err(cardseg::Error::usage)?,
             profile_features,
             id,
             missing: self.missing,

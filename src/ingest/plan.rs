@@ -152,7 +152,7 @@ fn missing_column(
         .find(|n| n.trim() == want.trim())
         .map(|n| {
             format!(
-                " (did you mean {:?}? names are read exactly as the source spells them, spaces and line breaks included)",
+                " (did you mean {:?}? names are read exactly as the source spells them, spaces and line breaks included: put such a name in double quotes)",
                 short_name(n)
             )
         });
@@ -178,7 +178,11 @@ fn missing_column(
             ),
         );
     }
-    let shown: Vec<String> = names.iter().take(20).map(|n| short_name(n)).collect();
+    let shown: Vec<String> = names
+        .iter()
+        .take(20)
+        .map(|n| crate::text::quote_name(&short_name(n)))
+        .collect();
     let more = if names.len() > 20 { ", ..." } else { "" };
     Error::input(
         source,

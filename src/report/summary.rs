@@ -25,6 +25,10 @@ pub struct Summary {
     pub missing: Vec<MissingLine>,
     /// Ids seen more than once.
     pub duplicate_ids: u64,
+    /// Rows of an id column whose id is empty (or null); left out of summary.json when
+    /// there are none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub empty_ids: u64,
     /// Number of segments.
     pub k: usize,
     /// Why this k, in one sentence.
@@ -228,6 +232,10 @@ fn pct(v: f64) -> String {
     format!("{:.1}%", v * 100.0)
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl Summary {
     /// Builds the summary of a segmentation: findings, outliers, categories and changes.
     pub fn build(r: &Segmentation) -> Summary {
@@ -277,6 +285,11 @@ impl Summary {
             missing_policy: policy.to_string(),
             missing,
             duplicate_ids: r.duplicate_ids,
+            empty_ids: if r.table.id_column.is_some() {
+                r.table.ids.iter().filter(|id| id.is_empty()).count() as u64
+            } else {
+                0
+            },
             k: m.k,
             k_reason: m.k_selection.reason.clone(),
             knee: m.k_selection.knee,
@@ -880,6 +893,13 @@ pub fn write_markdown(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
             w,
             "- Duplicate customer ids: {} (each row was segmented separately; check the extract)",
             thousands(s.duplicate_ids)
+        )?;
+    }
+    if s.empty_ids > 0 {
+        writeln!(
+            w,
+            "- Empty customer ids: {} (those rows were segmented without an id; check the extract)",
+            thousands(s.empty_ids)
         )?;
     }
     writeln!(w, "\nModel checksum: `{}`", s.model_checksum)?;

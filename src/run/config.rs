@@ -443,6 +443,16 @@ fn numeric_in(table: &Table, name: &str) -> bool {
         .any(|i| i.name == name && i.kind == crate::table::ColumnKind::Numeric)
 }
 
+/// Every header name, each quoted, for messages.
+fn quoted_names(table: &Table) -> String {
+    let quoted: Vec<String> = table
+        .header_names()
+        .into_iter()
+        .map(crate::text::quote_name)
+        .collect();
+    quoted.join(", ")
+}
+
 /// `--categorical` and `--additive` must name columns of the input.
 pub(crate) fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
     use crate::error::Param;
@@ -456,7 +466,7 @@ pub(crate) fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
                 format!(
                     "{outcome} names {o}, which {} has no column of; columns: {}",
                     table.source,
-                    table.header_names().join(", ")
+                    quoted_names(table)
                 )
             }));
         }
@@ -471,7 +481,7 @@ pub(crate) fn check_column_lists(cfg: &RunConfig, table: &Table) -> Result<()> {
                 return Err(Error::usage(format!(
                     "{flag} names {c}, which {} has no column of; columns: {}",
                     table.source,
-                    table.header_names().join(", ")
+                    quoted_names(table)
                 )));
             }
             if flag == Param::Additive

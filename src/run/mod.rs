@@ -357,17 +357,9 @@ fn segment_table(
         mut spilled,
         categories,
     } = scratch;
-    // Every loaded column can end up in a segment name; its name must fit a model.
-    for c in table.columns.iter().filter(|c| !c.name.is_empty()) {
-        if let Some(what) = crate::model::check_column_name(&c.name) {
-            return Err(Error::input(
-                &table.source,
-                format!(
-                    "{what}; rename the column (for example in a view) or leave it out of the data"
-                ),
-            ));
-        }
-    }
+    // Every profiled column can end up in a segment name, so its name must fit a model:
+    // a column the user named is refused, any other is left out of the profile.
+    let left_out = leave_out_long_names(cfg, &mut table, spilled.as_ref())?;
     // The drift baseline: raw values as read, before missing values are filled.
     let feature_distributions = cfg
         .features
@@ -440,6 +432,7 @@ fn segment_table(
     }
     // A column whose name suggests a protected attribute is profiled only when named.
     order.retain(|c| !crate::profile::looks_protected(c) || cfg.names_column(c));
+    order.retain(|c| !left_out.contains(c));
     let mut spilled = match (spilled, dir) {
         (Some(sp), _) => Some(sp),
         (None, Some(dir))
@@ -1113,6 +1106,47 @@ fn too_few_customers(cfg: &RunConfig, n: usize, dropped: bool) -> String {
 /// Text columns of a CSV input, profiled as a category mix per segment (a second, light
 /// pass over the file, or the categories the reader collected; other sources profile
 /// numeric columns only). With `--categorical`, only the text columns it names.
+/// Drops from `table` the loaded columns whose names a model cannot hold
+/// ([`crate::model::check_column_name`]) and that no flag names, with a warning on
+/// stderr for each, and gives back their names (a spilled one stays in its file, unused).
+/// Such a column the user named is an error.
+fn leave_out_long_names(
+    cfg: &RunConfig,
+    table: &mut Table,
+    spilled: Option<&Spilled>,
+) -> Result<Vec<String>> {
+    let loaded = table
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .chain(spilled.into_iter().flat_map(|sp| sp.names()));
+    let mut left_out: Vec<String> = Vec::new();
+    for name in loaded.filter(|n| !n.is_empty()) {
+        let Some(what) = crate::model::check_column_name(name) else {
+            continue;
+        };
+        let named = cfg.names_column(name)
+            || cfg.numeric_columns().iter().any(|c| c == name)
+            || cfg.additive.iter().flatten().any(|c| c == name);
+        if named {
+            return Err(Error::input(
+                &table.source,
+                format!(
+                    "{what}; rename the column (for example in a view) or leave it out of the data"
+                ),
+            ));
+        }
+        let warning = Error::input(
+            &table.source,
+            format!("{what}; the column is left out of the profile (rename it to profile it)"),
+        );
+        eprintln!("warning: {warning}");
+        left_out.push(name.to_string());
+    }
+    table.columns.retain(|c| !left_out.contains(&c.name));
+    Ok(left_out)
+}
+
 fn attach_text_categories(
     cfg: &RunConfig,
     table: &Table,

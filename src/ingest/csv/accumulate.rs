@@ -149,7 +149,7 @@ impl<'l, 'a, 'p> Sink<'l, 'a, 'p> {
                                 source_name: source_name.to_string(),
                                 line,
                                 column: names[j].clone(),
-                                message: format!("{} {why}", show_value(raw)),
+                                message: bad_cell(&names[j], raw, why),
                             });
                         }
                         self.slots[j] = Slot::Skip;
@@ -377,4 +377,30 @@ impl<'a> Accumulator<'a> {
         };
         Ok((table, spill))
     }
+}
+
+/// The message for a cell of a required column that is not a number: plain text there
+/// most often means a text column given as a feature or profiling feature, which is
+/// profiled as a category mix with `--categorical` instead.
+fn bad_cell(column: &str, raw: &[u8], why: &str) -> String {
+    use crate::error::Param;
+    if why != crate::ingest::number::NOT_A_NUMBER {
+        return format!("{} {why}", show_value(raw));
+    }
+    let plain = !column.is_empty()
+        && column.trim() == column
+        && !column.contains([',', '"'])
+        && !column.chars().any(char::is_control);
+    let name = if plain {
+        column.to_string()
+    } else {
+        crate::text::quote_name(column)
+    };
+    format!(
+        "{} {why}; if the column holds text (such as categories), name it in {} {name} instead of {} / {}",
+        show_value(raw),
+        Param::Categorical,
+        Param::Features,
+        Param::ProfileFeatures
+    )
 }

@@ -24,15 +24,37 @@ pub(super) fn sniff_binary(head: &[u8], name: &str) -> Result<()> {
     } else {
         None
     };
+    // A NUL in text is found where it is, which need not be the first line.
+    let place = match head.iter().take(8192).position(|&b| b == 0) {
+        Some(at) if what == Some("binary data, not CSV text") => {
+            let (line, column) = line_and_byte(&head[..at]);
+            format!("line {line}, byte {column}: a NUL byte; ")
+        }
+        _ => "line 1: ".to_string(),
+    };
     match what {
         Some(w) if !(w.starts_with("a Parquet") && crate::ingest::is_parquet_name(name)) => {
             Err(Error::input(
                 name,
-                format!("line 1: this looks like {w}; expected a CSV file"),
+                format!("{place}this looks like {w}; expected a CSV file"),
             ))
         }
         _ => Ok(()),
     }
+}
+
+/// The line (counted as [`LineEnds`] counts) and the byte within it, both from 1, of the
+/// byte that follows `before`.
+fn line_and_byte(before: &[u8]) -> (u64, usize) {
+    let mut ends = LineEnds::default();
+    let mut start = 0;
+    for (i, b) in before.iter().enumerate() {
+        ends.byte(*b);
+        if is_eol(b) {
+            start = i + 1;
+        }
+    }
+    (ends.line(), before.len() - start + 1)
 }
 
 /// Picks the delimiter from the header line: a comma unless the line has none and has

@@ -215,7 +215,7 @@ fn errors_from_later_chunks_keep_line_and_column() {
     let e = same_chunked(&data, &spec(&["A", "B"]), &[50, 999, 4096, 1 << 20]);
     assert_eq!(
         e,
-        "error: t.csv:702: column B: \"x7\" is not a number; fix the cell, or leave it empty to mark it missing"
+        "error: t.csv:702: column B: \"x7\" is not a number; fix the cell, or leave it empty to mark it missing; if the column holds text (such as categories), name it in categorical B instead of features / profile_features"
     );
     // The first error in file order wins, even when a later chunk fails too.
     let e = same_chunked(&data[..data.len() - 1], &spec(&["A"]), &[50, 4096]);
