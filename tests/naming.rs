@@ -194,6 +194,82 @@ fn mall_table(path: &Path) {
     std::fs::write(path, text).unwrap();
 }
 
+/// A telecom table: its `tenure` column shares a name with a card metric, nothing else.
+fn telecom_table(path: &Path) {
+    let mut text = String::from("subscriber,tenure,monthly_charges,data_gb\n");
+    for i in 0..300u32 {
+        let tenure = [1, 3, 12, 48, 72][(i % 5) as usize];
+        let charges = 20.0 + f64::from((i * 37) % 100);
+        let data = f64::from((i * 13) % 40) / 2.0;
+        text.push_str(&format!("S{i},{tenure},{charges:.2},{data:.1}\n"));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_table_of_another_domain_gets_no_card_archetype_or_card_wording() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("tel.csv");
+    telecom_table(&input);
+    let out = dir.path().join("run");
+    run_ok(&[
+        "run",
+        "--quiet",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--id-column",
+        "subscriber",
+        "--features",
+        "tenure,monthly_charges,data_gb",
+        "--profile-features",
+        "",
+        "--k",
+        "5",
+    ]);
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["naming_basis"], "features");
+    let archetypes: Vec<String> = cardseg::naming::DEFAULT_RULES
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .map(|n| n.trim_end_matches('"').to_lowercase())
+        .collect();
+    assert!(
+        archetypes.contains(&"new accounts".to_string()),
+        "{archetypes:?}"
+    );
+    let summary_md = std::fs::read_to_string(out.join("summary.md"))
+        .unwrap()
+        .to_lowercase();
+    let segs = read_json(&out.join("segments.json"));
+    let names: Vec<String> = segs["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_lowercase())
+        .collect();
+    let dashboard = std::fs::read_to_string(out.join("dashboard.html"))
+        .unwrap()
+        .to_lowercase();
+    // Whole words: "jaccard" (the stability measure) is not card wording.
+    let words: Vec<&str> = summary_md.split(|c: char| !c.is_alphanumeric()).collect();
+    for w in ["credit", "card"] {
+        assert!(!words.contains(&w), "summary.md says {w}:\n{summary_md}");
+        for n in &names {
+            assert!(!n.contains(w), "segment name {n}");
+        }
+    }
+    for a in &archetypes {
+        assert!(!summary_md.contains(a.as_str()), "summary.md names {a}");
+        assert!(!names.contains(a), "a segment is named {a}");
+        assert!(!dashboard.contains(a.as_str()), "dashboard.html names {a}");
+    }
+    for w in ["credit-card", "credit card", "credit"] {
+        assert!(!dashboard.contains(w), "dashboard.html says {w}");
+    }
+}
+
 #[test]
 fn other_tables_get_neutral_names_honest_findings_and_category_mixes() {
     let dir = tempfile::tempdir().unwrap();
@@ -227,7 +303,7 @@ fn other_tables_get_neutral_names_honest_findings_and_category_mixes() {
     let summary_md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert_eq!(summary["naming_basis"], "features");
     assert!(
-        summary_md.contains("No credit-card naming rule"),
+        summary_md.contains("No built-in naming rule"),
         "{summary_md}"
     );
     let list = segs["segments"].as_array().unwrap();

@@ -9,9 +9,10 @@
 //! number. The rationale quotes the conditions, the strongest departures from the
 //! portfolio in both directions, and which archetype came second and why it lost.
 //!
-//! When no built-in rule can be evaluated on the table (other columns), names come from
-//! the distinguishing features ("High Spending Score, Low Annual Income") and the
-//! summary says that no credit-card rule was used.
+//! The built-in archetypes apply only to card data (a table with every column of
+//! `rules::CARD_COLUMNS`); on other tables, or when no built-in rule can be evaluated,
+//! names come from the distinguishing features ("High Spending Score, Low Annual Income")
+//! and the summary says so.
 
 mod fit;
 mod metrics;
@@ -144,9 +145,10 @@ pub fn name_segments_keeping(
     features: &[String],
     previous: &[Option<String>],
 ) -> Namings {
+    let applies = rules.applies_to(profile);
     let basis = if rules.strict {
         Basis::Custom
-    } else if rules.rules.iter().any(|r| rules.evaluable(r, profile)) {
+    } else if applies && rules.rules.iter().any(|r| rules.evaluable(r, profile)) {
         Basis::CreditCard
     } else {
         Basis::Features
@@ -162,7 +164,19 @@ pub fn name_segments_keeping(
     let mut fits: Vec<Vec<Fit>> = profile
         .segments
         .iter()
-        .map(|s| rules.rules.iter().map(|r| fit(r, s, port)).collect())
+        .map(|s| {
+            rules
+                .rules
+                .iter()
+                .map(|r| {
+                    if applies {
+                        fit(r, s, port)
+                    } else {
+                        Fit::Unknown
+                    }
+                })
+                .collect()
+        })
         .collect();
     extremes(&mut fits, rules, profile);
     let score = |s: usize, r: usize| match fits[s][r] {
@@ -309,7 +323,7 @@ pub fn name_segments_keeping(
                         FALLBACK_ACTION.to_string()
                     };
                     let why = match basis {
-                        Basis::Features => "named from its distinguishing features (no credit-card rule applies to these columns)".to_string(),
+                        Basis::Features => "named from its distinguishing features (no built-in archetype applies to these columns)".to_string(),
                         _ => format!("no archetype fits: {}", runner_up_none(s, rules, &fits, profile)),
                     };
                     Naming {
@@ -343,6 +357,12 @@ pub fn name_segments_keeping(
             }
         }
     }
+    // The summary says where names come from: archetypes only if one named a segment.
+    let basis = if basis == Basis::CreditCard && chosen.iter().all(Option::is_none) {
+        Basis::NoArchetypeFits
+    } else {
+        basis
+    };
     Namings {
         names,
         basis,

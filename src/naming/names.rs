@@ -22,8 +22,11 @@ pub enum Basis {
     CreditCard,
     /// A `--naming-rules` file.
     Custom,
-    /// No rule could be evaluated on these columns: names from distinguishing features.
+    /// No built-in rule applies to these columns (not card data, see
+    /// `rules::CARD_COLUMNS`): names from distinguishing features.
     Features,
+    /// The built-in archetypes apply but fit no segment: names from distinguishing features.
+    NoArchetypeFits,
 }
 
 impl Basis {
@@ -32,7 +35,8 @@ impl Basis {
         match self {
             Basis::CreditCard => "Names come from the built-in credit-card archetypes (best fit of the whole profile; see the README, \"Segment names\").",
             Basis::Custom => "Names come from the naming rules given with --naming-rules (best fit of the whole profile).",
-            Basis::Features => "No credit-card naming rule could be evaluated on these columns, so none was used: names state the features that set each segment apart, and actions are left generic.",
+            Basis::Features => "No built-in naming rule applies to these columns, so none was used: names state the features that set each segment apart, and actions are left generic.",
+            Basis::NoArchetypeFits => "No built-in credit-card archetype fits any segment: names state the features that set each segment apart.",
         }
     }
 }

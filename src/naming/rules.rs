@@ -136,6 +136,10 @@ fn parse_condition(text: &str) -> std::result::Result<Condition, String> {
     ))
 }
 
+/// The columns that mark a table as credit-card data, for the built-in archetypes: the
+/// default clustering features.
+pub(super) const CARD_COLUMNS: [&str; 3] = crate::defaults::DEFAULT_FEATURES;
+
 impl Rules {
     /// The built-in credit-card archetypes; missing columns are skipped, not refused.
     pub fn default_rules() -> Self {
@@ -256,6 +260,16 @@ impl Rules {
             }
         }
         Ok(())
+    }
+
+    /// Whether the built-in card archetypes speak of this table: it must hold every one
+    /// of [`CARD_COLUMNS`], so another domain's table with a shared column name (a
+    /// telecom `tenure`) is never given a card name. Custom rules always apply.
+    pub(super) fn applies_to(&self, profile: &Profile) -> bool {
+        self.strict
+            || CARD_COLUMNS
+                .iter()
+                .all(|c| profile.portfolio.stat(c).is_some())
     }
 
     /// Whether a rule's every metric exists in this profile (the default rules skip the

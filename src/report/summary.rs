@@ -45,7 +45,8 @@ pub struct Summary {
     pub segments: Vec<SegmentLine>,
     /// Key findings, the sentences a manager reads first.
     pub findings: Vec<String>,
-    /// What named the segments (credit-card archetypes, custom rules, or features).
+    /// What named the segments (credit-card archetypes, custom rules, or features, when no
+    /// archetype applies to the columns or none fits a segment).
     pub naming_basis: crate::naming::Basis,
     /// The same in one sentence.
     pub naming_note: String,
