@@ -211,9 +211,81 @@ fn from_item(opts: &SqlOptions) -> Result<String> {
                     "--query is empty; give a SELECT that returns the customers",
                 ));
             }
+            check_subquery(body)?;
             Ok(format!("(\n{body}\n) AS cardseg_src"))
         }
     }
+}
+
+/// Refuses a `--query` that would not stay one subquery once pasted inside parentheses:
+/// a `;` or an unbalanced parenthesis outside quotes and comments (a second statement, or
+/// text that closes the subquery early), and an unterminated quote or comment.
+fn check_subquery(q: &str) -> Result<()> {
+    let refuse = |what: String| {
+        Err(Error::usage(format!(
+            "--query {what}; give one SELECT (its own quotes and parentheses closed), or create a view and pass --table"
+        )))
+    };
+    let b = q.as_bytes();
+    let (mut i, mut depth) = (0usize, 0i64);
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                // A quoted text or name; a doubled quote inside stands for itself.
+                let mut j = i + 1;
+                loop {
+                    match b.get(j) {
+                        None => {
+                            return refuse(format!(
+                                "opens a {} at byte {} that never closes",
+                                q as char,
+                                i + 1
+                            ))
+                        }
+                        Some(&c) if c == q && b.get(j + 1) == Some(&q) => j += 2,
+                        Some(&c) if c == q => break,
+                        Some(_) => j += 1,
+                    }
+                }
+                i = j + 1;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                i = b[i..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(b.len(), |p| i + p + 1);
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => match q[i + 2..].find("*/") {
+                Some(p) => i += p + 4,
+                None => {
+                    return refuse(format!(
+                        "opens a comment at byte {} that never closes",
+                        i + 1
+                    ))
+                }
+            },
+            b';' => return refuse(format!("holds a ; at byte {} (a second statement)", i + 1)),
+            b'(' => {
+                depth += 1;
+                i += 1;
+            }
+            b')' => {
+                depth -= 1;
+                if depth < 0 {
+                    return refuse(format!(
+                        "closes a parenthesis at byte {} that it never opened",
+                        i + 1
+                    ));
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    if depth > 0 {
+        return refuse(format!("leaves {depth} parenthesis(es) open"));
+    }
+    Ok(())
 }
 
 /// The model as one SQL query for `opts.dialect` that returns, for every row of
@@ -376,5 +448,32 @@ mod tests {
             source: SqlSource::Query("SELECT 1;  ".into()),
         };
         assert_eq!(from_item(&q).unwrap(), "(\nSELECT 1\n) AS cardseg_src");
+        let query = |t: &str| {
+            from_item(&SqlOptions {
+                dialect: Dialect::Postgres,
+                source: SqlSource::Query(t.into()),
+            })
+        };
+        // One SELECT, whatever its quotes and comments hold.
+        for ok in [
+            "SELECT * FROM t WHERE name = 'a;b)' AND \"odd;(\" > 0",
+            "SELECT (1 + (2)) AS x FROM t -- a comment ; with )\n",
+            "SELECT 'it''s' /* ; ) */ FROM `a;b`",
+        ] {
+            assert!(query(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            (
+                "SELECT 1) x; DROP TABLE t; --",
+                "closes a parenthesis at byte 9",
+            ),
+            ("SELECT 1; DROP TABLE t", "holds a ; at byte 9"),
+            ("SELECT (1", "leaves 1 parenthesis(es) open"),
+            ("SELECT 'a", "never closes"),
+            ("SELECT 1 /* x", "never closes"),
+        ] {
+            let e = query(bad).err().unwrap().to_string();
+            assert!(e.contains(why) && e.contains("--table"), "{bad}: {e}");
+        }
     }
 }
