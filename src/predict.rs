@@ -134,7 +134,7 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
         None => model,
     };
     let table = ingest::read(job.source, &spec)?;
-    let warning = check_ids(&table, job.write_labels.is_some())?;
+    let warning = crate::writeback::check_ids(&table, job.write_labels.is_some())?;
     let Scores { labels, distances } = score_table_with_distances(model, &table)?;
     let scored = Labels::per_row(&table.ids, &labels);
     if let Some(w) = writer {
@@ -181,41 +181,4 @@ pub fn predict(job: &PredictJob) -> Result<PredictSummary> {
         counts,
         warning,
     })
-}
-
-/// Ids for a database keyed by customer: `--write-labels` upserts one row per id, so a
-/// repeated id would silently keep one of its labels, and an empty id would be one
-/// customer's key for every row without one; both are refused before anything is
-/// written. Without a database, the labels file lists every row, and repeated ids are
-/// only worth a warning (returned).
-fn check_ids(table: &Table, to_database: bool) -> Result<Option<String>> {
-    let Some(column) = &table.id_column else {
-        return Ok(None);
-    };
-    let fix = "--write-labels keeps one label per customer id; remove or fix those rows, or leave out --write-labels";
-    if to_database {
-        if let Some(row) = table.ids.iter().position(str::is_empty) {
-            return Err(crate::error::Error::input(
-                &table.source,
-                format!(
-                    "row {} (data rows counted from 1): column {column} has no customer id; {fix}",
-                    row + 1
-                ),
-            ));
-        }
-        if let Some((first, again)) = table.ids.first_duplicate() {
-            return Err(crate::error::Error::input(
-                &table.source,
-                format!(
-                    "column {column}: customer id {} appears in rows {} and {} (data rows counted from 1); {fix}",
-                    crate::error::show_value(table.ids.get(again).as_bytes()),
-                    first + 1,
-                    again + 1
-                ),
-            ));
-        }
-        return Ok(None);
-    }
-    let repeats = table.ids.count_duplicates();
-    Ok((repeats > 0).then(|| crate::table::ids_not_unique(column, repeats)))
 }

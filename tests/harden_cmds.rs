@@ -1262,6 +1262,40 @@ fn predict_write_labels_refuses_repeated_or_empty_ids_and_warns_without() {
         "{line}"
     );
     assert!(!db.exists() && !p.exists());
+    // `run --write-labels` refuses them too, before any label is written or any output
+    // committed.
+    let r = dir.path().join("r");
+    let o = cardseg(&[
+        "run",
+        "--input",
+        s(&dup_csv),
+        "--out",
+        s(&r),
+        "--k",
+        "3",
+        "--write-labels",
+        &url,
+    ]);
+    clean_error(
+        &o,
+        &format!("column CUST_ID: customer id \"{id}\" appears in rows 2 and 49"),
+    );
+    assert!(!r.exists());
+    if db.exists() {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let tables: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'cardseg_labels'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if tables > 0 {
+            assert_eq!(label_count(&db, "cardseg_labels"), Some(0));
+        }
+        drop(c);
+        std::fs::remove_file(&db).unwrap();
+    }
     // An empty id is refused the same way.
     let mut empty = lines[..10].join("\n");
     empty.push('\n');

@@ -90,6 +90,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     } else {
         (ingest::read(&cfg.source, &cfg.read_spec())?, None)
     };
+    if writer.is_some() {
+        crate::writeback::check_ids(&table, true)?;
+    }
     let mut timings = Timings::default();
     timings.lap("read", &mut t);
     let scratch = Scratch {
