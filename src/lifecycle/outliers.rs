@@ -13,16 +13,10 @@
 //! L are the levels in percent and i is the last quantile with `q[i] <= d` (so runs of
 //! equal quantiles resolve to the highest). A customer is an outlier when the percentile is above the model's
 //! `outlier_percentile` (default 99.5): about half a percent of the training customers
-//! are, and any customer beyond the farthest training customer of its segment is. A
-//! customer at or below its segment's median training distance is never an outlier: in a
-//! segment whose training distances are all equal (one customer, or duplicates) every
-//! distance reads as percentile 100, and that says nothing about being unusual.
+//! are, and any customer beyond the farthest training customer of its segment is.
 
 pub use crate::model::baseline::{default_percentile, level, percentile, quantiles, QUANTILES};
 use crate::model::Model;
-
-/// Index of the 50 % level among the stored quantiles (see [`level`]).
-const MEDIAN_LEVEL: usize = 50;
 
 /// One customer's outlier figures.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,14 +32,14 @@ pub struct Outlier {
 impl Outlier {
     /// Figures of a customer in segment `segment` (index) at `distance` from its centroid.
     pub fn of(model: &Model, segment: usize, distance: f64) -> Outlier {
-        let q = model.distance_quantiles.get(segment);
-        let percentile = q.map(|q| percentile(q, distance));
-        let median = q.and_then(|q| q.get(MEDIAN_LEVEL)).copied();
+        let percentile = model
+            .distance_quantiles
+            .get(segment)
+            .map(|q| percentile(q, distance));
         Outlier {
             distance,
             percentile,
-            outlier: percentile
-                .map(|p| p > model.outlier_percentile && median.is_none_or(|m| distance > m)),
+            outlier: percentile.map(|p| p > model.outlier_percentile),
         }
     }
 
@@ -90,40 +84,6 @@ mod tests {
         assert_eq!(percentile(&q, -1.0), 0.0);
         assert_eq!(percentile(&q, 11.0), 100.0);
         assert!((percentile(&q, 9.96) - 99.6).abs() < 1e-9);
-    }
-
-    #[test]
-    fn a_customer_at_the_median_distance_is_never_an_outlier() {
-        assert_eq!(level(MEDIAN_LEVEL), 500);
-        let seg = |id: u32| serde_json::json!({"id": id, "name": "S", "rationale": "r", "action": "a", "customers": 1, "share": 0.5});
-        let score = serde_json::json!({"method": "exact", "sample_size": 2, "std_error": null, "value": 1.0});
-        let mut model: Model = serde_json::from_value(serde_json::json!({
-            "cardseg_version": "test",
-            "id_column": "ID",
-            "features": ["A"],
-            "profile_features": [],
-            "missing_policy": "drop",
-            "cleaning": [{"column": "A", "missing": 0, "fill_value": null}],
-            "scaler": {"features": ["A"], "data_min": [0.0], "data_max": [10.0], "scale": [0.1], "min": [0.0]},
-            "k": 2,
-            "centroids_scaled": [[0.0], [1.0]],
-            "centroids": [[0.0], [10.0]],
-            "segments": [seg(1), seg(2)],
-            "training_rows": 2,
-            "training_source": "test",
-            "inertia": 0.0,
-            "silhouette": score,
-            "k_selection": {"rule": "knee", "k_min": 2, "k_max": 2, "knee": null, "best_silhouette": 2, "chosen": 2, "reason": "test", "sweep": []},
-            "seed": 1,
-            "n_init": 1,
-        }))
-        .unwrap();
-        // A one-customer segment: every quantile is 0, so distance 0 reads as percentile 100.
-        model.distance_quantiles = vec![quantiles(&mut [0.0]).unwrap(); 2];
-        let o = Outlier::of(&model, 0, 0.0);
-        assert_eq!(o.percentile, Some(100.0));
-        assert_eq!(o.outlier, Some(false));
-        assert_eq!(Outlier::of(&model, 0, 0.5).outlier, Some(true));
     }
 
     #[test]
