@@ -119,12 +119,14 @@ class CardsegKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             k, k_min, k_max = "auto", self.k_min, self.k_max
         elif isinstance(self.n_clusters, numbers.Integral) and not isinstance(self.n_clusters, bool):
             k = k_min = k_max = int(self.n_clusters)
-            if not 2 <= k <= 1000:
-                raise cardseg.UsageError(
-                    f'n_clusters={k}: give a number of segments from 2 to 1000, or "auto"'
-                )
         else:
             raise ValueError(f'n_clusters must be an int >= 2 or "auto", not {self.n_clusters!r}')
+        # One sample cannot be segmented whatever n_clusters says (scikit-learn's checks
+        # expect this message then); otherwise a bad n_clusters is named first.
+        if X.shape[0] < 2:
+            raise ValueError(f"n_samples={X.shape[0]} is too few: cardseg needs at least 2 customers")
+        if k != "auto" and not 2 <= k <= 1000:
+            raise cardseg.UsageError(f'n_clusters={k}: give a number of segments from 2 to 1000, or "auto"')
         if k != "auto" and X.shape[0] <= k:
             raise ValueError(
                 f"n_samples={X.shape[0]} is too few for n_clusters={k}: cardseg needs more "
