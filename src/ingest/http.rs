@@ -135,20 +135,35 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
         // that is the tighter limit, exceeding it is reported as the total limit.
         let remaining_bytes = source.max_total_bytes.saturating_sub(total_bytes);
         let bytes_bound = remaining_bytes < source.max_bytes;
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(remaining_bytes.min(source.max_bytes))
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) if bytes_bound => limit_hit(
+        // A body over `limit` (read, or decompressed from gzip sent without
+        // `Content-Encoding`): the read's total limit when that is the tighter one, else
+        // the per-answer limit.
+        let too_big = |limit: u64| {
+            if bytes_bound {
+                limit_hit(
                     &name,
                     Limit::Bytes,
                     pages - 1,
                     source.max_total_bytes,
                     started,
                     source,
-                ),
+                )
+            } else {
+                http_error(
+                    &page_name,
+                    ureq::Error::BodyExceedsLimit(limit),
+                    source,
+                    &secrets,
+                )
+            }
+        };
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(remaining_bytes.min(source.max_bytes))
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(limit) => too_big(limit),
                 e if total_bound && timed_out(&e) => {
                     limit_hit(&name, Limit::Time, pages - 1, total_bytes, started, source)
                 }
@@ -216,23 +231,7 @@ pub fn read(source: &Source, spec: &ReadSpec) -> Result<Table> {
                 if !over.get() {
                     return read;
                 }
-                return Err(if bytes_bound {
-                    limit_hit(
-                        &name,
-                        Limit::Bytes,
-                        pages - 1,
-                        source.max_total_bytes,
-                        started,
-                        source,
-                    )
-                } else {
-                    http_error(
-                        &page_name,
-                        ureq::Error::BodyExceedsLimit(limit),
-                        source,
-                        &secrets,
-                    )
-                });
+                return Err(too_big(limit));
             }
             return csv::read_bytes_with(
                 &body,
